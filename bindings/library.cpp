@@ -1,0 +1,31 @@
+// The qsim operator library: every schema in one TORCH_LIBRARY block. Device implementations
+// live in TORCH_LIBRARY_IMPL blocks (qdq_cpu.cpp); fake (meta) and autograd registrations are in
+// wrappers/ops.py. Importing torchqsim._C loads this library.
+#include <Python.h>
+#include <torch/library.h>
+
+extern "C" PyObject * PyInit__C(void) {
+    static PyModuleDef def = { PyModuleDef_HEAD_INIT, "_C", "torchqsim operator library", -1,
+                               nullptr, nullptr, nullptr, nullptr, nullptr };
+    return PyModule_Create(&def);
+}
+
+TORCH_LIBRARY(qsim, m) {
+    m.set_python_module("torchqsim.ops");
+    const auto tags = std::vector<at::Tag>{ at::Tag::pt2_compliant_tag };
+    m.def("quantize_dequantize(Tensor x, Tensor scale, Tensor zero_point, int qmin, int qmax, "
+          "int? axis=None, int? block_size=None) -> Tensor", tags);
+    m.def("quantize(Tensor x, Tensor scale, Tensor zero_point, int qmin, int qmax, "
+          "int? axis=None, int? block_size=None) -> Tensor", tags);
+    m.def("dequantize(Tensor q, Tensor scale, Tensor zero_point, int? axis=None, "
+          "int? block_size=None) -> Tensor", tags);
+    m.def("quantize_dequantize_backward(Tensor grad, Tensor x, Tensor scale, Tensor zero_point, "
+          "int qmin, int qmax, int? axis, int? block_size, bool qparam_grads) "
+          "-> (Tensor, Tensor, Tensor)", tags);
+    m.def("quantize_backward(Tensor grad, Tensor x, Tensor scale, Tensor zero_point, "
+          "int qmin, int qmax, int? axis, int? block_size, bool qparam_grads) "
+          "-> (Tensor, Tensor, Tensor)", tags);
+    m.def("dequantize_backward(Tensor grad, Tensor q, Tensor scale, Tensor zero_point, "
+          "int? axis, int? block_size, bool qparam_grads) -> (Tensor, Tensor, Tensor)", tags);
+    m.def("float_quantize_dequantize(Tensor x, ScalarType dtype) -> Tensor", tags);
+}

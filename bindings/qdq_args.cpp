@@ -1,0 +1,127 @@
+#include "qdq_args.h"
+
+#include <c10/util/Exception.h>
+
+#include <cmath>
+
+namespace qsim {
+namespace {
+
+bool is_float_data(at::ScalarType t) {
+    return t == at::kFloat || t == at::kHalf || t == at::kBFloat16;
+}
+
+// First flat index where `bad` holds, or -1.
+template <typename Pred>
+int64_t find_first(const at::Tensor & t, Pred bad) {
+    const float * p = t.data_ptr<float>();
+    for (int64_t i = 0; i < t.numel(); i++) {
+        if (bad(p[i])) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+void check_grid(const char * op, int64_t qmin, int64_t qmax) {
+    TORCH_CHECK_VALUE(qmin < qmax, op, ": qmin (", qmin, ") must be less than qmax (", qmax, ")");
+    TORCH_CHECK_VALUE(qmin >= -65536 && qmax <= 65535 && qmax - qmin <= 65535, op,
+                      ": the grid [qmin, qmax] = [", qmin, ", ", qmax,
+                      "] is wider than 16 bits (at most 65536 levels within [-65536, 65535])");
+}
+
+at::Tensor check_scale(const char * op, const at::Tensor & scale) {
+    TORCH_CHECK_TYPE(at::isFloatingType(scale.scalar_type()), op,
+                     ": scale must be a floating tensor, got ", scale.scalar_type());
+    TORCH_CHECK_VALUE(scale.numel() > 0, op, ": scale is empty");
+    at::Tensor s = scale.to(at::kFloat).contiguous();
+    const int64_t bad = find_first(s, [](float v) { return !(std::isfinite(v) && v > 0.0f); });
+    TORCH_CHECK_VALUE(bad < 0, op, ": scale must be finite and > 0, but scale.flatten()[", bad,
+                      "] = ", bad < 0 ? 0.0f : s.data_ptr<float>()[bad]);
+    return s;
+}
+
+at::Tensor check_zero_point(const char * op, const at::Tensor & zp, const at::Tensor & scale,
+                            int64_t qmin, int64_t qmax, bool check_range) {
+    TORCH_CHECK_TYPE(at::isFloatingType(zp.scalar_type()) || at::isIntegralType(zp.scalar_type(), false),
+                     op, ": zero_point must be an integer or floating tensor, got ", zp.scalar_type());
+    TORCH_CHECK_VALUE(zp.sizes() == scale.sizes(), op, ": zero_point shape ", zp.sizes(),
+                      " must equal scale shape ", scale.sizes());
+    at::Tensor z = zp.to(at::kFloat).contiguous();
+    const float lo = static_cast<float>(qmin), hi = static_cast<float>(qmax);
+    const int64_t bad = find_first(z, [&](float v) {
+        return !(std::isfinite(v) && v == std::nearbyint(v)) || (check_range && (v < lo || v > hi));
+    });
+    TORCH_CHECK_VALUE(bad < 0, op, ": zero_point must hold integers",
+                      check_range ? " within [qmin, qmax]" : "", ", but zero_point.flatten()[", bad,
+                      "] = ", bad < 0 ? 0.0f : z.data_ptr<float>()[bad]);
+    return z;
+}
+
+qsim_layout make_layout(const char * op, const at::Tensor & x, const at::Tensor & scale,
+                        std::optional<int64_t> axis, std::optional<int64_t> block_size) {
+    if (!axis.has_value()) {
+        TORCH_CHECK_VALUE(!block_size.has_value(), op, ": block_size needs an axis");
+        TORCH_CHECK_VALUE(scale.numel() == 1, op, ": per-tensor quantization (axis=None) needs a "
+                          "single scale, got scale of shape ", scale.sizes(),
+                          "; pass axis= for per-channel");
+        return qsim_layout_per_tensor(x.numel());
+    }
+    const int64_t dim = x.dim();
+    const int64_t a   = *axis;
+    TORCH_CHECK_INDEX(a >= -dim && a < dim && dim > 0, op, ": axis ", a,
+                      " is out of range for x with ", dim, " dimensions");
+    const int64_t ax    = a < 0 ? a + dim : a;
+    const int64_t chans = x.size(ax);
+    const int64_t outer = c10::multiply_integers(x.sizes().begin(), x.sizes().begin() + ax);
+    const int64_t inner = c10::multiply_integers(x.sizes().begin() + ax + 1, x.sizes().end());
+    if (!block_size.has_value()) {
+        TORCH_CHECK_VALUE(scale.dim() == 1 && scale.size(0) == chans, op,
+                          ": per-channel scale must be 1-D of length x.shape[", ax, "] = ", chans,
+                          ", got scale of shape ", scale.sizes());
+        return qsim_layout_per_channel(outer, chans, inner);
+    }
+    const int64_t b = *block_size;
+    TORCH_CHECK_VALUE(b > 0 && chans % b == 0, op, ": block_size ", b,
+                      " must be positive and divide x.shape[", ax, "] = ", chans);
+    auto expect = x.sizes().vec();
+    expect[ax]  = chans / b;
+    TORCH_CHECK_VALUE(scale.sizes() == at::IntArrayRef(expect), op,
+                      ": blockwise scale must have shape ", at::IntArrayRef(expect),
+                      " (x.shape with x.shape[axis] / block_size), got ", scale.sizes());
+    return qsim_layout_blockwise(outer, chans, inner, b);
+}
+
+}  // namespace
+
+QdqArgs check_qdq_args(const char * op, const char * x_name, const at::Tensor & x,
+                       const at::Tensor & scale, const at::Tensor & zero_point, int64_t qmin,
+                       int64_t qmax, std::optional<int64_t> axis,
+                       std::optional<int64_t> block_size, bool check_zero_point_range) {
+    TORCH_CHECK_TYPE(is_float_data(x.scalar_type()), op, ": ", x_name,
+                     " must be float32, float16 or bfloat16, got ", x.scalar_type());
+    TORCH_CHECK_VALUE(x.device().is_cpu() && scale.device().is_cpu() && zero_point.device().is_cpu(),
+                      op, ": ", x_name, ", scale and zero_point must be on the same device (CPU), got ",
+                      x.device(), ", ", scale.device(), ", ", zero_point.device());
+    if (check_zero_point_range) {
+        check_grid(op, qmin, qmax);
+    }
+    QdqArgs a;
+    a.scale      = check_scale(op, scale);
+    a.zero_point = check_zero_point(op, zero_point, scale, qmin, qmax, check_zero_point_range);
+    a.layout     = make_layout(op, x, scale, axis, block_size);
+    a.x          = x.to(at::kFloat).contiguous();
+    a.qmin       = static_cast<float>(qmin);
+    a.qmax       = static_cast<float>(qmax);
+    return a;
+}
+
+at::Tensor check_grad(const char * op, const at::Tensor & grad, const at::Tensor & x) {
+    TORCH_CHECK_TYPE(is_float_data(grad.scalar_type()), op,
+                     ": grad must be float32, float16 or bfloat16, got ", grad.scalar_type());
+    TORCH_CHECK_VALUE(grad.sizes() == x.sizes(), op, ": grad shape ", grad.sizes(),
+                      " must equal the input shape ", x.sizes());
+    return grad.to(at::kFloat).contiguous();
+}
+
+}  // namespace qsim

@@ -1,0 +1,162 @@
+/*
+ * qsim/qdq.h: fake-quantization kernels for fp32 data (plain C, no torch).
+ *
+ * The one numeric convention (DESIGN.md), for a grid [qmin, qmax] and ONNX-signed zero point:
+ *
+ *     t = x / scale                           (fp32 division, never x * (1/scale))
+ *     q = clamp(rint(t) + zero_point, qmin, qmax)   (rint: ties to even)
+ *     y = (q - zero_point) * scale
+ *
+ * This is ONNX QuantizeLinear followed by DequantizeLinear. NaN stays NaN (the clamp is written
+ * with comparisons, so NaN passes through); +-Inf saturate to the grid ends.
+ *
+ * Two levels:
+ *  - run kernels (`qsim_qdq_kernels`): one contiguous run with constant qparams. A scalar `_ref`
+ *    set is the specification; ISA variants are bit-exact with it and listed in qdq_variants.inc.
+ *  - layout drivers (`qsim_forward_f32`, `qsim_backward_*`): per-tensor, per-channel and blockwise
+ *    tensors, split into runs, over a `[begin, end)` range so a caller can spread them on threads.
+ *
+ * Nothing here allocates. Arguments are not validated: the binding checks them first (finite,
+ * positive scale; integer zero point in [qmin, qmax]; qmin < qmax; lengths match the layout).
+ */
+#ifndef QSIM_QDQ_H
+#define QSIM_QDQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Constant quantization parameters of one run. */
+typedef struct qsim_grid {
+    float scale;      /* step size, finite and > 0 */
+    float zero_point; /* integer value in [qmin, qmax], ONNX sign (AIMET offset = -zero_point) */
+    float qmin;       /* lowest integer of the grid */
+    float qmax;       /* highest integer of the grid, > qmin, qmax - qmin < 2^16 */
+} qsim_grid;
+
+/* Lanes of the range-learning reductions: element i of a run adds to lane i % 8 in double, and
+ * the lanes combine as ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)). Every variant keeps this order. */
+#define QSIM_REDUCE_LANES 8
+
+/* Forward of one contiguous run of n elements; x and y may alias exactly. */
+typedef void (*qsim_run_fn)(size_t n, const float * x, float * y, qsim_grid g);
+
+/* Backward of one run. dx = dy * mask (mask: the element was not clamped). When `sums` is not NULL
+ * it also adds the run's gradient for scale to sums[0] and for zero_point to sums[1] (see
+ * qsim_backward_reduce_f32 for the formulas). dx may alias dy. */
+typedef void (*qsim_run_bwd_fn)(size_t n, const float * x, const float * dy, float * dx,
+                                qsim_grid g, double * sums);
+
+/* Element-wise fake cast: round to the narrower float type (ties to even) and back. */
+typedef void (*qsim_cast_fn)(size_t n, const float * x, float * y);
+
+/* One implementation of every run kernel. `isa` names the instruction set the variant needs. */
+typedef struct qsim_qdq_kernels {
+    const char *    name;               /* "ref", "avx2", ... */
+    int             (*supported)(void); /* non-zero when this CPU can run the variant */
+    qsim_run_fn     qdq;                /* quantize-dequantize */
+    qsim_run_fn     quantize;           /* q = clamp(rint(x/s) + zp), as floats */
+    qsim_run_fn     dequantize;         /* y = (x - zp) * s, x holding grid integers */
+    qsim_run_bwd_fn qdq_backward;
+    qsim_run_bwd_fn quantize_backward;
+    qsim_run_bwd_fn dequantize_backward;
+    qsim_cast_fn    cast_f16;           /* fp32 -> fp16 -> fp32 */
+    qsim_cast_fn    cast_bf16;          /* fp32 -> bf16 -> fp32 */
+} qsim_qdq_kernels;
+
+/* All compiled variants, reference first; *count receives their number. The array is static:
+ * never free it. Tests walk it; dispatch picks from it. */
+const qsim_qdq_kernels * qsim_qdq_variants(size_t * count);
+
+/* The fastest variant this CPU supports (chosen once, then cached; thread-safe). */
+const qsim_qdq_kernels * qsim_qdq_best(void);
+
+/* The reference kernels: the specification every variant matches bit for bit. */
+void qsim_qdq_f32_ref(size_t n, const float * x, float * y, qsim_grid g);
+void qsim_quantize_f32_ref(size_t n, const float * x, float * y, qsim_grid g);
+void qsim_dequantize_f32_ref(size_t n, const float * x, float * y, qsim_grid g);
+void qsim_qdq_backward_f32_ref(size_t n, const float * x, const float * dy, float * dx,
+                               qsim_grid g, double * sums);
+void qsim_quantize_backward_f32_ref(size_t n, const float * x, const float * dy, float * dx,
+                                    qsim_grid g, double * sums);
+void qsim_dequantize_backward_f32_ref(size_t n, const float * x, const float * dy, float * dx,
+                                      qsim_grid g, double * sums);
+void qsim_cast_f16_f32_ref(size_t n, const float * x, float * y);
+void qsim_cast_bf16_f32_ref(size_t n, const float * x, float * y);
+
+/* ---- layouts ------------------------------------------------------------------------------ */
+
+/* A contiguous tensor x viewed as [outer, channels, inner] around the quantization axis, and how
+ * its qparams index: element (o, c, i) uses qparam o*stride_outer + (c/block)*stride_block +
+ * i*stride_inner. Build one with the three constructors below. */
+typedef struct qsim_layout {
+    int64_t outer, channels, inner;
+    int64_t block;
+    int64_t stride_outer, stride_block, stride_inner;
+} qsim_layout;
+
+/* One scale for all n elements. */
+qsim_layout qsim_layout_per_tensor(int64_t n);
+/* One scale per channel: qparams have `channels` entries. */
+qsim_layout qsim_layout_per_channel(int64_t outer, int64_t channels, int64_t inner);
+/* One scale per `block` consecutive channels at each (outer, inner) position: qparams are
+ * [outer, channels/block, inner] (ONNX blocked quantization). channels % block must be 0. */
+qsim_layout qsim_layout_blockwise(int64_t outer, int64_t channels, int64_t inner, int64_t block);
+
+/* Number of elements the layout covers. */
+int64_t qsim_layout_numel(const qsim_layout * l);
+
+/* The qparams of a whole tensor. */
+typedef struct qsim_qparams {
+    const float * scale;      /* as many entries as the layout indexes */
+    const float * zero_point; /* same count as scale */
+    float         qmin, qmax;
+} qsim_qparams;
+
+typedef enum qsim_op {
+    QSIM_OP_QDQ        = 0,
+    QSIM_OP_QUANTIZE   = 1,
+    QSIM_OP_DEQUANTIZE = 2,
+} qsim_op;
+
+/* Forward of `op` on flat elements [begin, end) of x into y. k = NULL uses qsim_qdq_best(). */
+void qsim_forward_f32(const qsim_qdq_kernels * k, qsim_op op, const qsim_layout * l,
+                      const qsim_qparams * p, const float * x, float * y,
+                      int64_t begin, int64_t end);
+
+/* Backward of `op` for x (STE) on flat elements [begin, end): dx = d op / dx * dy. */
+void qsim_backward_f32(const qsim_qdq_kernels * k, qsim_op op, const qsim_layout * l,
+                       const qsim_qparams * p, const float * x, const float * dy, float * dx,
+                       int64_t begin, int64_t end);
+
+/* Elements of one per-tensor reduction tile. Fixed, so results never depend on thread count. */
+#define QSIM_REDUCE_TILE 32768
+
+/* Number of reduction groups of a layout: tiles of QSIM_REDUCE_TILE elements for per-tensor,
+ * one per qparam entry otherwise. */
+int64_t qsim_reduce_groups(const qsim_layout * l);
+
+/* Backward with the range-learning gradients, over groups [begin, end). Writes dx for every
+ * element of those groups and stores each group's sums in sums[2*g] (scale) and sums[2*g+1]
+ * (zero point). With t = x/s, m = mask, qz = clamp(rint(t), qmin-zp, qmax-zp):
+ *   QDQ:        dx = dy*m,    ds = dy*(qz - t*m),  dzp = -dy*s*(1-m)
+ *   QUANTIZE:   dx = dy*m/s,  ds = -dy*m*t/s,      dzp = dy*m
+ *   DEQUANTIZE: dx = dy*s,    ds = dy*(x - zp),    dzp = -dy*s
+ * (the LSQ/AIMET v2 straight-through forms; reference/aimet.md 3.2). */
+void qsim_backward_reduce_f32(const qsim_qdq_kernels * k, qsim_op op, const qsim_layout * l,
+                              const qsim_qparams * p, const float * x, const float * dy,
+                              float * dx, double * sums, int64_t begin, int64_t end);
+
+/* Turns the group sums into gradients: per-tensor adds the tiles in order into dscale[0] and
+ * dzero_point[0]; otherwise entry g gets group g. */
+void qsim_reduce_finish(const qsim_layout * l, const double * sums, float * dscale,
+                        float * dzero_point);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* QSIM_QDQ_H */

@@ -1,0 +1,76 @@
+/*
+ * qdq_common.h (internal): scalar pieces shared by the reference kernels and the tails of the
+ * ISA variants, so that every variant computes each element the same way.
+ */
+#ifndef QSIM_QDQ_COMMON_H
+#define QSIM_QDQ_COMMON_H
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "qsim/qdq.h"
+
+/* Clamp written with comparisons: NaN fails both and passes through unchanged. */
+static inline float qsim_clampf(float v, float lo, float hi) {
+    return v < lo ? lo : (v > hi ? hi : v);
+}
+
+/* rint(x / s) + zp, before clamping. */
+static inline float qsim_grid_pos(float x, qsim_grid g) {
+    return rintf(x / g.scale) + g.zero_point;
+}
+
+/* Not clamped: the position is on the grid (false for NaN). */
+static inline int qsim_in_grid(float pos, qsim_grid g) {
+    return pos >= g.qmin && pos <= g.qmax;
+}
+
+/* The fixed lane order of QSIM_REDUCE_LANES double partial sums. */
+static inline double qsim_combine_lanes(const double l[QSIM_REDUCE_LANES]) {
+    return ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]));
+}
+
+static inline uint32_t qsim_f32_bits(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+static inline float qsim_bits_f32(uint32_t u) {
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* fp32 -> fp16 -> fp32 with ties to even, overflow to Inf, subnormals kept. */
+static inline float qsim_round_f16(float f) {
+    const uint32_t u    = qsim_f32_bits(f);
+    const uint32_t sign = u & 0x80000000u;
+    const uint32_t a    = u & 0x7fffffffu;
+    if (a >= 0x7f800000u) {
+        return f;                                       /* Inf and NaN */
+    }
+    if (a >= 0x477ff000u) {
+        return qsim_bits_f32(sign | 0x7f800000u);       /* >= 65520 rounds past 65504 */
+    }
+    if (a < 0x38800000u) {
+        /* below 2^-14 fp16 is subnormal with step 2^-24: adding 0.5 (ulp 2^-24) rounds there */
+        const float r = (qsim_bits_f32(a) + 0.5f) - 0.5f;
+        return qsim_bits_f32(sign | qsim_f32_bits(r));
+    }
+    const uint32_t odd = (a >> 13) & 1u;
+    return qsim_bits_f32(sign | ((a + 0x0fffu + odd) & ~0x1fffu));
+}
+
+/* fp32 -> bf16 -> fp32 with ties to even; NaN stays NaN. */
+static inline float qsim_round_bf16(float f) {
+    const uint32_t u = qsim_f32_bits(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u) {
+        return f;
+    }
+    const uint32_t odd = (u >> 16) & 1u;
+    return qsim_bits_f32((u + 0x7fffu + odd) & 0xffff0000u);
+}
+
+#endif /* QSIM_QDQ_COMMON_H */

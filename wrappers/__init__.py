@@ -1,0 +1,21 @@
+"""torchqsim: quantization simulation for PyTorch, AIMET QuantSim compatible.
+
+The numerics are C kernels registered as torch ops (`torch.ops.qsim.*`); `torchqsim.functional`
+is the functional API over them.
+
+Example::
+
+    >>> import torch, torchqsim as tq
+    >>> x = torch.tensor([0.26, -1.0, 3.0])
+    >>> tq.functional.quantize_dequantize(x, torch.tensor(0.5), torch.tensor(0), -4, 3)
+    tensor([ 0.5000, -1.0000,  1.5000])
+"""
+
+import torch  # noqa: F401  (loads libtorch before the op library)
+
+from . import _C, _io  # noqa: F401  (registers the qsim ops)
+from . import ops  # noqa: F401  (fake and autograd registrations)
+from . import functional
+
+__all__ = ["functional"]
+__version__ = "0.1.0"

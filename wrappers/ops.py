@@ -1,0 +1,102 @@
+"""Fake (meta) and autograd registrations for the `qsim` ops defined in bindings/library.cpp.
+
+Every op has a fake implementation (so `torch.compile(fullgraph=True)`, `torch.export` and the
+ONNX exporter can trace it) and the differentiable ones have an autograd formula whose backward
+is itself a `qsim` op. Gradients flow to the data, to `scale` and to a floating `zero_point`:
+
+- `quantize_dequantize`: straight-through for x (zero where clamped), LSQ/AIMET-v2 range-learning
+  gradients for scale and zero_point;
+- `quantize` and `dequantize`: the matching straight-through forms (reference/aimet.md 3.2);
+- `float_quantize_dequantize`: identity gradient (fp16/bf16 fake cast).
+"""
+
+import torch
+
+__all__ = []
+
+_FLOAT_DATA = (torch.float32, torch.float16, torch.bfloat16)
+
+
+def _check_data(name, x):
+    torch._check(x.dtype in _FLOAT_DATA,
+                 lambda: f"{name} must be float32, float16 or bfloat16, got {x.dtype}")
+
+
+@torch.library.register_fake("qsim::quantize_dequantize")
+def _qdq_fake(x, scale, zero_point, qmin, qmax, axis=None, block_size=None):
+    _check_data("x", x)
+    return torch.empty_like(x)
+
+
+@torch.library.register_fake("qsim::quantize")
+def _quantize_fake(x, scale, zero_point, qmin, qmax, axis=None, block_size=None):
+    _check_data("x", x)
+    return torch.empty_like(x)
+
+
+@torch.library.register_fake("qsim::dequantize")
+def _dequantize_fake(q, scale, zero_point, axis=None, block_size=None):
+    _check_data("q", q)
+    return torch.empty_like(q)
+
+
+def _grads_fake(grad, x, scale, zero_point):
+    zp_dtype = zero_point.dtype if zero_point.is_floating_point() else torch.float32
+    return (torch.empty_like(x), torch.empty_like(scale),
+            torch.empty_like(zero_point, dtype=zp_dtype))
+
+
+@torch.library.register_fake("qsim::quantize_dequantize_backward")
+def _qdq_backward_fake(grad, x, scale, zero_point, qmin, qmax, axis, block_size, qparam_grads):
+    return _grads_fake(grad, x, scale, zero_point)
+
+
+@torch.library.register_fake("qsim::quantize_backward")
+def _quantize_backward_fake(grad, x, scale, zero_point, qmin, qmax, axis, block_size, qparam_grads):
+    return _grads_fake(grad, x, scale, zero_point)
+
+
+@torch.library.register_fake("qsim::dequantize_backward")
+def _dequantize_backward_fake(grad, q, scale, zero_point, axis, block_size, qparam_grads):
+    return _grads_fake(grad, q, scale, zero_point)
+
+
+@torch.library.register_fake("qsim::float_quantize_dequantize")
+def _float_qdq_fake(x, dtype):
+    _check_data("x", x)
+    return torch.empty_like(x)
+
+
+def _save_qdq(ctx, inputs, output):
+    x, scale, zero_point, *args = inputs
+    ctx.save_for_backward(x, scale, zero_point)
+    ctx.args = args
+
+
+def _affine_backward(backward_op):
+    """Autograd formula for an op whose tensor inputs are (x, scale, zero_point)."""
+
+    def backward(ctx, grad):
+        x, scale, zero_point = ctx.saved_tensors
+        need_x, need_scale, need_zp = ctx.needs_input_grad[:3]
+        dx, dscale, dzp = backward_op(grad, x, scale, zero_point, *ctx.args,
+                                      need_scale or need_zp)
+        return ((dx if need_x else None, dscale if need_scale else None,
+                 dzp if need_zp else None) + (None,) * len(ctx.args))
+
+    return backward
+
+
+for _op, _backward in (("quantize_dequantize", torch.ops.qsim.quantize_dequantize_backward),
+                       ("quantize", torch.ops.qsim.quantize_backward),
+                       ("dequantize", torch.ops.qsim.dequantize_backward)):
+    torch.library.register_autograd(f"qsim::{_op}", _affine_backward(_backward),
+                                    setup_context=_save_qdq)
+
+
+def _float_qdq_backward(ctx, grad):
+    return grad, None
+
+
+torch.library.register_autograd("qsim::float_quantize_dequantize", _float_qdq_backward,
+                                setup_context=lambda ctx, inputs, output: None)
