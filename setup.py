@@ -2,6 +2,9 @@
 and the pybind11 module (`torchqsim._io`).
 
 Build with `pip install --no-build-isolation -e .` (torch==2.13.0 must already be installed).
+When the installed torch has CUDA and a CUDA toolkit is found (torch's CUDA_HOME), `torchqsim._C`
+is a CUDAExtension that also holds the CUDA kernels (kernels/cuda/*.cu) and their op
+registrations (bindings/*_cuda.cpp); otherwise those are left out and the build is CPU only.
 Environment toggles:
     DEBUG=1      compile with -O0 -g
     MAX_JOBS=N   parallel compile jobs (ninja)
@@ -9,10 +12,12 @@ Environment toggles:
 
 import glob
 import os
+import platform
 
 import pybind11
+import torch
 from setuptools import Extension, setup
-from torch.utils.cpp_extension import BuildExtension, CppExtension
+from torch.utils.cpp_extension import CUDA_HOME, BuildExtension, CppExtension, CUDAExtension
 
 DEBUG = os.environ.get("DEBUG") == "1"
 OPT = ["-O0", "-g"] if DEBUG else ["-O3"]
@@ -23,6 +28,7 @@ KERNEL_INCLUDE = os.path.join("kernels", "include")
 # would compile .c files as C++).
 # ISA variants (kernels/x86/*__<isa>.c) get their ISA flags and nothing else does, so the build
 # runs on any x86-64; the variant is chosen at run time (kernels/qdq_variants.inc).
+IS_X86 = platform.machine().lower() in ("x86_64", "amd64")
 ISA_FLAGS = {
     "avx2": ["-mavx2", "-mfma", "-mf16c"],
     "avx512": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mfma", "-mf16c"],
@@ -33,9 +39,21 @@ KERNEL_LIBS = [
     *[(f"qsim_kernels_{isa}", {"sources": sorted(glob.glob(f"kernels/x86/*__{isa}.c")),
                                "include_dirs": [KERNEL_INCLUDE, "kernels"],
                                "cflags": C_FLAGS + flags})
-      for isa, flags in ISA_FLAGS.items() if glob.glob(f"kernels/x86/*__{isa}.c")],
+      for isa, flags in ISA_FLAGS.items()
+      if IS_X86 and glob.glob(f"kernels/x86/*__{isa}.c")],
 ]
 KERNEL_LIB_NAMES = [name for name, _ in reversed(KERNEL_LIBS)]
+
+# The op library: CPU sources always; the CUDA sources only with a CUDA torch and toolkit.
+WITH_CUDA = torch.version.cuda is not None and CUDA_HOME is not None and os.path.isdir(CUDA_HOME)
+CUDA_SOURCES = sorted(glob.glob("kernels/cuda/*.cu")) + sorted(glob.glob("bindings/*_cuda.cpp"))
+OP_SOURCES = sorted(p for p in glob.glob("bindings/*.cpp")
+                    if not os.path.basename(p).startswith("io_") and p not in CUDA_SOURCES)
+OpExtension = CUDAExtension if WITH_CUDA else CppExtension
+# nvcc: no fast math (the kernels need IEEE division and rounding); arch flags come from torch
+# (TORCH_CUDA_ARCH_LIST, else the visible GPUs).
+# -fopenmp: at::parallel_for uses OpenMP in the torch wheel; without it the ops run on one thread.
+OP_COMPILE_ARGS = {"cxx": [*OPT, "-fopenmp"], "nvcc": OPT} if WITH_CUDA else {"cxx": [*OPT, "-fopenmp"]}
 
 
 class BuildExtWithKernels(BuildExtension):
@@ -55,19 +73,21 @@ setup(
     install_requires=["torch==2.13.0", "numpy"],
     packages=["torchqsim"],
     package_dir={"torchqsim": "wrappers"},
+    data_files=[("share/torchqsim/configs", sorted(glob.glob("configs/*.json")))],  # config presets
     libraries=KERNEL_LIBS,
     ext_modules=[
-        CppExtension(
+        OpExtension(
             "torchqsim._C",
-            sorted(p for p in glob.glob("bindings/*.cpp") if not p.endswith("io_module.cpp")),
+            OP_SOURCES + (CUDA_SOURCES if WITH_CUDA else []),
             include_dirs=[os.path.abspath(KERNEL_INCLUDE)],
             libraries=list(KERNEL_LIB_NAMES),
-            extra_compile_args={"cxx": OPT},
+            extra_compile_args=OP_COMPILE_ARGS,
+            extra_link_args=["-fopenmp"],
             py_limited_api=True,
         ),
         Extension(
             "torchqsim._io",
-            ["bindings/io_module.cpp"],
+            sorted(glob.glob("bindings/io_*.cpp")),
             include_dirs=[os.path.abspath(KERNEL_INCLUDE), pybind11.get_include()],
             libraries=[*KERNEL_LIB_NAMES, "cjson"],
             extra_compile_args=[*OPT, "-std=c++17", "-fvisibility=hidden"],

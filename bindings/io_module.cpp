@@ -11,6 +11,9 @@
 
 namespace py = pybind11;
 
+void qsim_register_config(py::module_ & m);  // io_config.cpp
+void qsim_register_encodings(py::module_ & m);  // io_encodings.cpp
+
 namespace {
 
 // (name, supported) of every compiled kernel variant, reference first.
@@ -34,4 +37,6 @@ PYBIND11_MODULE(_io, m) {
           "Name of the qdq kernel variant the ops dispatch to on this CPU.");
     m.def("status_string", [](int s) { return std::string(qsim_status_string(static_cast<qsim_status>(s))); },
           "Text of a qsim_status code.");
+    qsim_register_config(m);
+    qsim_register_encodings(m);
 }

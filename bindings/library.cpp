@@ -28,4 +28,21 @@ TORCH_LIBRARY(qsim, m) {
     m.def("dequantize_backward(Tensor grad, Tensor q, Tensor scale, Tensor zero_point, "
           "int? axis, int? block_size, bool qparam_grads) -> (Tensor, Tensor, Tensor)", tags);
     m.def("float_quantize_dequantize(Tensor x, ScalarType dtype) -> Tensor", tags);
+    // Calibration (stats_cpu.cpp): statistics, and encodings (scale, zero_point, min, max) from
+    // them; their fake implementations are in wrappers/_stats_ops.py.
+    m.set_python_module("torchqsim._stats_ops");
+    m.def("minmax(Tensor x, int? axis=None) -> (Tensor, Tensor, Tensor)", tags);
+    m.def("histogram(Tensor x, Tensor range, int bins, int? axis=None) "
+          "-> (Tensor, Tensor, Tensor, Tensor)", tags);
+    m.def("histogram_grow(Tensor counts, Tensor range, Tensor min, Tensor max) -> (Tensor, Tensor)", tags);
+    m.def("encodings_min_max(Tensor min, Tensor max, int bitwidth, str grid) "
+          "-> (Tensor, Tensor, Tensor, Tensor)", tags);
+    m.def("encodings_tf_enhanced(Tensor counts, Tensor range, Tensor min, Tensor max, int bitwidth, "
+          "str grid, float gamma=3.0, int asym_delta_candidates=17, int sym_delta_candidates=101, "
+          "int offset_candidates=21) -> (Tensor, Tensor, Tensor, Tensor)", tags);
+    m.def("encodings_percentile(Tensor counts, Tensor range, Tensor min, Tensor max, int bitwidth, "
+          "str grid, float percentile) -> (Tensor, Tensor, Tensor, Tensor)", tags);
+    m.def("encodings_mse(Tensor counts, Tensor range, Tensor min, Tensor max, int bitwidth, "
+          "str grid, int num_candidates=100) -> (Tensor, Tensor, Tensor, Tensor)", tags);
+    m.set_python_module("torchqsim.ops");  // back to the default for any later definitions
 }

@@ -35,9 +35,10 @@ at::Tensor check_scale(const char * op, const at::Tensor & scale) {
                      ": scale must be a floating tensor, got ", scale.scalar_type());
     TORCH_CHECK_VALUE(scale.numel() > 0, op, ": scale is empty");
     at::Tensor s = scale.to(at::kFloat).contiguous();
-    const int64_t bad = find_first(s, [](float v) { return !(std::isfinite(v) && v > 0.0f); });
+    const at::Tensor host = s.cpu();  // s itself when s is on the CPU
+    const int64_t bad = find_first(host, [](float v) { return !(std::isfinite(v) && v > 0.0f); });
     TORCH_CHECK_VALUE(bad < 0, op, ": scale must be finite and > 0, but scale.flatten()[", bad,
-                      "] = ", bad < 0 ? 0.0f : s.data_ptr<float>()[bad]);
+                      "] = ", bad < 0 ? 0.0f : host.data_ptr<float>()[bad]);
     return s;
 }
 
@@ -48,13 +49,14 @@ at::Tensor check_zero_point(const char * op, const at::Tensor & zp, const at::Te
     TORCH_CHECK_VALUE(zp.sizes() == scale.sizes(), op, ": zero_point shape ", zp.sizes(),
                       " must equal scale shape ", scale.sizes());
     at::Tensor z = zp.to(at::kFloat).contiguous();
+    const at::Tensor host = z.cpu();  // z itself when z is on the CPU
     const float lo = static_cast<float>(qmin), hi = static_cast<float>(qmax);
-    const int64_t bad = find_first(z, [&](float v) {
+    const int64_t bad = find_first(host, [&](float v) {
         return !(std::isfinite(v) && v == std::nearbyint(v)) || (check_range && (v < lo || v > hi));
     });
     TORCH_CHECK_VALUE(bad < 0, op, ": zero_point must hold integers",
                       check_range ? " within [qmin, qmax]" : "", ", but zero_point.flatten()[", bad,
-                      "] = ", bad < 0 ? 0.0f : z.data_ptr<float>()[bad]);
+                      "] = ", bad < 0 ? 0.0f : host.data_ptr<float>()[bad]);
     return z;
 }
 
@@ -97,12 +99,17 @@ qsim_layout make_layout(const char * op, const at::Tensor & x, const at::Tensor 
 QdqArgs check_qdq_args(const char * op, const char * x_name, const at::Tensor & x,
                        const at::Tensor & scale, const at::Tensor & zero_point, int64_t qmin,
                        int64_t qmax, std::optional<int64_t> axis,
-                       std::optional<int64_t> block_size, bool check_zero_point_range) {
+                       std::optional<int64_t> block_size, bool check_zero_point_range,
+                       c10::DeviceType device) {
     TORCH_CHECK_TYPE(is_float_data(x.scalar_type()), op, ": ", x_name,
                      " must be float32, float16 or bfloat16, got ", x.scalar_type());
-    TORCH_CHECK_VALUE(x.device().is_cpu() && scale.device().is_cpu() && zero_point.device().is_cpu(),
-                      op, ": ", x_name, ", scale and zero_point must be on the same device (CPU), got ",
-                      x.device(), ", ", scale.device(), ", ", zero_point.device());
+    const auto on_device = [&](const at::Tensor & t) {
+        return t.device().type() == device && t.device().index() == x.device().index();
+    };
+    TORCH_CHECK_VALUE(on_device(x) && on_device(scale) && on_device(zero_point), op, ": ", x_name,
+                      ", scale and zero_point must be on the same device (",
+                      c10::DeviceTypeName(device), "), got ", x.device(), ", ", scale.device(),
+                      ", ", zero_point.device());
     if (check_zero_point_range) {
         check_grid(op, qmin, qmax);
     }
@@ -121,7 +128,19 @@ at::Tensor check_grad(const char * op, const at::Tensor & grad, const at::Tensor
                      ": grad must be float32, float16 or bfloat16, got ", grad.scalar_type());
     TORCH_CHECK_VALUE(grad.sizes() == x.sizes(), op, ": grad shape ", grad.sizes(),
                       " must equal the input shape ", x.sizes());
+    TORCH_CHECK_VALUE(grad.device() == x.device(), op, ": grad must be on the input's device (",
+                      x.device(), "), got ", grad.device());
     return grad.to(at::kFloat).contiguous();
+}
+
+at::Tensor check_float_cast(const at::Tensor & x, at::ScalarType dtype) {
+    TORCH_CHECK_TYPE(is_float_data(x.scalar_type()),
+                     "float_quantize_dequantize: x must be float32, float16 or bfloat16, got ",
+                     x.scalar_type());
+    TORCH_CHECK_VALUE(dtype == at::kHalf || dtype == at::kBFloat16,
+                      "float_quantize_dequantize: dtype must be torch.float16 or torch.bfloat16, got ",
+                      dtype);
+    return x.to(at::kFloat).contiguous();
 }
 
 }  // namespace qsim

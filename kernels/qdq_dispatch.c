@@ -1,6 +1,5 @@
-#include "qsim/qdq.h"
+#include "qdq_variants.h"
 
-int qsim_ref_supported(void);
 int qsim_ref_supported(void) {
     return 1;
 }

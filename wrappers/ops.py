@@ -17,6 +17,11 @@ __all__ = []
 _FLOAT_DATA = (torch.float32, torch.float16, torch.bfloat16)
 
 
+def _like(t, dtype=None):
+    """The kernels' output for `t`: a new contiguous tensor of its shape, whatever its strides."""
+    return torch.empty_like(t, dtype=dtype, memory_format=torch.contiguous_format)
+
+
 def _check_data(name, x):
     torch._check(x.dtype in _FLOAT_DATA,
                  lambda: f"{name} must be float32, float16 or bfloat16, got {x.dtype}")
@@ -25,25 +30,24 @@ def _check_data(name, x):
 @torch.library.register_fake("qsim::quantize_dequantize")
 def _qdq_fake(x, scale, zero_point, qmin, qmax, axis=None, block_size=None):
     _check_data("x", x)
-    return torch.empty_like(x)
+    return _like(x)
 
 
 @torch.library.register_fake("qsim::quantize")
 def _quantize_fake(x, scale, zero_point, qmin, qmax, axis=None, block_size=None):
     _check_data("x", x)
-    return torch.empty_like(x)
+    return _like(x)
 
 
 @torch.library.register_fake("qsim::dequantize")
 def _dequantize_fake(q, scale, zero_point, axis=None, block_size=None):
     _check_data("q", q)
-    return torch.empty_like(q)
+    return _like(q)
 
 
 def _grads_fake(grad, x, scale, zero_point):
     zp_dtype = zero_point.dtype if zero_point.is_floating_point() else torch.float32
-    return (torch.empty_like(x), torch.empty_like(scale),
-            torch.empty_like(zero_point, dtype=zp_dtype))
+    return _like(x), _like(scale), _like(zero_point, zp_dtype)
 
 
 @torch.library.register_fake("qsim::quantize_dequantize_backward")
@@ -64,7 +68,7 @@ def _dequantize_backward_fake(grad, q, scale, zero_point, axis, block_size, qpar
 @torch.library.register_fake("qsim::float_quantize_dequantize")
 def _float_qdq_fake(x, dtype):
     _check_data("x", x)
-    return torch.empty_like(x)
+    return _like(x)
 
 
 def _save_qdq(ctx, inputs, output):

@@ -1,0 +1,351 @@
+// CPU implementations of the calibration ops (statistics and encodings; schemas in library.cpp):
+// check arguments, take pointers, call the C kernels of qsim/stats.h and qsim/analyzers.h on
+// torch's thread pool. Results never depend on the thread count: min/max combine in chunk order,
+// histogram counts are integers, and per-channel work writes only its own channels.
+#include <ATen/Parallel.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/empty_like.h>
+#include <ATen/ops/full.h>
+#include <ATen/ops/zeros.h>
+#include <c10/util/Exception.h>
+#include <torch/library.h>
+
+#include <atomic>
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <string>
+#include <tuple>
+#include <vector>
+
+extern "C" {
+#include "qsim/analyzers.h"
+#include "qsim/stats.h"
+}
+
+namespace qsim {
+namespace {
+
+// Elements per task: below this a tensor stays on one thread.
+constexpr int64_t kGrain = 1 << 16;
+
+constexpr float kInf = std::numeric_limits<float>::infinity();
+
+at::Tensor check_data(const char * op, const at::Tensor & x) {
+    TORCH_CHECK_TYPE(x.scalar_type() == at::kFloat || x.scalar_type() == at::kHalf ||
+                         x.scalar_type() == at::kBFloat16,
+                     op, ": x must be float32, float16 or bfloat16, got ", x.scalar_type());
+    TORCH_CHECK_VALUE(x.device().is_cpu(), op, ": x must be on the CPU, got ", x.device());
+    return x.to(at::kFloat).contiguous();
+}
+
+// x viewed around `axis` (per-channel), or as one channel (axis = None).
+qsim_channel_view channel_view(const char * op, const at::Tensor & x, std::optional<int64_t> axis) {
+    if (!axis.has_value()) {
+        return { 1, 1, x.numel() };
+    }
+    const int64_t dim = x.dim();
+    TORCH_CHECK_INDEX(dim > 0 && *axis >= -dim && *axis < dim, op, ": axis ", *axis,
+                      " is out of range for x with ", dim, " dimensions");
+    const int64_t ax = *axis < 0 ? *axis + dim : *axis;
+    return { c10::multiply_integers(x.sizes().begin(), x.sizes().begin() + ax), x.size(ax),
+             c10::multiply_integers(x.sizes().begin() + ax + 1, x.sizes().end()) };
+}
+
+// Shape of per-channel statistics: [] per-tensor, [C] per-channel.
+std::vector<int64_t> stat_shape(const qsim_channel_view & v, std::optional<int64_t> axis) {
+    return axis.has_value() ? std::vector<int64_t>{ v.channels } : std::vector<int64_t>{};
+}
+
+// Splits [0, n) into at most one chunk per thread, each at least kGrain long.
+int64_t chunk_count(int64_t n) {
+    return std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), n / kGrain));
+}
+
+void for_chunks(int64_t n, int64_t chunks, const std::function<void(int64_t, int64_t, int64_t)> & fn) {
+    at::parallel_for(0, chunks, 1, [&](int64_t b, int64_t e) {
+        for (int64_t t = b; t < e; t++) {
+            fn(t, n * t / chunks, n * (t + 1) / chunks);
+        }
+    });
+}
+
+using MinMax = std::tuple<at::Tensor, at::Tensor, at::Tensor>;
+
+// Fresh (min, max, nonfinite) statistics of shape `sh`: +inf, -inf, 0.
+MinMax empty_minmax(at::IntArrayRef sh, const at::TensorOptions & f) {
+    return { at::full(sh, kInf, f), at::full(sh, -kInf, f), at::zeros(sh, f.dtype(at::kLong)) };
+}
+
+// Per-tensor statistics spread over threads: run(t, begin, end, &min, &max) -> nonfinite on each
+// chunk t of [0, n) into its own slot, then the slots fold into `m` in chunk order.
+template <typename Run>
+void over_chunks(int64_t n, int64_t chunks, MinMax & m, const Run & run) {
+    std::vector<float>   lo(chunks, kInf), hi(chunks, -kInf);
+    std::vector<int64_t> bad(chunks, 0);
+    for_chunks(n, chunks, [&](int64_t t, int64_t b, int64_t e) {
+        bad[t] = run(t, b, e, &lo[t], &hi[t]);
+    });
+    float * l = std::get<0>(m).data_ptr<float>(), * h = std::get<1>(m).data_ptr<float>();
+    for (int64_t t = 0; t < chunks; t++) {
+        *l = lo[t] < *l ? lo[t] : *l;
+        *h = hi[t] > *h ? hi[t] : *h;
+        *std::get<2>(m).data_ptr<int64_t>() += bad[t];
+    }
+}
+
+int64_t channel_grain(const qsim_channel_view & v) {
+    return std::max<int64_t>(1, kGrain / std::max<int64_t>(1, v.outer * v.inner));
+}
+
+MinMax minmax_cpu(const at::Tensor & x_in, std::optional<int64_t> axis) {
+    const at::Tensor        x = check_data("minmax", x_in);
+    const qsim_channel_view v = channel_view("minmax", x, axis);
+    MinMax                  m = empty_minmax(stat_shape(v, axis), x.options());
+    const float *           xp = x.data_ptr<float>();
+    if (axis.has_value()) {
+        at::parallel_for(0, v.channels, channel_grain(v), [&](int64_t b, int64_t e) {
+            qsim_minmax_channels_f32(nullptr, &v, xp, std::get<0>(m).data_ptr<float>(),
+                                     std::get<1>(m).data_ptr<float>(),
+                                     std::get<2>(m).data_ptr<int64_t>(), b, e);
+        });
+        return m;
+    }
+    const qsim_minmax_fn mm = qsim_stats_best()->minmax;
+    over_chunks(x.numel(), chunk_count(x.numel()), m,
+                [&](int64_t, int64_t b, int64_t e, float * lo, float * hi) {
+                    return mm(static_cast<size_t>(e - b), xp + b, lo, hi);
+                });
+    return m;
+}
+
+void check_bins(const char * op, int64_t bins) {
+    TORCH_CHECK_VALUE(bins >= 1 && bins <= QSIM_MAX_BINS, op, ": bins must be from 1 to ",
+                      QSIM_MAX_BINS, ", got ", bins);
+}
+
+// `range` as contiguous [C, 2] doubles for channel shape `sh`.
+at::Tensor check_range(const char * op, const at::Tensor & range, at::IntArrayRef sh) {
+    TORCH_CHECK_TYPE(range.scalar_type() == at::kDouble, op, ": range must be float64, got ",
+                     range.scalar_type());
+    std::vector<int64_t> expect(sh.begin(), sh.end());
+    expect.push_back(2);
+    TORCH_CHECK_VALUE(range.sizes() == at::IntArrayRef(expect), op, ": range must have shape ",
+                      at::IntArrayRef(expect), " ([lo, hi] per channel), got ", range.sizes());
+    return range.contiguous();
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> histogram_cpu(
+    const at::Tensor & x_in, const at::Tensor & range_in, int64_t bins, std::optional<int64_t> axis) {
+    check_bins("histogram", bins);
+    const at::Tensor        x     = check_data("histogram", x_in);
+    const qsim_channel_view v     = channel_view("histogram", x, axis);
+    auto                    sh    = stat_shape(v, axis);
+    const at::Tensor        range = check_range("histogram", range_in, sh);
+    MinMax                  m     = empty_minmax(sh, x.options());
+    sh.push_back(bins);
+    at::Tensor    counts = at::zeros(sh, x.options().dtype(at::kLong));
+    const float * xp     = x.data_ptr<float>();
+    const auto *  rp     = reinterpret_cast<const qsim_hist_range *>(range.data_ptr<double>());
+    int64_t *     cp     = counts.data_ptr<int64_t>();
+    if (axis.has_value() || !(rp->hi > rp->lo)) {
+        // Per-channel (or a tensor without a range yet: min/max only), channels over threads.
+        at::parallel_for(0, v.channels, channel_grain(v), [&](int64_t b, int64_t e) {
+            qsim_histogram_channels_f32(nullptr, &v, xp, rp, bins, cp, std::get<0>(m).data_ptr<float>(),
+                                        std::get<1>(m).data_ptr<float>(),
+                                        std::get<2>(m).data_ptr<int64_t>(), b, e);
+        });
+        return { counts, std::get<0>(m), std::get<1>(m), std::get<2>(m) };
+    }
+    // One histogram over threads: private counts per chunk, summed (integers: order-free).
+    const int64_t           n = x.numel(), chunks = chunk_count(n);
+    std::vector<int64_t>    local((chunks - 1) * bins, 0);
+    const qsim_bins         qb   = qsim_bins_of(*rp, bins);
+    const qsim_histogram_fn hist = qsim_stats_best()->histogram;
+    over_chunks(n, chunks, m, [&](int64_t t, int64_t b, int64_t e, float * lo, float * hi) {
+        return hist(static_cast<size_t>(e - b), xp + b, qb, t == 0 ? cp : local.data() + (t - 1) * bins,
+                    lo, hi);
+    });
+    for (int64_t t = 1; t < chunks; t++) {
+        for (int64_t i = 0; i < bins; i++) {
+            cp[i] += local[(t - 1) * bins + i];
+        }
+    }
+    return { counts, std::get<0>(m), std::get<1>(m), std::get<2>(m) };
+}
+
+// min and max as contiguous fp32 of the same shape.
+std::pair<at::Tensor, at::Tensor> check_minmax(const char * op, const at::Tensor & min,
+                                               const at::Tensor & max) {
+    TORCH_CHECK_TYPE(min.scalar_type() == at::kFloat && max.scalar_type() == at::kFloat, op,
+                     ": min and max must be float32, got ", min.scalar_type(), " and ",
+                     max.scalar_type());
+    TORCH_CHECK_VALUE(min.sizes() == max.sizes(), op, ": min shape ", min.sizes(),
+                      " must equal max shape ", max.sizes());
+    return { min.contiguous(), max.contiguous() };
+}
+
+// counts as contiguous int64 [..., bins] over channels of shape `sh`.
+at::Tensor check_counts(const char * op, const at::Tensor & counts, at::IntArrayRef sh) {
+    TORCH_CHECK_TYPE(counts.scalar_type() == at::kLong, op, ": counts must be int64, got ",
+                     counts.scalar_type());
+    TORCH_CHECK_VALUE(counts.dim() == static_cast<int64_t>(sh.size()) + 1 &&
+                          counts.sizes().slice(0, sh.size()) == sh,
+                      op, ": counts must have shape ", sh, " + [bins], got ", counts.sizes());
+    check_bins(op, counts.size(-1));
+    return counts.contiguous();
+}
+
+std::tuple<at::Tensor, at::Tensor> histogram_grow_cpu(const at::Tensor & counts_in,
+                                                      const at::Tensor & range_in,
+                                                      const at::Tensor & min_in,
+                                                      const at::Tensor & max_in) {
+    const char * op = "histogram_grow";
+    const auto [min, max]  = check_minmax(op, min_in, max_in);
+    const at::Tensor counts = check_counts(op, counts_in, min.sizes());
+    const at::Tensor range  = check_range(op, range_in, min.sizes());
+    const int64_t    bins   = counts.size(-1), channels = min.numel();
+    at::Tensor out_counts = at::empty_like(counts), out_range = at::empty_like(range);
+    const auto * rp  = reinterpret_cast<const qsim_hist_range *>(range.data_ptr<double>());
+    auto *       orp = reinterpret_cast<qsim_hist_range *>(out_range.data_ptr<double>());
+    const float * lo = min.data_ptr<float>(), * hi = max.data_ptr<float>();
+    at::parallel_for(0, channels, std::max<int64_t>(1, kGrain / bins), [&](int64_t b, int64_t e) {
+        for (int64_t c = b; c < e; c++) {
+            const qsim_status st = qsim_histogram_grow(bins, rp[c], lo[c], hi[c], &orp[c]);
+            TORCH_INTERNAL_ASSERT(st == QSIM_SUCCESS);
+            qsim_histogram_move(bins, rp[c], counts.data_ptr<int64_t>() + c * bins, orp[c],
+                                out_counts.data_ptr<int64_t>() + c * bins);
+        }
+    });
+    return { out_counts, out_range };
+}
+
+qsim_grid_kind parse_grid(const char * op, const std::string & grid) {
+    if (grid == "symmetric") return QSIM_GRID_SYMMETRIC;
+    if (grid == "strict_symmetric") return QSIM_GRID_STRICT_SYMMETRIC;
+    if (grid == "unsigned_symmetric") return QSIM_GRID_UNSIGNED_SYMMETRIC;
+    TORCH_CHECK_VALUE(grid == "asymmetric", op, ": grid must be one of 'symmetric', "
+                      "'strict_symmetric', 'unsigned_symmetric', 'asymmetric', got '", grid, "'");
+    return QSIM_GRID_ASYMMETRIC;
+}
+
+using Encodings = std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor>;
+
+// Runs analyzer `a` over every channel of the statistics; counts/range undefined for MIN_MAX.
+Encodings analyze(const char * op, const qsim_analyzer & a, const at::Tensor & min_in,
+                  const at::Tensor & max_in, const at::Tensor & counts_in,
+                  const at::Tensor & range_in) {
+    const auto [min, max] = check_minmax(op, min_in, max_in);
+    TORCH_INTERNAL_ASSERT(qsim_analyzer_check(&a) == QSIM_SUCCESS);  // the ops check each option
+    const bool hist = counts_in.defined();
+    const at::Tensor counts = hist ? check_counts(op, counts_in, min.sizes()) : at::Tensor();
+    const at::Tensor range  = hist ? check_range(op, range_in, min.sizes()) : at::Tensor();
+    const int64_t bins = hist ? counts.size(-1) : 0, channels = min.numel();
+    const qsim_channel_stats s{
+        min.data_ptr<float>(), max.data_ptr<float>(),
+        hist ? reinterpret_cast<const qsim_hist_range *>(range.data_ptr<double>()) : nullptr,
+        hist ? counts.data_ptr<int64_t>() : nullptr, bins };
+    std::vector<qsim_encoding> enc(channels);
+    std::atomic<int64_t>       bad{ channels };
+    // Each task stops at its first failing channel; the smallest of those is reported.
+    const int64_t grain = std::max<int64_t>(1, (1 << 12) / std::max<int64_t>(1, bins));
+    at::parallel_for(0, channels, grain, [&](int64_t b, int64_t e) {
+        std::vector<double> work(qsim_analyzer_workspace(&a, bins) + 1);
+        int64_t             c = -1;
+        if (qsim_analyze_channels(&a, &s, work.data(), enc.data(), b, e, &c) == QSIM_SUCCESS) {
+            return;
+        }
+        for (int64_t cur = bad.load(); c < cur && !bad.compare_exchange_weak(cur, c);) {
+        }
+    });
+    const int64_t c = bad.load();
+    if (c < channels) {
+        const float lo = s.min[c], hi = s.max[c];
+        TORCH_CHECK_VALUE(lo <= hi, op, ": channel ", c, " saw no finite value (min = ", lo,
+                          ", max = ", hi, "); calibrate with data first");
+        TORCH_CHECK_VALUE(false, op, ": the histogram of channel ", c, " is empty");
+    }
+    const auto f  = min.options();
+    at::Tensor scale = at::empty(min.sizes(), f), zp = at::empty(min.sizes(), f.dtype(at::kInt));
+    at::Tensor emin = at::empty(min.sizes(), f), emax = at::empty(min.sizes(), f);
+    for (int64_t i = 0; i < channels; i++) {
+        scale.data_ptr<float>()[i]  = enc[i].scale;
+        zp.data_ptr<int32_t>()[i]   = enc[i].zero_point;
+        emin.data_ptr<float>()[i]   = enc[i].min;
+        emax.data_ptr<float>()[i]   = enc[i].max;
+    }
+    return { scale, zp, emin, emax };
+}
+
+qsim_analyzer make_analyzer(const char * op, qsim_analyzer_kind kind, int64_t bitwidth,
+                            const std::string & grid) {
+    TORCH_CHECK_VALUE(bitwidth >= 2 && bitwidth <= 16, op, ": bitwidth must be from 2 to 16, got ",
+                      bitwidth);
+    return qsim_analyzer_defaults(kind, parse_grid(op, grid), static_cast<int>(bitwidth));
+}
+
+Encodings encodings_min_max_cpu(const at::Tensor & min, const at::Tensor & max, int64_t bitwidth,
+                                const std::string & grid) {
+    const char * op = "encodings_min_max";
+    return analyze(op, make_analyzer(op, QSIM_ANALYZER_MIN_MAX, bitwidth, grid), min, max,
+                   at::Tensor(), at::Tensor());
+}
+
+Encodings encodings_tf_enhanced_cpu(const at::Tensor & counts, const at::Tensor & range,
+                                    const at::Tensor & min, const at::Tensor & max,
+                                    int64_t bitwidth, const std::string & grid, double gamma,
+                                    int64_t asym_delta_candidates, int64_t sym_delta_candidates,
+                                    int64_t offset_candidates) {
+    const char *  op = "encodings_tf_enhanced";
+    qsim_analyzer a  = make_analyzer(op, QSIM_ANALYZER_TF_ENHANCED, bitwidth, grid);
+    TORCH_CHECK_VALUE(std::isfinite(gamma) && gamma >= 0.0, op,
+                      ": gamma must be finite and >= 0, got ", gamma);
+    TORCH_CHECK_VALUE(asym_delta_candidates >= 2 && asym_delta_candidates <= 4096 &&
+                          sym_delta_candidates >= 2 && sym_delta_candidates <= 4096,
+                      op, ": delta candidates must be from 2 to 4096, got ",
+                      asym_delta_candidates, " and ", sym_delta_candidates);
+    TORCH_CHECK_VALUE(offset_candidates >= 3 && offset_candidates <= 4096, op,
+                      ": offset_candidates must be from 3 to 4096, got ", offset_candidates);
+    a.gamma            = gamma;
+    a.asym_delta_count = static_cast<int>(asym_delta_candidates);
+    a.sym_delta_count  = static_cast<int>(sym_delta_candidates);
+    a.offset_count     = static_cast<int>(offset_candidates);
+    return analyze(op, a, min, max, counts, range);
+}
+
+Encodings encodings_percentile_cpu(const at::Tensor & counts, const at::Tensor & range,
+                                   const at::Tensor & min, const at::Tensor & max,
+                                   int64_t bitwidth, const std::string & grid, double percentile) {
+    const char *  op = "encodings_percentile";
+    qsim_analyzer a  = make_analyzer(op, QSIM_ANALYZER_PERCENTILE, bitwidth, grid);
+    TORCH_CHECK_VALUE(percentile >= 50.0 && percentile <= 100.0, op,
+                      ": percentile must be in [50, 100], got ", percentile);
+    a.percentile = percentile;
+    return analyze(op, a, min, max, counts, range);
+}
+
+Encodings encodings_mse_cpu(const at::Tensor & counts, const at::Tensor & range,
+                            const at::Tensor & min, const at::Tensor & max, int64_t bitwidth,
+                            const std::string & grid, int64_t num_candidates) {
+    const char *  op = "encodings_mse";
+    qsim_analyzer a  = make_analyzer(op, QSIM_ANALYZER_MSE, bitwidth, grid);
+    TORCH_CHECK_VALUE(num_candidates >= 1 && num_candidates <= 65536, op,
+                      ": num_candidates must be from 1 to 65536, got ", num_candidates);
+    a.mse_delta_count = static_cast<int>(num_candidates);
+    return analyze(op, a, min, max, counts, range);
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(qsim, CPU, m) {
+    m.impl("minmax", &minmax_cpu);
+    m.impl("histogram", &histogram_cpu);
+    m.impl("histogram_grow", &histogram_grow_cpu);
+    m.impl("encodings_min_max", &encodings_min_max_cpu);
+    m.impl("encodings_tf_enhanced", &encodings_tf_enhanced_cpu);
+    m.impl("encodings_percentile", &encodings_percentile_cpu);
+    m.impl("encodings_mse", &encodings_mse_cpu);
+}
+
+}  // namespace qsim

@@ -1,0 +1,102 @@
+/*
+ * json_util.h (private to kernels/): helpers for readers that validate a cJSON tree and report
+ * errors as qsim/json_error.h describes.
+ *
+ * cJSON does not record where an item sits in the text, so a reader keeps a walk: the stack of
+ * (key, position) frames from the root to the item it is looking at. On an error the walk turns
+ * into the JSON path and, by re-scanning the (already validated) text along the same positions,
+ * into a line:column.
+ *
+ * Duplicated keys: cJSON keeps every member; Python's json keeps the last value (at the first
+ * key's place). qsim_json_effective and qsim_json_get give that behaviour.
+ */
+#ifndef QSIM_JSON_UTIL_H
+#define QSIM_JSON_UTIL_H
+
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+#include "qsim/json_error.h"
+
+#define QSIM_JSON_MAX_DEPTH 32
+
+typedef struct qsim_json_frame {
+    const char * key;   /* member name, NULL for an array element */
+    size_t       index; /* position among the parent's children (members or elements) */
+} qsim_json_frame;
+
+typedef struct qsim_json_walk {
+    const char *    text; /* the document that was parsed (borrowed) */
+    size_t          len;
+    qsim_error *    err;  /* may be NULL */
+    size_t          depth;
+    qsim_json_frame frames[QSIM_JSON_MAX_DEPTH];
+} qsim_json_walk;
+
+/* Where an error points: at the value the walk stands on (its path is the walk's path), or at the
+ * key of the member the walk stands on (the path is its parent object's, as for an unknown key). */
+typedef enum qsim_json_at {
+    QSIM_JSON_AT_VALUE = 0,
+    QSIM_JSON_AT_KEY   = 1,
+} qsim_json_at;
+
+/* Parses `len` bytes of `text` (need not be NUL-terminated) into *root (the caller frees it with
+ * cJSON_Delete). Syntax errors (including text after the value and NUL bytes) fail with
+ * QSIM_PARSE_ERROR, path "" and the line:column of the first error (qsim_json_syntax_error;
+ * where cJSON stopped when only cJSON rejects the text). */
+qsim_status qsim_json_parse(const char * text, size_t len, cJSON ** root, qsim_error * err);
+
+/* For text that is not JSON: the byte offset of the first error and, in `why`, what is wrong
+ * there ("expected ',' or '}', found '\"'"). (size_t)-1 when the text is valid JSON. */
+size_t qsim_json_syntax_error(const char * text, size_t len, char * why, size_t cap);
+
+/* Reads the whole file at `path` into a malloc'ed buffer (caller frees *text). QSIM_IO_ERROR
+ * (message names the file and the reason) or QSIM_OUT_OF_MEMORY on failure. */
+qsim_status qsim_json_read_file(const char * path, char ** text, size_t * len, qsim_error * err);
+
+/* Sets `err` (if not NULL) to `status` with `message` (formatted), empty path, no location. */
+void qsim_error_set(qsim_error * err, qsim_status status, const char * fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* Prefixes err->message with "<prefix>: " (truncating the end). No-op for NULL or no error. */
+void qsim_error_prefix(qsim_error * err, const char * prefix);
+
+/* A walk at the root "$" of `text`. */
+void qsim_json_walk_init(qsim_json_walk * w, const char * text, size_t len, qsim_error * err);
+
+/* Steps into the child at `index` (member `key`, or array element when key is NULL). Fails with
+ * QSIM_PARSE_ERROR ("nesting too deep") past QSIM_JSON_MAX_DEPTH frames. */
+qsim_status qsim_json_push(qsim_json_walk * w, const char * key, size_t index);
+void qsim_json_pop(qsim_json_walk * w);
+
+/* Fills w->err with QSIM_PARSE_ERROR and the message
+ *   "<what> at <path> (line L, column C)<tail>"
+ * where <what> is formatted from fmt and `tail` (may be NULL) is appended verbatim (start it with
+ * "; " or ": "). Returns QSIM_PARSE_ERROR. */
+qsim_status qsim_json_fail(const qsim_json_walk * w, qsim_json_at at, const char * tail,
+                           const char * fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+
+/* For a `member` of `object`: NULL when an earlier member has the same key (it was already seen),
+ * else the last member with that key (the value that counts), its position in *index. */
+const cJSON * qsim_json_effective(const cJSON * object, const cJSON * member, size_t * index);
+
+/* The last member of `object` named `key` (NULL if none), its position in *index (may be NULL). */
+const cJSON * qsim_json_get(const cJSON * object, const char * key, size_t * index);
+
+/* "object", "array", "string", "number", "boolean" or "null". */
+const char * qsim_json_type_name(const cJSON * item);
+
+/* The candidate nearest to `word` by edit distance (insertions, deletions, substitutions and
+ * swaps of neighbours, all cost 1) if it is close enough to be a likely typo (distance at most
+ * max(2, length of the candidate / 3)), else NULL. Ties go to the earlier candidate. */
+const char * qsim_json_nearest(const char * word, const char * const * candidates, size_t n);
+
+#endif /* QSIM_JSON_UTIL_H */

@@ -1,0 +1,53 @@
+/*
+ * stats_common.h (internal): scalar pieces shared by the reference statistics kernels and the
+ * tails of ISA variants, so that every variant treats each element the same way.
+ */
+#ifndef QSIM_STATS_COMMON_H
+#define QSIM_STATS_COMMON_H
+
+#include <float.h>
+#include <math.h>
+#include <string.h>
+
+#include "qsim/stats.h"
+
+/* Elements per block of the run kernels: the unit of their fast checks. */
+#define QSIM_STATS_BLOCK 256
+
+/* 1 for NaN and +-Inf, else 0; integer arithmetic, so loops of it vectorize. */
+static inline int32_t qsim_nonfinite(float v) {
+    uint32_t u;
+    memcpy(&u, &v, sizeof u);
+    return (u & 0x7f800000u) == 0x7f800000u;
+}
+
+/* v clamped to the finite fp32 range (+-Inf become +-FLT_MAX; NaN stays NaN). */
+static inline double qsim_clamp_finite_d(double v) {
+    const double big = (double) FLT_MAX;
+    return v < -big ? -big : (v > big ? big : v);
+}
+
+/* The bin of a finite value (qsim_bins documents the rule), written as a clamp of t to
+ * [0, count - 1] followed by truncation, which is the same thing. */
+static inline int32_t qsim_bin_index(float v, qsim_bins b) {
+    float t = (v - b.lo) * b.scale;
+    t = t > 0.0f ? t : 0.0f;
+    t = t < (float) (b.count - 1) ? t : (float) (b.count - 1);
+    return (int32_t) t;
+}
+
+/* Folds the finite values of x[0, n) into *lo and *hi, one by one. */
+static inline void qsim_fold_minmax(size_t n, const float * x, float * lo, float * hi) {
+    float l = *lo, h = *hi;
+    for (size_t i = 0; i < n; i++) {
+        const float v = x[i];
+        if (!qsim_nonfinite(v)) {
+            l = v < l ? v : l;
+            h = v > h ? v : h;
+        }
+    }
+    *lo = l;
+    *hi = h;
+}
+
+#endif /* QSIM_STATS_COMMON_H */

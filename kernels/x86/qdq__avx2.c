@@ -1,0 +1,216 @@
+/*
+ * qdq__avx2.c: the qdq run kernels with AVX2, FMA and F16C, 8 floats per step.
+ *
+ * Bit-exact with qdq_ref.c: each element goes through the same fp32 operations in the same order
+ * (division by scale, round half to even, comparison clamp), and the reductions add element i to
+ * double lane i % 8 as qsim_combine_lanes expects. The last n % 8 elements use masked loads and
+ * stores, which never touch memory outside the run.
+ */
+#include <immintrin.h>
+
+#include "qdq_common.h"
+#include "qdq_variants.h"
+
+typedef struct qsim_v8_grid {
+    __m256 scale, zero_point, qmin, qmax;
+} qsim_v8_grid;
+
+/* dx and the terms of the scale and zero-point sums for 8 elements. */
+typedef struct qsim_v8_grads {
+    __m256 dx, ds, dzp;
+} qsim_v8_grads;
+
+typedef __m256 (*qsim_v8_op)(__m256 x, const qsim_v8_grid * g);
+typedef qsim_v8_grads (*qsim_v8_bwd_op)(__m256 x, __m256 dy, const qsim_v8_grid * g);
+
+static inline qsim_v8_grid qsim_v8_grid_of(qsim_grid g) {
+    const qsim_v8_grid v = { _mm256_set1_ps(g.scale), _mm256_set1_ps(g.zero_point),
+                             _mm256_set1_ps(g.qmin), _mm256_set1_ps(g.qmax) };
+    return v;
+}
+
+/* All-ones in the first n (< 8) lanes. */
+static inline __m256i qsim_v8_first(size_t n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int) n),
+                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+static inline __m256 qsim_v8_neg(__m256 v) {
+    return _mm256_xor_ps(v, _mm256_set1_ps(-0.0f));
+}
+
+static inline __m256 qsim_v8_rint(__m256 t) {
+    return _mm256_round_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+}
+
+/* qsim_clampf: min and max return their second operand when one is NaN, so v goes second. */
+static inline __m256 qsim_v8_clamp(__m256 v, const qsim_v8_grid * g) {
+    return _mm256_max_ps(g->qmin, _mm256_min_ps(g->qmax, v));
+}
+
+/* qsim_in_grid: ordered comparisons, false for NaN. */
+static inline __m256 qsim_v8_in_grid(__m256 pos, const qsim_v8_grid * g) {
+    return _mm256_and_ps(_mm256_cmp_ps(pos, g->qmin, _CMP_GE_OQ),
+                         _mm256_cmp_ps(pos, g->qmax, _CMP_LE_OQ));
+}
+
+static inline __m256 qsim_v8_quantize(__m256 x, const qsim_v8_grid * g) {
+    return qsim_v8_clamp(_mm256_add_ps(qsim_v8_rint(_mm256_div_ps(x, g->scale)), g->zero_point), g);
+}
+
+static inline __m256 qsim_v8_dequantize(__m256 q, const qsim_v8_grid * g) {
+    return _mm256_mul_ps(_mm256_sub_ps(q, g->zero_point), g->scale);
+}
+
+static inline __m256 qsim_v8_qdq(__m256 x, const qsim_v8_grid * g) {
+    return qsim_v8_dequantize(qsim_v8_quantize(x, g), g);
+}
+
+/* F16C rounds to nearest even, keeps fp16 subnormals and overflows to Inf like qsim_round_f16;
+ * NaN lanes take x back because the conversion drops the low 13 payload bits. */
+static inline __m256 qsim_v8_cast_f16(__m256 x, const qsim_v8_grid * g) {
+    (void) g;
+    const __m256 r =
+        _mm256_cvtph_ps(_mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    return _mm256_blendv_ps(r, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
+}
+
+/* qsim_round_bf16 on integer lanes: add 0x7fff plus the lowest kept bit, then truncate. */
+static inline __m256 qsim_v8_cast_bf16(__m256 x, const qsim_v8_grid * g) {
+    (void) g;
+    const __m256i u   = _mm256_castps_si256(x);
+    const __m256i odd = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
+    const __m256i up  = _mm256_add_epi32(_mm256_add_epi32(u, _mm256_set1_epi32(0x7fff)), odd);
+    const __m256i r   = _mm256_and_si256(up, _mm256_set1_epi32((int) 0xffff0000u));
+    const __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, _mm256_set1_epi32(0x7fffffff)),
+                                           _mm256_set1_epi32(0x7f800000));
+    return _mm256_blendv_ps(_mm256_castsi256_ps(r), x, _mm256_castsi256_ps(nan));
+}
+
+static inline qsim_v8_grads qsim_v8_qdq_grads(__m256 x, __m256 dy, const qsim_v8_grid * g) {
+    const __m256 t   = _mm256_div_ps(x, g->scale);
+    const __m256 pos = _mm256_add_ps(qsim_v8_rint(t), g->zero_point);
+    const __m256 m   = qsim_v8_in_grid(pos, g);
+    const __m256 qz  = _mm256_sub_ps(qsim_v8_clamp(pos, g), g->zero_point);
+    const qsim_v8_grads r = {
+        _mm256_and_ps(m, dy),
+        _mm256_mul_ps(dy, _mm256_blendv_ps(qz, _mm256_sub_ps(qz, t), m)),
+        _mm256_andnot_ps(m, _mm256_mul_ps(qsim_v8_neg(dy), g->scale)),
+    };
+    return r;
+}
+
+static inline qsim_v8_grads qsim_v8_quantize_grads(__m256 x, __m256 dy, const qsim_v8_grid * g) {
+    const __m256 t  = _mm256_div_ps(x, g->scale);
+    const __m256 m  = qsim_v8_in_grid(_mm256_add_ps(qsim_v8_rint(t), g->zero_point), g);
+    const __m256 d  = _mm256_and_ps(m, dy);
+    const __m256 ds = _mm256_div_ps(d, g->scale);
+    const qsim_v8_grads r = { ds, _mm256_and_ps(m, _mm256_mul_ps(qsim_v8_neg(ds), t)), d };
+    return r;
+}
+
+static inline qsim_v8_grads qsim_v8_dequantize_grads(__m256 x, __m256 dy, const qsim_v8_grid * g) {
+    const qsim_v8_grads r = {
+        _mm256_mul_ps(dy, g->scale),
+        _mm256_mul_ps(dy, _mm256_sub_ps(x, g->zero_point)),
+        _mm256_mul_ps(qsim_v8_neg(dy), g->scale),
+    };
+    return r;
+}
+
+/* y = op(x) over a run; g is NULL for the casts. */
+QSIM_ALWAYS_INLINE void qsim_v8_map(size_t n, const float * x, float * y,
+                                    const qsim_v8_grid * g, qsim_v8_op op) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        _mm256_storeu_ps(y + i, op(_mm256_loadu_ps(x + i), g));
+    }
+    if (i < n) {
+        const __m256i k = qsim_v8_first(n - i);
+        _mm256_maskstore_ps(y + i, k, op(_mm256_maskload_ps(x + i, k), g));
+    }
+}
+
+/* Adds 8 terms of consecutive elements (the first at a multiple of 8) to the double lanes:
+ * acc[0] holds lanes 0-3 and acc[1] lanes 4-7. */
+static inline void qsim_v8_accumulate(__m256d acc[2], __m256 terms) {
+    acc[0] = _mm256_add_pd(acc[0], _mm256_cvtps_pd(_mm256_castps256_ps128(terms)));
+    acc[1] = _mm256_add_pd(acc[1], _mm256_cvtps_pd(_mm256_extractf128_ps(terms, 1)));
+}
+
+static inline double qsim_v8_combine(const __m256d acc[2]) {
+    double l[QSIM_REDUCE_LANES];
+    _mm256_storeu_pd(l, acc[0]);
+    _mm256_storeu_pd(l + 4, acc[1]);
+    return qsim_combine_lanes(l);
+}
+
+/* dx over a run and, when sums is not NULL, the two reductions; op gives the per-element terms. */
+QSIM_ALWAYS_INLINE void qsim_v8_backward(size_t n, const float * x, const float * dy,
+                                         float * dx, qsim_grid g, double * sums,
+                                         qsim_v8_bwd_op op) {
+    const qsim_v8_grid v     = qsim_v8_grid_of(g);
+    __m256d            as[2] = { _mm256_setzero_pd(), _mm256_setzero_pd() };
+    __m256d            az[2] = { _mm256_setzero_pd(), _mm256_setzero_pd() };
+    size_t             i     = 0;
+    for (; i + 8 <= n; i += 8) {
+        const qsim_v8_grads r = op(_mm256_loadu_ps(x + i), _mm256_loadu_ps(dy + i), &v);
+        _mm256_storeu_ps(dx + i, r.dx);
+        if (sums) {
+            qsim_v8_accumulate(as, r.ds);
+            qsim_v8_accumulate(az, r.dzp);
+        }
+    }
+    if (i < n) {
+        const __m256i k = qsim_v8_first(n - i);
+        const qsim_v8_grads r = op(_mm256_maskload_ps(x + i, k), _mm256_maskload_ps(dy + i, k), &v);
+        _mm256_maskstore_ps(dx + i, k, r.dx);
+        if (sums) {
+            /* lanes past the run add +0.0, which leaves every lane sum as it was */
+            qsim_v8_accumulate(as, _mm256_and_ps(r.ds, _mm256_castsi256_ps(k)));
+            qsim_v8_accumulate(az, _mm256_and_ps(r.dzp, _mm256_castsi256_ps(k)));
+        }
+    }
+    if (sums) {
+        sums[0] += qsim_v8_combine(as);
+        sums[1] += qsim_v8_combine(az);
+    }
+}
+
+void qsim_qdq_f32_avx2(size_t n, const float * x, float * y, qsim_grid g) {
+    const qsim_v8_grid v = qsim_v8_grid_of(g);
+    qsim_v8_map(n, x, y, &v, qsim_v8_qdq);
+}
+
+void qsim_quantize_f32_avx2(size_t n, const float * x, float * y, qsim_grid g) {
+    const qsim_v8_grid v = qsim_v8_grid_of(g);
+    qsim_v8_map(n, x, y, &v, qsim_v8_quantize);
+}
+
+void qsim_dequantize_f32_avx2(size_t n, const float * x, float * y, qsim_grid g) {
+    const qsim_v8_grid v = qsim_v8_grid_of(g);
+    qsim_v8_map(n, x, y, &v, qsim_v8_dequantize);
+}
+
+void qsim_qdq_backward_f32_avx2(size_t n, const float * x, const float * dy, float * dx,
+                                qsim_grid g, double * sums) {
+    qsim_v8_backward(n, x, dy, dx, g, sums, qsim_v8_qdq_grads);
+}
+
+void qsim_quantize_backward_f32_avx2(size_t n, const float * x, const float * dy, float * dx,
+                                     qsim_grid g, double * sums) {
+    qsim_v8_backward(n, x, dy, dx, g, sums, qsim_v8_quantize_grads);
+}
+
+void qsim_dequantize_backward_f32_avx2(size_t n, const float * x, const float * dy, float * dx,
+                                       qsim_grid g, double * sums) {
+    qsim_v8_backward(n, x, dy, dx, g, sums, qsim_v8_dequantize_grads);
+}
+
+void qsim_cast_f16_f32_avx2(size_t n, const float * x, float * y) {
+    qsim_v8_map(n, x, y, NULL, qsim_v8_cast_f16);
+}
+
+void qsim_cast_bf16_f32_avx2(size_t n, const float * x, float * y) {
+    qsim_v8_map(n, x, y, NULL, qsim_v8_cast_bf16);
+}

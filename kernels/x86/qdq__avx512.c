@@ -1,0 +1,216 @@
+/*
+ * qdq__avx512.c: the qdq run kernels with AVX-512 (F, BW, VL, DQ), 16 floats per step.
+ *
+ * Bit-exact with qdq_ref.c: each element goes through the same fp32 operations in the same order
+ * (division by scale, round half to even, comparison clamp), and the reductions add element i to
+ * double lane i % 8 as qsim_combine_lanes expects. The last n % 16 elements use masked loads and
+ * stores, which never touch memory outside the run.
+ */
+#include <immintrin.h>
+
+#include "qdq_common.h"
+#include "qdq_variants.h"
+
+typedef struct qsim_v16_grid {
+    __m512 scale, zero_point, qmin, qmax;
+} qsim_v16_grid;
+
+/* dx and the terms of the scale and zero-point sums for 16 elements. */
+typedef struct qsim_v16_grads {
+    __m512 dx, ds, dzp;
+} qsim_v16_grads;
+
+typedef __m512 (*qsim_v16_op)(__m512 x, const qsim_v16_grid * g);
+typedef qsim_v16_grads (*qsim_v16_bwd_op)(__m512 x, __m512 dy, const qsim_v16_grid * g);
+
+static inline qsim_v16_grid qsim_v16_grid_of(qsim_grid g) {
+    const qsim_v16_grid v = { _mm512_set1_ps(g.scale), _mm512_set1_ps(g.zero_point),
+                              _mm512_set1_ps(g.qmin), _mm512_set1_ps(g.qmax) };
+    return v;
+}
+
+/* The first n (< 16) lanes. */
+static inline __mmask16 qsim_v16_first(size_t n) {
+    return (__mmask16) ((1u << n) - 1u);
+}
+
+static inline __m512 qsim_v16_neg(__m512 v) {
+    return _mm512_xor_ps(v, _mm512_set1_ps(-0.0f));
+}
+
+static inline __m512 qsim_v16_rint(__m512 t) {
+    return _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+}
+
+/* qsim_clampf: min and max return their second operand when one is NaN, so v goes second. */
+static inline __m512 qsim_v16_clamp(__m512 v, const qsim_v16_grid * g) {
+    return _mm512_max_ps(g->qmin, _mm512_min_ps(g->qmax, v));
+}
+
+/* qsim_in_grid: ordered comparisons, false for NaN. */
+static inline __mmask16 qsim_v16_in_grid(__m512 pos, const qsim_v16_grid * g) {
+    return _mm512_cmp_ps_mask(pos, g->qmin, _CMP_GE_OQ) &
+           _mm512_cmp_ps_mask(pos, g->qmax, _CMP_LE_OQ);
+}
+
+static inline __m512 qsim_v16_quantize(__m512 x, const qsim_v16_grid * g) {
+    const __m512 t = _mm512_div_ps(x, g->scale);
+    return qsim_v16_clamp(_mm512_add_ps(qsim_v16_rint(t), g->zero_point), g);
+}
+
+static inline __m512 qsim_v16_dequantize(__m512 q, const qsim_v16_grid * g) {
+    return _mm512_mul_ps(_mm512_sub_ps(q, g->zero_point), g->scale);
+}
+
+static inline __m512 qsim_v16_qdq(__m512 x, const qsim_v16_grid * g) {
+    return qsim_v16_dequantize(qsim_v16_quantize(x, g), g);
+}
+
+/* The fp16 conversion rounds to nearest even, keeps fp16 subnormals and overflows to Inf like
+ * qsim_round_f16; NaN lanes keep x because the conversion drops the low 13 payload bits. */
+static inline __m512 qsim_v16_cast_f16(__m512 x, const qsim_v16_grid * g) {
+    (void) g;
+    const __m512 r =
+        _mm512_cvtph_ps(_mm512_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), r, x);
+}
+
+/* qsim_round_bf16 on integer lanes: add 0x7fff plus the lowest kept bit, then truncate. */
+static inline __m512 qsim_v16_cast_bf16(__m512 x, const qsim_v16_grid * g) {
+    (void) g;
+    const __m512i   u   = _mm512_castps_si512(x);
+    const __m512i   odd = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+    const __m512i   up  = _mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7fff)), odd);
+    const __m512i   r   = _mm512_and_si512(up, _mm512_set1_epi32((int) 0xffff0000u));
+    const __m512i   a   = _mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff));
+    const __mmask16 nan = _mm512_cmpgt_epi32_mask(a, _mm512_set1_epi32(0x7f800000));
+    return _mm512_mask_blend_ps(nan, _mm512_castsi512_ps(r), x);
+}
+
+static inline qsim_v16_grads qsim_v16_qdq_grads(__m512 x, __m512 dy, const qsim_v16_grid * g) {
+    const __m512    t   = _mm512_div_ps(x, g->scale);
+    const __m512    pos = _mm512_add_ps(qsim_v16_rint(t), g->zero_point);
+    const __mmask16 m   = qsim_v16_in_grid(pos, g);
+    const __m512    qz  = _mm512_sub_ps(qsim_v16_clamp(pos, g), g->zero_point);
+    const qsim_v16_grads r = {
+        _mm512_maskz_mov_ps(m, dy),
+        _mm512_mul_ps(dy, _mm512_mask_sub_ps(qz, m, qz, t)),
+        _mm512_maskz_mul_ps((__mmask16) ~m, qsim_v16_neg(dy), g->scale),
+    };
+    return r;
+}
+
+static inline qsim_v16_grads qsim_v16_quantize_grads(__m512 x, __m512 dy, const qsim_v16_grid * g) {
+    const __m512    t  = _mm512_div_ps(x, g->scale);
+    const __mmask16 m  = qsim_v16_in_grid(_mm512_add_ps(qsim_v16_rint(t), g->zero_point), g);
+    const __m512    d  = _mm512_maskz_mov_ps(m, dy);
+    const __m512    ds = _mm512_div_ps(d, g->scale);
+    const qsim_v16_grads r = { ds, _mm512_maskz_mul_ps(m, qsim_v16_neg(ds), t), d };
+    return r;
+}
+
+static inline qsim_v16_grads qsim_v16_dequantize_grads(__m512 x, __m512 dy,
+                                                       const qsim_v16_grid * g) {
+    const qsim_v16_grads r = {
+        _mm512_mul_ps(dy, g->scale),
+        _mm512_mul_ps(dy, _mm512_sub_ps(x, g->zero_point)),
+        _mm512_mul_ps(qsim_v16_neg(dy), g->scale),
+    };
+    return r;
+}
+
+/* y = op(x) over a run; g is NULL for the casts. */
+QSIM_ALWAYS_INLINE void qsim_v16_map(size_t n, const float * x, float * y,
+                                     const qsim_v16_grid * g, qsim_v16_op op) {
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        _mm512_storeu_ps(y + i, op(_mm512_loadu_ps(x + i), g));
+    }
+    if (i < n) {
+        const __mmask16 k = qsim_v16_first(n - i);
+        _mm512_mask_storeu_ps(y + i, k, op(_mm512_maskz_loadu_ps(k, x + i), g));
+    }
+}
+
+/* Adds 16 terms of consecutive elements (the first at a multiple of 8) to the 8 double lanes:
+ * the first eight, then the second eight, so every lane adds its elements in order. */
+static inline __m512d qsim_v16_accumulate(__m512d acc, __m512 terms) {
+    acc = _mm512_add_pd(acc, _mm512_cvtps_pd(_mm512_castps512_ps256(terms)));
+    return _mm512_add_pd(acc, _mm512_cvtps_pd(_mm512_extractf32x8_ps(terms, 1)));
+}
+
+static inline double qsim_v16_combine(__m512d acc) {
+    double l[QSIM_REDUCE_LANES];
+    _mm512_storeu_pd(l, acc);
+    return qsim_combine_lanes(l);
+}
+
+/* dx over a run and, when sums is not NULL, the two reductions; op gives the per-element terms. */
+QSIM_ALWAYS_INLINE void qsim_v16_backward(size_t n, const float * x, const float * dy,
+                                          float * dx, qsim_grid g, double * sums,
+                                          qsim_v16_bwd_op op) {
+    const qsim_v16_grid v  = qsim_v16_grid_of(g);
+    __m512d             as = _mm512_setzero_pd(), az = _mm512_setzero_pd();
+    size_t              i  = 0;
+    for (; i + 16 <= n; i += 16) {
+        const qsim_v16_grads r = op(_mm512_loadu_ps(x + i), _mm512_loadu_ps(dy + i), &v);
+        _mm512_storeu_ps(dx + i, r.dx);
+        if (sums) {
+            as = qsim_v16_accumulate(as, r.ds);
+            az = qsim_v16_accumulate(az, r.dzp);
+        }
+    }
+    if (i < n) {
+        const __mmask16 k = qsim_v16_first(n - i);
+        const qsim_v16_grads r =
+            op(_mm512_maskz_loadu_ps(k, x + i), _mm512_maskz_loadu_ps(k, dy + i), &v);
+        _mm512_mask_storeu_ps(dx + i, k, r.dx);
+        if (sums) {
+            /* lanes past the run add +0.0, which leaves every lane sum as it was */
+            as = qsim_v16_accumulate(as, _mm512_maskz_mov_ps(k, r.ds));
+            az = qsim_v16_accumulate(az, _mm512_maskz_mov_ps(k, r.dzp));
+        }
+    }
+    if (sums) {
+        sums[0] += qsim_v16_combine(as);
+        sums[1] += qsim_v16_combine(az);
+    }
+}
+
+void qsim_qdq_f32_avx512(size_t n, const float * x, float * y, qsim_grid g) {
+    const qsim_v16_grid v = qsim_v16_grid_of(g);
+    qsim_v16_map(n, x, y, &v, qsim_v16_qdq);
+}
+
+void qsim_quantize_f32_avx512(size_t n, const float * x, float * y, qsim_grid g) {
+    const qsim_v16_grid v = qsim_v16_grid_of(g);
+    qsim_v16_map(n, x, y, &v, qsim_v16_quantize);
+}
+
+void qsim_dequantize_f32_avx512(size_t n, const float * x, float * y, qsim_grid g) {
+    const qsim_v16_grid v = qsim_v16_grid_of(g);
+    qsim_v16_map(n, x, y, &v, qsim_v16_dequantize);
+}
+
+void qsim_qdq_backward_f32_avx512(size_t n, const float * x, const float * dy, float * dx,
+                                  qsim_grid g, double * sums) {
+    qsim_v16_backward(n, x, dy, dx, g, sums, qsim_v16_qdq_grads);
+}
+
+void qsim_quantize_backward_f32_avx512(size_t n, const float * x, const float * dy, float * dx,
+                                       qsim_grid g, double * sums) {
+    qsim_v16_backward(n, x, dy, dx, g, sums, qsim_v16_quantize_grads);
+}
+
+void qsim_dequantize_backward_f32_avx512(size_t n, const float * x, const float * dy, float * dx,
+                                         qsim_grid g, double * sums) {
+    qsim_v16_backward(n, x, dy, dx, g, sums, qsim_v16_dequantize_grads);
+}
+
+void qsim_cast_f16_f32_avx512(size_t n, const float * x, float * y) {
+    qsim_v16_map(n, x, y, NULL, qsim_v16_cast_f16);
+}
+
+void qsim_cast_bf16_f32_avx512(size_t n, const float * x, float * y) {
+    qsim_v16_map(n, x, y, NULL, qsim_v16_cast_bf16);
+}

@@ -1,0 +1,42 @@
+"""Smoke test of the benchmark harness: `benchmarks/run.py --quick` runs and writes every row.
+
+It checks that the harness works (rows, positive times, consistent ratios), never how fast
+anything is: timing targets do not belong in tests.
+"""
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+RUN = Path(__file__).resolve().parents[2] / "benchmarks" / "run.py"
+SIZE, THREADS = 4096, (1, 2)
+# mode: the baselines timed next to ours (copy_ is the bandwidth floor of every row)
+BASELINES = {"forward": {"torch_fq", "composite", "copy"},
+             "ste": {"torch_fq", "composite", "copy"},
+             "range": {"torch_fq_learnable", "composite", "copy"}}
+
+
+def test_quick_run_writes_every_row(tmp_path):
+    out = tmp_path / "qdq.json"
+    proc = subprocess.run([sys.executable, str(RUN), "--quick", "--sizes", str(SIZE), "--threads",
+                           ",".join(map(str, THREADS)), "--out", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = json.loads(out.read_text())["rows"]
+
+    expected = {(f"{g}/{m}", SIZE, t) for g in ("per_tensor", "per_channel") for m in BASELINES
+                for t in THREADS}
+    got = [(r["case"], r["size"], r["threads"]) for r in rows]
+    assert sorted(got) == sorted(expected), f"rows {got}"
+    for r in rows:
+        where = f"row {r['case']} threads={r['threads']}"
+        assert r["case"] in proc.stdout, f"{where} missing from the printed table"
+        assert set(r["baseline_ms"]) == BASELINES[r["mode"]], f"{where}: {r['baseline_ms']}"
+        times = {"ours": r["ours_ms"], **r["baseline_ms"]}
+        for name, ms in times.items():
+            assert math.isfinite(ms) and ms > 0, f"{where}: {name} time {ms}"
+        for name, ratio in r["ratio"].items():
+            assert math.isclose(ratio, r["baseline_ms"][name] / r["ours_ms"]), f"{where}: {name}"
+        assert math.isclose(r["copy_ratio"], r["ours_ms"] / r["baseline_ms"]["copy"]), where

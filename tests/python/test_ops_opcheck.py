@@ -1,0 +1,122 @@
+"""`torch.library.opcheck` on every op of the qdq family in the `qsim` namespace.
+
+opcheck runs each op and checks its schema (no hidden mutation or aliasing), the fake
+implementation against the real one (shapes, dtypes, strides: hence the strided-input cases),
+the autograd registration, and AOT dispatch (torch.compile's tracing) with dynamic shapes,
+forward and backward.
+
+The backward ops are called without requires_grad: they have no autograd formula of their own
+(no double backward), and opcheck rightly fails an op that sees requires_grad inputs then.
+"""
+
+import os
+
+import pytest
+import torch
+from torch._library.simple_registry import singleton
+from torch.library import opcheck
+
+import torchqsim  # noqa: F401  (registers the ops)
+from qdq_cases import LAYOUTS, grid_data, make_qparams
+
+ops = torch.ops.qsim
+QDQ_OPS = ("quantize_dequantize", "quantize", "dequantize")
+SHAPES = {"1d": (48,), "3d": (4, 6, 20), "4d": (2, 4, 3, 8)}
+# (shape, layout): every granularity on the 3-D shape, and a few on the others (blockwise needs
+# the axis length to divide).
+CASES = [("3d", "per-tensor"), ("3d", "axis1"), ("3d", "axis-1"), ("3d", "block-axis1"),
+         ("3d", "block-axis-1"), ("1d", "per-tensor"), ("4d", "axis0"), ("4d", "block-axis0")]
+# which of (x, scale, zero_point) require grad; a zero point that does is floating
+GRAD_CASES = {"none": (), "x": ("x",), "all": ("x", "scale", "zero_point")}
+
+
+def _inputs(shape_name, layout, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    shape = SHAPES[shape_name]
+    axis, block = LAYOUTS[layout]
+    scale, zp = make_qparams(g, shape, axis, block, -128, 127)
+    x = grid_data(g, shape, scale, zp, -128, 127, axis, block)
+    return x, scale, zp, axis, block, g
+
+
+def _op_args(op, x, scale, zp, axis, block):
+    if op == "dequantize":
+        return (torch.round(x / 0.05).clamp(-128, 127), scale, zp, axis, block)
+    return (x, scale, zp, -128, 127, axis, block)
+
+
+@pytest.mark.parametrize("grads", GRAD_CASES)
+@pytest.mark.parametrize("shape_name,layout", CASES)
+@pytest.mark.parametrize("op", QDQ_OPS)
+def test_opcheck_forward_ops(op, shape_name, layout, grads):
+    x, scale, zp, axis, block, _ = _inputs(shape_name, layout)
+    if "zero_point" in GRAD_CASES[grads]:
+        zp = zp.float()  # a learned zero point is floating
+    args = list(_op_args(op, x, scale, zp, axis, block))
+    for i, name in enumerate(("x", "scale", "zero_point")):
+        if name in GRAD_CASES[grads]:
+            args[i] = args[i].clone().requires_grad_()
+    opcheck(getattr(ops, op), tuple(args))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("op", QDQ_OPS)
+def test_opcheck_forward_ops_half_inputs(op, dtype):
+    x, scale, zp, axis, block, _ = _inputs("3d", "axis1")
+    args = _op_args(op, x.to(dtype).requires_grad_(), scale, zp, axis, block)
+    opcheck(getattr(ops, op), args)
+
+
+# How autograd calls them: STE only (integer zero point), or with the range-learning gradients.
+@pytest.mark.parametrize("zp_dtype,qparam_grads", [(torch.int32, False), (torch.float32, True)],
+                         ids=["ste", "range-learning"])
+@pytest.mark.parametrize("shape_name,layout", CASES)
+@pytest.mark.parametrize("op", QDQ_OPS)
+def test_opcheck_backward_ops(op, shape_name, layout, zp_dtype, qparam_grads):
+    x, scale, zp, axis, block, g = _inputs(shape_name, layout)
+    fwd = _op_args(op, x, scale, zp.to(zp_dtype), axis, block)
+    grad = torch.randn(x.shape, generator=g)
+    opcheck(getattr(ops, f"{op}_backward"), (grad, *fwd, qparam_grads))
+
+
+@pytest.mark.parametrize("target", [torch.float16, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("shape_name", ["1d", "4d"])
+@pytest.mark.parametrize("requires_grad", [False, True])
+def test_opcheck_float_quantize_dequantize(shape_name, target, requires_grad):
+    x = torch.randn(SHAPES[shape_name], generator=torch.Generator().manual_seed(1)) * 1e3
+    opcheck(ops.float_quantize_dequantize, (x.requires_grad_(requires_grad), target))
+
+
+def _strided(t):
+    """The same values with reversed strides (a non-contiguous, dense layout) from 2-D up."""
+    if t.dim() < 2:
+        return t
+    return t.permute(*reversed(range(t.dim()))).contiguous().permute(*reversed(range(t.dim())))
+
+
+# Non-contiguous inputs: the kernels copy them once and return contiguous tensors, so the fake
+# implementations must not copy the input's strides (torch.compile asserts them).
+@pytest.mark.parametrize("layout", ["per-tensor", "axis1", "block-axis-1"])
+@pytest.mark.parametrize("op", QDQ_OPS)
+def test_opcheck_strided_inputs(op, layout):
+    x, scale, zp, axis, block, g = _inputs("3d", layout)
+    zp = zp.float()
+    fwd = [_strided(t) for t in _op_args(op, x, scale, zp, axis, block)[:3]]
+    rest = _op_args(op, x, scale, zp, axis, block)[3:]
+    assert not fwd[0].is_contiguous()
+    opcheck(getattr(ops, op), (*(t.clone().requires_grad_() for t in fwd), *rest))
+    grad = _strided(torch.randn(x.shape, generator=g))
+    opcheck(getattr(ops, f"{op}_backward"), (grad, *fwd, *rest, True))
+    opcheck(ops.float_quantize_dequantize, (fwd[0], torch.bfloat16))
+
+
+def test_every_op_registered_by_torchqsim_ops_is_checked():
+    # The qsim ops whose fake implementation lives in wrappers/ops.py (torchqsim.ops) are this
+    # family; a new one must join the tests above. The calibration ops (torchqsim._stats_ops)
+    # have their own opcheck tests.
+    names = [n for n in torch._C._dispatch_get_all_op_names() if n.startswith("qsim::")]
+    sources = {n: singleton.find(n).fake_impl.kernel.source for n in names}
+    family = {n.split("::")[1] for n, src in sources.items()
+              if os.path.basename(src.rsplit(":", 1)[0]) == "ops.py"}
+    checked = {*QDQ_OPS, *(f"{op}_backward" for op in QDQ_OPS), "float_quantize_dequantize"}
+    assert family == checked, f"qdq ops {sorted(family)} != checked {sorted(checked)}"

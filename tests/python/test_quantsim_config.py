@@ -1,0 +1,317 @@
+"""torchqsim.quantsim_config: AIMET config files through the C reader.
+
+Oracle for valid files: Python's json module (which also takes the last of duplicated keys) plus
+the documented resolution (AIMET's "True"/"False" strings as bools, `defaults` made complete).
+Oracle for error locations: the offset of the offending text in the document, turned into
+line:column here.
+"""
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from torchqsim import quantsim_config as qc
+
+REPO = Path(__file__).resolve().parents[2]
+AIMET_DIR = REPO.parent / "shared" / "aimet-configs"
+AIMET_FILES = ["default_config.json", "default_config_per_channel.json", "htp_quantsim_config_v75.json"]
+PRESETS = ["default", "per_channel", "target"]
+
+
+# --- oracle -----------------------------------------------------------------------------------
+
+def _bools(x):
+    """AIMET's convert_configs_values_to_bool: "True"/"False" strings become bools, recursively."""
+    if isinstance(x, dict):
+        return {k: _bools(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_bools(v) for v in x]
+    return {"True": True, "False": False}.get(x, x) if isinstance(x, str) else x
+
+
+def _op_entry(entry):
+    out = {k: v for k, v in entry.items() if not (k == "params" and not v)}
+    if "encoding_constraints" in out:
+        c = out["encoding_constraints"]
+        out["encoding_constraints"] = {"min": float(c["min"]), "max": float(c["max"])}
+    return out
+
+
+def resolve(doc):
+    """The dict load_config documents, computed from json.load's result."""
+    d = _bools(doc)
+    defaults = d["defaults"]
+    return {
+        "defaults": {
+            "ops": {k: defaults["ops"].get(k, False)
+                    for k in ("is_input_quantized", "is_output_quantized", "is_symmetric")},
+            "params": {k: defaults["params"].get(k, False) for k in ("is_quantized", "is_symmetric")},
+            **{k: defaults.get(k, False)
+               for k in ("strict_symmetric", "unsigned_symmetric", "per_channel_quantization")},
+            "supported_kernels": defaults.get("supported_kernels", []),
+            "hw_version": defaults.get("hw_version", "default"),
+        },
+        "params": d["params"],
+        "op_type": {name: _op_entry(e) for name, e in d["op_type"].items()},
+        "supergroups": d["supergroups"],
+        "model_input": d["model_input"],
+        "model_output": d["model_output"],
+    }
+
+
+def location(text, needle, occurrence=0):
+    """(line, column) of the `occurrence`-th `needle` in `text`, both from 1."""
+    i = -1
+    for _ in range(occurrence + 1):
+        i = text.index(needle, i + 1)
+    return text.count("\n", 0, i) + 1, i - text.rfind("\n", 0, i)
+
+
+def doc(**sections):
+    """A valid config (one section per line) with the given sections' JSON text replaced."""
+    base = {"defaults": '{"ops": {}, "params": {}}', "params": "{}", "op_type": "{}",
+            "supergroups": "[]", "model_input": "{}", "model_output": "{}"}
+    base.update(sections)
+    return "{\n" + ",\n".join(f'"{k}": {v}' for k, v in base.items()) + "\n}\n"
+
+
+def raises_config_error(text, message, path, needle, occurrence=0):
+    """parse_config(text) raises ConfigError(message) at `path`, located at `needle`."""
+    line, column = location(text, needle, occurrence)
+    with pytest.raises(qc.ConfigError) as info:
+        qc.parse_config(text)
+    e = info.value
+    assert str(e) == message.format(line=line, column=column)
+    assert (e.path, e.line, e.column) == (path, line, column), str(e)
+    return e
+
+
+# --- files that must load ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", AIMET_FILES)
+def test_aimet_files_load_as_json_and_aimet_read_them(name):
+    path = AIMET_DIR / name
+    if not path.exists():
+        pytest.skip(f"AIMET fixtures not found at {AIMET_DIR} (CI has ../shared beside the repo)")
+    cfg = qc.load_config(path)
+    expected = resolve(json.loads(path.read_text()))
+    assert cfg == expected
+    assert list(cfg["op_type"]) == list(expected["op_type"])  # file order, duplicates at first place
+
+
+def test_htp_v75_specifics():
+    path = AIMET_DIR / "htp_quantsim_config_v75.json"
+    if not path.exists():
+        pytest.skip(f"AIMET fixtures not found at {AIMET_DIR} (CI has ../shared beside the repo)")
+    cfg = qc.load_config(str(path))
+    assert cfg["defaults"]["hw_version"] == "V75"
+    assert cfg["op_type"]["GroupNormalization"]["params"] == {"bias": {"is_quantized": True}}
+    assert cfg["op_type"]["Softmax"]["encoding_constraints"] == {"min": 0.0, "max": 1.0}
+    assert {"op_list": ["Conv", "BatchNormalization", "Relu"]} in cfg["supergroups"]
+    assert all(type(v) is bool for v in cfg["defaults"]["ops"].values())
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_presets_load_by_name_and_by_path(name):
+    path = REPO / "configs" / f"{name}.json"
+    by_name = qc.load_config(name)
+    assert by_name == resolve(json.loads(path.read_text()))
+    assert qc.load_config(f"{name}.json") == by_name
+    assert qc.load_config(path) == by_name
+    assert qc.preset_path(name) == path
+
+
+def test_default_preset_is_load_config_none():
+    assert qc.load_config() == qc.load_config("default")
+    assert qc.preset_names() == PRESETS
+
+
+def test_target_preset():
+    cfg = qc.load_config("target")
+    assert cfg["defaults"]["per_channel_quantization"] is True
+    for op in ("Softmax", "Sigmoid"):
+        assert cfg["op_type"][op]["encoding_constraints"] == {"min": 0.0, "max": 1.0}, op
+    for op in ("Reshape", "Transpose", "Split", "Slice", "MaxPool", "Gather", "Squeeze", "Unsqueeze",
+               "Flatten", "Pad", "Expand", "Tile"):
+        assert cfg["op_type"][op]["is_output_quantized"] is False, op
+    assert "Concat" not in cfg["op_type"]
+    assert cfg["params"]["bias"] == {"is_quantized": False}
+
+
+def test_unknown_name_lists_the_presets():
+    with pytest.raises(FileNotFoundError, match="no quantsim config file or preset named 'nope'; "
+                                                 "presets: default, per_channel, target"):
+        qc.load_config("nope")
+
+
+# --- accepted forms, against the json oracle ----------------------------------------------------
+
+def test_bool_strings_and_duplicate_keys():
+    text = doc(op_type='{"Conv": {"bogus": 1}, "Relu": {"is_symmetric": "True"}, '
+                       '"Conv": {"is_output_quantized": true, "is_output_quantized": "False"}}',
+               model_input='{"is_input_quantized": "True"}')
+    cfg = qc.parse_config(text)
+    assert cfg["op_type"] == {"Conv": {"is_output_quantized": False}, "Relu": {"is_symmetric": True}}
+    assert list(cfg["op_type"]) == ["Conv", "Relu"]  # as json.loads orders them
+    assert cfg == resolve(json.loads(text))
+    assert cfg["model_input"]["is_input_quantized"] is True
+
+
+_NAMES = st.sampled_from(["Conv", "Gemm", "Relu", "Softmax", "Add", "MatMul", "Cast"])
+_PARAMS = st.sampled_from(["weight", "bias", "running_mean"])
+_FLAG = st.booleans()
+
+
+def _flags(keys):
+    return st.fixed_dictionaries({}, optional={k: _FLAG for k in keys})
+
+
+_PRECISION = st.one_of(
+    st.fixed_dictionaries({"bitwidth": st.sampled_from([4, 8, 16]), "dtype": st.just("int")}),
+    st.fixed_dictionaries({"bitwidth": st.sampled_from([16, 32]), "dtype": st.just("float")}))
+_OP = st.fixed_dictionaries({}, optional={
+    **{k: _FLAG for k in ("is_input_quantized", "is_output_quantized", "is_symmetric",
+                          "per_channel_quantization")},
+    "params": st.dictionaries(_PARAMS, _flags(["is_quantized", "is_symmetric"]), min_size=1),
+    "supported_kernels": st.lists(st.fixed_dictionaries({"activation": _PRECISION},
+                                                        optional={"param": _PRECISION}), min_size=1),
+    "encoding_constraints": st.tuples(st.integers(-8, 7), st.integers(1, 8)).map(
+        lambda t: {"min": t[0] / 4, "max": t[0] / 4 + t[1] / 4}),
+})
+_DEFAULTS = st.fixed_dictionaries(
+    {"ops": _flags(["is_input_quantized", "is_output_quantized", "is_symmetric"]),
+     "params": _flags(["is_quantized", "is_symmetric"])},
+    optional={"strict_symmetric": _FLAG, "unsigned_symmetric": _FLAG,
+              "per_channel_quantization": _FLAG, "hw_version": st.sampled_from(["V73", "V75"]),
+              "supported_kernels": st.lists(st.fixed_dictionaries(
+                  {"activation": _PRECISION, "param": _PRECISION}), min_size=1, max_size=3)})
+
+
+def _dump(x, rng):
+    """JSON text of x with each bool written as true/false or "True"/"False" at random, and each
+    object of op types / params given a repeated key at random (json.loads keeps the last)."""
+    if isinstance(x, bool):
+        return json.dumps(x) if rng.random() < 0.5 else f'"{x}"'
+    if isinstance(x, dict):
+        items = [f"{json.dumps(k)}: {_dump(v, rng)}" for k, v in x.items()]
+        if x and all(isinstance(v, dict) for v in x.values()) and rng.random() < 0.3:
+            k = rng.choice(list(x))  # an earlier member with the same key, overridden later
+            items.insert(0, f'{json.dumps(k)}: {{"is_symmetric": "maybe"}}')
+        return "{" + ", ".join(items) + "}"
+    if isinstance(x, list):
+        return "[" + ", ".join(_dump(v, rng) for v in x) + "]"
+    return json.dumps(x)
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(defaults=_DEFAULTS,
+       params=st.dictionaries(_PARAMS, _flags(["is_quantized", "is_symmetric"])),
+       op_type=st.dictionaries(_NAMES, _OP),
+       supergroups=st.lists(st.lists(_NAMES, min_size=2, max_size=4), max_size=3),
+       model_input=_flags(["is_input_quantized"]), model_output=_flags(["is_output_quantized"]),
+       seed=st.integers(0, 2**31))
+def test_random_valid_configs_match_the_json_oracle(defaults, params, op_type, supergroups,
+                                                    model_input, model_output, seed):
+    config = {"defaults": defaults, "params": params, "op_type": op_type,
+              "supergroups": [{"op_list": g} for g in supergroups],
+              "model_input": model_input, "model_output": model_output}
+    text = _dump(config, random.Random(seed))
+    assert qc.parse_config(text) == resolve(json.loads(text)), text
+
+
+# --- errors: message, .path, .line, .column ------------------------------------------------------
+
+def test_config_error_is_a_value_error_with_location_attributes():
+    assert issubclass(qc.ConfigError, ValueError)
+    assert (qc.ConfigError.path, qc.ConfigError.line, qc.ConfigError.column) == (None, None, None)
+
+
+def test_unknown_key_suggests_the_nearest():
+    text = doc(defaults='{"ops": {"is_output_quantised": true}, "params": {}}')
+    raises_config_error(text, "unknown key 'is_output_quantised' at $.defaults.ops (line {line}, "
+                              "column {column}); did you mean 'is_output_quantized'?",
+                        "$.defaults.ops", '"is_output_quantised"')
+    text = doc(model_output='{"bogus": false}')
+    raises_config_error(text, "unknown key 'bogus' at $.model_output (line {line}, column {column}); "
+                              "expected one of: is_output_quantized",
+                        "$.model_output", '"bogus"')
+
+
+def test_wrong_type():
+    text = doc(op_type='{"Conv": {"is_output_quantized": "yes"}}')
+    raises_config_error(text, "wrong type at $.op_type.Conv.is_output_quantized (line {line}, column "
+                              "{column}): expected a boolean (true, false, \"True\" or \"False\"), got "
+                              "the string \"yes\"",
+                        "$.op_type.Conv.is_output_quantized", '"yes"')
+    text = doc(params='[]')
+    raises_config_error(text, "wrong type at $.params (line {line}, column {column}): expected an "
+                              "object, got an array", "$.params", "[]")
+
+
+def test_unsupported_bitwidth():
+    text = doc(defaults='{"ops": {}, "params": {}, "supported_kernels": [{"activation": '
+                        '{"bitwidth": 8, "dtype": "int"}, "param": {"bitwidth": 2, "dtype": "int"}}]}')
+    raises_config_error(text, "unsupported bitwidth 2 for dtype int at "
+                              "$.defaults.supported_kernels[0].param.bitwidth (line {line}, column "
+                              "{column}): int kernels are 4, 8 or 16 bits (torchqsim's integer grid "
+                              "ends at 16)",
+                        "$.defaults.supported_kernels[0].param.bitwidth", '2, "dtype": "int"}}]')
+
+
+def test_short_op_list():
+    text = doc(supergroups='[{"op_list": ["Conv", "Relu"]}, {"op_list": ["Gemm"]}]')
+    raises_config_error(text, "op_list with a single op at $.supergroups[1].op_list (line {line}, "
+                              "column {column}): a supergroup needs at least 2 ops",
+                        "$.supergroups[1].op_list", '["Gemm"]')
+    text = doc(supergroups='[{"op_list": []}]')
+    raises_config_error(text, "empty op_list at $.supergroups[0].op_list (line {line}, column "
+                              "{column}): a supergroup needs at least 2 ops",
+                        "$.supergroups[0].op_list", "[]")
+
+
+def test_missing_section():
+    text = '{"defaults": {"ops": {}, "params": {}}, "params": {}, "op_type": {}, "supergroups": [],\n' \
+           ' "model_output": {}}'
+    raises_config_error(text, "missing required key 'model_input' at $ (line {line}, column {column})",
+                        "$", "{")
+
+
+def test_empty_encoding_range():
+    text = doc(op_type='{"Sigmoid": {"encoding_constraints": {"min": 1, "max": 1}}}')
+    raises_config_error(text, "empty encoding range [1, 1] at $.op_type.Sigmoid.encoding_constraints "
+                              "(line {line}, column {column}): min must be less than max",
+                        "$.op_type.Sigmoid.encoding_constraints", '{"min"')
+
+
+def test_syntax_error_has_location_but_no_path():
+    text = doc(params='{"bias": {"is_quantized": false},}')
+    # the '}' right after the trailing comma: ops, params, defaults and bias close before it
+    raises_config_error(text, "invalid JSON at line {line}, column {column}: expected a key in "
+                              "double quotes, found '}}'",  # '}}': format escape
+                        None, "}", occurrence=4)
+
+
+def test_load_prefixes_the_file(tmp_path):
+    path = tmp_path / "bad.json"
+    text = doc(model_input='{"is_input_quantized": 1}')
+    path.write_text(text)
+    line, column = location(text, "1}")
+    with pytest.raises(qc.ConfigError) as info:
+        qc.load_config(path)
+    assert str(info.value) == (f"{path}: wrong type at $.model_input.is_input_quantized (line {line}, "
+                               f"column {column}): expected a boolean (true, false, \"True\" or "
+                               f"\"False\"), got the number 1")
+    assert (info.value.path, info.value.line, info.value.column) == (
+        "$.model_input.is_input_quantized", line, column)
+
+
+def test_unreadable_file_is_an_os_error(tmp_path):
+    from torchqsim import _io
+    with pytest.raises(OSError, match=f"cannot read '{tmp_path}': Is a directory"):
+        _io.load_config(tmp_path)
+    with pytest.raises(FileNotFoundError, match="no quantsim config file or preset named"):
+        qc.load_config(tmp_path)  # a directory is neither a config file nor a preset

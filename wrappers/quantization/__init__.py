@@ -1,0 +1,21 @@
+"""Calibration: encoding analyzers and the `QuantizeDequantize` quantizer module.
+
+Example::
+
+    >>> import torch
+    >>> from torchqsim.quantization import QuantizeDequantize, SqnrEncodingAnalyzer
+    >>> q = QuantizeDequantize((), 8, symmetric=False, encoding_analyzer=SqnrEncodingAnalyzer())
+    >>> with q.compute_encodings():
+    ...     _ = q(torch.linspace(-1.0, 3.0, 1001))
+    >>> q.get_encoding().zero_point
+    tensor(64, dtype=torch.int32)
+"""
+
+from .encoding_analyzer import (Encoding, EncodingAnalyzer, MinMaxEncodingAnalyzer,
+                                MseEncodingAnalyzer, PercentileEncodingAnalyzer,
+                                SqnrEncodingAnalyzer, grid_bounds, grid_name)
+from .quantizer import QuantizeDequantize, compute_encodings
+
+__all__ = ["Encoding", "EncodingAnalyzer", "MinMaxEncodingAnalyzer", "SqnrEncodingAnalyzer",
+           "PercentileEncodingAnalyzer", "MseEncodingAnalyzer", "QuantizeDequantize",
+           "compute_encodings", "grid_bounds", "grid_name"]

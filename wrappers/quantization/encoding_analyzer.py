@@ -1,0 +1,377 @@
+"""Encoding analyzers: calibration statistics and the encodings computed from them.
+
+An analyzer collects statistics of the tensors it sees (`update_stats`) and turns them into an
+encoding for a grid (`compute_encodings`); `reset_stats` starts over. The statistics and the
+searches are C kernels (``torch.ops.qsim``); the statistics live in tensors (non-persistent
+buffers: they follow ``.to()`` but stay out of ``state_dict``), so they can be saved with
+:meth:`EncodingAnalyzer.stats` or summed across processes.
+
+Analyzers (aimet-torch v2 names, reference/aimet.md section 4):
+
+- :class:`MinMaxEncodingAnalyzer` ("tf"): running min/max.
+- :class:`SqnrEncodingAnalyzer` ("tf_enhanced"): SQNR search over a histogram,
+  cost ``gamma * clipping noise + rounding noise``.
+- :class:`PercentileEncodingAnalyzer`: the ``(100 - p)`` and ``p`` percentiles of a histogram.
+- :class:`MseEncodingAnalyzer`: the (scale, zero point) with the least histogram-weighted MSE.
+
+Histograms have ``num_bins`` bins (2048 by default) and grow by whole bins when a batch widens the
+range, so no count is lost. Non-finite values are skipped and counted.
+
+Example::
+
+    >>> analyzer = SqnrEncodingAnalyzer(shape=())
+    >>> analyzer.update_stats(torch.linspace(-1.0, 3.0, 1001))
+    >>> enc = analyzer.compute_encodings(bitwidth=8, symmetric=False)
+    >>> int(enc.zero_point), round(float(enc.scale), 5)   # min/max would give 4/255 = 0.01569
+    (64, 0.01567)
+"""
+
+import math
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from ..functional import grid_range
+from ._layout import aligned_shape, stats_view
+
+__all__ = ["Encoding", "EncodingAnalyzer", "MinMaxEncodingAnalyzer", "SqnrEncodingAnalyzer",
+           "PercentileEncodingAnalyzer", "MseEncodingAnalyzer", "grid_name", "grid_bounds"]
+
+_MAX_BINS = 1 << 24
+
+
+class Encoding(NamedTuple):
+    """An encoding of the shape given to the analyzer.
+
+    Attributes:
+        scale: float32, finite and ``>= 2**-23``.
+        zero_point: int32 in ``[qmin, qmax]``, ONNX sign (AIMET offset ``= -zero_point``).
+        min: float32, the lowest representable value ``scale * (qmin - zero_point)`` (``<= 0``).
+        max: float32, the highest representable value ``scale * (qmax - zero_point)`` (``>= 0``).
+    """
+
+    scale: Tensor
+    zero_point: Tensor
+    min: Tensor
+    max: Tensor
+
+
+def grid_name(symmetric: bool, strict: bool = False, unsigned: bool = False) -> str:
+    """The grid of a quantizer: ``"symmetric"``, ``"strict_symmetric"``,
+    ``"unsigned_symmetric"`` or ``"asymmetric"``.
+
+    Raises:
+        ValueError: `strict` or `unsigned` without `symmetric`, or both.
+
+    Example::
+
+        >>> grid_name(True), grid_name(True, strict=True), grid_name(False)
+        ('symmetric', 'strict_symmetric', 'asymmetric')
+    """
+    if strict and unsigned:
+        raise ValueError("strict and unsigned symmetric grids exclude each other")
+    if not symmetric:
+        if strict or unsigned:
+            raise ValueError("strict=True and unsigned=True need symmetric=True")
+        return "asymmetric"
+    return "strict_symmetric" if strict else "unsigned_symmetric" if unsigned else "symmetric"
+
+
+def grid_bounds(bitwidth: int, grid: str) -> tuple[int, int]:
+    """``(qmin, qmax)`` of a grid named by :func:`grid_name`.
+
+    Example::
+
+        >>> grid_bounds(8, "symmetric"), grid_bounds(8, "unsigned_symmetric")
+        ((-128, 127), (0, 255))
+    """
+    if grid == "asymmetric" or grid == "unsigned_symmetric":
+        return grid_range(bitwidth, signed=False)
+    if grid not in ("symmetric", "strict_symmetric"):
+        raise ValueError(f"unknown grid {grid!r}")
+    return grid_range(bitwidth, signed=True, strict=grid == "strict_symmetric")
+
+
+class EncodingAnalyzer(nn.Module):
+    """Base analyzer: running min/max (and, in subclasses, a histogram) over an encoding shape.
+
+    Args:
+        shape: the encoding shape (AIMET v2 convention): ``()`` per-tensor; ``(C, 1, 1, 1)``
+            per-channel for a conv weight; a shape whose dimensions divide the input's for
+            blocks. Each encoding gets statistics of the input entries it covers.
+
+    Subclasses implement :meth:`_encodings`.
+    """
+
+    def __init__(self, shape=()):
+        super().__init__()
+        self.shape = tuple(int(s) for s in shape)
+        channels = math.prod(self.shape)
+        self._stat_shape = () if channels == 1 else (channels,)
+        self.register_buffer("min", torch.full(self._stat_shape, math.inf), persistent=False)
+        self.register_buffer("max", torch.full(self._stat_shape, -math.inf), persistent=False)
+        self.register_buffer("nonfinite", torch.zeros(self._stat_shape, dtype=torch.int64),
+                             persistent=False)
+
+    def reset_stats(self) -> None:
+        """Forget every statistic."""
+        for name, buf in self.named_buffers(recurse=False):
+            buf.copy_(torch.full_like(buf, math.inf) if name == "min" else
+                      torch.full_like(buf, -math.inf) if name == "max" else torch.zeros_like(buf))
+
+    reset = reset_stats
+
+    def stats(self) -> dict[str, Tensor]:
+        """The statistics as a dict of tensors (save them, or sum counts across processes)."""
+        return {name: buf for name, buf in self.named_buffers(recurse=False)}
+
+    def _view(self, x: Tensor) -> tuple[Tensor, int | None]:
+        if not isinstance(x, Tensor) or not x.is_floating_point():
+            raise TypeError(f"{type(self).__name__}.update_stats expects a floating tensor, "
+                            f"got {type(x).__name__ if not isinstance(x, Tensor) else x.dtype}")
+        if x.numel() == 0:
+            raise ValueError(f"{type(self).__name__}.update_stats got an empty tensor of shape "
+                             f"{tuple(x.shape)}")
+        aligned_shape(self.shape, x.shape)
+        view, axis = stats_view(x.detach(), self.shape)
+        if view.dtype == torch.float64:
+            view = view.float()
+        return view, axis
+
+    @torch.no_grad()
+    def update_stats(self, x: Tensor) -> None:
+        """Adds the finite values of `x` to the statistics (non-finite ones are counted).
+
+        Raises:
+            TypeError: `x` is not a floating tensor.
+            ValueError: `x` is empty, or the encoding shape does not fit its shape.
+        """
+        self._update(*self._view(x))
+
+    def _update(self, view: Tensor, axis: int | None) -> None:
+        self._fold(*torch.ops.qsim.minmax(view, axis))
+
+    def _fold(self, lo: Tensor, hi: Tensor, bad: Tensor) -> None:
+        self.min.copy_(torch.minimum(self.min, lo))
+        self.max.copy_(torch.maximum(self.max, hi))
+        self.nonfinite.add_(bad)
+
+    def _check_seen(self) -> None:
+        empty = ~(self.min <= self.max).flatten()
+        if bool(empty.any()):
+            c = int(empty.nonzero()[0, 0])
+            where = f" (encoding {c} of {empty.numel()})" if self._stat_shape else ""
+            skipped = int(self.nonfinite.flatten()[c])
+            if skipped:
+                raise RuntimeError(f"{type(self).__name__} saw only non-finite values{where}: "
+                                   f"{skipped} NaN/Inf values were skipped")
+            raise RuntimeError(f"{type(self).__name__} saw no data{where}: run update_stats "
+                               f"(or calibrate under compute_encodings()) first")
+
+    @torch.no_grad()
+    def compute_encodings(self, bitwidth: int, symmetric: bool, *, strict: bool = False,
+                          unsigned: bool = False) -> Encoding:
+        """The encoding of the statistics for a grid.
+
+        Args:
+            bitwidth: 2 to 16.
+            symmetric: signed symmetric grid (zero point 0) when True, unsigned asymmetric when
+                False.
+            strict: symmetric grid without its lowest integer ``[-(2^(b-1)-1), 2^(b-1)-1]``.
+            unsigned: symmetric on the unsigned grid ``[0, 2^b-1]`` (zero point 0 for
+                non-negative data, else ``2^(b-1)``).
+
+        Returns:
+            An :class:`Encoding` whose tensors have the analyzer's shape.
+
+        Raises:
+            RuntimeError: no finite value was seen (for some encoding).
+            ValueError: bad bitwidth or grid options.
+        """
+        grid = grid_name(symmetric, strict, unsigned)
+        grid_bounds(bitwidth, grid)
+        self._check_seen()
+        return Encoding(*(t.reshape(self.shape) for t in self._encodings(bitwidth, grid)))
+
+    def _encodings(self, bitwidth: int, grid: str) -> tuple[Tensor, ...]:
+        raise NotImplementedError
+
+    def extra_repr(self) -> str:
+        return f"shape={self.shape}"
+
+
+class MinMaxEncodingAnalyzer(EncodingAnalyzer):
+    """The "tf" scheme: the encoding of the running min/max.
+
+    Example::
+
+        >>> a = MinMaxEncodingAnalyzer(shape=(2, 1))
+        >>> a.update_stats(torch.tensor([[-1.0, 3.0], [0.5, 2.0]]))
+        >>> a.compute_encodings(8, symmetric=True).scale.flatten()
+        tensor([0.0236, 0.0157])
+    """
+
+    def _encodings(self, bitwidth, grid):
+        return torch.ops.qsim.encodings_min_max(self.min, self.max, bitwidth, grid)
+
+
+class _HistogramAnalyzer(EncodingAnalyzer):
+    """An analyzer that also keeps a growing histogram of `num_bins` bins per encoding."""
+
+    def __init__(self, shape=(), num_bins: int = 2048):
+        super().__init__(shape)
+        if isinstance(num_bins, bool) or not isinstance(num_bins, int) or \
+                not 1 <= num_bins <= _MAX_BINS:
+            raise ValueError(f"num_bins must be an integer from 1 to {_MAX_BINS}, got {num_bins!r}")
+        self.num_bins = num_bins
+        self.register_buffer("counts", torch.zeros((*self._stat_shape, num_bins), dtype=torch.int64),
+                             persistent=False)
+        self.register_buffer("range", torch.zeros((*self._stat_shape, 2), dtype=torch.float64),
+                             persistent=False)
+
+    def _update(self, view, axis):
+        # One pass when every histogram has a range that covers the batch; otherwise a min/max
+        # pass, the ranges grow (re-binning the old counts), and the batch is binned again.
+        lo, hi = self.range[..., 0], self.range[..., 1]
+        if bool((hi > lo).all()):
+            counts, bmin, bmax, bad = torch.ops.qsim.histogram(view, self.range, self.num_bins, axis)
+            if bool(((bmin >= lo) & (bmax <= hi) | (bmin > bmax)).all()):
+                self._fold(bmin, bmax, bad)
+                self.counts.add_(counts)
+                return
+        super()._update(view, axis)
+        counts, range_ = torch.ops.qsim.histogram_grow(self.counts, self.range, self.min, self.max)
+        self.counts.copy_(counts.add_(torch.ops.qsim.histogram(view, range_, self.num_bins, axis)[0]))
+        self.range.copy_(range_)
+
+    def extra_repr(self):
+        return f"shape={self.shape}, num_bins={self.num_bins}"
+
+
+class SqnrEncodingAnalyzer(_HistogramAnalyzer):
+    """The "tf_enhanced" scheme: the SQNR-optimal candidate over a histogram.
+
+    Candidates (AIMET's set): asymmetric grids try ``asymmetric_delta_candidates`` scales
+    ``d * k / 16`` (d: the min/max scale) times ``offset_candidates`` offsets, each clamped to
+    the observed range, plus the min/max encoding; symmetric grids try
+    ``symmetric_delta_candidates`` scales ``d * k / 100``. The cost of a candidate is
+    ``gamma * clipping noise + rounding noise`` over the histogram's bin centres, so the result
+    is never worse than min/max on that cost.
+
+    Args:
+        shape: encoding shape (see :class:`EncodingAnalyzer`).
+        num_bins: histogram bins, 1 to 2^24 (default 2048).
+        asymmetric_delta_candidates: >= 2 (17).
+        symmetric_delta_candidates: >= 2 (101).
+        offset_candidates: >= 3 (21).
+        gamma: weight of clipping noise, finite and >= 0 (3.0).
+
+    Example::
+
+        >>> a = SqnrEncodingAnalyzer()
+        >>> x = torch.cat([torch.linspace(-1, 1, 100000), torch.tensor([60.0])])
+        >>> a.update_stats(x)
+        >>> float(a.compute_encodings(8, symmetric=False).max) < 60.0   # the outlier is clipped
+        True
+    """
+
+    def __init__(self, shape=(), num_bins: int = 2048, *, asymmetric_delta_candidates: int = 17,
+                 symmetric_delta_candidates: int = 101, offset_candidates: int = 21,
+                 gamma: float = 3.0):
+        super().__init__(shape, num_bins)
+        for name, value, least in (("asymmetric_delta_candidates", asymmetric_delta_candidates, 2),
+                                   ("symmetric_delta_candidates", symmetric_delta_candidates, 2),
+                                   ("offset_candidates", offset_candidates, 3)):
+            if isinstance(value, bool) or not isinstance(value, int) or not least <= value <= 4096:
+                raise ValueError(f"{name} must be an integer from {least} to 4096, got {value!r}")
+        if not (math.isfinite(gamma) and gamma >= 0):
+            raise ValueError(f"gamma must be finite and >= 0, got {gamma!r}")
+        self.asymmetric_delta_candidates = asymmetric_delta_candidates
+        self.symmetric_delta_candidates = symmetric_delta_candidates
+        self.offset_candidates = offset_candidates
+        self.gamma = float(gamma)
+
+    def _encodings(self, bitwidth, grid):
+        return torch.ops.qsim.encodings_tf_enhanced(
+            self.counts, self.range, self.min, self.max, bitwidth, grid, self.gamma,
+            self.asymmetric_delta_candidates, self.symmetric_delta_candidates,
+            self.offset_candidates)
+
+    def extra_repr(self):
+        return f"{super().extra_repr()}, gamma={self.gamma}"
+
+
+def _check_percentile(percentile) -> float:
+    if isinstance(percentile, bool) or not isinstance(percentile, (int, float)) or \
+            not 50 <= percentile <= 100:
+        raise ValueError(f"percentile must be a number in [50, 100], got {percentile!r}")
+    return float(percentile)
+
+
+class PercentileEncodingAnalyzer(_HistogramAnalyzer):
+    """Percentile clipping: the encoding of the ``100 - p`` and ``p`` percentiles.
+
+    Percentiles come from the histogram's CDF, linear within a bin, clamped to the observed
+    range; ``p = 100`` is the observed min/max.
+
+    Args:
+        shape: encoding shape (see :class:`EncodingAnalyzer`).
+        num_bins: histogram bins, 1 to 2^24 (default 2048).
+        percentile: p in [50, 100] (default 100).
+
+    Example::
+
+        >>> a = PercentileEncodingAnalyzer(percentile=99.0)
+        >>> a.update_stats(torch.arange(1000.0))
+        >>> round(float(a.compute_encodings(8, symmetric=False).max), 1)
+        989.2
+    """
+
+    def __init__(self, shape=(), num_bins: int = 2048, percentile: float = 100.0):
+        super().__init__(shape, num_bins)
+        self.percentile = _check_percentile(percentile)
+
+    def set_percentile(self, percentile: float) -> None:
+        """Sets p (in [50, 100]) for later :meth:`compute_encodings` calls."""
+        self.percentile = _check_percentile(percentile)
+
+    def _encodings(self, bitwidth, grid):
+        return torch.ops.qsim.encodings_percentile(self.counts, self.range, self.min, self.max,
+                                                   bitwidth, grid, self.percentile)
+
+    def extra_repr(self):
+        return f"{super().extra_repr()}, percentile={self.percentile}"
+
+
+class MseEncodingAnalyzer(_HistogramAnalyzer):
+    """MSE search: the (scale, zero point) with the least histogram-weighted squared error.
+
+    Scales ``d * k / num_candidates`` for ``k = 1..num_candidates`` (d: the min/max scale);
+    symmetric grids keep their zero point, asymmetric grids try every zero point (at most 256,
+    evenly spaced, on grids wider than 8 bits).
+
+    Args:
+        shape: encoding shape (see :class:`EncodingAnalyzer`).
+        num_bins: histogram bins, 1 to 2^24 (default 2048).
+        num_candidates: scales tried, 1 to 65536 (default 100).
+
+    Example::
+
+        >>> a = MseEncodingAnalyzer()
+        >>> a.update_stats(torch.randn(10000, generator=torch.Generator().manual_seed(0)))
+        >>> float(a.compute_encodings(4, symmetric=True).max) < 3.0  # clips the tails
+        True
+    """
+
+    def __init__(self, shape=(), num_bins: int = 2048, num_candidates: int = 100):
+        super().__init__(shape, num_bins)
+        if isinstance(num_candidates, bool) or not isinstance(num_candidates, int) or \
+                not 1 <= num_candidates <= 65536:
+            raise ValueError(f"num_candidates must be an integer from 1 to 65536, "
+                             f"got {num_candidates!r}")
+        self.num_candidates = num_candidates
+
+    def _encodings(self, bitwidth, grid):
+        return torch.ops.qsim.encodings_mse(self.counts, self.range, self.min, self.max,
+                                            bitwidth, grid, self.num_candidates)

@@ -1,0 +1,262 @@
+"""`QuantizeDequantize`: a fake-quantization module that calibrates and holds its encoding.
+
+Like aimet-torch v2's ``QuantizeDequantize``, the encoding is held as ``min``/``max`` parameters
+of the encoding shape (learnable for range learning), and the grid parameters follow from them::
+
+    scale      = (max - min) / (qmax - qmin)
+    zero_point = clamp(qmin - round(min / scale), qmin, qmax)   # asymmetric (round: STE)
+                 0, or 2^(b-1) for unsigned symmetric with min < 0                # symmetric
+
+The forward is ``torchqsim.functional.quantize_dequantize``. Calibration::
+
+    q = QuantizeDequantize((), bitwidth=8, symmetric=False, encoding_analyzer=SqnrEncodingAnalyzer())
+    with q.compute_encodings():      # forward observes and passes data through
+        for x in batches:
+            q(x)
+    y = q(x)                         # quantized with the computed encoding
+
+`compute_encodings(module)` does the same for every quantizer inside a module and names the ones
+that saw no data by their module path.
+"""
+
+import contextlib
+
+import torch
+from torch import Tensor, nn
+
+from .. import functional as F
+from ._layout import aligned_shape, qdq_layout
+from .encoding_analyzer import (Encoding, EncodingAnalyzer, MinMaxEncodingAnalyzer, grid_bounds,
+                                grid_name)
+
+__all__ = ["QuantizeDequantize", "compute_encodings"]
+
+
+def _ste_round(x: Tensor) -> Tensor:
+    return x + (torch.round(x) - x).detach()
+
+
+class QuantizeDequantize(nn.Module):
+    """Fake-quantizes its input on an integer grid with a calibrated (or learned) encoding.
+
+    Args:
+        shape: encoding shape, aligned with the input's trailing dimensions: ``()`` per-tensor,
+            ``(C, 1, 1, 1)`` per output channel of a conv weight, ``(C, K // B)`` for blocks of
+            B along the last dimension of a ``(C, K)`` weight.
+        bitwidth: 2 to 16.
+        symmetric: signed symmetric grid (zero point 0) when True, unsigned asymmetric when False.
+        encoding_analyzer: how calibration chooses the encoding; a
+            :class:`~torchqsim.quantization.MinMaxEncodingAnalyzer` of `shape` by default.
+        block_size: optional per-dimension block sizes (AIMET v2; ``-1`` = whatever the input
+            implies), checked against the input; blocks themselves follow from `shape`.
+        strict: strict symmetric grid ``[-(2^(b-1)-1), 2^(b-1)-1]``.
+        unsigned: symmetric on the unsigned grid (see :func:`grid_name`).
+        name: used in error messages (`compute_encodings(module)` sets it to the module path).
+
+    Raises:
+        ValueError: bad bitwidth, grid options, block sizes, or an analyzer of another shape.
+
+    Example::
+
+        >>> q = QuantizeDequantize((), 8, symmetric=False)
+        >>> with q.compute_encodings():
+        ...     _ = q(torch.tensor([-1.0, 3.0]))
+        >>> q(torch.tensor([0.1, 2.0, 5.0])).detach()   # 5.0 clips to the range max
+        tensor([0.0941, 1.9922, 2.9961])
+    """
+
+    def __init__(self, shape, bitwidth: int, symmetric: bool,
+                 encoding_analyzer: EncodingAnalyzer | None = None, block_size=None, *,
+                 strict: bool = False, unsigned: bool = False, name: str | None = None):
+        super().__init__()
+        self.shape = tuple(int(s) for s in shape)
+        self.grid = grid_name(symmetric, strict, unsigned)
+        self.qmin, self.qmax = grid_bounds(bitwidth, self.grid)
+        self.bitwidth = bitwidth
+        self.block_size = None if block_size is None else tuple(int(b) for b in block_size)
+        if self.block_size is not None and (len(self.block_size) != len(self.shape) or
+                                            any(b == 0 or b < -1 for b in self.block_size)):
+            raise ValueError(f"block_size {block_size} must give a positive size or -1 for each "
+                             f"of the {len(self.shape)} dimensions of shape {self.shape}")
+        analyzer = encoding_analyzer if encoding_analyzer is not None else \
+            MinMaxEncodingAnalyzer(self.shape)
+        if analyzer.shape != self.shape:
+            raise ValueError(f"encoding_analyzer has shape {analyzer.shape}, the quantizer "
+                             f"{self.shape}")
+        self.encoding_analyzer = analyzer
+        self.name = name
+        self.min = nn.Parameter(torch.zeros(self.shape))
+        self.max = nn.Parameter(torch.zeros(self.shape))
+        self.register_buffer("initialized", torch.tensor(False))
+        self._calibrating = False
+
+    @property
+    def symmetric(self) -> bool:
+        return self.grid != "asymmetric"
+
+    def _label(self) -> str:
+        return f"quantizer {self.name!r}" if self.name else \
+            f"QuantizeDequantize(shape={self.shape}, bitwidth={self.bitwidth}, grid={self.grid})"
+
+    def is_initialized(self) -> bool:
+        """Whether the quantizer holds an encoding (calibrated, set or loaded)."""
+        return bool(self.initialized)
+
+    @torch.no_grad()
+    def set_range(self, min, max) -> None:
+        """Sets the encoding from a range, snapped to the grid (zero exactly representable).
+
+        Example::
+
+            >>> q = QuantizeDequantize((), 8, symmetric=True)
+            >>> q.set_range(-1.0, 2.0)    # scale max(2 / 127, 1 / 128); range [-128, 127] * scale
+            >>> q.get_encoding()
+            Encoding(scale=tensor(0.0157), zero_point=tensor(0, dtype=torch.int32), min=tensor(-2.0157), max=tensor(2.))
+        """
+        lo = torch.as_tensor(min, dtype=torch.float32).expand(self.shape).contiguous()
+        hi = torch.as_tensor(max, dtype=torch.float32).expand(self.shape).contiguous()
+        _, _, emin, emax = torch.ops.qsim.encodings_min_max(lo, hi, self.bitwidth, self.grid)
+        self._set(emin, emax)
+
+    def _set(self, min: Tensor, max: Tensor) -> None:
+        self.min.copy_(min.reshape(self.shape))
+        self.max.copy_(max.reshape(self.shape))
+        self.initialized.fill_(True)
+
+    def get_scale(self) -> Tensor:
+        """``(max - min) / (qmax - qmin)``, of the encoding shape."""
+        return (self.max - self.min) / (self.qmax - self.qmin)
+
+    def get_zero_point(self) -> Tensor:
+        """The zero point (ONNX sign; AIMET offset = -zero point), float, of the encoding shape."""
+        if self.grid == "asymmetric":
+            zp = self.qmin - _ste_round(self.min / self.get_scale())
+            return torch.clamp(zp, self.qmin, self.qmax)
+        if self.grid == "unsigned_symmetric":
+            return torch.where(self.min.detach() < 0, float(self.qmax + 1) / 2, 0.0)
+        return torch.zeros_like(self.min.detach())
+
+    def get_encoding(self) -> Encoding:
+        """The encoding as :class:`Encoding` (detached; zero point as int32)."""
+        with torch.no_grad():
+            return Encoding(self.get_scale(), self.get_zero_point().to(torch.int32),
+                            self.min.detach().clone(), self.max.detach().clone())
+
+    def _check_input(self, x: Tensor) -> None:
+        full = aligned_shape(self.shape, x.shape)
+        if self.block_size is not None:
+            blocks = (1,) * (len(full) - len(self.block_size)) + self.block_size
+            bad = [d for d, (s, b, n) in enumerate(zip(full, blocks, x.shape))
+                   if b != -1 and s * b != n]
+            if bad:
+                raise ValueError(f"{self._label()}: input shape {tuple(x.shape)} does not match "
+                                 f"shape {self.shape} x block_size {self.block_size} "
+                                 f"(dimension {bad[0]})")
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Quantize-dequantize `x`; under :meth:`compute_encodings`, observe it and return it.
+
+        Raises:
+            RuntimeError: the quantizer holds no encoding yet.
+            ValueError: the encoding shape does not fit `x`.
+        """
+        self._check_input(x)
+        if self._calibrating:
+            self.encoding_analyzer.update_stats(x)
+            return x
+        if not self.is_initialized():
+            raise RuntimeError(f"{self._label()} has no encoding: calibrate it under "
+                               f"`with quantizer.compute_encodings():`, or call set_range()")
+        axis, block, qshape = qdq_layout(x.shape, self.shape)
+        scale = self.get_scale().reshape(self.shape)
+        zp = self.get_zero_point().reshape(self.shape)
+        if axis is None or block is not None:
+            scale, zp = scale.reshape(_full(self.shape, qshape)), zp.reshape(_full(self.shape, qshape))
+            scale, zp = scale.expand(qshape).contiguous(), zp.expand(qshape).contiguous()
+        else:
+            scale, zp = scale.reshape(-1), zp.reshape(-1)
+        return F.quantize_dequantize(x, scale, zp, self.qmin, self.qmax, axis, block)
+
+    def _start_calibration(self) -> None:
+        if self._calibrating:
+            raise RuntimeError(f"{self._label()} is already computing encodings")
+        self.encoding_analyzer.reset_stats()
+        self._calibrating = True
+
+    def _finish_calibration(self) -> None:
+        self._calibrating = False
+        try:
+            encoding = self.encoding_analyzer.compute_encodings(
+                self.bitwidth, self.symmetric, strict=self.grid == "strict_symmetric",
+                unsigned=self.grid == "unsigned_symmetric")
+        except RuntimeError as e:
+            raise RuntimeError(f"{self._label()}: no encoding computed: {e}") from e
+        with torch.no_grad():
+            self._set(encoding.min, encoding.max)
+
+    @contextlib.contextmanager
+    def compute_encodings(self):
+        """Context manager: calibrate on the batches the forward sees inside it.
+
+        Statistics start empty; the forward observes its input and returns it unchanged. On
+        leaving the block normally the analyzer's encoding becomes the quantizer's; if the block
+        raises, the encoding is left as it was.
+
+        Raises:
+            RuntimeError: on exit, when the quantizer saw no (finite) data.
+        """
+        self._start_calibration()
+        try:
+            yield self
+        except BaseException:
+            self._calibrating = False
+            raise
+        self._finish_calibration()
+
+    def extra_repr(self) -> str:
+        return f"shape={self.shape}, bitwidth={self.bitwidth}, grid={self.grid!r}" + \
+            (f", block_size={self.block_size}" if self.block_size is not None else "")
+
+
+def _full(shape, qshape):
+    """`shape` aligned to the rank of `qshape` (leading ones)."""
+    return (1,) * (len(qshape) - len(shape)) + tuple(shape) if qshape else ()
+
+
+@contextlib.contextmanager
+def compute_encodings(module: nn.Module):
+    """Calibrates every :class:`QuantizeDequantize` in `module` on the forwards inside the block.
+
+    Quantizers are named by their module path; on exit every quantizer that saw data gets its
+    encoding, and those that saw none are listed in one error.
+
+    Raises:
+        RuntimeError: some quantizers saw no (finite) data.
+
+    Example::
+
+        >>> model = nn.Sequential(nn.Linear(4, 4), QuantizeDequantize((), 8, symmetric=False))
+        >>> with compute_encodings(model):
+        ...     _ = model(torch.randn(2, 4))
+        >>> model[1].is_initialized()
+        True
+    """
+    quantizers = [(name, m) for name, m in module.named_modules() if isinstance(m, QuantizeDequantize)]
+    for name, q in quantizers:
+        q.name = q.name or name or type(module).__name__
+        q._start_calibration()
+    try:
+        yield module
+    except BaseException:
+        for _, q in quantizers:
+            q._calibrating = False
+        raise
+    failed = []
+    for name, q in quantizers:
+        try:
+            q._finish_calibration()
+        except RuntimeError as e:
+            failed.append(f"{q.name}: {e.__cause__}")
+    if failed:
+        raise RuntimeError(f"{len(failed)} of {len(quantizers)} quantizers computed no encoding:\n  " +
+                           "\n  ".join(failed))
