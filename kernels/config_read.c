@@ -44,29 +44,6 @@ void qsim_config_blocks_free(qsim_config_block * b) {
     }
 }
 
-/* "; did you mean 'k'?" or "; expected one of: a, b, c" */
-static void unknown_key_hint(const char * name, const char * const * keys, size_t n_keys, char * out,
-                             size_t cap) {
-    const char * near = qsim_json_nearest(name, keys, n_keys);
-    if (near != NULL) {
-        snprintf(out, cap, "; did you mean '%s'?", near);
-        return;
-    }
-    size_t len = (size_t)snprintf(out, cap, "; expected one of:");
-    for (size_t i = 0; i < n_keys && len < cap; i++) {
-        len += (size_t)snprintf(out + len, cap - len, "%s %s", i ? "," : "", keys[i]);
-    }
-}
-
-static int key_index(const char * name, const char * const * keys, size_t n_keys) {
-    for (size_t i = 0; i < n_keys; i++) {
-        if (strcmp(name, keys[i]) == 0) {
-            return (int)i;
-        }
-    }
-    return -1;
-}
-
 qsim_status qsim_read_members(qsim_config_parser * p, const cJSON * obj, const char * const * keys,
                               size_t n_keys, qsim_member_fn fn, void * ctx) {
     if (!cJSON_IsObject(obj)) {
@@ -79,11 +56,9 @@ qsim_status qsim_read_members(qsim_config_parser * p, const cJSON * obj, const c
             continue;
         }
         QSIM_TRY(qsim_json_push(&p->w, m->string, index));
-        int key = keys ? key_index(m->string, keys, n_keys) : -1;
+        int key = keys ? qsim_json_key_index(m->string, keys, n_keys) : -1;
         if (keys != NULL && key < 0) {
-            char hint[QSIM_ERROR_MESSAGE_MAX / 2];
-            unknown_key_hint(m->string, keys, n_keys, hint, sizeof(hint));
-            return qsim_json_fail(&p->w, QSIM_JSON_AT_KEY, hint, "unknown key '%s'", m->string);
+            return qsim_json_unknown_key(&p->w, m->string, keys, n_keys);
         }
         QSIM_TRY(fn(p, key, v, ctx));
         qsim_json_pop(&p->w);
@@ -103,17 +78,7 @@ qsim_status qsim_require_keys(qsim_config_parser * p, const cJSON * obj, const c
 }
 
 qsim_status qsim_wrong_type(qsim_config_parser * p, const cJSON * v, const char * expected) {
-    char tail[QSIM_ERROR_MESSAGE_MAX / 2];
-    if (cJSON_IsString(v)) {
-        snprintf(tail, sizeof(tail), ": expected %s, got the string \"%.40s%s\"", expected,
-                 v->valuestring, strlen(v->valuestring) > 40 ? "..." : "");
-    } else if (cJSON_IsNumber(v)) {
-        snprintf(tail, sizeof(tail), ": expected %s, got the number %.17g", expected, v->valuedouble);
-    } else {
-        snprintf(tail, sizeof(tail), ": expected %s, got %s %s", expected,
-                 cJSON_IsArray(v) || cJSON_IsObject(v) ? "an" : "a", qsim_json_type_name(v));
-    }
-    return qsim_json_fail(&p->w, QSIM_JSON_AT_VALUE, tail, "wrong type");
+    return qsim_json_wrong_type(&p->w, v, expected);
 }
 
 qsim_status qsim_read_bool(qsim_config_parser * p, const cJSON * v, qsim_opt_bool * out) {

@@ -11,46 +11,15 @@
 
 static qsim_status fail_invalid(qsim_enc_reader * r, const char * field, const char * why) {
     char tail[WHY_MAX];
-    snprintf(tail, sizeof(tail), ": %s", why);
+    qsim_json_format(tail, sizeof(tail), ": %s", why);
     return qsim_json_fail(&r->w, QSIM_JSON_AT_VALUE, tail, "invalid %s", field);
 }
 
 qsim_status qsim_enc_wrong_type(qsim_enc_reader * r, const cJSON * v, const char * expected) {
-    char tail[WHY_MAX];
-    if (cJSON_IsString(v)) {
-        snprintf(tail, sizeof(tail), ": expected %s, got the string \"%.40s%s\"", expected,
-                 v->valuestring, strlen(v->valuestring) > 40 ? "..." : "");
-    } else if (cJSON_IsNumber(v)) {
-        snprintf(tail, sizeof(tail), ": expected %s, got the number %.17g", expected, v->valuedouble);
-    } else {
-        snprintf(tail, sizeof(tail), ": expected %s, got %s %s", expected,
-                 cJSON_IsArray(v) || cJSON_IsObject(v) ? "an" : "a", qsim_json_type_name(v));
-    }
-    return qsim_json_fail(&r->w, QSIM_JSON_AT_VALUE, tail, "wrong type");
+    return qsim_json_wrong_type(&r->w, v, expected);
 }
 
 /* --- objects by key ------------------------------------------------------------------------- */
-
-static int key_index(const char * name, const char * const * keys, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        if (strcmp(name, keys[i]) == 0) {
-            return (int)i;
-        }
-    }
-    return -1;
-}
-
-static qsim_status unknown_key(qsim_enc_reader * r, const char * name, const char * const * keys,
-                               size_t n) {
-    char tail[WHY_MAX];
-    const char * near = qsim_json_nearest(name, keys, n);
-    size_t len = near ? (size_t)snprintf(tail, sizeof(tail), "; did you mean '%s'?", near)
-                      : (size_t)snprintf(tail, sizeof(tail), "; expected one of:");
-    for (size_t i = 0; near == NULL && i < n && len < sizeof(tail); i++) {
-        len += (size_t)snprintf(tail + len, sizeof(tail) - len, "%s %s", i ? "," : "", keys[i]);
-    }
-    return qsim_json_fail(&r->w, QSIM_JSON_AT_KEY, tail, "unknown key '%s'", name);
-}
 
 qsim_status qsim_enc_read_fields(qsim_enc_reader * r, const cJSON * obj, const char * const * keys,
                                  size_t n_keys, qsim_enc_fields * f) {
@@ -66,10 +35,10 @@ qsim_status qsim_enc_read_fields(qsim_enc_reader * r, const cJSON * obj, const c
         if (v == NULL) {
             continue;
         }
-        int k = key_index(m->string, keys, n_keys);
+        int k = qsim_json_key_index(m->string, keys, n_keys);
         if (k < 0) {
             QSIM_ENC_TRY(qsim_json_push(&r->w, m->string, at));
-            return unknown_key(r, m->string, keys, n_keys);
+            return qsim_json_unknown_key(&r->w, m->string, keys, n_keys);
         }
         f->v[k] = v;
         f->at[k] = at;
@@ -149,7 +118,7 @@ qsim_status qsim_enc_bool_string_field(qsim_enc_reader * r, const qsim_enc_field
     static const char * const BOOLS[] = {"False", "True"};
     QSIM_ENC_TRY(qsim_enc_enter(r, f, k));
     const cJSON * v = f->v[k];
-    int i = cJSON_IsString(v) ? key_index(v->valuestring, BOOLS, 2) : -1;
+    int i = cJSON_IsString(v) ? qsim_json_key_index(v->valuestring, BOOLS, 2) : -1;
     if (i < 0) {
         return qsim_enc_wrong_type(r, v, "the string \"True\" or \"False\" (0.6.1 writes booleans so)");
     }
@@ -162,7 +131,7 @@ qsim_status qsim_enc_choice_field(qsim_enc_reader * r, const qsim_enc_fields * f
                                   const char * const * choices, size_t n, int * out) {
     const char * s = NULL;
     QSIM_ENC_TRY(qsim_enc_string_field(r, f, k, &s));
-    *out = key_index(s, choices, n);
+    *out = qsim_json_key_index(s, choices, n);
     if (*out >= 0) {
         return QSIM_SUCCESS;
     }

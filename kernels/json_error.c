@@ -5,12 +5,12 @@
 
 #include "json_util.h"
 
-/* snprintf that truncates silently (messages longer than the buffer are cut, by design). */
-static void format_into(char * dst, size_t cap, const char * fmt, ...) {
+int qsim_json_format(char * dst, size_t cap, const char * fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(dst, cap, fmt, ap);
+    int n = vsnprintf(dst, cap, fmt, ap);
     va_end(ap);
+    return n;
 }
 
 void qsim_error_clear(qsim_error * err) {
@@ -58,7 +58,7 @@ void qsim_error_prefix(qsim_error * err, const char * prefix) {
     }
     char old[QSIM_ERROR_MESSAGE_MAX];
     memcpy(old, err->message, sizeof(old));
-    format_into(err->message, sizeof(err->message), "%s: %s", prefix, old);
+    qsim_json_format(err->message, sizeof(err->message), "%s: %s", prefix, old);
 }
 
 void qsim_json_walk_init(qsim_json_walk * w, const char * text, size_t len, qsim_error * err) {
@@ -239,7 +239,44 @@ qsim_status qsim_json_fail(const qsim_json_walk * w, qsim_json_at at, const char
     va_start(ap, fmt);
     vsnprintf(what, sizeof(what), fmt, ap);
     va_end(ap);
-    format_into(err->message, sizeof(err->message), "%s at %s (line %d, column %d)%s", what,
+    qsim_json_format(err->message, sizeof(err->message), "%s at %s (line %d, column %d)%s", what,
                 err->path, err->line, err->column, tail ? tail : "");
     return QSIM_PARSE_ERROR;
+}
+
+int qsim_json_key_index(const char * name, const char * const * keys, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(name, keys[i]) == 0) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+qsim_status qsim_json_wrong_type(const qsim_json_walk * w, const cJSON * v, const char * expected) {
+    char tail[QSIM_ERROR_MESSAGE_MAX / 2];
+    if (cJSON_IsString(v)) {
+        qsim_json_format(tail, sizeof(tail), ": expected %s, got the string \"%.40s%s\"", expected,
+                         v->valuestring, strlen(v->valuestring) > 40 ? "..." : "");
+    } else if (cJSON_IsNumber(v)) {
+        qsim_json_format(tail, sizeof(tail), ": expected %s, got the number %.17g", expected,
+                         v->valuedouble);
+    } else {
+        qsim_json_format(tail, sizeof(tail), ": expected %s, got %s %s", expected,
+                         cJSON_IsArray(v) || cJSON_IsObject(v) ? "an" : "a", qsim_json_type_name(v));
+    }
+    return qsim_json_fail(w, QSIM_JSON_AT_VALUE, tail, "wrong type");
+}
+
+qsim_status qsim_json_unknown_key(const qsim_json_walk * w, const char * name,
+                                  const char * const * keys, size_t n) {
+    char tail[QSIM_ERROR_MESSAGE_MAX / 2];
+    const char * near = qsim_json_nearest(name, keys, n);
+    size_t len = near ? (size_t)qsim_json_format(tail, sizeof(tail), "; did you mean '%s'?", near)
+                      : (size_t)qsim_json_format(tail, sizeof(tail), "; expected one of:");
+    for (size_t i = 0; near == NULL && i < n && len < sizeof(tail); i++) {
+        len += (size_t)qsim_json_format(tail + len, sizeof(tail) - len, "%s %s", i ? "," : "",
+                                        keys[i]);
+    }
+    return qsim_json_fail(w, QSIM_JSON_AT_KEY, tail, "unknown key '%s'", name);
 }

@@ -62,6 +62,12 @@ void qsim_error_set(qsim_error * err, qsim_status status, const char * fmt, ...)
 #endif
     ;
 
+/* snprintf into dst[cap] that truncates silently (messages longer than the buffer are cut, by
+ * design; a function so that -Wformat-truncation does not flag the intended truncation). Returns
+ * what snprintf returns. */
+int qsim_json_format(char * dst, size_t cap, const char * fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Prefixes err->message with "<prefix>: " (truncating the end). No-op for NULL or no error. */
 void qsim_error_prefix(qsim_error * err, const char * prefix);
 
@@ -83,6 +89,17 @@ qsim_status qsim_json_fail(const qsim_json_walk * w, qsim_json_at at, const char
     __attribute__((format(printf, 4, 5)))
 #endif
     ;
+
+/* The index of `name` in keys[0..n), or -1. */
+int qsim_json_key_index(const char * name, const char * const * keys, size_t n);
+
+/* Fails at the value `v` with "wrong type at <path> (...): expected <expected>, got <what v is>". */
+qsim_status qsim_json_wrong_type(const qsim_json_walk * w, const cJSON * v, const char * expected);
+
+/* Fails at the current key with "unknown key '<name>' at <path> (...); did you mean 'k'?" (the
+ * nearest of keys[0..n)) or "; expected one of: a, b, c" when none is near. */
+qsim_status qsim_json_unknown_key(const qsim_json_walk * w, const char * name,
+                                  const char * const * keys, size_t n);
 
 /* For a `member` of `object`: NULL when an earlier member has the same key (it was already seen),
  * else the last member with that key (the value that counts), its position in *index. */

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets everything up, then runs every test: GoogleTest (ctest) on a Release build and on an
-# AddressSanitizer + UndefinedBehaviorSanitizer build, then pytest.
+# AddressSanitizer + UndefinedBehaviorSanitizer build, the nvcc compile check of the CUDA sources
+# (no GPU needed), then pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -12,4 +13,5 @@ for cfg in release:OFF asan:ON; do
   ASAN_OPTIONS=detect_leaks=1 ctest --test-dir "$dir" --output-on-failure -j 2
 done
 
+bash scripts/check_cuda.sh
 python3 -m pytest tests/python -q
