@@ -18,6 +18,12 @@ from . import ops  # noqa: F401  (fake and autograd registrations)
 from . import _stats_ops  # noqa: F401  (fake registrations of the calibration ops)
 from . import functional
 from . import quantization
+from . import encodings
+from . import nn
+from .nn import register_quantized
+from . import graph, prepare
+from .prepare import PrepareError, prepare_model
 
-__all__ = ["functional", "quantization"]
+__all__ = ["PrepareError", "encodings", "functional", "graph", "nn", "prepare", "prepare_model",
+           "quantization", "register_quantized"]
 __version__ = "0.1.0"

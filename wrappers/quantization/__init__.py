@@ -14,8 +14,10 @@ Example::
 from .encoding_analyzer import (Encoding, EncodingAnalyzer, MinMaxEncodingAnalyzer,
                                 MseEncodingAnalyzer, PercentileEncodingAnalyzer,
                                 SqnrEncodingAnalyzer, grid_bounds, grid_name)
+from .float_quantizer import FloatQuantizeDequantize
 from .quantizer import QuantizeDequantize, compute_encodings
 
 __all__ = ["Encoding", "EncodingAnalyzer", "MinMaxEncodingAnalyzer", "SqnrEncodingAnalyzer",
            "PercentileEncodingAnalyzer", "MseEncodingAnalyzer", "QuantizeDequantize",
+           "FloatQuantizeDequantize",
            "compute_encodings", "grid_bounds", "grid_name"]

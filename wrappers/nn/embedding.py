@@ -1,0 +1,41 @@
+"""Quantized ``nn.Embedding``: weight and output quantizers, no input quantizer (indices are
+integers).
+
+Example::
+
+    >>> import torch
+    >>> from torch import nn
+    >>> q = QuantizedEmbedding.from_module(nn.Embedding(10, 4))
+    >>> len(q.input_quantizers), list(q.param_quantizers)
+    (0, ['weight'])
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .base import QuantizationMixin
+
+__all__ = ["QuantizedEmbedding"]
+
+
+@QuantizationMixin.implements(nn.Embedding, onnx_types=("Gather",))
+class QuantizedEmbedding(QuantizationMixin, nn.Embedding):
+    """Rows of the quantized weight. With ``max_norm``, the looked-up rows of the floating-point
+    weight are renormalized in place first, as torch does, and then quantized.
+
+    Example::
+
+        >>> QuantizedEmbedding(10, 4)(torch.tensor([[1, 2], [3, 9]])).shape
+        torch.Size([2, 2, 4])
+    """
+
+    num_inputs = 0
+
+    def quantized_forward(self, indices: Tensor) -> Tensor:
+        if self.max_norm is not None:
+            with torch.no_grad():
+                torch.embedding_renorm_(self.weight, indices.contiguous(), self.max_norm,
+                                        self.norm_type)
+        return F.embedding(indices, self.quantized_param("weight"), self.padding_idx, None,
+                           self.norm_type, self.scale_grad_by_freq, self.sparse)
