@@ -23,7 +23,10 @@ from . import nn
 from .nn import register_quantized
 from . import graph, prepare
 from .prepare import PrepareError, prepare_model
+from . import quantsim_config
+from .quantization.scheme import QuantScheme
+from .quantsim import QuantizationSimModel
 
-__all__ = ["PrepareError", "encodings", "functional", "graph", "nn", "prepare", "prepare_model",
-           "quantization", "register_quantized"]
+__all__ = ["PrepareError", "QuantScheme", "QuantizationSimModel", "encodings", "functional", "graph", "nn", "prepare", "prepare_model",
+           "quantization", "quantsim_config", "register_quantized"]
 __version__ = "0.1.0"

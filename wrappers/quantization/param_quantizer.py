@@ -1,0 +1,96 @@
+"""`ParamQuantizeDequantize`: a weight quantizer whose encoding follows the weight it quantizes,
+and the freeze flag shared by every quantizer of a sim.
+
+In QAT with a post-training scheme (reference/aimet.md §3.1, §7 "QAT modes"), activation
+encodings stay as calibrated while weight encodings follow the weights: a
+:class:`ParamQuantizeDequantize` recomputes its encoding from its input (the shadow weight, with
+its own analyzer) at every forward in training mode, unless its min/max are learned (range
+learning) or it is frozen (:func:`freeze`, e.g. ``load_encodings(..., freeze=True)``). An
+uninitialized one computes its encoding on first use in any mode, as aimet-torch v2 does.
+
+Example::
+
+    >>> import torch
+    >>> q = ParamQuantizeDequantize((), 8, symmetric=True).requires_grad_(False)
+    >>> w = torch.tensor([-1.0, 0.5])
+    >>> q(w)                        # computes its encoding from w first
+    tensor([-1.0000,  0.5000])
+    >>> _ = q.train()(w * 2)        # training mode, post-training scheme: follows the weight
+    >>> float(q.max) > 1.9
+    True
+"""
+
+import torch
+from torch import Tensor, nn
+
+from .quantizer import QuantizeDequantize
+
+__all__ = ["ParamQuantizeDequantize", "freeze", "is_frozen"]
+
+
+def freeze(quantizer: nn.Module, frozen: bool = True) -> None:
+    """Freezes (or unfreezes) a quantizer's encoding: no calibration or recomputation overwrites
+    it and its min/max get no gradient (AIMET ``allow_overwrite(False)`` +
+    ``requires_grad_(False)``). Unfreezing keeps min/max without gradient.
+
+    Example::
+
+        >>> q = QuantizeDequantize((), 8, symmetric=False)
+        >>> freeze(q); is_frozen(q), q.min.requires_grad
+        (True, False)
+    """
+    quantizer._allow_overwrite = not frozen
+    if frozen:
+        for p in quantizer.parameters(recurse=False):
+            p.requires_grad_(False)
+
+
+def is_frozen(quantizer: nn.Module) -> bool:
+    """Whether :func:`freeze` froze the quantizer.
+
+    Example::
+
+        >>> is_frozen(QuantizeDequantize((), 8, symmetric=False))
+        False
+    """
+    return not getattr(quantizer, "_allow_overwrite", True)
+
+
+class ParamQuantizeDequantize(QuantizeDequantize):
+    """A :class:`~torchqsim.quantization.QuantizeDequantize` for a parameter whose encoding is
+    recomputed from the parameter at every training-mode forward (see the module docstring).
+
+    Same arguments as ``QuantizeDequantize``.
+
+    Example::
+
+        >>> q = ParamQuantizeDequantize((2, 1), 4, symmetric=True)    # per output channel
+        >>> w = torch.tensor([[1.0, -0.5], [0.1, 0.2]])
+        >>> q.eval()(w).detach()
+        tensor([[ 1.0000, -0.5714],
+                [ 0.1143,  0.2000]])
+    """
+
+    def _follows_input(self) -> bool:
+        if self._calibrating or is_frozen(self) or torch.compiler.is_compiling():
+            return False
+        if not self.is_initialized():
+            return True
+        return self.training and not self.min.requires_grad
+
+    def recompute(self, x: Tensor) -> None:
+        """Sets the encoding to the analyzer's encoding of `x` alone."""
+        with torch.no_grad():
+            self.encoding_analyzer.reset_stats()
+            self.encoding_analyzer.update_stats(x.detach())
+            enc = self.encoding_analyzer.compute_encodings(
+                self.bitwidth, self.symmetric, strict=self.grid == "strict_symmetric",
+                unsigned=self.grid == "unsigned_symmetric")
+            self.min.copy_(enc.min.reshape(self.shape))
+            self.max.copy_(enc.max.reshape(self.shape))
+            self.initialized.fill_(True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self._follows_input():
+            self.recompute(x)
+        return super().forward(x)
