@@ -11,7 +11,8 @@ Usage::
 
     python benchmarks/bench_qat.py [--steps 20] [--threads 1]
 
-Prints one line per (model, scheme): FP32 ms/step, sim ms/step, their ratio, and
+Prints one line per (model, scheme): FP32 ms/step, sim ms/step (the two timed alternately, step
+by step, so machine load hits both alike), their ratio, and
 compute_encodings seconds for 32 batches.
 """
 
@@ -38,20 +39,32 @@ def _models():
     yield "transformer", Block(d=128, heads=4), torch.randn(32, 64, 128)
 
 
-def _step_time(model: nn.Module, x: torch.Tensor, steps: int) -> float:
-    """Median seconds of one SGD training step (2 warm-up steps)."""
+def _stepper(model: nn.Module, x: torch.Tensor):
+    """One SGD training step of `model` on `x` (forward + MSE loss + backward + step)."""
     opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     target = torch.zeros_like(model(x)).detach()
     model.train()
-    times = []
-    for i in range(steps + 2):
-        t0 = time.perf_counter()
+
+    def step():
         opt.zero_grad(set_to_none=True)
         nn.functional.mse_loss(model(x), target).backward()
         opt.step()
-        if i >= 2:
-            times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+
+    return step
+
+
+def _step_times(a: nn.Module, b: nn.Module, x: torch.Tensor, steps: int) -> tuple[float, float]:
+    """Median seconds of one training step of `a` and of `b`, timed alternately (2 warm-up steps
+    each) so that both see the same machine load."""
+    step_a, step_b = _stepper(a, x), _stepper(b, x)
+    times_a, times_b = [], []
+    for i in range(steps + 2):
+        for step, times in ((step_a, times_a), (step_b, times_b)):
+            t0 = time.perf_counter()
+            step()
+            if i >= 2:
+                times.append(time.perf_counter() - t0)
+    return statistics.median(times_a), statistics.median(times_b)
 
 
 def main(argv=None) -> None:
@@ -65,18 +78,16 @@ def main(argv=None) -> None:
     print(f"{'model':12} {'scheme':24} {'fp32 ms':>8} {'sim ms':>8} {'ratio':>6} "
           f"{'calib 32 s':>10}")
     for name, model, x in _models():
-        fp32 = _step_time(model, x, args.steps)
         for scheme in ("tf", "tf_enhanced", "range_learning_tf_init"):
             sim = QuantizationSimModel(model, x, quant_scheme=scheme)
             batches = [x[: max(1, x.shape[0] // 4)]] * 32
             t0 = time.perf_counter()
             sim.compute_encodings(lambda m, data: [m(b) for b in data], batches)
             calib = time.perf_counter() - t0
-            step = _step_time(sim.model, x, args.steps)
+            fp32, step = _step_times(model, sim.model, x, args.steps)
             print(f"{name:12} {scheme:24} {fp32 * 1e3:8.1f} {step * 1e3:8.1f} "
                   f"{step / fp32:6.2f} {calib:10.2f}")
-        assert math.isfinite(fp32)
-
+            assert math.isfinite(fp32)
 
 if __name__ == "__main__":
     main()
