@@ -16,7 +16,7 @@ import platform
 
 import pybind11
 import torch
-from setuptools import Extension, setup
+from setuptools import Extension, find_packages, setup
 from torch.utils.cpp_extension import CUDA_HOME, BuildExtension, CppExtension, CUDAExtension
 
 DEBUG = os.environ.get("DEBUG") == "1"
@@ -71,7 +71,7 @@ setup(
     description="Quantization simulation for PyTorch with C kernels (AIMET QuantSim compatible)",
     python_requires=">=3.11",
     install_requires=["torch==2.13.0", "numpy"],
-    packages=["torchqsim"],
+    packages=["torchqsim", *(f"torchqsim.{p}" for p in find_packages("wrappers"))],
     package_dir={"torchqsim": "wrappers"},
     data_files=[("share/torchqsim/configs", sorted(glob.glob("configs/*.json")))],  # config presets
     libraries=KERNEL_LIBS,

@@ -26,7 +26,8 @@ from .prepare import PrepareError, prepare_model
 from . import quantsim_config
 from .quantization.scheme import QuantScheme
 from .quantsim import QuantizationSimModel
+from . import ptq
 
-__all__ = ["PrepareError", "QuantScheme", "QuantizationSimModel", "encodings", "functional", "graph", "nn", "prepare", "prepare_model",
+__all__ = ["PrepareError", "QuantScheme", "QuantizationSimModel", "encodings", "functional", "graph", "nn", "prepare", "prepare_model", "ptq",
            "quantization", "quantsim_config", "register_quantized"]
 __version__ = "0.1.0"

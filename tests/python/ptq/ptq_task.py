@@ -1,0 +1,19 @@
+"""The small task of the PTQ tests: synthetic 5-class data and a classifier's accuracy on it."""
+
+import torch
+
+
+def task(n: int, seed: int):
+    """Five classes: the argmax of a fixed random two-layer teacher of 16 correlated features
+    (with whitened inputs nearest rounding would already minimise a layer's output error)."""
+    g = torch.Generator().manual_seed(1234)
+    mix = torch.randn(16, 16, generator=g) / 4 + torch.eye(16)
+    t1, t2 = torch.randn(16, 32, generator=g) / 2, torch.randn(32, 5, generator=g)
+    x = torch.randn(n, 16, generator=torch.Generator().manual_seed(seed)) @ mix
+    return x, (torch.tanh(x @ t1) @ t2).argmax(dim=1)
+
+
+def accuracy(model, data) -> float:
+    """Top-1 accuracy of `model` on ``(inputs, labels)``."""
+    with torch.no_grad():
+        return (model(data[0]).argmax(dim=1) == data[1]).float().mean().item()
