@@ -27,7 +27,8 @@ from . import quantsim_config
 from .quantization.scheme import QuantScheme
 from .quantsim import QuantizationSimModel
 from . import ptq
+from . import distributed
 
-__all__ = ["PrepareError", "QuantScheme", "QuantizationSimModel", "encodings", "functional", "graph", "nn", "prepare", "prepare_model", "ptq",
+__all__ = ["PrepareError", "QuantScheme", "QuantizationSimModel", "distributed", "encodings", "functional", "graph", "nn", "prepare", "prepare_model", "ptq",
            "quantization", "quantsim_config", "register_quantized"]
 __version__ = "0.1.0"

@@ -72,12 +72,16 @@ class ParamQuantizeDequantize(QuantizeDequantize):
     """
 
     def _follows_input(self) -> bool:
-        if self._calibrating or is_frozen(self) or torch.compiler.is_compiling():
+        if self._calibrating or is_frozen(self):
             return False
-        if not self.is_initialized():
+        # compiled: no check of the buffer (a graph break); use before calibration fails in the op
+        if not torch.compiler.is_compiling() and not self.is_initialized():
             return True
         return self.training and not self.min.requires_grad
 
+    # Compiled, the recomputation runs eagerly between graphs (the analyzers branch on data), so
+    # a compiled model trains like the eager one.
+    @torch.compiler.disable
     def recompute(self, x: Tensor) -> None:
         """Sets the encoding to the analyzer's encoding of `x` alone."""
         with torch.no_grad():

@@ -25,6 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import functional as F
+from ..distributed import sync_statistics
 from ._layout import aligned_shape, qdq_layout
 from .encoding_analyzer import (Encoding, EncodingAnalyzer, MinMaxEncodingAnalyzer, grid_bounds,
                                 grid_name)
@@ -164,7 +165,9 @@ class QuantizeDequantize(nn.Module):
         if self._calibrating:
             self.encoding_analyzer.update_stats(x)
             return x
-        if not self.is_initialized():
+        # Under torch.compile the check would break the graph (it reads a buffer); there an
+        # uninitialized quantizer fails in the op instead (its scale is 0).
+        if not torch.compiler.is_compiling() and not self.is_initialized():
             raise RuntimeError(f"{self._label()} has no encoding: calibrate it under "
                                f"`with quantizer.compute_encodings():`, or call set_range()")
         axis, block, qshape = qdq_layout(x.shape, self.shape)
@@ -195,12 +198,18 @@ class QuantizeDequantize(nn.Module):
             self._set(encoding.min, encoding.max)
 
     @contextlib.contextmanager
-    def compute_encodings(self):
+    def compute_encodings(self, process_group=None):
         """Context manager: calibrate on the batches the forward sees inside it.
 
         Statistics start empty; the forward observes its input and returns it unchanged. On
         leaving the block normally the analyzer's encoding becomes the quantizer's; if the block
-        raises, the encoding is left as it was.
+        raises, the encoding is left as it was. Under ``torch.distributed`` the statistics are
+        first merged across ranks (:func:`torchqsim.distributed.sync_statistics`), so every rank
+        gets the encoding of all the ranks' data.
+
+        Args:
+            process_group: None: merge over the default group when ``torch.distributed`` is
+                initialized; False: never merge; a ``ProcessGroup``: merge over it.
 
         Raises:
             RuntimeError: on exit, when the quantizer saw no (finite) data.
@@ -211,6 +220,8 @@ class QuantizeDequantize(nn.Module):
         except BaseException:
             self._calibrating = False
             raise
+        self._calibrating = False
+        sync_statistics([self.encoding_analyzer], process_group)
         self._finish_calibration()
 
     def extra_repr(self) -> str:
@@ -224,11 +235,19 @@ def _full(shape, qshape):
 
 
 @contextlib.contextmanager
-def compute_encodings(module: nn.Module):
+def compute_encodings(module: nn.Module, process_group=None):
     """Calibrates every :class:`QuantizeDequantize` in `module` on the forwards inside the block.
 
     Quantizers are named by their module path; on exit every quantizer that saw data gets its
-    encoding, and those that saw none are listed in one error.
+    encoding, and those that saw none are listed in one error. Under ``torch.distributed`` the
+    statistics of all quantizers are first merged across ranks in two collectives
+    (:func:`torchqsim.distributed.sync_statistics`): every rank must run the block.
+
+    Args:
+        module: the model holding the quantizers.
+        process_group: None: merge over the default group when ``torch.distributed`` is
+            initialized; False: never merge (e.g. calibrating on one rank only); a
+            ``ProcessGroup``: merge over it.
 
     Raises:
         RuntimeError: some quantizers saw no (finite) data.
@@ -251,6 +270,9 @@ def compute_encodings(module: nn.Module):
         for _, q in quantizers:
             q._calibrating = False
         raise
+    for _, q in quantizers:
+        q._calibrating = False
+    sync_statistics([q.encoding_analyzer for _, q in quantizers], process_group)
     failed = []
     for name, q in quantizers:
         try:
