@@ -9,11 +9,12 @@ same with the SQNR search for the weights) and ``range_learning_tf_init`` (learn
 
 Usage::
 
-    python benchmarks/bench_qat.py [--steps 20] [--threads 1]
+    python benchmarks/bench_qat.py [--steps 20] [--threads 1] [--no-compile]
 
 Prints one line per (model, scheme): FP32 ms/step, sim ms/step (the two timed alternately, step
 by step, so machine load hits both alike), their ratio, and
-compute_encodings seconds for 32 batches.
+compute_encodings seconds for 32 batches; and, for range learning, the step of
+``torch.compile(sim.model)`` against the eager FP32 step (compile time excluded by the warm-up).
 """
 
 import argparse
@@ -71,6 +72,8 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=20, help="timed steps per row (20)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1)")
+    parser.add_argument("--no-compile", action="store_true",
+                        help="skip the torch.compile(sim.model) rows (compiling takes ~1 min)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     warnings.simplefilter("ignore")
@@ -88,6 +91,10 @@ def main(argv=None) -> None:
             print(f"{name:12} {scheme:24} {fp32 * 1e3:8.1f} {step * 1e3:8.1f} "
                   f"{step / fp32:6.2f} {calib:10.2f}")
             assert math.isfinite(fp32)
+            if scheme == "range_learning_tf_init" and not args.no_compile:
+                fp32, step = _step_times(model, torch.compile(sim.model), x, args.steps)
+                print(f"{name:12} {scheme + ' compiled':24} {fp32 * 1e3:8.1f} {step * 1e3:8.1f} "
+                      f"{step / fp32:6.2f} {'-':>10}")
 
 if __name__ == "__main__":
     main()

@@ -9,15 +9,17 @@ mode:
   zero point.
 
 :func:`make_case` returns ``{name: callable}``; each callable runs one timed iteration. Baselines
-that do not apply to a mode are absent. Buffers are allocated once per case: the input, the
-upstream gradient, and the outputs of ``copy`` and of the forward ``composite`` (the only APIs
-with an ``out=``/in-place form); the other ops allocate their own outputs.
+that do not apply to a mode are absent. Buffers are allocated once per case and reused: the
+input, the upstream gradient, and the outputs of ``copy``, of the forward ``composite`` and of our
+forward (``quantize_dequantize(..., out=buf)``), so that page faults of fresh 64 MiB allocations
+do not dominate. ``ours_alloc`` is our forward allocating its output, as torch's fake-quant ops
+(which have no ``out=``) and every forward + backward row do.
 
 Example::
 
     >>> fns = make_case("per_tensor", "forward", (1, 64, 8, 8))
     >>> sorted(fns)
-    ['composite', 'copy', 'ours', 'torch_fq']
+    ['composite', 'copy', 'ours', 'ours_alloc', 'torch_fq']
 """
 
 import torch
@@ -26,7 +28,7 @@ import torchqsim.functional as F
 
 QMIN, QMAX = -128, 127
 CHANNELS_AXIS = 1
-BASELINES = ("torch_fq", "torch_fq_learnable", "composite", "copy")
+BASELINES = ("torch_fq", "torch_fq_learnable", "composite", "ours_alloc", "copy")
 
 
 def _qparams(granularity, x, learn):
@@ -93,6 +95,11 @@ def _ours(x, scale, zero_point, granularity):
     return F.quantize_dequantize(x, scale, zero_point, QMIN, QMAX, axis)
 
 
+def _ours_into(out, x, scale, zero_point, granularity):
+    axis = None if granularity == "per_tensor" else CHANNELS_AXIS
+    return F.quantize_dequantize(x, scale, zero_point, QMIN, QMAX, axis, out=out)
+
+
 def _with_backward(fn, x, scale, zero_point, granularity, dy, inputs):
     def step():
         return torch.autograd.grad(fn(x, scale, zero_point, granularity), inputs, dy)
@@ -114,13 +121,13 @@ def make_case(granularity, mode, shape):
     x = torch.randn(shape, generator=gen)
     learn = mode == "range"
     scale, zero_point = _qparams(granularity, x, learn)
-    out = torch.empty_like(x)
+    out, ours_out = torch.empty_like(x), torch.empty_like(x)
     fns = {"copy": torch.no_grad()(lambda: out.copy_(x))}
     if mode == "forward":
         def no_grad(fn, *args):
             return torch.no_grad()(lambda: fn(*args, x, scale, zero_point, granularity))
-        fns.update(ours=no_grad(_ours), torch_fq=no_grad(_torch_fq),
-                   composite=no_grad(composite_into, out))
+        fns.update(ours=no_grad(_ours_into, ours_out), ours_alloc=no_grad(_ours),
+                   torch_fq=no_grad(_torch_fq), composite=no_grad(composite_into, out))
         return fns
     x.requires_grad_()
     dy = torch.randn(shape, generator=gen)

@@ -15,6 +15,10 @@ TORCH_LIBRARY(qsim, m) {
     const auto tags = std::vector<at::Tag>{ at::Tag::pt2_compliant_tag };
     m.def("quantize_dequantize(Tensor x, Tensor scale, Tensor zero_point, int qmin, int qmax, "
           "int? axis=None, int? block_size=None) -> Tensor", tags);
+    // quantize_dequantize into a caller-owned `out` (x's shape and dtype; x itself for in place).
+    // Not differentiable: torchqsim.functional refuses out= when a gradient would be needed.
+    m.def("quantize_dequantize_out(Tensor x, Tensor scale, Tensor zero_point, int qmin, int qmax, "
+          "int? axis, int? block_size, Tensor(a!) out) -> ()", tags);
     m.def("quantize(Tensor x, Tensor scale, Tensor zero_point, int qmin, int qmax, "
           "int? axis=None, int? block_size=None) -> Tensor", tags);
     m.def("dequantize(Tensor q, Tensor scale, Tensor zero_point, int? axis=None, "

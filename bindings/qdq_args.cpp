@@ -2,7 +2,12 @@
 
 #include <c10/util/Exception.h>
 
+#include <ATen/MemoryOverlap.h>
+#include <ATen/ops/empty_like.h>
+
+#include <algorithm>
 #include <cmath>
+#include <numeric>
 
 namespace qsim {
 namespace {
@@ -21,6 +26,12 @@ int64_t find_first(const at::Tensor & t, Pred bad) {
         }
     }
     return -1;
+}
+
+// x as fp32 without copying a dense layout: strides as at::empty_like(x) gives them.
+at::Tensor dense_fp32(const at::Tensor & x) {
+    const at::Tensor f = x.to(at::kFloat);
+    return f.is_non_overlapping_and_dense() ? f : at::empty_like(f).copy_(f);
 }
 
 void check_grid(const char * op, int64_t qmin, int64_t qmax) {
@@ -60,8 +71,29 @@ at::Tensor check_zero_point(const char * op, const at::Tensor & zp, const at::Te
     return z;
 }
 
+// x's dims from the outermost in memory: by decreasing stride (x dense, so x.permute(order) is
+// contiguous; size-1 dims, whose strides say nothing, may land anywhere).
+std::vector<int64_t> memory_order(const at::Tensor & x) {
+    std::vector<int64_t> order(x.dim());
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(),
+                     [&](int64_t a, int64_t b) { return x.stride(a) > x.stride(b); });
+    return order;
+}
+
+bool is_identity(const std::vector<int64_t> & order) {
+    for (size_t i = 0; i < order.size(); i++) {
+        if (order[i] != static_cast<int64_t>(i)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+// The layout of dense x in memory order (`order` from memory_order(x)).
 qsim_layout make_layout(const char * op, const at::Tensor & x, const at::Tensor & scale,
-                        std::optional<int64_t> axis, std::optional<int64_t> block_size) {
+                        std::optional<int64_t> axis, std::optional<int64_t> block_size,
+                        const std::vector<int64_t> & order) {
     if (!axis.has_value()) {
         TORCH_CHECK_VALUE(!block_size.has_value(), op, ": block_size needs an axis");
         TORCH_CHECK_VALUE(scale.numel() == 1, op, ": per-tensor quantization (axis=None) needs a "
@@ -75,8 +107,14 @@ qsim_layout make_layout(const char * op, const at::Tensor & x, const at::Tensor 
                       " is out of range for x with ", dim, " dimensions");
     const int64_t ax    = a < 0 ? a + dim : a;
     const int64_t chans = x.size(ax);
-    const int64_t outer = c10::multiply_integers(x.sizes().begin(), x.sizes().begin() + ax);
-    const int64_t inner = c10::multiply_integers(x.sizes().begin() + ax + 1, x.sizes().end());
+    const auto    at    = std::find(order.begin(), order.end(), ax);
+    int64_t       outer = 1, inner = 1;
+    for (auto d = order.begin(); d != at; ++d) {
+        outer *= x.size(*d);
+    }
+    for (auto d = at + 1; d != order.end(); ++d) {
+        inner *= x.size(*d);
+    }
     if (!block_size.has_value()) {
         TORCH_CHECK_VALUE(scale.dim() == 1 && scale.size(0) == chans, op,
                           ": per-channel scale must be 1-D of length x.shape[", ax, "] = ", chans,
@@ -116,21 +154,67 @@ QdqArgs check_qdq_args(const char * op, const char * x_name, const at::Tensor & 
     QdqArgs a;
     a.scale      = check_scale(op, scale);
     a.zero_point = check_zero_point(op, zero_point, scale, qmin, qmax, check_zero_point_range);
-    a.layout     = make_layout(op, x, scale, axis, block_size);
-    a.x          = x.to(at::kFloat).contiguous();
-    a.qmin       = static_cast<float>(qmin);
-    a.qmax       = static_cast<float>(qmax);
+    a.x          = dense_fp32(x);
+    const std::vector<int64_t> order = memory_order(a.x);
+    a.layout     = make_layout(op, a.x, scale, axis, block_size, order);
+    if (block_size.has_value() && !is_identity(order)) {
+        // blockwise qparams have x's dims: index them in the same memory order
+        a.qparam_perm = order;
+        a.scale       = a.scale.permute(order).contiguous();
+        a.zero_point  = a.zero_point.permute(order).contiguous();
+    }
+    a.qmin = static_cast<float>(qmin);
+    a.qmax = static_cast<float>(qmax);
     return a;
 }
 
-at::Tensor check_grad(const char * op, const at::Tensor & grad, const at::Tensor & x) {
+at::Tensor QdqArgs::to_qparam_shape(const at::Tensor & g) const {
+    if (qparam_perm.empty()) {
+        return g;
+    }
+    std::vector<int64_t> inverse(qparam_perm.size());
+    for (size_t i = 0; i < qparam_perm.size(); i++) {
+        inverse[qparam_perm[i]] = static_cast<int64_t>(i);
+    }
+    return g.permute(inverse).contiguous();
+}
+
+at::Tensor check_grad(const char * op, const at::Tensor & grad, const at::Tensor & x,
+                      const at::Tensor & data) {
     TORCH_CHECK_TYPE(is_float_data(grad.scalar_type()), op,
                      ": grad must be float32, float16 or bfloat16, got ", grad.scalar_type());
     TORCH_CHECK_VALUE(grad.sizes() == x.sizes(), op, ": grad shape ", grad.sizes(),
                       " must equal the input shape ", x.sizes());
     TORCH_CHECK_VALUE(grad.device() == x.device(), op, ": grad must be on the input's device (",
                       x.device(), "), got ", grad.device());
-    return grad.to(at::kFloat).contiguous();
+    if (grad.scalar_type() == at::kFloat && grad.strides() == data.strides()) {
+        return grad;
+    }
+    return at::empty_like(data).copy_(grad);
+}
+
+at::Tensor out_target(const char * op, const at::Tensor & out, const at::Tensor & x,
+                      const QdqArgs & a, const at::Tensor & scale, const at::Tensor & zero_point) {
+    TORCH_CHECK_VALUE(out.sizes() == x.sizes(), op, ": out shape ", out.sizes(),
+                      " must equal the input shape ", x.sizes());
+    TORCH_CHECK_TYPE(out.scalar_type() == x.scalar_type(), op, ": out dtype ", out.scalar_type(),
+                     " must equal the input dtype ", x.scalar_type());
+    TORCH_CHECK_VALUE(out.device() == x.device(), op, ": out must be on the input's device (",
+                      x.device(), "), got ", out.device());
+    TORCH_CHECK_VALUE(at::has_internal_overlap(out) != at::MemOverlap::Yes, op,
+                      ": out has elements that share memory (an expanded tensor?); pass a tensor "
+                      "with one element per location");
+    for (const at::Tensor * t : { &x, &scale, &zero_point }) {
+        // as torch's own out= ops: layouts too hard to compare (non-dense views) are not refused
+        const at::MemOverlapStatus o = at::get_overlap_status(out, *t);
+        TORCH_CHECK_VALUE(o != at::MemOverlapStatus::Partial && (t == &x || o != at::MemOverlapStatus::Full),
+                          op, ": out overlaps ", t == &x ? "x" : t == &scale ? "scale" : "zero_point",
+                          "; out may only be x itself (in place) or memory of its own");
+    }
+    if (out.scalar_type() == at::kFloat && out.strides() == a.x.strides()) {
+        return out;
+    }
+    return at::empty_like(a.x);
 }
 
 at::Tensor check_float_cast(const at::Tensor & x, at::ScalarType dtype) {
@@ -140,7 +224,7 @@ at::Tensor check_float_cast(const at::Tensor & x, at::ScalarType dtype) {
     TORCH_CHECK_VALUE(dtype == at::kHalf || dtype == at::kBFloat16,
                       "float_quantize_dequantize: dtype must be torch.float16 or torch.bfloat16, got ",
                       dtype);
-    return x.to(at::kFloat).contiguous();
+    return dense_fp32(x);
 }
 
 }  // namespace qsim

@@ -7,19 +7,30 @@
 #include <c10/core/DeviceType.h>
 #include <c10/util/Optional.h>
 
+#include <vector>
+
 #include "qsim/qdq.h"
 
 namespace qsim {
 
+// The data is processed in its memory order, so no layout is copied: a dense tensor (any order of
+// dims: contiguous, channels-last, transposed) is used as it is, and the layout describes its
+// elements as they lie in memory (`perm`: the dims from the outermost in memory). Outputs like the
+// data are made with at::empty_like(x), which has the same strides, so the kernels write them in
+// the same order. A non-dense tensor (a slice, an expanded tensor) is copied once, dense, with its
+// dims in the same order (as at::empty_like does for it).
 struct QdqArgs {
-    at::Tensor  x;           // contiguous fp32 view of the data argument
-    at::Tensor  scale;       // contiguous fp32 qparams, in layout order
-    at::Tensor  zero_point;  // contiguous fp32 qparams, in layout order
-    qsim_layout layout;
-    float       qmin, qmax;
+    at::Tensor           x;           // fp32 data, dense; layout gives its memory order
+    at::Tensor           scale;       // contiguous fp32 qparams, in layout order
+    at::Tensor           zero_point;  // contiguous fp32 qparams, in layout order
+    qsim_layout          layout;
+    float                qmin, qmax;
+    std::vector<int64_t> qparam_perm;  // blockwise qparams permuted to the memory order, else empty
     qsim_qparams qparams() const {
         return { scale.data_ptr<float>(), zero_point.data_ptr<float>(), qmin, qmax };
     }
+    // A gradient computed for `scale` or `zero_point` (shaped like them) in the caller's shape.
+    at::Tensor to_qparam_shape(const at::Tensor & g) const;
 };
 
 // Checks the data tensor (`x_name` in messages), scale, zero_point, grid and granularity.
@@ -32,11 +43,21 @@ QdqArgs check_qdq_args(const char * op, const char * x_name, const at::Tensor & 
                        std::optional<int64_t> block_size, bool check_zero_point_range,
                        c10::DeviceType device = c10::DeviceType::CPU);
 
-// Checks that `grad` matches `x` (shape and device) and returns it as contiguous fp32.
-at::Tensor check_grad(const char * op, const at::Tensor & grad, const at::Tensor & x);
+// Checks that `grad` matches `x` (shape and device) and returns it as fp32 with the strides of
+// `data` (QdqArgs::x), so that its elements lie in the same memory order (copied only when they
+// do not already).
+at::Tensor check_grad(const char * op, const at::Tensor & grad, const at::Tensor & x,
+                      const at::Tensor & data);
+
+// Checks an `out=` tensor for data x (same shape, dtype and device as x, no internal overlap, no
+// partial overlap with x or with the qparams) and returns where the kernel should write: `out`
+// itself when it is fp32 with the strides of `data`, else a new tensor like `data` that the caller
+// copies into `out` afterwards.
+at::Tensor out_target(const char * op, const at::Tensor & out, const at::Tensor & x,
+                      const QdqArgs & a, const at::Tensor & scale, const at::Tensor & zero_point);
 
 // Checks the arguments of float_quantize_dequantize (data dtype, target dtype float16 or
-// bfloat16) and returns x as contiguous fp32.
+// bfloat16) and returns x as dense fp32 (strides as at::empty_like(x)).
 at::Tensor check_float_cast(const at::Tensor & x, at::ScalarType dtype);
 
 }  // namespace qsim

@@ -28,16 +28,21 @@ void * current_stream(const at::Tensor & t) {
     return c10::cuda::getCurrentCUDAStream(t.device().index()).stream();
 }
 
+// Enqueues the forward of `op` from a.x into y (strides of a.x) on a.x's current stream.
+void run_forward(qsim_op op, const QdqArgs & a, float * y) {
+    const c10::cuda::CUDAGuard guard(a.x.device());
+    const qsim_qparams         p = a.qparams();
+    check_launch(qsim_cuda_forward_f32(op, &a.layout, &p, a.x.data_ptr<float>(), y, a.x.numel(),
+                                       current_stream(a.x)));
+}
+
 at::Tensor forward(qsim_op op, const char * name, const char * x_name, const at::Tensor & x,
                    const at::Tensor & scale, const at::Tensor & zero_point, int64_t qmin,
                    int64_t qmax, std::optional<int64_t> axis, std::optional<int64_t> block_size) {
     const QdqArgs a = check_qdq_args(name, x_name, x, scale, zero_point, qmin, qmax, axis,
                                      block_size, op != QSIM_OP_DEQUANTIZE, c10::DeviceType::CUDA);
-    const c10::cuda::CUDAGuard guard(a.x.device());
-    at::Tensor                 y = at::empty_like(a.x);
-    const qsim_qparams         p = a.qparams();
-    check_launch(qsim_cuda_forward_f32(op, &a.layout, &p, a.x.data_ptr<float>(),
-                                       y.data_ptr<float>(), a.x.numel(), current_stream(a.x)));
+    at::Tensor    y = at::empty_like(a.x);  // the strides of a.x: written in its memory order
+    run_forward(op, a, y.data_ptr<float>());
     return y.to(x.scalar_type());
 }
 
@@ -49,7 +54,7 @@ Grads backward(qsim_op op, const char * name, const char * x_name, const at::Ten
                std::optional<int64_t> block_size, bool qparam_grads) {
     const QdqArgs a = check_qdq_args(name, x_name, x, scale, zero_point, qmin, qmax, axis,
                                      block_size, op != QSIM_OP_DEQUANTIZE, c10::DeviceType::CUDA);
-    const at::Tensor           dy = check_grad(name, grad, x);
+    const at::Tensor           dy = check_grad(name, grad, x, a.x);
     const c10::cuda::CUDAGuard guard(a.x.device());
     at::Tensor                 dx  = at::empty_like(a.x);
     at::Tensor                 ds  = at::zeros_like(a.scale);
@@ -67,6 +72,8 @@ Grads backward(qsim_op op, const char * name, const char * x_name, const at::Ten
             op, &a.layout, &p, a.x.data_ptr<float>(), dy.data_ptr<float>(), dx.data_ptr<float>(),
             work.data_ptr<double>(), ds.data_ptr<float>(), dzp.data_ptr<float>(), a.x.numel(), s));
     }
+    ds  = a.to_qparam_shape(ds);
+    dzp = a.to_qparam_shape(dzp);
     return { dx.to(x.scalar_type()), ds.to(scale.scalar_type()),
              zero_point.is_floating_point() ? dzp.to(zero_point.scalar_type()) : dzp };
 }
@@ -76,6 +83,19 @@ at::Tensor qdq_cuda(const at::Tensor & x, const at::Tensor & scale, const at::Te
                     std::optional<int64_t> block_size) {
     return forward(QSIM_OP_QDQ, "quantize_dequantize", "x", x, scale, zero_point, qmin, qmax,
                    axis, block_size);
+}
+
+void qdq_out_cuda(const at::Tensor & x, const at::Tensor & scale, const at::Tensor & zero_point,
+                  int64_t qmin, int64_t qmax, std::optional<int64_t> axis,
+                  std::optional<int64_t> block_size, at::Tensor & out) {
+    const char *     name   = "quantize_dequantize_out";
+    const QdqArgs    a      = check_qdq_args(name, "x", x, scale, zero_point, qmin, qmax, axis,
+                                             block_size, true, c10::DeviceType::CUDA);
+    const at::Tensor target = out_target(name, out, x, a, scale, zero_point);
+    run_forward(QSIM_OP_QDQ, a, target.data_ptr<float>());
+    if (!target.is_same(out)) {
+        out.copy_(target);
+    }
 }
 
 at::Tensor quantize_cuda(const at::Tensor & x, const at::Tensor & scale,
@@ -129,6 +149,7 @@ at::Tensor float_qdq_cuda(const at::Tensor & x, at::ScalarType dtype) {
 
 TORCH_LIBRARY_IMPL(qsim, CUDA, m) {
     m.impl("quantize_dequantize", &qdq_cuda);
+    m.impl("quantize_dequantize_out", &qdq_out_cuda);
     m.impl("quantize", &quantize_cuda);
     m.impl("dequantize", &dequantize_cuda);
     m.impl("quantize_dequantize_backward", &qdq_backward_cuda);

@@ -95,7 +95,13 @@ int64_t qsim_reduce_groups(const qsim_layout * l) {
     return no * (l->channels / l->block) * ni;
 }
 
-/* Group g of a per-channel or blockwise layout: the elements of qparam g, in (o, c, i) order. */
+/* Elements of a strided group gathered per run-kernel call (a stack buffer: no allocation). */
+#define QSIM_GATHER 256
+
+/* Group g of a per-channel or blockwise layout: the elements of qparam g, in (o, c, i) order.
+ * Where they are adjacent (per-channel: `inner` elements per outer index; blockwise with
+ * inner == 1: `block` elements) each stretch is one run. Blockwise along an axis that is not the
+ * last has its elements `inner` apart: they go through a stack buffer QSIM_GATHER at a time. */
 static void qsim_reduce_group(qsim_run_bwd_fn run, const qsim_layout * l, const qsim_qparams * p,
                               const float * x, const float * dy, float * dx, double * sums,
                               int64_t g) {
@@ -106,12 +112,28 @@ static void qsim_reduce_group(qsim_run_bwd_fn run, const qsim_layout * l, const 
     const int64_t os  = g / (ni * nb);
     const int64_t o0  = l->stride_outer ? os : 0;
     const int64_t o1  = l->stride_outer ? os + 1 : l->outer;
-    const int64_t len = l->stride_inner ? 1 : l->inner;
     const qsim_grid grid = { p->scale[g], p->zero_point[g], p->qmin, p->qmax };
-    for (int64_t o = o0; o < o1; o++) {
-        for (int64_t c = cb * l->block; c < (cb + 1) * l->block; c++) {
-            const int64_t at = (o * l->channels + c) * l->inner + (l->stride_inner ? is : 0);
+    if (l->stride_inner == 0 || l->inner == 1) {
+        const int64_t len = l->block * l->inner;
+        for (int64_t o = o0; o < o1; o++) {
+            const int64_t at = (o * l->channels + cb * l->block) * l->inner;
             run((size_t) len, x + at, dy + at, dx + at, grid, sums);
+        }
+        return;
+    }
+    float bx[QSIM_GATHER], bdy[QSIM_GATHER], bdx[QSIM_GATHER];
+    for (int64_t o = o0; o < o1; o++) {
+        const int64_t first = (o * l->channels + cb * l->block) * l->inner + is;
+        for (int64_t c = 0; c < l->block; c += QSIM_GATHER) {
+            const int64_t len = l->block - c < QSIM_GATHER ? l->block - c : QSIM_GATHER;
+            for (int64_t j = 0; j < len; j++) {
+                bx[j]  = x[first + (c + j) * l->inner];
+                bdy[j] = dy[first + (c + j) * l->inner];
+            }
+            run((size_t) len, bx, bdy, bdx, grid, sums);
+            for (int64_t j = 0; j < len; j++) {
+                dx[first + (c + j) * l->inner] = bdx[j];
+            }
         }
     }
 }

@@ -53,19 +53,23 @@ def _histogram_fake(x, range, bins, axis=None):
     return (x.new_empty((*shape, bins), dtype=torch.int64), *_minmax_fake(x, axis))
 
 
+def _new(t, dtype=None):
+    """A new contiguous tensor of `t`'s shape, as the CPU kernels return, whatever `t`'s strides."""
+    return torch.empty_like(t, dtype=dtype, memory_format=torch.contiguous_format)
+
+
 @torch.library.register_fake("qsim::histogram_grow")
 def _histogram_grow_fake(counts, range, min, max):
     torch._check(counts.dtype == torch.int64, lambda: f"counts must be int64, got {counts.dtype}")
     _check_range(range, min.shape)
-    return torch.empty_like(counts), torch.empty_like(range)
+    return _new(counts), _new(range)
 
 
 def _encodings_fake(min, max):
     torch._check(min.dtype == torch.float32 and max.dtype == torch.float32,
                  lambda: f"min and max must be float32, got {min.dtype} and {max.dtype}")
     torch._check(min.shape == max.shape, lambda: f"min shape {min.shape} != max shape {max.shape}")
-    return (torch.empty_like(min), torch.empty_like(min, dtype=torch.int32), torch.empty_like(min),
-            torch.empty_like(min))
+    return _new(min), _new(min, torch.int32), _new(min), _new(min)
 
 
 @torch.library.register_fake("qsim::encodings_min_max")

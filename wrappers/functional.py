@@ -55,7 +55,8 @@ def grid_range(bitwidth: int, *, signed: bool = True, strict: bool = False) -> t
 
 
 def quantize_dequantize(x: Tensor, scale, zero_point, qmin: int, qmax: int,
-                        axis: int | None = None, block_size: int | None = None) -> Tensor:
+                        axis: int | None = None, block_size: int | None = None, *,
+                        out: Tensor | None = None) -> Tensor:
     """Fake-quantize `x`: quantize to the integer grid and dequantize back, in fp32.
 
     Args:
@@ -68,10 +69,15 @@ def quantize_dequantize(x: Tensor, scale, zero_point, qmin: int, qmax: int,
         qmax: highest grid integer (``qmax - qmin < 2**16``).
         axis: quantization axis for per-channel or blockwise; None for per-tensor.
         block_size: channels per block along `axis` (blockwise), or None.
+        out: a tensor of `x`'s shape and dtype to write the result into (`x` itself computes in
+            place), so that a caller reusing buffers allocates nothing. Like torch's ``out=``
+            functions it does not support autograd: a RuntimeError is raised when grad mode is on
+            and an argument requires grad.
 
     Returns:
-        A tensor like `x`. Gradients reach `x` (straight-through, zero where clamped), `scale`
-        and a floating `zero_point` (range learning).
+        A tensor like `x` (its strides as ``torch.empty_like(x)``), or `out`. Gradients reach
+        `x` (straight-through, zero where clamped), `scale` and a floating `zero_point` (range
+        learning).
 
     Example::
 
@@ -79,10 +85,24 @@ def quantize_dequantize(x: Tensor, scale, zero_point, qmin: int, qmax: int,
         >>> quantize_dequantize(x, torch.tensor([0.5, 1.0]), torch.zeros(2), -8, 7, axis=0)
         tensor([[ 0.5000, -0.5000],
                 [ 2.0000,  7.0000]])
+        >>> buf = torch.empty(2, 2)
+        >>> quantize_dequantize(x, 0.5, 0, -8, 7, out=buf) is buf
+        True
+        >>> buf
+        tensor([[ 0.5000, -0.5000],
+                [ 2.0000,  3.5000]])
     """
-    return torch.ops.qsim.quantize_dequantize(
-        x, _as_tensor(scale, torch.float32), _as_tensor(zero_point, torch.int32),
-        qmin, qmax, axis, block_size)
+    scale, zero_point = _as_tensor(scale, torch.float32), _as_tensor(zero_point, torch.int32)
+    if out is None:
+        return torch.ops.qsim.quantize_dequantize(x, scale, zero_point, qmin, qmax, axis,
+                                                  block_size)
+    if torch.is_grad_enabled() and any(isinstance(t, Tensor) and t.requires_grad
+                                       for t in (x, scale, zero_point, out)):
+        raise RuntimeError(
+            "quantize_dequantize(): out= does not support automatic differentiation (an "
+            "argument requires grad); call it without out=, or under torch.no_grad()")
+    torch.ops.qsim.quantize_dequantize_out(x, scale, zero_point, qmin, qmax, axis, block_size, out)
+    return out
 
 
 def quantize(x: Tensor, scale, zero_point, qmin: int, qmax: int, axis: int | None = None,

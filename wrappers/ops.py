@@ -8,6 +8,16 @@ is itself a `qsim` op. Gradients flow to the data, to `scale` and to a floating 
   gradients for scale and zero_point;
 - `quantize` and `dequantize`: the matching straight-through forms (reference/aimet.md 3.2);
 - `float_quantize_dequantize`: identity gradient (fp16/bf16 fake cast).
+
+The `*_backward` ops are not differentiable themselves: differentiating a gradient of a qsim op
+(double backward, e.g. ``torch.autograd.grad(..., create_graph=True)`` followed by another
+``grad``) raises a RuntimeError rather than returning zeros. `quantize_dequantize_out` writes
+into a caller-owned tensor and has no autograd formula either (`torchqsim.functional` refuses
+``out=`` when a gradient would be needed).
+
+Memory layout: outputs shaped like the data have the strides ``torch.empty_like(x)`` gives
+(a dense input keeps its layout, e.g. channels-last; the kernels walk it in memory order, so
+nothing is copied); gradients of `scale` and `zero_point` are contiguous.
 """
 
 import torch
@@ -18,7 +28,12 @@ _FLOAT_DATA = (torch.float32, torch.float16, torch.bfloat16)
 
 
 def _like(t, dtype=None):
-    """The kernels' output for `t`: a new contiguous tensor of its shape, whatever its strides."""
+    """The kernels' output for data `t`: strides as ``torch.empty_like`` (bindings/qdq_args.h)."""
+    return torch.empty_like(t, dtype=dtype)
+
+
+def _like_qparam(t, dtype=None):
+    """The kernels' gradient for a qparam `t`: a new contiguous tensor of its shape."""
     return torch.empty_like(t, dtype=dtype, memory_format=torch.contiguous_format)
 
 
@@ -31,6 +46,15 @@ def _check_data(name, x):
 def _qdq_fake(x, scale, zero_point, qmin, qmax, axis=None, block_size=None):
     _check_data("x", x)
     return _like(x)
+
+
+@torch.library.register_fake("qsim::quantize_dequantize_out")
+def _qdq_out_fake(x, scale, zero_point, qmin, qmax, axis, block_size, out):
+    _check_data("x", x)
+    torch._check(out.shape == x.shape,
+                 lambda: f"out shape {tuple(out.shape)} must equal the input shape {tuple(x.shape)}")
+    torch._check(out.dtype == x.dtype,
+                 lambda: f"out dtype {out.dtype} must equal the input dtype {x.dtype}")
 
 
 @torch.library.register_fake("qsim::quantize")
@@ -47,7 +71,7 @@ def _dequantize_fake(q, scale, zero_point, axis=None, block_size=None):
 
 def _grads_fake(grad, x, scale, zero_point):
     zp_dtype = zero_point.dtype if zero_point.is_floating_point() else torch.float32
-    return _like(x), _like(scale), _like(zero_point, zp_dtype)
+    return _like(x), _like_qparam(scale), _like_qparam(zero_point, zp_dtype)
 
 
 @torch.library.register_fake("qsim::quantize_dequantize_backward")
@@ -96,6 +120,23 @@ for _op, _backward in (("quantize_dequantize", torch.ops.qsim.quantize_dequantiz
                        ("dequantize", torch.ops.qsim.dequantize_backward)):
     torch.library.register_autograd(f"qsim::{_op}", _affine_backward(_backward),
                                     setup_context=_save_qdq)
+
+
+def _no_double_backward(op):
+    """Autograd formula of a `*_backward` op: refuses to differentiate it (no silent zeros)."""
+
+    def backward(ctx, *grads):
+        raise RuntimeError(
+            f"torch.ops.qsim.{op} is not differentiable: double backward through a torchqsim "
+            "quantizer (differentiating its gradient, e.g. after "
+            "torch.autograd.grad(..., create_graph=True)) is not supported")
+
+    return backward
+
+
+for _op in ("quantize_dequantize_backward", "quantize_backward", "dequantize_backward"):
+    torch.library.register_autograd(f"qsim::{_op}", _no_double_backward(_op),
+                                    setup_context=lambda ctx, inputs, output: None)
 
 
 def _float_qdq_backward(ctx, grad):

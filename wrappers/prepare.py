@@ -33,6 +33,7 @@ Example::
 """
 
 import copy
+import inspect
 import operator
 import os
 import traceback
@@ -341,26 +342,133 @@ def _hashable(target) -> bool:
 # Tracing
 # --------------------------------------------------------------------------------------------
 
-class _Tracer(fx.Tracer):
-    """Stops at modules with a quantized wrapper and at excluded modules; remembers where it was."""
+class _ExampleProxy(fx.Proxy):
+    """A proxy whose ``len()`` and iteration use the traced value's example when it is a tuple,
+    list or ``torch.Size``: ``(*x.shape[:-1], -1, d)`` traces (as HuggingFace models do), and
+    the elements stay symbolic (``getitem`` nodes), so sizes are not baked into the graph."""
 
-    def __init__(self, modules_to_exclude: Iterable[nn.Module], classes_to_exclude: tuple):
+    def _example_length(self) -> Optional[int]:
+        value = self.tracer.examples.get(self.node, None)
+        return len(value) if isinstance(value, (tuple, list, torch.Size)) else None
+
+    def __len__(self):
+        n = self._example_length()
+        return super().__len__() if n is None else n
+
+    def __getattr__(self, k):
+        return _ExampleAttribute(self, k)
+
+
+class _ExampleAttribute(fx.proxy.Attribute, _ExampleProxy):
+    """``proxy.shape`` and other attributes, with :class:`_ExampleProxy`'s ``len()``."""
+
+
+class _Tracer(fx.Tracer):
+    """Stops at modules with a quantized wrapper and at excluded modules; remembers where it was.
+
+    Given example inputs (placeholder name -> value), it also evaluates every traced node on
+    them (``examples``: node -> value, absent where evaluation failed), which lets ``len()`` and
+    iteration of shape tuples trace (:class:`_ExampleProxy`).
+    """
+
+    def __init__(self, modules_to_exclude: Iterable[nn.Module] = (), classes_to_exclude: tuple = (),
+                 example_inputs: Optional[dict[str, Any]] = None):
         super().__init__()
         self._excluded = {id(m) for m in modules_to_exclude}
         self._excluded_classes = classes_to_exclude
         self.failed_module: Optional[tuple[str, type]] = None
+        self._example_inputs = example_inputs
+        self._evaluating = False
+        self.examples: dict[fx.Node, Any] = {}
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
         return (id(m) in self._excluded or isinstance(m, self._excluded_classes)
                 or _quantized_class(type(m)) is not None)
 
+    def proxy(self, node: fx.Node) -> fx.Proxy:
+        return _ExampleProxy(node, self)
+
+    def iter(self, obj: fx.Proxy):
+        value = self.examples.get(obj.node, None)
+        if isinstance(value, (tuple, list, torch.Size)):
+            return iter([obj[i] for i in range(len(value))])
+        return super().iter(obj)
+
+    def getattr(self, attr, attr_val, parameter_proxy_cache):
+        if self._evaluating:  # evaluating a node on example values: the real parameter
+            return attr_val
+        return super().getattr(attr, attr_val, parameter_proxy_cache)
+
     def call_module(self, m, forward, args, kwargs):
+        if self._evaluating:
+            return forward(*args, **kwargs)
         try:
             return super().call_module(m, forward, args, kwargs)
         except Exception:
             if self.failed_module is None:  # the innermost module is the first to see it
                 self.failed_module = (self.path_of_module(m), type(m))
             raise
+
+    def create_proxy(self, kind, target, args, kwargs, name=None, type_expr=None,
+                     proxy_factory_fn=None):
+        proxy = super().create_proxy(kind, target, args, kwargs, name, type_expr,
+                                     proxy_factory_fn)
+        if self._example_inputs is not None:
+            self._evaluate(proxy.node, kind, target, args, kwargs)
+        return proxy
+
+    def _evaluate(self, node: fx.Node, kind: str, target, args, kwargs) -> None:
+        missing = object()
+
+        def value(a):
+            if isinstance(a, fx.Proxy):
+                a = a.node
+            if isinstance(a, fx.Node):
+                v = self.examples.get(a, missing)
+                if v is missing:
+                    raise LookupError(a.name)
+                return v
+            if isinstance(a, torch.Tensor) and not isinstance(a, nn.Parameter):
+                return _detached_copy(a)  # a buffer held by the args: never changed
+            return a
+
+        self._evaluating = True
+        try:
+            if kind == "placeholder":
+                result = self._example_inputs.get(target.lstrip("*"), missing)
+            elif kind == "get_attr":  # buffers are copied: evaluation never changes the model
+                owner, _, field = target.rpartition(".")
+                module = self.root.get_submodule(owner)
+                result = module._parameters[field] if field in module._parameters else \
+                    _detached_copy(module._buffers[field]) if field in module._buffers else \
+                    module.__dict__.get(field, missing)
+            elif kind in ("call_function", "call_method", "call_module"):
+                a = fx.node.map_aggregate(args, value)
+                kw = fx.node.map_aggregate(kwargs, value)
+                if kind == "call_function":
+                    with torch.no_grad():
+                        result = target(*a, **kw)
+                elif kind == "call_method":
+                    with torch.no_grad():
+                        result = getattr(a[0], target)(*a[1:], **kw)
+                else:  # in eval mode: no running statistics are updated
+                    module = self.root.get_submodule(target)
+                    flags = [(m, m.training) for m in module.modules()]
+                    module.eval()
+                    try:
+                        with torch.no_grad():
+                            result = type(module).forward(module, *a, **kw)
+                    finally:
+                        for m, flag in flags:
+                            m.training = flag
+            else:
+                result = missing
+        except Exception:  # noqa: BLE001 (no example: len()/iteration then fail as in fx)
+            result = missing
+        finally:
+            self._evaluating = False
+        if result is not missing:
+            self.examples[node] = result
 
 
 def _user_frame(exc: BaseException) -> Optional[traceback.FrameSummary]:
@@ -377,7 +485,9 @@ def _prepare_error(model: nn.Module, tracer: _Tracer, exc: Exception) -> Prepare
             f"    {frame.line}") if frame is not None else ""
     failed = f"{type(exc).__name__}: {exc}{code}\n"
     explain = ("torch.fx runs forward with symbolic values: Python control flow on tensor "
-               "values, len() or iteration over tensors and non-torch calls on them fail. ")
+               "values, len() or iteration over tensors and non-torch calls on them fail "
+               "(len() and unpacking of shapes work when prepare_model is given "
+               "dummy_input=...). ")
     if tracer.failed_module is not None and tracer.failed_module[0]:
         path, cls = tracer.failed_module
         return PrepareError(
@@ -476,9 +586,30 @@ def _check_excludes(modules_to_exclude, module_classes_to_exclude) -> tuple[list
     return modules, classes
 
 
+def _example_inputs(model: nn.Module, dummy_input, concrete_args) -> Optional[dict[str, Any]]:
+    """forward's parameter name -> example value (None without a dummy input)."""
+    if dummy_input is None:
+        return None
+    args, kwargs = ((), dummy_input) if isinstance(dummy_input, dict) else \
+        (tuple(dummy_input), {}) if isinstance(dummy_input, (tuple, list)) else ((dummy_input,), {})
+    try:
+        bound = inspect.signature(model.forward).bind_partial(*args, **kwargs)
+    except TypeError as e:
+        raise TypeError(f"prepare_model: dummy_input does not match "
+                        f"{type(model).__name__}.forward: {e}") from e
+    bound.apply_defaults()
+    return {**fx.node.map_aggregate(dict(bound.arguments), _detached_copy),
+            **(concrete_args or {})}
+
+
+def _detached_copy(value):
+    return value.detach().clone() if isinstance(value, torch.Tensor) else value
+
+
 def prepare_model(model: nn.Module, concrete_args: Optional[dict[str, Any]] = None,
                   modules_to_exclude: Optional[list[nn.Module]] = None,
-                  module_classes_to_exclude: Optional[list[type]] = None) -> fx.GraphModule:
+                  module_classes_to_exclude: Optional[list[type]] = None,
+                  dummy_input: Any = None) -> fx.GraphModule:
     """Traces `model` with torch.fx and rewrites it so that QuantSim can quantize every op.
 
     See the module docstring for what is rewritten. New modules are named after their fx
@@ -497,6 +628,10 @@ def prepare_model(model: nn.Module, concrete_args: Optional[dict[str, Any]] = No
             e.g. ``{"attention_mask": None}``.
         modules_to_exclude: module instances kept as leaves: called, not traced into.
         module_classes_to_exclude: module classes whose instances are kept as leaves.
+        dummy_input: optional example input (a tensor, a tuple of positional inputs or a dict
+            of keyword inputs). Every traced op is then also evaluated on it, so that forward
+            code may take ``len()`` of or unpack shape tuples (``(*x.shape[:-1], -1, d)``, as
+            HuggingFace models do). Sizes stay symbolic: the graph runs on other shapes too.
 
     Returns:
         A ``torch.fx.GraphModule`` whose outputs equal `model`'s exactly.
@@ -523,7 +658,7 @@ def prepare_model(model: nn.Module, concrete_args: Optional[dict[str, Any]] = No
     if not isinstance(model, nn.Module):
         raise TypeError(f"prepare_model: model must be an nn.Module, got {type(model).__name__}")
     modules, classes = _check_excludes(modules_to_exclude, module_classes_to_exclude)
-    tracer = _Tracer(modules, classes)
+    tracer = _Tracer(modules, classes, _example_inputs(model, dummy_input, concrete_args))
     try:
         graph = tracer.trace(model, concrete_args)
     except Exception as exc:

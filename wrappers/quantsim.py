@@ -38,13 +38,13 @@ import inspect
 import json
 import math
 import os
-import tempfile
 import warnings
 from typing import Any, Callable, Iterable
 
 import torch
 from torch import Tensor, nn
 
+from ._atomic import write_files
 from . import quantsim_config
 from .graph import ModuleGraph
 from .nn.base import QuantizationMixin
@@ -56,7 +56,7 @@ from .quantization.scheme import QuantScheme
 from .quantsim_apply import (SlotSpec, apply_config, check_supported_kernels,
                              param_channel_axis, quantize_modules)
 
-__all__ = ["QuantizationSimModel"]
+__all__ = ["QuantizationSimModel", "quantizer_entries"]
 
 _FLOAT_DTYPES = {16: torch.float16}
 
@@ -478,10 +478,10 @@ class QuantizationSimModel:
                                 ("output", module.output_quantizers)):
                 for i, q in enumerate(slots):
                     if q is not None and q.is_initialized():
-                        act.setdefault(name, {}).setdefault(kind, {})[str(i)] = _entries(q)[0]
+                        act.setdefault(name, {}).setdefault(kind, {})[str(i)] = quantizer_entries(q)[0]
             for pname, q in module.param_quantizers.items():
                 if q is not None and q.is_initialized():
-                    params[f"{name}.{pname}"] = _entries(q)
+                    params[f"{name}.{pname}"] = quantizer_entries(q)
         defaults = self._config["defaults"]
         return {
             "version": "0.6.1",
@@ -499,17 +499,34 @@ class QuantizationSimModel:
     def save_encodings_to_json(self, path, filename_prefix: str) -> str:
         """Writes :meth:`quantizer_encodings_dict` to ``{path}/{filename_prefix}_torch.encodings``
         atomically; returns the file path."""
-        out = os.path.join(os.fspath(path), f"{filename_prefix}_torch.encodings")
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(out) or ".", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(self.quantizer_encodings_dict(), f, indent=2, sort_keys=True)
-            os.replace(tmp, out)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-        return out
+        name = f"{filename_prefix}_torch.encodings"
+        text = json.dumps(self.quantizer_encodings_dict(), indent=2, sort_keys=True)
+        write_files(os.fspath(path), {name: text.encode()})
+        return os.path.join(os.fspath(path), name)
+
+    def export(self, path, filename_prefix: str, dummy_input, encoding_version: str = "1.0.0"):
+        """Exports the model for a target runtime (AIMET's ``sim.export``); all files or none.
+
+        Writes into the existing directory `path`: ``{prefix}.onnx`` (the FP32 graph with
+        quantize-dequantized weights), ``{prefix}.encodings`` (AIMET `encoding_version` 0.6.1,
+        1.0.0 or 2.0.0, keyed by the ONNX tensor names), ``{prefix}_torch.encodings`` (module
+        names, what :meth:`load_encodings` reads), ``{prefix}_qdq.onnx`` (QuantizeLinear /
+        DequantizeLinear, opset 21, which onnxruntime runs bit-exactly) and ``{prefix}.pth``.
+        See :func:`torchqsim.export.export_sim`.
+
+        Returns:
+            dict: ``onnx``, ``encodings``, ``torch_encodings``, ``qdq_onnx``, ``pth`` -> path.
+
+        Raises:
+            torchqsim.export.ExportError: the model cannot be exported (nothing is written).
+
+        Example::
+
+            >>> sim.export("out", "model", dummy_input)          # doctest: +SKIP
+            {'onnx': 'out/model.onnx', 'encodings': 'out/model.encodings', ...}
+        """
+        from .export import export_sim  # lazily: torchqsim.export loads onnx and onnxscript
+        return export_sim(self, path, filename_prefix, dummy_input, encoding_version)
 
     def load_encodings(self, encodings, strict: bool = True, partial: bool = True,
                        freeze: bool = False) -> None:
@@ -671,7 +688,7 @@ def _run_callback(callback: Callable, model: nn.Module, args) -> None:
     callback(model, args)
 
 
-def _entries(q: nn.Module) -> list[dict]:
+def quantizer_entries(q: nn.Module) -> list[dict]:
     """AIMET 0.6.1 entries of a quantizer (one per channel)."""
     if not isinstance(q, QuantizeDequantize):
         return [{"bitwidth": int(q.bitwidth), "dtype": "float"}]

@@ -226,8 +226,8 @@ std::vector<std::vector<int64_t>> reduce_members(const LayoutCase & c) {
 }
 
 // Range-learning reductions: dx as the plain backward, each group's sums within the bound of the
-// double oracle and, where the group is one run (a per-tensor tile, or a per-channel channel that
-// is contiguous: axis 0), bit for bit the documented lane order of that run;
+// double oracle and, where the group is one run (a per-tensor tile, or a group whose elements are
+// adjacent: a per-channel channel on axis 0, a block along the last axis), bit for bit the documented lane order of that run;
 // qsim_reduce_finish adds per-tensor tiles in order and converts per-qparam groups to float.
 TEST_P(QdqKernels, ReductionsMatchOraclesAndFinish) {
     std::mt19937 rng(qsim_test::kSeed + 9);
@@ -257,8 +257,8 @@ TEST_P(QdqKernels, ReductionsMatchOraclesAndFinish) {
                     dzp.push_back(t.dzp);
                     exact[0] += e.ds, exact[1] += e.dzp, bound[0] += e.ds_bound, bound[1] += e.dzp_bound;
                 }
-                const bool one_run = c.per_tensor() || (c.block == 0 && members[g].back() - members[g].front() + 1 ==
-                                                                        static_cast<int64_t>(members[g].size()));
+                const bool one_run = c.per_tensor() || members[g].back() - members[g].front() + 1 ==
+                                                           static_cast<int64_t>(members[g].size());
                 const double lanes[2] = { lane_order_sum(ds), lane_order_sum(dzp) };
                 for (int s = 0; s < 2; s++) {
                     const double got = sums[2 * g + s];

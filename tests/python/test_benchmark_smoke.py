@@ -13,7 +13,7 @@ from pathlib import Path
 RUN = Path(__file__).resolve().parents[2] / "benchmarks" / "run.py"
 SIZE, THREADS = 4096, (1, 2)
 # mode: the baselines timed next to ours (copy_ is the bandwidth floor of every row)
-BASELINES = {"forward": {"torch_fq", "composite", "copy"},
+BASELINES = {"forward": {"torch_fq", "composite", "ours_alloc", "copy"},
              "ste": {"torch_fq", "composite", "copy"},
              "range": {"torch_fq_learnable", "composite", "copy"}}
 
@@ -24,7 +24,8 @@ def test_quick_run_writes_every_row(tmp_path):
                            ",".join(map(str, THREADS)), "--out", str(out)],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    rows = json.loads(out.read_text())["rows"]
+    result = json.loads(out.read_text())
+    rows = result["rows"]
 
     expected = {(f"{g}/{m}", SIZE, t) for g in ("per_tensor", "per_channel") for m in BASELINES
                 for t in THREADS}
@@ -40,3 +41,10 @@ def test_quick_run_writes_every_row(tmp_path):
         for name, ratio in r["ratio"].items():
             assert math.isclose(ratio, r["baseline_ms"][name] / r["ours_ms"]), f"{where}: {name}"
         assert math.isclose(r["copy_ratio"], r["ours_ms"] / r["baseline_ms"]["copy"]), where
+    ours = {(r["case"], r["threads"]): r["ours_ms"] for r in rows}
+    scaling = {(s["case"], s["threads"]): s["speedup"] for s in result["thread_scaling"]}
+    assert set(scaling) == {(c, 2) for c, _ in ours}, f"thread scaling rows {sorted(scaling)}"
+    for (case, threads), speedup in scaling.items():
+        assert math.isclose(speedup, ours[(case, 1)] / ours[(case, threads)]), case
+    assert [t["target"] for t in result["targets"]][-1].startswith("2 threads"), result["targets"]
+    assert "targets" in proc.stdout

@@ -398,12 +398,3 @@ def test_bad_process_group_is_named(bad):
     with pytest.raises(TypeError, match="process_group must be None, False or a torch"):
         with q.compute_encodings(process_group=bad):
             q(torch.randn(4))
-
-
-def test_docstring_examples():
-    import doctest
-
-    import torchqsim.distributed as module
-
-    result = doctest.testmod(module)
-    assert result.attempted > 0 and result.failed == 0

@@ -3,13 +3,11 @@
 Oracle: connectivity written out by hand from the models' forward code.
 """
 
-import doctest
 
 import pytest
 import torch
 from torch import nn
 
-import torchqsim.graph as graph_mod
 import torchqsim.nn as qnn
 from torchqsim.graph import ModuleGraph, Producer
 from torchqsim.prepare import prepare_model
@@ -204,8 +202,3 @@ def test_graph_of_quantized_wrappers_has_the_same_wiring():
 def test_from_graph_module_rejects_a_plain_module():
     with pytest.raises(TypeError, match="prepare_model"):
         ModuleGraph.from_graph_module(nn.Linear(2, 2))
-
-
-def test_docstring_examples():
-    result = doctest.testmod(graph_mod, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0 and result.failed == 0, result

@@ -212,3 +212,18 @@ def test_half_inputs_get_gradients_in_their_dtype(dtype):
     assert [g.dtype for g in half] == [dtype, torch.float32, torch.float32]
     for name, h, f in zip(("dx", "dscale", "dzero_point"), half, full):
         assert_same(h, f.to(h.dtype), name)
+
+
+@pytest.mark.parametrize("op", OPS)
+def test_double_backward_raises_instead_of_returning_zeros(op):
+    x, s, z, dy = _point(op, "axis0")
+    leaves = [t.clone().requires_grad_() for t in (x, s, z)]
+    y = OPS[op][0](*leaves, *_grid(op), *LAYOUTS["axis0"])
+    grads = torch.autograd.grad(y, leaves, dy, create_graph=True)
+    assert all(g.requires_grad for g in grads), "the first gradients must stay on the graph"
+    for g in grads:
+        with pytest.raises(RuntimeError, match=f"qsim.{op}_backward is not differentiable"):
+            torch.autograd.grad(g.sum(), leaves, retain_graph=True)
+    # first-order gradients with create_graph=True are still the usual ones
+    for got, want in zip(grads, _grads(OPS[op][0], op, "axis0", x, s, z, dy)):
+        assert_same(got.detach(), want, f"{op} gradient with create_graph=True")

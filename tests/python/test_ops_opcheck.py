@@ -94,8 +94,9 @@ def _strided(t):
     return t.permute(*reversed(range(t.dim()))).contiguous().permute(*reversed(range(t.dim())))
 
 
-# Non-contiguous inputs: the kernels copy them once and return contiguous tensors, so the fake
-# implementations must not copy the input's strides (torch.compile asserts them).
+# Non-contiguous inputs: a dense one (reversed strides here) is processed in its memory order and
+# its outputs get its strides (torch.empty_like), which the fake implementations must reproduce
+# (torch.compile asserts them); qparam gradients are contiguous whatever the qparams' strides.
 @pytest.mark.parametrize("layout", ["per-tensor", "axis1", "block-axis-1"])
 @pytest.mark.parametrize("op", QDQ_OPS)
 def test_opcheck_strided_inputs(op, layout):
@@ -110,6 +111,39 @@ def test_opcheck_strided_inputs(op, layout):
     opcheck(ops.float_quantize_dequantize, (fwd[0], torch.bfloat16))
 
 
+def _channels_last(t):
+    return t.contiguous(memory_format=torch.channels_last)
+
+
+# Channels-last activations (axis 1 of NHWC memory) and a sliced (non-dense) input, which the
+# kernels copy dense in the same dim order.
+@pytest.mark.parametrize("layout", ["per-tensor", "axis1", "block-axis0"])
+@pytest.mark.parametrize("make", [_channels_last, lambda t: t[:, :, :, ::2]],
+                         ids=["channels_last", "sliced"])
+def test_opcheck_channels_last_and_sliced_inputs(layout, make):
+    x, scale, zp, axis, block, g = _inputs("4d", layout)
+    grad = make(torch.randn((*x.shape[:-1], 2 * x.shape[-1]), generator=g))
+    x = make(torch.cat([x, x], -1))
+    scale, zp = (make(torch.cat([t, t], -1)) if block else t for t in (scale, zp))
+    zp = zp.float()
+    fwd = (x, scale, zp, -128, 127, axis, block)
+    opcheck(ops.quantize_dequantize, (x.clone().requires_grad_(), scale.clone().requires_grad_(),
+                                      zp.clone().requires_grad_(), *fwd[3:]))
+    opcheck(ops.quantize_dequantize_backward, (grad, *fwd, True))
+
+
+@pytest.mark.parametrize("out_kind", ["fresh", "in-place", "channels_last", "float16"])
+@pytest.mark.parametrize("layout", ["per-tensor", "axis1", "block-axis0"])
+def test_opcheck_quantize_dequantize_out(layout, out_kind):
+    x, scale, zp, axis, block, _ = _inputs("4d", layout)
+    if out_kind == "float16":
+        x = x.half()
+    if out_kind == "channels_last":
+        x = _channels_last(x)
+    out = x if out_kind == "in-place" else torch.empty_like(x)
+    opcheck(ops.quantize_dequantize_out, (x, scale, zp, -128, 127, axis, block, out))
+
+
 def test_every_op_registered_by_torchqsim_ops_is_checked():
     # The qsim ops whose fake implementation lives in wrappers/ops.py (torchqsim.ops) are this
     # family; a new one must join the tests above. The calibration ops (torchqsim._stats_ops)
@@ -118,5 +152,6 @@ def test_every_op_registered_by_torchqsim_ops_is_checked():
     sources = {n: singleton.find(n).fake_impl.kernel.source for n in names}
     family = {n.split("::")[1] for n, src in sources.items()
               if os.path.basename(src.rsplit(":", 1)[0]) == "ops.py"}
-    checked = {*QDQ_OPS, *(f"{op}_backward" for op in QDQ_OPS), "float_quantize_dequantize"}
+    checked = {*QDQ_OPS, *(f"{op}_backward" for op in QDQ_OPS), "float_quantize_dequantize",
+               "quantize_dequantize_out"}
     assert family == checked, f"qdq ops {sorted(family)} != checked {sorted(checked)}"

@@ -36,10 +36,9 @@ Example::
 
 import contextlib
 
-import torch
 from torch import Tensor, nn
 
-__all__ = ["QuantizationMixin", "UnsupportedModuleError", "UNQUANTIZED_MODULE_TYPES",
+__all__ = ["QuantizationMixin", "UnsupportedModuleError", "UNQUANTIZED_MODULE_TYPES", "torch_base_class",
            "quantized_class", "to_quantized"]
 
 #: Module types the sim leaves alone (no wrapper, no quantizers): containers and ``nn.Identity``.
@@ -82,7 +81,7 @@ def _quantize_sequence(quantizers: nn.ModuleList, values):
         tuple(values[len(quantizers):])
 
 
-def _torch_base(qcls: type) -> type:
+def torch_base_class(qcls: type) -> type:
     """The torch module class a quantized class derives from (first non-mixin module base)."""
     return next(c for c in qcls.__mro__
                 if issubclass(c, nn.Module) and not issubclass(c, QuantizationMixin))
@@ -103,7 +102,7 @@ class QuantizationMixin:
 
     Example::
 
-        >>> q = QuantizedReLU()             # from torchqsim.nn; slots start disabled
+        >>> q = tq.nn.QuantizedReLU()       # slots start disabled
         >>> list(q.input_quantizers), list(q.output_quantizers), dict(q.param_quantizers)
         ([None], [None], {})
         >>> q(torch.tensor([-1.0, 2.0]))
@@ -138,10 +137,10 @@ class QuantizationMixin:
         Example::
 
             >>> conv = nn.Conv2d(3, 8, 3)
-            >>> QuantizedConv2d.from_module(conv).weight is conv.weight
+            >>> tq.nn.QuantizedConv2d.from_module(conv).weight is conv.weight
             True
         """
-        base = _torch_base(cls)
+        base = torch_base_class(cls)
         if not isinstance(module, base):
             raise TypeError(f"{cls.__name__}.from_module expects a {base.__module__}."
                             f"{base.__qualname__}, got {type(module).__qualname__}")
@@ -236,7 +235,7 @@ class QuantizationMixin:
 
         Example::
 
-            >>> q = QuantizedLinear(2, 2)
+            >>> q = tq.nn.QuantizedLinear(2, 2)
             >>> q.quantized_param("weight") is q.weight
             True
         """

@@ -41,11 +41,12 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from .._atomic import write_files
 from .. import functional as F
 from ..quantization import QuantizeDequantize
 from ..quantization._layout import qdq_layout
 from ..quantization.scheme import QuantScheme
-from ..quantsim import _entries as quantizer_entries
+from ..quantsim import quantizer_entries
 from ._channels import LAYER_TYPES, TRANSPOSED_TYPES
 from ._layer_graph import batches, execution_order, module_names, run_model
 
@@ -255,7 +256,6 @@ def apply_adaround(model: nn.Module, dummy_input, data_loader, num_batches: int,
             results[name] = w
             entries[f"{name}.weight"] = quantizer_entries(q)
     if path is not None:
-        from ..export.atomic import write_files  # lazily: torchqsim.export loads onnx
         text = json.dumps({"activation_encodings": {}, "param_encodings": entries}, indent=2)
         write_files(path, {f"{filename_prefix}.encodings": text.encode()})
     with torch.no_grad():  # commit

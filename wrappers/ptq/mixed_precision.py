@@ -31,9 +31,9 @@ import warnings
 from typing import NamedTuple
 
 import torch
-from torch import nn
 from tqdm.auto import tqdm
 
+from .._atomic import write_files
 from ..quantization import QuantizeDequantize
 from ._channels import LAYER_TYPES, TRANSPOSED_TYPES
 from ._layer_graph import run_model
@@ -245,7 +245,6 @@ def choose_mixed_precision(sim, dummy_input, candidates, eval_callback,
         sum(_cost(work, n, c) for n, c in current.items()) / total, sens)
     print(result.table())
     if results_dir is not None:
-        from ..export.atomic import write_files  # lazily: torchqsim.export loads onnx
         write_files(results_dir, {"mixed_precision.json": json.dumps(
             result._asdict(), indent=2).encode()})
     return result

@@ -28,6 +28,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from .._atomic import write_files
 from ..quantization import QuantizeDequantize
 from . import _sensitivity_report as report
 from ._layer_graph import run_model
@@ -233,7 +234,6 @@ class QuantAnalyzer:
         return panels
 
     def _write(self, results_dir, whole, layers, encodings, hists) -> dict:
-        from ..export.atomic import write_files  # lazily: torchqsim.export loads onnx
 
         os.makedirs(results_dir, exist_ok=True)
         score = lambda v, i: None if v is None else v[i]  # noqa: E731

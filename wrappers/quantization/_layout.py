@@ -7,7 +7,6 @@ matching dimension of `x`: ``x.shape[d] // shape[d]`` consecutive entries share 
 
 import math
 
-import torch
 from torch import Tensor
 
 __all__ = ["aligned_shape", "stats_view", "qdq_layout"]

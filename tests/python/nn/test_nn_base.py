@@ -120,15 +120,3 @@ def test_quantizers_are_submodules_and_none_slots_pass_exactly():
     assert {"input_quantizers.0", "param_quantizers.bias"} <= names
     assert "param_quantizers.weight" not in names and "output_quantizers.0" not in names
     assert {"input_quantizers.0.min", "param_quantizers.bias.max"} <= set(q.state_dict())
-
-
-@pytest.mark.parametrize("name", ["base", "linear", "conv", "normalization", "embedding",
-                                  "activation", "pooling", "dropout", "shape",
-                                  "functional_modules", "elementwise", "attention"])
-def test_docstring_examples(name):
-    import doctest
-    import importlib
-    module = importlib.import_module(f"torchqsim.nn.{name}")
-    globs = {**vars(qnn), "torch": torch, "nn": nn}
-    result = doctest.testmod(module, extraglobs=globs, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0 and result.failed == 0, result

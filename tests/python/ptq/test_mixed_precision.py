@@ -4,7 +4,6 @@ and the sim's quantizers carry the chosen bitwidths."""
 
 import copy
 
-import torch
 
 from ptq_task import accuracy
 from torchqsim.ptq import choose_mixed_precision

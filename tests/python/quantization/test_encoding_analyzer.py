@@ -5,7 +5,6 @@ the documented SQNR cost (qsim/analyzers.h), the quantization MSE measured with
 `torchqsim.functional.quantize_dequantize`, and per-channel results against per-tensor runs.
 """
 
-import doctest
 import math
 
 import pytest
@@ -303,12 +302,3 @@ def test_heavy_tails_tf_enhanced_and_percentile_beat_min_max(seed, kind, scale, 
                    for k, a in analyzers.items()}
             for k in ("tf_enhanced", "percentile"):
                 assert err[k] < err["min_max"], f"{k} {bitwidth}-bit {grid}: {err[k]} vs {err['min_max']}"
-
-
-def test_docstring_examples():
-    import torchqsim.quantization._layout as layout
-    import torchqsim.quantization.encoding_analyzer as ea
-    import torchqsim.quantization.quantizer as qz
-    for module in (Q, ea, qz, layout):
-        result = doctest.testmod(module, extraglobs={"torch": torch, "nn": torch.nn})
-        assert result.failed == 0 and result.attempted > 0, f"{module.__name__}: {result}"

@@ -282,6 +282,10 @@ def _opcheck_cases():
         ("histogram", (x, trng, 32), {}),
         ("histogram", (x, rng, 32, 1), {}),
         ("histogram_grow", (counts, rng, lo - 1, hi + 1), {}),
+        # column-major counts and range: the results are contiguous whatever the inputs' strides
+        ("histogram_grow", (counts.t().contiguous().t(), rng.t().contiguous().t(), lo - 1, hi + 1),
+         {}),
+        ("encodings_min_max", (lo[::2], hi[::2], 8, "asymmetric"), {}),
         ("encodings_min_max", (lo, hi, 8, "asymmetric"), {}),
         ("encodings_tf_enhanced", (counts, rng, lo, hi, 4, "symmetric"), {}),
         ("encodings_tf_enhanced", (tcounts, trng, tlo, thi, 8, "asymmetric", 2.0, 9, 11, 5), {}),

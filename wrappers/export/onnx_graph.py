@@ -1,0 +1,148 @@
+"""Running the dynamo ONNX exporter on a quantized model, and what an exported graph holds.
+
+Example::
+
+    >>> import torch
+    >>> proto = export_onnx(torch.nn.Linear(2, 2), torch.randn(1, 2), "example")
+    >>> sorted(graph_tensor_names(proto))
+    ['bias', 'input', 'linear', 'weight']
+"""
+
+import contextlib
+import warnings
+
+import onnx_ir as ir
+import torch
+from onnx import ModelProto, checker
+from onnx_ir.passes import common
+from onnxscript import optimizer, rewriter
+from torch import nn
+
+from .qdq_translation import OPSET, QDQ_TRANSLATION_TABLE
+
+__all__ = ["ExportError", "check_model", "eval_mode", "export_onnx", "graph_tensor_names",
+           "split_dummy_input", "tensor_shapes"]
+
+
+class ExportError(RuntimeError):
+    """An export failed; the message names the step and the cause. No file was written."""
+
+
+def split_dummy_input(dummy_input) -> tuple:
+    """``(args, kwargs)`` for ``model(*args, **kwargs)`` from AIMET's ``dummy_input``: a tensor, a
+    tuple or list of positional inputs, or a dict of keyword inputs.
+
+    Example::
+
+        >>> split_dummy_input(torch.ones(1))
+        ((tensor([1.]),), {})
+    """
+    if isinstance(dummy_input, dict):
+        return (), dict(dummy_input)
+    if isinstance(dummy_input, (tuple, list)):
+        return tuple(dummy_input), {}
+    return (dummy_input,), {}
+
+
+@contextlib.contextmanager
+def eval_mode(model: nn.Module):
+    """Within the block every module of ``model`` is in eval mode; the training flags are put
+    back afterwards."""
+    flags = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for module, training in flags:
+            module.training = training
+
+
+def _optimize_keeping_initializers(proto: ModelProto) -> ModelProto:
+    """The exporter's onnxscript optimization (constant folding, rewrites such as
+    SplitToSequence -> Split, dead-code removal, constants lifted to initializers) without
+    merging equal initializers or equal subexpressions, which would give two parameters (say two
+    LayerNorm weights that are both ones) one name."""
+    model = ir.serde.deserialize_model(proto)
+    common.InlinePass()(model)
+    for _ in range(2):
+        optimizer.fold_constants_ir(model)
+        rewriter.rewrite(model)
+        optimizer.remove_unused_nodes(model)
+    for optimization in (common.RemoveUnusedFunctionsPass(), common.RemoveUnusedOpsetsPass(),
+                         common.LiftConstantsToInitializersPass(lift_all_constants=True,
+                                                                size_limit=0),
+                         common.NameFixPass()):
+        optimization(model)
+    return ir.serde.serialize_model(model)
+
+
+def export_onnx(model: nn.Module, dummy_input, what: str, *,
+                keep_initializers: bool = False) -> ModelProto:
+    """``model`` exported by ``torch.onnx.export(dynamo=True)`` at opset 21 with the qsim op
+    translations (:data:`QDQ_TRANSLATION_TABLE`), optimized by onnxscript.
+
+    Args:
+        model: the model, in the mode it should be exported in.
+        dummy_input: as in :func:`split_dummy_input`.
+        what: names the graph in error messages, e.g. ``"the QDQ graph"``.
+        keep_initializers: optimize without merging equal initializers (every parameter keeps
+            its own initializer and name).
+
+    Raises:
+        ExportError: the exporter failed (e.g. the model cannot be traced); the message starts
+            with ``what`` and gives the exporter's error, which is also chained as the cause.
+    """
+    args, kwargs = split_dummy_input(dummy_input)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(model, args, kwargs=kwargs, dynamo=True,
+                                        opset_version=OPSET, optimize=not keep_initializers,
+                                        verbose=False,
+                                        custom_translation_table=QDQ_TRANSLATION_TABLE)
+    except Exception as e:  # the exporter raises many types; all mean "could not export"
+        summary = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise ExportError(f"exporting {what} to ONNX failed: {type(e).__name__}: {summary}") from e
+    proto = program.model_proto
+    return _optimize_keeping_initializers(proto) if keep_initializers else proto
+
+
+def check_model(proto: ModelProto, what: str) -> None:
+    """Runs the ONNX checker (with shape inference) on ``proto``.
+
+    Raises:
+        ExportError: the graph is invalid (a bug in the export: please report it).
+    """
+    try:
+        checker.check_model(proto, full_check=True)
+    except checker.ValidationError as e:
+        raise ExportError(f"{what} is not a valid ONNX model: {e}") from e
+
+
+def tensor_shapes(proto: ModelProto) -> dict:
+    """``{name: shape}`` of every tensor of the main graph whose shape the exporter recorded
+    (inputs, outputs, intermediate values, initializers); dimensions without a fixed size are
+    None.
+
+    Example::
+
+        >>> tensor_shapes(export_onnx(torch.nn.Linear(2, 3), torch.randn(1, 2), "ex"))["linear"]
+        (1, 3)
+    """
+    graph = proto.graph
+    shapes = {}
+    for value in list(graph.input) + list(graph.value_info) + list(graph.output):
+        if value.type.HasField("tensor_type") and value.type.tensor_type.HasField("shape"):
+            shapes[value.name] = tuple(d.dim_value if d.HasField("dim_value") else None
+                                       for d in value.type.tensor_type.shape.dim)
+    shapes.update({t.name: tuple(t.dims) for t in graph.initializer})
+    return shapes
+
+
+def graph_tensor_names(proto: ModelProto) -> set:
+    """Every tensor name in the main graph: inputs, initializers and node outputs."""
+    graph = proto.graph
+    names = {v.name for v in graph.input} | {t.name for t in graph.initializer}
+    for node in graph.node:
+        names.update(o for o in node.output if o)
+    return names
