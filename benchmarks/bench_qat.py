@@ -78,7 +78,7 @@ def main(argv=None) -> None:
     torch.set_num_threads(args.threads)
     warnings.simplefilter("ignore")
     print(f"threads={args.threads} steps={args.steps}")
-    print(f"{'model':12} {'scheme':24} {'fp32 ms':>8} {'sim ms':>8} {'ratio':>6} "
+    print(f"{'model':12} {'scheme':33} {'fp32 ms':>8} {'sim ms':>8} {'ratio':>6} "
           f"{'calib 32 s':>10}")
     for name, model, x in _models():
         for scheme in ("tf", "tf_enhanced", "range_learning_tf_init"):
@@ -88,12 +88,12 @@ def main(argv=None) -> None:
             sim.compute_encodings(lambda m, data: [m(b) for b in data], batches)
             calib = time.perf_counter() - t0
             fp32, step = _step_times(model, sim.model, x, args.steps)
-            print(f"{name:12} {scheme:24} {fp32 * 1e3:8.1f} {step * 1e3:8.1f} "
+            print(f"{name:12} {scheme:33} {fp32 * 1e3:8.1f} {step * 1e3:8.1f} "
                   f"{step / fp32:6.2f} {calib:10.2f}")
             assert math.isfinite(fp32)
             if scheme == "range_learning_tf_init" and not args.no_compile:
                 fp32, step = _step_times(model, torch.compile(sim.model), x, args.steps)
-                print(f"{name:12} {scheme + ' compiled':24} {fp32 * 1e3:8.1f} {step * 1e3:8.1f} "
+                print(f"{name:12} {scheme + ' compiled':33} {fp32 * 1e3:8.1f} {step * 1e3:8.1f} "
                       f"{step / fp32:6.2f} {'-':>10}")
 
 if __name__ == "__main__":
