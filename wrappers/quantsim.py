@@ -159,7 +159,7 @@ class QuantizationSimModel:
         self._excluded: list[str] = []
         source = model if in_place else copy.deepcopy(model)
         self._source_names = {id(m): n for n, m in model.named_modules()}
-        self.model = quantize_modules(prepare_model(source))
+        self.model = quantize_modules(prepare_model(source, dummy_input=dummy_input))
         self.graph = ModuleGraph.from_graph_module(self.model)
         if self.graph.unquantized_ops:
             warnings.warn(f"QuantizationSimModel: these ops stay functions and get no quantizer: "

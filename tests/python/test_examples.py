@@ -73,7 +73,8 @@ def test_transformer_every_linear_matmul_softmax_is_quantized():
     n_linear = sum(isinstance(m, nn.Linear) for m in encoder.modules())
     assert (len(linears), len(matmuls), len(softmaxes)) == (n_linear, 2 * layers, layers)
     for m in linears:
-        assert m.param_quantizers["weight"] is not None and m.param_quantizers["weight"].bitwidth == 8
+        weight_quantizer = m.param_quantizers["weight"]
+        assert weight_quantizer is not None and weight_quantizer.bitwidth == 8
     for m in linears + matmuls + softmaxes:
         q = m.output_quantizers[0]
         assert q is not None and q.is_initialized() and q.bitwidth == 16
