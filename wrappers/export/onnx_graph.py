@@ -9,6 +9,7 @@ Example::
 """
 
 import contextlib
+import logging
 import warnings
 
 import onnx_ir as ir
@@ -76,6 +77,22 @@ def _optimize_keeping_initializers(proto: ModelProto) -> ModelProto:
     return ir.serde.serialize_model(model)
 
 
+# Logs one "torchvision is not installed" warning per torchvision op on every export.
+_EXPORTER_REGISTRY_LOGGER = "torch.onnx._internal.exporter._registration"
+
+
+@contextlib.contextmanager
+def _quiet(logger_name: str):
+    """Raises the level of a logger to ERROR inside the block."""
+    logger = logging.getLogger(logger_name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def export_onnx(model: nn.Module, dummy_input, what: str, *,
                 keep_initializers: bool = False) -> ModelProto:
     """``model`` exported by ``torch.onnx.export(dynamo=True)`` at opset 21 with the qsim op
@@ -94,7 +111,7 @@ def export_onnx(model: nn.Module, dummy_input, what: str, *,
     """
     args, kwargs = split_dummy_input(dummy_input)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _quiet(_EXPORTER_REGISTRY_LOGGER):
             warnings.simplefilter("ignore")
             program = torch.onnx.export(model, args, kwargs=kwargs, dynamo=True,
                                         opset_version=OPSET, optimize=not keep_initializers,
