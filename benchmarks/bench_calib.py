@@ -20,10 +20,8 @@ Usage::
 """
 
 import argparse
-import json
 import os
 import platform
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -33,39 +31,14 @@ import torch
 import torchqsim  # noqa: F401  (registers the ops)
 from torchqsim.quantization import SqnrEncodingAnalyzer
 
+import timing
+
 BINS = 2048
 CHANNELS = 512
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "calib.json"
 TARGETS = {"histogram_update": ("torch.histc ms / ours ms", 5.0),
            "tf_enhanced/per_tensor/asymmetric": ("ms", 1.0),
            "tf_enhanced/per_tensor/symmetric": ("ms", 1.0)}
-
-
-def parse_size(text):
-    """Element count from ``"4096"``, ``"64K"`` or ``"16M"`` (binary multiples).
-
-    Example::
-
-        >>> parse_size("16M"), parse_size("4K")
-        (16777216, 4096)
-    """
-    units = {"K": 1 << 10, "M": 1 << 20}
-    text = text.strip().upper()
-    return int(text[:-1]) * units[text[-1]] if text[-1] in units else int(text)
-
-
-def time_row(fns, warmup, repeats):
-    """Median milliseconds of each callable, repeats interleaved so load drift hits all alike."""
-    for fn in fns.values():
-        for _ in range(warmup):
-            fn()
-    samples = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            samples[name].append((time.perf_counter() - start) * 1e3)
-    return {name: statistics.median(s) for name, s in samples.items()}
 
 
 def histogram_state(x, axis=None):
@@ -91,7 +64,7 @@ def stats_rows(x, warmup, repeats):
     }
     rows = []
     for case, fns in cases.items():
-        ms = time_row(fns, warmup, repeats)
+        ms = timing.time_row(fns, warmup, repeats)
         ours = ms.pop("ours")
         rows.append({"case": case, "ours_ms": ours, "baseline_ms": ms,
                      "ratio": {k: v / ours for k, v in ms.items()}})
@@ -107,8 +80,9 @@ def search_rows(x, warmup, repeats):
     rows = []
     for layout, state in (("per_tensor", per_tensor), (f"per_channel_{CHANNELS}", per_channel)):
         for grid in ("asymmetric", "symmetric"):
-            ms = time_row({"ours": lambda: torch.ops.qsim.encodings_tf_enhanced(*state, 8, grid)},
-                          warmup, repeats)
+            ms = timing.time_row(
+                {"ours": lambda: torch.ops.qsim.encodings_tf_enhanced(*state, 8, grid)},
+                warmup, repeats)
             rows.append({"case": f"tf_enhanced/{layout}/{grid}", "ours_ms": ms["ours"],
                          "baseline_ms": {}, "ratio": {}})
     return rows
@@ -131,10 +105,7 @@ def format_table(rows):
         lines.append([r["case"], str(r["threads"]), f"{r['ours_ms']:.3f}", base,
                       f"{r['baseline_ms'][base]:.3f}" if base != "-" else "-",
                       f"{r['ratio'][base]:.2f}x" if base != "-" else "-"])
-    widths = [max(len(c) for c in col) for col in zip(head, *lines)]
-    fmt = "  ".join(f"{{:<{w}}}" if i in (0, 3) else f"{{:>{w}}}" for i, w in enumerate(widths))
-    return "\n".join([fmt.format(*head), "  ".join("-" * w for w in widths)] +
-                     [fmt.format(*line) for line in lines])
+    return timing.text_table(head, lines, left=(0, 3))
 
 
 def targets(rows):
@@ -158,7 +129,8 @@ def targets(rows):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: 1M elements, fewer repeats")
-    parser.add_argument("--size", type=parse_size, help="elements (default 16M; 1M with --quick)")
+    parser.add_argument("--size", type=timing.parse_size,
+                        help="elements (default 16M; 1M with --quick)")
     parser.add_argument("--threads", type=lambda s: [int(v) for v in s.split(",")],
                         default=[1, 2], help="comma-separated thread counts (default 1,2)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON path ({DEFAULT_OUT})")
@@ -183,8 +155,7 @@ def main(argv=None):
             "machine": platform.machine(), "cpu_count": os.cpu_count(), "size": size,
             "threads": args.threads, "warmup": warmup, "repeats": repeats, "bins": BINS,
             "channels": CHANNELS, "quick": args.quick, "elapsed_s": elapsed}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
+    timing.write_json(args.out, {"meta": meta, "rows": rows})
     print(f"wrote {args.out} ({elapsed:.1f} s)")
     return 0
 

@@ -29,13 +29,13 @@ Usage::
 """
 
 import argparse
-import json
 import statistics
 import sys
 from pathlib import Path
 
 import torch
 
+import timing
 from run import nchw_shape, parse_size  # also imports torchqsim, which registers the qsim ops
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "cuda.json"
@@ -149,10 +149,9 @@ def main(argv=None):
     device = torch.cuda.get_device_name()
     print(f"bench_cuda on {device}, torch {torch.__version__}, CUDA {torch.version.cuda}")
     print(format_table(rows))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"device": device, "torch": torch.__version__,
-                                    "cuda": torch.version.cuda, "repeats": args.repeats,
-                                    "rows": rows}, indent=2) + "\n")
+    timing.write_json(args.out, {"device": device, "torch": torch.__version__,
+                                 "cuda": torch.version.cuda, "repeats": args.repeats,
+                                 "rows": rows})
     print(f"wrote {args.out}")
     return 0
 

@@ -20,7 +20,6 @@ compute_encodings seconds for 32 batches; and, for range learning, the step of
 import argparse
 import math
 import os
-import statistics
 import sys
 import time
 import warnings
@@ -32,6 +31,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "pytho
 from test_quantsim import Block, Cnn  # noqa: E402  (the test models)
 
 from torchqsim.quantsim import QuantizationSimModel  # noqa: E402
+
+import timing  # noqa: E402
 
 
 def _models():
@@ -55,17 +56,10 @@ def _stepper(model: nn.Module, x: torch.Tensor):
 
 
 def _step_times(a: nn.Module, b: nn.Module, x: torch.Tensor, steps: int) -> tuple[float, float]:
-    """Median seconds of one training step of `a` and of `b`, timed alternately (2 warm-up steps
-    each) so that both see the same machine load."""
-    step_a, step_b = _stepper(a, x), _stepper(b, x)
-    times_a, times_b = [], []
-    for i in range(steps + 2):
-        for step, times in ((step_a, times_a), (step_b, times_b)):
-            t0 = time.perf_counter()
-            step()
-            if i >= 2:
-                times.append(time.perf_counter() - t0)
-    return statistics.median(times_a), statistics.median(times_b)
+    """Median seconds of one training step of `a` and of `b`, timed alternately (after 2 warm-up
+    steps each) so that both see the same machine load."""
+    ms = timing.time_row({"a": _stepper(a, x), "b": _stepper(b, x)}, warmup=2, repeats=steps)
+    return ms["a"] / 1e3, ms["b"] / 1e3
 
 
 def main(argv=None) -> None:

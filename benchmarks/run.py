@@ -12,14 +12,14 @@ Usage::
 """
 
 import argparse
-import json
 import math
 import os
 import platform
-import statistics
 import sys
 import time
 from pathlib import Path
+
+import timing
 
 # Large tensors from torch's CPU allocator on transparent huge pages (read once, at torch's first
 # allocation): a fresh 64 MiB output then costs 32 page faults instead of 16384, which on a VM
@@ -44,19 +44,14 @@ BUFFER_NOTE = ("input, upstream gradient and the outputs of copy_, of the forwar
 
 
 def parse_size(text):
-    """Element count from ``"4096"``, ``"64K"`` or ``"16M"`` (binary multiples).
+    """Element count from ``"4096"``, ``"64K"`` or ``"16M"`` (binary multiples), a multiple of 64.
 
     Example::
 
         >>> parse_size("16M"), parse_size("4K"), parse_size("4096")
         (16777216, 4096, 4096)
     """
-    units = {"K": 1 << 10, "M": 1 << 20}
-    text = text.strip().upper()
-    size = int(text[:-1]) * units[text[-1]] if text[-1] in units else int(text)
-    if size <= 0 or size % CHANNELS:
-        raise argparse.ArgumentTypeError(f"size must be a positive multiple of {CHANNELS}: {text}")
-    return size
+    return timing.parse_size(text, multiple=CHANNELS)
 
 
 def nchw_shape(size):
@@ -73,20 +68,6 @@ def nchw_shape(size):
     return (rest // (width * height), CHANNELS, height, width)
 
 
-def time_row(fns, warmup, repeats):
-    """Median milliseconds of each callable, repeats interleaved so load drift hits all alike."""
-    for fn in fns.values():
-        for _ in range(warmup):
-            fn()
-    samples = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            samples[name].append((time.perf_counter() - start) * 1e3)
-    return {name: statistics.median(s) for name, s in samples.items()}
-
-
 def run(sizes, threads, warmup, repeats):
     """Measure every (granularity, mode, size, threads) row; returns a list of dicts."""
     rows = []
@@ -98,7 +79,7 @@ def run(sizes, threads, warmup, repeats):
             torch.set_num_threads(n_threads)
             for granularity in GRANULARITIES:
                 for mode in MODES:
-                    ms = time_row(make_case(granularity, mode, shape), warmup, repeats)
+                    ms = timing.time_row(make_case(granularity, mode, shape), warmup, repeats)
                     ours = ms.pop("ours")
                     rows.append({
                         "case": f"{granularity}/{mode}", "granularity": granularity,
@@ -124,10 +105,7 @@ def format_table(rows):
     lines = [[r["case"], _fmt_size(r["size"]), str(r["threads"]), f"{r['ours_ms']:.3f}"]
              + [f"{r['ratio'][b]:.2f}" if b in r["ratio"] else "-" for b in ratio_cols]
              + [f"{r['copy_ratio']:.2f}"] for r in rows]
-    widths = [max(len(c) for c in col) for col in zip(head, *lines)]
-    fmt = "  ".join(f"{{:<{w}}}" if i == 0 else f"{{:>{w}}}" for i, w in enumerate(widths))
-    sep = "  ".join("-" * w for w in widths)
-    return "\n".join([fmt.format(*head), sep] + [fmt.format(*line) for line in lines])
+    return timing.text_table(head, lines)
 
 
 def thread_scaling(rows):
@@ -211,12 +189,8 @@ def main(argv=None):
             "buffers": BUFFER_NOTE, "elapsed_s": elapsed,
             "THP_MEM_ALLOC_ENABLE": os.environ["THP_MEM_ALLOC_ENABLE"],
             "load_average": os.getloadavg()}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps({"meta": meta, "rows": rows, "thread_scaling": scaling,
-                       "targets": targets}, indent=2) + "\n"
-    tmp = args.out.with_name(args.out.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, args.out)  # atomic: a reader never sees half a file
+    timing.write_json(args.out, {"meta": meta, "rows": rows, "thread_scaling": scaling,
+                                 "targets": targets})
     print(f"wrote {args.out} ({elapsed:.1f} s)")
     return 0
 

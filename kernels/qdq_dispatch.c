@@ -1,4 +1,5 @@
 #include "qdq_variants.h"
+#include "variants_dispatch.h"
 
 int qsim_ref_supported(void) {
     return 1;
@@ -13,24 +14,4 @@ static const qsim_qdq_kernels qsim_variants[] = {
 };
 #undef QSIM_QDQ_VARIANT
 
-const qsim_qdq_kernels * qsim_qdq_variants(size_t * count) {
-    *count = sizeof qsim_variants / sizeof qsim_variants[0];
-    return qsim_variants;
-}
-
-const qsim_qdq_kernels * qsim_qdq_best(void) {
-    static const qsim_qdq_kernels * _Atomic best;
-    const qsim_qdq_kernels * b = best;
-    if (!b) {
-        size_t n;
-        const qsim_qdq_kernels * v = qsim_qdq_variants(&n);
-        for (b = &v[0]; n-- > 0;) {
-            if (v[n].supported()) {
-                b = &v[n];
-                break;
-            }
-        }
-        best = b;
-    }
-    return b;
-}
+QSIM_DEFINE_VARIANT_DISPATCH(qsim_qdq_kernels, qsim_variants, qsim_qdq_variants, qsim_qdq_best)

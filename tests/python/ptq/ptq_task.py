@@ -1,6 +1,8 @@
-"""The small task of the PTQ tests: synthetic 5-class data and a classifier's accuracy on it."""
+"""The small task of the PTQ tests: synthetic 5-class data, a classifier's accuracy on it and the
+outputs of its Linear layers."""
 
 import torch
+from torch import nn
 
 
 def task(n: int, seed: int):
@@ -17,3 +19,15 @@ def accuracy(model, data) -> float:
     """Top-1 accuracy of `model` on ``(inputs, labels)``."""
     with torch.no_grad():
         return (model(data[0]).argmax(dim=1) == data[1]).float().mean().item()
+
+
+def linear_outputs(model, x):
+    """``{name: output}`` of every Linear of `model` on `x` (no autograd)."""
+    seen = {}
+    hooks = [m.register_forward_hook(lambda m, a, out, n=n: seen.__setitem__(n, out))
+             for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+    with torch.no_grad():
+        model(x)
+    for h in hooks:
+        h.remove()
+    return seen

@@ -8,27 +8,16 @@ import json
 
 import pytest
 import torch
-from torch import nn
 
 import torchqsim.functional as F
 from torchqsim.ptq import apply_adaround
 from torchqsim.quantsim import QuantizationSimModel
 
+from ptq_task import linear_outputs
+
 
 def _loader(x, batch):
     return [x[i:i + batch] for i in range(0, x.shape[0], batch)]
-
-
-def _layer_outputs(model, x):
-    """Outputs of every Linear of `model` on `x`."""
-    seen = {}
-    hooks = [m.register_forward_hook(lambda m, a, out, n=n: seen.__setitem__(n, out))
-             for n, m in model.named_modules() if isinstance(m, nn.Linear)]
-    with torch.no_grad():
-        model(x)
-    for h in hooks:
-        h.remove()
-    return seen
 
 
 def test_adaround_beats_nearest_rounding_at_4_bits(trained_mlp, tmp_path):
@@ -62,7 +51,7 @@ def test_adaround_beats_nearest_rounding_at_4_bits(trained_mlp, tmp_path):
         qm = sim.model.get_submodule(name)
         assert qm.param_quantizers["weight"].bitwidth == 4
         assert torch.equal(qm.param_quantizers["weight"](qm.weight), qm.weight)
-    ref, out_near, out_ada = (_layer_outputs(m, test[0]) for m in (fp, nearest, model))
+    ref, out_near, out_ada = (linear_outputs(m, test[0]) for m in (fp, nearest, model))
     for name in ("0", "2", "4"):
         mse_near = (out_near[name] - ref[name]).square().mean().item()
         mse_ada = (out_ada[name] - ref[name]).square().mean().item()

@@ -10,21 +10,12 @@ from torch import nn
 from torchqsim.ptq import correct_bias
 from torchqsim.quantsim import QuantizationSimModel
 
-
-def _outputs(model, x):
-    seen = {}
-    hooks = [m.register_forward_hook(lambda m, a, out, n=n: seen.__setitem__(n, out))
-             for n, m in model.named_modules() if isinstance(m, nn.Linear)]
-    with torch.no_grad():
-        model(x)
-    for h in hooks:
-        h.remove()
-    return seen
+from ptq_task import linear_outputs
 
 
 def _mean_errors(fp, sim, x):
     """Per layer: mean over channels of |mean over samples of (quantized - FP32 output)|."""
-    ref, got = _outputs(fp, x), _outputs(sim.model, x)
+    ref, got = linear_outputs(fp, x), linear_outputs(sim.model, x)
     return {n: (got[n] - ref[n]).mean(dim=0).abs().mean().item() for n in ref}
 
 

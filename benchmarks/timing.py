@@ -1,0 +1,100 @@
+"""Timing, size parsing and output helpers shared by the benchmark scripts (standard library only,
+so a script can import it before torch, e.g. after setting allocator variables).
+
+Example::
+
+    >>> ms = time_row({"noop": lambda: None}, warmup=1, repeats=3)
+    >>> sorted(ms), ms["noop"] >= 0
+    (['noop'], True)
+"""
+
+import argparse
+import json
+import os
+import statistics
+import time
+
+
+def parse_size(text, multiple=1):
+    """Element count from ``"4096"``, ``"64K"`` or ``"16M"`` (binary multiples).
+
+    Args:
+        text: the count, optionally with a ``K`` (1024) or ``M`` (1048576) suffix.
+        multiple: the count must be a positive multiple of this.
+
+    Raises:
+        argparse.ArgumentTypeError: when the count is not a positive multiple of `multiple`
+            (argparse shows it as a usage error of the option).
+
+    Example::
+
+        >>> parse_size("16M"), parse_size("4K"), parse_size("4096", multiple=64)
+        (16777216, 4096, 4096)
+    """
+    units = {"K": 1 << 10, "M": 1 << 20}
+    text = text.strip().upper()
+    size = int(text[:-1]) * units[text[-1]] if text[-1] in units else int(text)
+    if size <= 0 or size % multiple:
+        what = f"a positive multiple of {multiple}" if multiple > 1 else "positive"
+        raise argparse.ArgumentTypeError(f"size must be {what}: {text}")
+    return size
+
+
+def time_row(fns, warmup, repeats):
+    """Median milliseconds of each callable, repeats interleaved so load drift hits all alike.
+
+    Args:
+        fns: ``{name: callable}``; each call is one timed iteration.
+        warmup: untimed calls of each callable first.
+        repeats: timed calls of each, one of every callable per round.
+
+    Example::
+
+        >>> sorted(time_row({"a": lambda: None, "b": lambda: None}, warmup=0, repeats=2))
+        ['a', 'b']
+    """
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    samples = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            samples[name].append((time.perf_counter() - start) * 1e3)
+    return {name: statistics.median(s) for name, s in samples.items()}
+
+
+def text_table(head, lines, left=(0,)):
+    """A text table: the header, a rule, one line per row; columns padded to their widest cell,
+    the columns whose index is in `left` aligned left, the others right.
+
+    Example::
+
+        >>> print(text_table(["case", "ms"], [["a", "1.5"], ["bb", "10.0"]]))
+        case    ms
+        ----  ----
+        a      1.5
+        bb    10.0
+    """
+    widths = [max(len(c) for c in col) for col in zip(head, *lines)]
+    fmt = "  ".join(f"{{:<{w}}}" if i in left else f"{{:>{w}}}" for i, w in enumerate(widths))
+    return "\n".join([fmt.format(*head), "  ".join("-" * w for w in widths)]
+                     + [fmt.format(*line) for line in lines])
+
+
+def write_json(path, payload):
+    """Write `payload` as indented JSON to `path` (a pathlib.Path), creating its folder; atomic: a
+    reader never sees half a file.
+
+    Example::
+
+        >>> import pathlib, tempfile
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "out" / "r.json"
+        >>> write_json(path, {"rows": []}); json.loads(path.read_text())
+        {'rows': []}
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2) + "\n")
+    os.replace(tmp, path)
