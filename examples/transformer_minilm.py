@@ -187,7 +187,11 @@ def embed(model: nn.Module, batches: list[tuple[list[int], Tensor]], desc: str) 
 
 def quantize_encoder(encoder: nn.Module, calibration: list[tuple[list[int], Tensor]],
                      param_bw: int, output_bw: int) -> QuantizationSimModel:
-    """A calibrated sim of `encoder`: per-channel weights, ``tf_enhanced`` calibration.
+    """A calibrated sim of `encoder`: the ``target`` preset, ``tf_enhanced`` calibration.
+
+    ``target`` quantizes Linear weights per channel; the ``per_channel`` preset follows AIMET's
+    default_config_per_channel.json, which keeps Gemm (Linear) per-tensor: on this model that
+    gives a W8A16 mean cosine of 0.991 instead of 0.997.
 
     Example::
 
@@ -197,7 +201,7 @@ def quantize_encoder(encoder: nn.Module, calibration: list[tuple[list[int], Tens
     prepared = prepare_model(encoder, dummy_input=dummy)  # HF code unpacks shape tuples
     sim = QuantizationSimModel(prepared, dummy, quant_scheme="tf_enhanced",
                                default_param_bw=param_bw, default_output_bw=output_bw,
-                               config_file="per_channel")
+                               config_file="target")
 
     def calibrate(model: nn.Module) -> None:
         for _, input_ids in calibration:
