@@ -18,7 +18,6 @@ from . import ops  # noqa: F401  (fake and autograd registrations)
 from . import _stats_ops  # noqa: F401  (fake registrations of the calibration ops)
 from . import functional
 from . import quantization
-from . import encodings
 from . import nn
 from .nn import register_quantized
 from . import graph, prepare
@@ -29,6 +28,7 @@ from .quantsim import QuantizationSimModel
 from . import ptq
 from . import distributed
 
-__all__ = ["PrepareError", "QuantScheme", "QuantizationSimModel", "distributed", "encodings", "functional", "graph", "nn", "prepare", "prepare_model", "ptq",
-           "quantization", "quantsim_config", "register_quantized"]
+__all__ = ["PrepareError", "QuantScheme", "QuantizationSimModel", "distributed", "functional",
+           "graph", "nn", "prepare", "prepare_model", "ptq", "quantization", "quantsim_config",
+           "register_quantized"]
 __version__ = "0.1.0"
