@@ -1,7 +1,9 @@
 """torchqsim: quantization simulation for PyTorch, AIMET QuantSim compatible.
 
-The numerics are C kernels registered as torch ops (`torch.ops.qsim.*`); `torchqsim.functional`
-is the functional API over them.
+`QuantizationSimModel` wraps a trained model with quantizers as an AIMET-style config directs,
+calibrates it, trains it (QAT) and exports it (ONNX + encodings); `torchqsim.ptq` holds the
+post-training tools. The numerics are C kernels registered as torch ops (`torch.ops.qsim.*`);
+`torchqsim.functional` is the functional API over them.
 
 Example::
 
@@ -9,6 +11,11 @@ Example::
     >>> x = torch.tensor([0.26, -1.0, 3.0])
     >>> tq.functional.quantize_dequantize(x, torch.tensor(0.5), torch.tensor(0), -4, 3)
     tensor([ 0.5000, -1.0000,  1.5000])
+    >>> model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.ReLU())
+    >>> sim = tq.QuantizationSimModel(model, torch.randn(2, 4), quant_scheme="tf")
+    >>> sim.compute_encodings(lambda m: m(torch.randn(16, 4)))
+    >>> sim.model(torch.randn(2, 4)).shape
+    torch.Size([2, 4])
 """
 
 import torch  # noqa: F401  (loads libtorch before the op library)
