@@ -121,8 +121,8 @@ def make_case(granularity, mode, shape):
     x = torch.randn(shape, generator=gen)
     learn = mode == "range"
     scale, zero_point = _qparams(granularity, x, learn)
-    out, ours_out = torch.empty_like(x), torch.empty_like(x)
-    fns = {"copy": torch.no_grad()(lambda: out.copy_(x))}
+    out, ours_out, copy_out = torch.empty_like(x), torch.empty_like(x), torch.empty_like(x)
+    fns = {"copy": torch.no_grad()(lambda: copy_out.copy_(x))}
     if mode == "forward":
         def no_grad(fn, *args):
             return torch.no_grad()(lambda: fn(*args, x, scale, zero_point, granularity))

@@ -4,9 +4,11 @@
  * Bit-exact with qdq_ref.c: each element goes through the same fp32 operations in the same order
  * (division by scale, round half to even, comparison clamp), and the reductions add element i to
  * double lane i % 8 as qsim_combine_lanes expects. The last n % 8 elements use masked loads and
- * stores, which never touch memory outside the run.
+ * stores, which never touch memory outside the run. Long aligned runs (QSIM_STREAM_MIN) are
+ * written with non-temporal stores, the same values.
  */
 #include <immintrin.h>
+#include <stdint.h>
 
 #include "qdq_common.h"
 #include "qdq_variants.h"
@@ -118,11 +120,32 @@ static inline qsim_v8_grads qsim_v8_dequantize_grads(__m256 x, __m256 dy, const 
     return r;
 }
 
+/* Whether a run of n outputs at p is written with non-temporal stores (QSIM_STREAM_MIN). */
+static inline int qsim_v8_stream(size_t n, const float * p) {
+    return n >= QSIM_STREAM_MIN && ((uintptr_t) p & 31) == 0;
+}
+
 /* y = op(x) over a run; g is NULL for the casts. */
 QSIM_ALWAYS_INLINE void qsim_v8_map(size_t n, const float * x, float * y,
                                     const qsim_v8_grid * g, qsim_v8_op op) {
     size_t i = 0;
+    if (qsim_v8_stream(n, y)) {
+        for (; i + 32 <= n; i += 32) {  /* whole cache lines, each written by one step */
+            QSIM_PREFETCH(x + i);
+            QSIM_PREFETCH(x + i + 16);
+            const __m256 y0 = op(_mm256_loadu_ps(x + i), g);
+            const __m256 y1 = op(_mm256_loadu_ps(x + i + 8), g);
+            const __m256 y2 = op(_mm256_loadu_ps(x + i + 16), g);
+            const __m256 y3 = op(_mm256_loadu_ps(x + i + 24), g);
+            _mm256_stream_ps(y + i, y0);
+            _mm256_stream_ps(y + i + 8, y1);
+            _mm256_stream_ps(y + i + 16, y2);
+            _mm256_stream_ps(y + i + 24, y3);
+        }
+        _mm_sfence();
+    }
     for (; i + 8 <= n; i += 8) {
+        QSIM_PREFETCH(x + i);
         _mm256_storeu_ps(y + i, op(_mm256_loadu_ps(x + i), g));
     }
     if (i < n) {
@@ -152,14 +175,24 @@ QSIM_ALWAYS_INLINE void qsim_v8_backward(size_t n, const float * x, const float 
     const qsim_v8_grid v     = qsim_v8_grid_of(g);
     __m256d            as[2] = { _mm256_setzero_pd(), _mm256_setzero_pd() };
     __m256d            az[2] = { _mm256_setzero_pd(), _mm256_setzero_pd() };
+    const int          nt    = qsim_v8_stream(n, dx);
     size_t             i     = 0;
     for (; i + 8 <= n; i += 8) {
+        QSIM_PREFETCH(x + i);
+        QSIM_PREFETCH(dy + i);
         const qsim_v8_grads r = op(_mm256_loadu_ps(x + i), _mm256_loadu_ps(dy + i), &v);
-        _mm256_storeu_ps(dx + i, r.dx);
+        if (nt) {
+            _mm256_stream_ps(dx + i, r.dx);
+        } else {
+            _mm256_storeu_ps(dx + i, r.dx);
+        }
         if (sums) {
             qsim_v8_accumulate(as, r.ds);
             qsim_v8_accumulate(az, r.dzp);
         }
+    }
+    if (nt) {
+        _mm_sfence();
     }
     if (i < n) {
         const __m256i k = qsim_v8_first(n - i);

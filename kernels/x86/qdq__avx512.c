@@ -4,9 +4,11 @@
  * Bit-exact with qdq_ref.c: each element goes through the same fp32 operations in the same order
  * (division by scale, round half to even, comparison clamp), and the reductions add element i to
  * double lane i % 8 as qsim_combine_lanes expects. The last n % 16 elements use masked loads and
- * stores, which never touch memory outside the run.
+ * stores, which never touch memory outside the run. Long aligned runs (QSIM_STREAM_MIN) are
+ * written with non-temporal stores, the same values.
  */
 #include <immintrin.h>
+#include <stdint.h>
 
 #include "qdq_common.h"
 #include "qdq_variants.h"
@@ -119,11 +121,24 @@ static inline qsim_v16_grads qsim_v16_dequantize_grads(__m512 x, __m512 dy,
     return r;
 }
 
+/* Whether a run of n outputs at p is written with non-temporal stores (QSIM_STREAM_MIN). */
+static inline int qsim_v16_stream(size_t n, const float * p) {
+    return n >= QSIM_STREAM_MIN && ((uintptr_t) p & 63) == 0;
+}
+
 /* y = op(x) over a run; g is NULL for the casts. */
 QSIM_ALWAYS_INLINE void qsim_v16_map(size_t n, const float * x, float * y,
                                      const qsim_v16_grid * g, qsim_v16_op op) {
     size_t i = 0;
+    if (qsim_v16_stream(n, y)) {
+        for (; i + 16 <= n; i += 16) {  /* one whole cache line a step */
+            QSIM_PREFETCH(x + i);
+            _mm512_stream_ps(y + i, op(_mm512_loadu_ps(x + i), g));
+        }
+        _mm_sfence();
+    }
     for (; i + 16 <= n; i += 16) {
+        QSIM_PREFETCH(x + i);
         _mm512_storeu_ps(y + i, op(_mm512_loadu_ps(x + i), g));
     }
     if (i < n) {
@@ -151,14 +166,24 @@ QSIM_ALWAYS_INLINE void qsim_v16_backward(size_t n, const float * x, const float
                                           qsim_v16_bwd_op op) {
     const qsim_v16_grid v  = qsim_v16_grid_of(g);
     __m512d             as = _mm512_setzero_pd(), az = _mm512_setzero_pd();
+    const int           nt = qsim_v16_stream(n, dx);
     size_t              i  = 0;
     for (; i + 16 <= n; i += 16) {
+        QSIM_PREFETCH(x + i);
+        QSIM_PREFETCH(dy + i);
         const qsim_v16_grads r = op(_mm512_loadu_ps(x + i), _mm512_loadu_ps(dy + i), &v);
-        _mm512_storeu_ps(dx + i, r.dx);
+        if (nt) {
+            _mm512_stream_ps(dx + i, r.dx);
+        } else {
+            _mm512_storeu_ps(dx + i, r.dx);
+        }
         if (sums) {
             as = qsim_v16_accumulate(as, r.ds);
             az = qsim_v16_accumulate(az, r.dzp);
         }
+    }
+    if (nt) {
+        _mm_sfence();
     }
     if (i < n) {
         const __mmask16 k = qsim_v16_first(n - i);

@@ -340,6 +340,64 @@ TEST_P(QdqVariant, LayoutDriversMatchRefOnLongTensors) {
     }
 }
 
+// Runs of QSIM_STREAM_MIN (2^22) elements and more, written by the ISA variants with
+// non-temporal stores when the output is vector-aligned: every forward kernel, cast and backward
+// (with and without sums) gives ref's bits there too, aligned and one float off, out of place and
+// in place.
+TEST_P(QdqVariant, StreamedLongRunsMatchRef) {
+    std::mt19937             rng(19);
+    const qsim_grid          g = grids()[1];
+    const size_t             n = (size_t{ 1 } << 22) + 35;
+    const std::vector<float> x = inputs(n, g, rng);
+    std::vector<float>       dy(n);
+    std::normal_distribution<float> grad(0.0f, 1.0f);
+    for (auto & d : dy) {
+        d = grad(rng);
+    }
+    // 64-byte aligned storage with room for a one-float shift
+    struct Aligned {
+        std::vector<float> mem;
+        float *            p;
+        Aligned(const std::vector<float> & v, size_t shift) : mem(v.size() + 16 + shift) {
+            const uintptr_t a = reinterpret_cast<uintptr_t>(mem.data());
+            p = mem.data() + ((64 - a % 64) % 64) / sizeof(float) + shift;
+            std::copy(v.begin(), v.end(), p);
+        }
+        std::vector<float> run(size_t len) const { return { p, p + len }; }
+    };
+    std::vector<float> want(n);
+    for (size_t shift : { 0, 1 }) {
+        for (bool in_place : { false, true }) {
+            const std::string how = std::string(shift ? " unaligned" : " aligned") + (in_place ? " in place" : "");
+            for (const auto & [name, fn] : kForward) {
+                (ref().*fn)(n, x.data(), want.data(), g);
+                Aligned in(x, shift), out(std::vector<float>(n, 0.0f), shift);
+                (k_->*fn)(n, in.p, in_place ? in.p : out.p, g);
+                expect_same_bits(want, (in_place ? in : out).run(n), x, std::string(name) + how);
+            }
+            for (const auto & [name, fn] : kCasts) {
+                (ref().*fn)(n, x.data(), want.data());
+                Aligned in(x, shift), out(std::vector<float>(n, 0.0f), shift);
+                (k_->*fn)(n, in.p, in_place ? in.p : out.p);
+                expect_same_bits(want, (in_place ? in : out).run(n), x, std::string(name) + how);
+            }
+            for (const auto & [name, fn] : kBackward) {
+                for (bool with_sums : { false, true }) {
+                    double want_sums[2] = { 0.25, -1.5 }, got_sums[2] = { 0.25, -1.5 };
+                    (ref().*fn)(n, x.data(), dy.data(), want.data(), g, with_sums ? want_sums : nullptr);
+                    Aligned bx(x, shift), bdy(dy, shift), bdx(std::vector<float>(n, 0.0f), shift);
+                    Aligned & out = in_place ? bdy : bdx;
+                    (k_->*fn)(n, bx.p, bdy.p, out.p, g, with_sums ? got_sums : nullptr);
+                    const std::string what = std::string(name) + (with_sums ? " with sums" : "") + how;
+                    expect_same_bits(want, out.run(n), x, what);
+                    expect_same_sum(want_sums[0], got_sums[0], what + " scale sum");
+                    expect_same_sum(want_sums[1], got_sums[1], what + " zero-point sum");
+                }
+            }
+        }
+    }
+}
+
 // Off x86-64 only ref is compiled and the suite has no instances.
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(QdqVariant);
 INSTANTIATE_TEST_SUITE_P(AllVariants, QdqVariant, ::testing::ValuesIn(variant_names()),
