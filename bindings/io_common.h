@@ -25,6 +25,17 @@ inline py::str text(const char * s) {
     return py::reinterpret_steal<py::str>(o);
 }
 
+// `path` (str, bytes or os.PathLike) as a C file name. A NUL character would end the C string
+// early and so name another file: it is a ValueError naming the argument `arg`.
+inline std::string file_path(const py::object & path, const char * arg) {
+    std::string s = py::module_::import("os").attr("fspath")(path).cast<std::string>();
+    if (s.find('\0') != std::string::npos) {
+        throw py::value_error(std::string(arg) + ": a file name cannot hold a NUL character, got " +
+                              py::repr(path).cast<std::string>());
+    }
+    return s;
+}
+
 // Creates `torchqsim._io.<name>`, a ValueError subclass whose instances carry .path (str or None),
 // .line and .column (from 1, or None), registers it in `m` and returns it (alive as long as the
 // module: `m` holds a reference).

@@ -12,42 +12,18 @@
 #include <pybind11/pybind11.h>
 
 #include <memory>
-#include <new>
 #include <string>
 
+#include "io_common.h"
 #include "qsim/config.h"
 
 namespace py = pybind11;
 
 namespace {
 
-PyObject * g_config_error = nullptr;  // torchqsim._io.ConfigError (lives as long as the process)
+PyObject * g_config_error = nullptr;  // torchqsim._io.ConfigError (owned by the module)
 
-// Text from the file (cJSON does not check UTF-8): undecodable bytes become U+FFFD.
-py::str text(const char * s) {
-    PyObject * o = PyUnicode_DecodeUTF8(s, static_cast<Py_ssize_t>(std::char_traits<char>::length(s)),
-                                        "replace");
-    if (o == nullptr) {
-        throw py::error_already_set();
-    }
-    return py::reinterpret_steal<py::str>(o);
-}
-
-[[noreturn]] void throw_config_error(const qsim_error & e) {
-    if (e.status == QSIM_OUT_OF_MEMORY) {
-        throw std::bad_alloc();
-    }
-    if (e.status != QSIM_PARSE_ERROR) {  // I/O (the reader names the file and the reason)
-        PyErr_SetObject(PyExc_OSError, text(e.message).ptr());
-        throw py::error_already_set();
-    }
-    py::object exc = py::reinterpret_borrow<py::object>(g_config_error)(text(e.message));
-    exc.attr("path") = e.path[0] ? py::object(text(e.path)) : py::object(py::none());
-    exc.attr("line") = e.line ? py::object(py::int_(e.line)) : py::object(py::none());
-    exc.attr("column") = e.line ? py::object(py::int_(e.column)) : py::object(py::none());
-    PyErr_SetObject(g_config_error, exc.ptr());
-    throw py::error_already_set();
-}
+using qsim_io::text;
 
 void put(py::dict & d, const char * key, qsim_opt_bool v) {
     if (v != QSIM_OPT_UNSET) {
@@ -157,18 +133,18 @@ py::dict parse_config(const std::string & json) {
     qsim_config * cfg = nullptr;
     qsim_error err;
     if (qsim_config_parse(json.data(), json.size(), &cfg, &err) != QSIM_SUCCESS) {
-        throw_config_error(err);
+        qsim_io::raise_error(g_config_error, err);
     }
     config_ptr owned(cfg, qsim_config_free);
     return to_dict(cfg);
 }
 
 py::dict load_config(const py::object & path) {
-    const std::string p = py::module_::import("os").attr("fspath")(path).cast<std::string>();
+    const std::string p = qsim_io::file_path(path, "path");
     qsim_config * cfg = nullptr;
     qsim_error err;
     if (qsim_config_load(p.c_str(), &cfg, &err) != QSIM_SUCCESS) {
-        throw_config_error(err);
+        qsim_io::raise_error(g_config_error, err);
     }
     config_ptr owned(cfg, qsim_config_free);
     return to_dict(cfg);
@@ -177,20 +153,11 @@ py::dict load_config(const py::object & path) {
 }  // namespace
 
 void qsim_register_config(py::module_ & m) {
-    g_config_error = PyErr_NewExceptionWithDoc(
-        "torchqsim._io.ConfigError",
+    g_config_error = qsim_io::located_error_type(
+        m, "ConfigError",
         "A quantsim config that is not valid JSON or breaks the schema. The message names the\n"
         "problem, the JSON path and line:column; .path (str, e.g. '$.op_type.Conv'), .line and\n"
-        ".column (from 1) hold them (None for a syntax error's path).",
-        PyExc_ValueError, nullptr);
-    if (g_config_error == nullptr) {
-        throw py::error_already_set();
-    }
-    py::handle cls(g_config_error);
-    cls.attr("path") = py::none();
-    cls.attr("line") = py::none();
-    cls.attr("column") = py::none();
-    m.attr("ConfigError") = cls;
+        ".column (from 1) hold them (None for a syntax error's path).");
     m.def("parse_config", &parse_config, py::arg("text"),
           "Parses a quantsim config (JSON text) into plain dicts and lists; raises ConfigError.");
     m.def("load_config", &load_config, py::arg("path"),

@@ -378,7 +378,7 @@ py::dict read_encodings(const py::object & source) {
         const std::string text = source.cast<std::string>();
         st = qsim_encodings_parse(text.data(), text.size(), &enc, &err);
     } else {
-        const std::string path = py::module_::import("os").attr("fspath")(source).cast<std::string>();
+        const std::string path = qsim_io::file_path(source, "source");
         st = qsim_encodings_load(path.c_str(), &enc, &err);
     }
     if (st != QSIM_SUCCESS) {
@@ -402,7 +402,7 @@ py::str write_encodings(const py::object & data, const std::string & version) {
 
 void save_encodings(const py::object & data, const py::object & path, const std::string & version) {
     enc_ptr enc = from_dict(data);
-    const std::string p = py::module_::import("os").attr("fspath")(path).cast<std::string>();
+    const std::string p = qsim_io::file_path(path, "path");
     qsim_error err;
     if (qsim_encodings_save(enc.get(), p.c_str(), version.c_str(), &err) != QSIM_SUCCESS) {
         qsim_io::raise_error(g_error, err);

@@ -125,7 +125,8 @@ void check_bins(const char * op, int64_t bins) {
                       QSIM_MAX_BINS, ", got ", bins);
 }
 
-// `range` as contiguous [C, 2] doubles for channel shape `sh`.
+// `range` as contiguous [C, 2] finite doubles for channel shape `sh` (an infinite or NaN edge
+// would bin everything into one end bin, or grow into a NaN range).
 at::Tensor check_range(const char * op, const at::Tensor & range, at::IntArrayRef sh) {
     TORCH_CHECK_TYPE(range.scalar_type() == at::kDouble, op, ": range must be float64, got ",
                      range.scalar_type());
@@ -133,7 +134,13 @@ at::Tensor check_range(const char * op, const at::Tensor & range, at::IntArrayRe
     expect.push_back(2);
     TORCH_CHECK_VALUE(range.sizes() == at::IntArrayRef(expect), op, ": range must have shape ",
                       at::IntArrayRef(expect), " ([lo, hi] per channel), got ", range.sizes());
-    return range.contiguous();
+    at::Tensor    r = range.contiguous();
+    const double * p = r.data_ptr<double>();
+    for (int64_t i = 0; i < r.numel(); i++) {
+        TORCH_CHECK_VALUE(std::isfinite(p[i]), op, ": range must hold finite numbers, but range[",
+                          i / 2, "] = [", p[i - i % 2], ", ", p[i - i % 2 + 1], "]");
+    }
+    return r;
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> histogram_cpu(
@@ -242,10 +249,15 @@ Encodings analyze(const char * op, const qsim_analyzer & a, const at::Tensor & m
     const at::Tensor counts = hist ? check_counts(op, counts_in, min.sizes()) : at::Tensor();
     const at::Tensor range  = hist ? check_range(op, range_in, min.sizes()) : at::Tensor();
     const int64_t bins = hist ? counts.size(-1) : 0, channels = min.numel();
+    const int64_t * cp = hist ? counts.data_ptr<int64_t>() : nullptr;
+    for (int64_t i = 0; hist && i < counts.numel(); i++) {
+        TORCH_CHECK_VALUE(cp[i] >= 0, op, ": counts must be >= 0, but counts.flatten()[", i,
+                          "] = ", cp[i]);
+    }
     const qsim_channel_stats s{
         min.data_ptr<float>(), max.data_ptr<float>(),
         hist ? reinterpret_cast<const qsim_hist_range *>(range.data_ptr<double>()) : nullptr,
-        hist ? counts.data_ptr<int64_t>() : nullptr, bins };
+        cp, bins };
     std::vector<qsim_encoding> enc(channels);
     std::atomic<int64_t>       bad{ channels };
     // Each task stops at its first failing channel; the smallest of those is reported.

@@ -49,7 +49,8 @@
  * other h * ((p - zp) * s - m)^2. TF_ENHANCED scores each candidate as the encoding it becomes
  * (fp32 scale re-derived, see above); MSE scores candidates at their scale and keeps the winner
  * only if, re-derived, it still costs less than MIN_MAX. Ties go to the earlier candidate.
- * Nothing allocates: callers pass a workspace of qsim_analyzer_workspace() doubles.
+ * Nothing allocates: callers pass a workspace of qsim_analyzer_workspace() doubles. Ownership:
+ * every pointer is borrowed for the duration of the call.
  */
 #ifndef QSIM_ANALYZERS_H
 #define QSIM_ANALYZERS_H

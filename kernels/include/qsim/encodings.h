@@ -153,7 +153,9 @@ void qsim_encodings_free(qsim_encodings * enc);
 qsim_status qsim_encodings_add(qsim_encodings * enc, const qsim_encoding_entry * entry,
                                qsim_error * err);
 
-/* Appends a copy of `name` to excluded_layers (any string; order kept, repeats allowed). */
+/* Appends a copy of `name` (the caller keeps it) to excluded_layers (any string; order kept,
+ * repeats allowed). QSIM_INVALID_ARGUMENT for a NULL argument, QSIM_OUT_OF_MEMORY when out of
+ * memory; `err` may be NULL. */
 qsim_status qsim_encodings_add_excluded_layer(qsim_encodings * enc, const char * name,
                                               qsim_error * err);
 

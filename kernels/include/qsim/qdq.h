@@ -16,7 +16,8 @@
  *  - layout drivers (`qsim_forward_f32`, `qsim_backward_*`): per-tensor, per-channel and blockwise
  *    tensors, split into runs, over a `[begin, end)` range so a caller can spread them on threads.
  *
- * Nothing here allocates. Arguments are not validated: the binding checks them first (finite,
+ * Nothing here allocates. Ownership: every pointer is borrowed for the duration of the call (the
+ * variant tables are static). Arguments are not validated: the binding checks them first (finite,
  * positive scale; integer zero point in [qmin, qmax]; qmin < qmax; lengths match the layout).
  */
 #ifndef QSIM_QDQ_H

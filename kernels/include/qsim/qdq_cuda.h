@@ -14,7 +14,8 @@
  * Every launcher takes: the layout and qparams (host structs; their scale and zero_point
  * pointers point to device memory, fp32, as many entries as the layout indexes), raw fp32 device
  * pointers, n = qsim_layout_numel(l) elements, and a cudaStream_t passed as `void *` (NULL: the
- * default stream). It only enqueues work: nothing is synchronised, nothing allocated, nothing
+ * default stream). Every pointer is borrowed: the caller keeps the memory alive until the enqueued
+ * work has run. It only enqueues work: nothing is synchronised, nothing allocated, nothing
  * validated beyond n (the binding checks arguments first, as for the CPU). Only the layouts of
  * qsim_layout_per_tensor / _per_channel / _blockwise are supported.
  *

@@ -79,7 +79,8 @@ int64_t qsim_histogram_f32_ref(size_t n, const float * x, qsim_bins b, int64_t *
 /* ---- histogram ranges --------------------------------------------------------------------- */
 
 /* The range of one histogram: bin i covers [lo + i*w, lo + (i+1)*w), w = (hi - lo) / bins.
- * hi <= lo marks a histogram that has no range yet (it has seen no finite value). */
+ * hi <= lo marks a histogram that has no range yet (it has seen no finite value). lo and hi are
+ * finite (the bindings refuse others). */
 typedef struct qsim_hist_range {
     double lo, hi;
 } qsim_hist_range;
