@@ -28,7 +28,6 @@ from pathlib import Path
 
 import torch
 
-import torchqsim  # noqa: F401  (registers the ops)
 from torchqsim.quantization import SqnrEncodingAnalyzer
 
 import timing

@@ -79,31 +79,41 @@ def quantized_copy(model, bits, granularity):
     return qmodel
 
 
-def main():
+HEAD = ("precision", "granularity", "tensor max|err|", "tensor SQNR dB", "weights SQNR dB",
+        "output MSE vs FP32")
+
+
+def error_table(steps=300):
+    """One row per precision and granularity, the columns of :data:`HEAD` (numbers as floats)."""
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(0)
     # Rows spanning three decades of magnitude: per-channel scales pay off.
     tensor = torch.randn(64, 256, generator=gen) * torch.logspace(-3, 0, 64).unsqueeze(1)
-    model = train_mlp(gen)
+    model = train_mlp(gen, steps)
     x_test = torch.randn(4096, 16, generator=gen)
+    rows = []
     with torch.no_grad():
         ref_out = model(x_test)
         weights = torch.cat([m.weight.flatten() for m in model.modules()
                              if isinstance(m, nn.Linear)])
-        head = ("precision", "granularity", "tensor max|err|", "tensor SQNR dB",
-                "weights SQNR dB", "output MSE vs FP32")
-        print("  ".join(f"{h:>{len(h)}}" for h in head))
         for name, bits in PRECISIONS.items():
             for granularity in GRANULARITIES:
                 tq_tensor = fake_quantize(tensor, bits, granularity)
                 qmodel = quantized_copy(model, bits, granularity)
                 q_weights = torch.cat([m.weight.flatten() for m in qmodel.modules()
                                        if isinstance(m, nn.Linear)])
-                mse = nn.functional.mse_loss(qmodel(x_test), ref_out).item()
-                cells = (name, granularity, f"{(tensor - tq_tensor).abs().max().item():.3e}",
-                         f"{sqnr_db(tensor, tq_tensor):.1f}", f"{sqnr_db(weights, q_weights):.1f}",
-                         f"{mse:.3e}")
-                print("  ".join(f"{c:>{len(h)}}" for c, h in zip(cells, head)))
+                rows.append((name, granularity, (tensor - tq_tensor).abs().max().item(),
+                             sqnr_db(tensor, tq_tensor), sqnr_db(weights, q_weights),
+                             nn.functional.mse_loss(qmodel(x_test), ref_out).item()))
+    return rows
+
+
+def main():
+    print("  ".join(HEAD))
+    for name, granularity, max_err, tensor_sqnr, weights_sqnr, mse in error_table():
+        cells = (name, granularity, f"{max_err:.3e}", f"{tensor_sqnr:.1f}", f"{weights_sqnr:.1f}",
+                 f"{mse:.3e}")
+        print("  ".join(f"{c:>{len(h)}}" for c, h in zip(cells, HEAD)))
 
 
 if __name__ == "__main__":

@@ -158,6 +158,14 @@ def save_encodings(data: dict, path: Any, version: Optional[str] = None) -> None
     Raises:
         EncodingsError: as :func:`write_encodings`.
         OSError: the file cannot be written (the message names it and the reason).
+
+    Example:
+        >>> import os, tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), "model.encodings")
+        >>> save_encodings({"param_encodings": {"w": {"bitwidth": 8, "is_symmetric": True,
+        ...     "scale": [0.5], "offset": [-128]}}}, path, "1.0.0")
+        >>> read_encodings(path)["param_encodings"]["w"]["scale"]
+        [0.5]
     """
     _io.save_encodings(data, path, _version(data, version))
 
@@ -194,6 +202,16 @@ def convert(path_in: Any, path_out: Any, version: str, *, default_axis: Optional
         EncodingsError: ``path_in`` is invalid, or an entry cannot be expressed in ``version``
             (e.g. 2.0.0 entries without param_names, per-channel entries without default_axis).
         OSError: a file cannot be read or written.
+
+    Example:
+        >>> import os, tempfile
+        >>> d = tempfile.mkdtemp()
+        >>> save_encodings({"param_encodings": {"w": {"bitwidth": 8, "is_symmetric": True,
+        ...     "scale": [0.5, 0.25], "offset": [-128, -128]}}}, os.path.join(d, "a.encodings"))
+        >>> data = convert(os.path.join(d, "a.encodings"), os.path.join(d, "b.encodings"),
+        ...                "2.0.0", default_axis=0)
+        >>> read_encodings(os.path.join(d, "b.encodings"))["encodings"]["w"]["axis"]
+        0
     """
     data = read_encodings(path_in)
     if data["encodings"] and version != "2.0.0":

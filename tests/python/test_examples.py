@@ -1,6 +1,6 @@
 """The examples' workflows in reduced mode: the quickstart (digits CNN, FP32 -> W16A16 -> W8A16 ->
-W8A8 -> W4A8 + QAT, export, onnxruntime check) and the transformer example's quantization path
-on a tiny randomly initialised BERT."""
+W8A8 -> W4A8 + QAT, export, onnxruntime check), the tensor-level quickstart_qdq error table, and
+the transformer example's quantization path on a tiny randomly initialised BERT."""
 
 import os
 import sys
@@ -85,3 +85,28 @@ def test_transformer_every_linear_matmul_softmax_is_quantized():
     cosine = nn.functional.cosine_similarity(embed(sim.model, batches, "sim"), reference)
     assert cosine.min() > 0.99, cosine
     assert not torch.equal(embed(sim.model, batches, "sim"), reference)  # it does quantize
+
+
+def test_quickstart_qdq_table():
+    """examples/quickstart_qdq.py (issue 2's tensor-level example): its fake quantization is
+    round-to-nearest-even on ``max|w| / qmax`` scales, and its error table orders as theory says."""
+    import quickstart_qdq
+
+    w = torch.randn(8, 32) * torch.logspace(-2, 0, 8).unsqueeze(1)
+    for bits in (4, 8, 16):
+        qmax = 2 ** (bits - 1) - 1
+        for granularity, scale in (("per-tensor", w.abs().max() / qmax),
+                                   ("per-channel", w.abs().amax(dim=1, keepdim=True) / qmax)):
+            expected = torch.round(w / scale).clamp(-qmax - 1, qmax) * scale
+            got = quickstart_qdq.fake_quantize(w, bits, granularity)
+            assert torch.allclose(got, expected, rtol=0, atol=1e-6 * float(scale.max())), \
+                (bits, granularity)
+
+    rows = {(r[0], r[1]): r[2:] for r in quickstart_qdq.error_table(steps=50)}
+    assert len(rows) == 6
+    for g in quickstart_qdq.GRANULARITIES:  # about 6 dB per bit
+        sqnr = {p: rows[p, g][1] for p in ("W4", "W8", "W16")}
+        assert sqnr["W16"] - sqnr["W8"] > 40 and sqnr["W8"] - sqnr["W4"] > 20, (g, sqnr)
+        assert rows["W16", g][3] < rows["W8", g][3] < rows["W4", g][3], g  # output MSE
+    for p in quickstart_qdq.PRECISIONS:  # rows of very different magnitudes: per-channel wins
+        assert rows[p, "per-channel"][1] > rows[p, "per-tensor"][1] + 5, p

@@ -12,7 +12,7 @@ import sys
 from typing import Optional
 
 from .. import encodings as enc_io
-from .onnx_graph import graph_tensor_names
+from . import onnx_graph
 
 __all__ = ["main", "missing_names"]
 
@@ -35,11 +35,7 @@ def missing_names(onnx_path, encodings_path) -> list:
     import onnx  # only this subcommand needs it
 
     model = onnx.load(os.fspath(onnx_path), load_external_data=False)
-    known = graph_tensor_names(model)
-    initializers = {t.name for t in model.graph.initializer}
-    data = enc_io.read_encodings(encodings_path)
-    missing = [n for s in ("activation_encodings", "encodings") for n in data[s] if n not in known]
-    return missing + [n for n in data["param_encodings"] if n not in initializers]
+    return onnx_graph.names_missing_from(model, enc_io.read_encodings(encodings_path))
 
 
 def main(argv: Optional[list] = None) -> int:

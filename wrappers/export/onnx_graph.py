@@ -19,43 +19,15 @@ from onnx_ir.passes import common
 from onnxscript import optimizer, rewriter
 from torch import nn
 
+from .._forward import split_dummy_input
 from .qdq_translation import OPSET, QDQ_TRANSLATION_TABLE
 
-__all__ = ["ExportError", "check_model", "eval_mode", "export_onnx", "graph_tensor_names",
-           "split_dummy_input", "tensor_shapes"]
+__all__ = ["ExportError", "check_model", "export_onnx", "graph_tensor_names",
+           "names_missing_from", "tensor_shapes"]
 
 
 class ExportError(RuntimeError):
     """An export failed; the message names the step and the cause. No file was written."""
-
-
-def split_dummy_input(dummy_input) -> tuple:
-    """``(args, kwargs)`` for ``model(*args, **kwargs)`` from AIMET's ``dummy_input``: a tensor, a
-    tuple or list of positional inputs, or a dict of keyword inputs.
-
-    Example::
-
-        >>> split_dummy_input(torch.ones(1))
-        ((tensor([1.]),), {})
-    """
-    if isinstance(dummy_input, dict):
-        return (), dict(dummy_input)
-    if isinstance(dummy_input, (tuple, list)):
-        return tuple(dummy_input), {}
-    return (dummy_input,), {}
-
-
-@contextlib.contextmanager
-def eval_mode(model: nn.Module):
-    """Within the block every module of ``model`` is in eval mode; the training flags are put
-    back afterwards."""
-    flags = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        yield model
-    finally:
-        for module, training in flags:
-            module.training = training
 
 
 def _optimize_keeping_initializers(proto: ModelProto) -> ModelProto:
@@ -100,7 +72,8 @@ def export_onnx(model: nn.Module, dummy_input, what: str, *,
 
     Args:
         model: the model, in the mode it should be exported in.
-        dummy_input: as in :func:`split_dummy_input`.
+        dummy_input: a tensor, a tuple or list of positional inputs, or a dict of keyword
+            inputs.
         what: names the graph in error messages, e.g. ``"the QDQ graph"``.
         keep_initializers: optimize without merging equal initializers (every parameter keeps
             its own initializer and name).
@@ -163,3 +136,22 @@ def graph_tensor_names(proto: ModelProto) -> set:
     for node in graph.node:
         names.update(o for o in node.output if o)
     return names
+
+
+def names_missing_from(proto: ModelProto, encodings: dict) -> list:
+    """The names of an encodings dict (:mod:`torchqsim.encodings`) that ``proto`` lacks: those
+    of activations (and of entries without a role) that are no tensor of the main graph, then
+    those of params that are no initializer, in dict order.
+
+    Example::
+
+        >>> proto = export_onnx(torch.nn.Linear(2, 2), torch.randn(1, 2), "example")
+        >>> names_missing_from(proto, {"activation_encodings": {"linear": {}, "relu": {}},
+        ...                            "param_encodings": {"weight": {}, "linear": {}}})
+        ['relu', 'linear']
+    """
+    known = graph_tensor_names(proto)
+    initializers = {t.name for t in proto.graph.initializer}
+    missing = [n for s in ("activation_encodings", "encodings") for n in encodings.get(s, {})
+               if n not in known]
+    return missing + [n for n in encodings.get("param_encodings", {}) if n not in initializers]

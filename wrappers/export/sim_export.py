@@ -51,13 +51,14 @@ import torch
 from torch import nn
 
 from .. import encodings as enc_io
+from .._forward import eval_mode
 from ..nn import QuantizationMixin
 from ..nn.base import torch_base_class
 from ..quantization.param_quantizer import ParamQuantizeDequantize
 from .._atomic import write_files
 from .entries import encoding_entry
 from .markers import markers_in_place, splice_markers
-from .onnx_graph import (ExportError, check_model, eval_mode, export_onnx, graph_tensor_names,
+from .onnx_graph import (ExportError, check_model, export_onnx, names_missing_from,
                          tensor_shapes)
 from .quantizer_slots import quantizer_slots
 
@@ -123,8 +124,7 @@ def original_model(model: nn.Module) -> nn.Module:
 
     for name, module in list(model.named_modules()):
         if isinstance(module, QuantizationMixin) and name:
-            parent, _, leaf = name.rpartition(".")
-            setattr(model.get_submodule(parent), leaf, plain(module))
+            model.set_submodule(name, plain(module))
     if isinstance(model, torch.fx.GraphModule):
         # Unpickling re-traces with the recorded tracer class; prepare_model's needs arguments,
         # torch's default (every module a leaf on reload) rebuilds the same graph.
@@ -162,14 +162,10 @@ def _onnx_encodings(slots, names: dict, shapes: dict) -> dict:
 
 
 def _check_names(onnx_named: dict, proto) -> None:
-    known = graph_tensor_names(proto)
-    initializers = {t.name for t in proto.graph.initializer}
-    missing = [n for s in ("activation_encodings", "param_encodings") for n in onnx_named[s]
-               if n not in known]
-    not_params = [n for n in onnx_named["param_encodings"] if n not in initializers]
-    if missing or not_params:
+    missing = names_missing_from(proto, onnx_named)
+    if missing:
         raise ExportError(f"internal error: encodings name tensors missing from the ONNX graph "
-                          f"{missing} or params that are not initializers {not_params}")
+                          f"or params that are not initializers: {missing}")
 
 
 def _serialize(proto, what: str) -> bytes:

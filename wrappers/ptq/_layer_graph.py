@@ -8,7 +8,7 @@ the tools ask: which module a node calls, whether a node's output has exactly on
 whether a module is called once.
 
 Also the small helpers every tool shares: `batches` (the inputs of a data loader's batches),
-`run_model`, `execution_order`, `module_names` and `set_submodule`.
+`run_batches`, `execution_order` and `module_names`.
 """
 
 from collections import Counter
@@ -17,8 +17,10 @@ import torch
 from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 
+from .._forward import eval_mode, run_model, split_dummy_input
+
 __all__ = ["LayerGraph", "TraceError", "batches", "execution_order", "module_names",
-           "run_model", "set_submodule"]
+           "run_batches"]
 
 
 class TraceError(RuntimeError):
@@ -51,28 +53,27 @@ class LayerGraph:
 
         Args:
             model: a float ``nn.Module``.
-            dummy_input: a tensor or a tuple of positional tensors for ``model(*dummy_input)``.
+            dummy_input: a tensor, or a tuple or list of positional inputs.
             who: the calling function's name, for error messages.
 
         Raises:
             TraceError: fx cannot trace `model` (the message carries fx's error).
+            TypeError: `model` is no module, or `dummy_input` is a dict (keyword inputs).
         """
         if not isinstance(model, nn.Module):
             raise TypeError(f"{who}: model must be an nn.Module, got {type(model).__name__}")
+        args, kwargs = split_dummy_input(dummy_input)
+        if kwargs:
+            raise TypeError(f"{who}: dummy_input must be a tensor or a tuple of positional "
+                            f"inputs; a dict of keyword inputs ({sorted(kwargs)}) is not "
+                            f"supported here")
         try:
             gm = fx.symbolic_trace(model)
         except Exception as e:  # fx raises many types; all mean "not traceable"
             raise TraceError(f"{who}: torch.fx cannot trace {type(model).__name__}: "
                              f"{type(e).__name__}: {e}") from e
-        args = dummy_input if isinstance(dummy_input, tuple) else (dummy_input,)
-        modes = [(m, m.training) for m in gm.modules()]
-        gm.eval()  # the shape pass must not update BN statistics
-        try:
-            with torch.no_grad():
-                ShapeProp(gm).propagate(*args)
-        finally:
-            for m, training in modes:
-                m.training = training
+        with eval_mode(gm), torch.no_grad():  # the shape pass must not update BN statistics
+            ShapeProp(gm).propagate(*args)
         return cls(model, gm)
 
     def module(self, node: fx.Node) -> nn.Module | None:
@@ -107,19 +108,6 @@ class LayerGraph:
         return getattr(meta, "shape", None)
 
 
-def set_submodule(model: nn.Module, name: str, module: nn.Module) -> None:
-    """Replaces the submodule at path `name` of `model` by `module`.
-
-    Example::
-
-        >>> m = nn.Sequential(nn.Linear(2, 2), nn.ReLU6())
-        >>> set_submodule(m, "1", nn.ReLU()); m[1]
-        ReLU()
-    """
-    parent, _, leaf = name.rpartition(".")
-    setattr(model.get_submodule(parent) if parent else model, leaf, module)
-
-
 def batches(data_loader, num_batches: int | None, who: str):
     """The model inputs of the first `num_batches` batches of `data_loader`.
 
@@ -147,9 +135,20 @@ def batches(data_loader, num_batches: int | None, who: str):
         raise ValueError(f"{who}: data_loader yielded no batch")
 
 
-def run_model(model: nn.Module, inputs):
-    """``model(inputs)``; a tuple is unpacked into positional arguments."""
-    return model(*inputs) if isinstance(inputs, tuple) else model(inputs)
+def run_batches(model: nn.Module, data_loader, num_batches: int | None, who: str) -> None:
+    """Runs `model` without gradients on the inputs of the first `num_batches` batches of
+    `data_loader` (see :func:`batches`).
+
+    Example::
+
+        >>> seen = []
+        >>> run_batches(lambda x: seen.append(x.shape[0]), [torch.ones(2, 1)] * 3, 2, "f")
+        >>> seen
+        [2, 2]
+    """
+    with torch.no_grad():
+        for x in batches(data_loader, num_batches, who):
+            run_model(model, x)
 
 
 def execution_order(model: nn.Module, inputs, layers: dict) -> list[str]:

@@ -48,7 +48,7 @@ from ..quantization._layout import qdq_layout
 from ..quantization.scheme import QuantScheme
 from ..quantsim import quantizer_entries
 from ._channels import LAYER_TYPES, TRANSPOSED_TYPES
-from ._layer_graph import batches, execution_order, module_names, run_model
+from ._layer_graph import execution_order, module_names, run_batches
 
 __all__ = ["apply_adaround", "ADAROUND_ZETA", "ADAROUND_GAMMA"]
 
@@ -74,9 +74,7 @@ def _capture(model: nn.Module, layer: nn.Module, data_loader, num_batches, who, 
     hook = layer.register_forward_hook(
         lambda m, args, out: seen.append((out if output else args[0]).detach()))
     try:
-        with torch.no_grad():
-            for x in batches(data_loader, num_batches, who):
-                run_model(model, x)
+        run_batches(model, data_loader, num_batches, who)
     finally:
         hook.remove()
     return torch.cat(seen), seen[0].shape[0]

@@ -36,7 +36,7 @@ from torch import nn
 
 from ._channels import (CONV_TYPES, LAYER_TYPES, ensure_bias, num_channels, scale_channels,
                         weighted_input_sum, zero_padding)
-from ._layer_graph import LayerGraph, set_submodule
+from ._layer_graph import LayerGraph
 
 __all__ = ["fold_all_batch_norms", "FoldedBatchNorm", "fold_batch_norms_with_records",
            "batch_norm_affine"]
@@ -140,7 +140,7 @@ def fold_batch_norms_with_records(model: nn.Module, dummy_input,
     for layer_node, bn_node, before in _find_pairs(graph):
         layer, bn = graph.module(layer_node), graph.module(bn_node)
         (_fold_before if before else _fold_after)(layer, bn)
-        set_submodule(model, graph.module_name(bn_node), nn.Identity())
+        model.set_submodule(graph.module_name(bn_node), nn.Identity())
         records.append(FoldedBatchNorm(graph.module_name(layer_node), graph.module_name(bn_node),
                                        layer, bn, before))
     return records

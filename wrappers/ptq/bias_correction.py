@@ -25,7 +25,8 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from ._channels import LAYER_TYPES
-from ._layer_graph import batches, execution_order, module_names, run_model
+from .._forward import eval_mode
+from ._layer_graph import batches, execution_order, module_names, run_batches
 
 __all__ = ["QuantParams", "correct_bias"]
 
@@ -99,9 +100,7 @@ def _hook_before_output_quantizer(module, name, recorder):
 def _means(model, layers, data_loader, num_batches, who, pre_output_quantizer=False) -> dict:
     rec = _MeanRecorder(layers, pre_output_quantizer)
     try:
-        with torch.no_grad():
-            for x in batches(data_loader, num_batches, who):
-                run_model(model, x)
+        run_batches(model, data_loader, num_batches, who)
     finally:
         rec.remove()
     return rec.means()
@@ -114,11 +113,7 @@ def _make_sim(model, params: QuantParams, data_loader, num_batches, who):
                                default_output_bw=params.act_bw, default_param_bw=params.weight_bw,
                                config_file=params.config_file)
 
-    def calibrate(m, _):
-        for x in batches(data_loader, num_batches, who):
-            run_model(m, x)
-
-    sim.compute_encodings(calibrate, None)
+    sim.compute_encodings(lambda m, _: run_batches(m, data_loader, num_batches, who), None)
     return sim
 
 
@@ -166,10 +161,8 @@ def correct_bias(model: nn.Module, sim_or_params, data_loader, num_batches: int,
     fp = copy.deepcopy(model).eval()
     fp_means = _means(fp, {n: fp.get_submodule(n) for n in q_layers}, data_loader, num_batches,
                       who)
-    training = sim.model.training
-    sim.model.eval()
     shifts = {}
-    try:
+    with eval_mode(sim.model):
         first = next(iter(batches(data_loader, 1, who)))
         order = execution_order(sim.model, first, q_layers)
         for name in tqdm(order, desc=who, disable=not progress, unit="layer"):
@@ -182,8 +175,6 @@ def correct_bias(model: nn.Module, sim_or_params, data_loader, num_batches: int,
                 if fp_bias is not sim_bias:
                     fp_bias.sub_(shift.to(fp_bias))
             shifts[name] = shift
-    finally:
-        sim.model.train(training)
     if any(m.param_quantizers["bias"] is not None for m in q_layers.values()
            if "bias" in m.param_quantizers):
         sim.compute_param_encodings()

@@ -47,7 +47,7 @@ from torch import nn
 
 from ._channels import (LAYER_TYPES, channel_ranges, ensure_bias, num_channels, scale_channels,
                         weighted_input_sum, zero_padding)
-from ._layer_graph import LayerGraph, set_submodule
+from ._layer_graph import LayerGraph
 from .batch_norm_fold import fold_batch_norms_with_records
 
 __all__ = ["equalize_model"]
@@ -162,7 +162,7 @@ def equalize_model(model: nn.Module, dummy_input) -> list[tuple[str, str]]:
     pairs = _find_pairs(LayerGraph.trace(model, dummy_input, "equalize_model"))
     for pair in pairs:
         for name in pair.relu6_names:
-            set_submodule(model, name, nn.ReLU(inplace=model.get_submodule(name).inplace))
+            model.set_submodule(name, nn.ReLU(inplace=model.get_submodule(name).inplace))
     for _ in range(_MAX_SWEEPS):
         if max((_scale_pair(p, stats) for p in pairs), default=0.0) < _TOLERANCE:
             break

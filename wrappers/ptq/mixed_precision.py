@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 from .._atomic import write_files
 from ..quantization import QuantizeDequantize
 from ._channels import LAYER_TYPES, TRANSPOSED_TYPES
-from ._layer_graph import run_model
+from .._forward import eval_mode, run_model
 from ._sim_slots import SlotState, call, install, quantized_groups, slot_map
 
 __all__ = ["choose_mixed_precision", "MixedPrecisionResult", "parse_candidate"]
@@ -143,10 +143,10 @@ def _workloads(sim, groups: dict, dummy_input) -> dict:
     hooks = [m.register_forward_hook(lambda mod, a, o, n=n: hook(mod, a, o, n))
              for n, m in groups.items()]
     try:
-        with torch.no_grad(), SlotState(sim):
+        with torch.no_grad(), SlotState(sim), eval_mode(sim.model):
             for m in groups.values():
                 install(m, {})
-            run_model(sim.model.eval(), dummy_input)
+            run_model(sim.model, dummy_input)
     finally:
         for h in hooks:
             h.remove()
@@ -307,13 +307,8 @@ def _distinct(work, name, cand, baseline) -> bool:
 
 def _evaluator(sim, eval_callback):
     def evaluate() -> float:
-        training = sim.model.training
-        sim.model.eval()
-        try:
-            with torch.no_grad():
-                return float(call(eval_callback, sim.model, "eval_callback"))
-        finally:
-            sim.model.train(training)
+        with eval_mode(sim.model), torch.no_grad():
+            return float(call(eval_callback, sim.model, "eval_callback"))
     return evaluate
 
 

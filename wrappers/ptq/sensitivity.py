@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 from .._atomic import write_files
 from ..quantization import QuantizeDequantize
 from . import _sensitivity_report as report
-from ._layer_graph import run_model
+from .._forward import eval_mode, run_model
 from ._sim_slots import SlotState, call, install, quantized_groups, slot_map
 
 __all__ = ["QuantAnalyzer"]
@@ -113,14 +113,9 @@ class QuantAnalyzer:
         self.modules_to_ignore = list(modules_to_ignore or [])
 
     def _score(self, model, fp_out: Tensor) -> tuple[float, float | None]:
-        training = model.training
-        model.eval()
-        try:
-            with torch.no_grad():
-                score = float(call(self.eval_callback, model, "eval_callback"))
-                out = _flat(run_model(model, self.dummy_input))
-        finally:
-            model.train(training)
+        with eval_mode(model), torch.no_grad():
+            score = float(call(self.eval_callback, model, "eval_callback"))
+            out = _flat(run_model(model, self.dummy_input))
         return score, sqnr_db(fp_out, out)
 
     def analyze(self, quant_scheme="tf_enhanced", default_param_bw: int = 8,

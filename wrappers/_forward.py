@@ -1,0 +1,74 @@
+"""Running a model on an AIMET-style ``dummy_input``, and in eval mode for a while.
+
+A ``dummy_input`` (AIMET's convention, also for the inputs the PTQ tools take) is a tensor, a
+tuple or list of positional inputs, or a dict of keyword inputs.
+
+Example::
+
+    >>> import torch
+    >>> from torch import nn
+    >>> model = nn.Sequential(nn.Linear(2, 2), nn.Dropout()).train()
+    >>> with eval_mode(model):
+    ...     y = run_model(model, (torch.ones(1, 2),))
+    >>> model.training, model[1].training
+    (True, True)
+"""
+
+import contextlib
+
+from torch import nn
+
+__all__ = ["eval_mode", "run_model", "split_dummy_input"]
+
+
+def split_dummy_input(dummy_input) -> tuple:
+    """``(args, kwargs)`` for ``model(*args, **kwargs)`` from a ``dummy_input``.
+
+    Example::
+
+        >>> import torch
+        >>> split_dummy_input(torch.ones(1)), split_dummy_input({"x": 1})
+        (((tensor([1.]),), {}), ((), {'x': 1}))
+    """
+    if isinstance(dummy_input, dict):
+        return (), dict(dummy_input)
+    if isinstance(dummy_input, (tuple, list)):
+        return tuple(dummy_input), {}
+    return (dummy_input,), {}
+
+
+def run_model(model: nn.Module, dummy_input):
+    """``model`` called on ``dummy_input`` (unpacked as in :func:`split_dummy_input`).
+
+    Example::
+
+        >>> import torch
+        >>> run_model(torch.add, (torch.ones(1), 2))
+        tensor([3.])
+    """
+    args, kwargs = split_dummy_input(dummy_input)
+    return model(*args, **kwargs)
+
+
+@contextlib.contextmanager
+def eval_mode(model: nn.Module):
+    """Within the block every module of ``model`` is in eval mode; each module's own training
+    flag is put back afterwards (also when the block raises).
+
+    Example::
+
+        >>> m = nn.Sequential(nn.Dropout(), nn.Dropout())
+        >>> _ = m[1].eval()           # one module in eval mode, the rest training
+        >>> with eval_mode(m):
+        ...     m[0].training
+        False
+        >>> m[0].training, m[1].training
+        (True, False)
+    """
+    flags = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for module, training in flags:
+            module.training = training
