@@ -43,6 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
+from ._forward import split_dummy_input
 from .graph import tensor_nodes
 
 __all__ = ["prepare_model", "PrepareError"]
@@ -590,8 +591,7 @@ def _example_inputs(model: nn.Module, dummy_input, concrete_args) -> Optional[di
     """forward's parameter name -> example value (None without a dummy input)."""
     if dummy_input is None:
         return None
-    args, kwargs = ((), dummy_input) if isinstance(dummy_input, dict) else \
-        (tuple(dummy_input), {}) if isinstance(dummy_input, (tuple, list)) else ((dummy_input,), {})
+    args, kwargs = split_dummy_input(dummy_input)
     try:
         bound = inspect.signature(model.forward).bind_partial(*args, **kwargs)
     except TypeError as e:

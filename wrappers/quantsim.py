@@ -45,6 +45,7 @@ import torch
 from torch import Tensor, nn
 
 from ._atomic import write_files
+from ._forward import eval_mode, run_model
 from . import quantsim_config
 from .graph import ModuleGraph
 from .nn.base import QuantizationMixin
@@ -86,14 +87,6 @@ def _parse_precision(value, what: str) -> tuple[int, str]:
             return _check_bitwidth(what, int(v[3:]), "int"), "int"
         raise ValueError(f"{what}={value!r}: expected an int bitwidth, 'intN' or 'fp16'")
     return _check_bitwidth(what, value, "int"), "int"
-
-
-def _call_forward(model: nn.Module, dummy_input):
-    if isinstance(dummy_input, (tuple, list)):
-        return model(*dummy_input)
-    if isinstance(dummy_input, dict):
-        return model(**dummy_input)
-    return model(dummy_input)
 
 
 def _floats(values) -> list[bool]:
@@ -181,13 +174,8 @@ class QuantizationSimModel:
                 seen[name] = (_floats(args), _floats(out))
             hooks.append(module.register_forward_hook(hook))
         try:
-            with torch.no_grad():
-                training = self.model.training
-                self.model.eval()
-                try:
-                    _call_forward(self.model, dummy_input)
-                finally:
-                    self.model.train(training)
+            with torch.no_grad(), eval_mode(self.model):
+                run_model(self.model, dummy_input)
         finally:
             for h in hooks:
                 h.remove()
@@ -382,7 +370,8 @@ class QuantizationSimModel:
         given), in eval mode under ``torch.no_grad()``, with a progress counter of forward calls
         (tqdm, shown on terminals). Activation quantizers observe and pass data through;
         parameter quantizers already quantize. Frozen quantizers (encoding constraints,
-        ``load_encodings(freeze=True)``) are left alone. Training mode is restored afterwards.
+        ``load_encodings(freeze=True)``) are left alone. Each module's training mode is restored
+        afterwards.
 
         Raises:
             RuntimeError: some enabled quantizers saw no data (their modules were not reached
@@ -390,15 +379,9 @@ class QuantizationSimModel:
         """
         from tqdm.auto import tqdm
 
-        training = self.model.training
-        self.model.eval()
-        try:
-            with torch.no_grad():
-                self.compute_param_encodings()
-                self._calibrate_activations(forward_pass_callback, forward_pass_callback_args,
-                                            tqdm)
-        finally:
-            self.model.train(training)
+        with torch.no_grad(), eval_mode(self.model):
+            self.compute_param_encodings()
+            self._calibrate_activations(forward_pass_callback, forward_pass_callback_args, tqdm)
 
     def _activation_quantizers(self):
         for name, module in self.named_qmodules():
@@ -546,26 +529,33 @@ class QuantizationSimModel:
 
         Raises:
             RuntimeError: strict and an entry names nothing in the sim.
-            ValueError: a malformed entry (the message names its JSON path).
+            ValueError: a malformed entry or section (the message names its JSON path).
+            TypeError: `encodings` is neither a dict nor a path.
 
         Example::
 
             >>> sim.load_encodings(sim.quantizer_encodings_dict(), freeze=True)  # doctest: +SKIP
         """
+        if not isinstance(encodings, (dict, str, os.PathLike)):
+            raise TypeError(f"load_encodings: encodings must be a dict or a path, got "
+                            f"{type(encodings).__name__}")
         if not isinstance(encodings, dict):
             with open(os.fspath(encodings)) as f:
-                encodings = json.load(f)
+                encodings = _mapping(json.load(f), "the encodings file")
         loaded: set = set()
         problems = []
-        for mname, kinds in (encodings.get("activation_encodings") or {}).items():
-            for kind, entries in (kinds or {}).items():
-                for idx, entry in (entries or {}).items():
+        acts = _mapping(encodings.get("activation_encodings"), "activation_encodings")
+        for mname, kinds in acts.items():
+            kinds = _mapping(kinds, f"activation_encodings[{mname!r}]")
+            for kind, entries in kinds.items():
+                entries = _mapping(entries, f"activation_encodings[{mname!r}][{kind!r}]")
+                for idx, entry in entries.items():
                     where = f"activation_encodings[{mname!r}][{kind!r}][{idx!r}]"
                     key = (mname, kind, int(idx)) if str(idx).isdigit() else None
                     problem = self._load_entry(key, [entry], where, freeze)
                     problems += [problem] if problem else []
                     loaded.add(key)
-        for pname, entries in (encodings.get("param_encodings") or {}).items():
+        for pname, entries in _mapping(encodings.get("param_encodings"), "param_encodings").items():
             mname, _, param = pname.rpartition(".")
             where = f"param_encodings[{pname!r}]"
             entries = entries if isinstance(entries, list) else [entries]
@@ -625,9 +615,7 @@ class QuantizationSimModel:
         q = self._make_quantizer(module, kind, k, slot)
         lo, hi = _entry_range(entries, q.qmin, q.qmax, where)
         with torch.no_grad():
-            q.min.copy_(lo.reshape(q.shape))
-            q.max.copy_(hi.reshape(q.shape))
-            q.initialized.fill_(True)
+            q._set(lo, hi)
         if frozen:
             freeze(q)
         self._set_slot(name, kind, k, q)
@@ -699,6 +687,16 @@ def quantizer_entries(q: nn.Module) -> list[dict]:
             for lo, hi, zp, s in zip(enc.min.flatten().tolist(), enc.max.flatten().tolist(),
                                      enc.zero_point.flatten().tolist(),
                                      enc.scale.flatten().tolist())]
+
+
+def _mapping(value, where: str) -> dict:
+    """`value` when it is a JSON object, {} for null; else a ValueError naming `where`."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError(f"load_encodings: {where}: expected a JSON object, got "
+                         f"{type(value).__name__}")
+    return value
 
 
 def _bool(value, where: str) -> bool:

@@ -3,6 +3,7 @@ precision, exclusion, encodings and state_dict round trips, QAT (STE and range l
 
 import io
 import math
+import re
 
 import pytest
 import torch
@@ -179,6 +180,10 @@ def test_compute_encodings_restores_mode_and_params_need_no_callback():
                                         m(x)), None)
     assert modes == [(False, False)] and sim.model.training
     assert all(q.is_initialized() for _, q in sim.quantizers())
+    # each module gets its own mode back: a module the user put in eval mode stays there
+    frozen_bn = next(m for m in sim.model.modules() if isinstance(m, nn.BatchNorm2d)).eval()
+    sim.compute_encodings(lambda m, _: m(x), None)
+    assert sim.model.training and not frozen_bn.training
 
 
 def test_set_precision_by_type_name_and_param():
@@ -232,6 +237,19 @@ def test_load_encodings_freeze_strict_partial():
             {"bitwidth": 8, "dtype": "int", "is_symmetric": "True", "scale": -1.0,
              "offset": -128}]}})
 
+
+
+def test_load_encodings_malformed_sections_name_their_json_path():
+    model, x = cnn()
+    sim = QuantizationSimModel(model, x)
+    for bad, where in (({"activation_encodings": [1]}, "activation_encodings:"),
+                       ({"activation_encodings": {"fc": [1]}}, "activation_encodings['fc']:"),
+                       ({"activation_encodings": {"fc": {"output": [1]}}},
+                        "activation_encodings['fc']['output']:")):
+        with pytest.raises(ValueError, match=re.escape(where) + " expected a JSON object"):
+            sim.load_encodings(bad)
+    with pytest.raises(TypeError, match="encodings must be a dict or a path"):
+        sim.load_encodings([1])
 
 def test_load_encodings_from_scale_offset_and_changed_bitwidth():
     model, x = cnn()

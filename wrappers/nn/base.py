@@ -34,8 +34,6 @@ Example::
     torch.Size([3, 2])
 """
 
-import contextlib
-
 from torch import Tensor, nn
 
 __all__ = ["QuantizationMixin", "UnsupportedModuleError", "UNQUANTIZED_MODULE_TYPES", "torch_base_class",
@@ -263,20 +261,14 @@ class QuantizationMixin:
         Generic version: the torch module's forward with each quantized parameter swapped into
         the module for the duration of the call. Built-in classes override it.
         """
-        with self._quantized_parameters_in_place():
-            return super().forward(*args, **kwargs)
-
-    @contextlib.contextmanager
-    def _quantized_parameters_in_place(self):
         active = {n: q for n, q in self.param_quantizers.items() if q is not None}
         if not active:
-            yield
-            return
+            return super().forward(*args, **kwargs)
         saved = {n: self._parameters[n] for n in active}
         try:
             for n, q in active.items():
                 self._parameters[n] = q(saved[n])
-            yield
+            return super().forward(*args, **kwargs)
         finally:
             self._parameters.update(saved)
 

@@ -117,8 +117,7 @@ class EncodingAnalyzer(nn.Module):
     def reset_stats(self) -> None:
         """Forget every statistic."""
         for name, buf in self.named_buffers(recurse=False):
-            buf.copy_(torch.full_like(buf, math.inf) if name == "min" else
-                      torch.full_like(buf, -math.inf) if name == "max" else torch.zeros_like(buf))
+            buf.fill_(math.inf if name == "min" else -math.inf if name == "max" else 0)
 
     reset = reset_stats
 

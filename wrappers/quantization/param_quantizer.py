@@ -84,15 +84,9 @@ class ParamQuantizeDequantize(QuantizeDequantize):
     @torch.compiler.disable
     def recompute(self, x: Tensor) -> None:
         """Sets the encoding to the analyzer's encoding of `x` alone."""
-        with torch.no_grad():
-            self.encoding_analyzer.reset_stats()
-            self.encoding_analyzer.update_stats(x.detach())
-            enc = self.encoding_analyzer.compute_encodings(
-                self.bitwidth, self.symmetric, strict=self.grid == "strict_symmetric",
-                unsigned=self.grid == "unsigned_symmetric")
-            self.min.copy_(enc.min.reshape(self.shape))
-            self.max.copy_(enc.max.reshape(self.shape))
-            self.initialized.fill_(True)
+        self.encoding_analyzer.reset_stats()
+        self.encoding_analyzer.update_stats(x)
+        self._set_from_analyzer()
 
     def forward(self, x: Tensor) -> Tensor:
         if self._follows_input():

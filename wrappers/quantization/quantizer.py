@@ -130,9 +130,20 @@ class QuantizeDequantize(nn.Module):
 
     def get_zero_point(self) -> Tensor:
         """The zero point (ONNX sign; AIMET offset = -zero point), float, of the encoding shape."""
+        return self._zero_point()
+
+    def _zero_point(self, scale: Tensor | None = None) -> Tensor:
+        """:meth:`get_zero_point`, reusing `scale` (:meth:`get_scale`) when min/max get no
+        gradient."""
         if self.grid == "asymmetric":
-            zp = self.qmin - _ste_round(self.min / self.get_scale())
-            return torch.clamp(zp, self.qmin, self.qmax)
+            if torch.is_grad_enabled() and (self.min.requires_grad or self.max.requires_grad):
+                # Learned: a straight-through round, and a scale node of its own so that min/max
+                # gradients are summed in the same order (bit for bit) as they always were.
+                rounded = _ste_round(self.min / self.get_scale())
+            else:
+                # The straight-through round's value x + (round(x) - x) is round(x) exactly.
+                rounded = torch.round(self.min / (self.get_scale() if scale is None else scale))
+            return torch.clamp(self.qmin - rounded, self.qmin, self.qmax)
         if self.grid == "unsigned_symmetric":
             return torch.where(self.min.detach() < 0, float(self.qmax + 1) / 2, 0.0)
         return torch.zeros_like(self.min.detach())
@@ -171,13 +182,14 @@ class QuantizeDequantize(nn.Module):
             raise RuntimeError(f"{self._label()} has no encoding: calibrate it under "
                                f"`with quantizer.compute_encodings():`, or call set_range()")
         axis, block, qshape = qdq_layout(x.shape, self.shape)
-        scale = self.get_scale().reshape(self.shape)
-        zp = self.get_zero_point().reshape(self.shape)
-        if axis is None or block is not None:
-            scale, zp = scale.reshape(_full(self.shape, qshape)), zp.reshape(_full(self.shape, qshape))
-            scale, zp = scale.expand(qshape).contiguous(), zp.expand(qshape).contiguous()
-        else:
-            scale, zp = scale.reshape(-1), zp.reshape(-1)
+        scale = self.get_scale()
+        zp = self._zero_point(scale)
+        if block is not None:
+            full = _full(self.shape, qshape)
+            scale = scale.reshape(full).expand(qshape).contiguous()
+            zp = zp.reshape(full).expand(qshape).contiguous()
+        elif scale.shape != qshape:  # per-tensor: (), per-channel: (C,)
+            scale, zp = scale.reshape(qshape), zp.reshape(qshape)
         return F.quantize_dequantize(x, scale, zp, self.qmin, self.qmax, axis, block)
 
     def _start_calibration(self) -> None:
@@ -188,6 +200,10 @@ class QuantizeDequantize(nn.Module):
 
     def _finish_calibration(self) -> None:
         self._calibrating = False
+        self._set_from_analyzer()
+
+    def _set_from_analyzer(self) -> None:
+        """Sets the encoding to the one the analyzer computes from its statistics."""
         try:
             encoding = self.encoding_analyzer.compute_encodings(
                 self.bitwidth, self.symmetric, strict=self.grid == "strict_symmetric",

@@ -168,6 +168,25 @@ def test_range_learning_gradients_reach_min_and_max():
     assert float(q.max.grad) < 0 and float(q.min.grad) > 0  # widening the range reduces clipping
 
 
+
+@pytest.mark.parametrize("shape", [(), (6, 1), (6, 4)])
+def test_forward_without_gradient_equals_the_straight_through_forward(shape):
+    # Without a gradient to min/max the zero point is rounded directly, with one through the
+    # straight-through round; both forwards and the zero points must agree bit for bit.
+    g = _gen(6)
+    for trial in range(20):
+        x = torch.randn(6, 40, generator=g) * 3
+        q = _calibrate(QuantizeDequantize(shape, 8, symmetric=False), x)
+        with torch.no_grad():  # off-grid ranges: min / scale is not an integer
+            q.min.sub_(torch.rand(shape, generator=g))
+            q.max.add_(torch.rand(shape, generator=g))
+        learned = q(x), q.get_zero_point()
+        assert learned[0].requires_grad and learned[1].requires_grad
+        with torch.no_grad():
+            assert torch.equal(q(x), learned[0]) and torch.equal(q.get_zero_point(), learned[1])
+        q.requires_grad_(False)
+        assert torch.equal(q(x), learned[0]) and torch.equal(q.get_zero_point(), learned[1])
+
 def test_half_precision_input():
     q = _calibrate(QuantizeDequantize((), 8, symmetric=False), torch.tensor([-1.0, 3.0]))
     x = torch.randn(100, generator=_gen(6))
