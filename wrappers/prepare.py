@@ -43,7 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from ._forward import split_dummy_input
+from ._forward import eval_mode, split_dummy_input
 from .graph import tensor_nodes
 
 __all__ = ["prepare_model", "PrepareError"]
@@ -454,14 +454,8 @@ class _Tracer(fx.Tracer):
                         result = getattr(a[0], target)(*a[1:], **kw)
                 else:  # in eval mode: no running statistics are updated
                     module = self.root.get_submodule(target)
-                    flags = [(m, m.training) for m in module.modules()]
-                    module.eval()
-                    try:
-                        with torch.no_grad():
-                            result = type(module).forward(module, *a, **kw)
-                    finally:
-                        for m, flag in flags:
-                            m.training = flag
+                    with eval_mode(module), torch.no_grad():
+                        result = type(module).forward(module, *a, **kw)
             else:
                 result = missing
         except Exception:  # noqa: BLE001 (no example: len()/iteration then fail as in fx)

@@ -148,8 +148,7 @@ def quantize_modules(gm: fx.GraphModule) -> fx.GraphModule:
             module = gm.get_submodule(node.target)
             wrapper = to_quantized(module, node.target)
             if wrapper is not module:
-                parent, _, leaf = node.target.rpartition(".")
-                setattr(gm.get_submodule(parent) if parent else gm, leaf, wrapper)
+                gm.set_submodule(node.target, wrapper)
     return gm
 
 
