@@ -65,7 +65,7 @@ def test_unknown_module_error_names_the_module_and_shows_registration_and_exclus
     assert isinstance(info.value, RuntimeError)
     # A subclass of a supported class is not silently quantized as its parent.
     class MyLinear(nn.Linear):
-        pass
+        """A subclass the registry has no quantized class for."""
     with pytest.raises(qnn.UnsupportedModuleError, match="MyLinear"):
         qnn.to_quantized(MyLinear(2, 2), "fc")
 

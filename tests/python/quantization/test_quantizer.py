@@ -110,7 +110,7 @@ def test_no_data_names_the_quantizer():
     q = QuantizeDequantize((), 8, symmetric=True, name="conv1.output")
     with pytest.raises(RuntimeError, match=r"quantizer 'conv1.output': no encoding computed: .*saw no data"):
         with q.compute_encodings():
-            pass
+            pass  # no batch: the quantizer sees no data
     assert not q.is_initialized()
     with pytest.raises(RuntimeError, match=r"'conv1.output' has no encoding"):
         q(torch.ones(2))
