@@ -54,8 +54,8 @@ from .quantization.float_quantizer import FloatQuantizeDequantize
 from .quantization.param_quantizer import ParamQuantizeDequantize, freeze, is_frozen
 from .quantization.quantizer import QuantizeDequantize, compute_encodings as _calibrate
 from .quantization.scheme import QuantScheme
-from .quantsim_apply import (SlotSpec, apply_config, check_supported_kernels,
-                             param_channel_axis, quantize_modules)
+from .quantsim_apply import (SlotSpec, apply_config, apply_exception_rules,
+                             check_supported_kernels, param_channel_axis, quantize_modules)
 
 __all__ = ["QuantizationSimModel", "quantizer_entries"]
 
@@ -115,7 +115,9 @@ class QuantizationSimModel:
     Attributes:
         model: the simulated model (``torch.fx.GraphModule`` with quantized wrappers).
         quant_scheme: the :class:`QuantScheme`.
-        hw_version: ``defaults.hw_version`` of the config (stored; no hardware rules applied).
+        hw_version: ``defaults.hw_version`` of the config; its AIMET exception rules (Embedding,
+            GroupNorm, MatMul precision) are applied at construction
+            (:func:`~torchqsim.quantsim_apply.apply_exception_rules`).
         graph: the :class:`~torchqsim.graph.ModuleGraph` of ``model``.
 
     Raises:
@@ -160,6 +162,7 @@ class QuantizationSimModel:
         self._specs = apply_config(self.graph, self._config, output_bw=default_output_bw,
                                    param_bw=default_param_bw, data_type=default_data_type)
         self._disable_non_float_slots(dummy_input)
+        apply_exception_rules(self.graph, self._specs, self.hw_version)
         check_supported_kernels(self._specs)
         for name in self._specs:
             self._realize(name)

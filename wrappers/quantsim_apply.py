@@ -22,6 +22,8 @@ steps override earlier ones:
 7. per op: ``per_channel_quantization`` and ``supported_kernels`` from the first of its ONNX types
    that sets them in ``op_type``, else from ``defaults``.
 
+The sim then applies ``defaults.hw_version``'s exception rules (:func:`apply_exception_rules`).
+
 Tensor-level semantics, as AIMET's: ``is_output_quantized: True`` enables the op's outputs;
 ``False`` disables them and the consumers' input slots that read them, so the tensor is
 unquantized everywhere; ``is_input_quantized: True`` enables the op's inputs, ``False`` also
@@ -54,9 +56,10 @@ from torch import fx, nn
 
 from .graph import MODEL_INPUT, CONSTANT, ModuleGraph, OpNode, Producer
 from .nn.base import QuantizationMixin, to_quantized
+from .nn.functional_modules import Bmm, MatMul
 
 __all__ = ["SlotSpec", "ModuleSpec", "apply_config", "quantize_modules", "param_channel_axis",
-           "check_supported_kernels"]
+           "apply_exception_rules", "check_supported_kernels"]
 
 _FOLDING_PRODUCERS = ("Conv", "ConvTranspose", "Gemm")
 _CONV_TRANSPOSE = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
@@ -412,6 +415,98 @@ def apply_config(graph: ModuleGraph, config: dict, *, output_bw: int, param_bw: 
     _apply_model_io(plan, config["model_input"], config["model_output"])
     _apply_instance_settings(plan, config)
     return plan.specs
+
+
+_HTP_PRE_V73 = frozenset({"V66", "V68", "V69"})
+_HTP_V73_PLUS = frozenset({"V73", "V75", "V79"})
+
+
+def _matmul_target(op: OpNode, index: int, specs: dict[str, ModuleSpec]) -> SlotSpec | None:
+    """The quantizer that quantizes input `index` of `op`: its own input slot if enabled, else
+    the nearest enabled output (or, failing that, first input) slot up the chain of producers;
+    None where the chain reaches a model input or an op with several tensor inputs."""
+    if specs[op.name].inputs[index].enabled:
+        return specs[op.name].inputs[index]
+    src = op.inputs[index]
+    while isinstance(src, Producer):
+        spec = specs.get(src.op.name)
+        if spec is not None:
+            outs = spec.outputs[src.output_index:src.output_index + 1]
+            for slot in outs + spec.inputs[:1]:
+                if slot.enabled:
+                    return slot
+        srcs = [s for s, t in zip(src.op.inputs, src.op.tensor_inputs) if t]
+        if len(srcs) != 1:
+            return None
+        src = srcs[0]
+    return None
+
+
+def apply_exception_rules(graph: ModuleGraph, specs: dict[str, ModuleSpec],
+                          hw_version: str) -> None:
+    """Applies, in place, AIMET's per-hardware exception rules for ``defaults.hw_version``.
+
+    AIMET v1 ``QuantizationSimModel._apply_exception_rules`` (aimet_torch ``quantsim.py``,
+    reference aimet.md §1.9), run after the config sections:
+
+    - ``nn.Embedding`` (Gather) and ``nn.GroupNorm``, for V73/V75/V79: the weight (GroupNorm:
+      every parameter slot) takes the output slot's bitwidth and symmetry;
+    - two-activation ``MatMul`` (and ``Bmm``, which also exports as MatMul; AIMET names only
+      MatMul), per the HTP op definition. The quantizer of each input is its input slot if
+      enabled, else the nearest enabled slot up the producers (AIMET's
+      ``_get_target_quantizer``); nothing is done when both are fp16. V66/V68/V69: the second
+      input becomes 8-bit symmetric (integer slots only: 8-bit fp does not exist here).
+      V73/V75/V79: if the second input is 16-bit it becomes symmetric and the first 16-bit.
+      An input whose quantizer cannot be found gets a ``UserWarning`` (AIMET logs one).
+
+    ``"default"`` and any other version apply nothing.
+
+    Args:
+        graph: the :class:`~torchqsim.graph.ModuleGraph` the specs were built on.
+        specs: module path -> :class:`ModuleSpec` (from :func:`apply_config`).
+        hw_version: the config's ``defaults.hw_version``.
+
+    Example::
+
+        >>> import torch
+        >>> from torchqsim.prepare import prepare_model
+        >>> from torchqsim.quantsim_config import load_config
+        >>> gm = quantize_modules(prepare_model(nn.Sequential(nn.Embedding(10, 4))))
+        >>> graph = ModuleGraph.from_graph_module(gm)
+        >>> specs = apply_config(graph, load_config("default"), output_bw=16, param_bw=8,
+        ...                      data_type="int")
+        >>> apply_exception_rules(graph, specs, "V73")
+        >>> specs["0"].params["weight"].bitwidth, specs["0"].params["weight"].symmetric
+        (16, False)
+    """
+    if hw_version not in _HTP_PRE_V73 | _HTP_V73_PLUS:
+        return
+    for op in graph.ops:
+        spec = specs.get(op.name)
+        if spec is None:
+            continue
+        if isinstance(op.module, (nn.Embedding, nn.GroupNorm)):
+            if hw_version in _HTP_V73_PLUS and "weight" in spec.params:
+                out = spec.outputs[0]
+                names = spec.params if isinstance(op.module, nn.GroupNorm) else ["weight"]
+                for name in names:
+                    spec.params[name].bitwidth = out.bitwidth
+                    spec.params[name].symmetric = out.symmetric
+        elif isinstance(op.module, (MatMul, Bmm)):
+            first, second = (_matmul_target(op, i, specs) for i in (0, 1))
+            pre_v73 = hw_version in _HTP_PRE_V73
+            if first and second and first.dtype == second.dtype == "float":
+                continue
+            if second is None or (first is None and not pre_v73):
+                warnings.warn(f"hw_version {hw_version}: the quantizer of an input of MatMul "
+                              f"{op.name!r} could not be found (no enabled quantizer up its "
+                              f"producers); its exception rule is not applied", stacklevel=3)
+            elif pre_v73:
+                if second.dtype == "int":
+                    second.bitwidth, second.symmetric = 8, True
+            elif second.bitwidth == 16:
+                second.symmetric = True
+                first.bitwidth = 16
 
 
 def _kernel_of(slots: list[SlotSpec], default: tuple) -> tuple:
