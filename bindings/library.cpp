@@ -32,7 +32,7 @@ TORCH_LIBRARY(qsim, m) {
     m.def("dequantize_backward(Tensor grad, Tensor q, Tensor scale, Tensor zero_point, "
           "int? axis, int? block_size, bool qparam_grads) -> (Tensor, Tensor, Tensor)", tags);
     m.def("float_quantize_dequantize(Tensor x, ScalarType dtype) -> Tensor", tags);
-    // Calibration (stats_cpu.cpp): statistics, and encodings (scale, zero_point, min, max) from
+    // Calibration (stats_cpu.cpp, stats_cuda.cpp): statistics, and encodings (scale, zero_point, min, max) from
     // them; their fake implementations are in wrappers/_stats_ops.py.
     m.set_python_module("torchqsim._stats_ops");
     m.def("minmax(Tensor x, int? axis=None) -> (Tensor, Tensor, Tensor)", tags);

@@ -5,24 +5,15 @@
 // scale and zero_point values copies them to the host, so each call synchronises once.
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
-#include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
-#include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
+#include "cuda_launch.h"
 #include "qdq_entry_points.h"
 #include "qsim/qdq_cuda.h"
 
 namespace qsim {
 namespace {
-
-void check_launch(int rc) {
-    C10_CUDA_CHECK(static_cast<cudaError_t>(rc));
-}
-
-void * current_stream(const at::Tensor & t) {
-    return c10::cuda::getCurrentCUDAStream(t.device().index()).stream();
-}
 
 // The CUDA runner of QdqEntryPoints: enqueues the kernels on the current stream of a.x's device.
 struct CudaRunner {

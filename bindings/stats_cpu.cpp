@@ -1,6 +1,6 @@
 // CPU implementations of the calibration ops (statistics and encodings; schemas in library.cpp):
-// check arguments, take pointers, call the C kernels of qsim/stats.h and qsim/analyzers.h on
-// torch's thread pool. Results never depend on the thread count: min/max combine in chunk order,
+// check arguments (stats_args.h), take pointers, call the C kernels of qsim/stats.h and
+// qsim/analyzers.h on torch's thread pool. Results never depend on the thread count: min/max combine in chunk order,
 // histogram counts are integers, and per-channel work writes only its own channels.
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
@@ -21,8 +21,9 @@
 
 extern "C" {
 #include "qsim/analyzers.h"
-#include "qsim/stats.h"
 }
+
+#include "stats_args.h"
 
 namespace qsim {
 namespace {
@@ -31,32 +32,6 @@ namespace {
 constexpr int64_t kGrain = 1 << 16;
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
-
-at::Tensor check_data(const char * op, const at::Tensor & x) {
-    TORCH_CHECK_TYPE(x.scalar_type() == at::kFloat || x.scalar_type() == at::kHalf ||
-                         x.scalar_type() == at::kBFloat16,
-                     op, ": x must be float32, float16 or bfloat16, got ", x.scalar_type());
-    TORCH_CHECK_VALUE(x.device().is_cpu(), op, ": x must be on the CPU, got ", x.device());
-    return x.to(at::kFloat).contiguous();
-}
-
-// x viewed around `axis` (per-channel), or as one channel (axis = None).
-qsim_channel_view channel_view(const char * op, const at::Tensor & x, std::optional<int64_t> axis) {
-    if (!axis.has_value()) {
-        return { 1, 1, x.numel() };
-    }
-    const int64_t dim = x.dim();
-    TORCH_CHECK_INDEX(dim > 0 && *axis >= -dim && *axis < dim, op, ": axis ", *axis,
-                      " is out of range for x with ", dim, " dimensions");
-    const int64_t ax = *axis < 0 ? *axis + dim : *axis;
-    return { c10::multiply_integers(x.sizes().begin(), x.sizes().begin() + ax), x.size(ax),
-             c10::multiply_integers(x.sizes().begin() + ax + 1, x.sizes().end()) };
-}
-
-// Shape of per-channel statistics: [] per-tensor, [C] per-channel.
-std::vector<int64_t> stat_shape(const qsim_channel_view & v, std::optional<int64_t> axis) {
-    return axis.has_value() ? std::vector<int64_t>{ v.channels } : std::vector<int64_t>{};
-}
 
 // Splits [0, n) into at most one chunk per thread, each at least kGrain long.
 int64_t chunk_count(int64_t n) {
@@ -69,13 +44,6 @@ void for_chunks(int64_t n, int64_t chunks, const std::function<void(int64_t, int
             fn(t, n * t / chunks, n * (t + 1) / chunks);
         }
     });
-}
-
-using MinMax = std::tuple<at::Tensor, at::Tensor, at::Tensor>;
-
-// Fresh (min, max, nonfinite) statistics of shape `sh`: +inf, -inf, 0.
-MinMax empty_minmax(at::IntArrayRef sh, const at::TensorOptions & f) {
-    return { at::full(sh, kInf, f), at::full(sh, -kInf, f), at::zeros(sh, f.dtype(at::kLong)) };
 }
 
 // Per-tensor statistics spread over threads: run(t, begin, end, &min, &max) -> nonfinite on each
@@ -100,7 +68,7 @@ int64_t channel_grain(const qsim_channel_view & v) {
 }
 
 MinMax minmax_cpu(const at::Tensor & x_in, std::optional<int64_t> axis) {
-    const at::Tensor        x = check_data("minmax", x_in);
+    const at::Tensor        x = check_stats_data("minmax", x_in);
     const qsim_channel_view v = channel_view("minmax", x, axis);
     MinMax                  m = empty_minmax(stat_shape(v, axis), x.options());
     const float *           xp = x.data_ptr<float>();
@@ -120,33 +88,10 @@ MinMax minmax_cpu(const at::Tensor & x_in, std::optional<int64_t> axis) {
     return m;
 }
 
-void check_bins(const char * op, int64_t bins) {
-    TORCH_CHECK_VALUE(bins >= 1 && bins <= QSIM_MAX_BINS, op, ": bins must be from 1 to ",
-                      QSIM_MAX_BINS, ", got ", bins);
-}
-
-// `range` as contiguous [C, 2] finite doubles for channel shape `sh` (an infinite or NaN edge
-// would bin everything into one end bin, or grow into a NaN range).
-at::Tensor check_range(const char * op, const at::Tensor & range, at::IntArrayRef sh) {
-    TORCH_CHECK_TYPE(range.scalar_type() == at::kDouble, op, ": range must be float64, got ",
-                     range.scalar_type());
-    std::vector<int64_t> expect(sh.begin(), sh.end());
-    expect.push_back(2);
-    TORCH_CHECK_VALUE(range.sizes() == at::IntArrayRef(expect), op, ": range must have shape ",
-                      at::IntArrayRef(expect), " ([lo, hi] per channel), got ", range.sizes());
-    at::Tensor    r = range.contiguous();
-    const double * p = r.data_ptr<double>();
-    for (int64_t i = 0; i < r.numel(); i++) {
-        TORCH_CHECK_VALUE(std::isfinite(p[i]), op, ": range must hold finite numbers, but range[",
-                          i / 2, "] = [", p[i - i % 2], ", ", p[i - i % 2 + 1], "]");
-    }
-    return r;
-}
-
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> histogram_cpu(
     const at::Tensor & x_in, const at::Tensor & range_in, int64_t bins, std::optional<int64_t> axis) {
     check_bins("histogram", bins);
-    const at::Tensor        x     = check_data("histogram", x_in);
+    const at::Tensor        x     = check_stats_data("histogram", x_in);
     const qsim_channel_view v     = channel_view("histogram", x, axis);
     auto                    sh    = stat_shape(v, axis);
     const at::Tensor        range = check_range("histogram", range_in, sh);

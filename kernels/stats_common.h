@@ -11,11 +11,20 @@
 
 #include "qsim/stats.h"
 
+/* qsim_nonfinite and qsim_bin_index also compile for the GPU (kernels/cuda/stats.cu includes this
+ * header), so the CUDA statistics skip and bin each value exactly as the C kernels do. The bin
+ * index is a subtraction then a multiplication: nothing an FMA could fuse, on either side. */
+#if defined(__CUDACC__)
+#define QSIM_STATS_HD __host__ __device__
+#else
+#define QSIM_STATS_HD
+#endif
+
 /* Elements per block of the run kernels: the unit of their fast checks. */
 #define QSIM_STATS_BLOCK 256
 
 /* 1 for NaN and +-Inf, else 0; integer arithmetic, so loops of it vectorize. */
-static inline int32_t qsim_nonfinite(float v) {
+static inline QSIM_STATS_HD int32_t qsim_nonfinite(float v) {
     uint32_t u;
     memcpy(&u, &v, sizeof u);
     return (u & 0x7f800000u) == 0x7f800000u;
@@ -29,7 +38,7 @@ static inline double qsim_clamp_finite_d(double v) {
 
 /* The bin of a finite value (qsim_bins documents the rule), written as a clamp of t to
  * [0, count - 1] followed by truncation, which is the same thing. */
-static inline int32_t qsim_bin_index(float v, qsim_bins b) {
+static inline QSIM_STATS_HD int32_t qsim_bin_index(float v, qsim_bins b) {
     float t = (v - b.lo) * b.scale;
     t = t > 0.0f ? t : 0.0f;
     t = t < (float) (b.count - 1) ? t : (float) (b.count - 1);

@@ -1,0 +1,40 @@
+// Argument checking shared by the CPU and CUDA implementations of the statistics ops (minmax,
+// histogram): every user error becomes a c10::Error whose message names the op and the argument.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <c10/core/DeviceType.h>
+
+#include <optional>
+#include <tuple>
+#include <vector>
+
+extern "C" {
+#include "qsim/stats.h"
+}
+
+namespace qsim {
+
+// x (float32, float16 or bfloat16, on a device of type `device`) as contiguous fp32.
+at::Tensor check_stats_data(const char * op, const at::Tensor & x,
+                            c10::DeviceType device = c10::DeviceType::CPU);
+
+// x viewed around `axis` (per-channel), or as one channel (axis = None).
+qsim_channel_view channel_view(const char * op, const at::Tensor & x, std::optional<int64_t> axis);
+
+// Shape of per-channel statistics: [] per-tensor, [C] per-channel.
+std::vector<int64_t> stat_shape(const qsim_channel_view & v, std::optional<int64_t> axis);
+
+// bins in 1..QSIM_MAX_BINS.
+void check_bins(const char * op, int64_t bins);
+
+// `range` (on the CPU) as contiguous [C, 2] finite doubles for channel shape `sh` (an infinite
+// or NaN edge would bin everything into one end bin, or grow into a NaN range).
+at::Tensor check_range(const char * op, const at::Tensor & range, at::IntArrayRef sh);
+
+using MinMax = std::tuple<at::Tensor, at::Tensor, at::Tensor>;
+
+// Fresh (min, max, nonfinite) statistics of shape `sh`: +inf, -inf, 0 (`f`: float options).
+MinMax empty_minmax(at::IntArrayRef sh, const at::TensorOptions & f);
+
+}  // namespace qsim
