@@ -59,4 +59,41 @@ static inline void qsim_fold_minmax(size_t n, const float * x, float * lo, float
     *hi = h;
 }
 
+/* Adds a block of bin indices idx[0, len) of x[0, len) to counts. `nonfinite` is how many values
+ * of the block are not finite: when 0 every value is counted without a test, else non-finite
+ * values (whose index is meaningless) are skipped. */
+static inline void qsim_count_bins(size_t len, const int32_t * idx, const float * x,
+                                   int64_t nonfinite, int64_t * counts) {
+    if (nonfinite == 0) {
+        for (size_t j = 0; j < len; j++) {
+            counts[idx[j]]++;
+        }
+    } else {
+        for (size_t j = 0; j < len; j++) {
+            counts[idx[j]] += !qsim_nonfinite(x[j]);
+        }
+    }
+}
+
+/* The scalar tail of a vectorised histogram update: counts the finite values of x[0, n) into
+ * their bins and folds them into *lo and *hi. Returns how many values were not finite. */
+static inline int64_t qsim_histogram_tail(size_t n, const float * x, qsim_bins b,
+                                          int64_t * counts, float * lo, float * hi) {
+    int64_t bad = 0;
+    float   l = *lo, h = *hi;
+    for (size_t i = 0; i < n; i++) {
+        const float v = x[i];
+        if (qsim_nonfinite(v)) {
+            bad++;
+        } else {
+            counts[qsim_bin_index(v, b)]++;
+            l = v < l ? v : l;
+            h = v > h ? v : h;
+        }
+    }
+    *lo = l;
+    *hi = h;
+    return bad;
+}
+
 #endif /* QSIM_STATS_COMMON_H */

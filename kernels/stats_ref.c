@@ -40,16 +40,8 @@ int64_t qsim_histogram_f32_ref(size_t n, const float * x, qsim_bins b, int64_t *
             outside += (v < lo) | (v > hi);
             idx[j] = qsim_bin_index(v, b);
         }
-        if (nonfinite == 0) {
-            for (size_t j = 0; j < len; j++) {
-                counts[idx[j]]++;
-            }
-        } else {
-            for (size_t j = 0; j < len; j++) {
-                counts[idx[j]] += !qsim_nonfinite(x[i + j]);
-            }
-            bad += nonfinite;
-        }
+        qsim_count_bins(len, idx, x + i, nonfinite, counts);
+        bad += nonfinite;
         if (outside) {
             qsim_fold_minmax(len, x + i, &lo, &hi);
         }

@@ -105,29 +105,12 @@ int64_t qsim_histogram_f32_avx2(size_t n, const float * x, qsim_bins b, int64_t 
                                 _mm256_cvttps_epi32(_mm256_min_ps(_mm256_max_ps(t, zero), last)));
         }
         const int64_t block_bad = qsim_v8_flush(&f);
-        if (block_bad == 0) {
-            for (size_t j = 0; j < QSIM_STATS_BLOCK; j++) {
-                counts[idx[j]]++;
-            }
-        } else {
-            for (size_t j = 0; j < QSIM_STATS_BLOCK; j++) {
-                counts[idx[j]] += !qsim_nonfinite(x[i + j]);
-            }
-            bad += block_bad;
-        }
+        qsim_count_bins(QSIM_STATS_BLOCK, idx, x + i, block_bad, counts);
+        bad += block_bad;
     }
     float lo = *min, hi = *max;
     qsim_v8_fold_end(&f, &lo, &hi);
-    for (; i < n; i++) {
-        const float v = x[i];
-        if (qsim_nonfinite(v)) {
-            bad++;
-        } else {
-            counts[qsim_bin_index(v, b)]++;
-            lo = v < lo ? v : lo;
-            hi = v > hi ? v : hi;
-        }
-    }
+    bad += qsim_histogram_tail(n - i, x + i, b, counts, &lo, &hi);
     *min = lo + 0.0f;
     *max = hi + 0.0f;
     return bad;
