@@ -11,6 +11,7 @@ Environment toggles:
 """
 
 import glob
+import json
 import os
 import platform
 
@@ -21,32 +22,32 @@ from torch.utils.cpp_extension import CUDA_HOME, BuildExtension, CppExtension, C
 
 DEBUG = os.environ.get("DEBUG") == "1"
 OPT = ["-O0", "-g"] if DEBUG else ["-O3"]
-C_FLAGS = ["-std=c11", "-fPIC", "-Wall", "-Wextra", "-Wshadow", "-Wstrict-prototypes", *OPT]
-KERNEL_INCLUDE = os.path.join("kernels", "include")
 
-# The kernels are C: build_clib compiles them with the C compiler and these flags (BuildExtension
-# would compile .c files as C++).
-# ISA variants (kernels/x86/*__<isa>.c) get their ISA flags and nothing else does, so the build
-# runs on any x86-64; the variant is chosen at run time (kernels/qdq_variants.inc).
+# kernels/build.json is the one description of the C kernel libraries (CMakeLists.txt reads it
+# too): their sources, the warnings (errors in every build, the wheel included) and the ISA flags.
+with open(os.path.join("kernels", "build.json"), encoding="utf-8") as f:
+    BUILD = json.load(f)
+KERNEL_INCLUDE = BUILD["include_dirs"][0]
+C_FLAGS = [f"-std={BUILD['c_standard']}", "-fPIC", *BUILD["warnings"], *OPT]
 IS_X86 = platform.machine().lower() in ("x86_64", "amd64")
-ISA_FLAGS = {
-    "avx2": ["-mavx2", "-mfma", "-mf16c"],
-    "avx512": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mfma", "-mf16c"],
-}
+
+
+def _sources(patterns):
+    return sorted(p for pattern in patterns for p in glob.glob(pattern))
+
+
+# build_clib compiles the kernels with the C compiler (BuildExtension would compile .c as C++).
 KERNEL_LIBS = [
-    ("qsim_kernels", {"sources": sorted(glob.glob("kernels/*.c")),
-                      "include_dirs": [KERNEL_INCLUDE], "cflags": C_FLAGS}),
-    *[(f"qsim_kernels_{isa}", {"sources": sorted(glob.glob(f"kernels/x86/*__{isa}.c")),
-                               "include_dirs": [KERNEL_INCLUDE, "kernels"],
-                               "cflags": C_FLAGS + flags})
-      for isa, flags in ISA_FLAGS.items()
-      if IS_X86 and glob.glob(f"kernels/x86/*__{isa}.c")],
+    (lib["name"], {"sources": _sources(lib["sources"]), "include_dirs": BUILD["include_dirs"],
+                   "cflags": C_FLAGS + lib["flags"]})
+    for lib in BUILD["libraries"]
+    if (lib.get("isa") is None or IS_X86) and _sources(lib["sources"])
 ]
 KERNEL_LIB_NAMES = [name for name, _ in reversed(KERNEL_LIBS)]
 
 # The op library: CPU sources always; the CUDA sources only with a CUDA torch and toolkit.
 WITH_CUDA = torch.version.cuda is not None and CUDA_HOME is not None and os.path.isdir(CUDA_HOME)
-CUDA_SOURCES = sorted(glob.glob("kernels/cuda/*.cu")) + sorted(glob.glob("bindings/*_cuda.cpp"))
+CUDA_SOURCES = _sources(BUILD["cuda_sources"]) + sorted(glob.glob("bindings/*_cuda.cpp"))
 OP_SOURCES = sorted(p for p in glob.glob("bindings/*.cpp")
                     if not os.path.basename(p).startswith("io_") and p not in CUDA_SOURCES)
 OpExtension = CUDAExtension if WITH_CUDA else CppExtension
@@ -79,7 +80,7 @@ setup(
         OpExtension(
             "torchqsim._C",
             OP_SOURCES + (CUDA_SOURCES if WITH_CUDA else []),
-            include_dirs=[os.path.abspath(KERNEL_INCLUDE)],
+            include_dirs=[os.path.abspath(d) for d in BUILD["include_dirs"]],
             libraries=list(KERNEL_LIB_NAMES),
             extra_compile_args=OP_COMPILE_ARGS,
             extra_link_args=["-fopenmp"],

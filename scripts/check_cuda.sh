@@ -49,7 +49,7 @@ check() {
 nvcc_flags=(-c -std=c++17 -O3
             -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90
             -Werror all-warnings -Xcompiler -Wall,-Wextra
-            -I kernels/include)
+            -I kernels/include -I kernels)
 for src in kernels/cuda/*.cu; do
   [ -e "$src" ] || continue
   name="$(basename "$src" .cu)"
@@ -77,7 +77,7 @@ print(" ".join("-isystem" + d for d in dirs))
     name="$(basename "$src" .cpp)"
     check "$name" "$src" "${CXX:-c++}" -std=c++20 -fsyntax-only -Wall -Wextra -Werror \
       -DC10_CUDA_NO_CMAKE_CONFIGURE_FILE "${torch_flags[@]}" -isystem "$cuda_include" \
-      -I kernels/include -I bindings "$src"
+      -I kernels/include -I kernels -I bindings "$src"
   done
 else
   for src in bindings/*_cuda.cpp; do

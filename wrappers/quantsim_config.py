@@ -1,6 +1,6 @@
 """AIMET quantsim config files: read, validate and resolve them (reference/aimet.md §1).
 
-The reading and validation are the C reader (`kernels/config.c`, `qsim/config.h`); this module
+The reading and validation are the C reader (`kernels/io/config.c`, `qsim/config.h`); this module
 adds the presets shipped in `configs/` and returns the config as plain Python data:
 
 * the structure of the JSON file, with real bools (AIMET's ``"True"``/``"False"`` strings and

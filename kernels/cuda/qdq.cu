@@ -9,7 +9,7 @@
 
 #include <limits>
 
-#include "qdq_cuda_math.h"
+#include "cuda/qdq_cuda_math.h"
 #include "qsim/qdq_cuda.h"
 
 namespace qsim_cuda {

@@ -2,7 +2,7 @@
  * qdq_cuda_math.h (internal, C++): the per-element arithmetic and the index maps of the CUDA qdq
  * kernels (qdq.cu), written once for the device and the host.
  *
- * Every element is computed exactly as kernels/qdq_common.h and kernels/qdq_ref.c compute it on
+ * Every element is computed exactly as kernels/qdq/qdq_common.h and kernels/qdq/qdq_ref.c compute it on
  * the CPU, operation for operation. On the device each float operation is an explicit IEEE
  * round-to-nearest intrinsic (__fdiv_rn, __fadd_rn, ...): never a reciprocal multiply, never
  * contracted into an FMA, whatever the nvcc flags. On the host the same functions use plain

@@ -12,7 +12,7 @@
 
 #include <limits>
 
-#include "../stats_common.h"
+#include "stats/stats_common.h"
 #include "qsim/stats_cuda.h"
 
 namespace qsim_cuda {

@@ -10,8 +10,8 @@
 #include <immintrin.h>
 #include <stdint.h>
 
-#include "qdq_common.h"
-#include "qdq_variants.h"
+#include "qdq/qdq_common.h"
+#include "qdq/qdq_variants.h"
 
 typedef struct qsim_v8_grid {
     __m256 scale, zero_point, qmin, qmax;

@@ -9,8 +9,8 @@
  */
 #include <immintrin.h>
 
-#include "stats_common.h"
-#include "stats_variants.h"
+#include "stats/stats_common.h"
+#include "stats/stats_variants.h"
 
 /* Vector iterations between flushes of the 32-bit per-lane non-finite counters. */
 #define QSIM_V8_FLUSH (1u << 24)

@@ -8,8 +8,8 @@
  */
 #include <immintrin.h>
 
-#include "stats_common.h"
-#include "stats_variants.h"
+#include "stats/stats_common.h"
+#include "stats/stats_variants.h"
 
 typedef struct qsim_v16_fold {
     __m512 lo, hi;

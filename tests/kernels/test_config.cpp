@@ -10,7 +10,7 @@
 #include <vector>
 
 extern "C" {
-#include "json_util.h"
+#include "io/json_util.h"
 #include "qsim/config.h"
 }
 

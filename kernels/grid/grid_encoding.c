@@ -1,0 +1,58 @@
+#include "grid/grid_encoding.h"
+
+qsim_status qsim_grid_bounds(qsim_grid_kind grid, int bitwidth, int32_t * qmin, int32_t * qmax) {
+    if (bitwidth < 2 || bitwidth > 16 || !qmin || !qmax) {
+        return QSIM_INVALID_ARGUMENT;
+    }
+    const int32_t half = (int32_t) 1 << (bitwidth - 1);
+    switch (grid) {
+        case QSIM_GRID_SYMMETRIC:
+            *qmin = -half;
+            *qmax = half - 1;
+            return QSIM_SUCCESS;
+        case QSIM_GRID_STRICT_SYMMETRIC:
+            *qmin = -(half - 1);
+            *qmax = half - 1;
+            return QSIM_SUCCESS;
+        case QSIM_GRID_UNSIGNED_SYMMETRIC:
+        case QSIM_GRID_ASYMMETRIC:
+            *qmin = 0;
+            *qmax = 2 * half - 1;
+            return QSIM_SUCCESS;
+    }
+    return QSIM_INVALID_ARGUMENT;
+}
+
+/* The zero point of a symmetric grid: fixed, except that unsigned symmetric moves to the middle
+ * of its grid when the data has negative values. */
+static int32_t qsim_symmetric_zero_point(qsim_grid_kind grid, int32_t qmax, double min0) {
+    return grid == QSIM_GRID_UNSIGNED_SYMMETRIC && min0 < 0.0 ? (qmax + 1) / 2 : 0;
+}
+
+qsim_status qsim_encoding_from_range(qsim_grid_kind grid, int bitwidth, float min, float max,
+                                     qsim_encoding * out) {
+    int32_t qmin, qmax;
+    if (qsim_grid_bounds(grid, bitwidth, &qmin, &qmax) != QSIM_SUCCESS || !out || !(min <= max)) {
+        return QSIM_INVALID_ARGUMENT;
+    }
+    const double eps  = (double) FLT_EPSILON;
+    const double n    = (double) qmax - (double) qmin;
+    double       min0 = fmin(qsim_clamp_finite_d((double) min), 0.0);
+    double       max0 = fmax(qsim_clamp_finite_d((double) max), 0.0);
+    const int    tiny = (max0 - min0) / n < eps;
+    int32_t      zp;
+    double       scale;
+    if (grid == QSIM_GRID_ASYMMETRIC || (grid == QSIM_GRID_UNSIGNED_SYMMETRIC && min0 == 0.0)) {
+        max0 += tiny ? n * eps : 0.0;
+        scale = (double) (float) ((max0 - min0) / n);
+        zp    = qsim_zero_point_for(min0, scale, qmin, qmax);
+    } else {
+        zp = qsim_symmetric_zero_point(grid, qmax, min0);
+        const double pos = (double) (qmax - zp), neg = (double) (zp - qmin);
+        max0 += tiny ? pos * eps : 0.0;
+        min0 -= tiny ? neg * eps : 0.0;
+        scale = (double) (float) fmax(max0 / pos, -min0 / neg);
+    }
+    *out = qsim_make_encoding((float) scale, zp, qmin, qmax);
+    return QSIM_SUCCESS;
+}

@@ -1,0 +1,454 @@
+/* The encodings writer: the model as 0.6.1, 1.0.0 or 2.0.0 JSON text (qsim/encodings.h). */
+#include <locale.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "io/encodings_model.h"
+
+/* --- text buffer ---------------------------------------------------------------------------- */
+
+typedef struct text {
+    char * s;
+    size_t len, cap;
+    int    oom;
+} text;
+
+static void put_n(text * t, const char * s, size_t n) {
+    if (t->oom) {
+        return;
+    }
+    if (t->len + n + 1 > t->cap) {
+        size_t cap = t->cap ? t->cap : 4096;
+        while (cap < t->len + n + 1) {
+            cap *= 2;
+        }
+        char * grown = realloc(t->s, cap);
+        if (grown == NULL) {
+            t->oom = 1;
+            return;
+        }
+        t->s = grown;
+        t->cap = cap;
+    }
+    memcpy(t->s + t->len, s, n);
+    t->len += n;
+    t->s[t->len] = '\0';
+}
+
+static void put(text * t, const char * s) {
+    put_n(t, s, strlen(s));
+}
+
+static void put_int(text * t, long long v) {
+    char buf[24];
+    put_n(t, buf, (size_t)snprintf(buf, sizeof(buf), "%lld", v));
+}
+
+/* The first of "%.6g" .. "%.9g" that reads back (strtof) to the same float ("%.9g" always does),
+ * with '.' as the decimal point whatever the locale. %g drops trailing zeros, so a float that is
+ * the nearest to a decimal of 6 or fewer digits prints as that decimal (0.1f as "0.1"). */
+static void put_float(text * t, float v) {
+    char buf[32];
+    for (int p = 6; p <= 9; p++) {
+        snprintf(buf, sizeof(buf), "%.*g", p, (double)v);
+        if (strtof(buf, NULL) == v) {
+            break;
+        }
+    }
+    const char point = localeconv()->decimal_point[0];
+    char * at = point != '.' ? strchr(buf, point) : NULL;
+    if (at != NULL) {
+        *at = '.';
+    }
+    put(t, buf);
+}
+
+/* A JSON string: '"' and '\' escaped, control characters as \u00XX, other bytes as they are. */
+static void put_string(text * t, const char * s) {
+    put(t, "\"");
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        char esc[8];
+        if (c == '"' || c == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)c;
+            put_n(t, esc, 2);
+        } else if (c < 0x20) {
+            put_n(t, esc, (size_t)snprintf(esc, sizeof(esc), "\\u%04x", c));
+        } else {
+            put_n(t, s, 1);
+        }
+    }
+    put(t, "\"");
+}
+
+/* `"key": ` preceded by ", " unless it is the first member of its object (*first). */
+static void key(text * t, int * first, const char * k) {
+    put(t, *first ? "\"" : ", \"");
+    put(t, k);
+    put(t, "\": ");
+    *first = 0;
+}
+
+/* A top-level member: on its own line, indented by 4. */
+static void top_key(text * t, int * first, const char * k) {
+    put(t, *first ? "\n    \"" : ",\n    \"");
+    put(t, k);
+    put(t, "\": ");
+    *first = 0;
+}
+
+static void put_floats(text * t, const float * v, size_t n) {
+    put(t, "[");
+    for (size_t i = 0; i < n; i++) {
+        put(t, i ? ", " : "");
+        put_float(t, v[i]);
+    }
+    put(t, "]");
+}
+
+/* A list of offsets, or of ONNX zero points *zp_shift - offset when zp_shift is not NULL. */
+static void put_ints(text * t, const int64_t * offset, size_t n, const int64_t * zp_shift) {
+    put(t, "[");
+    for (size_t i = 0; i < n; i++) {
+        put(t, i ? ", " : "");
+        put_int(t, (long long)(zp_shift ? *zp_shift - offset[i] : offset[i]));
+    }
+    put(t, "]");
+}
+
+/* --- what a version can hold ---------------------------------------------------------------- */
+
+/* Why `e`'s values cannot be written (into why), or 0. */
+static int bad_values(const qsim_encoding_entry * e, char * why, size_t cap) {
+    char reason[160];
+    for (size_t i = 0; i < e->n; i++) {
+        const char * field = NULL;
+        if (qsim_enc_bad_scale((double)e->scale[i], reason, sizeof(reason))) {
+            field = "scale";
+        } else if (e->min && qsim_enc_bad_bound((double)e->min[i], reason, sizeof(reason))) {
+            field = "min";
+        } else if (e->max && qsim_enc_bad_bound((double)e->max[i], reason, sizeof(reason))) {
+            field = "max";
+        } else if (qsim_enc_bad_offset((double)e->offset[i], e->bitwidth, reason, sizeof(reason))) {
+            field = "offset";
+        }
+        if (field != NULL) {
+            snprintf(why, cap, "%s[%zu] %s", field, i, reason);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* 0.6.1's min and max of channel i: as recorded, else AIMET's scale * offset and
+ * scale * (offset + 2^bitwidth - 1), in double (exact for bitwidths up to 29). */
+static void bounds(const qsim_encoding_entry * e, size_t i, double * lo, double * hi) {
+    const double scale = (double)e->scale[i];
+    const double offset = (double)e->offset[i];
+    *lo = e->min ? (double)e->min[i] : scale * offset;
+    *hi = e->max ? (double)e->max[i] : scale * (offset + ldexp(1.0, e->bitwidth) - 1.0);
+}
+
+/* Why the min/max 0.6.1 derives for `e` overflow float32 (into why), or 0. */
+static int bad_derived_bounds(const qsim_encoding_entry * e, char * why, size_t cap) {
+    char reason[160];
+    for (size_t i = 0; e->min == NULL && i < e->n; i++) {
+        double lo, hi;
+        bounds(e, i, &lo, &hi);
+        const int bad_lo = qsim_enc_bad_bound(lo, reason, sizeof(reason));
+        if (bad_lo || qsim_enc_bad_bound(hi, reason, sizeof(reason))) {
+            snprintf(why, cap, "%s[%zu] derived from scale and offset %s", bad_lo ? "min" : "max",
+                     i, reason);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Why `e` has no form in `version` (into why), or 0. */
+static int unwritable(const qsim_encoding_entry * e, int version, char * why, size_t cap) {
+    const char * w = NULL;
+    if (version != QSIM_ENC_V2_0_0 && e->role == QSIM_ENCODING_ROLE_UNKNOWN) {
+        w = "its role (activation or param) is unknown (2.0.0 does not record it)";
+    } else if (e->kind == QSIM_ENCODING_FLOAT) {
+        return 0;
+    } else if (version == QSIM_ENC_V0_6_1 && e->layout == QSIM_ENCODING_PER_BLOCK) {
+        w = "per-block encodings need version 1.0.0 or 2.0.0";
+    } else if (version == QSIM_ENC_V2_0_0 && e->layout == QSIM_ENCODING_PER_CHANNEL &&
+               e->axis == QSIM_ENCODING_NO_AXIS) {
+        w = "2.0.0 needs the channel axis, which 0.6.1 and 1.0.0 do not record";
+    } else if (version == QSIM_ENC_V2_0_0 && e->layout == QSIM_ENCODING_PER_BLOCK &&
+               (e->ndim < 2 || e->axis == QSIM_ENCODING_NO_AXIS || (size_t)e->axis >= e->ndim)) {
+        w = "2.0.0 needs the block axis and the scale tensor's shape (2 or more dims, the axis one "
+            "of them), which 1.0.0 does not record";
+    } else {
+        return bad_values(e, why, cap) ||
+               (version == QSIM_ENC_V0_6_1 && bad_derived_bounds(e, why, cap));
+    }
+    snprintf(why, cap, "%s", w);
+    return 1;
+}
+
+/* --- 0.6.1 ---------------------------------------------------------------------------------- */
+
+/* One channel (bounds() gives min and max). */
+static void put_v0_channel(text * t, const qsim_encoding_entry * e, size_t i) {
+    double lo, hi;
+    bounds(e, i, &lo, &hi);
+    int first = 1;
+    put(t, "{");
+    key(t, &first, "bitwidth");
+    put_int(t, e->bitwidth);
+    key(t, &first, "dtype");
+    put(t, "\"int\"");
+    key(t, &first, "is_symmetric");
+    put(t, e->is_symmetric ? "\"True\"" : "\"False\"");
+    key(t, &first, "max");
+    put_float(t, qsim_enc_to_float(hi));
+    key(t, &first, "min");
+    put_float(t, qsim_enc_to_float(lo));
+    key(t, &first, "offset");
+    put_int(t, (long long)e->offset[i]);
+    key(t, &first, "scale");
+    put_float(t, e->scale[i]);
+    put(t, "}");
+}
+
+static void put_v0_entry(text * t, const qsim_encoding_entry * e) {
+    put_string(t, e->name);
+    put(t, ": [");
+    if (e->kind == QSIM_ENCODING_FLOAT) {
+        put(t, "{\"bitwidth\": ");
+        put_int(t, e->bitwidth);
+        put(t, ", \"dtype\": \"float\"}");
+    }
+    for (size_t i = 0; i < e->n; i++) {
+        put(t, i ? ", " : "");
+        put_v0_channel(t, e, i);
+    }
+    put(t, "]");
+}
+
+/* --- 1.0.0 ---------------------------------------------------------------------------------- */
+
+static void put_v1_entry(text * t, const qsim_encoding_entry * e) {
+    static const char * const ENC_TYPES[] = {"PER_TENSOR", "PER_CHANNEL", "PER_BLOCK"};
+    int first = 1;
+    put(t, "{");
+    key(t, &first, "name");
+    put_string(t, e->name);
+    key(t, &first, "dtype");
+    put(t, e->kind == QSIM_ENCODING_FLOAT ? "\"FLOAT\"" : "\"INT\"");
+    key(t, &first, "enc_type");
+    put_string(t, ENC_TYPES[e->layout]);
+    key(t, &first, "bw");
+    put_int(t, e->bitwidth);
+    if (e->kind == QSIM_ENCODING_INT) {
+        key(t, &first, "is_sym");
+        put(t, e->is_symmetric ? "true" : "false");
+        key(t, &first, "scale");
+        put_floats(t, e->scale, e->n);
+        key(t, &first, "offset");
+        put_ints(t, e->offset, e->n, NULL);
+    }
+    if (e->layout == QSIM_ENCODING_PER_BLOCK) {
+        key(t, &first, "block_size");
+        put_int(t, (long long)e->block_size);
+    }
+    put(t, "}");
+}
+
+/* --- 2.0.0 ---------------------------------------------------------------------------------- */
+
+/* Values [*pos, ...) nested along shape[d..ndim) (floats, or zero points when zp != NULL). */
+static void put_nested(text * t, const qsim_encoding_entry * e, size_t d, size_t * pos,
+                       const int64_t * zp_shift) {
+    if (d == e->ndim) {
+        if (zp_shift) {
+            put_int(t, (long long)(*zp_shift - e->offset[*pos]));
+        } else {
+            put_float(t, e->scale[*pos]);
+        }
+        (*pos)++;
+        return;
+    }
+    put(t, "[");
+    for (int64_t i = 0; i < e->shape[d]; i++) {
+        put(t, i ? ", " : "");
+        put_nested(t, e, d + 1, pos, zp_shift);
+    }
+    put(t, "]");
+}
+
+/* y_scale or y_zero_point in the entry's layout: a number, a list, or nested lists. */
+static void put_v2_values(text * t, const qsim_encoding_entry * e, const int64_t * zp_shift) {
+    size_t pos = 0;
+    if (e->layout == QSIM_ENCODING_PER_BLOCK) {
+        put_nested(t, e, 0, &pos, zp_shift);
+    } else if (e->layout == QSIM_ENCODING_PER_CHANNEL && zp_shift) {
+        put_ints(t, e->offset, e->n, zp_shift);
+    } else if (e->layout == QSIM_ENCODING_PER_CHANNEL) {
+        put_floats(t, e->scale, e->n);
+    } else if (zp_shift) {
+        put_int(t, (long long)(*zp_shift - e->offset[0]));
+    } else {
+        put_float(t, e->scale[0]);
+    }
+}
+
+/* ONNX zero point = shift - offset: shift is -2^(bitwidth-1) on a signed grid, 0 on unsigned. */
+static void put_v2_entry(text * t, const qsim_encoding_entry * e) {
+    const int64_t shift = e->is_signed ? -((int64_t)1 << (e->bitwidth - 1)) : 0;
+    int all_zero = 1;
+    for (size_t i = 0; i < e->n; i++) {
+        all_zero &= shift - e->offset[i] == 0;
+    }
+    int first = 1;
+    char dtype[16];
+    snprintf(dtype, sizeof(dtype), "%sint%d", e->is_signed ? "" : "u", e->bitwidth);
+    put(t, "{");
+    key(t, &first, "name");
+    put_string(t, e->name);
+    key(t, &first, "output_dtype");
+    put_string(t, dtype);
+    key(t, &first, "y_scale");
+    put_v2_values(t, e, NULL);
+    if (!all_zero) {
+        key(t, &first, "y_zero_point");
+        put_v2_values(t, e, &shift);
+    }
+    if (e->layout != QSIM_ENCODING_PER_TENSOR) {
+        key(t, &first, "axis");
+        put_int(t, e->axis);
+    }
+    if (e->layout == QSIM_ENCODING_PER_BLOCK) {
+        key(t, &first, "block_size");
+        put_int(t, (long long)e->block_size);
+    }
+    put(t, "}");
+}
+
+/* --- the file ------------------------------------------------------------------------------- */
+
+typedef void (*entry_fn)(text * t, const qsim_encoding_entry * e);
+
+/* The entries with `role` (all int ones when role is -1: 2.0.0), one per line. */
+static void put_section(text * t, const qsim_encodings_view * v, int role, entry_fn fn, int object) {
+    size_t count = 0;
+    put(t, object ? "{" : "[");
+    for (size_t i = 0; i < v->n_entries; i++) {
+        const qsim_encoding_entry * e = &v->entries[i];
+        if (role >= 0 ? (int)e->role != role : e->kind == QSIM_ENCODING_FLOAT) {
+            continue;
+        }
+        put(t, count++ ? ",\n        " : "\n        ");
+        fn(t, e);
+    }
+    put(t, count ? "\n    " : "");
+    put(t, object ? "}" : "]");
+}
+
+static void put_quantizer_args(text * t, const qsim_quantizer_args * a) {
+    int first = 1;
+    put(t, "{");
+    key(t, &first, "activation_bitwidth");
+    put_int(t, a->activation_bitwidth);
+    key(t, &first, "dtype");
+    put(t, a->dtype == QSIM_ENCODING_FLOAT ? "\"float\"" : "\"int\"");
+    key(t, &first, "is_symmetric");
+    put(t, a->is_symmetric ? "true" : "false");
+    key(t, &first, "param_bitwidth");
+    put_int(t, a->param_bitwidth);
+    key(t, &first, "per_channel_quantization");
+    put(t, a->per_channel_quantization ? "true" : "false");
+    key(t, &first, "quant_scheme");
+    put_string(t, a->quant_scheme);
+    put(t, "}");
+}
+
+static void put_file(text * t, const qsim_encodings_view * v, int version) {
+    static const entry_fn FNS[] = {put_v0_entry, put_v1_entry, put_v2_entry};
+    size_t n_versions = 0;
+    const char * const * versions = qsim_encodings_versions(&n_versions);
+    int first = 1;
+    put(t, "{");
+    top_key(t, &first, "version");
+    put_string(t, versions[version]);
+    if (v->producer_package != NULL) {
+        int inner = 1;
+        top_key(t, &first, "producer");
+        put(t, "{");
+        key(t, &inner, "package");
+        put_string(t, v->producer_package);
+        key(t, &inner, "version");
+        put_string(t, v->producer_version);
+        put(t, "}");
+    }
+    if (version == QSIM_ENC_V2_0_0) {
+        top_key(t, &first, "encodings");
+        put_section(t, v, -1, FNS[version], 0);
+    } else {
+        top_key(t, &first, "activation_encodings");
+        put_section(t, v, QSIM_ENCODING_ACTIVATION, FNS[version], version == QSIM_ENC_V0_6_1);
+        top_key(t, &first, "param_encodings");
+        put_section(t, v, QSIM_ENCODING_PARAM, FNS[version], version == QSIM_ENC_V0_6_1);
+    }
+    if (version != QSIM_ENC_V2_0_0 || v->n_excluded_layers != 0) {
+        top_key(t, &first, "excluded_layers");
+        put(t, "[");
+        for (size_t i = 0; i < v->n_excluded_layers; i++) {
+            put(t, i ? ", " : "");
+            put_string(t, v->excluded_layers[i]);
+        }
+        put(t, "]");
+    }
+    if (v->quantizer_args != NULL) {
+        top_key(t, &first, "quantizer_args");
+        put_quantizer_args(t, v->quantizer_args);
+    }
+    put(t, "\n}\n");
+}
+
+qsim_status qsim_encodings_write(const qsim_encodings * enc, const char * version, char ** out_text,
+                                 size_t * out_len, qsim_error * err) {
+    if (out_text != NULL) {
+        *out_text = NULL;
+    }
+    qsim_error_clear(err);
+    const int ver = qsim_enc_version_index(version);
+    if (enc == NULL || out_text == NULL) {
+        qsim_error_set(err, QSIM_INVALID_ARGUMENT, "cannot write encodings: NULL enc or out_text");
+        return QSIM_INVALID_ARGUMENT;
+    }
+    if (ver < 0) {
+        qsim_error_set(err, QSIM_INVALID_ARGUMENT,
+                       "cannot write encodings: unsupported version '%.40s'; supported: %s",
+                       version ? version : "(null)", QSIM_ENC_VERSIONS_TEXT);
+        return QSIM_INVALID_ARGUMENT;
+    }
+    const qsim_encodings_view * v = qsim_encodings_get(enc);
+    for (size_t i = 0; i < v->n_entries; i++) {
+        char why[QSIM_ERROR_MESSAGE_MAX / 2];
+        if (unwritable(&v->entries[i], ver, why, sizeof(why))) {
+            qsim_error_set(err, QSIM_INVALID_ARGUMENT, "cannot write %s '%.100s' as %s: %s",
+                           qsim_enc_role_name(v->entries[i].role), v->entries[i].name, version, why);
+            return QSIM_INVALID_ARGUMENT;
+        }
+    }
+    text t = {NULL, 0, 0, 0};
+    put_file(&t, v, ver);
+    if (t.oom) {
+        free(t.s);
+        qsim_error_set(err, QSIM_OUT_OF_MEMORY, "out of memory writing encodings");
+        return QSIM_OUT_OF_MEMORY;
+    }
+    *out_text = t.s;
+    if (out_len != NULL) {
+        *out_len = t.len;
+    }
+    return QSIM_SUCCESS;
+}

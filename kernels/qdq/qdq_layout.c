@@ -1,0 +1,176 @@
+#include "qdq/qdq_common.h"
+
+qsim_layout qsim_layout_per_tensor(int64_t n) {
+    qsim_layout l = { 1, n, 1, n > 0 ? n : 1, 0, 0, 0 };
+    return l;
+}
+
+qsim_layout qsim_layout_per_channel(int64_t outer, int64_t channels, int64_t inner) {
+    qsim_layout l = { outer, channels, inner, 1, 0, 1, 0 };
+    return l;
+}
+
+qsim_layout qsim_layout_blockwise(int64_t outer, int64_t channels, int64_t inner, int64_t block) {
+    qsim_layout l = { outer, channels, inner, block, (channels / block) * inner, inner, 1 };
+    return l;
+}
+
+int64_t qsim_layout_numel(const qsim_layout * l) {
+    return l->outer * l->channels * l->inner;
+}
+
+static int qsim_is_per_tensor(const qsim_layout * l) {
+    return l->stride_outer == 0 && l->stride_block == 0 && l->stride_inner == 0;
+}
+
+/* The qparams of flat element f, and how many elements from f share them. */
+static int64_t qsim_run_at(const qsim_layout * l, const qsim_qparams * p, int64_t f, qsim_grid * g) {
+    const int64_t i   = f % l->inner;
+    const int64_t c   = (f / l->inner) % l->channels;
+    const int64_t o   = f / (l->inner * l->channels);
+    const int64_t idx = o * l->stride_outer + (c / l->block) * l->stride_block + i * l->stride_inner;
+    g->scale      = p->scale[idx];
+    g->zero_point = p->zero_point[idx];
+    g->qmin       = p->qmin;
+    g->qmax       = p->qmax;
+    if (qsim_is_per_tensor(l)) {
+        return qsim_layout_numel(l) - f;
+    }
+    if (l->stride_inner != 0 && l->inner > 1) {
+        return 1;
+    }
+    return ((c / l->block + 1) * l->block - c) * l->inner - i;
+}
+
+static qsim_run_fn qsim_forward_kernel(const qsim_qdq_kernels * k, qsim_op op) {
+    switch (op) {
+        case QSIM_OP_QUANTIZE:   return k->quantize;
+        case QSIM_OP_DEQUANTIZE: return k->dequantize;
+        case QSIM_OP_QDQ:        break;
+    }
+    return k->qdq;
+}
+
+static qsim_run_bwd_fn qsim_backward_kernel(const qsim_qdq_kernels * k, qsim_op op) {
+    switch (op) {
+        case QSIM_OP_QUANTIZE:   return k->quantize_backward;
+        case QSIM_OP_DEQUANTIZE: return k->dequantize_backward;
+        case QSIM_OP_QDQ:        break;
+    }
+    return k->qdq_backward;
+}
+
+void qsim_forward_f32(const qsim_qdq_kernels * k, qsim_op op, const qsim_layout * l,
+                      const qsim_qparams * p, const float * x, float * y,
+                      int64_t begin, int64_t end) {
+    const qsim_run_fn run = qsim_forward_kernel(k ? k : qsim_qdq_best(), op);
+    while (begin < end) {
+        qsim_grid     g;
+        const int64_t len = qsim_run_at(l, p, begin, &g);
+        const int64_t n   = len < end - begin ? len : end - begin;
+        run((size_t) n, x + begin, y + begin, g);
+        begin += n;
+    }
+}
+
+void qsim_backward_f32(const qsim_qdq_kernels * k, qsim_op op, const qsim_layout * l,
+                       const qsim_qparams * p, const float * x, const float * dy, float * dx,
+                       int64_t begin, int64_t end) {
+    const qsim_run_bwd_fn run = qsim_backward_kernel(k ? k : qsim_qdq_best(), op);
+    while (begin < end) {
+        qsim_grid     g;
+        const int64_t len = qsim_run_at(l, p, begin, &g);
+        const int64_t n   = len < end - begin ? len : end - begin;
+        run((size_t) n, x + begin, dy + begin, dx + begin, g, NULL);
+        begin += n;
+    }
+}
+
+int64_t qsim_reduce_groups(const qsim_layout * l) {
+    if (qsim_is_per_tensor(l)) {
+        return (qsim_layout_numel(l) + QSIM_REDUCE_TILE - 1) / QSIM_REDUCE_TILE;
+    }
+    const int64_t no = l->stride_outer ? l->outer : 1;
+    const int64_t ni = l->stride_inner ? l->inner : 1;
+    return no * (l->channels / l->block) * ni;
+}
+
+/* Elements of a strided group gathered per run-kernel call (a stack buffer: no allocation). */
+#define QSIM_GATHER 256
+
+/* Group g of a per-channel or blockwise layout: the elements of qparam g, in (o, c, i) order.
+ * Where they are adjacent (per-channel: `inner` elements per outer index; blockwise with
+ * inner == 1: `block` elements) each stretch is one run. Blockwise along an axis that is not the
+ * last has its elements `inner` apart: they go through a stack buffer QSIM_GATHER at a time. */
+static void qsim_reduce_group(qsim_run_bwd_fn run, const qsim_layout * l, const qsim_qparams * p,
+                              const float * x, const float * dy, float * dx, double * sums,
+                              int64_t g) {
+    const int64_t nb  = l->channels / l->block;
+    const int64_t ni  = l->stride_inner ? l->inner : 1;
+    const int64_t is  = g % ni;
+    const int64_t cb  = (g / ni) % nb;
+    const int64_t os  = g / (ni * nb);
+    const int64_t o0  = l->stride_outer ? os : 0;
+    const int64_t o1  = l->stride_outer ? os + 1 : l->outer;
+    const qsim_grid grid = { p->scale[g], p->zero_point[g], p->qmin, p->qmax };
+    if (l->stride_inner == 0 || l->inner == 1) {
+        const int64_t len = l->block * l->inner;
+        for (int64_t o = o0; o < o1; o++) {
+            const int64_t at = (o * l->channels + cb * l->block) * l->inner;
+            run((size_t) len, x + at, dy + at, dx + at, grid, sums);
+        }
+        return;
+    }
+    float bx[QSIM_GATHER], bdy[QSIM_GATHER], bdx[QSIM_GATHER];
+    for (int64_t o = o0; o < o1; o++) {
+        const int64_t first = (o * l->channels + cb * l->block) * l->inner + is;
+        for (int64_t c = 0; c < l->block; c += QSIM_GATHER) {
+            const int64_t len = l->block - c < QSIM_GATHER ? l->block - c : QSIM_GATHER;
+            for (int64_t j = 0; j < len; j++) {
+                bx[j]  = x[first + (c + j) * l->inner];
+                bdy[j] = dy[first + (c + j) * l->inner];
+            }
+            run((size_t) len, bx, bdy, bdx, grid, sums);
+            for (int64_t j = 0; j < len; j++) {
+                dx[first + (c + j) * l->inner] = bdx[j];
+            }
+        }
+    }
+}
+
+void qsim_backward_reduce_f32(const qsim_qdq_kernels * k, qsim_op op, const qsim_layout * l,
+                              const qsim_qparams * p, const float * x, const float * dy,
+                              float * dx, double * sums, int64_t begin, int64_t end) {
+    const qsim_run_bwd_fn run = qsim_backward_kernel(k ? k : qsim_qdq_best(), op);
+    const int64_t         n   = qsim_layout_numel(l);
+    for (int64_t g = begin; g < end; g++) {
+        sums[2 * g] = sums[2 * g + 1] = 0.0;
+        if (qsim_is_per_tensor(l)) {
+            const int64_t   at   = g * QSIM_REDUCE_TILE;
+            const int64_t   len  = n - at < QSIM_REDUCE_TILE ? n - at : QSIM_REDUCE_TILE;
+            const qsim_grid grid = { p->scale[0], p->zero_point[0], p->qmin, p->qmax };
+            run((size_t) len, x + at, dy + at, dx + at, grid, sums + 2 * g);
+        } else {
+            qsim_reduce_group(run, l, p, x, dy, dx, sums + 2 * g, g);
+        }
+    }
+}
+
+void qsim_reduce_finish(const qsim_layout * l, const double * sums, float * dscale,
+                        float * dzero_point) {
+    const int64_t groups = qsim_reduce_groups(l);
+    if (qsim_is_per_tensor(l)) {
+        double s = 0.0, z = 0.0;
+        for (int64_t g = 0; g < groups; g++) {
+            s += sums[2 * g];
+            z += sums[2 * g + 1];
+        }
+        dscale[0]      = (float) s;
+        dzero_point[0] = (float) z;
+        return;
+    }
+    for (int64_t g = 0; g < groups; g++) {
+        dscale[g]      = (float) sums[2 * g];
+        dzero_point[g] = (float) sums[2 * g + 1];
+    }
+}

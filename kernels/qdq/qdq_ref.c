@@ -1,0 +1,89 @@
+#include "qdq/qdq_common.h"
+
+void qsim_qdq_f32_ref(size_t n, const float * x, float * y, qsim_grid g) {
+    for (size_t i = 0; i < n; i++) {
+        const float q = qsim_clampf(qsim_grid_pos(x[i], g), g.qmin, g.qmax);
+        y[i] = (q - g.zero_point) * g.scale;
+    }
+}
+
+void qsim_quantize_f32_ref(size_t n, const float * x, float * y, qsim_grid g) {
+    for (size_t i = 0; i < n; i++) {
+        y[i] = qsim_clampf(qsim_grid_pos(x[i], g), g.qmin, g.qmax);
+    }
+}
+
+void qsim_dequantize_f32_ref(size_t n, const float * x, float * y, qsim_grid g) {
+    for (size_t i = 0; i < n; i++) {
+        y[i] = (x[i] - g.zero_point) * g.scale;
+    }
+}
+
+void qsim_qdq_backward_f32_ref(size_t n, const float * x, const float * dy, float * dx,
+                               qsim_grid g, double * sums) {
+    double ls[QSIM_REDUCE_LANES] = {0}, lz[QSIM_REDUCE_LANES] = {0};
+    for (size_t i = 0; i < n; i++) {
+        const float t   = x[i] / g.scale;
+        const float pos = rintf(t) + g.zero_point;
+        const int   m   = qsim_in_grid(pos, g);
+        const float d   = dy[i];
+        dx[i] = m ? d : 0.0f;
+        if (sums) {
+            const float qz = qsim_clampf(pos, g.qmin, g.qmax) - g.zero_point;
+            ls[i % QSIM_REDUCE_LANES] += (double) (d * (m ? qz - t : qz));
+            lz[i % QSIM_REDUCE_LANES] += (double) (m ? 0.0f : -d * g.scale);
+        }
+    }
+    if (sums) {
+        sums[0] += qsim_combine_lanes(ls);
+        sums[1] += qsim_combine_lanes(lz);
+    }
+}
+
+void qsim_quantize_backward_f32_ref(size_t n, const float * x, const float * dy, float * dx,
+                                    qsim_grid g, double * sums) {
+    double ls[QSIM_REDUCE_LANES] = {0}, lz[QSIM_REDUCE_LANES] = {0};
+    for (size_t i = 0; i < n; i++) {
+        const float t = x[i] / g.scale;
+        const int   m = qsim_in_grid(rintf(t) + g.zero_point, g);
+        const float d = m ? dy[i] : 0.0f;
+        dx[i] = d / g.scale;
+        if (sums) {
+            ls[i % QSIM_REDUCE_LANES] += (double) (m ? -(d / g.scale) * t : 0.0f);
+            lz[i % QSIM_REDUCE_LANES] += (double) d;
+        }
+    }
+    if (sums) {
+        sums[0] += qsim_combine_lanes(ls);
+        sums[1] += qsim_combine_lanes(lz);
+    }
+}
+
+void qsim_dequantize_backward_f32_ref(size_t n, const float * x, const float * dy, float * dx,
+                                      qsim_grid g, double * sums) {
+    double ls[QSIM_REDUCE_LANES] = {0}, lz[QSIM_REDUCE_LANES] = {0};
+    for (size_t i = 0; i < n; i++) {
+        const float d = dy[i];
+        if (sums) {
+            ls[i % QSIM_REDUCE_LANES] += (double) (d * (x[i] - g.zero_point));
+            lz[i % QSIM_REDUCE_LANES] += (double) (-d * g.scale);
+        }
+        dx[i] = d * g.scale;
+    }
+    if (sums) {
+        sums[0] += qsim_combine_lanes(ls);
+        sums[1] += qsim_combine_lanes(lz);
+    }
+}
+
+void qsim_cast_f16_f32_ref(size_t n, const float * x, float * y) {
+    for (size_t i = 0; i < n; i++) {
+        y[i] = qsim_round_f16(x[i]);
+    }
+}
+
+void qsim_cast_bf16_f32_ref(size_t n, const float * x, float * y) {
+    for (size_t i = 0; i < n; i++) {
+        y[i] = qsim_round_bf16(x[i]);
+    }
+}

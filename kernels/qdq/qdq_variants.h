@@ -1,0 +1,46 @@
+/*
+ * qdq_variants.h (internal): prototypes of every variant listed in qdq_variants.inc, that is
+ * qsim_<isa>_supported() and the run kernels qsim_*_f32_<isa> with the qsim_qdq_kernels types.
+ */
+#ifndef QSIM_QDQ_VARIANTS_H
+#define QSIM_QDQ_VARIANTS_H
+
+#include "qsim/qdq.h"
+
+/* For the loop drivers of the ISA variants: they take the per-vector operation as a function
+ * pointer, which becomes a direct, inlined call only when the driver is inlined into each kernel. */
+#define QSIM_ALWAYS_INLINE static inline __attribute__((always_inline))
+
+/* Runs of at least this many elements whose output starts on a vector boundary are written by
+ * the ISA variants with non-temporal stores: 16 MiB and more cannot stay in cache anyway, and
+ * streaming them skips reading each output line before overwriting it. The values written are
+ * the same either way. */
+#define QSIM_STREAM_MIN ((size_t) 1 << 22)
+
+/* The loops of the ISA variants prefetch their inputs this many floats (2 KiB) ahead: on long runs
+ * the hardware prefetcher alone leaves one core short of bandwidth while it computes (range-
+ * learning backward at 16M elements: 14 % faster, in cache no slower). Prefetches past the end
+ * of a run are harmless: they never fault. */
+#define QSIM_PREFETCH_AHEAD 512
+
+/* Prefetches the line QSIM_PREFETCH_AHEAD floats after p (immintrin.h). A macro: GCC deems a
+ * function holding only a prefetch free of effects and deletes the calls. */
+#define QSIM_PREFETCH(p) _mm_prefetch((const char *) ((p) + QSIM_PREFETCH_AHEAD), _MM_HINT_T0)
+
+#define QSIM_QDQ_VARIANT(isa)                                                                    \
+    int  qsim_##isa##_supported(void);                                                           \
+    void qsim_qdq_f32_##isa(size_t n, const float * x, float * y, qsim_grid g);                  \
+    void qsim_quantize_f32_##isa(size_t n, const float * x, float * y, qsim_grid g);             \
+    void qsim_dequantize_f32_##isa(size_t n, const float * x, float * y, qsim_grid g);           \
+    void qsim_qdq_backward_f32_##isa(size_t n, const float * x, const float * dy, float * dx,    \
+                                     qsim_grid g, double * sums);                                \
+    void qsim_quantize_backward_f32_##isa(size_t n, const float * x, const float * dy,           \
+                                          float * dx, qsim_grid g, double * sums);               \
+    void qsim_dequantize_backward_f32_##isa(size_t n, const float * x, const float * dy,         \
+                                            float * dx, qsim_grid g, double * sums);             \
+    void qsim_cast_f16_f32_##isa(size_t n, const float * x, float * y);                          \
+    void qsim_cast_bf16_f32_##isa(size_t n, const float * x, float * y);
+#include "qdq/qdq_variants.inc"
+#undef QSIM_QDQ_VARIANT
+
+#endif /* QSIM_QDQ_VARIANTS_H */

@@ -1,0 +1,27 @@
+/*
+ * cpu_features.c: run-time checks for the x86 kernel variants (qdq_variants.inc, stats_variants.inc).
+ * Compiled without ISA flags, so it runs on any CPU. __builtin_cpu_supports reports a feature
+ * only when the OS also saves its registers (GCC and Clang check XGETBV for AVX and AVX-512 state).
+ */
+#include "qdq/qdq_variants.h"
+
+int qsim_avx2_supported(void) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+           __builtin_cpu_supports("f16c");
+#else
+    return 0;
+#endif
+}
+
+/* Every flag the *__avx512.c files are compiled with (setup.py, CMakeLists.txt). */
+int qsim_avx512_supported(void) {
+#if defined(__x86_64__)
+    return qsim_avx2_supported() && __builtin_cpu_supports("avx512f") &&
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("avx512dq");
+#else
+    return 0;
+#endif
+}
