@@ -65,6 +65,8 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from .quantization.tf_enhanced import TfEnhancedEncodingAnalyzer
+
 __all__ = ["sync_statistics", "ignore_statistics_in_ddp", "resolve_process_group"]
 
 
@@ -143,9 +145,15 @@ def sync_statistics(analyzers: Iterable[nn.Module], process_group=None) -> None:
         >>> sync_statistics([a])                # a no-op unless torch.distributed is initialized
     """
     group = resolve_process_group(process_group)
+    analyzers = list(analyzers)
     stats = [a.stats() for a in analyzers]
     if group is None or not stats:
         return
+    capped = [type(a).__name__ for a in analyzers if isinstance(a, TfEnhancedEncodingAnalyzer)]
+    if capped:
+        raise ValueError(f"sync_statistics: {capped[0]} (AIMET's capped tf_enhanced histogram) "
+                         f"cannot be merged across ranks; calibrate with "
+                         f"QuantizationSimModel(..., tf_enhanced_histogram='growing')")
     device = stats[0]["min"].device
     sign = torch.tensor([1.0, -1.0], dtype=torch.float64, device=device)
     # 1. minima, minus maxima and range edges (no range yet: +inf, +inf): one MIN, in float64

@@ -50,6 +50,7 @@ from . import quantsim_config
 from .graph import ModuleGraph
 from .nn.base import QuantizationMixin
 from .prepare import prepare_model
+from .quantization.encoding_analyzer import MinMaxEncodingAnalyzer
 from .quantization.float_quantizer import FloatQuantizeDequantize
 from .quantization.param_quantizer import ParamQuantizeDequantize, freeze, is_frozen
 from .quantization.quantizer import QuantizeDequantize, compute_encodings as _calibrate
@@ -111,6 +112,10 @@ class QuantizationSimModel:
             ``"per_channel"``, ``"target"``); None is ``"default"``.
         in_place: use `model`'s modules instead of a deep copy: ``sim.model`` then shares (and
             trains) `model`'s parameters; `model` itself is not modified.
+        tf_enhanced_histogram: the tf_enhanced schemes' histogram: ``"aimet"`` (aimet-torch
+            2.42's, encodings equal to AIMET's) or ``"growing"`` (torchqsim's no-drop
+            histogram, the one ``torch.distributed`` calibration can merge); see
+            :meth:`QuantScheme.analyzer`.
 
     Attributes:
         model: the simulated model (``torch.fx.GraphModule`` with quantized wrappers).
@@ -131,7 +136,8 @@ class QuantizationSimModel:
 
     def __init__(self, model: nn.Module, dummy_input, quant_scheme="tf_enhanced",
                  default_output_bw: int = 8, default_param_bw: int = 8,
-                 default_data_type: str = "int", config_file=None, in_place: bool = False):
+                 default_data_type: str = "int", config_file=None, in_place: bool = False,
+                 tf_enhanced_histogram: str = "aimet"):
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
         self.quant_scheme = QuantScheme.parse(quant_scheme)
@@ -149,8 +155,10 @@ class QuantizationSimModel:
         self.default_output_bw, self.default_param_bw = default_output_bw, default_param_bw
         self.default_data_type = default_data_type
         self._config = quantsim_config.load_config(config_file)
-        self.hw_version = self._config["defaults"].get("hw_version", "default")
+        self.hw_version = self._config.defaults.hw_version
         self._percentile = 100.0
+        QuantScheme.post_training_tf_enhanced.analyzer((), tf_enhanced_histogram=tf_enhanced_histogram)
+        self._tf_enhanced_histogram = tf_enhanced_histogram
         self._excluded: list[str] = []
         source = model if in_place else copy.deepcopy(model)
         self._source_names = {id(m): n for n, m in model.named_modules()}
@@ -202,12 +210,17 @@ class QuantizationSimModel:
             dims[spec.channel_axis] = param.shape[spec.channel_axis]
             shape = tuple(dims)
         cls = ParamQuantizeDequantize if kind == "param" else QuantizeDequantize
-        q = cls(shape, spec.bitwidth, spec.symmetric,
-                self.quant_scheme.analyzer(shape, self._percentile),
+        fixed = spec.encoding_constraints
+        # A min-only constraint (AIMET 2.42's HTP Relu): min fixed, max calibrated with "tf"
+        # whatever the scheme, as AIMET switches a constrained quantizer to tf.
+        analyzer = MinMaxEncodingAnalyzer(shape, fixed_min=fixed[0]) \
+            if fixed is not None and fixed[1] is None else \
+            self.quant_scheme.analyzer(shape, self._percentile, self._tf_enhanced_histogram)
+        q = cls(shape, spec.bitwidth, spec.symmetric, analyzer,
                 strict=spec.symmetric and spec.strict, unsigned=spec.symmetric and spec.unsigned)
         q.requires_grad_(self.quant_scheme.is_range_learning)
-        if spec.encoding_constraints is not None:
-            q.set_range(*spec.encoding_constraints)
+        if fixed is not None and fixed[1] is not None:
+            q.set_range(*fixed)
             freeze(q)
         return q.to(self._device(module)).train(module.training)
 
@@ -468,7 +481,7 @@ class QuantizationSimModel:
             for pname, q in module.param_quantizers.items():
                 if q is not None and q.is_initialized():
                     params[f"{name}.{pname}"] = quantizer_entries(q)
-        defaults = self._config["defaults"]
+        defaults = self._config.defaults
         return {
             "version": "0.6.1",
             "activation_encodings": act,
@@ -476,9 +489,9 @@ class QuantizationSimModel:
             "excluded_layers": list(self._excluded),
             "quantizer_args": {
                 "activation_bitwidth": self.default_output_bw, "dtype": self.default_data_type,
-                "is_symmetric": bool(defaults["params"].get("is_symmetric", False)),
+                "is_symmetric": bool(defaults.params.is_symmetric),
                 "param_bitwidth": self.default_param_bw,
-                "per_channel_quantization": bool(defaults.get("per_channel_quantization")),
+                "per_channel_quantization": defaults.per_channel_quantization,
                 "quant_scheme": self.quant_scheme.aimet_name},
         }
 

@@ -54,6 +54,7 @@ from dataclasses import dataclass, field
 
 from torch import fx, nn
 
+from .config_types import Defaults, OpTypeSettings, ParamSettings, QuantsimConfig
 from .graph import MODEL_INPUT, CONSTANT, ModuleGraph, OpNode, Producer
 from .nn.base import QuantizationMixin, to_quantized
 from .nn.functional_modules import Bmm, MatMul
@@ -228,12 +229,12 @@ class _Plan:
         return (self.inputs(op) + self.producers_outputs(op) + self.outputs(op) +
                 self.consumers_inputs(op))
 
-    def set_op(self, op: OpNode, config: dict, modified: dict, where: str,
-               keys=("is_input_quantized", "is_output_quantized", "is_symmetric")) -> None:
-        for key in keys:
-            if key not in config:
+    def set_op(self, op: OpNode, settings: dict, modified: dict, where: str) -> None:
+        """Applies AIMET's op-level settings ``{"is_input_quantized" | "is_output_quantized" |
+        "is_symmetric": bool or None}`` (None: unset) to the slots each one touches."""
+        for key, value in settings.items():
+            if value is None:
                 continue
-            value = bool(config[key])
             kind = "is_symmetric" if key == "is_symmetric" else "is_quantized"
             attr = "symmetric" if key == "is_symmetric" else "enabled"
             for slot in self.targets(op, key, value):
@@ -246,11 +247,16 @@ class _Plan:
                 setattr(slot, attr, value)
 
 
-def _set_param(slot: SlotSpec, config: dict) -> None:
-    if "is_quantized" in config:
-        slot.enabled = bool(config["is_quantized"])
-    if "is_symmetric" in config:
-        slot.symmetric = bool(config["is_symmetric"])
+def _set_param(slot: SlotSpec, settings: ParamSettings) -> None:
+    if settings.is_quantized is not None:
+        slot.enabled = settings.is_quantized
+    if settings.is_symmetric is not None:
+        slot.symmetric = settings.is_symmetric
+
+
+def _op_settings(cfg: OpTypeSettings) -> dict:
+    return {"is_input_quantized": cfg.is_input_quantized,
+            "is_output_quantized": cfg.is_output_quantized, "is_symmetric": cfg.is_symmetric}
 
 
 def _is_foldable_bn(op: OpNode, types_of) -> bool:
@@ -270,22 +276,21 @@ def _is_foldable_bn(op: OpNode, types_of) -> bool:
     return users == [op] and not any(producer.is_model_output)
 
 
-def _apply_defaults(plan: _Plan, defaults: dict) -> None:
-    ops_cfg = defaults.get("ops", {})
+def _apply_defaults(plan: _Plan, defaults: Defaults) -> None:
     modified: dict = {}
     # Absent and False read the same in the resolved config: apply only what differs from the
     # all-disabled, asymmetric start (AIMET rejects False for these keys in defaults).
-    enabled = {k: True for k in ("is_input_quantized", "is_output_quantized", "is_symmetric")
-               if ops_cfg.get(k)}
+    enabled = {"is_input_quantized": defaults.ops_is_input_quantized or None,
+               "is_output_quantized": defaults.ops_is_output_quantized or None,
+               "is_symmetric": defaults.ops_is_symmetric or None}
     for op in plan.ops:
         plan.set_op(op, enabled, modified, "defaults.ops")
     for spec in plan.specs.values():
         for name, slot in spec.params.items():
-            _set_param(slot, defaults.get("params", {}))
+            _set_param(slot, defaults.params)
             if name == "bias":
                 slot.enabled = False  # AIMET: exclude_param_from_quantization("bias")
-    strict, unsigned = bool(defaults.get("strict_symmetric")), bool(
-        defaults.get("unsigned_symmetric"))
+    strict, unsigned = defaults.strict_symmetric, defaults.unsigned_symmetric
     if strict and unsigned:
         raise ValueError("quantsim config: defaults.strict_symmetric and "
                          "defaults.unsigned_symmetric cannot both be True")
@@ -294,14 +299,14 @@ def _apply_defaults(plan: _Plan, defaults: dict) -> None:
             slot.strict, slot.unsigned = strict, unsigned
 
 
-def _apply_params(plan: _Plan, params: dict) -> None:
+def _apply_params(plan: _Plan, params) -> None:
     for spec in plan.specs.values():
         for name, slot in spec.params.items():
             if name in ("weight", "bias") and name in params:
                 _set_param(slot, params[name])
 
 
-def _apply_op_type(plan: _Plan, op_type: dict) -> None:
+def _apply_op_type(plan: _Plan, op_type) -> None:
     modified: dict = {}
     for op in plan.ops:
         spec = plan.spec(op)
@@ -309,17 +314,17 @@ def _apply_op_type(plan: _Plan, op_type: dict) -> None:
             if t not in op_type:
                 continue
             cfg = op_type[t]
-            plan.set_op(op, cfg, modified, f"op_type.{t}")
+            plan.set_op(op, _op_settings(cfg), modified, f"op_type.{t}")
             for name, slot in spec.params.items():
-                if name in ("weight", "bias") and name in cfg.get("params", {}):
-                    _set_param(slot, cfg["params"][name])
-            if "encoding_constraints" in cfg:
-                c = cfg["encoding_constraints"]
+                if name in ("weight", "bias") and name in cfg.params:
+                    _set_param(slot, cfg.params[name])
+            if cfg.encoding_constraints is not None:
+                c = cfg.encoding_constraints
                 for slot in spec.outputs:
-                    slot.encoding_constraints = (float(c["min"]), float(c["max"]))
+                    slot.encoding_constraints = (c.min, c.max)
 
 
-def _apply_supergroups(plan: _Plan, supergroups: list) -> None:
+def _apply_supergroups(plan: _Plan, supergroups) -> None:
     def types_of(op: OpNode) -> tuple[str, ...]:
         spec = plan.spec(op)
         return spec.op_types[:1] if spec else ()  # AIMET matches the connected-graph type
@@ -328,7 +333,7 @@ def _apply_supergroups(plan: _Plan, supergroups: list) -> None:
         return _is_foldable_bn(op, lambda o: plan.spec(o).op_types if plan.spec(o) else ())
 
     for group in supergroups:
-        for chain in plan.graph.find_chains(types_of, list(group["op_list"]), skip=foldable):
+        for chain in plan.graph.find_chains(types_of, list(group.op_list), skip=foldable):
             for k, op in enumerate(chain):
                 spec = plan.spec(op)
                 if spec is None:
@@ -351,50 +356,51 @@ def _apply_supergroups(plan: _Plan, supergroups: list) -> None:
                 slot.enabled = False
 
 
-def _apply_model_io(plan: _Plan, model_input: dict, model_output: dict) -> None:
-    if "is_input_quantized" in model_input:
+def _apply_model_io(plan: _Plan, model_input: bool | None, model_output: bool | None) -> None:
+    if model_input is not None:
         for op in plan.ops:
             spec = plan.spec(op)
             for i in _input_indices(op):
                 if op.inputs[i] in (MODEL_INPUT, CONSTANT):
-                    spec.inputs[i].enabled = bool(model_input["is_input_quantized"])
-    if "is_output_quantized" in model_output:
+                    spec.inputs[i].enabled = model_input
+    if model_output is not None:
         for op in plan.ops:
             spec = plan.spec(op)
             for j, is_out in enumerate(op.is_model_output):
                 if is_out and j < len(spec.outputs):
-                    spec.outputs[j].enabled = bool(model_output["is_output_quantized"])
+                    spec.outputs[j].enabled = model_output
 
 
-def _apply_instance_settings(plan: _Plan, config: dict) -> None:
-    defaults, op_type = config["defaults"], config["op_type"]
+def _apply_instance_settings(plan: _Plan, config: QuantsimConfig) -> None:
+    defaults, op_type = config.defaults, config.op_type
 
-    def lookup(spec: ModuleSpec, key: str, default):
+    def lookup(spec: ModuleSpec, get, default):
         for t in spec.op_types:
-            if key in op_type.get(t, {}):
-                return op_type[t][key]
+            value = get(op_type[t]) if t in op_type else None
+            if value is not None and value != ():
+                return value
         return default
 
     for op in plan.ops:
         spec = plan.spec(op)
-        per_channel = bool(lookup(spec, "per_channel_quantization",
-                                  defaults.get("per_channel_quantization", False)))
+        per_channel = lookup(spec, lambda c: c.per_channel_quantization,
+                             defaults.per_channel_quantization)
         for name, slot in spec.params.items():
             param = getattr(op.module, name)
             if per_channel and param is not None and param.dim() > 0:
                 slot.channel_axis = param_channel_axis(op.module, name)
-        spec.supported_kernels = list(lookup(spec, "supported_kernels",
-                                             defaults.get("supported_kernels", [])))
+        spec.supported_kernels = list(lookup(spec, lambda c: c.supported_kernels,
+                                             defaults.supported_kernels))
 
 
-def apply_config(graph: ModuleGraph, config: dict, *, output_bw: int, param_bw: int,
+def apply_config(graph: ModuleGraph, config: QuantsimConfig, *, output_bw: int, param_bw: int,
                  data_type: str) -> dict[str, ModuleSpec]:
     """The quantizer plan of a prepared, wrapped model under a resolved quantsim config.
 
     Args:
         graph: the :class:`~torchqsim.graph.ModuleGraph` of the GraphModule whose modules were
             replaced by their quantized wrappers (:func:`quantize_modules`).
-        config: a resolved config (``torchqsim.quantsim_config.load_config``).
+        config: a parsed config (``torchqsim.quantsim_config.load_config``).
         output_bw, param_bw, data_type: the activation / parameter bitwidths and the data type
             (``"int"`` or ``"float"``) every slot starts with.
 
@@ -408,11 +414,12 @@ def apply_config(graph: ModuleGraph, config: dict, *, output_bw: int, param_bw: 
     Example: see the module docstring.
     """
     plan = _Plan(graph, output_bw, param_bw, data_type)
-    _apply_defaults(plan, config["defaults"])
-    _apply_params(plan, config["params"])
-    _apply_op_type(plan, config["op_type"])
-    _apply_supergroups(plan, config["supergroups"])
-    _apply_model_io(plan, config["model_input"], config["model_output"])
+    _apply_defaults(plan, config.defaults)
+    _apply_params(plan, config.params)
+    _apply_op_type(plan, config.op_type)
+    _apply_supergroups(plan, config.supergroups)
+    _apply_model_io(plan, config.model_input_is_input_quantized,
+                    config.model_output_is_output_quantized)
     _apply_instance_settings(plan, config)
     return plan.specs
 
@@ -520,8 +527,9 @@ def check_supported_kernels(specs: dict[str, ModuleSpec]) -> list[str]:
 
     Example::
 
+        >>> from torchqsim.config_types import Kernel, Precision
         >>> spec = ModuleSpec(("Conv",), [SlotSpec()], [SlotSpec(enabled=True, bitwidth=4)], {},
-        ...                   [{"activation": {"bitwidth": 8, "dtype": "int"}}])
+        ...                   [Kernel(Precision(8, "int"))])
         >>> import warnings
         >>> with warnings.catch_warnings(record=True):
         ...     check_supported_kernels({"conv": spec})
@@ -535,15 +543,13 @@ def check_supported_kernels(specs: dict[str, ModuleSpec]) -> list[str]:
         param = _kernel_of(list(spec.params.values()), None)
         ok = False
         for kernel in spec.supported_kernels:
-            a, p = kernel["activation"], kernel.get("param")
-            act_ok = act is None or (a["bitwidth"], a["dtype"]) == act
-            param_ok = param is None or p is None or (p["bitwidth"], p["dtype"]) == param
+            a, p = kernel.activation, kernel.param
+            act_ok = act is None or (a.bitwidth, a.dtype) == act
+            param_ok = param is None or p is None or (p.bitwidth, p.dtype) == param
             ok = ok or (act_ok and param_ok)
         if not ok:
-            listed = "; ".join(
-                f"act {k['activation']['dtype']}{k['activation']['bitwidth']}" +
-                (f" param {k['param']['dtype']}{k['param']['bitwidth']}" if "param" in k else "")
-                for k in spec.supported_kernels)
+            listed = "; ".join(f"act {k.activation}" + (f" param {k.param}" if k.param else "")
+                               for k in spec.supported_kernels)
             got = (f"activation {act[1]}{act[0]}" if act else "") + \
                 (f"{', ' if act else ''}param {param[1]}{param[0]}" if param else "")
             messages.append(f"module {name!r}: {got} is not among its supported_kernels: {listed}")

@@ -1,15 +1,14 @@
 """AIMET quantsim config files: read, validate and resolve them (reference/aimet.md §1).
 
 The reading and validation are the C reader (`kernels/io/config.c`, `qsim/config.h`); this module
-adds the presets shipped in `configs/` and returns the config as plain Python data:
+adds the presets shipped in `configs/` and returns the config as the frozen dataclasses of
+:mod:`torchqsim.config_types` (a `QuantsimConfig`), built by the binding:
 
-* the structure of the JSON file, with real bools (AIMET's ``"True"``/``"False"`` strings and
-  JSON ``true``/``false`` both read as bools);
-* ``defaults`` is complete: absent keys appear with the value AIMET acts on when they are absent
-  (``False`` for every flag, ``[]`` for ``supported_kernels``, ``"default"`` for ``hw_version``);
-* every other section keeps only the keys the file sets, since absent there means "inherit from
-  the less specific section"; an op type's ``params`` appears only when it names a parameter,
-  ``encoding_constraints`` is ``{"min": float, "max": float}``;
+* AIMET's ``"True"``/``"False"`` strings and JSON ``true``/``false`` both read as bools;
+* ``defaults`` is resolved: absent keys hold the value AIMET acts on when they are absent
+  (``False`` for every flag, no ``supported_kernels``, ``"default"`` for ``hw_version``);
+* in every other section an absent flag is ``None`` ("inherit from the less specific section"),
+  distinct from ``False``;
 * a duplicated key appears once, with its last value (as with ``json.load``).
 
 Invalid files raise `ConfigError` (a ``ValueError``) whose message names the problem, the JSON
@@ -21,6 +20,7 @@ import sys
 from pathlib import Path
 
 from ._io import ConfigError, parse_config
+from .config_types import QuantsimConfig
 from ._io import load_config as _load_file
 
 __all__ = ["ConfigError", "load_config", "parse_config", "preset_names", "preset_path"]
@@ -61,7 +61,7 @@ def preset_path(name: str) -> Path:
         f"no quantsim config file or preset named {name!r}; presets: {', '.join(preset_names())}")
 
 
-def load_config(path_or_name: str | os.PathLike | None = None) -> dict:
+def load_config(path_or_name: str | os.PathLike | None = None) -> QuantsimConfig:
     """Reads a quantsim config file, or a preset from `configs/`, validated and resolved.
 
     Args:
@@ -70,7 +70,7 @@ def load_config(path_or_name: str | os.PathLike | None = None) -> dict:
             ``None`` means ``"default"`` (as AIMET's ``config_file=None``).
 
     Returns:
-        The config as dicts and lists (see the module docstring for what is made explicit).
+        The config (see the module docstring for what is made explicit).
 
     Raises:
         ConfigError: the file is not valid JSON or breaks the schema; ``.path``, ``.line`` and
@@ -82,12 +82,12 @@ def load_config(path_or_name: str | os.PathLike | None = None) -> dict:
 
         >>> from torchqsim.quantsim_config import load_config
         >>> cfg = load_config("default")
-        >>> cfg["defaults"]["params"], cfg["params"]["bias"]
-        ({'is_quantized': True, 'is_symmetric': True}, {'is_quantized': False})
-        >>> cfg["supergroups"][0]
-        {'op_list': ['Conv', 'Relu']}
-        >>> load_config("target")["op_type"]["Softmax"]
-        {'encoding_constraints': {'min': 0.0, 'max': 1.0}}
+        >>> cfg.defaults.params, cfg.params["bias"]
+        (ParamSettings(is_quantized=True, is_symmetric=True), ParamSettings(is_quantized=False, is_symmetric=None))
+        >>> cfg.supergroups[0].op_list
+        ('Conv', 'Relu')
+        >>> load_config("target").op_type["Softmax"].encoding_constraints
+        EncodingConstraints(min=0.0, max=1.0)
     """
     if path_or_name is None:
         path_or_name = "default"

@@ -5,8 +5,11 @@
 
 #include "io/config_read.h"
 
+/* The six required sections first, then the optional ones. */
 static const char * const SECTION_KEYS[] = {"defaults",    "params",      "op_type",
-                                            "supergroups", "model_input", "model_output"};
+                                            "supergroups", "model_input", "model_output",
+                                            "supergroup_pass_list"};
+#define SECTIONS_REQUIRED 6
 static const char * const DEFAULTS_KEYS[] = {"ops", "params", "strict_symmetric",
                                              "unsigned_symmetric", "per_channel_quantization",
                                              "supported_kernels", "hw_version"};
@@ -113,10 +116,11 @@ static qsim_status constraint_member(qsim_config_parser * p, int key, const cJSO
 }
 
 static qsim_status read_constraints(qsim_config_parser * p, const cJSON * v, qsim_config_op_type * o) {
-    double range[2] = {0.0, 0.0};
+    double range[2] = {0.0, INFINITY};
     QSIM_TRY(qsim_read_members(p, v, NULL, 0, constraint_member, range));
-    QSIM_TRY(qsim_require_keys(p, v, CONSTRAINT_KEYS, QSIM_COUNT(CONSTRAINT_KEYS)));
-    if (!(range[0] < range[1])) {
+    QSIM_TRY(qsim_require_keys(p, v, CONSTRAINT_KEYS, 1)); /* min; max is optional */
+    o->has_encoding_max = qsim_json_get(v, "max", NULL) != NULL;
+    if (o->has_encoding_max && !(range[0] < range[1])) {
         return qsim_json_fail(&p->w, QSIM_JSON_AT_VALUE, ": min must be less than max",
                               "empty encoding range [%.17g, %.17g]", range[0], range[1]);
     }
@@ -221,6 +225,28 @@ static qsim_status read_supergroups(qsim_config_parser * p, const cJSON * v, qsi
     return QSIM_SUCCESS;
 }
 
+/* supergroup_pass_list: an array of strings (may be empty). */
+static qsim_status read_pass_list(qsim_config_parser * p, const cJSON * v, qsim_config_view * view) {
+    if (!cJSON_IsArray(v)) {
+        return qsim_wrong_type(p, v, "an array of pass names");
+    }
+    size_t n = (size_t)cJSON_GetArraySize(v);
+    const char ** names = qsim_config_alloc(p, n, sizeof(*names));
+    if (names == NULL) {
+        return QSIM_OUT_OF_MEMORY;
+    }
+    size_t i = 0;
+    for (const cJSON * item = v->child; item != NULL; item = item->next, i++) {
+        QSIM_TRY(qsim_json_push(&p->w, NULL, i));
+        QSIM_TRY(cJSON_IsString(item) ? qsim_read_string(p, item, &names[i])
+                                      : qsim_wrong_type(p, item, "a pass name (a string)"));
+        qsim_json_pop(&p->w);
+    }
+    view->supergroup_pass_list = names;
+    view->n_supergroup_pass_list = n;
+    return QSIM_SUCCESS;
+}
+
 /* --- the document ---------------------------------------------------------------------------- */
 
 static qsim_status section_member(qsim_config_parser * p, int key, const cJSON * v, void * ctx) {
@@ -233,9 +259,10 @@ static qsim_status section_member(qsim_config_parser * p, int key, const cJSON *
         case 4:
             return qsim_read_bools(p, v, MODEL_INPUT_KEYS, QSIM_COUNT(MODEL_INPUT_KEYS),
                                    &view->model_input_is_input_quantized);
-        default:
+        case 5:
             return qsim_read_bools(p, v, MODEL_OUTPUT_KEYS, QSIM_COUNT(MODEL_OUTPUT_KEYS),
                                    &view->model_output_is_output_quantized);
+        default: return read_pass_list(p, v, view);
     }
 }
 
@@ -264,7 +291,7 @@ qsim_status qsim_config_parse(const char * json, size_t len, qsim_config ** out,
     qsim_status st = qsim_read_members(&p, root, SECTION_KEYS, QSIM_COUNT(SECTION_KEYS),
                                        section_member, &cfg->view);
     if (st == QSIM_SUCCESS) {
-        st = qsim_require_keys(&p, root, SECTION_KEYS, QSIM_COUNT(SECTION_KEYS));
+        st = qsim_require_keys(&p, root, SECTION_KEYS, SECTIONS_REQUIRED);
     }
     cJSON_Delete(root);
     if (st != QSIM_SUCCESS) {

@@ -150,7 +150,8 @@ def _sim_encodings(quant_scheme, batches):
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(CHANNELS, 4, 3), nn.ReLU(), nn.Flatten(),
                           nn.Linear(4 * 4 * 4, 5))
-    sim = QuantizationSimModel(model, batches[0], quant_scheme=quant_scheme)
+    sim = QuantizationSimModel(model, batches[0], quant_scheme=quant_scheme,
+                               tf_enhanced_histogram="growing")
     sim.compute_encodings(lambda m: [m(x) for x in batches])
     return {name: tuple(q.get_encoding()) for name, q in sim.quantizers()}
 

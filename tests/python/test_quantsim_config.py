@@ -15,6 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from torchqsim import quantsim_config as qc
+from torchqsim.config_types import (Defaults, EncodingConstraints, Kernel, OpTypeSettings,
+                                    ParamSettings, Precision, QuantsimConfig, Supergroup)
 
 REPO = Path(__file__).resolve().parents[2]
 AIMET_DIR = REPO.parent / "shared" / "aimet-configs"
@@ -33,34 +35,49 @@ def _bools(x):
     return {"True": True, "False": False}.get(x, x) if isinstance(x, str) else x
 
 
-def _op_entry(entry):
-    out = {k: v for k, v in entry.items() if not (k == "params" and not v)}
-    if "encoding_constraints" in out:
-        c = out["encoding_constraints"]
-        out["encoding_constraints"] = {"min": float(c["min"]), "max": float(c["max"])}
-    return out
+def _precision(p):
+    return Precision(p["bitwidth"], p["dtype"])
+
+
+def _kernels(kernels):
+    return tuple(Kernel(_precision(k["activation"]), _precision(k["param"]) if "param" in k else None)
+                 for k in kernels)
+
+
+def _param(p):
+    return ParamSettings(p.get("is_quantized"), p.get("is_symmetric"))
+
+
+def _op_entry(e):
+    c = e.get("encoding_constraints")
+    return OpTypeSettings(
+        e.get("is_input_quantized"), e.get("is_output_quantized"), e.get("is_symmetric"),
+        e.get("per_channel_quantization"), {n: _param(p) for n, p in e.get("params", {}).items()},
+        _kernels(e.get("supported_kernels", [])),
+        None if c is None else EncodingConstraints(float(c["min"]),
+                                                   float(c["max"]) if "max" in c else None))
 
 
 def resolve(doc):
-    """The dict load_config documents, computed from json.load's result."""
+    """The QuantsimConfig load_config documents, computed from json.load's result."""
     d = _bools(doc)
     defaults = d["defaults"]
-    return {
-        "defaults": {
-            "ops": {k: defaults["ops"].get(k, False)
-                    for k in ("is_input_quantized", "is_output_quantized", "is_symmetric")},
-            "params": {k: defaults["params"].get(k, False) for k in ("is_quantized", "is_symmetric")},
+    return QuantsimConfig(
+        defaults=Defaults(
+            **{f"ops_{k}": defaults["ops"].get(k, False)
+               for k in ("is_input_quantized", "is_output_quantized", "is_symmetric")},
+            params=ParamSettings(**{k: defaults["params"].get(k, False)
+                                    for k in ("is_quantized", "is_symmetric")}),
             **{k: defaults.get(k, False)
                for k in ("strict_symmetric", "unsigned_symmetric", "per_channel_quantization")},
-            "supported_kernels": defaults.get("supported_kernels", []),
-            "hw_version": defaults.get("hw_version", "default"),
-        },
-        "params": d["params"],
-        "op_type": {name: _op_entry(e) for name, e in d["op_type"].items()},
-        "supergroups": d["supergroups"],
-        "model_input": d["model_input"],
-        "model_output": d["model_output"],
-    }
+            supported_kernels=_kernels(defaults.get("supported_kernels", [])),
+            hw_version=defaults.get("hw_version", "default")),
+        params={n: _param(p) for n, p in d["params"].items()},
+        op_type={name: _op_entry(e) for name, e in d["op_type"].items()},
+        supergroups=[Supergroup(g["op_list"]) for g in d["supergroups"]],
+        model_input_is_input_quantized=d["model_input"].get("is_input_quantized"),
+        model_output_is_output_quantized=d["model_output"].get("is_output_quantized"),
+        supergroup_pass_list=d.get("supergroup_pass_list", []))
 
 
 def location(text, needle, occurrence=0):
@@ -100,7 +117,7 @@ def test_aimet_files_load_as_json_and_aimet_read_them(name):
     cfg = qc.load_config(path)
     expected = resolve(json.loads(path.read_text()))
     assert cfg == expected
-    assert list(cfg["op_type"]) == list(expected["op_type"])  # file order, duplicates at first place
+    assert list(cfg.op_type) == list(expected.op_type)  # file order, duplicates at first place
 
 
 def test_htp_v75_specifics():
@@ -108,11 +125,13 @@ def test_htp_v75_specifics():
     if not path.exists():
         pytest.skip(f"AIMET fixtures not found at {AIMET_DIR} (CI has ../shared beside the repo)")
     cfg = qc.load_config(str(path))
-    assert cfg["defaults"]["hw_version"] == "V75"
-    assert cfg["op_type"]["GroupNormalization"]["params"] == {"bias": {"is_quantized": True}}
-    assert cfg["op_type"]["Softmax"]["encoding_constraints"] == {"min": 0.0, "max": 1.0}
-    assert {"op_list": ["Conv", "BatchNormalization", "Relu"]} in cfg["supergroups"]
-    assert all(type(v) is bool for v in cfg["defaults"]["ops"].values())
+    assert cfg.defaults.hw_version == "V75"
+    assert cfg.op_type["GroupNormalization"].params == {"bias": ParamSettings(is_quantized=True)}
+    assert cfg.op_type["Softmax"].encoding_constraints == EncodingConstraints(0.0, 1.0)
+    assert Supergroup(("Conv", "BatchNormalization", "Relu")) in cfg.supergroups
+    d = cfg.defaults
+    assert all(type(v) is bool for v in (d.ops_is_input_quantized, d.ops_is_output_quantized,
+                                         d.ops_is_symmetric))
 
 
 @pytest.mark.parametrize("name", PRESETS)
@@ -132,14 +151,14 @@ def test_default_preset_is_load_config_none():
 
 def test_target_preset():
     cfg = qc.load_config("target")
-    assert cfg["defaults"]["per_channel_quantization"] is True
+    assert cfg.defaults.per_channel_quantization is True
     for op in ("Softmax", "Sigmoid"):
-        assert cfg["op_type"][op]["encoding_constraints"] == {"min": 0.0, "max": 1.0}, op
+        assert cfg.op_type[op].encoding_constraints == EncodingConstraints(0.0, 1.0), op
     for op in ("Reshape", "Transpose", "Split", "Slice", "MaxPool", "Gather", "Squeeze", "Unsqueeze",
                "Flatten", "Pad", "Expand", "Tile"):
-        assert cfg["op_type"][op]["is_output_quantized"] is False, op
-    assert "Concat" not in cfg["op_type"]
-    assert cfg["params"]["bias"] == {"is_quantized": False}
+        assert cfg.op_type[op].is_output_quantized is False, op
+    assert "Concat" not in cfg.op_type
+    assert cfg.params["bias"] == ParamSettings(is_quantized=False)
 
 
 def test_unknown_name_lists_the_presets():
@@ -155,10 +174,33 @@ def test_bool_strings_and_duplicate_keys():
                        '"Conv": {"is_output_quantized": true, "is_output_quantized": "False"}}',
                model_input='{"is_input_quantized": "True"}')
     cfg = qc.parse_config(text)
-    assert cfg["op_type"] == {"Conv": {"is_output_quantized": False}, "Relu": {"is_symmetric": True}}
-    assert list(cfg["op_type"]) == ["Conv", "Relu"]  # as json.loads orders them
+    assert cfg.op_type == {"Conv": OpTypeSettings(is_output_quantized=False),
+                           "Relu": OpTypeSettings(is_symmetric=True)}
+    assert list(cfg.op_type) == ["Conv", "Relu"]  # as json.loads orders them
     assert cfg == resolve(json.loads(text))
-    assert cfg["model_input"]["is_input_quantized"] is True
+    assert cfg.model_input_is_input_quantized is True
+    assert cfg.model_output_is_output_quantized is None  # unset, not False
+
+
+def test_supergroup_pass_list_and_min_only_constraints():
+    """AIMET 2.42's HTP files: supergroup_pass_list (read, ignored when applying) and
+    encoding_constraints with only a min (the max is calibrated)."""
+    text = doc(op_type='{"Relu": {"encoding_constraints": {"min": 0.0}}}') \
+        .replace('"model_output": {}', '"model_output": {},\n"supergroup_pass_list": ["MatmulAdd"]')
+    cfg = qc.parse_config(text)
+    assert cfg.op_type["Relu"].encoding_constraints == EncodingConstraints(0.0, None)
+    assert cfg.supergroup_pass_list == ("MatmulAdd",)
+    assert cfg == resolve(json.loads(text))
+    assert qc.parse_config(doc()).supergroup_pass_list == ()
+    raises_config_error(doc(op_type='{"Relu": {"encoding_constraints": {"max": 1.0}}}'),
+                        "missing required key 'min' at $.op_type.Relu.encoding_constraints "
+                        "(line {line}, column {column})",
+                        "$.op_type.Relu.encoding_constraints", '{"max"')
+    raises_config_error(doc().replace('"model_output": {}', '"model_output": {},\n'
+                                      '"supergroup_pass_list": [1]'),
+                        "wrong type at $.supergroup_pass_list[0] (line {line}, column {column}): "
+                        "expected a pass name (a string), got the number 1",
+                        "$.supergroup_pass_list[0]", "1]")
 
 
 _NAMES = st.sampled_from(["Conv", "Gemm", "Relu", "Softmax", "Add", "MatMul", "Cast"])

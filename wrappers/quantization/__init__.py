@@ -16,8 +16,10 @@ from .encoding_analyzer import (Encoding, EncodingAnalyzer, MinMaxEncodingAnalyz
                                 SqnrEncodingAnalyzer, grid_bounds, grid_name)
 from .float_quantizer import FloatQuantizeDequantize
 from .quantizer import QuantizeDequantize, compute_encodings
+from .tf_enhanced import TfEnhancedEncodingAnalyzer
 
 __all__ = ["Encoding", "EncodingAnalyzer", "MinMaxEncodingAnalyzer", "SqnrEncodingAnalyzer",
-           "PercentileEncodingAnalyzer", "MseEncodingAnalyzer", "QuantizeDequantize",
+           "PercentileEncodingAnalyzer", "MseEncodingAnalyzer", "TfEnhancedEncodingAnalyzer",
+           "QuantizeDequantize",
            "FloatQuantizeDequantize",
            "compute_encodings", "grid_bounds", "grid_name"]

@@ -203,16 +203,30 @@ class EncodingAnalyzer(nn.Module):
 class MinMaxEncodingAnalyzer(EncodingAnalyzer):
     """The "tf" scheme: the encoding of the running min/max.
 
+    Args:
+        shape: encoding shape (see :class:`EncodingAnalyzer`).
+        fixed_min: when given, the encoding's min is this value instead of the observed one
+            (AIMET's min-only ``encoding_constraints``: min fixed, max calibrated).
+
     Example::
 
         >>> a = MinMaxEncodingAnalyzer(shape=(2, 1))
         >>> a.update_stats(torch.tensor([[-1.0, 3.0], [0.5, 2.0]]))
         >>> a.compute_encodings(8, symmetric=True).scale.flatten()
         tensor([0.0236, 0.0157])
+        >>> b = MinMaxEncodingAnalyzer(fixed_min=0.0)
+        >>> b.update_stats(torch.tensor([-1.0, 2.55]))
+        >>> float(b.compute_encodings(8, symmetric=False).min)
+        0.0
     """
 
+    def __init__(self, shape=(), fixed_min: float | None = None):
+        super().__init__(shape)
+        self.fixed_min = None if fixed_min is None else float(fixed_min)
+
     def _encodings(self, bitwidth, grid):
-        return torch.ops.qsim.encodings_min_max(self.min, self.max, bitwidth, grid)
+        lo = self.min if self.fixed_min is None else torch.full_like(self.min, self.fixed_min)
+        return torch.ops.qsim.encodings_min_max(lo, self.max, bitwidth, grid)
 
 
 class _HistogramAnalyzer(EncodingAnalyzer):

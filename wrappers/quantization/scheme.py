@@ -26,6 +26,7 @@ import enum
 
 from .encoding_analyzer import (EncodingAnalyzer, MinMaxEncodingAnalyzer, MseEncodingAnalyzer,
                                 PercentileEncodingAnalyzer, SqnrEncodingAnalyzer)
+from .tf_enhanced import TfEnhancedEncodingAnalyzer
 
 __all__ = ["QuantScheme"]
 
@@ -75,16 +76,37 @@ class QuantScheme(enum.Enum):
         return self in (QuantScheme.training_range_learning_with_tf_init,
                         QuantScheme.training_range_learning_with_tf_enhanced_init)
 
-    def analyzer(self, shape, percentile: float = 100.0) -> EncodingAnalyzer:
+    def analyzer(self, shape, percentile: float = 100.0,
+                 tf_enhanced_histogram: str = "aimet") -> EncodingAnalyzer:
         """A fresh calibration analyzer of encoding shape `shape` for this scheme (range-learning
-        schemes calibrate their initial encoding like their post-training counterpart)."""
+        schemes calibrate their initial encoding like their post-training counterpart).
+
+        Args:
+            shape: the encoding shape.
+            percentile: p of the percentile scheme.
+            tf_enhanced_histogram: the histogram of the tf_enhanced schemes: ``"aimet"``
+                (:class:`~torchqsim.quantization.tf_enhanced.TfEnhancedEncodingAnalyzer`,
+                aimet-torch 2.42's: 512 bins, range capped at 3x the first batch's) or
+                ``"growing"`` (:class:`SqnrEncodingAnalyzer`: 2048 bins that grow with the
+                data, no count dropped).
+
+        Example::
+
+            >>> type(QuantScheme.post_training_tf_enhanced.analyzer((), tf_enhanced_histogram="growing"))
+            <class 'torchqsim.quantization.encoding_analyzer.SqnrEncodingAnalyzer'>
+        """
+        if tf_enhanced_histogram not in ("aimet", "growing"):
+            raise ValueError(f"tf_enhanced_histogram must be 'aimet' or 'growing', got "
+                             f"{tf_enhanced_histogram!r}")
         if self in (QuantScheme.post_training_tf, QuantScheme.training_range_learning_with_tf_init):
             return MinMaxEncodingAnalyzer(shape)
         if self is QuantScheme.post_training_percentile:
             return PercentileEncodingAnalyzer(shape, percentile=percentile)
         if self is QuantScheme.post_training_mse:
             return MseEncodingAnalyzer(shape)
-        return SqnrEncodingAnalyzer(shape)
+        if tf_enhanced_histogram == "growing":
+            return SqnrEncodingAnalyzer(shape)
+        return TfEnhancedEncodingAnalyzer(shape)
 
     @property
     def aimet_name(self) -> str:

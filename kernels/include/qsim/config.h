@@ -10,8 +10,10 @@
  *   params        {<param name>: {is_quantized, is_symmetric}}
  *   op_type       {<op type>: {is_input_quantized, is_output_quantized, is_symmetric,
  *                  per_channel_quantization, params {<name>: {...}},
- *                  supported_kernels [{activation, param?}], encoding_constraints {min, max}}}
+ *                  supported_kernels [{activation, param?}], encoding_constraints {min, max?}}}
  *   supergroups   [{op_list: [<op type>, <op type>, ...]}]
+ *   supergroup_pass_list [<pass name>, ...]   (optional; aimet-torch reads and ignores it: it
+ *                 names graph passes of aimet-onnx such as "LayerNormalization", "MatmulAdd")
  *   model_input   {is_input_quantized}
  *   model_output  {is_output_quantized}
  *
@@ -21,7 +23,8 @@
  *  - bitwidths: int 4, 8 or 16, float 16 or 32 (AIMET's schema allows 4, 8, 16, 32; torchqsim's
  *    integer grid goes to 16 bits, and float kernels are fp16 or fp32);
  *  - op_list: at least two op types; supported_kernels: at least one kernel;
- *  - encoding_constraints: finite numbers min < max (other members are ignored, as by AIMET);
+ *  - encoding_constraints: a finite min, and optionally a finite max > min (AIMET's schema
+ *    requires min only; a missing max is calibrated, 1.6); other members are ignored, as by AIMET;
  *  - op type and param names are free-form (AIMET only logs unknown op types); every other key
  *    must be one listed above.
  * Anything else fails with QSIM_PARSE_ERROR and a qsim_error (qsim/json_error.h) naming the JSON
@@ -88,9 +91,10 @@ typedef struct qsim_config_op_type {
     size_t                     n_params;
     const qsim_config_kernel * supported_kernels;  /* n_supported_kernels entries (0: absent) */
     size_t                     n_supported_kernels;
-    int                        has_encoding_constraints; /* 1: the output range is fixed to */
-    double                     encoding_min;             /* [encoding_min, encoding_max] */
-    double                     encoding_max;
+    int                        has_encoding_constraints; /* 1: the output's min is fixed to */
+    double                     encoding_min;             /* encoding_min and, when */
+    int                        has_encoding_max;         /* has_encoding_max, its max to */
+    double                     encoding_max;             /* encoding_max */
 } qsim_config_op_type;
 
 typedef struct qsim_config_supergroup {
@@ -126,6 +130,8 @@ typedef struct qsim_config_view {
     size_t                         n_op_types;
     const qsim_config_supergroup * supergroups;
     size_t                         n_supergroups;
+    const char * const *           supergroup_pass_list; /* names in file order (0: absent/empty) */
+    size_t                         n_supergroup_pass_list;
     qsim_opt_bool                  model_input_is_input_quantized;
     qsim_opt_bool                  model_output_is_output_quantized;
 } qsim_config_view;

@@ -411,12 +411,44 @@ TEST(ConfigErrors, EncodingConstraints) {
                  "empty encoding range [1, 0] at " + path + " (line 4, column 49): min must be less "
                  "than max",
                  path, 4, 49);
-    expect_error(Parsed(softmax(R"({"min": 0.0})")),
-                 "missing required key 'max' at " + path + " (line 4, column 49)", path, 4, 49);
+    expect_error(Parsed(softmax(R"({"max": 1.0})")),
+                 "missing required key 'min' at " + path + " (line 4, column 49)", path, 4, 49);
+    expect_error(Parsed(softmax(R"({"min": 1.0, "max": 1.0})")),
+                 "empty encoding range [1, 1] at " + path + " (line 4, column 49): min must be less "
+                 "than max",
+                 path, 4, 49);
     expect_error(Parsed(softmax(R"({"min": "0", "max": 1})")),
                  "wrong type at " + path + ".min (line 4, column 57): expected a finite number, got "
                  "the string \"0\"",
                  path + ".min", 4, 57);
+}
+
+// AIMET 2.42's schema: encoding_constraints requires min only (a missing max is calibrated).
+TEST(Config, MinOnlyEncodingConstraints) {
+    Parsed p(doc("op_type", R"({"Relu": {"encoding_constraints": {"min": 0.0}}})"));
+    ASSERT_EQ(p.status, QSIM_SUCCESS) << p.err.message;
+    const qsim_config_op_type * relu = qsim_config_find_op_type(p.cfg, "Relu");
+    ASSERT_NE(relu, nullptr);
+    EXPECT_EQ(relu->has_encoding_constraints, 1);
+    EXPECT_EQ(relu->encoding_min, 0.0);
+    EXPECT_EQ(relu->has_encoding_max, 0);
+}
+
+// The optional top-level supergroup_pass_list (AIMET 2.42): names in order, empty allowed.
+TEST(Config, SupergroupPassList) {
+    std::string text = doc();
+    text.insert(text.rfind('}'), ",\"supergroup_pass_list\": [\"LayerNormalization\", \"MatmulAdd\"]\n");
+    Parsed p(text);
+    ASSERT_EQ(p.status, QSIM_SUCCESS) << p.err.message;
+    ASSERT_EQ(p.view().n_supergroup_pass_list, 2u);
+    EXPECT_STREQ(p.view().supergroup_pass_list[0], "LayerNormalization");
+    EXPECT_STREQ(p.view().supergroup_pass_list[1], "MatmulAdd");
+    std::string empty = doc();
+    empty.insert(empty.rfind('}'), ",\"supergroup_pass_list\": []\n");
+    Parsed e(empty);
+    ASSERT_EQ(e.status, QSIM_SUCCESS) << e.err.message;
+    EXPECT_EQ(e.view().n_supergroup_pass_list, 0u);
+    EXPECT_EQ(Parsed(doc()).view().n_supergroup_pass_list, 0u);
 }
 
 TEST(ConfigErrors, SyntaxErrors) {

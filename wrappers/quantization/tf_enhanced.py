@@ -1,0 +1,197 @@
+"""AIMET 2.42's "tf_enhanced" analyzer, reproduced: :class:`TfEnhancedEncodingAnalyzer`.
+
+aimet-torch 2.42 keeps the histogram of its v1 tf-enhanced analyzer, which differs from
+torchqsim's growing, no-drop histogram (:class:`SqnrEncodingAnalyzer`, still available as the
+``"growing"`` histogram, docs/aimet.md §4):
+
+- 512 bins per encoding, float counts, first range = the first batch's finite min/max;
+- the range may later grow to at most ``3x`` the first range (1.5x on each side); values beyond
+  it are counted in the end bins (they are clipped);
+- when the range grows, old counts move proportionally to the new bins (a bin that straddles
+  two new bins is split by the overlap, rounded), and the batch is binned with ``torch.histc``
+  on the new range;
+- candidates: asymmetric grids try 17 scales ``d * k / 16`` (``d``: the observed range over
+  ``num_steps``) x 21 offsets plus the observed offset, clamped to the histogram's range;
+  symmetric grids try 101 scales ``2 * absmax / num_steps * k / 100`` with offset
+  ``-num_steps // 2``; the cost of a candidate sums, over the bin centres, the squared
+  quantization error (times 3 where clipped) weighted by the counts.
+
+The statistics and the search run as torch operations in the order AIMET runs them, so the
+encodings equal aimet-torch's within float rounding (tests/aimet_parity/ checks it against
+aimet-torch itself). The result goes through the same min/max -> grid step as "tf"
+(``torch.ops.qsim.encodings_min_max``).
+
+Example::
+
+    >>> a = TfEnhancedEncodingAnalyzer()
+    >>> a.update_stats(torch.linspace(-1.0, 1.0, 1000))
+    >>> a.update_stats(torch.tensor([10.0]))        # beyond 3x the first range: clipped to 4
+    >>> float(a.hist_range[..., 1])
+    4.0
+    >>> float(a.counts[0, -1])                        # counted in the last bin
+    1.0
+"""
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .encoding_analyzer import EncodingAnalyzer, grid_bounds
+
+__all__ = ["TfEnhancedEncodingAnalyzer"]
+
+_BINS = 512
+_GROWTH = 3.0
+_ASYM_DELTAS, _SYM_DELTAS, _OFFSETS, _GAMMA = 17, 101, 21, 3.0
+_CHUNK = 64  # histograms searched at once, as AIMET (max_parallelism)
+
+
+def _minimum_scale(num_steps: int) -> float:
+    return min(float(np.finfo(np.float32).eps), 0.01 / num_steps)
+
+
+def _edges(lo: Tensor, hi: Tensor) -> Tensor:
+    """513 bin edges over [lo, hi] (widened by 0.5 each side when lo == hi), as torch.histc."""
+    lo, hi = torch.where(lo == hi, lo - 0.5, lo).float(), torch.where(lo == hi, hi + 0.5, hi).float()
+    return torch.arange(0, _BINS + 1, device=lo.device) * ((hi - lo) / _BINS) + lo
+
+
+def _histc(x: Tensor, lo: Tensor, hi: Tensor) -> Tensor:
+    """torch.histc of `x` on [lo, hi], values below/above counted in the end bins."""
+    h = torch.histc(x.float(), bins=_BINS, min=lo, max=hi)
+    h[0] += torch.sum(x < lo)
+    h[-1] += torch.sum(x > hi)
+    return h
+
+
+def _bin_of(width: Tensor, lo: Tensor, x: Tensor) -> Tensor:
+    return torch.minimum(((x - lo) / width).to(torch.int32), torch.full(x.shape, _BINS - 1))
+
+
+def _moved(counts: Tensor, edges: Tensor, lo: Tensor, hi: Tensor) -> Tensor:
+    """`counts` (bins `edges`) moved onto 512 bins over [lo, hi], straddling bins split."""
+    width = (hi - lo) / _BINS
+    start = edges[:-1]
+    first = _bin_of(width, lo, start)
+    part = torch.minimum(torch.round(((lo + width * (first + 1) - start) /
+                                      (edges[1] - edges[0])) * counts), counts)
+    out = torch.zeros(_BINS).index_add_(0, first, part)
+    split = (part < counts).nonzero().flatten()
+    return out.index_add_(0, _bin_of(width, lo, start + width)[split], (counts - part)[split])
+
+
+class TfEnhancedEncodingAnalyzer(EncodingAnalyzer):
+    """AIMET 2.42's tf_enhanced (see the module docstring).
+
+    Args:
+        shape: encoding shape (per-tensor or per-channel; see :class:`EncodingAnalyzer`).
+    """
+
+    def __init__(self, shape=()):
+        super().__init__(shape)
+        n = max(1, self.min.numel())
+        for name, size in (("counts", _BINS), ("edges", _BINS + 1), ("hist_range", 2),
+                           ("limits", 2)):
+            self.register_buffer(name, torch.zeros(n, size), persistent=False)
+        self.register_buffer("batches", torch.zeros((), dtype=torch.int64), persistent=False)
+
+    def _update(self, view: Tensor, axis: int | None) -> None:
+        super()._update(view, axis)
+        rows = view.reshape(1, -1) if axis is None else view.movedim(axis, 0).reshape(
+            view.shape[axis], -1)
+        for i, x in enumerate(rows):
+            finite = x.isfinite()
+            lo = torch.where(finite, x, float("inf")).min()
+            hi = torch.where(finite, x, -float("inf")).max()
+            if int(self.batches) == 0:
+                self._first(i, x, lo, hi)
+            else:
+                self._merge(i, x, lo, hi)
+        self.batches += 1
+
+    def _first(self, i: int, x: Tensor, lo: Tensor, hi: Tensor) -> None:
+        edges = _edges(lo, hi)
+        self.counts[i] = _histc(x, edges[0], edges[-1])
+        self.edges[i], self.hist_range[i, 0], self.hist_range[i, 1] = edges, lo, hi
+        width = edges[-1] - edges[0]
+        self.limits[i, 0] = edges[0] - width * _GROWTH / 2
+        self.limits[i, 1] = edges[-1] + width * _GROWTH / 2
+
+    def _merge(self, i: int, x: Tensor, lo: Tensor, hi: Tensor) -> None:
+        edges, counts = self.edges[i], self.counts[i]
+        new_lo = lo.clamp(self.limits[i, 0], edges[0])
+        new_hi = hi.clamp(edges[-1], self.limits[i, 1])
+        if not (new_lo == self.hist_range[i, 0] and new_hi == self.hist_range[i, 1]):
+            counts = _moved(counts, edges, new_lo, new_hi)
+        self.counts[i] = _histc(x, new_lo, new_hi) + counts
+        self.edges[i] = _edges(new_lo, new_hi)
+        self.hist_range[i, 0], self.hist_range[i, 1] = new_lo, new_hi
+
+    def _encodings(self, bitwidth, grid):
+        qmin, qmax = grid_bounds(bitwidth, grid)
+        steps, symmetric = qmax - qmin, grid != "asymmetric"
+        lows, highs = [], []
+        for c in range(0, self.counts.shape[0], _CHUNK):
+            lo, hi = _search(self.counts[c:c + _CHUNK], self.edges[c:c + _CHUNK],
+                             self.hist_range[c:c + _CHUNK], steps, symmetric)
+            lows.append(lo)
+            highs.append(hi)
+        lo, hi = torch.cat(lows).reshape(self.min.shape), torch.cat(highs).reshape(self.max.shape)
+        return torch.ops.qsim.encodings_min_max(lo, hi, bitwidth, grid)
+
+    def extra_repr(self) -> str:
+        return f"shape={self.shape}, num_bins={_BINS}, growth_limit={_GROWTH}"
+
+
+def _search(counts, edges, ranges, steps: int, symmetric: bool) -> tuple[Tensor, Tensor]:
+    """(min, max) of the best candidate of each histogram row."""
+    lo = torch.minimum(ranges[:, 0], torch.zeros_like(ranges[:, 0]))
+    hi = torch.maximum(ranges[:, 1], torch.zeros_like(ranges[:, 1]))
+    hi = torch.maximum(hi, lo + _minimum_scale(steps) * steps)
+    deltas, offsets = (_symmetric_candidates if symmetric else _asymmetric_candidates)(lo, hi, steps)
+    cost = _cost(counts, edges, deltas, offsets, steps)
+    best = torch.min(cost.flatten(start_dim=1), dim=1)[1][:, None]
+    delta = torch.gather(deltas.flatten(start_dim=1), 1, best)
+    offset = offsets if offsets.numel() == 1 else torch.gather(offsets.flatten(start_dim=1), 1, best)
+    low = offset * delta
+    return low.flatten(), (low + steps * delta).flatten()
+
+
+def _symmetric_candidates(lo, hi, steps):
+    top = 2 * torch.max(hi, -lo).float() / steps
+    k = torch.arange(1, 1 + _SYM_DELTAS, dtype=torch.float32)
+    deltas = torch.max(top[:, None] * k[None, :] / (_SYM_DELTAS - 1),
+                       torch.tensor([_minimum_scale(steps)]))
+    return deltas[:, :, None], torch.full((1,), (-steps) // 2, dtype=torch.float32)[:, None, None]
+
+
+def _asymmetric_candidates(lo, hi, steps):
+    top = (hi - lo).float() / steps
+    seen_offset = torch.round(lo / top)
+    seen_lo = top * seen_offset
+    seen_hi = seen_lo + top * steps
+    k = torch.arange(1, 1 + _ASYM_DELTAS, dtype=torch.float32)
+    deltas = top[:, None] * k[None, :] / (_ASYM_DELTAS - 1)
+    n_off = min(steps + 2, _OFFSETS)
+    step = steps / (n_off - 2)
+    offsets = torch.round(torch.arange(-steps, step, step, dtype=torch.float32))
+    offsets = torch.concat((offsets[None, :].expand(lo.shape[0], -1), seen_offset[:, None]), dim=1)
+    # clamp each candidate's range to the observed one, then back to (delta, offset)
+    cand_lo = torch.max(seen_lo[:, None, None], deltas[:, :, None] * offsets[:, None, :])
+    cand_hi = torch.min(seen_hi[:, None, None],
+                        deltas[:, :, None] * offsets[:, None, :] + deltas[:, :, None] * steps)
+    deltas = torch.max((cand_hi - cand_lo) / steps, torch.tensor([_minimum_scale(steps)]))
+    return deltas, torch.round(cand_lo / deltas)
+
+
+def _cost(counts, edges, deltas, offsets, steps):
+    """Per candidate: sum over bin centres of |qdq(c) - c|^2 * count, clipped errors x gamma."""
+    width = edges[:, 1] - edges[:, 0]
+    centres = (edges[:, 0] + width / 2)[:, None] + width[:, None] * torch.arange(
+        0, edges.shape[1] - 1, dtype=deltas.dtype)[None, :]
+    off, dl = offsets[:, :, :, None], deltas[:, :, :, None]
+    q = centres[:, None, None, :].div(dl).sub(off).round()
+    clipped = torch.logical_or(q < 0, q > steps)
+    err = torch.abs(q.clamp_(0, steps).add_(off).mul_(dl).sub_(centres[:, None, None, :]))
+    err = err.pow_(2.0).mul_(counts[:, None, None, :])
+    return torch.sum(torch.where(clipped, err * _GAMMA, err), dim=-1)
