@@ -344,8 +344,8 @@ def test_hw_version_v73_matmul_16bit_second_input_is_symmetric(tmp_path):
 def test_hw_version_v73_matmul_16bit_second_input_makes_the_first_16bit():
     from torchqsim.graph import ModuleGraph
     from torchqsim.prepare import prepare_model
-    from torchqsim.quantsim_apply import apply_config, apply_exception_rules, quantize_modules
-    from torchqsim.quantsim_config import load_config
+    from torchqsim.quantsim.config_rules import apply_config, apply_exception_rules, quantize_modules
+    from torchqsim.quantsim.config_file import load_config
     gm = quantize_modules(prepare_model(HwRules(), dummy_input=IDS))
     graph = ModuleGraph.from_graph_module(gm)
     specs = apply_config(graph, load_config("default"), output_bw=8, param_bw=8, data_type="int")

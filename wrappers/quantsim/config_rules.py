@@ -38,8 +38,8 @@ Example::
     >>> from torch import nn
     >>> from torchqsim.graph import ModuleGraph
     >>> from torchqsim.prepare import prepare_model
-    >>> from torchqsim.quantsim_config import load_config
-    >>> from torchqsim.quantsim_apply import apply_config, quantize_modules
+    >>> from torchqsim.quantsim.config_file import load_config
+    >>> from torchqsim.quantsim.config_rules import apply_config, quantize_modules
     >>> gm = quantize_modules(prepare_model(nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU())))
     >>> specs = apply_config(ModuleGraph.from_graph_module(gm), load_config("default"),
     ...                      output_bw=8, param_bw=8, data_type="int")
@@ -54,9 +54,9 @@ from dataclasses import dataclass, field
 
 from torch import fx, nn
 
-from .graph import MODEL_INPUT, CONSTANT, ModuleGraph, OpNode, Producer
-from .nn.base import QuantizationMixin, to_quantized
-from .nn.functional_modules import Bmm, MatMul
+from ..graph import MODEL_INPUT, CONSTANT, ModuleGraph, OpNode, Producer
+from ..nn.base import QuantizationMixin, to_quantized
+from ..nn.functional_modules import Bmm, MatMul
 
 __all__ = ["SlotSpec", "ModuleSpec", "apply_config", "quantize_modules", "param_channel_axis",
            "apply_exception_rules", "check_supported_kernels"]
@@ -470,7 +470,7 @@ def apply_exception_rules(graph: ModuleGraph, specs: dict[str, ModuleSpec],
 
         >>> import torch
         >>> from torchqsim.prepare import prepare_model
-        >>> from torchqsim.quantsim_config import load_config
+        >>> from torchqsim.quantsim.config_file import load_config
         >>> gm = quantize_modules(prepare_model(nn.Sequential(nn.Embedding(10, 4))))
         >>> graph = ModuleGraph.from_graph_module(gm)
         >>> specs = apply_config(graph, load_config("default"), output_bw=16, param_bw=8,

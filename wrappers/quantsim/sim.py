@@ -44,17 +44,17 @@ from typing import Any, Callable, Iterable
 import torch
 from torch import Tensor, nn
 
-from ._atomic import write_files
-from ._forward import eval_mode, run_model
-from . import quantsim_config
-from .graph import ModuleGraph
-from .nn.base import QuantizationMixin
-from .prepare import prepare_model
-from .quantization.float_quantizer import FloatQuantizeDequantize
-from .quantization.param_quantizer import ParamQuantizeDequantize, freeze, is_frozen
-from .quantization.quantizer import QuantizeDequantize, compute_encodings as _calibrate
-from .quantization.scheme import QuantScheme
-from .quantsim_apply import (SlotSpec, apply_config, apply_exception_rules,
+from .._atomic import write_files
+from .._forward import eval_mode, run_model
+from .config_file import load_config
+from ..graph import ModuleGraph
+from ..nn.base import QuantizationMixin
+from ..prepare import prepare_model
+from ..quantization.float_quantizer import FloatQuantizeDequantize
+from ..quantization.param_quantizer import ParamQuantizeDequantize, freeze, is_frozen
+from ..quantization.quantizer import QuantizeDequantize, compute_encodings as _calibrate
+from ..quantization.scheme import QuantScheme
+from .config_rules import (SlotSpec, apply_config, apply_exception_rules,
                              check_supported_kernels, param_channel_axis, quantize_modules)
 
 __all__ = ["QuantizationSimModel", "quantizer_entries"]
@@ -148,7 +148,7 @@ class QuantizationSimModel:
                                f"pass the floating-point model")
         self.default_output_bw, self.default_param_bw = default_output_bw, default_param_bw
         self.default_data_type = default_data_type
-        self._config = quantsim_config.load_config(config_file)
+        self._config = load_config(config_file)
         self.hw_version = self._config["defaults"].get("hw_version", "default")
         self._percentile = 100.0
         self._excluded: list[str] = []
@@ -511,7 +511,7 @@ class QuantizationSimModel:
             >>> sim.export("out", "model", dummy_input)          # doctest: +SKIP
             {'onnx': 'out/model.onnx', 'encodings': 'out/model.encodings', ...}
         """
-        from .export import export_sim  # lazily: torchqsim.export loads onnx and onnxscript
+        from ..export import export_sim  # lazily: torchqsim.export loads onnx and onnxscript
         return export_sim(self, path, filename_prefix, dummy_input, encoding_version)
 
     def load_encodings(self, encodings, strict: bool = True, partial: bool = True,
