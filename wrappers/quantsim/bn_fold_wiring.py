@@ -1,5 +1,5 @@
 """BatchNorms simulated as folded into the Conv / ConvTranspose / Gemm before them (AIMET's
-supergroup step, reference aimet.md §1.8): the BatchNorm's input and parameter slots go off and
+supergroup step, docs/aimet.md §1.8): the BatchNorm's input and parameter slots go off and
 the producing op's output flag moves to the BatchNorm's output.
 
 Example::

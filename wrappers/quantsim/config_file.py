@@ -1,4 +1,4 @@
-"""AIMET quantsim config files: read, validate and resolve them (reference/aimet.md §1).
+"""AIMET quantsim config files: read, validate and resolve them (docs/aimet.md §1).
 
 The reading and validation are the C reader (`kernels/io/config.c`, `qsim/config.h`); this module
 adds the presets shipped in `configs/` and returns the config as plain Python data:

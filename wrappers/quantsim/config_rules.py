@@ -3,7 +3,7 @@
 The result is the plan (:mod:`.plan`), one :class:`~.plan.ModuleSpec` per quantized module with
 a :class:`~.plan.SlotSpec` per input, output and parameter slot;
 :class:`~torchqsim.QuantizationSimModel` then builds the quantizers from it. The order and the
-rules are AIMET's (reference/aimet.md §1.6-1.8); later steps override earlier ones:
+rules are AIMET's (docs/aimet.md §1.6-1.8); later steps override earlier ones:
 
 0. every slot disabled and asymmetric;
 1. ``defaults``: ``ops`` (``is_output_quantized`` / ``is_input_quantized`` / ``is_symmetric`` on

@@ -1,7 +1,7 @@
 """AIMET's per-hardware exception rules (``defaults.hw_version``), as data.
 
 AIMET v1 ``QuantizationSimModel._apply_exception_rules`` (aimet_torch ``quantsim.py``,
-reference aimet.md §1.9) runs after the config sections. Its rules are the table
+docs/aimet.md §1.9) runs after the config sections. Its rules are the table
 :data:`HW_RULES`: hardware version -> :class:`HwRules`, of two kinds:
 
 - :class:`ParamsFollowOutput`: a module family's parameter slots take its output slot's

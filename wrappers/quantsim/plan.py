@@ -92,7 +92,7 @@ class ModuleSpec:
 
 def param_channel_axis(module: nn.Module, param_name: str) -> int:
     """The per-channel axis of a parameter: 1 for ConvTranspose weights (laid out
-    ``(C_in, C_out / groups, ...)``), else 0 (AIMET, reference aimet.md §2.4).
+    ``(C_in, C_out / groups, ...)``), else 0 (AIMET, docs/aimet.md §2.4).
 
     Example::
 

@@ -1,5 +1,4 @@
-"""`QuantizationSimModel`: a model with quantizers in the loop (AIMET QuantSim, reference
-aimet.md §5).
+"""`QuantizationSimModel`: a model with quantizers in the loop (AIMET QuantSim).
 
 Construction copies the model (unless ``in_place``), prepares it (``prepare_model``: functional
 ops become modules), replaces every module by its quantized wrapper, applies the quantsim config
@@ -7,7 +6,7 @@ ops become modules), replaces every module by its quantized wrapper, applies the
 ``sim.model`` is then an ordinary ``nn.Module`` (a ``torch.fx.GraphModule``): calibrate it with
 :meth:`QuantizationSimModel.compute_encodings`, evaluate it, fine-tune it with any optimizer.
 
-QAT (reference aimet.md §3, §7):
+QAT (docs/aimet.md §3, §7):
 
 - post-training schemes (``tf``, ``tf_enhanced``, ``percentile``, ``mse``): quantizers use the
   straight-through estimator; activation encodings stay as calibrated (their min/max have
