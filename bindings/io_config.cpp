@@ -1,5 +1,5 @@
 // torchqsim._io: the quantsim config reader (qsim/config.h) as parse_config / load_config, which
-// return the config as the frozen dataclasses of torchqsim.config_types (wrappers/config_types.py),
+// return the config as the frozen dataclasses of torchqsim.quantsim.config_types (wrappers/quantsim/config_types.py),
 // built here field by field from the C view, and the ConfigError they raise.
 //
 // An unset flag (QSIM_OPT_UNSET) becomes None, distinct from False; "defaults" arrives resolved
@@ -21,9 +21,9 @@ PyObject * g_config_error = nullptr;  // torchqsim._io.ConfigError (owned by the
 using qsim_io::text;
 using namespace pybind11::literals;
 
-// The dataclass `name` of torchqsim.config_types.
+// The dataclass `name` of torchqsim.quantsim.config_types.
 py::object type(const char * name) {
-    return py::module_::import("torchqsim.config_types").attr(name);
+    return py::module_::import("torchqsim.quantsim.config_types").attr(name);
 }
 
 py::object opt(qsim_opt_bool v) {
@@ -138,7 +138,7 @@ void qsim_register_config(py::module_ & m) {
         "problem, the JSON path and line:column; .path (str, e.g. '$.op_type.Conv'), .line and\n"
         ".column (from 1) hold them (None for a syntax error's path).");
     m.def("parse_config", &parse_config, py::arg("text"),
-          "Parses a quantsim config (JSON text) into a torchqsim.config_types.QuantsimConfig;\n"
+          "Parses a quantsim config (JSON text) into a torchqsim.quantsim.config_types.QuantsimConfig;\n"
           "raises ConfigError.");
     m.def("load_config", &load_config, py::arg("path"),
           "Reads the quantsim config file at `path` (str or os.PathLike) into a QuantsimConfig;\n"

@@ -143,7 +143,7 @@ class OpNode:
     """One module call of the prepared model.
 
     Attributes:
-        name: the called module's path in the GraphModule (``"layer1.0.conv1"``, ``"add_1"``).
+        name: the called module's path in the GraphModule (``"layer1.0.conv1"``, ``"module_add_1"``).
         module: the called module.
         node: the fx ``call_module`` node.
         inputs: one entry per positional argument of the call: a :class:`Producer` (an op's
@@ -224,9 +224,9 @@ class ModuleGraph:
         ...         return torch.cumsum(self.fc(x), 0) + x
         >>> g = ModuleGraph.from_graph_module(prepare_model(M()))
         >>> [op.name for op in g.ops], g.unquantized_ops
-        (['fc', 'add'], ['cumsum'])
-        >>> g.op("add").inputs, g.model_inputs["x"]
-        (['unquantized_op', 'model_input'], [(OpNode('fc', Linear), 0), (OpNode('add', Add), 1)])
+        (['fc', 'module_add'], ['cumsum'])
+        >>> g.op("module_add").inputs, g.model_inputs["x"]
+        (['unquantized_op', 'model_input'], [(OpNode('fc', Linear), 0), (OpNode('module_add', Add), 1)])
     """
 
     def __init__(self, ops: list[OpNode], model_inputs: dict[str, list[tuple[OpNode, int]]],

@@ -29,7 +29,7 @@ Example::
     ...         return torch.relu(self.fc(x)) + x
     >>> gm = prepare_model(Block())
     >>> [(name, type(m).__name__) for name, m in gm.named_children()]
-    [('fc', 'Linear'), ('relu', 'ReLU'), ('add', 'Add')]
+    [('fc', 'Linear'), ('module_relu', 'ReLU'), ('module_add', 'Add')]
 """
 
 import copy
@@ -513,7 +513,8 @@ def _free_name(gm: nn.Module, base: str) -> str:
 
 
 def _duplicate_reused_modules(gm: fx.GraphModule) -> None:
-    """Gives every call after the first of a module its own copy, named after its fx node.
+    """Gives every call after the first of a module its own copy, named ``module_<fx node>``
+    (e.g. ``module_relu_1``, as AIMET's model preparer names it).
 
     The copies share the original's parameters and buffers (tied, as in the original model),
     so training updates one set of weights while each call has its own quantizers.
@@ -527,7 +528,7 @@ def _duplicate_reused_modules(gm: fx.GraphModule) -> None:
             continue
         original = gm.get_submodule(node.target)
         memo = {id(t): t for t in (*original.parameters(), *original.buffers())}
-        name = _free_name(gm, node.name)
+        name = _free_name(gm, "module_" + node.name)
         gm.add_module(name, copy.deepcopy(original, memo))
         node.target = name
 
@@ -539,15 +540,13 @@ def _convert_functionals(gm: fx.GraphModule, model: nn.Module) -> None:
         if built is None:
             continue
         module, args, kwargs = built
-        name = _free_name(gm, node.name)
+        name = _free_name(gm, "module_" + node.name)  # AIMET's model preparer: module_add, ...
         gm.add_module(name, module.train(model.training))
         with gm.graph.inserting_before(node):
             new = gm.graph.call_module(name, args, kwargs)
         new.meta = dict(node.meta)
         node.replace_all_uses_with(new)
         gm.graph.erase_node(node)
-        if name == node.name:
-            new.name = name  # fx named the new node while the old one had the name
         tensors.add(new)
     for node in list(gm.graph.nodes):
         # parameters absorbed into nn.LayerNorm / nn.Linear: their get_attr nodes are unused now

@@ -57,12 +57,12 @@ def test_cnn_producers_in_execution_order(cnn):
         "stem.2": [("stem.1", 0)],
         "block.conv1": [("stem.2", 0)],
         "block.bn1": [("block.conv1", 0)],
-        "relu": [("block.bn1", 0)],
-        "block.conv2": [("relu", 0)],
+        "module_relu": [("block.bn1", 0)],
+        "block.conv2": [("module_relu", 0)],
         "block.bn2": [("block.conv2", 0)],
-        "add": [("block.bn2", 0), ("stem.2", 0)],   # out += x: the residual branch
-        "relu_1": [("add", 0)],
-        "pool": [("relu_1", 0)],
+        "module_add": [("block.bn2", 0), ("stem.2", 0)],   # out += x: the residual branch
+        "module_relu_1": [("module_add", 0)],
+        "pool": [("module_relu_1", 0)],
         "fc": [("pool", 0)],                        # through torch.flatten
     }
     assert list(_wiring(cnn)) == [op.name for op in cnn.ops]
@@ -70,15 +70,15 @@ def test_cnn_producers_in_execution_order(cnn):
 
 def test_cnn_consumers_inputs_and_outputs(cnn):
     consumers = _consumers(cnn)
-    assert consumers["stem.2"] == [[("block.conv1", 0), ("add", 1)]]
-    assert consumers["block.bn2"] == [[("add", 0)]]
+    assert consumers["stem.2"] == [[("block.conv1", 0), ("module_add", 1)]]
+    assert consumers["block.bn2"] == [[("module_add", 0)]]
     assert consumers["pool"] == [[("fc", 0)]]
     assert consumers["fc"] == [[]]
     assert [op.name for op in cnn.ops if any(op.is_model_output)] == ["fc"]
     assert {k: [(op.name, i) for op, i in v] for k, v in cnn.model_inputs.items()} == \
         {"x": [("stem.0", 0)]}
     assert cnn.unquantized_ops == []
-    assert cnn.op("add").module is cnn.ops[8].module
+    assert cnn.op("module_add").module is cnn.ops[8].module
     with pytest.raises(KeyError, match="no op named 'nope'"):
         cnn.op("nope")
 
@@ -87,49 +87,49 @@ def test_transformer_producers_through_data_movement(transformer):
     assert _wiring(transformer) == {
         "ln1": ["model_input"],
         "qkv": [("ln1", 0)],
-        "matmul": [("qkv", 0), ("qkv", 0)],         # q, k: chunk/view/transpose
-        "truediv": [("matmul", 0), "constant"],       # / math.sqrt(d)
-        "softmax": [("truediv", 0)],
-        "matmul_1": [("softmax", 0), ("qkv", 0)],     # attn @ v
-        "proj": [("matmul_1", 0)],
-        "add": ["model_input", ("proj", 0)],
-        "layer_norm": [("add", 0)],
-        "fc1": [("layer_norm", 0)],
-        "gelu": [("fc1", 0)],
-        "fc2": [("gelu", 0)],
-        "mul": [("fc2", 0), "constant"],             # y * 0.5
-        "add_1": [("add", 0), ("mul", 0)],
+        "module_matmul": [("qkv", 0), ("qkv", 0)],         # q, k: chunk/view/transpose
+        "module_truediv": [("module_matmul", 0), "constant"],       # / math.sqrt(d)
+        "module_softmax": [("module_truediv", 0)],
+        "module_matmul_1": [("module_softmax", 0), ("qkv", 0)],     # attn @ v
+        "proj": [("module_matmul_1", 0)],
+        "module_add": ["model_input", ("proj", 0)],
+        "module_layer_norm": [("module_add", 0)],
+        "fc1": [("module_layer_norm", 0)],
+        "module_gelu": [("fc1", 0)],
+        "fc2": [("module_gelu", 0)],
+        "module_mul": [("fc2", 0), "constant"],             # y * 0.5
+        "module_add_1": [("module_add", 0), ("module_mul", 0)],
     }
-    assert transformer.op("truediv").tensor_inputs == [True, False]
-    assert transformer.op("matmul").tensor_inputs == [True, True]
+    assert transformer.op("module_truediv").tensor_inputs == [True, False]
+    assert transformer.op("module_matmul").tensor_inputs == [True, True]
 
 
 def test_transformer_consumers_inputs_and_outputs(transformer):
     consumers = _consumers(transformer)
-    assert consumers["qkv"] == [[("matmul", 0), ("matmul", 1), ("matmul_1", 1)]]
-    assert consumers["add"] == [[("layer_norm", 0), ("add_1", 0)]]
-    assert consumers["add_1"] == [[]]
-    assert [op.name for op in transformer.ops if any(op.is_model_output)] == ["add_1"]
-    assert [(op.name, i) for op, i in transformer.model_inputs["x"]] == [("ln1", 0), ("add", 0)]
+    assert consumers["qkv"] == [[("module_matmul", 0), ("module_matmul", 1), ("module_matmul_1", 1)]]
+    assert consumers["module_add"] == [[("module_layer_norm", 0), ("module_add_1", 0)]]
+    assert consumers["module_add_1"] == [[]]
+    assert [op.name for op in transformer.ops if any(op.is_model_output)] == ["module_add_1"]
+    assert [(op.name, i) for op, i in transformer.model_inputs["x"]] == [("ln1", 0), ("module_add", 0)]
     assert transformer.unquantized_ops == []
 
 
 def test_find_chains_skips_foldable_batchnorm(cnn):
     assert _names(cnn.find_chains(_types, ["Conv", "Relu"], skip=_foldable_bn)) == [
-        ["stem.0", "stem.1", "stem.2"], ["block.conv1", "block.bn1", "relu"]]
+        ["stem.0", "stem.1", "stem.2"], ["block.conv1", "block.bn1", "module_relu"]]
     # without skipping, a BatchNorm between them breaks the chain
     assert cnn.find_chains(_types, ["Conv", "Relu"]) == []
     assert _names(cnn.find_chains(_types, ["Conv", "BatchNormalization"])) == [
         ["stem.0", "stem.1"], ["block.conv1", "block.bn1"], ["block.conv2", "block.bn2"]]
-    assert _names(cnn.find_chains(_types, ["Add", "Relu"])) == [["add", "relu_1"]]
+    assert _names(cnn.find_chains(_types, ["Add", "Relu"])) == [["module_add", "module_relu_1"]]
 
 
 def test_find_chains_stops_at_a_branch(cnn, transformer):
     # stem.2 feeds block.conv1 and the residual add: never fused with what follows
-    assert _names(cnn.find_chains(_types, ["Relu", "Conv"])) == [["relu", "block.conv2"]]
-    assert _names(transformer.find_chains(_types, ["Gemm", "GELU"])) == [["fc1", "gelu"]]
+    assert _names(cnn.find_chains(_types, ["Relu", "Conv"])) == [["module_relu", "block.conv2"]]
+    assert _names(transformer.find_chains(_types, ["Gemm", "GELU"])) == [["fc1", "module_gelu"]]
     assert _names(transformer.find_chains(_types, ["MatMul", "Div", "Softmax"])) == [
-        ["matmul", "truediv", "softmax"]]
+        ["module_matmul", "module_truediv", "module_softmax"]]
     assert transformer.find_chains(_types, ["Add", "LayerNorm"]) == []  # add feeds add_1 too
     assert _names(transformer.find_chains(_types, ["Gemm"])) == [
         ["qkv"], ["proj"], ["fc1"], ["fc2"]]
@@ -172,16 +172,16 @@ def test_tuple_outputs_constants_and_unquantized_ops():
     assert _wiring(graph) == {
         "mha": ["model_input"] * 3,
         "fc": [("mha", 0)],
-        "mul": [("fc", 0), "constant"],              # a buffer
-        "add": [("mul", 0), "constant"],             # torch.ones(8): made from constants
-        "sub": ["unquantized_op", "constant"],       # cumsum is not a module
-        "softmax": [("mha", 1)],                     # the attention weights
+        "module_mul": [("fc", 0), "constant"],              # a buffer
+        "module_add": [("module_mul", 0), "constant"],             # torch.ones(8): made from constants
+        "module_sub": ["unquantized_op", "constant"],       # cumsum is not a module
+        "module_softmax": [("mha", 1)],                     # the attention weights
     }
-    assert graph.op("mul").tensor_inputs == [True, True]
-    assert graph.op("sub").tensor_inputs == [True, False]
-    assert _consumers(graph)["mha"] == [[("fc", 0)], [("softmax", 0)]]
+    assert graph.op("module_mul").tensor_inputs == [True, True]
+    assert graph.op("module_sub").tensor_inputs == [True, False]
+    assert _consumers(graph)["mha"] == [[("fc", 0)], [("module_softmax", 0)]]
     assert graph.op("mha").is_model_output == [False, False]
-    assert graph.op("sub").is_model_output == [True]
+    assert graph.op("module_sub").is_model_output == [True]
     assert graph.unquantized_ops == ["cumsum"]
     assert [(op.name, i) for op, i in graph.model_inputs["x"]] == [
         ("mha", 0), ("mha", 1), ("mha", 2)]

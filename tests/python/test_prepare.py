@@ -36,8 +36,8 @@ def test_cnn_residual_add_and_relu_become_modules_with_equal_output():
               for n in gm.graph.nodes if n.op == "call_module"]
     assert called == [("stem.0", nn.Conv2d), ("stem.1", nn.BatchNorm2d), ("stem.2", nn.ReLU),
                       ("block.conv1", nn.Conv2d), ("block.bn1", nn.BatchNorm2d),
-                      ("relu", nn.ReLU), ("block.conv2", nn.Conv2d),
-                      ("block.bn2", nn.BatchNorm2d), ("add", fm.Add), ("relu_1", nn.ReLU),
+                      ("module_relu", nn.ReLU), ("block.conv2", nn.Conv2d),
+                      ("block.bn2", nn.BatchNorm2d), ("module_add", fm.Add), ("module_relu_1", nn.ReLU),
                       ("pool", nn.AdaptiveAvgPool2d), ("fc", nn.Linear)]
     assert not any(n.op in ("call_function", "call_method") and n.target is not torch.flatten
                    for n in gm.graph.nodes)
@@ -51,21 +51,22 @@ def test_transformer_block_functionals_become_modules_with_equal_output():
     model = TransformerBlock().eval()
     gm = prepare_model(model)
     kinds = {name: type(m) for name, m in gm.named_children()}
-    assert kinds["matmul"] is fm.MatMul and kinds["matmul_1"] is fm.MatMul
-    assert kinds["truediv"] is fm.Divide and kinds["softmax"] is nn.Softmax
-    assert kinds["add"] is fm.Add and kinds["add_1"] is fm.Add and kinds["mul"] is fm.Multiply
-    assert kinds["gelu"] is nn.GELU and gm.gelu.approximate == "tanh"
-    assert gm.softmax.dim == -1
+    assert kinds["module_matmul"] is fm.MatMul and kinds["module_matmul_1"] is fm.MatMul
+    assert kinds["module_truediv"] is fm.Divide and kinds["module_softmax"] is nn.Softmax
+    assert kinds["module_add"] is fm.Add and kinds["module_add_1"] is fm.Add
+    assert kinds["module_mul"] is fm.Multiply
+    assert kinds["module_gelu"] is nn.GELU and gm.module_gelu.approximate == "tanh"
+    assert gm.module_softmax.dim == -1
     # F.layer_norm on parameters -> nn.LayerNorm holding the very same parameters
-    ln = gm.layer_norm
+    ln = gm.module_layer_norm
     assert type(ln) is nn.LayerNorm and ln.eps == 1e-6 and ln.normalized_shape == (16,)
     assert ln.weight is model.ln2_weight and ln.bias is model.ln2_bias
     # the scalar operands stay arguments of the call
-    div = next(n for n in gm.graph.nodes if n.target == "truediv")
-    mul = next(n for n in gm.graph.nodes if n.target == "mul")
+    div = next(n for n in gm.graph.nodes if n.target == "module_truediv")
+    mul = next(n for n in gm.graph.nodes if n.target == "module_mul")
     assert div.args[1] == math.sqrt(8) and mul.args[1] == 0.5
     assert not [n.name for n in gm.graph.nodes if n.op == "get_attr"]
-    assert dict(gm.named_parameters())["layer_norm.weight"] is model.ln2_weight
+    assert dict(gm.named_parameters())["module_layer_norm.weight"] is model.ln2_weight
     assert not hasattr(gm, "ln2_weight")
     _assert_same(model, gm, torch.randn(3, 5, 16))
 
@@ -75,14 +76,14 @@ def test_reused_module_is_duplicated_per_call_with_shared_parameters():
     model = Reused()
     gm = prepare_model(model)
     called = [n.target for n in gm.graph.nodes if n.op == "call_module"]
-    assert called == ["fc", "act", "fc_1", "act_1"]
-    assert gm.fc_1 is not gm.fc and gm.act_1 is not gm.act
-    assert gm.fc_1.weight is model.fc.weight and gm.fc_1.bias is model.fc.bias
+    assert called == ["fc", "act", "module_fc_1", "module_act_1"]  # AIMET's names
+    assert gm.module_fc_1 is not gm.fc and gm.module_act_1 is not gm.act
+    assert gm.module_fc_1.weight is model.fc.weight and gm.module_fc_1.bias is model.fc.bias
     x = torch.randn(3, 4)
     _assert_same(model, gm, x)
     # tied weights stay tied when training the prepared model
     gm(x).sum().backward()
-    assert model.fc.weight.grad is not None and gm.fc_1.weight.grad is model.fc.weight.grad
+    assert model.fc.weight.grad is not None and gm.module_fc_1.weight.grad is model.fc.weight.grad
 
 
 def test_reused_module_buffers_are_shared():
@@ -119,10 +120,10 @@ def test_tensor_methods_and_reflected_operators():
     assert {fm.Add, fm.Multiply, fm.Subtract, fm.Divide, fm.Concat, fm.Bmm, fm.Exp, fm.Sqrt,
             fm.Rsqrt, fm.Mean, fm.Pow, nn.Softmax, nn.Sigmoid, nn.Tanh, nn.SiLU} <= types
     x_node = next(iter(gm.graph.nodes))
-    assert next(n for n in gm.graph.nodes if n.target == "add_1").args == (0.5, x_node)
-    assert next(n for n in gm.graph.nodes if n.target == "pow_1").args == (2, x_node)
-    assert next(n for n in gm.graph.nodes if n.target == "sub_1").args[0] == 1.0
-    assert gm.cat.num_inputs == 2 and gm.cat.dim == 1
+    assert next(n for n in gm.graph.nodes if n.target == "module_add_1").args == (0.5, x_node)
+    assert next(n for n in gm.graph.nodes if n.target == "module_pow_1").args == (2, x_node)
+    assert next(n for n in gm.graph.nodes if n.target == "module_sub_1").args[0] == 1.0
+    assert gm.module_cat.num_inputs == 2 and gm.module_cat.dim == 1
     x, y = torch.rand(4, 4) + 0.5, torch.rand(4, 4) + 0.5
     for got, want in zip(gm(x, y), model(x, y)):
         assert torch.equal(got, want)
@@ -137,10 +138,11 @@ def test_interpolate_and_scaled_dot_product_attention():
             return up, a, b
 
     gm = prepare_model(M())
-    assert _children(gm) == [("interpolate", fm.Interpolate),
-                             ("scaled_dot_product_attention", fm.ScaledDotProductAttention),
-                             ("scaled_dot_product_attention_1", fm.ScaledDotProductAttention)]
-    assert gm.interpolate.mode == "bilinear" and gm.interpolate.scale_factor == 2
+    assert _children(gm) == [("module_interpolate", fm.Interpolate),
+                             ("module_scaled_dot_product_attention", fm.ScaledDotProductAttention),
+                             ("module_scaled_dot_product_attention_1",
+                              fm.ScaledDotProductAttention)]
+    assert gm.module_interpolate.mode == "bilinear" and gm.module_interpolate.scale_factor == 2
     sdpa = [n for n in gm.graph.nodes if n.op == "call_module"][1:]
     assert sdpa[0].kwargs == {"is_causal": True} and len(sdpa[1].args) == 4
     inputs = (torch.randn(1, 2, 3, 3), torch.randn(2, 5, 8), torch.randn(2, 5, 8),
@@ -156,7 +158,7 @@ def test_arithmetic_on_shapes_stays_python():
             return x.reshape(n, -1) / x.size(-1) ** 0.5
 
     gm = prepare_model(M())
-    assert _children(gm) == [("truediv", fm.Divide)]
+    assert _children(gm) == [("module_truediv", fm.Divide)]
     x = torch.randn(2, 3, 4)
     _assert_same(M(), gm, x)
 
@@ -180,7 +182,7 @@ def test_only_calls_whose_module_has_a_quantized_class_are_converted(monkeypatch
     monkeypatch.setattr(prepare_mod, "_quantized_class",
                         lambda cls: None if cls is nn.GELU else real(cls))
     gm = prepare_model(TransformerBlock())
-    assert "gelu" not in dict(gm.named_children())
+    assert "module_gelu" not in dict(gm.named_children())
     assert any(n.op == "call_function" and n.target is F.gelu for n in gm.graph.nodes)
 
 
@@ -191,7 +193,7 @@ def test_dropout_follows_train_eval_when_traced_with_self_training():
 
     model = M().eval()
     gm = prepare_model(model)
-    assert _children(gm) == [("dropout", nn.Dropout)] and not gm.dropout.training
+    assert _children(gm) == [("module_dropout", nn.Dropout)] and not gm.module_dropout.training
     x = torch.ones(1000)
     _assert_same(model, gm, x)
     gm.train()
@@ -219,9 +221,9 @@ def test_layer_norm_without_parameters_and_linear_on_parameters():
 
     model = M()
     gm = prepare_model(model)
-    assert _children(gm) == [("layer_norm", nn.LayerNorm), ("linear", nn.Linear)]
-    assert not gm.layer_norm.elementwise_affine
-    assert gm.linear.weight is model.w and gm.linear.bias is model.b
+    assert _children(gm) == [("module_layer_norm", nn.LayerNorm), ("module_linear", nn.Linear)]
+    assert not gm.module_layer_norm.elementwise_affine
+    assert gm.module_linear.weight is model.w and gm.module_linear.bias is model.b
     _assert_same(model, gm, torch.randn(2, 4))
 
 
@@ -274,7 +276,7 @@ def test_excluded_module_is_a_leaf(how):
     kwargs = ({"modules_to_exclude": [model.gate]} if how == "instance"
               else {"module_classes_to_exclude": [Gate]})
     gm = prepare_model(model, **kwargs)
-    assert [n.target for n in gm.graph.nodes if n.op == "call_module"] == ["fc", "gate", "add"]
+    assert [n.target for n in gm.graph.nodes if n.op == "call_module"] == ["fc", "gate", "module_add"]
     x = torch.randn(2, 4)
     _assert_same(model, gm, x)
 
@@ -289,7 +291,7 @@ def test_concrete_args_fix_an_optional_argument():
     with pytest.raises(PrepareError, match="(?s)in the model's own forward.*concrete_args"):
         prepare_model(M())
     gm = prepare_model(M(), concrete_args={"scale": None})
-    assert _children(gm) == [("relu", nn.ReLU)]
+    assert _children(gm) == [("module_relu", nn.ReLU)]
     x = torch.randn(3)
     assert torch.equal(gm(x, None), M()(x, None))
 

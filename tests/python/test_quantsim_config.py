@@ -1,4 +1,5 @@
-"""torchqsim.quantsim_config: AIMET config files through the C reader.
+"""torchqsim.quantsim.config_file (public as `torchqsim.quantsim_config`): AIMET config files
+through the C reader.
 
 Oracle for valid files: Python's json module (which also takes the last of duplicated keys) plus
 the documented resolution (AIMET's "True"/"False" strings as bools, `defaults` made complete).
@@ -14,9 +15,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from torchqsim import quantsim_config as qc
-from torchqsim.config_types import (Defaults, EncodingConstraints, Kernel, OpTypeSettings,
-                                    ParamSettings, Precision, QuantsimConfig, Supergroup)
+from torchqsim.quantsim import config_file as qc
+from torchqsim.quantsim.config_types import (Defaults, EncodingConstraints, Kernel, OpTypeSettings,
+                                             ParamSettings, Precision, QuantsimConfig, Supergroup)
 
 REPO = Path(__file__).resolve().parents[2]
 AIMET_DIR = REPO.parent / "shared" / "aimet-configs"
@@ -145,7 +146,7 @@ def test_presets_load_by_name_and_by_path(name):
 
 
 def test_default_preset_is_load_config_none():
-    assert qc.load_config() == qc.load_config("default")
+    assert qc.load_config() == qc.load_config("per_channel")  # aimet-torch 2.42's default
     assert qc.preset_names() == PRESETS
 
 

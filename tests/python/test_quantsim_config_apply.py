@@ -1,4 +1,4 @@
-"""Config application (torchqsim.quantsim_apply through QuantizationSimModel): one test per
+"""Config application (torchqsim.quantsim.config_rules through QuantizationSimModel): one test per
 section and per precedence rule, and the layouts of AIMET's own config files."""
 
 import json
@@ -325,7 +325,7 @@ def test_hw_version_embedding_and_groupnorm_params_take_the_output_precision(tmp
 def test_hw_version_v69_matmul_second_input_is_8bit_symmetric(tmp_path):
     sim = hw_sim(tmp_path, "V69")
     m = sim.model
-    assert m.matmul.input_quantizers[0] is None and m.matmul.input_quantizers[1] is None
+    assert m.module_matmul.input_quantizers[0] is None and m.module_matmul.input_quantizers[1] is None
     assert precision(m.fc2.output_quantizers[0]) == (8, True)    # quantizes matmul input 1
     assert precision(m.fc1.output_quantizers[0]) == (16, False)  # input 0 unchanged
     sim.compute_encodings(lambda model, _: model(IDS), None)
@@ -344,8 +344,10 @@ def test_hw_version_v73_matmul_16bit_second_input_is_symmetric(tmp_path):
 def test_hw_version_v73_matmul_16bit_second_input_makes_the_first_16bit():
     from torchqsim.graph import ModuleGraph
     from torchqsim.prepare import prepare_model
-    from torchqsim.quantsim_apply import apply_config, apply_exception_rules, quantize_modules
-    from torchqsim.quantsim_config import load_config
+    from torchqsim.quantsim.config_rules import apply_config
+    from torchqsim.quantsim.construction import quantize_modules
+    from torchqsim.quantsim.hw_rules import apply_exception_rules
+    from torchqsim.quantsim.config_file import load_config
     gm = quantize_modules(prepare_model(HwRules(), dummy_input=IDS))
     graph = ModuleGraph.from_graph_module(gm)
     specs = apply_config(graph, load_config("default"), output_bw=8, param_bw=8, data_type="int")
@@ -353,10 +355,10 @@ def test_hw_version_v73_matmul_16bit_second_input_makes_the_first_16bit():
     apply_exception_rules(graph, specs, "V79")
     assert (specs["fc1"].outputs[0].bitwidth, specs["fc1"].outputs[0].symmetric) == (16, False)
     assert specs["fc2"].outputs[0].symmetric
-    specs["matmul"].inputs[0].enabled = True     # an enabled input slot is the one changed
-    specs["matmul"].inputs[0].bitwidth = 8
+    specs["module_matmul"].inputs[0].enabled = True     # an enabled input slot is the one changed
+    specs["module_matmul"].inputs[0].bitwidth = 8
     apply_exception_rules(graph, specs, "V79")
-    assert specs["matmul"].inputs[0].bitwidth == 16
+    assert specs["module_matmul"].inputs[0].bitwidth == 16
 
 
 @pytest.mark.parametrize("hw_version", ["default", "V81"])
@@ -377,7 +379,7 @@ class MatMulOfInputs(nn.Module):
 
 def test_hw_version_matmul_without_a_quantizer_up_its_inputs_warns(tmp_path):
     xy = (torch.randn(2, 3), torch.randn(3, 4))
-    with pytest.warns(UserWarning, match="MatMul 'matmul' could not be found"):
+    with pytest.warns(UserWarning, match="MatMul 'module_matmul' could not be found"):
         sim = QuantizationSimModel(MatMulOfInputs(), xy, quant_scheme="tf",
                                    config_file=config(tmp_path, dict(ACT_ON, hw_version="V69")))
-    assert sim.model.matmul.input_quantizers[1] is None
+    assert sim.model.module_matmul.input_quantizers[1] is None

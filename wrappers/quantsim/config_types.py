@@ -13,7 +13,7 @@ file order, keyed by the parameter or op-type name the file gives.
 
 Example::
 
-    >>> from torchqsim.quantsim_config import load_config
+    >>> from torchqsim.quantsim.config_file import load_config
     >>> cfg = load_config("default")
     >>> cfg.defaults.params
     ParamSettings(is_quantized=True, is_symmetric=True)

@@ -1,8 +1,8 @@
-"""AIMET quantsim config files: read, validate and resolve them (reference/aimet.md §1).
+"""AIMET quantsim config files: read, validate and resolve them (docs/aimet.md §1).
 
 The reading and validation are the C reader (`kernels/io/config.c`, `qsim/config.h`); this module
 adds the presets shipped in `configs/` and returns the config as the frozen dataclasses of
-:mod:`torchqsim.config_types` (a `QuantsimConfig`), built by the binding:
+:mod:`torchqsim.quantsim.config_types` (a `QuantsimConfig`), built by the binding:
 
 * AIMET's ``"True"``/``"False"`` strings and JSON ``true``/``false`` both read as bools;
 * ``defaults`` is resolved: absent keys hold the value AIMET acts on when they are absent
@@ -19,9 +19,9 @@ import os
 import sys
 from pathlib import Path
 
-from ._io import ConfigError, parse_config
+from .._io import ConfigError, parse_config
+from .._io import load_config as _load_file
 from .config_types import QuantsimConfig
-from ._io import load_config as _load_file
 
 __all__ = ["ConfigError", "load_config", "parse_config", "preset_names", "preset_path"]
 
@@ -30,9 +30,9 @@ def _preset_dir() -> Path:
     """`configs/` beside the package sources (a source checkout or an editable install, where the
     package directory is `wrappers/`), else the copy setup.py installs under
     ``<prefix>/share/torchqsim/configs``."""
-    here = Path(__file__).resolve().parent
-    if here.name == "wrappers":
-        return here.parent / "configs"
+    package = Path(__file__).resolve().parent.parent
+    if package.name == "wrappers":
+        return package.parent / "configs"
     return Path(sys.prefix) / "share" / "torchqsim" / "configs"
 
 
@@ -41,7 +41,7 @@ def preset_names() -> list[str]:
 
     Example::
 
-        >>> from torchqsim.quantsim_config import preset_names
+        >>> from torchqsim.quantsim.config_file import preset_names
         >>> preset_names()
         ['default', 'per_channel', 'target']
     """
@@ -67,7 +67,8 @@ def load_config(path_or_name: str | os.PathLike | None = None) -> QuantsimConfig
     Args:
         path_or_name: a path to an AIMET-style config JSON; or, when no such file exists, the name
             of a preset (``"default"``, ``"per_channel"``, ``"target"``, see `preset_names`);
-            ``None`` means ``"default"`` (as AIMET's ``config_file=None``).
+            ``None`` means ``"per_channel"``, the settings of aimet-torch 2.42's default
+            (``config_file=None`` there reads ``default_config_per_channel.json``).
 
     Returns:
         The config (see the module docstring for what is made explicit).
@@ -80,7 +81,7 @@ def load_config(path_or_name: str | os.PathLike | None = None) -> QuantsimConfig
 
     Example::
 
-        >>> from torchqsim.quantsim_config import load_config
+        >>> from torchqsim.quantsim.config_file import load_config
         >>> cfg = load_config("default")
         >>> cfg.defaults.params, cfg.params["bias"]
         (ParamSettings(is_quantized=True, is_symmetric=True), ParamSettings(is_quantized=False, is_symmetric=None))
@@ -90,7 +91,7 @@ def load_config(path_or_name: str | os.PathLike | None = None) -> QuantsimConfig
         EncodingConstraints(min=0.0, max=1.0)
     """
     if path_or_name is None:
-        path_or_name = "default"
+        path_or_name = "per_channel"
     path = os.fspath(path_or_name)
     if os.path.isfile(path):
         return _load_file(path)

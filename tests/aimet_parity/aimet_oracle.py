@@ -1,0 +1,108 @@
+"""The AIMET side of the parity suite: runs aimet-torch 2.42 in the side venv and writes what it
+did, for the main-env tests to compare (tests/aimet_parity/test_aimet_parity.py).
+
+Usage (side venv's python)::
+
+    python tests/aimet_parity/aimet_oracle.py CASES.json OUT_DIR
+
+CASES.json is a list of cases ``{"id", "model", "config" (a path or null), "scheme" ("tf" or
+"tf_enhanced"), "act_bw", "param_bw", "save": bool}``. For each case this builds the model of
+`models.py`, prepares it with AIMET's model preparer, builds AIMET's QuantizationSimModel,
+calibrates on the model's calibration batches and writes ``OUT_DIR/<id>.json`` (every quantizer
+slot: enabled, bitwidth, symmetric, shape, scale, offset, min, max), ``OUT_DIR/<id>.pt`` (the sim's
+output on the test batch) and, with ``save``, ``OUT_DIR/encodings/<id>.json`` (AIMET's
+``save_encodings_to_json``). Cases with
+``"load"``: a path to an encodings file to load into the sim (instead of calibrating).
+"""
+
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import torchvision_shim  # noqa: F401  (before aimet_torch imports torchvision)
+
+import torch  # noqa: E402
+from aimet_torch.common.defs import QuantScheme  # noqa: E402
+from aimet_torch.model_preparer import prepare_model  # noqa: E402
+from aimet_torch.quantsim import QuantizationSimModel  # noqa: E402
+
+import models  # noqa: E402
+
+_SCHEMES = {"tf": QuantScheme.post_training_tf,
+            "tf_enhanced": QuantScheme.post_training_tf_enhanced}
+
+
+def _tensor(t):
+    return t.detach().flatten().double().tolist()
+
+
+def quantizer_record(q) -> dict:
+    """What the parity tests compare of one quantizer slot (None: disabled)."""
+    if q is None:
+        return {"enabled": False}
+    if not hasattr(q, "get_scale"):  # float quantizer
+        return {"enabled": True, "dtype": "float", "bitwidth": int(q.bitwidth)}
+    rec = {"enabled": True, "dtype": "int", "bitwidth": int(q.bitwidth),
+           "symmetric": bool(q.symmetric), "shape": list(q.shape)}
+    if q.is_initialized():
+        rec.update(scale=_tensor(q.get_scale()), offset=_tensor(q.get_offset()),
+                   min=_tensor(q.get_min()), max=_tensor(q.get_max()))
+    return rec
+
+
+def records(model) -> dict:
+    """``"<module>.<input|output|param>.<key>"`` -> record, for every quantized module."""
+    out = {}
+    for name, m in model.named_modules():
+        if not hasattr(m, "param_quantizers") or not hasattr(m, "input_quantizers"):
+            continue
+        for i, q in enumerate(m.input_quantizers):
+            out[f"{name}.input.{i}"] = quantizer_record(q)
+        for i, q in enumerate(m.output_quantizers):
+            out[f"{name}.output.{i}"] = quantizer_record(q)
+        for k, q in m.param_quantizers.items():
+            out[f"{name}.param.{k}"] = quantizer_record(q)
+    return out
+
+
+def run_case(case: dict, out_dir: str) -> None:
+    data = models.batches(case["model"])
+    model = prepare_model(models.build(case["model"]))
+    sim = QuantizationSimModel(model, data[0], quant_scheme=_SCHEMES[case["scheme"]],
+                               default_output_bw=case["act_bw"],
+                               default_param_bw=case["param_bw"],
+                               config_file=case["config"])
+    if case.get("load"):
+        sim.load_encodings(case["load"], strict=True, partial=False)
+    else:
+        def calibrate(m, _):
+            for x in data[:3]:
+                m(x)
+        sim.compute_encodings(calibrate, None)
+    with torch.no_grad():
+        out = sim.model(data[3]).as_subclass(torch.Tensor)  # not AIMET's DequantizedTensor
+        torch.save(out.detach().clone(), os.path.join(out_dir, f"{case['id']}.pt"))
+    with open(os.path.join(out_dir, f"{case['id']}.json"), "w") as f:
+        json.dump(records(sim.model), f)
+    if case.get("save"):  # AIMET 2.42 writes <prefix>.json here
+        sim.save_encodings_to_json(os.path.join(out_dir, "encodings"), case["id"])
+
+
+def main(argv) -> int:
+    cases_path, out_dir = argv
+    with open(cases_path) as f:
+        cases = json.load(f)
+    os.makedirs(out_dir, exist_ok=True)
+    for case in cases:
+        try:
+            run_case(case, out_dir)
+        except Exception as exc:  # recorded for the test to report, per case
+            with open(os.path.join(out_dir, f"{case['id']}.error"), "w") as f:
+                f.write(f"{type(exc).__name__}: {exc}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
