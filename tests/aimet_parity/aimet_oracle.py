@@ -87,6 +87,7 @@ def run_case(case: dict, out_dir: str) -> None:
     with open(os.path.join(out_dir, f"{case['id']}.json"), "w") as f:
         json.dump(records(sim.model), f)
     if case.get("save"):  # AIMET 2.42 writes <prefix>.json here
+        os.makedirs(os.path.join(out_dir, "encodings"), exist_ok=True)
         sim.save_encodings_to_json(os.path.join(out_dir, "encodings"), case["id"])
 
 

@@ -103,6 +103,16 @@ def _numbers_differ(a: list, b: list, rel: float) -> bool:
                                    for x, y in zip(a, b))
 
 
+def _field(rec: dict, key: str) -> list:
+    """`key` of a record; "offset" as the integer of the grid's lowest value, round(min / scale):
+    the two tools count offsets from different integer ranges (AIMET's symmetric activation
+    quantizers are unsigned with offset -128 where torchqsim's are signed with zero point 0;
+    both put the grid at [-128, 127] * scale)."""
+    if key != "offset":
+        return rec[key]
+    return [float(round(lo / s)) for lo, s in zip(rec["min"], rec["scale"])]
+
+
 def differences(theirs: dict, mine: dict, rel: float) -> dict:
     """slot -> sorted list of the fields that differ (``"missing"`` / ``"extra"`` for slots
     only one side has). Numbers are compared only where the settings agree: offsets exactly,
@@ -116,7 +126,8 @@ def differences(theirs: dict, mine: dict, rel: float) -> dict:
         diff = [k for k in SETTINGS if a.get(k) != b.get(k)]
         if not diff and a.get("dtype") == "int":
             diff = [k for k in NUMBERS if (k in a) != (k in b) or
-                    (k in a and _numbers_differ(a[k], b[k], 0.0 if k == "offset" else rel))]
+                    (k in a and _numbers_differ(_field(a, k), _field(b, k),
+                                                0.0 if k == "offset" else rel))]
         if diff:
             out[slot] = diff
     return out
@@ -189,6 +200,7 @@ def cross_loaded(aimet_python, tmp_path_factory):
     base = [dict(_case(m, None), id=f"xload-{m}", save=True) for m in XLOAD_MODELS]
     run_oracle(aimet_python, base, out / "aimet")
     mine = {}
+    (out / "ours").mkdir()
     for case in base:
         sim, data = ours.make_sim(case)
         with torch.no_grad():
@@ -200,7 +212,14 @@ def cross_loaded(aimet_python, tmp_path_factory):
     return out, mine
 
 
-@pytest.mark.parametrize("model", XLOAD_MODELS)
+# AIMET ties the outputs of mlp's Mul, ReLU6 and Concat to one quantizer (encoding propagation
+# through Concat); torchqsim keeps three, so AIMET can load only one of our three encodings.
+_NO_PROPAGATION = pytest.mark.xfail(strict=True, reason="encoding propagation (shared "
+                                    "quantizers through Concat) is not implemented")
+
+
+@pytest.mark.parametrize("model", [pytest.param(m, marks=_NO_PROPAGATION) if m == "mlp" else m
+                                   for m in XLOAD_MODELS])
 def test_aimet_loads_our_torch_encodings(model, cross_loaded):
     """AIMET's sim with our ``_torch.encodings`` loaded computes our sim's output."""
     out, mine = cross_loaded

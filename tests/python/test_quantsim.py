@@ -304,7 +304,7 @@ def _train(sim, x, y, steps=50, lr=1e-3):
 def test_qat_post_training_scheme_lowers_loss_w4a8():
     model, x, y = _regression()
     sim = QuantizationSimModel(model, x, quant_scheme="tf", default_param_bw=4,
-                               default_output_bw=8)
+                               default_output_bw=8, config_file="default")  # per-tensor weights
     sim.compute_encodings(lambda m, _: m(x), None)
     act = sim.model.get_submodule("1").output_quantizers[0]
     act_range = (act.min.clone(), act.max.clone())

@@ -312,8 +312,8 @@ def precision(q):
 
 def test_hw_version_embedding_and_groupnorm_params_take_the_output_precision(tmp_path):
     m = hw_sim(tmp_path, "V73").model
-    assert precision(m.emb.output_quantizers[0]) == (16, False)
-    assert precision(m.emb.param_quantizers["weight"]) == (16, False)
+    assert m.emb.output_quantizers[0] is None  # Gather is data-preserving: AIMET leaves it off
+    assert precision(m.emb.param_quantizers["weight"]) == (16, False)  # its slot's precision
     assert precision(m.gn.param_quantizers["weight"]) == (16, False)
     assert precision(m.gn.param_quantizers["bias"]) == (16, False)
     assert precision(m.fc1.param_quantizers["weight"]) == (8, True)   # other ops unaffected
@@ -361,8 +361,8 @@ def test_hw_version_v73_matmul_16bit_second_input_makes_the_first_16bit():
     assert specs["module_matmul"].inputs[0].bitwidth == 16
 
 
-@pytest.mark.parametrize("hw_version", ["default", "V81"])
-def test_hw_version_default_or_unknown_changes_nothing(tmp_path, hw_version):
+@pytest.mark.parametrize("hw_version", ["default"])
+def test_hw_version_default_changes_nothing(tmp_path, hw_version):
     sim = hw_sim(tmp_path, hw_version)
     assert sim.hw_version == hw_version
     found = {name: precision(q) for name, q in sim.quantizers()}
@@ -383,3 +383,72 @@ def test_hw_version_matmul_without_a_quantizer_up_its_inputs_warns(tmp_path):
         sim = QuantizationSimModel(MatMulOfInputs(), xy, quant_scheme="tf",
                                    config_file=config(tmp_path, dict(ACT_ON, hw_version="V69")))
     assert sim.model.module_matmul.input_quantizers[1] is None
+
+
+# --- AIMET 2.42's placement rules -----------------------------------------------------------------
+
+@pytest.mark.parametrize("version", ["V73", "V81", "V85", "V99"])
+def test_hw_versions_after_v69_get_the_v73_rules(tmp_path, version):
+    """AIMET tests only for V66/V68/V69: any other version gets the V73-and-later rules."""
+    m = hw_sim(tmp_path, version).model
+    assert precision(m.gn.param_quantizers["weight"]) == (16, False)
+
+
+class Pools(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv, self.pool, self.drop = nn.Conv2d(3, 4, 3), nn.MaxPool2d(2), nn.Dropout()
+        self.flat, self.fc, self.ln = nn.Flatten(), nn.Linear(16, 4), nn.LayerNorm(4)
+
+    def forward(self, x):
+        return self.ln(self.fc(self.flat(self.drop(self.pool(self.conv(x))))) / 2.0)
+
+
+def test_data_preserving_ops_outputs_are_off_unless_listed(tmp_path):
+    m = sim_of(Pools(), config(tmp_path, ACT_ON)).model
+    assert [m.pool.output_quantizers[0], m.drop.output_quantizers[0],
+            m.flat.output_quantizers[0]] == [None, None, None]
+    assert m.conv.output_quantizers[0] is not None
+    m = sim_of(Pools(), config(tmp_path, ACT_ON, op_type={
+        "MaxPool": {"is_output_quantized": True}})).model
+    assert m.pool.output_quantizers[0] is not None   # the config's setting wins
+
+
+def test_division_by_a_constant_scalar_gets_no_output_quantizer(tmp_path):
+    """fc's output is quantized, so fc / 2.0 stays on a grid: AIMET places nothing after it."""
+    m = sim_of(Pools(), config(tmp_path, ACT_ON)).model
+    assert m.fc.output_quantizers[0] is not None
+    assert m.module_truediv.output_quantizers[0] is None
+    m = sim_of(Pools(), config(tmp_path, ACT_ON, op_type={
+        "Conv": {"is_output_quantized": False}, "Gemm": {"is_output_quantized": False}})).model
+    assert m.module_truediv.output_quantizers[0] is not None  # nothing quantizes its input
+
+
+@pytest.mark.parametrize("bits,symmetric", [(8, False), (16, True)])
+def test_layer_norm_weight_is_symmetric_only_at_16_bits(tmp_path, bits, symmetric):
+    m = QuantizationSimModel(Pools(), X, quant_scheme="tf", default_param_bw=bits,
+                             config_file=config(tmp_path, ACT_ON)).model
+    assert precision(m.ln.param_quantizers["weight"]) == (bits, symmetric)
+    assert m.fc.param_quantizers["weight"].symmetric      # other weights keep the config's
+
+
+def test_fixed_symmetric_range_uses_a_symmetric_grid_of_the_given_width(tmp_path):
+    """AIMET: a constraint [-m, m] makes the grid symmetric with scale 2m / 255 (not m / 127)."""
+    m = sim_of(ConvReluFc(), config(tmp_path, ACT_ON, op_type={
+        "Sigmoid": {"encoding_constraints": {"min": -1.0, "max": 1.0}}})).model
+    q = m.sig.output_quantizers[0]
+    assert q.symmetric and is_frozen(q)
+    assert torch.equal(q.get_scale(), torch.tensor(2.0) / 255)
+    assert float(q.get_encoding().min) == -128 * float(q.get_scale())
+
+
+def test_min_only_constraint_fixes_min_and_calibrates_max(tmp_path):
+    sim = QuantizationSimModel(ConvReluFc(), X, quant_scheme="tf_enhanced", config_file=config(
+        tmp_path, ACT_ON, op_type={"Relu": {"encoding_constraints": {"min": -0.5}}}))
+    sim.compute_encodings(lambda m, _: m(X), None)
+    q = sim.model.relu.output_quantizers[0]
+    top = float(torch.relu(sim.model.conv(X)).max())
+    enc = q.get_encoding()
+    assert not is_frozen(q)
+    assert float(enc.min) == pytest.approx(-0.5, abs=float(enc.scale))
+    assert float(enc.max) == pytest.approx(top, abs=float(enc.scale))   # min/max ("tf") max

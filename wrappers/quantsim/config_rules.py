@@ -135,7 +135,9 @@ def _apply_op_type(plan: Plan, op_type) -> None:
 def _apply_supergroups(plan: Plan, supergroups) -> None:
     def types_of(op: OpNode) -> tuple[str, ...]:
         spec = plan.spec(op)
-        return spec.op_types[:1] if spec else ()  # AIMET matches the connected-graph type
+        # every type name of the module (GELU/Gelu, LayerNorm/LayerNormalization, Upsample/
+        # Resize, ...), as AIMET's files use either form
+        return spec.op_types if spec else ()
 
     def foldable(op: OpNode) -> bool:
         return is_foldable_bn(plan, op)

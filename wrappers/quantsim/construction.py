@@ -90,18 +90,35 @@ def make_quantizer(sim, module: nn.Module, kind: str, key, spec: SlotSpec):
         shape = tuple(dims)
     cls = ParamQuantizeDequantize if kind == "param" else QuantizeDequantize
     fixed = spec.encoding_constraints
+    symmetric = spec.symmetric or _symmetric_range(fixed)
     # A min-only constraint (AIMET 2.42's HTP Relu): min fixed, max calibrated with "tf"
     # whatever the scheme, as AIMET switches a constrained quantizer to tf.
     analyzer = MinMaxEncodingAnalyzer(shape, fixed_min=fixed[0]) \
         if fixed is not None and fixed[1] is None else \
         sim.quant_scheme.analyzer(shape, sim._percentile, sim._tf_enhanced_histogram)
-    q = cls(shape, spec.bitwidth, spec.symmetric, analyzer,
-            strict=spec.symmetric and spec.strict, unsigned=spec.symmetric and spec.unsigned)
+    q = cls(shape, spec.bitwidth, symmetric, analyzer,
+            strict=symmetric and spec.strict, unsigned=symmetric and spec.unsigned)
     q.requires_grad_(sim.quant_scheme.is_range_learning)
     if fixed is not None and fixed[1] is not None:
-        q.set_range(*fixed)
+        _set_fixed_range(q, *fixed)
         freeze(q)
     return q.to(_device(sim.model, module)).train(module.training)
+
+
+def _symmetric_range(fixed) -> bool:
+    """A fixed range ``[-m, m]`` (AIMET: ``np.allclose(min, -max)``) makes the grid symmetric."""
+    return fixed is not None and fixed[1] is not None and \
+        abs(fixed[0] + fixed[1]) <= 1e-8 + 1e-5 * abs(fixed[1])
+
+
+def _set_fixed_range(q: QuantizeDequantize, lo: float, hi: float) -> None:
+    """A config's fixed range as AIMET sets it: scale ``(hi - lo) / (qmax - qmin)`` as given
+    (not widened to the grid as calibration is), zero point from `lo` (0 on symmetric grids)."""
+    scale = (torch.tensor(hi, dtype=torch.float32) - lo) / (q.qmax - q.qmin)
+    zp = torch.zeros(()) if q.symmetric else torch.clamp(q.qmin - torch.round(lo / scale),
+                                                         q.qmin, q.qmax)
+    with torch.no_grad():
+        q._set(scale * (q.qmin - zp), scale * (q.qmax - zp))
 
 
 def _device(model: nn.Module, module: nn.Module) -> torch.device:

@@ -33,11 +33,11 @@ from torchqsim.quantization import QuantizeDequantize
 
 # name: (model kind, output bw, param bw, config preset, encoding version)
 CASES = {
-    "cnn-w8a8": ("cnn", 8, 8, None, "1.0.0"),
+    "cnn-w8a8": ("cnn", 8, 8, "default", "1.0.0"),
     "cnn-w8a8-per-channel": ("cnn", 8, 8, "per_channel", "2.0.0"),
     "cnn-w4a8-per-channel": ("cnn", 8, 4, "per_channel", "1.0.0"),
-    "cnn-w16a16": ("cnn", 16, 16, None, "0.6.1"),
-    "transformer-w8a8": ("transformer", 8, 8, None, "2.0.0"),
+    "cnn-w16a16": ("cnn", 16, 16, "default", "0.6.1"),
+    "transformer-w8a8": ("transformer", 8, 8, "default", "2.0.0"),
 }
 BIT_EXACT = ["cnn-w8a8", "cnn-w8a8-per-channel", "cnn-w4a8-per-channel", "transformer-w8a8"]
 
@@ -201,7 +201,7 @@ def test_conflicting_encodings_on_one_tensor(tmp_path):
     try:
         with pytest.raises(ExportError, match=r"both apply to ONNX tensor 'relu'") as info:
             export_sim(sim, tmp_path, "model", x)
-        assert "'relu.output_quantizers.0'" in str(info.value)
+        assert "'module_relu.output_quantizers.0'" in str(info.value)
         assert "'conv2.input_quantizers.0'" in str(info.value)
     finally:
         sim.model.conv2.input_quantizers[0] = None

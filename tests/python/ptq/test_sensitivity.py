@@ -20,7 +20,7 @@ def test_sensitivity_analysis_writes_tables_plots_and_report(trained_mlp, tmp_pa
     x = test[0][:64]
     qa = QuantAnalyzer(fp, x, lambda m: m(train[0][:512]), lambda m: accuracy(m, test))
     res = qa.analyze(quant_scheme="tf", default_param_bw=4, results_dir=str(tmp_path / "out"),
-                     progress=False)
+                     config_file="default", progress=False)  # per-tensor weights
     out = tmp_path / "out"
     files = sorted(p.name for p in out.iterdir())
     assert files == res["files"]
