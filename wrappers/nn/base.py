@@ -36,11 +36,14 @@ Example::
 
 from torch import Tensor, nn
 
-__all__ = ["QuantizationMixin", "UnsupportedModuleError", "UNQUANTIZED_MODULE_TYPES", "torch_base_class",
-           "quantized_class", "to_quantized"]
+__all__ = ["QuantizationMixin", "UnsupportedModuleError", "UNQUANTIZED_MODULE_TYPES",
+           "torch_base_class", "quantized_class", "quantized_class_of", "to_quantized"]
 
 #: Module types the sim leaves alone (no wrapper, no quantizers): containers and ``nn.Identity``.
 UNQUANTIZED_MODULE_TYPES = (nn.Identity, nn.Sequential, nn.ModuleList, nn.ModuleDict)
+
+#: Config op types of the ops AIMET folds a following BatchNorm into (docs/aimet.md §1.8).
+_BN_FOLDING_OP_TYPES = ("Conv", "ConvTranspose", "Gemm")
 
 
 class UnsupportedModuleError(RuntimeError):
@@ -92,6 +95,13 @@ class QuantizationMixin:
     of the torch module (class or instance, e.g. ``Concat(num_inputs=3)``), 1 by default; also
     ``onnx_types`` (set by :meth:`implements`: the AIMET config op-type names of the module).
 
+    Facts about the module family live on its quantized class, for the sim's plan and the PTQ
+    tools (:func:`quantized_class_of` finds the class of a float module): :attr:`is_weight_layer`,
+    :meth:`param_channel_axis`, :meth:`output_channel_dim`, :meth:`folds_following_batch_norm`,
+    :meth:`mac_count`; weight
+    layers also have ``forward_with_weight(x, weight)``. The defaults here fit modules without a
+    channel-mixing weight; families override them.
+
     Built-in quantized classes override :meth:`quantized_forward` with an explicit call of the
     torch function on quantized parameters. A registered class that does not (a user's
     ``class QuantizedMyModule(QuantizationMixin, MyModule): pass``) gets a generic one: the torch
@@ -109,6 +119,65 @@ class QuantizationMixin:
 
     onnx_types: tuple[str, ...] = ()
     _registry: dict[type, type] = {}
+
+    #: Whether ``weight`` maps input channels to output channels (Conv, ConvTranspose, Linear):
+    #: the layers the PTQ tools (BatchNorm folding, CLE, bias correction, AdaRound) rewrite.
+    is_weight_layer: bool = False
+
+    @classmethod
+    def param_channel_axis(cls, name: str) -> int:
+        """The output-channel axis of parameter `name`, along which per-channel encodings run:
+        0 (AIMET, docs/aimet.md §2.4); ConvTranspose's ``weight`` overrides it.
+
+        Example::
+
+            >>> conv, deconv = tq.nn.QuantizedConv2d, tq.nn.QuantizedConvTranspose2d
+            >>> conv.param_channel_axis("weight"), deconv.param_channel_axis("weight")
+            (0, 1)
+        """
+        return 0
+
+    @classmethod
+    def output_channel_dim(cls, ndim: int) -> int:
+        """The channel dim of an output with `ndim` dims: 1 (torch's ``(N, C, ...)``); Linear
+        overrides it (features last).
+
+        Example::
+
+            >>> conv, linear = tq.nn.QuantizedConv2d, tq.nn.QuantizedLinear
+            >>> conv.output_channel_dim(4), linear.output_channel_dim(3)
+            (1, 2)
+        """
+        return 1
+
+    def folds_following_batch_norm(self) -> bool:
+        """Whether a BatchNorm that alone consumes this module's output is simulated folded into
+        it (AIMET: into Conv, ConvTranspose and Gemm ops, by config op type).
+
+        Example::
+
+            >>> tq.nn.QuantizedLinear(2, 2).folds_following_batch_norm()
+            True
+        """
+        return any(t in _BN_FOLDING_OP_TYPES for t in self.onnx_types)
+
+    def mac_count(self, x: Tensor, y: Tensor) -> int | None:
+        """Multiply-accumulates of one call of a weight layer that read `x` and wrote `y`: each
+        element of the tensor whose channels index ``weight``'s dim 0 (the output; the input
+        for ConvTranspose) meets ``weight.numel() / weight.shape[0]`` weights. None for modules
+        that are not weight layers.
+
+        Example::
+
+            >>> conv = tq.nn.QuantizedConv2d(3, 8, 3)
+            >>> x = torch.randn(1, 3, 5, 5)
+            >>> conv.mac_count(x, conv(x))          # 8 * 3 * 3 outputs, 3 * 3 * 3 MACs each
+            1944
+        """
+        if not self.is_weight_layer:
+            return None
+        side = y if self.param_channel_axis("weight") == 0 else x
+        return side.numel() * self.weight.numel() // self.weight.shape[0]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -282,6 +351,27 @@ def quantized_class(module_cls: type) -> type | None:
         ('QuantizedLinear', None)
     """
     return QuantizationMixin._registry.get(module_cls)
+
+
+def quantized_class_of(module: nn.Module) -> type:
+    """The quantized class whose facts describe `module`: its own class when it is quantized,
+    else the registered quantized class of the nearest class in its MRO (a subclass of
+    ``nn.Conv2d`` is described by ``QuantizedConv2d``), else :class:`QuantizationMixin` (the
+    defaults).
+
+    Example::
+
+        >>> quantized_class_of(nn.ConvTranspose1d(2, 4, 3)).param_channel_axis("weight")
+        1
+        >>> quantized_class_of(nn.LSTM(2, 2)).is_weight_layer
+        False
+    """
+    if isinstance(module, QuantizationMixin):
+        return type(module)
+    for cls in type(module).__mro__:
+        if cls in QuantizationMixin._registry:
+            return QuantizationMixin._registry[cls]
+    return QuantizationMixin
 
 
 def to_quantized(module: nn.Module, name: str = ""):
