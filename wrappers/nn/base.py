@@ -36,14 +36,13 @@ Example::
 
 from torch import Tensor, nn
 
+from .facts import ModuleFacts
+
 __all__ = ["QuantizationMixin", "UnsupportedModuleError", "UNQUANTIZED_MODULE_TYPES",
            "torch_base_class", "quantized_class", "quantized_class_of", "to_quantized"]
 
 #: Module types the sim leaves alone (no wrapper, no quantizers): containers and ``nn.Identity``.
 UNQUANTIZED_MODULE_TYPES = (nn.Identity, nn.Sequential, nn.ModuleList, nn.ModuleDict)
-
-#: Config op types of the ops AIMET folds a following BatchNorm into (docs/aimet.md §1.8).
-_BN_FOLDING_OP_TYPES = ("Conv", "ConvTranspose", "Gemm")
 
 
 class UnsupportedModuleError(RuntimeError):
@@ -88,19 +87,16 @@ def torch_base_class(qcls: type) -> type:
                 if issubclass(c, nn.Module) and not issubclass(c, QuantizationMixin))
 
 
-class QuantizationMixin:
+class QuantizationMixin(ModuleFacts):
     """Mixin giving a torch module input, output and parameter quantizer slots (AIMET v2 name).
 
     Slot counts come from ``num_inputs`` / ``num_outputs`` attributes of the quantized class or
     of the torch module (class or instance, e.g. ``Concat(num_inputs=3)``), 1 by default; also
     ``onnx_types`` (set by :meth:`implements`: the AIMET config op-type names of the module).
 
-    Facts about the module family live on its quantized class, for the sim's plan and the PTQ
-    tools (:func:`quantized_class_of` finds the class of a float module): :attr:`is_weight_layer`,
-    :meth:`param_channel_axis`, :meth:`output_channel_dim`, :meth:`folds_following_batch_norm`,
-    :meth:`mac_count`; weight
-    layers also have ``forward_with_weight(x, weight)``. The defaults here fit modules without a
-    channel-mixing weight; families override them.
+    Facts about the module family (weight layout, channel axes, BatchNorm folding, MACs) live on
+    its quantized class, inherited from :class:`~torchqsim.nn.facts.ModuleFacts`, for the sim's
+    plan and the PTQ tools (:func:`quantized_class_of` finds the class of a float module).
 
     Built-in quantized classes override :meth:`quantized_forward` with an explicit call of the
     torch function on quantized parameters. A registered class that does not (a user's
@@ -119,65 +115,6 @@ class QuantizationMixin:
 
     onnx_types: tuple[str, ...] = ()
     _registry: dict[type, type] = {}
-
-    #: Whether ``weight`` maps input channels to output channels (Conv, ConvTranspose, Linear):
-    #: the layers the PTQ tools (BatchNorm folding, CLE, bias correction, AdaRound) rewrite.
-    is_weight_layer: bool = False
-
-    @classmethod
-    def param_channel_axis(cls, name: str) -> int:
-        """The output-channel axis of parameter `name`, along which per-channel encodings run:
-        0 (AIMET, docs/aimet.md §2.4); ConvTranspose's ``weight`` overrides it.
-
-        Example::
-
-            >>> conv, deconv = tq.nn.QuantizedConv2d, tq.nn.QuantizedConvTranspose2d
-            >>> conv.param_channel_axis("weight"), deconv.param_channel_axis("weight")
-            (0, 1)
-        """
-        return 0
-
-    @classmethod
-    def output_channel_dim(cls, ndim: int) -> int:
-        """The channel dim of an output with `ndim` dims: 1 (torch's ``(N, C, ...)``); Linear
-        overrides it (features last).
-
-        Example::
-
-            >>> conv, linear = tq.nn.QuantizedConv2d, tq.nn.QuantizedLinear
-            >>> conv.output_channel_dim(4), linear.output_channel_dim(3)
-            (1, 2)
-        """
-        return 1
-
-    def folds_following_batch_norm(self) -> bool:
-        """Whether a BatchNorm that alone consumes this module's output is simulated folded into
-        it (AIMET: into Conv, ConvTranspose and Gemm ops, by config op type).
-
-        Example::
-
-            >>> tq.nn.QuantizedLinear(2, 2).folds_following_batch_norm()
-            True
-        """
-        return any(t in _BN_FOLDING_OP_TYPES for t in self.onnx_types)
-
-    def mac_count(self, x: Tensor, y: Tensor) -> int | None:
-        """Multiply-accumulates of one call of a weight layer that read `x` and wrote `y`: each
-        element of the tensor whose channels index ``weight``'s dim 0 (the output; the input
-        for ConvTranspose) meets ``weight.numel() / weight.shape[0]`` weights. None for modules
-        that are not weight layers.
-
-        Example::
-
-            >>> conv = tq.nn.QuantizedConv2d(3, 8, 3)
-            >>> x = torch.randn(1, 3, 5, 5)
-            >>> conv.mac_count(x, conv(x))          # 8 * 3 * 3 outputs, 3 * 3 * 3 MACs each
-            1944
-        """
-        if not self.is_weight_layer:
-            return None
-        side = y if self.param_channel_axis("weight") == 0 else x
-        return side.numel() * self.weight.numel() // self.weight.shape[0]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -1,6 +1,7 @@
-"""Module facts on the quantized classes (`is_weight_layer`, `param_channel_axis`,
-`output_channel_dim`, `folds_following_batch_norm`, `mac_count`, `forward_with_weight`) against a hand-written oracle
-table, one row per module family; and `quantized_class_of` for float modules.
+"""torchqsim.nn.facts: module facts on the quantized classes (`is_weight_layer`,
+`param_channel_axis`, `output_channel_dim`, `folds_following_batch_norm`, `mac_count`,
+`forward_with_weight`) against a hand-written oracle table, one row per module family; and
+`quantized_class_of` for float modules.
 
 Oracles: the table below (written from the torch weight layouts and AIMET's rules, not from the
 code), hand-counted multiply-accumulates, and the torch functions for `forward_with_weight`.
