@@ -36,37 +36,34 @@ template <class Sig> c10::TypedOperatorHandle<Sig> handle(const char * name) {
     return c10::Dispatcher::singleton().findSchemaOrThrow(name, "").typed<Sig>();
 }
 
-// How each differentiable affine op calls its forward and backward below the Autograd key.
-struct QdqCalls {
+constexpr char kQdq[]         = "qsim::quantize_dequantize";
+constexpr char kQdqBwd[]      = "qsim::quantize_dequantize_backward";
+constexpr char kQuantize[]    = "qsim::quantize";
+constexpr char kQuantizeBwd[] = "qsim::quantize_backward";
+
+// How an affine op with a grid (quantize_dequantize, quantize) calls its forward and backward
+// below the Autograd key.
+template <const char * Fwd, const char * Bwd> struct GridCalls {
+    static constexpr const char * backward_name = Bwd;
     static at::Tensor fwd(const at::Tensor & x, const at::Tensor & s, const at::Tensor & z,
                           int64_t lo, int64_t hi, OptInt axis, OptInt block) {
-        static const auto op = handle<GridFwd>("qsim::quantize_dequantize");
+        static const auto op = handle<GridFwd>(Fwd);
         return op.call(x, s, z, lo, hi, axis, block);
     }
     static Grads bwd(const at::Tensor & g, const at::Tensor & x, const at::Tensor & s,
                      const at::Tensor & z, int64_t lo, int64_t hi, OptInt axis, OptInt block,
                      bool qparam_grads) {
-        static const auto op = handle<GridBwd>("qsim::quantize_dequantize_backward");
+        static const auto op = handle<GridBwd>(Bwd);
         return op.call(g, x, s, z, lo, hi, axis, block, qparam_grads);
     }
 };
 
-struct QuantizeCalls {
-    static at::Tensor fwd(const at::Tensor & x, const at::Tensor & s, const at::Tensor & z,
-                          int64_t lo, int64_t hi, OptInt axis, OptInt block) {
-        static const auto op = handle<GridFwd>("qsim::quantize");
-        return op.call(x, s, z, lo, hi, axis, block);
-    }
-    static Grads bwd(const at::Tensor & g, const at::Tensor & x, const at::Tensor & s,
-                     const at::Tensor & z, int64_t lo, int64_t hi, OptInt axis, OptInt block,
-                     bool qparam_grads) {
-        static const auto op = handle<GridBwd>("qsim::quantize_backward");
-        return op.call(g, x, s, z, lo, hi, axis, block, qparam_grads);
-    }
-};
+using QdqCalls      = GridCalls<kQdq, kQdqBwd>;
+using QuantizeCalls = GridCalls<kQuantize, kQuantizeBwd>;
 
 // dequantize has no grid: lo and hi are ignored.
 struct DequantizeCalls {
+    static constexpr const char * backward_name = "qsim::dequantize_backward";
     static at::Tensor fwd(const at::Tensor & q, const at::Tensor & s, const at::Tensor & z,
                           int64_t, int64_t, OptInt axis, OptInt block) {
         static const auto op = handle<DeqFwd>("qsim::dequantize");
@@ -141,36 +138,22 @@ at::Tensor float_qdq_autograd(const at::Tensor & x, at::ScalarType dtype) {
 
 // The Autograd kernel of a `*_backward` op: runs it (below Autograd) and, when its result is
 // put on a graph (create_graph=True), attaches a node that refuses to be differentiated.
-template <class Name> struct NoDoubleBackward : torch::autograd::Function<NoDoubleBackward<Name>> {
+template <class Calls> struct NoDoubleBackward : torch::autograd::Function<NoDoubleBackward<Calls>> {
     template <class... Args>
     static variable_list forward(AutogradContext *, const at::Tensor & grad, const at::Tensor & x,
                                  const at::Tensor & s, const at::Tensor & z, Args... args) {
         at::AutoDispatchBelowADInplaceOrView guard;
-        auto [dx, ds, dzp] = Name::call(grad, x, s, z, args...);
+        auto [dx, ds, dzp] = Calls::bwd(grad, x, s, z, args...);
         return { dx, ds, dzp };
     }
 
     static variable_list backward(AutogradContext *, variable_list) {
-        TORCH_CHECK(false, "torch.ops.qsim.", Name::name, " is not differentiable: double "
-                    "backward through a torchqsim quantizer (differentiating its gradient, e.g. "
-                    "after torch.autograd.grad(..., create_graph=True)) is not supported");
+        const char * name = Calls::backward_name + 6;  // without "qsim::"
+        TORCH_CHECK(false, "torch.ops.qsim.", name, " is not differentiable: double backward "
+                    "through a torchqsim quantizer (differentiating its gradient, e.g. after "
+                    "torch.autograd.grad(..., create_graph=True)) is not supported");
         return {};
     }
-};
-
-struct QdqBackwardName {
-    static constexpr const char * name = "quantize_dequantize_backward";
-    template <class... A> static Grads call(A... a) { return QdqCalls::bwd(a...); }
-};
-
-struct QuantizeBackwardName {
-    static constexpr const char * name = "quantize_backward";
-    template <class... A> static Grads call(A... a) { return QuantizeCalls::bwd(a...); }
-};
-
-struct DequantizeBackwardName {
-    static constexpr const char * name = "dequantize_backward";
-    template <class... A> static Grads call(A... a) { return DequantizeCalls::bwd(a...); }
 };
 
 Grads as_grads(const variable_list & v) {
@@ -180,21 +163,21 @@ Grads as_grads(const variable_list & v) {
 Grads qdq_backward_autograd(const at::Tensor & g, const at::Tensor & x, const at::Tensor & s,
                             const at::Tensor & z, int64_t lo, int64_t hi, OptInt axis,
                             OptInt block, bool qparam_grads) {
-    return as_grads(NoDoubleBackward<QdqBackwardName>::apply(g, x, s, z, lo, hi, axis, block,
+    return as_grads(NoDoubleBackward<QdqCalls>::apply(g, x, s, z, lo, hi, axis, block,
                                                              qparam_grads));
 }
 
 Grads quantize_backward_autograd(const at::Tensor & g, const at::Tensor & x, const at::Tensor & s,
                                  const at::Tensor & z, int64_t lo, int64_t hi, OptInt axis,
                                  OptInt block, bool qparam_grads) {
-    return as_grads(NoDoubleBackward<QuantizeBackwardName>::apply(g, x, s, z, lo, hi, axis, block,
+    return as_grads(NoDoubleBackward<QuantizeCalls>::apply(g, x, s, z, lo, hi, axis, block,
                                                                   qparam_grads));
 }
 
 Grads dequantize_backward_autograd(const at::Tensor & g, const at::Tensor & q,
                                    const at::Tensor & s, const at::Tensor & z, OptInt axis,
                                    OptInt block, bool qparam_grads) {
-    return as_grads(NoDoubleBackward<DequantizeBackwardName>::apply(g, q, s, z, 0, 0, axis, block,
+    return as_grads(NoDoubleBackward<DequantizeCalls>::apply(g, q, s, z, 0, 0, axis, block,
                                                                     qparam_grads));
 }
 
