@@ -34,10 +34,16 @@ Example::
     torch.Size([3, 2])
 """
 
+import sys
+
+import torch
 from torch import Tensor, nn
 
-__all__ = ["QuantizationMixin", "UnsupportedModuleError", "UNQUANTIZED_MODULE_TYPES", "torch_base_class",
-           "quantized_class", "to_quantized"]
+from ..quantization.quantizer import QuantizeDequantize, plain_eager
+from .facts import ModuleFacts
+
+__all__ = ["QuantizationMixin", "UnsupportedModuleError", "UNQUANTIZED_MODULE_TYPES",
+           "torch_base_class", "quantized_class", "quantized_class_of", "to_quantized"]
 
 #: Module types the sim leaves alone (no wrapper, no quantizers): containers and ``nn.Identity``.
 UNQUANTIZED_MODULE_TYPES = (nn.Identity, nn.Sequential, nn.ModuleList, nn.ModuleDict)
@@ -73,6 +79,36 @@ def quantize_tensor(quantizer: nn.Module | None, x):
     return quantizer(x)
 
 
+def _sole_refs() -> int:
+    """``sys.getrefcount`` of an object held by one local variable only (interpreter-specific)."""
+    probe = object()
+    return sys.getrefcount(probe)
+
+
+def _storage_uses(t: Tensor) -> int:
+    """Tensors (and storage objects) holding `t`'s storage, counted by torch."""
+    storage = t.untyped_storage()
+    return torch._C._storage_Use_Count(storage._cdata)
+
+
+_SOLE_REFS = _sole_refs()
+_SOLE_STORAGE_USES = _storage_uses(torch.empty(1))
+
+
+def _overwritable(t) -> bool:
+    """Whether a module's result `t`, referenced only by the caller's local variable (checked by
+    the caller with ``sys.getrefcount``, in a no-grad plain eager call), may be overwritten: a
+    dense tensor that is not a view and is the only tensor on its storage, so that no input,
+    parameter, buffer or other tensor shares its memory (an op returning its input, or a view
+    of it, shares the input's storage; a module keeping its result holds another reference).
+    """
+    return (type(t) is Tensor and t._base is None and t.device.type in ("cpu", "cuda") and
+            t.dtype in (torch.float32, torch.float16, torch.bfloat16) and
+            t.storage_offset() == 0 and torch._debug_has_internal_overlap(t) == 0 and
+            t.untyped_storage().nbytes() == t.numel() * t.element_size() and
+            _storage_uses(t) == _SOLE_STORAGE_USES)
+
+
 def _quantize_sequence(quantizers: nn.ModuleList, values):
     """Quantize `values[i]` with `quantizers[i]`; values beyond the slots pass through."""
     return tuple(quantize_tensor(q, v) for q, v in zip(quantizers, values)) + \
@@ -85,12 +121,16 @@ def torch_base_class(qcls: type) -> type:
                 if issubclass(c, nn.Module) and not issubclass(c, QuantizationMixin))
 
 
-class QuantizationMixin:
+class QuantizationMixin(ModuleFacts):
     """Mixin giving a torch module input, output and parameter quantizer slots (AIMET v2 name).
 
     Slot counts come from ``num_inputs`` / ``num_outputs`` attributes of the quantized class or
     of the torch module (class or instance, e.g. ``Concat(num_inputs=3)``), 1 by default; also
     ``onnx_types`` (set by :meth:`implements`: the AIMET config op-type names of the module).
+
+    Facts about the module family (weight layout, channel axes, BatchNorm folding, MACs) live on
+    its quantized class, inherited from :class:`~torchqsim.nn.facts.ModuleFacts`, for the sim's
+    plan and the PTQ tools (:func:`quantized_class_of` finds the class of a float module).
 
     Built-in quantized classes override :meth:`quantized_forward` with an explicit call of the
     torch function on quantized parameters. A registered class that does not (a user's
@@ -252,8 +292,18 @@ class QuantizationMixin:
         return _quantize_sequence(self.output_quantizers, (out,))[0]
 
     def forward(self, *args, **kwargs):
-        """Quantize inputs, run :meth:`quantized_forward`, quantize outputs."""
-        return self.quantize_outputs(self.quantized_forward(*self.quantize_inputs(args), **kwargs))
+        """Quantize inputs, run :meth:`quantized_forward`, quantize outputs.
+
+        Without autograd (calibration, evaluation), a single tensor output that nothing else
+        can reach is quantized in place instead of into a new tensor (:func:`_overwritable`).
+        """
+        out = self.quantized_forward(*self.quantize_inputs(args), **kwargs)
+        q = self.output_quantizers[0] if len(self.output_quantizers) else None
+        if getattr(type(q), "forward", None) is QuantizeDequantize.forward and \
+                not torch.is_grad_enabled() and plain_eager() and \
+                sys.getrefcount(out) <= _SOLE_REFS and _overwritable(out):
+            return q.forward_into_input(out)
+        return self.quantize_outputs(out)
 
     def quantized_forward(self, *args, **kwargs):
         """The torch computation on already-quantized inputs, with quantized parameters.
@@ -282,6 +332,27 @@ def quantized_class(module_cls: type) -> type | None:
         ('QuantizedLinear', None)
     """
     return QuantizationMixin._registry.get(module_cls)
+
+
+def quantized_class_of(module: nn.Module) -> type:
+    """The quantized class whose facts describe `module`: its own class when it is quantized,
+    else the registered quantized class of the nearest class in its MRO (a subclass of
+    ``nn.Conv2d`` is described by ``QuantizedConv2d``), else :class:`QuantizationMixin` (the
+    defaults).
+
+    Example::
+
+        >>> quantized_class_of(nn.ConvTranspose1d(2, 4, 3)).param_channel_axis("weight")
+        1
+        >>> quantized_class_of(nn.LSTM(2, 2)).is_weight_layer
+        False
+    """
+    if isinstance(module, QuantizationMixin):
+        return type(module)
+    for cls in type(module).__mro__:
+        if cls in QuantizationMixin._registry:
+            return QuantizationMixin._registry[cls]
+    return QuantizationMixin
 
 
 def to_quantized(module: nn.Module, name: str = ""):

@@ -19,7 +19,7 @@ from torchqsim.quantsim import config_file as qc
 from torchqsim.quantsim.config_types import (Defaults, EncodingConstraints, Kernel, OpTypeSettings,
                                              ParamSettings, Precision, QuantsimConfig, Supergroup)
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 AIMET_DIR = REPO.parent / "shared" / "aimet-configs"
 AIMET_FILES = ["default_config.json", "default_config_per_channel.json", "htp_quantsim_config_v75.json"]
 PRESETS = ["default", "per_channel", "target"]
