@@ -53,18 +53,10 @@ def quantizer_record(q) -> dict:
 
 
 def records(model) -> dict:
-    """``"<module>.<input|output|param>.<key>"`` -> record, for every quantized module."""
-    out = {}
-    for name, m in model.named_modules():
-        if not hasattr(m, "param_quantizers") or not hasattr(m, "input_quantizers"):
-            continue
-        for i, q in enumerate(m.input_quantizers):
-            out[f"{name}.input.{i}"] = quantizer_record(q)
-        for i, q in enumerate(m.output_quantizers):
-            out[f"{name}.output.{i}"] = quantizer_record(q)
-        for k, q in m.param_quantizers.items():
-            out[f"{name}.param.{k}"] = quantizer_record(q)
-    return out
+    """Every quantized module's slots (models.slot_records)."""
+    return models.slot_records(((n, m) for n, m in model.named_modules()
+                                if hasattr(m, "param_quantizers") and hasattr(m, "input_quantizers")),
+                               quantizer_record)
 
 
 def run_case(case: dict, out_dir: str) -> None:

@@ -141,3 +141,18 @@ def batches(name: str) -> list:
     if out[1].is_floating_point():
         out[1] = out[1] * 4
     return out
+
+
+def slot_records(named_qmodules, quantizer_record) -> dict:
+    """``"<module>.<input|output|param>.<key>"`` -> ``quantizer_record(quantizer)`` for every
+    slot of every ``(name, quantized module)`` (both tools' quantized modules hold
+    ``input_quantizers``, ``output_quantizers`` and ``param_quantizers``)."""
+    out = {}
+    for name, m in named_qmodules:
+        for i, q in enumerate(m.input_quantizers):
+            out[f"{name}.input.{i}"] = quantizer_record(q)
+        for i, q in enumerate(m.output_quantizers):
+            out[f"{name}.output.{i}"] = quantizer_record(q)
+        for k, q in m.param_quantizers.items():
+            out[f"{name}.param.{k}"] = quantizer_record(q)
+    return out

@@ -28,15 +28,7 @@ def quantizer_record(q) -> dict:
 
 
 def records(sim) -> dict:
-    out = {}
-    for name, m in sim.named_qmodules():
-        for i, q in enumerate(m.input_quantizers):
-            out[f"{name}.input.{i}"] = quantizer_record(q)
-        for i, q in enumerate(m.output_quantizers):
-            out[f"{name}.output.{i}"] = quantizer_record(q)
-        for k, q in m.param_quantizers.items():
-            out[f"{name}.param.{k}"] = quantizer_record(q)
-    return out
+    return models.slot_records(sim.named_qmodules(), quantizer_record)
 
 
 def make_sim(case: dict, calibrate: bool = True):
