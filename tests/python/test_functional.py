@@ -270,3 +270,38 @@ def test_reference_docstring_examples():
     # own examples run in test_docstrings.py).
     result = doctest.testmod(ref, extraglobs={"torch": torch})
     assert result.attempted > 0 and result.failed == 0, result
+
+
+# --- Python numbers as qparams (issue 14 item 4) ---------------------------------------------
+
+@pytest.mark.parametrize("zp", [0.5, 2.7, -3.9, float("nan"), float("inf")])
+def test_fractional_python_zero_point_is_refused_not_truncated(zp):
+    x = torch.tensor([0.3, -0.7, 1.9])
+    for call in (lambda: F.quantize_dequantize(x, 0.5, zp, -8, 7),
+                 lambda: F.quantize(x, 0.5, zp, -8, 7),
+                 lambda: F.dequantize(x, 0.5, zp)):
+        with pytest.raises(ValueError, match="zero_point must be an integer"):
+            call()
+
+
+def test_integral_python_zero_point_equals_the_tensor_one():
+    x = torch.linspace(-3, 3, 25)
+    want = F.quantize_dequantize(x, torch.tensor(0.25), torch.tensor(3), -8, 7)
+    assert torch.equal(F.quantize_dequantize(x, 0.25, 3.0, -8, 7), want)
+    assert torch.equal(F.quantize_dequantize(x, 0.25, 3, -8, 7), want)
+
+
+@pytest.mark.parametrize("zp, error, match", [
+    (2**40, ValueError, "zero_point must be an integer within the grid"),
+    ("3", TypeError, "zero_point must be a tensor or an integer, got str"),
+    (True, TypeError, "zero_point must be a tensor or an integer, got bool"),
+])
+def test_bad_python_zero_point_names_the_argument(zp, error, match):
+    with pytest.raises(error, match=match):
+        F.quantize_dequantize(torch.randn(3), 0.5, zp, -8, 7)
+
+
+@pytest.mark.parametrize("scale", ["0.5", None, [0.5]])
+def test_scale_of_a_wrong_type_names_the_argument(scale):
+    with pytest.raises(TypeError, match="scale must be a tensor or a real number"):
+        F.quantize_dequantize(torch.randn(3), scale, 0, -8, 7)
