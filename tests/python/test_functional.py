@@ -63,12 +63,12 @@ def test_ties_round_to_even_and_saturate_by_hand(api):
 
 
 def test_nonfinite_by_hand():
-    # NaN stays NaN; +-Inf saturate to the grid ends: q = qmax = 7 -> (7 - 2) * 0.5 = 2.5 and
-    # q = qmin = -8 -> (-8 - 2) * 0.5 = -5.
+    # NaN goes to qmin as in onnxruntime (q = -8 -> (-8 - 2) * 0.5 = -5); +-Inf saturate to the
+    # grid ends: q = qmax = 7 -> (7 - 2) * 0.5 = 2.5 and q = qmin = -8 -> -5.
     x = torch.tensor([math.nan, math.inf, -math.inf])
     s, zp = torch.tensor(0.5), torch.tensor(2)
-    assert_same(F.quantize(x, s, zp, -8, 7), torch.tensor([math.nan, 7.0, -8.0]), "quantize")
-    assert_same(F.quantize_dequantize(x, s, zp, -8, 7), torch.tensor([math.nan, 2.5, -5.0]), "qdq")
+    assert_same(F.quantize(x, s, zp, -8, 7), torch.tensor([-8.0, 7.0, -8.0]), "quantize")
+    assert_same(F.quantize_dequantize(x, s, zp, -8, 7), torch.tensor([-5.0, 2.5, -5.0]), "qdq")
     # dequantize: (q - 2) * 0.5
     assert_same(F.dequantize(x, s, zp), torch.tensor([math.nan, math.inf, -math.inf]), "dequantize")
 
