@@ -70,12 +70,14 @@ def grid_range(bitwidth: int, *, signed: bool = True, strict: bool = False) -> t
     """
     if isinstance(bitwidth, bool) or not isinstance(bitwidth, int) or not 2 <= bitwidth <= 16:
         raise ValueError(f"bitwidth must be an integer from 2 to 16, got {bitwidth!r}")
-    if not signed:
-        if strict:
-            raise ValueError("strict=True needs a signed grid (signed=True)")
-        return 0, 2**bitwidth - 1
-    half = 2 ** (bitwidth - 1)
-    return (-half + 1 if strict else -half), half - 1
+    if not signed and strict:
+        raise ValueError("strict=True needs a signed grid (signed=True)")
+    from .quantization.grid import Grid, GridKind  # the package imports this module first
+
+    kind = GridKind.ASYMMETRIC if not signed else \
+        GridKind.STRICT_SYMMETRIC if strict else GridKind.SYMMETRIC
+    grid = Grid.of(bitwidth, kind)  # the bounds come from C (qsim_grid_bounds)
+    return grid.qmin, grid.qmax
 
 
 def quantize_dequantize(x: Tensor, scale, zero_point, qmin: int, qmax: int,
