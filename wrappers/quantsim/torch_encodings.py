@@ -26,7 +26,6 @@ from ..encoding_codec import aimet_bool_text, aimet_offset, channels_to_entry
 from ..quantization.param_quantizer import freeze
 from ..quantization.quantizer import QuantizeDequantize
 from .arguments import check_bitwidth
-from .plan import param_channel_axis
 from .construction import make_quantizer, set_slot
 
 __all__ = ["encodings_dict", "load_encodings", "quantizer_entries", "save_encodings"]
@@ -170,7 +169,7 @@ def _plan_entry(sim, key, entries, where: str):
     n = len(entry["scale"])
     if kind == "param":
         param = getattr(module, k)
-        axis = param_channel_axis(module, k)
+        axis = module.param_channel_axis(k)
         if n > 1 and (param.dim() <= axis or param.shape[axis] != n):
             raise ValueError(f"{where}: {n} per-channel entries do not match parameter shape "
                              f"{tuple(param.shape)}")
