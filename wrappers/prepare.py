@@ -43,7 +43,10 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from ._forward import eval_mode, split_dummy_input
+import torch.utils._pytree as pytree
+
+from ._forward import eval_mode, run_model, split_dummy_input
+from .capture import CaptureError, capture, cloned, preserved
 from .graph import tensor_nodes
 
 __all__ = ["prepare_model", "PrepareError"]
@@ -343,127 +346,25 @@ def _hashable(target) -> bool:
 # Tracing
 # --------------------------------------------------------------------------------------------
 
-class _ExampleProxy(fx.Proxy):
-    """A proxy whose ``len()`` and iteration use the traced value's example when it is a tuple,
-    list or ``torch.Size``: ``(*x.shape[:-1], -1, d)`` traces (as HuggingFace models do), and
-    the elements stay symbolic (``getitem`` nodes), so sizes are not baked into the graph."""
-
-    def _example_length(self) -> Optional[int]:
-        value = self.tracer.examples.get(self.node, None)
-        return len(value) if isinstance(value, (tuple, list, torch.Size)) else None
-
-    def __len__(self):
-        n = self._example_length()
-        return super().__len__() if n is None else n
-
-    def __getattr__(self, k):
-        return _ExampleAttribute(self, k)
-
-
-class _ExampleAttribute(fx.proxy.Attribute, _ExampleProxy):
-    """``proxy.shape`` and other attributes, with :class:`_ExampleProxy`'s ``len()``."""
-
-
 class _Tracer(fx.Tracer):
-    """Stops at modules with a quantized wrapper and at excluded modules; remembers where it was.
+    """torch.fx's symbolic tracer (``prepare_model`` without a dummy input): stops at modules
+    with a quantized wrapper and at excluded modules; remembers the module where it failed."""
 
-    Given example inputs (placeholder name -> value), it also evaluates every traced node on
-    them (``examples``: node -> value, absent where evaluation failed), which lets ``len()`` and
-    iteration of shape tuples trace (:class:`_ExampleProxy`).
-    """
-
-    def __init__(self, modules_to_exclude: Iterable[nn.Module] = (), classes_to_exclude: tuple = (),
-                 example_inputs: Optional[dict[str, Any]] = None):
+    def __init__(self, is_leaf: Callable[[nn.Module], bool]):
         super().__init__()
-        self._excluded = {id(m) for m in modules_to_exclude}
-        self._excluded_classes = classes_to_exclude
+        self._is_leaf = is_leaf
         self.failed_module: Optional[tuple[str, type]] = None
-        self._example_inputs = example_inputs
-        self._evaluating = False
-        self.examples: dict[fx.Node, Any] = {}
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
-        return (id(m) in self._excluded or isinstance(m, self._excluded_classes)
-                or _quantized_class(type(m)) is not None)
-
-    def proxy(self, node: fx.Node) -> fx.Proxy:
-        return _ExampleProxy(node, self)
-
-    def iter(self, obj: fx.Proxy):
-        value = self.examples.get(obj.node, None)
-        if isinstance(value, (tuple, list, torch.Size)):
-            return iter([obj[i] for i in range(len(value))])
-        return super().iter(obj)
-
-    def getattr(self, attr, attr_val, parameter_proxy_cache):
-        if self._evaluating:  # evaluating a node on example values: the real parameter
-            return attr_val
-        return super().getattr(attr, attr_val, parameter_proxy_cache)
+        return self._is_leaf(m)
 
     def call_module(self, m, forward, args, kwargs):
-        if self._evaluating:
-            return forward(*args, **kwargs)
         try:
             return super().call_module(m, forward, args, kwargs)
         except Exception:
             if self.failed_module is None:  # the innermost module is the first to see it
                 self.failed_module = (self.path_of_module(m), type(m))
             raise
-
-    def create_proxy(self, kind, target, args, kwargs, name=None, type_expr=None,
-                     proxy_factory_fn=None):
-        proxy = super().create_proxy(kind, target, args, kwargs, name, type_expr,
-                                     proxy_factory_fn)
-        if self._example_inputs is not None:
-            self._evaluate(proxy.node, kind, target, args, kwargs)
-        return proxy
-
-    def _evaluate(self, node: fx.Node, kind: str, target, args, kwargs) -> None:
-        missing = object()
-
-        def value(a):
-            if isinstance(a, fx.Proxy):
-                a = a.node
-            if isinstance(a, fx.Node):
-                v = self.examples.get(a, missing)
-                if v is missing:
-                    raise LookupError(a.name)
-                return v
-            if isinstance(a, torch.Tensor) and not isinstance(a, nn.Parameter):
-                return _detached_copy(a)  # a buffer held by the args: never changed
-            return a
-
-        self._evaluating = True
-        try:
-            if kind == "placeholder":
-                result = self._example_inputs.get(target.lstrip("*"), missing)
-            elif kind == "get_attr":  # buffers are copied: evaluation never changes the model
-                owner, _, field = target.rpartition(".")
-                module = self.root.get_submodule(owner)
-                result = module._parameters[field] if field in module._parameters else \
-                    _detached_copy(module._buffers[field]) if field in module._buffers else \
-                    module.__dict__.get(field, missing)
-            elif kind in ("call_function", "call_method", "call_module"):
-                a = fx.node.map_aggregate(args, value)
-                kw = fx.node.map_aggregate(kwargs, value)
-                if kind == "call_function":
-                    with torch.no_grad():
-                        result = target(*a, **kw)
-                elif kind == "call_method":
-                    with torch.no_grad():
-                        result = getattr(a[0], target)(*a[1:], **kw)
-                else:  # in eval mode: no running statistics are updated
-                    module = self.root.get_submodule(target)
-                    with eval_mode(module), torch.no_grad():
-                        result = type(module).forward(module, *a, **kw)
-            else:
-                result = missing
-        except Exception:  # noqa: BLE001 (no example: len()/iteration then fail as in fx)
-            result = missing
-        finally:
-            self._evaluating = False
-        if result is not missing:
-            self.examples[node] = result
 
 
 def _user_frame(exc: BaseException) -> Optional[traceback.FrameSummary]:
@@ -474,30 +375,49 @@ def _user_frame(exc: BaseException) -> Optional[traceback.FrameSummary]:
     return frames[-1] if frames else None
 
 
-def _prepare_error(model: nn.Module, tracer: _Tracer, exc: Exception) -> PrepareError:
+def _code(exc: BaseException) -> str:
     frame = _user_frame(exc)
-    code = (f"\n  File \"{frame.filename}\", line {frame.lineno}, in {frame.name}\n"
+    return (f"\n  File \"{frame.filename}\", line {frame.lineno}, in {frame.name}\n"
             f"    {frame.line}") if frame is not None else ""
-    failed = f"{type(exc).__name__}: {exc}{code}\n"
+
+
+def _leaf_advice(path: str, cls: type) -> str:
+    return (f"Mark that submodule as a leaf, called without looking inside: "
+            f"prepare_model(model, modules_to_exclude=[model.{path}]) or "
+            f"module_classes_to_exclude=[{cls.__name__}]. A leaf's own functionals are not "
+            f"converted, and QuantizationSimModel needs a quantized class for it "
+            f"(@torchqsim.register_quantized({cls.__name__})) or must exclude it too.")
+
+
+def _prepare_error(model: nn.Module, tracer: _Tracer, exc: Exception) -> PrepareError:
+    failed = f"{type(exc).__name__}: {exc}{_code(exc)}\n"
     explain = ("torch.fx runs forward with symbolic values: Python control flow on tensor "
-               "values, len() or iteration over tensors and non-torch calls on them fail "
-               "(len() and unpacking of shapes work when prepare_model is given "
-               "dummy_input=...). ")
+               "values or shapes, len() or iteration over tensors and non-torch calls on them "
+               "fail. Pass dummy_input=... : the model is then captured by running it (any "
+               "eager model works). ")
     if tracer.failed_module is not None and tracer.failed_module[0]:
         path, cls = tracer.failed_module
         return PrepareError(
             f"prepare_model: torch.fx cannot trace module {path!r} ({cls.__name__}) of "
-            f"{type(model).__name__}: {failed}{explain}Mark that submodule as a leaf, which "
-            f"fx calls without looking inside: prepare_model(model, modules_to_exclude="
-            f"[model.{path}]) or prepare_model(model, module_classes_to_exclude="
-            f"[{cls.__name__}]). A leaf's own functionals are not converted, and "
-            f"QuantizationSimModel needs a quantized class for it "
-            f"(@torchqsim.register_quantized({cls.__name__})) or must exclude it too.")
+            f"{type(model).__name__}: {failed}{explain}{_leaf_advice(path, cls)}")
     return PrepareError(
         f"prepare_model: torch.fx cannot trace {type(model).__name__}: the failing code is in "
         f"the model's own forward: {failed}{explain}Fix Python-valued arguments with "
         f"concrete_args={{'name': value}}, or move the data-dependent code into a submodule and "
         f"exclude it with modules_to_exclude=[...] / module_classes_to_exclude=[...].")
+
+
+def _capture_error(model: nn.Module, exc: CaptureError) -> PrepareError:
+    error = exc.error
+    where = (f"in module {exc.module!r} ({type(model.get_submodule(exc.module)).__name__})"
+             if exc.module else "in its own forward")
+    advice = _leaf_advice(exc.module, type(model.get_submodule(exc.module))) if exc.module \
+        else "Check that model(dummy_input) runs in eager mode."
+    return PrepareError(
+        f"prepare_model: {type(model).__name__} raised while it ran on dummy_input to be "
+        f"captured, {where}: {type(error).__name__}: {error}{_code(error)}\n"
+        f"The model must run in eager mode, in eval mode and without gradients, on "
+        f"dummy_input. {advice}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -532,10 +452,11 @@ def _duplicate_reused_modules(gm: fx.GraphModule) -> None:
         node.target = name
 
 
-def _convert_functionals(gm: fx.GraphModule, model: nn.Module) -> None:
+def _convert_functionals(gm: fx.GraphModule, model: nn.Module,
+                         traced_training: bool) -> None:
     tensors = tensor_nodes(gm)
     for node in list(gm.graph.nodes):
-        built = _conversion(node, _Call({}, tensors, gm, model.training))
+        built = _conversion(node, _Call({}, tensors, gm, traced_training))
         if built is None:
             continue
         module, args, kwargs = built
@@ -581,23 +502,50 @@ def _check_excludes(modules_to_exclude, module_classes_to_exclude) -> tuple[list
     return modules, classes
 
 
-def _example_inputs(model: nn.Module, dummy_input, concrete_args) -> Optional[dict[str, Any]]:
-    """forward's parameter name -> example value (None without a dummy input)."""
-    if dummy_input is None:
-        return None
-    args, kwargs = split_dummy_input(dummy_input)
+def _is_leaf(modules: list, classes: tuple) -> Callable[[nn.Module], bool]:
+    excluded = {id(m) for m in modules}
+    return lambda m: (id(m) in excluded or isinstance(m, classes)
+                      or _quantized_class(type(m)) is not None)
+
+
+def _symbolic_trace(model: nn.Module, is_leaf, concrete_args) -> fx.GraphModule:
+    tracer = _Tracer(is_leaf)
     try:
-        bound = inspect.signature(model.forward).bind_partial(*args, **kwargs)
-    except TypeError as e:
-        raise TypeError(f"prepare_model: dummy_input does not match "
-                        f"{type(model).__name__}.forward: {e}") from e
-    bound.apply_defaults()
-    return {**fx.node.map_aggregate(dict(bound.arguments), _detached_copy),
-            **(concrete_args or {})}
+        graph = tracer.trace(model, concrete_args)
+    except Exception as exc:
+        raise _prepare_error(model, tracer, exc) from exc
+    return fx.GraphModule(tracer.root, graph, type(model).__name__)  # takes model.training
 
 
-def _detached_copy(value):
-    return value.detach().clone() if isinstance(value, torch.Tensor) else value
+def _captured(model: nn.Module, is_leaf, dummy_input, concrete_args) -> fx.GraphModule:
+    if concrete_args:
+        args, kwargs = split_dummy_input(dummy_input)
+        dummy_input = {**inspect.signature(model.forward).bind_partial(*args).arguments,
+                       **kwargs, **concrete_args}
+    try:
+        with preserved(model):
+            return capture(model, cloned(dummy_input), is_leaf)
+    except CaptureError as exc:
+        raise _capture_error(model, exc) from exc.error
+
+
+def _check_reproduces(model: nn.Module, gm: fx.GraphModule, dummy_input) -> None:
+    """The prepared graph must give, on the dummy input, exactly the captured output."""
+    expected = pytree.tree_leaves(gm.capture_output)
+    del gm.capture_output
+    with preserved(model), eval_mode(gm), torch.no_grad():
+        got = pytree.tree_leaves(run_model(gm, cloned(dummy_input)))
+    for i, (a, b) in enumerate(zip(expected, got)):
+        same = torch.equal(a, b) or (a.shape == b.shape and a.dtype == b.dtype and bool(
+            ((a == b) | (a.isnan() & b.isnan())).all())) if isinstance(a, torch.Tensor) and \
+            isinstance(b, torch.Tensor) else type(a) is type(b)
+        if not same or len(expected) != len(got):
+            raise PrepareError(
+                f"prepare_model: the captured graph of {type(model).__name__} does not "
+                f"reproduce its output {i} on dummy_input. A computation escaped capture: a "
+                f"tensor changed in place through an alias, or values computed outside torch "
+                f"(numpy, Python floats from .item()) that depend on the input. Exclude the "
+                f"module that does it (modules_to_exclude=[...]).")
 
 
 def prepare_model(model: nn.Module, concrete_args: Optional[dict[str, Any]] = None,
@@ -651,15 +599,16 @@ def prepare_model(model: nn.Module, concrete_args: Optional[dict[str, Any]] = No
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"prepare_model: model must be an nn.Module, got {type(model).__name__}")
-    modules, classes = _check_excludes(modules_to_exclude, module_classes_to_exclude)
-    tracer = _Tracer(modules, classes, _example_inputs(model, dummy_input, concrete_args))
-    try:
-        graph = tracer.trace(model, concrete_args)
-    except Exception as exc:
-        raise _prepare_error(model, tracer, exc) from exc
-    gm = fx.GraphModule(tracer.root, graph, type(model).__name__)  # takes model.training
+    is_leaf = _is_leaf(*_check_excludes(modules_to_exclude, module_classes_to_exclude))
+    if dummy_input is None:
+        gm = _symbolic_trace(model, is_leaf, concrete_args)
+    else:
+        gm = _captured(model, is_leaf, dummy_input, concrete_args)
     _duplicate_reused_modules(gm)
-    _convert_functionals(gm, model)
+    _convert_functionals(gm, model, traced_training=model.training if dummy_input is None
+                         else False)
     gm.graph.lint()
     gm.recompile()
+    if dummy_input is not None:
+        _check_reproduces(model, gm, dummy_input)
     return gm
