@@ -51,7 +51,7 @@ from torch import fx, nn
 from torch.overrides import TorchFunctionMode
 from torch.utils.weak import WeakIdKeyDictionary
 
-__all__ = ["capture", "CaptureError", "cloned", "preserved"]
+__all__ = ["capture", "CaptureError", "cloned", "preserved", "MASK_MAGNITUDE"]
 
 # Simple values that fx writes into generated code as literals.
 _LITERALS = (bool, int, float, complex, str, type(None), type(Ellipsis), torch.dtype,
@@ -225,6 +225,7 @@ class _Recorder:
             return result  # a bool, float, dtype...: the value the dummy input gave
         node = self.graph.create_node(kind, target, self.arg(args), self.arg(kwargs))
         self.register(result, _Ref(node))
+        _note_dtype(node, result)
         return result
 
     def _record_property(self, name: str, tensor, result):
@@ -248,6 +249,20 @@ class _Recorder:
         self.attrs[name] = module
         node = self.graph.call_module(name, self.arg(args), self.arg(kwargs))
         self.register(result, _Ref(node))
+        _note_dtype(node, result)
+
+
+#: Values beyond this magnitude are masks (``finfo.min`` added to attention scores), not data.
+MASK_MAGNITUDE = 1e30
+
+
+def _note_dtype(node: fx.Node, value) -> None:
+    """What preparation's rules read of a tensor result: ``node.meta["dtype"]``, and
+    ``node.meta["mask"]`` when it holds infinities or values beyond :data:`MASK_MAGNITUDE`."""
+    if isinstance(value, torch.Tensor):
+        node.meta["dtype"] = value.dtype
+        if value.is_floating_point() and value.numel():
+            node.meta["mask"] = bool(value.detach().abs().amax() >= MASK_MAGNITUDE)
 
 
 def _has_tensor(value) -> bool:
@@ -375,7 +390,9 @@ def capture(model: nn.Module, dummy_input, is_leaf: Callable[[nn.Module], bool])
     inputs = _bound_inputs(model, args, kwargs)
     rec = _Recorder(model, is_leaf)
     for name, value in inputs.items():
-        rec.register(value, _Ref(rec.graph.placeholder(name)))
+        node = rec.graph.placeholder(name)
+        rec.register(value, _Ref(node))
+        _note_dtype(node, value)
     original = nn.Module.__call__
     nn.Module.__call__ = _module_call(rec, original)
     try:

@@ -46,7 +46,7 @@ from torch import fx, nn
 import torch.utils._pytree as pytree
 
 from ._forward import eval_mode, run_model, split_dummy_input
-from .capture import CaptureError, capture, cloned, preserved
+from .capture import MASK_MAGNITUDE, CaptureError, capture, cloned, preserved
 from .graph import tensor_nodes
 
 __all__ = ["prepare_model", "PrepareError"]
@@ -109,6 +109,18 @@ def _has_node(value) -> bool:
     return bool(found)
 
 
+def _updates_attribute(call: _Call) -> bool:
+    """An in-place call (``x.add_(y)``) on a parameter or buffer: must stay in place."""
+    x = call.args["input"]
+    return isinstance(x, fx.Node) and x.op == "get_attr"
+
+
+def _inplace(rule: "_Rule") -> "_Rule":
+    """`rule` for the in-place method (``add_``): computed out of place, as ``x += y`` is."""
+    return rule._replace(build=lambda call: None if _updates_attribute(call)
+                         else rule.build(call))
+
+
 def _binary(module_name: str, other: str = "other", **required):
     """x (op) y with at least one tensor operand, in the call's order (``1 - x`` stays
     ``Subtract()(1, x)``); `other` names y's parameter; `required` arguments (``alpha=1``) must
@@ -117,10 +129,18 @@ def _binary(module_name: str, other: str = "other", **required):
         if any(call.args.get(k, v) != v for k, v in required.items()):
             return None
         x, y = call.args["input"], call.args[other]
+        if _is_mask(x) or _is_mask(y):
+            return None
         if not (_is_tensor(call, x) or _is_tensor(call, y)):
             return None  # arithmetic on sizes or Python numbers
         return getattr(_functional_modules(), module_name)(), (x, y), {}
     return build
+
+
+def _is_mask(value) -> bool:
+    """A tensor that held masking values (``finfo.min``, inf) on the dummy input: an op that
+    takes one stays in floating point, as no grid could keep both the mask and the data."""
+    return isinstance(value, fx.Node) and value.meta.get("mask", False)
 
 
 def _unary(make: Callable[[_Call], Optional[nn.Module]]):
@@ -178,6 +198,17 @@ def _linear(call: _Call):
     return module
 
 
+def _embedding(call: _Call):
+    weight, a = _parameter(call, "weight"), call.args
+    if weight is None or weight is _COMPUTED or weight.dim() != 2 or a["max_norm"] is not None \
+            or _has_node((a["padding_idx"], a["scale_grad_by_freq"], a["sparse"])):
+        return None
+    module = nn.Embedding(*weight.shape, padding_idx=a["padding_idx"], device="meta",
+                          scale_grad_by_freq=a["scale_grad_by_freq"], sparse=a["sparse"])
+    module.weight = weight
+    return module, (a["input"],), {}
+
+
 def _dropout(call: _Call):
     # `F.dropout(x, p, training=self.training)` is traced with the flag's value; a module
     # follows the model's train/eval mode instead, which is the same thing. A flag that
@@ -187,8 +218,14 @@ def _dropout(call: _Call):
     return nn.Dropout(call.args["p"], inplace=bool(call.args.get("inplace", False)))
 
 
+def _same_dtype(call: _Call, dtype) -> bool:
+    """A ``dtype=`` argument that changes nothing: None, or the input's own dtype (known when
+    the model was captured on a dummy input)."""
+    return dtype is None or dtype == call.args["input"].meta.get("dtype")
+
+
 def _mean(call: _Call):
-    if call.args["dtype"] is not None or _has_node((call.args["dim"], call.args["keepdim"])):
+    if not _same_dtype(call, call.args["dtype"]) or _has_node((call.args["dim"], call.args["keepdim"])):
         return None
     return _functional_modules().Mean(call.args["dim"], call.args["keepdim"])
 
@@ -237,7 +274,7 @@ _TORCH_SUB = _Rule(_XY + ("alpha",), {"alpha": 1}, _binary("Subtract", alpha=1))
 _TORCH_DIV = _Rule(_XY + ("rounding_mode",), {"rounding_mode": None},
                    _binary("Divide", rounding_mode=None))
 _MATMUL = _binary("MatMul")
-_SOFTMAX = _unary(lambda call: None if call.args["dtype"] is not None or _has_node(
+_SOFTMAX = _unary(lambda call: None if not _same_dtype(call, call.args["dtype"]) or _has_node(
     call.args["dim"]) else nn.Softmax(call.args["dim"]))
 _SIGMOID, _TANH = _unary(_plain(nn.Sigmoid)), _unary(_plain(nn.Tanh))
 _EXP, _SQRT, _RSQRT = (_functional_unary(n) for n in ("Exp", "Sqrt", "Rsqrt"))
@@ -281,6 +318,10 @@ _FUNCTION_RULES: dict[Any, _Rule] = {
     F.layer_norm: _Rule(_X + ("normalized_shape", "weight", "bias", "eps"),
                         {"weight": None, "bias": None, "eps": 1e-5}, _unary(_layer_norm)),
     F.linear: _Rule(_X + ("weight", "bias"), {"bias": None}, _unary(_linear)),
+    F.embedding: _Rule(_X + ("weight", "padding_idx", "max_norm", "norm_type",
+                             "scale_grad_by_freq", "sparse"),
+                       {"padding_idx": None, "max_norm": None, "norm_type": 2.0,
+                        "scale_grad_by_freq": False, "sparse": False}, _embedding),
     F.dropout: _Rule(_X + ("p", "training", "inplace"),
                      {"p": 0.5, "training": True, "inplace": False}, _unary(_dropout)),
     torch.exp: _Rule(_X, {}, _EXP), torch.sqrt: _Rule(_X, {}, _SQRT),
@@ -304,6 +345,8 @@ _METHOD_RULES: dict[str, _Rule] = {
     "exp": _Rule(_X, {}, _EXP), "sqrt": _Rule(_X, {}, _SQRT), "rsqrt": _Rule(_X, {}, _RSQRT),
     "mean": _MEAN,
 }
+_METHOD_RULES.update({f"{name}_": _inplace(_METHOD_RULES[name])
+                      for name in ("add", "sub", "mul", "div", "pow")})
 
 
 def _bind(node: fx.Node, rule: _Rule) -> Optional[dict]:
@@ -326,11 +369,18 @@ def _conversion(node: fx.Node, call: _Call) -> Optional[tuple[nn.Module, tuple, 
     if rule is None:
         return None
     args = _bind(node, rule)
-    if args is None:
-        return None
-    built = rule.build(call._replace(args=args))
-    if built is None or _quantized_class(type(built[0])) is None:
-        return None
+    built = None if args is None else rule.build(call._replace(args=args))
+    if built is None and any(_is_mask(a) for a in _node_list(node)):
+        node.meta["unquantized_reason"] = (
+            f"{node.target}: an operand is a mask (values beyond ±{MASK_MAGNITUDE:g} on the "
+            f"dummy input): no grid holds both the mask and the data; the consumer quantizes")
+    elif built is None:
+        node.meta["unquantized_reason"] = (
+            f"{node.target}: an argument its module cannot express (a computed dim or size, "
+            f"a dtype, a flag other than the model's own)")
+    elif _quantized_class(type(built[0])) is None:
+        node.meta["unquantized_reason"] = f"{type(built[0]).__name__} has no quantized class"
+        built = None
     return built
 
 
@@ -452,10 +502,33 @@ def _duplicate_reused_modules(gm: fx.GraphModule) -> None:
         node.target = name
 
 
+def _input_dependent(gm: fx.GraphModule, tensors: set) -> set:
+    """The nodes whose floating values depend on the model's inputs' values. The rest (masks
+    and position tables made from shapes, integer and boolean tensors, functions of parameters)
+    are constants: exported graphs fold them, so they stay functions and get no quantizer."""
+    dependent: set = set()
+    for node in gm.graph.nodes:
+        if node.op in ("placeholder", "call_module"):
+            dependent.add(node)
+        elif node in tensors and node.meta.get("dtype", torch.float32).is_floating_point \
+                and any(a in dependent for a in _node_list(node)):
+            dependent.add(node)
+    return dependent
+
+
+def _node_list(node: fx.Node) -> list:
+    found: list = []
+    fx.node.map_arg((node.args, node.kwargs), found.append)
+    return found
+
+
 def _convert_functionals(gm: fx.GraphModule, model: nn.Module,
                          traced_training: bool) -> None:
     tensors = tensor_nodes(gm)
+    dependent = _input_dependent(gm, tensors)
     for node in list(gm.graph.nodes):
+        if node not in dependent:
+            continue
         built = _conversion(node, _Call({}, tensors, gm, traced_training))
         if built is None:
             continue

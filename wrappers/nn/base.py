@@ -68,7 +68,8 @@ def quantize_tensor(quantizer: nn.Module | None, x):
         >>> quantize_tensor(nn.Identity(), torch.tensor([3]))   # integer tensors pass through
         tensor([3])
     """
-    if quantizer is None or not isinstance(x, Tensor) or not x.is_floating_point():
+    if quantizer is None or not isinstance(x, Tensor) or not x.is_floating_point() \
+            or x.numel() == 0:  # an empty tensor (an empty cache) has no values to quantize
         return x
     return quantizer(x)
 
