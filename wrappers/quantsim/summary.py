@@ -44,5 +44,7 @@ def summary(sim) -> str:
             f"{len(rows) - 1} of {n_slots} quantizer slots enabled, "
             f"hw_version {sim.hw_version}"
             + (f", excluded: {', '.join(sim._excluded)}" if sim._excluded else ""))
+    gaps = [f"unquantized op {n}: {why}" for n, why in sim.graph.unquantized_ops.items()] + \
+        [f"unquantized weight {n}" for n in getattr(sim, "unquantized_weights", ())]
     return "\n".join([head] + ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
-                               for r in rows]) + "\n"
+                               for r in rows] + gaps) + "\n"

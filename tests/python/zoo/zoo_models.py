@@ -20,7 +20,7 @@ def _ids(batch=2, length=8, vocab=64):
     return torch.randint(0, vocab, (batch, length), generator=torch.Generator().manual_seed(1))
 
 
-def _image(channels=3, size=32, batch=1):
+def _image(channels=3, size=32, batch=2):
     return torch.randn(batch, channels, size, size, generator=torch.Generator().manual_seed(2))
 
 
