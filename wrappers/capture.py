@@ -15,8 +15,11 @@
   where they came from (:class:`_TracedInt`): arithmetic on them is recorded too, so
   ``x.view(b, n, -1)`` stays valid for other batch sizes and sequence lengths;
 - Python control flow (``if``, loops, ``**kwargs``, config flags, dataclass outputs) simply
-  runs: the graph holds the branch the dummy input took, as ``torch.export`` does for static
-  shapes. The output keeps its structure (a ``ModelOutput`` stays a ``ModelOutput``).
+  runs: the graph holds the branch the dummy input took, as ``torch.export`` does. Where the
+  branch compared a traced size, the graph checks that comparison again (:func:`shape_guard`)
+  and raises :class:`ShapeGuardError` on an input that would branch otherwise. Branches on
+  tensor values (``if mask.any()``) and Python numbers read with ``.item()`` are fixed to the
+  dummy input's. The output keeps its structure (a ``ModelOutput`` stays a ``ModelOutput``).
 
 Example::
 
@@ -32,17 +35,20 @@ Example::
     ...         return {"y": self.fc(x).view(x.shape[0], 2, -1)}
     >>> gm = capture(Branchy(), {"x": torch.ones(3, 4), "scale": 2.0},
     ...              lambda m: isinstance(m, nn.Linear))
-    >>> [n.op for n in gm.graph.nodes]
-    ['placeholder', 'placeholder', 'call_function', 'call_module', 'call_function', \
-'call_function', 'call_method', 'output']
     >>> gm(torch.ones(5, 4), 2.0)["y"].shape   # sizes stay symbolic
     torch.Size([5, 2, 2])
+    >>> gm(torch.ones(5, 3), 2.0)       # the branch taken depends on this shape: guarded
+    Traceback (most recent call last):
+    ...
+    torchqsim.capture.ShapeGuardError: this input takes another branch than the dummy input ...
 """
 
 import builtins
 import contextlib
 import inspect
 import operator
+import sys
+import warnings
 from typing import Any, Callable, Optional
 
 import torch
@@ -51,7 +57,8 @@ from torch import fx, nn
 from torch.overrides import TorchFunctionMode
 from torch.utils.weak import WeakIdKeyDictionary
 
-__all__ = ["capture", "CaptureError", "cloned", "preserved", "MASK_MAGNITUDE"]
+__all__ = ["capture", "CaptureError", "ShapeGuardError", "shape_guard", "cloned", "preserved",
+           "MASK_MAGNITUDE", "no_fast_paths"]
 
 # Simple values that fx writes into generated code as literals.
 _LITERALS = (bool, int, float, complex, str, type(None), type(Ellipsis), torch.dtype,
@@ -105,6 +112,44 @@ def _int_operator(op, reflected: bool = False):
     return method
 
 
+class ShapeGuardError(RuntimeError):
+    """A captured graph ran on an input that would have taken another Python branch."""
+
+
+def shape_guard(value: int, op: str, other, expected: bool, where: str) -> None:
+    """Raises :class:`ShapeGuardError` unless ``operator.<op>(value, other) == expected``: the
+    graph holds
+    the branch that the dummy input took at `where` (a graph node, kept by dead code removal).
+
+    Example::
+
+        >>> shape_guard(8, "gt", 4, True, "model.py:3")
+        >>> shape_guard(2, "gt", 4, True, "model.py:3")
+        Traceback (most recent call last):
+        ...
+        torchqsim.capture.ShapeGuardError: ...
+    """
+    if bool(getattr(operator, op)(value, other)) != expected:
+        raise ShapeGuardError(
+            f"this input takes another branch than the dummy input the model was captured "
+            f"with: {where} compared a size ({value} {op} {other} is "
+            f"{not expected}, was {expected}). Capture again with an input of this shape "
+            f"(QuantizationSimModel / prepare_model with dummy_input=...).")
+
+
+def _compare(op):
+    def method(self, other):
+        if not isinstance(other, int) or isinstance(other, bool):
+            return op(int(self), other)
+        result = op(int(self), int(other))
+        frame = sys._getframe(1)
+        where = f"{frame.f_code.co_filename}:{frame.f_lineno}"
+        self._ref.get().graph.call_function(shape_guard, (
+            self._ref.get(), op.__name__, _int_arg(other), result, where))
+        return result
+    return method
+
+
 def _int_arg(value):
     return value._ref.get() if isinstance(value, _TracedInt) else int(value)
 
@@ -113,6 +158,9 @@ for _name, _op in (("add", operator.add), ("sub", operator.sub), ("mul", operato
                    ("floordiv", operator.floordiv), ("mod", operator.mod)):
     setattr(_TracedInt, f"__{_name}__", _int_operator(_op))
     setattr(_TracedInt, f"__r{_name}__", _int_operator(_op, reflected=True))
+for _op in (operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operator.ne):
+    setattr(_TracedInt, f"__{_op.__name__}__", _compare(_op))
+_TracedInt.__hash__ = int.__hash__
 _TracedInt.__neg__ = lambda self: _TracedInt(-int(self), _Ref(make=lambda: self._ref.get(
     ).graph.call_function(operator.neg, (self._ref.get(),))))
 
@@ -335,17 +383,28 @@ def _module_call(rec: _Recorder, original):
     return call
 
 
-def _output(recorder: _Recorder, result) -> Optional[pytree.TreeSpec]:
-    """Writes the output node; returns the spec to rebuild it when fx cannot write it."""
+def _output(recorder: _Recorder, result) -> tuple[Any, Optional[pytree.TreeSpec]]:
+    """Writes the output node. Returns the output as the graph gives it (objects that are no
+    pytree, such as a ``DynamicCache``, become None: the graph cannot rebuild them, and
+    returning the captured one would return stale tensors) and the spec to rebuild the output
+    when fx cannot write it."""
     leaves, spec = pytree.tree_flatten(result)
+    dropped = [type(v).__name__ for v in leaves
+               if not isinstance(v, (torch.Tensor, *_LITERALS))]
+    if dropped:
+        warnings.warn(f"capture: the model's output holds objects that are not tensors nor a "
+                      f"pytree ({', '.join(sorted(set(dropped)))}): the captured graph returns "
+                      f"None in their place (for HF caches: pass use_cache=False)", stacklevel=4)
+        leaves = [v if isinstance(v, (torch.Tensor, *_LITERALS)) else None for v in leaves]
+        result = pytree.tree_unflatten(leaves, spec)
     values = [recorder.arg(v) for v in leaves]
     plain = all(s.type in (tuple, list, dict) for s in _spec_nodes(spec) if s.num_children) \
         and not (spec.type is dict and any(not isinstance(k, str) for k in spec.context))
     if plain:
         recorder.graph.output(pytree.tree_unflatten(values, spec))
-        return None
+        return result, None
     recorder.graph.output(tuple(values))
-    return spec
+    return result, spec
 
 
 def _spec_nodes(spec: pytree.TreeSpec):
@@ -356,7 +415,7 @@ def _spec_nodes(spec: pytree.TreeSpec):
 
 def _is_inplace(node: fx.Node) -> bool:
     name = node.target if node.op == "call_method" else getattr(node.target, "__name__", "")
-    return node.target is operator.setitem or "out" in node.kwargs or (
+    return node.target in (operator.setitem, shape_guard) or "out" in node.kwargs or (
         isinstance(name, str) and name.endswith("_") and not name.endswith("__"))
 
 
@@ -396,9 +455,9 @@ def capture(model: nn.Module, dummy_input, is_leaf: Callable[[nn.Module], bool])
     original = nn.Module.__call__
     nn.Module.__call__ = _module_call(rec, original)
     try:
-        with eval_mode(model), torch.no_grad(), _Mode(rec):
+        with eval_mode(model), torch.no_grad(), no_fast_paths(), _Mode(rec):
             result = original(model, *args, **kwargs)
-        spec = _output(rec, result)
+        result, spec = _output(rec, result)
     except Exception as exc:
         raise CaptureError(rec.scope[-1] if rec.scope else "", exc) from exc
     finally:
@@ -426,6 +485,19 @@ def cloned(dummy_input):
     leaves the caller's tensors alone)."""
     return pytree.tree_map(lambda v: v.detach().clone() if isinstance(v, torch.Tensor) else v,
                            dummy_input)
+
+
+@contextlib.contextmanager
+def no_fast_paths():
+    """torch's fused inference paths of ``nn.MultiheadAttention`` and
+    ``nn.TransformerEncoderLayer`` off: capture records their math, op by op, and the check
+    of the captured graph compares like with like."""
+    enabled = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        yield
+    finally:
+        torch.backends.mha.set_fastpath_enabled(enabled)
 
 
 @contextlib.contextmanager

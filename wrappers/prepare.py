@@ -46,7 +46,8 @@ from torch import fx, nn
 import torch.utils._pytree as pytree
 
 from ._forward import eval_mode, run_model, split_dummy_input
-from .capture import MASK_MAGNITUDE, CaptureError, capture, cloned, preserved
+from .capture import (MASK_MAGNITUDE, CaptureError, capture, cloned, no_fast_paths,
+                      preserved)
 from .graph import tensor_nodes
 
 __all__ = ["prepare_model", "PrepareError"]
@@ -209,6 +210,29 @@ def _embedding(call: _Call):
     return module, (a["input"],), {}
 
 
+def _pool(cls, *options):
+    """``F.avg_pool2d(x, 2)`` and the like -> ``nn.AvgPool2d(2)``, when every option is fixed."""
+    def build(call: _Call):
+        values = [call.args[o] for o in options]
+        return None if _has_node(values) else cls(*values)
+    return _unary(build)
+
+
+_AVG = ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad")
+_AVG_DEFAULTS = {"stride": None, "padding": 0, "ceil_mode": False, "count_include_pad": True}
+_MAX = ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices")
+_MAX_DEFAULTS = {"stride": None, "padding": 0, "dilation": 1, "ceil_mode": False,
+                 "return_indices": False}
+
+
+def _addmm(call: _Call):
+    weight, bias, a = _parameter(call, "mat2"), _parameter(call, "input"), call.args
+    if weight is None or bias is None or _COMPUTED in (weight, bias) or a["beta"] != 1 \
+            or a["alpha"] != 1 or not _is_tensor(call, a["mat1"]):
+        return None
+    return _functional_modules().AddMm(weight, bias), (a["mat1"],), {}
+
+
 def _dropout(call: _Call):
     # `F.dropout(x, p, training=self.training)` is traced with the flag's value; a module
     # follows the model's train/eval mode instead, which is the same thing. A flag that
@@ -331,6 +355,19 @@ _FUNCTION_RULES: dict[Any, _Rule] = {
                           "align_corners": None, "recompute_scale_factor": None,
                           "antialias": False}, _unary(_interpolate)),
     F.scaled_dot_product_attention: _Rule(_SDPA_PARAMS, _SDPA_DEFAULTS, _sdpa),
+    torch.addmm: _Rule(("input", "mat1", "mat2", "beta", "alpha"), {"beta": 1, "alpha": 1},
+                       _addmm),
+    F.avg_pool1d: _Rule(_X + _AVG, _AVG_DEFAULTS, _pool(nn.AvgPool1d, *_AVG)),
+    torch.avg_pool1d: _Rule(_X + _AVG, _AVG_DEFAULTS, _pool(nn.AvgPool1d, *_AVG)),
+    F.avg_pool2d: _Rule(_X + _AVG + ("divisor_override",),
+                        {**_AVG_DEFAULTS, "divisor_override": None},
+                        _pool(nn.AvgPool2d, *_AVG, "divisor_override")),
+    F.max_pool1d: _Rule(_X + _MAX, _MAX_DEFAULTS, _pool(nn.MaxPool1d, *_MAX)),
+    F.max_pool2d: _Rule(_X + _MAX, _MAX_DEFAULTS, _pool(nn.MaxPool2d, *_MAX)),
+    F.adaptive_avg_pool1d: _Rule(_X + ("output_size",), {},
+                                 _pool(nn.AdaptiveAvgPool1d, "output_size")),
+    F.adaptive_avg_pool2d: _Rule(_X + ("output_size",), {},
+                                 _pool(nn.AdaptiveAvgPool2d, "output_size")),
 }
 
 # Tensor methods: `x.add(y)` binds like `torch.add(x, y)`.
@@ -606,7 +643,7 @@ def _check_reproduces(model: nn.Module, gm: fx.GraphModule, dummy_input) -> None
     """The prepared graph must give, on the dummy input, exactly the captured output."""
     expected = pytree.tree_leaves(gm.capture_output)
     del gm.capture_output
-    with preserved(model), eval_mode(gm), torch.no_grad():
+    with preserved(model), eval_mode(gm), torch.no_grad(), no_fast_paths():
         got = pytree.tree_leaves(run_model(gm, cloned(dummy_input)))
     for i, (a, b) in enumerate(zip(expected, got)):
         same = torch.equal(a, b) or (a.shape == b.shape and a.dtype == b.dtype and bool(

@@ -279,7 +279,7 @@ def quantized_class(module_cls: type) -> type | None:
 
     Example::
 
-        >>> quantized_class(nn.Linear).__name__, quantized_class(nn.LSTM)
+        >>> quantized_class(nn.Linear).__name__, quantized_class(nn.Unfold)
         ('QuantizedLinear', None)
     """
     return QuantizationMixin._registry.get(module_cls)

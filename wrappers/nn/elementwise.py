@@ -12,10 +12,12 @@ Example::
     (2, tensor([2., 2.]))
 """
 
+import torch
+
 from . import functional_modules as fm
 from .base import QuantizationMixin
 
-__all__ = ["QuantizedAdd", "QuantizedSubtract", "QuantizedMultiply", "QuantizedDivide",
+__all__ = ["QuantizedAddMm", "QuantizedAdd", "QuantizedSubtract", "QuantizedMultiply", "QuantizedDivide",
            "QuantizedPow", "QuantizedMatMul", "QuantizedBmm", "QuantizedConcat", "QuantizedExp",
            "QuantizedSqrt", "QuantizedRsqrt", "QuantizedMean", "QuantizedInterpolate",
            "QuantizedScaledDotProductAttention"]
@@ -35,3 +37,13 @@ QuantizedMean = QuantizationMixin.wrap(fm.Mean, ("ReduceMean", "Mean"), __name__
 QuantizedInterpolate = QuantizationMixin.wrap(fm.Interpolate, ("Resize", "Upsample"), __name__)
 QuantizedScaledDotProductAttention = QuantizationMixin.wrap(fm.ScaledDotProductAttention, None,
                                                             __name__)
+
+
+
+@QuantizationMixin.implements(fm.AddMm, onnx_types=("Gemm",))
+class QuantizedAddMm(QuantizationMixin, fm.AddMm):
+    """``torch.addmm`` on the quantized weight and bias (the config quantizes the weight, per
+    output channel on axis 1 when per-channel)."""
+
+    def quantized_forward(self, x):
+        return torch.addmm(self.quantized_param("bias"), x, self.quantized_param("weight"))

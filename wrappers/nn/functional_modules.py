@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["Add", "Subtract", "Multiply", "Divide", "Pow", "MatMul", "Bmm", "Concat", "Exp",
+__all__ = ["AddMm", "Add", "Subtract", "Multiply", "Divide", "Pow", "MatMul", "Bmm", "Concat", "Exp",
            "Sqrt", "Rsqrt", "Mean", "Interpolate", "ScaledDotProductAttention"]
 
 
@@ -255,3 +255,24 @@ class ScaledDotProductAttention(nn.Module):
                 enable_gqa: bool = False) -> Tensor:
         return F.scaled_dot_product_attention(query, key, value, attn_mask, dropout_p, is_causal,
                                               scale=scale, enable_gqa=enable_gqa)
+
+
+class AddMm(nn.Module):
+    """``torch.addmm(bias, x, weight)`` with `weight` laid out ``(in, out)`` (HF GPT-2's
+    ``Conv1D``), holding the model's own parameters; its output channels are axis 1.
+
+    Example::
+
+        >>> w, b = nn.Parameter(torch.ones(3, 2)), nn.Parameter(torch.zeros(2))
+        >>> AddMm(w, b)(torch.ones(4, 3))[0]
+        tensor([3., 3.], grad_fn=<SelectBackward0>)
+    """
+
+    param_channel_axes = {"weight": 1}
+
+    def __init__(self, weight: nn.Parameter, bias: nn.Parameter):
+        super().__init__()
+        self.weight, self.bias = weight, bias
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.addmm(self.bias, x, self.weight)

@@ -92,7 +92,8 @@ class ModuleSpec:
 
 def param_channel_axis(module: nn.Module, param_name: str) -> int:
     """The per-channel axis of a parameter: 1 for ConvTranspose weights (laid out
-    ``(C_in, C_out / groups, ...)``), else 0 (AIMET, docs/aimet.md §2.4).
+    ``(C_in, C_out / groups, ...)``), else 0 (AIMET, docs/aimet.md §2.4); a module with a
+    ``param_channel_axes`` dict (parameter name -> axis) says it itself.
 
     Example::
 
@@ -100,6 +101,9 @@ def param_channel_axis(module: nn.Module, param_name: str) -> int:
         ...     nn.Conv2d(4, 8, 3), "weight")
         (1, 0)
     """
+    axes = getattr(module, "param_channel_axes", {})  # a module that says (AddMm: weight 1)
+    if param_name in axes:
+        return axes[param_name]
     return 1 if isinstance(module, _CONV_TRANSPOSE) and param_name == "weight" else 0
 
 
@@ -123,6 +127,20 @@ class Plan:
                 tuple(m.onnx_types), [SlotSpec(**act) for _ in m.input_quantizers],
                 [SlotSpec(**act) for _ in m.output_quantizers],
                 {n: SlotSpec(bitwidth=param_bw, dtype=data_type) for n in m.param_quantizers})
+            self._add_nested(op, output_bw, param_bw, data_type)
+
+    def _add_nested(self, op: OpNode, output_bw: int, param_bw: int, data_type: str) -> None:
+        """Specs for the quantized modules inside an op's module (``MultiheadAttention``'s
+        ``out_proj``): their weights as any weight; their inputs, computed inside the op (the
+        attention context), quantized; their outputs, which are the op's, left to the op."""
+        for sub, m in op.module.named_modules():
+            if sub and isinstance(m, QuantizationMixin):
+                act = dict(bitwidth=output_bw, dtype=data_type)
+                self.specs[f"{op.name}.{sub}"] = ModuleSpec(
+                    tuple(m.onnx_types), [SlotSpec(**act, enabled=True) for _ in m.input_quantizers],
+                    [SlotSpec(**act, enabled=False) for _ in m.output_quantizers],
+                    {n: SlotSpec(bitwidth=param_bw, dtype=data_type)
+                     for n in m.param_quantizers})
 
     def spec(self, op: OpNode) -> ModuleSpec | None:
         return self.specs.get(op.name) if isinstance(op.module, QuantizationMixin) else None
