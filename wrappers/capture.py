@@ -45,6 +45,7 @@ Example::
 
 import builtins
 import contextlib
+import dataclasses
 import inspect
 import operator
 import sys
@@ -388,6 +389,7 @@ def _output(recorder: _Recorder, result) -> tuple[Any, Optional[pytree.TreeSpec]
     pytree, such as a ``DynamicCache``, become None: the graph cannot rebuild them, and
     returning the captured one would return stale tensors) and the spec to rebuild the output
     when fx cannot write it."""
+    _register_dataclasses(result)
     leaves, spec = pytree.tree_flatten(result)
     dropped = [type(v).__name__ for v in leaves
                if not isinstance(v, (torch.Tensor, *_LITERALS))]
@@ -405,6 +407,22 @@ def _output(recorder: _Recorder, result) -> tuple[Any, Optional[pytree.TreeSpec]
         return result, None
     recorder.graph.output(tuple(values))
     return result, spec
+
+
+def _register_dataclasses(value) -> None:
+    """Makes the (plain) dataclasses in an output pytree nodes, so that their tensors are
+    outputs of the graph and the dataclass is rebuilt around them."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        if type(value) not in pytree.SUPPORTED_NODES:
+            pytree.register_dataclass(type(value))
+        for f in dataclasses.fields(value):
+            _register_dataclasses(getattr(value, f.name))
+    elif isinstance(value, (tuple, list)):
+        for v in value:
+            _register_dataclasses(v)
+    elif isinstance(value, dict):
+        for v in value.values():
+            _register_dataclasses(v)
 
 
 def _spec_nodes(spec: pytree.TreeSpec):
