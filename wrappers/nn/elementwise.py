@@ -45,5 +45,10 @@ class QuantizedAddMm(QuantizationMixin, fm.AddMm):
     """``torch.addmm`` on the quantized weight and bias (the config quantizes the weight, per
     output channel on axis 1 when per-channel)."""
 
+    @classmethod
+    def param_channel_axis(cls, name: str) -> int:
+        """1 for ``weight`` (laid out ``(in, out)``), else 0."""
+        return 1 if name == "weight" else 0
+
     def quantized_forward(self, x):
         return torch.addmm(self.quantized_param("bias"), x, self.quantized_param("weight"))

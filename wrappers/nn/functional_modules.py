@@ -268,8 +268,6 @@ class AddMm(nn.Module):
         tensor([3., 3.], grad_fn=<SelectBackward0>)
     """
 
-    param_channel_axes = {"weight": 1}
-
     def __init__(self, weight: nn.Parameter, bias: nn.Parameter):
         super().__init__()
         self.weight, self.bias = weight, bias
