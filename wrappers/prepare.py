@@ -587,6 +587,33 @@ def _convert_functionals(gm: fx.GraphModule, model: nn.Module,
             _drop_attribute(gm, model, node.target)
 
 
+def _wrap_parameters(gm: fx.GraphModule) -> None:
+    """Every parameter still read by a ``get_attr`` node (used by a function, not by its module)
+    is read through a :class:`~torchqsim.nn.functional_modules.Parameter` module instead, so
+    that it gets a parameter quantizer."""
+    for node in list(gm.graph.nodes):
+        if node.op != "get_attr" or not node.users:
+            continue
+        owner, _, field = node.target.rpartition(".")
+        param = gm.get_submodule(owner)._parameters.get(field)
+        if param is None or any(_is_inplace_user(u, node) for u in node.users):
+            continue
+        name = _free_name(gm, node.target.replace(".", "_"))
+        gm.add_module(name, _functional_modules().Parameter(param))
+        with gm.graph.inserting_before(node):
+            new = gm.graph.call_module(name, (), {})
+        new.meta = dict(node.meta)
+        node.replace_all_uses_with(new)
+        gm.graph.erase_node(node)
+
+
+def _is_inplace_user(user: fx.Node, node: fx.Node) -> bool:
+    """`user` writes into `node`'s value (``param.add_(...)``, ``param[i] = ...``)."""
+    name = user.target if user.op == "call_method" else getattr(user.target, "__name__", "")
+    return bool(user.args) and user.args[0] is node and isinstance(name, str) and (
+        (name.endswith("_") and not name.endswith("__")) or name == "setitem")
+
+
 def _drop_attribute(gm: fx.GraphModule, model: nn.Module, target: str) -> None:
     """Removes `target` from `gm` if no node uses it and it is not held by one of `model`'s
     modules (GraphModule puts a traced-through module's attributes in a new holder module)."""
@@ -717,6 +744,7 @@ def prepare_model(model: nn.Module, concrete_args: Optional[dict[str, Any]] = No
     _duplicate_reused_modules(gm)
     _convert_functionals(gm, model, traced_training=model.training if dummy_input is None
                          else False)
+    _wrap_parameters(gm)
     gm.graph.lint()
     gm.recompile()
     if dummy_input is not None:

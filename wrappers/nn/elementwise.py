@@ -17,7 +17,7 @@ import torch
 from . import functional_modules as fm
 from .base import QuantizationMixin
 
-__all__ = ["QuantizedAddMm", "QuantizedAdd", "QuantizedSubtract", "QuantizedMultiply", "QuantizedDivide",
+__all__ = ["QuantizedParameter", "QuantizedAddMm", "QuantizedAdd", "QuantizedSubtract", "QuantizedMultiply", "QuantizedDivide",
            "QuantizedPow", "QuantizedMatMul", "QuantizedBmm", "QuantizedConcat", "QuantizedExp",
            "QuantizedSqrt", "QuantizedRsqrt", "QuantizedMean", "QuantizedInterpolate",
            "QuantizedScaledDotProductAttention"]
@@ -52,3 +52,22 @@ class QuantizedAddMm(QuantizationMixin, fm.AddMm):
 
     def quantized_forward(self, x):
         return torch.addmm(self.quantized_param("bias"), x, self.quantized_param("weight"))
+
+
+
+@QuantizationMixin.implements(fm.Parameter, onnx_types=("Constant",))
+class QuantizedParameter(QuantizationMixin, fm.Parameter):
+    """The parameter through its parameter quantizer; no output quantizer (it is a weight).
+
+    Example::
+
+        >>> import torch
+        >>> QuantizedParameter(torch.nn.Parameter(torch.ones(2)))()
+        Parameter containing:
+        tensor([1., 1.], requires_grad=True)
+    """
+
+    num_outputs = 0
+
+    def quantized_forward(self):
+        return self.quantized_param("weight")

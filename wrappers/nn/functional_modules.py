@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["AddMm", "Add", "Subtract", "Multiply", "Divide", "Pow", "MatMul", "Bmm", "Concat", "Exp",
+__all__ = ["Parameter", "AddMm", "Add", "Subtract", "Multiply", "Divide", "Pow", "MatMul", "Bmm", "Concat", "Exp",
            "Sqrt", "Rsqrt", "Mean", "Interpolate", "ScaledDotProductAttention"]
 
 
@@ -274,3 +274,25 @@ class AddMm(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return torch.addmm(self.bias, x, self.weight)
+
+
+class Parameter(nn.Module):
+    """A parameter the model uses in a function rather than in its module (a class token, a
+    layer scale, ``1 + weight`` of an RMSNorm): ``forward()`` returns it, so that it gets a
+    parameter quantizer like any weight. Holds the model's own parameter.
+
+    Example::
+
+        >>> p = nn.Parameter(torch.ones(2))
+        >>> Parameter(p)() is p
+        True
+    """
+
+    num_inputs = 0
+
+    def __init__(self, weight: nn.Parameter):
+        super().__init__()
+        self.weight = weight
+
+    def forward(self) -> Tensor:
+        return self.weight
