@@ -1,6 +1,6 @@
 """Functional fake-quantization API (AIMET-compatible names) over the `torch.ops.qsim` ops.
 
-All functions follow the one numeric convention of DESIGN.md, which is ONNX
+All functions follow the one numeric convention of docs/design.md §2, which is ONNX
 QuantizeLinear/DequantizeLinear exactly::
 
     q = clamp(rint(x / scale) + zero_point, qmin, qmax)     # rint: ties to even

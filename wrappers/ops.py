@@ -6,7 +6,7 @@ is itself a `qsim` op. Gradients flow to the data, to `scale` and to a floating 
 
 - `quantize_dequantize`: straight-through for x (zero where clamped), LSQ/AIMET-v2 range-learning
   gradients for scale and zero_point;
-- `quantize` and `dequantize`: the matching straight-through forms (reference/aimet.md 3.2);
+- `quantize` and `dequantize`: the matching straight-through forms (docs/aimet.md §3.2);
 - `float_quantize_dequantize`: identity gradient (fp16/bf16 fake cast).
 
 The `*_backward` ops are not differentiable themselves: differentiating a gradient of a qsim op

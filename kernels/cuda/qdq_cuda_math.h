@@ -6,7 +6,7 @@
  * the CPU, operation for operation. On the device each float operation is an explicit IEEE
  * round-to-nearest intrinsic (__fdiv_rn, __fadd_rn, ...): never a reciprocal multiply, never
  * contracted into an FMA, whatever the nvcc flags. On the host the same functions use plain
- * operators, so tests/kernels/test_qdq_cuda_math.cpp checks this file against the C reference
+ * operators, so tests/kernels/qdq/test_qdq_cuda_math.cpp checks this file against the C reference
  * kernels on machines without a GPU (g++ compiles it; QSIM_HD is then plain `inline`).
  *
  * Index maps: flat element -> qparam index (QparamIndex, as qsim_layout defines it in qsim/qdq.h),

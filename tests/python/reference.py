@@ -1,4 +1,4 @@
-"""Pure-torch reference of the qdq numerics of DESIGN.md: the oracle of the qsim op tests.
+"""Pure-torch reference of the qdq numerics of docs/design.md §2: the oracle of the qsim op tests.
 
 Forward, in fp32 whatever the input dtype (half inputs are computed in fp32 and the result is
 cast back to their dtype, as the ops promise)::
@@ -8,7 +8,7 @@ cast back to their dtype, as the ops promise)::
 
 Gradients: the straight-through forms `ste_*` use ``ste_round(t) = t + (round(t) - t).detach()``
 (round forward, identity backward), so plain autograd of them gives the range-learning
-gradients of kernels/include/qsim/qdq.h (LSQ / aimet-torch v2, reference/aimet.md 3.2); call
+gradients of kernels/include/qsim/qdq.h (LSQ / aimet-torch v2, docs/aimet.md §3.2); call
 them in float64 for an accurate oracle. `frozen_surrogate` is the smooth function whose true
 derivative at one point is that STE gradient, for finite differences and gradcheck.
 

@@ -1,7 +1,7 @@
 """torchqsim.encodings: AIMET encodings files through the C reader and writer.
 
 Oracles: Python's json module reading the same files, with AIMET's offset convention applied here
-(reference/aimet.md 2.1 and 6: offset = -zero_point on the unsigned grid; a 2.0.0 intN zero point
+(docs/aimet.md §2.1 and 6: offset = -zero_point on the unsigned grid; a 2.0.0 intN zero point
 z is offset -z - 2^(N-1)); float32 rounding by numpy; the hand-written example files in
 tests/data/encodings/; for error locations, the offset of the offending text turned into
 line:column here.

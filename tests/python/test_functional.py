@@ -1,6 +1,6 @@
 """Forward numerics of the qdq ops (`torchqsim.functional` and `torch.ops.qsim`).
 
-Oracles: the pure-torch reference of the DESIGN.md formula (tests/python/reference.py), bit for
+Oracles: the pure-torch reference of the docs/design.md §2 formula (tests/python/reference.py), bit for
 bit; hand-computed answers at rounding ties and grid ends (which also pin the reference down);
 torch's own fp32 -> fp16 / bf16 casts for `float_quantize_dequantize`; and the op itself on a
 contiguous copy or with another zero-point dtype, where only the layout in memory changes.
@@ -75,7 +75,7 @@ def test_nonfinite_by_hand():
 
 def test_divides_by_scale_rather_than_multiplying_by_its_reciprocal():
     # At (k + 0.5) * s and its fp32 neighbours, x / s and x * (1 / s) round differently for
-    # thousands of (k, s): DESIGN.md (and ONNX) fix the division.
+    # thousands of (k, s): docs/design.md (and ONNX) fix the division.
     s = torch.exp(torch.empty(64).uniform_(-6, 0, generator=_gen(0)))
     near = (torch.arange(-300, 300, dtype=torch.float32) + 0.5)[:, None] * s
     up, down = torch.tensor(math.inf), torch.tensor(-math.inf)

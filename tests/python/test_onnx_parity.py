@@ -1,6 +1,6 @@
 """Bit-exact parity of `torchqsim.functional` with ONNX QuantizeLinear / DequantizeLinear.
 
-onnxruntime (CPU, graph optimizations off, opset 21) is the oracle: DESIGN.md promises that
+onnxruntime (CPU, graph optimizations off, opset 21) is the oracle: docs/design.md promises that
 ``quantize_dequantize`` is QuantizeLinear followed by DequantizeLinear bit for bit, so an
 exported QDQ graph reproduces the simulation exactly. Every zero-point type of opset 21
 (int8, uint8, int16, uint16, int4, uint4) is checked per-tensor (zero point at the low end, the
@@ -8,7 +8,7 @@ high end and inside the grid), per-axis (first, middle and last axis) and blocke
 axis), on data holding exact .5 ties, values far outside the grid, +-Inf and NaN.
 
 ONNX leaves NaN -> integer undefined, so at NaN inputs onnxruntime is no oracle; there the
-simulation must keep NaN (DESIGN.md) and every other element must match bit for bit.
+simulation must keep NaN (docs/design.md) and every other element must match bit for bit.
 4-bit tensors cannot cross the numpy boundary of onnxruntime, so the graphs Cast them to and from
 8-bit carriers (exact for every 4-bit value).
 """

@@ -96,7 +96,7 @@ def test_gradients_reach_x_scale_and_zero_point(op, layout):
     y = OPS[op][0](xg, s, z.int(), *_grid(op), axis, block)
     (dx_only,) = torch.autograd.grad(y, xg, dy)
     assert_same(dx_only, dx, "dx without qparam gradients")
-    if op == "quantize_dequantize":  # DESIGN.md: dx = dy * mask, mask = "not clamped"
+    if op == "quantize_dequantize":  # docs/design.md: dx = dy * mask, mask = "not clamped"
         pos = torch.round(x / ref.expand_qparam(s, x.shape, axis, block)) + \
             ref.expand_qparam(z, x.shape, axis, block)
         assert_same(dx, torch.where((pos >= QMIN) & (pos <= QMAX), dy, 0.0), "dx = dy * mask")

@@ -6,7 +6,7 @@ searches are C kernels (``torch.ops.qsim``); the statistics live in tensors (non
 buffers: they follow ``.to()`` but stay out of ``state_dict``), so they can be saved with
 :meth:`EncodingAnalyzer.stats` or summed across processes.
 
-Analyzers (aimet-torch v2 names, reference/aimet.md section 4):
+Analyzers (aimet-torch v2 names, docs/aimet.md §4):
 
 - :class:`MinMaxEncodingAnalyzer` ("tf"): running min/max.
 - :class:`SqnrEncodingAnalyzer` ("tf_enhanced"): SQNR search over a histogram,

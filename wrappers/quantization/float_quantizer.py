@@ -3,7 +3,7 @@
 The forward rounds to the 16-bit format (ties to even) and back, in C
 (``torchqsim.functional.float_quantize_dequantize``); the backward is the identity. It needs
 no calibration, so it is always initialized and ``compute_encodings()`` does nothing
-(aimet-torch v2's fp16/bf16 fast path, reference/aimet.md 2.6).
+(aimet-torch v2's fp16/bf16 fast path, docs/aimet.md §2.6).
 
 Example::
 

@@ -1,7 +1,7 @@
 """`ParamQuantizeDequantize`: a weight quantizer whose encoding follows the weight it quantizes,
 and the freeze flag shared by every quantizer of a sim.
 
-In QAT with a post-training scheme (reference/aimet.md §3.1, §7 "QAT modes"), activation
+In QAT with a post-training scheme (docs/aimet.md §3.1, §7 "QAT modes"), activation
 encodings stay as calibrated while weight encodings follow the weights: a
 :class:`ParamQuantizeDequantize` recomputes its encoding from its input (the shadow weight, with
 its own analyzer) at every forward in training mode, unless its min/max are learned (range

@@ -1,6 +1,6 @@
 """`QuantScheme`: how a :class:`~torchqsim.QuantizationSimModel` calibrates and trains encodings.
 
-AIMET names (reference/aimet.md §3.4) plus ``post_training_mse``; strings are accepted where a
+AIMET names (docs/aimet.md §3.4) plus ``post_training_mse``; strings are accepted where a
 scheme is expected:
 
 =====================================================  ==========================  ==========

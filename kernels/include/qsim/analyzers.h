@@ -1,7 +1,7 @@
 /*
  * qsim/analyzers.h: encodings (scale, zero point) from calibration statistics (plain C, no torch).
  *
- * Grids and the encoding of a range follow aimet-torch v2 (reference/aimet.md 2.3), written in
+ * Grids and the encoding of a range follow aimet-torch v2 (docs/aimet.md §2.3), written in
  * the ONNX convention of qdq.h (q = clamp(rint(x / scale) + zero_point, qmin, qmax)):
  *
  *   grid (bitwidth b)     integers                      zero point
@@ -25,7 +25,7 @@
  * and, as qmin - rint(min / scale), this zero point. (Ranges beyond +-FLT_MAX / 2 keep the first
  * scale.)
  *
- * Analyzers (reference/aimet.md 4): each gives one encoding per channel from the statistics of
+ * Analyzers (docs/aimet.md §4): each gives one encoding per channel from the statistics of
  * qsim/stats.h.
  *  - MIN_MAX ("tf"): the encoding of the running (min, max).
  *  - TF_ENHANCED (SQNR): the candidate (scale, zp) with the least cost

@@ -1,5 +1,5 @@
 /*
- * qsim/config.h: AIMET quantsim config files, parsed and validated (reference/aimet.md 1).
+ * qsim/config.h: AIMET quantsim config files, parsed and validated (docs/aimet.md §1).
  *
  * A config has six required sections (later ones override earlier ones when applied, 1.6):
  *

@@ -1,5 +1,5 @@
 /*
- * qsim/encodings.h: AIMET encodings files (versions 0.6.1, 1.0.0 and 2.0.0, reference/aimet.md 6),
+ * qsim/encodings.h: AIMET encodings files (versions 0.6.1, 1.0.0 and 2.0.0, docs/aimet.md §6),
  * read into, held in, and written from one in-memory model. Plain C: a runtime can load a file and
  * look encodings up by tensor name without Python.
  *
@@ -8,7 +8,7 @@
  * `producer`. Numbers use AIMET's conventions in every version:
  *  - scale and min/max are float32 (the simulation's precision); files hold finite numbers only;
  *  - `offset` has AIMET's sign on the unsigned grid [0, 2^bitwidth - 1]: offset = -zero_point,
- *    an integer in [-(2^bitwidth - 1), 0] (reference/aimet.md 2.1). A signed 8-bit symmetric
+ *    an integer in [-(2^bitwidth - 1), 0] (docs/aimet.md §2.1). A signed 8-bit symmetric
  *    encoding has offset -128. 2.0.0 files store ONNX zero points on the grid of their
  *    output_dtype; the reader and writer convert (signed intN: offset = -zero_point - 2^(N-1)).
  *

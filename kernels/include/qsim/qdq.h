@@ -1,7 +1,7 @@
 /*
  * qsim/qdq.h: fake-quantization kernels for fp32 data (plain C, no torch).
  *
- * The one numeric convention (DESIGN.md), for a grid [qmin, qmax] and ONNX-signed zero point:
+ * The one numeric convention (docs/design.md §2), for a grid [qmin, qmax] and ONNX-signed zero point:
  *
  *     t = x / scale                           (fp32 division, never x * (1/scale))
  *     q = clamp(rint(t) + zero_point, qmin, qmax)   (rint: ties to even)
@@ -150,7 +150,7 @@ int64_t qsim_reduce_groups(const qsim_layout * l);
  *   QDQ:        dx = dy*m,    ds = dy*(qz - t*m),  dzp = -dy*s*(1-m)
  *   QUANTIZE:   dx = dy*m/s,  ds = -dy*m*t/s,      dzp = dy*m
  *   DEQUANTIZE: dx = dy*s,    ds = dy*(x - zp),    dzp = -dy*s
- * (the LSQ/AIMET v2 straight-through forms; reference/aimet.md 3.2). */
+ * (the LSQ/AIMET v2 straight-through forms; docs/aimet.md §3.2). */
 void qsim_backward_reduce_f32(const qsim_qdq_kernels * k, qsim_op op, const qsim_layout * l,
                               const qsim_qparams * p, const float * x, const float * dy,
                               float * dx, double * sums, int64_t begin, int64_t end);

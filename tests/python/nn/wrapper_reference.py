@@ -42,7 +42,7 @@ def narrow_quantizer(x: Tensor, shape=(), bitwidth: int = 8) -> QuantizeDequanti
 
 def ref_qdq(q, x):
     """`x` through the encoding of quantizer `q`: `reference.quantize_dequantize` forward, and
-    the straight-through gradient of DESIGN.md, ``dx = dy * (not clamped)``, exactly."""
+    the straight-through gradient of docs/design.md, ``dx = dy * (not clamped)``, exactly."""
     if q is None or not isinstance(x, Tensor) or not x.is_floating_point():
         return x
     scale, zp = q.get_scale().detach(), q.get_zero_point().detach()

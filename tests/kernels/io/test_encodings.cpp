@@ -306,7 +306,7 @@ TEST(EncodingsFiles, EachVersionRewritesByteForByte) {
     }
 }
 
-// AIMET's own 0.6.1 layout (json.dump(sort_keys=True, indent=4); reference/aimet.md 6.3): the
+// AIMET's own 0.6.1 layout (json.dump(sort_keys=True, indent=4); docs/aimet.md §6.3): the
 // doubles it prints are float32 values, read exactly; rewriting gives our canonical text, which
 // reads back to the same values.
 TEST(EncodingsFiles, AimetWrittenV061) {

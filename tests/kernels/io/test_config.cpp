@@ -94,7 +94,7 @@ TEST(ConfigFiles, AimetDefaultConfig) {
     Parsed p = Parsed::load(kAimetDir + "default_config.json");
     ASSERT_EQ(p.status, QSIM_SUCCESS) << p.err.message;
     const qsim_config_view & v = p.view();
-    // File content (reference/aimet.md 1.2): booleans are the strings "True"/"False".
+    // File content (docs/aimet.md §1.2): booleans are the strings "True"/"False".
     EXPECT_EQ(v.defaults.ops_is_output_quantized, 1);
     EXPECT_EQ(v.defaults.params_is_quantized, 1);
     EXPECT_EQ(v.defaults.params_is_symmetric, 1);

@@ -1,4 +1,4 @@
-// qdq_oracle.h: what the qdq GoogleTest suites (test_qdq*.cpp) share: the DESIGN.md convention
+// qdq_oracle.h: what the qdq GoogleTest suites (test_qdq*.cpp) share: the docs/design.md §2 convention
 // written out as test-side oracles, the tables of run kernels, the grids and inputs, and the
 // fixture that instantiates a test once per compiled variant of qsim_qdq_variants().
 //
@@ -34,7 +34,7 @@ using qsim_test::from_bits;
 constexpr float kInf = std::numeric_limits<float>::infinity();
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 
-// ---- oracles: the DESIGN.md convention written out directly, in fp32 ------------------------
+// ---- oracles: the docs/design.md §2 convention written out directly, in fp32 ------------------------
 
 inline qsim_grid make_grid(float scale, float zero_point, float qmin, float qmax) {
     return { scale, zero_point, qmin, qmax };
@@ -83,7 +83,7 @@ inline float oracle_dx(qsim_op op, float x, float dy, const qsim_grid & g) {
 }
 
 // Per-element terms of the two range-learning sums, each evaluated once in fp32 with the
-// grouping of reference/aimet.md 3.2 (t = x/s, qz = clamp(rint(t) + zp) - zp):
+// grouping of docs/aimet.md §3.2 (t = x/s, qz = clamp(rint(t) + zp) - zp):
 //   QDQ         ds = dy*(qz - t) inside, dy*qz outside;   dzp = -dy*s outside, 0 inside
 //   QUANTIZE    ds = -(dy/s)*t inside, 0 outside;         dzp = dy inside, 0 outside
 //   DEQUANTIZE  ds = dy*(x - zp);                         dzp = -dy*s
@@ -194,7 +194,7 @@ inline const qsim_qdq_kernels & ref() {
 
 enum class GridKind { kSigned, kStrict, kUnsigned };
 
-// [qmin, qmax] of a b-bit grid (DESIGN.md).
+// [qmin, qmax] of a b-bit grid (docs/design.md §2).
 inline std::pair<float, float> grid_bounds(GridKind kind, int b) {
     const float h = std::ldexp(1.0f, b - 1), full = std::ldexp(1.0f, b);
     switch (kind) {

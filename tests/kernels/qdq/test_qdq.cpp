@@ -1,6 +1,6 @@
 // GoogleTest for the qdq run kernels of qsim/qdq.h (quantize, dequantize, quantize-dequantize and
 // their backwards), for every compiled variant (reference included):
-//   - vs the fp32 oracle of the DESIGN.md formula (qdq_oracle.h) and vs the ref kernels, bit for
+//   - vs the fp32 oracle of the docs/design.md §2 formula (qdq_oracle.h) and vs the ref kernels, bit for
 //     bit, at every length 0..129 and at 4099 and 2^16 + 3, unaligned and in place;
 //   - every bitwidth 2..16 on the signed, strict symmetric and unsigned grids with non-zero zero
 //     points, saturation at both ends;
