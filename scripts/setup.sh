@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs everything torchqsim needs and builds it; safe to run again (skips what is there).
-#   apt: compilers, cmake, ninja, cJSON, GoogleTest    pip: requirements.txt, then the package
+#   apt: compilers (and clang for fuzzing), cmake, ninja, cJSON, GoogleTest    pip: requirements.txt, then the package
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(build-essential cmake ninja-build libcjson-dev libgtest-dev)
+# clang + libclang-rt-14-dev: libFuzzer for scripts/fuzz.sh (Debian 12's clang is 14)
+APT_PACKAGES=(build-essential cmake ninja-build libcjson-dev libgtest-dev clang libclang-rt-14-dev)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -30,9 +30,9 @@ from . import nn
 from .nn import register_quantized
 from . import graph, prepare
 from .prepare import PrepareError, prepare_model
-from . import quantsim_config
 from .quantization.scheme import QuantScheme
 from .quantsim import QuantizationSimModel
+from .quantsim import config_file as quantsim_config
 from . import ptq
 from . import distributed
 

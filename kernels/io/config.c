@@ -5,20 +5,53 @@
 
 #include "io/config_read.h"
 
-static const char * const SECTION_KEYS[] = {"defaults",    "params",      "op_type",
-                                            "supergroups", "model_input", "model_output"};
-static const char * const DEFAULTS_KEYS[] = {"ops", "params", "strict_symmetric",
-                                             "unsigned_symmetric", "per_channel_quantization",
-                                             "supported_kernels", "hw_version"};
-static const char * const OPS_KEYS[] = {"is_input_quantized", "is_output_quantized", "is_symmetric"};
-static const char * const PARAM_KEYS[] = {"is_quantized", "is_symmetric"};
-static const char * const OP_TYPE_KEYS[] = {"is_input_quantized", "is_output_quantized",
-                                            "is_symmetric", "per_channel_quantization", "params",
-                                            "supported_kernels", "encoding_constraints"};
+/* Each schema's keys: a named enum, and the names bound to it by designated initializers (a
+ * reader switches on the enum, never on a position in a list). */
+enum section_key { SEC_DEFAULTS, SEC_PARAMS, SEC_OP_TYPE, SEC_SUPERGROUPS, SEC_MODEL_INPUT,
+                   SEC_MODEL_OUTPUT, SEC_COUNT };
+static const char * const SECTION_KEYS[SEC_COUNT] = {
+    [SEC_DEFAULTS] = "defaults",       [SEC_PARAMS] = "params",
+    [SEC_OP_TYPE] = "op_type",         [SEC_SUPERGROUPS] = "supergroups",
+    [SEC_MODEL_INPUT] = "model_input", [SEC_MODEL_OUTPUT] = "model_output"};
+
+enum defaults_key { DEF_OPS, DEF_PARAMS, DEF_STRICT_SYMMETRIC, DEF_UNSIGNED_SYMMETRIC,
+                    DEF_PER_CHANNEL, DEF_SUPPORTED_KERNELS, DEF_HW_VERSION, DEF_COUNT };
+static const char * const DEFAULTS_KEYS[DEF_COUNT] = {
+    [DEF_OPS] = "ops",
+    [DEF_PARAMS] = "params",
+    [DEF_STRICT_SYMMETRIC] = "strict_symmetric",
+    [DEF_UNSIGNED_SYMMETRIC] = "unsigned_symmetric",
+    [DEF_PER_CHANNEL] = "per_channel_quantization",
+    [DEF_SUPPORTED_KERNELS] = "supported_kernels",
+    [DEF_HW_VERSION] = "hw_version"};
+#define DEF_REQUIRED 2 /* ops and params, the first two */
+
+enum ops_key { OPS_INPUT, OPS_OUTPUT, OPS_SYMMETRIC, OPS_COUNT };
+static const char * const OPS_KEYS[OPS_COUNT] = {[OPS_INPUT] = "is_input_quantized",
+                                                 [OPS_OUTPUT] = "is_output_quantized",
+                                                 [OPS_SYMMETRIC] = "is_symmetric"};
+
+enum param_key { PAR_QUANTIZED, PAR_SYMMETRIC, PAR_COUNT };
+static const char * const PARAM_KEYS[PAR_COUNT] = {[PAR_QUANTIZED] = "is_quantized",
+                                                   [PAR_SYMMETRIC] = "is_symmetric"};
+
+enum op_type_key { OT_INPUT, OT_OUTPUT, OT_SYMMETRIC, OT_PER_CHANNEL, OT_PARAMS,
+                   OT_SUPPORTED_KERNELS, OT_ENCODING_CONSTRAINTS, OT_COUNT };
+static const char * const OP_TYPE_KEYS[OT_COUNT] = {
+    [OT_INPUT] = "is_input_quantized",
+    [OT_OUTPUT] = "is_output_quantized",
+    [OT_SYMMETRIC] = "is_symmetric",
+    [OT_PER_CHANNEL] = "per_channel_quantization",
+    [OT_PARAMS] = "params",
+    [OT_SUPPORTED_KERNELS] = "supported_kernels",
+    [OT_ENCODING_CONSTRAINTS] = "encoding_constraints"};
+
 static const char * const SUPERGROUP_KEYS[] = {"op_list"};
 static const char * const MODEL_INPUT_KEYS[] = {"is_input_quantized"};
 static const char * const MODEL_OUTPUT_KEYS[] = {"is_output_quantized"};
-static const char * const CONSTRAINT_KEYS[] = {"min", "max"};
+
+enum constraint_key { CON_MIN, CON_MAX, CON_COUNT };
+static const char * const CONSTRAINT_KEYS[CON_COUNT] = {[CON_MIN] = "min", [CON_MAX] = "max"};
 
 /* --- defaults -------------------------------------------------------------------------------- */
 
@@ -35,30 +68,34 @@ static qsim_status read_flag(qsim_config_parser * p, const cJSON * v, int * out)
 
 static qsim_status defaults_member(qsim_config_parser * p, int key, const cJSON * v, void * ctx) {
     qsim_config_defaults * d = ctx;
-    qsim_opt_bool b[QSIM_COUNT(OPS_KEYS)];
-    switch (key) { /* index in DEFAULTS_KEYS */
-        case 0:
-            QSIM_TRY(qsim_read_bools(p, v, OPS_KEYS, QSIM_COUNT(OPS_KEYS), b));
-            d->ops_is_input_quantized = flag(b[0]);
-            d->ops_is_output_quantized = flag(b[1]);
-            d->ops_is_symmetric = flag(b[2]);
+    qsim_opt_bool ops[OPS_COUNT];
+    qsim_opt_bool par[PAR_COUNT];
+    switch ((enum defaults_key)key) {
+        case DEF_OPS:
+            QSIM_TRY(qsim_read_bools(p, v, OPS_KEYS, OPS_COUNT, ops));
+            d->ops_is_input_quantized = flag(ops[OPS_INPUT]);
+            d->ops_is_output_quantized = flag(ops[OPS_OUTPUT]);
+            d->ops_is_symmetric = flag(ops[OPS_SYMMETRIC]);
             return QSIM_SUCCESS;
-        case 1:
-            QSIM_TRY(qsim_read_bools(p, v, PARAM_KEYS, QSIM_COUNT(PARAM_KEYS), b));
-            d->params_is_quantized = flag(b[0]);
-            d->params_is_symmetric = flag(b[1]);
+        case DEF_PARAMS:
+            QSIM_TRY(qsim_read_bools(p, v, PARAM_KEYS, PAR_COUNT, par));
+            d->params_is_quantized = flag(par[PAR_QUANTIZED]);
+            d->params_is_symmetric = flag(par[PAR_SYMMETRIC]);
             return QSIM_SUCCESS;
-        case 2: return read_flag(p, v, &d->strict_symmetric);
-        case 3: return read_flag(p, v, &d->unsigned_symmetric);
-        case 4: return read_flag(p, v, &d->per_channel_quantization);
-        case 5: return qsim_read_kernels(p, v, 1, &d->supported_kernels, &d->n_supported_kernels);
-        default: return qsim_read_string(p, v, &d->hw_version);
+        case DEF_STRICT_SYMMETRIC: return read_flag(p, v, &d->strict_symmetric);
+        case DEF_UNSIGNED_SYMMETRIC: return read_flag(p, v, &d->unsigned_symmetric);
+        case DEF_PER_CHANNEL: return read_flag(p, v, &d->per_channel_quantization);
+        case DEF_SUPPORTED_KERNELS:
+            return qsim_read_kernels(p, v, 1, &d->supported_kernels, &d->n_supported_kernels);
+        case DEF_HW_VERSION: return qsim_read_string(p, v, &d->hw_version);
+        case DEF_COUNT: break;
     }
+    return QSIM_INVALID_ARGUMENT; /* unreachable: qsim_read_members passes listed keys only */
 }
 
 static qsim_status read_defaults(qsim_config_parser * p, const cJSON * v, qsim_config_defaults * d) {
     QSIM_TRY(qsim_read_members(p, v, DEFAULTS_KEYS, QSIM_COUNT(DEFAULTS_KEYS), defaults_member, d));
-    return qsim_require_keys(p, v, DEFAULTS_KEYS, 2); /* ops, params */
+    return qsim_require_keys(p, v, DEFAULTS_KEYS, DEF_REQUIRED);
 }
 
 /* --- params (top level and inside an op type) ----------------------------------------------- */
@@ -72,11 +109,11 @@ static qsim_status param_member(qsim_config_parser * p, int key, const cJSON * v
     (void)key;
     param_list * l = ctx;
     qsim_config_param * q = &l->items[l->n];
-    qsim_opt_bool b[QSIM_COUNT(PARAM_KEYS)];
-    QSIM_TRY(qsim_read_bools(p, v, PARAM_KEYS, QSIM_COUNT(PARAM_KEYS), b));
+    qsim_opt_bool b[PAR_COUNT];
+    QSIM_TRY(qsim_read_bools(p, v, PARAM_KEYS, PAR_COUNT, b));
     q->name = qsim_config_strdup(p, v->string);
-    q->is_quantized = b[0];
-    q->is_symmetric = b[1];
+    q->is_quantized = b[PAR_QUANTIZED];
+    q->is_symmetric = b[PAR_SYMMETRIC];
     l->n++;
     return q->name ? QSIM_SUCCESS : QSIM_OUT_OF_MEMORY;
 }
@@ -98,10 +135,10 @@ static qsim_status read_params(qsim_config_parser * p, const cJSON * v, const qs
 
 /* --- op_type ---------------------------------------------------------------------------------- */
 
-/* ctx: double[2] = {min, max}; members other than min and max are ignored (as by AIMET). */
+/* ctx: double[CON_COUNT]; members other than min and max are ignored (as by AIMET). */
 static qsim_status constraint_member(qsim_config_parser * p, int key, const cJSON * v, void * ctx) {
     (void)key;
-    int which = strcmp(v->string, "min") == 0 ? 0 : strcmp(v->string, "max") == 0 ? 1 : -1;
+    int which = qsim_json_key_index(v->string, CONSTRAINT_KEYS, CON_COUNT);
     if (which < 0) {
         return QSIM_SUCCESS;
     }
@@ -113,30 +150,33 @@ static qsim_status constraint_member(qsim_config_parser * p, int key, const cJSO
 }
 
 static qsim_status read_constraints(qsim_config_parser * p, const cJSON * v, qsim_config_op_type * o) {
-    double range[2] = {0.0, 0.0};
+    double range[CON_COUNT] = {0.0, 0.0};
     QSIM_TRY(qsim_read_members(p, v, NULL, 0, constraint_member, range));
-    QSIM_TRY(qsim_require_keys(p, v, CONSTRAINT_KEYS, QSIM_COUNT(CONSTRAINT_KEYS)));
-    if (!(range[0] < range[1])) {
+    QSIM_TRY(qsim_require_keys(p, v, CONSTRAINT_KEYS, CON_COUNT));
+    if (!(range[CON_MIN] < range[CON_MAX])) {
         return qsim_json_fail(&p->w, QSIM_JSON_AT_VALUE, ": min must be less than max",
-                              "empty encoding range [%.17g, %.17g]", range[0], range[1]);
+                              "empty encoding range [%.17g, %.17g]", range[CON_MIN], range[CON_MAX]);
     }
     o->has_encoding_constraints = 1;
-    o->encoding_min = range[0];
-    o->encoding_max = range[1];
+    o->encoding_min = range[CON_MIN];
+    o->encoding_max = range[CON_MAX];
     return QSIM_SUCCESS;
 }
 
 static qsim_status op_type_field(qsim_config_parser * p, int key, const cJSON * v, void * ctx) {
     qsim_config_op_type * o = ctx;
-    switch (key) { /* index in OP_TYPE_KEYS */
-        case 0: return qsim_read_bool(p, v, &o->is_input_quantized);
-        case 1: return qsim_read_bool(p, v, &o->is_output_quantized);
-        case 2: return qsim_read_bool(p, v, &o->is_symmetric);
-        case 3: return qsim_read_bool(p, v, &o->per_channel_quantization);
-        case 4: return read_params(p, v, &o->params, &o->n_params);
-        case 5: return qsim_read_kernels(p, v, 0, &o->supported_kernels, &o->n_supported_kernels);
-        default: return read_constraints(p, v, o);
+    switch ((enum op_type_key)key) {
+        case OT_INPUT: return qsim_read_bool(p, v, &o->is_input_quantized);
+        case OT_OUTPUT: return qsim_read_bool(p, v, &o->is_output_quantized);
+        case OT_SYMMETRIC: return qsim_read_bool(p, v, &o->is_symmetric);
+        case OT_PER_CHANNEL: return qsim_read_bool(p, v, &o->per_channel_quantization);
+        case OT_PARAMS: return read_params(p, v, &o->params, &o->n_params);
+        case OT_SUPPORTED_KERNELS:
+            return qsim_read_kernels(p, v, 0, &o->supported_kernels, &o->n_supported_kernels);
+        case OT_ENCODING_CONSTRAINTS: return read_constraints(p, v, o);
+        case OT_COUNT: break;
     }
+    return QSIM_INVALID_ARGUMENT; /* unreachable: qsim_read_members passes listed keys only */
 }
 
 typedef struct op_type_list {
@@ -150,7 +190,7 @@ static qsim_status op_type_member(qsim_config_parser * p, int key, const cJSON *
     qsim_config_op_type * o = &l->items[l->n];
     o->is_input_quantized = o->is_output_quantized = QSIM_OPT_UNSET;
     o->is_symmetric = o->per_channel_quantization = QSIM_OPT_UNSET;
-    QSIM_TRY(qsim_read_members(p, v, OP_TYPE_KEYS, QSIM_COUNT(OP_TYPE_KEYS), op_type_field, o));
+    QSIM_TRY(qsim_read_members(p, v, OP_TYPE_KEYS, OT_COUNT, op_type_field, o));
     o->name = qsim_config_strdup(p, v->string);
     l->n++;
     return o->name ? QSIM_SUCCESS : QSIM_OUT_OF_MEMORY;
@@ -225,18 +265,20 @@ static qsim_status read_supergroups(qsim_config_parser * p, const cJSON * v, qsi
 
 static qsim_status section_member(qsim_config_parser * p, int key, const cJSON * v, void * ctx) {
     qsim_config_view * view = ctx;
-    switch (key) { /* index in SECTION_KEYS */
-        case 0: return read_defaults(p, v, &view->defaults);
-        case 1: return read_params(p, v, &view->params, &view->n_params);
-        case 2: return read_op_types(p, v, view);
-        case 3: return read_supergroups(p, v, view);
-        case 4:
+    switch ((enum section_key)key) {
+        case SEC_DEFAULTS: return read_defaults(p, v, &view->defaults);
+        case SEC_PARAMS: return read_params(p, v, &view->params, &view->n_params);
+        case SEC_OP_TYPE: return read_op_types(p, v, view);
+        case SEC_SUPERGROUPS: return read_supergroups(p, v, view);
+        case SEC_MODEL_INPUT:
             return qsim_read_bools(p, v, MODEL_INPUT_KEYS, QSIM_COUNT(MODEL_INPUT_KEYS),
                                    &view->model_input_is_input_quantized);
-        default:
+        case SEC_MODEL_OUTPUT:
             return qsim_read_bools(p, v, MODEL_OUTPUT_KEYS, QSIM_COUNT(MODEL_OUTPUT_KEYS),
                                    &view->model_output_is_output_quantized);
+        case SEC_COUNT: break;
     }
+    return QSIM_INVALID_ARGUMENT; /* unreachable: qsim_read_members passes listed keys only */
 }
 
 qsim_status qsim_config_parse(const char * json, size_t len, qsim_config ** out, qsim_error * err) {
@@ -261,10 +303,9 @@ qsim_status qsim_config_parse(const char * json, size_t len, qsim_config ** out,
     qsim_config_parser p;
     qsim_json_walk_init(&p.w, json, len, err);
     p.cfg = cfg;
-    qsim_status st = qsim_read_members(&p, root, SECTION_KEYS, QSIM_COUNT(SECTION_KEYS),
-                                       section_member, &cfg->view);
+    qsim_status st = qsim_read_members(&p, root, SECTION_KEYS, SEC_COUNT, section_member, &cfg->view);
     if (st == QSIM_SUCCESS) {
-        st = qsim_require_keys(&p, root, SECTION_KEYS, QSIM_COUNT(SECTION_KEYS));
+        st = qsim_require_keys(&p, root, SECTION_KEYS, SEC_COUNT);
     }
     cJSON_Delete(root);
     if (st != QSIM_SUCCESS) {

@@ -44,26 +44,32 @@ void qsim_config_blocks_free(qsim_config_block * b) {
     }
 }
 
+static qsim_status visit_member(qsim_config_parser * p, const qsim_json_member * m,
+                                const char * const * keys, size_t n_keys, qsim_member_fn fn,
+                                void * ctx) {
+    QSIM_TRY(qsim_json_push(&p->w, m->key, m->index));
+    int key = keys ? qsim_json_key_index(m->key, keys, n_keys) : -1;
+    if (keys != NULL && key < 0) {
+        return qsim_json_unknown_key(&p->w, m->key, keys, n_keys);
+    }
+    QSIM_TRY(fn(p, key, m->value, ctx));
+    qsim_json_pop(&p->w);
+    return QSIM_SUCCESS;
+}
+
 qsim_status qsim_read_members(qsim_config_parser * p, const cJSON * obj, const char * const * keys,
                               size_t n_keys, qsim_member_fn fn, void * ctx) {
     if (!cJSON_IsObject(obj)) {
         return qsim_wrong_type(p, obj, "an object");
     }
-    for (const cJSON * m = obj->child; m != NULL; m = m->next) {
-        size_t index = 0;
-        const cJSON * v = qsim_json_effective(obj, m, &index);
-        if (v == NULL) {
-            continue;
-        }
-        QSIM_TRY(qsim_json_push(&p->w, m->string, index));
-        int key = keys ? qsim_json_key_index(m->string, keys, n_keys) : -1;
-        if (keys != NULL && key < 0) {
-            return qsim_json_unknown_key(&p->w, m->string, keys, n_keys);
-        }
-        QSIM_TRY(fn(p, key, v, ctx));
-        qsim_json_pop(&p->w);
+    qsim_json_member * members = NULL;
+    size_t n = 0;
+    qsim_status st = qsim_json_members(obj, &members, &n, p->w.err);
+    for (size_t i = 0; st == QSIM_SUCCESS && i < n; i++) {
+        st = visit_member(p, &members[i], keys, n_keys, fn, ctx);
     }
-    return QSIM_SUCCESS;
+    free(members);
+    return st;
 }
 
 qsim_status qsim_require_keys(qsim_config_parser * p, const cJSON * obj, const char * const * keys,

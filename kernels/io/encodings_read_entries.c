@@ -126,6 +126,11 @@ static qsim_status read_channel(qsim_enc_reader * r, const cJSON * v, size_t i, 
     QSIM_ENC_TRY(qsim_enc_number_field(r, &f, C_MIN, &min, &lo));
     QSIM_ENC_TRY(qsim_enc_number_field(r, &f, C_MAX, &max, &hi));
     QSIM_ENC_TRY(qsim_enc_number_field(r, &f, C_OFFSET, &offset, &o));
+    if (!(qsim_enc_to_float(lo) < qsim_enc_to_float(hi))) {
+        QSIM_ENC_TRY(qsim_enc_enter(r, &f, C_MAX));
+        return qsim_json_fail(&r->w, QSIM_JSON_AT_VALUE, ": max must be greater than min",
+                              "invalid max %.9g (min is %.9g)", hi, lo);
+    }
     a->scale[i] = qsim_enc_to_float(s);
     a->min[i] = qsim_enc_to_float(lo);
     a->max[i] = qsim_enc_to_float(hi);
@@ -171,22 +176,27 @@ static qsim_status read_v0_tensor(qsim_enc_reader * r, const cJSON * v, const ch
     return st;
 }
 
+static qsim_status read_v0_member(qsim_enc_reader * r, const qsim_json_member * m,
+                                  qsim_encoding_role role) {
+    QSIM_ENC_TRY(qsim_json_push(&r->w, m->key, m->index));
+    QSIM_ENC_TRY(qsim_enc_check_name(r, m->key, QSIM_JSON_AT_KEY));
+    QSIM_ENC_TRY(read_v0_tensor(r, m->value, m->key, role));
+    qsim_json_pop(&r->w);
+    return QSIM_SUCCESS;
+}
+
 qsim_status qsim_enc_read_v0_section(qsim_enc_reader * r, const cJSON * v, qsim_encoding_role role) {
     if (!cJSON_IsObject(v)) {
         return qsim_enc_wrong_type(r, v, "an object mapping tensor names to lists of encodings");
     }
-    for (const cJSON * m = v->child; m != NULL; m = m->next) {
-        size_t at = 0;
-        const cJSON * value = qsim_json_effective(v, m, &at);
-        if (value == NULL) {
-            continue;
-        }
-        QSIM_ENC_TRY(qsim_json_push(&r->w, m->string, at));
-        QSIM_ENC_TRY(qsim_enc_check_name(r, m->string, QSIM_JSON_AT_KEY));
-        QSIM_ENC_TRY(read_v0_tensor(r, value, m->string, role));
-        qsim_json_pop(&r->w);
+    qsim_json_member * members = NULL;
+    size_t n = 0;
+    qsim_status st = qsim_json_members(v, &members, &n, r->w.err);
+    for (size_t i = 0; st == QSIM_SUCCESS && i < n; i++) {
+        st = read_v0_member(r, &members[i], role);
     }
-    return QSIM_SUCCESS;
+    free(members);
+    return st;
 }
 
 /* --- sections of entries with a "name" (1.0.0, 2.0.0) ---------------------------------------- */

@@ -29,21 +29,23 @@ qsim_status qsim_enc_read_fields(qsim_enc_reader * r, const cJSON * obj, const c
     if (!cJSON_IsObject(obj)) {
         return qsim_enc_wrong_type(r, obj, "an object");
     }
-    for (const cJSON * m = obj->child; m != NULL; m = m->next) {
-        size_t at = 0;
-        const cJSON * v = qsim_json_effective(obj, m, &at);
-        if (v == NULL) {
-            continue;
-        }
-        int k = qsim_json_key_index(m->string, keys, n_keys);
+    qsim_json_member * members = NULL;
+    size_t n = 0;
+    qsim_status st = qsim_json_members(obj, &members, &n, r->w.err);
+    for (size_t i = 0; st == QSIM_SUCCESS && i < n; i++) {
+        int k = qsim_json_key_index(members[i].key, keys, n_keys);
         if (k < 0) {
-            QSIM_ENC_TRY(qsim_json_push(&r->w, m->string, at));
-            return qsim_json_unknown_key(&r->w, m->string, keys, n_keys);
+            st = qsim_json_push(&r->w, members[i].key, members[i].index);
+            if (st == QSIM_SUCCESS) {
+                st = qsim_json_unknown_key(&r->w, members[i].key, keys, n_keys);
+            }
+            break;
         }
-        f->v[k] = v;
-        f->at[k] = at;
+        f->v[k] = members[i].value;
+        f->at[k] = members[i].index;
     }
-    return QSIM_SUCCESS;
+    free(members);
+    return st;
 }
 
 qsim_status qsim_enc_require(qsim_enc_reader * r, const qsim_enc_fields * f, unsigned mask) {
@@ -170,7 +172,8 @@ static int bad_value(const qsim_enc_rule * rule, double v, char * why, size_t ca
     }
 }
 
-/* Fills out->v from the list at depth `d` (the walk stands on it), checking its length. */
+/* Fills out->v from the list at depth `d` (the walk stands on it), checking its length; with
+ * out->v NULL only checks (shape, types, values). */
 static qsim_status fill(qsim_enc_reader * r, const cJSON * v, size_t d, const qsim_enc_rule * rule,
                         qsim_enc_numbers * out, size_t * pos) {
     if (d == out->ndim) {
@@ -181,7 +184,10 @@ static qsim_status fill(qsim_enc_reader * r, const cJSON * v, size_t d, const qs
         if (bad_value(rule, v->valuedouble, why, sizeof(why))) {
             return fail_invalid(r, rule->field, why);
         }
-        out->v[(*pos)++] = v->valuedouble;
+        if (out->v != NULL) { /* NULL: the checking pass */
+            out->v[*pos] = v->valuedouble;
+        }
+        (*pos)++;
         return QSIM_SUCCESS;
     }
     if (!cJSON_IsArray(v)) {
@@ -237,12 +243,16 @@ qsim_status qsim_enc_read_numbers(qsim_enc_reader * r, const cJSON * v, const qs
         return qsim_enc_wrong_type(r, v, max_ndim ? "a number or a list of numbers" : "a number");
     }
     QSIM_ENC_TRY(discover_shape(r, v, rule, max_ndim, out));
+    size_t pos = 0;
+    /* the shape the first elements claim is checked against the whole nest before allocating:
+     * memory stays proportional to the text read */
+    QSIM_ENC_TRY(fill(r, v, 0, rule, out, &pos));
     out->v = malloc(out->n * sizeof(double));
     if (out->v == NULL) {
         qsim_error_set(r->w.err, QSIM_OUT_OF_MEMORY, "out of memory reading encodings");
         return QSIM_OUT_OF_MEMORY;
     }
-    size_t pos = 0;
+    pos = 0;
     qsim_status st = fill(r, v, 0, rule, out, &pos);
     if (st != QSIM_SUCCESS) {
         free(out->v);

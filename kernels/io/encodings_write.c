@@ -135,6 +135,10 @@ static int bad_values(const qsim_encoding_entry * e, char * why, size_t cap) {
             field = "max";
         } else if (qsim_enc_bad_offset((double)e->offset[i], e->bitwidth, reason, sizeof(reason))) {
             field = "offset";
+        } else if (e->min && e->max && !(e->min[i] < e->max[i])) {
+            snprintf(reason, sizeof(reason), "must be greater than min (%.9g), got %.9g",
+                     (double)e->min[i], (double)e->max[i]);
+            field = "max";
         }
         if (field != NULL) {
             snprintf(why, cap, "%s[%zu] %s", field, i, reason);

@@ -278,5 +278,7 @@ qsim_status qsim_json_unknown_key(const qsim_json_walk * w, const char * name,
         len += (size_t)qsim_json_format(tail + len, sizeof(tail) - len, "%s %s", i ? "," : "",
                                         keys[i]);
     }
-    return qsim_json_fail(w, QSIM_JSON_AT_KEY, tail, "unknown key '%s'", name);
+    /* a long name is cut so that the location and the suggestion stay in the message */
+    return qsim_json_fail(w, QSIM_JSON_AT_KEY, tail, "unknown key '%.80s%s'", name,
+                          strlen(name) > 80 ? "..." : "");
 }

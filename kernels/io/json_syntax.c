@@ -33,8 +33,51 @@ static int is_digit(const scan * s) {
     return s->p < s->n && s->t[s->p] >= '0' && s->t[s->p] <= '9';
 }
 
-static int scan_string(scan * s) {
+/* The 4 hex digits after "\\u" at s->p (which stands on the 'u'), as a code unit; -1 if invalid.
+ * Leaves s->p on the last digit. */
+static long scan_hex4(scan * s) {
     static const char hex[] = "0123456789abcdefABCDEF";
+    long unit = 0;
+    for (int k = 0; k < 4; k++) {
+        s->p++;
+        const char * d = s->p < s->n && s->t[s->p] != '\0' ? strchr(hex, s->t[s->p]) : NULL;
+        if (d == NULL) {
+            return -1;
+        }
+        long digit = (long)(d - hex);
+        unit = unit * 16 + (digit < 16 ? digit : digit - 6);
+    }
+    return unit;
+}
+
+/* A \\u escape (s->p on the 'u'): 4 hex digits, and a UTF-16 surrogate only as a high-low pair
+ * (cJSON rejects a lone surrogate). */
+static int scan_unicode_escape(scan * s) {
+    const size_t start = s->p - 1;
+    long unit = scan_hex4(s);
+    if (unit < 0) {
+        return fail(s, "invalid \\u escape (expected 4 hex digits)");
+    }
+    if (unit >= 0xDC00 && unit <= 0xDFFF) {
+        s->p = start;
+        return fail(s, "lone UTF-16 low surrogate in a \\u escape (not a character)");
+    }
+    if (unit >= 0xD800 && unit <= 0xDBFF) {
+        long low = -1;
+        if (s->p + 2 < s->n && s->t[s->p + 1] == '\\' && s->t[s->p + 2] == 'u') {
+            s->p += 2;
+            low = scan_hex4(s);
+        }
+        if (!(low >= 0xDC00 && low <= 0xDFFF)) {
+            s->p = start;
+            return fail(s, "lone UTF-16 high surrogate in a \\u escape (expected a low surrogate "
+                           "\\uDC00..\\uDFFF after it)");
+        }
+    }
+    return 1;
+}
+
+static int scan_string(scan * s) {
     const size_t start = s->p;
     for (s->p++; s->p < s->n && s->t[s->p] != '"'; s->p++) {
         if (s->t[s->p] != '\\') {
@@ -42,11 +85,8 @@ static int scan_string(scan * s) {
         }
         s->p++;
         if (s->p < s->n && s->t[s->p] == 'u') {
-            for (int k = 0; k < 4; k++) {
-                s->p++;
-                if (s->p >= s->n || s->t[s->p] == '\0' || !strchr(hex, s->t[s->p])) {
-                    return fail(s, "invalid \\u escape (expected 4 hex digits)");
-                }
+            if (!scan_unicode_escape(s)) {
+                return 0;
             }
         } else if (s->p >= s->n || s->t[s->p] == '\0' || !strchr("\"\\/bfnrt", s->t[s->p])) {
             return fail(s, "invalid escape in string");

@@ -3,8 +3,65 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <threads.h>
 
 #include "io/json_util.h"
+
+/* cJSON's allocator, wrapped: a failure is recorded for the parsing thread (cJSON itself reports
+ * running out of memory as a parse failure). */
+static _Thread_local int  alloc_failed;
+static _Thread_local long allocs_left = -1; /* testing: allocations before failing (< 0 never) */
+static once_flag          hooks_once = ONCE_FLAG_INIT;
+static mtx_t              parse_mutex; /* cJSON's parser writes a global (its last error) */
+
+static void * cjson_malloc(size_t n) {
+    void * p = NULL;
+    if (allocs_left != 0) {
+        allocs_left -= allocs_left > 0;
+        p = malloc(n);
+    }
+    alloc_failed |= p == NULL;
+    return p;
+}
+
+static void init_cjson(void) {
+    cJSON_Hooks hooks = {cjson_malloc, free};
+    cJSON_InitHooks(&hooks);
+    mtx_init(&parse_mutex, mtx_plain);
+}
+
+void qsim_json_test_fail_allocs_after(long n) {
+    allocs_left = n;
+}
+
+/* cJSON_ParseWithLengthOpts under the mutex; *end gets where it stopped, *oom whether an
+ * allocation failed. */
+static cJSON * parse_locked(const char * copy, size_t size, const char ** end, int * oom) {
+    call_once(&hooks_once, init_cjson);
+    alloc_failed = 0;
+    mtx_lock(&parse_mutex);
+    cJSON * root = cJSON_ParseWithLengthOpts(copy, size, end, 1);
+    mtx_unlock(&parse_mutex);
+    *oom = alloc_failed;
+    return root;
+}
+
+static void fail_syntax(const char * text, size_t len, size_t offset, int nul, qsim_error * err) {
+    char why[128] = "NUL byte in the input";
+    if (!nul) {
+        size_t at = qsim_json_syntax_error(text, len, why, sizeof(why));
+        if (at != (size_t)-1) {
+            offset = at;
+        } else { /* valid JSON that cJSON still rejects */
+            snprintf(why, sizeof(why), "not accepted by the JSON parser");
+        }
+    }
+    qsim_error_clear(err);
+    err->status = QSIM_PARSE_ERROR;
+    qsim_json_line_column(text, len, offset, &err->line, &err->column);
+    snprintf(err->message, sizeof(err->message), "invalid JSON at line %d, column %d: %s",
+             err->line, err->column, why);
+}
 
 qsim_status qsim_json_parse(const char * text, size_t len, cJSON ** root, qsim_error * err) {
     *root = NULL;
@@ -17,29 +74,21 @@ qsim_status qsim_json_parse(const char * text, size_t len, cJSON ** root, qsim_e
     memcpy(copy, text, len);
     copy[len] = '\0';
     const char * end = NULL;
+    int oom = 0;
     if (nul == NULL) {
-        *root = cJSON_ParseWithLengthOpts(copy, len + 1, &end, 1);
+        *root = parse_locked(copy, len + 1, &end, &oom);
     }
     size_t offset = nul ? (size_t)(nul - text) : (end ? (size_t)(end - copy) : 0);
     free(copy);
     if (*root != NULL) {
         return QSIM_SUCCESS;
     }
+    if (oom) {
+        qsim_error_set(err, QSIM_OUT_OF_MEMORY, "out of memory parsing JSON (%zu bytes)", len);
+        return QSIM_OUT_OF_MEMORY;
+    }
     if (err != NULL) {
-        char why[128] = "NUL byte in the input";
-        if (nul == NULL) {
-            size_t at = qsim_json_syntax_error(text, len, why, sizeof(why));
-            if (at != (size_t)-1) {
-                offset = at;
-            } else { /* valid JSON that cJSON still rejects (e.g. a number it cannot read) */
-                snprintf(why, sizeof(why), "not accepted by the JSON parser");
-            }
-        }
-        qsim_error_clear(err);
-        err->status = QSIM_PARSE_ERROR;
-        qsim_json_line_column(text, len, offset, &err->line, &err->column);
-        snprintf(err->message, sizeof(err->message), "invalid JSON at line %d, column %d: %s",
-                 err->line, err->column, why);
+        fail_syntax(text, len, offset, nul != NULL, err);
     }
     return QSIM_PARSE_ERROR;
 }
@@ -85,22 +134,6 @@ qsim_status qsim_json_read_file(const char * path, char ** text, size_t * len, q
     *text = buf;
     *len = n;
     return QSIM_SUCCESS;
-}
-
-const cJSON * qsim_json_effective(const cJSON * object, const cJSON * member, size_t * index) {
-    size_t i = 0;
-    const cJSON * last = NULL;
-    for (const cJSON * c = object->child; c != NULL; c = c->next, i++) {
-        if (strcmp(c->string, member->string) != 0) {
-            continue;
-        }
-        if (last == NULL && c != member) {
-            return NULL; /* an earlier member has this key */
-        }
-        last = c;
-        *index = i;
-    }
-    return last;
 }
 
 const cJSON * qsim_json_get(const cJSON * object, const char * key, size_t * index) {

@@ -8,7 +8,7 @@
  * into a line:column.
  *
  * Duplicated keys: cJSON keeps every member; Python's json keeps the last value (at the first
- * key's place). qsim_json_effective and qsim_json_get give that behaviour.
+ * key's place). qsim_json_members and qsim_json_get give that behaviour.
  */
 #ifndef QSIM_JSON_UTIL_H
 #define QSIM_JSON_UTIL_H
@@ -42,10 +42,17 @@ typedef enum qsim_json_at {
 } qsim_json_at;
 
 /* Parses `len` bytes of `text` (need not be NUL-terminated) into *root (the caller frees it with
- * cJSON_Delete). Syntax errors (including text after the value and NUL bytes) fail with
- * QSIM_PARSE_ERROR, path "" and the line:column of the first error (qsim_json_syntax_error;
- * where cJSON stopped when only cJSON rejects the text). */
+ * cJSON_Delete). Syntax errors (including text after the value, NUL bytes and lone UTF-16
+ * surrogates in \u escapes) fail with QSIM_PARSE_ERROR, path "" and the line:column of the first
+ * error (qsim_json_syntax_error). Running out of memory inside cJSON fails with
+ * QSIM_OUT_OF_MEMORY (cJSON's allocator is wrapped to notice it). Thread-safe: cJSON records its
+ * last error in a global, so calls into cJSON's parser are serialised by a mutex and the error
+ * position is taken from return_parse_end, never from cJSON_GetErrorPtr. */
 qsim_status qsim_json_parse(const char * text, size_t len, cJSON ** root, qsim_error * err);
+
+/* Testing only: the next `n` allocations cJSON makes on this thread succeed and the following
+ * ones fail (n < 0: never fail, the default). */
+void qsim_json_test_fail_allocs_after(long n);
 
 /* For text that is not JSON: the byte offset of the first error and, in `why`, what is wrong
  * there ("expected ',' or '}', found '\"'"). (size_t)-1 when the text is valid JSON. */
@@ -101,9 +108,19 @@ qsim_status qsim_json_wrong_type(const qsim_json_walk * w, const cJSON * v, cons
 qsim_status qsim_json_unknown_key(const qsim_json_walk * w, const char * name,
                                   const char * const * keys, size_t n);
 
-/* For a `member` of `object`: NULL when an earlier member has the same key (it was already seen),
- * else the last member with that key (the value that counts), its position in *index. */
-const cJSON * qsim_json_effective(const cJSON * object, const cJSON * member, size_t * index);
+/* One member of an object as Python's json sees it: a duplicated key counts once, at its first
+ * place, with its last value. */
+typedef struct qsim_json_member {
+    const char *  key;   /* borrowed from the tree */
+    const cJSON * value; /* the last member with this key */
+    size_t        index; /* that member's position among the object's members */
+} qsim_json_member;
+
+/* The members of `obj` (an object), one per distinct key in the order of first appearance, in a
+ * malloc'ed array *out of *n items (the caller frees it; NULL for an empty object). Time linear
+ * in the number of members (a hash index, built once). QSIM_OUT_OF_MEMORY (err set) on failure. */
+qsim_status qsim_json_members(const cJSON * obj, qsim_json_member ** out, size_t * n,
+                              qsim_error * err);
 
 /* The last member of `object` named `key` (NULL if none), its position in *index (may be NULL). */
 const cJSON * qsim_json_get(const cJSON * object, const char * key, size_t * index);

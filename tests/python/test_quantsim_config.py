@@ -1,4 +1,5 @@
-"""torchqsim.quantsim_config: AIMET config files through the C reader.
+"""torchqsim.quantsim.config_file (public as `torchqsim.quantsim_config`): AIMET config files
+through the C reader.
 
 Oracle for valid files: Python's json module (which also takes the last of duplicated keys) plus
 the documented resolution (AIMET's "True"/"False" strings as bools, `defaults` made complete).
@@ -14,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from torchqsim import quantsim_config as qc
+from torchqsim.quantsim import config_file as qc
 
 REPO = Path(__file__).resolve().parents[2]
 AIMET_DIR = REPO.parent / "shared" / "aimet-configs"

@@ -1,4 +1,4 @@
-"""Config application (torchqsim.quantsim_apply through QuantizationSimModel): one test per
+"""Config application (torchqsim.quantsim.config_rules through QuantizationSimModel): one test per
 section and per precedence rule, and the layouts of AIMET's own config files."""
 
 import json
@@ -344,8 +344,10 @@ def test_hw_version_v73_matmul_16bit_second_input_is_symmetric(tmp_path):
 def test_hw_version_v73_matmul_16bit_second_input_makes_the_first_16bit():
     from torchqsim.graph import ModuleGraph
     from torchqsim.prepare import prepare_model
-    from torchqsim.quantsim_apply import apply_config, apply_exception_rules, quantize_modules
-    from torchqsim.quantsim_config import load_config
+    from torchqsim.quantsim.config_rules import apply_config
+    from torchqsim.quantsim.construction import quantize_modules
+    from torchqsim.quantsim.hw_rules import apply_exception_rules
+    from torchqsim.quantsim.config_file import load_config
     gm = quantize_modules(prepare_model(HwRules(), dummy_input=IDS))
     graph = ModuleGraph.from_graph_module(gm)
     specs = apply_config(graph, load_config("default"), output_bw=8, param_bw=8, data_type="int")

@@ -46,7 +46,7 @@ from .. import functional as F
 from ..quantization import QuantizeDequantize
 from ..quantization._layout import qdq_layout
 from ..quantization.scheme import QuantScheme
-from ..quantsim import quantizer_entries
+from ..quantsim.torch_encodings import quantizer_entries
 from ._channels import LAYER_TYPES, TRANSPOSED_TYPES
 from ._layer_graph import execution_order, module_names, run_batches
 

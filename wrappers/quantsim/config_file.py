@@ -1,4 +1,4 @@
-"""AIMET quantsim config files: read, validate and resolve them (reference/aimet.md §1).
+"""AIMET quantsim config files: read, validate and resolve them (docs/aimet.md §1).
 
 The reading and validation are the C reader (`kernels/io/config.c`, `qsim/config.h`); this module
 adds the presets shipped in `configs/` and returns the config as plain Python data:
@@ -20,8 +20,8 @@ import os
 import sys
 from pathlib import Path
 
-from ._io import ConfigError, parse_config
-from ._io import load_config as _load_file
+from .._io import ConfigError, parse_config
+from .._io import load_config as _load_file
 
 __all__ = ["ConfigError", "load_config", "parse_config", "preset_names", "preset_path"]
 
@@ -30,9 +30,9 @@ def _preset_dir() -> Path:
     """`configs/` beside the package sources (a source checkout or an editable install, where the
     package directory is `wrappers/`), else the copy setup.py installs under
     ``<prefix>/share/torchqsim/configs``."""
-    here = Path(__file__).resolve().parent
-    if here.name == "wrappers":
-        return here.parent / "configs"
+    package = Path(__file__).resolve().parent.parent
+    if package.name == "wrappers":
+        return package.parent / "configs"
     return Path(sys.prefix) / "share" / "torchqsim" / "configs"
 
 
@@ -41,7 +41,7 @@ def preset_names() -> list[str]:
 
     Example::
 
-        >>> from torchqsim.quantsim_config import preset_names
+        >>> from torchqsim.quantsim.config_file import preset_names
         >>> preset_names()
         ['default', 'per_channel', 'target']
     """
@@ -80,7 +80,7 @@ def load_config(path_or_name: str | os.PathLike | None = None) -> dict:
 
     Example::
 
-        >>> from torchqsim.quantsim_config import load_config
+        >>> from torchqsim.quantsim.config_file import load_config
         >>> cfg = load_config("default")
         >>> cfg["defaults"]["params"], cfg["params"]["bias"]
         ({'is_quantized': True, 'is_symmetric': True}, {'is_quantized': False})

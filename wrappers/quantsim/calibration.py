@@ -1,0 +1,112 @@
+"""Calibration: parameter encodings from the parameters, activation encodings from the batches
+a user callback runs (``QuantizationSimModel.compute_encodings``).
+
+The functions take the :class:`~torchqsim.quantsim.QuantizationSimModel`; a slot that its
+module reached but never fed a floating tensor is disabled in the sim's plan.
+"""
+
+import inspect
+import warnings
+from typing import Callable
+
+from torch import nn
+
+from ..quantization.param_quantizer import is_frozen
+from ..quantization.quantizer import QuantizeDequantize, compute_encodings as _calibrate
+
+__all__ = ["calibrate_activations", "compute_param_encodings", "set_percentile"]
+
+
+def set_percentile(sim, percentile: float) -> None:
+    """Sets p of every ``percentile`` analyzer of the sim, and of those created later."""
+    sim._percentile = float(percentile)
+    for _, q in sim.quantizers():
+        analyzer = getattr(q, "encoding_analyzer", None)
+        if hasattr(analyzer, "set_percentile"):
+            analyzer.set_percentile(percentile)
+
+
+def compute_param_encodings(sim) -> None:
+    """Computes every (non-frozen) parameter quantizer's encoding from its parameter now."""
+    for _, module in sim.named_qmodules():
+        for pname, q in module.param_quantizers.items():
+            if isinstance(q, QuantizeDequantize) and not is_frozen(q):
+                with q.compute_encodings(process_group=False):
+                    q(getattr(module, pname))
+
+
+def _activation_quantizers(sim):
+    for name, module in sim.named_qmodules():
+        for kind, slots in (("input_quantizers", module.input_quantizers),
+                            ("output_quantizers", module.output_quantizers)):
+            for i, q in enumerate(slots):
+                if isinstance(q, QuantizeDequantize) and not is_frozen(q):
+                    yield name, module, kind, i, q
+
+
+def calibrate_activations(sim, callback, args, tqdm) -> None:
+    """Runs `callback` with every non-frozen activation quantizer observing, counting forward
+    calls on a `tqdm` bar; reports the quantizers left without an encoding.
+
+    Raises:
+        RuntimeError: the callback's own error, or quantizers that got no encoding (listed).
+    """
+    targets = list(_activation_quantizers(sim))
+    container = nn.ModuleList([q for *_, q in targets])
+    for name, _, kind, i, q in targets:
+        q.name = f"{name}.{kind}.{i}"
+    called: set[str] = set()
+    hooks = [m.register_forward_pre_hook(lambda mod, a, n=n: called.add(n))
+             for n, m in sim.named_qmodules()]
+    bar = tqdm(desc="compute_encodings", unit=" forward", disable=None, leave=False)
+    hooks.append(sim.model.register_forward_hook(lambda *a: bar.update(1)))
+    finished = False
+    try:
+        with _calibrate(container, process_group=None):
+            _run_callback(callback, sim.model, args)
+            finished = True
+    except RuntimeError:
+        if not finished:
+            raise  # the callback's own error
+        _report_uncalibrated(sim, targets, called)
+    finally:
+        bar.close()
+        for h in hooks:
+            h.remove()
+
+
+def _report_uncalibrated(sim, targets, called: set) -> None:
+    failed = []
+    for name, module, kind, i, q in targets:
+        if q.is_initialized():
+            continue
+        skipped = int(q.encoding_analyzer.nonfinite.sum())
+        if name in called and not skipped:
+            # The module ran but never passed a floating tensor through this slot.
+            getattr(module, kind)[i] = None
+            slots = sim._specs[name].inputs if kind == "input_quantizers" else \
+                sim._specs[name].outputs
+            slots[i].enabled = False
+            warnings.warn(f"{q.name} received no floating tensor: disabled", stacklevel=4)
+        elif skipped:
+            failed.append(f"{q.name}: saw only non-finite values ({skipped} NaN/Inf)")
+        else:
+            failed.append(f"{q.name}: module {name!r} was not called by "
+                          f"forward_pass_callback")
+    if failed:
+        raise RuntimeError(f"compute_encodings: {len(failed)} quantizers got no encoding:\n  "
+                           + "\n  ".join(failed))
+
+
+def _run_callback(callback: Callable, model: nn.Module, args) -> None:
+    if args is None:
+        try:
+            params = inspect.signature(callback).parameters.values()
+            positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY,
+                                                          p.POSITIONAL_OR_KEYWORD)]
+            if len(positional) == 1 and not any(p.kind == p.VAR_POSITIONAL for p in params):
+                callback(model)
+                return
+        except (TypeError, ValueError):
+            pass
+    callback(model, args)

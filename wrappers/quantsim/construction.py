@@ -1,0 +1,126 @@
+"""Building the sim's quantizers: wrapping the modules, probing which slots see floating
+tensors, and creating one quantizer per enabled slot of the plan (:mod:`.plan`).
+
+The functions take the :class:`~torchqsim.quantsim.QuantizationSimModel` being built and read
+its state (``model``, ``quant_scheme``, ``_specs``, ``_percentile``).
+
+Example::
+
+    >>> from torchqsim.prepare import prepare_model
+    >>> gm = quantize_modules(prepare_model(nn.Sequential(nn.Linear(2, 2))))
+    >>> type(gm.get_submodule("0")).__name__
+    'QuantizedLinear'
+"""
+
+import torch
+from torch import Tensor, fx, nn
+
+from .._forward import eval_mode, run_model
+from ..nn.base import to_quantized
+from ..quantization.float_quantizer import FloatQuantizeDequantize
+from ..quantization.param_quantizer import ParamQuantizeDequantize, freeze
+from ..quantization.quantizer import QuantizeDequantize
+from .arguments import FLOAT_DTYPES
+from .plan import SlotSpec
+
+__all__ = ["disable_non_float_slots", "make_quantizer", "quantize_modules", "realize",
+           "set_slot"]
+
+
+def quantize_modules(gm: fx.GraphModule) -> fx.GraphModule:
+    """Replaces, in place, every module that `gm` calls by its quantized wrapper
+    (``torchqsim.nn.to_quantized``; containers and ``nn.Identity`` are left alone).
+
+    Raises:
+        UnsupportedModuleError: a called module has no quantized class (the message says how to
+            register one or exclude the module).
+
+    Example: see the module docstring.
+    """
+    for node in gm.graph.nodes:
+        if node.op == "call_module":
+            module = gm.get_submodule(node.target)
+            wrapper = to_quantized(module, node.target)
+            if wrapper is not module:
+                gm.set_submodule(node.target, wrapper)
+    return gm
+
+
+def _floats(values) -> list[bool]:
+    values = values if isinstance(values, (tuple, list)) else (values,)
+    return [isinstance(v, Tensor) and v.is_floating_point() for v in values]
+
+
+def disable_non_float_slots(sim, dummy_input) -> None:
+    """Runs `dummy_input` once and disables, in ``sim._specs``, every input and output slot
+    that does not carry a floating tensor (integer indices, masks, missing outputs)."""
+    seen: dict[str, tuple[list, list]] = {}
+    hooks = []
+    for name, module in sim.named_qmodules():
+        def hook(mod, args, out, name=name):
+            seen[name] = (_floats(args), _floats(out))
+        hooks.append(module.register_forward_hook(hook))
+    try:
+        with torch.no_grad(), eval_mode(sim.model):
+            run_model(sim.model, dummy_input)
+    finally:
+        for h in hooks:
+            h.remove()
+    for name, (ins, outs) in seen.items():
+        spec = sim._specs[name]
+        for slots, flags in ((spec.inputs, ins), (spec.outputs, outs)):
+            for i, slot in enumerate(slots):
+                if i >= len(flags) or not flags[i]:
+                    slot.enabled = False
+
+
+def make_quantizer(sim, module: nn.Module, kind: str, key, spec: SlotSpec):
+    """The quantizer `spec` describes for slot (`kind`, `key`) of `module`, on the module's
+    device and in its training mode; None for a disabled slot."""
+    if not spec.enabled:
+        return None
+    if spec.dtype == "float":
+        return FloatQuantizeDequantize(dtype=FLOAT_DTYPES[spec.bitwidth]).train(module.training)
+    shape: tuple = ()
+    if kind == "param" and spec.channel_axis is not None:
+        param = getattr(module, key)
+        dims = [1] * param.dim()
+        dims[spec.channel_axis] = param.shape[spec.channel_axis]
+        shape = tuple(dims)
+    cls = ParamQuantizeDequantize if kind == "param" else QuantizeDequantize
+    q = cls(shape, spec.bitwidth, spec.symmetric,
+            sim.quant_scheme.analyzer(shape, sim._percentile),
+            strict=spec.symmetric and spec.strict, unsigned=spec.symmetric and spec.unsigned)
+    q.requires_grad_(sim.quant_scheme.is_range_learning)
+    if spec.encoding_constraints is not None:
+        q.set_range(*spec.encoding_constraints)
+        freeze(q)
+    return q.to(_device(sim.model, module)).train(module.training)
+
+
+def _device(model: nn.Module, module: nn.Module) -> torch.device:
+    """Where a module's quantizers live: with its own tensors, else the model's first."""
+    for tensors in ((*module.parameters(recurse=False), *module.buffers(recurse=False)),
+                    (*model.parameters(), *model.buffers())):
+        if tensors:
+            return tensors[0].device
+    return torch.device("cpu")
+
+
+def realize(sim, name: str) -> None:
+    """(Re)creates every quantizer of module `name` from its spec."""
+    module, spec = sim.model.get_submodule(name), sim._specs[name]
+    for i, slot in enumerate(spec.inputs):
+        module.input_quantizers[i] = make_quantizer(sim, module, "input", i, slot)
+    for i, slot in enumerate(spec.outputs):
+        module.output_quantizers[i] = make_quantizer(sim, module, "output", i, slot)
+    for n, slot in spec.params.items():
+        module.param_quantizers[n] = make_quantizer(sim, module, "param", n, slot)
+
+
+def set_slot(sim, name: str, kind: str, key, q) -> None:
+    """Puts quantizer `q` (or None) in slot (`kind`, `key`) of module `name`."""
+    module = sim.model.get_submodule(name)
+    slots = {"input": module.input_quantizers, "output": module.output_quantizers,
+             "param": module.param_quantizers}[kind]
+    slots[key] = q

@@ -1,0 +1,181 @@
+"""The placement plan: which quantizer slot of each quantized module is on, and how.
+
+One :class:`ModuleSpec` per quantized module, with a :class:`SlotSpec` per input, output and
+parameter slot. :mod:`.config_rules` fills it from a quantsim config, :mod:`.hw_rules` adjusts
+it for the hardware version, and :mod:`.construction` creates the quantizers it describes.
+
+Example::
+
+    >>> spec = ModuleSpec(("Conv",), [SlotSpec()], [SlotSpec(enabled=True)],
+    ...                   {"weight": SlotSpec(enabled=True, symmetric=True, channel_axis=0)})
+    >>> [(kind, key, s.grid) for kind, key, s in spec.slots() if s.enabled]
+    [('output', 0, 'asymmetric'), ('param', 'weight', 'symmetric')]
+"""
+
+from dataclasses import dataclass, field
+
+from torch import nn
+
+from ..graph import ModuleGraph, OpNode, Producer
+from ..nn.base import QuantizationMixin
+
+__all__ = ["ModuleSpec", "Plan", "SlotSpec", "input_indices", "param_channel_axis"]
+
+_CONV_TRANSPOSE = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+
+
+@dataclass
+class SlotSpec:
+    """How one quantizer slot is configured.
+
+    Attributes:
+        enabled: the slot gets a quantizer (else None: data passes through exactly).
+        symmetric, strict, unsigned: the integer grid (see ``torchqsim.quantization.grid_name``).
+        bitwidth: 2..16 for ``dtype="int"``; 16 for ``"float"``.
+        dtype: ``"int"`` (integer grid) or ``"float"`` (fp16 simulation).
+        channel_axis: parameters only: the per-channel axis, or None for per-tensor.
+        encoding_constraints: outputs only: a fixed ``(min, max)`` range (frozen).
+
+    Example::
+
+        >>> SlotSpec(enabled=True, bitwidth=8).grid
+        'asymmetric'
+    """
+
+    enabled: bool = False
+    symmetric: bool = False
+    strict: bool = False
+    unsigned: bool = False
+    bitwidth: int = 8
+    dtype: str = "int"
+    channel_axis: int | None = None
+    encoding_constraints: tuple[float, float] | None = None
+
+    @property
+    def grid(self) -> str:
+        """The grid name of an integer slot."""
+        if not self.symmetric:
+            return "asymmetric"
+        return "strict_symmetric" if self.strict else \
+            "unsigned_symmetric" if self.unsigned else "symmetric"
+
+
+@dataclass
+class ModuleSpec:
+    """The slots of one quantized module.
+
+    Attributes:
+        op_types: the module's config op types (its quantized class's ``onnx_types``).
+        inputs, outputs: one :class:`SlotSpec` per input / output quantizer slot.
+        params: parameter name -> :class:`SlotSpec`.
+        supported_kernels: the ``supported_kernels`` list that applies to it ([] = any).
+
+    Example::
+
+        >>> ModuleSpec(("Relu",), [SlotSpec()], [SlotSpec(enabled=True)], {}).outputs[0].enabled
+        True
+    """
+
+    op_types: tuple[str, ...]
+    inputs: list[SlotSpec]
+    outputs: list[SlotSpec]
+    params: dict[str, SlotSpec]
+    supported_kernels: list = field(default_factory=list)
+
+    def slots(self):
+        """``(kind, key, spec)`` for every slot: kind "input"/"output" with an int key, "param"
+        with the parameter name."""
+        yield from (("input", i, s) for i, s in enumerate(self.inputs))
+        yield from (("output", i, s) for i, s in enumerate(self.outputs))
+        yield from (("param", n, s) for n, s in self.params.items())
+
+
+def param_channel_axis(module: nn.Module, param_name: str) -> int:
+    """The per-channel axis of a parameter: 1 for ConvTranspose weights (laid out
+    ``(C_in, C_out / groups, ...)``), else 0 (AIMET, docs/aimet.md §2.4).
+
+    Example::
+
+        >>> param_channel_axis(nn.ConvTranspose2d(4, 8, 3), "weight"), param_channel_axis(
+        ...     nn.Conv2d(4, 8, 3), "weight")
+        (1, 0)
+    """
+    return 1 if isinstance(module, _CONV_TRANSPOSE) and param_name == "weight" else 0
+
+
+def input_indices(op: OpNode) -> list[int]:
+    """Input slots of `op` that receive a tensor argument."""
+    n = len(op.module.input_quantizers)
+    return [i for i in range(min(n, len(op.inputs))) if op.tensor_inputs[i]]
+
+
+class Plan:
+    """The specs being built, with AIMET's tensor-level slot selection."""
+
+    def __init__(self, graph: ModuleGraph, output_bw: int, param_bw: int, data_type: str):
+        self.graph = graph
+        self.ops = [op for op in graph.ops if isinstance(op.module, QuantizationMixin)]
+        self.specs: dict[str, ModuleSpec] = {}
+        for op in self.ops:
+            m = op.module
+            act = dict(bitwidth=output_bw, dtype=data_type)
+            self.specs[op.name] = ModuleSpec(
+                tuple(m.onnx_types), [SlotSpec(**act) for _ in m.input_quantizers],
+                [SlotSpec(**act) for _ in m.output_quantizers],
+                {n: SlotSpec(bitwidth=param_bw, dtype=data_type) for n in m.param_quantizers})
+
+    def spec(self, op: OpNode) -> ModuleSpec | None:
+        return self.specs.get(op.name) if isinstance(op.module, QuantizationMixin) else None
+
+    def inputs(self, op: OpNode) -> list[SlotSpec]:
+        spec = self.spec(op)
+        return [spec.inputs[i] for i in input_indices(op)] if spec else []
+
+    def outputs(self, op: OpNode) -> list[SlotSpec]:
+        spec = self.spec(op)
+        return list(spec.outputs) if spec else []
+
+    def producers_outputs(self, op: OpNode) -> list[SlotSpec]:
+        found = []
+        for i in input_indices(op) if self.spec(op) else range(len(op.inputs)):
+            src = op.inputs[i]
+            if isinstance(src, Producer) and self.spec(src.op):
+                outs = self.spec(src.op).outputs
+                if src.output_index < len(outs):
+                    found.append(outs[src.output_index])
+        return found
+
+    def consumers_inputs(self, op: OpNode) -> list[SlotSpec]:
+        found = []
+        for per_output in op.consumers:
+            for consumer, index in per_output:
+                spec = self.spec(consumer)
+                if spec and index in input_indices(consumer):
+                    found.append(spec.inputs[index])
+        return found
+
+    def targets(self, op: OpNode, key: str, value: bool) -> list[SlotSpec]:
+        """The slots an op-level setting touches (AIMET's four lists, §1.6)."""
+        if key == "is_input_quantized":
+            return self.inputs(op) + ([] if value else self.producers_outputs(op))
+        if key == "is_output_quantized":
+            return self.outputs(op) + ([] if value else self.consumers_inputs(op))
+        return (self.inputs(op) + self.producers_outputs(op) + self.outputs(op) +
+                self.consumers_inputs(op))
+
+    def set_op(self, op: OpNode, config: dict, modified: dict, where: str,
+               keys=("is_input_quantized", "is_output_quantized", "is_symmetric")) -> None:
+        for key in keys:
+            if key not in config:
+                continue
+            value = bool(config[key])
+            kind = "is_symmetric" if key == "is_symmetric" else "is_quantized"
+            attr = "symmetric" if key == "is_symmetric" else "enabled"
+            for slot in self.targets(op, key, value):
+                seen = modified.setdefault(id(slot), {})
+                if kind in seen and getattr(slot, attr) != value:
+                    raise ValueError(
+                        f"quantsim config: conflicting settings in {where}: {seen[kind]} and "
+                        f"{key}={value} on op {op.name!r} set the same quantizer differently")
+                seen[kind] = f"{key}={value} on op {op.name!r}"
+                setattr(slot, attr, value)
