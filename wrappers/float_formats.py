@@ -20,6 +20,8 @@ Example::
     >>> import torch
     >>> FLOAT_FORMATS["fp8_e4m3"], float_format_of(torch.float8_e5m2)
     ((4, 3, 'fn'), (5, 2, 'ieee'))
+    >>> format_bits("fp8_e4m3"), format_bits("mxfp4"), is_format("int8")
+    (8, 4, False)
     >>> float_max(4, 3, "fn"), float_max(2, 1, "finite")
     (448.0, 6.0)
     >>> nvfp4_tensor_scale(torch.tensor(2688.0))
@@ -30,7 +32,7 @@ import torch
 from torch import Tensor
 
 __all__ = ["FLOAT_FORMATS", "BLOCK_FORMATS", "KINDS", "float_format_of", "float_max",
-           "nvfp4_tensor_scale"]
+           "format_bits", "is_format", "nvfp4_tensor_scale"]
 
 KINDS = ("ieee", "fn", "fnuz", "finite")
 
@@ -61,6 +63,19 @@ _DTYPES = {
 }
 if hasattr(torch, "float4_e2m1fn_x2"):
     _DTYPES[torch.float4_e2m1fn_x2] = (2, 1, "finite")
+
+
+def is_format(name) -> bool:
+    """Whether `name` is one of FLOAT_FORMATS or BLOCK_FORMATS."""
+    return isinstance(name, str) and (name in FLOAT_FORMATS or name in BLOCK_FORMATS)
+
+
+def format_bits(name: str) -> int:
+    """Bits per element of a named format (``"fp8_e4m3"`` -> 8, ``"mxfp4"`` -> 4)."""
+    if name in FLOAT_FORMATS:
+        e, m, _ = FLOAT_FORMATS[name]
+        return 1 + e + m
+    return BLOCK_FORMATS[name][0]
 
 
 def float_format_of(dtype: torch.dtype) -> tuple[int, int, str]:
