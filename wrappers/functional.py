@@ -177,8 +177,8 @@ def float_quantize_dequantize(x: Tensor, dtype: torch.dtype | None = torch.float
 
         >>> float_quantize_dequantize(torch.tensor([1.0 + 2**-11, 70000.0]))
         tensor([1., inf])
-        >>> float_quantize_dequantize(torch.tensor([0.3, 500.0, -1e-3]), torch.float8_e4m3fn)
-        tensor([ 0.3125,  448.0000, -0.0010])
+        >>> float_quantize_dequantize(torch.tensor([0.3, 50.0, -3.0]), torch.float8_e4m3fn)
+        tensor([ 0.3125, 48.0000, -3.0000])
         >>> float_quantize_dequantize(torch.tensor([2.5, 7.0]), None, exponent_bits=2,
         ...                           mantissa_bits=1, kind="finite")
         tensor([2., 6.])
@@ -189,7 +189,10 @@ def float_quantize_dequantize(x: Tensor, dtype: torch.dtype | None = torch.float
     if dtype in (torch.float16, torch.bfloat16) and scale is None:
         return torch.ops.qsim.float_quantize_dequantize(x, dtype)
     if dtype is not None:
-        exponent_bits, mantissa_bits, kind = float_format_of(dtype)
+        try:
+            exponent_bits, mantissa_bits, kind = float_format_of(dtype)
+        except ValueError as e:
+            raise ValueError(f"float_quantize_dequantize: {e}") from None
     elif exponent_bits is None or mantissa_bits is None:
         raise ValueError("float_quantize_dequantize: dtype=None needs exponent_bits and "
                          "mantissa_bits")

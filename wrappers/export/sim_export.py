@@ -54,6 +54,7 @@ from .. import encodings as enc_io
 from .._forward import eval_mode
 from ..nn import QuantizationMixin
 from ..nn.base import torch_base_class
+from ..quantization.block_float_quantizer import BlockFloatQuantizeDequantize
 from ..quantization.param_quantizer import ParamQuantizeDequantize
 from .._atomic import write_files
 from .entries import encoding_entry
@@ -92,6 +93,11 @@ def _ready_slots(model: nn.Module) -> list:
             if isinstance(s.quantizer, ParamQuantizeDequantize) and \
                     not s.quantizer.is_initialized():
                 s.quantizer(getattr(modules[s.module_name], s.key))
+    blocked = [f"{s.path} ({s.quantizer.format_name})" for s in slots
+               if isinstance(s.quantizer, BlockFloatQuantizeDequantize)]
+    if blocked:  # export/float_translation.py
+        raise ExportError(f"block-scaled formats have no ONNX export yet: {', '.join(blocked)}; "
+                          f"see docs/formats.md")
     missing = [s.path for s in slots if not s.quantizer.is_initialized()]
     if missing:
         raise ExportError(f"{len(missing)} enabled quantizers have no encoding: "

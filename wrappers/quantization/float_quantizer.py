@@ -15,8 +15,8 @@ Example::
     >>> q = FloatQuantizeDequantize(torch.float16)
     >>> q(torch.tensor([1.0 + 2**-11, 1.0 + 2**-10, 70000.0]))
     tensor([1.0000, 1.0010,    inf])
-    >>> FloatQuantizeDequantize("fp8_e4m3")(torch.tensor([0.3, 500.0]))
-    tensor([  0.3125, 448.0000])
+    >>> FloatQuantizeDequantize("fp8_e4m3")(torch.tensor([3.3, 500.0]))
+    tensor([  3.2500, 448.0000])
 """
 
 import contextlib

@@ -106,3 +106,45 @@ def test_fp8_per_axis_and_blocked_scales_match_onnxruntime(ort_run, dtype):
 def test_onnxruntime_has_no_float4(ort_run):
     with pytest.raises(ort.capi.onnxruntime_pybind11_state.NotImplemented):
         ort_run(qdq_model(TensorProto.FLOAT4E2M1, True, 1.0), torch.ones(4))
+
+
+# ---- sim.export with float formats ---------------------------------------------------------------
+
+def _fp8_sim(act, param):
+    from torch import nn
+
+    from torchqsim.quantsim import QuantizationSimModel
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(32, 64), nn.Linear(64, 16))
+    x = torch.randn(8, 32) * 4
+    sim = QuantizationSimModel(model, x, quant_scheme="tf")
+    sim.set_precision(nn.Linear, activation=act, param=param)
+    sim.compute_encodings(lambda m: m(x))
+    return sim, x
+
+
+@pytest.mark.parametrize("act,param", [("fp8_e4m3", "fp8_e4m3"), ("fp8_e5m2", "fp8_e4m3")])
+def test_sim_export_fp8_qdq_onnx_matches_sim_in_onnxruntime(tmp_path, ort_run, act, param):
+    import onnx
+
+    from torchqsim.export import export_sim
+    sim, x = _fp8_sim(act, param)
+    paths = export_sim(sim, str(tmp_path), "m", x)
+    model = onnx.load(paths["qdq_onnx"])
+    types = {i.data_type for i in model.graph.initializer} | {
+        a.t.data_type for n in model.graph.node for a in n.attribute if a.name == "value"}
+    q_nodes = [n for n in model.graph.node if n.op_type == "QuantizeLinear"]
+    assert q_nodes and {n.domain for n in model.graph.node} == {""}
+    assert all(next(a.i for a in n.attribute if a.name == "saturate") == 1 for n in q_nodes)
+    (got,) = ort_run(model, x)
+    with torch.no_grad():
+        assert_same(got, sim.model(x), f"{act}/{param}")
+    del types
+
+
+def test_sim_export_of_block_formats_is_refused_by_name(tmp_path):
+    from torchqsim.export import ExportError, export_sim
+    sim, x = _fp8_sim("fp8_e4m3", "mxfp4")
+    with pytest.raises(ExportError, match="mxfp4"):
+        export_sim(sim, str(tmp_path), "m", x)
+    assert not list(tmp_path.iterdir()), "a failed export leaves no file"
