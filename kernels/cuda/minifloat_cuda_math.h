@@ -62,7 +62,7 @@ QSIM_HD float block_scale(uint32_t amax_bits, const qsim_block_format & b) {
 /* qsim_block_element. */
 QSIM_HD float block_element(float x, float s, const qsim_block_format & b) {
     if (b.kind == QSIM_BLOCK_MX_INT8) {
-        return mul_rn(clampf(rintf(div_rn(x, s)), -128.0f, 127.0f), s);
+        return mul_rn(add_rn(clampf(rintf(div_rn(x, s)), -128.0f, 127.0f), 0.0f), s);
     }
     if (s == 0.0f) {
         return mul_rn(x, 0.0f);

@@ -49,7 +49,8 @@ static inline float qsim_pow2f(int e) {
 /* One element of a block format with block scale s (qsim_block_scale). */
 static inline float qsim_block_element(float x, float s, const qsim_block_format * b) {
     if (b->kind == QSIM_BLOCK_MX_INT8) {
-        return qsim_clampf(rintf(x / s), -128.0f, 127.0f) * s;
+        /* + 0.0f: an int8 has no -0 (IEEE -0 + 0 = +0) */
+        return (qsim_clampf(rintf(x / s), -128.0f, 127.0f) + 0.0f) * s;
     }
     if (s == 0.0f) {
         return x * 0.0f;

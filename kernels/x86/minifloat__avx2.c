@@ -76,7 +76,8 @@ static inline __m256 qsim_v8_block_element(__m256 x, __m256 s, const qsim_block_
                                            const qsim_v8_mf * m) {
     if (b->kind == QSIM_BLOCK_MX_INT8) {
         const __m256 q = _mm256_round_ps(_mm256_div_ps(x, s), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-        return _mm256_mul_ps(_mm256_max_ps(_mm256_set1_ps(-128.0f), _mm256_min_ps(_mm256_set1_ps(127.0f), q)), s);
+        const __m256 c = _mm256_max_ps(_mm256_set1_ps(-128.0f), _mm256_min_ps(_mm256_set1_ps(127.0f), q));
+        return _mm256_mul_ps(_mm256_add_ps(c, _mm256_setzero_ps()), s);
     }
     return qsim_v8_mf_scaled(x, s, m);
 }

@@ -79,8 +79,9 @@ static inline __m512 qsim_v16_block_element(__m512 x, __m512 s, const qsim_block
     if (b->kind == QSIM_BLOCK_MX_INT8) {
         const __m512 q = _mm512_roundscale_ps(_mm512_div_ps(x, s),
                                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-        return _mm512_mul_ps(
-            _mm512_max_ps(_mm512_set1_ps(-128.0f), _mm512_min_ps(_mm512_set1_ps(127.0f), q)), s);
+        const __m512 c =
+            _mm512_max_ps(_mm512_set1_ps(-128.0f), _mm512_min_ps(_mm512_set1_ps(127.0f), q));
+        return _mm512_mul_ps(_mm512_add_ps(c, _mm512_setzero_ps()), s);
     }
     return qsim_v16_mf_scaled(x, s, m);
 }

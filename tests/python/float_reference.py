@@ -69,7 +69,8 @@ def block_reference(x, fmt, axis=-1, tensor_scale=None):
         shared = torch.where(amax == 0, torch.full_like(ex, -127), torch.clamp(ex - 1 - emax, min=-127))
         s = torch.exp2(shared.double())
         if fmt == "mxint8":
-            y = (torch.clamp(torch.round(b.double() / s * 64), -128, 127) * s / 64).float()
+            k = torch.clamp(torch.round(b.double() / s * 64), -128, 127) + 0.0  # no -0 in int8
+            y = (k * s / 64).float()
         else:
             y = (round_minifloat((b.double() / s).float(), *_ELEMENTS[fmt]) * s).float()
     y = torch.where(bad, torch.full_like(y, math.nan), y)

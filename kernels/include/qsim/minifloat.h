@@ -21,7 +21,7 @@
  *  - MX (OCP MX v1.0, 6.3): S = 2^max(floor(log2 A) - emax, -127) (E8M0), emax the exponent of
  *    the element format's largest power of two; elements R(x / S) * S with a saturating element
  *    format; MXINT8 elements are two's complement 8-bit integers times 2^-6, that is
- *    clamp(rint(x / (S/64)), -128, 127) * (S/64). A (and so S) NaN or Inf: every element NaN.
+ *    (clamp(rint(x / (S/64)), -128, 127) + 0) * (S/64) (no -0). A (and so S) NaN or Inf: every element NaN.
  *  - NVFP4: with the fp32 tensor scale d (> 0), the block scale is the E4M3 value
  *    q = E4M3_sat(A / 6 / d) decoded as S = q * d (ONNX DequantizeLinear of the scale); elements
  *    are E2M1: R(x / S) * S. S == 0 (an all-zero block): every element 0 with x's sign.

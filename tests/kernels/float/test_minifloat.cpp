@@ -204,7 +204,7 @@ std::vector<float> block_oracle(const std::vector<float> & x, const qsim_block_f
             } else if (s == 0) {
                 r = v * 0.0;
             } else if (b.kind == QSIM_BLOCK_MX_INT8) {
-                r = std::min(127.0, std::max(-128.0, std::nearbyint(v / s * 64))) * s / 64;
+                r = (std::min(127.0, std::max(-128.0, std::nearbyint(v / s * 64))) + 0.0) * s / 64;
             } else {
                 r = t.round(static_cast<double>(static_cast<float>(v / s))) * s;
             }
