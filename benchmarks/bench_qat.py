@@ -27,8 +27,8 @@ import warnings
 import torch
 from torch import nn
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "python"))
-from test_quantsim import Block, Cnn  # noqa: E402  (the test models)
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "python", "quantsim"))
+from test_sim import Block, Cnn  # noqa: E402  (the test models)
 
 from torchqsim.quantsim import QuantizationSimModel  # noqa: E402
 

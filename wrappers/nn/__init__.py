@@ -20,7 +20,7 @@ Example::
 from .activation import *  # noqa: F401,F403
 from .attention import *  # noqa: F401,F403
 from .base import (UNQUANTIZED_MODULE_TYPES, QuantizationMixin, UnsupportedModuleError,
-                   quantized_class, to_quantized)
+                   quantized_class, quantized_class_of, to_quantized)
 from .conv import *  # noqa: F401,F403
 from .dropout import *  # noqa: F401,F403
 from .elementwise import *  # noqa: F401,F403
@@ -37,7 +37,7 @@ from . import (activation, attention, conv, dropout, elementwise, embedding, fun
 register_quantized = QuantizationMixin.implements
 
 __all__ = (["QuantizationMixin", "UnsupportedModuleError", "UNQUANTIZED_MODULE_TYPES",
-            "quantized_class", "to_quantized", "register_quantized"] +
+            "quantized_class", "quantized_class_of", "to_quantized", "register_quantized"] +
            activation.__all__ + attention.__all__ + conv.__all__ + dropout.__all__ +
            elementwise.__all__ + embedding.__all__ + functional_modules.__all__ + linear.__all__ +
            normalization.__all__ + pooling.__all__ + shape.__all__)

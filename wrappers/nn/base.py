@@ -36,8 +36,10 @@ Example::
 
 from torch import Tensor, nn
 
-__all__ = ["QuantizationMixin", "UnsupportedModuleError", "UNQUANTIZED_MODULE_TYPES", "torch_base_class",
-           "quantized_class", "to_quantized"]
+from .facts import ModuleFacts
+
+__all__ = ["QuantizationMixin", "UnsupportedModuleError", "UNQUANTIZED_MODULE_TYPES",
+           "torch_base_class", "quantized_class", "quantized_class_of", "to_quantized"]
 
 #: Module types the sim leaves alone (no wrapper, no quantizers): containers and ``nn.Identity``.
 UNQUANTIZED_MODULE_TYPES = (nn.Identity, nn.Sequential, nn.ModuleList, nn.ModuleDict)
@@ -85,12 +87,16 @@ def torch_base_class(qcls: type) -> type:
                 if issubclass(c, nn.Module) and not issubclass(c, QuantizationMixin))
 
 
-class QuantizationMixin:
+class QuantizationMixin(ModuleFacts):
     """Mixin giving a torch module input, output and parameter quantizer slots (AIMET v2 name).
 
     Slot counts come from ``num_inputs`` / ``num_outputs`` attributes of the quantized class or
     of the torch module (class or instance, e.g. ``Concat(num_inputs=3)``), 1 by default; also
     ``onnx_types`` (set by :meth:`implements`: the AIMET config op-type names of the module).
+
+    Facts about the module family (weight layout, channel axes, BatchNorm folding, MACs) live on
+    its quantized class, inherited from :class:`~torchqsim.nn.facts.ModuleFacts`, for the sim's
+    plan and the PTQ tools (:func:`quantized_class_of` finds the class of a float module).
 
     Built-in quantized classes override :meth:`quantized_forward` with an explicit call of the
     torch function on quantized parameters. A registered class that does not (a user's
@@ -282,6 +288,27 @@ def quantized_class(module_cls: type) -> type | None:
         ('QuantizedLinear', None)
     """
     return QuantizationMixin._registry.get(module_cls)
+
+
+def quantized_class_of(module: nn.Module) -> type:
+    """The quantized class whose facts describe `module`: its own class when it is quantized,
+    else the registered quantized class of the nearest class in its MRO (a subclass of
+    ``nn.Conv2d`` is described by ``QuantizedConv2d``), else :class:`QuantizationMixin` (the
+    defaults).
+
+    Example::
+
+        >>> quantized_class_of(nn.ConvTranspose1d(2, 4, 3)).param_channel_axis("weight")
+        1
+        >>> quantized_class_of(nn.LSTM(2, 2)).is_weight_layer
+        False
+    """
+    if isinstance(module, QuantizationMixin):
+        return type(module)
+    for cls in type(module).__mro__:
+        if cls in QuantizationMixin._registry:
+            return QuantizationMixin._registry[cls]
+    return QuantizationMixin
 
 
 def to_quantized(module: nn.Module, name: str = ""):

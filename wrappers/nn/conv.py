@@ -26,31 +26,56 @@ _CONV_TRANSPOSE = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_trans
 
 
 class _QuantizedConvMixin(QuantizationMixin):
-    """Forward of ``nn.ConvNd`` on the quantized weight and bias."""
+    """Forward of ``nn.ConvNd`` on the quantized weight and bias; ``weight`` is laid out
+    ``(C_out, C_in / groups, *kernel)``."""
+
+    is_weight_layer = True
 
     def quantized_forward(self, x: Tensor) -> Tensor:
+        return self.forward_with_weight(x, self.quantized_param("weight"))
+
+    def forward_with_weight(self, x: Tensor, weight: Tensor) -> Tensor:
+        """The convolution with `weight` in place of the module's (and the quantized bias),
+        e.g. AdaRound's soft-rounded weight."""
         padding = self.padding
         if self.padding_mode != "zeros":
             x = F.pad(x, self._reversed_padding_repeated_twice, mode=self.padding_mode)
             padding = 0
-        return _CONV[len(self.kernel_size)](x, self.quantized_param("weight"),
-                                            self.quantized_param("bias"), self.stride, padding,
-                                            self.dilation, self.groups)
+        return _CONV[len(self.kernel_size)](x, weight, self.quantized_param("bias"), self.stride,
+                                            padding, self.dilation, self.groups)
 
 
 class _QuantizedConvTransposeMixin(QuantizationMixin):
-    """Forward of ``nn.ConvTransposeNd`` on the quantized weight and bias."""
+    """Forward of ``nn.ConvTransposeNd`` on the quantized weight and bias; ``weight`` is laid
+    out ``(C_in, C_out / groups, *kernel)``."""
+
+    is_weight_layer = True
+
+    @classmethod
+    def param_channel_axis(cls, name: str) -> int:
+        """1 for ``weight`` (its output channels), else 0 (AIMET, docs/aimet.md §2.4)."""
+        return 1 if name == "weight" else 0
+
+    def folds_following_batch_norm(self) -> bool:
+        """As for any ConvTranspose op, except depthwise ones: AIMET does not fold into them."""
+        depthwise = self.groups > 1 and self.groups == self.in_channels
+        return not depthwise and super().folds_following_batch_norm()
 
     def quantized_forward(self, x: Tensor, output_size: list[int] | None = None) -> Tensor:
+        return self.forward_with_weight(x, self.quantized_param("weight"), output_size)
+
+    def forward_with_weight(self, x: Tensor, weight: Tensor,
+                            output_size: list[int] | None = None) -> Tensor:
+        """The transposed convolution with `weight` in place of the module's (and the quantized
+        bias), e.g. AdaRound's soft-rounded weight."""
         if self.padding_mode != "zeros":
             raise ValueError(f"Only 'zeros' padding mode is supported for "
                              f"{type(self).__name__}, got {self.padding_mode!r}")
         dims = len(self.kernel_size)
         output_padding = self._output_padding(x, output_size, self.stride, self.padding,
                                               self.kernel_size, dims, self.dilation)
-        return _CONV_TRANSPOSE[dims](x, self.quantized_param("weight"),
-                                     self.quantized_param("bias"), self.stride, self.padding,
-                                     output_padding, self.groups, self.dilation)
+        return _CONV_TRANSPOSE[dims](x, weight, self.quantized_param("bias"), self.stride,
+                                     self.padding, output_padding, self.groups, self.dilation)
 
 
 @QuantizationMixin.implements(nn.Conv1d, onnx_types=("Conv",))

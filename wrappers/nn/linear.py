@@ -19,7 +19,8 @@ __all__ = ["QuantizedLinear"]
 
 @QuantizationMixin.implements(nn.Linear, onnx_types=("Gemm", "MatMul"))
 class QuantizedLinear(QuantizationMixin, nn.Linear):
-    """``F.linear(q_in(x), q_w(weight), q_b(bias))`` then the output quantizer.
+    """``F.linear(q_in(x), q_w(weight), q_b(bias))`` then the output quantizer; ``weight`` is
+    laid out ``(out_features, in_features)``.
 
     Example::
 
@@ -28,5 +29,17 @@ class QuantizedLinear(QuantizationMixin, nn.Linear):
         ['weight']
     """
 
+    is_weight_layer = True
+
+    @classmethod
+    def output_channel_dim(cls, ndim: int) -> int:
+        """The last dim: ``out_features``."""
+        return ndim - 1
+
     def quantized_forward(self, x: Tensor) -> Tensor:
-        return F.linear(x, self.quantized_param("weight"), self.quantized_param("bias"))
+        return self.forward_with_weight(x, self.quantized_param("weight"))
+
+    def forward_with_weight(self, x: Tensor, weight: Tensor) -> Tensor:
+        """``F.linear`` with `weight` in place of the module's (and the quantized bias), e.g.
+        AdaRound's soft-rounded weight."""
+        return F.linear(x, weight, self.quantized_param("bias"))

@@ -1,21 +1,38 @@
 """Channel bookkeeping of Conv / ConvTranspose / Linear weights (any groups).
 
 A weight ``W`` of shape ``[A, B, *kernel]`` is ``[out, in/groups, ...]`` for Conv and Linear and
-``[in, out/groups, ...]`` for ConvTranspose. `channel_index` maps each ``(a, b)`` to the output
-or input channel it belongs to, so scaling, ranges and bias shifts are one formula for all of
-them (depthwise and grouped convolutions included).
+``[in, out/groups, ...]`` for ConvTranspose: the layer's quantized class says which
+(``is_weight_layer``, ``param_channel_axis("weight")``, :mod:`torchqsim.nn`). `channel_index`
+maps each ``(a, b)`` to the output or input channel it belongs to, so scaling, ranges and bias
+shifts are one formula for all of them (depthwise and grouped convolutions included).
 """
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["LAYER_TYPES", "CONV_TYPES", "TRANSPOSED_TYPES", "channel_index", "num_channels",
-           "scale_channels", "channel_ranges", "weighted_input_sum", "is_depthwise",
-           "zero_padding", "ensure_bias"]
+from ..nn.base import quantized_class_of
 
-CONV_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
-TRANSPOSED_TYPES = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
-LAYER_TYPES = CONV_TYPES + TRANSPOSED_TYPES + (nn.Linear,)
+__all__ = ["is_weight_layer", "out_axis", "channel_index", "num_channels", "scale_channels",
+           "channel_ranges", "weighted_input_sum", "is_depthwise", "zero_padding", "ensure_bias"]
+
+_CONV_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+
+
+def is_weight_layer(m: nn.Module) -> bool:
+    """Whether `m` is a Conv / ConvTranspose / Linear layer (its quantized class's
+    ``is_weight_layer``).
+
+    Example::
+
+        >>> is_weight_layer(nn.ConvTranspose2d(2, 2, 1)), is_weight_layer(nn.BatchNorm2d(2))
+        (True, False)
+    """
+    return quantized_class_of(m).is_weight_layer
+
+
+def out_axis(m: nn.Module) -> int:
+    """The output-channel axis of `m`'s weight: 0, or 1 for ConvTranspose."""
+    return quantized_class_of(m).param_channel_axis("weight")
 
 
 def _groups(m: nn.Module) -> int:
@@ -41,8 +58,7 @@ def channel_index(m: nn.Module, which: str) -> Tensor:
     dev = m.weight.device
     rows = torch.arange(a, device=dev).view(-1, 1).expand(a, b)
     cols = torch.arange(b, device=dev).view(1, -1).expand(a, b)
-    transposed = isinstance(m, TRANSPOSED_TYPES)
-    if (which == "out") != transposed:           # the channel indexes dim 0 within its group
+    if (which == "out") == (out_axis(m) == 0):   # the channel indexes dim 0 within its group
         return rows.clone()
     per_group = a // _groups(m)                  # dim-0 rows per group
     return (rows // per_group) * b + cols
@@ -105,7 +121,7 @@ def weighted_input_sum(m: nn.Module, v: Tensor) -> Tensor:
 
 def is_depthwise(m: nn.Module) -> bool:
     """A convolution with one input and one output channel per group."""
-    return isinstance(m, CONV_TYPES) and m.groups == m.in_channels == m.out_channels
+    return isinstance(m, _CONV_TYPES) and m.groups == m.in_channels == m.out_channels
 
 
 def zero_padding(m: nn.Module) -> bool:
@@ -113,7 +129,7 @@ def zero_padding(m: nn.Module) -> bool:
     input shift moves every output position alike."""
     if isinstance(m, nn.Linear):
         return True
-    if not isinstance(m, CONV_TYPES):
+    if not isinstance(m, _CONV_TYPES):
         return False
     if m.padding == "valid":
         return True

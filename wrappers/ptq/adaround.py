@@ -43,11 +43,12 @@ from tqdm.auto import tqdm
 
 from .._atomic import write_files
 from .. import functional as F
+from ..nn.base import quantized_class_of
 from ..quantization import QuantizeDequantize
 from ..quantization._layout import qdq_layout
 from ..quantization.scheme import QuantScheme
 from ..quantsim.torch_encodings import quantizer_entries
-from ._channels import LAYER_TYPES, TRANSPOSED_TYPES
+from ._channels import is_weight_layer, out_axis
 from ._layer_graph import execution_order, module_names, run_batches
 
 __all__ = ["apply_adaround", "ADAROUND_ZETA", "ADAROUND_GAMMA"]
@@ -82,7 +83,7 @@ def _capture(model: nn.Module, layer: nn.Module, data_loader, num_batches, who, 
 
 def _weight_quantizer(layer, bw, scheme, per_channel) -> QuantizeDequantize:
     w = layer.weight.detach()
-    axis = 1 if isinstance(layer, TRANSPOSED_TYPES) else 0
+    axis = out_axis(layer)
     shape = [1] * w.dim()
     if per_channel:
         shape[axis] = w.shape[axis]
@@ -101,29 +102,15 @@ def _grid(q: QuantizeDequantize, w: Tensor):
     return flat(enc.scale), flat(enc.zero_point), axis
 
 
-_CONV_TRANSPOSE = {nn.ConvTranspose1d: nn.functional.conv_transpose1d,
-                   nn.ConvTranspose2d: nn.functional.conv_transpose2d,
-                   nn.ConvTranspose3d: nn.functional.conv_transpose3d}
-
-
-def _layer_out(layer: nn.Module, x: Tensor, weight: Tensor) -> Tensor:
-    """`layer`'s forward with `weight` in place of its own."""
-    if isinstance(layer, nn.Linear):
-        return nn.functional.linear(x, weight, layer.bias)
-    if isinstance(layer, TRANSPOSED_TYPES):
-        return _CONV_TRANSPOSE[type(layer)](x, weight, layer.bias, layer.stride, layer.padding,
-                                            layer.output_padding, layer.groups, layer.dilation)
-    return layer._conv_forward(x, weight, layer.bias)
-
-
 def _recon_loss(out: Tensor, target: Tensor, layer: nn.Module) -> Tensor:
-    dim = -1 if isinstance(layer, nn.Linear) else 1
+    dim = quantized_class_of(layer).output_channel_dim(out.dim())
     return (out - target).square().sum(dim=dim).mean()
 
 
 def _optimize_layer(layer, q, x, y, iterations, reg_param, beta_range, warm_start, batch_size,
                     gen, bar):
     """Learns the rounding of one layer; returns its AdaRounded weight."""
+    wrapper = quantized_class_of(layer).from_module(layer)  # its forward_with_weight
     w = layer.weight.detach()
     scale, zp, axis = _grid(q, w)
     bshape = [1] * w.dim()
@@ -139,7 +126,7 @@ def _optimize_layer(layer, q, x, y, iterations, reg_param, beta_range, warm_star
         idx = torch.randint(0, x.shape[0], (min(batch_size, x.shape[0]),), generator=gen)
         h = _h(v)
         w_soft = F.dequantize(torch.clamp(base + h, q.qmin, q.qmax), scale, zp, axis)
-        loss = _recon_loss(_layer_out(layer, x[idx], w_soft), y[idx], layer)
+        loss = _recon_loss(wrapper.forward_with_weight(x[idx], w_soft), y[idx], layer)
         if it >= warm:
             progress = (it - warm) / max(1, iterations - warm)
             beta = beta_range[0] + (beta_range[1] - beta_range[0]) * progress
@@ -227,7 +214,7 @@ def apply_adaround(model: nn.Module, dummy_input, data_loader, num_batches: int,
     ignored = module_names(model, modules_to_ignore or (), "modules_to_ignore", who)
     fp = copy.deepcopy(model).eval()
     work = copy.deepcopy(model).eval()
-    layers = {n: m for n, m in work.named_modules() if isinstance(m, LAYER_TYPES)
+    layers = {n: m for n, m in work.named_modules() if is_weight_layer(m)
               and n not in ignored}
     unknown = sorted(set(overrides) - set(layers))
     if unknown:

@@ -34,7 +34,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from ._channels import (CONV_TYPES, LAYER_TYPES, ensure_bias, num_channels, scale_channels,
+from ._channels import (ensure_bias, is_weight_layer, num_channels, scale_channels,
                         weighted_input_sum, zero_padding)
 from ._layer_graph import LayerGraph
 
@@ -108,7 +108,7 @@ def _find_pairs(graph: LayerGraph) -> list[tuple]:
         bn = graph.module(node)
         prev = node.args[0]
         layer = graph.module(prev) if hasattr(prev, "op") else None
-        if (isinstance(layer, LAYER_TYPES) and graph.called_once(prev) and prev not in used
+        if (is_weight_layer(layer) and graph.called_once(prev) and prev not in used
                 and graph.sole_user(prev) is node and bn.num_features == num_channels(layer, "out")
                 and _rank_ok(layer, graph.shape(prev))):
             pairs.append((prev, node, False))
@@ -116,7 +116,7 @@ def _find_pairs(graph: LayerGraph) -> list[tuple]:
             continue
         nxt = graph.sole_user(node)
         layer = graph.module(nxt) if nxt is not None else None
-        if (isinstance(layer, CONV_TYPES + (nn.Linear,)) and zero_padding(layer)
+        if (zero_padding(layer)
                 and graph.called_once(nxt) and bn.num_features == num_channels(layer, "in")
                 and _rank_ok(layer, graph.shape(node))):
             pairs.append((nxt, node, True))

@@ -24,8 +24,9 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from ._channels import LAYER_TYPES
 from .._forward import eval_mode
+from ..nn.base import quantized_class_of
+from ._channels import is_weight_layer
 from ._layer_graph import batches, execution_order, module_names, run_batches
 
 __all__ = ["QuantParams", "correct_bias"]
@@ -47,7 +48,7 @@ class QuantParams(NamedTuple):
 
 
 def _channel_mean(y: Tensor, layer: nn.Module) -> Tensor:
-    dim = y.dim() - 1 if isinstance(layer, nn.Linear) else 1
+    dim = quantized_class_of(layer).output_channel_dim(y.dim())
     return y.detach().double().transpose(0, dim).reshape(y.shape[dim], -1).mean(dim=1)
 
 
@@ -156,7 +157,7 @@ def correct_bias(model: nn.Module, sim_or_params, data_loader, num_batches: int,
                         f"got {type(sim_or_params).__name__}")
     ignored = module_names(model, layers_to_ignore, "layers_to_ignore", who)
     fp_layers = {n: m for n, m in model.named_modules()
-                 if isinstance(m, LAYER_TYPES) and m.bias is not None and n not in ignored}
+                 if is_weight_layer(m) and m.bias is not None and n not in ignored}
     q_layers = {n: m for n, m in sim.named_qmodules() if n in fp_layers}
     fp = copy.deepcopy(model).eval()
     fp_means = _means(fp, {n: fp.get_submodule(n) for n in q_layers}, data_loader, num_batches,

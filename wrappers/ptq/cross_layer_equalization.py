@@ -45,8 +45,8 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from ._channels import (LAYER_TYPES, channel_ranges, ensure_bias, num_channels, scale_channels,
-                        weighted_input_sum, zero_padding)
+from ._channels import (channel_ranges, ensure_bias, is_weight_layer, num_channels,
+                        scale_channels, weighted_input_sum, zero_padding)
 from ._layer_graph import LayerGraph
 from .batch_norm_fold import fold_batch_norms_with_records
 
@@ -86,7 +86,7 @@ def _find_pairs(graph: LayerGraph) -> list[_Pair]:
     pairs = []
     for node in graph.nodes:
         l1 = graph.module(node)
-        if not isinstance(l1, LAYER_TYPES) or not graph.called_once(node):
+        if not is_weight_layer(l1) or not graph.called_once(node):
             continue
         relu6, rectified, cur = [], False, graph.sole_user(node)
         while cur is not None:
@@ -98,7 +98,7 @@ def _find_pairs(graph: LayerGraph) -> list[_Pair]:
             rectified |= rect
             cur = graph.sole_user(cur)
         l2 = graph.module(cur) if cur is not None else None
-        if (isinstance(l2, LAYER_TYPES) and graph.called_once(cur)
+        if (is_weight_layer(l2) and graph.called_once(cur)
                 and isinstance(l1, nn.Linear) == isinstance(l2, nn.Linear)
                 and num_channels(l1, "out") == num_channels(l2, "in")):
             pairs.append(_Pair(graph.module_name(node), graph.module_name(cur), l1, l2, relu6,

@@ -38,7 +38,6 @@ from tqdm.auto import tqdm
 from .._atomic import write_files
 from ..float_formats import format_bits, is_format
 from ..quantization import QuantizeDequantize
-from ._channels import LAYER_TYPES, TRANSPOSED_TYPES
 from .._forward import eval_mode, run_model
 from ._sim_slots import SlotState, call, install, quantized_groups, slot_map
 
@@ -145,13 +144,9 @@ def _workloads(sim, groups: dict, dummy_input) -> dict:
 
     def hook(mod, args, out, name):
         y = out[0] if isinstance(out, (tuple, list)) else out
-        if isinstance(mod, LAYER_TYPES):
-            w = mod.weight
-            if isinstance(mod, TRANSPOSED_TYPES):
-                ops = args[0].numel() * w.numel() // w.shape[0]
-            else:
-                ops = y.numel() * w.numel() // w.shape[0]
-            work[name] = (work.get(name, (0, True))[0] + ops, True)
+        macs = mod.mac_count(args[0], y) if args else None
+        if macs is not None:
+            work[name] = (work.get(name, (0, True))[0] + macs, True)
         elif torch.is_tensor(y):
             work[name] = (work.get(name, (0, False))[0] + y.numel(), False)
 

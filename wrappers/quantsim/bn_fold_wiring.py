@@ -16,35 +16,24 @@ Example::
     (False, True)
 """
 
-from torch import nn
-
 from ..graph import OpNode, Producer
 from .plan import Plan
 
 __all__ = ["is_foldable_bn", "wire_folded_batch_norms"]
 
-_FOLDING_PRODUCERS = ("Conv", "ConvTranspose", "Gemm")
-_CONV_TRANSPOSE = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
-
-
-def _types_of(plan: Plan, op: OpNode) -> tuple[str, ...]:
-    spec = plan.spec(op)
-    return spec.op_types if spec else ()
-
 
 def is_foldable_bn(plan: Plan, op: OpNode) -> bool:
-    """A BatchNorm whose only input is the only use of a Conv/ConvTranspose/Gemm output."""
-    if "BatchNormalization" not in _types_of(plan, op) or len(op.inputs) < 1:
+    """A BatchNorm whose only input is the only use of the output of a quantized module that
+    folds a following BatchNorm (``folds_following_batch_norm``: Conv, ConvTranspose, Gemm)."""
+    spec = plan.spec(op)
+    if spec is None or "BatchNormalization" not in spec.op_types or len(op.inputs) < 1:
         return False
     src = op.inputs[0]
     if not isinstance(src, Producer):
         return False
     producer = src.op
-    if not any(t in _FOLDING_PRODUCERS for t in _types_of(plan, producer)):
+    if plan.spec(producer) is None or not producer.module.folds_following_batch_norm():
         return False
-    m = producer.module
-    if isinstance(m, _CONV_TRANSPOSE) and m.groups > 1 and m.groups == m.in_channels:
-        return False  # depthwise ConvTranspose: AIMET does not fold it
     users = [c for per_output in producer.consumers for c, _ in per_output]
     return users == [op] and not any(producer.is_model_output)
 

@@ -53,7 +53,7 @@ Example::
 
 from ..graph import MODEL_INPUT, CONSTANT, ModuleGraph, OpNode, Producer
 from .bn_fold_wiring import is_foldable_bn, wire_folded_batch_norms
-from .plan import ModuleSpec, Plan, SlotSpec, input_indices, param_channel_axis
+from .plan import ModuleSpec, Plan, SlotSpec, input_indices
 
 __all__ = ["apply_config"]
 
@@ -170,7 +170,7 @@ def _apply_instance_settings(plan: Plan, config: dict) -> None:
         for name, slot in spec.params.items():
             param = getattr(op.module, name)
             if per_channel and param is not None and param.dim() > 0:
-                slot.channel_axis = param_channel_axis(op.module, name)
+                slot.channel_axis = op.module.param_channel_axis(name)
         spec.supported_kernels = list(lookup(spec, "supported_kernels",
                                              defaults.get("supported_kernels", [])))
 

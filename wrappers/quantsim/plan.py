@@ -14,14 +14,10 @@ Example::
 
 from dataclasses import dataclass, field
 
-from torch import nn
-
 from ..graph import ModuleGraph, OpNode, Producer
 from ..nn.base import QuantizationMixin
 
-__all__ = ["ModuleSpec", "Plan", "SlotSpec", "input_indices", "param_channel_axis"]
-
-_CONV_TRANSPOSE = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+__all__ = ["ModuleSpec", "Plan", "SlotSpec", "input_indices"]
 
 
 @dataclass
@@ -88,19 +84,6 @@ class ModuleSpec:
         yield from (("input", i, s) for i, s in enumerate(self.inputs))
         yield from (("output", i, s) for i, s in enumerate(self.outputs))
         yield from (("param", n, s) for n, s in self.params.items())
-
-
-def param_channel_axis(module: nn.Module, param_name: str) -> int:
-    """The per-channel axis of a parameter: 1 for ConvTranspose weights (laid out
-    ``(C_in, C_out / groups, ...)``), else 0 (AIMET, docs/aimet.md §2.4).
-
-    Example::
-
-        >>> param_channel_axis(nn.ConvTranspose2d(4, 8, 3), "weight"), param_channel_axis(
-        ...     nn.Conv2d(4, 8, 3), "weight")
-        (1, 0)
-    """
-    return 1 if isinstance(module, _CONV_TRANSPOSE) and param_name == "weight" else 0
 
 
 def input_indices(op: OpNode) -> list[int]:

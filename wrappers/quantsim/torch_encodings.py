@@ -24,7 +24,6 @@ from .._atomic import write_files
 from ..quantization.param_quantizer import freeze
 from ..quantization.quantizer import QuantizeDequantize
 from .arguments import check_bitwidth
-from .plan import param_channel_axis
 from .construction import make_quantizer, set_slot
 
 __all__ = ["encodings_dict", "load_encodings", "quantizer_entries", "save_encodings"]
@@ -151,7 +150,7 @@ def _load_entry(sim, key, entries: list, where: str, frozen: bool) -> str | None
         slot.symmetric, slot.strict, slot.unsigned = first["is_symmetric"], False, False
     if kind == "param":
         param = getattr(module, k)
-        axis = param_channel_axis(module, k)
+        axis = module.param_channel_axis(k)
         if len(entries) > 1 and (param.dim() <= axis or param.shape[axis] != len(entries)):
             raise ValueError(f"{where}: {len(entries)} per-channel entries do not match "
                              f"parameter shape {tuple(param.shape)}")

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from torchqsim.quantsim import config_file as qc
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 AIMET_DIR = REPO.parent / "shared" / "aimet-configs"
 AIMET_FILES = ["default_config.json", "default_config_per_channel.json", "htp_quantsim_config_v75.json"]
 PRESETS = ["default", "per_channel", "target"]

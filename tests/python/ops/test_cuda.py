@@ -32,7 +32,7 @@ from asserts import assert_same, assert_within
 from qdq_cases import LAYOUTS, grid_data, make_qparams, qparam_shape, with_specials
 from reference import expand_qparam, reduce_to_qparam
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 HAS_CUDA = torch.cuda.is_available()
 needs_cuda = pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU and a CUDA build of torch")
 

@@ -11,7 +11,7 @@ from torch import nn
 from torchqsim.quantization.param_quantizer import is_frozen
 from torchqsim.quantsim import QuantizationSimModel
 
-AIMET_CONFIGS = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared",
+AIMET_CONFIGS = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "shared",
                              "aimet-configs")
 
 

@@ -1,11 +1,11 @@
 """`torch.compile` of models holding `QuantizeDequantize` quantizers: the compiled model
 evaluates and trains (range learning included) like the eager one.
 
-tests/python/test_compile.py covers the functional ops inside a compiled graph; this file covers
+tests/python/ops/test_compile.py covers the functional ops inside a compiled graph; this file covers
 the quantizer modules and `QuantizationSimModel.model`: their forward compiles without a graph
 break (`fullgraph=True`), and a compiled copy of a calibrated model matches the eager model over a
 few SGD steps. Oracle: the eager model, from the same weights and encodings, on the same batches.
-Inductor's caches are off (see test_compile.py).
+Inductor's caches are off (see ops/test_compile.py).
 """
 
 import copy
