@@ -25,8 +25,6 @@ from ..quantization.quantizer import QuantizeDequantize
 from .arguments import FLOAT_DTYPES
 from .plan import SlotSpec
 
-_TRANSPOSED = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
-
 __all__ = ["disable_non_float_slots", "make_quantizer", "quantize_modules", "realize",
            "set_slot"]
 
@@ -80,10 +78,10 @@ def disable_non_float_slots(sim, dummy_input) -> None:
 
 def _block_axis(module: nn.Module, kind: str, key) -> int:
     """The blocked axis of a block-format quantizer: for a weight of two or more dims its input
-    channels (as AIMET blocks them: 1, or 0 for ConvTranspose), else the last axis."""
+    channels (as AIMET blocks them: the other of the two channel axes), else the last axis."""
     if kind != "param" or getattr(module, key).dim() < 2:
         return -1
-    return 0 if isinstance(module, _TRANSPOSED) else 1
+    return 1 if module.param_channel_axis(key) == 0 else 0
 
 
 def make_quantizer(sim, module: nn.Module, kind: str, key, spec: SlotSpec):
