@@ -173,9 +173,10 @@ def test_mx_decomposition_matches_in_onnxruntime(ort_run, fmt):
 
 
 @pytest.mark.parametrize("special", [float("inf"), float("nan")])
-def test_mx_decomposition_block_with_inf_or_nan_differs_in_onnxruntime(ort_run, special):
-    """A block holding +-Inf or NaN is all NaN in the simulation (the E8M0 NaN scale); in
-    onnxruntime the other elements of the block are not NaN (docs/formats.md)."""
+def test_mx_decomposition_blocks_with_inf_and_nan(ort_run, special):
+    """A block holding +-Inf or NaN is all NaN in the simulation (the E8M0 NaN scale).
+    onnxruntime agrees for Inf; for NaN its ReduceMax skips the NaN, so the other elements of
+    the block come out finite (docs/formats.md)."""
     from torchqsim.export import QDQ_TRANSLATION_TABLE
     x = torch.arange(1.0, 65.0).reshape(1, 64)
     x[0, 3] = special
@@ -183,8 +184,12 @@ def test_mx_decomposition_block_with_inf_or_nan_differs_in_onnxruntime(ort_run, 
                                 verbose=False, custom_translation_table=QDQ_TRANSLATION_TABLE)
     (got,) = ort_run(program.model_proto, x)
     ours = F.block_float_quantize_dequantize(x, "mxfp8_e4m3")
-    assert bool(ours[0, :32].isnan().all()) and not bool(got[0, :32].isnan().all())
-    assert_same(got[0, 32:], ours[0, 32:], "the other block")
+    assert bool(ours[0, :32].isnan().all())
+    if special != special:  # NaN
+        assert not bool(got[0, :32].isnan().all())
+        assert_same(got[0, 32:], ours[0, 32:], "the other block")
+    else:
+        assert_same(got, ours, "Inf block")
 
 
 def test_sim_export_mxfp8_weights_and_activations_match_in_onnxruntime(tmp_path, ort_run):
