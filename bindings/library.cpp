@@ -1,6 +1,6 @@
 // The qsim operator library: every schema in one TORCH_LIBRARY block. Device implementations
-// live in TORCH_LIBRARY_IMPL blocks (qdq_cpu.cpp); fake (meta) and autograd registrations are in
-// wrappers/ops.py. Importing torchqsim._C loads this library.
+// live in TORCH_LIBRARY_IMPL blocks (qdq_cpu.cpp), the autograd formulas in qdq_autograd.cpp;
+// fake (meta) registrations are in wrappers/ops.py. Importing torchqsim._C loads this library.
 #include <Python.h>
 #include <torch/library.h>
 

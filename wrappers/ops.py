@@ -1,8 +1,10 @@
-"""Fake (meta) and autograd registrations for the `qsim` ops defined in bindings/library.cpp.
+"""Fake (meta) registrations for the `qsim` ops defined in bindings/library.cpp.
 
 Every op has a fake implementation (so `torch.compile(fullgraph=True)`, `torch.export` and the
-ONNX exporter can trace it) and the differentiable ones have an autograd formula whose backward
-is itself a `qsim` op. Gradients flow to the data, to `scale` and to a floating `zero_point`:
+ONNX exporter can trace it). The differentiable ones have an autograd formula registered in C++
+(bindings/qdq_autograd.cpp: no Python runs per call) whose backward is itself a `qsim` op that
+recomputes what it needs from the saved input x. Gradients flow to the data, to `scale` and to a
+floating `zero_point`:
 
 - `quantize_dequantize`: straight-through for x (zero where clamped), LSQ/AIMET-v2 range-learning
   gradients for scale and zero_point;
@@ -93,55 +95,3 @@ def _dequantize_backward_fake(grad, q, scale, zero_point, axis, block_size, qpar
 def _float_qdq_fake(x, dtype):
     _check_data("x", x)
     return _like(x)
-
-
-def _save_qdq(ctx, inputs, output):
-    x, scale, zero_point, *args = inputs
-    ctx.save_for_backward(x, scale, zero_point)
-    ctx.args = args
-
-
-def _affine_backward(backward_op):
-    """Autograd formula for an op whose tensor inputs are (x, scale, zero_point)."""
-
-    def backward(ctx, grad):
-        x, scale, zero_point = ctx.saved_tensors
-        need_x, need_scale, need_zp = ctx.needs_input_grad[:3]
-        dx, dscale, dzp = backward_op(grad, x, scale, zero_point, *ctx.args,
-                                      need_scale or need_zp)
-        return ((dx if need_x else None, dscale if need_scale else None,
-                 dzp if need_zp else None) + (None,) * len(ctx.args))
-
-    return backward
-
-
-for _op, _backward in (("quantize_dequantize", torch.ops.qsim.quantize_dequantize_backward),
-                       ("quantize", torch.ops.qsim.quantize_backward),
-                       ("dequantize", torch.ops.qsim.dequantize_backward)):
-    torch.library.register_autograd(f"qsim::{_op}", _affine_backward(_backward),
-                                    setup_context=_save_qdq)
-
-
-def _no_double_backward(op):
-    """Autograd formula of a `*_backward` op: refuses to differentiate it (no silent zeros)."""
-
-    def backward(ctx, *grads):
-        raise RuntimeError(
-            f"torch.ops.qsim.{op} is not differentiable: double backward through a torchqsim "
-            "quantizer (differentiating its gradient, e.g. after "
-            "torch.autograd.grad(..., create_graph=True)) is not supported")
-
-    return backward
-
-
-for _op in ("quantize_dequantize_backward", "quantize_backward", "dequantize_backward"):
-    torch.library.register_autograd(f"qsim::{_op}", _no_double_backward(_op),
-                                    setup_context=lambda ctx, inputs, output: None)
-
-
-def _float_qdq_backward(ctx, grad):
-    return grad, None
-
-
-torch.library.register_autograd("qsim::float_quantize_dequantize", _float_qdq_backward,
-                                setup_context=lambda ctx, inputs, output: None)

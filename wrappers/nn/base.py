@@ -34,8 +34,12 @@ Example::
     torch.Size([3, 2])
 """
 
+import sys
+
+import torch
 from torch import Tensor, nn
 
+from ..quantization.quantizer import QuantizeDequantize, plain_eager
 from .facts import ModuleFacts
 
 __all__ = ["QuantizationMixin", "UnsupportedModuleError", "UNQUANTIZED_MODULE_TYPES",
@@ -73,6 +77,36 @@ def quantize_tensor(quantizer: nn.Module | None, x):
     if quantizer is None or not isinstance(x, Tensor) or not x.is_floating_point():
         return x
     return quantizer(x)
+
+
+def _sole_refs() -> int:
+    """``sys.getrefcount`` of an object held by one local variable only (interpreter-specific)."""
+    probe = object()
+    return sys.getrefcount(probe)
+
+
+def _storage_uses(t: Tensor) -> int:
+    """Tensors (and storage objects) holding `t`'s storage, counted by torch."""
+    storage = t.untyped_storage()
+    return torch._C._storage_Use_Count(storage._cdata)
+
+
+_SOLE_REFS = _sole_refs()
+_SOLE_STORAGE_USES = _storage_uses(torch.empty(1))
+
+
+def _overwritable(t) -> bool:
+    """Whether a module's result `t`, referenced only by the caller's local variable (checked by
+    the caller with ``sys.getrefcount``, in a no-grad plain eager call), may be overwritten: a
+    dense tensor that is not a view and is the only tensor on its storage, so that no input,
+    parameter, buffer or other tensor shares its memory (an op returning its input, or a view
+    of it, shares the input's storage; a module keeping its result holds another reference).
+    """
+    return (type(t) is Tensor and t._base is None and t.device.type in ("cpu", "cuda") and
+            t.dtype in (torch.float32, torch.float16, torch.bfloat16) and
+            t.storage_offset() == 0 and torch._debug_has_internal_overlap(t) == 0 and
+            t.untyped_storage().nbytes() == t.numel() * t.element_size() and
+            _storage_uses(t) == _SOLE_STORAGE_USES)
 
 
 def _quantize_sequence(quantizers: nn.ModuleList, values):
@@ -258,8 +292,18 @@ class QuantizationMixin(ModuleFacts):
         return _quantize_sequence(self.output_quantizers, (out,))[0]
 
     def forward(self, *args, **kwargs):
-        """Quantize inputs, run :meth:`quantized_forward`, quantize outputs."""
-        return self.quantize_outputs(self.quantized_forward(*self.quantize_inputs(args), **kwargs))
+        """Quantize inputs, run :meth:`quantized_forward`, quantize outputs.
+
+        Without autograd (calibration, evaluation), a single tensor output that nothing else
+        can reach is quantized in place instead of into a new tensor (:func:`_overwritable`).
+        """
+        out = self.quantized_forward(*self.quantize_inputs(args), **kwargs)
+        q = self.output_quantizers[0] if len(self.output_quantizers) else None
+        if getattr(type(q), "forward", None) is QuantizeDequantize.forward and \
+                not torch.is_grad_enabled() and plain_eager() and \
+                sys.getrefcount(out) <= _SOLE_REFS and _overwritable(out):
+            return q.forward_into_input(out)
+        return self.quantize_outputs(out)
 
     def quantized_forward(self, *args, **kwargs):
         """The torch computation on already-quantized inputs, with quantized parameters.

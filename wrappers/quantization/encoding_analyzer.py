@@ -230,16 +230,18 @@ class _HistogramAnalyzer(EncodingAnalyzer):
                              persistent=False)
 
     def _update(self, view, axis):
-        # One pass when every histogram has a range that covers the batch; otherwise a min/max
-        # pass, the ranges grow (re-binning the old counts), and the batch is binned again.
+        # One pass when every histogram has a range that covers the batch. Otherwise the ranges
+        # grow to the batch's min/max (from that pass, else from a min/max pass when there is no
+        # range yet), the old counts are re-binned, and the batch is binned again.
         lo, hi = self.range[..., 0], self.range[..., 1]
         if bool((hi > lo).all()):
             counts, bmin, bmax, bad = torch.ops.qsim.histogram(view, self.range, self.num_bins, axis)
+            self._fold(bmin, bmax, bad)
             if bool(((bmin >= lo) & (bmax <= hi) | (bmin > bmax)).all()):
-                self._fold(bmin, bmax, bad)
                 self.counts.add_(counts)
                 return
-        super()._update(view, axis)
+        else:
+            super()._update(view, axis)
         counts, range_ = torch.ops.qsim.histogram_grow(self.counts, self.range, self.min, self.max)
         self.counts.copy_(counts.add_(torch.ops.qsim.histogram(view, range_, self.num_bins, axis)[0]))
         self.range.copy_(range_)

@@ -23,7 +23,7 @@ Example::
 import torch
 from torch import Tensor, nn
 
-from .quantizer import QuantizeDequantize
+from .quantizer import QuantizeDequantize, plain_eager
 
 __all__ = ["ParamQuantizeDequantize", "freeze", "is_frozen"]
 
@@ -89,6 +89,43 @@ class ParamQuantizeDequantize(QuantizeDequantize):
         self._set_from_analyzer()
 
     def forward(self, x: Tensor) -> Tensor:
+        """Quantize-dequantize the parameter `x`, recomputing the encoding first when it
+        follows the parameter (see the module docstring).
+
+        In eval mode, when no gradient is needed (no grad mode, or neither `x` nor min/max
+        requires grad), the result is computed once and reused until `x` or the encoding
+        changes: another tensor, another storage, or an in-place write (tracked by the
+        tensors' version counters, which optimizer steps, ``copy_``, ``load_state_dict`` and
+        ``set_range`` all bump). Writes through ``.data`` bypass version counters: after one,
+        call :meth:`clear_cache` (or switch to training mode and back).
+        """
         if self._follows_input():
             self.recompute(x)
-        return super().forward(x)
+        if self.training or self._calibrating or not plain_eager() or torch.is_grad_enabled() and (
+                x.requires_grad or self.min.requires_grad or self.max.requires_grad):
+            return super().forward(x)
+        key = (x._version, x.data_ptr(), x.dtype, x.device, tuple(x.shape), x.stride(),
+               self.min._version, self.max._version, self.min.data_ptr(), self.max.data_ptr(),
+               self.qmin, self.qmax, self.grid, self.shape)
+        cached = self.__dict__.get("_output_cache")
+        if cached is None or cached[0] is not x or cached[1] is not self.min or \
+                cached[2] is not self.max or cached[3] != key:
+            cached = self._output_cache = (x, self.min, self.max, key, super().forward(x))
+        return cached[4]
+
+    def clear_cache(self) -> None:
+        """Forget the cached eval-mode result (see :meth:`forward`).
+
+        Example::
+
+            >>> q = ParamQuantizeDequantize((), 8, symmetric=True).requires_grad_(False).eval()
+            >>> w = torch.tensor([1.0, -0.3])
+            >>> _ = q(w); w.data[0] = 0.5    # a write no version counter sees: q(w) is stale
+            >>> q.clear_cache(); q(w)
+            tensor([ 0.5039, -0.2992])
+        """
+        self.__dict__.pop("_output_cache", None)
+
+    def train(self, mode: bool = True):
+        self.clear_cache()
+        return super().train(mode)

@@ -30,7 +30,7 @@ from ._layout import aligned_shape, qdq_layout
 from .encoding_analyzer import (Encoding, EncodingAnalyzer, MinMaxEncodingAnalyzer, grid_bounds,
                                 grid_name)
 
-__all__ = ["QuantizeDequantize", "compute_encodings"]
+__all__ = ["QuantizeDequantize", "compute_encodings", "plain_eager"]
 
 
 def _ste_round(x: Tensor) -> Tensor:
@@ -172,6 +172,29 @@ class QuantizeDequantize(nn.Module):
             RuntimeError: the quantizer holds no encoding yet.
             ValueError: the encoding shape does not fit `x`.
         """
+        return self._quantize(x, None)
+
+    def forward_into_input(self, x: Tensor) -> Tensor:
+        """:meth:`forward` that writes its result into `x` itself (returned): for a caller that
+        owns `x` and no longer needs its values (``torchqsim.nn`` wrappers call it on the fresh
+        output of their op in no-grad forwards). Bit for bit the result of :meth:`forward`.
+
+        Raises:
+            RuntimeError: grad mode is on and `x` requires grad (see
+                :func:`torchqsim.functional.quantize_dequantize`'s ``out=``), or as :meth:`forward`.
+
+        Example::
+
+            >>> q = QuantizeDequantize((), 8, symmetric=False)
+            >>> q.set_range(0.0, 2.55)
+            >>> y = torch.tensor([0.004, 1.0, 9.0])
+            >>> with torch.no_grad():
+            ...     print(q.forward_into_input(y) is y, y)
+            True tensor([0.0000, 1.0000, 2.5500])
+        """
+        return self._quantize(x, x)
+
+    def _quantize(self, x: Tensor, out: Tensor | None) -> Tensor:
         self._check_input(x)
         if self._calibrating:
             self.encoding_analyzer.update_stats(x)
@@ -181,7 +204,30 @@ class QuantizeDequantize(nn.Module):
         if not torch.compiler.is_compiling() and not self.is_initialized():
             raise RuntimeError(f"{self._label()} has no encoding: calibrate it under "
                                f"`with quantizer.compute_encodings():`, or call set_range()")
-        axis, block, qshape = qdq_layout(x.shape, self.shape)
+        scale, zp, axis, block = self._qparams(tuple(x.shape))
+        return F.quantize_dequantize(x, scale, zp, self.qmin, self.qmax, axis, block, out=out)
+
+    def _qparams(self, x_shape: tuple) -> tuple:
+        """``(scale, zero_point, axis, block_size)`` of the op for an input of `x_shape`.
+
+        When min/max get no gradient they are computed once and reused until min or max changes
+        (another tensor, or an in-place write: ``set_range``, ``load_state_dict``, an optimizer
+        step; all bump the tensor's version counter) or the grid does.
+        """
+        if torch.is_grad_enabled() and (self.min.requires_grad or self.max.requires_grad) or \
+                not plain_eager():
+            return self._compute_qparams(x_shape)
+        key = (self.min._version, self.max._version, self.min.data_ptr(), self.max.data_ptr(),
+               x_shape, self.qmin, self.qmax, self.grid, self.shape)
+        cached = self.__dict__.get("_qparam_cache")
+        if cached is None or cached[0] is not self.min or cached[1] is not self.max or \
+                cached[2] != key:
+            cached = self._qparam_cache = (self.min, self.max, key,
+                                           self._compute_qparams(x_shape))
+        return cached[3]
+
+    def _compute_qparams(self, x_shape: tuple) -> tuple:
+        axis, block, qshape = qdq_layout(x_shape, self.shape)
         scale = self.get_scale()
         zp = self._zero_point(scale)
         if block is not None:
@@ -190,7 +236,7 @@ class QuantizeDequantize(nn.Module):
             zp = zp.reshape(full).expand(qshape).contiguous()
         elif scale.shape != qshape:  # per-tensor: (), per-channel: (C,)
             scale, zp = scale.reshape(qshape), zp.reshape(qshape)
-        return F.quantize_dequantize(x, scale, zp, self.qmin, self.qmax, axis, block)
+        return scale, zp, axis, block
 
     def _start_calibration(self) -> None:
         if self._calibrating:
@@ -243,6 +289,13 @@ class QuantizeDequantize(nn.Module):
     def extra_repr(self) -> str:
         return f"shape={self.shape}, bitwidth={self.bitwidth}, grid={self.grid!r}" + \
             (f", block_size={self.block_size}" if self.block_size is not None else "")
+
+
+def plain_eager() -> bool:
+    """Whether this is a plain eager call: not traced (fx, TorchScript, ONNX) nor compiled or
+    exported, so that cached tensors and in-place writes cannot leak into a captured graph."""
+    return not (torch.compiler.is_compiling() or torch.compiler.is_exporting() or
+                torch.jit.is_tracing() or torch.fx._symbolic_trace.is_fx_symbolic_tracing())
 
 
 def _full(shape, qshape):

@@ -1,0 +1,266 @@
+"""Whole-model cost of the sim against the FP32 model in the same run (issue 17's targets).
+
+Every row is a ratio of two medians timed interleaved (one call of each per round, so machine
+load hits both alike), at each thread count of ``--threads`` in one process. Every row says
+whether outputs are ``fresh`` (allocated by the call, as modules and autograd do) or ``reused``.
+
+Models (built here, random weights, fixed seed):
+
+- ``resnet``: a ResNet-style CNN on 64x64 images (stem conv, 4 basic blocks with BN, ReLU and
+  residual adds, two stride-2 stages, global pooling, Linear);
+- ``bert``: a BERT-style encoder (2 layers, hidden 256, 4 heads, sequence 128, LayerNorm, GELU
+  MLP, attention by matmul + softmax).
+
+Rows per model (sim: ``QuantizationSimModel`` W8A8 with the ``per_channel`` config):
+
+- ``eval_fwd``: calibrated sim eval forward / FP32 eval forward (no grad);
+- ``calib_<scheme>``: ``sim.compute_encodings`` over N batches / N FP32 forwards (no grad);
+- ``qat_<scheme>[_compiled]``: one SGD step (forward, MSE, backward, step) of the sim / of the
+  FP32 model; compiled rows compare ``torch.compile`` of both (compile time excluded).
+
+Rows of the qdq op (1M fp32 elements ``[4, 64, 64, 64]``, signed 8-bit, per-tensor):
+
+- ``qdq_fwd``: our forward with a fresh output / ``x.clone()`` (fresh);
+- ``qdq_fwd_reused``: our forward into a reused buffer / ``buf.copy_(x)`` (reused);
+- ``qdq_ste``: our forward + straight-through backward (``torch.autograd.grad``) / ``x.clone()``,
+  and torch's ``fake_quantize_per_tensor_affine`` forward + backward / ours (all fresh).
+
+Usage::
+
+    python benchmarks/bench_model.py                      # 1 and 2 threads, compiled rows too
+    python benchmarks/bench_model.py --quick --no-compile # smoke run
+    python benchmarks/bench_model.py --models bert --threads 1 --out /tmp/model.json
+"""
+
+import argparse
+import copy
+import os
+import platform
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from torchqsim.quantsim import QuantizationSimModel
+
+import timing
+
+DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "model.json"
+# (row prefix, target ratio, direction): "le" ours/baseline must be <= target, "ge" >= target.
+TARGETS = {"eval_fwd": 1.05, "calib_tf": 1.3, "calib_tf_enhanced": 1.5, "qat_tf": 1.15,
+           "qat_range_learning_tf_init": 1.25, "qat_tf_compiled": 1.15,
+           "qat_range_learning_tf_init_compiled": 1.25, "qdq_ste": 2.8}
+TORCH_TARGET = 8.0  # qdq_ste: torch fake_quantize ms / ours ms >= 8
+
+
+class BasicBlock(nn.Module):
+    """conv-bn-relu-conv-bn + shortcut (1x1 conv when the shape changes), relu."""
+
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1, self.bn1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout)
+        self.conv2, self.bn2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout)
+        self.short = nn.Sequential() if stride == 1 and cin == cout else nn.Sequential(
+            nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+        self.relu1, self.relu2 = nn.ReLU(), nn.ReLU()
+
+    def forward(self, x):
+        y = self.relu1(self.bn1(self.conv1(x)))
+        return self.relu2(self.bn2(self.conv2(y)) + self.short(x))
+
+
+class ResNet(nn.Module):
+    """A small ResNet for 64x64 inputs."""
+
+    def __init__(self, width=32, classes=100):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width),
+                                  nn.ReLU())
+        self.blocks = nn.Sequential(BasicBlock(width, width, 1), BasicBlock(width, 2 * width, 2),
+                                    BasicBlock(2 * width, 2 * width, 1),
+                                    BasicBlock(2 * width, 4 * width, 2))
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(4 * width, classes)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(self.pool(self.blocks(self.stem(x))), 1))
+
+
+class EncoderLayer(nn.Module):
+    """Post-LN BERT layer: self-attention (matmul + softmax), GELU MLP of 4x hidden."""
+
+    def __init__(self, d, heads):
+        super().__init__()
+        self.heads = heads
+        self.qkv, self.proj = nn.Linear(d, 3 * d), nn.Linear(d, d)
+        self.fc1, self.fc2 = nn.Linear(d, 4 * d), nn.Linear(4 * d, d)
+        self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.softmax, self.gelu = nn.Softmax(dim=-1), nn.GELU()
+
+    def forward(self, x):
+        b, t, d = x.shape
+        q, k, v = (z.reshape(b, t, self.heads, d // self.heads).transpose(1, 2)
+                   for z in self.qkv(x).chunk(3, dim=-1))
+        att = self.softmax(q @ k.transpose(-1, -2) * (d // self.heads) ** -0.5)
+        x = self.ln1(x + self.proj((att @ v).transpose(1, 2).reshape(b, t, d)))
+        return self.ln2(x + self.fc2(self.gelu(self.fc1(x))))
+
+
+class Bert(nn.Module):
+    def __init__(self, d=256, heads=4, layers=2):
+        super().__init__()
+        self.layers = nn.Sequential(*(EncoderLayer(d, heads) for _ in range(layers)))
+
+    def forward(self, x):
+        return self.layers(x)
+
+
+def models(names):
+    """(name, fp32 model in eval mode, one batch) for each requested model."""
+    torch.manual_seed(0)
+    if "resnet" in names:
+        model = ResNet()
+        with torch.no_grad():  # non-trivial BN statistics
+            model.train()(torch.randn(16, 3, 64, 64))
+        yield "resnet", model.eval(), torch.randn(8, 3, 64, 64)
+    if "bert" in names:
+        yield "bert", Bert().eval(), torch.randn(4, 128, 256)
+
+
+def calibrated_sim(model, x, scheme, batches):
+    sim = QuantizationSimModel(model, x, quant_scheme=scheme, config_file="per_channel")
+    sim.compute_encodings(lambda m, data: [m(b) for b in data], batches)
+    return sim
+
+
+def stepper(model, x):
+    """One SGD training step of `model` on `x` (forward + MSE loss + backward + step)."""
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1e-6)
+    target = torch.zeros_like(model(x)).detach()
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        nn.functional.mse_loss(model(x), target).backward()
+        opt.step()
+
+    return step
+
+
+def no_grad(fn):
+    def call():
+        with torch.no_grad():
+            fn()
+    return call
+
+
+def model_rows(name, model, x, args):
+    """The eval, calibration and QAT rows of one model: {row: (fns, outputs)} per thread run."""
+    batches = [x] * args.batches
+    cases = {}
+    sim = calibrated_sim(model, x, "tf", batches)
+    sim.model.eval()
+    cases["eval_fwd"] = {"ours": no_grad(lambda: sim.model(x)), "base": no_grad(lambda: model(x))}
+    for scheme in ("tf", "tf_enhanced"):
+        calib_sim = QuantizationSimModel(model, x, quant_scheme=scheme, config_file="per_channel")
+        cases[f"calib_{scheme}"] = {
+            "ours": lambda s=calib_sim: s.compute_encodings(
+                lambda m, data: [m(b) for b in data], batches),
+            "base": no_grad(lambda: [model(b) for b in batches])}
+    for scheme in ("tf", "range_learning_tf_init"):
+        qsim = calibrated_sim(model, x, scheme, batches)
+        fp32 = copy.deepcopy(model)
+        qsim.model.train(), fp32.train()
+        cases[f"qat_{scheme}"] = {"ours": stepper(qsim.model, x), "base": stepper(fp32, x)}
+        if args.compile:
+            cases[f"qat_{scheme}_compiled"] = {"ours": stepper(torch.compile(qsim.model), x),
+                                               "base": stepper(torch.compile(fp32), x)}
+    return {row: (fns, "fresh") for row, fns in cases.items()}
+
+
+def qdq_rows():
+    """The qdq op rows at 1M elements (per-tensor, signed 8-bit, non-zero zero point)."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(4, 64, 64, 64, generator=gen)
+    scale, zp = float(x.abs().max()) / 127, 3
+    s_t, zp_t = torch.tensor(scale), torch.tensor(zp, dtype=torch.int32)
+    xg, grad, buf = x.clone().requires_grad_(), torch.randn(x.shape, generator=gen), torch.empty_like(x)
+    qdq = torch.ops.qsim.quantize_dequantize
+    ours_fwd = torch.ops.qsim.quantize_dequantize_out
+
+    def ours_ste():
+        torch.autograd.grad(qdq(xg, s_t, zp_t, -128, 127), xg, grad)
+
+    def torch_ste():
+        torch.autograd.grad(torch.fake_quantize_per_tensor_affine(xg, scale, zp, -128, 127), xg, grad)
+
+    return {
+        "qdq_fwd": ({"ours": lambda: qdq(x, s_t, zp_t, -128, 127), "base": lambda: x.clone()},
+                    "fresh"),
+        "qdq_fwd_reused": ({"ours": lambda: ours_fwd(x, s_t, zp_t, -128, 127, None, None, buf),
+                            "base": lambda: buf.copy_(x)}, "reused"),
+        "qdq_ste": ({"ours": ours_ste, "base": lambda: x.clone(), "torch_fq": torch_ste}, "fresh"),
+    }
+
+
+def run_rows(cases, threads, warmup, repeats, model="-"):
+    rows = []
+    for row, (fns, outputs) in cases.items():
+        ms = timing.time_row(fns, warmup, repeats)
+        entry = {"model": model, "row": row, "threads": threads, "outputs": outputs,
+                 "ours_ms": ms["ours"], "base_ms": ms["base"], "ratio": ms["ours"] / ms["base"]}
+        if "torch_fq" in ms:
+            entry["torch_fq_ms"] = ms["torch_fq"]
+            entry["torch_speedup"] = ms["torch_fq"] / ms["ours"]
+        target = TARGETS.get(row)
+        entry["target"] = target
+        entry["met"] = None if target is None else entry["ratio"] <= target and \
+            entry.get("torch_speedup", TORCH_TARGET) >= TORCH_TARGET
+        rows.append(entry)
+        print_row(entry)
+    return rows
+
+
+def print_row(r):
+    extra = f"  torch/ours {r['torch_speedup']:5.2f}" if "torch_speedup" in r else ""
+    target = "" if r["target"] is None else f"  target <= {r['target']:.2f} " + \
+        ("met" if r["met"] else "MISSED")
+    print(f"{r['model']:7} {r['row']:38} thr={r['threads']} {r['outputs']:6} "
+          f"ours {r['ours_ms']:9.3f} ms  base {r['base_ms']:9.3f} ms  ratio {r['ratio']:5.2f}"
+          f"{extra}{target}", flush=True)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="1 warm-up, 3 repeats")
+    parser.add_argument("--threads", default="1,2", help="comma-separated thread counts (1,2)")
+    parser.add_argument("--models", default="resnet,bert", help="resnet,bert (both)")
+    parser.add_argument("--batches", type=int, default=4, help="calibration batches N (4)")
+    parser.add_argument("--no-compile", dest="compile", action="store_false",
+                        help="skip the torch.compile QAT rows")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON output path")
+    args = parser.parse_args(argv)
+    warmup, repeats = (1, 3) if args.quick else (2, 9)
+    threads = [int(t) for t in args.threads.split(",")]
+    warnings.simplefilter("ignore")
+    start = time.time()
+    cases = {"-": qdq_rows()}
+    for name, model, x in models(args.models.split(",")):
+        cases[name] = model_rows(name, model, x, args)
+    rows = []
+    for t in threads:
+        torch.set_num_threads(t)
+        for name, model_cases in cases.items():
+            rows += run_rows(model_cases, t, warmup, repeats, name)
+    meta = {"torch": torch.__version__, "python": platform.python_version(), "threads": threads,
+            "warmup": warmup, "repeats": repeats, "batches": args.batches,
+            "load_average": os.getloadavg(), "elapsed_s": time.time() - start,
+            "compile": args.compile}
+    print(f"load average {meta['load_average']}, {meta['elapsed_s']:.0f} s")
+    timing.write_json(args.out, {"meta": meta, "rows": rows})
+
+
+if __name__ == "__main__":
+    sys.exit(main())

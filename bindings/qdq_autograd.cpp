@@ -1,0 +1,196 @@
+// Autograd formulas of the qdq ops, registered in C++ (the Autograd dispatch key) so that no
+// Python runs when autograd calls them: the forward records (x, scale, zero_point) and the grid,
+// and the backward is the `*_backward` op (qdq_entry_points.h), which recomputes what it needs
+// from x (no copy of the data is saved: x is the op's own input, kept by reference).
+// Gradients reach x (straight-through, zero where clamped), scale and a floating zero_point
+// (range learning); the scale/zero-point sums run only when one of them needs a gradient.
+// `float_quantize_dequantize` has the identity gradient. The `*_backward` ops refuse to be
+// differentiated (no double backward), with an error naming the op. Fake (meta) kernels are in
+// wrappers/ops.py.
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <torch/autograd.h>
+#include <torch/library.h>
+
+#include <string>
+#include <tuple>
+
+namespace qsim {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+using OptInt = std::optional<int64_t>;
+using Grads  = std::tuple<at::Tensor, at::Tensor, at::Tensor>;
+
+// The ops with a grid (qmin, qmax): quantize_dequantize and quantize.
+using GridFwd = at::Tensor(const at::Tensor &, const at::Tensor &, const at::Tensor &, int64_t,
+                           int64_t, OptInt, OptInt);
+using GridBwd = Grads(const at::Tensor &, const at::Tensor &, const at::Tensor &,
+                      const at::Tensor &, int64_t, int64_t, OptInt, OptInt, bool);
+using DeqFwd  = at::Tensor(const at::Tensor &, const at::Tensor &, const at::Tensor &, OptInt,
+                           OptInt);
+using DeqBwd  = Grads(const at::Tensor &, const at::Tensor &, const at::Tensor &,
+                      const at::Tensor &, OptInt, OptInt, bool);
+
+template <class Sig> c10::TypedOperatorHandle<Sig> handle(const char * name) {
+    return c10::Dispatcher::singleton().findSchemaOrThrow(name, "").typed<Sig>();
+}
+
+constexpr char kQdq[]         = "qsim::quantize_dequantize";
+constexpr char kQdqBwd[]      = "qsim::quantize_dequantize_backward";
+constexpr char kQuantize[]    = "qsim::quantize";
+constexpr char kQuantizeBwd[] = "qsim::quantize_backward";
+
+// How an affine op with a grid (quantize_dequantize, quantize) calls its forward and backward
+// below the Autograd key.
+template <const char * Fwd, const char * Bwd> struct GridCalls {
+    static constexpr const char * backward_name = Bwd;
+    static at::Tensor fwd(const at::Tensor & x, const at::Tensor & s, const at::Tensor & z,
+                          int64_t lo, int64_t hi, OptInt axis, OptInt block) {
+        static const auto op = handle<GridFwd>(Fwd);
+        return op.call(x, s, z, lo, hi, axis, block);
+    }
+    static Grads bwd(const at::Tensor & g, const at::Tensor & x, const at::Tensor & s,
+                     const at::Tensor & z, int64_t lo, int64_t hi, OptInt axis, OptInt block,
+                     bool qparam_grads) {
+        static const auto op = handle<GridBwd>(Bwd);
+        return op.call(g, x, s, z, lo, hi, axis, block, qparam_grads);
+    }
+};
+
+using QdqCalls      = GridCalls<kQdq, kQdqBwd>;
+using QuantizeCalls = GridCalls<kQuantize, kQuantizeBwd>;
+
+// dequantize has no grid: lo and hi are ignored.
+struct DequantizeCalls {
+    static constexpr const char * backward_name = "qsim::dequantize_backward";
+    static at::Tensor fwd(const at::Tensor & q, const at::Tensor & s, const at::Tensor & z,
+                          int64_t, int64_t, OptInt axis, OptInt block) {
+        static const auto op = handle<DeqFwd>("qsim::dequantize");
+        return op.call(q, s, z, axis, block);
+    }
+    static Grads bwd(const at::Tensor & g, const at::Tensor & q, const at::Tensor & s,
+                     const at::Tensor & z, int64_t, int64_t, OptInt axis, OptInt block,
+                     bool qparam_grads) {
+        static const auto op = handle<DeqBwd>("qsim::dequantize_backward");
+        return op.call(g, q, s, z, axis, block, qparam_grads);
+    }
+};
+
+template <class Calls> struct AffineFunction : torch::autograd::Function<AffineFunction<Calls>> {
+    static at::Tensor forward(AutogradContext * ctx, const at::Tensor & x, const at::Tensor & s,
+                              const at::Tensor & z, int64_t lo, int64_t hi, OptInt axis,
+                              OptInt block) {
+        at::AutoDispatchBelowADInplaceOrView guard;
+        ctx->save_for_backward({ x, s, z });
+        ctx->saved_data["lo"]    = lo;
+        ctx->saved_data["hi"]    = hi;
+        ctx->saved_data["axis"]  = axis;
+        ctx->saved_data["block"] = block;
+        return Calls::fwd(x, s, z, lo, hi, axis, block);
+    }
+
+    static variable_list backward(AutogradContext * ctx, variable_list grads) {
+        const auto saved   = ctx->get_saved_variables();
+        const bool need_s  = ctx->needs_input_grad(1);
+        const bool need_zp = ctx->needs_input_grad(2);
+        auto [dx, ds, dzp] = Calls::bwd(
+            grads[0], saved[0], saved[1], saved[2], ctx->saved_data["lo"].toInt(),
+            ctx->saved_data["hi"].toInt(), ctx->saved_data["axis"].toOptional<int64_t>(),
+            ctx->saved_data["block"].toOptional<int64_t>(), need_s || need_zp);
+        return { ctx->needs_input_grad(0) ? dx : at::Tensor(), need_s ? ds : at::Tensor(),
+                 need_zp ? dzp : at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(),
+                 at::Tensor() };
+    }
+};
+
+at::Tensor qdq_autograd(const at::Tensor & x, const at::Tensor & s, const at::Tensor & z,
+                        int64_t lo, int64_t hi, OptInt axis, OptInt block) {
+    return AffineFunction<QdqCalls>::apply(x, s, z, lo, hi, axis, block);
+}
+
+at::Tensor quantize_autograd(const at::Tensor & x, const at::Tensor & s, const at::Tensor & z,
+                             int64_t lo, int64_t hi, OptInt axis, OptInt block) {
+    return AffineFunction<QuantizeCalls>::apply(x, s, z, lo, hi, axis, block);
+}
+
+at::Tensor dequantize_autograd(const at::Tensor & q, const at::Tensor & s, const at::Tensor & z,
+                               OptInt axis, OptInt block) {
+    return AffineFunction<DequantizeCalls>::apply(q, s, z, 0, 0, axis, block);
+}
+
+struct FloatQdqFunction : torch::autograd::Function<FloatQdqFunction> {
+    static at::Tensor forward(AutogradContext *, const at::Tensor & x, at::ScalarType dtype) {
+        at::AutoDispatchBelowADInplaceOrView guard;
+        static const auto op = handle<at::Tensor(const at::Tensor &, at::ScalarType)>(
+            "qsim::float_quantize_dequantize");
+        return op.call(x, dtype);
+    }
+
+    static variable_list backward(AutogradContext *, variable_list grads) {
+        return { grads[0], at::Tensor() };
+    }
+};
+
+at::Tensor float_qdq_autograd(const at::Tensor & x, at::ScalarType dtype) {
+    return FloatQdqFunction::apply(x, dtype);
+}
+
+// The Autograd kernel of a `*_backward` op: runs it (below Autograd) and, when its result is
+// put on a graph (create_graph=True), attaches a node that refuses to be differentiated.
+template <class Calls> struct NoDoubleBackward : torch::autograd::Function<NoDoubleBackward<Calls>> {
+    template <class... Args>
+    static variable_list forward(AutogradContext *, const at::Tensor & grad, const at::Tensor & x,
+                                 const at::Tensor & s, const at::Tensor & z, Args... args) {
+        at::AutoDispatchBelowADInplaceOrView guard;
+        auto [dx, ds, dzp] = Calls::bwd(grad, x, s, z, args...);
+        return { dx, ds, dzp };
+    }
+
+    static variable_list backward(AutogradContext *, variable_list) {
+        const char * name = Calls::backward_name + 6;  // without "qsim::"
+        TORCH_CHECK(false, "torch.ops.qsim.", name, " is not differentiable: double backward "
+                    "through a torchqsim quantizer (differentiating its gradient, e.g. after "
+                    "torch.autograd.grad(..., create_graph=True)) is not supported");
+        return {};
+    }
+};
+
+Grads as_grads(const variable_list & v) {
+    return { v[0], v[1], v[2] };
+}
+
+Grads qdq_backward_autograd(const at::Tensor & g, const at::Tensor & x, const at::Tensor & s,
+                            const at::Tensor & z, int64_t lo, int64_t hi, OptInt axis,
+                            OptInt block, bool qparam_grads) {
+    return as_grads(NoDoubleBackward<QdqCalls>::apply(g, x, s, z, lo, hi, axis, block,
+                                                             qparam_grads));
+}
+
+Grads quantize_backward_autograd(const at::Tensor & g, const at::Tensor & x, const at::Tensor & s,
+                                 const at::Tensor & z, int64_t lo, int64_t hi, OptInt axis,
+                                 OptInt block, bool qparam_grads) {
+    return as_grads(NoDoubleBackward<QuantizeCalls>::apply(g, x, s, z, lo, hi, axis, block,
+                                                                  qparam_grads));
+}
+
+Grads dequantize_backward_autograd(const at::Tensor & g, const at::Tensor & q,
+                                   const at::Tensor & s, const at::Tensor & z, OptInt axis,
+                                   OptInt block, bool qparam_grads) {
+    return as_grads(NoDoubleBackward<DequantizeCalls>::apply(g, q, s, z, 0, 0, axis, block,
+                                                                    qparam_grads));
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(qsim, Autograd, m) {
+    m.impl("quantize_dequantize", &qdq_autograd);
+    m.impl("quantize", &quantize_autograd);
+    m.impl("dequantize", &dequantize_autograd);
+    m.impl("float_quantize_dequantize", &float_qdq_autograd);
+    m.impl("quantize_dequantize_backward", &qdq_backward_autograd);
+    m.impl("quantize_backward", &quantize_backward_autograd);
+    m.impl("dequantize_backward", &dequantize_backward_autograd);
+}
+
+}  // namespace qsim

@@ -1,0 +1,33 @@
+"""Smoke test of benchmarks/bench_model.py: a quick run writes every row with sane numbers.
+
+It checks that the harness works (rows, positive times, ratios consistent with the times, the
+outputs label), never how fast anything is: timing targets do not belong in tests.
+"""
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_model.py"
+MODEL_ROWS = ["eval_fwd", "calib_tf", "calib_tf_enhanced", "qat_tf", "qat_range_learning_tf_init"]
+QDQ_ROWS = {"qdq_fwd": "fresh", "qdq_fwd_reused": "reused", "qdq_ste": "fresh"}
+
+
+def test_quick_run_writes_every_row(tmp_path):
+    out = tmp_path / "model.json"
+    proc = subprocess.run([sys.executable, str(BENCH), "--quick", "--no-compile", "--threads", "1",
+                           "--models", "bert", "--batches", "1", "--out", str(out)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = json.loads(out.read_text())["rows"]
+    got = sorted((r["model"], r["row"]) for r in rows)
+    assert got == sorted([("-", r) for r in QDQ_ROWS] + [("bert", r) for r in MODEL_ROWS]), got
+    for r in rows:
+        assert r["row"] in proc.stdout, f"{r['row']} missing from the printed lines"
+        assert r["outputs"] == QDQ_ROWS.get(r["row"], "fresh"), r
+        assert math.isfinite(r["ours_ms"]) and r["ours_ms"] > 0 and r["base_ms"] > 0, r
+        assert math.isclose(r["ratio"], r["ours_ms"] / r["base_ms"]), r
+        if r["row"] == "qdq_ste":
+            assert math.isclose(r["torch_speedup"], r["torch_fq_ms"] / r["ours_ms"]), r
