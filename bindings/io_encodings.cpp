@@ -268,10 +268,9 @@ void read_int_entry(const Fields & f, qsim_encoding_entry & e, IntArrays & a) {
     e.shape = a.shape.empty() ? nullptr : a.shape.data();
 }
 
-void add_entry(qsim_encodings * enc, qsim_encoding_role role, const std::string & name,
-               const Fields & f) {
-    qsim_encoding_entry e{};
-    IntArrays arrays;
+// The entry `f` describes, pointing into `arrays` and `name`.
+void entry_from(qsim_encoding_role role, const std::string & name, const Fields & f,
+                qsim_encoding_entry & e, IntArrays & arrays) {
     e.name = name.c_str();
     e.role = role;
     e.kind = static_cast<qsim_encoding_kind>(f.has("dtype") ? f.choice("dtype", KINDS, 2) : 0);
@@ -286,6 +285,17 @@ void add_entry(qsim_encodings * enc, qsim_encoding_role role, const std::string 
             bad(f.where(), "'" + k + "' is not allowed in a float entry");
         }
     }
+}
+
+const std::initializer_list<const char *> ENTRY_KEYS = {
+    "dtype", "bitwidth", "is_symmetric", "is_signed", "layout", "scale",
+    "offset", "min", "max", "axis", "block_size", "scale_shape"};
+
+void add_entry(qsim_encodings * enc, qsim_encoding_role role, const std::string & name,
+               const Fields & f) {
+    qsim_encoding_entry e{};
+    IntArrays arrays;
+    entry_from(role, name, f, e, arrays);
     qsim_error err;
     if (qsim_encodings_add(enc, &e, &err) != QSIM_SUCCESS) {
         qsim_io::raise_located(g_error, qsim_io::text(err.message), f.where().c_str(), 0, 0);
@@ -329,9 +339,7 @@ enc_ptr from_dict(const py::object & data) {
         for (auto item : as_dict(top.get(SECTIONS[role]), SECTIONS[role])) {
             const std::string where = std::string(SECTIONS[role]) + "[" + repr_of(item.first) + "]";
             const std::string name = as_str(py::reinterpret_borrow<py::object>(item.first), where);
-            const Fields entry(py::reinterpret_borrow<py::object>(item.second), where,
-                               {"dtype", "bitwidth", "is_symmetric", "is_signed", "layout", "scale",
-                                "offset", "min", "max", "axis", "block_size", "scale_shape"});
+            const Fields entry(py::reinterpret_borrow<py::object>(item.second), where, ENTRY_KEYS);
             add_entry(enc.get(), static_cast<qsim_encoding_role>(role), name, entry);
         }
     }
@@ -400,6 +408,22 @@ py::str write_encodings(const py::object & data, const std::string & version) {
     return qsim_io::text(text);
 }
 
+// One entry of the dict layout checked as the C reader and writer check it (qsim_encoding_check);
+// raises EncodingsError whose message starts with `where`.
+void check_encoding(const py::object & entry, const std::string & where) {
+    const Fields f(entry, where, ENTRY_KEYS);
+    qsim_encoding_entry e{};
+    IntArrays arrays;
+    const std::string name = where;
+    entry_from(QSIM_ENCODING_ROLE_UNKNOWN, name, f, e, arrays);
+    qsim_error err;
+    if (qsim_encoding_check(&e, &err) != QSIM_SUCCESS) {
+        const std::string why = err.message;  // "invalid encoding of entry '<where>': <reason>"
+        const std::string prefix = "invalid encoding of entry '" + name + "': ";
+        bad(where, why.compare(0, prefix.size(), prefix) == 0 ? why.substr(prefix.size()) : why);
+    }
+}
+
 void save_encodings(const py::object & data, const py::object & path, const std::string & version) {
     enc_ptr enc = from_dict(data);
     const std::string p = qsim_io::file_path(path, "path");
@@ -435,6 +459,10 @@ void qsim_register_encodings(py::module_ & m) {
     m.def("write_encodings", &write_encodings, py::arg("data"), py::arg("version"),
           "The encodings dict as the text of an encodings file of `version` (deterministic).\n"
           "Raises EncodingsError when the dict is malformed or holds what the version cannot.");
+    m.def("check_encoding", &check_encoding, py::arg("entry"), py::arg("where"),
+          "Checks one entry of the encodings dict as the C reader and writer do (structure;\n"
+          "scale finite, > 0 and float32; min < max; offsets integers on the grid). Raises\n"
+          "EncodingsError with a message starting with `where`.");
     m.def("save_encodings", &save_encodings, py::arg("data"), py::arg("path"), py::arg("version"),
           "write_encodings into the file at `path`, atomically (temporary file in the same\n"
           "directory, fsync, rename; on failure no file is left and `path` is unchanged).\n"

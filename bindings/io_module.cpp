@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "qsim/analyzers.h"
 #include "qsim/qdq.h"
 #include "qsim/status.h"
 
@@ -27,6 +28,18 @@ std::vector<std::pair<std::string, bool>> kernel_variants() {
     return out;
 }
 
+// (qmin, qmax) of a grid kind (qsim_grid_kind) at `bitwidth`, from qsim_grid_bounds.
+std::pair<int, int> grid_bounds(int kind, int bitwidth) {
+    int32_t qmin = 0, qmax = 0;
+    if (kind < QSIM_GRID_SYMMETRIC || kind > QSIM_GRID_ASYMMETRIC ||
+        qsim_grid_bounds(static_cast<qsim_grid_kind>(kind), bitwidth, &qmin, &qmax) != QSIM_SUCCESS) {
+        throw py::value_error("grid_bounds: bitwidth must be an integer from 2 to 16 and kind a "
+                              "qsim_grid_kind, got bitwidth " + std::to_string(bitwidth) +
+                              ", kind " + std::to_string(kind));
+    }
+    return {qmin, qmax};
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_io, m) {
@@ -37,6 +50,15 @@ PYBIND11_MODULE(_io, m) {
           "Name of the qdq kernel variant the ops dispatch to on this CPU.");
     m.def("status_string", [](int s) { return std::string(qsim_status_string(static_cast<qsim_status>(s))); },
           "Text of a qsim_status code.");
+    py::dict kinds;  // the C enum qsim_grid_kind, by name
+    kinds["symmetric"] = static_cast<int>(QSIM_GRID_SYMMETRIC);
+    kinds["strict_symmetric"] = static_cast<int>(QSIM_GRID_STRICT_SYMMETRIC);
+    kinds["unsigned_symmetric"] = static_cast<int>(QSIM_GRID_UNSIGNED_SYMMETRIC);
+    kinds["asymmetric"] = static_cast<int>(QSIM_GRID_ASYMMETRIC);
+    m.attr("GRID_KINDS") = kinds;
+    m.def("grid_bounds", &grid_bounds, py::arg("kind"), py::arg("bitwidth"),
+          "(qmin, qmax) of grid kind `kind` (a value of GRID_KINDS, the C enum qsim_grid_kind)\n"
+          "at `bitwidth` (2..16), from qsim_grid_bounds. ValueError otherwise.");
     qsim_register_config(m);
     qsim_register_encodings(m);
 }

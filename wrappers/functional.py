@@ -14,6 +14,9 @@ chosen by `axis` and `block_size`:
 - ``axis=a, block_size=b``: blockwise, `scale` has x's shape with ``x.shape[a] // b`` at `a`.
 """
 
+import math
+import numbers
+
 import torch
 from torch import Tensor
 
@@ -23,8 +26,29 @@ __all__ = ["quantize_dequantize", "quantize", "dequantize", "float_quantize_dequ
            "block_float_quantize_dequantize", "grid_range"]
 
 
-def _as_tensor(v, dtype):
-    return v if isinstance(v, Tensor) else torch.tensor(v, dtype=dtype)
+def _scale_arg(v):
+    """`scale` as a tensor: a tensor is passed on (the op checks it), a real number becomes a
+    float32 scalar; anything else is refused naming the argument."""
+    if isinstance(v, Tensor):
+        return v
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        raise TypeError(f"scale must be a tensor or a real number, got {type(v).__name__} {v!r}")
+    return torch.tensor(float(v), dtype=torch.float32)
+
+
+def _zero_point_arg(v):
+    """`zero_point` as a tensor: a tensor is passed on (the op checks it); a Python number must
+    be an integer (an integral float such as 3.0 is accepted), never truncated (0.5, 2.7 and NaN
+    are refused, as the same value in a tensor is)."""
+    if isinstance(v, Tensor):
+        return v
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        raise TypeError(f"zero_point must be a tensor or an integer, got {type(v).__name__} {v!r}")
+    if not isinstance(v, numbers.Integral) and not (math.isfinite(v) and float(v).is_integer()):
+        raise ValueError(f"zero_point must be an integer, got {v!r} (it is not truncated)")
+    if not -2**31 <= int(v) < 2**31:
+        raise ValueError(f"zero_point must be an integer within the grid [qmin, qmax], got {v!r}")
+    return torch.tensor(int(v), dtype=torch.int32)
 
 
 def grid_range(bitwidth: int, *, signed: bool = True, strict: bool = False) -> tuple[int, int]:
@@ -48,12 +72,14 @@ def grid_range(bitwidth: int, *, signed: bool = True, strict: bool = False) -> t
     """
     if isinstance(bitwidth, bool) or not isinstance(bitwidth, int) or not 2 <= bitwidth <= 16:
         raise ValueError(f"bitwidth must be an integer from 2 to 16, got {bitwidth!r}")
-    if not signed:
-        if strict:
-            raise ValueError("strict=True needs a signed grid (signed=True)")
-        return 0, 2**bitwidth - 1
-    half = 2 ** (bitwidth - 1)
-    return (-half + 1 if strict else -half), half - 1
+    if not signed and strict:
+        raise ValueError("strict=True needs a signed grid (signed=True)")
+    from .quantization.grid import Grid, GridKind  # the package imports this module first
+
+    kind = GridKind.ASYMMETRIC if not signed else \
+        GridKind.STRICT_SYMMETRIC if strict else GridKind.SYMMETRIC
+    grid = Grid.of(bitwidth, kind)  # the bounds come from C (qsim_grid_bounds)
+    return grid.qmin, grid.qmax
 
 
 def quantize_dequantize(x: Tensor, scale, zero_point, qmin: int, qmax: int,
@@ -64,9 +90,10 @@ def quantize_dequantize(x: Tensor, scale, zero_point, qmin: int, qmax: int,
     Args:
         x: float32, float16 or bfloat16 tensor (half types are computed in fp32 and returned in
             their dtype).
-        scale: positive finite step size(s), a tensor or a number.
-        zero_point: integer value(s) in ``[qmin, qmax]``, ONNX sign; a floating tensor when it is
-            learned.
+        scale: positive finite step size(s), a tensor or a real number.
+        zero_point: integer value(s) in ``[qmin, qmax]``, ONNX sign: a tensor (floating when it
+            is learned) or a Python integer (an integral float such as ``3.0`` is accepted; 0.5
+            raises ValueError rather than being truncated).
         qmin: lowest grid integer.
         qmax: highest grid integer (``qmax - qmin < 2**16``).
         axis: quantization axis for per-channel or blockwise; None for per-tensor.
@@ -94,7 +121,7 @@ def quantize_dequantize(x: Tensor, scale, zero_point, qmin: int, qmax: int,
         tensor([[ 0.5000, -0.5000],
                 [ 2.0000,  3.5000]])
     """
-    scale, zero_point = _as_tensor(scale, torch.float32), _as_tensor(zero_point, torch.int32)
+    scale, zero_point = _scale_arg(scale), _zero_point_arg(zero_point)
     if out is None:
         return torch.ops.qsim.quantize_dequantize(x, scale, zero_point, qmin, qmax, axis,
                                                   block_size)
@@ -120,8 +147,7 @@ def quantize(x: Tensor, scale, zero_point, qmin: int, qmax: int, axis: int | Non
         tensor([3., 5., 0.])
     """
     return torch.ops.qsim.quantize(
-        x, _as_tensor(scale, torch.float32), _as_tensor(zero_point, torch.int32),
-        qmin, qmax, axis, block_size)
+        x, _scale_arg(scale), _zero_point_arg(zero_point), qmin, qmax, axis, block_size)
 
 
 def dequantize(q: Tensor, scale, zero_point, axis: int | None = None,
@@ -139,7 +165,7 @@ def dequantize(q: Tensor, scale, zero_point, axis: int | None = None,
         tensor([ 0.0000,  1.0000, -1.5000])
     """
     return torch.ops.qsim.dequantize(
-        q, _as_tensor(scale, torch.float32), _as_tensor(zero_point, torch.int32), axis, block_size)
+        q, _scale_arg(scale), _zero_point_arg(zero_point), axis, block_size)
 
 
 def float_quantize_dequantize(x: Tensor, dtype: torch.dtype | None = torch.float16, scale=None,

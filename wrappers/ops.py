@@ -44,15 +44,27 @@ def _check_data(name, x):
                  lambda: f"{name} must be float32, float16 or bfloat16, got {x.dtype}")
 
 
+def _check_devices(op, **tensors):
+    """All tensors on one device. The dispatcher sends a call with any tensor on the meta device
+    to these fake implementations, so a meta `scale` with CPU data would otherwise return
+    uninitialised memory; the kernels make the same check (bindings/qdq_args.cpp)."""
+    devices = {t.device for t in tensors.values()}
+    torch._check_value(len(devices) == 1, lambda: (
+        f"{op}: {', '.join(tensors)} must be on the same device, got "
+        + ", ".join(f"{name} on {t.device}" for name, t in tensors.items())))
+
+
 @torch.library.register_fake("qsim::quantize_dequantize")
 def _qdq_fake(x, scale, zero_point, qmin, qmax, axis=None, block_size=None):
     _check_data("x", x)
+    _check_devices("quantize_dequantize", x=x, scale=scale, zero_point=zero_point)
     return _like(x)
 
 
 @torch.library.register_fake("qsim::quantize_dequantize_out")
 def _qdq_out_fake(x, scale, zero_point, qmin, qmax, axis, block_size, out):
     _check_data("x", x)
+    _check_devices("quantize_dequantize", x=x, scale=scale, zero_point=zero_point, out=out)
     torch._check(out.shape == x.shape,
                  lambda: f"out shape {tuple(out.shape)} must equal the input shape {tuple(x.shape)}")
     torch._check(out.dtype == x.dtype,
@@ -62,16 +74,19 @@ def _qdq_out_fake(x, scale, zero_point, qmin, qmax, axis, block_size, out):
 @torch.library.register_fake("qsim::quantize")
 def _quantize_fake(x, scale, zero_point, qmin, qmax, axis=None, block_size=None):
     _check_data("x", x)
+    _check_devices("quantize", x=x, scale=scale, zero_point=zero_point)
     return _like(x)
 
 
 @torch.library.register_fake("qsim::dequantize")
 def _dequantize_fake(q, scale, zero_point, axis=None, block_size=None):
     _check_data("q", q)
+    _check_devices("dequantize", q=q, scale=scale, zero_point=zero_point)
     return _like(q)
 
 
 def _grads_fake(grad, x, scale, zero_point):
+    _check_devices("backward", grad=grad, x=x, scale=scale, zero_point=zero_point)
     zp_dtype = zero_point.dtype if zero_point.is_floating_point() else torch.float32
     return _like(x), _like_qparam(scale), _like_qparam(zero_point, zp_dtype)
 

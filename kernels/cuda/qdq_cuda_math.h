@@ -96,9 +96,9 @@ QSIM_HD float bits_f32(uint32_t u) {
 
 /* ---- elements (qdq_common.h, qdq_ref.c) ----------------------------------------------------- */
 
-/* Clamp written with comparisons: NaN fails both and passes through unchanged. */
+/* Clamp as qsim_clampf: NaN goes to lo (qmin), as in onnxruntime's QuantizeLinear. */
 QSIM_HD float clampf(float v, float lo, float hi) {
-    return v < lo ? lo : (v > hi ? hi : v);
+    return v > lo ? (v < hi ? v : hi) : lo;
 }
 
 /* rint(x / s) + zp, before clamping (rintf: ties to even on host and device). */

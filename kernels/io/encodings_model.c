@@ -423,3 +423,41 @@ qsim_status qsim_enc_set_version(qsim_encodings * enc, const char * version, qsi
     enc->view.version = copy;
     return QSIM_SUCCESS;
 }
+
+int qsim_enc_bad_values(const qsim_encoding_entry * e, char * why, size_t cap) {
+    char reason[160];
+    for (size_t i = 0; i < e->n; i++) {
+        const char * field = NULL;
+        if (qsim_enc_bad_scale((double)e->scale[i], reason, sizeof(reason))) {
+            field = "scale";
+        } else if (e->min && qsim_enc_bad_bound((double)e->min[i], reason, sizeof(reason))) {
+            field = "min";
+        } else if (e->max && qsim_enc_bad_bound((double)e->max[i], reason, sizeof(reason))) {
+            field = "max";
+        } else if (qsim_enc_bad_offset((double)e->offset[i], e->bitwidth, reason, sizeof(reason))) {
+            field = "offset";
+        } else if (e->min && e->max && !(e->min[i] < e->max[i])) {
+            snprintf(reason, sizeof(reason), "must be greater than min (%.9g), got %.9g",
+                     (double)e->min[i], (double)e->max[i]);
+            field = "max";
+        }
+        if (field != NULL) {
+            snprintf(why, cap, "%s[%zu] %s", field, i, reason);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+qsim_status qsim_encoding_check(const qsim_encoding_entry * e, qsim_error * err) {
+    char why[QSIM_ERROR_MESSAGE_MAX / 2];
+    const char * structure = e == NULL || e->name == NULL ? "NULL entry or name" : bad_structure(e);
+    if (structure == NULL && (e->kind == QSIM_ENCODING_FLOAT || !qsim_enc_bad_values(e, why, sizeof(why)))) {
+        qsim_error_clear(err);
+        return QSIM_SUCCESS;
+    }
+    qsim_error_set(err, QSIM_INVALID_ARGUMENT, "invalid encoding of %s '%.200s': %s",
+                   e ? qsim_enc_role_name(e->role) : "entry", e && e->name ? e->name : "",
+                   structure ? structure : why);
+    return QSIM_INVALID_ARGUMENT;
+}

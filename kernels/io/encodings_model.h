@@ -36,6 +36,12 @@ int qsim_enc_bad_scale(double v, char * why, size_t cap);
 int qsim_enc_bad_bound(double v, char * why, size_t cap);
 int qsim_enc_bad_offset(double v, int bitwidth, char * why, size_t cap);
 
+/* Why the values of int entry `e` cannot be held (into why: "<field>[i] <reason>"), or 0: each
+ * scale, min, max and offset passes the checks above and min < max where both are recorded.
+ * The one value validation of an entry: the writer and qsim_encoding_check apply it, the reader
+ * applies the same per-value checks where it reads each value. */
+int qsim_enc_bad_values(const qsim_encoding_entry * e, char * why, size_t cap);
+
 /* `v` rounded to float32; `v` must have passed the scale or bound check (doubles just above
  * FLT_MAX that round to it give FLT_MAX). */
 float qsim_enc_to_float(double v);

@@ -122,32 +122,6 @@ static void put_ints(text * t, const int64_t * offset, size_t n, const int64_t *
 
 /* --- what a version can hold ---------------------------------------------------------------- */
 
-/* Why `e`'s values cannot be written (into why), or 0. */
-static int bad_values(const qsim_encoding_entry * e, char * why, size_t cap) {
-    char reason[160];
-    for (size_t i = 0; i < e->n; i++) {
-        const char * field = NULL;
-        if (qsim_enc_bad_scale((double)e->scale[i], reason, sizeof(reason))) {
-            field = "scale";
-        } else if (e->min && qsim_enc_bad_bound((double)e->min[i], reason, sizeof(reason))) {
-            field = "min";
-        } else if (e->max && qsim_enc_bad_bound((double)e->max[i], reason, sizeof(reason))) {
-            field = "max";
-        } else if (qsim_enc_bad_offset((double)e->offset[i], e->bitwidth, reason, sizeof(reason))) {
-            field = "offset";
-        } else if (e->min && e->max && !(e->min[i] < e->max[i])) {
-            snprintf(reason, sizeof(reason), "must be greater than min (%.9g), got %.9g",
-                     (double)e->min[i], (double)e->max[i]);
-            field = "max";
-        }
-        if (field != NULL) {
-            snprintf(why, cap, "%s[%zu] %s", field, i, reason);
-            return 1;
-        }
-    }
-    return 0;
-}
-
 /* 0.6.1's min and max of channel i: as recorded, else AIMET's scale * offset and
  * scale * (offset + 2^bitwidth - 1), in double (exact for bitwidths up to 29). */
 static void bounds(const qsim_encoding_entry * e, size_t i, double * lo, double * hi) {
@@ -190,7 +164,7 @@ static int unwritable(const qsim_encoding_entry * e, int version, char * why, si
         w = "2.0.0 needs the block axis and the scale tensor's shape (2 or more dims, the axis one "
             "of them), which 1.0.0 does not record";
     } else {
-        return bad_values(e, why, cap) ||
+        return qsim_enc_bad_values(e, why, cap) ||
                (version == QSIM_ENC_V0_6_1 && bad_derived_bounds(e, why, cap));
     }
     snprintf(why, cap, "%s", w);
@@ -304,9 +278,23 @@ static void put_v2_values(text * t, const qsim_encoding_entry * e, const int64_t
     }
 }
 
-/* ONNX zero point = shift - offset: shift is -2^(bitwidth-1) on a signed grid, 0 on unsigned. */
+/* ONNX zero point = shift - offset: shift is -2^(bitwidth-1) on a signed grid, 0 on unsigned.
+ * A symmetric signed entry whose offsets are all AIMET's strict-symmetric -(2^(bitwidth-1) - 1)
+ * (the grid [-(2^(b-1)-1), 2^(b-1)-1]) has zero point 0: shift -(2^(bitwidth-1) - 1). */
+static int64_t zero_point_shift(const qsim_encoding_entry * e) {
+    if (!e->is_signed) {
+        return 0;
+    }
+    const int64_t half = (int64_t)1 << (e->bitwidth - 1);
+    int strict = e->is_symmetric && e->bitwidth > 1;
+    for (size_t i = 0; strict && i < e->n; i++) {
+        strict = e->offset[i] == -(half - 1);
+    }
+    return strict ? -(half - 1) : -half;
+}
+
 static void put_v2_entry(text * t, const qsim_encoding_entry * e) {
-    const int64_t shift = e->is_signed ? -((int64_t)1 << (e->bitwidth - 1)) : 0;
+    const int64_t shift = zero_point_shift(e);
     int all_zero = 1;
     for (size_t i = 0; i < e->n; i++) {
         all_zero &= shift - e->offset[i] == 0;

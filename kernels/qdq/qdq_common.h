@@ -11,9 +11,10 @@
 
 #include "qsim/qdq.h"
 
-/* Clamp written with comparisons: NaN fails both and passes through unchanged. */
+/* Clamp to the grid as onnxruntime's QuantizeLinear and torch's fake_quantize do: NaN goes to lo
+ * (qmin), +-Inf to the ends. Written with comparisons: `v > lo` is false for NaN. */
 static inline float qsim_clampf(float v, float lo, float hi) {
-    return v < lo ? lo : (v > hi ? hi : v);
+    return v > lo ? (v < hi ? v : hi) : lo;
 }
 
 /* rint(x / s) + zp, before clamping. */

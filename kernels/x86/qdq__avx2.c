@@ -45,9 +45,9 @@ static inline __m256 qsim_v8_rint(__m256 t) {
     return _mm256_round_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
 }
 
-/* qsim_clampf: min and max return their second operand when one is NaN, so v goes second. */
+/* qsim_clampf: max(a, b) is a > b ? a : b, so max(v, qmin) is qmin for NaN (and for v == qmin). */
 static inline __m256 qsim_v8_clamp(__m256 v, const qsim_v8_grid * g) {
-    return _mm256_max_ps(g->qmin, _mm256_min_ps(g->qmax, v));
+    return _mm256_min_ps(_mm256_max_ps(v, g->qmin), g->qmax);
 }
 
 /* qsim_in_grid: ordered comparisons, false for NaN. */

@@ -44,9 +44,9 @@ static inline __m512 qsim_v16_rint(__m512 t) {
     return _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
 }
 
-/* qsim_clampf: min and max return their second operand when one is NaN, so v goes second. */
+/* qsim_clampf: max(a, b) is a > b ? a : b, so max(v, qmin) is qmin for NaN (and for v == qmin). */
 static inline __m512 qsim_v16_clamp(__m512 v, const qsim_v16_grid * g) {
-    return _mm512_max_ps(g->qmin, _mm512_min_ps(g->qmax, v));
+    return _mm512_min_ps(_mm512_max_ps(v, g->qmin), g->qmax);
 }
 
 /* qsim_in_grid: ordered comparisons, false for NaN. */

@@ -69,6 +69,12 @@ def reduce_to_qparam(t: Tensor, qparam_shape, axis=None, block_size=None) -> Ten
     return t.reshape(blocks).sum(axis + 1)
 
 
+def grid_clamp(x: Tensor, pos: Tensor, qmin: int, qmax: int) -> Tensor:
+    """``clamp(pos, qmin, qmax)`` where x is a number, ``qmin`` where x is NaN (onnxruntime's
+    QuantizeLinear, docs/design.md "Decisions")."""
+    return torch.where(torch.isnan(x), torch.full_like(pos, qmin), torch.clamp(pos, qmin, qmax))
+
+
 def _fp32_qparams(x, scale, zero_point, axis, block_size):
     return (expand_qparam(scale.float(), x.shape, axis, block_size),
             expand_qparam(zero_point.float(), x.shape, axis, block_size))
@@ -78,10 +84,10 @@ def quantize(x: Tensor, scale: Tensor, zero_point: Tensor, qmin: int, qmax: int,
              block_size=None) -> Tensor:
     """``clamp(round(x / scale) + zero_point, qmin, qmax)`` in fp32, returned in x's dtype.
 
-    NaN stays NaN (torch.clamp propagates it); +-Inf saturate to qmin / qmax.
+    NaN goes to qmin (as onnxruntime's QuantizeLinear); +-Inf saturate to qmin / qmax.
     """
     s, z = _fp32_qparams(x, scale, zero_point, axis, block_size)
-    return torch.clamp(torch.round(x.float() / s) + z, qmin, qmax).to(x.dtype)
+    return grid_clamp(x.float(), torch.round(x.float() / s) + z, qmin, qmax).to(x.dtype)
 
 
 def dequantize(q: Tensor, scale: Tensor, zero_point: Tensor, axis=None, block_size=None) -> Tensor:
@@ -94,7 +100,7 @@ def quantize_dequantize(x: Tensor, scale: Tensor, zero_point: Tensor, qmin: int,
                         axis=None, block_size=None) -> Tensor:
     """Quantize then dequantize, all in fp32, cast to x's dtype once at the end."""
     s, z = _fp32_qparams(x, scale, zero_point, axis, block_size)
-    q = torch.clamp(torch.round(x.float() / s) + z, qmin, qmax)
+    q = grid_clamp(x.float(), torch.round(x.float() / s) + z, qmin, qmax)
     return ((q - z) * s).to(x.dtype)
 
 
@@ -112,7 +118,9 @@ def ste_quantize(x: Tensor, scale: Tensor, zero_point: Tensor, qmin: int, qmax: 
     """
     s = expand_qparam(scale, x.shape, axis, block_size)
     z = expand_qparam(zero_point, x.shape, axis, block_size)
-    return torch.clamp(ste_round(x / s) + z, qmin, qmax)
+    nan = torch.isnan(x)  # NaN goes to qmin; x is replaced first so that no NaN reaches autograd
+    safe = torch.where(nan, torch.zeros_like(x), x)
+    return grid_clamp(x, torch.clamp(ste_round(safe / s) + z, qmin, qmax), qmin, qmax)
 
 
 def ste_dequantize(q: Tensor, scale: Tensor, zero_point: Tensor, axis=None,
@@ -165,7 +173,7 @@ def frozen_surrogate(op: str, x: Tensor, scale: Tensor, zero_point: Tensor, qmin
         residual = torch.round(t0) - t0
         pos = torch.round(t0) + z0
         inside = (pos >= qmin) & (pos <= qmax)
-        edge = torch.clamp(pos, qmin, qmax)
+        edge = grid_clamp(x, pos, qmin, qmax)
 
     def f(x, scale, zero_point):
         s = expand_qparam(scale, x.shape, axis, block_size)

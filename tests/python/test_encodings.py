@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from torchqsim import encodings as enc
 from torchqsim.encodings import EncodingsError
 
-DATA = Path(__file__).resolve().parents[2] / "data" / "encodings"
+DATA = Path(__file__).resolve().parents[1] / "data" / "encodings"
 FILES = {"0.6.1": DATA / "v0_6_1.encodings", "1.0.0": DATA / "v1_0_0.encodings",
          "2.0.0": DATA / "v2_0_0.encodings"}
 VERSIONS = list(FILES)

@@ -63,12 +63,12 @@ def test_ties_round_to_even_and_saturate_by_hand(api):
 
 
 def test_nonfinite_by_hand():
-    # NaN stays NaN; +-Inf saturate to the grid ends: q = qmax = 7 -> (7 - 2) * 0.5 = 2.5 and
-    # q = qmin = -8 -> (-8 - 2) * 0.5 = -5.
+    # NaN goes to qmin as in onnxruntime (q = -8 -> (-8 - 2) * 0.5 = -5); +-Inf saturate to the
+    # grid ends: q = qmax = 7 -> (7 - 2) * 0.5 = 2.5 and q = qmin = -8 -> -5.
     x = torch.tensor([math.nan, math.inf, -math.inf])
     s, zp = torch.tensor(0.5), torch.tensor(2)
-    assert_same(F.quantize(x, s, zp, -8, 7), torch.tensor([math.nan, 7.0, -8.0]), "quantize")
-    assert_same(F.quantize_dequantize(x, s, zp, -8, 7), torch.tensor([math.nan, 2.5, -5.0]), "qdq")
+    assert_same(F.quantize(x, s, zp, -8, 7), torch.tensor([-8.0, 7.0, -8.0]), "quantize")
+    assert_same(F.quantize_dequantize(x, s, zp, -8, 7), torch.tensor([-5.0, 2.5, -5.0]), "qdq")
     # dequantize: (q - 2) * 0.5
     assert_same(F.dequantize(x, s, zp), torch.tensor([math.nan, math.inf, -math.inf]), "dequantize")
 
@@ -270,3 +270,38 @@ def test_reference_docstring_examples():
     # own examples run in test_docstrings.py).
     result = doctest.testmod(ref, extraglobs={"torch": torch})
     assert result.attempted > 0 and result.failed == 0, result
+
+
+# --- Python numbers as qparams (issue 14 item 4) ---------------------------------------------
+
+@pytest.mark.parametrize("zp", [0.5, 2.7, -3.9, float("nan"), float("inf")])
+def test_fractional_python_zero_point_is_refused_not_truncated(zp):
+    x = torch.tensor([0.3, -0.7, 1.9])
+    for call in (lambda: F.quantize_dequantize(x, 0.5, zp, -8, 7),
+                 lambda: F.quantize(x, 0.5, zp, -8, 7),
+                 lambda: F.dequantize(x, 0.5, zp)):
+        with pytest.raises(ValueError, match="zero_point must be an integer"):
+            call()
+
+
+def test_integral_python_zero_point_equals_the_tensor_one():
+    x = torch.linspace(-3, 3, 25)
+    want = F.quantize_dequantize(x, torch.tensor(0.25), torch.tensor(3), -8, 7)
+    assert torch.equal(F.quantize_dequantize(x, 0.25, 3.0, -8, 7), want)
+    assert torch.equal(F.quantize_dequantize(x, 0.25, 3, -8, 7), want)
+
+
+@pytest.mark.parametrize("zp, error, match", [
+    (2**40, ValueError, "zero_point must be an integer within the grid"),
+    ("3", TypeError, "zero_point must be a tensor or an integer, got str"),
+    (True, TypeError, "zero_point must be a tensor or an integer, got bool"),
+])
+def test_bad_python_zero_point_names_the_argument(zp, error, match):
+    with pytest.raises(error, match=match):
+        F.quantize_dequantize(torch.randn(3), 0.5, zp, -8, 7)
+
+
+@pytest.mark.parametrize("scale", ["0.5", None, [0.5]])
+def test_scale_of_a_wrong_type_names_the_argument(scale):
+    with pytest.raises(TypeError, match="scale must be a tensor or a real number"):
+        F.quantize_dequantize(torch.randn(3), scale, 0, -8, 7)

@@ -7,8 +7,10 @@ symmetric 8-bit encoding has offset -128), and ``min``/``max`` are the quantizer
 (its ``min``/``max`` parameters), so a file of version 0.6.1 restores the quantizer exactly. The
 layout (per-tensor, per-channel with its axis, per-block with axis, block size and scale shape)
 follows from the encoding shape and the shape of the tensor it applies to. A strict symmetric
-grid ``[-(2^(b-1)-1), 2^(b-1)-1]`` is written as symmetric with offset ``-2^(b-1)`` and its
-narrower min/max (files have no strict flag). A float quantizer
+grid ``[-(2^(b-1)-1), 2^(b-1)-1]`` is written as symmetric with offset ``-(2^(b-1)-1)`` (-127 at
+8 bits, as AIMET writes it and as ``_torch.encodings`` has it:
+:func:`torchqsim.encoding_codec.aimet_offset`) and its min/max (files have no strict flag; a
+2.0.0 file gives it zero point 0). A float quantizer
 (:class:`~torchqsim.quantization.FloatQuantizeDequantize`) gives ``{"dtype": "float",
 "bitwidth": 16}``.
 
@@ -30,6 +32,7 @@ from torch import nn
 
 from ..quantization import QuantizeDequantize
 from ..quantization._layout import aligned_shape, qdq_layout
+from ..encoding_codec import aimet_offset
 from ..quantization.block_float_quantizer import BlockFloatQuantizeDequantize
 from ..quantization.float_quantizer import FloatQuantizeDequantize
 
@@ -50,7 +53,6 @@ def _int_entry(q: QuantizeDequantize, shape) -> dict:
         scale = q.get_scale().reshape(q.shape)
         zero_point = q.get_zero_point().reshape(q.shape)
     signed = q.qmin < 0
-    shift = 2 ** (q.bitwidth - 1) if signed else 0
     axis, block_size, _ = qdq_layout(shape, q.shape)
     layout = "per_tensor" if axis is None else "per_channel" if block_size is None else "per_block"
     return {
@@ -60,7 +62,7 @@ def _int_entry(q: QuantizeDequantize, shape) -> dict:
         "is_signed": signed,
         "layout": layout,
         "scale": _floats(scale),
-        "offset": [-(int(z) + shift) for z in zero_point.reshape(-1).tolist()],
+        "offset": [aimet_offset(q.qmin, z) for z in zero_point.reshape(-1).tolist()],
         "min": _floats(q.min),
         "max": _floats(q.max),
         "axis": axis,

@@ -21,8 +21,10 @@ For a quantized model (a sim's ``sim.model``, or any model holding
   back into its torch class) with quantize-dequantized weights; load it with
   ``torch.load(..., weights_only=False)`` (it pickles modules; ``torchqsim`` must be importable).
 
-Everything is computed before anything is written; the files are then written together
-(:func:`.atomic.write_files`), so a failed export leaves no file behind. The model is left as it
+Everything is computed before anything is written; the files are then written as one set
+(:func:`torchqsim._atomic.write_files`): staged beside the targets and published in one step, so
+a failed or killed export never leaves a mix of old and new files (a killed one is completed or
+discarded by the next export into the same directory). The model is left as it
 was (quantizers, parameters, training flags). Exporting the same model twice gives
 byte-identical encodings files.
 
@@ -74,9 +76,10 @@ def _check_arguments(path, filename_prefix, encoding_version) -> None:
         raise ValueError(f"encoding_version must be one of {', '.join(enc_io.SUPPORTED_VERSIONS)}, "
                          f"got {encoding_version!r}")
     if not isinstance(filename_prefix, str) or not filename_prefix or \
-            os.path.basename(filename_prefix) != filename_prefix:
+            os.path.basename(filename_prefix) != filename_prefix or \
+            filename_prefix in (".", "..") or filename_prefix.startswith(".torchqsim-"):
         raise ValueError(f"filename_prefix must be a non-empty file name without a directory "
-                         f"part, got {filename_prefix!r}")
+                         f"part (not '.', '..' or '.torchqsim-*'), got {filename_prefix!r}")
     if not os.path.isdir(path):
         raise NotADirectoryError(f"path {os.fspath(path)!r} is not an existing directory")
 

@@ -32,7 +32,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from ..functional import grid_range
+from .grid import Grid, GridKind
 from ._layout import aligned_shape, stats_view
 
 __all__ = ["Encoding", "EncodingAnalyzer", "MinMaxEncodingAnalyzer", "SqnrEncodingAnalyzer",
@@ -86,11 +86,10 @@ def grid_bounds(bitwidth: int, grid: str) -> tuple[int, int]:
         >>> grid_bounds(8, "symmetric"), grid_bounds(8, "unsigned_symmetric")
         ((-128, 127), (0, 255))
     """
-    if grid == "asymmetric" or grid == "unsigned_symmetric":
-        return grid_range(bitwidth, signed=False)
-    if grid not in ("symmetric", "strict_symmetric"):
+    if not isinstance(grid, str) or grid != grid.lower() or grid.upper() not in GridKind.__members__:
         raise ValueError(f"unknown grid {grid!r}")
-    return grid_range(bitwidth, signed=True, strict=grid == "strict_symmetric")
+    g = Grid.of(bitwidth, GridKind[grid.upper()])  # bounds from C (qsim_grid_bounds)
+    return g.qmin, g.qmax
 
 
 class EncodingAnalyzer(nn.Module):

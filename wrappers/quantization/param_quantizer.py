@@ -20,12 +20,19 @@ Example::
     True
 """
 
+import threading
+
 import torch
 from torch import Tensor, nn
 
 from .quantizer import QuantizeDequantize, plain_eager
 
 __all__ = ["ParamQuantizeDequantize", "freeze", "is_frozen"]
+
+# The analyzer's statistics are state shared by every forward of the quantizer: recomputations are
+# serialised (one process-wide lock: a lock attribute would make modules impossible to deepcopy),
+# so training-mode forwards of one sim from several threads are safe (README, "Threads").
+_RECOMPUTE_LOCK = threading.Lock()
 
 
 def freeze(quantizer: nn.Module, frozen: bool = True) -> None:
@@ -84,9 +91,10 @@ class ParamQuantizeDequantize(QuantizeDequantize):
     @torch.compiler.disable
     def recompute(self, x: Tensor) -> None:
         """Sets the encoding to the analyzer's encoding of `x` alone."""
-        self.encoding_analyzer.reset_stats()
-        self.encoding_analyzer.update_stats(x)
-        self._set_from_analyzer()
+        with _RECOMPUTE_LOCK:
+            self.encoding_analyzer.reset_stats()
+            self.encoding_analyzer.update_stats(x)
+            self._set_from_analyzer()
 
     def forward(self, x: Tensor) -> Tensor:
         """Quantize-dequantize the parameter `x`, recomputing the encoding first when it

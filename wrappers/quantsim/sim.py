@@ -280,6 +280,11 @@ class QuantizationSimModel:
 
         Each entry sets its quantizer's encoding; when the entry's precision, symmetry or
         channel count differs from the quantizer, the quantizer is re-created to match the file.
+        All or nothing: every entry is checked (by the C validation the encodings reader uses:
+        scale finite, > 0 and float32; min < max; integer offsets on the grid; the channels of a
+        tensor agreeing on dtype, bitwidth and symmetry; the channel count matching the
+        parameter) and its quantizer built before the sim changes; on an error nothing is
+        applied.
 
         Args:
             encodings: the dict, or a path to the JSON file.
@@ -291,7 +296,8 @@ class QuantizationSimModel:
 
         Raises:
             RuntimeError: strict and an entry names nothing in the sim.
-            ValueError: a malformed entry or section (the message names its JSON path).
+            ValueError: a malformed entry or section, or a file that is not JSON (the message
+                names the file and the entry's JSON path).
             TypeError: `encodings` is neither a dict nor a path.
 
         Example::

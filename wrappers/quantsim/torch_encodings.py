@@ -12,8 +12,8 @@ Example::
     ('int', 'False', -128)
 """
 
+import dataclasses
 import json
-import math
 import os
 import warnings
 
@@ -21,6 +21,8 @@ import torch
 from torch import Tensor, nn
 
 from .._atomic import write_files
+from .._io import EncodingsError
+from ..encoding_codec import aimet_bool_text, aimet_offset, channels_to_entry
 from ..quantization.param_quantizer import freeze
 from ..quantization.quantizer import QuantizeDequantize
 from .arguments import check_bitwidth
@@ -34,9 +36,9 @@ def quantizer_entries(q: nn.Module) -> list[dict]:
     if not isinstance(q, QuantizeDequantize):
         return [{"bitwidth": int(q.bitwidth), "dtype": "float"}]
     enc = q.get_encoding()
-    sym = "True" if q.symmetric else "False"
+    sym = aimet_bool_text(q.symmetric)
     return [{"bitwidth": q.bitwidth, "dtype": "int", "is_symmetric": sym,
-             "max": float(hi), "min": float(lo), "offset": int(q.qmin - zp), "scale": float(s)}
+             "max": float(hi), "min": float(lo), "offset": aimet_offset(q.qmin, zp), "scale": float(s)}
             for lo, hi, zp, s in zip(enc.min.flatten().tolist(), enc.max.flatten().tolist(),
                                      enc.zero_point.flatten().tolist(),
                                      enc.scale.flatten().tolist())]
@@ -95,25 +97,45 @@ def _entries(encodings: dict):
         yield (mname, "param", param), entries, f"param_encodings[{pname!r}]"
 
 
+def _read(path) -> dict:
+    """The JSON file at `path` as a dict; ValueError naming the file for text that is not JSON
+    (deep nesting included) or not an object."""
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
+        why = "nested too deeply" if isinstance(e, RecursionError) else str(e)
+        raise ValueError(f"load_encodings: {path}: not a JSON encodings file: {why}") from None
+    return _mapping(data, f"{path}: the encodings file")
+
+
 def load_encodings(sim, encodings, strict: bool, partial: bool, frozen: bool) -> None:
     """``QuantizationSimModel.load_encodings`` (arguments and errors documented there); its
-    warnings point at the caller of that method."""
+    warnings point at the caller of that method. All or nothing: every entry is checked and its
+    quantizer built first; the sim changes only when all of them are good."""
     if not isinstance(encodings, (dict, str, os.PathLike)):
         raise TypeError(f"load_encodings: encodings must be a dict or a path, got "
                         f"{type(encodings).__name__}")
-    if not isinstance(encodings, dict):
-        with open(os.fspath(encodings)) as f:
-            encodings = _mapping(json.load(f), "the encodings file")
-    loaded: set = set()
-    problems = []
-    for key, entries, where in _entries(encodings):
-        problem = _load_entry(sim, key, entries, where, frozen)
-        problems += [problem] if problem else []
-        loaded.add(key)
+    source = None if isinstance(encodings, dict) else os.fspath(encodings)
+    if source is not None:
+        encodings = _read(source)
+    loads, problems, loaded = [], [], set()
+    try:
+        for key, entries, where in _entries(encodings):
+            outcome = _plan_entry(sim, key, entries, where)
+            (problems if isinstance(outcome, str) else loads).append(outcome)
+            loaded.add(key)
+    except (ValueError, EncodingsError) as e:
+        raise ValueError(f"load_encodings: {source + ': ' if source else ''}{e}") from None
     if problems and strict:
         raise RuntimeError("load_encodings: " + "; ".join(problems))
     for p in problems:
         warnings.warn(f"load_encodings: skipped {p}", stacklevel=3)
+    for slot, spec, name, kind, k, q in loads:
+        vars(slot).update(vars(spec))
+        if frozen and isinstance(q, QuantizeDequantize):
+            freeze(q)
+        set_slot(sim, name, kind, k, q)
     if not partial:
         for name, spec in sim._specs.items():
             for kind, key, slot in spec.slots():
@@ -122,8 +144,9 @@ def load_encodings(sim, encodings, strict: bool, partial: bool, frozen: bool) ->
                     set_slot(sim, name, kind, key, None)
 
 
-def _load_entry(sim, key, entries: list, where: str, frozen: bool) -> str | None:
-    """Loads one slot's entries; returns why it cannot (None when loaded)."""
+def _plan_entry(sim, key, entries, where: str):
+    """Checks one slot's entries and builds its quantizer, changing nothing: (slot, new spec,
+    module name, kind, key, quantizer), or why the entry names no enabled slot (a str)."""
     if key is None or key[0] not in sim._specs:
         return f"{where}: no quantized module {key[0] if key else '?'!r} in the sim"
     name, kind, k = key
@@ -135,34 +158,29 @@ def _load_entry(sim, key, entries: list, where: str, frozen: bool) -> str | None
     slot = slots[k]
     if not slot.enabled:
         return f"{where}: the {kind} quantizer {k!r} of {name!r} is disabled in this sim"
-    entries = [_check_entry(e, f"{where}[{i}]" if kind == "param" else where)
-               for i, e in enumerate(entries)]
-    first = entries[0]
+    entry = channels_to_entry(entries, where)
     module = sim.model.get_submodule(name)
-    if first["dtype"] == "float":
-        slot.dtype, slot.bitwidth = "float", check_bitwidth(f"{where}.bitwidth",
-                                                              first["bitwidth"], "float")
-        set_slot(sim, name, kind, k, make_quantizer(sim, module, kind, k, slot))
-        return None
-    slot.dtype, slot.bitwidth = "int", check_bitwidth(f"{where}.bitwidth",
-                                                      first["bitwidth"], "int")
-    if slot.symmetric != first["is_symmetric"]:
-        slot.symmetric, slot.strict, slot.unsigned = first["is_symmetric"], False, False
+    new = dataclasses.replace(slot, dtype=entry["dtype"], bitwidth=check_bitwidth(
+        f"{where}.bitwidth", entry["bitwidth"], entry["dtype"]))
+    if entry["dtype"] == "float":
+        return slot, new, name, kind, k, make_quantizer(sim, module, kind, k, new)
+    if slot.symmetric != entry["is_symmetric"]:
+        new.symmetric, new.strict, new.unsigned = entry["is_symmetric"], False, False
+    n = len(entry["scale"])
     if kind == "param":
         param = getattr(module, k)
         axis = module.param_channel_axis(k)
-        if len(entries) > 1 and (param.dim() <= axis or param.shape[axis] != len(entries)):
-            raise ValueError(f"{where}: {len(entries)} per-channel entries do not match "
-                             f"parameter shape {tuple(param.shape)}")
-        slot.channel_axis = axis if len(entries) > 1 else None
-    q = make_quantizer(sim, module, kind, k, slot)
-    lo, hi = _entry_range(entries, q.qmin, q.qmax, where)
+        if n > 1 and (param.dim() <= axis or param.shape[axis] != n):
+            raise ValueError(f"{where}: {n} per-channel entries do not match parameter shape "
+                             f"{tuple(param.shape)}")
+        new.channel_axis = axis if n > 1 else None
+    q = make_quantizer(sim, module, kind, k, new)
+    lo, hi = _entry_range(entry, q.qmin, q.qmax)
     with torch.no_grad():
         q._set(lo, hi)
-    if frozen:
-        freeze(q)
-    set_slot(sim, name, kind, k, q)
-    return None
+    return slot, new, name, kind, k, q
+
+
 def _mapping(value, where: str) -> dict:
     """`value` when it is a JSON object, {} for null; else a ValueError naming `where`."""
     if value is None:
@@ -173,53 +191,12 @@ def _mapping(value, where: str) -> dict:
     return value
 
 
-def _bool(value, where: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if value in ("True", "False"):
-        return value == "True"
-    raise ValueError(f"{where}: expected true/false or 'True'/'False', got {value!r}")
-
-
-def _check_entry(entry, where: str) -> dict:
-    if not isinstance(entry, dict):
-        raise ValueError(f"{where}: expected an encoding object, got {type(entry).__name__}")
-    dtype = entry.get("dtype", "int")
-    if dtype not in ("int", "float"):
-        raise ValueError(f"{where}.dtype: expected 'int' or 'float', got {dtype!r}")
-    if "bitwidth" not in entry:
-        raise ValueError(f"{where}: missing 'bitwidth'")
-    out = {"dtype": dtype, "bitwidth": entry["bitwidth"]}
-    if dtype == "float":
-        return out
-    for key in ("scale", "offset"):
-        if key not in entry and not ("min" in entry and "max" in entry):
-            raise ValueError(f"{where}: missing {key!r} (or min/max)")
-    out["is_symmetric"] = _bool(entry.get("is_symmetric", False), f"{where}.is_symmetric")
-    for key in ("scale", "offset", "min", "max"):
-        if key in entry:
-            if isinstance(entry[key], bool) or not isinstance(entry[key], (int, float)) or \
-                    not math.isfinite(entry[key]):
-                raise ValueError(f"{where}.{key}: expected a finite number, got {entry[key]!r}")
-            out[key] = entry[key]
-    if "scale" in out and out["scale"] <= 0:
-        raise ValueError(f"{where}.scale: must be > 0, got {out['scale']!r}")
-    return out
-
-
-def _entry_range(entries: list[dict], qmin: int, qmax: int, where: str) -> tuple[Tensor, Tensor]:
-    """Per-channel (min, max) of entries: their min/max when given, else from scale/offset."""
-    lo, hi = [], []
-    for i, e in enumerate(entries):
-        if "min" in e and "max" in e:
-            lo.append(e["min"])
-            hi.append(e["max"])
-            continue
-        off = int(e["offset"])
-        if not -(qmax - qmin) <= off <= 0:
-            raise ValueError(f"{where}[{i}].offset: {off} is outside the grid of "
-                             f"{qmax - qmin + 1} levels")
-        s = torch.tensor(e["scale"], dtype=torch.float32)
-        lo.append(float(s * off))
-        hi.append(float(s * (off + qmax - qmin)))
-    return (torch.tensor(lo, dtype=torch.float32), torch.tensor(hi, dtype=torch.float32))
+def _entry_range(entry: dict, qmin: int, qmax: int) -> tuple[Tensor, Tensor]:
+    """Per-channel (min, max) of a checked entry: its min/max when recorded, else AIMET's
+    ``scale * offset`` and ``scale * (offset + qmax - qmin)`` in fp32."""
+    if entry["min"] is not None and entry["max"] is not None:
+        return (torch.tensor(entry["min"], dtype=torch.float32),
+                torch.tensor(entry["max"], dtype=torch.float32))
+    s = torch.tensor(entry["scale"], dtype=torch.float32)
+    off = torch.tensor(entry["offset"], dtype=torch.float32)
+    return s * off, s * (off + (qmax - qmin))

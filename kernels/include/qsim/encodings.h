@@ -9,8 +9,10 @@
  *  - scale and min/max are float32 (the simulation's precision); files hold finite numbers only;
  *  - `offset` has AIMET's sign on the unsigned grid [0, 2^bitwidth - 1]: offset = -zero_point,
  *    an integer in [-(2^bitwidth - 1), 0] (docs/aimet.md §2.1). A signed 8-bit symmetric
- *    encoding has offset -128. 2.0.0 files store ONNX zero points on the grid of their
- *    output_dtype; the reader and writer convert (signed intN: offset = -zero_point - 2^(N-1)).
+ *    encoding has offset -128, a strict symmetric one (grid [-127, 127]) -127, as AIMET's
+ *    libpymo writes it. 2.0.0 files store ONNX zero points on the grid of their output_dtype;
+ *    the reader and writer convert (signed intN: offset = -zero_point - 2^(N-1); the writer
+ *    gives a symmetric entry whose offsets are all -(2^(N-1) - 1) zero point 0).
  *
  * What each version can say, and what the reader and writer do about the rest:
  *   0.6.1  {"version", "activation_encodings": {name: [channel, ...]}, "param_encodings": {...},
@@ -144,6 +146,13 @@ qsim_encodings * qsim_encodings_create(void);
 
 /* Frees the model and everything its view points to. NULL is a no-op. */
 void qsim_encodings_free(qsim_encodings * enc);
+
+/* Checks `entry` as qsim_encodings_add checks its structure and as the writer and the reader
+ * check its values (scale finite, > 0 and float32; min and max finite and min < max; offsets
+ * integers on the grid), without a model: QSIM_SUCCESS, or QSIM_INVALID_ARGUMENT with a message
+ * naming the entry, the field and the channel ("invalid encoding of param 'w': scale[3] must be
+ * > 0, got 0"). `err` may be NULL. */
+qsim_status qsim_encoding_check(const qsim_encoding_entry * entry, qsim_error * err);
 
 /* Appends a copy of `entry`. Fails with QSIM_INVALID_ARGUMENT (message naming the entry) when the
  * entry breaks the structure documented on qsim_encoding_entry (an empty or duplicated name, a

@@ -7,8 +7,9 @@
  *     q = clamp(rint(t) + zero_point, qmin, qmax)   (rint: ties to even)
  *     y = (q - zero_point) * scale
  *
- * This is ONNX QuantizeLinear followed by DequantizeLinear. NaN stays NaN (the clamp is written
- * with comparisons, so NaN passes through); +-Inf saturate to the grid ends.
+ * This is ONNX QuantizeLinear followed by DequantizeLinear, bit for bit with onnxruntime for every
+ * input: NaN is clamped to qmin (as onnxruntime's QuantizeLinear and torch's fake_quantize do, so
+ * qdq gives (qmin - zero_point) * scale), +-Inf saturate to the grid ends. dequantize keeps NaN.
  *
  * Two levels:
  *  - run kernels (`qsim_qdq_kernels`): one contiguous run with constant qparams. A scalar `_ref`

@@ -51,7 +51,7 @@ inline bool in_grid(float pos, const qsim_grid & g) {
 }
 
 inline float clamp_to_grid(float pos, const qsim_grid & g) {
-    return std::isnan(pos) ? pos : std::min(std::max(pos, g.qmin), g.qmax);
+    return std::isnan(pos) ? g.qmin : std::min(std::max(pos, g.qmin), g.qmax);  // as onnxruntime
 }
 
 inline float oracle_quantize(float x, const qsim_grid & g) {

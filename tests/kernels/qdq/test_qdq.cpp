@@ -304,11 +304,11 @@ TEST_P(QdqKernels, NonFiniteDenormalAndExtremeKnownAnswers) {
     const qsim_grid huge   = make_grid(std::ldexp(1.0f, 100), -1.0f, -8.0f, 7.0f);
     const qsim_grid top    = make_grid(FLT_MAX / 4.0f, 0.0f, 0.0f, 15.0f);
     const KnownForward cases[] = {
-        // s = 0.5, zp = 3, [-8, 7]: Inf saturates to the ends, NaN stays NaN
+        // s = 0.5, zp = 3, [-8, 7]: Inf saturates to the ends, NaN goes to qmin (as onnxruntime)
         { kInf, i4, 7.0f, 2.0f, "+Inf -> qmax 7, y = (7 - 3) * 0.5" },
         { -kInf, i4, -8.0f, -5.5f, "-Inf -> qmin -8, y = (-8 - 3) * 0.5" },
-        { kNaN, i4, kNaN, kNaN, "NaN stays NaN" },
-        { -kNaN, i4, kNaN, kNaN, "-NaN stays NaN" },
+        { kNaN, i4, -8.0f, -5.5f, "NaN -> qmin -8, y = (-8 - 3) * 0.5" },
+        { -kNaN, i4, -8.0f, -5.5f, "-NaN -> qmin -8" },
         { FLT_MAX, i4, 7.0f, 2.0f, "FLT_MAX / 0.5 overflows to Inf -> 7" },
         { -FLT_MAX, i4, -8.0f, -5.5f, "-FLT_MAX / 0.5 -> -Inf -> -8" },
         { from_bits(0x00000001u), i4, 3.0f, 0.0f, "2^-149 / 0.5 = 2^-148 -> 0, + 3 = 3, y = 0" },
@@ -328,14 +328,17 @@ TEST_P(QdqKernels, NonFiniteDenormalAndExtremeKnownAnswers) {
     for (const KnownForward & c : cases) {
         check_known(k(), c);
     }
-    // NaN is NaN out of every forward kernel, at any position of a run
+    // NaN goes to qmin out of quantize and qdq at any position of a run (onnxruntime's
+    // QuantizeLinear); dequantize, whose input is grid integers, keeps it
     std::vector<float> x(37, 1.0f);
     x[0] = x[17] = x[36] = kNaN;
     for (const ForwardKernel & f : kForward) {
         std::vector<float> y(x.size());
         (k().*f.fn)(x.size(), x.data(), y.data(), i4);
+        const float want = f.op == QSIM_OP_QUANTIZE ? -8.0f : f.op == QSIM_OP_QDQ ? -5.5f : kNaN;
         for (size_t i : { 0, 17, 36 }) {
-            EXPECT_TRUE(std::isnan(y[i])) << f.name << " at index " << i << " gave " << describe(y[i]);
+            EXPECT_TRUE(std::isnan(want) ? std::isnan(y[i]) : y[i] == want)
+                << f.name << " at index " << i << " gave " << describe(y[i]);
         }
     }
 }
@@ -361,7 +364,7 @@ TEST_P(QdqKernels, BackwardKnownAnswers) {
     const std::vector<float> q_dx = { 2.0f, 0.0f, 0.0f, 0.0f, 0.0f, 6.0f, 0.0f };
     EXPECT_TRUE(floats_match(n, x.data(), q_dx.data(), dx.data())) << "quantize dx";
 
-    // Sums over the finite, non-NaN first three elements (NaN makes the scale sum NaN):
+    // Sums over the finite, non-NaN first three elements:
     //   QDQ ds:  1 * (2 - 2.2f) + 2 * (7 - 3) + (-1) * (-8 - 3) = 21 - 2.2f;  dzp: 0 - 2*0.5 + 0.5 = -0.5
     //   QUANTIZE ds: -(1 / 0.5) * 2.2f = -2 * 2.2f (the clamped two add 0);  dzp: 1
     const size_t three = 3;
@@ -373,11 +376,12 @@ TEST_P(QdqKernels, BackwardKnownAnswers) {
     EXPECT_EQ(sums[0], -2.0 * static_cast<double>(2.2f));
     EXPECT_EQ(sums[1], 1.0);
 
-    // A NaN input poisons the QDQ scale sum (qz is NaN) but not its zero-point sum: -2*0.5 + 0.5
-    // + -5*0.5 (NaN: not inside) + -5*0.5 (Inf) + 0 + -3*0.5 = -7
+    // A NaN input is clamped to qmin (qz = -11, not inside): scale sum 21 - 2.2f + 5 * -11 (NaN)
+    // + 5 * 4 (Inf) + 3 * (4 - 4.5) + 3 * 4 = -3.5 - 2.2f; zero-point sum -2*0.5 + 0.5 + -5*0.5
+    // (NaN) + -5*0.5 (Inf) + 0 + -3*0.5 = -7
     sums[0] = sums[1] = 0.0;
     k().qdq_backward(n, x.data(), dy.data(), dx.data(), g, sums);
-    EXPECT_TRUE(std::isnan(sums[0])) << describe(sums[0]);
+    EXPECT_EQ(sums[0], -3.5 - static_cast<double>(2.2f)) << describe(static_cast<float>(sums[0]));
     EXPECT_EQ(sums[1], -7.0);
 
     // DEQUANTIZE on grid integers q = {5, 7, -8}: dx = dy * 0.5; ds = 1*2 + 2*4 + (-1)*(-11) = 21;

@@ -232,7 +232,7 @@ def test_load_encodings_freeze_strict_partial():
     only_fc = {"param_encodings": {"fc.weight": enc["param_encodings"]["fc.weight"]}}
     other.load_encodings(only_fc, partial=False)
     assert [n for n, _ in other.quantizers()] == ["fc.param_quantizers.weight"]
-    with pytest.raises(ValueError, match=r"param_encodings\['fc.weight'\]\[0\].scale"):
+    with pytest.raises(ValueError, match=r"param_encodings\['fc.weight'\]: scale\[0\] must be > 0"):
         other.load_encodings({"param_encodings": {"fc.weight": [
             {"bitwidth": 8, "dtype": "int", "is_symmetric": "True", "scale": -1.0,
              "offset": -128}]}})

@@ -1,0 +1,63 @@
+"""The integer grid of a quantizer: one frozen type whose bounds come from C.
+
+:class:`GridKind` mirrors the C enum ``qsim_grid_kind`` (kernels/include/qsim/analyzers.h; the
+values are read from the binding, not written here) and :class:`Grid` holds a bitwidth, a kind
+and the bounds ``qsim_grid_bounds`` gives for them; Python never recomputes them.
+
+Example::
+
+    >>> g = Grid.of(8, GridKind.STRICT_SYMMETRIC)
+    >>> g.qmin, g.qmax, g.kind.name
+    (-127, 127, 'STRICT_SYMMETRIC')
+    >>> Grid.from_flags(4, symmetric=False)
+    Grid(bitwidth=4, kind=<GridKind.ASYMMETRIC: 3>, qmin=0, qmax=15)
+"""
+
+import enum
+from dataclasses import dataclass
+
+from .. import _io
+
+__all__ = ["Grid", "GridKind"]
+
+GridKind = enum.IntEnum("GridKind", {name.upper(): value for name, value in _io.GRID_KINDS.items()})
+GridKind.__doc__ = "The C enum qsim_grid_kind (values from the binding)."
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A bitwidth, a grid kind and its integer range ``[qmin, qmax]`` (from C)."""
+
+    bitwidth: int
+    kind: GridKind
+    qmin: int
+    qmax: int
+
+    @classmethod
+    def of(cls, bitwidth: int, kind: GridKind) -> "Grid":
+        """The grid of `kind` at `bitwidth` (2..16), bounds from ``qsim_grid_bounds``.
+
+        Raises:
+            ValueError: a bitwidth outside 2..16 (or not an integer).
+        """
+        if isinstance(bitwidth, bool) or not isinstance(bitwidth, int):
+            raise ValueError(f"bitwidth must be an integer from 2 to 16, got {bitwidth!r}")
+        qmin, qmax = _io.grid_bounds(int(kind), bitwidth)
+        return cls(bitwidth, GridKind(kind), qmin, qmax)
+
+    @classmethod
+    def from_flags(cls, bitwidth: int, symmetric: bool, strict: bool = False,
+                   unsigned: bool = False) -> "Grid":
+        """The grid of a quantizer's flags (AIMET's is_symmetric, strict_symmetric,
+        unsigned_symmetric).
+
+        Raises:
+            ValueError: `strict` or `unsigned` without `symmetric`, or both.
+        """
+        if strict and unsigned:
+            raise ValueError("strict and unsigned symmetric grids exclude each other")
+        if not symmetric and (strict or unsigned):
+            raise ValueError("strict=True and unsigned=True need symmetric=True")
+        kind = (GridKind.ASYMMETRIC if not symmetric else GridKind.STRICT_SYMMETRIC if strict
+                else GridKind.UNSIGNED_SYMMETRIC if unsigned else GridKind.SYMMETRIC)
+        return cls.of(bitwidth, kind)
