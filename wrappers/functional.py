@@ -224,7 +224,7 @@ def float_quantize_dequantize(x: Tensor, dtype: torch.dtype | None = torch.float
                          "mantissa_bits")
     if kind not in KINDS:
         raise ValueError(f"float_quantize_dequantize: kind must be one of {KINDS}, got {kind!r}")
-    scale = torch.ones((), device=x.device) if scale is None else _as_tensor(scale, torch.float32)
+    scale = torch.ones((), device=x.device) if scale is None else _scale_arg(scale)
     return torch.ops.qsim.minifloat_quantize_dequantize(
         x, scale, exponent_bits, mantissa_bits, kind, saturate, axis, block_size)
 
@@ -265,5 +265,5 @@ def block_float_quantize_dequantize(x: Tensor, fmt: str, axis: int = -1,
         tensor_scale = nvfp4_tensor_scale(x.detach().abs().amax() if x.numel() else
                                           torch.zeros((), device=x.device))
     elif tensor_scale is not None:
-        tensor_scale = _as_tensor(tensor_scale, torch.float32)
+        tensor_scale = _scale_arg(tensor_scale)
     return torch.ops.qsim.block_float_quantize_dequantize(x, fmt, axis, tensor_scale)
