@@ -14,10 +14,11 @@ Example::
 from .encoding_analyzer import (Encoding, EncodingAnalyzer, MinMaxEncodingAnalyzer,
                                 MseEncodingAnalyzer, PercentileEncodingAnalyzer,
                                 SqnrEncodingAnalyzer, grid_bounds, grid_name)
+from .block_float_quantizer import BlockFloatQuantizeDequantize
 from .float_quantizer import FloatQuantizeDequantize
 from .quantizer import QuantizeDequantize, compute_encodings
 
 __all__ = ["Encoding", "EncodingAnalyzer", "MinMaxEncodingAnalyzer", "SqnrEncodingAnalyzer",
            "PercentileEncodingAnalyzer", "MseEncodingAnalyzer", "QuantizeDequantize",
-           "FloatQuantizeDequantize",
+           "FloatQuantizeDequantize", "BlockFloatQuantizeDequantize",
            "compute_encodings", "grid_bounds", "grid_name"]

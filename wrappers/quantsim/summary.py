@@ -22,7 +22,12 @@ def _row(path: str, q) -> tuple[str, ...]:
     slot = ("input " if "input_q" in path else "output " if "output_q" in path
             else "param ") + rest
     if not isinstance(q, QuantizeDequantize):
-        return (name, slot, f"float{q.bitwidth}", "-", "-", "-", "-", "-")
+        name_of = getattr(q, "format_name", None)
+        kind = f"float{q.bitwidth}" if name_of in (None, "fp16", "bf16") else name_of
+        block = getattr(q, "block_size", None)
+        scale = getattr(q, "tensor_scale", None)  # NVFP4's calibrated tensor scale
+        return (name, slot, kind, "-", f"blocks of {block} (axis {q.axis})" if block else "-",
+                "-", "-", "-" if scale is None else f"{float(scale):.6g}")
     chans = "-" if math.prod(q.shape) == 1 else \
         f"{math.prod(q.shape)} (axis {max(range(len(q.shape)), key=q.shape.__getitem__)})"
     if q.is_initialized():
