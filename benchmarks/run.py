@@ -2,7 +2,7 @@
 
 One run covers per-tensor and per-channel (axis 1 of an [N, 64, H, W] fp32 tensor) in three
 modes (forward; forward + backward STE; forward + backward with range learning), for each size
-and thread count. It prints one table and writes JSON (see benchmarks/README.md for reading it).
+and thread count, then the float formats (fp8 e4m3fn and MXFP4 forward, benchmarks/float_cases.py). It prints one table and writes JSON (see benchmarks/README.md for reading it).
 
 Usage::
 
@@ -29,6 +29,7 @@ os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
 import torch  # noqa: E402  (after the allocator setting)
 
+import float_cases  # noqa: E402
 from qdq_cases import BASELINES, check_forward, make_case  # noqa: E402
 
 GRANULARITIES = ("per_tensor", "per_channel")
@@ -174,6 +175,7 @@ def main(argv=None):
     torch.manual_seed(0)
     start = time.perf_counter()
     rows = run(sizes, args.threads, warmup, repeats)
+    float_rows = float_cases.run(sizes, args.threads, warmup, repeats)
     elapsed = time.perf_counter() - start
 
     scaling = thread_scaling(rows)
@@ -190,6 +192,18 @@ def main(argv=None):
     for t in targets:
         print(f"  {'met   ' if not t['missed'] else 'MISSED'} {t['target']}"
               + (f": {'; '.join(t['missed'])}" if t["missed"] else ""))
+    print("\nfloat formats, forward (ours allocates its output, as the composite and copy_fresh "
+          "= x.clone() do; copy_reused = buf.copy_(x)):")
+    print(timing.text_table(
+        ["case", "size", "thr", "ours ms", "composite x", "ours/copy_fresh", "ours/copy_reused"],
+        [[r["case"], _fmt_size(r["size"]), str(r["threads"]), f"{r['ours_ms']:.3f}",
+          f"{r['composite_speedup']:.2f}", f"{r['copy_fresh_ratio']:.2f}",
+          f"{r['copy_reused_ratio']:.2f}"] for r in float_rows]))
+    float_targets = float_cases.check_targets(float_rows, _fmt_size)
+    print("targets (issue 16, reported only):")
+    for t in float_targets:
+        print(f"  {'met   ' if not t['missed'] else 'MISSED'} {t['target']}"
+              + (f": {'; '.join(t['missed'])}" if t["missed"] else ""))
     meta = {"torch": torch.__version__, "python": platform.python_version(),
             "machine": platform.machine(), "cpu_count": os.cpu_count(), "sizes": sizes,
             "threads": args.threads, "warmup": warmup, "repeats": repeats, "quick": args.quick,
@@ -197,7 +211,8 @@ def main(argv=None):
             "THP_MEM_ALLOC_ENABLE": os.environ["THP_MEM_ALLOC_ENABLE"],
             "load_average": os.getloadavg()}
     timing.write_json(args.out, {"meta": meta, "rows": rows, "thread_scaling": scaling,
-                                 "targets": targets})
+                                 "targets": targets, "float_rows": float_rows,
+                                 "float_targets": float_targets})
     print(f"wrote {args.out} ({elapsed:.1f} s)")
     return 0
 

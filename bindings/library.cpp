@@ -32,6 +32,16 @@ TORCH_LIBRARY(qsim, m) {
     m.def("dequantize_backward(Tensor grad, Tensor q, Tensor scale, Tensor zero_point, "
           "int? axis, int? block_size, bool qparam_grads) -> (Tensor, Tensor, Tensor)", tags);
     m.def("float_quantize_dequantize(Tensor x, ScalarType dtype) -> Tensor", tags);
+    // Narrow float formats (float_formats.h, qsim/minifloat.h): any minifloat with a scale, and
+    // the OCP MX / NVFP4 block-scaled formats along one axis; fake implementations in
+    // wrappers/_float_ops.py.
+    m.set_python_module("torchqsim._float_ops");
+    m.def("minifloat_quantize_dequantize(Tensor x, Tensor scale, int exponent_bits, "
+          "int mantissa_bits, str kind, bool saturate, int? axis=None, int? block_size=None) "
+          "-> Tensor", tags);
+    m.def("block_float_quantize_dequantize(Tensor x, str fmt, int axis=-1, "
+          "Tensor? tensor_scale=None) -> Tensor", tags);
+    m.set_python_module("torchqsim.ops");
     // Calibration (stats_cpu.cpp, stats_cuda.cpp): statistics, and encodings (scale, zero_point, min, max) from
     // them; their fake implementations are in wrappers/_stats_ops.py.
     m.set_python_module("torchqsim._stats_ops");

@@ -22,6 +22,7 @@ import torch  # noqa: F401  (loads libtorch before the op library)
 
 from . import _C, _io  # noqa: F401  (registers the qsim ops)
 from . import ops  # noqa: F401  (fake and autograd registrations)
+from . import _float_ops  # noqa: F401  (the same for the float-format ops)
 from . import _stats_ops  # noqa: F401  (fake registrations of the calibration ops)
 from . import functional
 from . import quantization

@@ -20,8 +20,10 @@ import numbers
 import torch
 from torch import Tensor
 
+from .float_formats import BLOCK_FORMATS, KINDS, float_format_of, nvfp4_tensor_scale
+
 __all__ = ["quantize_dequantize", "quantize", "dequantize", "float_quantize_dequantize",
-           "grid_range"]
+           "block_float_quantize_dequantize", "grid_range"]
 
 
 def _scale_arg(v):
@@ -166,16 +168,102 @@ def dequantize(q: Tensor, scale, zero_point, axis: int | None = None,
         q, _scale_arg(scale), _zero_point_arg(zero_point), axis, block_size)
 
 
-def float_quantize_dequantize(x: Tensor, dtype: torch.dtype = torch.float16) -> Tensor:
-    """Simulate a 16-bit float: round `x` to `dtype` (ties to even) and back to `x`'s dtype.
+def float_quantize_dequantize(x: Tensor, dtype: torch.dtype | None = torch.float16, scale=None,
+                              axis: int | None = None, block_size: int | None = None,
+                              exponent_bits: int | None = None, mantissa_bits: int | None = None,
+                              saturate: bool = True, *, kind: str = "ieee") -> Tensor:
+    """Simulate a narrow float format: ``round(x / scale)`` to the format (ties to even, exact
+    subnormals) times `scale`, returned in `x`'s dtype.
+
+    The format is a torch dtype (``float8_e4m3fn``, ``float8_e5m2``, the ``fnuz`` variants,
+    ``float4_e2m1fn_x2``, ``float16``, ``bfloat16``) or, with ``dtype=None``,
+    ``exponent_bits`` (1..8) and ``mantissa_bits`` (0..23) with the conventions of `kind`
+    (``"ieee"`` by default, as AIMET's ``FloatQuantizeDequantize``; see
+    :mod:`torchqsim.float_formats`). float16 and bfloat16 without a scale are plain casts, as
+    before: they overflow to Inf whatever `saturate` says.
 
     Args:
         x: float32, float16 or bfloat16 tensor.
-        dtype: ``torch.float16`` or ``torch.bfloat16``.
+        dtype: the format, or None to give exponent_bits and mantissa_bits.
+        scale: positive finite scale(s), a tensor or a number; None is 1. Granularity by `axis`
+            and `block_size` as in :func:`quantize_dequantize`.
+        saturate: values past the largest finite one (and +-Inf) become +-max; otherwise +-Inf
+            (ieee kinds) or NaN (fn, fnuz). Formats without Inf and NaN always saturate.
+        kind: "ieee", "fn", "fnuz" or "finite", with dtype=None only.
+
+    Returns:
+        A tensor like `x`. Gradient: straight-through for x, zero where a saturating format
+        clamped.
+
+    Raises:
+        ValueError: both or neither of dtype and (exponent_bits, mantissa_bits), an unknown
+            dtype or kind, or a format out of range.
 
     Example::
 
         >>> float_quantize_dequantize(torch.tensor([1.0 + 2**-11, 70000.0]))
         tensor([1., inf])
+        >>> float_quantize_dequantize(torch.tensor([0.3, 50.0, -3.0]), torch.float8_e4m3fn)
+        tensor([ 0.3125, 48.0000, -3.0000])
+        >>> float_quantize_dequantize(torch.tensor([2.5, 7.0]), None, exponent_bits=2,
+        ...                           mantissa_bits=1, kind="finite")
+        tensor([2., 6.])
     """
-    return torch.ops.qsim.float_quantize_dequantize(x, dtype)
+    if dtype is not None and (exponent_bits is not None or mantissa_bits is not None):
+        raise ValueError("float_quantize_dequantize: give either dtype or exponent_bits and "
+                         "mantissa_bits, not both")
+    if dtype in (torch.float16, torch.bfloat16) and scale is None:
+        return torch.ops.qsim.float_quantize_dequantize(x, dtype)
+    if dtype is not None:
+        try:
+            exponent_bits, mantissa_bits, kind = float_format_of(dtype)
+        except ValueError as e:
+            raise ValueError(f"float_quantize_dequantize: {e}") from None
+    elif exponent_bits is None or mantissa_bits is None:
+        raise ValueError("float_quantize_dequantize: dtype=None needs exponent_bits and "
+                         "mantissa_bits")
+    if kind not in KINDS:
+        raise ValueError(f"float_quantize_dequantize: kind must be one of {KINDS}, got {kind!r}")
+    scale = torch.ones((), device=x.device) if scale is None else _scale_arg(scale)
+    return torch.ops.qsim.minifloat_quantize_dequantize(
+        x, scale, exponent_bits, mantissa_bits, kind, saturate, axis, block_size)
+
+
+def block_float_quantize_dequantize(x: Tensor, fmt: str, axis: int = -1,
+                                    tensor_scale=None) -> Tensor:
+    """Simulate an OCP MX v1.0 or NVFP4 block-scaled format along `axis`.
+
+    Consecutive blocks of 32 (MX) or 16 (NVFP4) elements along `axis` share a scale chosen from
+    the block's largest magnitude exactly as the specifications define it (E8M0
+    ``2^(floor(log2 amax) - emax_elem)`` for MX; E4M3 ``amax / 6 / tensor_scale`` times
+    `tensor_scale` for NVFP4); each element is rounded to the element format (ties to even,
+    saturating) and scaled back. kernels/include/qsim/minifloat.h states the rules, NaN and Inf
+    included. A last block shorter than the block size uses its own elements.
+
+    Args:
+        x: float32, float16 or bfloat16 tensor.
+        fmt: one of "mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e3m2", "mxfp6_e2m3", "mxfp4", "mxint8",
+            "nvfp4".
+        axis: the blocked axis.
+        tensor_scale: NVFP4 only: the fp32 tensor scale; None computes it from `x` itself
+            (:func:`torchqsim.float_formats.nvfp4_tensor_scale` of ``x.abs().max()``), a
+            calibrated quantizer passes the one from its statistics.
+
+    Returns:
+        A tensor like `x` (gradient: straight-through).
+
+    Example::
+
+        >>> x = torch.arange(1.0, 33.0)
+        >>> block_float_quantize_dequantize(x, "mxfp4")[[0, 3, 19, 27]]
+        tensor([ 0.,  4., 16., 32.])
+    """
+    if fmt not in BLOCK_FORMATS:
+        raise ValueError(f"block_float_quantize_dequantize: fmt must be one of "
+                         f"{', '.join(BLOCK_FORMATS)}; got {fmt!r}")
+    if fmt == "nvfp4" and tensor_scale is None:
+        tensor_scale = nvfp4_tensor_scale(x.detach().abs().amax() if x.numel() else
+                                          torch.zeros((), device=x.device))
+    elif tensor_scale is not None:
+        tensor_scale = _scale_arg(tensor_scale)
+    return torch.ops.qsim.block_float_quantize_dequantize(x, fmt, axis, tensor_scale)

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Union
 
 import torch
+import torch.nn.functional as F
 from torch import fx, nn
 
 __all__ = ["ModuleGraph", "OpNode", "Producer", "MODEL_INPUT", "CONSTANT", "UNQUANTIZED_OP",
@@ -54,7 +55,7 @@ _DATA_MOVEMENT_FUNCTIONS = frozenset({
     operator.getitem, builtins.getattr, torch.flatten, torch.reshape, torch.permute,
     torch.transpose, torch.t, torch.squeeze, torch.unsqueeze, torch.split, torch.chunk,
     torch.unbind, torch.narrow, torch.select, torch.movedim, torch.swapaxes, torch.clone,
-    torch.detach,
+    torch.detach, operator.setitem,
 })
 # Results that are not tensors (shapes, counts, dtypes): never quantized, never "producers".
 _NON_TENSOR_METHODS = frozenset({"size", "dim", "numel", "item", "tolist", "__len__"})
@@ -87,6 +88,9 @@ def is_data_movement(node: fx.Node) -> bool:
     """
     if node.op == "call_method":
         return node.target in _DATA_MOVEMENT_METHODS
+    if node.op == "call_function" and node.target is F.pad:  # zeros are on every grid
+        return node.kwargs.get("mode", "constant") == "constant" and \
+            node.kwargs.get("value", None) in (None, 0) and len(node.args) <= 2
     return node.op == "call_function" and node.target in _DATA_MOVEMENT_FUNCTIONS
 
 
@@ -208,8 +212,9 @@ class ModuleGraph:
     Attributes:
         ops: the module calls in execution order (:class:`OpNode`).
         model_inputs: model input name -> the ``(op, input_index)`` pairs it feeds.
-        unquantized_ops: names of the fx nodes that compute on tensors but are not module calls
-            (preparation could not convert them; their outputs get no quantizer).
+        unquantized_ops: fx node name -> reason, for the nodes that compute on tensors but
+            are not module calls (preparation could not convert them; their outputs get no
+            quantizer). Iterating gives the names.
 
     Example::
 
@@ -224,13 +229,13 @@ class ModuleGraph:
         ...         return torch.cumsum(self.fc(x), 0) + x
         >>> g = ModuleGraph.from_graph_module(prepare_model(M()))
         >>> [op.name for op in g.ops], g.unquantized_ops
-        (['fc', 'module_add'], ['cumsum'])
+        (['fc', 'module_add'], {'cumsum': 'torch.cumsum has no quantized module'})
         >>> g.op("module_add").inputs, g.model_inputs["x"]
         (['unquantized_op', 'model_input'], [(OpNode('fc', Linear), 0), (OpNode('module_add', Add), 1)])
     """
 
     def __init__(self, ops: list[OpNode], model_inputs: dict[str, list[tuple[OpNode, int]]],
-                 unquantized_ops: list[str]):
+                 unquantized_ops: dict[str, str]):
         self.ops = ops
         self.model_inputs = model_inputs
         self.unquantized_ops = unquantized_ops
@@ -302,9 +307,11 @@ class ModuleGraph:
                     if isinstance(found, Producer):
                         found.op.is_model_output[found.output_index] = True
 
-        unquantized = [n.name for n in gm.graph.nodes
+        unquantized = {n.name: n.meta.get("unquantized_reason", f"{_op_name(n)} has no "
+                                          f"quantized module")
+                       for n in gm.graph.nodes
                        if n.op in ("call_function", "call_method") and n in tensors
-                       and not is_data_movement(n) and source.find(n) == UNQUANTIZED_OP]
+                       and not is_data_movement(n) and source.find(n) == UNQUANTIZED_OP}
         return cls(list(ops.values()), model_inputs, unquantized)
 
     def find_chains(self, types_of: Callable[[OpNode], tuple[str, ...]], op_list: list[str],
@@ -362,6 +369,15 @@ class ModuleGraph:
         return chains
 
 
+def _op_name(node: fx.Node) -> str:
+    """``torch.cumsum``, ``Tensor.masked_fill``, ``operator.floordiv``: how the code wrote it."""
+    if node.op == "call_method":
+        return f"Tensor.{node.target}"
+    module = getattr(node.target, "__module__", None) or "torch"
+    module = "torch" if module.startswith("torch._") or module == "torch" else module
+    return f"{module}.{getattr(node.target, '__name__', node.target)}"
+
+
 def _single_consumer(op: OpNode) -> "OpNode | None":
     consumers = [c for per_output in op.consumers for c, _ in per_output]
     if len(consumers) != 1 or any(op.is_model_output):
@@ -396,7 +412,8 @@ class _SourceFinder:
         self._memo: dict[fx.Node, InputSource] = {}
 
     def find(self, value) -> InputSource:
-        if not isinstance(value, fx.Node) or value not in self._tensors:
+        if not isinstance(value, fx.Node) or value not in self._tensors or not value.meta.get(
+                "dtype", torch.float32).is_floating_point:  # integer and boolean tensors
             return CONSTANT
         if value not in self._memo:
             self._memo[value] = self._find(value)

@@ -43,7 +43,11 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from ._forward import eval_mode, split_dummy_input
+import torch.utils._pytree as pytree
+
+from ._forward import eval_mode, run_model, split_dummy_input
+from .capture import (MASK_MAGNITUDE, CaptureError, capture, cloned, no_fast_paths,
+                      preserved)
 from .graph import tensor_nodes
 
 __all__ = ["prepare_model", "PrepareError"]
@@ -106,6 +110,18 @@ def _has_node(value) -> bool:
     return bool(found)
 
 
+def _updates_attribute(call: _Call) -> bool:
+    """An in-place call (``x.add_(y)``) on a parameter or buffer: must stay in place."""
+    x = call.args["input"]
+    return isinstance(x, fx.Node) and x.op == "get_attr"
+
+
+def _inplace(rule: "_Rule") -> "_Rule":
+    """`rule` for the in-place method (``add_``): computed out of place, as ``x += y`` is."""
+    return rule._replace(build=lambda call: None if _updates_attribute(call)
+                         else rule.build(call))
+
+
 def _binary(module_name: str, other: str = "other", **required):
     """x (op) y with at least one tensor operand, in the call's order (``1 - x`` stays
     ``Subtract()(1, x)``); `other` names y's parameter; `required` arguments (``alpha=1``) must
@@ -114,10 +130,18 @@ def _binary(module_name: str, other: str = "other", **required):
         if any(call.args.get(k, v) != v for k, v in required.items()):
             return None
         x, y = call.args["input"], call.args[other]
+        if _is_mask(x) or _is_mask(y):
+            return None
         if not (_is_tensor(call, x) or _is_tensor(call, y)):
             return None  # arithmetic on sizes or Python numbers
         return getattr(_functional_modules(), module_name)(), (x, y), {}
     return build
+
+
+def _is_mask(value) -> bool:
+    """A tensor that held masking values (``finfo.min``, inf) on the dummy input: an op that
+    takes one stays in floating point, as no grid could keep both the mask and the data."""
+    return isinstance(value, fx.Node) and value.meta.get("mask", False)
 
 
 def _unary(make: Callable[[_Call], Optional[nn.Module]]):
@@ -175,6 +199,40 @@ def _linear(call: _Call):
     return module
 
 
+def _embedding(call: _Call):
+    weight, a = _parameter(call, "weight"), call.args
+    if weight is None or weight is _COMPUTED or weight.dim() != 2 or a["max_norm"] is not None \
+            or _has_node((a["padding_idx"], a["scale_grad_by_freq"], a["sparse"])):
+        return None
+    module = nn.Embedding(*weight.shape, padding_idx=a["padding_idx"], device="meta",
+                          scale_grad_by_freq=a["scale_grad_by_freq"], sparse=a["sparse"])
+    module.weight = weight
+    return module, (a["input"],), {}
+
+
+def _pool(cls, *options):
+    """``F.avg_pool2d(x, 2)`` and the like -> ``nn.AvgPool2d(2)``, when every option is fixed."""
+    def build(call: _Call):
+        values = [call.args[o] for o in options]
+        return None if _has_node(values) else cls(*values)
+    return _unary(build)
+
+
+_AVG = ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad")
+_AVG_DEFAULTS = {"stride": None, "padding": 0, "ceil_mode": False, "count_include_pad": True}
+_MAX = ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices")
+_MAX_DEFAULTS = {"stride": None, "padding": 0, "dilation": 1, "ceil_mode": False,
+                 "return_indices": False}
+
+
+def _addmm(call: _Call):
+    weight, bias, a = _parameter(call, "mat2"), _parameter(call, "input"), call.args
+    if weight is None or bias is None or _COMPUTED in (weight, bias) or a["beta"] != 1 \
+            or a["alpha"] != 1 or not _is_tensor(call, a["mat1"]):
+        return None
+    return _functional_modules().AddMm(weight, bias), (a["mat1"],), {}
+
+
 def _dropout(call: _Call):
     # `F.dropout(x, p, training=self.training)` is traced with the flag's value; a module
     # follows the model's train/eval mode instead, which is the same thing. A flag that
@@ -184,8 +242,14 @@ def _dropout(call: _Call):
     return nn.Dropout(call.args["p"], inplace=bool(call.args.get("inplace", False)))
 
 
+def _same_dtype(call: _Call, dtype) -> bool:
+    """A ``dtype=`` argument that changes nothing: None, or the input's own dtype (known when
+    the model was captured on a dummy input)."""
+    return dtype is None or dtype == call.args["input"].meta.get("dtype")
+
+
 def _mean(call: _Call):
-    if call.args["dtype"] is not None or _has_node((call.args["dim"], call.args["keepdim"])):
+    if not _same_dtype(call, call.args["dtype"]) or _has_node((call.args["dim"], call.args["keepdim"])):
         return None
     return _functional_modules().Mean(call.args["dim"], call.args["keepdim"])
 
@@ -234,7 +298,7 @@ _TORCH_SUB = _Rule(_XY + ("alpha",), {"alpha": 1}, _binary("Subtract", alpha=1))
 _TORCH_DIV = _Rule(_XY + ("rounding_mode",), {"rounding_mode": None},
                    _binary("Divide", rounding_mode=None))
 _MATMUL = _binary("MatMul")
-_SOFTMAX = _unary(lambda call: None if call.args["dtype"] is not None or _has_node(
+_SOFTMAX = _unary(lambda call: None if not _same_dtype(call, call.args["dtype"]) or _has_node(
     call.args["dim"]) else nn.Softmax(call.args["dim"]))
 _SIGMOID, _TANH = _unary(_plain(nn.Sigmoid)), _unary(_plain(nn.Tanh))
 _EXP, _SQRT, _RSQRT = (_functional_unary(n) for n in ("Exp", "Sqrt", "Rsqrt"))
@@ -278,6 +342,10 @@ _FUNCTION_RULES: dict[Any, _Rule] = {
     F.layer_norm: _Rule(_X + ("normalized_shape", "weight", "bias", "eps"),
                         {"weight": None, "bias": None, "eps": 1e-5}, _unary(_layer_norm)),
     F.linear: _Rule(_X + ("weight", "bias"), {"bias": None}, _unary(_linear)),
+    F.embedding: _Rule(_X + ("weight", "padding_idx", "max_norm", "norm_type",
+                             "scale_grad_by_freq", "sparse"),
+                       {"padding_idx": None, "max_norm": None, "norm_type": 2.0,
+                        "scale_grad_by_freq": False, "sparse": False}, _embedding),
     F.dropout: _Rule(_X + ("p", "training", "inplace"),
                      {"p": 0.5, "training": True, "inplace": False}, _unary(_dropout)),
     torch.exp: _Rule(_X, {}, _EXP), torch.sqrt: _Rule(_X, {}, _SQRT),
@@ -287,6 +355,19 @@ _FUNCTION_RULES: dict[Any, _Rule] = {
                           "align_corners": None, "recompute_scale_factor": None,
                           "antialias": False}, _unary(_interpolate)),
     F.scaled_dot_product_attention: _Rule(_SDPA_PARAMS, _SDPA_DEFAULTS, _sdpa),
+    torch.addmm: _Rule(("input", "mat1", "mat2", "beta", "alpha"), {"beta": 1, "alpha": 1},
+                       _addmm),
+    F.avg_pool1d: _Rule(_X + _AVG, _AVG_DEFAULTS, _pool(nn.AvgPool1d, *_AVG)),
+    torch.avg_pool1d: _Rule(_X + _AVG, _AVG_DEFAULTS, _pool(nn.AvgPool1d, *_AVG)),
+    F.avg_pool2d: _Rule(_X + _AVG + ("divisor_override",),
+                        {**_AVG_DEFAULTS, "divisor_override": None},
+                        _pool(nn.AvgPool2d, *_AVG, "divisor_override")),
+    F.max_pool1d: _Rule(_X + _MAX, _MAX_DEFAULTS, _pool(nn.MaxPool1d, *_MAX)),
+    F.max_pool2d: _Rule(_X + _MAX, _MAX_DEFAULTS, _pool(nn.MaxPool2d, *_MAX)),
+    F.adaptive_avg_pool1d: _Rule(_X + ("output_size",), {},
+                                 _pool(nn.AdaptiveAvgPool1d, "output_size")),
+    F.adaptive_avg_pool2d: _Rule(_X + ("output_size",), {},
+                                 _pool(nn.AdaptiveAvgPool2d, "output_size")),
 }
 
 # Tensor methods: `x.add(y)` binds like `torch.add(x, y)`.
@@ -301,6 +382,8 @@ _METHOD_RULES: dict[str, _Rule] = {
     "exp": _Rule(_X, {}, _EXP), "sqrt": _Rule(_X, {}, _SQRT), "rsqrt": _Rule(_X, {}, _RSQRT),
     "mean": _MEAN,
 }
+_METHOD_RULES.update({f"{name}_": _inplace(_METHOD_RULES[name])
+                      for name in ("add", "sub", "mul", "div", "pow")})
 
 
 def _bind(node: fx.Node, rule: _Rule) -> Optional[dict]:
@@ -323,11 +406,18 @@ def _conversion(node: fx.Node, call: _Call) -> Optional[tuple[nn.Module, tuple, 
     if rule is None:
         return None
     args = _bind(node, rule)
-    if args is None:
-        return None
-    built = rule.build(call._replace(args=args))
-    if built is None or _quantized_class(type(built[0])) is None:
-        return None
+    built = None if args is None else rule.build(call._replace(args=args))
+    if built is None and any(_is_mask(a) for a in _node_list(node)):
+        node.meta["unquantized_reason"] = (
+            f"{node.target}: an operand is a mask (values beyond ±{MASK_MAGNITUDE:g} on the "
+            f"dummy input): no grid holds both the mask and the data; the consumer quantizes")
+    elif built is None:
+        node.meta["unquantized_reason"] = (
+            f"{node.target}: an argument its module cannot express (a computed dim or size, "
+            f"a dtype, a flag other than the model's own)")
+    elif _quantized_class(type(built[0])) is None:
+        node.meta["unquantized_reason"] = f"{type(built[0]).__name__} has no quantized class"
+        built = None
     return built
 
 
@@ -343,127 +433,25 @@ def _hashable(target) -> bool:
 # Tracing
 # --------------------------------------------------------------------------------------------
 
-class _ExampleProxy(fx.Proxy):
-    """A proxy whose ``len()`` and iteration use the traced value's example when it is a tuple,
-    list or ``torch.Size``: ``(*x.shape[:-1], -1, d)`` traces (as HuggingFace models do), and
-    the elements stay symbolic (``getitem`` nodes), so sizes are not baked into the graph."""
-
-    def _example_length(self) -> Optional[int]:
-        value = self.tracer.examples.get(self.node, None)
-        return len(value) if isinstance(value, (tuple, list, torch.Size)) else None
-
-    def __len__(self):
-        n = self._example_length()
-        return super().__len__() if n is None else n
-
-    def __getattr__(self, k):
-        return _ExampleAttribute(self, k)
-
-
-class _ExampleAttribute(fx.proxy.Attribute, _ExampleProxy):
-    """``proxy.shape`` and other attributes, with :class:`_ExampleProxy`'s ``len()``."""
-
-
 class _Tracer(fx.Tracer):
-    """Stops at modules with a quantized wrapper and at excluded modules; remembers where it was.
+    """torch.fx's symbolic tracer (``prepare_model`` without a dummy input): stops at modules
+    with a quantized wrapper and at excluded modules; remembers the module where it failed."""
 
-    Given example inputs (placeholder name -> value), it also evaluates every traced node on
-    them (``examples``: node -> value, absent where evaluation failed), which lets ``len()`` and
-    iteration of shape tuples trace (:class:`_ExampleProxy`).
-    """
-
-    def __init__(self, modules_to_exclude: Iterable[nn.Module] = (), classes_to_exclude: tuple = (),
-                 example_inputs: Optional[dict[str, Any]] = None):
+    def __init__(self, is_leaf: Callable[[nn.Module], bool]):
         super().__init__()
-        self._excluded = {id(m) for m in modules_to_exclude}
-        self._excluded_classes = classes_to_exclude
+        self._is_leaf = is_leaf
         self.failed_module: Optional[tuple[str, type]] = None
-        self._example_inputs = example_inputs
-        self._evaluating = False
-        self.examples: dict[fx.Node, Any] = {}
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
-        return (id(m) in self._excluded or isinstance(m, self._excluded_classes)
-                or _quantized_class(type(m)) is not None)
-
-    def proxy(self, node: fx.Node) -> fx.Proxy:
-        return _ExampleProxy(node, self)
-
-    def iter(self, obj: fx.Proxy):
-        value = self.examples.get(obj.node, None)
-        if isinstance(value, (tuple, list, torch.Size)):
-            return iter([obj[i] for i in range(len(value))])
-        return super().iter(obj)
-
-    def getattr(self, attr, attr_val, parameter_proxy_cache):
-        if self._evaluating:  # evaluating a node on example values: the real parameter
-            return attr_val
-        return super().getattr(attr, attr_val, parameter_proxy_cache)
+        return self._is_leaf(m)
 
     def call_module(self, m, forward, args, kwargs):
-        if self._evaluating:
-            return forward(*args, **kwargs)
         try:
             return super().call_module(m, forward, args, kwargs)
         except Exception:
             if self.failed_module is None:  # the innermost module is the first to see it
                 self.failed_module = (self.path_of_module(m), type(m))
             raise
-
-    def create_proxy(self, kind, target, args, kwargs, name=None, type_expr=None,
-                     proxy_factory_fn=None):
-        proxy = super().create_proxy(kind, target, args, kwargs, name, type_expr,
-                                     proxy_factory_fn)
-        if self._example_inputs is not None:
-            self._evaluate(proxy.node, kind, target, args, kwargs)
-        return proxy
-
-    def _evaluate(self, node: fx.Node, kind: str, target, args, kwargs) -> None:
-        missing = object()
-
-        def value(a):
-            if isinstance(a, fx.Proxy):
-                a = a.node
-            if isinstance(a, fx.Node):
-                v = self.examples.get(a, missing)
-                if v is missing:
-                    raise LookupError(a.name)
-                return v
-            if isinstance(a, torch.Tensor) and not isinstance(a, nn.Parameter):
-                return _detached_copy(a)  # a buffer held by the args: never changed
-            return a
-
-        self._evaluating = True
-        try:
-            if kind == "placeholder":
-                result = self._example_inputs.get(target.lstrip("*"), missing)
-            elif kind == "get_attr":  # buffers are copied: evaluation never changes the model
-                owner, _, field = target.rpartition(".")
-                module = self.root.get_submodule(owner)
-                result = module._parameters[field] if field in module._parameters else \
-                    _detached_copy(module._buffers[field]) if field in module._buffers else \
-                    module.__dict__.get(field, missing)
-            elif kind in ("call_function", "call_method", "call_module"):
-                a = fx.node.map_aggregate(args, value)
-                kw = fx.node.map_aggregate(kwargs, value)
-                if kind == "call_function":
-                    with torch.no_grad():
-                        result = target(*a, **kw)
-                elif kind == "call_method":
-                    with torch.no_grad():
-                        result = getattr(a[0], target)(*a[1:], **kw)
-                else:  # in eval mode: no running statistics are updated
-                    module = self.root.get_submodule(target)
-                    with eval_mode(module), torch.no_grad():
-                        result = type(module).forward(module, *a, **kw)
-            else:
-                result = missing
-        except Exception:  # noqa: BLE001 (no example: len()/iteration then fail as in fx)
-            result = missing
-        finally:
-            self._evaluating = False
-        if result is not missing:
-            self.examples[node] = result
 
 
 def _user_frame(exc: BaseException) -> Optional[traceback.FrameSummary]:
@@ -474,30 +462,49 @@ def _user_frame(exc: BaseException) -> Optional[traceback.FrameSummary]:
     return frames[-1] if frames else None
 
 
-def _prepare_error(model: nn.Module, tracer: _Tracer, exc: Exception) -> PrepareError:
+def _code(exc: BaseException) -> str:
     frame = _user_frame(exc)
-    code = (f"\n  File \"{frame.filename}\", line {frame.lineno}, in {frame.name}\n"
+    return (f"\n  File \"{frame.filename}\", line {frame.lineno}, in {frame.name}\n"
             f"    {frame.line}") if frame is not None else ""
-    failed = f"{type(exc).__name__}: {exc}{code}\n"
+
+
+def _leaf_advice(path: str, cls: type) -> str:
+    return (f"Mark that submodule as a leaf, called without looking inside: "
+            f"prepare_model(model, modules_to_exclude=[model.{path}]) or "
+            f"module_classes_to_exclude=[{cls.__name__}]. A leaf's own functionals are not "
+            f"converted, and QuantizationSimModel needs a quantized class for it "
+            f"(@torchqsim.register_quantized({cls.__name__})) or must exclude it too.")
+
+
+def _prepare_error(model: nn.Module, tracer: _Tracer, exc: Exception) -> PrepareError:
+    failed = f"{type(exc).__name__}: {exc}{_code(exc)}\n"
     explain = ("torch.fx runs forward with symbolic values: Python control flow on tensor "
-               "values, len() or iteration over tensors and non-torch calls on them fail "
-               "(len() and unpacking of shapes work when prepare_model is given "
-               "dummy_input=...). ")
+               "values or shapes, len() or iteration over tensors and non-torch calls on them "
+               "fail. Pass dummy_input=... : the model is then captured by running it (any "
+               "eager model works). ")
     if tracer.failed_module is not None and tracer.failed_module[0]:
         path, cls = tracer.failed_module
         return PrepareError(
             f"prepare_model: torch.fx cannot trace module {path!r} ({cls.__name__}) of "
-            f"{type(model).__name__}: {failed}{explain}Mark that submodule as a leaf, which "
-            f"fx calls without looking inside: prepare_model(model, modules_to_exclude="
-            f"[model.{path}]) or prepare_model(model, module_classes_to_exclude="
-            f"[{cls.__name__}]). A leaf's own functionals are not converted, and "
-            f"QuantizationSimModel needs a quantized class for it "
-            f"(@torchqsim.register_quantized({cls.__name__})) or must exclude it too.")
+            f"{type(model).__name__}: {failed}{explain}{_leaf_advice(path, cls)}")
     return PrepareError(
         f"prepare_model: torch.fx cannot trace {type(model).__name__}: the failing code is in "
         f"the model's own forward: {failed}{explain}Fix Python-valued arguments with "
         f"concrete_args={{'name': value}}, or move the data-dependent code into a submodule and "
         f"exclude it with modules_to_exclude=[...] / module_classes_to_exclude=[...].")
+
+
+def _capture_error(model: nn.Module, exc: CaptureError) -> PrepareError:
+    error = exc.error
+    where = (f"in module {exc.module!r} ({type(model.get_submodule(exc.module)).__name__})"
+             if exc.module else "in its own forward")
+    advice = _leaf_advice(exc.module, type(model.get_submodule(exc.module))) if exc.module \
+        else "Check that model(dummy_input) runs in eager mode."
+    return PrepareError(
+        f"prepare_model: {type(model).__name__} raised while it ran on dummy_input to be "
+        f"captured, {where}: {type(error).__name__}: {error}{_code(error)}\n"
+        f"The model must run in eager mode, in eval mode and without gradients, on "
+        f"dummy_input. {advice}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -533,10 +540,34 @@ def _duplicate_reused_modules(gm: fx.GraphModule) -> None:
         node.target = name
 
 
-def _convert_functionals(gm: fx.GraphModule, model: nn.Module) -> None:
+def _input_dependent(gm: fx.GraphModule, tensors: set) -> set:
+    """The nodes whose floating values depend on the model's inputs' values. The rest (masks
+    and position tables made from shapes, integer and boolean tensors, functions of parameters)
+    are constants: exported graphs fold them, so they stay functions and get no quantizer."""
+    dependent: set = set()
+    for node in gm.graph.nodes:
+        if node.op in ("placeholder", "call_module"):
+            dependent.add(node)
+        elif node in tensors and node.meta.get("dtype", torch.float32).is_floating_point \
+                and any(a in dependent for a in _node_list(node)):
+            dependent.add(node)
+    return dependent
+
+
+def _node_list(node: fx.Node) -> list:
+    found: list = []
+    fx.node.map_arg((node.args, node.kwargs), found.append)
+    return found
+
+
+def _convert_functionals(gm: fx.GraphModule, model: nn.Module,
+                         traced_training: bool) -> None:
     tensors = tensor_nodes(gm)
+    dependent = _input_dependent(gm, tensors)
     for node in list(gm.graph.nodes):
-        built = _conversion(node, _Call({}, tensors, gm, model.training))
+        if node not in dependent:
+            continue
+        built = _conversion(node, _Call({}, tensors, gm, traced_training))
         if built is None:
             continue
         module, args, kwargs = built
@@ -553,6 +584,33 @@ def _convert_functionals(gm: fx.GraphModule, model: nn.Module) -> None:
         if node.op == "get_attr" and not node.users:
             gm.graph.erase_node(node)
             _drop_attribute(gm, model, node.target)
+
+
+def _wrap_parameters(gm: fx.GraphModule) -> None:
+    """Every parameter still read by a ``get_attr`` node (used by a function, not by its module)
+    is read through a :class:`~torchqsim.nn.functional_modules.Parameter` module instead, so
+    that it gets a parameter quantizer."""
+    for node in list(gm.graph.nodes):
+        if node.op != "get_attr" or not node.users:
+            continue
+        owner, _, field = node.target.rpartition(".")
+        param = gm.get_submodule(owner)._parameters.get(field)
+        if param is None or any(_is_inplace_user(u, node) for u in node.users):
+            continue
+        name = _free_name(gm, node.target.replace(".", "_"))
+        gm.add_module(name, _functional_modules().Parameter(param))
+        with gm.graph.inserting_before(node):
+            new = gm.graph.call_module(name, (), {})
+        new.meta = dict(node.meta)
+        node.replace_all_uses_with(new)
+        gm.graph.erase_node(node)
+
+
+def _is_inplace_user(user: fx.Node, node: fx.Node) -> bool:
+    """`user` writes into `node`'s value (``param.add_(...)``, ``param[i] = ...``)."""
+    name = user.target if user.op == "call_method" else getattr(user.target, "__name__", "")
+    return bool(user.args) and user.args[0] is node and isinstance(name, str) and (
+        (name.endswith("_") and not name.endswith("__")) or name == "setitem")
 
 
 def _drop_attribute(gm: fx.GraphModule, model: nn.Module, target: str) -> None:
@@ -580,23 +638,50 @@ def _check_excludes(modules_to_exclude, module_classes_to_exclude) -> tuple[list
     return modules, classes
 
 
-def _example_inputs(model: nn.Module, dummy_input, concrete_args) -> Optional[dict[str, Any]]:
-    """forward's parameter name -> example value (None without a dummy input)."""
-    if dummy_input is None:
-        return None
-    args, kwargs = split_dummy_input(dummy_input)
+def _is_leaf(modules: list, classes: tuple) -> Callable[[nn.Module], bool]:
+    excluded = {id(m) for m in modules}
+    return lambda m: (id(m) in excluded or isinstance(m, classes)
+                      or _quantized_class(type(m)) is not None)
+
+
+def _symbolic_trace(model: nn.Module, is_leaf, concrete_args) -> fx.GraphModule:
+    tracer = _Tracer(is_leaf)
     try:
-        bound = inspect.signature(model.forward).bind_partial(*args, **kwargs)
-    except TypeError as e:
-        raise TypeError(f"prepare_model: dummy_input does not match "
-                        f"{type(model).__name__}.forward: {e}") from e
-    bound.apply_defaults()
-    return {**fx.node.map_aggregate(dict(bound.arguments), _detached_copy),
-            **(concrete_args or {})}
+        graph = tracer.trace(model, concrete_args)
+    except Exception as exc:
+        raise _prepare_error(model, tracer, exc) from exc
+    return fx.GraphModule(tracer.root, graph, type(model).__name__)  # takes model.training
 
 
-def _detached_copy(value):
-    return value.detach().clone() if isinstance(value, torch.Tensor) else value
+def _captured(model: nn.Module, is_leaf, dummy_input, concrete_args) -> fx.GraphModule:
+    if concrete_args:
+        args, kwargs = split_dummy_input(dummy_input)
+        dummy_input = {**inspect.signature(model.forward).bind_partial(*args).arguments,
+                       **kwargs, **concrete_args}
+    try:
+        with preserved(model):
+            return capture(model, cloned(dummy_input), is_leaf)
+    except CaptureError as exc:
+        raise _capture_error(model, exc) from exc.error
+
+
+def _check_reproduces(model: nn.Module, gm: fx.GraphModule, dummy_input) -> None:
+    """The prepared graph must give, on the dummy input, exactly the captured output."""
+    expected = pytree.tree_leaves(gm.capture_output)
+    del gm.capture_output
+    with preserved(model), eval_mode(gm), torch.no_grad(), no_fast_paths():
+        got = pytree.tree_leaves(run_model(gm, cloned(dummy_input)))
+    for i, (a, b) in enumerate(zip(expected, got)):
+        same = torch.equal(a, b) or (a.shape == b.shape and a.dtype == b.dtype and bool(
+            ((a == b) | (a.isnan() & b.isnan())).all())) if isinstance(a, torch.Tensor) and \
+            isinstance(b, torch.Tensor) else type(a) is type(b)
+        if not same or len(expected) != len(got):
+            raise PrepareError(
+                f"prepare_model: the captured graph of {type(model).__name__} does not "
+                f"reproduce its output {i} on dummy_input. A computation escaped capture: a "
+                f"tensor changed in place through an alias, or values computed outside torch "
+                f"(numpy, Python floats from .item()) that depend on the input. Exclude the "
+                f"module that does it (modules_to_exclude=[...]).")
 
 
 def prepare_model(model: nn.Module, concrete_args: Optional[dict[str, Any]] = None,
@@ -650,15 +735,17 @@ def prepare_model(model: nn.Module, concrete_args: Optional[dict[str, Any]] = No
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"prepare_model: model must be an nn.Module, got {type(model).__name__}")
-    modules, classes = _check_excludes(modules_to_exclude, module_classes_to_exclude)
-    tracer = _Tracer(modules, classes, _example_inputs(model, dummy_input, concrete_args))
-    try:
-        graph = tracer.trace(model, concrete_args)
-    except Exception as exc:
-        raise _prepare_error(model, tracer, exc) from exc
-    gm = fx.GraphModule(tracer.root, graph, type(model).__name__)  # takes model.training
+    is_leaf = _is_leaf(*_check_excludes(modules_to_exclude, module_classes_to_exclude))
+    if dummy_input is None:
+        gm = _symbolic_trace(model, is_leaf, concrete_args)
+    else:
+        gm = _captured(model, is_leaf, dummy_input, concrete_args)
     _duplicate_reused_modules(gm)
-    _convert_functionals(gm, model)
+    _convert_functionals(gm, model, traced_training=model.training if dummy_input is None
+                         else False)
+    _wrap_parameters(gm)
     gm.graph.lint()
     gm.recompile()
+    if dummy_input is not None:
+        _check_reproduces(model, gm, dummy_input)
     return gm

@@ -39,7 +39,11 @@
     void qsim_dequantize_backward_f32_##isa(size_t n, const float * x, const float * dy,         \
                                             float * dx, qsim_grid g, double * sums);             \
     void qsim_cast_f16_f32_##isa(size_t n, const float * x, float * y);                          \
-    void qsim_cast_bf16_f32_##isa(size_t n, const float * x, float * y);
+    void qsim_cast_bf16_f32_##isa(size_t n, const float * x, float * y);                         \
+    void qsim_minifloat_f32_##isa(size_t n, const float * x, float * y, float s,                 \
+                                  const qsim_minifloat * m);                                     \
+    void qsim_block_float_f32_##isa(size_t n, const float * x, float * y,                        \
+                                    const qsim_block_format * b);
 #include "qdq/qdq_variants.inc"
 #undef QSIM_QDQ_VARIANT
 

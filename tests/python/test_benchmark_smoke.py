@@ -48,3 +48,12 @@ def test_quick_run_writes_every_row(tmp_path):
         assert math.isclose(speedup, ours[(case, 1)] / ours[(case, threads)]), case
     assert [t["target"] for t in result["targets"]][-1].startswith("2 threads"), result["targets"]
     assert "targets" in proc.stdout
+    frows = result["float_rows"]
+    assert sorted((r["case"], r["threads"]) for r in frows) == sorted(
+        (f"{c}/forward", t) for c in ("fp8_e4m3", "mxfp4") for t in THREADS), frows
+    for r in frows:
+        assert set(r["baseline_ms"]) == {"composite", "copy_fresh", "copy_reused"}, r
+        assert all(math.isfinite(ms) and ms > 0 for ms in [r["ours_ms"], *r["baseline_ms"].values()])
+        assert math.isclose(r["composite_speedup"], r["baseline_ms"]["composite"] / r["ours_ms"])
+        assert math.isclose(r["copy_fresh_ratio"], r["ours_ms"] / r["baseline_ms"]["copy_fresh"])
+        assert r["case"] in proc.stdout

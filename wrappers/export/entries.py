@@ -33,6 +33,7 @@ from torch import nn
 from ..quantization import QuantizeDequantize
 from ..quantization._layout import aligned_shape, qdq_layout
 from ..encoding_codec import aimet_offset
+from ..quantization.block_float_quantizer import BlockFloatQuantizeDequantize
 from ..quantization.float_quantizer import FloatQuantizeDequantize
 
 __all__ = ["encoding_entry"]
@@ -90,7 +91,9 @@ def encoding_entry(quantizer: nn.Module, shape) -> dict:
     """
     if isinstance(quantizer, QuantizeDequantize):
         return _int_entry(quantizer, None if shape is None else tuple(shape))
-    if isinstance(quantizer, FloatQuantizeDequantize):
+    if isinstance(quantizer, (FloatQuantizeDequantize, BlockFloatQuantizeDequantize)):
+        # block formats: the element bits (their data-derived scales live in the QDQ graph;
+        # docs/formats.md)
         return {"dtype": "float", "bitwidth": quantizer.bitwidth}
     raise TypeError(f"cannot export a quantizer of type {type(quantizer).__qualname__}: "
                     f"expected QuantizeDequantize or FloatQuantizeDequantize")

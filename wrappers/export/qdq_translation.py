@@ -8,7 +8,9 @@ QuantizeLinear / DequantizeLinear pairs that onnxruntime runs without any contri
   (``axis``) or blocked (``axis`` + ``block_size``), zero point cast to the grid's ONNX type;
 - ``qsim::quantize`` -> ``Cast(QuantizeLinear(x), FLOAT)`` (grid integers in x's float type, as
   the op returns them); ``qsim::dequantize`` -> ``DequantizeLinear(Cast(q, T))``;
-- ``qsim::float_quantize_dequantize`` -> ``Cast(Cast(x, FLOAT16 | BFLOAT16), FLOAT)``.
+- ``qsim::float_quantize_dequantize`` -> ``Cast(Cast(x, FLOAT16 | BFLOAT16), FLOAT)``;
+- ``qsim::minifloat_quantize_dequantize`` (float8 formats) and
+  ``qsim::block_float_quantize_dequantize``: :mod:`.float_translation`.
 
 The grid ``[qmin, qmax]`` is stored in the smallest ONNX type that holds it (:func:`grid_type`):
 int4/uint4, int8/uint8 or int16/uint16, signed when ``qmin < 0``. QuantizeLinear saturates to
@@ -42,6 +44,8 @@ from typing import Optional
 import torch
 from onnx import TensorProto
 from onnxscript import opset21 as op
+
+from .float_translation import block_float_quantize_dequantize, minifloat_quantize_dequantize
 
 __all__ = ["OPSET", "QDQ_TRANSLATION_TABLE", "grid_type"]
 
@@ -159,6 +163,8 @@ def float_quantize_dequantize(x, dtype: int):
 
 
 QDQ_TRANSLATION_TABLE = {
+    torch.ops.qsim.minifloat_quantize_dequantize.default: minifloat_quantize_dequantize,
+    torch.ops.qsim.block_float_quantize_dequantize.default: block_float_quantize_dequantize,
     torch.ops.qsim.quantize_dequantize.default: quantize_dequantize,
     torch.ops.qsim.quantize.default: quantize,
     torch.ops.qsim.dequantize.default: dequantize,

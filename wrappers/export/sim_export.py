@@ -56,9 +56,11 @@ from .. import encodings as enc_io
 from .._forward import eval_mode
 from ..nn import QuantizationMixin
 from ..nn.base import torch_base_class
+from ..quantization.block_float_quantizer import BlockFloatQuantizeDequantize
 from ..quantization.param_quantizer import ParamQuantizeDequantize
 from .._atomic import write_files
 from .entries import encoding_entry
+from .float_translation import MX_EXPORT
 from .markers import markers_in_place, splice_markers
 from .onnx_graph import (ExportError, check_model, export_onnx, names_missing_from,
                          tensor_shapes)
@@ -82,6 +84,16 @@ def _check_arguments(path, filename_prefix, encoding_version) -> None:
         raise NotADirectoryError(f"path {os.fspath(path)!r} is not an existing directory")
 
 
+def _block_exports(slot, modules) -> bool:
+    """Whether a block-format quantizer has an ONNX translation (export/float_translation.py):
+    MXFP8 or MXINT8, blocking the last axis (a parameter's, or -1)."""
+    q = slot.quantizer
+    if q.format_name not in MX_EXPORT:
+        return False
+    return q.axis == -1 or (slot.kind == "param" and
+                            q.axis == getattr(modules[slot.module_name], slot.key).dim() - 1)
+
+
 def _ready_slots(model: nn.Module) -> list:
     """The enabled quantizer slots of ``model``, each holding an encoding.
 
@@ -95,6 +107,13 @@ def _ready_slots(model: nn.Module) -> list:
             if isinstance(s.quantizer, ParamQuantizeDequantize) and \
                     not s.quantizer.is_initialized():
                 s.quantizer(getattr(modules[s.module_name], s.key))
+    blocked = [f"{s.path} ({s.quantizer.format_name}, axis {s.quantizer.axis})" for s in slots
+               if isinstance(s.quantizer, BlockFloatQuantizeDequantize)
+               and not _block_exports(s, modules)]
+    if blocked:
+        raise ExportError(f"these block-scaled quantizers have no ONNX export: "
+                          f"{', '.join(blocked)}; MXFP8 and MXINT8 along the last axis export "
+                          f"(docs/formats.md)")
     missing = [s.path for s in slots if not s.quantizer.is_initialized()]
     if missing:
         raise ExportError(f"{len(missing)} enabled quantizers have no encoding: "

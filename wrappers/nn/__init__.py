@@ -29,9 +29,10 @@ from .functional_modules import *  # noqa: F401,F403
 from .linear import *  # noqa: F401,F403
 from .normalization import *  # noqa: F401,F403
 from .pooling import *  # noqa: F401,F403
+from .recurrent import *  # noqa: F401,F403
 from .shape import *  # noqa: F401,F403
 from . import (activation, attention, conv, dropout, elementwise, embedding, functional_modules,
-               linear, normalization, pooling, shape)
+               linear, normalization, pooling, recurrent, shape)
 
 #: ``torchqsim.register_quantized``: class decorator registering a quantized class.
 register_quantized = QuantizationMixin.implements
@@ -40,4 +41,4 @@ __all__ = (["QuantizationMixin", "UnsupportedModuleError", "UNQUANTIZED_MODULE_T
             "quantized_class", "quantized_class_of", "to_quantized", "register_quantized"] +
            activation.__all__ + attention.__all__ + conv.__all__ + dropout.__all__ +
            elementwise.__all__ + embedding.__all__ + functional_modules.__all__ + linear.__all__ +
-           normalization.__all__ + pooling.__all__ + shape.__all__)
+           normalization.__all__ + pooling.__all__ + recurrent.__all__ + shape.__all__)

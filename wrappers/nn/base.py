@@ -74,7 +74,8 @@ def quantize_tensor(quantizer: nn.Module | None, x):
         >>> quantize_tensor(nn.Identity(), torch.tensor([3]))   # integer tensors pass through
         tensor([3])
     """
-    if quantizer is None or not isinstance(x, Tensor) or not x.is_floating_point():
+    if quantizer is None or not isinstance(x, Tensor) or not x.is_floating_point() \
+            or x.numel() == 0:  # an empty tensor (an empty cache) has no values to quantize
         return x
     return quantizer(x)
 
@@ -328,7 +329,7 @@ def quantized_class(module_cls: type) -> type | None:
 
     Example::
 
-        >>> quantized_class(nn.Linear).__name__, quantized_class(nn.LSTM)
+        >>> quantized_class(nn.Linear).__name__, quantized_class(nn.Unfold)
         ('QuantizedLinear', None)
     """
     return QuantizationMixin._registry.get(module_cls)

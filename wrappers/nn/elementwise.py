@@ -12,10 +12,12 @@ Example::
     (2, tensor([2., 2.]))
 """
 
+import torch
+
 from . import functional_modules as fm
 from .base import QuantizationMixin
 
-__all__ = ["QuantizedAdd", "QuantizedSubtract", "QuantizedMultiply", "QuantizedDivide",
+__all__ = ["QuantizedParameter", "QuantizedAddMm", "QuantizedAdd", "QuantizedSubtract", "QuantizedMultiply", "QuantizedDivide",
            "QuantizedPow", "QuantizedMatMul", "QuantizedBmm", "QuantizedConcat", "QuantizedExp",
            "QuantizedSqrt", "QuantizedRsqrt", "QuantizedMean", "QuantizedInterpolate",
            "QuantizedScaledDotProductAttention"]
@@ -35,3 +37,37 @@ QuantizedMean = QuantizationMixin.wrap(fm.Mean, ("ReduceMean", "Mean"), __name__
 QuantizedInterpolate = QuantizationMixin.wrap(fm.Interpolate, ("Resize", "Upsample"), __name__)
 QuantizedScaledDotProductAttention = QuantizationMixin.wrap(fm.ScaledDotProductAttention, None,
                                                             __name__)
+
+
+
+@QuantizationMixin.implements(fm.AddMm, onnx_types=("Gemm",))
+class QuantizedAddMm(QuantizationMixin, fm.AddMm):
+    """``torch.addmm`` on the quantized weight and bias (the config quantizes the weight, per
+    output channel on axis 1 when per-channel)."""
+
+    @classmethod
+    def param_channel_axis(cls, name: str) -> int:
+        """1 for ``weight`` (laid out ``(in, out)``), else 0."""
+        return 1 if name == "weight" else 0
+
+    def quantized_forward(self, x):
+        return torch.addmm(self.quantized_param("bias"), x, self.quantized_param("weight"))
+
+
+
+@QuantizationMixin.implements(fm.Parameter, onnx_types=("Constant",))
+class QuantizedParameter(QuantizationMixin, fm.Parameter):
+    """The parameter through its parameter quantizer; no output quantizer (it is a weight).
+
+    Example::
+
+        >>> import torch
+        >>> QuantizedParameter(torch.nn.Parameter(torch.ones(2)))()
+        Parameter containing:
+        tensor([1., 1.], requires_grad=True)
+    """
+
+    num_outputs = 0
+
+    def quantized_forward(self):
+        return self.quantized_param("weight")

@@ -1,4 +1,4 @@
-"""Quantized ``nn.Embedding``: weight and output quantizers, no input quantizer (indices are
+"""Quantized ``nn.Embedding`` and ``nn.EmbeddingBag``: weight and output quantizers, no input quantizer (indices are
 integers).
 
 Example::
@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from .base import QuantizationMixin
 
-__all__ = ["QuantizedEmbedding"]
+__all__ = ["QuantizedEmbedding", "QuantizedEmbeddingBag"]
 
 
 @QuantizationMixin.implements(nn.Embedding, onnx_types=("Gather",))
@@ -39,3 +39,24 @@ class QuantizedEmbedding(QuantizationMixin, nn.Embedding):
                                         self.norm_type)
         return F.embedding(indices, self.quantized_param("weight"), self.padding_idx, None,
                            self.norm_type, self.scale_grad_by_freq, self.sparse)
+
+
+@QuantizationMixin.implements(nn.EmbeddingBag, onnx_types=("Gather",))
+class QuantizedEmbeddingBag(QuantizationMixin, nn.EmbeddingBag):
+    """Sums, means or maxima of bags of rows of the quantized weight (indices, offsets and
+    per-sample weights pass as given; the output is quantized).
+
+    Example::
+
+        >>> bag = QuantizedEmbeddingBag(10, 4, mode="mean")
+        >>> bag(torch.tensor([1, 2, 3, 9]), torch.tensor([0, 2])).shape
+        torch.Size([2, 4])
+    """
+
+    num_inputs = 0
+
+    def quantized_forward(self, input: Tensor, offsets: Tensor | None = None,
+                          per_sample_weights: Tensor | None = None) -> Tensor:
+        return F.embedding_bag(input, self.quantized_param("weight"), offsets, self.max_norm,
+                               self.norm_type, self.scale_grad_by_freq, self.mode, self.sparse,
+                               per_sample_weights, self.include_last_offset, self.padding_idx)

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["Add", "Subtract", "Multiply", "Divide", "Pow", "MatMul", "Bmm", "Concat", "Exp",
+__all__ = ["Parameter", "AddMm", "Add", "Subtract", "Multiply", "Divide", "Pow", "MatMul", "Bmm", "Concat", "Exp",
            "Sqrt", "Rsqrt", "Mean", "Interpolate", "ScaledDotProductAttention"]
 
 
@@ -255,3 +255,44 @@ class ScaledDotProductAttention(nn.Module):
                 enable_gqa: bool = False) -> Tensor:
         return F.scaled_dot_product_attention(query, key, value, attn_mask, dropout_p, is_causal,
                                               scale=scale, enable_gqa=enable_gqa)
+
+
+class AddMm(nn.Module):
+    """``torch.addmm(bias, x, weight)`` with `weight` laid out ``(in, out)`` (HF GPT-2's
+    ``Conv1D``), holding the model's own parameters; its output channels are axis 1.
+
+    Example::
+
+        >>> w, b = nn.Parameter(torch.ones(3, 2)), nn.Parameter(torch.zeros(2))
+        >>> AddMm(w, b)(torch.ones(4, 3))[0]
+        tensor([3., 3.], grad_fn=<SelectBackward0>)
+    """
+
+    def __init__(self, weight: nn.Parameter, bias: nn.Parameter):
+        super().__init__()
+        self.weight, self.bias = weight, bias
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.addmm(self.bias, x, self.weight)
+
+
+class Parameter(nn.Module):
+    """A parameter the model uses in a function rather than in its module (a class token, a
+    layer scale, ``1 + weight`` of an RMSNorm): ``forward()`` returns it, so that it gets a
+    parameter quantizer like any weight. Holds the model's own parameter.
+
+    Example::
+
+        >>> p = nn.Parameter(torch.ones(2))
+        >>> Parameter(p)() is p
+        True
+    """
+
+    num_inputs = 0
+
+    def __init__(self, weight: nn.Parameter):
+        super().__init__()
+        self.weight = weight
+
+    def forward(self) -> Tensor:
+        return self.weight

@@ -22,7 +22,9 @@ leaves the sim as it was. Step 4 recreates the quantizers (frozen encodings, e.g
 are replaced: load them again afterwards).
 
 Candidates: ``(activation_bw, param_bw)`` pairs such as ``(8, 4)``, names ``"W4A8"`` (weights 4,
-activations 8), or AIMET's ``((16, "int"), (8, "int"))``; ``(16, "float")`` is fp16.
+activations 8), or AIMET's ``((16, "int"), (8, "int"))``; ``(16, "float")`` is fp16; the float
+and block formats by name, alone or in pairs: ``("fp8_e4m3", "mxfp4")``, ``"WMXFP4AFP8_E4M3"``
+(torchqsim.float_formats; their cost counts their element bits).
 """
 
 import json
@@ -34,16 +36,24 @@ import torch
 from tqdm.auto import tqdm
 
 from .._atomic import write_files
+from ..float_formats import format_bits, is_format
 from ..quantization import QuantizeDequantize
 from .._forward import eval_mode, run_model
 from ._sim_slots import SlotState, call, install, quantized_groups, slot_map
 
 __all__ = ["choose_mixed_precision", "MixedPrecisionResult", "parse_candidate"]
 
-_NAME = re.compile(r"^W(\d+|FP16)A(\d+|FP16)$", re.IGNORECASE)
+_NAME = re.compile(r"^W(\d+|[A-Z][A-Z0-9_]*)A(\d+|[A-Z][A-Z0-9_]*)$", re.IGNORECASE)
 
 
 def _precision(value, where: str) -> tuple[int, str]:
+    if isinstance(value, str) and is_format(value.lower()):
+        return format_bits(value.lower()), value.lower()
+    if isinstance(value, tuple) and len(value) == 2 and is_format(value[1]):
+        if value[0] != format_bits(value[1]):
+            raise ValueError(f"{where}: format {value[1]!r} has {format_bits(value[1])} bits, "
+                             f"not {value[0]}")
+        return value
     if isinstance(value, tuple) and len(value) == 2 and value[1] in ("int", "float"):
         bw, dtype = value
     elif isinstance(value, str) and value.upper() == "FP16":
@@ -52,7 +62,8 @@ def _precision(value, where: str) -> tuple[int, str]:
             isinstance(value, str) and value.isdigit():
         bw, dtype = int(value), "int"
     else:
-        raise ValueError(f"{where}: expected a bitwidth, 'fp16' or (bitwidth, 'int'|'float'), "
+        raise ValueError(f"{where}: expected a bitwidth, 'fp16', a format name (e.g. "
+                         f"'fp8_e4m3', 'mxfp4') or (bitwidth, 'int'|'float'|format), "
                          f"got {value!r}")
     if not (dtype == "int" and 2 <= bw <= 16 or dtype == "float" and bw == 16):
         raise ValueError(f"{where}: unsupported precision {bw} {dtype} (int 2..16 or float 16)")
@@ -82,16 +93,20 @@ def parse_candidate(candidate) -> tuple[tuple[int, str], tuple[int, str]]:
     raise ValueError(f"candidate {candidate!r}: expected (activation, param) or a name 'W8A8'")
 
 
+def _tag(bw, dtype) -> str:
+    return "FP16" if dtype == "float" else dtype.upper() if is_format(dtype) else str(bw)
+
+
 def _label(c, weighted: bool = True) -> str:
-    """"W8A16"; "A16" for a group without weights."""
+    """"W8A16", "WMXFP4AFP8_E4M3"; "A16" for a group without weights."""
     (a, ad), (p, pd) = c
-    act = f"A{'FP16' if ad == 'float' else a}"
-    return f"W{'FP16' if pd == 'float' else p}{act}" if weighted else act
+    act = f"A{_tag(a, ad)}"
+    return f"W{_tag(p, pd)}{act}" if weighted else act
 
 
 def _arg(precision):
     bw, dtype = precision
-    return "fp16" if dtype == "float" else bw
+    return "fp16" if dtype == "float" else dtype if is_format(dtype) else bw
 
 
 class MixedPrecisionResult(NamedTuple):
@@ -283,7 +298,10 @@ def _precisions(module) -> tuple:
     """(activation precision, {param: precision}) of a module's current quantizers, in
     ``sim.set_precision``'s terms."""
     def prec(q):
-        return q.bitwidth if isinstance(q, QuantizeDequantize) else "fp16"
+        if isinstance(q, QuantizeDequantize):
+            return q.bitwidth
+        name = getattr(q, "format_name", "fp16")
+        return name if is_format(name) else "fp16"
     slots = slot_map(module)
     acts = [q for (kind, _), q in slots.items() if kind != "param"]
     return (prec(acts[0]) if acts else None,

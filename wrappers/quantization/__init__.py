@@ -14,12 +14,12 @@ Example::
 from .encoding_analyzer import (Encoding, EncodingAnalyzer, MinMaxEncodingAnalyzer,
                                 MseEncodingAnalyzer, PercentileEncodingAnalyzer,
                                 SqnrEncodingAnalyzer, grid_bounds, grid_name)
+from .block_float_quantizer import BlockFloatQuantizeDequantize
 from .float_quantizer import FloatQuantizeDequantize
 from .quantizer import QuantizeDequantize, compute_encodings
 from .tf_enhanced import TfEnhancedEncodingAnalyzer
 
 __all__ = ["Encoding", "EncodingAnalyzer", "MinMaxEncodingAnalyzer", "SqnrEncodingAnalyzer",
            "PercentileEncodingAnalyzer", "MseEncodingAnalyzer", "TfEnhancedEncodingAnalyzer",
-           "QuantizeDequantize",
-           "FloatQuantizeDequantize",
+           "QuantizeDequantize", "FloatQuantizeDequantize", "BlockFloatQuantizeDequantize",
            "compute_encodings", "grid_bounds", "grid_name"]

@@ -5,12 +5,14 @@ The functions take the :class:`~torchqsim.quantsim.QuantizationSimModel`; a slot
 module reached but never fed a floating tensor is disabled in the sim's plan.
 """
 
+import contextlib
 import inspect
 import warnings
 from typing import Callable
 
 from torch import nn
 
+from ..quantization.block_float_quantizer import BlockFloatQuantizeDequantize
 from ..quantization.param_quantizer import is_frozen
 from ..quantization.quantizer import QuantizeDequantize, compute_encodings as _calibrate
 
@@ -33,6 +35,21 @@ def compute_param_encodings(sim) -> None:
             if isinstance(q, QuantizeDequantize) and not is_frozen(q):
                 with q.compute_encodings(process_group=False):
                     q(getattr(module, pname))
+            elif isinstance(q, BlockFloatQuantizeDequantize):  # NVFP4's tensor scale
+                with q.compute_encodings():
+                    q(getattr(module, pname))
+
+
+@contextlib.contextmanager
+def _block_statistics(sim):
+    """Within the block, every activation block-format quantizer records its statistics (NVFP4's
+    largest magnitude); they need no encoding otherwise."""
+    with contextlib.ExitStack() as stack:
+        for name, module in sim.named_qmodules():
+            for q in (*module.input_quantizers, *module.output_quantizers):
+                if isinstance(q, BlockFloatQuantizeDequantize):
+                    stack.enter_context(q.compute_encodings())
+        yield
 
 
 def _activation_quantizers(sim):
@@ -62,7 +79,7 @@ def calibrate_activations(sim, callback, args, tqdm) -> None:
     hooks.append(sim.model.register_forward_hook(lambda *a: bar.update(1)))
     finished = False
     try:
-        with _calibrate(container, process_group=None):
+        with _calibrate(container, process_group=None), _block_statistics(sim):
             _run_callback(callback, sim.model, args)
             finished = True
     except RuntimeError:

@@ -17,6 +17,8 @@ from torch import Tensor, fx, nn
 
 from .._forward import eval_mode, run_model
 from ..nn.base import to_quantized
+from ..float_formats import BLOCK_FORMATS, FLOAT_FORMATS
+from ..quantization.block_float_quantizer import BlockFloatQuantizeDequantize
 from ..quantization.encoding_analyzer import MinMaxEncodingAnalyzer
 from ..quantization.float_quantizer import FloatQuantizeDequantize
 from ..quantization.param_quantizer import ParamQuantizeDequantize, freeze
@@ -75,6 +77,14 @@ def disable_non_float_slots(sim, dummy_input) -> None:
                     slot.enabled = False
 
 
+def _block_axis(module: nn.Module, kind: str, key) -> int:
+    """The blocked axis of a block-format quantizer: for a weight of two or more dims its input
+    channels (as AIMET blocks them: the other of the two channel axes), else the last axis."""
+    if kind != "param" or getattr(module, key).dim() < 2:
+        return -1
+    return 1 if module.param_channel_axis(key) == 0 else 0
+
+
 def make_quantizer(sim, module: nn.Module, kind: str, key, spec: SlotSpec):
     """The quantizer `spec` describes for slot (`kind`, `key`) of `module`, on the module's
     device and in its training mode; None for a disabled slot."""
@@ -82,6 +92,11 @@ def make_quantizer(sim, module: nn.Module, kind: str, key, spec: SlotSpec):
         return None
     if spec.dtype == "float":
         return FloatQuantizeDequantize(dtype=FLOAT_DTYPES[spec.bitwidth]).train(module.training)
+    if spec.dtype in FLOAT_FORMATS:
+        return FloatQuantizeDequantize(spec.dtype).train(module.training)
+    if spec.dtype in BLOCK_FORMATS:
+        q = BlockFloatQuantizeDequantize(spec.dtype, _block_axis(module, kind, key))
+        return q.to(_device(sim.model, module)).train(module.training)
     shape: tuple = ()
     if kind == "param" and spec.channel_axis is not None:
         param = getattr(module, key)

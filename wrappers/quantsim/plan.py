@@ -107,6 +107,20 @@ class Plan:
                 tuple(m.onnx_types), [SlotSpec(**act) for _ in m.input_quantizers],
                 [SlotSpec(**act) for _ in m.output_quantizers],
                 {n: SlotSpec(bitwidth=param_bw, dtype=data_type) for n in m.param_quantizers})
+            self._add_nested(op, output_bw, param_bw, data_type)
+
+    def _add_nested(self, op: OpNode, output_bw: int, param_bw: int, data_type: str) -> None:
+        """Specs for the quantized modules inside an op's module (``MultiheadAttention``'s
+        ``out_proj``): their weights as any weight; their inputs, computed inside the op (the
+        attention context), quantized; their outputs, which are the op's, left to the op."""
+        for sub, m in op.module.named_modules():
+            if sub and isinstance(m, QuantizationMixin):
+                act = dict(bitwidth=output_bw, dtype=data_type)
+                self.specs[f"{op.name}.{sub}"] = ModuleSpec(
+                    tuple(m.onnx_types), [SlotSpec(**act, enabled=True) for _ in m.input_quantizers],
+                    [SlotSpec(**act, enabled=False) for _ in m.output_quantizers],
+                    {n: SlotSpec(bitwidth=param_bw, dtype=data_type)
+                     for n in m.param_quantizers})
 
     def spec(self, op: OpNode) -> ModuleSpec | None:
         return self.specs.get(op.name) if isinstance(op.module, QuantizationMixin) else None

@@ -40,6 +40,7 @@ import torch
 from torch import nn
 
 from .._forward import eval_mode
+from ..coverage import unquantized_parameters
 from ..graph import ModuleGraph
 from ..nn.base import QuantizationMixin
 from ..prepare import prepare_model
@@ -84,7 +85,10 @@ class QuantizationSimModel:
         hw_version: ``defaults.hw_version`` of the config; its AIMET exception rules (Embedding,
             GroupNorm, MatMul precision) are applied at construction
             (:func:`~torchqsim.quantsim.hw_rules.apply_exception_rules`).
-        graph: the :class:`~torchqsim.graph.ModuleGraph` of ``model``.
+        graph: the :class:`~torchqsim.graph.ModuleGraph` of ``model``
+            (``graph.unquantized_ops``: the ops left without quantizer, with the reason).
+        unquantized_weights: the parameters no quantizer covers (see
+            :func:`torchqsim.coverage.unquantized_parameters`); warned about at construction.
 
     Raises:
         ValueError / TypeError: a bad argument (the message names it).
@@ -122,7 +126,12 @@ class QuantizationSimModel:
         self.graph = ModuleGraph.from_graph_module(self.model)
         if self.graph.unquantized_ops:
             warnings.warn(f"QuantizationSimModel: these ops stay functions and get no quantizer: "
-                          f"{', '.join(self.graph.unquantized_ops)}", stacklevel=2)
+                          f"{', '.join(self.graph.unquantized_ops)} (sim.graph.unquantized_ops "
+                          f"says why)", stacklevel=2)
+        self.unquantized_weights = unquantized_parameters(self.model)
+        if self.unquantized_weights:
+            warnings.warn(f"QuantizationSimModel: these parameters get no quantizer and stay "
+                          f"FP32: {', '.join(self.unquantized_weights)}", stacklevel=2)
         self._specs = apply_config(self.graph, self._config, output_bw=default_output_bw,
                                    param_bw=default_param_bw, data_type=default_data_type)
         disable_non_float_slots(self, dummy_input)

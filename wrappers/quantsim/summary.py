@@ -22,7 +22,12 @@ def _row(path: str, q) -> tuple[str, ...]:
     slot = ("input " if "input_q" in path else "output " if "output_q" in path
             else "param ") + rest
     if not isinstance(q, QuantizeDequantize):
-        return (name, slot, f"float{q.bitwidth}", "-", "-", "-", "-", "-")
+        name_of = getattr(q, "format_name", None)
+        kind = f"float{q.bitwidth}" if name_of in (None, "fp16", "bf16") else name_of
+        block = getattr(q, "block_size", None)
+        scale = getattr(q, "tensor_scale", None)  # NVFP4's calibrated tensor scale
+        return (name, slot, kind, "-", f"blocks of {block} (axis {q.axis})" if block else "-",
+                "-", "-", "-" if scale is None else f"{float(scale):.6g}")
     chans = "-" if math.prod(q.shape) == 1 else \
         f"{math.prod(q.shape)} (axis {max(range(len(q.shape)), key=q.shape.__getitem__)})"
     if q.is_initialized():
@@ -44,5 +49,7 @@ def summary(sim) -> str:
             f"{len(rows) - 1} of {n_slots} quantizer slots enabled, "
             f"hw_version {sim.hw_version}"
             + (f", excluded: {', '.join(sim._excluded)}" if sim._excluded else ""))
+    gaps = [f"unquantized op {n}: {why}" for n, why in sim.graph.unquantized_ops.items()] + \
+        [f"unquantized weight {n}" for n in getattr(sim, "unquantized_weights", ())]
     return "\n".join([head] + ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
-                               for r in rows]) + "\n"
+                               for r in rows] + gaps) + "\n"

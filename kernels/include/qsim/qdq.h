@@ -27,6 +27,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "qsim/minifloat.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -67,6 +69,8 @@ typedef struct qsim_qdq_kernels {
     qsim_run_bwd_fn dequantize_backward;
     qsim_cast_fn    cast_f16;           /* fp32 -> fp16 -> fp32 */
     qsim_cast_fn    cast_bf16;          /* fp32 -> bf16 -> fp32 */
+    qsim_minifloat_fn cast_minifloat;   /* narrow float with a scale (qsim/minifloat.h) */
+    qsim_block_fn     block_float;      /* MX / NVFP4 blocks along one row (qsim/minifloat.h) */
 } qsim_qdq_kernels;
 
 /* All compiled variants, reference first; *count receives their number. The array is static:

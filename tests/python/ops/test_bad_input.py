@@ -196,6 +196,11 @@ def test_float_quantize_dequantize_rejects_target_dtype(dtype):
     name = {torch.float32: "Float", torch.float64: "Double", torch.int8: "Char"}[dtype]
     message = f"dtype must be torch.float16 or torch.bfloat16, got {name}"
     with _raises(ValueError, "float_quantize_dequantize", message):
+        ops.float_quantize_dequantize(X, dtype)
+    # the functional API also takes the float8 / float4 dtypes (tests/python/test_float_formats.py)
+    with pytest.raises(ValueError, match=re.escape("float_quantize_dequantize: dtype must be one "
+                                                   "of torch.float8_e4m3fn") + ".*" +
+                       re.escape(f"; got {dtype}")):
         F.float_quantize_dequantize(X, dtype)
 
 

@@ -32,6 +32,11 @@ def test_gradient_is_the_identity():
 
 
 def test_other_dtypes_are_rejected():
-    with pytest.raises(ValueError, match="dtype must be torch.float16 or torch.bfloat16, got "
-                                         "torch.float32"):
+    # float8 / float4 dtypes and format names are accepted since issue 16
+    with pytest.raises(ValueError, match="FloatQuantizeDequantize: dtype must be one of "
+                                         "torch.float8_e4m3fn.*; got torch.float32"):
         FloatQuantizeDequantize(torch.float32)
+    with pytest.raises(ValueError, match="unknown format 'fp9'"):
+        FloatQuantizeDequantize("fp9")
+    with pytest.raises(ValueError, match="not both"):
+        FloatQuantizeDequantize(torch.float16, exponent_bits=4, mantissa_bits=3)

@@ -1,0 +1,123 @@
+/*
+ * minifloat__avx2.c: the minifloat and block-format run kernels of qsim/minifloat.h with AVX2,
+ * 8 floats per step. Bit-exact with kernels/float/minifloat_ref.c: each lane goes through the
+ * operations of qsim_mf_round (kernels/float/minifloat_common.h) in the same order, both rounding
+ * paths computed and the right one selected; block maxima are integer maxima of the magnitude
+ * bits, as in the reference. Tails use masked loads and stores (never outside the run).
+ */
+#include <immintrin.h>
+
+#include "float/minifloat_common.h"
+#include "qdq/qdq_variants.h"
+
+typedef struct qsim_v8_mf {
+    __m128i shift;
+    __m256i round_bias, odd_mask, odd_flip, keep, sub_limit, max_bits, over_bits, zero_sign, abs, sign, inf;
+    __m256  sub_magic;
+} qsim_v8_mf;
+
+static inline qsim_v8_mf qsim_v8_mf_of(const qsim_minifloat * m) {
+    const qsim_v8_mf v = {
+        _mm_cvtsi32_si128((int) m->shift),
+        _mm256_set1_epi32((int) m->round_bias), _mm256_set1_epi32((int) m->odd_mask),
+        _mm256_set1_epi32((int) m->odd_flip),
+        _mm256_set1_epi32((int) qsim_mf_keep(m)), _mm256_set1_epi32((int) m->sub_limit),
+        _mm256_set1_epi32((int) m->max_bits), _mm256_set1_epi32((int) m->over_bits),
+        _mm256_set1_epi32(m->unsigned_zero ? -1 : 0), _mm256_set1_epi32((int) QSIM_F32_ABS),
+        _mm256_set1_epi32((int) QSIM_F32_SIGN), _mm256_set1_epi32((int) QSIM_F32_INF),
+        _mm256_set1_ps(m->sub_magic),
+    };
+    return v;
+}
+
+/* qsim_mf_round on 8 lanes (magnitudes are below 2^31, so signed comparisons order them). */
+static inline __m256 qsim_v8_mf_round(__m256 f, const qsim_v8_mf * m) {
+    const __m256i u    = _mm256_castps_si256(f);
+    const __m256i a    = _mm256_and_si256(u, m->abs);
+    const __m256i odd  = _mm256_and_si256(_mm256_xor_si256(_mm256_srl_epi32(a, m->shift), m->odd_flip), m->odd_mask);
+    const __m256i rn   = _mm256_and_si256(_mm256_add_epi32(_mm256_add_epi32(a, m->round_bias), odd),
+                                          m->keep);
+    const __m256  af   = _mm256_castsi256_ps(a);
+    const __m256i rs   = _mm256_castps_si256(
+        _mm256_sub_ps(_mm256_add_ps(af, m->sub_magic), m->sub_magic));
+    __m256i       r    = _mm256_blendv_epi8(rn, rs, _mm256_cmpgt_epi32(m->sub_limit, a));
+    r                  = _mm256_blendv_epi8(r, m->over_bits, _mm256_cmpgt_epi32(r, m->max_bits));
+    const __m256i zero = _mm256_and_si256(_mm256_cmpeq_epi32(r, _mm256_setzero_si256()), m->zero_sign);
+    const __m256i sign = _mm256_andnot_si256(zero, _mm256_and_si256(u, m->sign));
+    const __m256  out  = _mm256_castsi256_ps(_mm256_or_si256(r, sign));
+    return _mm256_blendv_ps(out, f, _mm256_castsi256_ps(_mm256_cmpgt_epi32(a, m->inf)));
+}
+
+static inline __m256 qsim_v8_mf_scaled(__m256 x, __m256 s, const qsim_v8_mf * m) {
+    return _mm256_mul_ps(qsim_v8_mf_round(_mm256_div_ps(x, s), m), s);
+}
+
+/* All-ones in the first n (< 8) lanes. */
+static inline __m256i qsim_v8_lanes(size_t n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int) n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+void qsim_minifloat_f32_avx2(size_t n, const float * x, float * y, float s, const qsim_minifloat * m) {
+    const qsim_v8_mf v  = qsim_v8_mf_of(m);
+    const __m256     vs = _mm256_set1_ps(s);
+    size_t           i  = 0;
+    for (; i + 8 <= n; i += 8) {
+        QSIM_PREFETCH(x + i);
+        _mm256_storeu_ps(y + i, qsim_v8_mf_scaled(_mm256_loadu_ps(x + i), vs, &v));
+    }
+    if (i < n) {
+        const __m256i k = qsim_v8_lanes(n - i);
+        _mm256_maskstore_ps(y + i, k, qsim_v8_mf_scaled(_mm256_maskload_ps(x + i, k), vs, &v));
+    }
+}
+
+/* One element vector of a block with scale s (qsim_block_element). */
+static inline __m256 qsim_v8_block_element(__m256 x, __m256 s, const qsim_block_format * b,
+                                           const qsim_v8_mf * m) {
+    if (b->kind == QSIM_BLOCK_MX_INT8) {
+        const __m256 q = _mm256_round_ps(_mm256_div_ps(x, s), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        const __m256 c = _mm256_max_ps(_mm256_set1_ps(-128.0f), _mm256_min_ps(_mm256_set1_ps(127.0f), q));
+        return _mm256_mul_ps(_mm256_add_ps(c, _mm256_setzero_ps()), s);
+    }
+    return qsim_v8_mf_scaled(x, s, m);
+}
+
+/* One block of len (<= b->block) elements. */
+static inline void qsim_v8_block(size_t len, const float * x, float * y, const qsim_block_format * b,
+                                 const qsim_v8_mf * m) {
+    __m256i amax = _mm256_setzero_si256();
+    size_t  j    = 0;
+    for (; j + 8 <= len; j += 8) {
+        amax = _mm256_max_epi32(amax, _mm256_and_si256(_mm256_castps_si256(_mm256_loadu_ps(x + j)), m->abs));
+    }
+    if (j < len) {  /* masked-off lanes load +0, which leaves the maximum as it is */
+        const __m256 t = _mm256_maskload_ps(x + j, qsim_v8_lanes(len - j));
+        amax = _mm256_max_epi32(amax, _mm256_and_si256(_mm256_castps_si256(t), m->abs));
+    }
+    __m128i h = _mm_max_epi32(_mm256_castsi256_si128(amax), _mm256_extracti128_si256(amax, 1));
+    h         = _mm_max_epi32(h, _mm_shuffle_epi32(h, _MM_SHUFFLE(1, 0, 3, 2)));
+    h         = _mm_max_epi32(h, _mm_shuffle_epi32(h, _MM_SHUFFLE(2, 3, 0, 1)));
+    const float s = qsim_block_scale((uint32_t) _mm_cvtsi128_si32(h), b);
+    if (s == 0.0f) {
+        for (j = 0; j < len; j++) {
+            y[j] = qsim_block_element(x[j], s, b);
+        }
+        return;
+    }
+    const __m256 vs = _mm256_set1_ps(s);
+    for (j = 0; j + 8 <= len; j += 8) {
+        _mm256_storeu_ps(y + j, qsim_v8_block_element(_mm256_loadu_ps(x + j), vs, b, m));
+    }
+    if (j < len) {
+        const __m256i k = qsim_v8_lanes(len - j);
+        _mm256_maskstore_ps(y + j, k, qsim_v8_block_element(_mm256_maskload_ps(x + j, k), vs, b, m));
+    }
+}
+
+void qsim_block_float_f32_avx2(size_t n, const float * x, float * y, const qsim_block_format * b) {
+    const qsim_v8_mf v = qsim_v8_mf_of(&b->elem);
+    for (size_t i = 0; i < n; i += b->block) {
+        QSIM_PREFETCH(x + i);
+        qsim_v8_block(n - i < b->block ? n - i : b->block, x + i, y + i, b, &v);
+    }
+}

@@ -1,0 +1,106 @@
+"""The checks every zoo model goes through (tests/python/zoo/test_zoo_*.py), each against an
+oracle: the FP32 model (relative error), onnxruntime with graph optimizations off (the exported
+QDQ graph), eager execution (torch.compile), the parameters before the step (QAT)."""
+
+import math
+import tempfile
+import warnings
+
+import numpy as np
+import onnxruntime as ort
+import torch
+import torch.utils._pytree as pytree
+
+from torchqsim import QuantizationSimModel
+from torchqsim._forward import run_model
+from torchqsim.coverage import unquantized_parameters
+
+
+def float_leaves(output) -> list[torch.Tensor]:
+    """The floating tensors of a model output, in pytree order (ModelOutput fields in order)."""
+    return [t for t in pytree.tree_leaves(output)
+            if isinstance(t, torch.Tensor) and t.is_floating_point() and t.numel()]
+
+
+def outputs(model, dummy_input) -> list[torch.Tensor]:
+    with torch.no_grad():
+        return float_leaves(run_model(model, dummy_input))
+
+
+def calibrated_sim(model, dummy_input, bw: int, **kwargs) -> QuantizationSimModel:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sim = QuantizationSimModel(model, dummy_input, default_output_bw=bw,
+                                   default_param_bw=bw, **kwargs)
+    sim.compute_encodings(lambda m: run_model(m, dummy_input))
+    return sim
+
+
+def relative_error(model, sim, dummy_input) -> float:
+    """Largest, over the model's floating outputs, of ||sim - fp32|| / ||fp32||."""
+    errors = []
+    for ref, got in zip(outputs(model, dummy_input), outputs(sim.model, dummy_input)):
+        errors.append(((got - ref).norm() / ref.norm().clamp_min(1e-12)).item())
+    return max(errors)
+
+
+def sqnr_db(model, sim, dummy_input) -> float:
+    """SQNR of the first output of the sim against the FP32 model, in dB."""
+    ref, got = outputs(model, dummy_input)[0], outputs(sim.model, dummy_input)[0]
+    noise = (got - ref).pow(2).sum().item()
+    return math.inf if noise == 0 else 10 * math.log10(ref.pow(2).sum().item() / noise)
+
+
+def ort_outputs(path: str, dummy_input) -> list[torch.Tensor]:
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+    values = dummy_input if isinstance(dummy_input, dict) else dict(zip(names, (
+        dummy_input if isinstance(dummy_input, (tuple, list)) else (dummy_input,))))
+    feed = {n: np.ascontiguousarray(values[n].numpy()) for n in names}
+    return [torch.from_numpy(np.array(o)) for o in session.run(None, feed)]
+
+
+def exported_qdq_outputs(sim, dummy_input):
+    """The sim's ``{prefix}_qdq.onnx`` run in onnxruntime, and the exported encodings."""
+    with tempfile.TemporaryDirectory() as d:
+        paths = sim.export(d, "model", dummy_input)
+        got = [t for t in ort_outputs(paths["qdq_onnx"], dummy_input)
+               if t.is_floating_point() and t.numel()]
+        import json
+        with open(paths["encodings"]) as f:
+            encodings = json.load(f)
+    return got, encodings
+
+
+def bit_equal_fraction(a: torch.Tensor, b: torch.Tensor) -> float:
+    return (a == b).float().mean().item()
+
+
+def qat_step_moves_everything(model, dummy_input) -> list[str]:
+    """Names of the trainable tensors (weights and learnable ranges) that one SGD step on a
+    range-learning sim leaves unchanged (the test wants none)."""
+    sim = calibrated_sim(model, dummy_input, 8, quant_scheme="range_learning_tf_init")
+    sim.model.train()
+    params = {n: p for n, p in sim.model.named_parameters() if p.requires_grad}
+    before = {n: p.detach().clone() for n, p in params.items()}
+    torch.manual_seed(0)
+    loss = sum(o.float().pow(2).mean() for o in float_leaves(run_model(sim.model, dummy_input)))
+    loss.backward()
+    torch.optim.Adam(params.values(), lr=1e-3).step()  # moves every tensor with a gradient
+    return [n for n, p in params.items() if torch.equal(p.detach(), before[n])]
+
+
+def compiled_matches_eager(sim, dummy_input) -> list[float]:
+    """Per output, the fraction of elements where torch.compile(sim.model) equals eager."""
+    torch._dynamo.reset()
+    compiled = torch.compile(sim.model)
+    eager = outputs(sim.model, dummy_input)
+    got = outputs(compiled, dummy_input)
+    return [bit_equal_fraction(a, b) for a, b in zip(got, eager)]
+
+
+__all__ = ["float_leaves", "calibrated_sim", "relative_error", "sqnr_db", "exported_qdq_outputs",
+           "bit_equal_fraction", "qat_step_moves_everything", "compiled_matches_eager",
+           "outputs", "unquantized_parameters"]

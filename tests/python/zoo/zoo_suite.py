@@ -1,0 +1,70 @@
+"""The zoo's test bodies, shared by the per-family test files: each file calls
+``define_tests(globals(), builders, compile_subset)`` to get the same five tests for its models.
+
+Per model: the sim builds on the model as it is; W16A16 relative error < 1e-3 against FP32; no
+parameter without a quantizer (and W8A8 SQNR printed); ``{prefix}_qdq.onnx`` in onnxruntime
+equals ``sim.model`` bit for bit at W8A8, per-tensor and per-channel; one QAT step moves every
+weight and every learnable range; ``torch.compile(sim.model)`` equals eager (for the models in
+`compile_subset`: inductor compiles take tens of seconds each, see tests/python/zoo/README.md).
+"""
+
+import functools
+
+import pytest
+import torch
+
+import checks
+
+
+def define_tests(namespace: dict, builders: dict, compile_subset=()) -> None:
+    names = sorted(builders)
+
+    @functools.lru_cache(maxsize=None)
+    def model(name):
+        return builders[name]()
+
+    @functools.lru_cache(maxsize=2)
+    def w8a8(name, config):
+        m, d = model(name)
+        return checks.calibrated_sim(m, d, 8, config_file=config)
+
+    @pytest.mark.parametrize("name", names)
+    def test_sim_builds_as_is_and_w16a16_matches_fp32(name):
+        m, d = model(name)
+        sim = checks.calibrated_sim(m, d, 16)
+        assert sim.unquantized_weights == [], f"{name}: weights left in FP32"
+        assert checks.unquantized_parameters(sim.model) == []
+        error = checks.relative_error(m, sim, d)
+        sqnr = checks.sqnr_db(m, w8a8(name, "default"), d)
+        print(f"\n{name}: W16A16 relative error {error:.2e}, W8A8 SQNR {sqnr:.1f} dB, "
+              f"unquantized ops {dict(sim.graph.unquantized_ops)}")
+        assert error < 1e-3, f"{name}: W16A16 relative error {error:.2e}"
+
+    @pytest.mark.parametrize("config", ["default", "per_channel"])
+    @pytest.mark.parametrize("name", names)
+    def test_qdq_onnx_equals_sim_bit_for_bit_in_onnxruntime(name, config):
+        m, d = model(name)
+        sim = w8a8(name, config)
+        got, encodings = checks.exported_qdq_outputs(sim, d)
+        expected = checks.outputs(sim.model, d)
+        assert len(got) == len(expected), f"{name}: {len(got)} ONNX outputs, {len(expected)}"
+        for i, (a, b) in enumerate(zip(got, expected)):
+            fraction = checks.bit_equal_fraction(a, b)
+            assert fraction == 1.0, f"{name} output {i}: {fraction:.1%} bit-equal"
+        assert encodings["activation_encodings"] and encodings["param_encodings"]
+
+    @pytest.mark.parametrize("name", names)
+    def test_one_qat_step_moves_every_weight_and_range(name):
+        m, d = model(name)
+        assert checks.qat_step_moves_everything(m, d) == []
+
+    @pytest.mark.parametrize("name", sorted(compile_subset))
+    def test_torch_compile_equals_eager(name):
+        m, d = model(name)
+        assert checks.compiled_matches_eager(w8a8(name, "default"), d) == \
+            [1.0] * len(checks.outputs(m, d))
+
+    for test in (test_sim_builds_as_is_and_w16a16_matches_fp32,
+                 test_qdq_onnx_equals_sim_bit_for_bit_in_onnxruntime,
+                 test_one_qat_step_moves_every_weight_and_range, test_torch_compile_equals_eager):
+        namespace[test.__name__] = test
