@@ -153,7 +153,7 @@ static qsim_status constraint_member(qsim_config_parser * p, int key, const cJSO
 }
 
 static qsim_status read_constraints(qsim_config_parser * p, const cJSON * v, qsim_config_op_type * o) {
-    double range[CON_COUNT] = {0.0, INFINITY};
+    double range[CON_COUNT] = {0.0, HUGE_VAL};
     QSIM_TRY(qsim_read_members(p, v, NULL, 0, constraint_member, range));
     QSIM_TRY(qsim_require_keys(p, v, CONSTRAINT_KEYS, 1)); /* min; max is optional */
     o->has_encoding_max = qsim_json_get(v, "max", NULL) != NULL;
