@@ -27,6 +27,7 @@ from ..quantization.param_quantizer import freeze
 from ..quantization.quantizer import QuantizeDequantize
 from .arguments import check_bitwidth
 from .construction import make_quantizer, set_slot
+from .propagation import tie_loaded
 
 __all__ = ["encodings_dict", "load_encodings", "quantizer_entries", "save_encodings"]
 
@@ -136,6 +137,7 @@ def load_encodings(sim, encodings, strict: bool, partial: bool, frozen: bool) ->
         if frozen and isinstance(q, QuantizeDequantize):
             freeze(q)
         set_slot(sim, name, kind, k, q)
+    loaded = tie_loaded(sim, [load[2:5] for load in loads]) | loaded
     if not partial:
         for name, spec in sim._specs.items():
             for kind, key, slot in spec.slots():
@@ -193,10 +195,20 @@ def _mapping(value, where: str) -> dict:
 
 def _entry_range(entry: dict, qmin: int, qmax: int) -> tuple[Tensor, Tensor]:
     """Per-channel (min, max) of a checked entry: its min/max when recorded, else AIMET's
-    ``scale * offset`` and ``scale * (offset + qmax - qmin)`` in fp32."""
-    if entry["min"] is not None and entry["max"] is not None:
-        return (torch.tensor(entry["min"], dtype=torch.float32),
-                torch.tensor(entry["max"], dtype=torch.float32))
+    ``scale * offset`` and ``scale * (offset + qmax - qmin)`` in fp32; max then moved by a few
+    ulps where needed so that the quantizer's ``(max - min) / (qmax - qmin)`` is the entry's
+    scale bit for bit."""
     s = torch.tensor(entry["scale"], dtype=torch.float32)
-    off = torch.tensor(entry["offset"], dtype=torch.float32)
-    return s * off, s * (off + (qmax - qmin))
+    if entry["min"] is not None and entry["max"] is not None:
+        lo = torch.tensor(entry["min"], dtype=torch.float32)
+        hi = torch.tensor(entry["max"], dtype=torch.float32)
+    else:
+        off = torch.tensor(entry["offset"], dtype=torch.float32)
+        lo, hi = s * off, s * (off + (qmax - qmin))
+    for _ in range(8):
+        got = (hi - lo) / (qmax - qmin)
+        if torch.equal(got, s):
+            break
+        hi = torch.where(got < s, torch.nextafter(hi, hi + s), torch.where(
+            got > s, torch.nextafter(hi, hi - s), hi))
+    return lo, hi
