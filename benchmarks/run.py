@@ -2,7 +2,8 @@
 
 One run covers per-tensor and per-channel (axis 1 of an [N, 64, H, W] fp32 tensor) in three
 modes (forward; forward + backward STE; forward + backward with range learning), for each size
-and thread count, then the float formats (fp8 e4m3fn and MXFP4 forward, benchmarks/float_cases.py). It prints one table and writes JSON (see benchmarks/README.md for reading it).
+and thread count, then the float formats (fp8 e4m3fn and MXFP4 forward, benchmarks/float_cases.py)
+and per-channel along the last axis against axis 0 and torch (benchmarks/axis_cases.py). It prints one table and writes JSON (see benchmarks/README.md for reading it).
 
 Usage::
 
@@ -29,6 +30,7 @@ os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
 import torch  # noqa: E402  (after the allocator setting)
 
+import axis_cases  # noqa: E402
 import float_cases  # noqa: E402
 from qdq_cases import BASELINES, check_forward, make_case  # noqa: E402
 
@@ -176,6 +178,7 @@ def main(argv=None):
     start = time.perf_counter()
     rows = run(sizes, args.threads, warmup, repeats)
     float_rows = float_cases.run(sizes, args.threads, warmup, repeats)
+    axis_rows = axis_cases.run(sizes, args.threads, warmup, repeats)
     elapsed = time.perf_counter() - start
 
     scaling = thread_scaling(rows)
@@ -204,6 +207,18 @@ def main(argv=None):
     for t in float_targets:
         print(f"  {'met   ' if not t['missed'] else 'MISSED'} {t['target']}"
               + (f": {'; '.join(t['missed'])}" if t["missed"] else ""))
+    print("\nper-channel along the last axis of [N, C] vs axis 0 of [C, N] and vs torch, all "
+          "outputs fresh (last/axis0 = ms ratio, <= 1.2 wanted; torch/last > 1: ours faster):")
+    print(timing.text_table(
+        ["case", "size", "C", "thr", "last ms", "last/axis0", "torch/last", "last/clone"],
+        [[r["case"], _fmt_size(r["size"]), str(r["channels"]), str(r["threads"]),
+          f"{r['ms']['last']:.3f}", f"{r['last_over_axis0']:.2f}", f"{r['torch_over_last']:.2f}",
+          f"{r['last_over_clone']:.2f}"] for r in axis_rows]))
+    axis_targets = axis_cases.check_targets(axis_rows, _fmt_size)
+    print("targets (issues 14 and 17, reported only):")
+    for t in axis_targets:
+        print(f"  {'met   ' if not t['missed'] else 'MISSED'} {t['target']}"
+              + (f": {'; '.join(t['missed'])}" if t["missed"] else ""))
     meta = {"torch": torch.__version__, "python": platform.python_version(),
             "machine": platform.machine(), "cpu_count": os.cpu_count(), "sizes": sizes,
             "threads": args.threads, "warmup": warmup, "repeats": repeats, "quick": args.quick,
@@ -212,7 +227,8 @@ def main(argv=None):
             "load_average": os.getloadavg()}
     timing.write_json(args.out, {"meta": meta, "rows": rows, "thread_scaling": scaling,
                                  "targets": targets, "float_rows": float_rows,
-                                 "float_targets": float_targets})
+                                 "float_targets": float_targets, "axis_rows": axis_rows,
+                                 "axis_targets": axis_targets})
     print(f"wrote {args.out} ({elapsed:.1f} s)")
     return 0
 
