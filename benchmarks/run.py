@@ -161,6 +161,14 @@ def check_targets(rows, scaling):
     return out
 
 
+def print_targets(title, targets):
+    """Prints each target as met, or MISSED with the rows that miss it."""
+    print(title)
+    for t in targets:
+        print(f"  {'met   ' if not t['missed'] else 'MISSED'} {t['target']}"
+              + (f": {'; '.join(t['missed'])}" if t["missed"] else ""))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
@@ -191,10 +199,7 @@ def main(argv=None):
               "the memory-bandwidth ceiling): " + ", ".join(
                   f"{s['case']} {_fmt_size(s['size'])} t{s['threads']} {s['speedup']:.2f} "
                   f"(copy_ {s['copy_speedup']:.2f})" for s in scaling))
-    print("\ntargets (issue 7, reported only):")
-    for t in targets:
-        print(f"  {'met   ' if not t['missed'] else 'MISSED'} {t['target']}"
-              + (f": {'; '.join(t['missed'])}" if t["missed"] else ""))
+    print_targets("\ntargets (issue 7, reported only):", targets)
     print("\nfloat formats, forward (ours allocates its output, as the composite and copy_fresh "
           "= x.clone() do; copy_reused = buf.copy_(x)):")
     print(timing.text_table(
@@ -203,10 +208,7 @@ def main(argv=None):
           f"{r['composite_speedup']:.2f}", f"{r['copy_fresh_ratio']:.2f}",
           f"{r['copy_reused_ratio']:.2f}"] for r in float_rows]))
     float_targets = float_cases.check_targets(float_rows, _fmt_size)
-    print("targets (issue 16, reported only):")
-    for t in float_targets:
-        print(f"  {'met   ' if not t['missed'] else 'MISSED'} {t['target']}"
-              + (f": {'; '.join(t['missed'])}" if t["missed"] else ""))
+    print_targets("targets (issue 16, reported only):", float_targets)
     print("\nper-channel along the last axis of [N, C] vs axis 0 of [C, N] and vs torch, all "
           "outputs fresh (last/axis0 = ms ratio, <= 1.2 wanted; torch/last > 1: ours faster):")
     print(timing.text_table(
@@ -215,10 +217,7 @@ def main(argv=None):
           f"{r['ms']['last']:.3f}", f"{r['last_over_axis0']:.2f}", f"{r['torch_over_last']:.2f}",
           f"{r['last_over_clone']:.2f}"] for r in axis_rows]))
     axis_targets = axis_cases.check_targets(axis_rows, _fmt_size)
-    print("targets (issues 14 and 17, reported only):")
-    for t in axis_targets:
-        print(f"  {'met   ' if not t['missed'] else 'MISSED'} {t['target']}"
-              + (f": {'; '.join(t['missed'])}" if t["missed"] else ""))
+    print_targets("targets (issues 14 and 17, reported only):", axis_targets)
     meta = {"torch": torch.__version__, "python": platform.python_version(),
             "machine": platform.machine(), "cpu_count": os.cpu_count(), "sizes": sizes,
             "threads": args.threads, "warmup": warmup, "repeats": repeats, "quick": args.quick,
