@@ -122,6 +122,34 @@ static qsim_rows qsim_next_rows(const qsim_layout * l, const qsim_qparams * p, i
     return r;
 }
 
+/* Rows shorter than QSIM_PACK / 2 floats: k = QSIM_PACK / n whole rows at a time as one row of
+ * k * n columns, over k copies of the grids (stack buffers), so that short rows fill the vectors.
+ * Each element keeps its column's grid and its arithmetic: the results are the same. */
+#define QSIM_PACK 256
+
+typedef struct qsim_packed {
+    qsim_rows rows;     /* the packed block, over `scale` and `zero_point` */
+    size_t    covered;  /* rows of the original block it covers */
+    float     scale[QSIM_PACK], zero_point[QSIM_PACK];
+} qsim_packed;
+
+/* Packs the first rows of r (contiguous) into *pk; 0 when r is left as it is. */
+static size_t qsim_pack(const qsim_rows * r, qsim_packed * pk) {
+    const size_t k = QSIM_PACK / (r->n ? r->n : QSIM_PACK);
+    if (k < 2 || r->ld != r->n || r->rows < k) {
+        return 0;
+    }
+    for (size_t i = 0; i < k * r->n; i++) {
+        pk->scale[i]      = r->scale[i % r->n];
+        pk->zero_point[i] = r->zero_point[i % r->n];
+    }
+    const qsim_rows packed = { r->rows / k, k * r->n, k * r->n, pk->scale, pk->zero_point,
+                               r->qmin, r->qmax };
+    pk->rows    = packed;
+    pk->covered = packed.rows * k;
+    return pk->covered;
+}
+
 void qsim_forward_f32(const qsim_qdq_kernels * k, qsim_op op, const qsim_layout * l,
                       const qsim_qparams * p, const float * x, float * y,
                       int64_t begin, int64_t end) {
@@ -132,7 +160,13 @@ void qsim_forward_f32(const qsim_qdq_kernels * k, qsim_op op, const qsim_layout 
     }
     const qsim_rows_fn run = qsim_rows_kernel(k, op);
     while (begin < end) {
-        const qsim_rows r = qsim_next_rows(l, p, begin, end);
+        qsim_rows   r = qsim_next_rows(l, p, begin, end);
+        qsim_packed pk;
+        if (qsim_pack(&r, &pk)) {
+            run(&pk.rows, x + begin, y + begin);
+            begin += (int64_t) (pk.covered * r.n);
+            r.rows -= pk.covered;
+        }
         run(&r, x + begin, y + begin);
         begin += (int64_t) (r.rows * r.n);
     }
@@ -148,7 +182,13 @@ void qsim_backward_f32(const qsim_qdq_kernels * k, qsim_op op, const qsim_layout
     }
     const qsim_rows_bwd_fn run = qsim_rows_backward_kernel(k, op);
     while (begin < end) {
-        const qsim_rows r = qsim_next_rows(l, p, begin, end);
+        qsim_rows   r = qsim_next_rows(l, p, begin, end);
+        qsim_packed pk;
+        if (qsim_pack(&r, &pk)) {
+            run(&pk.rows, x + begin, dy + begin, dx + begin, NULL);
+            begin += (int64_t) (pk.covered * r.n);
+            r.rows -= pk.covered;
+        }
         run(&r, x + begin, dy + begin, dx + begin, NULL);
         begin += (int64_t) (r.rows * r.n);
     }

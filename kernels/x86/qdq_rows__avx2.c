@@ -10,18 +10,25 @@
  */
 #include "x86/qdq_v8.h"
 
-/* The grid of columns [j, j + 8). */
-static inline qsim_v8_grid qsim_v8_columns(const qsim_rows * r, size_t j) {
+/* The grid of columns [j, j + 8) of `all` (whose bounds are set). */
+static inline qsim_v8_grid qsim_v8_columns(const qsim_rows * r, size_t j, const qsim_v8_grid * all) {
     const qsim_v8_grid g = { _mm256_loadu_ps(r->scale + j), _mm256_loadu_ps(r->zero_point + j),
-                             _mm256_set1_ps(r->qmin), _mm256_set1_ps(r->qmax) };
+                             all->qmin, all->qmax };
     return g;
 }
 
 /* The grid of the columns of mask k from j; the other lanes hold 0 (never stored). */
-static inline qsim_v8_grid qsim_v8_columns_masked(const qsim_rows * r, size_t j, __m256i k) {
+static inline qsim_v8_grid qsim_v8_columns_masked(const qsim_rows * r, size_t j, __m256i k,
+                                                  const qsim_v8_grid * all) {
     const qsim_v8_grid g = { _mm256_maskload_ps(r->scale + j, k),
-                             _mm256_maskload_ps(r->zero_point + j, k),
-                             _mm256_set1_ps(r->qmin), _mm256_set1_ps(r->qmax) };
+                             _mm256_maskload_ps(r->zero_point + j, k), all->qmin, all->qmax };
+    return g;
+}
+
+/* The bounds of r in every lane. */
+static inline qsim_v8_grid qsim_v8_bounds(const qsim_rows * r) {
+    const qsim_v8_grid g = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_set1_ps(r->qmin),
+                             _mm256_set1_ps(r->qmax) };
     return g;
 }
 
@@ -40,19 +47,22 @@ static inline void qsim_v8_store(float * p, __m256 v, int nt) {
 
 QSIM_ALWAYS_INLINE void qsim_v8_rows_map(const qsim_rows * r, const float * x, float * y,
                                          qsim_v8_op op) {
+    const qsim_rows local = *r; /* in registers: stores through y cannot change it */
+    r = &local;
     const size_t  whole = r->n & ~(size_t) 7;
     const __m256i k     = qsim_v8_first(r->n - whole);
+    const qsim_v8_grid b = qsim_v8_bounds(r);
     const int     nt    = qsim_v8_rows_stream(r, y);
     for (size_t row = 0; row < r->rows; row++) {
         const float * xr = x + row * r->ld;
         float *       yr = y + row * r->ld;
         for (size_t j = 0; j < whole; j += 8) {
-            const qsim_v8_grid g = qsim_v8_columns(r, j);
+            const qsim_v8_grid g = qsim_v8_columns(r, j, &b);
             QSIM_PREFETCH(xr + j);
             qsim_v8_store(yr + j, op(_mm256_loadu_ps(xr + j), &g), nt);
         }
         if (whole < r->n) {
-            const qsim_v8_grid g = qsim_v8_columns_masked(r, whole, k);
+            const qsim_v8_grid g = qsim_v8_columns_masked(r, whole, k, &b);
             _mm256_maskstore_ps(yr + whole, k, op(_mm256_maskload_ps(xr + whole, k), &g));
         }
     }
@@ -91,13 +101,16 @@ static inline void qsim_v8_add_terms_tail(double * sums, const qsim_v8_grads * t
 QSIM_ALWAYS_INLINE void qsim_v8_rows_backward(const qsim_rows * r, const float * x,
                                               const float * dy, float * dx, double * sums,
                                               qsim_v8_bwd_op op) {
+    const qsim_rows local = *r; /* in registers: stores through y cannot change it */
+    r = &local;
     const size_t  whole = r->n & ~(size_t) 7;
     const __m256i k     = qsim_v8_first(r->n - whole);
+    const qsim_v8_grid b = qsim_v8_bounds(r);
     const int     nt    = qsim_v8_rows_stream(r, dx);
     for (size_t row = 0; row < r->rows; row++) {
         const size_t at = row * r->ld;
         for (size_t j = 0; j < whole; j += 8) {
-            const qsim_v8_grid g = qsim_v8_columns(r, j);
+            const qsim_v8_grid g = qsim_v8_columns(r, j, &b);
             QSIM_PREFETCH(x + at + j);
             QSIM_PREFETCH(dy + at + j);
             const qsim_v8_grads t = op(_mm256_loadu_ps(x + at + j), _mm256_loadu_ps(dy + at + j), &g);
@@ -107,7 +120,7 @@ QSIM_ALWAYS_INLINE void qsim_v8_rows_backward(const qsim_rows * r, const float *
             }
         }
         if (whole < r->n) {
-            const qsim_v8_grid  g = qsim_v8_columns_masked(r, whole, k);
+            const qsim_v8_grid  g = qsim_v8_columns_masked(r, whole, k, &b);
             const qsim_v8_grads t = op(_mm256_maskload_ps(x + at + whole, k),
                                        _mm256_maskload_ps(dy + at + whole, k), &g);
             _mm256_maskstore_ps(dx + at + whole, k, t.dx);

@@ -10,11 +10,19 @@
  */
 #include "x86/qdq_v16.h"
 
-/* The grid of the columns of mask k from j; the other lanes hold 0 (never stored). */
-static inline qsim_v16_grid qsim_v16_columns(const qsim_rows * r, size_t j, __mmask16 k) {
+/* The grid of the columns of mask k from j, with the bounds of `all`; the other lanes hold 0
+ * (never stored). */
+static inline qsim_v16_grid qsim_v16_columns(const qsim_rows * r, size_t j, __mmask16 k,
+                                             const qsim_v16_grid * all) {
     const qsim_v16_grid g = { _mm512_maskz_loadu_ps(k, r->scale + j),
-                              _mm512_maskz_loadu_ps(k, r->zero_point + j),
-                              _mm512_set1_ps(r->qmin), _mm512_set1_ps(r->qmax) };
+                              _mm512_maskz_loadu_ps(k, r->zero_point + j), all->qmin, all->qmax };
+    return g;
+}
+
+/* The bounds of r in every lane. */
+static inline qsim_v16_grid qsim_v16_bounds(const qsim_rows * r) {
+    const qsim_v16_grid g = { _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_set1_ps(r->qmin),
+                              _mm512_set1_ps(r->qmax) };
     return g;
 }
 
@@ -33,19 +41,22 @@ static inline void qsim_v16_store(float * p, __m512 v, int nt) {
 
 QSIM_ALWAYS_INLINE void qsim_v16_rows_map(const qsim_rows * r, const float * x, float * y,
                                           qsim_v16_op op) {
+    const qsim_rows local = *r; /* in registers: stores through y cannot change it */
+    r = &local;
     const size_t    whole = r->n & ~(size_t) 15;
     const __mmask16 k     = qsim_v16_first(r->n - whole);
+    const qsim_v16_grid b = qsim_v16_bounds(r);
     const int       nt    = qsim_v16_rows_stream(r, y);
     for (size_t row = 0; row < r->rows; row++) {
         const float * xr = x + row * r->ld;
         float *       yr = y + row * r->ld;
         for (size_t j = 0; j < whole; j += 16) {
-            const qsim_v16_grid g = qsim_v16_columns(r, j, (__mmask16) 0xffff);
+            const qsim_v16_grid g = qsim_v16_columns(r, j, (__mmask16) 0xffff, &b);
             QSIM_PREFETCH(xr + j);
             qsim_v16_store(yr + j, op(_mm512_loadu_ps(xr + j), &g), nt);
         }
         if (whole < r->n) {
-            const qsim_v16_grid g = qsim_v16_columns(r, whole, k);
+            const qsim_v16_grid g = qsim_v16_columns(r, whole, k, &b);
             _mm512_mask_storeu_ps(yr + whole, k, op(_mm512_maskz_loadu_ps(k, xr + whole), &g));
         }
     }
@@ -84,13 +95,16 @@ static inline void qsim_v16_add_terms_tail(double * sums, const qsim_v16_grads *
 QSIM_ALWAYS_INLINE void qsim_v16_rows_backward(const qsim_rows * r, const float * x,
                                                const float * dy, float * dx, double * sums,
                                                qsim_v16_bwd_op op) {
+    const qsim_rows local = *r; /* in registers: stores through y cannot change it */
+    r = &local;
     const size_t    whole = r->n & ~(size_t) 15;
     const __mmask16 k     = qsim_v16_first(r->n - whole);
+    const qsim_v16_grid b = qsim_v16_bounds(r);
     const int       nt    = qsim_v16_rows_stream(r, dx);
     for (size_t row = 0; row < r->rows; row++) {
         const size_t at = row * r->ld;
         for (size_t j = 0; j < whole; j += 16) {
-            const qsim_v16_grid g = qsim_v16_columns(r, j, (__mmask16) 0xffff);
+            const qsim_v16_grid g = qsim_v16_columns(r, j, (__mmask16) 0xffff, &b);
             QSIM_PREFETCH(x + at + j);
             QSIM_PREFETCH(dy + at + j);
             const qsim_v16_grads t = op(_mm512_loadu_ps(x + at + j), _mm512_loadu_ps(dy + at + j), &g);
@@ -100,7 +114,7 @@ QSIM_ALWAYS_INLINE void qsim_v16_rows_backward(const qsim_rows * r, const float 
             }
         }
         if (whole < r->n) {
-            const qsim_v16_grid  g = qsim_v16_columns(r, whole, k);
+            const qsim_v16_grid  g = qsim_v16_columns(r, whole, k, &b);
             const qsim_v16_grads t = op(_mm512_maskz_loadu_ps(k, x + at + whole),
                                         _mm512_maskz_loadu_ps(k, dy + at + whole), &g);
             _mm512_mask_storeu_ps(dx + at + whole, k, t.dx);
