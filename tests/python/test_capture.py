@@ -64,7 +64,7 @@ def test_sim_of_awkward_model_quantizes_the_tied_weight_and_every_op():
                                default_param_bw=16)
     assert sim.unquantized_weights == []
     assert dict(sim.graph.unquantized_ops) == {}
-    assert "block_1" in dict(sim.model.named_modules())  # the loop's second call: own module
+    assert "module_block_1" in dict(sim.model.named_modules())  # the loop's second call: own module
 
 
 def test_capture_leaves_model_and_dummy_input_unchanged():

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-import torchqsim.prepare as prepare_mod
+import torchqsim.prepare.rule_table as rule_table
 from torchqsim.nn import functional_modules as fm
 from torchqsim.prepare import PrepareError, prepare_model
 
@@ -178,8 +178,8 @@ def test_calls_the_modules_cannot_express_stay_functions():
 
 
 def test_only_calls_whose_module_has_a_quantized_class_are_converted(monkeypatch):
-    real = prepare_mod._quantized_class
-    monkeypatch.setattr(prepare_mod, "_quantized_class",
+    real = rule_table._quantized_class
+    monkeypatch.setattr(rule_table, "_quantized_class",
                         lambda cls: None if cls is nn.GELU else real(cls))
     gm = prepare_model(TransformerBlock())
     assert "module_gelu" not in dict(gm.named_children())
