@@ -114,6 +114,9 @@ class _Recorder:
             kind, target, args = "call_function", _REFLECTED[method], (args[1], args[0])
         elif method in _OPERATORS:
             kind, target = "call_function", _OPERATORS[method]
+        elif method == "div" and len(args) == 2 and kwargs in ({}, {"rounding_mode": None}):
+            # `x / y` arrives as Tensor.div: recorded as fx traces it (docs/aimet.md §8)
+            kind, target, kwargs = "call_function", operator.truediv, {}
         elif method == "__len__":
             kind, target = "call_function", builtins.len
         elif method is not None:
