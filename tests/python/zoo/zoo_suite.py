@@ -15,13 +15,6 @@ import torch
 
 import checks
 
-# Known open defect (issue 12): CLIP's text embeddings read `position_embedding.weight.shape`;
-# capture records that read as a use of the weight, so the sim gives it a second weight quantizer
-# whose output only feeds `.shape` (its range gets no gradient). Strict xfail: the test starts
-# failing (XPASS) as soon as it is fixed, so the list cannot go stale.
-QAT_RANGE_GAP = "open defect: a weight read only for its shape gets a quantizer (issue 12)"
-QAT_RANGE_GAP_MODELS = {"clip_text"}
-
 
 def define_tests(namespace: dict, builders: dict, compile_subset=()) -> None:
     names = sorted(builders)
@@ -60,9 +53,7 @@ def define_tests(namespace: dict, builders: dict, compile_subset=()) -> None:
             assert fraction == 1.0, f"{name} output {i}: {fraction:.1%} bit-equal"
         assert encodings["activation_encodings"] and encodings["param_encodings"]
 
-    @pytest.mark.parametrize("name", [
-        pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=QAT_RANGE_GAP))
-        if n in QAT_RANGE_GAP_MODELS else n for n in names])
+    @pytest.mark.parametrize("name", names)
     def test_qat_backward_gives_every_weight_and_range_a_gradient(name):
         m, d = model(name)
         assert checks.qat_step_leaves_without_gradient(m, d) == []
