@@ -3,8 +3,9 @@
 
 Per model: the sim builds on the model as it is; W16A16 relative error < 1e-3 against FP32; no
 parameter without a quantizer (and W8A8 SQNR printed); ``{prefix}_qdq.onnx`` in onnxruntime
-equals ``sim.model`` bit for bit at W8A8, per-tensor and per-channel; one QAT step moves every
-weight and every learnable range; ``torch.compile(sim.model)`` equals eager (for the models in
+equals ``sim.model`` bit for bit at W8A8, per-tensor and per-channel; one QAT backward gives
+every weight and every learnable range a gradient (tests/python/zoo/checks.py says which zero
+gradients autograd must give); ``torch.compile(sim.model)`` equals eager (for the models in
 `compile_subset`: inductor compiles take tens of seconds each, see tests/python/zoo/README.md).
 """
 
