@@ -113,3 +113,15 @@ def check_targets(rows, fmt_size):
          "missed": [f"{label(r)}: {r['torch_over_last']:.2f}" for r in rows
                     if r["torch_over_last"] <= 1.0]},
     ]
+
+
+def print_rows(rows, fmt_size):
+    """Prints the rows as a table (see the module doc for the columns)."""
+    import timing
+    print("\nper-channel along the last axis of [N, C] vs axis 0 of [C, N] and vs torch, all "
+          "outputs fresh (last/axis0 = ms ratio, <= 1.2 wanted; torch/last > 1: ours faster):")
+    print(timing.text_table(
+        ["case", "size", "C", "thr", "last ms", "last/axis0", "torch/last", "last/clone"],
+        [[r["case"], fmt_size(r["size"]), str(r["channels"]), str(r["threads"]),
+          f"{r['ms']['last']:.3f}", f"{r['last_over_axis0']:.2f}", f"{r['torch_over_last']:.2f}",
+          f"{r['last_over_clone']:.2f}"] for r in rows]))

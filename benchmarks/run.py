@@ -209,13 +209,7 @@ def main(argv=None):
           f"{r['copy_reused_ratio']:.2f}"] for r in float_rows]))
     float_targets = float_cases.check_targets(float_rows, _fmt_size)
     print_targets("targets (issue 16, reported only):", float_targets)
-    print("\nper-channel along the last axis of [N, C] vs axis 0 of [C, N] and vs torch, all "
-          "outputs fresh (last/axis0 = ms ratio, <= 1.2 wanted; torch/last > 1: ours faster):")
-    print(timing.text_table(
-        ["case", "size", "C", "thr", "last ms", "last/axis0", "torch/last", "last/clone"],
-        [[r["case"], _fmt_size(r["size"]), str(r["channels"]), str(r["threads"]),
-          f"{r['ms']['last']:.3f}", f"{r['last_over_axis0']:.2f}", f"{r['torch_over_last']:.2f}",
-          f"{r['last_over_clone']:.2f}"] for r in axis_rows]))
+    axis_cases.print_rows(axis_rows, _fmt_size)
     axis_targets = axis_cases.check_targets(axis_rows, _fmt_size)
     print_targets("targets (issues 14 and 17, reported only):", axis_targets)
     meta = {"torch": torch.__version__, "python": platform.python_version(),

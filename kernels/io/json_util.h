@@ -67,14 +67,12 @@ typedef qsim_status (*qsim_json_child_fn)(void * ctx, size_t index, qsim_json_sp
 
 /* Calls fn for each member of the object, or element of the array, whose '{' or '[' is at `at`,
  * in order; returns the first failing status. Allocates nothing. */
-qsim_status qsim_json_children(const char * text, size_t len, size_t at, qsim_json_child_fn fn,
-                               void * ctx);
+qsim_status qsim_json_children(const char * text, size_t len, size_t at, qsim_json_child_fn fn, void * ctx);
 
 /* Parses the value at `span` of valid JSON text into *item (the caller frees it with
  * cJSON_Delete). Fails as qsim_json_parse does where cJSON rejects valid JSON or runs out of
  * memory, with the line:column in the whole text. */
-qsim_status qsim_json_parse_span(const char * text, size_t len, qsim_json_span span, cJSON ** item,
-                                 qsim_error * err);
+qsim_status qsim_json_parse_span(const char * text, size_t len, qsim_json_span span, cJSON ** item, qsim_error * err);
 
 /* Testing only: the most parses that were inside cJSON's parser at the same time since the last
  * call (1 while the mutex serialises them), and resets it. */
