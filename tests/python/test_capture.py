@@ -64,7 +64,7 @@ def test_sim_of_awkward_model_quantizes_the_tied_weight_and_every_op():
                                default_param_bw=16)
     assert sim.unquantized_weights == []
     assert dict(sim.graph.unquantized_ops) == {}
-    assert "block_1" in dict(sim.model.named_modules())  # the loop's second call: own module
+    assert "module_block_1" in dict(sim.model.named_modules())  # the loop's second call: own module
 
 
 def test_capture_leaves_model_and_dummy_input_unchanged():
@@ -128,3 +128,27 @@ def test_attention_mask_additions_stay_float_with_the_reason():
     (reason,) = sim.graph.unquantized_ops.values()
     assert "mask" in reason
     assert "mask" in str(sim)
+
+
+def test_divisions_are_named_as_aimets_fx_preparer_names_them():
+    """`x / y` reaches capture as Tensor.div; it is named ``truediv`` as torch.fx names
+    operator.truediv (AIMET's ``module_truediv``), ``torch.div`` stays ``div`` and a rounding
+    division stays a function. Oracle: the names fx itself gives the same code."""
+
+    class M(nn.Module):
+        def forward(self, x, y):
+            a = x / y
+            b = torch.div(a, 3.0)
+            c = 2.0 / b
+            return c + torch.div(x, 2.0, rounding_mode="floor") + x.div(y)
+
+    x, y = torch.randn(2, 3), torch.rand(2, 3) + 1.0
+    traced = prepare_model(M())
+    captured = prepare_model(M(), dummy_input=(x, y))
+    fx_names = [n for n, _ in traced.named_children()]
+    assert fx_names == ["module_truediv", "module_div", "module_truediv_1", "module_add",
+                        "module_div_2", "module_add_1"]
+    # an explicit x.div(y) is the one place capture cannot tell: it is a truediv there
+    assert [n for n, _ in captured.named_children()] == fx_names[:4] + ["module_truediv_2",
+                                                                        "module_add_1"]
+    assert torch.equal(captured(x, y), M()(x, y))
