@@ -87,8 +87,9 @@ def test_minifloat_decomposition_per_axis_and_blocked_scales(ort_run, block_size
 
 def test_fp4_minifloat_is_float4_qdq_matching_the_reference_evaluator(ref_run):
     """FP4 e2m1 exports as opset-23 QuantizeLinear(float4e2m1); onnx's evaluator agrees with the
-    simulation everywhere but NaN inputs, which float4e2m1 cannot hold: the evaluator maps them
-    to -0 (times the scale), the simulation keeps NaN (docs/formats.md §4)."""
+    simulation everywhere but NaN inputs, which float4e2m1 cannot hold (the evaluator maps them
+    to a zero, the simulation keeps NaN), and an input of exactly -0, which the evaluator casts to
+    +0 (values that round to zero from below keep their sign there); docs/formats.md §4."""
     x = fp32_inputs()
     module = _Minifloat(torch.tensor(0.37), exponent_bits=2, mantissa_bits=1, kind="finite")
     model = _export(module, x, 23)
@@ -97,8 +98,11 @@ def test_fp4_minifloat_is_float4_qdq_matching_the_reference_evaluator(ref_run):
     (got,) = ref_run(model, x)
     ours = module(x)
     nan = x.isnan()
-    assert_same(got[~nan], ours[~nan], "fp4 e2m1")
+    minus_zero = (x == 0) & torch.signbit(x)
+    same = ~nan & ~minus_zero
+    assert_same(got[same], ours[same], "fp4 e2m1")
     assert bool(ours[nan].isnan().all()) and bool((got[nan] == 0).all())
+    assert bool(torch.signbit(ours[minus_zero]).all()) and not bool(torch.signbit(got[minus_zero]).any())
 
 
 def _mx_input(shape, seed):
