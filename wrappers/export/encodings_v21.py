@@ -202,7 +202,8 @@ def read_v21(text: str):
     except ValueError as e:
         raise enc_io.EncodingsError(f"not JSON: {e}") from e
     if not isinstance(doc, dict) or doc.get("version") != VERSION:
-        _fail("version", f"expected '{VERSION}', got {doc.get('version') if isinstance(doc, dict) else doc!r}")
+        got = doc.get("version") if isinstance(doc, dict) else doc
+        _fail("version", f"expected '{VERSION}', got {got!r}")
     entries = doc.get("encodings")
     if not isinstance(entries, list):
         _fail("encodings", "expected a list of entries")

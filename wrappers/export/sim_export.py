@@ -9,8 +9,9 @@ For a quantized model (a sim's ``sim.model``, or any model holding
   names below are names of this very graph.
 - ``{prefix}.encodings``: one entry per enabled quantizer, activations keyed by the ONNX tensor
   they quantize (a module's input or output), parameters by their name (= the ONNX initializer),
-  in AIMET format ``encoding_version`` (0.6.1, 1.0.0 or 2.0.0), with ``quantizer_args`` and
-  ``excluded_layers``. Every name is checked to exist in ``{prefix}.onnx``.
+  in AIMET format ``encoding_version`` (0.6.1, 1.0.0, 2.0.0 or 2.1.0: :mod:`.encodings_v21`),
+  with ``quantizer_args`` and ``excluded_layers``. Every name is checked to exist in
+  ``{prefix}.onnx``.
 - ``{prefix}_torch.encodings``: the encodings keyed by module, in the layout
   ``sim.load_encodings`` reads (``QuantizationSimModel.quantizer_encodings_dict``: AIMET's
   ``_torch.encodings``, version 0.6.1 entries), also for quantizers the dummy input does not

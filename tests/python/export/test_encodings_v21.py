@@ -91,7 +91,7 @@ def test_nan_weight_fails_naming_the_reason():
         float_entry(BlockFloatQuantizeDequantize("mxfp4"), w)
 
 
-# ---- the file -------------------------------------------------------------------------------------
+# ---- the file ------------------------------------------------------------------------------
 
 def _check_schema(doc):
     assert list(doc)[:2] == ["version", "producer"] and doc["version"] == "2.1.0"
@@ -144,7 +144,8 @@ def test_mxint8_entries_are_2_0_0_int8_blocks(tmp_path):
 
 @pytest.mark.parametrize("patch,where", [
     (lambda d: d.update(version="2.2.0"), "version"),
-    (lambda d: d["encodings"][0].update(y_scale=[[1.0, -2.0]]), r"encodings\[0\].y_scale\[0\]\[1\]"),
+    (lambda d: d["encodings"][0].update(y_scale=[[1.0, -2.0]]),
+     r"encodings\[0\].y_scale\[0\]\[1\]"),
     (lambda d: d["encodings"][0]["y_scale"].update(input_dtype="float8e5m2"),
      r"encodings\[0\].y_scale.input_dtype"),
     (lambda d: d["encodings"][0]["y_scale"].update(x_scale=0), r"encodings\[0\].y_scale.x_scale"),
