@@ -2,8 +2,8 @@
 
 :func:`export_sim` writes, for a calibrated ``QuantizationSimModel``, into ``path``:
 ``{prefix}.onnx`` (FP32 graph, quantize-dequantized weights, no quantizer nodes),
-``{prefix}.encodings`` (AIMET 0.6.1 / 1.0.0 / 2.0.0, keyed by ONNX tensor and parameter names
-that exist in ``{prefix}.onnx``), ``{prefix}_torch.encodings`` (keyed by module, what
+``{prefix}.encodings`` (AIMET 0.6.1 / 1.0.0 / 2.0.0 / 2.1.0, keyed by ONNX tensor and parameter
+names that exist in ``{prefix}.onnx``), ``{prefix}_torch.encodings`` (keyed by module, what
 ``sim.load_encodings`` reads), ``{prefix}_qdq.onnx`` (opset-21 QuantizeLinear/DequantizeLinear
 that onnxruntime runs reproducing ``sim.model``) and ``{prefix}.pth`` (the model without
 quantizers, quantize-dequantized weights). Files are written together or not at all.

@@ -9,8 +9,9 @@ For a quantized model (a sim's ``sim.model``, or any model holding
   names below are names of this very graph.
 - ``{prefix}.encodings``: one entry per enabled quantizer, activations keyed by the ONNX tensor
   they quantize (a module's input or output), parameters by their name (= the ONNX initializer),
-  in AIMET format ``encoding_version`` (0.6.1, 1.0.0 or 2.0.0), with ``quantizer_args`` and
-  ``excluded_layers``. Every name is checked to exist in ``{prefix}.onnx``.
+  in AIMET format ``encoding_version`` (0.6.1, 1.0.0, 2.0.0 or 2.1.0: :mod:`.encodings_v21`),
+  with ``quantizer_args`` and ``excluded_layers``. Every name is checked to exist in
+  ``{prefix}.onnx``.
 - ``{prefix}_torch.encodings``: the encodings keyed by module, in the layout
   ``sim.load_encodings`` reads (``QuantizationSimModel.quantizer_encodings_dict``: AIMET's
   ``_torch.encodings``, version 0.6.1 entries), also for quantizers the dummy input does not
@@ -61,6 +62,7 @@ from ..quantization.block_float_quantizer import BlockFloatQuantizeDequantize
 from ..quantization.float_quantizer import FloatQuantizeDequantize
 from ..quantization.param_quantizer import ParamQuantizeDequantize
 from .._atomic import write_files
+from . import encodings_v21
 from .entries import encoding_entry
 from .float_translation import FLOAT4_FORMATS
 from .markers import markers_in_place, splice_markers
@@ -75,9 +77,9 @@ _PROTOBUF_LIMIT = 2**31 - 1
 
 
 def _check_arguments(path, filename_prefix, encoding_version) -> None:
-    if encoding_version not in enc_io.SUPPORTED_VERSIONS:
+    if encoding_version not in enc_io.SUPPORTED_VERSIONS + (encodings_v21.VERSION,):
         raise ValueError(f"encoding_version must be one of {', '.join(enc_io.SUPPORTED_VERSIONS)}, "
-                         f"got {encoding_version!r}")
+                         f"{encodings_v21.VERSION}, got {encoding_version!r}")
     if not isinstance(filename_prefix, str) or not filename_prefix or \
             os.path.basename(filename_prefix) != filename_prefix or \
             filename_prefix in (".", "..") or filename_prefix.startswith(".torchqsim-"):
@@ -221,7 +223,8 @@ def export_model(model: nn.Module, path, filename_prefix: str, dummy_input,
         path: an existing directory.
         filename_prefix: the file name prefix (no directory part).
         dummy_input: a tensor, a tuple of positional inputs or a dict of keyword inputs.
-        encoding_version: "0.6.1", "1.0.0" or "2.0.0" (of ``{prefix}.encodings``).
+        encoding_version: "0.6.1", "1.0.0", "2.0.0" or "2.1.0" (of ``{prefix}.encodings``;
+            2.1.0 adds float and block-format entries: :mod:`torchqsim.export.encodings_v21`).
         torch_encodings: the content of ``{prefix}_torch.encodings`` (a JSON-serializable dict:
             ``sim.quantizer_encodings_dict()``), or None to not write that file.
         quantizer_args: AIMET's ``quantizer_args`` (the sim's defaults), or None.
@@ -257,7 +260,7 @@ def export_model(model: nn.Module, path, filename_prefix: str, dummy_input,
     files = {
         "onnx": (f"{filename_prefix}.onnx", _serialize(fp32, "the FP32 graph")),
         "encodings": (f"{filename_prefix}.encodings",
-                      enc_io.write_encodings(onnx_named, encoding_version).encode()),
+                      _encodings_text(onnx_named, encoding_version, model, slots, names)),
         "torch_encodings": (f"{filename_prefix}_torch.encodings",
                             None if torch_encodings is None else _json(torch_encodings)),
         "qdq_onnx": (f"{filename_prefix}_qdq.onnx", _serialize(qdq, "the QDQ graph")),
@@ -266,6 +269,17 @@ def export_model(model: nn.Module, path, filename_prefix: str, dummy_input,
     files = {kind: f for kind, f in files.items() if f[1] is not None}
     write_files(path, dict(files.values()))
     return {kind: os.path.join(os.fspath(path), name) for kind, (name, _) in files.items()}
+
+
+def _encodings_text(onnx_named: dict, version: str, model, slots, names) -> bytes:
+    """``{prefix}.encodings``; 2.1.0 adds the float and block-format entries (encodings_v21)."""
+    if version != encodings_v21.VERSION:
+        return enc_io.write_encodings(onnx_named, version).encode()
+    try:
+        floats = encodings_v21.float_entries(model, slots, names)
+    except ValueError as e:
+        raise ExportError(str(e)) from e
+    return encodings_v21.write_v21(onnx_named, floats).encode()
 
 
 def _producer() -> dict:

@@ -287,9 +287,10 @@ class QuantizationSimModel:
 
         Writes into the existing directory `path`: ``{prefix}.onnx`` (the FP32 graph with
         quantize-dequantized weights), ``{prefix}.encodings`` (AIMET `encoding_version` 0.6.1,
-        1.0.0 or 2.0.0, keyed by the ONNX tensor names), ``{prefix}_torch.encodings`` (module
-        names, what :meth:`load_encodings` reads), ``{prefix}_qdq.onnx`` (QuantizeLinear /
-        DequantizeLinear, opset 21, which onnxruntime runs bit-exactly) and ``{prefix}.pth``.
+        1.0.0, 2.0.0 or 2.1.0 (float and block formats too), keyed by the ONNX tensor names),
+        ``{prefix}_torch.encodings`` (module names, what :meth:`load_encodings` reads),
+        ``{prefix}_qdq.onnx`` (QuantizeLinear / DequantizeLinear, opset 21, which onnxruntime
+        runs bit-exactly) and ``{prefix}.pth``.
         See :func:`torchqsim.export.export_sim`.
 
         Returns:
