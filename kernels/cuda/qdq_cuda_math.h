@@ -74,24 +74,21 @@ QSIM_HD double add_rn(double a, double b) {
 #endif
 }
 
+/* The bits of `from` as a To of the same size (a register move on the device too). */
+template <typename To, typename From>
+QSIM_HD To bit_cast(From from) {
+    static_assert(sizeof(To) == sizeof(From), "bit_cast between types of one size");
+    To to;
+    memcpy(&to, &from, sizeof to);
+    return to;
+}
+
 QSIM_HD uint32_t f32_bits(float f) {
-#ifdef __CUDA_ARCH__
-    return __float_as_uint(f);
-#else
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    return u;
-#endif
+    return bit_cast<uint32_t>(f);
 }
 
 QSIM_HD float bits_f32(uint32_t u) {
-#ifdef __CUDA_ARCH__
-    return __uint_as_float(u);
-#else
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-#endif
+    return bit_cast<float>(u);
 }
 
 /* ---- elements (qdq_common.h, qdq_ref.c) ----------------------------------------------------- */

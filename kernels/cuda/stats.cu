@@ -47,6 +47,42 @@ __device__ __forceinline__ int64_t channel_element(const qsim_channel_view & v, 
     return (o * v.channels + c) * v.inner + (j - o * v.inner);
 }
 
+// Folds every thread's min/max keys and non-finite count over the block (warp shuffles, then
+// thread 0 over the warps' results in the shared `warp_*` arrays) into the channel's entries with
+// integer atomics. Called by all kThreads threads of the block.
+__device__ __forceinline__ void block_fold(int32_t lo, int32_t hi, unsigned int bad,
+                                           int32_t * warp_lo, int32_t * warp_hi,
+                                           unsigned int * warp_bad, int32_t * min_key,
+                                           int32_t * max_key, unsigned long long * nonfinite) {
+    const int lane = static_cast<int>(threadIdx.x) % kWarp, warp = threadIdx.x / kWarp;
+#pragma unroll
+    for (int off = kWarp / 2; off > 0; off /= 2) {
+        const int32_t l = __shfl_xor_sync(0xffffffffu, lo, off);
+        const int32_t h = __shfl_xor_sync(0xffffffffu, hi, off);
+        lo = l < lo ? l : lo;
+        hi = h > hi ? h : hi;
+        bad += __shfl_xor_sync(0xffffffffu, bad, off);
+    }
+    if (lane == 0) {
+        warp_lo[warp]  = lo;
+        warp_hi[warp]  = hi;
+        warp_bad[warp] = bad;
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        for (int w = 1; w < kWarps; w++) {
+            lo = warp_lo[w] < lo ? warp_lo[w] : lo;
+            hi = warp_hi[w] > hi ? warp_hi[w] : hi;
+            bad += warp_bad[w];
+        }
+        atomicMin(min_key, lo);
+        atomicMax(max_key, hi);
+        if (bad != 0) {
+            atomicAdd(nonfinite, static_cast<unsigned long long>(bad));
+        }
+    }
+}
+
 // Min/max keys, non-finite counts and (Hist) histogram counts of `items` items, `slices` per
 // channel of m elements. SharedBins: counts gathered per block in `nbins` shared counters.
 template <bool Hist, bool SharedBins, bool Rows>
@@ -58,7 +94,6 @@ stats_kernel(qsim_channel_view v, int64_t m, int64_t slice, int64_t slices, int6
     extern __shared__ unsigned int local[];
     __shared__ int32_t      warp_lo[kWarps], warp_hi[kWarps];
     __shared__ unsigned int warp_bad[kWarps];
-    const int lane = static_cast<int>(threadIdx.x) % kWarp, warp = threadIdx.x / kWarp;
     for (int64_t item = blockIdx.x; item < items; item += gridDim.x) {
         const int64_t c     = item / slices;
         const int64_t begin = (item - c * slices) * slice;
@@ -94,32 +129,8 @@ stats_kernel(qsim_channel_view v, int64_t m, int64_t slice, int64_t slices, int6
                 }
             }
         }
-#pragma unroll
-        for (int off = kWarp / 2; off > 0; off /= 2) {
-            const int32_t l = __shfl_xor_sync(0xffffffffu, lo, off);
-            const int32_t h = __shfl_xor_sync(0xffffffffu, hi, off);
-            lo = l < lo ? l : lo;
-            hi = h > hi ? h : hi;
-            bad += __shfl_xor_sync(0xffffffffu, bad, off);
-        }
-        if (lane == 0) {
-            warp_lo[warp]  = lo;
-            warp_hi[warp]  = hi;
-            warp_bad[warp] = bad;
-        }
-        __syncthreads();
-        if (threadIdx.x == 0) {
-            for (int w = 1; w < kWarps; w++) {
-                lo = warp_lo[w] < lo ? warp_lo[w] : lo;
-                hi = warp_hi[w] > hi ? warp_hi[w] : hi;
-                bad += warp_bad[w];
-            }
-            atomicMin(&min_keys[c], lo);
-            atomicMax(&max_keys[c], hi);
-            if (bad != 0) {
-                atomicAdd(&nonfinite[c], static_cast<unsigned long long>(bad));
-            }
-        }
+        block_fold(lo, hi, bad, warp_lo, warp_hi, warp_bad, &min_keys[c], &max_keys[c],
+                   &nonfinite[c]);
         if (SharedBins && binned) {
             for (int64_t i = threadIdx.x; i < nbins; i += kThreads) {
                 if (local[i] != 0) {

@@ -379,23 +379,3 @@ def test_calibration_through_ddp_then_qat_keeps_the_ranks_identical(ranks):
                                    msg=lambda m: f"{name}: {m}")
     ddp_loss = torch.stack([torch.stack(result["qat_losses"]) for result in ranks]).mean(0)
     torch.testing.assert_close(ddp_loss, torch.stack(one), rtol=1e-4, atol=1e-6)
-
-
-# ---- one process -------------------------------------------------------------------------------
-
-def test_without_an_initialized_group_nothing_is_merged():
-    assert not dist.is_initialized()
-    a = SqnrEncodingAnalyzer()
-    a.update_stats(torch.linspace(-1.0, 2.0, 100))
-    before = {k: v.clone() for k, v in a.stats().items()}
-    sync_statistics([a])
-    for name, want in before.items():
-        assert torch.equal(a.stats()[name], want), name
-
-
-@pytest.mark.parametrize("bad", [True, "gloo", 0])
-def test_bad_process_group_is_named(bad):
-    q = QuantizeDequantize((), 8, symmetric=False)
-    with pytest.raises(TypeError, match="process_group must be None, False or a torch"):
-        with q.compute_encodings(process_group=bad):
-            q(torch.randn(4))

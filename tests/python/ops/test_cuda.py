@@ -122,18 +122,22 @@ def reduction_bound(got, want, abs_sum, group_size):
 
 # ---- forward -------------------------------------------------------------------------------
 
+def forward_both(op, case, x, scale, zp):
+    """torch.ops.qsim.<op> on CUDA (brought back to the CPU) and on the CPU."""
+    fn = getattr(torch.ops.qsim, op)
+    got = fn(*on_cuda(x, scale, zp), *grid_args(op, case))
+    assert got.device.type == "cuda"
+    return got.cpu(), fn(x, scale, zp, *grid_args(op, case))
+
+
 @needs_cuda
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 @pytest.mark.parametrize("op", OPS)
 @pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_forward_matches_cpu_bit_for_bit(case, op, dtype):
     x, scale, zp = make_inputs(case, op, seed=1)
-    x = x.to(dtype)
-    fn = getattr(torch.ops.qsim, op)
-    want = fn(x, scale, zp, *grid_args(op, case))
-    got = fn(*on_cuda(x, scale, zp), *grid_args(op, case))
-    assert got.device.type == "cuda"
-    assert_same(got.cpu(), want, f"{op} {case_id(case)} {dtype}")
+    got, want = forward_both(op, case, x.to(dtype), scale, zp)
+    assert_same(got, want, f"{op} {case_id(case)} {dtype}")
 
 
 @needs_cuda
@@ -141,11 +145,8 @@ def test_forward_matches_cpu_bit_for_bit(case, op, dtype):
 def test_forward_float_zero_point_and_scale_dtypes(op):
     case = ((8, 64, 33, 17), 1, None)
     x, scale, zp = make_inputs(case, op, seed=2)
-    scale, zp = scale.double(), zp.float()
-    fn = getattr(torch.ops.qsim, op)
-    want = fn(x, scale, zp, *grid_args(op, case))
-    got = fn(*on_cuda(x, scale, zp), *grid_args(op, case))
-    assert_same(got.cpu(), want, op)
+    got, want = forward_both(op, case, x, scale.double(), zp.float())
+    assert_same(got, want, op)
 
 
 @needs_cuda

@@ -191,23 +191,27 @@ def _assert_bits_equal(ours, ref, x):
     assert not bad.any(), _mismatch_report(bad, x, ours, ref)
 
 
+def _ours_and_onnx(fn, type_name, layout, dequantize):
+    """`fn` on the case's input and the QuantizeLinear (+ DequantizeLinear) graph on it in
+    onnxruntime; the input holds 10 NaNs (they quantize to qmin in both)."""
+    x, scale, zero_point, qmin, qmax, axis, block_size = _case(type_name, layout)
+    ref = _run(_model(type_name, scale, zero_point, axis, block_size, True, dequantize), x)
+    ours = _ours(fn, x, scale, zero_point, qmin, qmax, axis, block_size)
+    assert np.isnan(x).sum() == 10
+    return x, ours, ref
+
+
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("type_name", TYPES)
 def test_quantize_dequantize_matches_q_dq_graph(type_name, layout):
-    x, scale, zero_point, qmin, qmax, axis, block_size = _case(type_name, layout)
-    ref = _run(_model(type_name, scale, zero_point, axis, block_size, True, True), x)
-    ours = _ours(F.quantize_dequantize, x, scale, zero_point, qmin, qmax, axis, block_size)
-    assert np.isnan(x).sum() == 10  # NaN inputs included
+    x, ours, ref = _ours_and_onnx(F.quantize_dequantize, type_name, layout, dequantize=True)
     _assert_bits_equal(ours, ref, x)
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("type_name", TYPES)
 def test_quantize_matches_quantize_linear(type_name, layout):
-    x, scale, zero_point, qmin, qmax, axis, block_size = _case(type_name, layout)
-    ref = _run(_model(type_name, scale, zero_point, axis, block_size, True, False), x)
-    ours = _ours(F.quantize, x, scale, zero_point, qmin, qmax, axis, block_size)
-    assert np.isnan(x).sum() == 10  # NaN inputs quantize to qmin, as in onnxruntime
+    x, ours, ref = _ours_and_onnx(F.quantize, type_name, layout, dequantize=False)
     # Grid integers compare as values (an fp32 -0.0 is the integer 0).
     bad = ours != ref.astype(np.float32)
     assert not bad.any(), _mismatch_report(bad, x, ours, ref)

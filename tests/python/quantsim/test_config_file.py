@@ -273,61 +273,54 @@ def test_config_error_is_a_value_error_with_location_attributes():
     assert (qc.ConfigError.path, qc.ConfigError.line, qc.ConfigError.column) == (None, None, None)
 
 
-def test_unknown_key_suggests_the_nearest():
-    text = doc(defaults='{"ops": {"is_output_quantised": true}, "params": {}}')
-    raises_config_error(text, "unknown key 'is_output_quantised' at $.defaults.ops (line {line}, "
-                              "column {column}); did you mean 'is_output_quantized'?",
-                        "$.defaults.ops", '"is_output_quantised"')
-    text = doc(model_output='{"bogus": false}')
-    raises_config_error(text, "unknown key 'bogus' at $.model_output (line {line}, column {column}); "
-                              "expected one of: is_output_quantized",
-                        "$.model_output", '"bogus"')
+BAD_CONFIGS = [
+    pytest.param(doc(defaults='{"ops": {"is_output_quantised": true}, "params": {}}'),
+                 "unknown key 'is_output_quantised' at $.defaults.ops (line {line}, column "
+                 "{column}); did you mean 'is_output_quantized'?",
+                 "$.defaults.ops", '"is_output_quantised"', id="unknown-key-nearest"),
+    pytest.param(doc(model_output='{"bogus": false}'),
+                 "unknown key 'bogus' at $.model_output (line {line}, column {column}); "
+                 "expected one of: is_output_quantized",
+                 "$.model_output", '"bogus"', id="unknown-key-choices"),
+    pytest.param(doc(op_type='{"Conv": {"is_output_quantized": "yes"}}'),
+                 "wrong type at $.op_type.Conv.is_output_quantized (line {line}, column "
+                 "{column}): expected a boolean (true, false, \"True\" or \"False\"), got "
+                 "the string \"yes\"",
+                 "$.op_type.Conv.is_output_quantized", '"yes"', id="wrong-type-bool"),
+    pytest.param(doc(params='[]'),
+                 "wrong type at $.params (line {line}, column {column}): expected an "
+                 "object, got an array", "$.params", "[]", id="wrong-type-object"),
+    pytest.param(doc(defaults='{"ops": {}, "params": {}, "supported_kernels": [{"activation": '
+                              '{"bitwidth": 8, "dtype": "int"}, "param": {"bitwidth": 2, '
+                              '"dtype": "int"}}]}'),
+                 "unsupported bitwidth 2 for dtype int at "
+                 "$.defaults.supported_kernels[0].param.bitwidth (line {line}, column "
+                 "{column}): int kernels are 4, 8 or 16 bits (torchqsim's integer grid "
+                 "ends at 16)",
+                 "$.defaults.supported_kernels[0].param.bitwidth", '2, "dtype": "int"}}]',
+                 id="unsupported-bitwidth"),
+    pytest.param(doc(supergroups='[{"op_list": ["Conv", "Relu"]}, {"op_list": ["Gemm"]}]'),
+                 "op_list with a single op at $.supergroups[1].op_list (line {line}, "
+                 "column {column}): a supergroup needs at least 2 ops",
+                 "$.supergroups[1].op_list", '["Gemm"]', id="single-op-list"),
+    pytest.param(doc(supergroups='[{"op_list": []}]'),
+                 "empty op_list at $.supergroups[0].op_list (line {line}, column "
+                 "{column}): a supergroup needs at least 2 ops",
+                 "$.supergroups[0].op_list", "[]", id="empty-op-list"),
+    pytest.param('{"defaults": {"ops": {}, "params": {}}, "params": {}, "op_type": {}, '
+                 '"supergroups": [],\n "model_output": {}}',
+                 "missing required key 'model_input' at $ (line {line}, column {column})",
+                 "$", "{", id="missing-section"),
+    pytest.param(doc(op_type='{"Sigmoid": {"encoding_constraints": {"min": 1, "max": 1}}}'),
+                 "empty encoding range [1, 1] at $.op_type.Sigmoid.encoding_constraints "
+                 "(line {line}, column {column}): min must be less than max",
+                 "$.op_type.Sigmoid.encoding_constraints", '{"min"', id="empty-encoding-range"),
+]
 
 
-def test_wrong_type():
-    text = doc(op_type='{"Conv": {"is_output_quantized": "yes"}}')
-    raises_config_error(text, "wrong type at $.op_type.Conv.is_output_quantized (line {line}, column "
-                              "{column}): expected a boolean (true, false, \"True\" or \"False\"), got "
-                              "the string \"yes\"",
-                        "$.op_type.Conv.is_output_quantized", '"yes"')
-    text = doc(params='[]')
-    raises_config_error(text, "wrong type at $.params (line {line}, column {column}): expected an "
-                              "object, got an array", "$.params", "[]")
-
-
-def test_unsupported_bitwidth():
-    text = doc(defaults='{"ops": {}, "params": {}, "supported_kernels": [{"activation": '
-                        '{"bitwidth": 8, "dtype": "int"}, "param": {"bitwidth": 2, "dtype": "int"}}]}')
-    raises_config_error(text, "unsupported bitwidth 2 for dtype int at "
-                              "$.defaults.supported_kernels[0].param.bitwidth (line {line}, column "
-                              "{column}): int kernels are 4, 8 or 16 bits (torchqsim's integer grid "
-                              "ends at 16)",
-                        "$.defaults.supported_kernels[0].param.bitwidth", '2, "dtype": "int"}}]')
-
-
-def test_short_op_list():
-    text = doc(supergroups='[{"op_list": ["Conv", "Relu"]}, {"op_list": ["Gemm"]}]')
-    raises_config_error(text, "op_list with a single op at $.supergroups[1].op_list (line {line}, "
-                              "column {column}): a supergroup needs at least 2 ops",
-                        "$.supergroups[1].op_list", '["Gemm"]')
-    text = doc(supergroups='[{"op_list": []}]')
-    raises_config_error(text, "empty op_list at $.supergroups[0].op_list (line {line}, column "
-                              "{column}): a supergroup needs at least 2 ops",
-                        "$.supergroups[0].op_list", "[]")
-
-
-def test_missing_section():
-    text = '{"defaults": {"ops": {}, "params": {}}, "params": {}, "op_type": {}, "supergroups": [],\n' \
-           ' "model_output": {}}'
-    raises_config_error(text, "missing required key 'model_input' at $ (line {line}, column {column})",
-                        "$", "{")
-
-
-def test_empty_encoding_range():
-    text = doc(op_type='{"Sigmoid": {"encoding_constraints": {"min": 1, "max": 1}}}')
-    raises_config_error(text, "empty encoding range [1, 1] at $.op_type.Sigmoid.encoding_constraints "
-                              "(line {line}, column {column}): min must be less than max",
-                        "$.op_type.Sigmoid.encoding_constraints", '{"min"')
+@pytest.mark.parametrize("text,message,path,needle", BAD_CONFIGS)
+def test_bad_config_names_the_json_path_and_location(text, message, path, needle):
+    raises_config_error(text, message, path, needle)
 
 
 def test_syntax_error_has_location_but_no_path():
