@@ -1,12 +1,13 @@
-"""`ParamQuantizeDequantize`: a weight quantizer whose encoding follows the weight it quantizes,
-and the freeze flag shared by every quantizer of a sim.
+"""`ParamQuantizeDequantize`: a weight quantizer that computes its encoding from the weight it
+quantizes on first use, and the freeze flag shared by every quantizer of a sim.
 
-In QAT with a post-training scheme (docs/aimet.md §3.1, §7 "QAT modes"), activation
-encodings stay as calibrated while weight encodings follow the weights: a
-:class:`ParamQuantizeDequantize` recomputes its encoding from its input (the shadow weight, with
-its own analyzer) at every forward in training mode, unless its min/max are learned (range
-learning) or it is frozen (:func:`freeze`, e.g. ``load_encodings(..., freeze=True)``). An
-uninitialized one computes its encoding on first use in any mode, as aimet-torch v2 does.
+An uninitialized :class:`ParamQuantizeDequantize` computes its encoding from its input (with its
+own analyzer) on first use in any mode, as aimet-torch v2 does, unless it is frozen
+(:func:`freeze`). After that its encoding changes only when something sets it: calibration,
+``compute_param_encodings``, ``load_encodings`` or the optimizer (range learning). In QAT with a
+post-training scheme (docs/aimet.md §7 "QAT modes") weight encodings therefore stay as calibrated
+during training, as in aimet-torch 2.42; call ``sim.compute_param_encodings()`` to re-encode the
+trained weights.
 
 Example::
 
@@ -15,8 +16,8 @@ Example::
     >>> w = torch.tensor([-1.0, 0.5])
     >>> q(w)                        # computes its encoding from w first
     tensor([-1.0000,  0.5000])
-    >>> _ = q.train()(w * 2)        # training mode, post-training scheme: follows the weight
-    >>> float(q.max) > 1.9
+    >>> _ = q.train()(w * 2)        # training mode: the encoding stays
+    >>> float(q.max) < 1.0
     True
 """
 
@@ -29,9 +30,10 @@ from .quantizer import QuantizeDequantize, plain_eager
 
 __all__ = ["ParamQuantizeDequantize", "freeze", "is_frozen"]
 
-# The analyzer's statistics are state shared by every forward of the quantizer: recomputations are
-# serialised (one process-wide lock: a lock attribute would make modules impossible to deepcopy),
-# so training-mode forwards of one sim from several threads are safe (README, "Threads").
+# The analyzer's statistics are state shared by every forward of the quantizer: first-use
+# computations are serialised (one process-wide lock: a lock attribute would make modules
+# impossible to deepcopy), so first forwards of one sim from several threads are safe (README,
+# "Threads").
 _RECOMPUTE_LOCK = threading.Lock()
 
 
@@ -64,8 +66,8 @@ def is_frozen(quantizer: nn.Module) -> bool:
 
 
 class ParamQuantizeDequantize(QuantizeDequantize):
-    """A :class:`~torchqsim.quantization.QuantizeDequantize` for a parameter whose encoding is
-    recomputed from the parameter at every training-mode forward (see the module docstring).
+    """A :class:`~torchqsim.quantization.QuantizeDequantize` for a parameter, whose encoding is
+    computed from the parameter on first use (see the module docstring).
 
     Same arguments as ``QuantizeDequantize``.
 
@@ -78,16 +80,13 @@ class ParamQuantizeDequantize(QuantizeDequantize):
                 [ 0.1143,  0.2000]])
     """
 
-    def _follows_input(self) -> bool:
+    def _needs_encoding(self) -> bool:
         if self._calibrating or is_frozen(self):
             return False
         # compiled: no check of the buffer (a graph break); use before calibration fails in the op
-        if not torch.compiler.is_compiling() and not self.is_initialized():
-            return True
-        return self.training and not self.min.requires_grad
+        return not torch.compiler.is_compiling() and not self.is_initialized()
 
-    # Compiled, the recomputation runs eagerly between graphs (the analyzers branch on data), so
-    # a compiled model trains like the eager one.
+    # Compiled, the computation runs eagerly between graphs (the analyzers branch on data).
     @torch.compiler.disable
     def recompute(self, x: Tensor) -> None:
         """Sets the encoding to the analyzer's encoding of `x` alone."""
@@ -97,8 +96,8 @@ class ParamQuantizeDequantize(QuantizeDequantize):
             self._set_from_analyzer()
 
     def forward(self, x: Tensor) -> Tensor:
-        """Quantize-dequantize the parameter `x`, recomputing the encoding first when it
-        follows the parameter (see the module docstring).
+        """Quantize-dequantize the parameter `x`, computing the encoding first when it has none
+        (see the module docstring).
 
         In eval mode, when no gradient is needed (no grad mode, or neither `x` nor min/max
         requires grad), the result is computed once and reused until `x` or the encoding
@@ -107,7 +106,7 @@ class ParamQuantizeDequantize(QuantizeDequantize):
         ``set_range`` all bump). Writes through ``.data`` bypass version counters: after one,
         call :meth:`clear_cache` (or switch to training mode and back).
         """
-        if self._follows_input():
+        if self._needs_encoding():
             self.recompute(x)
         if self.training or self._calibrating or not plain_eager() or torch.is_grad_enabled() and (
                 x.requires_grad or self.min.requires_grad or self.max.requires_grad):

@@ -10,10 +10,9 @@ QAT (docs/aimet.md §3, §7):
 
 - post-training schemes (``tf``, ``tf_enhanced``, ``percentile``, ``mse``): quantizers use the
   straight-through estimator; activation encodings stay as calibrated (their min/max have
-  ``requires_grad=False``); parameter encodings follow the weights, recomputed with the
-  scheme's analyzer at every forward in training mode (unless frozen by
-  ``load_encodings(..., freeze=True)``). After training call :meth:`compute_param_encodings`
-  (or one training-mode forward) so that eval uses the encodings of the final weights;
+  ``requires_grad=False``) and so do parameter encodings, as in aimet-torch 2.42. After training
+  (or whenever the encodings should follow the weights) call :meth:`compute_param_encodings`,
+  which re-encodes every non-frozen parameter quantizer from its current weight;
 - range-learning schemes (``range_learning_tf_init``, ``range_learning_tf_enhanced_init``):
   every quantizer's ``min``/``max`` are learnable ``nn.Parameter``s (LSQ-style gradients), and
   nothing is recomputed.

@@ -22,6 +22,23 @@ class SmallCNN(nn.Module):
         return self.fc(torch.flatten(self.pool(x), 1))
 
 
+class SmallBnCNN(nn.Module):
+    """Conv -> BN -> ReLU -> (conv -> BN branch + skip) add -> ReLU -> pool -> linear: BNs that
+    the sim folds and a residual add."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.bn1 = nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8)
+        self.conv2, self.bn2 = nn.Conv2d(8, 8, 3, padding=1), nn.BatchNorm2d(8)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(8, 5)
+
+    def forward(self, x):
+        x = torch.relu(self.bn1(self.conv1(x)))
+        x = torch.relu(self.bn2(self.conv2(x)) + x)
+        return self.fc(torch.flatten(self.pool(x), 1))
+
+
 class SmallTransformer(nn.Module):
     """One attention block written with functional ops, returning two outputs."""
 
@@ -42,10 +59,15 @@ class SmallTransformer(nn.Module):
 
 
 def make_model(kind: str, seed: int = 0):
-    """(model, input) of a kind: "cnn" or "transformer", deterministic for a seed."""
+    """(model, input) of a kind: "cnn", "cnn_bn" or "transformer", deterministic for a seed."""
     torch.manual_seed(seed)
     if kind == "cnn":
         return SmallCNN().eval(), torch.randn(4, 3, 8, 8)
+    if kind == "cnn_bn":
+        model = SmallBnCNN()
+        with torch.no_grad():  # non-trivial BN statistics
+            model.train()(torch.randn(32, 3, 8, 8) * 2 + 0.5)
+        return model.eval(), torch.randn(4, 3, 8, 8)
     return SmallTransformer().eval(), torch.randn(2, 6, 16)
 
 

@@ -30,6 +30,7 @@ from torchqsim.export.cli import main as cli_main
 from torchqsim.export.onnx_graph import graph_tensor_names
 from torchqsim.export.quantizer_slots import quantizer_slots
 from torchqsim.quantization import QuantizeDequantize
+from torchqsim.quantsim.config_file import preset_names
 
 # name: (model kind, output bw, param bw, config preset, encoding version)
 CASES = {
@@ -49,6 +50,19 @@ def _exported(case):
     sim, x = make_sim(kind, act_bw, param_bw, config)
     paths = export_sim(sim, tempfile.mkdtemp(prefix=f"export-{case}-"), "model", x, version)
     return sim, x, paths
+
+
+@pytest.mark.parametrize("config", [None, *preset_names()])
+def test_every_preset_w8a8_bn_cnn_bit_exact_in_onnxruntime(config, ort_run, tmp_path):
+    # issue 13 item 5: every preset in configs/ and config_file=None (AIMET's default), on a CNN
+    # whose BNs the sim folds, with a residual add
+    sim, x = make_sim("cnn_bn", 8, 8, config)
+    paths = export_sim(sim, str(tmp_path), "model", x, "2.0.0")
+    ops = [n.op_type for n in onnx.load(paths["qdq_onnx"]).graph.node]
+    assert ops.count("QuantizeLinear") >= 4 and "Add" in ops, ops
+    (got,) = ort_run(paths["qdq_onnx"], x)
+    (expected,) = outputs(sim.model, x)
+    assert_same(got, expected, f"config {config}")
 
 
 @pytest.mark.parametrize("case", BIT_EXACT)

@@ -1,7 +1,8 @@
-"""Training-mode forwards of one sim from several threads (issue 14 item 9): the parameter
-quantizers recompute their encoding from the weights at every training-mode forward, through an
-analyzer whose statistics are shared state; the recomputation is serialised, so concurrent
-forwards neither fail nor differ from a single-threaded forward."""
+"""Training-mode forwards of one sim from several threads (issue 14 item 9): they only read the
+encodings (weight encodings stay as calibrated, as in aimet-torch 2.42), and a parameter
+quantizer without an encoding computes it on first use through an analyzer whose statistics are
+shared state, serialised by a lock; concurrent forwards neither fail nor differ from a
+single-threaded forward."""
 
 import threading
 
@@ -53,3 +54,22 @@ def test_concurrent_training_forwards_of_one_sim():
         errors = _run_threads(forward)
         assert errors == [], f"{scheme}: {len(errors)} failures, first: {errors[0]}"
         assert all(torch.equal(y, want) for y in outputs), scheme
+
+
+def test_concurrent_first_use_of_a_param_quantizer():
+    # the first forwards race to compute the encoding through the shared analyzer statistics
+    from torchqsim.quantization import TfEnhancedEncodingAnalyzer
+    from torchqsim.quantization.param_quantizer import ParamQuantizeDequantize
+    torch.manual_seed(0)
+    w = torch.randn(8, 27)
+
+    def fresh():
+        return ParamQuantizeDequantize((8, 1), 8, symmetric=True,
+                                       encoding_analyzer=TfEnhancedEncodingAnalyzer((8, 1)))
+    with torch.no_grad():
+        want = fresh().train()(w)
+        for _ in range(20):
+            q, outputs = fresh().train(), []
+            errors = _run_threads(lambda: outputs.append(q(w)), iterations=1)
+            assert errors == [] and len(outputs) == 4
+            assert all(torch.equal(y, want) for y in outputs)

@@ -3,6 +3,7 @@ unusable encodings up front, naming the file and the entry (issue 14 items 2, 3,
 
 import copy
 import json
+import re
 
 import pytest
 import torch
@@ -133,3 +134,23 @@ def test_errors_from_a_file_name_the_file(tmp_path):
     broken.write_text('{"param_encodings": ')
     with pytest.raises(ValueError, match=f"{broken}: not a JSON encodings file"):
         sim.load_encodings(broken)
+
+
+@pytest.mark.parametrize("slot, why", [("0", "the input quantizer 0 of 'fc' is disabled"),
+                                       ("5", "module 'fc' has no input slot 5")])
+def test_entry_for_a_slot_the_sim_leaves_off_names_module_and_slot(slot, why):
+    # AIMET quantizes some inputs this sim leaves off (issue 13): its entry for one is refused
+    # (strict) or skipped with a warning, naming the module and the slot
+    sim, x = _sim()
+    entry = sim.quantizer_encodings_dict()["activation_encodings"]["fc"]["output"]["0"]
+    data = {"activation_encodings": {"fc": {"input": {slot: entry}}}, "param_encodings": {}}
+    with torch.no_grad():
+        before = sim.model(x)
+    where = f"activation_encodings['fc']['input']['{slot}']: {why}"
+    with pytest.raises(RuntimeError, match=f"^load_encodings: {re.escape(where)}"):
+        sim.load_encodings(data)
+    with pytest.warns(UserWarning, match=re.escape(f"skipped {where}")):
+        sim.load_encodings(data, strict=False)
+    assert sim.model.fc.input_quantizers[0] is None
+    with torch.no_grad():
+        assert torch.equal(sim.model(x), before)
