@@ -19,9 +19,27 @@ void qsim_dequantize_f32_ref(size_t n, const float * x, float * y, qsim_grid g) 
     }
 }
 
+/* The per-lane double partial sums of a backward's scale and zero-point gradients (element i in
+ * lane i % QSIM_REDUCE_LANES), added to `sums` in the fixed lane order by qsim_lanes_flush. */
+typedef struct {
+    double scale[QSIM_REDUCE_LANES], zero_point[QSIM_REDUCE_LANES];
+} qsim_lanes;
+
+static inline void qsim_lanes_add(qsim_lanes * l, size_t i, float ds, float dz) {
+    l->scale[i % QSIM_REDUCE_LANES] += (double) ds;
+    l->zero_point[i % QSIM_REDUCE_LANES] += (double) dz;
+}
+
+static void qsim_lanes_flush(const qsim_lanes * l, double * sums) {
+    if (sums) {
+        sums[0] += qsim_combine_lanes(l->scale);
+        sums[1] += qsim_combine_lanes(l->zero_point);
+    }
+}
+
 void qsim_qdq_backward_f32_ref(size_t n, const float * x, const float * dy, float * dx,
                                qsim_grid g, double * sums) {
-    double ls[QSIM_REDUCE_LANES] = {0}, lz[QSIM_REDUCE_LANES] = {0};
+    qsim_lanes l = { { 0 }, { 0 } };
     for (size_t i = 0; i < n; i++) {
         const float t   = x[i] / g.scale;
         const float pos = rintf(t) + g.zero_point;
@@ -30,50 +48,38 @@ void qsim_qdq_backward_f32_ref(size_t n, const float * x, const float * dy, floa
         dx[i] = m ? d : 0.0f;
         if (sums) {
             const float qz = qsim_clampf(pos, g.qmin, g.qmax) - g.zero_point;
-            ls[i % QSIM_REDUCE_LANES] += (double) (d * (m ? qz - t : qz));
-            lz[i % QSIM_REDUCE_LANES] += (double) (m ? 0.0f : -d * g.scale);
+            qsim_lanes_add(&l, i, d * (m ? qz - t : qz), m ? 0.0f : -d * g.scale);
         }
     }
-    if (sums) {
-        sums[0] += qsim_combine_lanes(ls);
-        sums[1] += qsim_combine_lanes(lz);
-    }
+    qsim_lanes_flush(&l, sums);
 }
 
 void qsim_quantize_backward_f32_ref(size_t n, const float * x, const float * dy, float * dx,
                                     qsim_grid g, double * sums) {
-    double ls[QSIM_REDUCE_LANES] = {0}, lz[QSIM_REDUCE_LANES] = {0};
+    qsim_lanes l = { { 0 }, { 0 } };
     for (size_t i = 0; i < n; i++) {
         const float t = x[i] / g.scale;
         const int   m = qsim_in_grid(rintf(t) + g.zero_point, g);
         const float d = m ? dy[i] : 0.0f;
         dx[i] = d / g.scale;
         if (sums) {
-            ls[i % QSIM_REDUCE_LANES] += (double) (m ? -(d / g.scale) * t : 0.0f);
-            lz[i % QSIM_REDUCE_LANES] += (double) d;
+            qsim_lanes_add(&l, i, m ? -(d / g.scale) * t : 0.0f, d);
         }
     }
-    if (sums) {
-        sums[0] += qsim_combine_lanes(ls);
-        sums[1] += qsim_combine_lanes(lz);
-    }
+    qsim_lanes_flush(&l, sums);
 }
 
 void qsim_dequantize_backward_f32_ref(size_t n, const float * x, const float * dy, float * dx,
                                       qsim_grid g, double * sums) {
-    double ls[QSIM_REDUCE_LANES] = {0}, lz[QSIM_REDUCE_LANES] = {0};
+    qsim_lanes l = { { 0 }, { 0 } };
     for (size_t i = 0; i < n; i++) {
         const float d = dy[i];
         if (sums) {
-            ls[i % QSIM_REDUCE_LANES] += (double) (d * (x[i] - g.zero_point));
-            lz[i % QSIM_REDUCE_LANES] += (double) (-d * g.scale);
+            qsim_lanes_add(&l, i, d * (x[i] - g.zero_point), -d * g.scale);
         }
         dx[i] = d * g.scale;
     }
-    if (sums) {
-        sums[0] += qsim_combine_lanes(ls);
-        sums[1] += qsim_combine_lanes(lz);
-    }
+    qsim_lanes_flush(&l, sums);
 }
 
 void qsim_cast_f16_f32_ref(size_t n, const float * x, float * y) {

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .encoding_analyzer import EncodingAnalyzer, grid_bounds
+from .encoding_analyzer import EncodingAnalyzer
 
 __all__ = ["TfEnhancedEncodingAnalyzer"]
 
@@ -127,9 +127,8 @@ class TfEnhancedEncodingAnalyzer(EncodingAnalyzer):
         self.edges[i] = _edges(new_lo, new_hi)
         self.hist_range[i, 0], self.hist_range[i, 1] = new_lo, new_hi
 
-    def _encodings(self, bitwidth, grid):
-        qmin, qmax = grid_bounds(bitwidth, grid)
-        steps, symmetric = qmax - qmin, grid != "asymmetric"
+    def _encodings(self, grid):
+        steps, symmetric = grid.qmax - grid.qmin, grid.symmetric
         lows, highs = [], []
         for c in range(0, self.counts.shape[0], _CHUNK):
             lo, hi = _search(self.counts[c:c + _CHUNK], self.edges[c:c + _CHUNK],
@@ -137,7 +136,7 @@ class TfEnhancedEncodingAnalyzer(EncodingAnalyzer):
             lows.append(lo)
             highs.append(hi)
         lo, hi = torch.cat(lows).reshape(self.min.shape), torch.cat(highs).reshape(self.max.shape)
-        return torch.ops.qsim.encodings_min_max(lo, hi, bitwidth, grid)
+        return torch.ops.qsim.encodings_min_max(lo, hi, grid.bitwidth, int(grid.kind))
 
     def extra_repr(self) -> str:
         return f"shape={self.shape}, num_bins={_BINS}, growth_limit={_GROWTH}"
