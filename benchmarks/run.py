@@ -2,7 +2,8 @@
 
 One run covers per-tensor and per-channel (axis 1 of an [N, 64, H, W] fp32 tensor) in three
 modes (forward; forward + backward STE; forward + backward with range learning), for each size
-and thread count, then the float formats (fp8 e4m3fn and MXFP4 forward, benchmarks/float_cases.py). It prints one table and writes JSON (see benchmarks/README.md for reading it).
+and thread count, then the float formats (fp8 e4m3fn and MXFP4 forward, benchmarks/float_cases.py)
+and per-channel along the last axis against axis 0 and torch (benchmarks/axis_cases.py). It prints one table and writes JSON (see benchmarks/README.md for reading it).
 
 Usage::
 
@@ -29,6 +30,7 @@ os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
 import torch  # noqa: E402  (after the allocator setting)
 
+import axis_cases  # noqa: E402
 import float_cases  # noqa: E402
 from qdq_cases import BASELINES, check_forward, make_case  # noqa: E402
 
@@ -159,6 +161,14 @@ def check_targets(rows, scaling):
     return out
 
 
+def print_targets(title, targets):
+    """Prints each target as met, or MISSED with the rows that miss it."""
+    print(title)
+    for t in targets:
+        print(f"  {'met   ' if not t['missed'] else 'MISSED'} {t['target']}"
+              + (f": {'; '.join(t['missed'])}" if t["missed"] else ""))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
@@ -176,6 +186,7 @@ def main(argv=None):
     start = time.perf_counter()
     rows = run(sizes, args.threads, warmup, repeats)
     float_rows = float_cases.run(sizes, args.threads, warmup, repeats)
+    axis_rows = axis_cases.run(sizes, args.threads, warmup, repeats)
     elapsed = time.perf_counter() - start
 
     scaling = thread_scaling(rows)
@@ -188,10 +199,7 @@ def main(argv=None):
               "the memory-bandwidth ceiling): " + ", ".join(
                   f"{s['case']} {_fmt_size(s['size'])} t{s['threads']} {s['speedup']:.2f} "
                   f"(copy_ {s['copy_speedup']:.2f})" for s in scaling))
-    print("\ntargets (issue 7, reported only):")
-    for t in targets:
-        print(f"  {'met   ' if not t['missed'] else 'MISSED'} {t['target']}"
-              + (f": {'; '.join(t['missed'])}" if t["missed"] else ""))
+    print_targets("\ntargets (issue 7, reported only):", targets)
     print("\nfloat formats, forward (ours allocates its output, as the composite and copy_fresh "
           "= x.clone() do; copy_reused = buf.copy_(x)):")
     print(timing.text_table(
@@ -200,10 +208,10 @@ def main(argv=None):
           f"{r['composite_speedup']:.2f}", f"{r['copy_fresh_ratio']:.2f}",
           f"{r['copy_reused_ratio']:.2f}"] for r in float_rows]))
     float_targets = float_cases.check_targets(float_rows, _fmt_size)
-    print("targets (issue 16, reported only):")
-    for t in float_targets:
-        print(f"  {'met   ' if not t['missed'] else 'MISSED'} {t['target']}"
-              + (f": {'; '.join(t['missed'])}" if t["missed"] else ""))
+    print_targets("targets (issue 16, reported only):", float_targets)
+    axis_cases.print_rows(axis_rows, _fmt_size)
+    axis_targets = axis_cases.check_targets(axis_rows, _fmt_size)
+    print_targets("targets (issues 14 and 17, reported only):", axis_targets)
     meta = {"torch": torch.__version__, "python": platform.python_version(),
             "machine": platform.machine(), "cpu_count": os.cpu_count(), "sizes": sizes,
             "threads": args.threads, "warmup": warmup, "repeats": repeats, "quick": args.quick,
@@ -212,7 +220,8 @@ def main(argv=None):
             "load_average": os.getloadavg()}
     timing.write_json(args.out, {"meta": meta, "rows": rows, "thread_scaling": scaling,
                                  "targets": targets, "float_rows": float_rows,
-                                 "float_targets": float_targets})
+                                 "float_targets": float_targets, "axis_rows": axis_rows,
+                                 "axis_targets": axis_targets})
     print(f"wrote {args.out} ({elapsed:.1f} s)")
     return 0
 

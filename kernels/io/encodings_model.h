@@ -1,8 +1,8 @@
 /*
  * encodings_model.h (private to kernels/): the qsim_encodings model shared by encodings_model.c
- * (storage, lookup), encodings_read.c (the reader) and encodings_write.c (the writer): the
- * supported versions, the value checks the reader and the writer both apply, and a setter for
- * the version a file was read from.
+ * (storage, lookup), encodings_check.c (the checks), encodings_read*.c (the reader) and
+ * encodings_write.c (the writer): the supported versions, the value checks the reader and the
+ * writer both apply, and a setter for the version a file was read from.
  */
 #ifndef QSIM_ENCODINGS_MODEL_H
 #define QSIM_ENCODINGS_MODEL_H
@@ -41,6 +41,9 @@ int qsim_enc_bad_offset(double v, int bitwidth, char * why, size_t cap);
  * The one value validation of an entry: the writer and qsim_encoding_check apply it, the reader
  * applies the same per-value checks where it reads each value. */
 int qsim_enc_bad_values(const qsim_encoding_entry * e, char * why, size_t cap);
+
+/* Why `e` breaks the structure of qsim_encoding_entry (besides its name), or NULL. */
+const char * qsim_enc_bad_structure(const qsim_encoding_entry * e);
 
 /* `v` rounded to float32; `v` must have passed the scale or bound check (doubles just above
  * FLT_MAX that round to it give FLT_MAX). */

@@ -103,9 +103,8 @@ static qsim_status optional(qsim_enc_reader * r, const qsim_enc_fields * f, size
 static qsim_status read_section(qsim_enc_reader * r, const qsim_enc_fields * f, size_t k, int version) {
     QSIM_ENC_TRY(qsim_enc_enter(r, f, k));
     const qsim_encoding_role role = k == K_PARAMS ? QSIM_ENCODING_PARAM : QSIM_ENCODING_ACTIVATION;
-    QSIM_ENC_TRY(version == QSIM_ENC_V0_6_1   ? qsim_enc_read_v0_section(r, f->v[k], role)
-                 : version == QSIM_ENC_V1_0_0 ? qsim_enc_read_v1_section(r, f->v[k], role)
-                                              : qsim_enc_read_v2_section(r, f->v[k]));
+    QSIM_ENC_TRY(qsim_enc_read_section(r, f->v[k], version,
+                                       version == QSIM_ENC_V2_0_0 ? QSIM_ENCODING_ROLE_UNKNOWN : role));
     qsim_json_pop(&r->w);
     return QSIM_SUCCESS;
 }
@@ -144,18 +143,22 @@ qsim_status qsim_encodings_parse(const char * text, size_t len, qsim_encodings *
         return QSIM_INVALID_ARGUMENT;
     }
     cJSON * root = NULL;
-    QSIM_ENC_TRY(qsim_json_parse(text, len, &root, err));
+    qsim_enc_sections sections;
+    QSIM_ENC_TRY(qsim_enc_parse_root(text, len, &root, &sections, err));
     qsim_encodings * enc = qsim_encodings_create();
     if (enc == NULL) {
         cJSON_Delete(root);
+        qsim_enc_sections_free(&sections);
         qsim_error_set(err, QSIM_OUT_OF_MEMORY, "out of memory reading encodings");
         return QSIM_OUT_OF_MEMORY;
     }
     qsim_enc_reader r;
     qsim_json_walk_init(&r.w, text, len, err);
     r.enc = enc;
+    r.sections = &sections;
     qsim_status st = read_root(&r, root);
     cJSON_Delete(root);
+    qsim_enc_sections_free(&sections);
     if (st != QSIM_SUCCESS) {
         qsim_encodings_free(enc);
         return st;

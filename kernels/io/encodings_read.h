@@ -4,8 +4,14 @@
  * errors there (QSIM_PARSE_ERROR with the JSON path and line:column).
  *
  *   encodings_read.c          parse/load, the top level, producer, quantizer_args, excluded_layers
- *   encodings_read_entries.c  the entries of each version (0.6.1, 1.0.0, 2.0.0)
+ *   encodings_read_sections.c the root without its sections, and each section entry by entry
+ *   encodings_read_v0.c       the entries of 0.6.1 files
+ *   encodings_read_named.c    the entries of 1.0.0 and 2.0.0 files
  *   encodings_read_util.c     the helpers below
+ *
+ * Memory: the sections (activation_encodings, param_encodings, encodings) are not parsed with the
+ * rest of the document; each of their entries is parsed on its own, read into the model and
+ * freed, so reading holds the text, the model and one entry's tree at a time.
  */
 #ifndef QSIM_ENCODINGS_READ_H
 #define QSIM_ENCODINGS_READ_H
@@ -25,9 +31,18 @@
 #define QSIM_ENC_COUNT(array) (sizeof(array) / sizeof((array)[0]))
 #define QSIM_ENC_MAX_FIELDS   8
 
+/* Where the unparsed sections of a document lie: the placeholder standing for section i in the
+ * root (an empty object or array) and the span of its value in the text. */
+typedef struct qsim_enc_sections {
+    const cJSON **   items;
+    qsim_json_span * spans;
+    size_t           n, cap;
+} qsim_enc_sections;
+
 typedef struct qsim_enc_reader {
-    qsim_json_walk   w;
-    qsim_encodings * enc;
+    qsim_json_walk            w;
+    qsim_encodings *          enc;
+    const qsim_enc_sections * sections;
 } qsim_enc_reader;
 
 /* The members of one object, by key: v[k] is the (last) member named keys[k] or NULL, at[k] its
@@ -112,10 +127,52 @@ qsim_status qsim_enc_add(qsim_enc_reader * r, const qsim_encoding_entry * e);
 /* Fails at the walk when `name` is empty or already in the model. */
 qsim_status qsim_enc_check_name(qsim_enc_reader * r, const char * name, qsim_json_at at);
 
-/* The entries of one section: 0.6.1 {name: [channels]}, 1.0.0 [entry, ...] (with `role`) or
- * 2.0.0 [entry, ...] (role unknown). The walk stands on the section. */
-qsim_status qsim_enc_read_v0_section(qsim_enc_reader * r, const cJSON * v, qsim_encoding_role role);
-qsim_status qsim_enc_read_v1_section(qsim_enc_reader * r, const cJSON * v, qsim_encoding_role role);
-qsim_status qsim_enc_read_v2_section(qsim_enc_reader * r, const cJSON * v);
+/* The arrays of one int entry, malloc'ed together: free(offset) frees them all. */
+typedef struct qsim_enc_arrays {
+    int64_t * offset;
+    float *   scale;
+    float *   min; /* NULL without bounds */
+    float *   max;
+} qsim_enc_arrays;
+
+/* Allocates n of each array (min and max only `with_bounds`). */
+qsim_status qsim_enc_arrays_alloc(qsim_enc_reader * r, qsim_enc_arrays * a, size_t n,
+                                  int with_bounds);
+
+/* An int entry over the arrays of a (borrowed). */
+qsim_encoding_entry qsim_enc_int_entry(const char * name, qsim_encoding_role role, int bitwidth,
+                                       int is_symmetric, int is_signed,
+                                       qsim_encoding_layout layout, size_t n,
+                                       const qsim_enc_arrays * a);
+
+/* Adds a float entry of `bitwidth` to the model. */
+qsim_status qsim_enc_add_float(qsim_enc_reader * r, const char * name, qsim_encoding_role role,
+                               int bitwidth);
+
+/* Member keys[k]: int 1..32, float 8, 16 or 32. */
+qsim_status qsim_enc_bitwidth_field(qsim_enc_reader * r, const qsim_enc_fields * f, size_t k,
+                                    qsim_encoding_kind kind, int * out);
+
+/* One entry into the model; the walk stands on v. 0.6.1: the list of channels of tensor `name`;
+ * 1.0.0: an object with a name (in section `role`); 2.0.0: an object with a name (role unknown). */
+qsim_status qsim_enc_read_v0_tensor(qsim_enc_reader * r, const cJSON * v, const char * name,
+                                    qsim_encoding_role role);
+qsim_status qsim_enc_read_v1_entry(qsim_enc_reader * r, const cJSON * v, qsim_encoding_role role);
+qsim_status qsim_enc_read_v2_entry(qsim_enc_reader * r, const cJSON * v, qsim_encoding_role role);
+
+/* Parses the document into *root except the values of its section members, which stay
+ * unparsed: each is an empty placeholder of its kind in the root, recorded in *s with its span.
+ * Text that is not JSON, or whose root is not an object, is parsed whole (qsim_json_parse) and
+ * fails or is rejected as before. The caller frees *root and calls qsim_enc_sections_free. */
+qsim_status qsim_enc_parse_root(const char * text, size_t len, cJSON ** root,
+                                qsim_enc_sections * s, qsim_error * err);
+void        qsim_enc_sections_free(qsim_enc_sections * s);
+
+/* The entries of section v (a member of the root) of a file of `version` (QSIM_ENC_V*), each
+ * parsed, read and freed in turn: 0.6.1 {name: [channels]} (duplicated names: the last value, at
+ * the first place), 1.0.0 [entry, ...] (with `role`) or 2.0.0 [entry, ...]. The walk stands on
+ * the section. */
+qsim_status qsim_enc_read_section(qsim_enc_reader * r, const cJSON * v, int version,
+                                  qsim_encoding_role role);
 
 #endif /* QSIM_ENCODINGS_READ_H */

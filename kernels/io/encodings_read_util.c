@@ -309,3 +309,46 @@ qsim_status qsim_enc_add(qsim_enc_reader * r, const qsim_encoding_entry * e) {
     }
     return st;
 }
+qsim_status qsim_enc_arrays_alloc(qsim_enc_reader * r, qsim_enc_arrays * a, size_t n, int with_bounds) {
+    memset(a, 0, sizeof(*a));
+    a->offset = malloc(n * (sizeof(int64_t) + (with_bounds ? 3 : 1) * sizeof(float)));
+    if (a->offset == NULL) {
+        qsim_error_set(r->w.err, QSIM_OUT_OF_MEMORY, "out of memory reading encodings");
+        return QSIM_OUT_OF_MEMORY;
+    }
+    a->scale = (float *)(void *)(a->offset + n);
+    a->min = with_bounds ? a->scale + n : NULL;
+    a->max = with_bounds ? a->scale + 2 * n : NULL;
+    return QSIM_SUCCESS;
+}
+
+qsim_encoding_entry qsim_enc_int_entry(const char * name, qsim_encoding_role role, int bitwidth,
+                                     int is_symmetric, int is_signed, qsim_encoding_layout layout,
+                                     size_t n, const qsim_enc_arrays * a) {
+    qsim_encoding_entry e = {name, role, QSIM_ENCODING_INT, bitwidth, is_symmetric, is_signed,
+                             layout, n, a->scale, a->offset, a->min, a->max, QSIM_ENCODING_NO_AXIS,
+                             0, 0, NULL};
+    return e;
+}
+
+qsim_status qsim_enc_add_float(qsim_enc_reader * r, const char * name, qsim_encoding_role role,
+                             int bitwidth) {
+    qsim_encoding_entry e = {name, role, QSIM_ENCODING_FLOAT, bitwidth, 0, 0,
+                             QSIM_ENCODING_PER_TENSOR, 0, NULL, NULL, NULL, NULL,
+                             QSIM_ENCODING_NO_AXIS, 0, 0, NULL};
+    return qsim_enc_add(r, &e);
+}
+
+qsim_status qsim_enc_bitwidth_field(qsim_enc_reader * r, const qsim_enc_fields * f, size_t k,
+                                 qsim_encoding_kind kind, int * out) {
+    int64_t bw = 0;
+    QSIM_ENC_TRY(qsim_enc_int_field(r, f, k, kind == QSIM_ENCODING_INT ? 1 : 8, 32, &bw));
+    if (kind == QSIM_ENCODING_FLOAT && bw != 8 && bw != 16 && bw != 32) {
+        QSIM_ENC_TRY(qsim_enc_enter(r, f, k));
+        return qsim_json_fail(&r->w, QSIM_JSON_AT_VALUE, ": must be 8, 16 or 32",
+                              "invalid float bitwidth %d", (int)bw);
+    }
+    *out = (int)bw;
+    return QSIM_SUCCESS;
+}
+

@@ -7,118 +7,7 @@
 #include <string.h>
 
 #include "io/encodings_model.h"
-
-/* --- text buffer ---------------------------------------------------------------------------- */
-
-typedef struct text {
-    char * s;
-    size_t len, cap;
-    int    oom;
-} text;
-
-static void put_n(text * t, const char * s, size_t n) {
-    if (t->oom) {
-        return;
-    }
-    if (t->len + n + 1 > t->cap) {
-        size_t cap = t->cap ? t->cap : 4096;
-        while (cap < t->len + n + 1) {
-            cap *= 2;
-        }
-        char * grown = realloc(t->s, cap);
-        if (grown == NULL) {
-            t->oom = 1;
-            return;
-        }
-        t->s = grown;
-        t->cap = cap;
-    }
-    memcpy(t->s + t->len, s, n);
-    t->len += n;
-    t->s[t->len] = '\0';
-}
-
-static void put(text * t, const char * s) {
-    put_n(t, s, strlen(s));
-}
-
-static void put_int(text * t, long long v) {
-    char buf[24];
-    put_n(t, buf, (size_t)snprintf(buf, sizeof(buf), "%lld", v));
-}
-
-/* The first of "%.6g" .. "%.9g" that reads back (strtof) to the same float ("%.9g" always does),
- * with '.' as the decimal point whatever the locale. %g drops trailing zeros, so a float that is
- * the nearest to a decimal of 6 or fewer digits prints as that decimal (0.1f as "0.1"). */
-static void put_float(text * t, float v) {
-    char buf[32];
-    for (int p = 6; p <= 9; p++) {
-        snprintf(buf, sizeof(buf), "%.*g", p, (double)v);
-        if (strtof(buf, NULL) == v) {
-            break;
-        }
-    }
-    const char point = localeconv()->decimal_point[0];
-    char * at = point != '.' ? strchr(buf, point) : NULL;
-    if (at != NULL) {
-        *at = '.';
-    }
-    put(t, buf);
-}
-
-/* A JSON string: '"' and '\' escaped, control characters as \u00XX, other bytes as they are. */
-static void put_string(text * t, const char * s) {
-    put(t, "\"");
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        char esc[8];
-        if (c == '"' || c == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)c;
-            put_n(t, esc, 2);
-        } else if (c < 0x20) {
-            put_n(t, esc, (size_t)snprintf(esc, sizeof(esc), "\\u%04x", c));
-        } else {
-            put_n(t, s, 1);
-        }
-    }
-    put(t, "\"");
-}
-
-/* `"key": ` preceded by ", " unless it is the first member of its object (*first). */
-static void key(text * t, int * first, const char * k) {
-    put(t, *first ? "\"" : ", \"");
-    put(t, k);
-    put(t, "\": ");
-    *first = 0;
-}
-
-/* A top-level member: on its own line, indented by 4. */
-static void top_key(text * t, int * first, const char * k) {
-    put(t, *first ? "\n    \"" : ",\n    \"");
-    put(t, k);
-    put(t, "\": ");
-    *first = 0;
-}
-
-static void put_floats(text * t, const float * v, size_t n) {
-    put(t, "[");
-    for (size_t i = 0; i < n; i++) {
-        put(t, i ? ", " : "");
-        put_float(t, v[i]);
-    }
-    put(t, "]");
-}
-
-/* A list of offsets, or of ONNX zero points *zp_shift - offset when zp_shift is not NULL. */
-static void put_ints(text * t, const int64_t * offset, size_t n, const int64_t * zp_shift) {
-    put(t, "[");
-    for (size_t i = 0; i < n; i++) {
-        put(t, i ? ", " : "");
-        put_int(t, (long long)(zp_shift ? *zp_shift - offset[i] : offset[i]));
-    }
-    put(t, "]");
-}
+#include "io/json_text.h"
 
 /* --- what a version can hold ---------------------------------------------------------------- */
 
@@ -174,107 +63,97 @@ static int unwritable(const qsim_encoding_entry * e, int version, char * why, si
 /* --- 0.6.1 ---------------------------------------------------------------------------------- */
 
 /* One channel (bounds() gives min and max). */
-static void put_v0_channel(text * t, const qsim_encoding_entry * e, size_t i) {
+static void put_v0_channel(qsim_text * t, const qsim_encoding_entry * e, size_t i) {
     double lo, hi;
     bounds(e, i, &lo, &hi);
     int first = 1;
-    put(t, "{");
-    key(t, &first, "bitwidth");
-    put_int(t, e->bitwidth);
-    key(t, &first, "dtype");
-    put(t, "\"int\"");
-    key(t, &first, "is_symmetric");
-    put(t, e->is_symmetric ? "\"True\"" : "\"False\"");
-    key(t, &first, "max");
-    put_float(t, qsim_enc_to_float(hi));
-    key(t, &first, "min");
-    put_float(t, qsim_enc_to_float(lo));
-    key(t, &first, "offset");
-    put_int(t, (long long)e->offset[i]);
-    key(t, &first, "scale");
-    put_float(t, e->scale[i]);
-    put(t, "}");
+    qsim_text_put(t, "{");
+    qsim_text_member_int(t, &first, "bitwidth", e->bitwidth);
+    qsim_text_member(t, &first, "dtype", "\"int\"");
+    qsim_text_member(t, &first, "is_symmetric", e->is_symmetric ? "\"True\"" : "\"False\"");
+    qsim_text_key(t, &first, "max");
+    qsim_text_float(t, qsim_enc_to_float(hi));
+    qsim_text_key(t, &first, "min");
+    qsim_text_float(t, qsim_enc_to_float(lo));
+    qsim_text_member_int(t, &first, "offset", (long long)e->offset[i]);
+    qsim_text_key(t, &first, "scale");
+    qsim_text_float(t, e->scale[i]);
+    qsim_text_put(t, "}");
 }
 
-static void put_v0_entry(text * t, const qsim_encoding_entry * e) {
-    put_string(t, e->name);
-    put(t, ": [");
+static void put_v0_entry(qsim_text * t, const qsim_encoding_entry * e) {
+    qsim_text_string(t, e->name);
+    qsim_text_put(t, ": [");
     if (e->kind == QSIM_ENCODING_FLOAT) {
-        put(t, "{\"bitwidth\": ");
-        put_int(t, e->bitwidth);
-        put(t, ", \"dtype\": \"float\"}");
+        qsim_text_put(t, "{\"bitwidth\": ");
+        qsim_text_int(t, e->bitwidth);
+        qsim_text_put(t, ", \"dtype\": \"float\"}");
     }
     for (size_t i = 0; i < e->n; i++) {
-        put(t, i ? ", " : "");
+        qsim_text_put(t, i ? ", " : "");
         put_v0_channel(t, e, i);
     }
-    put(t, "]");
+    qsim_text_put(t, "]");
 }
 
 /* --- 1.0.0 ---------------------------------------------------------------------------------- */
 
-static void put_v1_entry(text * t, const qsim_encoding_entry * e) {
+static void put_v1_entry(qsim_text * t, const qsim_encoding_entry * e) {
     static const char * const ENC_TYPES[] = {"PER_TENSOR", "PER_CHANNEL", "PER_BLOCK"};
     int first = 1;
-    put(t, "{");
-    key(t, &first, "name");
-    put_string(t, e->name);
-    key(t, &first, "dtype");
-    put(t, e->kind == QSIM_ENCODING_FLOAT ? "\"FLOAT\"" : "\"INT\"");
-    key(t, &first, "enc_type");
-    put_string(t, ENC_TYPES[e->layout]);
-    key(t, &first, "bw");
-    put_int(t, e->bitwidth);
+    qsim_text_put(t, "{");
+    qsim_text_member_string(t, &first, "name", e->name);
+    qsim_text_member(t, &first, "dtype", e->kind == QSIM_ENCODING_FLOAT ? "\"FLOAT\"" : "\"INT\"");
+    qsim_text_member_string(t, &first, "enc_type", ENC_TYPES[e->layout]);
+    qsim_text_member_int(t, &first, "bw", e->bitwidth);
     if (e->kind == QSIM_ENCODING_INT) {
-        key(t, &first, "is_sym");
-        put(t, e->is_symmetric ? "true" : "false");
-        key(t, &first, "scale");
-        put_floats(t, e->scale, e->n);
-        key(t, &first, "offset");
-        put_ints(t, e->offset, e->n, NULL);
+        qsim_text_member_bool(t, &first, "is_sym", e->is_symmetric);
+        qsim_text_key(t, &first, "scale");
+        qsim_text_floats(t, e->scale, e->n);
+        qsim_text_key(t, &first, "offset");
+        qsim_text_ints(t, e->offset, e->n, NULL);
     }
     if (e->layout == QSIM_ENCODING_PER_BLOCK) {
-        key(t, &first, "block_size");
-        put_int(t, (long long)e->block_size);
+        qsim_text_member_int(t, &first, "block_size", (long long)e->block_size);
     }
-    put(t, "}");
+    qsim_text_put(t, "}");
 }
 
 /* --- 2.0.0 ---------------------------------------------------------------------------------- */
 
 /* Values [*pos, ...) nested along shape[d..ndim) (floats, or zero points when zp != NULL). */
-static void put_nested(text * t, const qsim_encoding_entry * e, size_t d, size_t * pos,
+static void put_nested(qsim_text * t, const qsim_encoding_entry * e, size_t d, size_t * pos,
                        const int64_t * zp_shift) {
     if (d == e->ndim) {
         if (zp_shift) {
-            put_int(t, (long long)(*zp_shift - e->offset[*pos]));
+            qsim_text_int(t, (long long)(*zp_shift - e->offset[*pos]));
         } else {
-            put_float(t, e->scale[*pos]);
+            qsim_text_float(t, e->scale[*pos]);
         }
         (*pos)++;
         return;
     }
-    put(t, "[");
+    qsim_text_put(t, "[");
     for (int64_t i = 0; i < e->shape[d]; i++) {
-        put(t, i ? ", " : "");
+        qsim_text_put(t, i ? ", " : "");
         put_nested(t, e, d + 1, pos, zp_shift);
     }
-    put(t, "]");
+    qsim_text_put(t, "]");
 }
 
 /* y_scale or y_zero_point in the entry's layout: a number, a list, or nested lists. */
-static void put_v2_values(text * t, const qsim_encoding_entry * e, const int64_t * zp_shift) {
+static void put_v2_values(qsim_text * t, const qsim_encoding_entry * e, const int64_t * zp_shift) {
     size_t pos = 0;
     if (e->layout == QSIM_ENCODING_PER_BLOCK) {
         put_nested(t, e, 0, &pos, zp_shift);
     } else if (e->layout == QSIM_ENCODING_PER_CHANNEL && zp_shift) {
-        put_ints(t, e->offset, e->n, zp_shift);
+        qsim_text_ints(t, e->offset, e->n, zp_shift);
     } else if (e->layout == QSIM_ENCODING_PER_CHANNEL) {
-        put_floats(t, e->scale, e->n);
+        qsim_text_floats(t, e->scale, e->n);
     } else if (zp_shift) {
-        put_int(t, (long long)(*zp_shift - e->offset[0]));
+        qsim_text_int(t, (long long)(*zp_shift - e->offset[0]));
     } else {
-        put_float(t, e->scale[0]);
+        qsim_text_float(t, e->scale[0]);
     }
 }
 
@@ -293,7 +172,7 @@ static int64_t zero_point_shift(const qsim_encoding_entry * e) {
     return strict ? -(half - 1) : -half;
 }
 
-static void put_v2_entry(text * t, const qsim_encoding_entry * e) {
+static void put_v2_entry(qsim_text * t, const qsim_encoding_entry * e) {
     const int64_t shift = zero_point_shift(e);
     int all_zero = 1;
     for (size_t i = 0; i < e->n; i++) {
@@ -302,107 +181,97 @@ static void put_v2_entry(text * t, const qsim_encoding_entry * e) {
     int first = 1;
     char dtype[16];
     snprintf(dtype, sizeof(dtype), "%sint%d", e->is_signed ? "" : "u", e->bitwidth);
-    put(t, "{");
-    key(t, &first, "name");
-    put_string(t, e->name);
-    key(t, &first, "output_dtype");
-    put_string(t, dtype);
-    key(t, &first, "y_scale");
+    qsim_text_put(t, "{");
+    qsim_text_member_string(t, &first, "name", e->name);
+    qsim_text_member_string(t, &first, "output_dtype", dtype);
+    qsim_text_key(t, &first, "y_scale");
     put_v2_values(t, e, NULL);
     if (!all_zero) {
-        key(t, &first, "y_zero_point");
+        qsim_text_key(t, &first, "y_zero_point");
         put_v2_values(t, e, &shift);
     }
     if (e->layout != QSIM_ENCODING_PER_TENSOR) {
-        key(t, &first, "axis");
-        put_int(t, e->axis);
+        qsim_text_member_int(t, &first, "axis", e->axis);
     }
     if (e->layout == QSIM_ENCODING_PER_BLOCK) {
-        key(t, &first, "block_size");
-        put_int(t, (long long)e->block_size);
+        qsim_text_member_int(t, &first, "block_size", (long long)e->block_size);
     }
-    put(t, "}");
+    qsim_text_put(t, "}");
 }
 
 /* --- the file ------------------------------------------------------------------------------- */
 
-typedef void (*entry_fn)(text * t, const qsim_encoding_entry * e);
+typedef void (*entry_fn)(qsim_text * t, const qsim_encoding_entry * e);
 
 /* The entries with `role` (all int ones when role is -1: 2.0.0), one per line. */
-static void put_section(text * t, const qsim_encodings_view * v, int role, entry_fn fn, int object) {
+static void put_section(qsim_text * t, const qsim_encodings_view * v, int role, entry_fn fn, int object) {
     size_t count = 0;
-    put(t, object ? "{" : "[");
+    qsim_text_put(t, object ? "{" : "[");
     for (size_t i = 0; i < v->n_entries; i++) {
         const qsim_encoding_entry * e = &v->entries[i];
         if (role >= 0 ? (int)e->role != role : e->kind == QSIM_ENCODING_FLOAT) {
             continue;
         }
-        put(t, count++ ? ",\n        " : "\n        ");
+        qsim_text_put(t, count++ ? ",\n        " : "\n        ");
         fn(t, e);
     }
-    put(t, count ? "\n    " : "");
-    put(t, object ? "}" : "]");
+    qsim_text_put(t, count ? "\n    " : "");
+    qsim_text_put(t, object ? "}" : "]");
 }
 
-static void put_quantizer_args(text * t, const qsim_quantizer_args * a) {
+static void put_quantizer_args(qsim_text * t, const qsim_quantizer_args * a) {
     int first = 1;
-    put(t, "{");
-    key(t, &first, "activation_bitwidth");
-    put_int(t, a->activation_bitwidth);
-    key(t, &first, "dtype");
-    put(t, a->dtype == QSIM_ENCODING_FLOAT ? "\"float\"" : "\"int\"");
-    key(t, &first, "is_symmetric");
-    put(t, a->is_symmetric ? "true" : "false");
-    key(t, &first, "param_bitwidth");
-    put_int(t, a->param_bitwidth);
-    key(t, &first, "per_channel_quantization");
-    put(t, a->per_channel_quantization ? "true" : "false");
-    key(t, &first, "quant_scheme");
-    put_string(t, a->quant_scheme);
-    put(t, "}");
+    qsim_text_put(t, "{");
+    qsim_text_member_int(t, &first, "activation_bitwidth", a->activation_bitwidth);
+    qsim_text_member(t, &first, "dtype", a->dtype == QSIM_ENCODING_FLOAT ? "\"float\"" : "\"int\"");
+    qsim_text_member_bool(t, &first, "is_symmetric", a->is_symmetric);
+    qsim_text_member_int(t, &first, "param_bitwidth", a->param_bitwidth);
+    qsim_text_member_bool(t, &first, "per_channel_quantization", a->per_channel_quantization);
+    qsim_text_member_string(t, &first, "quant_scheme", a->quant_scheme);
+    qsim_text_put(t, "}");
 }
 
-static void put_file(text * t, const qsim_encodings_view * v, int version) {
+static void put_file(qsim_text * t, const qsim_encodings_view * v, int version) {
     static const entry_fn FNS[] = {put_v0_entry, put_v1_entry, put_v2_entry};
     size_t n_versions = 0;
     const char * const * versions = qsim_encodings_versions(&n_versions);
     int first = 1;
-    put(t, "{");
-    top_key(t, &first, "version");
-    put_string(t, versions[version]);
+    qsim_text_put(t, "{");
+    qsim_text_top_key(t, &first, "version");
+    qsim_text_string(t, versions[version]);
     if (v->producer_package != NULL) {
         int inner = 1;
-        top_key(t, &first, "producer");
-        put(t, "{");
-        key(t, &inner, "package");
-        put_string(t, v->producer_package);
-        key(t, &inner, "version");
-        put_string(t, v->producer_version);
-        put(t, "}");
+        qsim_text_top_key(t, &first, "producer");
+        qsim_text_put(t, "{");
+        qsim_text_key(t, &inner, "package");
+        qsim_text_string(t, v->producer_package);
+        qsim_text_key(t, &inner, "version");
+        qsim_text_string(t, v->producer_version);
+        qsim_text_put(t, "}");
     }
     if (version == QSIM_ENC_V2_0_0) {
-        top_key(t, &first, "encodings");
+        qsim_text_top_key(t, &first, "encodings");
         put_section(t, v, -1, FNS[version], 0);
     } else {
-        top_key(t, &first, "activation_encodings");
+        qsim_text_top_key(t, &first, "activation_encodings");
         put_section(t, v, QSIM_ENCODING_ACTIVATION, FNS[version], version == QSIM_ENC_V0_6_1);
-        top_key(t, &first, "param_encodings");
+        qsim_text_top_key(t, &first, "param_encodings");
         put_section(t, v, QSIM_ENCODING_PARAM, FNS[version], version == QSIM_ENC_V0_6_1);
     }
     if (version != QSIM_ENC_V2_0_0 || v->n_excluded_layers != 0) {
-        top_key(t, &first, "excluded_layers");
-        put(t, "[");
+        qsim_text_top_key(t, &first, "excluded_layers");
+        qsim_text_put(t, "[");
         for (size_t i = 0; i < v->n_excluded_layers; i++) {
-            put(t, i ? ", " : "");
-            put_string(t, v->excluded_layers[i]);
+            qsim_text_put(t, i ? ", " : "");
+            qsim_text_string(t, v->excluded_layers[i]);
         }
-        put(t, "]");
+        qsim_text_put(t, "]");
     }
     if (v->quantizer_args != NULL) {
-        top_key(t, &first, "quantizer_args");
+        qsim_text_top_key(t, &first, "quantizer_args");
         put_quantizer_args(t, v->quantizer_args);
     }
-    put(t, "\n}\n");
+    qsim_text_put(t, "\n}\n");
 }
 
 qsim_status qsim_encodings_write(const qsim_encodings * enc, const char * version, char ** out_text,
@@ -431,7 +300,7 @@ qsim_status qsim_encodings_write(const qsim_encodings * enc, const char * versio
             return QSIM_INVALID_ARGUMENT;
         }
     }
-    text t = {NULL, 0, 0, 0};
+    qsim_text t = {NULL, 0, 0, 0};
     put_file(&t, v, ver);
     if (t.oom) {
         free(t.s);

@@ -1,5 +1,6 @@
 /* Parsing, file reading and member lookup for the JSON readers (json_util.h). */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,8 @@ static _Thread_local int  alloc_failed;
 static _Thread_local long allocs_left = -1; /* testing: allocations before failing (< 0 never) */
 static once_flag          hooks_once = ONCE_FLAG_INIT;
 static mtx_t              parse_mutex; /* cJSON's parser writes a global (its last error) */
+static atomic_int         parses_inside; /* testing: parses inside cJSON now, and the most seen */
+static atomic_int         parses_most;
 
 static void * cjson_malloc(size_t n) {
     void * p = NULL;
@@ -34,13 +37,28 @@ void qsim_json_test_fail_allocs_after(long n) {
     allocs_left = n;
 }
 
+int qsim_json_test_most_concurrent_parses(void) {
+    return atomic_exchange(&parses_most, 0);
+}
+
+/* Counts the parses inside cJSON (by one while entering, by -1 while leaving). */
+static void count_parse(int step) {
+    const int inside = atomic_fetch_add(&parses_inside, step) + step;
+    int most = atomic_load(&parses_most);
+    while (inside > most && !atomic_compare_exchange_weak(&parses_most, &most, inside)) {
+    }
+}
+
 /* cJSON_ParseWithLengthOpts under the mutex; *end gets where it stopped, *oom whether an
  * allocation failed. */
-static cJSON * parse_locked(const char * copy, size_t size, const char ** end, int * oom) {
+static cJSON * parse_locked(const char * copy, size_t size, const char ** end, int * oom,
+                            int whole) {
     call_once(&hooks_once, init_cjson);
     alloc_failed = 0;
     mtx_lock(&parse_mutex);
-    cJSON * root = cJSON_ParseWithLengthOpts(copy, size, end, 1);
+    count_parse(1);
+    cJSON * root = cJSON_ParseWithLengthOpts(copy, size, end, whole);
+    count_parse(-1);
     mtx_unlock(&parse_mutex);
     *oom = alloc_failed;
     return root;
@@ -76,7 +94,7 @@ qsim_status qsim_json_parse(const char * text, size_t len, cJSON ** root, qsim_e
     const char * end = NULL;
     int oom = 0;
     if (nul == NULL) {
-        *root = parse_locked(copy, len + 1, &end, &oom);
+        *root = parse_locked(copy, len + 1, &end, &oom, 1);
     }
     size_t offset = nul ? (size_t)(nul - text) : (end ? (size_t)(end - copy) : 0);
     free(copy);
@@ -89,6 +107,25 @@ qsim_status qsim_json_parse(const char * text, size_t len, cJSON ** root, qsim_e
     }
     if (err != NULL) {
         fail_syntax(text, len, offset, nul != NULL, err);
+    }
+    return QSIM_PARSE_ERROR;
+}
+
+qsim_status qsim_json_parse_span(const char * text, size_t len, qsim_json_span span, cJSON ** item,
+                                 qsim_error * err) {
+    const char * end = NULL;
+    int oom = 0;
+    *item = parse_locked(text + span.begin, span.end - span.begin, &end, &oom, 0);
+    if (*item != NULL) {
+        return QSIM_SUCCESS;
+    }
+    if (oom) {
+        qsim_error_set(err, QSIM_OUT_OF_MEMORY, "out of memory parsing JSON (%zu bytes)",
+                       span.end - span.begin);
+        return QSIM_OUT_OF_MEMORY;
+    }
+    if (err != NULL) {
+        fail_syntax(text, len, end ? (size_t)(end - text) : span.begin, 0, err);
     }
     return QSIM_PARSE_ERROR;
 }

@@ -50,6 +50,34 @@ typedef enum qsim_json_at {
  * position is taken from return_parse_end, never from cJSON_GetErrorPtr. */
 qsim_status qsim_json_parse(const char * text, size_t len, cJSON ** root, qsim_error * err);
 
+/* ---- text already accepted by qsim_json_syntax_error (json_scan.c) ---- */
+
+/* Bytes [begin, end) of the text. */
+typedef struct qsim_json_span {
+    size_t begin, end;
+} qsim_json_span;
+
+/* Where the value whose first byte is at `i` ends (the offset just past it). */
+size_t qsim_json_value_end(const char * text, size_t len, size_t i);
+
+/* Called for child `index` of a container: `key` spans the member's quoted key (empty for an
+ * array element), `value` its value. A status other than QSIM_SUCCESS stops the walk. */
+typedef qsim_status (*qsim_json_child_fn)(void * ctx, size_t index, qsim_json_span key,
+                                          qsim_json_span value);
+
+/* Calls fn for each member of the object, or element of the array, whose '{' or '[' is at `at`,
+ * in order; returns the first failing status. Allocates nothing. */
+qsim_status qsim_json_children(const char * text, size_t len, size_t at, qsim_json_child_fn fn, void * ctx);
+
+/* Parses the value at `span` of valid JSON text into *item (the caller frees it with
+ * cJSON_Delete). Fails as qsim_json_parse does where cJSON rejects valid JSON or runs out of
+ * memory, with the line:column in the whole text. */
+qsim_status qsim_json_parse_span(const char * text, size_t len, qsim_json_span span, cJSON ** item, qsim_error * err);
+
+/* Testing only: the most parses that were inside cJSON's parser at the same time since the last
+ * call (1 while the mutex serialises them), and resets it. */
+int qsim_json_test_most_concurrent_parses(void);
+
 /* Testing only: the next `n` allocations cJSON makes on this thread succeed and the following
  * ones fail (n < 0: never fail, the default). */
 void qsim_json_test_fail_allocs_after(long n);

@@ -27,6 +27,46 @@ static inline int qsim_in_grid(float pos, qsim_grid g) {
     return pos >= g.qmin && pos <= g.qmax;
 }
 
+/* One element of the forward ops (qsim/qdq.h): the specification of every variant. */
+static inline float qsim_quantize1(float x, qsim_grid g) {
+    return qsim_clampf(qsim_grid_pos(x, g), g.qmin, g.qmax);
+}
+
+static inline float qsim_dequantize1(float q, qsim_grid g) {
+    return (q - g.zero_point) * g.scale;
+}
+
+static inline float qsim_qdq1(float x, qsim_grid g) {
+    return qsim_dequantize1(qsim_quantize1(x, g), g);
+}
+
+/* dx and the scale and zero-point terms of one element (qsim_backward_reduce_f32's formulas). */
+typedef struct qsim_terms {
+    float dx, ds, dzp;
+} qsim_terms;
+
+static inline qsim_terms qsim_qdq_terms(float x, float dy, qsim_grid g) {
+    const float      t   = x / g.scale;
+    const float      pos = rintf(t) + g.zero_point;
+    const int        m   = qsim_in_grid(pos, g);
+    const float      qz  = qsim_clampf(pos, g.qmin, g.qmax) - g.zero_point;
+    const qsim_terms r   = { m ? dy : 0.0f, dy * (m ? qz - t : qz), m ? 0.0f : -dy * g.scale };
+    return r;
+}
+
+static inline qsim_terms qsim_quantize_terms(float x, float dy, qsim_grid g) {
+    const float      t = x / g.scale;
+    const int        m = qsim_in_grid(rintf(t) + g.zero_point, g);
+    const float      d = m ? dy : 0.0f;
+    const qsim_terms r = { d / g.scale, m ? -(d / g.scale) * t : 0.0f, d };
+    return r;
+}
+
+static inline qsim_terms qsim_dequantize_terms(float x, float dy, qsim_grid g) {
+    const qsim_terms r = { dy * g.scale, dy * (x - g.zero_point), -dy * g.scale };
+    return r;
+}
+
 /* The fixed lane order of QSIM_REDUCE_LANES double partial sums. */
 static inline double qsim_combine_lanes(const double l[QSIM_REDUCE_LANES]) {
     return ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]));

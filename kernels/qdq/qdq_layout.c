@@ -85,114 +85,113 @@ static void qsim_backward_runs(qsim_run_bwd_fn run, const qsim_layout * l, const
 }
 
 /* Per-channel along the last axis in memory (inner == 1): neighbours have different qparams, so
- * runs are one element long. Whole rows are processed in tiles of QSIM_TILE_ROWS rows by
- * QSIM_TILE_COLS channels, transposed into stack buffers so that each channel of a tile is one
- * run (qsim_tile), then written back; the elements and their arithmetic are those of the runs,
- * so the results are bit-identical. */
-#define QSIM_TILE_ROWS 64
-#define QSIM_TILE_COLS 32
-
+ * runs would be one element long. Such a layout goes to the row kernels instead (qsim_rows: a
+ * block of rows, one grid per column), which compute each element as its one-element run would,
+ * bit for bit. */
 static int qsim_is_last_axis(const qsim_layout * l) {
     return l->inner == 1 && l->block == 1 && l->stride_block == 1 && l->stride_outer == 0;
 }
 
-typedef struct qsim_tile {
-    int64_t row, rows, col, cols, channels; /* rows x cols at (row, col) of a [*, channels] matrix */
-} qsim_tile;
-
-static void qsim_tile_gather(const qsim_tile * t, const float * src, float * buf) {
-    const float * at = src + t->row * t->channels + t->col;
-    for (int64_t r = 0; r < t->rows; r++) {
-        for (int64_t c = 0; c < t->cols; c++) {
-            buf[c * QSIM_TILE_ROWS + r] = at[r * t->channels + c];
-        }
+static qsim_rows_fn qsim_rows_kernel(const qsim_qdq_kernels * k, qsim_op op) {
+    switch (op) {
+        case QSIM_OP_QUANTIZE:   return k->quantize_rows;
+        case QSIM_OP_DEQUANTIZE: return k->dequantize_rows;
+        case QSIM_OP_QDQ:        break;
     }
+    return k->qdq_rows;
 }
 
-static void qsim_tile_scatter(const qsim_tile * t, const float * buf, float * dst) {
-    float * at = dst + t->row * t->channels + t->col;
-    for (int64_t r = 0; r < t->rows; r++) {
-        for (int64_t c = 0; c < t->cols; c++) {
-            at[r * t->channels + c] = buf[c * QSIM_TILE_ROWS + r];
-        }
+static qsim_rows_bwd_fn qsim_rows_backward_kernel(const qsim_qdq_kernels * k, qsim_op op) {
+    switch (op) {
+        case QSIM_OP_QUANTIZE:   return k->quantize_rows_backward;
+        case QSIM_OP_DEQUANTIZE: return k->dequantize_rows_backward;
+        case QSIM_OP_QDQ:        break;
     }
+    return k->qdq_rows_backward;
 }
 
-static qsim_grid qsim_channel_grid(const qsim_qparams * p, int64_t c) {
-    const qsim_grid g = { p->scale[c], p->zero_point[c], p->qmin, p->qmax };
-    return g;
+/* The next block of flat elements [begin, end) of a last-axis layout: the rest of a partial row,
+ * or every whole row from begin on. It covers rows * n elements from begin. */
+static qsim_rows qsim_next_rows(const qsim_layout * l, const qsim_qparams * p, int64_t begin,
+                                int64_t end) {
+    const int64_t ch    = l->channels, c = begin % ch;
+    const int64_t whole = c == 0 ? (end - begin) / ch : 0;
+    const int64_t n     = whole > 0 ? ch : (ch - c < end - begin ? ch - c : end - begin);
+    const qsim_rows r   = { (size_t) (whole > 0 ? whole : 1), (size_t) n, (size_t) ch,
+                            p->scale + c, p->zero_point + c, p->qmin, p->qmax };
+    return r;
 }
 
-/* The tile at (row, col) of rows [.., r1) of a [*, channels] matrix. */
-static qsim_tile qsim_tile_at(int64_t row, int64_t col, int64_t r1, int64_t channels) {
-    const qsim_tile t = { row, r1 - row < QSIM_TILE_ROWS ? r1 - row : QSIM_TILE_ROWS, col,
-                          channels - col < QSIM_TILE_COLS ? channels - col : QSIM_TILE_COLS,
-                          channels };
-    return t;
-}
+/* Rows shorter than QSIM_PACK / 2 floats: k = QSIM_PACK / n whole rows at a time as one row of
+ * k * n columns, over k copies of the grids (stack buffers), so that short rows fill the vectors.
+ * Each element keeps its column's grid and its arithmetic: the results are the same. */
+#define QSIM_PACK 256
 
-static void qsim_forward_tile(qsim_run_fn run, const qsim_tile * t, const qsim_qparams * p,
-                              const float * x, float * y) {
-    float bx[QSIM_TILE_ROWS * QSIM_TILE_COLS], by[QSIM_TILE_ROWS * QSIM_TILE_COLS];
-    qsim_tile_gather(t, x, bx);
-    for (int64_t c = 0; c < t->cols; c++) {
-        const int64_t at = c * QSIM_TILE_ROWS;
-        run((size_t) t->rows, bx + at, by + at, qsim_channel_grid(p, t->col + c));
+typedef struct qsim_packed {
+    qsim_rows rows;     /* the packed block, over `scale` and `zero_point` */
+    size_t    covered;  /* rows of the original block it covers */
+    float     scale[QSIM_PACK], zero_point[QSIM_PACK];
+} qsim_packed;
+
+/* Packs the first rows of r (contiguous) into *pk; 0 when r is left as it is. */
+static size_t qsim_pack(const qsim_rows * r, qsim_packed * pk) {
+    const size_t k = QSIM_PACK / (r->n ? r->n : QSIM_PACK);
+    if (k < 2 || r->ld != r->n || r->rows < k) {
+        return 0;
     }
-    qsim_tile_scatter(t, by, y);
-}
-
-static void qsim_backward_tile(qsim_run_bwd_fn run, const qsim_tile * t, const qsim_qparams * p,
-                               const float * x, const float * dy, float * dx) {
-    float bx[QSIM_TILE_ROWS * QSIM_TILE_COLS], bdy[QSIM_TILE_ROWS * QSIM_TILE_COLS];
-    float bdx[QSIM_TILE_ROWS * QSIM_TILE_COLS];
-    qsim_tile_gather(t, x, bx);
-    qsim_tile_gather(t, dy, bdy);
-    for (int64_t c = 0; c < t->cols; c++) {
-        const int64_t at = c * QSIM_TILE_ROWS;
-        run((size_t) t->rows, bx + at, bdy + at, bdx + at, qsim_channel_grid(p, t->col + c), NULL);
+    for (size_t i = 0; i < k * r->n; i++) {
+        pk->scale[i]      = r->scale[i % r->n];
+        pk->zero_point[i] = r->zero_point[i % r->n];
     }
-    qsim_tile_scatter(t, bdx, dx);
+    const qsim_rows packed = { r->rows / k, k * r->n, k * r->n, pk->scale, pk->zero_point,
+                               r->qmin, r->qmax };
+    pk->rows    = packed;
+    pk->covered = packed.rows * k;
+    return pk->covered;
 }
 
 void qsim_forward_f32(const qsim_qdq_kernels * k, qsim_op op, const qsim_layout * l,
                       const qsim_qparams * p, const float * x, float * y,
                       int64_t begin, int64_t end) {
-    const qsim_run_fn run = qsim_forward_kernel(k ? k : qsim_qdq_best(), op);
-    const int64_t     ch  = l->channels;
-    const int64_t     r0  = (begin + ch - 1) / ch, r1 = end / ch; /* the whole rows */
-    if (!qsim_is_last_axis(l) || r0 >= r1) {
-        qsim_forward_runs(run, l, p, x, y, begin, end);
+    k = k ? k : qsim_qdq_best();
+    if (!qsim_is_last_axis(l)) {
+        qsim_forward_runs(qsim_forward_kernel(k, op), l, p, x, y, begin, end);
         return;
     }
-    qsim_forward_runs(run, l, p, x, y, begin, r0 * ch);
-    for (int64_t row = r0; row < r1; row += QSIM_TILE_ROWS) {
-        for (int64_t col = 0; col < ch; col += QSIM_TILE_COLS) {
-            const qsim_tile t = qsim_tile_at(row, col, r1, ch);
-            qsim_forward_tile(run, &t, p, x, y);
+    const qsim_rows_fn run = qsim_rows_kernel(k, op);
+    while (begin < end) {
+        qsim_rows   r = qsim_next_rows(l, p, begin, end);
+        qsim_packed pk;
+        if (qsim_pack(&r, &pk)) {
+            run(&pk.rows, x + begin, y + begin);
+            begin += (int64_t) (pk.covered * r.n);
+            r.rows -= pk.covered;
         }
+        run(&r, x + begin, y + begin);
+        begin += (int64_t) (r.rows * r.n);
     }
-    qsim_forward_runs(run, l, p, x, y, r1 * ch, end);
 }
 
 void qsim_backward_f32(const qsim_qdq_kernels * k, qsim_op op, const qsim_layout * l,
                        const qsim_qparams * p, const float * x, const float * dy, float * dx,
                        int64_t begin, int64_t end) {
-    const qsim_run_bwd_fn run = qsim_backward_kernel(k ? k : qsim_qdq_best(), op);
-    const int64_t         ch  = l->channels;
-    const int64_t         r0  = (begin + ch - 1) / ch, r1 = end / ch;
-    if (!qsim_is_last_axis(l) || r0 >= r1) {
-        qsim_backward_runs(run, l, p, x, dy, dx, begin, end);
+    k = k ? k : qsim_qdq_best();
+    if (!qsim_is_last_axis(l)) {
+        qsim_backward_runs(qsim_backward_kernel(k, op), l, p, x, dy, dx, begin, end);
         return;
     }
-    qsim_backward_runs(run, l, p, x, dy, dx, begin, r0 * ch);
-    for (int64_t row = r0; row < r1; row += QSIM_TILE_ROWS) {
-        for (int64_t col = 0; col < ch; col += QSIM_TILE_COLS) {
-            const qsim_tile t = qsim_tile_at(row, col, r1, ch);
-            qsim_backward_tile(run, &t, p, x, dy, dx);
+    const qsim_rows_bwd_fn run = qsim_rows_backward_kernel(k, op);
+    while (begin < end) {
+        qsim_rows   r = qsim_next_rows(l, p, begin, end);
+        qsim_packed pk;
+        if (qsim_pack(&r, &pk)) {
+            run(&pk.rows, x + begin, dy + begin, dx + begin, NULL);
+            begin += (int64_t) (pk.covered * r.n);
+            r.rows -= pk.covered;
         }
+        run(&r, x + begin, dy + begin, dx + begin, NULL);
+        begin += (int64_t) (r.rows * r.n);
     }
-    qsim_backward_runs(run, l, p, x, dy, dx, r1 * ch, end);
 }
 
 int64_t qsim_reduce_groups(const qsim_layout * l) {
@@ -247,10 +246,29 @@ static void qsim_reduce_group(qsim_run_bwd_fn run, const qsim_layout * l, const 
     }
 }
 
+/* Groups (channels) [begin, end) of a last-axis layout: every row of those columns, one block. */
+static void qsim_reduce_columns(qsim_rows_bwd_fn run, const qsim_layout * l,
+                                const qsim_qparams * p, const float * x, const float * dy,
+                                float * dx, double * sums, int64_t begin, int64_t end) {
+    const qsim_rows r = { (size_t) l->outer, (size_t) (end - begin), (size_t) l->channels,
+                          p->scale + begin, p->zero_point + begin, p->qmin, p->qmax };
+    for (int64_t g = begin; g < end; g++) {
+        sums[2 * g] = sums[2 * g + 1] = 0.0;
+    }
+    if (begin < end) {
+        run(&r, x + begin, dy + begin, dx + begin, sums + 2 * begin);
+    }
+}
+
 void qsim_backward_reduce_f32(const qsim_qdq_kernels * k, qsim_op op, const qsim_layout * l,
                               const qsim_qparams * p, const float * x, const float * dy,
                               float * dx, double * sums, int64_t begin, int64_t end) {
-    const qsim_run_bwd_fn run = qsim_backward_kernel(k ? k : qsim_qdq_best(), op);
+    k = k ? k : qsim_qdq_best();
+    if (qsim_is_last_axis(l)) {
+        qsim_reduce_columns(qsim_rows_backward_kernel(k, op), l, p, x, dy, dx, sums, begin, end);
+        return;
+    }
+    const qsim_run_bwd_fn run = qsim_backward_kernel(k, op);
     const int64_t         n   = qsim_layout_numel(l);
     for (int64_t g = begin; g < end; g++) {
         sums[2 * g] = sums[2 * g + 1] = 0.0;

@@ -1,85 +1,114 @@
 #include "qdq/qdq_common.h"
 
-void qsim_qdq_f32_ref(size_t n, const float * x, float * y, qsim_grid g) {
+typedef float (*qsim_elem_fn)(float x, qsim_grid g);
+typedef qsim_terms (*qsim_terms_fn)(float x, float dy, qsim_grid g);
+
+static inline void qsim_ref_map(size_t n, const float * x, float * y, qsim_grid g,
+                                qsim_elem_fn op) {
     for (size_t i = 0; i < n; i++) {
-        const float q = qsim_clampf(qsim_grid_pos(x[i], g), g.qmin, g.qmax);
-        y[i] = (q - g.zero_point) * g.scale;
+        y[i] = op(x[i], g);
     }
+}
+
+/* Element i adds its terms to lane i % QSIM_REDUCE_LANES (qsim/qdq.h). */
+static inline void qsim_ref_backward(size_t n, const float * x, const float * dy, float * dx,
+                                     qsim_grid g, double * sums, qsim_terms_fn op) {
+    double ls[QSIM_REDUCE_LANES] = {0}, lz[QSIM_REDUCE_LANES] = {0};
+    for (size_t i = 0; i < n; i++) {
+        const qsim_terms e = op(x[i], dy[i], g);
+        dx[i] = e.dx;
+        ls[i % QSIM_REDUCE_LANES] += (double) e.ds;
+        lz[i % QSIM_REDUCE_LANES] += (double) e.dzp;
+    }
+    if (sums) {
+        sums[0] += qsim_combine_lanes(ls);
+        sums[1] += qsim_combine_lanes(lz);
+    }
+}
+
+void qsim_qdq_f32_ref(size_t n, const float * x, float * y, qsim_grid g) {
+    qsim_ref_map(n, x, y, g, qsim_qdq1);
 }
 
 void qsim_quantize_f32_ref(size_t n, const float * x, float * y, qsim_grid g) {
-    for (size_t i = 0; i < n; i++) {
-        y[i] = qsim_clampf(qsim_grid_pos(x[i], g), g.qmin, g.qmax);
-    }
+    qsim_ref_map(n, x, y, g, qsim_quantize1);
 }
 
 void qsim_dequantize_f32_ref(size_t n, const float * x, float * y, qsim_grid g) {
-    for (size_t i = 0; i < n; i++) {
-        y[i] = (x[i] - g.zero_point) * g.scale;
-    }
-}
-
-/* The per-lane double partial sums of a backward's scale and zero-point gradients (element i in
- * lane i % QSIM_REDUCE_LANES), added to `sums` in the fixed lane order by qsim_lanes_flush. */
-typedef struct {
-    double scale[QSIM_REDUCE_LANES], zero_point[QSIM_REDUCE_LANES];
-} qsim_lanes;
-
-static inline void qsim_lanes_add(qsim_lanes * l, size_t i, float ds, float dz) {
-    l->scale[i % QSIM_REDUCE_LANES] += (double) ds;
-    l->zero_point[i % QSIM_REDUCE_LANES] += (double) dz;
-}
-
-static void qsim_lanes_flush(const qsim_lanes * l, double * sums) {
-    if (sums) {
-        sums[0] += qsim_combine_lanes(l->scale);
-        sums[1] += qsim_combine_lanes(l->zero_point);
-    }
+    qsim_ref_map(n, x, y, g, qsim_dequantize1);
 }
 
 void qsim_qdq_backward_f32_ref(size_t n, const float * x, const float * dy, float * dx,
                                qsim_grid g, double * sums) {
-    qsim_lanes l = { { 0 }, { 0 } };
-    for (size_t i = 0; i < n; i++) {
-        const float t   = x[i] / g.scale;
-        const float pos = rintf(t) + g.zero_point;
-        const int   m   = qsim_in_grid(pos, g);
-        const float d   = dy[i];
-        dx[i] = m ? d : 0.0f;
-        if (sums) {
-            const float qz = qsim_clampf(pos, g.qmin, g.qmax) - g.zero_point;
-            qsim_lanes_add(&l, i, d * (m ? qz - t : qz), m ? 0.0f : -d * g.scale);
-        }
-    }
-    qsim_lanes_flush(&l, sums);
+    qsim_ref_backward(n, x, dy, dx, g, sums, qsim_qdq_terms);
 }
 
 void qsim_quantize_backward_f32_ref(size_t n, const float * x, const float * dy, float * dx,
                                     qsim_grid g, double * sums) {
-    qsim_lanes l = { { 0 }, { 0 } };
-    for (size_t i = 0; i < n; i++) {
-        const float t = x[i] / g.scale;
-        const int   m = qsim_in_grid(rintf(t) + g.zero_point, g);
-        const float d = m ? dy[i] : 0.0f;
-        dx[i] = d / g.scale;
-        if (sums) {
-            qsim_lanes_add(&l, i, m ? -(d / g.scale) * t : 0.0f, d);
-        }
-    }
-    qsim_lanes_flush(&l, sums);
+    qsim_ref_backward(n, x, dy, dx, g, sums, qsim_quantize_terms);
 }
 
 void qsim_dequantize_backward_f32_ref(size_t n, const float * x, const float * dy, float * dx,
                                       qsim_grid g, double * sums) {
-    qsim_lanes l = { { 0 }, { 0 } };
-    for (size_t i = 0; i < n; i++) {
-        const float d = dy[i];
-        if (sums) {
-            qsim_lanes_add(&l, i, d * (x[i] - g.zero_point), -d * g.scale);
+    qsim_ref_backward(n, x, dy, dx, g, sums, qsim_dequantize_terms);
+}
+
+/* ---- rows with one grid per column (qsim_rows) ------------------------------------------------ */
+
+static inline qsim_grid qsim_column_grid(const qsim_rows * r, size_t j) {
+    const qsim_grid g = { r->scale[j], r->zero_point[j], r->qmin, r->qmax };
+    return g;
+}
+
+static inline void qsim_ref_rows_map(const qsim_rows * r, const float * x, float * y,
+                                     qsim_elem_fn op) {
+    for (size_t row = 0; row < r->rows; row++) {
+        for (size_t j = 0; j < r->n; j++) {
+            y[row * r->ld + j] = op(x[row * r->ld + j], qsim_column_grid(r, j));
         }
-        dx[i] = d * g.scale;
     }
-    qsim_lanes_flush(&l, sums);
+}
+
+static inline void qsim_ref_rows_backward(const qsim_rows * r, const float * x, const float * dy,
+                                          float * dx, double * sums, qsim_terms_fn op) {
+    for (size_t row = 0; row < r->rows; row++) {
+        for (size_t j = 0; j < r->n; j++) {
+            const size_t     at = row * r->ld + j;
+            const qsim_terms e  = op(x[at], dy[at], qsim_column_grid(r, j));
+            dx[at] = e.dx;
+            if (sums) {
+                sums[2 * j] += (double) e.ds;
+                sums[2 * j + 1] += (double) e.dzp;
+            }
+        }
+    }
+}
+
+void qsim_qdq_rows_f32_ref(const qsim_rows * r, const float * x, float * y) {
+    qsim_ref_rows_map(r, x, y, qsim_qdq1);
+}
+
+void qsim_quantize_rows_f32_ref(const qsim_rows * r, const float * x, float * y) {
+    qsim_ref_rows_map(r, x, y, qsim_quantize1);
+}
+
+void qsim_dequantize_rows_f32_ref(const qsim_rows * r, const float * x, float * y) {
+    qsim_ref_rows_map(r, x, y, qsim_dequantize1);
+}
+
+void qsim_qdq_rows_backward_f32_ref(const qsim_rows * r, const float * x, const float * dy,
+                                    float * dx, double * sums) {
+    qsim_ref_rows_backward(r, x, dy, dx, sums, qsim_qdq_terms);
+}
+
+void qsim_quantize_rows_backward_f32_ref(const qsim_rows * r, const float * x, const float * dy,
+                                         float * dx, double * sums) {
+    qsim_ref_rows_backward(r, x, dy, dx, sums, qsim_quantize_terms);
+}
+
+void qsim_dequantize_rows_backward_f32_ref(const qsim_rows * r, const float * x,
+                                           const float * dy, float * dx, double * sums) {
+    qsim_ref_rows_backward(r, x, dy, dx, sums, qsim_dequantize_terms);
 }
 
 void qsim_cast_f16_f32_ref(size_t n, const float * x, float * y) {

@@ -43,7 +43,16 @@
     void qsim_minifloat_f32_##isa(size_t n, const float * x, float * y, float s,                 \
                                   const qsim_minifloat * m);                                     \
     void qsim_block_float_f32_##isa(size_t n, const float * x, float * y,                        \
-                                    const qsim_block_format * b);
+                                    const qsim_block_format * b);                                \
+    void qsim_qdq_rows_f32_##isa(const qsim_rows * r, const float * x, float * y);               \
+    void qsim_quantize_rows_f32_##isa(const qsim_rows * r, const float * x, float * y);          \
+    void qsim_dequantize_rows_f32_##isa(const qsim_rows * r, const float * x, float * y);        \
+    void qsim_qdq_rows_backward_f32_##isa(const qsim_rows * r, const float * x, const float * dy, \
+                                          float * dx, double * sums);                            \
+    void qsim_quantize_rows_backward_f32_##isa(const qsim_rows * r, const float * x,             \
+                                               const float * dy, float * dx, double * sums);     \
+    void qsim_dequantize_rows_backward_f32_##isa(const qsim_rows * r, const float * x,           \
+                                                 const float * dy, float * dx, double * sums);
 #include "qdq/qdq_variants.inc"
 #undef QSIM_QDQ_VARIANT
 

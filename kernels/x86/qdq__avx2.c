@@ -7,66 +7,7 @@
  * stores, which never touch memory outside the run. Long aligned runs (QSIM_STREAM_MIN) are
  * written with non-temporal stores, the same values.
  */
-#include <immintrin.h>
-#include <stdint.h>
-
-#include "qdq/qdq_common.h"
-#include "qdq/qdq_variants.h"
-
-typedef struct qsim_v8_grid {
-    __m256 scale, zero_point, qmin, qmax;
-} qsim_v8_grid;
-
-/* dx and the terms of the scale and zero-point sums for 8 elements. */
-typedef struct qsim_v8_grads {
-    __m256 dx, ds, dzp;
-} qsim_v8_grads;
-
-typedef __m256 (*qsim_v8_op)(__m256 x, const qsim_v8_grid * g);
-typedef qsim_v8_grads (*qsim_v8_bwd_op)(__m256 x, __m256 dy, const qsim_v8_grid * g);
-
-static inline qsim_v8_grid qsim_v8_grid_of(qsim_grid g) {
-    const qsim_v8_grid v = { _mm256_set1_ps(g.scale), _mm256_set1_ps(g.zero_point),
-                             _mm256_set1_ps(g.qmin), _mm256_set1_ps(g.qmax) };
-    return v;
-}
-
-/* All-ones in the first n (< 8) lanes. */
-static inline __m256i qsim_v8_first(size_t n) {
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int) n),
-                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
-static inline __m256 qsim_v8_neg(__m256 v) {
-    return _mm256_xor_ps(v, _mm256_set1_ps(-0.0f));
-}
-
-static inline __m256 qsim_v8_rint(__m256 t) {
-    return _mm256_round_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-}
-
-/* qsim_clampf: max(a, b) is a > b ? a : b, so max(v, qmin) is qmin for NaN (and for v == qmin). */
-static inline __m256 qsim_v8_clamp(__m256 v, const qsim_v8_grid * g) {
-    return _mm256_min_ps(_mm256_max_ps(v, g->qmin), g->qmax);
-}
-
-/* qsim_in_grid: ordered comparisons, false for NaN. */
-static inline __m256 qsim_v8_in_grid(__m256 pos, const qsim_v8_grid * g) {
-    return _mm256_and_ps(_mm256_cmp_ps(pos, g->qmin, _CMP_GE_OQ),
-                         _mm256_cmp_ps(pos, g->qmax, _CMP_LE_OQ));
-}
-
-static inline __m256 qsim_v8_quantize(__m256 x, const qsim_v8_grid * g) {
-    return qsim_v8_clamp(_mm256_add_ps(qsim_v8_rint(_mm256_div_ps(x, g->scale)), g->zero_point), g);
-}
-
-static inline __m256 qsim_v8_dequantize(__m256 q, const qsim_v8_grid * g) {
-    return _mm256_mul_ps(_mm256_sub_ps(q, g->zero_point), g->scale);
-}
-
-static inline __m256 qsim_v8_qdq(__m256 x, const qsim_v8_grid * g) {
-    return qsim_v8_dequantize(qsim_v8_quantize(x, g), g);
-}
+#include "x86/qdq_v8.h"
 
 /* F16C rounds to nearest even, keeps fp16 subnormals and overflows to Inf like qsim_round_f16;
  * NaN lanes take x back because the conversion drops the low 13 payload bits. */
@@ -89,41 +30,6 @@ static inline __m256 qsim_v8_cast_bf16(__m256 x, const qsim_v8_grid * g) {
     return _mm256_blendv_ps(_mm256_castsi256_ps(r), x, _mm256_castsi256_ps(nan));
 }
 
-static inline qsim_v8_grads qsim_v8_qdq_grads(__m256 x, __m256 dy, const qsim_v8_grid * g) {
-    const __m256 t   = _mm256_div_ps(x, g->scale);
-    const __m256 pos = _mm256_add_ps(qsim_v8_rint(t), g->zero_point);
-    const __m256 m   = qsim_v8_in_grid(pos, g);
-    const __m256 qz  = _mm256_sub_ps(qsim_v8_clamp(pos, g), g->zero_point);
-    const qsim_v8_grads r = {
-        _mm256_and_ps(m, dy),
-        _mm256_mul_ps(dy, _mm256_blendv_ps(qz, _mm256_sub_ps(qz, t), m)),
-        _mm256_andnot_ps(m, _mm256_mul_ps(qsim_v8_neg(dy), g->scale)),
-    };
-    return r;
-}
-
-static inline qsim_v8_grads qsim_v8_quantize_grads(__m256 x, __m256 dy, const qsim_v8_grid * g) {
-    const __m256 t  = _mm256_div_ps(x, g->scale);
-    const __m256 m  = qsim_v8_in_grid(_mm256_add_ps(qsim_v8_rint(t), g->zero_point), g);
-    const __m256 d  = _mm256_and_ps(m, dy);
-    const __m256 ds = _mm256_div_ps(d, g->scale);
-    const qsim_v8_grads r = { ds, _mm256_and_ps(m, _mm256_mul_ps(qsim_v8_neg(ds), t)), d };
-    return r;
-}
-
-static inline qsim_v8_grads qsim_v8_dequantize_grads(__m256 x, __m256 dy, const qsim_v8_grid * g) {
-    const qsim_v8_grads r = {
-        _mm256_mul_ps(dy, g->scale),
-        _mm256_mul_ps(dy, _mm256_sub_ps(x, g->zero_point)),
-        _mm256_mul_ps(qsim_v8_neg(dy), g->scale),
-    };
-    return r;
-}
-
-/* Whether a run of n outputs at p is written with non-temporal stores (QSIM_STREAM_MIN). */
-static inline int qsim_v8_stream(size_t n, const float * p) {
-    return n >= QSIM_STREAM_MIN && ((uintptr_t) p & 31) == 0;
-}
 
 /* y = op(x) over a run; g is NULL for the casts. */
 QSIM_ALWAYS_INLINE void qsim_v8_map(size_t n, const float * x, float * y,

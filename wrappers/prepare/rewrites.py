@@ -83,9 +83,10 @@ def _convert_functionals(gm: fx.GraphModule, model: nn.Module,
 def _wrap_parameters(gm: fx.GraphModule) -> None:
     """Every parameter still read by a ``get_attr`` node (used by a function, not by its module)
     is read through a :class:`~torchqsim.nn.functional_modules.Parameter` module instead, so
-    that it gets a parameter quantizer."""
+    that it gets a parameter quantizer. A parameter read only for its metadata
+    (``weight.shape[0]``, ``weight.dtype``) is not: its values never reach the output."""
     for node in list(gm.graph.nodes):
-        if node.op != "get_attr" or not node.users:
+        if node.op != "get_attr" or not node.users or all(map(_reads_metadata, node.users)):
             continue
         owner, _, field = node.target.rpartition(".")
         param = gm.get_submodule(owner)._parameters.get(field)
@@ -98,6 +99,17 @@ def _wrap_parameters(gm: fx.GraphModule) -> None:
         new.meta = dict(node.meta)
         node.replace_all_uses_with(new)
         gm.graph.erase_node(node)
+
+
+_METADATA_ATTRIBUTES = {"shape", "dtype", "device", "ndim", "is_cuda", "layout", "requires_grad"}
+_METADATA_METHODS = {"size", "dim", "numel", "stride", "is_contiguous", "is_floating_point"}
+
+
+def _reads_metadata(user: fx.Node) -> bool:
+    """`user` reads a tensor's shape, dtype or device, not its values."""
+    if user.op == "call_function" and user.target is getattr:
+        return user.args[1] in _METADATA_ATTRIBUTES
+    return user.op == "call_method" and user.target in _METADATA_METHODS
 
 
 def _is_inplace_user(user: fx.Node, node: fx.Node) -> bool:

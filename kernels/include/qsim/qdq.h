@@ -54,6 +54,27 @@ typedef void (*qsim_run_fn)(size_t n, const float * x, float * y, qsim_grid g);
 typedef void (*qsim_run_bwd_fn)(size_t n, const float * x, const float * dy, float * dx,
                                 qsim_grid g, double * sums);
 
+/* A rows x n block of a row-major matrix whose rows are `ld` floats apart, with one grid per
+ * column: element (r, j) uses scale[j] and zero_point[j] (per-channel quantization along the last
+ * axis, where neighbours differ in qparams). Each element is computed as the run kernels compute
+ * it with qsim_grid { scale[j], zero_point[j], qmin, qmax }, bit for bit. */
+typedef struct qsim_rows {
+    size_t        rows, n, ld;      /* ld >= n */
+    const float * scale;            /* n entries */
+    const float * zero_point;       /* n entries */
+    float         qmin, qmax;
+} qsim_rows;
+
+/* Forward of a rows block: y (rows ld apart like x) = op(x); x and y may alias exactly. */
+typedef void (*qsim_rows_fn)(const qsim_rows * r, const float * x, float * y);
+
+/* Backward of a rows block (dy and dx with x's row stride; dx may alias dy). When `sums` is not
+ * NULL (2 * n doubles) each column adds its terms in row order: sums[2j] += (double) scale term
+ * of (r, j), then sums[2j+1] += (double) zero-point term, for r = 0, 1, ... (the sums of a run of
+ * one element each, one row after the other). */
+typedef void (*qsim_rows_bwd_fn)(const qsim_rows * r, const float * x, const float * dy,
+                                 float * dx, double * sums);
+
 /* Element-wise fake cast: round to the narrower float type (ties to even) and back. */
 typedef void (*qsim_cast_fn)(size_t n, const float * x, float * y);
 
@@ -71,6 +92,12 @@ typedef struct qsim_qdq_kernels {
     qsim_cast_fn    cast_bf16;          /* fp32 -> bf16 -> fp32 */
     qsim_minifloat_fn cast_minifloat;   /* narrow float with a scale (qsim/minifloat.h) */
     qsim_block_fn     block_float;      /* MX / NVFP4 blocks along one row (qsim/minifloat.h) */
+    qsim_rows_fn      qdq_rows;         /* the same three ops with per-column grids (qsim_rows) */
+    qsim_rows_fn      quantize_rows;
+    qsim_rows_fn      dequantize_rows;
+    qsim_rows_bwd_fn  qdq_rows_backward;
+    qsim_rows_bwd_fn  quantize_rows_backward;
+    qsim_rows_bwd_fn  dequantize_rows_backward;
 } qsim_qdq_kernels;
 
 /* All compiled variants, reference first; *count receives their number. The array is static:
@@ -90,6 +117,15 @@ void qsim_quantize_backward_f32_ref(size_t n, const float * x, const float * dy,
                                     qsim_grid g, double * sums);
 void qsim_dequantize_backward_f32_ref(size_t n, const float * x, const float * dy, float * dx,
                                       qsim_grid g, double * sums);
+void qsim_qdq_rows_f32_ref(const qsim_rows * r, const float * x, float * y);
+void qsim_quantize_rows_f32_ref(const qsim_rows * r, const float * x, float * y);
+void qsim_dequantize_rows_f32_ref(const qsim_rows * r, const float * x, float * y);
+void qsim_qdq_rows_backward_f32_ref(const qsim_rows * r, const float * x, const float * dy,
+                                    float * dx, double * sums);
+void qsim_quantize_rows_backward_f32_ref(const qsim_rows * r, const float * x, const float * dy,
+                                         float * dx, double * sums);
+void qsim_dequantize_rows_backward_f32_ref(const qsim_rows * r, const float * x,
+                                           const float * dy, float * dx, double * sums);
 void qsim_cast_f16_f32_ref(size_t n, const float * x, float * y);
 void qsim_cast_bf16_f32_ref(size_t n, const float * x, float * y);
 

@@ -106,21 +106,36 @@ TEST(JsonParse, OutOfMemoryInParserIsReportedAsSuch) {
     EXPECT_EQ(ok.status, QSIM_SUCCESS);
 }
 
-// Threads parsing different bad documents at once each get their own error position (cJSON's
-// global error pointer is never read; its parser runs under a mutex).
+// Threads parsing different bad documents at once each get their own error (line:column and
+// message), and cJSON's parser, which writes a global (its last error) on every failure, never
+// runs in two threads at once. Each document has a long valid prefix so that parses last long
+// enough to overlap: with the mutex in kernels/io/json_util.c removed, several threads are
+// inside cJSON together and the test fails.
 TEST(JsonParse, ConcurrentParsesReportTheirOwnErrors) {
+    constexpr int kThreads = 8, kRounds = 150;
+    qsim_json_test_most_concurrent_parses();  // reset
     std::atomic<int> wrong{0};
     std::vector<std::thread> threads;
-    for (int t = 0; t < 4; t++) {
+    for (int t = 0; t < kThreads; t++) {
         threads.emplace_back([t, &wrong] {
-            const std::string bad = std::string(static_cast<size_t>(t) * 7 + 1, ' ') + "{\"a\": ]";
-            const int column = t * 7 + 8;
-            for (int i = 0; i < 500; i++) {
+            std::string ops;
+            for (int i = 0; i < 300 + 40 * t; i++) {
+                ops += "\"Op" + std::to_string(i) + "\": {\"is_output_quantized\": \"False\"}, ";
+            }
+            // thread t's error: a ']' where a value belongs, on line t + 2
+            const std::string bad = config_with_op_types(ops + std::string(static_cast<size_t>(t) + 1, '\n') + "\"X\": ]");
+            const int line = t + 2;
+            const std::string bad_enc = std::string(static_cast<size_t>(t) + 1, ' ') + "{\"version\": \"2.0.0\", \"encodings\": [}";
+            const int enc_column = t + 37;
+            for (int i = 0; i < kRounds; i++) {
                 qsim_error err;
                 qsim_config * cfg = nullptr;
                 qsim_config_parse(bad.data(), bad.size(), &cfg, &err);
-                wrong += err.status != QSIM_PARSE_ERROR || err.column != column;
                 qsim_config_free(cfg);
+                wrong += err.status != QSIM_PARSE_ERROR || err.line != line || err.column != 6 ||
+                         std::string(err.message).find("line " + std::to_string(line) + ", column 6") == std::string::npos;
+                Enc e(bad_enc);
+                wrong += e.status != QSIM_PARSE_ERROR || e.err.line != 1 || e.err.column != enc_column;
             }
         });
     }
@@ -128,6 +143,7 @@ TEST(JsonParse, ConcurrentParsesReportTheirOwnErrors) {
         th.join();
     }
     EXPECT_EQ(wrong.load(), 0);
+    EXPECT_EQ(qsim_json_test_most_concurrent_parses(), 1) << "parses ran inside cJSON at the same time";
 }
 
 TEST(JsonParse, LoneSurrogatesAreLocated) {

@@ -97,7 +97,7 @@ const std::vector<LayoutCase> & layout_cases() {
         { "channel_3d_axis1", { 6, 9, 11 }, 1, 0 },
         { "channel_3d_axis2", { 6, 9, 11 }, 2, 0 },
         { "channel_long_runs", { 2, 3, 1000 }, 1, 0 },
-        // last axis: tiles of 64 rows x 32 channels (qdq_layout.c), partial in both directions
+        // last axis: the row kernels (qdq_layout.c) on whole rows and partial ones, 45 columns
         { "channel_last_tiles", { 150, 45 }, 1, 0 },
         { "block_inner1", { 20, 8 }, 1, 4 },
         { "block_inner5", { 4, 12, 5 }, 1, 3 },

@@ -57,3 +57,13 @@ def test_quick_run_writes_every_row(tmp_path):
         assert math.isclose(r["composite_speedup"], r["baseline_ms"]["composite"] / r["ours_ms"])
         assert math.isclose(r["copy_fresh_ratio"], r["ours_ms"] / r["baseline_ms"]["copy_fresh"])
         assert r["case"] in proc.stdout
+    arows = result["axis_rows"]
+    assert sorted((r["case"], r["channels"], r["threads"]) for r in arows) == sorted(
+        (f"last_axis/{m}", c, t) for m in BASELINES for c in (64, 1024) for t in THREADS), arows
+    for r in arows:
+        assert set(r["ms"]) == {"last", "axis0", "torch", "clone"}, r
+        assert all(math.isfinite(ms) and ms > 0 for ms in r["ms"].values()), r
+        assert math.isclose(r["last_over_axis0"], r["ms"]["last"] / r["ms"]["axis0"]), r
+        assert math.isclose(r["torch_over_last"], r["ms"]["torch"] / r["ms"]["last"]), r
+    assert [t["target"] for t in result["axis_targets"]][0].startswith("last axis"), result
+    assert "last_axis/range" in proc.stdout

@@ -227,6 +227,28 @@ def test_layer_norm_without_parameters_and_linear_on_parameters():
     _assert_same(model, gm, torch.randn(2, 4))
 
 
+def test_a_parameter_read_only_for_its_shape_gets_no_parameter_module():
+    """CLIP's text embeddings check ``position_embedding.weight.shape[0]``: that read must not
+    give the table a second weight quantizer (whose range would never get a gradient)."""
+    class M(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.table = nn.Embedding(8, 4)
+            self.w = nn.Parameter(torch.randn(4, 4))
+
+        def forward(self, ids):
+            if ids.shape[-1] > self.table.weight.shape[0]:
+                raise ValueError("sequence too long")
+            return self.table(ids) * self.w.size(0) + torch.mul(self.w.sum(), 2.0)
+
+    model = M()
+    ids = torch.tensor([[1, 2, 3]])
+    gm = prepare_model(model, dummy_input=ids)
+    wrapped = [p for m in gm.children() if isinstance(m, fm.Parameter) for p in m.parameters()]
+    assert len(wrapped) == 1 and wrapped[0] is model.w  # table.weight's values never reach the output
+    assert torch.equal(gm(ids), model(ids))
+
+
 def test_layer_norm_with_computed_weight_stays_a_function():
     class M(nn.Module):
         def __init__(self):

@@ -1,0 +1,109 @@
+/*
+ * qdq_v16.h (internal, included only by the kernels/x86 files for AVX-512): the 16-float vector forms of the
+ * qdq element operations of qdq_common.h, shared by the run kernels (qdq__avx512.c) and the
+ * per-column-grid row kernels (qdq_rows__avx512.c). Each performs the fp32 operations of the scalar
+ * form in the same order, so results are bit-identical. A grid's fields may hold one value in every
+ * lane (a run) or one value per lane (a row of columns).
+ */
+#ifndef QSIM_QDQ_V16_H
+#define QSIM_QDQ_V16_H
+
+#include <immintrin.h>
+#include <stdint.h>
+
+#include "qdq/qdq_common.h"
+#include "qdq/qdq_variants.h"
+
+typedef struct qsim_v16_grid {
+    __m512 scale, zero_point, qmin, qmax;
+} qsim_v16_grid;
+
+/* dx and the terms of the scale and zero-point sums for 16 elements. */
+typedef struct qsim_v16_grads {
+    __m512 dx, ds, dzp;
+} qsim_v16_grads;
+
+typedef __m512 (*qsim_v16_op)(__m512 x, const qsim_v16_grid * g);
+typedef qsim_v16_grads (*qsim_v16_bwd_op)(__m512 x, __m512 dy, const qsim_v16_grid * g);
+
+static inline qsim_v16_grid qsim_v16_grid_of(qsim_grid g) {
+    const qsim_v16_grid v = { _mm512_set1_ps(g.scale), _mm512_set1_ps(g.zero_point),
+                              _mm512_set1_ps(g.qmin), _mm512_set1_ps(g.qmax) };
+    return v;
+}
+
+/* The first n (< 16) lanes. */
+static inline __mmask16 qsim_v16_first(size_t n) {
+    return (__mmask16) ((1u << n) - 1u);
+}
+
+static inline __m512 qsim_v16_neg(__m512 v) {
+    return _mm512_xor_ps(v, _mm512_set1_ps(-0.0f));
+}
+
+static inline __m512 qsim_v16_rint(__m512 t) {
+    return _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+}
+
+/* qsim_clampf: max(a, b) is a > b ? a : b, so max(v, qmin) is qmin for NaN (and for v == qmin). */
+static inline __m512 qsim_v16_clamp(__m512 v, const qsim_v16_grid * g) {
+    return _mm512_min_ps(_mm512_max_ps(v, g->qmin), g->qmax);
+}
+
+/* qsim_in_grid: ordered comparisons, false for NaN. */
+static inline __mmask16 qsim_v16_in_grid(__m512 pos, const qsim_v16_grid * g) {
+    return _mm512_cmp_ps_mask(pos, g->qmin, _CMP_GE_OQ) &
+           _mm512_cmp_ps_mask(pos, g->qmax, _CMP_LE_OQ);
+}
+
+static inline __m512 qsim_v16_quantize(__m512 x, const qsim_v16_grid * g) {
+    const __m512 t = _mm512_div_ps(x, g->scale);
+    return qsim_v16_clamp(_mm512_add_ps(qsim_v16_rint(t), g->zero_point), g);
+}
+
+static inline __m512 qsim_v16_dequantize(__m512 q, const qsim_v16_grid * g) {
+    return _mm512_mul_ps(_mm512_sub_ps(q, g->zero_point), g->scale);
+}
+
+static inline __m512 qsim_v16_qdq(__m512 x, const qsim_v16_grid * g) {
+    return qsim_v16_dequantize(qsim_v16_quantize(x, g), g);
+}
+
+static inline qsim_v16_grads qsim_v16_qdq_grads(__m512 x, __m512 dy, const qsim_v16_grid * g) {
+    const __m512    t   = _mm512_div_ps(x, g->scale);
+    const __m512    pos = _mm512_add_ps(qsim_v16_rint(t), g->zero_point);
+    const __mmask16 m   = qsim_v16_in_grid(pos, g);
+    const __m512    qz  = _mm512_sub_ps(qsim_v16_clamp(pos, g), g->zero_point);
+    const qsim_v16_grads r = {
+        _mm512_maskz_mov_ps(m, dy),
+        _mm512_mul_ps(dy, _mm512_mask_sub_ps(qz, m, qz, t)),
+        _mm512_maskz_mul_ps((__mmask16) ~m, qsim_v16_neg(dy), g->scale),
+    };
+    return r;
+}
+
+static inline qsim_v16_grads qsim_v16_quantize_grads(__m512 x, __m512 dy, const qsim_v16_grid * g) {
+    const __m512    t  = _mm512_div_ps(x, g->scale);
+    const __mmask16 m  = qsim_v16_in_grid(_mm512_add_ps(qsim_v16_rint(t), g->zero_point), g);
+    const __m512    d  = _mm512_maskz_mov_ps(m, dy);
+    const __m512    ds = _mm512_div_ps(d, g->scale);
+    const qsim_v16_grads r = { ds, _mm512_maskz_mul_ps(m, qsim_v16_neg(ds), t), d };
+    return r;
+}
+
+static inline qsim_v16_grads qsim_v16_dequantize_grads(__m512 x, __m512 dy,
+                                                       const qsim_v16_grid * g) {
+    const qsim_v16_grads r = {
+        _mm512_mul_ps(dy, g->scale),
+        _mm512_mul_ps(dy, _mm512_sub_ps(x, g->zero_point)),
+        _mm512_mul_ps(qsim_v16_neg(dy), g->scale),
+    };
+    return r;
+}
+
+/* Whether a run of n outputs at p is written with non-temporal stores (QSIM_STREAM_MIN). */
+static inline int qsim_v16_stream(size_t n, const float * p) {
+    return n >= QSIM_STREAM_MIN && ((uintptr_t) p & 63) == 0;
+}
+
+#endif /* QSIM_QDQ_V16_H */
