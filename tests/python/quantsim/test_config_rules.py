@@ -316,12 +316,14 @@ def test_fixed_symmetric_range_uses_a_symmetric_grid_of_the_given_width(tmp_path
 
 def test_min_only_constraint_fixes_min_and_calibrates_max(tmp_path):
     torch.manual_seed(0)
-    sim = QuantizationSimModel(ConvReluFc(), X, quant_scheme="tf_enhanced", config_file=config(
+    x = torch.randn(2, 3, 6, 6, generator=torch.Generator().manual_seed(0))  # not the module X:
+    # its values depend on what the test modules collected before this one drew
+    sim = QuantizationSimModel(ConvReluFc(), x, quant_scheme="tf_enhanced", config_file=config(
         tmp_path, ACT_ON, op_type={"Relu": {"encoding_constraints": {"min": -0.5}}}))
-    sim.compute_encodings(lambda m, _: m(X), None)
+    sim.compute_encodings(lambda m, _: m(x), None)
     q = sim.model.relu.output_quantizers[0]
     with torch.no_grad():
-        top = float(torch.relu(sim.model.conv(X)).max())
+        top = float(torch.relu(sim.model.conv(x)).max())
     enc = q.get_encoding()
     assert not is_frozen(q)
     assert float(enc.min) == pytest.approx(-0.5, abs=float(enc.scale))
