@@ -178,15 +178,19 @@ def main(argv=None):
     parser.add_argument("--threads", type=lambda s: [int(v) for v in s.split(",")],
                         default=[1, 2], help="comma-separated thread counts (default 1,2)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON path ({DEFAULT_OUT})")
+    parser.add_argument("--only", choices=("qdq", "float", "axis"),
+                        help="only the integer qdq rows, the float-format rows or the axis rows")
     args = parser.parse_args(argv)
     sizes = args.sizes or ([1 << 20] if args.quick else [1 << 20, 16 << 20])
     warmup, repeats = (1, 3) if args.quick else (2, 7)
 
     torch.manual_seed(0)
     start = time.perf_counter()
-    rows = run(sizes, args.threads, warmup, repeats)
-    float_rows = float_cases.run(sizes, args.threads, warmup, repeats)
-    axis_rows = axis_cases.run(sizes, args.threads, warmup, repeats)
+    rows = [] if args.only in ("float", "axis") else run(sizes, args.threads, warmup, repeats)
+    float_rows = [] if args.only in ("qdq", "axis") else float_cases.run(sizes, args.threads,
+                                                                         warmup, repeats)
+    axis_rows = [] if args.only in ("qdq", "float") else axis_cases.run(sizes, args.threads,
+                                                                        warmup, repeats)
     elapsed = time.perf_counter() - start
 
     scaling = thread_scaling(rows)

@@ -31,7 +31,9 @@ py::object opt(qsim_opt_bool v) {
 }
 
 py::object precision(const qsim_config_precision & p) {
-    return type("Precision")(p.bitwidth, p.dtype == QSIM_DTYPE_FLOAT ? "float" : "int");
+    return type("Precision")(p.bitwidth, p.dtype == QSIM_DTYPE_FORMAT  ? p.format
+                                         : p.dtype == QSIM_DTYPE_FLOAT ? "float"
+                                                                       : "int");
 }
 
 py::tuple kernels(const qsim_config_kernel * k, size_t n) {

@@ -262,7 +262,7 @@ def block_float_quantize_dequantize(x: Tensor, fmt: str, axis: int = -1,
         raise ValueError(f"block_float_quantize_dequantize: fmt must be one of "
                          f"{', '.join(BLOCK_FORMATS)}; got {fmt!r}")
     if fmt == "nvfp4" and tensor_scale is None:
-        tensor_scale = nvfp4_tensor_scale(x.detach().abs().amax() if x.numel() else
+        tensor_scale = nvfp4_tensor_scale(x.detach().abs().max() if x.numel() else
                                           torch.zeros((), device=x.device))
     elif tensor_scale is not None:
         tensor_scale = _scale_arg(tensor_scale)

@@ -46,6 +46,28 @@ static inline float qsim_pow2f(int e) {
     return e >= -126 ? qsim_bits_f32((uint32_t) (e + 127) << 23) : qsim_bits_f32(1u << (e + 149));
 }
 
+/* MX: the exponent k of the block scale S = 2^k for a finite block maximum (amax_bits <=
+ * 0x7f7fffff); k is in [-133, 127]. */
+static inline int qsim_block_mx_exponent(uint32_t amax_bits, const qsim_block_format * b) {
+    int e = (int) (amax_bits >> 23) - 127 - b->emax;
+    e     = e < -127 ? -127 : e;
+    return b->kind == QSIM_BLOCK_MX_INT8 ? e - 6 : e;
+}
+
+/* qsim_block_scale, inline: the ISA variants call it once per block in their vector loops, where
+ * a call would spill every vector register. */
+static inline float qsim_block_scale_of(uint32_t amax_bits, const qsim_block_format * b) {
+    if (amax_bits > 0x7f7fffffu) {
+        return NAN;  /* a NaN or an Inf in the block */
+    }
+    if (b->kind == QSIM_BLOCK_NVFP4) {
+        const float q = qsim_mf_round(qsim_bits_f32(amax_bits) / b->elem_max / b->tensor_scale,
+                                      &b->scale_fmt);
+        return q * b->tensor_scale;
+    }
+    return qsim_pow2f(qsim_block_mx_exponent(amax_bits, b));
+}
+
 /* One element of a block format with block scale s (qsim_block_scale). */
 static inline float qsim_block_element(float x, float s, const qsim_block_format * b) {
     if (b->kind == QSIM_BLOCK_MX_INT8) {

@@ -95,15 +95,5 @@ qsim_status qsim_block_format_nvfp4(float tensor_scale, qsim_block_format * out)
 }
 
 float qsim_block_scale(uint32_t amax_bits, const qsim_block_format * b) {
-    if (amax_bits > 0x7f7fffffu) {
-        return NAN;  /* a NaN or an Inf in the block */
-    }
-    if (b->kind == QSIM_BLOCK_NVFP4) {
-        const float q = qsim_mf_round(qsim_bits_f32(amax_bits) / b->elem_max / b->tensor_scale,
-                                      &b->scale_fmt);
-        return q * b->tensor_scale;
-    }
-    int e = (int) (amax_bits >> 23) - 127 - b->emax;
-    e     = e < -127 ? -127 : e;
-    return qsim_pow2f(b->kind == QSIM_BLOCK_MX_INT8 ? e - 6 : e);
+    return qsim_block_scale_of(amax_bits, b);
 }

@@ -121,12 +121,41 @@ qsim_status qsim_read_string(qsim_config_parser * p, const cJSON * v, const char
 
 /* --- supported_kernels ---------------------------------------------------------------------- */
 
-static const char * const PRECISION_KEYS[] = {"bitwidth", "dtype"};
+static const char * const PRECISION_KEYS[] = {"dtype", "bitwidth"};
 static const char * const KERNEL_KEYS[] = {"activation", "param"};
+
+/* The narrow float formats by name with their element bits (wrappers/float_formats.py). */
+static const struct {
+    const char * name;
+    int          bits;
+} FORMATS[] = {
+    {"fp8_e4m3", 8},   {"fp8_e5m2", 8},   {"fp8_e4m3fnuz", 8}, {"fp8_e5m2fnuz", 8},
+    {"fp6_e3m2", 6},   {"fp6_e2m3", 6},   {"fp4_e2m1", 4},     {"mxfp8_e4m3", 8},
+    {"mxfp8_e5m2", 8}, {"mxfp6_e3m2", 6}, {"mxfp6_e2m3", 6},   {"mxfp4", 4},
+    {"mxint8", 8},     {"nvfp4", 4},
+};
+
+#define FORMAT_NAMES                                                                      \
+    "fp8_e4m3, fp8_e5m2, fp8_e4m3fnuz, fp8_e5m2fnuz, fp6_e3m2, fp6_e2m3, fp4_e2m1, mxfp8_e4m3, " \
+    "mxfp8_e5m2, mxfp6_e3m2, mxfp6_e2m3, mxfp4, mxint8, nvfp4"
+
+const char * qsim_config_format_names(void) {
+    return FORMAT_NAMES;
+}
+
+/* The FORMATS index of `name`, or -1. */
+static int format_index(const char * name) {
+    for (size_t i = 0; i < QSIM_COUNT(FORMATS); i++) {
+        if (strcmp(FORMATS[i].name, name) == 0) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
 
 static qsim_status precision_member(qsim_config_parser * p, int key, const cJSON * v, void * ctx) {
     qsim_config_precision * out = ctx;
-    if (key == 0) {
+    if (key == 1) {
         if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || fabs(v->valuedouble) > 1e6) {
             return qsim_wrong_type(p, v, "an integer");
         }
@@ -134,33 +163,57 @@ static qsim_status precision_member(qsim_config_parser * p, int key, const cJSON
         return QSIM_SUCCESS;
     }
     if (!cJSON_IsString(v)) {
-        return qsim_wrong_type(p, v, "a string (\"int\" or \"float\")");
+        return qsim_wrong_type(p, v, "a string (\"int\", \"float\" or a format name)");
+    }
+    const int f = format_index(v->valuestring);
+    if (f >= 0) {
+        out->dtype  = QSIM_DTYPE_FORMAT;
+        out->format = FORMATS[f].name;
+        return QSIM_SUCCESS;
     }
     if (strcmp(v->valuestring, "int") != 0 && strcmp(v->valuestring, "float") != 0) {
-        return qsim_json_fail(&p->w, QSIM_JSON_AT_VALUE, ": expected \"int\" or \"float\"",
+        return qsim_json_fail(&p->w, QSIM_JSON_AT_VALUE,
+                              ": expected \"int\", \"float\" or a format name (" FORMAT_NAMES ")",
                               "unsupported dtype '%.40s'", v->valuestring);
     }
-    out->dtype = v->valuestring[0] == 'f' ? QSIM_DTYPE_FLOAT : QSIM_DTYPE_INT;
+    out->dtype  = v->valuestring[0] == 'f' ? QSIM_DTYPE_FLOAT : QSIM_DTYPE_INT;
+    out->format = NULL;
     return QSIM_SUCCESS;
 }
 
-/* {"bitwidth": int 4/8/16 or float 16/32, "dtype": "int" | "float"} */
+/* Whether bitwidth b suits the precision's dtype (a format: its element bits, filled in when the
+ * file leaves bitwidth out). */
+static int precision_ok(qsim_config_precision * out, int has_bitwidth) {
+    const int b = out->bitwidth;
+    if (out->dtype == QSIM_DTYPE_FORMAT) {
+        const int bits = FORMATS[format_index(out->format)].bits;
+        out->bitwidth  = has_bitwidth ? b : bits;
+        return out->bitwidth == bits;
+    }
+    return out->dtype == QSIM_DTYPE_FLOAT ? (b == 16 || b == 32) : (b == 4 || b == 8 || b == 16);
+}
+
+/* {"bitwidth": int 4/8/16 or float 16/32, "dtype": "int" | "float"}, or {"dtype": <format>,
+ * "bitwidth"?: its bits} */
 static qsim_status read_precision(qsim_config_parser * p, const cJSON * v, qsim_config_precision * out) {
     QSIM_TRY(qsim_read_members(p, v, PRECISION_KEYS, QSIM_COUNT(PRECISION_KEYS), precision_member, out));
-    QSIM_TRY(qsim_require_keys(p, v, PRECISION_KEYS, QSIM_COUNT(PRECISION_KEYS)));
-    int b = out->bitwidth;
-    int ok = out->dtype == QSIM_DTYPE_FLOAT ? (b == 16 || b == 32) : (b == 4 || b == 8 || b == 16);
-    if (ok) {
+    QSIM_TRY(qsim_require_keys(p, v, PRECISION_KEYS, out->dtype == QSIM_DTYPE_FORMAT ? 1 : 2));
+    size_t index = 0;
+    const int has_bitwidth = qsim_json_get(v, "bitwidth", &index) != NULL;
+    if (precision_ok(out, has_bitwidth)) {
         return QSIM_SUCCESS;
     }
-    size_t index = 0;
-    qsim_json_get(v, "bitwidth", &index);
     QSIM_TRY(qsim_json_push(&p->w, "bitwidth", index));
+    if (out->dtype == QSIM_DTYPE_FORMAT) {
+        return qsim_json_fail(&p->w, QSIM_JSON_AT_VALUE, ": the format's element bits (or leave it out)",
+                              "bitwidth %d does not match format %s (%d bits)", out->bitwidth,
+                              out->format, FORMATS[format_index(out->format)].bits);
+    }
     return qsim_json_fail(&p->w, QSIM_JSON_AT_VALUE,
                           out->dtype == QSIM_DTYPE_FLOAT
                               ? ": float kernels are 16 or 32 bits"
                               : ": int kernels are 4, 8 or 16 bits (torchqsim's integer grid ends at 16)",
-                          "unsupported bitwidth %d for dtype %s", b,
+                          "unsupported bitwidth %d for dtype %s", out->bitwidth,
                           out->dtype == QSIM_DTYPE_FLOAT ? "float" : "int");
 }
 

@@ -63,8 +63,8 @@ const char * qsim_enc_bad_structure(const qsim_encoding_entry * e) {
         return "role is not a qsim_encoding_role";
     }
     if (e->kind == QSIM_ENCODING_FLOAT) {
-        if (e->bitwidth != 8 && e->bitwidth != 16 && e->bitwidth != 32) {
-            return "a float entry's bitwidth must be 8, 16 or 32";
+        if (e->bitwidth < 2 || e->bitwidth > 32) {
+            return "a float entry's bitwidth must be 2..32";
         }
         int empty = e->n == 0 && !e->scale && !e->offset && !e->min && !e->max && !e->shape &&
                     e->ndim == 0 && e->layout == QSIM_ENCODING_PER_TENSOR &&

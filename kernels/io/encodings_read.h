@@ -149,7 +149,8 @@ qsim_encoding_entry qsim_enc_int_entry(const char * name, qsim_encoding_role rol
 qsim_status qsim_enc_add_float(qsim_enc_reader * r, const char * name, qsim_encoding_role role,
                                int bitwidth);
 
-/* Member keys[k]: int 1..32, float 8, 16 or 32. */
+/* Member keys[k]: int 1..32, float 2..32 (1 + exponent + mantissa bits: fp16, fp8, FP6, FP4,
+ * any minifloat). */
 qsim_status qsim_enc_bitwidth_field(qsim_enc_reader * r, const qsim_enc_fields * f, size_t k,
                                     qsim_encoding_kind kind, int * out);
 

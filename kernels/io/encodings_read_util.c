@@ -342,12 +342,7 @@ qsim_status qsim_enc_add_float(qsim_enc_reader * r, const char * name, qsim_enco
 qsim_status qsim_enc_bitwidth_field(qsim_enc_reader * r, const qsim_enc_fields * f, size_t k,
                                  qsim_encoding_kind kind, int * out) {
     int64_t bw = 0;
-    QSIM_ENC_TRY(qsim_enc_int_field(r, f, k, kind == QSIM_ENCODING_INT ? 1 : 8, 32, &bw));
-    if (kind == QSIM_ENCODING_FLOAT && bw != 8 && bw != 16 && bw != 32) {
-        QSIM_ENC_TRY(qsim_enc_enter(r, f, k));
-        return qsim_json_fail(&r->w, QSIM_JSON_AT_VALUE, ": must be 8, 16 or 32",
-                              "invalid float bitwidth %d", (int)bw);
-    }
+    QSIM_ENC_TRY(qsim_enc_int_field(r, f, k, kind == QSIM_ENCODING_INT ? 1 : 2, 32, &bw));
     *out = (int)bw;
     return QSIM_SUCCESS;
 }

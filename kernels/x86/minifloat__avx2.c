@@ -71,15 +71,49 @@ void qsim_minifloat_f32_avx2(size_t n, const float * x, float * y, float s, cons
     }
 }
 
-/* One element vector of a block with scale s (qsim_block_element). */
-static inline __m256 qsim_v8_block_element(__m256 x, __m256 s, const qsim_block_format * b,
-                                           const qsim_v8_mf * m) {
+/* One element vector of a block: t = x * inv when inv is the exact reciprocal of the scale s (a
+ * power of two: x * 2^-k and x / 2^k are the same correctly rounded value), else t = x / s;
+ * then qsim_block_element on t. */
+static inline __m256 qsim_v8_block_element(__m256 x, __m256 s, __m256 inv, int exact,
+                                           const qsim_block_format * b, const qsim_v8_mf * m) {
+    const __m256 t = exact ? _mm256_mul_ps(x, inv) : _mm256_div_ps(x, s);
     if (b->kind == QSIM_BLOCK_MX_INT8) {
-        const __m256 q = _mm256_round_ps(_mm256_div_ps(x, s), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        const __m256 q = _mm256_round_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
         const __m256 c = _mm256_max_ps(_mm256_set1_ps(-128.0f), _mm256_min_ps(_mm256_set1_ps(127.0f), q));
         return _mm256_mul_ps(_mm256_add_ps(c, _mm256_setzero_ps()), s);
     }
-    return qsim_v8_mf_scaled(x, s, m);
+    return _mm256_mul_ps(qsim_v8_mf_round(t, m), s);
+}
+
+/* The largest magnitude bits of 8 lanes. */
+static inline uint32_t qsim_v8_hmax(__m256i amax) {
+    __m128i h = _mm_max_epi32(_mm256_castsi256_si128(amax), _mm256_extracti128_si256(amax, 1));
+    h         = _mm_max_epi32(h, _mm_shuffle_epi32(h, _MM_SHUFFLE(1, 0, 3, 2)));
+    h         = _mm_max_epi32(h, _mm_shuffle_epi32(h, _MM_SHUFFLE(2, 3, 0, 1)));
+    return (uint32_t) _mm_cvtsi128_si32(h);
+}
+
+/* A full MX block of 32 held in four registers: one load per element. */
+static inline void qsim_v8_block32(const float * x, float * y, const qsim_block_format * b,
+                                   const qsim_v8_mf * m) {
+    const __m256 v0 = _mm256_loadu_ps(x), v1 = _mm256_loadu_ps(x + 8);
+    const __m256 v2 = _mm256_loadu_ps(x + 16), v3 = _mm256_loadu_ps(x + 24);
+    const __m256i a0 = _mm256_and_si256(_mm256_castps_si256(v0), m->abs);
+    const __m256i a1 = _mm256_and_si256(_mm256_castps_si256(v1), m->abs);
+    const __m256i a2 = _mm256_and_si256(_mm256_castps_si256(v2), m->abs);
+    const __m256i a3 = _mm256_and_si256(_mm256_castps_si256(v3), m->abs);
+    const uint32_t amax =
+        qsim_v8_hmax(_mm256_max_epi32(_mm256_max_epi32(a0, a1), _mm256_max_epi32(a2, a3)));
+    /* S = 2^k and, when 2^-k is a float (k >= -127), the exact reciprocal: no division */
+    const int   k  = amax > 0x7f7fffffu ? 0 : qsim_block_mx_exponent(amax, b);
+    const float s  = amax > 0x7f7fffffu ? NAN : qsim_pow2f(k);
+    const int   ex = amax <= 0x7f7fffffu && k >= -127;
+    const float r  = ex ? qsim_pow2f(-k) : 1.0f;
+    const __m256  vs = _mm256_set1_ps(s), vr = _mm256_set1_ps(r);
+    _mm256_storeu_ps(y, qsim_v8_block_element(v0, vs, vr, ex, b, m));
+    _mm256_storeu_ps(y + 8, qsim_v8_block_element(v1, vs, vr, ex, b, m));
+    _mm256_storeu_ps(y + 16, qsim_v8_block_element(v2, vs, vr, ex, b, m));
+    _mm256_storeu_ps(y + 24, qsim_v8_block_element(v3, vs, vr, ex, b, m));
 }
 
 /* One block of len (<= b->block) elements. */
@@ -94,10 +128,7 @@ static inline void qsim_v8_block(size_t len, const float * x, float * y, const q
         const __m256 t = _mm256_maskload_ps(x + j, qsim_v8_lanes(len - j));
         amax = _mm256_max_epi32(amax, _mm256_and_si256(_mm256_castps_si256(t), m->abs));
     }
-    __m128i h = _mm_max_epi32(_mm256_castsi256_si128(amax), _mm256_extracti128_si256(amax, 1));
-    h         = _mm_max_epi32(h, _mm_shuffle_epi32(h, _MM_SHUFFLE(1, 0, 3, 2)));
-    h         = _mm_max_epi32(h, _mm_shuffle_epi32(h, _MM_SHUFFLE(2, 3, 0, 1)));
-    const float s = qsim_block_scale((uint32_t) _mm_cvtsi128_si32(h), b);
+    const float s = qsim_block_scale_of(qsim_v8_hmax(amax), b);
     if (s == 0.0f) {
         for (j = 0; j < len; j++) {
             y[j] = qsim_block_element(x[j], s, b);
@@ -106,17 +137,24 @@ static inline void qsim_v8_block(size_t len, const float * x, float * y, const q
     }
     const __m256 vs = _mm256_set1_ps(s);
     for (j = 0; j + 8 <= len; j += 8) {
-        _mm256_storeu_ps(y + j, qsim_v8_block_element(_mm256_loadu_ps(x + j), vs, b, m));
+        _mm256_storeu_ps(y + j, qsim_v8_block_element(_mm256_loadu_ps(x + j), vs, vs, 0, b, m));
     }
     if (j < len) {
         const __m256i k = qsim_v8_lanes(len - j);
-        _mm256_maskstore_ps(y + j, k, qsim_v8_block_element(_mm256_maskload_ps(x + j, k), vs, b, m));
+        _mm256_maskstore_ps(y + j, k, qsim_v8_block_element(_mm256_maskload_ps(x + j, k), vs, vs, 0, b, m));
     }
 }
 
 void qsim_block_float_f32_avx2(size_t n, const float * x, float * y, const qsim_block_format * b) {
     const qsim_v8_mf v = qsim_v8_mf_of(&b->elem);
-    for (size_t i = 0; i < n; i += b->block) {
+    size_t           i = 0;
+    if (b->kind != QSIM_BLOCK_NVFP4 && b->block == 32) {
+        for (; i + 32 <= n; i += 32) {
+            QSIM_PREFETCH(x + i);
+            qsim_v8_block32(x + i, y + i, b, &v);
+        }
+    }
+    for (; i < n; i += b->block) {
         QSIM_PREFETCH(x + i);
         qsim_v8_block(n - i < b->block ? n - i : b->block, x + i, y + i, b, &v);
     }

@@ -94,7 +94,7 @@ static inline void qsim_v16_block(size_t len, const float * x, float * y,
         const __mmask16 k = qsim_v16_lanes(len - j < 16 ? len - j : 16);
         amax = _mm512_max_epi32(amax, _mm512_and_si512(_mm512_castps_si512(_mm512_maskz_loadu_ps(k, x + j)), m->abs));
     }
-    const float s = qsim_block_scale((uint32_t) _mm512_reduce_max_epi32(amax), b);
+    const float s = qsim_block_scale_of((uint32_t) _mm512_reduce_max_epi32(amax), b);
     if (s == 0.0f) {
         for (size_t j = 0; j < len; j++) {
             y[j] = qsim_block_element(x[j], s, b);

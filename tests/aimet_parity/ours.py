@@ -33,11 +33,12 @@ def records(sim) -> dict:
 
 def make_sim(case: dict, calibrate: bool = True):
     """The sim of `case`, calibrated like the oracle's (unless not `calibrate`), and the model's
-    data batches."""
+    data batches. It rounds as AIMET's no-grad forwards do (``aimet_eval_rounding``: the oracle
+    runs under no_grad), which differs from the default only at half-step ties."""
     data = models.batches(case["model"])
     sim = QuantizationSimModel(models.build(case["model"]), data[0], quant_scheme=case["scheme"],
                                default_output_bw=case["act_bw"], default_param_bw=case["param_bw"],
-                               config_file=case["config"])
+                               config_file=case["config"], aimet_eval_rounding=True)
 
     def run_batches(m, _):
         for x in data[:3]:

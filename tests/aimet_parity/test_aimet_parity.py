@@ -212,14 +212,7 @@ def cross_loaded(aimet_python, tmp_path_factory):
     return out, mine
 
 
-# AIMET ties the outputs of mlp's Mul, ReLU6 and Concat to one quantizer (encoding propagation
-# through Concat); torchqsim keeps three, so AIMET can load only one of our three encodings.
-_NO_PROPAGATION = pytest.mark.xfail(strict=True, reason="encoding propagation (shared "
-                                    "quantizers through Concat) is not implemented")
-
-
-@pytest.mark.parametrize("model", [pytest.param(m, marks=_NO_PROPAGATION) if m == "mlp" else m
-                                   for m in XLOAD_MODELS])
+@pytest.mark.parametrize("model", XLOAD_MODELS)
 def test_aimet_loads_our_torch_encodings(model, cross_loaded):
     """AIMET's sim with our ``_torch.encodings`` loaded computes our sim's output."""
     out, mine = cross_loaded

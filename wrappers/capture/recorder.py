@@ -168,10 +168,11 @@ MASK_MAGNITUDE = 1e30
 
 
 def _note_dtype(node: fx.Node, value) -> None:
-    """What preparation's rules read of a tensor result: ``node.meta["dtype"]``, and
-    ``node.meta["mask"]`` when it holds infinities or values beyond :data:`MASK_MAGNITUDE`."""
+    """What preparation's rules read of a tensor result: ``node.meta["dtype"]``,
+    ``node.meta["ndim"]``, and ``node.meta["mask"]`` when it holds infinities or values beyond
+    :data:`MASK_MAGNITUDE`."""
     if isinstance(value, torch.Tensor):
-        node.meta["dtype"] = value.dtype
+        node.meta["dtype"], node.meta["ndim"] = value.dtype, value.dim()
         if value.is_floating_point() and value.numel():
             node.meta["mask"] = bool(value.detach().abs().amax() >= MASK_MAGNITUDE)
 

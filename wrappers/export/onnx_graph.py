@@ -66,8 +66,8 @@ def _quiet(logger_name: str):
 
 
 def export_onnx(model: nn.Module, dummy_input, what: str, *,
-                keep_initializers: bool = False) -> ModelProto:
-    """``model`` exported by ``torch.onnx.export(dynamo=True)`` at opset 21 with the qsim op
+                keep_initializers: bool = False, opset: int = OPSET) -> ModelProto:
+    """``model`` exported by ``torch.onnx.export(dynamo=True)`` at ``opset`` with the qsim op
     translations (:data:`QDQ_TRANSLATION_TABLE`), optimized by onnxscript.
 
     Args:
@@ -77,6 +77,7 @@ def export_onnx(model: nn.Module, dummy_input, what: str, *,
         what: names the graph in error messages, e.g. ``"the QDQ graph"``.
         keep_initializers: optimize without merging equal initializers (every parameter keeps
             its own initializer and name).
+        opset: the ONNX opset (21; 23 for graphs holding float4e2m1).
 
     Raises:
         ExportError: the exporter failed (e.g. the model cannot be traced); the message starts
@@ -87,7 +88,7 @@ def export_onnx(model: nn.Module, dummy_input, what: str, *,
         with warnings.catch_warnings(), _quiet(_EXPORTER_REGISTRY_LOGGER):
             warnings.simplefilter("ignore")
             program = torch.onnx.export(model, args, kwargs=kwargs, dynamo=True,
-                                        opset_version=OPSET, optimize=not keep_initializers,
+                                        opset_version=opset, optimize=not keep_initializers,
                                         verbose=False,
                                         custom_translation_table=QDQ_TRANSLATION_TABLE)
     except Exception as e:  # the exporter raises many types; all mean "could not export"

@@ -15,8 +15,9 @@ For a quantized model (a sim's ``sim.model``, or any model holding
   ``sim.load_encodings`` reads (``QuantizationSimModel.quantizer_encodings_dict``: AIMET's
   ``_torch.encodings``, version 0.6.1 entries), also for quantizers the dummy input does not
   reach (which ``{prefix}.encodings`` cannot name); written as sorted, indented JSON.
-- ``{prefix}_qdq.onnx``: the model with QuantizeLinear / DequantizeLinear pairs (opset 21,
-  :mod:`.qdq_translation`), which onnxruntime runs reproducing ``model``.
+- ``{prefix}_qdq.onnx``: the model with QuantizeLinear / DequantizeLinear pairs (opset 21, or 23
+  when a quantizer uses float4e2m1: :func:`qdq_opset`; :mod:`.qdq_translation`), which
+  onnxruntime runs reproducing ``model`` (the float4 graphs excepted: docs/formats.md §4).
 - ``{prefix}.pth``: ``torch.save`` of the model without quantizers (each quantized module turned
   back into its torch class) with quantize-dequantized weights; load it with
   ``torch.load(..., weights_only=False)`` (it pickles modules; ``torchqsim`` must be importable).
@@ -57,13 +58,15 @@ from .._forward import eval_mode
 from ..nn import QuantizationMixin
 from ..nn.base import torch_base_class
 from ..quantization.block_float_quantizer import BlockFloatQuantizeDequantize
+from ..quantization.float_quantizer import FloatQuantizeDequantize
 from ..quantization.param_quantizer import ParamQuantizeDequantize
 from .._atomic import write_files
 from .entries import encoding_entry
-from .float_translation import MX_EXPORT
+from .float_translation import FLOAT4_FORMATS
 from .markers import markers_in_place, splice_markers
 from .onnx_graph import (ExportError, check_model, export_onnx, names_missing_from,
                          tensor_shapes)
+from .qdq_translation import OPSET
 from .quantizer_slots import quantizer_slots
 
 __all__ = ["export_model", "export_sim", "original_model"]
@@ -84,14 +87,15 @@ def _check_arguments(path, filename_prefix, encoding_version) -> None:
         raise NotADirectoryError(f"path {os.fspath(path)!r} is not an existing directory")
 
 
-def _block_exports(slot, modules) -> bool:
-    """Whether a block-format quantizer has an ONNX translation (export/float_translation.py):
-    MXFP8 or MXINT8, blocking the last axis (a parameter's, or -1)."""
-    q = slot.quantizer
-    if q.format_name not in MX_EXPORT:
-        return False
-    return q.axis == -1 or (slot.kind == "param" and
-                            q.axis == getattr(modules[slot.module_name], slot.key).dim() - 1)
+def qdq_opset(slots) -> int:
+    """The opset of the QDQ graph: 23 when a quantizer's format needs float4e2m1 (FP4, MXFP4,
+    NVFP4; export/float_translation.py), else 21 (:data:`.qdq_translation.OPSET`)."""
+    def float4(q):
+        if isinstance(q, BlockFloatQuantizeDequantize):
+            return q.format_name in FLOAT4_FORMATS
+        return isinstance(q, FloatQuantizeDequantize) and \
+            (q.exponent_bits, q.mantissa_bits, q.kind) == (2, 1, "finite")
+    return 23 if any(float4(s.quantizer) for s in slots) else OPSET
 
 
 def _ready_slots(model: nn.Module) -> list:
@@ -107,13 +111,6 @@ def _ready_slots(model: nn.Module) -> list:
             if isinstance(s.quantizer, ParamQuantizeDequantize) and \
                     not s.quantizer.is_initialized():
                 s.quantizer(getattr(modules[s.module_name], s.key))
-    blocked = [f"{s.path} ({s.quantizer.format_name}, axis {s.quantizer.axis})" for s in slots
-               if isinstance(s.quantizer, BlockFloatQuantizeDequantize)
-               and not _block_exports(s, modules)]
-    if blocked:
-        raise ExportError(f"these block-scaled quantizers have no ONNX export: "
-                          f"{', '.join(blocked)}; MXFP8 and MXINT8 along the last axis export "
-                          f"(docs/formats.md)")
     missing = [s.path for s in slots if not s.quantizer.is_initialized()]
     if missing:
         raise ExportError(f"{len(missing)} enabled quantizers have no encoding: "
@@ -247,7 +244,7 @@ def export_model(model: nn.Module, path, filename_prefix: str, dummy_input,
     slots = _ready_slots(model)
     with eval_mode(model), torch.no_grad():
         fp32, names, plain = _fp32_graph(model, slots, dummy_input)
-        qdq = export_onnx(model, dummy_input, "the QDQ graph")
+        qdq = export_onnx(model, dummy_input, "the QDQ graph", opset=qdq_opset(slots))
     check_model(qdq, "the QDQ graph")
     onnx_named = _onnx_encodings(slots, names, tensor_shapes(fp32))
     _check_names(onnx_named, fp32)

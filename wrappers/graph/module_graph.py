@@ -96,8 +96,9 @@ class ModuleGraph:
         A chain starts at an op with ``op_list[0]`` in ``types_of(op)`` and follows the one
         consumer of each op's outputs: an op whose outputs feed more than one consumer, or the
         model output, ends the chain (a branch is never fused). Ops for which `skip` is true
-        (AIMET: BatchNorms that fold into the conv before them) are passed over while matching
-        and appear in the chain where they are, so ``["Conv", "Relu"]`` matches
+        (AIMET: BatchNorms that fold into the conv before them) are passed over while matching,
+        never matched themselves (``["Conv", "BatchNormalization"]`` does not match a foldable
+        BatchNorm), and appear in the chain where they are, so ``["Conv", "Relu"]`` matches
         ``conv -> bn -> relu`` as ``[conv, bn, relu]``. Every match is returned, in execution
         order of its first op; matches may overlap.
 
@@ -127,7 +128,7 @@ class ModuleGraph:
             raise ValueError("ModuleGraph.find_chains: op_list must name at least one op type")
         chains = []
         for start in self.ops:
-            if op_list[0] not in types_of(start):
+            if op_list[0] not in types_of(start) or skip(start):
                 continue
             chain, matched = [start], 1
             while matched < len(op_list):
@@ -135,10 +136,11 @@ class ModuleGraph:
                 if nxt is None:
                     break
                 chain.append(nxt)
-                if op_list[matched] in types_of(nxt):
-                    matched += 1
-                elif not skip(nxt):
+                if skip(nxt):  # never matched, even by its own type (AIMET's ignored ops)
+                    continue
+                if op_list[matched] not in types_of(nxt):
                     break
+                matched += 1
             if matched == len(op_list):
                 chains.append(chain)
         return chains

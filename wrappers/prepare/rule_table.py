@@ -11,8 +11,8 @@ from torch import fx, nn
 from ..capture import MASK_MAGNITUDE
 from ..graph import node_args
 from .rules import (_AVG, _AVG_DEFAULTS, _INTERPOLATE_PARAMS, _MAX, _MAX_DEFAULTS, _SDPA_DEFAULTS,
-                    _SDPA_PARAMS, _Call, _Rule, _addmm, _binary, _concat, _dropout, _embedding,
-                    _functional_unary, _has_node, _inplace, _inplace_flag, _interpolate,
+                    _SDPA_PARAMS, _Call, _Rule, _addmm, _batch_norm, _binary, _concat, _dropout,
+                    _embedding, _functional_unary, _has_node, _inplace, _inplace_flag, _interpolate,
                     _is_mask, _layer_norm, _linear, _mean, _plain, _pool, _quantized_class,
                     _same_dtype, _sdpa, _unary)
 
@@ -68,6 +68,10 @@ _FUNCTION_RULES: dict[Any, _Rule] = {
     F.layer_norm: _Rule(_X + ("normalized_shape", "weight", "bias", "eps"),
                         {"weight": None, "bias": None, "eps": 1e-5}, _unary(_layer_norm)),
     F.linear: _Rule(_X + ("weight", "bias"), {"bias": None}, _unary(_linear)),
+    F.batch_norm: _Rule(_X + ("running_mean", "running_var", "weight", "bias", "training",
+                              "momentum", "eps"),
+                        {"weight": None, "bias": None, "training": False, "momentum": 0.1,
+                         "eps": 1e-5}, _unary(_batch_norm)),
     F.embedding: _Rule(_X + ("weight", "padding_idx", "max_norm", "norm_type",
                              "scale_grad_by_freq", "sparse"),
                        {"padding_idx": None, "max_norm": None, "norm_type": 2.0,

@@ -122,6 +122,42 @@ def _layer_norm(call: _Call):
     return module
 
 
+def _buffer(call: _Call, name: str):
+    """The buffer behind get_attr argument `name`, None for None, else ``_COMPUTED``."""
+    value = call.args[name]
+    if value is None:
+        return None
+    if isinstance(value, fx.Node) and value.op == "get_attr":
+        try:
+            return call.root.get_buffer(value.target)
+        except AttributeError:
+            pass
+    return _COMPUTED
+
+
+_BATCH_NORMS = {2: nn.BatchNorm1d, 3: nn.BatchNorm1d, 4: nn.BatchNorm2d}
+
+
+def _batch_norm(call: _Call):
+    """``F.batch_norm`` on the model's parameters and running statistics (timm's
+    ``BatchNormAct2d`` calls it from its own forward) -> ``nn.BatchNorm1d/2d`` holding the same
+    tensors, when its training flag is the model's own (the module then follows train/eval)."""
+    a = call.args
+    weight, bias = _parameter(call, "weight"), _parameter(call, "bias")
+    mean, var = _buffer(call, "running_mean"), _buffer(call, "running_var")
+    cls = _BATCH_NORMS.get(a["input"].meta.get("ndim")) if isinstance(a["input"], fx.Node) else None
+    if cls is None or _COMPUTED in (weight, bias, mean, var) or mean is None or var is None \
+            or (weight is None) != (bias is None) or a["training"] != call.training \
+            or _has_node((a["momentum"], a["eps"])):
+        return None
+    module = cls(mean.numel(), eps=a["eps"], momentum=a["momentum"],
+                 affine=weight is not None, device=mean.device)
+    module.running_mean, module.running_var = mean, var
+    if weight is not None:
+        module.weight, module.bias = weight, bias
+    return module
+
+
 def _linear(call: _Call):
     weight, bias = _parameter(call, "weight"), _parameter(call, "bias")
     if weight is None or _COMPUTED in (weight, bias) or weight.dim() != 2:

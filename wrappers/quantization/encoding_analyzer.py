@@ -209,8 +209,26 @@ class MinMaxEncodingAnalyzer(EncodingAnalyzer):
         self.fixed_min = None if fixed_min is None else float(fixed_min)
 
     def _encodings(self, grid):
-        lo = self.min if self.fixed_min is None else torch.full_like(self.min, self.fixed_min)
-        return torch.ops.qsim.encodings_min_max(lo, self.max, grid.bitwidth, int(grid.kind))
+        return torch.ops.qsim.encodings_min_max(self._lo(), self.max, grid.bitwidth, int(grid.kind))
+
+    def _lo(self) -> Tensor:
+        return self.min if self.fixed_min is None else torch.full_like(self.min, self.fixed_min)
+
+    @torch.no_grad()
+    def held_range(self, grid: Grid) -> tuple[Tensor, Tensor] | None:
+        """The (min, max) an aimet-torch 2.42 quantizer holds for this encoding on an asymmetric
+        grid: the observed range widened to zero (and by ``n * eps`` when narrower than ``n``
+        steps of ``eps``), not snapped to the grid, in float32 as AIMET computes it. A quantizer
+        holding it derives AIMET's scale ``(max - min) / n`` bit for bit (docs/aimet.md §2.3).
+        None for symmetric grids, whose held range is the grid's."""
+        if grid.kind is not GridKind.ASYMMETRIC:
+            return None
+        n, eps = grid.qmax - grid.qmin, torch.finfo(torch.float32).eps
+        big = torch.finfo(torch.float32).max
+        lo = torch.clamp(self._lo(), min=-big, max=0.0)
+        hi = torch.clamp(self.max, min=0.0, max=big)
+        hi = hi + n * (eps * ((hi - lo) / n < eps))
+        return lo.reshape(self.shape), torch.clamp(hi, max=big).reshape(self.shape)
 
 
 class _HistogramAnalyzer(EncodingAnalyzer):

@@ -91,6 +91,11 @@ class QuantizeDequantize(nn.Module):
         self.register_buffer("initialized", torch.tensor(False))
         self._calibrating = False
 
+    #: Round ``x * (1 / scale)`` instead of ``x / scale`` in no-grad forwards, as aimet-torch
+    #: 2.42's fast path (``torch.fake_quantize_*``) does: see ``QuantizationSimModel``'s
+    #: ``aimet_eval_rounding`` (docs/aimet.md §2.5). Off: ONNX QuantizeLinear's ``x / scale``.
+    reciprocal_rounding = False
+
     @property
     def symmetric(self) -> bool:
         return self.grid.symmetric
@@ -162,10 +167,13 @@ class QuantizeDequantize(nn.Module):
         return torch.zeros_like(self.min.detach())
 
     def get_encoding(self) -> Encoding:
-        """The encoding as :class:`Encoding` (detached; zero point as int32)."""
+        """The encoding as :class:`Encoding` (detached; zero point as int32; min/max the grid's
+        ends ``scale * (qmin - zp)``, ``scale * (qmax - zp)``, as AIMET's ``get_min``/``get_max``:
+        the held min/max need not lie on the grid, see ``MinMaxEncodingAnalyzer.held_range``)."""
         with torch.no_grad():
-            return Encoding(self.get_scale(), self.get_zero_point().to(torch.int32),
-                            self.min.detach().clone(), self.max.detach().clone())
+            scale, zp = self.get_scale(), self.get_zero_point()
+            return Encoding(scale, zp.to(torch.int32), scale * (self.qmin - zp),
+                            scale * (self.qmax - zp))
 
     def _check_input(self, x: Tensor) -> None:
         full = aligned_shape(self.shape, x.shape)
@@ -218,6 +226,10 @@ class QuantizeDequantize(nn.Module):
             raise RuntimeError(f"{self._label()} has no encoding: calibrate it under "
                                f"`with quantizer.compute_encodings():`, or call set_range()")
         scale, zp, axis, block = self._qparams(tuple(x.shape))
+        if self.reciprocal_rounding and block is None and not torch.is_grad_enabled() and \
+                x.dtype == torch.float32 and scale.dim() <= 1:
+            y = _reciprocal_qdq(x, scale, zp, axis, self.qmin, self.qmax)
+            return y if out is None else out.copy_(y)
         return F.quantize_dequantize(x, scale, zp, self.qmin, self.qmax, axis, block, out=out)
 
     def _qparams(self, x_shape: tuple) -> tuple:
@@ -267,8 +279,10 @@ class QuantizeDequantize(nn.Module):
             encoding = self.encoding_analyzer.encodings_for(self.grid)
         except RuntimeError as e:
             raise RuntimeError(f"{self._label()}: no encoding computed: {e}") from e
+        held = getattr(self.encoding_analyzer, "held_range", None)
+        held = held(self.grid) if held is not None else None
         with torch.no_grad():
-            self._set(encoding.min, encoding.max)
+            self._set(*(held or (encoding.min, encoding.max)))
 
     @contextlib.contextmanager
     def compute_encodings(self, process_group=None):
@@ -300,6 +314,15 @@ class QuantizeDequantize(nn.Module):
     def extra_repr(self) -> str:
         return f"shape={self.shape}, bitwidth={self.bitwidth}, grid={self.grid.name!r}" + \
             (f", block_size={self.block_size}" if self.block_size is not None else "")
+
+
+def _reciprocal_qdq(x: Tensor, scale: Tensor, zp: Tensor, axis, qmin: int, qmax: int) -> Tensor:
+    """torch's fake-quantize (positions ``rint(x * (1 / scale)) + zp``), per tensor or per
+    channel along `axis`."""
+    zp = zp.to(torch.int32)
+    if scale.dim() == 0:
+        return torch.fake_quantize_per_tensor_affine(x, scale, zp, qmin, qmax)
+    return torch.fake_quantize_per_channel_affine(x, scale, zp, axis, qmin, qmax)
 
 
 def plain_eager() -> bool:

@@ -37,6 +37,7 @@ import torch
 from torch import Tensor
 
 from .encoding_analyzer import EncodingAnalyzer
+from .grid import Grid
 
 __all__ = ["TfEnhancedEncodingAnalyzer"]
 
@@ -136,7 +137,16 @@ class TfEnhancedEncodingAnalyzer(EncodingAnalyzer):
             lows.append(lo)
             highs.append(hi)
         lo, hi = torch.cat(lows).reshape(self.min.shape), torch.cat(highs).reshape(self.max.shape)
+        self._held = (grid, lo.reshape(self.shape), hi.reshape(self.shape))
         return torch.ops.qsim.encodings_min_max(lo, hi, grid.bitwidth, int(grid.kind))
+
+    def held_range(self, grid: Grid) -> tuple[Tensor, Tensor] | None:
+        """The (min, max) an aimet-torch 2.42 quantizer holds for the last encoding computed
+        (the best candidate's ``offset * delta`` and ``+ num_steps * delta``, not snapped to the
+        grid): a quantizer holding it derives AIMET's scale bit for bit (docs/aimet.md §2.3).
+        None before any encoding on this grid was computed."""
+        held = getattr(self, "_held", None)
+        return held[1:] if held is not None and held[0] == grid else None
 
     def extra_repr(self) -> str:
         return f"shape={self.shape}, num_bins={_BINS}, growth_limit={_GROWTH}"

@@ -53,11 +53,14 @@ def _block_statistics(sim):
 
 
 def _activation_quantizers(sim):
+    """Every non-frozen activation quantizer once (a shared one at its first slot)."""
+    seen = set()
     for name, module in sim.named_qmodules():
         for kind, slots in (("input_quantizers", module.input_quantizers),
                             ("output_quantizers", module.output_quantizers)):
             for i, q in enumerate(slots):
-                if isinstance(q, QuantizeDequantize) and not is_frozen(q):
+                if isinstance(q, QuantizeDequantize) and not is_frozen(q) and id(q) not in seen:
+                    seen.add(id(q))
                     yield name, module, kind, i, q
 
 

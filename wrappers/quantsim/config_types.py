@@ -37,13 +37,15 @@ def _frozen_map(items) -> Mapping:
 
 @dataclass(frozen=True)
 class Precision:
-    """One side of a supported kernel: ``bitwidth`` and ``dtype`` (``"int"`` or ``"float"``)."""
+    """One side of a supported kernel: ``bitwidth`` and ``dtype``: ``"int"``, ``"float"`` or a
+    narrow float format name of :mod:`torchqsim.float_formats` (``"fp8_e4m3"``, ``"mxfp4"``, ...;
+    ``bitwidth`` is then its element bits), as the sim's slots name their precision."""
 
     bitwidth: int
     dtype: str
 
     def __str__(self) -> str:
-        return f"{self.dtype}{self.bitwidth}"
+        return f"{self.dtype}{self.bitwidth}" if self.dtype in ("int", "float") else self.dtype
 
 
 @dataclass(frozen=True)

@@ -114,6 +114,7 @@ def make_quantizer(sim, module: nn.Module, kind: str, key, spec: SlotSpec):
     q = cls(shape, spec.bitwidth, symmetric, analyzer,
             strict=symmetric and spec.strict, unsigned=symmetric and spec.unsigned)
     q.requires_grad_(sim.quant_scheme.is_range_learning)
+    q.reciprocal_rounding = sim._aimet_eval_rounding
     if fixed is not None and fixed[1] is not None:
         _set_fixed_range(q, *fixed)
         freeze(q)

@@ -3,6 +3,7 @@
 
 import warnings
 
+from .config_types import Precision
 from .plan import ModuleSpec, SlotSpec
 
 __all__ = ["check_supported_kernels"]
@@ -42,8 +43,8 @@ def check_supported_kernels(specs: dict[str, ModuleSpec]) -> list[str]:
         if not ok:
             listed = "; ".join(f"act {k.activation}" + (f" param {k.param}" if k.param else "")
                                for k in spec.supported_kernels)
-            got = (f"activation {act[1]}{act[0]}" if act else "") + \
-                (f"{', ' if act else ''}param {param[1]}{param[0]}" if param else "")
+            got = (f"activation {Precision(*act)}" if act else "") + \
+                (f"{', ' if act else ''}param {Precision(*param)}" if param else "")
             messages.append(f"module {name!r}: {got} is not among its supported_kernels: {listed}")
     for m in messages:
         warnings.warn(m, stacklevel=3)

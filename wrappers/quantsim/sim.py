@@ -45,7 +45,7 @@ from ..graph import ModuleGraph
 from ..nn.base import QuantizationMixin
 from ..prepare import prepare_model
 from ..quantization.scheme import QuantScheme
-from . import calibration, targets, torch_encodings
+from . import calibration, propagation, targets, torch_encodings
 from .arguments import check_sim_arguments
 from .config_file import load_config
 from .config_rules import apply_config
@@ -53,6 +53,7 @@ from .construction import disable_non_float_slots, quantize_modules, realize
 from .hw_rules import apply_exception_rules
 from .kernel_support import check_supported_kernels
 from .summary import summary as _summary
+from .weight_snap import snap_weight_ranges
 
 __all__ = ["QuantizationSimModel"]
 
@@ -78,6 +79,11 @@ class QuantizationSimModel:
             2.42's, encodings equal to AIMET's) or ``"growing"`` (torchqsim's no-drop
             histogram, the one ``torch.distributed`` calibration can merge); see
             :meth:`QuantScheme.analyzer`.
+        aimet_eval_rounding: integer quantizers round ``x * (1 / scale)`` in no-grad forwards,
+            as aimet-torch 2.42 does there (it calls ``torch.fake_quantize_*``; with gradients it
+            divides). Off (the default), every forward divides, as ONNX ``QuantizeLinear`` and
+            onnxruntime do. The two differ only for values within an ulp of a half step
+            (docs/aimet.md §2.5).
 
     Attributes:
         model: the simulated model (``torch.fx.GraphModule`` with quantized wrappers).
@@ -102,14 +108,15 @@ class QuantizationSimModel:
     :mod:`.calibration`, :mod:`.torch_encodings`, :mod:`.summary`) take the sim and share its
     private state: ``_specs`` (the plan, module path -> :class:`~.plan.ModuleSpec`),
     ``_config`` (the :class:`~.config_types.QuantsimConfig`), ``_percentile``,
-    ``_tf_enhanced_histogram``, ``_excluded`` (excluded module names)
+    ``_tf_enhanced_histogram``, ``_excluded`` (excluded module names), ``_shared`` (slots
+    sharing another slot's quantizer, :mod:`.propagation`)
     and ``_source_names`` (original module id -> name).
     """
 
     def __init__(self, model: nn.Module, dummy_input, quant_scheme="tf_enhanced",
                  default_output_bw: int = 8, default_param_bw: int = 8,
                  default_data_type: str = "int", config_file=None, in_place: bool = False,
-                 tf_enhanced_histogram: str = "aimet"):
+                 tf_enhanced_histogram: str = "aimet", aimet_eval_rounding: bool = False):
         self.quant_scheme = check_sim_arguments(model, quant_scheme, default_output_bw,
                                                 default_param_bw, default_data_type)
         self.default_output_bw, self.default_param_bw = default_output_bw, default_param_bw
@@ -119,6 +126,10 @@ class QuantizationSimModel:
         self._percentile = 100.0
         QuantScheme.post_training_tf_enhanced.analyzer((), tf_enhanced_histogram=tf_enhanced_histogram)
         self._tf_enhanced_histogram = tf_enhanced_histogram
+        if not isinstance(aimet_eval_rounding, bool):
+            raise TypeError(f"aimet_eval_rounding must be a bool, got "
+                            f"{type(aimet_eval_rounding).__name__}")
+        self._aimet_eval_rounding = aimet_eval_rounding
         self._excluded: list[str] = []
         source = model if in_place else copy.deepcopy(model)
         self._source_names = {id(m): n for n, m in model.named_modules()}
@@ -137,8 +148,11 @@ class QuantizationSimModel:
         disable_non_float_slots(self, dummy_input)
         apply_exception_rules(self.graph, self._specs, self.hw_version)
         check_supported_kernels(self._specs)
+        self._shared = propagation.shared_slots(self.graph, self._specs, self.hw_version)
+        propagation.share_specs(self._specs, self._shared)
         for name in self._specs:
             realize(self, name)
+        propagation.tie_quantizers(self)
 
     # ------------------------------------------------------------------ queries
 
@@ -241,6 +255,7 @@ class QuantizationSimModel:
             calibration.compute_param_encodings(self)
             calibration.calibrate_activations(self, forward_pass_callback,
                                               forward_pass_callback_args, tqdm)
+            snap_weight_ranges(self)
 
     # ------------------------------------------------------------------ encodings
 

@@ -9,6 +9,7 @@ from torch import nn
 
 from .arguments import parse_precision
 from .construction import realize
+from .propagation import untie
 
 __all__ = ["exclude", "resolve", "set_precision"]
 
@@ -66,6 +67,7 @@ def set_precision(sim, target, activation, param) -> list[str]:
             slot.bitwidth, slot.dtype = act
         for k, (bw, dt) in per_param.items():
             spec.params[k].bitwidth, spec.params[k].dtype = bw, dt
+        untie(sim, [name])
         realize(sim, name)
     return names
 
@@ -73,7 +75,9 @@ def set_precision(sim, target, activation, param) -> list[str]:
 def exclude(sim, layers) -> None:
     """``QuantizationSimModel.exclude_layers_from_quantization``: disables every slot of the
     designated modules, removes their quantizers and records them in ``sim._excluded``."""
-    for name in resolve(sim, layers):
+    names = resolve(sim, layers)
+    untie(sim, names)
+    for name in names:
         for _, _, slot in sim._specs[name].slots():
             slot.enabled = False
         realize(sim, name)

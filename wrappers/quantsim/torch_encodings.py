@@ -14,6 +14,7 @@ Example::
 
 import dataclasses
 import json
+import math
 import os
 import warnings
 
@@ -23,18 +24,28 @@ from torch import Tensor, nn
 from .._atomic import write_files
 from .._io import EncodingsError
 from ..encoding_codec import aimet_bool_text, aimet_offset, channels_to_entry
+from ..float_formats import BLOCK_FORMATS, FLOAT_FORMATS, is_format
 from ..quantization.param_quantizer import freeze
 from ..quantization.quantizer import QuantizeDequantize
 from .arguments import check_bitwidth
 from .construction import make_quantizer, set_slot
+from .propagation import tie_loaded
 
 __all__ = ["encodings_dict", "load_encodings", "quantizer_entries", "save_encodings"]
 
 
 def quantizer_entries(q: nn.Module) -> list[dict]:
-    """AIMET 0.6.1 entries of a quantizer (one per channel)."""
+    """AIMET 0.6.1 entries of a quantizer (one per channel). A narrow float format adds its name
+    (``"format": "fp8_e4m3"``, ``"mxfp4"``, ...) to AIMET's ``{"bitwidth", "dtype": "float"}``,
+    and a calibrated NVFP4 quantizer its largest magnitude (``"amax"``, which gives the tensor
+    scale), so that ``load_encodings`` rebuilds the same quantizer."""
     if not isinstance(q, QuantizeDequantize):
-        return [{"bitwidth": int(q.bitwidth), "dtype": "float"}]
+        entry = {"bitwidth": int(q.bitwidth), "dtype": "float"}
+        if is_format(getattr(q, "format_name", None)):
+            entry["format"] = q.format_name
+        if getattr(q, "tensor_scale", None) is not None:
+            entry["amax"] = float(q.amax)
+        return [entry]
     enc = q.get_encoding()
     sym = aimet_bool_text(q.symmetric)
     return [{"bitwidth": q.bitwidth, "dtype": "int", "is_symmetric": sym,
@@ -136,6 +147,7 @@ def load_encodings(sim, encodings, strict: bool, partial: bool, frozen: bool) ->
         if frozen and isinstance(q, QuantizeDequantize):
             freeze(q)
         set_slot(sim, name, kind, k, q)
+    loaded = tie_loaded(sim, [load[2:5] for load in loads]) | loaded
     if not partial:
         for name, spec in sim._specs.items():
             for kind, key, slot in spec.slots():
@@ -158,12 +170,18 @@ def _plan_entry(sim, key, entries, where: str):
     slot = slots[k]
     if not slot.enabled:
         return f"{where}: the {kind} quantizer {k!r} of {name!r} is disabled in this sim"
+    fmt, amax, entries = _format_keys(entries, where)
     entry = channels_to_entry(entries, where)
     module = sim.model.get_submodule(name)
-    new = dataclasses.replace(slot, dtype=entry["dtype"], bitwidth=check_bitwidth(
-        f"{where}.bitwidth", entry["bitwidth"], entry["dtype"]))
+    dtype = fmt or entry["dtype"]
+    new = dataclasses.replace(slot, dtype=dtype, bitwidth=check_bitwidth(
+        f"{where}.bitwidth", entry["bitwidth"], dtype))
     if entry["dtype"] == "float":
-        return slot, new, name, kind, k, make_quantizer(sim, module, kind, k, new)
+        q = make_quantizer(sim, module, kind, k, new)
+        if amax is not None:
+            q.amax.fill_(amax)
+            q._calibrated = True
+        return slot, new, name, kind, k, q
     if slot.symmetric != entry["is_symmetric"]:
         new.symmetric, new.strict, new.unsigned = entry["is_symmetric"], False, False
     n = len(entry["scale"])
@@ -181,6 +199,27 @@ def _plan_entry(sim, key, entries, where: str):
     return slot, new, name, kind, k, q
 
 
+def _format_keys(entries: list, where: str):
+    """``(format name or None, NVFP4 amax or None, entries without those keys)``, checked: the
+    format a name of torchqsim.float_formats on a float entry, amax a finite number >= 0 of an
+    nvfp4 entry; ValueError naming the field otherwise."""
+    first = entries[0] if entries and isinstance(entries[0], dict) else {}
+    if "format" not in first and "amax" not in first:
+        return None, None, entries
+    fmt, amax = first.get("format"), first.get("amax")
+    if len(entries) != 1 or first.get("dtype") != "float":
+        raise ValueError(f"{where}: 'format' and 'amax' belong to one float entry")
+    if not is_format(fmt):
+        raise ValueError(f"{where}.format: unknown format {fmt!r}; expected one of "
+                         f"{', '.join(list(FLOAT_FORMATS) + list(BLOCK_FORMATS))}")
+    if amax is not None and (fmt != "nvfp4" or isinstance(amax, bool) or
+                             not isinstance(amax, (int, float)) or
+                             not (math.isfinite(amax) and amax >= 0)):
+        raise ValueError(f"{where}.amax: a finite number >= 0 of an nvfp4 entry, got {amax!r}")
+    rest = {key: v for key, v in first.items() if key not in ("format", "amax")}
+    return fmt, amax, [rest]
+
+
 def _mapping(value, where: str) -> dict:
     """`value` when it is a JSON object, {} for null; else a ValueError naming `where`."""
     if value is None:
@@ -193,10 +232,20 @@ def _mapping(value, where: str) -> dict:
 
 def _entry_range(entry: dict, qmin: int, qmax: int) -> tuple[Tensor, Tensor]:
     """Per-channel (min, max) of a checked entry: its min/max when recorded, else AIMET's
-    ``scale * offset`` and ``scale * (offset + qmax - qmin)`` in fp32."""
-    if entry["min"] is not None and entry["max"] is not None:
-        return (torch.tensor(entry["min"], dtype=torch.float32),
-                torch.tensor(entry["max"], dtype=torch.float32))
+    ``scale * offset`` and ``scale * (offset + qmax - qmin)`` in fp32; max then moved by a few
+    ulps where needed so that the quantizer's ``(max - min) / (qmax - qmin)`` is the entry's
+    scale bit for bit."""
     s = torch.tensor(entry["scale"], dtype=torch.float32)
-    off = torch.tensor(entry["offset"], dtype=torch.float32)
-    return s * off, s * (off + (qmax - qmin))
+    if entry["min"] is not None and entry["max"] is not None:
+        lo = torch.tensor(entry["min"], dtype=torch.float32)
+        hi = torch.tensor(entry["max"], dtype=torch.float32)
+    else:
+        off = torch.tensor(entry["offset"], dtype=torch.float32)
+        lo, hi = s * off, s * (off + (qmax - qmin))
+    for _ in range(8):
+        got = (hi - lo) / (qmax - qmin)
+        if torch.equal(got, s):
+            break
+        hi = torch.where(got < s, torch.nextafter(hi, hi + s), torch.where(
+            got > s, torch.nextafter(hi, hi - s), hi))
+    return lo, hi

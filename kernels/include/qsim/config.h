@@ -17,7 +17,11 @@
  *   model_input   {is_input_quantized}
  *   model_output  {is_output_quantized}
  *
- * A kernel precision is {"bitwidth": n, "dtype": "int" | "float"}. Accepted input:
+ * A kernel precision is {"bitwidth": n, "dtype": "int" | "float"}, or a narrow float format by name:
+ * {"dtype": <format>} with an optional "bitwidth" that must equal the format's element bits
+ * (qsim_config_format_names(): "fp8_e4m3" 8, "fp8_e5m2" 8, "fp8_e4m3fnuz" 8, "fp8_e5m2fnuz" 8,
+ * "fp6_e3m2" 6, "fp6_e2m3" 6, "fp4_e2m1" 4, "mxfp8_e4m3" 8, "mxfp8_e5m2" 8, "mxfp6_e3m2" 6,
+ * "mxfp6_e2m3" 6, "mxfp4" 4, "mxint8" 8, "nvfp4" 4; docs/formats.md). Accepted input:
  *  - booleans: JSON true/false or AIMET's strings "True"/"False";
  *  - a duplicated key: the last value counts (as Python's json.load);
  *  - bitwidths: int 4, 8 or 16, float 16 or 32 (AIMET's schema allows 4, 8, 16, 32; torchqsim's
@@ -58,15 +62,23 @@ typedef enum qsim_opt_bool {
 } qsim_opt_bool;
 
 typedef enum qsim_config_dtype {
-    QSIM_DTYPE_INT   = 0,
-    QSIM_DTYPE_FLOAT = 1,
+    QSIM_DTYPE_INT    = 0,
+    QSIM_DTYPE_FLOAT  = 1,
+    QSIM_DTYPE_FORMAT = 2, /* a named narrow float format (`format`) */
 } qsim_config_dtype;
 
-/* One side of a supported kernel. bitwidth 0: absent (only an op_type kernel's param may be). */
+/* One side of a supported kernel. bitwidth 0: absent (only an op_type kernel's param may be).
+ * format: the format name for QSIM_DTYPE_FORMAT (a static string of qsim_config_format_names(),
+ * not owned), else NULL. */
 typedef struct qsim_config_precision {
     int               bitwidth;
     qsim_config_dtype dtype;
+    const char *      format;
 } qsim_config_precision;
+
+/* The format names a precision's "dtype" may hold, comma-separated ("fp8_e4m3, fp8_e5m2, ...");
+ * a static string. */
+const char * qsim_config_format_names(void);
 
 typedef struct qsim_config_kernel {
     qsim_config_precision activation;

@@ -92,7 +92,7 @@ typedef struct qsim_encoding_entry {
     const char *         name;         /* ONNX tensor or parameter name, non-empty, unique */
     qsim_encoding_role   role;
     qsim_encoding_kind   kind;
-    int                  bitwidth;     /* int: 1..32; float: 8, 16 or 32 */
+    int                  bitwidth;     /* int: 1..32; float: 2..32 */
     /* The rest describes INT entries; a FLOAT entry has n == 0, NULL arrays, PER_TENSOR, axis
      * QSIM_ENCODING_NO_AXIS, block_size 0, ndim 0 and both flags 0. */
     int                  is_symmetric; /* AIMET's is_symmetric / is_sym */

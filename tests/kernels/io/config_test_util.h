@@ -85,7 +85,7 @@ inline std::string doc(const std::string & section = "", const std::string & bod
 }
 
 // Checks a failed parse against its expected status, message, path and location.
-void expect_error(const Parsed & p, const std::string & message, const std::string & path, int line,
+inline void expect_error(const Parsed & p, const std::string & message, const std::string & path, int line,
                   int column) {
     EXPECT_EQ(p.status, QSIM_PARSE_ERROR) << message;
     EXPECT_EQ(p.cfg, nullptr);

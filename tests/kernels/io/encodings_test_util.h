@@ -117,7 +117,7 @@ inline std::pair<int, int> where(const std::string & text, const std::string & n
 
 // A failed parse of `text`: status, message, path, and the location of `needle` in `text` (its
 // first occurrence, or its last when `last`), which replaces {L} and {C} in `message`.
-void expect_error(const std::string & text, std::string message, const std::string & path,
+inline void expect_error(const std::string & text, std::string message, const std::string & path,
                   const std::string & needle, bool last = false) {
     Loaded p(text);
     auto [line, column] = where(text, needle, last);

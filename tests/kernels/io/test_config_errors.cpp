@@ -105,8 +105,13 @@ TEST(ConfigErrors, UnsupportedBitwidthsAndDtypes) {
     // '{' 59, "dtype" 60..66, ':' 67, ' ' 68, value 69.
     expect_error(Parsed(kernel(R"({"dtype": "int8", "bitwidth": 8})")),
                  "unsupported dtype 'int8' at $.op_type.Conv.supported_kernels[0].activation.dtype "
-                 "(line 4, column 69): expected \"int\" or \"float\"",
+                 "(line 4, column 69): expected \"int\", \"float\" or a format name (" +
+                     std::string(qsim_config_format_names()) + ")",
                  "$.op_type.Conv.supported_kernels[0].activation.dtype", 4, 69);
+    expect_error(Parsed(kernel(R"({"bitwidth": 8, "dtype": "mxfp4"})")),
+                 "bitwidth 8 does not match format mxfp4 (4 bits)" + where +
+                     ": the format's element bits (or leave it out)",
+                 path, 4, 72);
     expect_error(Parsed(kernel(R"({"bitwidth": 8})")),
                  "missing required key 'dtype' at $.op_type.Conv.supported_kernels[0].activation "
                  "(line 4, column 59)",

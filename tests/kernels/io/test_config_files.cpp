@@ -206,3 +206,27 @@ TEST(ConfigValues, KernelsAndConstraints) {
 }
 
 }  // namespace
+
+TEST(ConfigValues, FormatNamesAreKernelPrecisions) {
+    Parsed p(doc("op_type", R"({"Gemm": {"supported_kernels": [{"activation": {"dtype": "fp8_e4m3"},)"
+                            R"( "param": {"dtype": "mxfp4", "bitwidth": 4}}, {"activation": {"dtype": "nvfp4"},)"
+                            R"( "param": {"dtype": "mxfp4", "dtype": "int", "bitwidth": 8}}]}})"));
+    ASSERT_EQ(p.status, QSIM_SUCCESS) << p.err.message;
+    const qsim_config_op_type & s = op(p, "Gemm");
+    ASSERT_EQ(s.n_supported_kernels, 2u);
+    EXPECT_EQ(s.supported_kernels[0].activation.dtype, QSIM_DTYPE_FORMAT);
+    EXPECT_STREQ(s.supported_kernels[0].activation.format, "fp8_e4m3");
+    EXPECT_EQ(s.supported_kernels[0].activation.bitwidth, 8);  // the format's bits when left out
+    EXPECT_STREQ(s.supported_kernels[0].param.format, "mxfp4");
+    EXPECT_EQ(s.supported_kernels[0].param.bitwidth, 4);
+    EXPECT_STREQ(s.supported_kernels[1].activation.format, "nvfp4");
+    EXPECT_EQ(s.supported_kernels[1].param.dtype, QSIM_DTYPE_INT);  // the last dtype counts
+    EXPECT_EQ(s.supported_kernels[1].param.format, nullptr);
+    const std::string names = qsim_config_format_names();
+    for (const char * name : {"fp8_e5m2", "fp6_e3m2", "fp4_e2m1", "mxfp8_e5m2", "mxint8"}) {
+        EXPECT_NE(names.find(name), std::string::npos) << name;
+        Parsed k(doc("op_type", std::string(R"({"Conv": {"supported_kernels": [{"activation": {"dtype": ")") +
+                                    name + R"("}}]}})"));
+        EXPECT_EQ(k.status, QSIM_SUCCESS) << name << ": " << k.err.message;
+    }
+}

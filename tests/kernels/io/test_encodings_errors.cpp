@@ -218,4 +218,36 @@ TEST(EncodingsErrors, KeysAndNames) {
                  "$.param_encodings[0]", "\"scale\"");
 }
 
+// Sections are parsed one entry at a time (kernels/io/encodings_read_sections.c), with the
+// semantics of the whole-tree reader: in a 0.6.1 section a duplicated tensor name counts once, at
+// its first place, with its last value (Python's json); a duplicated section takes its last
+// value; an error deep in a later entry, after escaped keys and nested strings holding brackets,
+// keeps its JSON path and line:column.
+TEST(EncodingsErrors, StreamedSectionsKeepTheSemanticsOfOneTree) {
+    const auto chan = [](const char * scale) {
+        return std::string(R"([{"bitwidth": 8, "dtype": "int", "is_symmetric": "False", "max": 1.0, )"
+                           R"("min": -1.0, "offset": -128, "scale": )") + scale + "}]";
+    };
+    const std::string dup = "{\"version\": \"0.6.1\", \"activation_encodings\": {\"a\": " + chan("0.5") +
+                            ", \"b\": " + chan("0.125") + ", \"a\": " + chan("0.25") +
+                            "}, \"param_encodings\": {\"x\": " + chan("1.0") + "}, \"param_encodings\": {\"y\": " +
+                            chan("2.0") + "}}";
+    Loaded d(dup);
+    ASSERT_EQ(d.status, QSIM_SUCCESS) << d.err.message;
+    ASSERT_EQ(d.view().n_entries, 3u);
+    EXPECT_EQ(std::string(d.view().entries[0].name), "a");
+    EXPECT_EQ(d.view().entries[0].scale[0], 0.25f);
+    EXPECT_EQ(std::string(d.view().entries[1].name), "b");
+    EXPECT_EQ(std::string(d.view().entries[2].name), "y");
+    EXPECT_EQ(d.view().entries[2].role, QSIM_ENCODING_PARAM);
+
+    const std::string deep = "{\"version\": \"0.6.1\",\n\"activation_encodings\": {\"q\\\"[{\": " + chan("0.5") +
+                             ",\n \"r]}\": " + chan("0.5") + ",\n \"s\": " + chan("-2.5") +
+                             "},\n\"param_encodings\": {}}";
+    expect_error(deep,
+                 "invalid scale at $.activation_encodings.s[0].scale (line {L}, column {C}): must be > 0, "
+                 "got -2.5",
+                 "$.activation_encodings.s[0].scale", "-2.5");
+}
+
 }  // namespace

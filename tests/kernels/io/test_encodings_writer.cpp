@@ -110,8 +110,10 @@ TEST(EncodingsModel, AddChecksStructure) {
     shape.block_size = 2;
     shape.shape = {2, 2};
     EXPECT_EQ(add_refusal(shape.entry()), "cannot add param 't': the scale shape's product must equal n");
-    qsim_encoding_entry f = float_entry("t", QSIM_ENCODING_PARAM, 12);
-    EXPECT_EQ(add_refusal(f), "cannot add param 't': a float entry's bitwidth must be 8, 16 or 32");
+    qsim_encoding_entry f = float_entry("t", QSIM_ENCODING_PARAM, 1);
+    EXPECT_EQ(add_refusal(f), "cannot add param 't': a float entry's bitwidth must be 2..32");
+    f = float_entry("t", QSIM_ENCODING_PARAM, 33);
+    EXPECT_EQ(add_refusal(f), "cannot add param 't': a float entry's bitwidth must be 2..32");
 }
 
 TEST(EncodingsModel, LookupFoundAndNotFound) {

@@ -249,6 +249,38 @@ def test_a_parameter_read_only_for_its_shape_gets_no_parameter_module():
     assert torch.equal(gm(ids), model(ids))
 
 
+def test_functional_batch_norm_on_the_models_tensors_becomes_batch_norm_sharing_them():
+    """timm's BatchNormAct2d: an nn.BatchNorm2d subclass whose forward calls F.batch_norm."""
+    class BatchNormAct(nn.BatchNorm2d):
+        def forward(self, x):
+            return F.relu(F.batch_norm(x, self.running_mean, self.running_var, self.weight,
+                                       self.bias, self.training, self.momentum, self.eps))
+
+    class M(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.bn = nn.Conv2d(3, 4, 3), BatchNormAct(4)
+
+        def forward(self, x):
+            return self.bn(self.conv(x))
+
+    model = M().eval()
+    model.bn.running_mean.uniform_(-1, 1)
+    model.bn.running_var.uniform_(0.5, 2)
+    x = torch.randn(2, 3, 8, 8)
+    gm = prepare_model(model, dummy_input=x)
+    bns = [m for m in gm.modules() if type(m) is nn.BatchNorm2d]
+    assert len(bns) == 1 and bns[0].weight is model.bn.weight
+    assert bns[0].running_mean is model.bn.running_mean and bns[0].eps == model.bn.eps
+    _assert_same(model, gm, x)
+    gm.train(), model.train()  # batch statistics, and the running ones updated once, not twice
+    before = model.bn.running_mean.clone()
+    y = gm(x)
+    after_prepared = model.bn.running_mean.clone()
+    model.bn.running_mean.copy_(before)
+    assert torch.equal(y, model(x)) and torch.equal(after_prepared, model.bn.running_mean)
+
+
 def test_layer_norm_with_computed_weight_stays_a_function():
     class M(nn.Module):
         def __init__(self):

@@ -362,3 +362,62 @@ def test_unreadable_file_is_an_os_error(tmp_path):
         _io.load_config(tmp_path)
     with pytest.raises(FileNotFoundError, match="no quantsim config file or preset named"):
         qc.load_config(tmp_path)  # a directory is neither a config file nor a preset
+
+
+# --- narrow float formats as kernel precisions (docs/formats.md §3) -----------------------------
+
+def test_format_names_are_kernel_precisions_with_their_bits():
+    from torchqsim.float_formats import BLOCK_FORMATS, FLOAT_FORMATS, format_bits
+    names = list(FLOAT_FORMATS) + list(BLOCK_FORMATS)
+    kernels = ", ".join(f'{{"activation": {{"dtype": "{n}"}}, "param": {{"dtype": "{n}", '
+                        f'"bitwidth": {format_bits(n)}}}}}' for n in names)
+    cfg = qc.parse_config(doc(defaults=f'{{"ops": {{}}, "params": {{}}, "supported_kernels": '
+                                       f'[{kernels}]}}'))
+    got = [(k.activation, k.param) for k in cfg.defaults.supported_kernels]
+    assert got == [(Precision(format_bits(n), n), Precision(format_bits(n), n)) for n in names]
+
+
+def test_unknown_format_name_is_refused_naming_the_json_path():
+    text = doc(op_type='{"Conv": {"supported_kernels": [{"activation": {"dtype": "mxfp5"}}]}}')
+    e = raises_config_error(
+        text, "unsupported dtype 'mxfp5' at $.op_type.Conv.supported_kernels[0].activation.dtype "
+              "(line {line}, column {column}): expected \"int\", \"float\" or a format name "
+              "(fp8_e4m3, fp8_e5m2, fp8_e4m3fnuz, fp8_e5m2fnuz, fp6_e3m2, fp6_e2m3, fp4_e2m1, "
+              "mxfp8_e4m3, mxfp8_e5m2, mxfp6_e3m2, mxfp6_e2m3, mxfp4, mxint8, nvfp4)",
+        "$.op_type.Conv.supported_kernels[0].activation.dtype", '"mxfp5"')
+    from torchqsim.float_formats import BLOCK_FORMATS, FLOAT_FORMATS
+    assert all(n in str(e) for n in list(FLOAT_FORMATS) + list(BLOCK_FORMATS))
+
+
+def test_format_bitwidth_must_match_the_format():
+    text = doc(defaults='{"ops": {}, "params": {}, "supported_kernels": [{"activation": '
+                        '{"dtype": "int", "bitwidth": 8}, "param": {"bitwidth": 8, "dtype": "mxfp4"}}]}')
+    raises_config_error(text, "bitwidth 8 does not match format mxfp4 (4 bits) at "
+                              "$.defaults.supported_kernels[0].param.bitwidth (line {line}, column "
+                              "{column}): the format's element bits (or leave it out)",
+                        "$.defaults.supported_kernels[0].param.bitwidth", '8, "dtype": "mxfp4"')
+
+
+def test_sim_warns_for_formats_outside_the_supported_kernels(tmp_path):
+    import warnings
+
+    import torch
+    from torch import nn
+
+    from torchqsim.quantsim import QuantizationSimModel
+    cfg = tmp_path / "c.json"
+    cfg.write_text(doc(defaults='{"ops": {"is_output_quantized": "True"}, "params": '
+                                '{"is_quantized": "True"}, "supported_kernels": [{"activation": '
+                                '{"dtype": "fp8_e4m3"}, "param": {"dtype": "mxfp4"}}]}'))
+    model = nn.Sequential(nn.Linear(32, 8))
+    x = torch.randn(2, 32)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sim = QuantizationSimModel(model, x, config_file=str(cfg))
+    assert any(str(w.message) == "module '0': activation int8, param int8 is not among its "
+               "supported_kernels: act fp8_e4m3 param mxfp4" for w in caught), \
+        [str(w.message) for w in caught]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sim.set_precision(nn.Linear, activation="fp8_e4m3", param="mxfp4")
+    assert not any("supported_kernels" in str(w.message) for w in caught)

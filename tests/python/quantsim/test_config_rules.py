@@ -168,6 +168,15 @@ def test_foldable_batchnorm_takes_the_conv_output_quantizer(tmp_path):
     assert on(sim.model.bn.output_quantizers[0])
 
 
+def test_supergroup_never_matches_a_foldable_batchnorm_by_its_own_type(tmp_path):
+    """AIMET ignores foldable BatchNorms while matching: ["Conv", "BatchNormalization"] does not
+    fuse them, so the BN output keeps the conv's output quantizer (the eNPU files' case)."""
+    sim = sim_of(ConvBnRelu(relu=False).eval(), config(tmp_path, ACT_ON, supergroups=[
+        {"op_list": ["Conv", "BatchNormalization"]}]))
+    assert sim.model.conv.output_quantizers[0] is None
+    assert on(sim.model.bn.output_quantizers[0])
+
+
 def test_model_input_section(tmp_path):
     sim = sim_of(ConvReluFc(), config(tmp_path, ACT_ON))
     assert sim.model.conv.input_quantizers[0] is None

@@ -331,7 +331,7 @@ def test_qat_range_learning_learns_min_max(scheme):
     act = sim.model.get_submodule("1").output_quantizers[0]
     before = act.max.detach().clone()
     assert act.max.requires_grad
-    losses = _train(sim, x, y)
+    losses = _train(sim, x, y, steps=100)  # tf_enhanced's unsnapped init falls slower at first
     assert losses[-1] < 0.8 * losses[0]
     assert not torch.equal(act.max.detach(), before)
     assert sim.model.get_submodule("0").weight.grad.abs().sum() > 0
