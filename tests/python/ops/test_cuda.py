@@ -1,5 +1,6 @@
 """CUDA twins of the qsim op tests: the CUDA kernels against the CPU kernels, which are the oracle
 (they are checked against the pure-torch reference, onnxruntime and the C reference elsewhere).
+The calibration statistics have their own file, test_cuda_stats.py.
 
 - forward (quantize_dequantize, quantize, dequantize; per-tensor, per-channel, blockwise; fp32,
   fp16 and bf16 data), the STE backward and the fp16/bf16 fake casts equal the CPU results bit

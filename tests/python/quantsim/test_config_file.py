@@ -17,12 +17,11 @@ from hypothesis import strategies as st
 
 from config_cases import doc, raises_config_error
 from torchqsim.quantsim import config_file as qc
+from aimet_configs import AIMET_FILES, aimet_config, aimet_configs_dir
 from torchqsim.quantsim.config_types import (Defaults, EncodingConstraints, Kernel, OpTypeSettings,
                                              ParamSettings, Precision, QuantsimConfig, Supergroup)
 
 REPO = Path(__file__).resolve().parents[3]
-AIMET_DIR = REPO.parent / "shared" / "aimet-configs"
-AIMET_FILES = ["default_config.json", "default_config_per_channel.json", "htp_quantsim_config_v75.json"]
 PRESETS = ["default", "per_channel", "target"]
 
 
@@ -84,11 +83,14 @@ def resolve(doc):
 
 # --- files that must load ---------------------------------------------------------------------
 
+def test_aimet_ships_the_files_we_test():
+    aimet_config("default_config.json")
+    assert sorted(p.name for p in aimet_configs_dir().glob("*.json")) == AIMET_FILES
+
+
 @pytest.mark.parametrize("name", AIMET_FILES)
 def test_aimet_files_load_as_json_and_aimet_read_them(name):
-    path = AIMET_DIR / name
-    if not path.exists():
-        pytest.skip(f"AIMET fixtures not found at {AIMET_DIR} (CI has ../shared beside the repo)")
+    path = aimet_config(name)
     cfg = qc.load_config(path)
     expected = resolve(json.loads(path.read_text()))
     assert cfg == expected
@@ -96,14 +98,16 @@ def test_aimet_files_load_as_json_and_aimet_read_them(name):
 
 
 def test_htp_v75_specifics():
-    path = AIMET_DIR / "htp_quantsim_config_v75.json"
-    if not path.exists():
-        pytest.skip(f"AIMET fixtures not found at {AIMET_DIR} (CI has ../shared beside the repo)")
-    cfg = qc.load_config(str(path))
+    cfg = qc.load_config(str(aimet_config("htp_quantsim_config_v75.json")))
     assert cfg.defaults.hw_version == "V75"
+    assert cfg.defaults.per_channel_quantization is False
+    assert cfg.op_type["Conv"].per_channel_quantization is True
     assert cfg.op_type["GroupNormalization"].params == {"bias": ParamSettings(is_quantized=True)}
     assert cfg.op_type["Softmax"].encoding_constraints == EncodingConstraints(0.0, 1.0)
+    assert cfg.op_type["Tanh"].encoding_constraints == EncodingConstraints(-1.0, 1.0)
+    assert cfg.op_type["Relu"].encoding_constraints == EncodingConstraints(0.0, None)
     assert Supergroup(("Conv", "BatchNormalization", "Relu")) in cfg.supergroups
+    assert cfg.supergroup_pass_list == ("LayerNormalization", "RMSNormalization", "MatmulAdd")
     d = cfg.defaults
     assert all(type(v) is bool for v in (d.ops_is_input_quantized, d.ops_is_output_quantized,
                                          d.ops_is_symmetric))
