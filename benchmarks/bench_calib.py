@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from torchqsim.quantization import SqnrEncodingAnalyzer
+from torchqsim.quantization import GridKind, SqnrEncodingAnalyzer
 
 import timing
 
@@ -78,11 +78,11 @@ def search_rows(x, warmup, repeats):
     per_channel = histogram_state(weight, 0)
     rows = []
     for layout, state in (("per_tensor", per_tensor), (f"per_channel_{CHANNELS}", per_channel)):
-        for grid in ("asymmetric", "symmetric"):
+        for grid in (GridKind.ASYMMETRIC, GridKind.SYMMETRIC):
             ms = timing.time_row(
-                {"ours": lambda: torch.ops.qsim.encodings_tf_enhanced(*state, 8, grid)},
+                {"ours": lambda: torch.ops.qsim.encodings_tf_enhanced(*state, 8, int(grid))},
                 warmup, repeats)
-            rows.append({"case": f"tf_enhanced/{layout}/{grid}", "ours_ms": ms["ours"],
+            rows.append({"case": f"tf_enhanced/{layout}/{grid.name.lower()}", "ours_ms": ms["ours"],
                          "baseline_ms": {}, "ratio": {}})
     return rows
 

@@ -43,20 +43,21 @@ TORCH_LIBRARY(qsim, m) {
           "Tensor? tensor_scale=None) -> Tensor", tags);
     m.set_python_module("torchqsim.ops");
     // Calibration (stats_cpu.cpp, stats_cuda.cpp): statistics, and encodings (scale, zero_point, min, max) from
-    // them; their fake implementations are in wrappers/_stats_ops.py.
+    // them; their fake implementations are in wrappers/_stats_ops.py. `grid` is a qsim_grid_kind
+    // value (kernels/include/qsim/analyzers.h; Python: torchqsim.quantization.grid.GridKind).
     m.set_python_module("torchqsim._stats_ops");
     m.def("minmax(Tensor x, int? axis=None) -> (Tensor, Tensor, Tensor)", tags);
     m.def("histogram(Tensor x, Tensor range, int bins, int? axis=None) "
           "-> (Tensor, Tensor, Tensor, Tensor)", tags);
     m.def("histogram_grow(Tensor counts, Tensor range, Tensor min, Tensor max) -> (Tensor, Tensor)", tags);
-    m.def("encodings_min_max(Tensor min, Tensor max, int bitwidth, str grid) "
+    m.def("encodings_min_max(Tensor min, Tensor max, int bitwidth, int grid) "
           "-> (Tensor, Tensor, Tensor, Tensor)", tags);
     m.def("encodings_tf_enhanced(Tensor counts, Tensor range, Tensor min, Tensor max, int bitwidth, "
-          "str grid, float gamma=3.0, int asym_delta_candidates=17, int sym_delta_candidates=101, "
+          "int grid, float gamma=3.0, int asym_delta_candidates=17, int sym_delta_candidates=101, "
           "int offset_candidates=21) -> (Tensor, Tensor, Tensor, Tensor)", tags);
     m.def("encodings_percentile(Tensor counts, Tensor range, Tensor min, Tensor max, int bitwidth, "
-          "str grid, float percentile) -> (Tensor, Tensor, Tensor, Tensor)", tags);
+          "int grid, float percentile) -> (Tensor, Tensor, Tensor, Tensor)", tags);
     m.def("encodings_mse(Tensor counts, Tensor range, Tensor min, Tensor max, int bitwidth, "
-          "str grid, int num_candidates=100) -> (Tensor, Tensor, Tensor, Tensor)", tags);
+          "int grid, int num_candidates=100) -> (Tensor, Tensor, Tensor, Tensor)", tags);
     m.set_python_module("torchqsim.ops");  // back to the default for any later definitions
 }

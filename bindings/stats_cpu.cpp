@@ -15,7 +15,6 @@
 #include <cmath>
 #include <functional>
 #include <limits>
-#include <string>
 #include <tuple>
 #include <vector>
 
@@ -173,13 +172,13 @@ std::tuple<at::Tensor, at::Tensor> histogram_grow_cpu(const at::Tensor & counts_
     return { out_counts, out_range };
 }
 
-qsim_grid_kind parse_grid(const char * op, const std::string & grid) {
-    if (grid == "symmetric") return QSIM_GRID_SYMMETRIC;
-    if (grid == "strict_symmetric") return QSIM_GRID_STRICT_SYMMETRIC;
-    if (grid == "unsigned_symmetric") return QSIM_GRID_UNSIGNED_SYMMETRIC;
-    TORCH_CHECK_VALUE(grid == "asymmetric", op, ": grid must be one of 'symmetric', "
-                      "'strict_symmetric', 'unsigned_symmetric', 'asymmetric', got '", grid, "'");
-    return QSIM_GRID_ASYMMETRIC;
+// The grid kind `grid` (a qsim_grid_kind value: Python passes GridKind of a Grid).
+qsim_grid_kind check_grid(const char * op, int64_t grid) {
+    TORCH_CHECK_VALUE(grid >= QSIM_GRID_SYMMETRIC && grid <= QSIM_GRID_ASYMMETRIC, op,
+                      ": grid must be a qsim_grid_kind value (torchqsim.quantization.GridKind) "
+                      "from ", static_cast<int>(QSIM_GRID_SYMMETRIC), " to ",
+                      static_cast<int>(QSIM_GRID_ASYMMETRIC), ", got ", grid);
+    return static_cast<qsim_grid_kind>(grid);
 }
 
 using Encodings = std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor>;
@@ -236,14 +235,14 @@ Encodings analyze(const char * op, const qsim_analyzer & a, const at::Tensor & m
 }
 
 qsim_analyzer make_analyzer(const char * op, qsim_analyzer_kind kind, int64_t bitwidth,
-                            const std::string & grid) {
+                            int64_t grid) {
     TORCH_CHECK_VALUE(bitwidth >= 2 && bitwidth <= 16, op, ": bitwidth must be from 2 to 16, got ",
                       bitwidth);
-    return qsim_analyzer_defaults(kind, parse_grid(op, grid), static_cast<int>(bitwidth));
+    return qsim_analyzer_defaults(kind, check_grid(op, grid), static_cast<int>(bitwidth));
 }
 
 Encodings encodings_min_max_cpu(const at::Tensor & min, const at::Tensor & max, int64_t bitwidth,
-                                const std::string & grid) {
+                                int64_t grid) {
     const char * op = "encodings_min_max";
     return analyze(op, make_analyzer(op, QSIM_ANALYZER_MIN_MAX, bitwidth, grid), min, max,
                    at::Tensor(), at::Tensor());
@@ -251,7 +250,7 @@ Encodings encodings_min_max_cpu(const at::Tensor & min, const at::Tensor & max, 
 
 Encodings encodings_tf_enhanced_cpu(const at::Tensor & counts, const at::Tensor & range,
                                     const at::Tensor & min, const at::Tensor & max,
-                                    int64_t bitwidth, const std::string & grid, double gamma,
+                                    int64_t bitwidth, int64_t grid, double gamma,
                                     int64_t asym_delta_candidates, int64_t sym_delta_candidates,
                                     int64_t offset_candidates) {
     const char *  op = "encodings_tf_enhanced";
@@ -273,7 +272,7 @@ Encodings encodings_tf_enhanced_cpu(const at::Tensor & counts, const at::Tensor 
 
 Encodings encodings_percentile_cpu(const at::Tensor & counts, const at::Tensor & range,
                                    const at::Tensor & min, const at::Tensor & max,
-                                   int64_t bitwidth, const std::string & grid, double percentile) {
+                                   int64_t bitwidth, int64_t grid, double percentile) {
     const char *  op = "encodings_percentile";
     qsim_analyzer a  = make_analyzer(op, QSIM_ANALYZER_PERCENTILE, bitwidth, grid);
     TORCH_CHECK_VALUE(percentile >= 50.0 && percentile <= 100.0, op,
@@ -284,7 +283,7 @@ Encodings encodings_percentile_cpu(const at::Tensor & counts, const at::Tensor &
 
 Encodings encodings_mse_cpu(const at::Tensor & counts, const at::Tensor & range,
                             const at::Tensor & min, const at::Tensor & max, int64_t bitwidth,
-                            const std::string & grid, int64_t num_candidates) {
+                            int64_t grid, int64_t num_candidates) {
     const char *  op = "encodings_mse";
     qsim_analyzer a  = make_analyzer(op, QSIM_ANALYZER_MSE, bitwidth, grid);
     TORCH_CHECK_VALUE(num_candidates >= 1 && num_candidates <= 65536, op,

@@ -54,11 +54,16 @@ def _check_devices(op, **tensors):
         + ", ".join(f"{name} on {t.device}" for name, t in tensors.items())))
 
 
+def _elementwise_fake(op: str, name: str, x, scale, zero_point):
+    """The fake result of element-wise op `op` on its data argument `name` (`x`): like `x`."""
+    _check_data(name, x)
+    _check_devices(op, **{name: x}, scale=scale, zero_point=zero_point)
+    return _like(x)
+
+
 @torch.library.register_fake("qsim::quantize_dequantize")
 def _qdq_fake(x, scale, zero_point, qmin, qmax, axis=None, block_size=None):
-    _check_data("x", x)
-    _check_devices("quantize_dequantize", x=x, scale=scale, zero_point=zero_point)
-    return _like(x)
+    return _elementwise_fake("quantize_dequantize", "x", x, scale, zero_point)
 
 
 @torch.library.register_fake("qsim::quantize_dequantize_out")
@@ -73,16 +78,12 @@ def _qdq_out_fake(x, scale, zero_point, qmin, qmax, axis, block_size, out):
 
 @torch.library.register_fake("qsim::quantize")
 def _quantize_fake(x, scale, zero_point, qmin, qmax, axis=None, block_size=None):
-    _check_data("x", x)
-    _check_devices("quantize", x=x, scale=scale, zero_point=zero_point)
-    return _like(x)
+    return _elementwise_fake("quantize", "x", x, scale, zero_point)
 
 
 @torch.library.register_fake("qsim::dequantize")
 def _dequantize_fake(q, scale, zero_point, axis=None, block_size=None):
-    _check_data("q", q)
-    _check_devices("dequantize", q=q, scale=scale, zero_point=zero_point)
-    return _like(q)
+    return _elementwise_fake("dequantize", "q", q, scale, zero_point)
 
 
 def _grads_fake(grad, x, scale, zero_point):

@@ -13,7 +13,8 @@ Example::
 
 from .encoding_analyzer import (Encoding, EncodingAnalyzer, MinMaxEncodingAnalyzer,
                                 MseEncodingAnalyzer, PercentileEncodingAnalyzer,
-                                SqnrEncodingAnalyzer, grid_bounds, grid_name)
+                                SqnrEncodingAnalyzer)
+from .grid import Grid, GridKind
 from .block_float_quantizer import BlockFloatQuantizeDequantize
 from .float_quantizer import FloatQuantizeDequantize
 from .quantizer import QuantizeDequantize, compute_encodings
@@ -22,4 +23,4 @@ from .tf_enhanced import TfEnhancedEncodingAnalyzer
 __all__ = ["Encoding", "EncodingAnalyzer", "MinMaxEncodingAnalyzer", "SqnrEncodingAnalyzer",
            "PercentileEncodingAnalyzer", "MseEncodingAnalyzer", "TfEnhancedEncodingAnalyzer",
            "QuantizeDequantize", "FloatQuantizeDequantize", "BlockFloatQuantizeDequantize",
-           "compute_encodings", "grid_bounds", "grid_name"]
+           "compute_encodings", "Grid", "GridKind"]

@@ -36,7 +36,7 @@ from .grid import Grid, GridKind
 from ._layout import aligned_shape, stats_view
 
 __all__ = ["Encoding", "EncodingAnalyzer", "MinMaxEncodingAnalyzer", "SqnrEncodingAnalyzer",
-           "PercentileEncodingAnalyzer", "MseEncodingAnalyzer", "grid_name", "grid_bounds"]
+           "PercentileEncodingAnalyzer", "MseEncodingAnalyzer"]
 
 _MAX_BINS = 1 << 24
 
@@ -55,41 +55,6 @@ class Encoding(NamedTuple):
     zero_point: Tensor
     min: Tensor
     max: Tensor
-
-
-def grid_name(symmetric: bool, strict: bool = False, unsigned: bool = False) -> str:
-    """The grid of a quantizer: ``"symmetric"``, ``"strict_symmetric"``,
-    ``"unsigned_symmetric"`` or ``"asymmetric"``.
-
-    Raises:
-        ValueError: `strict` or `unsigned` without `symmetric`, or both.
-
-    Example::
-
-        >>> grid_name(True), grid_name(True, strict=True), grid_name(False)
-        ('symmetric', 'strict_symmetric', 'asymmetric')
-    """
-    if strict and unsigned:
-        raise ValueError("strict and unsigned symmetric grids exclude each other")
-    if not symmetric:
-        if strict or unsigned:
-            raise ValueError("strict=True and unsigned=True need symmetric=True")
-        return "asymmetric"
-    return "strict_symmetric" if strict else "unsigned_symmetric" if unsigned else "symmetric"
-
-
-def grid_bounds(bitwidth: int, grid: str) -> tuple[int, int]:
-    """``(qmin, qmax)`` of a grid named by :func:`grid_name`.
-
-    Example::
-
-        >>> grid_bounds(8, "symmetric"), grid_bounds(8, "unsigned_symmetric")
-        ((-128, 127), (0, 255))
-    """
-    if not isinstance(grid, str) or grid != grid.lower() or grid.upper() not in GridKind.__members__:
-        raise ValueError(f"unknown grid {grid!r}")
-    g = Grid.of(bitwidth, GridKind[grid.upper()])  # bounds from C (qsim_grid_bounds)
-    return g.qmin, g.qmax
 
 
 class EncodingAnalyzer(nn.Module):
@@ -187,12 +152,32 @@ class EncodingAnalyzer(nn.Module):
             RuntimeError: no finite value was seen (for some encoding).
             ValueError: bad bitwidth or grid options.
         """
-        grid = grid_name(symmetric, strict, unsigned)
-        grid_bounds(bitwidth, grid)
-        self._check_seen()
-        return Encoding(*(t.reshape(self.shape) for t in self._encodings(bitwidth, grid)))
+        return self.encodings_for(Grid.from_flags(bitwidth, symmetric, strict, unsigned))
 
-    def _encodings(self, bitwidth: int, grid: str) -> tuple[Tensor, ...]:
+    @torch.no_grad()
+    def encodings_for(self, grid: Grid) -> Encoding:
+        """:meth:`compute_encodings` for a :class:`~torchqsim.quantization.grid.Grid`.
+
+        Raises:
+            TypeError: `grid` is not a Grid.
+            RuntimeError: no finite value was seen (for some encoding).
+
+        Example::
+
+            >>> a = MinMaxEncodingAnalyzer()
+            >>> a.update_stats(torch.tensor([-1.0, 3.0]))
+            >>> int(a.encodings_for(Grid.of(8, GridKind.ASYMMETRIC)).zero_point)
+            64
+        """
+        if not isinstance(grid, Grid):
+            raise TypeError(f"{type(self).__name__}.encodings_for: grid must be a Grid "
+                            f"(torchqsim.quantization.grid), got {type(grid).__name__}")
+        self._check_seen()
+        return Encoding(*(t.reshape(self.shape) for t in self._encodings(grid)))
+
+    def _encodings(self, grid: Grid) -> tuple[Tensor, ...]:
+        """(scale, zero_point, min, max) of the statistics on `grid`, from a qsim op that takes
+        the grid as ``grid.bitwidth, int(grid.kind)`` (the C enum qsim_grid_kind)."""
         raise NotImplementedError
 
     def extra_repr(self) -> str:
@@ -223,22 +208,22 @@ class MinMaxEncodingAnalyzer(EncodingAnalyzer):
         super().__init__(shape)
         self.fixed_min = None if fixed_min is None else float(fixed_min)
 
-    def _encodings(self, bitwidth, grid):
-        return torch.ops.qsim.encodings_min_max(self._lo(), self.max, bitwidth, grid)
+    def _encodings(self, grid):
+        return torch.ops.qsim.encodings_min_max(self._lo(), self.max, grid.bitwidth, int(grid.kind))
 
     def _lo(self) -> Tensor:
         return self.min if self.fixed_min is None else torch.full_like(self.min, self.fixed_min)
 
     @torch.no_grad()
-    def held_range(self, bitwidth: int, grid: str) -> tuple[Tensor, Tensor] | None:
+    def held_range(self, grid: Grid) -> tuple[Tensor, Tensor] | None:
         """The (min, max) an aimet-torch 2.42 quantizer holds for this encoding on an asymmetric
         grid: the observed range widened to zero (and by ``n * eps`` when narrower than ``n``
         steps of ``eps``), not snapped to the grid, in float32 as AIMET computes it. A quantizer
         holding it derives AIMET's scale ``(max - min) / n`` bit for bit (docs/aimet.md §2.3).
         None for symmetric grids, whose held range is the grid's."""
-        if grid != "asymmetric":
+        if grid.kind is not GridKind.ASYMMETRIC:
             return None
-        n, eps = 2 ** bitwidth - 1, torch.finfo(torch.float32).eps
+        n, eps = grid.qmax - grid.qmin, torch.finfo(torch.float32).eps
         big = torch.finfo(torch.float32).max
         lo = torch.clamp(self._lo(), min=-big, max=0.0)
         hi = torch.clamp(self.max, min=0.0, max=big)
@@ -324,9 +309,9 @@ class SqnrEncodingAnalyzer(_HistogramAnalyzer):
         self.offset_candidates = offset_candidates
         self.gamma = float(gamma)
 
-    def _encodings(self, bitwidth, grid):
+    def _encodings(self, grid):
         return torch.ops.qsim.encodings_tf_enhanced(
-            self.counts, self.range, self.min, self.max, bitwidth, grid, self.gamma,
+            self.counts, self.range, self.min, self.max, grid.bitwidth, int(grid.kind), self.gamma,
             self.asymmetric_delta_candidates, self.symmetric_delta_candidates,
             self.offset_candidates)
 
@@ -368,9 +353,9 @@ class PercentileEncodingAnalyzer(_HistogramAnalyzer):
         """Sets p (in [50, 100]) for later :meth:`compute_encodings` calls."""
         self.percentile = _check_percentile(percentile)
 
-    def _encodings(self, bitwidth, grid):
+    def _encodings(self, grid):
         return torch.ops.qsim.encodings_percentile(self.counts, self.range, self.min, self.max,
-                                                   bitwidth, grid, self.percentile)
+                                                   grid.bitwidth, int(grid.kind), self.percentile)
 
     def extra_repr(self):
         return f"{super().extra_repr()}, percentile={self.percentile}"
@@ -404,6 +389,6 @@ class MseEncodingAnalyzer(_HistogramAnalyzer):
                              f"got {num_candidates!r}")
         self.num_candidates = num_candidates
 
-    def _encodings(self, bitwidth, grid):
+    def _encodings(self, grid):
         return torch.ops.qsim.encodings_mse(self.counts, self.range, self.min, self.max,
-                                            bitwidth, grid, self.num_candidates)
+                                            grid.bitwidth, int(grid.kind), self.num_candidates)

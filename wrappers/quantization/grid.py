@@ -11,6 +11,8 @@ Example::
     (-127, 127, 'STRICT_SYMMETRIC')
     >>> Grid.from_flags(4, symmetric=False)
     Grid(bitwidth=4, kind=<GridKind.ASYMMETRIC: 3>, qmin=0, qmax=15)
+    >>> g.name, g.symmetric
+    ('strict_symmetric', True)
 """
 
 import enum
@@ -32,6 +34,16 @@ class Grid:
     kind: GridKind
     qmin: int
     qmax: int
+
+    @property
+    def name(self) -> str:
+        """The kind in lower case (``"symmetric"``, ``"asymmetric"``, ...), as summaries print it."""
+        return self.kind.name.lower()
+
+    @property
+    def symmetric(self) -> bool:
+        """Every kind but ASYMMETRIC (AIMET's ``is_symmetric``)."""
+        return self.kind is not GridKind.ASYMMETRIC
 
     @classmethod
     def of(cls, bitwidth: int, kind: GridKind) -> "Grid":

@@ -27,8 +27,8 @@ from torch import Tensor, nn
 from .. import functional as F
 from ..distributed import sync_statistics
 from ._layout import aligned_shape, qdq_layout
-from .encoding_analyzer import (Encoding, EncodingAnalyzer, MinMaxEncodingAnalyzer, grid_bounds,
-                                grid_name)
+from .encoding_analyzer import Encoding, EncodingAnalyzer, MinMaxEncodingAnalyzer
+from .grid import Grid, GridKind
 
 __all__ = ["QuantizeDequantize", "compute_encodings", "plain_eager"]
 
@@ -51,7 +51,9 @@ class QuantizeDequantize(nn.Module):
         block_size: optional per-dimension block sizes (AIMET v2; ``-1`` = whatever the input
             implies), checked against the input; blocks themselves follow from `shape`.
         strict: strict symmetric grid ``[-(2^(b-1)-1), 2^(b-1)-1]``.
-        unsigned: symmetric on the unsigned grid (see :func:`grid_name`).
+        unsigned: symmetric on the unsigned grid (zero point 0 for non-negative data, else
+            ``2^(b-1)``). The grid is held as :attr:`grid` (a frozen
+            :class:`~torchqsim.quantization.grid.Grid`, bounds from C).
         name: used in error messages (`compute_encodings(module)` sets it to the module path).
 
     Raises:
@@ -71,9 +73,7 @@ class QuantizeDequantize(nn.Module):
                  strict: bool = False, unsigned: bool = False, name: str | None = None):
         super().__init__()
         self.shape = tuple(int(s) for s in shape)
-        self.grid = grid_name(symmetric, strict, unsigned)
-        self.qmin, self.qmax = grid_bounds(bitwidth, self.grid)
-        self.bitwidth = bitwidth
+        self.grid = Grid.from_flags(bitwidth, symmetric, strict, unsigned)
         self.block_size = None if block_size is None else tuple(int(b) for b in block_size)
         if self.block_size is not None and (len(self.block_size) != len(self.shape) or
                                             any(b == 0 or b < -1 for b in self.block_size)):
@@ -98,11 +98,23 @@ class QuantizeDequantize(nn.Module):
 
     @property
     def symmetric(self) -> bool:
-        return self.grid != "asymmetric"
+        return self.grid.symmetric
+
+    @property
+    def bitwidth(self) -> int:
+        return self.grid.bitwidth
+
+    @property
+    def qmin(self) -> int:
+        return self.grid.qmin
+
+    @property
+    def qmax(self) -> int:
+        return self.grid.qmax
 
     def _label(self) -> str:
         return f"quantizer {self.name!r}" if self.name else \
-            f"QuantizeDequantize(shape={self.shape}, bitwidth={self.bitwidth}, grid={self.grid})"
+            f"QuantizeDequantize(shape={self.shape}, bitwidth={self.bitwidth}, grid={self.grid.name})"
 
     def is_initialized(self) -> bool:
         """Whether the quantizer holds an encoding (calibrated, set or loaded)."""
@@ -121,7 +133,8 @@ class QuantizeDequantize(nn.Module):
         """
         lo = torch.as_tensor(min, dtype=torch.float32).expand(self.shape).contiguous()
         hi = torch.as_tensor(max, dtype=torch.float32).expand(self.shape).contiguous()
-        _, _, emin, emax = torch.ops.qsim.encodings_min_max(lo, hi, self.bitwidth, self.grid)
+        _, _, emin, emax = torch.ops.qsim.encodings_min_max(lo, hi, self.bitwidth,
+                                                          int(self.grid.kind))
         self._set(emin, emax)
 
     def _set(self, min: Tensor, max: Tensor) -> None:
@@ -140,7 +153,7 @@ class QuantizeDequantize(nn.Module):
     def _zero_point(self, scale: Tensor | None = None) -> Tensor:
         """:meth:`get_zero_point`, reusing `scale` (:meth:`get_scale`) when min/max get no
         gradient."""
-        if self.grid == "asymmetric":
+        if self.grid.kind is GridKind.ASYMMETRIC:
             if torch.is_grad_enabled() and (self.min.requires_grad or self.max.requires_grad):
                 # Learned: a straight-through round, and a scale node of its own so that min/max
                 # gradients are summed in the same order (bit for bit) as they always were.
@@ -149,7 +162,7 @@ class QuantizeDequantize(nn.Module):
                 # The straight-through round's value x + (round(x) - x) is round(x) exactly.
                 rounded = torch.round(self.min / (self.get_scale() if scale is None else scale))
             return torch.clamp(self.qmin - rounded, self.qmin, self.qmax)
-        if self.grid == "unsigned_symmetric":
+        if self.grid.kind is GridKind.UNSIGNED_SYMMETRIC:
             return torch.where(self.min.detach() < 0, float(self.qmax + 1) / 2, 0.0)
         return torch.zeros_like(self.min.detach())
 
@@ -263,13 +276,11 @@ class QuantizeDequantize(nn.Module):
     def _set_from_analyzer(self) -> None:
         """Sets the encoding to the one the analyzer computes from its statistics."""
         try:
-            encoding = self.encoding_analyzer.compute_encodings(
-                self.bitwidth, self.symmetric, strict=self.grid == "strict_symmetric",
-                unsigned=self.grid == "unsigned_symmetric")
+            encoding = self.encoding_analyzer.encodings_for(self.grid)
         except RuntimeError as e:
             raise RuntimeError(f"{self._label()}: no encoding computed: {e}") from e
         held = getattr(self.encoding_analyzer, "held_range", None)
-        held = held(self.bitwidth, self.grid) if held is not None else None
+        held = held(self.grid) if held is not None else None
         with torch.no_grad():
             self._set(*(held or (encoding.min, encoding.max)))
 
@@ -301,7 +312,7 @@ class QuantizeDequantize(nn.Module):
         self._finish_calibration()
 
     def extra_repr(self) -> str:
-        return f"shape={self.shape}, bitwidth={self.bitwidth}, grid={self.grid!r}" + \
+        return f"shape={self.shape}, bitwidth={self.bitwidth}, grid={self.grid.name!r}" + \
             (f", block_size={self.block_size}" if self.block_size is not None else "")
 
 

@@ -36,7 +36,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .encoding_analyzer import EncodingAnalyzer, grid_bounds
+from .encoding_analyzer import EncodingAnalyzer
+from .grid import Grid
 
 __all__ = ["TfEnhancedEncodingAnalyzer"]
 
@@ -127,9 +128,8 @@ class TfEnhancedEncodingAnalyzer(EncodingAnalyzer):
         self.edges[i] = _edges(new_lo, new_hi)
         self.hist_range[i, 0], self.hist_range[i, 1] = new_lo, new_hi
 
-    def _encodings(self, bitwidth, grid):
-        qmin, qmax = grid_bounds(bitwidth, grid)
-        steps, symmetric = qmax - qmin, grid != "asymmetric"
+    def _encodings(self, grid):
+        steps, symmetric = grid.qmax - grid.qmin, grid.symmetric
         lows, highs = [], []
         for c in range(0, self.counts.shape[0], _CHUNK):
             lo, hi = _search(self.counts[c:c + _CHUNK], self.edges[c:c + _CHUNK],
@@ -137,16 +137,16 @@ class TfEnhancedEncodingAnalyzer(EncodingAnalyzer):
             lows.append(lo)
             highs.append(hi)
         lo, hi = torch.cat(lows).reshape(self.min.shape), torch.cat(highs).reshape(self.max.shape)
-        self._held = (bitwidth, grid, lo.reshape(self.shape), hi.reshape(self.shape))
-        return torch.ops.qsim.encodings_min_max(lo, hi, bitwidth, grid)
+        self._held = (grid, lo.reshape(self.shape), hi.reshape(self.shape))
+        return torch.ops.qsim.encodings_min_max(lo, hi, grid.bitwidth, int(grid.kind))
 
-    def held_range(self, bitwidth: int, grid: str) -> tuple[Tensor, Tensor] | None:
+    def held_range(self, grid: Grid) -> tuple[Tensor, Tensor] | None:
         """The (min, max) an aimet-torch 2.42 quantizer holds for the last encoding computed
         (the best candidate's ``offset * delta`` and ``+ num_steps * delta``, not snapped to the
         grid): a quantizer holding it derives AIMET's scale bit for bit (docs/aimet.md §2.3).
-        None before any encoding of this bitwidth and grid was computed."""
+        None before any encoding on this grid was computed."""
         held = getattr(self, "_held", None)
-        return held[2:] if held is not None and held[:2] == (bitwidth, grid) else None
+        return held[1:] if held is not None and held[0] == grid else None
 
     def extra_repr(self) -> str:
         return f"shape={self.shape}, num_bins={_BINS}, growth_limit={_GROWTH}"

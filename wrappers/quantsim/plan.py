@@ -8,7 +8,7 @@ Example::
 
     >>> spec = ModuleSpec(("Conv",), [SlotSpec()], [SlotSpec(enabled=True)],
     ...                   {"weight": SlotSpec(enabled=True, symmetric=True, channel_axis=0)})
-    >>> [(kind, key, s.grid) for kind, key, s in spec.slots() if s.enabled]
+    >>> [(kind, key, s.grid.name) for kind, key, s in spec.slots() if s.enabled]
     [('output', 0, 'asymmetric'), ('param', 'weight', 'symmetric')]
 """
 
@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from ..graph import ModuleGraph, OpNode, Producer
 from ..nn.base import QuantizationMixin
+from ..quantization.grid import Grid
 
 __all__ = ["ModuleSpec", "Plan", "SlotSpec", "input_indices"]
 
@@ -26,7 +27,7 @@ class SlotSpec:
 
     Attributes:
         enabled: the slot gets a quantizer (else None: data passes through exactly).
-        symmetric, strict, unsigned: the integer grid (see ``torchqsim.quantization.grid_name``).
+        symmetric, strict, unsigned: the integer grid (:attr:`grid` gives it as a ``Grid``).
         bitwidth: 2..16 for ``dtype="int"``; 16 for ``"float"``.
         dtype: ``"int"`` (integer grid) or ``"float"`` (fp16 simulation).
         channel_axis: parameters only: the per-channel axis, or None for per-tensor.
@@ -36,7 +37,7 @@ class SlotSpec:
     Example::
 
         >>> SlotSpec(enabled=True, bitwidth=8).grid
-        'asymmetric'
+        Grid(bitwidth=8, kind=<GridKind.ASYMMETRIC: 3>, qmin=0, qmax=255)
     """
 
     enabled: bool = False
@@ -49,12 +50,13 @@ class SlotSpec:
     encoding_constraints: tuple[float, float | None] | None = None
 
     @property
-    def grid(self) -> str:
-        """The grid name of an integer slot."""
-        if not self.symmetric:
-            return "asymmetric"
-        return "strict_symmetric" if self.strict else \
-            "unsigned_symmetric" if self.unsigned else "symmetric"
+    def grid(self) -> Grid:
+        """The integer grid of a ``dtype="int"`` slot (bounds from C).
+
+        Raises:
+            ValueError: bad flags or bitwidth (see ``Grid.from_flags``).
+        """
+        return Grid.from_flags(self.bitwidth, self.symmetric, self.strict, self.unsigned)
 
 
 @dataclass

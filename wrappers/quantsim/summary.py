@@ -35,7 +35,7 @@ def _row(path: str, q) -> tuple[str, ...]:
         values = [_span(enc.min), _span(enc.max), _span(enc.scale)]
     else:
         values = ["(none)"] * 3
-    return (name, slot, f"int{q.bitwidth}", q.grid, chans, *values)
+    return (name, slot, f"int{q.bitwidth}", q.grid.name, chans, *values)
 
 
 def summary(sim) -> str:

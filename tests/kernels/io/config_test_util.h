@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -19,8 +21,32 @@ extern "C" {
 
 namespace config_test {
 
-inline const std::string kAimetDir = std::string(QSIM_SOURCE_DIR) + "/../shared/aimet-configs/";
 inline const std::string kPresetDir = std::string(QSIM_SOURCE_DIR) + "/configs/";
+
+// AIMET 2.42's shipped configs are read in place from $QSIM_AIMET_CONFIGS, which scripts/test.sh
+// sets to aimet_torch/common/quantsim_config/ of the side venv scripts/aimet_venv.sh builds.
+inline std::string aimet_dir() {
+    const char * dir = std::getenv("QSIM_AIMET_CONFIGS");
+    return dir != nullptr && *dir != '\0' ? std::string(dir) + "/" : std::string();
+}
+
+inline bool under_ci() {
+    const char * ci = std::getenv("CI");
+    return ci != nullptr && std::string(ci) == "true";
+}
+
+// The path of AIMET's `name` in the body of a test; skips the test (fails it under CI=true)
+// when the folder or the file is missing.
+#define AIMET_FILE_OR_SKIP(var, name)                                                           \
+    const std::string var = aimet_dir() + (name);                                               \
+    if (aimet_dir().empty() || !exists(var)) {                                                  \
+        const std::string why = "AIMET 2.42 config " + std::string(name) + " not found: set "   \
+                                "QSIM_AIMET_CONFIGS (scripts/test.sh does, from scripts/aimet_venv.sh)"; \
+        if (under_ci()) {                                                                       \
+            FAIL() << why;                                                                      \
+        }                                                                                       \
+        GTEST_SKIP() << why;                                                                    \
+    }
 
 // Owns the result of one parse or load.
 struct Parsed {

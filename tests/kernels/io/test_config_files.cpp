@@ -8,11 +8,24 @@ using namespace config_test;
 
 // --- AIMET's files and our presets ------------------------------------------------------------
 
-TEST(ConfigFiles, AimetDefaultConfig) {
-    if (!exists(kAimetDir + "default_config.json")) {
-        GTEST_SKIP() << "AIMET fixtures not found at " << kAimetDir << " (CI has ../shared)";
+TEST(ConfigFiles, EveryAimetFileParses) {
+    AIMET_FILE_OR_SKIP(dir_probe, "default_config.json");
+    std::vector<std::string> names;
+    for (const auto & entry : std::filesystem::directory_iterator(aimet_dir())) {
+        if (entry.path().extension() == ".json") {
+            names.push_back(entry.path().filename().string());
+        }
     }
-    Parsed p = Parsed::load(kAimetDir + "default_config.json");
+    EXPECT_EQ(names.size(), 19u);  // the files aimet-torch 2.42.0 ships
+    for (const std::string & name : names) {
+        Parsed p = Parsed::load(aimet_dir() + name);
+        EXPECT_EQ(p.status, QSIM_SUCCESS) << name << ": " << p.err.message;
+    }
+}
+
+TEST(ConfigFiles, AimetDefaultConfig) {
+    AIMET_FILE_OR_SKIP(path, "default_config.json");
+    Parsed p = Parsed::load(path);
     ASSERT_EQ(p.status, QSIM_SUCCESS) << p.err.message;
     const qsim_config_view & v = p.view();
     // File content (docs/aimet.md §1.2): booleans are the strings "True"/"False".
@@ -21,68 +34,83 @@ TEST(ConfigFiles, AimetDefaultConfig) {
     EXPECT_EQ(v.defaults.params_is_symmetric, 1);
     EXPECT_EQ(v.defaults.ops_is_symmetric, 0);  // absent: AIMET leaves activations asymmetric
     EXPECT_EQ(v.defaults.per_channel_quantization, 0);
+    EXPECT_EQ(v.defaults.strict_symmetric, 0);
     EXPECT_EQ(v.defaults.unsigned_symmetric, 0);  // absent
     EXPECT_EQ(std::string(v.defaults.hw_version), "default");
     ASSERT_EQ(v.n_params, 1u);
     EXPECT_EQ(std::string(v.params[0].name), "bias");
     EXPECT_EQ(v.params[0].is_quantized, QSIM_OPT_FALSE);
     EXPECT_EQ(v.params[0].is_symmetric, QSIM_OPT_UNSET);
-    ASSERT_EQ(v.n_op_types, 7u);  // Cast Dropout Expand Squeeze Pad Mean Gather
-    EXPECT_EQ(std::string(v.op_types[0].name), "Cast");
-    EXPECT_EQ(op(p, "Gather").is_output_quantized, QSIM_OPT_FALSE);
-    EXPECT_EQ(op(p, "Gather").per_channel_quantization, QSIM_OPT_UNSET);
+    ASSERT_EQ(v.n_op_types, 2u);  // BatchNormalization Cast
+    EXPECT_EQ(std::string(v.op_types[0].name), "BatchNormalization");
+    const qsim_config_op_type & bn = op(p, "BatchNormalization");
+    ASSERT_EQ(bn.n_params, 2u);
+    EXPECT_EQ(std::string(bn.params[0].name), "running_mean");
+    EXPECT_EQ(bn.params[1].is_quantized, QSIM_OPT_FALSE);
+    EXPECT_EQ(op(p, "Cast").is_output_quantized, QSIM_OPT_FALSE);
+    EXPECT_EQ(op(p, "Cast").per_channel_quantization, QSIM_OPT_UNSET);
     ASSERT_EQ(v.n_supergroups, 5u);
     EXPECT_EQ(ops_of(v.supergroups[0]), (std::vector<std::string>{"Conv", "Relu"}));
     EXPECT_EQ(ops_of(v.supergroups[4]), (std::vector<std::string>{"Gemm", "Relu"}));
+    ASSERT_EQ(v.n_supergroup_pass_list, 1u);
+    EXPECT_EQ(std::string(v.supergroup_pass_list[0]), "MatmulAdd");
     EXPECT_EQ(v.model_input_is_input_quantized, QSIM_OPT_TRUE);
     EXPECT_EQ(v.model_output_is_output_quantized, QSIM_OPT_UNSET);  // "model_output": {}
 }
 
 TEST(ConfigFiles, AimetPerChannelConfig) {
-    if (!exists(kAimetDir + "default_config_per_channel.json")) {
-        GTEST_SKIP() << "AIMET fixtures not found at " << kAimetDir << " (CI has ../shared)";
-    }
-    Parsed p = Parsed::load(kAimetDir + "default_config_per_channel.json");
+    AIMET_FILE_OR_SKIP(path, "default_config_per_channel.json");
+    Parsed p = Parsed::load(path);
     ASSERT_EQ(p.status, QSIM_SUCCESS) << p.err.message;
-    EXPECT_EQ(p.view().defaults.per_channel_quantization, 1);
-    EXPECT_EQ(p.view().n_op_types, 10u);
-    EXPECT_EQ(op(p, "Gemm").per_channel_quantization, QSIM_OPT_FALSE);
-    EXPECT_EQ(op(p, "LayerNorm").per_channel_quantization, QSIM_OPT_FALSE);
+    // 2.42: per-tensor by default, per-channel for the weighted op types.
+    EXPECT_EQ(p.view().defaults.per_channel_quantization, 0);
+    EXPECT_EQ(p.view().n_op_types, 7u);
+    for (const char * name : {"Conv", "ConvTranspose", "Gemm", "MatMul", "PRelu"}) {
+        EXPECT_EQ(op(p, name).per_channel_quantization, QSIM_OPT_TRUE) << name;
+    }
     EXPECT_EQ(op(p, "Gemm").is_output_quantized, QSIM_OPT_UNSET);
+    EXPECT_EQ(op(p, "Cast").is_output_quantized, QSIM_OPT_FALSE);
 }
 
 TEST(ConfigFiles, AimetHtpV75Config) {
-    if (!exists(kAimetDir + "htp_quantsim_config_v75.json")) {
-        GTEST_SKIP() << "AIMET fixtures not found at " << kAimetDir << " (CI has ../shared)";
-    }
-    Parsed p = Parsed::load(kAimetDir + "htp_quantsim_config_v75.json");
+    AIMET_FILE_OR_SKIP(path, "htp_quantsim_config_v75.json");
+    Parsed p = Parsed::load(path);
     ASSERT_EQ(p.status, QSIM_SUCCESS) << p.err.message;
     const qsim_config_view & v = p.view();
     EXPECT_EQ(std::string(v.defaults.hw_version), "V75");
-    EXPECT_EQ(v.defaults.per_channel_quantization, 1);
+    EXPECT_EQ(v.defaults.per_channel_quantization, 0);
     EXPECT_EQ(v.defaults.strict_symmetric, 0);
-    // 38 op_type members, GroupNormalization twice: 37 entries (as json.load counts them).
-    EXPECT_EQ(v.n_op_types, 37u);
+    EXPECT_EQ(v.defaults.unsigned_symmetric, 0);
+    EXPECT_EQ(v.n_op_types, 20u);
+    EXPECT_EQ(op(p, "Conv").per_channel_quantization, QSIM_OPT_TRUE);
     const qsim_config_op_type & gn = op(p, "GroupNormalization");
     ASSERT_EQ(gn.n_params, 1u);
     EXPECT_EQ(std::string(gn.params[0].name), "bias");
     EXPECT_EQ(gn.params[0].is_quantized, QSIM_OPT_TRUE);
-    EXPECT_EQ(std::string(v.op_types[16].name), "GroupNormalization");  // its first place
+    EXPECT_EQ(std::string(v.op_types[9].name), "GroupNormalization");
     const qsim_config_op_type & ln = op(p, "LayerNormalization");
     ASSERT_EQ(ln.n_params, 1u);
     EXPECT_EQ(std::string(ln.params[0].name), "weight");
     EXPECT_EQ(ln.params[0].is_symmetric, QSIM_OPT_FALSE);
     EXPECT_EQ(ln.params[0].is_quantized, QSIM_OPT_UNSET);
     EXPECT_EQ(op(p, "BatchNormalization").n_params, 2u);  // running_mean, running_var
-    for (const char * name : {"Softmax", "Sigmoid"}) {
+    for (const auto & [name, lo] : {std::pair<const char *, double>{"Softmax", 0.0},
+                                    {"Sigmoid", 0.0}, {"Sin", -1.0}, {"Cos", -1.0},
+                                    {"Tanh", -1.0}}) {
         EXPECT_EQ(op(p, name).has_encoding_constraints, 1) << name;
-        EXPECT_EQ(op(p, name).encoding_min, 0.0) << name;
+        EXPECT_EQ(op(p, name).encoding_min, lo) << name;
+        EXPECT_EQ(op(p, name).has_encoding_max, 1) << name;
         EXPECT_EQ(op(p, name).encoding_max, 1.0) << name;
     }
-    EXPECT_EQ(op(p, "Transpose").is_output_quantized, QSIM_OPT_FALSE);
-    ASSERT_EQ(v.n_supergroups, 12u);
-    EXPECT_EQ(ops_of(v.supergroups[3]), (std::vector<std::string>{"Conv", "BatchNormalization", "Relu"}));
-    EXPECT_EQ(ops_of(v.supergroups[6]), (std::vector<std::string>{"Conv", "Clip"}));  // tab-indented
+    EXPECT_EQ(op(p, "Relu").has_encoding_constraints, 1);  // min only: the max is calibrated
+    EXPECT_EQ(op(p, "Relu").encoding_min, 0.0);
+    EXPECT_EQ(op(p, "Relu").has_encoding_max, 0);
+    EXPECT_EQ(op(p, "Gather").is_output_quantized, QSIM_OPT_FALSE);
+    ASSERT_EQ(v.n_supergroups, 14u);
+    EXPECT_EQ(ops_of(v.supergroups[4]), (std::vector<std::string>{"Conv", "BatchNormalization", "Relu"}));
+    EXPECT_EQ(ops_of(v.supergroups[8]), (std::vector<std::string>{"Conv", "Clip"}));
+    ASSERT_EQ(v.n_supergroup_pass_list, 3u);
+    EXPECT_EQ(std::string(v.supergroup_pass_list[1]), "RMSNormalization");
 }
 
 TEST(ConfigFiles, OurPresets) {

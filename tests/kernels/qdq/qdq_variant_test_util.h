@@ -18,6 +18,8 @@ extern "C" {
 #include "qsim/qdq.h"
 }
 
+#include "qsim_test_util.h"
+
 namespace {
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
@@ -26,23 +28,8 @@ constexpr size_t kMaxLen = 257;
 constexpr size_t kPad    = 8;              // guard floats before and after every output run
 constexpr uint32_t kGuard = 0x7fbadbadu;   // a signalling-NaN pattern no kernel produces
 
-inline uint32_t bits(float f) {
-    uint32_t u;
-    std::memcpy(&u, &f, sizeof u);
-    return u;
-}
-
-inline float from_bits(uint32_t u) {
-    float f;
-    std::memcpy(&f, &u, sizeof f);
-    return f;
-}
-
-inline uint64_t bits(double d) {
-    uint64_t u;
-    std::memcpy(&u, &d, sizeof u);
-    return u;
-}
+using qsim_test::bits;
+using qsim_test::from_bits;
 
 inline const qsim_qdq_kernels & ref() {
     size_t n = 0;

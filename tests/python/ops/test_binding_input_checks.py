@@ -7,6 +7,7 @@ import torch
 
 import torchqsim  # noqa: F401  (loads the ops)
 from torchqsim import _io
+from torchqsim.quantization.grid import GridKind
 
 OPS = torch.ops.qsim
 
@@ -21,7 +22,7 @@ def test_non_finite_range_is_refused(edges):
         OPS.histogram_grow(torch.ones(8, dtype=torch.long), rng, torch.tensor(-1.0), torch.tensor(1.0))
     with pytest.raises(ValueError, match="encodings_tf_enhanced: range must hold finite numbers"):
         OPS.encodings_tf_enhanced(torch.ones(8, dtype=torch.long), rng, torch.tensor(0.0),
-                                  torch.tensor(1.0), 8, "asymmetric")
+                                  torch.tensor(1.0), 8, int(GridKind.ASYMMETRIC))
 
 
 def test_non_finite_range_names_the_channel():
@@ -42,7 +43,7 @@ def test_negative_counts_are_refused():
     for op, extra in ((OPS.encodings_tf_enhanced, ()), (OPS.encodings_mse, ()),
                       (OPS.encodings_percentile, (99.0,))):
         with pytest.raises(ValueError, match=r"counts must be >= 0, but counts.flatten\(\)\[5\] = -3"):
-            op(counts, rng, torch.tensor(0.0), torch.tensor(1.0), 8, "asymmetric", *extra)
+            op(counts, rng, torch.tensor(0.0), torch.tensor(1.0), 8, int(GridKind.ASYMMETRIC), *extra)
 
 
 def test_nul_in_file_name_is_refused(tmp_path):

@@ -27,7 +27,8 @@ GRIDS = [dict(symmetric=False), dict(symmetric=True), dict(symmetric=True, stric
 
 
 def _bounds(bitwidth, grid):
-    return Q.grid_bounds(bitwidth, Q.grid_name(**grid))
+    g = Q.Grid.from_flags(bitwidth, **grid)
+    return g.qmin, g.qmax
 
 
 def _calibrated(analyzer, *batches):

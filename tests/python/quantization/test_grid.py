@@ -6,7 +6,6 @@ import re
 import pytest
 
 from torchqsim import functional as F
-from torchqsim.quantization.encoding_analyzer import grid_bounds
 from torchqsim.quantization.grid import Grid, GridKind
 
 HEADER = os.path.join(os.path.dirname(__file__), "..", "..", "..", "kernels", "include", "qsim",
@@ -30,7 +29,7 @@ def test_kinds_mirror_the_c_enum():
 def test_known_bounds(bitwidth, kind, bounds):
     g = Grid.of(bitwidth, kind)
     assert (g.qmin, g.qmax) == bounds
-    assert grid_bounds(bitwidth, kind.name.lower()) == bounds
+    assert g.name == kind.name.lower() and g.symmetric == (kind != GridKind.ASYMMETRIC)
     if kind != GridKind.UNSIGNED_SYMMETRIC:
         assert F.grid_range(bitwidth, signed=kind != GridKind.ASYMMETRIC,
                             strict=kind == GridKind.STRICT_SYMMETRIC) == bounds
@@ -46,5 +45,5 @@ def test_grid_is_frozen_and_checked():
             Grid.of(bad, GridKind.SYMMETRIC)
     with pytest.raises(ValueError, match="exclude each other"):
         Grid.from_flags(8, True, strict=True, unsigned=True)
-    with pytest.raises(ValueError, match="unknown grid"):
-        grid_bounds(8, "Symmetric")
+    with pytest.raises(ValueError, match="need symmetric=True"):
+        Grid.from_flags(8, False, strict=True)

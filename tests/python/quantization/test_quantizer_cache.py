@@ -13,7 +13,7 @@ from torch import nn
 
 import torchqsim.nn as qnn
 from asserts import assert_same
-from torchqsim.quantization import QuantizeDequantize
+from torchqsim.quantization import Grid, GridKind, QuantizeDequantize
 from torchqsim.quantization.param_quantizer import ParamQuantizeDequantize
 
 
@@ -64,7 +64,7 @@ def test_any_change_of_weight_or_encoding_invalidates_the_cache(change):
         elif change == "min_in_place":
             q.min.sub_(1.0)
         elif change == "grid":
-            q.qmin, q.qmax = -2, 1
+            q.grid = Grid.of(2, GridKind.SYMMETRIC)  # qmin, qmax = -2, 1
     if change == "optimizer_step":
         opt = torch.optim.SGD([w], lr=0.5)
         lin(torch.randn(2, 3)).sum().backward()

@@ -12,9 +12,13 @@ import torch
 from torch.library import opcheck
 
 import torchqsim  # noqa: F401  (registers the ops)
+from torchqsim.quantization.grid import Grid, GridKind
 
 ops = torch.ops.qsim
-GRIDS = ("symmetric", "strict_symmetric", "unsigned_symmetric", "asymmetric")
+# The ops take a grid as its C enum value (GridKind, the kind of a torchqsim Grid).
+SYM, STRICT, UNSIGNED, ASYM = (int(k) for k in (GridKind.SYMMETRIC, GridKind.STRICT_SYMMETRIC,
+                                                GridKind.UNSIGNED_SYMMETRIC, GridKind.ASYMMETRIC))
+GRIDS = list(GridKind)
 
 
 def _gen(seed):
@@ -198,17 +202,17 @@ def test_merge_per_channel_mass():
 def test_encodings_min_max_known_answers():
     lo, hi = torch.tensor([-1.0, -1.0, 0.5, -1.0]), torch.tensor([3.0, 3.0, 3.0, 3.0])
     # asymmetric (-1, 3), 8 bits: scale 4/255, zp = -rint(-63.75) = 64.
-    s, zp, emin, emax = ops.encodings_min_max(lo[:1], hi[:1], 8, "asymmetric")
+    s, zp, emin, emax = ops.encodings_min_max(lo[:1], hi[:1], 8, ASYM)
     assert zp.tolist() == [64] and math.isclose(s.item(), 4 / 255, rel_tol=2e-7)
     # signed symmetric: scale max(3/127, 1/128) = 3/127, range [-128, 127] * scale.
-    s, zp, emin, emax = ops.encodings_min_max(lo, hi, 8, "symmetric")
+    s, zp, emin, emax = ops.encodings_min_max(lo, hi, 8, SYM)
     assert zp.tolist() == [0, 0, 0, 0]
     assert math.isclose(s[0].item(), 3 / 127, rel_tol=2e-7)
     assert math.isclose(emax[0].item(), 3.0, rel_tol=2e-7)
     # strict (-1, 3): [-3, 3]; unsigned symmetric (0.5, 3): zp 0, scale 3/255; with negatives zp 128.
-    s, zp, emin, emax = ops.encodings_min_max(lo, hi, 8, "strict_symmetric")
+    s, zp, emin, emax = ops.encodings_min_max(lo, hi, 8, STRICT)
     assert math.isclose(emin[0].item(), -3.0, rel_tol=2e-7)
-    s, zp, emin, emax = ops.encodings_min_max(lo, hi, 8, "unsigned_symmetric")
+    s, zp, emin, emax = ops.encodings_min_max(lo, hi, 8, UNSIGNED)
     assert zp.tolist() == [128, 128, 0, 128]
     assert math.isclose(s[2].item(), 3 / 255, rel_tol=2e-7)
 
@@ -220,9 +224,11 @@ def test_encodings_round_trip_through_min_max_in_fp32(grid):
     lo = -torch.rand(1000, generator=g) * 10 ** torch.randint(-6, 6, (1000,), generator=g)
     hi = torch.rand(1000, generator=g) * 10 ** torch.randint(-6, 6, (1000,), generator=g)
     for bw in (4, 8, 16):
-        s, zp, emin, emax = ops.encodings_min_max(lo, hi, bw, grid)
-        qmin = 0 if grid in ("asymmetric", "unsigned_symmetric") else -(2 ** (bw - 1)) + (grid == "strict_symmetric")
+        s, zp, emin, emax = ops.encodings_min_max(lo, hi, bw, int(grid))
+        qmin = 0 if grid in (GridKind.ASYMMETRIC, GridKind.UNSIGNED_SYMMETRIC) else \
+            -(2 ** (bw - 1)) + (grid == GridKind.STRICT_SYMMETRIC)
         qmax = 2 ** bw - 1 if qmin == 0 else 2 ** (bw - 1) - 1
+        assert (qmin, qmax) == (Grid.of(bw, grid).qmin, Grid.of(bw, grid).qmax)
         derived = (emax - emin) / (qmax - qmin)
         bad = (derived != s).nonzero()
         assert bad.numel() == 0, f"bw {bw} index {bad[0].item()}: {derived[bad[0]]} vs {s[bad[0]]}"
@@ -239,9 +245,9 @@ def test_encoding_ops_per_channel_equal_per_tensor_calls():
     counts, rng, lo, hi = _hist_args()
     for name, extra in (("tf_enhanced", ()), ("percentile", (99.0,)), ("mse", ())):
         op = getattr(ops, f"encodings_{name}")
-        per_channel = op(counts, rng, lo, hi, 8, "asymmetric", *extra)
+        per_channel = op(counts, rng, lo, hi, 8, ASYM, *extra)
         for c in range(4):
-            one = op(counts[c], rng[c], lo[c], hi[c], 8, "asymmetric", *extra)
+            one = op(counts[c], rng[c], lo[c], hi[c], 8, ASYM, *extra)
             for got, want in zip(per_channel, one):
                 assert torch.equal(got[c], want), f"{name} channel {c}"
 
@@ -249,13 +255,14 @@ def test_encoding_ops_per_channel_equal_per_tensor_calls():
 def test_encoding_ops_report_bad_arguments_clearly():
     counts, rng, lo, hi = _hist_args()
     with pytest.raises(ValueError, match=r"percentile must be in \[50, 100\], got 49"):
-        ops.encodings_percentile(counts, rng, lo, hi, 8, "asymmetric", 49.0)
-    with pytest.raises(ValueError, match="grid must be one of"):
-        ops.encodings_min_max(lo, hi, 8, "symetric")
+        ops.encodings_percentile(counts, rng, lo, hi, 8, ASYM, 49.0)
+    for bad in (-1, 4):
+        with pytest.raises(ValueError, match=f"grid must be a qsim_grid_kind value .* from 0 to 3, got {bad}"):
+            ops.encodings_min_max(lo, hi, 8, bad)
     with pytest.raises(ValueError, match="bitwidth must be from 2 to 16, got 17"):
-        ops.encodings_min_max(lo, hi, 17, "symmetric")
+        ops.encodings_min_max(lo, hi, 17, SYM)
     with pytest.raises(ValueError, match="gamma must be finite"):
-        ops.encodings_tf_enhanced(counts, rng, lo, hi, 8, "symmetric", -1.0)
+        ops.encodings_tf_enhanced(counts, rng, lo, hi, 8, SYM, -1.0)
     with pytest.raises(ValueError, match="bins must be from 1"):
         ops.histogram(torch.ones(3), torch.tensor([0.0, 1.0], dtype=torch.float64), 0)
     with pytest.raises(ValueError, match=r"range must have shape \[4, 2\]"):
@@ -263,11 +270,11 @@ def test_encoding_ops_report_bad_arguments_clearly():
     empty_lo, empty_hi = lo.clone(), hi.clone()
     empty_lo[2], empty_hi[2] = math.inf, -math.inf
     with pytest.raises(ValueError, match="channel 2 saw no finite value"):
-        ops.encodings_mse(counts, rng, empty_lo, empty_hi, 8, "symmetric")
+        ops.encodings_mse(counts, rng, empty_lo, empty_hi, 8, SYM)
     no_counts = counts.clone()
     no_counts[1] = 0
     with pytest.raises(ValueError, match="histogram of channel 1 is empty"):
-        ops.encodings_tf_enhanced(no_counts, rng, lo, hi, 8, "symmetric")
+        ops.encodings_tf_enhanced(no_counts, rng, lo, hi, 8, SYM)
 
 
 # ---- opcheck -----------------------------------------------------------------------------------
@@ -285,12 +292,12 @@ def _opcheck_cases():
         # column-major counts and range: the results are contiguous whatever the inputs' strides
         ("histogram_grow", (counts.t().contiguous().t(), rng.t().contiguous().t(), lo - 1, hi + 1),
          {}),
-        ("encodings_min_max", (lo[::2], hi[::2], 8, "asymmetric"), {}),
-        ("encodings_min_max", (lo, hi, 8, "asymmetric"), {}),
-        ("encodings_tf_enhanced", (counts, rng, lo, hi, 4, "symmetric"), {}),
-        ("encodings_tf_enhanced", (tcounts, trng, tlo, thi, 8, "asymmetric", 2.0, 9, 11, 5), {}),
-        ("encodings_percentile", (counts, rng, lo, hi, 8, "strict_symmetric", 99.5), {}),
-        ("encodings_mse", (tcounts, trng, tlo, thi, 6, "unsigned_symmetric"), {}),
+        ("encodings_min_max", (lo[::2], hi[::2], 8, ASYM), {}),
+        ("encodings_min_max", (lo, hi, 8, ASYM), {}),
+        ("encodings_tf_enhanced", (counts, rng, lo, hi, 4, SYM), {}),
+        ("encodings_tf_enhanced", (tcounts, trng, tlo, thi, 8, ASYM, 2.0, 9, 11, 5), {}),
+        ("encodings_percentile", (counts, rng, lo, hi, 8, STRICT, 99.5), {}),
+        ("encodings_mse", (tcounts, trng, tlo, thi, 6, UNSIGNED), {}),
     ]
 
 

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from torchqsim.quantization.encoding_analyzer import MinMaxEncodingAnalyzer
+from torchqsim.quantization.grid import Grid, GridKind
 from torchqsim.quantization.quantizer import QuantizeDequantize
 from torchqsim.quantization.tf_enhanced import TfEnhancedEncodingAnalyzer
 from torchqsim.quantsim import QuantizationSimModel
@@ -33,10 +34,10 @@ def test_tf_enhanced_holds_the_best_candidates_range():
     q = QuantizeDequantize((4, 1), 8, symmetric=True, encoding_analyzer=a)
     with q.compute_encodings():
         q(x)
-    lo, hi = a.held_range(8, "symmetric")
+    lo, hi = a.held_range(Grid.of(8, GridKind.SYMMETRIC))
     assert torch.equal(q.min.detach(), lo) and torch.equal(q.max.detach(), hi)
     assert torch.equal(q.get_scale(), (hi - lo) / 255)
-    assert a.held_range(4, "symmetric") is None   # computed for 8 bits only
+    assert a.held_range(Grid.of(4, GridKind.SYMMETRIC)) is None   # computed for 8 bits only
 
 
 def test_calibration_re_encodes_linear_weights_on_their_grid():

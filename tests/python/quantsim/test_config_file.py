@@ -15,13 +15,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from config_cases import doc, raises_config_error
 from torchqsim.quantsim import config_file as qc
+from aimet_configs import AIMET_FILES, aimet_config, aimet_configs_dir
 from torchqsim.quantsim.config_types import (Defaults, EncodingConstraints, Kernel, OpTypeSettings,
                                              ParamSettings, Precision, QuantsimConfig, Supergroup)
 
 REPO = Path(__file__).resolve().parents[3]
-AIMET_DIR = REPO.parent / "shared" / "aimet-configs"
-AIMET_FILES = ["default_config.json", "default_config_per_channel.json", "htp_quantsim_config_v75.json"]
 PRESETS = ["default", "per_channel", "target"]
 
 
@@ -81,40 +81,16 @@ def resolve(doc):
         supergroup_pass_list=d.get("supergroup_pass_list", []))
 
 
-def location(text, needle, occurrence=0):
-    """(line, column) of the `occurrence`-th `needle` in `text`, both from 1."""
-    i = -1
-    for _ in range(occurrence + 1):
-        i = text.index(needle, i + 1)
-    return text.count("\n", 0, i) + 1, i - text.rfind("\n", 0, i)
-
-
-def doc(**sections):
-    """A valid config (one section per line) with the given sections' JSON text replaced."""
-    base = {"defaults": '{"ops": {}, "params": {}}', "params": "{}", "op_type": "{}",
-            "supergroups": "[]", "model_input": "{}", "model_output": "{}"}
-    base.update(sections)
-    return "{\n" + ",\n".join(f'"{k}": {v}' for k, v in base.items()) + "\n}\n"
-
-
-def raises_config_error(text, message, path, needle, occurrence=0):
-    """parse_config(text) raises ConfigError(message) at `path`, located at `needle`."""
-    line, column = location(text, needle, occurrence)
-    with pytest.raises(qc.ConfigError) as info:
-        qc.parse_config(text)
-    e = info.value
-    assert str(e) == message.format(line=line, column=column)
-    assert (e.path, e.line, e.column) == (path, line, column), str(e)
-    return e
-
-
 # --- files that must load ---------------------------------------------------------------------
+
+def test_aimet_ships_the_files_we_test():
+    aimet_config("default_config.json")
+    assert sorted(p.name for p in aimet_configs_dir().glob("*.json")) == AIMET_FILES
+
 
 @pytest.mark.parametrize("name", AIMET_FILES)
 def test_aimet_files_load_as_json_and_aimet_read_them(name):
-    path = AIMET_DIR / name
-    if not path.exists():
-        pytest.skip(f"AIMET fixtures not found at {AIMET_DIR} (CI has ../shared beside the repo)")
+    path = aimet_config(name)
     cfg = qc.load_config(path)
     expected = resolve(json.loads(path.read_text()))
     assert cfg == expected
@@ -122,14 +98,16 @@ def test_aimet_files_load_as_json_and_aimet_read_them(name):
 
 
 def test_htp_v75_specifics():
-    path = AIMET_DIR / "htp_quantsim_config_v75.json"
-    if not path.exists():
-        pytest.skip(f"AIMET fixtures not found at {AIMET_DIR} (CI has ../shared beside the repo)")
-    cfg = qc.load_config(str(path))
+    cfg = qc.load_config(str(aimet_config("htp_quantsim_config_v75.json")))
     assert cfg.defaults.hw_version == "V75"
+    assert cfg.defaults.per_channel_quantization is False
+    assert cfg.op_type["Conv"].per_channel_quantization is True
     assert cfg.op_type["GroupNormalization"].params == {"bias": ParamSettings(is_quantized=True)}
     assert cfg.op_type["Softmax"].encoding_constraints == EncodingConstraints(0.0, 1.0)
+    assert cfg.op_type["Tanh"].encoding_constraints == EncodingConstraints(-1.0, 1.0)
+    assert cfg.op_type["Relu"].encoding_constraints == EncodingConstraints(0.0, None)
     assert Supergroup(("Conv", "BatchNormalization", "Relu")) in cfg.supergroups
+    assert cfg.supergroup_pass_list == ("LayerNormalization", "RMSNormalization", "MatmulAdd")
     d = cfg.defaults
     assert all(type(v) is bool for v in (d.ops_is_input_quantized, d.ops_is_output_quantized,
                                          d.ops_is_symmetric))
@@ -264,93 +242,6 @@ def test_random_valid_configs_match_the_json_oracle(defaults, params, op_type, s
               "model_input": model_input, "model_output": model_output}
     text = _dump(config, random.Random(seed))
     assert qc.parse_config(text) == resolve(json.loads(text)), text
-
-
-# --- errors: message, .path, .line, .column ------------------------------------------------------
-
-def test_config_error_is_a_value_error_with_location_attributes():
-    assert issubclass(qc.ConfigError, ValueError)
-    assert (qc.ConfigError.path, qc.ConfigError.line, qc.ConfigError.column) == (None, None, None)
-
-
-BAD_CONFIGS = [
-    pytest.param(doc(defaults='{"ops": {"is_output_quantised": true}, "params": {}}'),
-                 "unknown key 'is_output_quantised' at $.defaults.ops (line {line}, column "
-                 "{column}); did you mean 'is_output_quantized'?",
-                 "$.defaults.ops", '"is_output_quantised"', id="unknown-key-nearest"),
-    pytest.param(doc(model_output='{"bogus": false}'),
-                 "unknown key 'bogus' at $.model_output (line {line}, column {column}); "
-                 "expected one of: is_output_quantized",
-                 "$.model_output", '"bogus"', id="unknown-key-choices"),
-    pytest.param(doc(op_type='{"Conv": {"is_output_quantized": "yes"}}'),
-                 "wrong type at $.op_type.Conv.is_output_quantized (line {line}, column "
-                 "{column}): expected a boolean (true, false, \"True\" or \"False\"), got "
-                 "the string \"yes\"",
-                 "$.op_type.Conv.is_output_quantized", '"yes"', id="wrong-type-bool"),
-    pytest.param(doc(params='[]'),
-                 "wrong type at $.params (line {line}, column {column}): expected an "
-                 "object, got an array", "$.params", "[]", id="wrong-type-object"),
-    pytest.param(doc(defaults='{"ops": {}, "params": {}, "supported_kernels": [{"activation": '
-                              '{"bitwidth": 8, "dtype": "int"}, "param": {"bitwidth": 2, '
-                              '"dtype": "int"}}]}'),
-                 "unsupported bitwidth 2 for dtype int at "
-                 "$.defaults.supported_kernels[0].param.bitwidth (line {line}, column "
-                 "{column}): int kernels are 4, 8 or 16 bits (torchqsim's integer grid "
-                 "ends at 16)",
-                 "$.defaults.supported_kernels[0].param.bitwidth", '2, "dtype": "int"}}]',
-                 id="unsupported-bitwidth"),
-    pytest.param(doc(supergroups='[{"op_list": ["Conv", "Relu"]}, {"op_list": ["Gemm"]}]'),
-                 "op_list with a single op at $.supergroups[1].op_list (line {line}, "
-                 "column {column}): a supergroup needs at least 2 ops",
-                 "$.supergroups[1].op_list", '["Gemm"]', id="single-op-list"),
-    pytest.param(doc(supergroups='[{"op_list": []}]'),
-                 "empty op_list at $.supergroups[0].op_list (line {line}, column "
-                 "{column}): a supergroup needs at least 2 ops",
-                 "$.supergroups[0].op_list", "[]", id="empty-op-list"),
-    pytest.param('{"defaults": {"ops": {}, "params": {}}, "params": {}, "op_type": {}, '
-                 '"supergroups": [],\n "model_output": {}}',
-                 "missing required key 'model_input' at $ (line {line}, column {column})",
-                 "$", "{", id="missing-section"),
-    pytest.param(doc(op_type='{"Sigmoid": {"encoding_constraints": {"min": 1, "max": 1}}}'),
-                 "empty encoding range [1, 1] at $.op_type.Sigmoid.encoding_constraints "
-                 "(line {line}, column {column}): min must be less than max",
-                 "$.op_type.Sigmoid.encoding_constraints", '{"min"', id="empty-encoding-range"),
-]
-
-
-@pytest.mark.parametrize("text,message,path,needle", BAD_CONFIGS)
-def test_bad_config_names_the_json_path_and_location(text, message, path, needle):
-    raises_config_error(text, message, path, needle)
-
-
-def test_syntax_error_has_location_but_no_path():
-    text = doc(params='{"bias": {"is_quantized": false},}')
-    # the '}' right after the trailing comma: ops, params, defaults and bias close before it
-    raises_config_error(text, "invalid JSON at line {line}, column {column}: expected a key in "
-                              "double quotes, found '}}'",  # '}}': format escape
-                        None, "}", occurrence=4)
-
-
-def test_load_prefixes_the_file(tmp_path):
-    path = tmp_path / "bad.json"
-    text = doc(model_input='{"is_input_quantized": 1}')
-    path.write_text(text)
-    line, column = location(text, "1}")
-    with pytest.raises(qc.ConfigError) as info:
-        qc.load_config(path)
-    assert str(info.value) == (f"{path}: wrong type at $.model_input.is_input_quantized (line {line}, "
-                               f"column {column}): expected a boolean (true, false, \"True\" or "
-                               f"\"False\"), got the number 1")
-    assert (info.value.path, info.value.line, info.value.column) == (
-        "$.model_input.is_input_quantized", line, column)
-
-
-def test_unreadable_file_is_an_os_error(tmp_path):
-    from torchqsim import _io
-    with pytest.raises(OSError, match=f"cannot read '{tmp_path}': Is a directory"):
-        _io.load_config(tmp_path)
-    with pytest.raises(FileNotFoundError, match="no quantsim config file or preset named"):
-        qc.load_config(tmp_path)  # a directory is neither a config file nor a preset
 
 
 # --- narrow float formats as kernel precisions (docs/formats.md §3) -----------------------------

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "examples"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "..", "examples"))
 
 
 def test_quickstart_reduced_workflow(tmp_path):

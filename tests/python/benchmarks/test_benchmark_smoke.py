@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-RUN = Path(__file__).resolve().parents[2] / "benchmarks" / "run.py"
+RUN = Path(__file__).resolve().parents[3] / "benchmarks" / "run.py"
 SIZE, THREADS = 4096, (1, 2)
 # mode: the baselines timed next to ours (copy_ is the bandwidth floor of every row)
 BASELINES = {"forward": {"torch_fq", "composite", "ours_alloc", "copy"},

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_model.py"
+BENCH = Path(__file__).resolve().parents[3] / "benchmarks" / "bench_model.py"
 MODEL_ROWS = ["eval_fwd", "calib_tf", "calib_tf_enhanced", "qat_tf", "qat_range_learning_tf_init"]
 QDQ_ROWS = {"qdq_fwd": "fresh", "qdq_fwd_reused": "reused", "qdq_ste": "fresh"}
 
