@@ -25,6 +25,27 @@ inline py::str text(const char * s) {
     return py::reinterpret_steal<py::str>(o);
 }
 
+// Pauses Python's cyclic garbage collector while a reader builds its result (tens of thousands
+// of new containers, none of them garbage): each generation-2 pass would walk every object built
+// so far, which made 40,000-key files take twice as long. Restores the collector's prior state.
+class GcPause {
+public:
+    GcPause() : gc_(py::module_::import("gc")), was_enabled_(gc_.attr("isenabled")().cast<bool>()) {
+        gc_.attr("disable")();
+    }
+    ~GcPause() {
+        if (was_enabled_) {
+            gc_.attr("enable")();
+        }
+    }
+    GcPause(const GcPause &) = delete;
+    GcPause & operator=(const GcPause &) = delete;
+
+private:
+    py::module_ gc_;
+    bool was_enabled_;
+};
+
 // `path` (str, bytes or os.PathLike) as a C file name. A NUL character would end the C string
 // early and so name another file: it is a ValueError naming the argument `arg`.
 inline std::string file_path(const py::object & path, const char * arg) {

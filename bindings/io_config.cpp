@@ -117,6 +117,7 @@ py::object parse_config(const std::string & json) {
         qsim_io::raise_error(g_config_error, err);
     }
     config_ptr owned(cfg, qsim_config_free);
+    const qsim_io::GcPause pause;
     return to_config(cfg);
 }
 
@@ -128,6 +129,7 @@ py::object load_config(const py::object & path) {
         qsim_io::raise_error(g_config_error, err);
     }
     config_ptr owned(cfg, qsim_config_free);
+    const qsim_io::GcPause pause;
     return to_config(cfg);
 }
 

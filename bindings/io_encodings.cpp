@@ -135,6 +135,7 @@ py::dict read_encodings(const py::object & source) {
         qsim_io::raise_error(g_error, err);
     }
     enc_ptr owned(enc, qsim_encodings_free);
+    const qsim_io::GcPause pause;
     return to_dict(enc);
 }
 
