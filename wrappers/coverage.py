@@ -20,6 +20,7 @@ Example::
 
 from torch import fx, nn
 
+from .graph import reads_metadata
 from .nn import QuantizationMixin
 
 __all__ = ["unquantized_parameters"]
@@ -33,7 +34,6 @@ def unquantized_parameters(model: nn.Module) -> list[str]:
     function, not by its module) is not covered, unless that node only feeds reads of its
     shape, dtype or device (its values never reach an output).
     """
-    from .prepare.rewrites import _reads_metadata
     covered, names = set(), {}
     quantizer_params = {id(p) for m in model.modules() if isinstance(m, QuantizationMixin)
                         for slots in (m.input_quantizers, m.output_quantizers, m.param_quantizers)
@@ -47,7 +47,7 @@ def unquantized_parameters(model: nn.Module) -> list[str]:
                 covered.add(id(param))
     if isinstance(model, fx.GraphModule):
         for node in model.graph.nodes:
-            if node.op == "get_attr" and not all(map(_reads_metadata, node.users)):
+            if node.op == "get_attr" and not all(map(reads_metadata, node.users)):
                 owner, _, field = node.target.rpartition(".")
                 param = model.get_submodule(owner)._parameters.get(field)
                 if param is not None:

@@ -32,7 +32,7 @@ Example::
 
 from .module_graph import ModuleGraph
 from .nodes import CONSTANT, MODEL_INPUT, UNQUANTIZED_OP, OpNode, Producer
-from .tensors import is_data_movement, node_args, tensor_nodes
+from .tensors import is_data_movement, node_args, reads_metadata, tensor_nodes
 
 __all__ = ["ModuleGraph", "OpNode", "Producer", "MODEL_INPUT", "CONSTANT", "UNQUANTIZED_OP",
-           "tensor_nodes", "is_data_movement", "node_args"]
+           "tensor_nodes", "is_data_movement", "node_args", "reads_metadata"]

@@ -26,6 +26,13 @@ _DATA_MOVEMENT_FUNCTIONS = frozenset({
 _NON_TENSOR_METHODS = frozenset({"size", "dim", "numel", "item", "tolist", "__len__"})
 _NON_TENSOR_ATTRIBUTES = frozenset({"shape", "dtype", "device", "ndim", "is_cuda", "requires_grad"})
 
+# What a tensor's metadata reads: attributes and methods that give its shape, dtype, device or
+# layout, never its values (`reads_metadata`).
+_METADATA_ATTRIBUTES = frozenset({"shape", "dtype", "device", "ndim", "is_cuda", "layout",
+                                  "requires_grad"})
+_METADATA_METHODS = frozenset({"size", "dim", "numel", "stride", "is_contiguous",
+                               "is_floating_point"})
+
 
 def node_args(node: fx.Node) -> list[fx.Node]:
     """Every fx node among `node`'s args and kwargs, nested containers included.
@@ -59,6 +66,24 @@ def is_data_movement(node: fx.Node) -> bool:
             node.kwargs.get("value", None) in (None, 0) and len(node.args) <= 2
     return node.op == "call_function" and node.target in _DATA_MOVEMENT_FUNCTIONS
 
+
+def reads_metadata(user: fx.Node) -> bool:
+    """Whether `user` reads only a tensor's metadata (shape, dtype, device, ...), not its values:
+    ``x.shape``, ``x.dtype``, ``x.size(0)``, ``x.dim()``, ``x.is_contiguous()`` and the like.
+    Preparation and :func:`torchqsim.coverage.unquantized_parameters` use it: a parameter whose
+    ``get_attr`` node only feeds such reads never reaches an output, so it needs no quantizer.
+
+    Example::
+
+        >>> import torch
+        >>> gm = torch.fx.symbolic_trace(lambda x: x.new_zeros(x.shape[0]) + x.sum(dim=x.dim() - 1))
+        >>> x = next(n for n in gm.graph.nodes if n.op == "placeholder")
+        >>> sorted((n.name, reads_metadata(n)) for n in x.users)
+        [('dim', True), ('getattr_1', True), ('new_zeros', False), ('sum_1', False)]
+    """
+    if user.op == "call_function" and user.target is builtins.getattr:
+        return user.args[1] in _METADATA_ATTRIBUTES
+    return user.op == "call_method" and user.target in _METADATA_METHODS
 
 def _gives_non_tensor(node: fx.Node) -> bool:
     if node.op == "call_method":

@@ -6,7 +6,7 @@ import copy
 import torch
 from torch import fx, nn
 
-from ..graph import node_args, tensor_nodes
+from ..graph import node_args, reads_metadata, tensor_nodes
 from .rule_table import _conversion
 from .rules import _Call, _functional_modules
 
@@ -86,7 +86,7 @@ def _wrap_parameters(gm: fx.GraphModule) -> None:
     that it gets a parameter quantizer. A parameter read only for its metadata
     (``weight.shape[0]``, ``weight.dtype``) is not: its values never reach the output."""
     for node in list(gm.graph.nodes):
-        if node.op != "get_attr" or not node.users or all(map(_reads_metadata, node.users)):
+        if node.op != "get_attr" or not node.users or all(map(reads_metadata, node.users)):
             continue
         owner, _, field = node.target.rpartition(".")
         param = gm.get_submodule(owner)._parameters.get(field)
@@ -99,17 +99,6 @@ def _wrap_parameters(gm: fx.GraphModule) -> None:
         new.meta = dict(node.meta)
         node.replace_all_uses_with(new)
         gm.graph.erase_node(node)
-
-
-_METADATA_ATTRIBUTES = {"shape", "dtype", "device", "ndim", "is_cuda", "layout", "requires_grad"}
-_METADATA_METHODS = {"size", "dim", "numel", "stride", "is_contiguous", "is_floating_point"}
-
-
-def _reads_metadata(user: fx.Node) -> bool:
-    """`user` reads a tensor's shape, dtype or device, not its values."""
-    if user.op == "call_function" and user.target is getattr:
-        return user.args[1] in _METADATA_ATTRIBUTES
-    return user.op == "call_method" and user.target in _METADATA_METHODS
 
 
 def _is_inplace_user(user: fx.Node, node: fx.Node) -> bool:
