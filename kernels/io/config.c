@@ -216,6 +216,27 @@ static qsim_status read_op_types(qsim_config_parser * p, const cJSON * v, qsim_c
 
 /* --- supergroups ---------------------------------------------------------------------------- */
 
+/* The strings of array `v` (op types, pass names) into a parser-owned array: *out, *n_out are set
+ * only on success. `what` names an element in the error for one that is not a string. */
+static qsim_status read_strings(qsim_config_parser * p, const cJSON * v, const char * what,
+                                const char * const ** out, size_t * n_out) {
+    size_t n = (size_t)cJSON_GetArraySize(v);
+    const char ** items = qsim_config_alloc(p, n, sizeof(*items));
+    if (items == NULL) {
+        return QSIM_OUT_OF_MEMORY;
+    }
+    size_t i = 0;
+    for (const cJSON * item = v->child; item != NULL; item = item->next, i++) {
+        QSIM_TRY(qsim_json_push(&p->w, NULL, i));
+        QSIM_TRY(cJSON_IsString(item) ? qsim_read_string(p, item, &items[i])
+                                      : qsim_wrong_type(p, item, what));
+        qsim_json_pop(&p->w);
+    }
+    *out = items;
+    *n_out = n;
+    return QSIM_SUCCESS;
+}
+
 static qsim_status op_list_member(qsim_config_parser * p, int key, const cJSON * v, void * ctx) {
     (void)key;
     qsim_config_supergroup * g = ctx;
@@ -227,20 +248,7 @@ static qsim_status op_list_member(qsim_config_parser * p, int key, const cJSON *
         return qsim_json_fail(&p->w, QSIM_JSON_AT_VALUE, ": a supergroup needs at least 2 ops",
                               n == 0 ? "empty op_list" : "op_list with a single op");
     }
-    const char ** ops = qsim_config_alloc(p, n, sizeof(*ops));
-    if (ops == NULL) {
-        return QSIM_OUT_OF_MEMORY;
-    }
-    size_t i = 0;
-    for (const cJSON * item = v->child; item != NULL; item = item->next, i++) {
-        QSIM_TRY(qsim_json_push(&p->w, NULL, i));
-        QSIM_TRY(cJSON_IsString(item) ? qsim_read_string(p, item, &ops[i])
-                                      : qsim_wrong_type(p, item, "an op type (a string)"));
-        qsim_json_pop(&p->w);
-    }
-    g->ops = ops;
-    g->n_ops = n;
-    return QSIM_SUCCESS;
+    return read_strings(p, v, "an op type (a string)", &g->ops, &g->n_ops);
 }
 
 static qsim_status read_supergroups(qsim_config_parser * p, const cJSON * v, qsim_config_view * view) {
@@ -270,21 +278,8 @@ static qsim_status read_pass_list(qsim_config_parser * p, const cJSON * v, qsim_
     if (!cJSON_IsArray(v)) {
         return qsim_wrong_type(p, v, "an array of pass names");
     }
-    size_t n = (size_t)cJSON_GetArraySize(v);
-    const char ** names = qsim_config_alloc(p, n, sizeof(*names));
-    if (names == NULL) {
-        return QSIM_OUT_OF_MEMORY;
-    }
-    size_t i = 0;
-    for (const cJSON * item = v->child; item != NULL; item = item->next, i++) {
-        QSIM_TRY(qsim_json_push(&p->w, NULL, i));
-        QSIM_TRY(cJSON_IsString(item) ? qsim_read_string(p, item, &names[i])
-                                      : qsim_wrong_type(p, item, "a pass name (a string)"));
-        qsim_json_pop(&p->w);
-    }
-    view->supergroup_pass_list = names;
-    view->n_supergroup_pass_list = n;
-    return QSIM_SUCCESS;
+    return read_strings(p, v, "a pass name (a string)", &view->supergroup_pass_list,
+                        &view->n_supergroup_pass_list);
 }
 
 /* --- the document ---------------------------------------------------------------------------- */

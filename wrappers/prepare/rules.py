@@ -96,13 +96,24 @@ _COMPUTED = object()  # an argument that is neither None nor a parameter of the 
 
 def _parameter(call: _Call, name: str):
     """The parameter behind get_attr argument `name`, None for None, else ``_COMPUTED``."""
+    return _held_tensor(call, name, call.root.get_parameter)
+
+
+def _buffer(call: _Call, name: str):
+    """The buffer behind get_attr argument `name`, None for None, else ``_COMPUTED``."""
+    return _held_tensor(call, name, call.root.get_buffer)
+
+
+def _held_tensor(call: _Call, name: str, get):
+    """``get(target)`` of get_attr argument `name` (None for None); ``_COMPUTED`` for any other
+    value, or when `get` finds no such tensor (a buffer asked as a parameter, a plain attribute)."""
     value = call.args[name]
     if value is None:
         return None
     if isinstance(value, fx.Node) and value.op == "get_attr":
         try:
-            return call.root.get_parameter(value.target)
-        except AttributeError:  # a buffer or a plain tensor attribute
+            return get(value.target)
+        except AttributeError:
             pass
     return _COMPUTED
 
@@ -120,19 +131,6 @@ def _layer_norm(call: _Call):
     if bias is not None:
         module.bias = bias
     return module
-
-
-def _buffer(call: _Call, name: str):
-    """The buffer behind get_attr argument `name`, None for None, else ``_COMPUTED``."""
-    value = call.args[name]
-    if value is None:
-        return None
-    if isinstance(value, fx.Node) and value.op == "get_attr":
-        try:
-            return call.root.get_buffer(value.target)
-        except AttributeError:
-            pass
-    return _COMPUTED
 
 
 _BATCH_NORMS = {2: nn.BatchNorm1d, 3: nn.BatchNorm1d, 4: nn.BatchNorm2d}
