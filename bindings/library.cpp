@@ -1,6 +1,7 @@
 // The qsim operator library: every schema in one TORCH_LIBRARY block. Device implementations
-// live in TORCH_LIBRARY_IMPL blocks (qdq_cpu.cpp), the autograd formulas in qdq_autograd.cpp;
-// fake (meta) registrations are in wrappers/ops.py. Importing torchqsim._C loads this library.
+// live in TORCH_LIBRARY_IMPL blocks (qdq_cpu.cpp, grid_cpu.cpp, ...), the autograd formulas in
+// qdq_autograd.cpp and grid_autograd.cpp; fake (meta) registrations are in wrappers/ops.py.
+// Importing torchqsim._C loads this library.
 #include <Python.h>
 #include <torch/library.h>
 
@@ -32,6 +33,10 @@ TORCH_LIBRARY(qsim, m) {
     m.def("dequantize_backward(Tensor grad, Tensor q, Tensor scale, Tensor zero_point, "
           "int? axis, int? block_size, bool qparam_grads) -> (Tensor, Tensor, Tensor)", tags);
     m.def("float_quantize_dequantize(Tensor x, ScalarType dtype) -> Tensor", tags);
+    // The zero point of quantizers holding min/max on the grid of (bitwidth, grid), from min and
+    // their scale: the C rule qsim_zero_points_f32 (qsim/analyzers.h; grid_cpu.cpp,
+    // grid_cuda.cpp, autograd in grid_autograd.cpp). `grid` is a qsim_grid_kind value.
+    m.def("zero_point(Tensor min, Tensor scale, int bitwidth, int grid) -> Tensor", tags);
     // Narrow float formats (float_formats.h, qsim/minifloat.h): any minifloat with a scale, and
     // the OCP MX / NVFP4 block-scaled formats along one axis; fake implementations in
     // wrappers/_float_ops.py.

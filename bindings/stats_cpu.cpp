@@ -22,6 +22,7 @@ extern "C" {
 #include "qsim/analyzers.h"
 }
 
+#include "grid_args.h"
 #include "stats_args.h"
 
 namespace qsim {
@@ -172,15 +173,6 @@ std::tuple<at::Tensor, at::Tensor> histogram_grow_cpu(const at::Tensor & counts_
     return { out_counts, out_range };
 }
 
-// The grid kind `grid` (a qsim_grid_kind value: Python passes GridKind of a Grid).
-qsim_grid_kind check_grid(const char * op, int64_t grid) {
-    TORCH_CHECK_VALUE(grid >= QSIM_GRID_SYMMETRIC && grid <= QSIM_GRID_ASYMMETRIC, op,
-                      ": grid must be a qsim_grid_kind value (torchqsim.quantization.GridKind) "
-                      "from ", static_cast<int>(QSIM_GRID_SYMMETRIC), " to ",
-                      static_cast<int>(QSIM_GRID_ASYMMETRIC), ", got ", grid);
-    return static_cast<qsim_grid_kind>(grid);
-}
-
 using Encodings = std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor>;
 
 // Runs analyzer `a` over every channel of the statistics; counts/range undefined for MIN_MAX.
@@ -238,7 +230,7 @@ qsim_analyzer make_analyzer(const char * op, qsim_analyzer_kind kind, int64_t bi
                             int64_t grid) {
     TORCH_CHECK_VALUE(bitwidth >= 2 && bitwidth <= 16, op, ": bitwidth must be from 2 to 16, got ",
                       bitwidth);
-    return qsim_analyzer_defaults(kind, check_grid(op, grid), static_cast<int>(bitwidth));
+    return qsim_analyzer_defaults(kind, check_grid_kind(op, grid), static_cast<int>(bitwidth));
 }
 
 Encodings encodings_min_max_cpu(const at::Tensor & min, const at::Tensor & max, int64_t bitwidth,

@@ -9,7 +9,10 @@ floating `zero_point`:
 - `quantize_dequantize`: straight-through for x (zero where clamped), LSQ/AIMET-v2 range-learning
   gradients for scale and zero_point;
 - `quantize` and `dequantize`: the matching straight-through forms (docs/aimet.md §3.2);
-- `float_quantize_dequantize`: identity gradient (fp16/bf16 fake cast).
+- `float_quantize_dequantize`: identity gradient (fp16/bf16 fake cast);
+- `zero_point` (the C zero-point rule of a quantizer holding min/max, bindings/grid_autograd.cpp):
+  the asymmetric zero point ``clamp(qmin - round(min / scale), qmin, qmax)`` differentiated with
+  a straight-through round; the symmetric kinds' zero points have no gradient.
 
 The `*_backward` ops are not differentiable themselves: differentiating a gradient of a qsim op
 (double backward, e.g. ``torch.autograd.grad(..., create_graph=True)`` followed by another
@@ -111,3 +114,13 @@ def _dequantize_backward_fake(grad, q, scale, zero_point, axis, block_size, qpar
 def _float_qdq_fake(x, dtype):
     _check_data("x", x)
     return _like(x)
+
+
+@torch.library.register_fake("qsim::zero_point")
+def _zero_point_fake(min, scale, bitwidth, grid):
+    torch._check(min.is_floating_point() and scale.is_floating_point(), lambda: (
+        f"zero_point: min and scale must be floating tensors, got {min.dtype} and {scale.dtype}"))
+    torch._check_value(min.shape == scale.shape, lambda: (
+        f"zero_point: scale shape {tuple(scale.shape)} must equal min shape {tuple(min.shape)}"))
+    _check_devices("zero_point", min=min, scale=scale)
+    return _like_qparam(min)

@@ -56,3 +56,16 @@ qsim_status qsim_encoding_from_range(qsim_grid_kind grid, int bitwidth, float mi
     *out = qsim_make_encoding((float) scale, zp, qmin, qmax);
     return QSIM_SUCCESS;
 }
+
+qsim_status qsim_zero_points_f32(qsim_grid_kind grid, int bitwidth, const float * min,
+                                 const float * scale, float * zp, int64_t n) {
+    int32_t qmin, qmax;
+    if (qsim_grid_bounds(grid, bitwidth, &qmin, &qmax) != QSIM_SUCCESS || !min || !zp || n < 0 ||
+        (grid == QSIM_GRID_ASYMMETRIC && !scale)) {
+        return QSIM_INVALID_ARGUMENT;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        zp[i] = qsim_zero_point_f32(grid, min[i], scale ? scale[i] : 0.0f, qmin, qmax);
+    }
+    return QSIM_SUCCESS;
+}

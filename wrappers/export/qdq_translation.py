@@ -10,7 +10,8 @@ QuantizeLinear / DequantizeLinear pairs that onnxruntime runs without any contri
   the op returns them); ``qsim::dequantize`` -> ``DequantizeLinear(Cast(q, T))``;
 - ``qsim::float_quantize_dequantize`` -> ``Cast(Cast(x, FLOAT16 | BFLOAT16), FLOAT)``;
 - ``qsim::minifloat_quantize_dequantize`` (float8 formats) and
-  ``qsim::block_float_quantize_dequantize``: :mod:`.float_translation`.
+  ``qsim::block_float_quantize_dequantize``: :mod:`.float_translation`;
+- ``qsim::zero_point`` (a quantizer's zero point from its min/max): :mod:`.grid_translation`.
 
 The grid ``[qmin, qmax]`` is stored in the smallest ONNX type that holds it (:func:`grid_type`):
 int4/uint4, int8/uint8 or int16/uint16, signed when ``qmin < 0``. QuantizeLinear saturates to
@@ -46,6 +47,7 @@ from onnx import TensorProto
 from onnxscript import opset21 as op
 
 from .float_translation import block_float_quantize_dequantize, minifloat_quantize_dequantize
+from .grid_translation import zero_point
 
 __all__ = ["OPSET", "QDQ_TRANSLATION_TABLE", "grid_type"]
 
@@ -169,5 +171,6 @@ QDQ_TRANSLATION_TABLE = {
     torch.ops.qsim.quantize.default: quantize,
     torch.ops.qsim.dequantize.default: dequantize,
     torch.ops.qsim.float_quantize_dequantize.default: float_quantize_dequantize,
+    torch.ops.qsim.zero_point.default: zero_point,
 }
 """``custom_translation_table`` for ``torch.onnx.export(..., dynamo=True, opset_version=21)``."""

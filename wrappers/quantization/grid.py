@@ -2,7 +2,8 @@
 
 :class:`GridKind` mirrors the C enum ``qsim_grid_kind`` (kernels/include/qsim/analyzers.h; the
 values are read from the binding, not written here) and :class:`Grid` holds a bitwidth, a kind
-and the bounds ``qsim_grid_bounds`` gives for them; Python never recomputes them.
+and the bounds ``qsim_grid_bounds`` gives for them; Python never recomputes them, nor the zero
+point of a range (:meth:`Grid.zero_point` calls the C rule ``qsim_zero_points_f32``).
 
 Example::
 
@@ -17,6 +18,9 @@ Example::
 
 import enum
 from dataclasses import dataclass
+
+import torch
+from torch import Tensor
 
 from .. import _io
 
@@ -44,6 +48,25 @@ class Grid:
     def symmetric(self) -> bool:
         """Every kind but ASYMMETRIC (AIMET's ``is_symmetric``)."""
         return self.kind is not GridKind.ASYMMETRIC
+
+    def zero_point(self, min: Tensor, scale: Tensor) -> Tensor:
+        """The zero point (ONNX sign; float, min's shape and dtype) of a quantizer on this grid
+        that holds `min` with `scale` = ``(max - min) / (qmax - qmin)``: the C rule
+        ``qsim_zero_points_f32`` (kernels/include/qsim/analyzers.h) through the op
+        ``torch.ops.qsim.zero_point``, computed in fp32. Asymmetric:
+        ``clamp(qmin - round(min / scale), qmin, qmax)`` (round: ties to even; its gradient
+        reaches `min` and `scale` through a straight-through round); unsigned symmetric:
+        ``2^(b-1)`` where ``min < 0``, else 0; symmetric and strict symmetric: 0 (no gradient).
+
+        Example::
+
+            >>> lo = torch.tensor([-1.0, 0.5, -3.0])
+            >>> Grid.of(8, GridKind.ASYMMETRIC).zero_point(lo, torch.tensor([0.01, 0.01, 0.01]))
+            tensor([100.,   0., 255.])
+            >>> Grid.of(8, GridKind.UNSIGNED_SYMMETRIC).zero_point(lo, torch.ones(3))
+            tensor([128.,   0., 128.])
+        """
+        return torch.ops.qsim.zero_point(min, scale, self.bitwidth, int(self.kind))
 
     @classmethod
     def of(cls, bitwidth: int, kind: GridKind) -> "Grid":

@@ -7,6 +7,9 @@ of the encoding shape (learnable for range learning), and the grid parameters fo
     zero_point = clamp(qmin - round(min / scale), qmin, qmax)   # asymmetric (round: STE)
                  0, or 2^(b-1) for unsigned symmetric with min < 0                # symmetric
 
+The zero point is the C rule (``Grid.zero_point``: ``qsim_zero_points_f32``, the op
+``torch.ops.qsim.zero_point``); Python does not recompute it.
+
 The forward is ``torchqsim.functional.quantize_dequantize``. Calibration::
 
     q = QuantizeDequantize((), bitwidth=8, symmetric=False, encoding_analyzer=SqnrEncodingAnalyzer())
@@ -31,10 +34,6 @@ from .encoding_analyzer import Encoding, EncodingAnalyzer, MinMaxEncodingAnalyze
 from .grid import Grid, GridKind
 
 __all__ = ["QuantizeDequantize", "compute_encodings", "plain_eager"]
-
-
-def _ste_round(x: Tensor) -> Tensor:
-    return x + (torch.round(x) - x).detach()
 
 
 class QuantizeDequantize(nn.Module):
@@ -151,20 +150,14 @@ class QuantizeDequantize(nn.Module):
         return self._zero_point()
 
     def _zero_point(self, scale: Tensor | None = None) -> Tensor:
-        """:meth:`get_zero_point`, reusing `scale` (:meth:`get_scale`) when min/max get no
-        gradient."""
-        if self.grid.kind is GridKind.ASYMMETRIC:
-            if torch.is_grad_enabled() and (self.min.requires_grad or self.max.requires_grad):
-                # Learned: a straight-through round, and a scale node of its own so that min/max
-                # gradients are summed in the same order (bit for bit) as they always were.
-                rounded = _ste_round(self.min / self.get_scale())
-            else:
-                # The straight-through round's value x + (round(x) - x) is round(x) exactly.
-                rounded = torch.round(self.min / (self.get_scale() if scale is None else scale))
-            return torch.clamp(self.qmin - rounded, self.qmin, self.qmax)
-        if self.grid.kind is GridKind.UNSIGNED_SYMMETRIC:
-            return torch.where(self.min.detach() < 0, float(self.qmax + 1) / 2, 0.0)
-        return torch.zeros_like(self.min.detach())
+        """:meth:`get_zero_point` by the C rule (:meth:`Grid.zero_point`), reusing `scale`
+        (:meth:`get_scale`) when min/max get no gradient."""
+        learned = torch.is_grad_enabled() and (self.min.requires_grad or self.max.requires_grad)
+        if scale is None or (learned and self.grid.kind is GridKind.ASYMMETRIC):
+            # Learned: a scale node of its own, so that min/max gradients are summed in the same
+            # order (bit for bit) as they always were.
+            scale = self.get_scale()
+        return self.grid.zero_point(self.min, scale)
 
     def get_encoding(self) -> Encoding:
         """The encoding as :class:`Encoding` (detached; zero point as int32; min/max the grid's

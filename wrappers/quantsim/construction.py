@@ -131,8 +131,8 @@ def _set_fixed_range(q: QuantizeDequantize, lo: float, hi: float) -> None:
     """A config's fixed range as AIMET sets it: scale ``(hi - lo) / (qmax - qmin)`` as given
     (not widened to the grid as calibration is), zero point from `lo` (0 on symmetric grids)."""
     scale = (torch.tensor(hi, dtype=torch.float32) - lo) / (q.qmax - q.qmin)
-    zp = torch.zeros(()) if q.symmetric else torch.clamp(q.qmin - torch.round(lo / scale),
-                                                         q.qmin, q.qmax)
+    zp = torch.zeros(()) if q.symmetric else \
+        q.grid.zero_point(torch.tensor(lo, dtype=torch.float32), scale)
     with torch.no_grad():
         q._set(scale * (q.qmin - zp), scale * (q.qmax - zp))
 

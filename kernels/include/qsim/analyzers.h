@@ -88,6 +88,20 @@ typedef struct qsim_encoding {
 qsim_status qsim_encoding_from_range(qsim_grid_kind grid, int bitwidth, float min, float max,
                                      qsim_encoding * out);
 
+/* The zero points of quantizers that hold their encodings as fp32 ranges (aimet-torch v2's
+ * QuantizeDequantize; torchqsim.quantization.QuantizeDequantize calls this through the
+ * zero_point op), for i < n, from the held min[i] and scale[i] = (max[i] - min[i]) / (qmax - qmin)
+ * (the caller's fp32 scale), on the grid of `grid` at `bitwidth`:
+ *   ASYMMETRIC           qmin - rint(min[i] / scale[i]) in fp32 (rint: ties to even), clamped to
+ *                        [qmin, qmax]; NaN stays NaN (scale 0: a quantizer without an encoding)
+ *   UNSIGNED_SYMMETRIC   2^(b-1) where min[i] < 0, else 0
+ *   SYMMETRIC, STRICT    0
+ * written to zp[i] as floats (the qdq ops take a floating zero point: range learning's). scale
+ * is read only for ASYMMETRIC (it may be NULL otherwise); pointers are borrowed for the call.
+ * QSIM_INVALID_ARGUMENT for a bad grid or bitwidth, n < 0 or a NULL pointer. */
+qsim_status qsim_zero_points_f32(qsim_grid_kind grid, int bitwidth, const float * min,
+                                 const float * scale, float * zp, int64_t n);
+
 typedef enum qsim_analyzer_kind {
     QSIM_ANALYZER_MIN_MAX     = 0,
     QSIM_ANALYZER_TF_ENHANCED = 1,

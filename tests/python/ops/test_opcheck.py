@@ -1,4 +1,5 @@
-"""`torch.library.opcheck` on every op of the qdq family in the `qsim` namespace.
+"""`torch.library.opcheck` on every op of the qdq family in the `qsim` namespace (and the grid's
+`zero_point`, whose fake implementation lives with theirs).
 
 opcheck runs each op and checks its schema (no hidden mutation or aliasing), the fake
 implementation against the real one (shapes, dtypes, strides: hence the strided-input cases),
@@ -17,6 +18,7 @@ from torch._library.simple_registry import singleton
 from torch.library import opcheck
 
 import torchqsim  # noqa: F401  (registers the ops)
+from torchqsim.quantization.grid import GridKind
 from qdq_cases import LAYOUTS, grid_data, make_qparams
 
 ops = torch.ops.qsim
@@ -144,6 +146,15 @@ def test_opcheck_quantize_dequantize_out(layout, out_kind):
     opcheck(ops.quantize_dequantize_out, (x, scale, zp, -128, 127, axis, block, out))
 
 
+@pytest.mark.parametrize("kind", list(GridKind))
+@pytest.mark.parametrize("shape,grads", [((), True), ((5,), True), ((3, 4), True), ((3, 4), False)])
+def test_opcheck_zero_point(kind, shape, grads):
+    g = torch.Generator().manual_seed(3)
+    lo = -torch.rand(shape, generator=g) * 3 + 0.5
+    scale = (torch.rand(shape, generator=g) + 0.1) / 15
+    opcheck(ops.zero_point, (lo.requires_grad_(grads), scale.requires_grad_(grads), 4, int(kind)))
+
+
 def test_every_op_registered_by_torchqsim_ops_is_checked():
     # The qsim ops whose fake implementation lives in wrappers/ops.py (torchqsim.ops) are this
     # family; a new one must join the tests above. The calibration ops (torchqsim._stats_ops)
@@ -153,5 +164,5 @@ def test_every_op_registered_by_torchqsim_ops_is_checked():
     family = {n.split("::")[1] for n, src in sources.items()
               if os.path.basename(src.rsplit(":", 1)[0]) == "ops.py"}
     checked = {*QDQ_OPS, *(f"{op}_backward" for op in QDQ_OPS), "float_quantize_dequantize",
-               "quantize_dequantize_out"}
+               "quantize_dequantize_out", "zero_point"}
     assert family == checked, f"qdq ops {sorted(family)} != checked {sorted(checked)}"

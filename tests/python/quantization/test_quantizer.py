@@ -1,7 +1,8 @@
 """`QuantizeDequantize` and `compute_encodings(module)` of `torchqsim.quantization`.
 
 Oracles: the analyzer's own encoding fed the same data, `torchqsim.functional` (itself checked
-against onnxruntime), a pure-torch blockwise reference, and hand-computed values.
+against onnxruntime), a pure-torch blockwise reference, the former Python zero-point expression
+(range-learning gradients, bit for bit), and hand-computed values.
 """
 
 import math
@@ -11,6 +12,8 @@ import torch
 from torch import nn
 
 import torchqsim.functional as F
+from asserts import assert_same
+from torchqsim.quantization._layout import qdq_layout
 from torchqsim.quantization import (MinMaxEncodingAnalyzer, PercentileEncodingAnalyzer,
                                     QuantizeDequantize, SqnrEncodingAnalyzer, compute_encodings)
 
@@ -186,6 +189,40 @@ def test_forward_without_gradient_equals_the_straight_through_forward(shape):
             assert torch.equal(q(x), learned[0]) and torch.equal(q.get_zero_point(), learned[1])
         q.requires_grad_(False)
         assert torch.equal(q(x), learned[0]) and torch.equal(q.get_zero_point(), learned[1])
+
+def _former_python_forward(q, x):
+    """The learned forward as QuantizeDequantize wrote it in Python before the zero point moved
+    to C: a scale node for the op, another for the zero point, a straight-through round."""
+    axis, block, qshape = qdq_layout(tuple(x.shape), q.shape)
+    s = q.get_scale()
+    u = q.min / q.get_scale()
+    zp = torch.clamp(q.qmin - (u + (torch.round(u) - u).detach()), q.qmin, q.qmax)
+    return F.quantize_dequantize(x, s.reshape(qshape), zp.reshape(qshape), q.qmin, q.qmax, axis,
+                                 block)
+
+
+@pytest.mark.parametrize("shape", [(), (6, 1)])
+def test_range_learning_gradients_are_the_former_python_ones_bit_for_bit(shape):
+    # Oracle: the same expression in torch ops; min/max gradients sum three terms (the zero
+    # point's, and the two scale nodes'), in the same order, so they agree to the bit.
+    g = _gen(7)
+    for trial in range(10):
+        x = torch.randn(6, 40, generator=g) * 3
+        upstream = torch.randn(6, 40, generator=g)
+        q = _calibrate(QuantizeDequantize(shape, 4 + 4 * (trial % 2), symmetric=False), x * 0.7)
+        with torch.no_grad():  # off-grid ranges: min / scale is not an integer
+            q.min.sub_(torch.rand(shape, generator=g))
+            q.max.add_(torch.rand(shape, generator=g))
+        results = []
+        for forward in (q, lambda t: _former_python_forward(q, t)):
+            q.zero_grad()
+            xi = x.clone().requires_grad_()
+            y = forward(xi)
+            (y * upstream).sum().backward()
+            results.append((y.detach(), xi.grad, q.min.grad.clone(), q.max.grad.clone()))
+        for what, got, want in zip(("y", "x grad", "min grad", "max grad"), *results):
+            assert_same(got, want, f"trial {trial}: {what}")
+
 
 def test_half_precision_input():
     q = _calibrate(QuantizeDequantize((), 8, symmetric=False), torch.tensor([-1.0, 3.0]))
