@@ -40,14 +40,28 @@ _ONNX_VERSIONS = ("1.0.0", "2.0.0", "2.1.0")
 
 
 def is_onnx_keyed(data: dict) -> bool:
-    """Whether an encodings dict is a ``{prefix}.encodings`` file's (not ``_torch.encodings``):
-    a 1.0.0 or later version, or 0.6.1 activation entries that are channel lists keyed by
-    tensor (not ``{"input": ..., "output": ...}`` per module)."""
-    if str(data.get("version")) in _ONNX_VERSIONS or "encodings" in data:
+    """Whether an encodings dict is a ``{prefix}.encodings`` file's, not ``_torch.encodings``
+    (whose activations are ``{module: {"input"|"output": ...}}`` in any version: aimet-torch
+    writes the version it exports, 1.0.0 included, into it): a 2.0.0 ``encodings`` list, 1.0.0
+    lists of named entries, or 0.6.1 activation entries that are channel lists."""
+    if "encodings" in data:
         return True
-    acts = data.get("activation_encodings")
-    return isinstance(acts, list) or \
-        isinstance(acts, dict) and any(isinstance(v, list) for v in acts.values())
+    acts, params = data.get("activation_encodings"), data.get("param_encodings")
+    if str(data.get("version")) in _ONNX_VERSIONS and \
+            (isinstance(acts, list) or isinstance(params, list)):
+        return True
+    return _named_list(acts) or _named_list(params) or \
+        isinstance(acts, dict) and any(_channel_list(v) for v in acts.values())
+
+
+def _named_list(value) -> bool:
+    return isinstance(value, list) and bool(value) and \
+        all(isinstance(e, dict) and "name" in e for e in value)
+
+
+def _channel_list(value) -> bool:
+    return isinstance(value, list) and bool(value) and \
+        all(isinstance(e, dict) and "bitwidth" in e for e in value)
 
 
 def node_module(node_name: str, modules, namespace: str | None = None) -> str | None:

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from torchqsim.quantsim import QuantizationSimModel
-from torchqsim.quantsim.onnx_encodings import node_module, tensor_slots
+from torchqsim.quantsim.onnx_encodings import is_onnx_keyed, node_module, tensor_slots
 from test_torch_encodings import _Net   # conv, relu, flatten, fc
 
 
@@ -131,3 +131,14 @@ def test_entries_aimet_derives_are_skipped(exported):
         fresh.load_encodings(data, partial=False, onnx_model=paths["onnx"])
     with torch.no_grad():
         assert torch.equal(fresh.model(X), y)
+
+
+def test_layout_is_told_by_structure_not_version():
+    """aimet-torch writes its export's version (1.0.0 included) into ``_torch.encodings`` too:
+    the module-keyed layout is read as such in any version."""
+    entry = {"bitwidth": 8, "dtype": "int", "is_symmetric": "False", "scale": 0.5, "offset": -3}
+    assert not is_onnx_keyed({"version": "1.0.0",
+                              "activation_encodings": {"fc": {"output": {"0": entry}}}})
+    assert is_onnx_keyed({"version": "0.6.1", "activation_encodings": {"t.1": [entry]}})
+    assert is_onnx_keyed({"version": "1.0.0", "activation_encodings": [], "param_encodings": []})
+    assert is_onnx_keyed({"version": "2.0.0", "encodings": []})
