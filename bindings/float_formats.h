@@ -61,12 +61,13 @@ template <class Runner> struct FloatFormatEntryPoints {
         const BlockArgs a = check_block_args(x, std::string(fmt), axis, tensor_scale, Runner::kDevice);
         at::Tensor y = at::empty_like(a.x);
         Runner::block(a, y.data_ptr<float>());
-        const at::Tensor r   = y.movedim(-1, a.axis);
-        at::Tensor       out = at::empty_like(x);  // the strides the fake implementation gives
-        if (x.scalar_type() == at::kFloat && out.strides() == r.strides()) {
+        const at::Tensor r = y.movedim(-1, a.axis);
+        // the strides the fake implementation gives are empty_like(x)'s: x's own when x is dense
+        if (x.scalar_type() == at::kFloat && x.is_non_overlapping_and_dense() &&
+            r.strides() == x.strides()) {
             return r;
         }
-        return out.copy_(r);
+        return at::empty_like(x).copy_(r);
     }
 };
 

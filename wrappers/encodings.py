@@ -1,4 +1,4 @@
-"""AIMET encodings files (versions 0.6.1, 1.0.0, 2.0.0): read, write, convert and summarise.
+"""AIMET encodings files (versions 0.6.1, 1.0.0, 2.0.0, 2.1.0): read, write, convert and summarise.
 
 The work is done by the C reader and writer (``kernels/include/qsim/encodings.h``) through
 ``torchqsim._io``: files are validated (version, keys, types, lengths, values) with errors that
@@ -21,7 +21,9 @@ The encodings dict (what :func:`read_encodings` returns and :func:`write_encodin
                            "quant_scheme": "post_training_tf_enhanced"},   # or None
     }
 
-An entry is ``{"dtype": "float", "bitwidth": 16}`` for a float cast, or for an integer grid::
+An entry is ``{"dtype": "float", "bitwidth": 16}`` for a float cast (2.1.0's float and
+block-format entries add ``format``, ``scale``, ``tensor_scale``, ``axis`` and ``block_size``:
+:mod:`torchqsim.encodings_v21`), or for an integer grid::
 
     {
         "dtype": "int",
@@ -46,13 +48,15 @@ An entry is ``{"dtype": "float", "bitwidth": 16}`` for a float cast, or for an i
 What each version holds (``qsim/encodings.h`` has the details): 0.6.1 has min/max but no axis
 and no blocks; 1.0.0 has blocks but no min/max and no axis; 2.0.0 has axes and scale shapes but
 no roles, no symmetric flag (it reads as "signed with zero points 0") and no float entries
-(fp16/bf16 entries are left out, as AIMET does). Converting to a version that lacks something the
-entries need raises :class:`EncodingsError` naming the entry; :func:`convert` can supply the
-missing roles and axes.
+(fp16/bf16 entries are left out, as AIMET does); 2.1.0 is 2.0.0 plus float8/float4 and
+MX/NVFP4 block entries (fp16/bf16 still left out). A float entry with a format written to 0.6.1
+or 1.0.0 keeps only its dtype and bitwidth, and to 2.0.0 is left out. Converting to a version
+that lacks something the entries need raises :class:`EncodingsError` naming the entry;
+:func:`convert` can supply the missing roles and axes.
 
 Command line::
 
-    python -m torchqsim.encodings convert IN OUT --version 2.0.0 [--default-axis 0]
+    python -m torchqsim.encodings convert IN OUT --version 2.1.0 [--default-axis 0]
                                                  [--params-from MODEL.onnx]
     python -m torchqsim.encodings summary FILE
 
@@ -73,7 +77,8 @@ import os
 import sys
 from typing import Any, Iterable, Optional
 
-from . import _io
+from . import _atomic, _io
+from . import encodings_v21 as _v21
 
 __all__ = [
     "DEFAULT_VERSION",
@@ -88,7 +93,7 @@ __all__ = [
 ]
 
 EncodingsError = _io.EncodingsError
-SUPPORTED_VERSIONS: tuple = _io.ENCODINGS_VERSIONS
+SUPPORTED_VERSIONS: tuple = _io.ENCODINGS_VERSIONS + (_v21.VERSION,)
 DEFAULT_VERSION = "1.0.0"
 
 _SECTIONS = ("activation_encodings", "param_encodings", "encodings")
@@ -114,7 +119,19 @@ def read_encodings(source: Any) -> dict:
         >>> read_encodings('{"version": "2.0.0", "encodings": []}')["version"]
         '2.0.0'
     """
-    return _io.read_encodings(source)
+    try:
+        return _io.read_encodings(source)
+    except EncodingsError as e:
+        if not _v21.is_v21_error(e):
+            raise
+    if isinstance(source, bytes) or isinstance(source, str) and source.lstrip().startswith("{"):
+        return _v21.read_text(source.decode() if isinstance(source, bytes) else source)
+    with open(source, encoding="utf-8") as f:
+        text = f.read()
+    try:
+        return _v21.read_text(text)
+    except EncodingsError as e:
+        raise EncodingsError(f"{os.fspath(source)}: {e}") from None
 
 
 def _version(data: dict, version: Optional[str]) -> str:
@@ -126,7 +143,8 @@ def write_encodings(data: dict, version: Optional[str] = None) -> str:
 
     Args:
         data: the encodings dict; absent sections are empty.
-        version: "0.6.1", "1.0.0" or "2.0.0"; None takes ``data["version"]``, else "1.0.0".
+        version: "0.6.1", "1.0.0", "2.0.0" or "2.1.0"; None takes ``data["version"]``, else
+            "1.0.0".
 
     Returns:
         The file's text (deterministic: the same dict gives the same bytes).
@@ -141,7 +159,19 @@ def write_encodings(data: dict, version: Optional[str] = None) -> str:
         >>> write_encodings({}, "2.0.0")
         '{\\n    "version": "2.0.0",\\n    "encodings": []\\n}\\n'
     """
-    return _io.write_encodings(data, _version(data, version))
+    version = _version(data, version)
+    if version == _v21.VERSION:
+        return _v21.write_text(data)
+    return _io.write_encodings(_without_formats(data), version)
+
+
+def _without_formats(data: dict) -> dict:
+    """`data` with its float entries reduced to the dtype and bitwidth 0.6.1 to 2.0.0 record."""
+    def plain(e):
+        return {"dtype": "float", "bitwidth": e["bitwidth"]} \
+            if isinstance(e, dict) and "format" in e else e
+    return {k: {n: plain(e) for n, e in v.items()} if k in _SECTIONS and isinstance(v, dict)
+            else v for k, v in data.items()}
 
 
 def save_encodings(data: dict, path: Any, version: Optional[str] = None) -> None:
@@ -167,7 +197,13 @@ def save_encodings(data: dict, path: Any, version: Optional[str] = None) -> None
         >>> read_encodings(path)["param_encodings"]["w"]["scale"]
         [0.5]
     """
-    _io.save_encodings(data, path, _version(data, version))
+    version = _version(data, version)
+    if version != _v21.VERSION:
+        _io.save_encodings(_without_formats(data), path, version)
+        return
+    path = os.fspath(path)
+    _atomic.write_files(os.path.dirname(path) or ".", {os.path.basename(path):
+                                                       _v21.write_text(data).encode()})
 
 
 def _assign_roles(data: dict, param_names: Iterable[str]) -> None:
@@ -214,7 +250,7 @@ def convert(path_in: Any, path_out: Any, version: str, *, default_axis: Optional
         0
     """
     data = read_encodings(path_in)
-    if data["encodings"] and version != "2.0.0":
+    if data["encodings"] and version not in ("2.0.0", _v21.VERSION):
         if param_names is None:
             raise EncodingsError(
                 f"{os.fspath(path_in)}: {len(data['encodings'])} entries have no role (2.0.0 does "
@@ -223,11 +259,11 @@ def convert(path_in: Any, path_out: Any, version: str, *, default_axis: Optional
         _assign_roles(data, param_names)
     no_axis = [(name, entry) for section in _SECTIONS for name, entry in data[section].items()
                if entry.get("layout") == "per_channel" and entry["axis"] is None]
-    if no_axis and version == "2.0.0" and default_axis is None:
+    if no_axis and version in ("2.0.0", _v21.VERSION) and default_axis is None:
         raise EncodingsError(
             f"{os.fspath(path_in)}: {len(no_axis)} per-channel entries ({no_axis[0][0]!r}, ...) "
             f"have no channel axis ({data['version']} does not record it); pass default_axis "
-            f"(command line: --default-axis N) to write 2.0.0")
+            f"(command line: --default-axis N) to write {version}")
     for _, entry in no_axis:
         entry["axis"] = default_axis
     save_encodings(data, path_out, version)
@@ -241,8 +277,12 @@ def _range(values: list, fmt: str) -> str:
 
 def _describe(entry: dict) -> tuple:
     """(type, layout, scale, offset) columns of one entry."""
+    if entry["dtype"] == "float" and entry.get("block_size"):
+        flat = _flatten(entry["scale"])
+        return (entry["format"], f"per_block[{len(flat)}, axis {entry['axis']}, block "
+                f"{entry['block_size']}]", _range(flat, ".6g"), "-")
     if entry["dtype"] == "float":
-        return (f"float{entry['bitwidth']}", "-", "-", "-")
+        return (entry.get("format") or f"float{entry['bitwidth']}", "-", "-", "-")
     kind = f"{'int' if entry['is_signed'] else 'uint'}{entry['bitwidth']} " + (
         "sym" if entry["is_symmetric"] else "asym")
     layout = entry["layout"]
@@ -251,6 +291,10 @@ def _describe(entry: dict) -> tuple:
         layout += f", axis {entry['axis']}" if entry["axis"] is not None else ""
         layout += f", block {entry['block_size']}]" if entry["block_size"] else "]"
     return (kind, layout, _range(entry["scale"], ".6g"), _range(entry["offset"], "d"))
+
+
+def _flatten(v) -> list:
+    return [x for item in v for x in _flatten(item)] if isinstance(v, list) else [v]
 
 
 def summary(path: Any) -> str:

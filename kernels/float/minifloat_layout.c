@@ -34,6 +34,10 @@ void qsim_block_forward_f32(const qsim_qdq_kernels * k, const qsim_block_format 
                             int64_t row_len, const float * x, float * y, int64_t begin,
                             int64_t end) {
     const qsim_block_fn run = (k ? k : qsim_qdq_best())->block_float;
+    if (row_len % (int64_t) b->block == 0) {  /* the blocks of one run are the rows' blocks */
+        run((size_t) ((end - begin) * row_len), x + begin * row_len, y + begin * row_len, b);
+        return;
+    }
     for (int64_t r = begin; r < end; r++) {
         run((size_t) row_len, x + r * row_len, y + r * row_len, b);
     }

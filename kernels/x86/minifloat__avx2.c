@@ -3,12 +3,11 @@
  * 8 floats per step. Bit-exact with kernels/float/minifloat_ref.c: each lane goes through the
  * operations of qsim_mf_round (kernels/float/minifloat_common.h) in the same order, both rounding
  * paths computed and the right one selected; block maxima are integer maxima of the magnitude
- * bits, as in the reference. Tails use masked loads and stores (never outside the run).
+ * bits, as in the reference. Tails use masked loads and stores (never outside the run). Long
+ * aligned runs (QSIM_STREAM_MIN) are written with non-temporal stores, the same values.
  */
-#include <immintrin.h>
-
 #include "float/minifloat_common.h"
-#include "qdq/qdq_variants.h"
+#include "x86/qdq_v8.h"
 
 typedef struct qsim_v8_mf {
     __m128i shift;
@@ -52,21 +51,29 @@ static inline __m256 qsim_v8_mf_scaled(__m256 x, __m256 s, const qsim_v8_mf * m)
     return _mm256_mul_ps(qsim_v8_mf_round(_mm256_div_ps(x, s), m), s);
 }
 
-/* All-ones in the first n (< 8) lanes. */
-static inline __m256i qsim_v8_lanes(size_t n) {
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int) n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+/* Stores 8 outputs, non-temporally when `stream` (p then 32-byte aligned). */
+static inline void qsim_v8_put(float * p, __m256 v, int stream) {
+    if (stream) {
+        _mm256_stream_ps(p, v);
+    } else {
+        _mm256_storeu_ps(p, v);
+    }
 }
 
 void qsim_minifloat_f32_avx2(size_t n, const float * x, float * y, float s, const qsim_minifloat * m) {
     const qsim_v8_mf v  = qsim_v8_mf_of(m);
     const __m256     vs = _mm256_set1_ps(s);
+    const int        st = qsim_v8_stream(n, y);
     size_t           i  = 0;
     for (; i + 8 <= n; i += 8) {
         QSIM_PREFETCH(x + i);
-        _mm256_storeu_ps(y + i, qsim_v8_mf_scaled(_mm256_loadu_ps(x + i), vs, &v));
+        qsim_v8_put(y + i, qsim_v8_mf_scaled(_mm256_loadu_ps(x + i), vs, &v), st);
+    }
+    if (st) {
+        _mm_sfence();
     }
     if (i < n) {
-        const __m256i k = qsim_v8_lanes(n - i);
+        const __m256i k = qsim_v8_first(n - i);
         _mm256_maskstore_ps(y + i, k, qsim_v8_mf_scaled(_mm256_maskload_ps(x + i, k), vs, &v));
     }
 }
@@ -116,6 +123,52 @@ static inline void qsim_v8_block32(const float * x, float * y, const qsim_block_
     _mm256_storeu_ps(y + 24, qsim_v8_block_element(v3, vs, vr, ex, b, m));
 }
 
+/* qsim_mf_round for an MX element format (saturating, no unsigned zero, no odd_flip: see
+ * qsim_v8_mx_fast) on finite lanes, as the scaled elements of a finite block are: the NaN and
+ * overflow selections of qsim_v8_mf_round reduce to a minimum, the sign to an or. */
+static inline __m256 qsim_v8_mx_round(__m256 t, const qsim_v8_mf * m) {
+    const __m256i u  = _mm256_castps_si256(t);
+    const __m256i a  = _mm256_and_si256(u, m->abs);
+    const __m256i rn = _mm256_and_si256(
+        _mm256_add_epi32(_mm256_add_epi32(a, m->round_bias),
+                         _mm256_and_si256(_mm256_srl_epi32(a, m->shift), m->odd_mask)), m->keep);
+    const __m256  af = _mm256_castsi256_ps(a);
+    const __m256i rs = _mm256_castps_si256(_mm256_sub_ps(_mm256_add_ps(af, m->sub_magic), m->sub_magic));
+    const __m256i r  = _mm256_min_epi32(_mm256_blendv_epi8(rn, rs, _mm256_cmpgt_epi32(m->sub_limit, a)),
+                                        m->max_bits);
+    return _mm256_castsi256_ps(_mm256_or_si256(r, _mm256_and_si256(u, m->sign)));
+}
+
+/* Whether the MX float blocks of b may take qsim_v8_mx32 (every MX float format of
+ * qsim_block_format_mx does). */
+static inline int qsim_v8_mx_fast(const qsim_block_format * b) {
+    return b->kind == QSIM_BLOCK_MX_FLOAT && b->block == 32 && b->elem.odd_flip == 0 &&
+           b->elem.unsigned_zero == 0 && b->elem.over_bits == b->elem.max_bits;
+}
+
+/* A full MX float block of 32: S = 2^k with k >= -127, so x * 2^-k is x / S (exact reciprocal);
+ * a block holding NaN or Inf (S NaN) takes qsim_v8_block32. */
+static inline void qsim_v8_mx32(const float * x, float * y, const qsim_block_format * b,
+                                const qsim_v8_mf * m, int stream) {
+    const __m256 v0 = _mm256_loadu_ps(x), v1 = _mm256_loadu_ps(x + 8);
+    const __m256 v2 = _mm256_loadu_ps(x + 16), v3 = _mm256_loadu_ps(x + 24);
+    const uint32_t amax = qsim_v8_hmax(_mm256_max_epi32(
+        _mm256_max_epi32(_mm256_and_si256(_mm256_castps_si256(v0), m->abs),
+                         _mm256_and_si256(_mm256_castps_si256(v1), m->abs)),
+        _mm256_max_epi32(_mm256_and_si256(_mm256_castps_si256(v2), m->abs),
+                         _mm256_and_si256(_mm256_castps_si256(v3), m->abs))));
+    if (amax > 0x7f7fffffu) {
+        qsim_v8_block32(x, y, b, m);
+        return;
+    }
+    const int    k = qsim_block_mx_exponent(amax, b);
+    const __m256 s = _mm256_set1_ps(qsim_pow2f(k)), r = _mm256_set1_ps(qsim_pow2f(-k));
+    qsim_v8_put(y, _mm256_mul_ps(qsim_v8_mx_round(_mm256_mul_ps(v0, r), m), s), stream);
+    qsim_v8_put(y + 8, _mm256_mul_ps(qsim_v8_mx_round(_mm256_mul_ps(v1, r), m), s), stream);
+    qsim_v8_put(y + 16, _mm256_mul_ps(qsim_v8_mx_round(_mm256_mul_ps(v2, r), m), s), stream);
+    qsim_v8_put(y + 24, _mm256_mul_ps(qsim_v8_mx_round(_mm256_mul_ps(v3, r), m), s), stream);
+}
+
 /* One block of len (<= b->block) elements. */
 static inline void qsim_v8_block(size_t len, const float * x, float * y, const qsim_block_format * b,
                                  const qsim_v8_mf * m) {
@@ -125,7 +178,7 @@ static inline void qsim_v8_block(size_t len, const float * x, float * y, const q
         amax = _mm256_max_epi32(amax, _mm256_and_si256(_mm256_castps_si256(_mm256_loadu_ps(x + j)), m->abs));
     }
     if (j < len) {  /* masked-off lanes load +0, which leaves the maximum as it is */
-        const __m256 t = _mm256_maskload_ps(x + j, qsim_v8_lanes(len - j));
+        const __m256 t = _mm256_maskload_ps(x + j, qsim_v8_first(len - j));
         amax = _mm256_max_epi32(amax, _mm256_and_si256(_mm256_castps_si256(t), m->abs));
     }
     const float s = qsim_block_scale_of(qsim_v8_hmax(amax), b);
@@ -140,7 +193,7 @@ static inline void qsim_v8_block(size_t len, const float * x, float * y, const q
         _mm256_storeu_ps(y + j, qsim_v8_block_element(_mm256_loadu_ps(x + j), vs, vs, 0, b, m));
     }
     if (j < len) {
-        const __m256i k = qsim_v8_lanes(len - j);
+        const __m256i k = qsim_v8_first(len - j);
         _mm256_maskstore_ps(y + j, k, qsim_v8_block_element(_mm256_maskload_ps(x + j, k), vs, vs, 0, b, m));
     }
 }
@@ -148,7 +201,16 @@ static inline void qsim_v8_block(size_t len, const float * x, float * y, const q
 void qsim_block_float_f32_avx2(size_t n, const float * x, float * y, const qsim_block_format * b) {
     const qsim_v8_mf v = qsim_v8_mf_of(&b->elem);
     size_t           i = 0;
-    if (b->kind != QSIM_BLOCK_NVFP4 && b->block == 32) {
+    if (qsim_v8_mx_fast(b)) {
+        const int st = qsim_v8_stream(n, y);
+        for (; i + 32 <= n; i += 32) {
+            QSIM_PREFETCH(x + i);
+            qsim_v8_mx32(x + i, y + i, b, &v, st);
+        }
+        if (st) {
+            _mm_sfence();
+        }
+    } else if (b->kind != QSIM_BLOCK_NVFP4 && b->block == 32) {
         for (; i + 32 <= n; i += 32) {
             QSIM_PREFETCH(x + i);
             qsim_v8_block32(x + i, y + i, b, &v);

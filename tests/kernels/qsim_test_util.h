@@ -125,6 +125,19 @@ class Placed {
     size_t             n_, start_ = 0;
 };
 
+// 64-byte aligned storage holding v from `shift` floats past the boundary (the streamed runs of
+// the ISA variants need a 32-byte aligned output).
+struct Aligned {
+    std::vector<float> mem;
+    float *            p;
+    Aligned(const std::vector<float> & v, size_t shift) : mem(v.size() + 16 + shift) {
+        const uintptr_t a = reinterpret_cast<uintptr_t>(mem.data());
+        p = mem.data() + ((64 - a % 64) % 64) / sizeof(float) + shift;
+        std::copy(v.begin(), v.end(), p);
+    }
+    std::vector<float> run(size_t len) const { return { p, p + len }; }
+};
+
 // "qdq n=5 offset=3 in place": where a run-kernel check happened.
 inline std::string run_label(const char * kernel, size_t n, size_t offset, bool in_place) {
     return std::string(kernel) + " n=" + std::to_string(n) + " offset=" + std::to_string(offset) +

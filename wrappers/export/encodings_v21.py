@@ -19,8 +19,9 @@ Left out (as 2.0.0 leaves out fp16/bf16): fp16/bf16 casts; formats with no ``out
 2.1.0 (FP6 e3m2/e2m3 and MXFP6, the fnuz float8 types); block-format activations, whose block
 scales depend on each input, so a file cannot hold them.
 
-Integer entries are written and read by the C codec as 2.0.0 (:mod:`torchqsim.encodings`); this
-module adds the float entries to that text and takes them out again when reading.
+This module builds the entries from the quantizers; the text is written and read by
+:mod:`torchqsim.encodings_v21` (``write_v21`` / ``read_v21``, re-exported here), which
+:func:`torchqsim.encodings.read_encodings` and ``convert`` use for 2.1.0 files.
 
 Example::
 
@@ -30,19 +31,15 @@ Example::
     {'output_dtype': 'float8e4m3fn', 'y_scale': 1.0}
 """
 
-import json
-import math
-
 import torch
 
-from .. import encodings as enc_io
-from ..float_formats import FLOAT_FORMATS, nvfp4_tensor_scale
+from ..encodings_v21 import VERSION, read_v21, write_v21
+from ..float_formats import nvfp4_tensor_scale
 from ..quantization.block_float_quantizer import BlockFloatQuantizeDequantize
 from ..quantization.float_quantizer import FloatQuantizeDequantize
 
-__all__ = ["VERSION", "block_scales", "float_entries", "float_entry", "read_v21", "write_v21"]
-
-VERSION = "2.1.0"
+__all__ = ["VERSION", "block_scales", "check_loaded", "float_entries", "float_entry", "read_v21",
+           "sim_channels", "write_v21"]
 
 #: format -> 2.1.0 output_dtype, for the formats 2.1.0 can name.
 _MINIFLOAT_DTYPES = {"fp8_e4m3": "float8e4m3fn", "fp8_e5m2": "float8e5m2",
@@ -51,7 +48,6 @@ _BLOCK_DTYPES = {"mxfp8_e4m3": "float8e4m3fn", "mxfp8_e5m2": "float8e5m2",
                  "mxfp4": "float4e2m1", "mxint8": "int8", "nvfp4": "float4e2m1"}
 #: MX element formats -> exponent of their largest power of two (OCP MX v1.0 §6.3).
 _MX_EMAX = {"mxfp8_e4m3": 8, "mxfp8_e5m2": 15, "mxfp4": 2, "mxint8": 0}
-_FLOAT_DTYPES = frozenset(_MINIFLOAT_DTYPES.values())
 
 
 def _blocks(w: torch.Tensor, axis: int, block: int) -> torch.Tensor:
@@ -127,92 +123,59 @@ def float_entries(model, slots, names: dict) -> dict:
     return out
 
 
-def write_v21(data: dict, float_entries: dict) -> str:
-    """The text of a 2.1.0 file: `data`'s integer entries as 2.0.0 writes them (its float
-    entries left out), then `float_entries` (name -> entry of :func:`float_entry`), one entry per
-    line, in the given order.
+def _nvfp4_amax(d: float, where: str) -> float:
+    """The fp32 amax whose tensor scale ``amax / 2688`` (``nvfp4_tensor_scale``) is `d` bit for
+    bit (a 2.1.0 ``x_scale``); ValueError naming `where` when no fp32 amax gives it."""
+    target = torch.tensor(d, dtype=torch.float32)
+    amax = target * (448.0 * 6.0)
+    for _ in range(4):
+        got = nvfp4_tensor_scale(amax)
+        if torch.equal(got, target):
+            return float(amax)
+        amax = torch.nextafter(amax, amax * 2 if got < target else amax / 2)
+    raise ValueError(f"{where}.y_scale.x_scale: {d!r} is no NVFP4 tensor scale amax / 2688 of an "
+                     f"fp32 amax")
+
+
+def sim_channels(entry: dict, where: str) -> list:
+    """The ``_torch.encodings`` channel list that ``sim.load_encodings`` builds a quantizer from,
+    for a 2.1.0 float entry in the encodings-dict form (:mod:`torchqsim.encodings_v21`): the
+    format, and for NVFP4 the ``amax`` whose tensor scale is the entry's ``x_scale`` bit for bit.
 
     Raises:
-        EncodingsError: as :func:`torchqsim.encodings.write_encodings` for 2.0.0.
+        ValueError: naming `where`, an ``x_scale`` no fp32 amax gives.
+
+    Example::
+
+        >>> sim_channels({"dtype": "float", "bitwidth": 8, "format": "fp8_e4m3", "scale": 1.0,
+        ...               "tensor_scale": None, "axis": None, "block_size": None}, "e")
+        [{'bitwidth': 8, 'dtype': 'float', 'format': 'fp8_e4m3'}]
     """
-    doc = json.loads(enc_io.write_encodings(data, "2.0.0"))
-    doc["version"] = VERSION
-    doc["encodings"] += [{"name": name, **e} for name, e in float_entries.items()]
-    lines = [json.dumps(e, allow_nan=False) for e in doc["encodings"]]
-    sep = ",\n        "
-    entries = f"[\n        {sep.join(lines)}\n    ]" if lines else "[]"
-    top = [f"    {json.dumps(k)}: " + (entries if k == "encodings" else json.dumps(v))
-           for k, v in doc.items()]
-    return "{\n" + ",\n".join(top) + "\n}\n"
+    out = {"bitwidth": entry["bitwidth"], "dtype": "float", "format": entry["format"]}
+    if entry["format"] == "nvfp4":
+        out["amax"] = _nvfp4_amax(entry["tensor_scale"], where)
+    return [out]
 
 
-def _fail(where: str, why: str):
-    raise enc_io.EncodingsError(f"{where}: {why}")
-
-
-def _check_scales(v, where: str, zero_ok: bool = False) -> None:
-    """Nested lists of finite numbers > 0 (NVFP4's E4M3 block scales may be 0: zero_ok)."""
-    if isinstance(v, list):
-        for i, item in enumerate(v):
-            _check_scales(item, f"{where}[{i}]", zero_ok)
-        return
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
-            or v < 0 or (v == 0 and not zero_ok):
-        _fail(where, f"expected a finite number > 0, got {v!r}")
-
-
-def _check_float_entry(e: dict, where: str) -> None:
-    keys = {"name", "output_dtype", "y_scale", "axis", "block_size"}
-    unknown = sorted(set(e) - keys)
-    if unknown:
-        _fail(f"{where}.{unknown[0]}", f"unknown key; expected {', '.join(sorted(keys))}")
-    y = e.get("y_scale")
-    if isinstance(y, dict):
-        if e["output_dtype"] != "float4e2m1" or set(y) != {"x", "x_scale", "input_dtype"}:
-            _fail(f"{where}.y_scale", "a meta encoding needs output_dtype float4e2m1 and keys "
-                  "x, x_scale, input_dtype")
-        if y["input_dtype"] != "float8e4m3fn":
-            _fail(f"{where}.y_scale.input_dtype", f"expected 'float8e4m3fn', got "
-                  f"{y['input_dtype']!r}")
-        _check_scales(y["x"], f"{where}.y_scale.x", zero_ok=True)
-        _check_scales(y["x_scale"], f"{where}.y_scale.x_scale")
-    else:
-        _check_scales(y, f"{where}.y_scale")
-    for key in ("axis", "block_size"):
-        if key in e and (isinstance(e[key], bool) or not isinstance(e[key], int)):
-            _fail(f"{where}.{key}", f"expected an integer, got {e[key]!r}")
-
-
-def _is_float(e) -> bool:
-    return isinstance(e, dict) and (e.get("output_dtype") in _FLOAT_DTYPES
-                                    or isinstance(e.get("y_scale"), dict))
-
-
-def read_v21(text: str):
-    """Reads a 2.1.0 file: ``(data, float_entries)``, `data` as
-    :func:`torchqsim.encodings.read_encodings` gives for the integer entries (its ``version``
-    "2.1.0"), `float_entries` name -> entry as written (MXINT8 block entries among them).
+def check_loaded(q, w: torch.Tensor, entry: dict, where: str) -> None:
+    """Checks that the block quantizer `q` loaded from a 2.1.0 weight entry reproduces the file:
+    its block axis is the entry's and the block scales it computes from the weight `w` are the
+    entry's (the simulation derives them from the weight, so a file written for other weights
+    cannot load).
 
     Raises:
-        EncodingsError: not JSON, another version, or a float entry that breaks the layout above
-            (the message names the entry, e.g. ``encodings[2].y_scale.x[0][1]``).
+        ValueError: naming `where` and the first differing scale.
     """
-    try:
-        doc = json.loads(text)
-    except ValueError as e:
-        raise enc_io.EncodingsError(f"not JSON: {e}") from e
-    if not isinstance(doc, dict) or doc.get("version") != VERSION:
-        got = doc.get("version") if isinstance(doc, dict) else doc
-        _fail("version", f"expected '{VERSION}', got {got!r}")
-    entries = doc.get("encodings")
-    if not isinstance(entries, list):
-        _fail("encodings", "expected a list of entries")
-    floats = {}
-    for i, e in enumerate(entries):
-        if _is_float(e):
-            _check_float_entry(e, f"encodings[{i}]")
-            floats[e["name"]] = {k: v for k, v in e.items() if k != "name"}
-    doc = dict(doc, version="2.0.0", encodings=[e for e in entries if not _is_float(e)])
-    data = enc_io.read_encodings(json.dumps(doc))
-    data["version"] = VERSION
-    return data, floats
+    axis = q.axis % w.dim()
+    if entry["axis"] != axis:
+        raise ValueError(f"{where}.axis: the sim blocks axis {axis} of this weight, the file "
+                         f"axis {entry['axis']}")
+    scales, d = block_scales(q, w)
+    if d != entry["tensor_scale"]:
+        raise ValueError(f"{where}.y_scale.x_scale: {entry['tensor_scale']!r}, the sim's {d!r}")
+    want = torch.tensor(entry["scale"], dtype=torch.float32)
+    if want.shape != scales.shape or not torch.equal(want, scales):
+        bad = (want != scales).nonzero()[0].tolist() if want.shape == scales.shape else []
+        raise ValueError(f"{where}.y_scale{''.join(f'[{i}]' for i in bad)}: the block scales "
+                         f"differ from those of the weight in the sim (shape "
+                         f"{tuple(want.shape)}, the sim's {tuple(scales.shape)})")

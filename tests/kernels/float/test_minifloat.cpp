@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "minifloat_oracle.h"
+#include "minifloat_variants.h"
 #include "qsim_test_util.h"
 
 extern "C" {
@@ -371,20 +372,7 @@ TEST_P(MinifloatVariants, BlocksMatchReferenceAtEveryLength) {
     }
 }
 
-std::vector<size_t> variant_indices() {
-    size_t n = 0;
-    qsim_qdq_variants(&n);
-    std::vector<size_t> v;
-    for (size_t i = 0; i < n; i++) {
-        v.push_back(i);
-    }
-    return v;
-}
-
-INSTANTIATE_TEST_SUITE_P(Variants, MinifloatVariants, ::testing::ValuesIn(variant_indices()),
-                         [](const ::testing::TestParamInfo<size_t> & info) {
-                             size_t n = 0;
-                             return std::string(qsim_qdq_variants(&n)[info.param].name);
-                         });
+INSTANTIATE_TEST_SUITE_P(Variants, MinifloatVariants, ::testing::ValuesIn(mf_test::variant_indices()),
+                         mf_test::variant_name);
 
 }  // namespace

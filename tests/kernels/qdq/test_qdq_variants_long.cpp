@@ -55,17 +55,7 @@ TEST_P(QdqVariant, StreamedLongRunsMatchRef) {
     for (auto & d : dy) {
         d = grad(rng);
     }
-    // 64-byte aligned storage with room for a one-float shift
-    struct Aligned {
-        std::vector<float> mem;
-        float *            p;
-        Aligned(const std::vector<float> & v, size_t shift) : mem(v.size() + 16 + shift) {
-            const uintptr_t a = reinterpret_cast<uintptr_t>(mem.data());
-            p = mem.data() + ((64 - a % 64) % 64) / sizeof(float) + shift;
-            std::copy(v.begin(), v.end(), p);
-        }
-        std::vector<float> run(size_t len) const { return { p, p + len }; }
-    };
+    using qsim_test::Aligned;
     std::vector<float> want(n);
     for (size_t shift : { 0, 1 }) {
         for (bool in_place : { false, true }) {

@@ -1,0 +1,84 @@
+"""2.1.0 block-format weight entries back into a sim (wrappers/export/encodings_v21.py:
+``sim_channels`` and ``check_loaded``): the entries read by ``torchqsim.encodings`` from the
+file ``sim.export(..., "2.1.0")`` wrote, loaded into a fresh int8 sim (the activations from the
+exporting sim's ``_torch.encodings``), give bit-identical outputs; a file whose scales the
+weights do not give, or whose NVFP4 ``x_scale`` no fp32 amax gives, is refused naming the
+entry. Oracle: the exporting sim's own outputs."""
+
+import pytest
+import torch
+from torch import nn
+
+from asserts import assert_same
+from torchqsim.encodings import read_encodings
+from torchqsim.export.encodings_v21 import _nvfp4_amax, check_loaded, sim_channels
+from torchqsim.float_formats import nvfp4_tensor_scale
+from torchqsim.quantsim import QuantizationSimModel
+
+
+def _model():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 40, 3), nn.ReLU(), nn.Flatten(), nn.Linear(40 * 4 * 4, 10))
+
+
+def _exported(tmp_path, param):
+    x = torch.randn(2, 3, 6, 6) * 3
+    sim = QuantizationSimModel(_model(), x, quant_scheme="tf")
+    sim.set_precision(nn.Conv2d, activation="fp8_e4m3", param=param)
+    sim.set_precision(nn.Linear, param=param)
+    sim.compute_encodings(lambda m: m(x * 1.5))  # NVFP4: a calibrated amax unlike the weight's
+    paths = sim.export(str(tmp_path), "m", x, encoding_version="2.1.0")
+    return sim, read_encodings(paths["encodings"])["encodings"], x
+
+
+def _load(sim, entries, x):
+    """A fresh int8 sim with the weight entries of the 2.1.0 file and `sim`'s activations."""
+    fresh = QuantizationSimModel(_model(), x, quant_scheme="tf")
+    fresh.compute_encodings(lambda m: m(x))
+    params = {n: sim_channels(entries[n], f"encodings[{n!r}]") for n in ("0.weight", "3.weight")}
+    fresh.load_encodings({"activation_encodings":
+                          sim.quantizer_encodings_dict()["activation_encodings"],
+                          "param_encodings": params})
+    return fresh
+
+
+@pytest.mark.parametrize("param", ["mxfp4", "nvfp4", "mxfp8_e4m3"])
+def test_weights_from_2_1_0_give_identical_outputs(tmp_path, param):
+    sim, entries, x = _exported(tmp_path, param)
+    fresh = _load(sim, entries, x)
+    for name in ("0.weight", "3.weight"):
+        module = fresh.model.get_submodule(name[0])
+        q = module.param_quantizers["weight"]
+        assert q.format_name == param
+        check_loaded(q, module.weight, entries[name], f"encodings[{name!r}]")
+    with torch.no_grad():
+        assert_same(fresh.model(x), sim.model(x), param)
+
+
+def test_scales_the_weight_does_not_give_are_refused(tmp_path):
+    sim, entries, x = _exported(tmp_path, "mxfp4")
+    fresh = _load(sim, entries, x)
+    module = fresh.model.get_submodule("3")
+    entry = dict(entries["3.weight"], scale=[list(r) for r in entries["3.weight"]["scale"]])
+    entry["scale"][4][7] *= 2
+    with pytest.raises(ValueError, match=r"w\.y_scale\[4\]\[7\]: the block scales differ"):
+        check_loaded(module.param_quantizers["weight"], module.weight, entry, "w")
+    with pytest.raises(ValueError, match=r"w\.axis: the sim blocks axis 1 of this weight"):
+        check_loaded(module.param_quantizers["weight"], module.weight,
+                     dict(entries["3.weight"], axis=0), "w")
+
+
+def test_nvfp4_x_scale_gives_the_tensor_scale_bit_for_bit():
+    for d in torch.rand(200) * 10.0 ** torch.randint(-30, 30, (200,)).float():
+        amax = torch.tensor(d.item()) * 2688.0
+        d = nvfp4_tensor_scale(amax)  # a tensor scale a calibrated quantizer can hold
+        got = torch.tensor(_nvfp4_amax(float(d), "e"), dtype=torch.float32)
+        assert torch.equal(nvfp4_tensor_scale(got), d), float(d)
+    # amax -> amax / 2688 skips fp32 values where amax's ulp is 2^12 d's (d in [4096/2688, 2)):
+    # find one
+    d = torch.tensor(1.6)
+    while any(torch.equal(nvfp4_tensor_scale(a), d) for a in
+              (d * 2688.0 + torch.arange(-8, 9) * torch.finfo(torch.float32).eps * 2048)):
+        d = torch.nextafter(d, torch.tensor(2.0))
+    with pytest.raises(ValueError, match=r"e\.y_scale\.x_scale: .* is no NVFP4 tensor scale"):
+        _nvfp4_amax(float(d), "e")
