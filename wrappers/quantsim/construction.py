@@ -12,6 +12,8 @@ Example::
     'QuantizedLinear'
 """
 
+import itertools
+
 import torch
 from torch import Tensor, fx, nn
 
@@ -155,10 +157,11 @@ def _set_fixed_range(q: QuantizeDequantize, lo: float, hi: float, aimet_clipping
 
 def _device(model: nn.Module, module: nn.Module) -> torch.device:
     """Where a module's quantizers live: with its own tensors, else the model's first."""
-    for tensors in ((*module.parameters(recurse=False), *module.buffers(recurse=False)),
-                    (*model.parameters(), *model.buffers())):
-        if tensors:
-            return tensors[0].device
+    for owner, recurse in ((module, False), (model, True)):
+        first = next(itertools.chain(owner.parameters(recurse=recurse),
+                                     owner.buffers(recurse=recurse)), None)
+        if first is not None:
+            return first.device
     return torch.device("cpu")
 
 
