@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Builds the side virtualenv the AIMET parity suite (tests/aimet_parity/) runs aimet-torch in;
-# safe to run again (does nothing when the venv already holds these versions).
+# Builds the side virtualenv: the AIMET parity suite (tests/aimet_parity/) runs aimet-torch in it,
+# and scripts/test.sh runs the timm models of the zoo (tests/python/zoo/test_zoo_timm.py) with its
+# python (timm imports torchvision); safe to run again (does nothing when the venv already holds
+# these versions).
 #
 #   usage: bash scripts/aimet_venv.sh [VENV_DIR]     (default: $TORCHQSIM_AIMET_VENV or
 #                                                     build/aimet-venv)
@@ -24,6 +26,7 @@ PACKAGES=(
   xyzservices==2026.9.1
   pandas==3.1.1
   psutil==7.2.2
+  timm==1.0.31          # the zoo's timm models; its other requirements are in the main env
 )
 
 wanted="$(printf '%s\n' "${PACKAGES[@]}" | tr -d ' ' | sort)"

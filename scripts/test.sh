@@ -3,7 +3,8 @@
 # AddressSanitizer + UndefinedBehaviorSanitizer build, the nvcc compile check of the CUDA sources
 # (no GPU needed), a bounded libFuzzer run of the JSON readers (scripts/fuzz.sh), then pytest:
 # the unit tests and the AIMET parity suite (tests/aimet_parity/, against aimet-torch 2.42.0 in
-# the side venv scripts/aimet_venv.sh builds; under CI=true a missing venv fails the suite).
+# the side venv scripts/aimet_venv.sh builds; under CI=true a missing venv fails the suite), and
+# the zoo's timm models with that venv's python (timm imports torchvision).
 # QSIM_AIMET_CONFIGS: AIMET 2.42's shipped quantsim configs, read by the config tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,3 +34,5 @@ done
 bash scripts/fuzz.sh "${QSIM_FUZZ_SECONDS:-60}"
 bash scripts/check_cuda.sh
 python3 -m pytest tests/python tests/aimet_parity -q
+# The zoo's timm models need torchvision: they run in the side venv (tests/python/zoo/README.md).
+TORCHQSIM_SIDE_VENV=1 HF_HUB_OFFLINE=1 "$venv/bin/python" -m pytest tests/python/zoo/test_zoo_timm.py -q

@@ -1,5 +1,5 @@
 """Plain-torch models of the zoo, written as users write them (no concession to tracing):
-recurrent classifiers, nn.TransformerEncoder, a U-Net, shape branching, GroupNorm + attention,
+recurrent classifiers, nn.TransformerEncoder, nn.Transformer (encoder-decoder), a U-Net, shape branching, GroupNorm + attention,
 EmbeddingBag. Each builder returns ``(model, dummy_input)``, the model in eval mode."""
 
 import torch
@@ -72,6 +72,26 @@ class TextTransformer(nn.Module):
 def transformer_encoder():
     torch.manual_seed(0)
     return _seeded(TextTransformer()), _tokens()
+
+
+class Seq2SeqTransformer(nn.Module):
+    """``nn.Transformer`` (TransformerEncoder/Decoder and their layers) with a causal mask on
+    the target, as a translation model calls it."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(50, 32)
+        self.transformer = nn.Transformer(32, 4, 1, 1, 64, dropout=0.1, batch_first=True)
+        self.head = nn.Linear(32, 50)
+
+    def forward(self, src, tgt):
+        mask = nn.Transformer.generate_square_subsequent_mask(tgt.shape[1])
+        return self.head(self.transformer(self.embed(src), self.embed(tgt), tgt_mask=mask))
+
+
+def transformer_seq2seq():
+    torch.manual_seed(0)
+    return _seeded(Seq2SeqTransformer()), (_tokens(), _tokens()[:, :5])
 
 
 class UNet(nn.Module):
@@ -151,5 +171,5 @@ def embedding_bag():
     return _seeded(BagClassifier()), (ids, torch.tensor([0, 5]))
 
 
-PLAIN = {f.__name__: f for f in (lstm, gru, rnn, transformer_encoder, unet, shape_branch,
-                                norm_attention, embedding_bag)}
+PLAIN = {f.__name__: f for f in (lstm, gru, rnn, transformer_encoder, transformer_seq2seq, unet,
+                                shape_branch, norm_attention, embedding_bag)}

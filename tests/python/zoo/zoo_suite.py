@@ -1,12 +1,15 @@
 """The zoo's test bodies, shared by the per-family test files: each file calls
 ``define_tests(globals(), builders, compile_subset)`` to get the same five tests for its models.
 
-Per model: the sim builds on the model as it is; W16A16 relative error < 1e-3 against FP32; no
-parameter without a quantizer (and W8A8 SQNR printed); ``{prefix}_qdq.onnx`` in onnxruntime
-equals ``sim.model`` bit for bit at W8A8, per-tensor and per-channel; one QAT backward gives
+Per model (min-max ranges, checks.calibrated_sim says why): the sim builds on the model as it
+is; W16A16 relative error < 1e-3 against FP32; no parameter without a quantizer (and W8A8 SQNR
+printed); ``{prefix}_qdq.onnx`` in onnxruntime equals ``sim.model`` bit for bit at W8A8,
+per-tensor and per-channel, and ``{prefix}.encodings`` has an entry for every quantizer, each
+naming a tensor of ``{prefix}.onnx``; one QAT backward gives
 every weight and every learnable range a gradient (tests/python/zoo/checks.py says which zero
-gradients autograd must give); ``torch.compile(sim.model)`` equals eager (for the models in
-`compile_subset`: inductor compiles take tens of seconds each, see tests/python/zoo/README.md).
+gradients autograd must give); ``torch.compile(sim.model)`` equals eager: every model through
+dynamo and AOTAutograd (``backend="aot_eager"``), the models in ``compile_subset`` through
+inductor too (its compiles take tens of seconds each on 2 cores, see tests/python/zoo/README.md).
 """
 
 import functools
@@ -46,23 +49,26 @@ def define_tests(namespace: dict, builders: dict, compile_subset=()) -> None:
     def test_qdq_onnx_equals_sim_bit_for_bit_in_onnxruntime(name, config):
         m, d = model(name)
         sim = w8a8(name, config)
-        got, encodings = checks.exported_qdq_outputs(sim, d)
+        got, encodings, not_in_graph = checks.exported_qdq_outputs(sim, d)
         expected = checks.outputs(sim.model, d)
         assert len(got) == len(expected), f"{name}: {len(got)} ONNX outputs, {len(expected)}"
         for i, (a, b) in enumerate(zip(got, expected)):
             fraction = checks.bit_equal_fraction(a, b)
             assert fraction == 1.0, f"{name} output {i}: {fraction:.1%} bit-equal"
         assert encodings["activation_encodings"] and encodings["param_encodings"]
+        assert not_in_graph == [], f"{name}: encodings name tensors not in the ONNX graph"
+        assert checks.quantizers_without_encodings(sim, encodings) == 0
 
     @pytest.mark.parametrize("name", names)
     def test_qat_backward_gives_every_weight_and_range_a_gradient(name):
         m, d = model(name)
         assert checks.qat_step_leaves_without_gradient(m, d) == []
 
-    @pytest.mark.parametrize("name", sorted(compile_subset))
-    def test_torch_compile_equals_eager(name):
+    @pytest.mark.parametrize("backend, name", [("aot_eager", n) for n in names] +
+                             [("inductor", n) for n in sorted(compile_subset)])
+    def test_torch_compile_equals_eager(name, backend):
         m, d = model(name)
-        assert checks.compiled_matches_eager(w8a8(name, "default"), d) == \
+        assert checks.compiled_matches_eager(w8a8(name, "default"), d, backend) == \
             [1.0] * len(checks.outputs(m, d))
 
     for test in (test_sim_builds_as_is_and_w16a16_matches_fp32,
