@@ -9,7 +9,10 @@ or the exporter's scope path ``/block/block.0/conv/Conv``. A module's outputs ar
 nodes produce for other modules (or the graph's outputs), in node order; its inputs the tensors
 its nodes read from other modules or the graph's inputs, in order of first use; its parameters
 the initializers named ``module.param``. An entry then loads into every enabled slot on its
-tensor.
+tensor. A 2.1.0 file's float and block-format entries load as their formats (fp8, fp4, MXFP8,
+MXFP4, NVFP4 with its tensor scale); a block entry must be a weight's, with the block axis and
+scales the sim computes from that weight (MXINT8, written as a 2.0.0 per-block int8 entry, does
+not load: per-block integer entries do not).
 
 Entries no enabled slot takes are, where aimet-torch's exporter derives them, skipped: int32
 bias encodings (2.0.0 exports them from the input and weight scales), a constant's encoding,
@@ -33,6 +36,8 @@ import re
 
 from .. import encodings as enc_io
 from ..encoding_codec import aimet_bool_text
+from ..quantization.block_float_quantizer import BlockFloatQuantizeDequantize
+from .construction import _block_axis
 
 __all__ = ["is_onnx_keyed", "node_module", "onnx_entries"]
 
@@ -128,8 +133,32 @@ def tensor_slots(graph, specs) -> tuple[dict, dict]:
     return slots, producer
 
 
-def _channels(entry: dict, where: str) -> list:
+def _float_channels(sim, key, entry: dict, where: str) -> list:
+    """A 2.1.0 float or block-format entry for slot `key`: its format (and NVFP4's amax); a block
+    entry must be a weight's, with the block axis and scales the sim computes from the weight
+    (torchqsim.export.encodings_v21.check_loaded)."""
+    from ..export.encodings_v21 import check_loaded, sim_channels
+
+    channels = sim_channels(entry, where)
+    if entry["block_size"] is None:
+        return channels
+    name, kind, k = key
+    if kind != "param":
+        raise ValueError(f"{where}: a {entry['format']} block entry belongs to a weight, not to "
+                         f"the {kind} {k!r} of {name!r}")
+    module = sim.model.get_submodule(name)
+    q = BlockFloatQuantizeDequantize(entry["format"], _block_axis(module, kind, k))
+    if "amax" in channels[0]:
+        q.amax.fill_(channels[0]["amax"])
+        q._calibrated = True
+    check_loaded(q, getattr(module, k), entry, where)
+    return channels
+
+
+def _channels(sim, key, entry: dict, where: str) -> list:
     """The 0.6.1 channel list of an encodings-dict entry (what ``_torch.encodings`` holds)."""
+    if entry["dtype"] == "float" and "format" in entry:
+        return _float_channels(sim, key, entry, where)
     if entry["dtype"] == "float":
         return [{"bitwidth": entry["bitwidth"], "dtype": "float"}]
     if entry.get("layout") == "per_block":
@@ -206,7 +235,7 @@ def onnx_entries(sim, encodings, source, onnx_model):
         keys = _param_key(sim, name) if name in inits else slots.get(name, [])
         enabled = [k for k in keys if _enabled(sim, k)]
         if enabled:
-            found += [(k, _channels(entry, where), where) for k in enabled]
+            found += [(k, _channels(sim, k, entry, where), where) for k in enabled]
         elif not _derived(name, entry, flat, producer, inits):
             problems.append(_why(name, where, keys, graph, inits))
     return found, problems

@@ -320,8 +320,9 @@ class QuantizationSimModel:
                        freeze: bool = False, onnx_model=None) -> None:
         """Loads encodings in the ``_torch.encodings`` layout (see
         :meth:`quantizer_encodings_dict`; AIMET 0.6.1 files from aimet-torch read too), or a
-        ``{prefix}.encodings`` file (AIMET 0.6.1, 1.0.0 or 2.0.0, keyed by ONNX tensor names, as
-        ``sim.export`` of aimet-torch 2.42 or torchqsim writes it): its names are mapped to
+        ``{prefix}.encodings`` file (AIMET 0.6.1, 1.0.0, 2.0.0 or 2.1.0 with its float and
+        block-format entries, keyed by ONNX tensor names, as ``sim.export`` of aimet-torch 2.42
+        or torchqsim writes it): its names are mapped to
         quantizer slots through the ONNX model exported with it (``{prefix}.onnx`` beside it,
         or `onnx_model`); entries aimet-torch's exporter derives (int32 biases, data-movement
         outputs repeating their input's encoding) are skipped
