@@ -12,7 +12,12 @@ calibrates on the model's calibration batches and writes ``OUT_DIR/<id>.json`` (
 slot: enabled, bitwidth, symmetric, shape, scale, offset, min, max), ``OUT_DIR/<id>.pt`` (the sim's
 output on the test batch) and, with ``save``, ``OUT_DIR/encodings/<id>.json`` (AIMET's
 ``save_encodings_to_json``). Cases with
-``"load"``: a path to an encodings file to load into the sim (instead of calibrating).
+``"load"``: a path to an encodings file to load into the sim (instead of calibrating);
+``"export"``: a list of ``[api, version]`` (api ``"export"``: the legacy ``sim.export``, which
+writes 0.6.1 and 1.0.0; ``"onnx"``: ``sim.onnx.export``, 0.6.1 to 2.0.0) to write
+``OUT_DIR/exports/<id>/<api>-<version>/<id>.onnx`` and ``.encodings`` after calibrating;
+``"try_load"``: paths of files that AIMET's ``sim.load_encodings`` is tried on, each in a fresh
+sim, recording ``OUT_DIR/<id>.try_load.json`` (path -> null, or the error's type and message).
 """
 
 import json
@@ -59,13 +64,49 @@ def records(model) -> dict:
                                quantizer_record)
 
 
-def run_case(case: dict, out_dir: str) -> None:
+def make_sim(case: dict):
     data = models.batches(case["model"])
     model = prepare_model(models.build(case["model"]))
-    sim = QuantizationSimModel(model, data[0], quant_scheme=_SCHEMES[case["scheme"]],
-                               default_output_bw=case["act_bw"],
-                               default_param_bw=case["param_bw"],
-                               config_file=case["config"])
+    return QuantizationSimModel(model, data[0], quant_scheme=_SCHEMES[case["scheme"]],
+                                default_output_bw=case["act_bw"],
+                                default_param_bw=case["param_bw"],
+                                config_file=case["config"]), data
+
+
+def try_loads(case: dict, out_dir: str) -> None:
+    """Tries AIMET's ``load_encodings`` on each of ``case["try_load"]`` (a fresh sim each)."""
+    results = {}
+    for path in case["try_load"]:
+        sim, _ = make_sim(case)
+        try:
+            sim.load_encodings(path, strict=True, partial=False)
+            results[path] = None
+        except Exception as exc:  # what AIMET says is the result
+            results[path] = f"{type(exc).__name__}: {exc}"[:400]
+    with open(os.path.join(out_dir, f"{case['id']}.try_load.json"), "w") as f:
+        json.dump(results, f)
+
+
+def export_all(sim, case: dict, data, out_dir: str) -> None:
+    """``case["export"]``: AIMET's export files in each listed API and version."""
+    from aimet_torch.common import quantsim as config
+
+    for api, version in case["export"]:
+        d = os.path.join(out_dir, "exports", case["id"], f"{api}-{version}")
+        os.makedirs(d, exist_ok=True)
+        if api == "export":
+            config.encoding_version = version
+            sim.export(d, case["id"], data[0])
+        else:
+            sim.onnx.export((data[0],), os.path.join(d, f"{case['id']}.onnx"),
+                            encoding_version=version, dynamo=False)
+
+
+def run_case(case: dict, out_dir: str) -> None:
+    if case.get("try_load"):
+        try_loads(case, out_dir)
+        return
+    sim, data = make_sim(case)
     if case.get("load"):
         sim.load_encodings(case["load"], strict=True, partial=False)
     else:
@@ -81,6 +122,8 @@ def run_case(case: dict, out_dir: str) -> None:
     if case.get("save"):  # AIMET 2.42 writes <prefix>.json here
         os.makedirs(os.path.join(out_dir, "encodings"), exist_ok=True)
         sim.save_encodings_to_json(os.path.join(out_dir, "encodings"), case["id"])
+    if case.get("export"):
+        export_all(sim, case, data, out_dir)
 
 
 def main(argv) -> int:

@@ -106,12 +106,24 @@ class PoolDropFlatten(nn.Module):
         return self.fc(self.flatten(self.avgpool(x)))
 
 
+class SoftmaxHead(nn.Module):
+    """A Softmax over two logits (the eNPU configs fix its output range to [0, 1])."""
+
+    def __init__(self):
+        super().__init__()
+        self.softmax = nn.Softmax(dim=-1)
+
+    def forward(self, x):
+        return self.softmax(x)
+
+
 MODELS = {
     "cnn": (CnnResidual, lambda g: torch.randn(2, 3, 8, 8, generator=g)),
     "transformer": (TransformerBlock, lambda g: torch.randn(2, 6, 16, generator=g)),
     "mlp": (MlpMulCat, lambda g: torch.randn(4, 12, generator=g)),
     "embed": (EmbedGroupNorm, lambda g: torch.randint(0, 50, (2, 7), generator=g)),
     "pool": (PoolDropFlatten, lambda g: torch.randn(2, 3, 10, 10, generator=g)),
+    "softmax": (SoftmaxHead, lambda g: torch.randn(16, 2, generator=g) * 2),
 }
 
 

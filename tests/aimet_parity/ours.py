@@ -31,14 +31,16 @@ def records(sim) -> dict:
     return models.slot_records(sim.named_qmodules(), quantizer_record)
 
 
-def make_sim(case: dict, calibrate: bool = True):
+def make_sim(case: dict, calibrate: bool = True, clipping: bool = True):
     """The sim of `case`, calibrated like the oracle's (unless not `calibrate`), and the model's
     data batches. It rounds as AIMET's no-grad forwards do (``aimet_eval_rounding``: the oracle
-    runs under no_grad), which differs from the default only at half-step ties."""
+    runs under no_grad), which differs from the default only at half-step ties, and gives fixed
+    output ranges AIMET's grid (``aimet_fixed_range_clipping``, unless not `clipping`)."""
     data = models.batches(case["model"])
     sim = QuantizationSimModel(models.build(case["model"]), data[0], quant_scheme=case["scheme"],
                                default_output_bw=case["act_bw"], default_param_bw=case["param_bw"],
-                               config_file=case["config"], aimet_eval_rounding=True)
+                               config_file=case["config"], aimet_eval_rounding=True,
+                               aimet_fixed_range_clipping=clipping)
 
     def run_batches(m, _):
         for x in data[:3]:

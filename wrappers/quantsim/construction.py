@@ -108,17 +108,20 @@ def make_quantizer(sim, module: nn.Module, kind: str, key, spec: SlotSpec):
     cls = ParamQuantizeDequantize if kind == "param" else QuantizeDequantize
     fixed = spec.encoding_constraints
     symmetric = spec.symmetric or _symmetric_range(fixed)
+    # A fixed range [min >= 0, max] on a symmetric slot takes the unsigned grid, which holds it
+    # (docs/aimet.md §2.7), unless the sim follows AIMET's clipping grid.
+    unsigned = symmetric and (spec.unsigned or _unsigned_fixed_range(sim, fixed))
     # A min-only constraint (AIMET 2.42's HTP Relu): min fixed, max calibrated with "tf"
     # whatever the scheme, as AIMET switches a constrained quantizer to tf.
     analyzer = MinMaxEncodingAnalyzer(shape, fixed_min=fixed[0]) \
         if fixed is not None and fixed[1] is None else \
         sim.quant_scheme.analyzer(shape, sim._percentile, sim._tf_enhanced_histogram)
     q = cls(shape, spec.bitwidth, symmetric, analyzer,
-            strict=symmetric and spec.strict, unsigned=symmetric and spec.unsigned)
+            strict=symmetric and spec.strict, unsigned=unsigned)
     q.requires_grad_(sim.quant_scheme.is_range_learning)
     q.reciprocal_rounding = sim._aimet_eval_rounding
     if fixed is not None and fixed[1] is not None:
-        _set_fixed_range(q, *fixed)
+        _set_fixed_range(q, *fixed, aimet_clipping=sim._aimet_fixed_range_clipping)
         freeze(q)
     return q.to(_device(sim.model, module)).train(module.training)
 
@@ -129,9 +132,22 @@ def _symmetric_range(fixed) -> bool:
         abs(fixed[0] + fixed[1]) <= 1e-8 + 1e-5 * abs(fixed[1])
 
 
-def _set_fixed_range(q: QuantizeDequantize, lo: float, hi: float) -> None:
-    """A config's fixed range as AIMET sets it: scale ``(hi - lo) / (qmax - qmin)`` as given
-    (not widened to the grid as calibration is), zero point from `lo` (0 on symmetric grids)."""
+def _unsigned_fixed_range(sim, fixed) -> bool:
+    """Whether a fixed range that is not ``[-m, m]`` and has ``min >= 0`` moves its symmetric
+    slot to the unsigned grid (not with ``aimet_fixed_range_clipping``)."""
+    return fixed is not None and fixed[1] is not None and fixed[0] >= 0 and \
+        not _symmetric_range(fixed) and not sim._aimet_fixed_range_clipping
+
+
+def _set_fixed_range(q: QuantizeDequantize, lo: float, hi: float, aimet_clipping: bool) -> None:
+    """A config's fixed range. Asymmetric grids and ``[-m, m]`` (and every range with
+    `aimet_clipping`) as aimet-torch 2.42 sets it: scale ``(hi - lo) / (qmax - qmin)`` as given
+    (not widened to the grid as calibration is), zero point from `lo` (0 on symmetric grids, so
+    the grid may not hold ``[lo, hi]``). Other ranges on a symmetric grid: the smallest grid
+    holding ``[lo, hi]`` (:meth:`QuantizeDequantize.set_range`)."""
+    if q.symmetric and not aimet_clipping and not _symmetric_range((lo, hi)):
+        q.set_range(lo, hi)
+        return
     scale = (torch.tensor(hi, dtype=torch.float32) - lo) / (q.qmax - q.qmin)
     zp = torch.zeros(()) if q.symmetric else \
         q.grid.zero_point(torch.tensor(lo, dtype=torch.float32), scale)

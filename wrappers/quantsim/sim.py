@@ -83,6 +83,13 @@ class QuantizationSimModel:
             divides). Off (the default), every forward divides, as ONNX ``QuantizeLinear`` and
             onnxruntime do. The two differ only for values within an ulp of a half step
             (docs/aimet.md §2.5).
+        aimet_fixed_range_clipping: a config's fixed output range (``encoding_constraints``)
+            that is not ``[-m, m]`` on a symmetric slot (the eNPU files' Softmax and Sigmoid
+            ``[0, 1]``) gets aimet-torch 2.42's grid: scale ``(max - min) / (2^b - 1)`` at zero
+            point 0 of the signed grid, i.e. ``[-0.502, 0.498]`` for ``[0, 1]`` at 8 bits, so a
+            Softmax output of 0.7 reads 0.498. Off (the default), the grid holds the range: an
+            unsigned symmetric grid ``[0, max]`` when ``min >= 0``, else the smallest signed
+            symmetric grid holding ``[min, max]`` (docs/aimet.md §2.7).
 
     Attributes:
         model: the simulated model (``torch.fx.GraphModule`` with quantized wrappers).
@@ -115,7 +122,8 @@ class QuantizationSimModel:
     def __init__(self, model: nn.Module, dummy_input, quant_scheme="tf_enhanced",
                  default_output_bw: int = 8, default_param_bw: int = 8,
                  default_data_type: str = "int", config_file=None, in_place: bool = False,
-                 tf_enhanced_histogram: str = "aimet", aimet_eval_rounding: bool = False):
+                 tf_enhanced_histogram: str = "aimet", aimet_eval_rounding: bool = False,
+                 aimet_fixed_range_clipping: bool = False):
         self.quant_scheme = check_sim_arguments(model, quant_scheme, default_output_bw,
                                                 default_param_bw, default_data_type)
         self.default_output_bw, self.default_param_bw = default_output_bw, default_param_bw
@@ -125,10 +133,12 @@ class QuantizationSimModel:
         self._percentile = 100.0
         QuantScheme.post_training_tf_enhanced.analyzer((), tf_enhanced_histogram=tf_enhanced_histogram)
         self._tf_enhanced_histogram = tf_enhanced_histogram
-        if not isinstance(aimet_eval_rounding, bool):
-            raise TypeError(f"aimet_eval_rounding must be a bool, got "
-                            f"{type(aimet_eval_rounding).__name__}")
+        for flag, value in (("aimet_eval_rounding", aimet_eval_rounding),
+                            ("aimet_fixed_range_clipping", aimet_fixed_range_clipping)):
+            if not isinstance(value, bool):
+                raise TypeError(f"{flag} must be a bool, got {type(value).__name__}")
         self._aimet_eval_rounding = aimet_eval_rounding
+        self._aimet_fixed_range_clipping = aimet_fixed_range_clipping
         self._excluded: list[str] = []
         source = model if in_place else copy.deepcopy(model)
         self._source_names = {id(m): n for n, m in model.named_modules()}
@@ -307,9 +317,16 @@ class QuantizationSimModel:
         return export_sim(self, path, filename_prefix, dummy_input, encoding_version)
 
     def load_encodings(self, encodings, strict: bool = True, partial: bool = True,
-                       freeze: bool = False) -> None:
+                       freeze: bool = False, onnx_model=None) -> None:
         """Loads encodings in the ``_torch.encodings`` layout (see
-        :meth:`quantizer_encodings_dict`; AIMET 0.6.1 files from aimet-torch read too).
+        :meth:`quantizer_encodings_dict`; AIMET 0.6.1 files from aimet-torch read too), or a
+        ``{prefix}.encodings`` file (AIMET 0.6.1, 1.0.0, 2.0.0 or 2.1.0 with its float and
+        block-format entries, keyed by ONNX tensor names, as ``sim.export`` of aimet-torch 2.42
+        or torchqsim writes it): its names are mapped to
+        quantizer slots through the ONNX model exported with it (``{prefix}.onnx`` beside it,
+        or `onnx_model`); entries aimet-torch's exporter derives (int32 biases, data-movement
+        outputs repeating their input's encoding) are skipped
+        (:mod:`torchqsim.quantsim.onnx_encodings`).
 
         Each entry sets its quantizer's encoding; when the entry's precision, symmetry or
         channel count differs from the quantizer, the quantizer is re-created to match the file.
@@ -326,6 +343,8 @@ class QuantizationSimModel:
             partial: when False, enabled quantizers the file has no entry for are removed.
             freeze: frozen encodings: no calibration or QAT recomputation changes them and their
                 min/max get no gradient.
+            onnx_model: for a ``.encodings`` file: its ONNX model (a path or ``onnx.ModelProto``);
+                None: ``{prefix}.onnx`` beside ``{prefix}.encodings``.
 
         Raises:
             RuntimeError: strict and an entry names nothing in the sim.
@@ -337,7 +356,7 @@ class QuantizationSimModel:
 
             >>> sim.load_encodings(sim.quantizer_encodings_dict(), freeze=True)  # doctest: +SKIP
         """
-        torch_encodings.load_encodings(self, encodings, strict, partial, freeze)
+        torch_encodings.load_encodings(self, encodings, strict, partial, freeze, onnx_model)
 
     # ------------------------------------------------------------------ reporting
 

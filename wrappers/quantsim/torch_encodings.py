@@ -29,6 +29,7 @@ from ..quantization.param_quantizer import freeze
 from ..quantization.quantizer import QuantizeDequantize
 from .arguments import check_bitwidth
 from .construction import make_quantizer, set_slot
+from .onnx_encodings import is_onnx_keyed, onnx_entries
 from .propagation import tie_loaded
 
 __all__ = ["encodings_dict", "load_encodings", "quantizer_entries", "save_encodings"]
@@ -120,7 +121,8 @@ def _read(path) -> dict:
     return _mapping(data, f"{path}: the encodings file")
 
 
-def load_encodings(sim, encodings, strict: bool, partial: bool, frozen: bool) -> None:
+def load_encodings(sim, encodings, strict: bool, partial: bool, frozen: bool,
+                   onnx_model=None) -> None:
     """``QuantizationSimModel.load_encodings`` (arguments and errors documented there); its
     warnings point at the caller of that method. All or nothing: every entry is checked and its
     quantizer built first; the sim changes only when all of them are good."""
@@ -128,11 +130,14 @@ def load_encodings(sim, encodings, strict: bool, partial: bool, frozen: bool) ->
         raise TypeError(f"load_encodings: encodings must be a dict or a path, got "
                         f"{type(encodings).__name__}")
     source = None if isinstance(encodings, dict) else os.fspath(encodings)
-    if source is not None:
-        encodings = _read(source)
+    data = encodings if source is None else _read(source)
     loads, problems, loaded = [], [], set()
     try:
-        for key, entries, where in _entries(encodings):
+        if is_onnx_keyed(data):
+            found, problems = onnx_entries(sim, encodings, source, onnx_model)
+        else:
+            found = _entries(data)
+        for key, entries, where in found:
             outcome = _plan_entry(sim, key, entries, where)
             (problems if isinstance(outcome, str) else loads).append(outcome)
             loaded.add(key)

@@ -13,6 +13,7 @@ from asserts import assert_same
 from torchqsim.encodings import read_encodings
 from torchqsim.export.encodings_v21 import _nvfp4_amax, check_loaded, sim_channels
 from torchqsim.float_formats import nvfp4_tensor_scale
+from torchqsim.quantization import BlockFloatQuantizeDequantize, FloatQuantizeDequantize
 from torchqsim.quantsim import QuantizationSimModel
 
 
@@ -82,3 +83,31 @@ def test_nvfp4_x_scale_gives_the_tensor_scale_bit_for_bit():
         d = torch.nextafter(d, torch.tensor(2.0))
     with pytest.raises(ValueError, match=r"e\.y_scale\.x_scale: .* is no NVFP4 tensor scale"):
         _nvfp4_amax(float(d), "e")
+
+
+@pytest.mark.parametrize("param", ["mxfp4", "nvfp4", "mxfp8_e5m2"])
+def test_sim_load_encodings_of_the_2_1_0_file_gives_identical_outputs(tmp_path, param):
+    sim, entries, x = _exported(tmp_path, param)
+    fresh = QuantizationSimModel(_model(), x, quant_scheme="tf")
+    fresh.compute_encodings(lambda m: m(x))
+    with torch.no_grad():
+        before = fresh.model(x)
+        fresh.load_encodings(str(tmp_path / "m.encodings"))  # its ONNX model m.onnx beside it
+        want, got = sim.model(x), fresh.model(x)
+    assert not torch.equal(before, want)
+    assert_same(got, want, param)
+    formats = [{n: q.format_name for n, q in s.model.named_modules()
+                if isinstance(q, (FloatQuantizeDequantize, BlockFloatQuantizeDequantize))}
+               for s in (sim, fresh)]
+    assert formats[0] == formats[1] and "fp8_e4m3" in formats[0].values()
+    assert [formats[1][f"{m}.param_quantizers.weight"] for m in "03"] == [param, param]
+
+
+def test_sim_load_encodings_refuses_scales_the_weights_do_not_give(tmp_path):
+    sim, _, x = _exported(tmp_path, "mxfp4")
+    fresh = QuantizationSimModel(_model(), x, quant_scheme="tf")
+    with torch.no_grad():
+        fresh.model.get_submodule("3").weight.mul_(4)  # other weights: other block scales
+    with pytest.raises(ValueError, match=r"m\.encodings: encodings\['3\.weight'\]\.y_scale\[0\]"
+                                         r"\[0\]: the block scales differ"):
+        fresh.load_encodings(str(tmp_path / "m.encodings"))
