@@ -1,22 +1,30 @@
 """The timm models of the zoo (issue 12's list: a ResNet, an EfficientNet, a DeiT, a MobileViT, a
-LeViT), random-init and shrunk to zoo size through timm's own constructor arguments (depth,
-widths, image size): the architectures' code paths as they are, at a fraction of the cost.
+LeViT), random-init and shrunk to zoo size through timm's own constructor arguments or model
+configurations (depth, widths, image size): the architectures' code paths as they are, at a
+fraction of the cost.
 
 timm imports torchvision, which lives only in the side venv (scripts/aimet_venv.sh): this module
 is imported by test_zoo_timm.py when that venv runs it."""
 
+import dataclasses
+
 import torch
 
 import timm
+from zoo_models import trained_norms
 
 
-def _image(size: int, batch: int = 1) -> torch.Tensor:
+def _image(size: int, batch: int = 3) -> torch.Tensor:
+    """A batch of three: a QAT step runs BatchNorm in training mode, where the last stages hold
+    one value per channel and image (1x1 maps, pooled features): one image is an error, and two
+    normalise to exactly +-1, whose gradient with respect to everything before is zero."""
     return torch.randn(batch, 3, size, size, generator=torch.Generator().manual_seed(7))
 
 
 def _model(name: str, **kwargs) -> torch.nn.Module:
     torch.manual_seed(0)
-    return timm.create_model(name, pretrained=False, num_classes=10, **kwargs).eval()
+    return trained_norms(timm.create_model(name, pretrained=False, num_classes=10,
+                                           **kwargs).eval())
 
 
 def _trained_linears(model: torch.nn.Module) -> torch.nn.Module:
@@ -50,12 +58,23 @@ def timm_deit():
 
 
 def timm_mobilevit():
-    return _model("mobilevit_xxs"), _image(32)
+    """timm's MobileViT-XXS configuration cut to one inverted-residual stage and one MobileViT
+    stage (unfold into patches, transformer, fold back, fuse), built by timm's ``ByobNet``."""
+    from timm.models.byobnet import ByobNet
+    from timm.models.mobilevit import _inverted_residual_block, _mobilevit_block, model_cfgs
+    cfg = dataclasses.replace(model_cfgs["mobilevit_xxs"], num_features=64, blocks=(
+        _inverted_residual_block(d=1, c=16, s=1, br=2.0),
+        _mobilevit_block(d=1, c=32, s=2, transformer_dim=32, transformer_depth=1, patch_size=2,
+                         br=2.0)))
+    torch.manual_seed(0)
+    return trained_norms(ByobNet(cfg, num_classes=10).eval()), _image(32)
 
 
 def timm_levit():
-    return _trained_linears(_model("levit_128s", img_size=64, embed_dim=(32, 48, 64),
-                                   depth=(1, 1, 1), num_heads=(2, 2, 2), key_dim=8)), _image(64)
+    """LeViT at 128 pixels: its 16x stem and two 2x downsamplings leave 2x2 tokens in the last
+    stage (at 64, one token: a softmax over one key is constant and its bias gets no gradient)."""
+    return _trained_linears(_model("levit_128s", img_size=128, embed_dim=(32, 48, 64),
+                                   depth=(1, 1, 1), num_heads=(2, 2, 2), key_dim=8)), _image(128)
 
 
 TIMM = {f.__name__: f for f in (timm_resnet, timm_efficientnet, timm_deit, timm_mobilevit,

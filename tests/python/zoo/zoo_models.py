@@ -29,7 +29,7 @@ def _hf(config_name: str, model_name: str, **config):
     cfg = getattr(transformers, config_name)(**config)
     cfg._attn_implementation = config.get("attn_implementation", "eager")
     torch.manual_seed(0)
-    return _trained_norms(getattr(transformers, model_name)(cfg).eval())
+    return trained_norms(getattr(transformers, model_name)(cfg).eval())
 
 
 def bert():
@@ -100,16 +100,17 @@ def resnet():
                depths=[1, 1], layer_type="basic"), {"pixel_values": _image()}
 
 
-def _trained_norms(model: nn.Module) -> nn.Module:
+def trained_norms(model: nn.Module) -> nn.Module:
     """Norm weights spread around 1 and BatchNorm running statistics spread, as after training
-    (HF's initialisation of some CNNs makes every activation vanish, and unit weights sit
-    exactly on a grid point, where a range gets no gradient)."""
+    (HF's initialisation of some CNNs makes every activation vanish, unit weights sit exactly on
+    a grid point, where a range gets no gradient, and timm's zero-initialised last norm of a
+    branch (ResNet, MobileViT, LeViT) makes it a constant, through which no gradient flows)."""
     g = torch.Generator().manual_seed(5)
     for m in model.modules():
         weight = getattr(m, "weight", None)
         if "Norm" in type(m).__name__ and isinstance(weight, nn.Parameter) and weight.dim() == 1:
             weight.data.copy_(1 + 0.1 * torch.randn(weight.shape, generator=g))
-        if isinstance(m, nn.BatchNorm2d):
+        if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
             m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.1)
             m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
     return model
