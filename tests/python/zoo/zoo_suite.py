@@ -20,8 +20,13 @@ import torch
 import checks
 
 
-def define_tests(namespace: dict, builders: dict, compile_subset=()) -> None:
+def define_tests(namespace: dict, builders: dict, compile_subset=(),
+                 encodings_gaps: dict | None = None) -> None:
+    """The zoo's tests for `builders` (name -> builder), in `namespace`; `compile_subset`: the
+    models compiled with inductor too; `encodings_gaps`: model -> why some of its quantizers
+    have no ``{prefix}.encodings`` entry yet (the ONNX test then ends as an xfail)."""
     names = sorted(builders)
+    encodings_gaps = encodings_gaps or {}
 
     @functools.lru_cache(maxsize=None)
     def model(name):
@@ -57,7 +62,11 @@ def define_tests(namespace: dict, builders: dict, compile_subset=()) -> None:
             assert fraction == 1.0, f"{name} output {i}: {fraction:.1%} bit-equal"
         assert encodings["activation_encodings"] and encodings["param_encodings"]
         assert not_in_graph == [], f"{name}: encodings name tensors not in the ONNX graph"
-        assert checks.quantizers_without_encodings(sim, encodings) == 0
+        missing = checks.quantizers_without_encodings(sim, encodings)
+        if name in encodings_gaps:  # a known gap: xfail while it lasts, fail once it is closed
+            assert missing > 0, f"{name}: every quantizer has an entry now: drop the gap"
+            pytest.xfail(encodings_gaps[name])
+        assert missing == 0, f"{name}: {missing} quantizers without an entry in .encodings"
 
     @pytest.mark.parametrize("name", names)
     def test_qat_backward_gives_every_weight_and_range_a_gradient(name):
