@@ -34,7 +34,6 @@ import json
 import os
 import re
 
-from .. import encodings as enc_io
 from ..encoding_codec import aimet_bool_text
 from ..quantization.block_float_quantizer import BlockFloatQuantizeDequantize
 from .construction import _block_axis
@@ -196,6 +195,10 @@ def _derived(name: str, entry: dict, entries: dict, producer: dict, inits: set) 
 
 def _read(encodings, source):
     """The encodings dict of a ``.encodings`` file (path) or of its JSON dict."""
+    # Imported here: `python -m torchqsim.encodings` must find that module not yet imported
+    # by the package (runpy warns otherwise, on the command line's stderr).
+    from .. import encodings as enc_io
+
     return enc_io.read_encodings(source if source is not None else json.dumps(encodings))
 
 
