@@ -23,7 +23,8 @@ import checks
 def define_tests(namespace: dict, builders: dict, compile_subset=(), *, quant_scheme="tf",
                  aot_eager: bool = True, encodings_gaps: dict | None = None) -> None:
     """The zoo's tests for `builders` (name -> builder), in `namespace`; `compile_subset`: the
-    models compiled with inductor; `quant_scheme`: the sims' ranges; `aot_eager`: compile every model with ``backend="aot_eager"`` too;
+    models compiled with inductor; `quant_scheme`: the sims' ranges; `aot_eager`: compile every
+    model with ``backend="aot_eager"`` too;
     `encodings_gaps`: model -> why some of its quantizers have no ``{prefix}.encodings`` entry
     yet (the ONNX test then ends as an xfail), or None to not count the entries."""
     names = sorted(builders)
@@ -62,13 +63,9 @@ def define_tests(namespace: dict, builders: dict, compile_subset=(), *, quant_sc
             assert fraction == 1.0, f"{name} output {i}: {fraction:.1%} bit-equal"
         assert encodings["activation_encodings"] and encodings["param_encodings"]
         assert not_in_graph == [], f"{name}: encodings name tensors not in the ONNX graph"
-        if encodings_gaps is None:
-            return
-        missing = checks.quantizers_without_encodings(sim, encodings)
-        if name in encodings_gaps:  # a known gap: xfail while it lasts, fail once it is closed
-            assert missing > 0, f"{name}: every quantizer has an entry now: drop the gap"
-            pytest.xfail(encodings_gaps[name])
-        assert missing == 0, f"{name}: {missing} quantizers without an entry in .encodings"
+        if encodings_gaps is not None:
+            _check_entries(name, checks.quantizers_without_encodings(sim, encodings),
+                           encodings_gaps)
 
     @pytest.mark.parametrize("name", names)
     def test_qat_backward_gives_every_weight_and_range_a_gradient(name):
@@ -82,8 +79,17 @@ def define_tests(namespace: dict, builders: dict, compile_subset=(), *, quant_sc
         assert checks.compiled_matches_eager(w8a8(name, "default"), d, backend) == \
             [1.0] * len(checks.outputs(m, d))
 
-    for test in (test_sim_builds_as_is_and_w16a16_matches_fp32,
-                 test_qdq_onnx_equals_sim_bit_for_bit_in_onnxruntime,
-                 test_qat_backward_gives_every_weight_and_range_a_gradient,
-                 test_torch_compile_equals_eager):
-        namespace[test.__name__] = test
+    namespace.update({t.__name__: t for t in (
+        test_sim_builds_as_is_and_w16a16_matches_fp32,
+        test_qdq_onnx_equals_sim_bit_for_bit_in_onnxruntime,
+        test_qat_backward_gives_every_weight_and_range_a_gradient,
+        test_torch_compile_equals_eager)})
+
+
+def _check_entries(name: str, missing: int, gaps: dict) -> None:
+    """No quantizer without a ``.encodings`` entry, except in a known gap: an xfail while it
+    lasts, a failure once it is closed."""
+    if name in gaps:
+        assert missing > 0, f"{name}: every quantizer has an entry now: drop the gap"
+        pytest.xfail(gaps[name])
+    assert missing == 0, f"{name}: {missing} quantizers without an entry in .encodings"
