@@ -44,6 +44,7 @@ __all__ = ["TfEnhancedEncodingAnalyzer"]
 _BINS = 512
 _GROWTH = 3.0
 _ASYM_DELTAS, _SYM_DELTAS, _OFFSETS, _GAMMA = 17, 101, 21, 3.0
+_LONG_ROW = 1 << 14  # rows at least this long are binned by torch.histc one by one
 _CHUNK = 4  # histograms searched at once (AIMET: 64); each row's cost is computed alike
 
 
@@ -72,6 +73,8 @@ def _histc_rows(x: Tensor, lo: Tensor, hi: Tensor) -> Tensor:
     the end-bin counts. A row whose range torch.histc widens (lo == hi) or rejects (not finite)
     takes torch.histc itself."""
     x = x.float()
+    if x.shape[1] >= _LONG_ROW:
+        return torch.stack([_histc(r, a, b) for r, a, b in zip(x, lo[:, 0], hi[:, 0])])
     inside = (x >= lo) & (x <= hi)
     pos = ((x - lo) * _BINS / (hi - lo)).nan_to_num_(0.0).clamp_(0, _BINS - 1).to(torch.int64)
     pos += torch.arange(0, x.shape[0] * _BINS, _BINS)[:, None]
@@ -116,12 +119,11 @@ class TfEnhancedEncodingAnalyzer(EncodingAnalyzer):
         self.register_buffer("batches", torch.zeros((), dtype=torch.int64), persistent=False)
 
     def _update(self, view: Tensor, axis: int | None) -> None:
-        super()._update(view, axis)
+        lows, highs, bad = torch.ops.qsim.minmax(view, axis)   # each row's finite min and max
+        self._fold(lows, highs, bad)
         rows = view.reshape(1, -1) if axis is None else view.movedim(axis, 0).reshape(
             view.shape[axis], -1)
-        finite = rows.isfinite()
-        lows = torch.where(finite, rows, float("inf")).amin(dim=1)
-        highs = torch.where(finite, rows, -float("inf")).amax(dim=1)
+        lows, highs = lows.reshape(-1), highs.reshape(-1)
         if int(self.batches) == 0:
             self._first(rows, lows, highs)
         else:

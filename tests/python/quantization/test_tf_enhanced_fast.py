@@ -44,8 +44,11 @@ def _cases(seed, count, max_rows=24):
         yield x
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_first_batch_histograms_equal_torch_histc_row_by_row(seed):
+@pytest.mark.parametrize("seed, long_row", [(0, None), (1, None), (2, 1)],
+                         ids=["batched", "batched2", "row_by_row"])
+def test_first_batch_histograms_equal_torch_histc_row_by_row(seed, long_row, monkeypatch):
+    if long_row is not None:
+        monkeypatch.setattr(te, "_LONG_ROW", long_row)
     for x in _cases(seed, 40):
         a = te.TfEnhancedEncodingAnalyzer((x.shape[0], 1))
         a.update_stats(x)
