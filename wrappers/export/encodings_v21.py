@@ -31,6 +31,8 @@ Example::
     {'output_dtype': 'float8e4m3fn', 'y_scale': 1.0}
 """
 
+import math
+
 import torch
 
 from ..encodings_v21 import VERSION, read_v21, write_v21
@@ -38,8 +40,8 @@ from ..float_formats import nvfp4_tensor_scale
 from ..quantization.block_float_quantizer import BlockFloatQuantizeDequantize
 from ..quantization.float_quantizer import FloatQuantizeDequantize
 
-__all__ = ["VERSION", "block_scales", "check_loaded", "float_entries", "float_entry", "read_v21",
-           "sim_channels", "write_v21"]
+__all__ = ["VERSION", "block_scales", "check_loaded", "float_entries", "float_entry",
+           "mxint8_entry", "read_v21", "sim_channels", "write_v21"]
 
 #: format -> 2.1.0 output_dtype, for the formats 2.1.0 can name.
 _MINIFLOAT_DTYPES = {"fp8_e4m3": "float8e4m3fn", "fp8_e5m2": "float8e5m2",
@@ -179,3 +181,40 @@ def check_loaded(q, w: torch.Tensor, entry: dict, where: str) -> None:
         raise ValueError(f"{where}.y_scale{''.join(f'[{i}]' for i in bad)}: the block scales "
                          f"differ from those of the weight in the sim (shape "
                          f"{tuple(want.shape)}, the sim's {tuple(scales.shape)})")
+
+
+def _mx_power(s) -> bool:
+    """Whether `s` is an MXINT8 element step 2^k / 64 with k in [-127, 127]."""
+    if isinstance(s, bool) or not isinstance(s, (int, float)) or not s > 0 or math.isinf(s):
+        return False
+    mantissa, e = math.frexp(s * 64)
+    return mantissa == 0.5 and -127 <= e - 1 <= 127
+
+
+def mxint8_entry(entry: dict, shape) -> dict | None:
+    """The encodings-dict float form (:mod:`torchqsim.encodings_v21`) of an MXINT8 weight entry
+    as 2.1.0 writes it, a 2.0.0 per-block int8 entry (module docstring), for a weight of `shape`:
+    signed 8-bit, symmetric (offset -128), blocks of 32, every scale ``2^k / 64`` with k in
+    [-127, 127] and as many as the weight has blocks (nested as :func:`block_scales` gives them);
+    None for any other entry (a plain per-block integer entry).
+
+    Example::
+
+        >>> e = {"dtype": "int", "bitwidth": 8, "layout": "per_block", "is_symmetric": True,
+        ...      "scale": [1 / 64, 2 / 64], "offset": [-128, -128], "axis": 1, "block_size": 32}
+        >>> mxint8_entry(e, (2, 20))["scale"]
+        [[0.015625], [0.03125]]
+    """
+    if entry.get("dtype") != "int" or entry.get("layout") != "per_block" or \
+            entry.get("bitwidth") != 8 or entry.get("block_size") != 32 or \
+            not all(o == -128 for o in entry.get("offset", ())):
+        return None
+    axis, scales = entry.get("axis"), entry.get("scale", [])
+    if not isinstance(axis, int) or not 0 <= axis < len(shape):
+        return None
+    blocked = [-(-n // 32) if d == axis else n for d, n in enumerate(shape)]
+    if len(scales) != math.prod(blocked) or not all(_mx_power(s) for s in scales):
+        return None
+    nested = torch.tensor(scales, dtype=torch.float32).reshape(blocked).tolist()
+    return {"dtype": "float", "bitwidth": 8, "format": "mxint8", "scale": nested,
+            "tensor_scale": None, "axis": axis, "block_size": 32}

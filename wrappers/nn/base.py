@@ -96,18 +96,39 @@ _SOLE_REFS = _sole_refs()
 _SOLE_STORAGE_USES = _storage_uses(torch.empty(1))
 
 
+def _base_holders(view: Tensor) -> tuple[int, int]:
+    """(Python references, C++ uses) of the base of `view` (a dense tensor, never a subclass)."""
+    base = view._base
+    return sys.getrefcount(base), base._use_count()
+
+
+def _view_of_temporary() -> tuple[int, int]:
+    """:func:`_base_holders` of a view whose base only the view holds (interpreter-specific)."""
+    view = torch.empty(2).view(1, 2)
+    return _base_holders(view)
+
+
+_TEMPORARY_BASE = _view_of_temporary()
+
+
 def _overwritable(t) -> bool:
     """Whether a module's result `t`, referenced only by the caller's local variable (checked by
     the caller with ``sys.getrefcount``, in a no-grad plain eager call), may be overwritten: a
-    dense tensor that is not a view and is the only tensor on its storage, so that no input,
-    parameter, buffer or other tensor shares its memory (an op returning its input, or a view
-    of it, shares the input's storage; a module keeping its result holds another reference).
+    dense tensor covering all of its storage, and either the only tensor on that storage, or a
+    view of a tensor that nothing else references (``F.linear`` on a 3-D input returns a view of
+    its 2-D result), so that no input, parameter, buffer or other tensor shares its memory (an op
+    returning its input, or a view of it, shares the input's storage; a module keeping its result
+    holds another reference).
     """
-    return (type(t) is Tensor and t._base is None and t.device.type in ("cpu", "cuda") and
+    if not (type(t) is Tensor and t.device.type in ("cpu", "cuda") and
             t.dtype in (torch.float32, torch.float16, torch.bfloat16) and
             t.storage_offset() == 0 and torch._debug_has_internal_overlap(t) == 0 and
-            t.untyped_storage().nbytes() == t.numel() * t.element_size() and
-            _storage_uses(t) == _SOLE_STORAGE_USES)
+            t.untyped_storage().nbytes() == t.numel() * t.element_size()):
+        return False
+    if t._base is None:
+        return _storage_uses(t) == _SOLE_STORAGE_USES
+    return type(t._base) is Tensor and _storage_uses(t) == _SOLE_STORAGE_USES + 1 and \
+        _base_holders(t) == _TEMPORARY_BASE
 
 
 def _quantize_sequence(quantizers: nn.ModuleList, values):

@@ -12,8 +12,10 @@ the initializers named ``module.param``. A graph torchqsim's ``sim.export`` wrot
 enabled slots of its activation tensors in its metadata (torchqsim/export/quantizer_slots.py):
 for those tensors the record is used instead. An entry then loads into every enabled slot on its tensor. A 2.1.0 file's float and block-format entries load as their formats (fp8, fp4, MXFP8,
 MXFP4, NVFP4 with its tensor scale); a block entry must be a weight's, with the block axis and
-scales the sim computes from that weight (MXINT8, written as a 2.0.0 per-block int8 entry, does
-not load: per-block integer entries do not).
+scales the sim computes from that weight. MXINT8, written as a 2.0.0 per-block int8 entry, loads
+as MXINT8 when the entry has its form (symmetric int8, blocks of 32, steps 2^k / 64:
+torchqsim.export.encodings_v21.mxint8_entry) and the weight gives its scales; other per-block
+integer entries do not load.
 
 Entries no enabled slot takes are, where aimet-torch's exporter derives them, skipped: int32
 bias encodings (2.0.0 exports them from the input and weight scales), a constant's encoding,
@@ -156,6 +158,16 @@ def _float_channels(sim, key, entry: dict, where: str) -> list:
     return channels
 
 
+def _mxint8(sim, key, entry: dict):
+    """The MXINT8 form of a per-block int8 weight entry (2.1.0 writes MXINT8 so), else None."""
+    from ..export.encodings_v21 import mxint8_entry
+
+    name, kind, k = key
+    if kind != "param":
+        return None
+    return mxint8_entry(entry, tuple(getattr(sim.model.get_submodule(name), k).shape))
+
+
 def _channels(sim, key, entry: dict, where: str) -> list:
     """The 0.6.1 channel list of an encodings-dict entry (what ``_torch.encodings`` holds)."""
     if entry["dtype"] == "float" and "format" in entry:
@@ -163,7 +175,12 @@ def _channels(sim, key, entry: dict, where: str) -> list:
     if entry["dtype"] == "float":
         return [{"bitwidth": entry["bitwidth"], "dtype": "float"}]
     if entry.get("layout") == "per_block":
-        raise ValueError(f"{where}: per-block encodings cannot be loaded into a QuantizationSimModel")
+        mx = _mxint8(sim, key, entry)
+        if mx is not None:
+            return _float_channels(sim, key, mx, where)
+        raise ValueError(f"{where}: per-block encodings cannot be loaded into a QuantizationSimModel "
+                         f"(only MXINT8's: signed 8-bit, symmetric, blocks of 32 along the block "
+                         f"axis, one step 2^k / 64 per block of the weight)")
     sym = aimet_bool_text(entry["is_symmetric"])
     out = []
     for i, (s, o) in enumerate(zip(entry["scale"], entry["offset"])):

@@ -5,13 +5,15 @@ exporting sim's ``_torch.encodings``), give bit-identical outputs; a file whose 
 weights do not give, or whose NVFP4 ``x_scale`` no fp32 amax gives, is refused naming the
 entry. Oracle: the exporting sim's own outputs."""
 
+import json
+
 import pytest
 import torch
 from torch import nn
 
 from asserts import assert_same
 from torchqsim.encodings import read_encodings
-from torchqsim.export.encodings_v21 import _nvfp4_amax, check_loaded, sim_channels
+from torchqsim.export.encodings_v21 import _nvfp4_amax, check_loaded, mxint8_entry, sim_channels
 from torchqsim.float_formats import nvfp4_tensor_scale
 from torchqsim.quantization import BlockFloatQuantizeDequantize, FloatQuantizeDequantize
 from torchqsim.quantsim import QuantizationSimModel
@@ -85,7 +87,8 @@ def test_nvfp4_x_scale_gives_the_tensor_scale_bit_for_bit():
         _nvfp4_amax(float(d), "e")
 
 
-@pytest.mark.parametrize("param", ["mxfp4", "nvfp4", "mxfp8_e5m2"])
+@pytest.mark.parametrize("param", ["fp8_e4m3", "fp8_e5m2", "fp4_e2m1", "mxfp8_e4m3",
+                                   "mxfp8_e5m2", "mxfp4", "mxint8", "nvfp4"])
 def test_sim_load_encodings_of_the_2_1_0_file_gives_identical_outputs(tmp_path, param):
     sim, entries, x = _exported(tmp_path, param)
     fresh = QuantizationSimModel(_model(), x, quant_scheme="tf")
@@ -111,3 +114,36 @@ def test_sim_load_encodings_refuses_scales_the_weights_do_not_give(tmp_path):
     with pytest.raises(ValueError, match=r"m\.encodings: encodings\['3\.weight'\]\.y_scale\[0\]"
                                          r"\[0\]: the block scales differ"):
         fresh.load_encodings(str(tmp_path / "m.encodings"))
+
+
+def _mxint8_like(**change):
+    e = {"dtype": "int", "bitwidth": 8, "layout": "per_block", "is_symmetric": True,
+         "scale": [2.0 ** -6, 2.0 ** -133 * 64, 2.0 ** 121, 0.5], "offset": [-128] * 4, "axis": 1,
+         "block_size": 32}
+    return dict(e, **change)
+
+
+def test_mxint8_entry_known_answers_and_other_per_block_entries():
+    # weight (2, 40): blocks of 32 along axis 1 -> (2, 2) scales
+    got = mxint8_entry(_mxint8_like(), (2, 40))
+    assert got["format"] == "mxint8" and got["axis"] == 1 and got["block_size"] == 32
+    assert got["scale"] == [[2.0 ** -6, 2.0 ** -127], [2.0 ** 121, 0.5]]
+    for change in ({"scale": [2.0 ** -6, 3 / 64, 1.0, 1.0]},   # not a power of two
+                   {"scale": [2.0 ** -134, 1.0, 1.0, 1.0]},    # 2^-134 = 2^-128 / 64: k < -127
+                   {"offset": [-128, -128, -127, -128]},       # asymmetric
+                   {"block_size": 16}, {"bitwidth": 4}, {"axis": 2},
+                   {"scale": [1.0] * 3, "offset": [-128] * 3}):  # not the weight's block count
+        assert mxint8_entry(_mxint8_like(**change), (2, 40)) is None, change
+
+
+def test_sim_load_encodings_refuses_a_per_block_int8_entry_not_mxint8(tmp_path):
+    _, _, x = _exported(tmp_path, "mxint8")
+    path = tmp_path / "m.encodings"
+    doc = json.loads(path.read_text())
+    entry = next(e for e in doc["encodings"] if e["name"] == "3.weight")
+    entry["y_scale"][0][0] *= 3  # no longer 2^k / 64
+    path.write_text(json.dumps(doc))
+    fresh = QuantizationSimModel(_model(), x, quant_scheme="tf")
+    with pytest.raises(ValueError, match=r"encodings\['3\.weight'\]: per-block encodings cannot "
+                                         r"be loaded .*only MXINT8's"):
+        fresh.load_encodings(str(path))

@@ -45,6 +45,40 @@ def test_fresh_output_is_quantized_in_place_bit_for_bit():
     assert "qsim::quantize_dequantize" in _ops(lambda: q(x))
 
 
+class ViewOfTemporary(nn.Module):
+    def forward(self, x):
+        return (x * 2).t()          # a non-contiguous view of a tensor nothing else holds
+
+
+class ViewOfKeptTensor(nn.Module):
+    def forward(self, x):
+        self.kept = x * 2
+        return self.kept.reshape(-1)
+
+
+class ViewBesideKeptView(nn.Module):
+    def forward(self, x):
+        y = x * 2
+        self.kept = y[0]
+        return y.reshape(-1)
+
+
+@pytest.mark.parametrize("make, x", [
+    (lambda: qnn.QuantizedLinear.from_module(nn.Linear(16, 8)), torch.randn(3, 4, 16)),
+    (lambda: qnn.QuantizationMixin.wrap(ViewOfTemporary, module_name=__name__)(), torch.randn(3, 5))],
+    ids=["linear_3d_bias", "view_of_temporary"])
+def test_a_view_of_a_tensor_nothing_else_holds_is_quantized_in_place(make, x):
+    torch.manual_seed(2)
+    q = _with_output_quantizer(make(), x)
+    expected = q(x).detach()                          # grad mode: a new tensor
+    with torch.no_grad():
+        q(x)                                          # caches the encoding's zero point
+        assert _ops(lambda: q(x)) == ["qsim::quantize_dequantize_out"]
+        y = q(x)
+    assert y._base is not None
+    assert_same(y, expected)
+
+
 class ReturnsInput(nn.Module):
     def forward(self, x):
         return x
@@ -97,13 +131,13 @@ class Expanded(nn.Module):
 
 
 for _cls in (ReturnsInput, ReturnsView, ReturnsSlice, KeepsOutput, KeepsView, ReturnsWeight,
-             ReturnsBuffer, Expanded):
+             ReturnsBuffer, Expanded, ViewOfKeptTensor, ViewBesideKeptView):
     qnn.QuantizationMixin.wrap(_cls, module_name=__name__)
 
 
 ALIASING = [lambda: nn.ReLU(inplace=True), lambda: nn.Dropout(0.5).eval(), nn.Flatten,
             ReturnsInput, ReturnsView, ReturnsSlice, KeepsOutput, KeepsView, ReturnsWeight,
-            ReturnsBuffer, Expanded]
+            ReturnsBuffer, Expanded, ViewOfKeptTensor, ViewBesideKeptView]
 
 
 @pytest.mark.parametrize("make", ALIASING, ids=lambda m: getattr(m, "__name__", "lambda"))
