@@ -10,9 +10,10 @@ nodes produce for other modules (or the graph's outputs), in node order; its inp
 its nodes read from other modules or the graph's inputs, in order of first use; its parameters
 the initializers named ``module.param``. A graph torchqsim's ``sim.export`` wrote records the
 enabled slots of its activation tensors in its metadata (torchqsim/export/quantizer_slots.py):
-for those tensors the record is used instead. An entry then loads into every enabled slot on its tensor. A 2.1.0 file's float and block-format entries load as their formats (fp8, fp4, MXFP8,
-MXFP4, NVFP4 with its tensor scale); a block entry must be a weight's, with the block axis and
-scales the sim computes from that weight. MXINT8, written as a 2.0.0 per-block int8 entry, loads
+for those tensors the record is used instead. An entry then loads into every enabled slot on
+its tensor. A 2.1.0 file's float and block-format entries load as their formats (fp8, fp4,
+MXFP8, MXFP4, NVFP4 with its tensor scale); a block entry must be a weight's, with the block
+axis and scales the sim computes from that weight. MXINT8, written as a 2.0.0 per-block int8 entry, loads
 as MXINT8 when the entry has its form (symmetric int8, blocks of 32, steps 2^k / 64:
 torchqsim.export.encodings_v21.mxint8_entry) and the weight gives its scales; other per-block
 integer entries do not load.
