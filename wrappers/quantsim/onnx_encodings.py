@@ -257,7 +257,9 @@ def onnx_entries(sim, encodings, source, onnx_model):
     flat = {n: e for n, (e, _) in named.items()}
     found, problems = [], []
     for name, (entry, where) in named.items():
-        keys = _param_key(sim, name) if name in inits else slots.get(name, [])
+        # an initializer is a parameter's, or a constant an activation slot reads (a folded
+        # rotary table)
+        keys = (_param_key(sim, name) if name in inits else []) or slots.get(name, [])
         enabled = [k for k in keys if _enabled(sim, k)]
         if enabled:
             found += [(k, _channels(sim, k, entry, where), where) for k in enabled]
