@@ -58,23 +58,28 @@ def _edges(lo: Tensor, hi: Tensor) -> Tensor:
     return torch.arange(0, _BINS + 1, device=lo.device) * ((hi - lo) / _BINS) + lo
 
 
-def _histc(x: Tensor, lo: Tensor, hi: Tensor) -> Tensor:
-    """torch.histc of `x` on [lo, hi], values below/above counted in the end bins."""
+def _histc(x: Tensor, lo: Tensor, hi: Tensor, below: bool = True, above: bool = True) -> Tensor:
+    """torch.histc of `x` on [lo, hi], values below/above counted in the end bins (`below`,
+    `above` False: the caller knows that no value lies below lo, above hi)."""
     h = torch.histc(x.float(), bins=_BINS, min=lo, max=hi)
-    h[0] += torch.sum(x < lo)
-    h[-1] += torch.sum(x > hi)
+    if below:
+        h[0] += torch.sum(x < lo)
+    if above:
+        h[-1] += torch.sum(x > hi)
     return h
 
 
-def _histc_rows(x: Tensor, lo: Tensor, hi: Tensor) -> Tensor:
+def _histc_rows(x: Tensor, lo: Tensor, hi: Tensor, below: Tensor, above: Tensor) -> Tensor:
     """:func:`_histc` of each row of `x` on its own [lo, hi] (`lo`, `hi`: one per row, shape
     ``(R, 1)``), bit for bit: torch.histc's linear bin rule ``(x - lo) * bins / (hi - lo)`` in
     float32, truncated, the top edge in the last bin, values outside [lo, hi] (and NaN) left to
     the end-bin counts. A row whose range torch.histc widens (lo == hi) or rejects (not finite)
-    takes torch.histc itself."""
+    takes torch.histc itself, and so do long rows, skipping the end-bin counts where `below` /
+    `above` (one bool per row) say that no value lies beyond lo / hi."""
     x = x.float()
     if x.shape[1] >= _LONG_ROW:
-        return torch.stack([_histc(r, a, b) for r, a, b in zip(x, lo[:, 0], hi[:, 0])])
+        return torch.stack([_histc(*args) for args in zip(x, lo[:, 0], hi[:, 0], below.tolist(),
+                                                          above.tolist())])
     inside = (x >= lo) & (x <= hi)
     pos = ((x - lo) * _BINS / (hi - lo)).nan_to_num_(0.0).clamp_(0, _BINS - 1).to(torch.int64)
     pos += torch.arange(0, x.shape[0] * _BINS, _BINS)[:, None]
@@ -123,31 +128,34 @@ class TfEnhancedEncodingAnalyzer(EncodingAnalyzer):
         self._fold(lows, highs, bad)
         rows = view.reshape(1, -1) if axis is None else view.movedim(axis, 0).reshape(
             view.shape[axis], -1)
-        lows, highs = lows.reshape(-1), highs.reshape(-1)
+        lows, highs, bad = lows.reshape(-1), highs.reshape(-1), bad.reshape(-1)
         if int(self.batches) == 0:
-            self._first(rows, lows, highs)
+            self._first(rows, lows, highs, bad > 0)
         else:
             for i, x in enumerate(rows):
-                self._merge(i, x, lows[i], highs[i])
+                self._merge(i, x, lows[i], highs[i], bool(bad[i]))
         self.batches += 1
 
-    def _first(self, rows: Tensor, lo: Tensor, hi: Tensor) -> None:
-        """The first batch: each row's histogram over its own finite range (all rows at once)."""
+    def _first(self, rows: Tensor, lo: Tensor, hi: Tensor, nonfinite: Tensor) -> None:
+        """The first batch: each row's histogram over its own finite range [lo, hi] (all rows
+        at once; `nonfinite`: whether the row holds NaN or infinities)."""
         edges = _edges(lo[:, None], hi[:, None])
-        self.counts.copy_(_histc_rows(rows, edges[:, :1], edges[:, -1:]))
+        self.counts.copy_(_histc_rows(rows, edges[:, :1], edges[:, -1:],
+                                      nonfinite | (lo < edges[:, 0]), nonfinite | (hi > edges[:, -1])))
         self.edges.copy_(edges)
         self.hist_range[:, 0], self.hist_range[:, 1] = lo, hi
         width = edges[:, -1] - edges[:, 0]
         self.limits[:, 0] = edges[:, 0] - width * _GROWTH / 2
         self.limits[:, 1] = edges[:, -1] + width * _GROWTH / 2
 
-    def _merge(self, i: int, x: Tensor, lo: Tensor, hi: Tensor) -> None:
+    def _merge(self, i: int, x: Tensor, lo: Tensor, hi: Tensor, nonfinite: bool) -> None:
         edges, counts = self.edges[i], self.counts[i]
         new_lo = lo.clamp(self.limits[i, 0], edges[0])
         new_hi = hi.clamp(edges[-1], self.limits[i, 1])
         if not (new_lo == self.hist_range[i, 0] and new_hi == self.hist_range[i, 1]):
             counts = _moved(counts, edges, new_lo, new_hi)
-        self.counts[i] = _histc(x, new_lo, new_hi) + counts
+        self.counts[i] = _histc(x, new_lo, new_hi, nonfinite or bool(lo < new_lo),
+                                nonfinite or bool(hi > new_hi)) + counts
         self.edges[i] = _edges(new_lo, new_hi)
         self.hist_range[i, 0], self.hist_range[i, 1] = new_lo, new_hi
 

@@ -104,3 +104,42 @@ def test_search_chunk_size_does_not_change_the_encoding(kind, monkeypatch):
     for enc, held in results[1:]:
         assert all(torch.equal(u, v) for u, v in zip(enc, results[0][0]))
         assert all(torch.equal(u, v) for u, v in zip(held, results[0][1]))
+
+
+def _merge_reference(a, rows):
+    """A later batch merged row by row as AIMET does: the range grows within the limits, the old
+    counts move, and torch.histc bins the batch with everything outside in the end bins."""
+    for i, x in enumerate(rows):
+        finite = x.isfinite()
+        lo = torch.where(finite, x, float("inf")).min()
+        hi = torch.where(finite, x, -float("inf")).max()
+        edges, counts = a.edges[i], a.counts[i]
+        new_lo = lo.clamp(a.limits[i, 0], edges[0])
+        new_hi = hi.clamp(edges[-1], a.limits[i, 1])
+        if not (new_lo == a.hist_range[i, 0] and new_hi == a.hist_range[i, 1]):
+            counts = te._moved(counts, edges, new_lo, new_hi)
+        h = torch.histc(x, bins=te._BINS, min=new_lo, max=new_hi)
+        h[0] += torch.sum(x < new_lo)
+        h[-1] += torch.sum(x > new_hi)
+        a.counts[i] = h + counts
+        a.edges[i] = te._edges(new_lo, new_hi)
+        a.hist_range[i, 0], a.hist_range[i, 1] = new_lo, new_hi
+
+
+@pytest.mark.parametrize("long_row", [None, 1], ids=["batched", "row_by_row"])
+def test_later_batches_merge_as_row_by_row(long_row, monkeypatch):
+    if long_row is not None:
+        monkeypatch.setattr(te, "_LONG_ROW", long_row)
+    for x in _cases(4, 12, max_rows=6):
+        x = x.nan_to_num(0.0, 0.0, 0.0)
+        a = te.TfEnhancedEncodingAnalyzer((x.shape[0], 1))
+        ref = te.TfEnhancedEncodingAnalyzer((x.shape[0], 1))
+        a.update_stats(x)
+        ref.update_stats(x)
+        later = [0.5 * x, 2.5 * x + 1, 40 * x, x.clone()]
+        later[3][:, 0] = float("-inf")
+        for y in later:                          # inside, grown, clipped at the limits, -inf
+            a.update_stats(y)
+            _merge_reference(ref, y)
+            for name in ("counts", "edges", "hist_range"):
+                assert torch.equal(getattr(a, name), getattr(ref, name)), name
