@@ -17,6 +17,7 @@ Example::
     [('0.output_quantizers.0', 'output', 0)]
 """
 
+import json
 from dataclasses import dataclass
 from typing import Optional
 
@@ -24,7 +25,10 @@ from torch import nn
 
 from ..nn import QuantizationMixin
 
-__all__ = ["QuantizerSlot", "quantizer_slots"]
+__all__ = ["SLOTS_METADATA_KEY", "QuantizerSlot", "quantizer_slots", "record_slots",
+           "recorded_slots"]
+
+SLOTS_METADATA_KEY = "torchqsim.quantizer_slots"
 
 
 @dataclass(frozen=True)
@@ -83,3 +87,35 @@ def quantizer_slots(model: nn.Module) -> list:
         slots += [QuantizerSlot(name, "output", i, q)
                   for i, q in enumerate(module.output_quantizers) if q is not None]
     return slots
+
+
+def record_slots(proto, slots: list, names: dict) -> None:
+    """Records in ``proto``'s metadata (key :data:`SLOTS_METADATA_KEY`) the activation tensor of
+    each input and output slot the export reached: ``{tensor: [[module, kind, index], ...]}``
+    as JSON, `names` being ``{slot index: tensor}``. ``load_encodings`` reads it
+    (:func:`recorded_slots`) instead of guessing which module output a tensor is where one ONNX
+    op yields several outputs in another order (nn.LSTM's ``h_n`` before its sequence)."""
+    table: dict = {}
+    for i, slot in enumerate(slots):
+        if slot.kind != "param" and i in names:
+            table.setdefault(names[i], []).append([slot.module_name, slot.kind, slot.key])
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = SLOTS_METADATA_KEY, json.dumps(table, sort_keys=True)
+
+
+def recorded_slots(proto) -> Optional[dict]:
+    """``{tensor: [(module, kind, index), ...]}`` recorded by :func:`record_slots` in an ONNX
+    ``ModelProto``, or None (a graph another exporter wrote).
+
+    Example::
+
+        >>> import onnx
+        >>> proto = onnx.ModelProto()
+        >>> record_slots(proto, [QuantizerSlot("fc", "output", 0, nn.Identity())], {0: "y"})
+        >>> recorded_slots(proto)
+        {'y': [('fc', 'output', 0)]}
+    """
+    for entry in proto.metadata_props:
+        if entry.key == SLOTS_METADATA_KEY:
+            return {t: [tuple(s) for s in found] for t, found in json.loads(entry.value).items()}
+    return None

@@ -6,7 +6,8 @@ For a quantized model (a sim's ``sim.model``, or any model holding
 - ``{prefix}.onnx``: the FP32 graph (no quantizer nodes) with quantize-dequantized weights,
   from the dynamo exporter. The tensors the quantizers apply to are found by exporting once with
   marker nodes in the quantizer slots and splicing the markers out (:mod:`.markers`), so the
-  names below are names of this very graph.
+  names below are names of this very graph; the activation tensor of each quantizer slot is
+  recorded in the model's metadata (:func:`.quantizer_slots.record_slots`) for ``load_encodings``.
 - ``{prefix}.encodings``: one entry per enabled quantizer, activations keyed by the ONNX tensor
   they quantize (a module's input or output), parameters by their name (= the ONNX initializer),
   in AIMET format ``encoding_version`` (0.6.1, 1.0.0, 2.0.0 or 2.1.0: :mod:`.encodings_v21`),
@@ -69,7 +70,7 @@ from .markers import markers_in_place, splice_markers
 from .onnx_graph import (ExportError, check_model, export_onnx, names_missing_from,
                          tensor_shapes)
 from .qdq_translation import OPSET
-from .quantizer_slots import quantizer_slots
+from .quantizer_slots import quantizer_slots, record_slots
 
 __all__ = ["export_model", "export_sim", "original_model"]
 
@@ -208,6 +209,7 @@ def _fp32_graph(model, slots, dummy_input):
         raise ExportError(f"a quantizer ran more than once in one forward (a module called "
                           f"twice; prepare_model duplicates such modules): {e}") from e
     check_model(proto, "the FP32 graph")
+    record_slots(proto, slots, names)
     return proto, names, plain
 
 

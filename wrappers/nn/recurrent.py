@@ -44,6 +44,9 @@ class _QuantizedRecurrent(QuantizationMixin):
         if isinstance(input, PackedSequence):
             raise TypeError(f"{type(self).__name__}: PackedSequence inputs are not supported; "
                             f"pass a padded tensor")
+        # Flat weights from the parameters as they are now (torch.export swaps in its own): the
+        # base forward then finds them unchanged and runs on the quantized ones set below.
+        self._update_flat_weights()
         saved = self._flat_weights
         self._flat_weights = [None if w is None else self.quantized_param(n)
                               for n, w in zip(self._flat_weights_names, saved)]

@@ -8,10 +8,12 @@ itself (aimet-torch's ``sim.export`` renames nodes so, ``name#k`` for the k-th n
 or the exporter's scope path ``/block/block.0/conv/Conv``. A module's outputs are the tensors its
 nodes produce for other modules (or the graph's outputs), in node order; its inputs the tensors
 its nodes read from other modules or the graph's inputs, in order of first use; its parameters
-the initializers named ``module.param``. An entry then loads into every enabled slot on its
-tensor. A 2.1.0 file's float and block-format entries load as their formats (fp8, fp4, MXFP8,
-MXFP4, NVFP4 with its tensor scale); a block entry must be a weight's, with the block axis and
-scales the sim computes from that weight. MXINT8, written as a 2.0.0 per-block int8 entry, loads
+the initializers named ``module.param``. A graph torchqsim's ``sim.export`` wrote records the
+enabled slots of its activation tensors in its metadata (torchqsim/export/quantizer_slots.py):
+for those tensors the record is used instead. An entry then loads into every enabled slot on
+its tensor. A 2.1.0 file's float and block-format entries load as their formats (fp8, fp4,
+MXFP8, MXFP4, NVFP4 with its tensor scale); a block entry must be a weight's, with the block
+axis and scales the sim computes from that weight. MXINT8, written as a 2.0.0 per-block int8 entry, loads
 as MXINT8 when the entry has its form (symmetric int8, blocks of 32, steps 2^k / 64:
 torchqsim.export.encodings_v21.mxint8_entry) and the weight gives its scales; other per-block
 integer entries do not load.
@@ -38,6 +40,7 @@ import re
 
 from ..encoding_codec import aimet_bool_text
 from ..quantization.block_float_quantizer import BlockFloatQuantizeDequantize
+from ..export.quantizer_slots import recorded_slots
 from .construction import _block_axis
 
 __all__ = ["is_onnx_keyed", "node_module", "onnx_entries"]
@@ -219,8 +222,8 @@ def _read(encodings, source):
     return enc_io.read_encodings(source if source is not None else json.dumps(encodings))
 
 
-def _onnx_graph(onnx_model, source):
-    """The ONNX graph: `onnx_model` (a path or ModelProto), else ``{prefix}.onnx`` beside the
+def _onnx_model(onnx_model, source):
+    """The ONNX model: `onnx_model` (a path or ModelProto), else ``{prefix}.onnx`` beside the
     encodings file ``{prefix}.encodings``."""
     import onnx
 
@@ -234,7 +237,7 @@ def _onnx_graph(onnx_model, source):
                              f"{onnx_model} (its ONNX model) does not exist: pass onnx_model=")
     if isinstance(onnx_model, (str, os.PathLike)):
         onnx_model = onnx.load(os.fspath(onnx_model), load_external_data=False)
-    return onnx_model.graph
+    return onnx_model
 
 
 def onnx_entries(sim, encodings, source, onnx_model):
@@ -242,8 +245,10 @@ def onnx_entries(sim, encodings, source, onnx_model):
     that an enabled slot of `sim` takes, and the problems (str) of the others; derived entries
     are skipped (module doc)."""
     data = _read(encodings, source)
-    graph = _onnx_graph(onnx_model, source)
+    model = _onnx_model(onnx_model, source)
+    graph = model.graph
     slots, producer = tensor_slots(graph, sim._specs)
+    slots.update(recorded_slots(model) or {})
     inits = {t.name for t in graph.initializer}
     named = {}
     for section in ("activation_encodings", "param_encodings", "encodings"):

@@ -18,6 +18,7 @@ from torchqsim import QuantizationSimModel
 from torchqsim._forward import run_model
 from torchqsim.coverage import unquantized_parameters
 from torchqsim.quantization.quantizer import QuantizeDequantize
+from torchqsim.quantsim.onnx_encodings import onnx_entries
 
 
 def float_leaves(output) -> list[torch.Tensor]:
@@ -72,9 +73,14 @@ def ort_outputs(path: str, dummy_input) -> list[torch.Tensor]:
     return [torch.from_numpy(np.array(o)) for o in session.run(None, feed)]
 
 
-def exported_qdq_outputs(sim, dummy_input):
-    """The sim's ``{prefix}_qdq.onnx`` run in onnxruntime, the exported encodings, and the
-    encodings' names that are not tensors of ``{prefix}.onnx``."""
+def exported_qdq_outputs(sim, dummy_input) -> dict:
+    """The sim exported: ``got``, the outputs of ``{prefix}_qdq.onnx`` in onnxruntime;
+    ``encodings``, the ``{prefix}.encodings`` dict; ``not_in_graph``, its names that are no tensor
+    of ``{prefix}.onnx``; ``without_entry`` and ``problems``, :func:`encodings_coverage`;
+    ``reloaded``, per output, the bit-equal fraction of ``sim.model`` after
+    ``sim.load_encodings({prefix}.encodings)`` against before (1.0: the file restores every
+    encoding it holds onto the quantizer it came from)."""
+    expected = outputs(sim.model, dummy_input)
     with tempfile.TemporaryDirectory() as d:
         paths = sim.export(d, "model", dummy_input)
         got = [t for t in ort_outputs(paths["qdq_onnx"], dummy_input)
@@ -82,19 +88,25 @@ def exported_qdq_outputs(sim, dummy_input):
         with open(paths["encodings"]) as f:
             encodings = json.load(f)
         graph = onnx.load(paths["onnx"]).graph
+        without_entry, problems = encodings_coverage(sim, paths["encodings"])
+        sim.load_encodings(paths["encodings"])
     tensors = {i.name for i in (*graph.input, *graph.initializer)} | \
         {o for node in graph.node for o in node.output}
     named = [e["name"] for section in ("activation_encodings", "param_encodings")
              for e in encodings[section]]
-    return got, encodings, [n for n in named if n not in tensors]
+    reloaded = [bit_equal_fraction(a, b) for a, b in zip(outputs(sim.model, dummy_input), expected)]
+    return {"got": got, "encodings": encodings, "not_in_graph": [n for n in named if n not in tensors],
+            "without_entry": without_entry, "problems": problems, "reloaded": reloaded}
 
 
-def quantizers_without_encodings(sim, encodings) -> int:
-    """How many more enabled quantizers the sim has than ``{prefix}.encodings`` has entries
-    (> 0: a quantized tensor was left out; a quantizer shared by several tensors has one entry
-    per tensor)."""
-    entries = len(encodings["activation_encodings"]) + len(encodings["param_encodings"])
-    return max(0, len({id(q) for _, q in sim.quantizers()}) - entries)
+def encodings_coverage(sim, path: str) -> tuple[list[str], list[str]]:
+    """The enabled quantizers of `sim` that no entry of the ``{prefix}.encodings`` file at `path`
+    reaches, and the entries no quantizer takes, as ``sim.load_encodings`` maps the file's names
+    through ``{prefix}.onnx`` (the file's reader, torchqsim/quantsim/onnx_encodings.py: node
+    scopes and initializer names, not the markers the writer placed)."""
+    found, problems = onnx_entries(sim, None, path, None)
+    reached = {f"{module}.{kind}_quantizers.{key}" for (module, kind, key), _, _ in found}
+    return [n for n, _ in sim.quantizers() if n not in reached], problems
 
 
 def bit_equal_fraction(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -153,5 +165,5 @@ def compiled_matches_eager(sim, dummy_input, backend: str = "inductor") -> list[
 
 
 __all__ = ["float_leaves", "calibrated_sim", "relative_error", "sqnr_db", "exported_qdq_outputs",
-           "quantizers_without_encodings", "bit_equal_fraction", "qat_step_leaves_without_gradient",
+           "encodings_coverage", "bit_equal_fraction", "qat_step_leaves_without_gradient",
            "compiled_matches_eager", "outputs", "unquantized_parameters"]

@@ -9,13 +9,7 @@ from torchqsim.capture import ShapeGuardError
 from zoo_suite import define_tests
 import checks
 
-_RECURRENT_GAP = ("torch.onnx.export turns the recurrent weights into the RNN/GRU/LSTM op's "
-                  "concatenated W/R/B tensors: their encodings are not in .encodings yet "
-                  "(the QDQ graph quantizes them and matches bit for bit)")
-define_tests(globals(), plain_models.PLAIN, compile_subset=("lstm", "unet"), encodings_gaps={
-    "rnn": _RECURRENT_GAP, "gru": _RECURRENT_GAP, "lstm": _RECURRENT_GAP,
-    "norm_attention": "nn.MultiheadAttention's in_proj_weight is exported as slices: its "
-                      "encoding is not in .encodings yet (the QDQ graph matches bit for bit)"})
+define_tests(globals(), plain_models.PLAIN, compile_subset=("lstm", "unet"))
 
 
 def test_sim_of_a_shape_branching_model_refuses_the_other_branch():

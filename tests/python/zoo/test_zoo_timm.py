@@ -15,4 +15,4 @@ import torchvision_shim  # noqa: E402,F401  (before timm imports torchvision)
 import timm_models  # noqa: E402
 from zoo_suite import define_tests  # noqa: E402
 
-define_tests(globals(), timm_models.TIMM, compile_subset=("timm_resnet",), encodings_gaps={})
+define_tests(globals(), timm_models.TIMM, compile_subset=("timm_resnet",))

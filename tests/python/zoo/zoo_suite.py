@@ -4,8 +4,9 @@
 Per model (min-max ranges, checks.calibrated_sim says why): the sim builds on the model as it
 is; W16A16 relative error < 1e-3 against FP32; no parameter without a quantizer (and W8A8 SQNR
 printed); ``{prefix}_qdq.onnx`` in onnxruntime equals ``sim.model`` bit for bit at W8A8,
-per-tensor and per-channel, and ``{prefix}.encodings`` has an entry for every quantizer, each
-naming a tensor of ``{prefix}.onnx``; one QAT backward gives
+per-tensor and per-channel, and ``{prefix}.encodings`` has an entry for every quantizer (as
+``sim.load_encodings`` maps its names), each naming a tensor of ``{prefix}.onnx`` and loading
+back onto the sim unchanged; one QAT backward gives
 every weight and every learnable range a gradient (tests/python/zoo/checks.py says which zero
 gradients autograd must give); ``torch.compile(sim.model)`` equals eager: every model through
 dynamo and AOTAutograd (``backend="aot_eager"``), the models in ``compile_subset`` through
@@ -21,12 +22,12 @@ import checks
 
 
 def define_tests(namespace: dict, builders: dict, compile_subset=(), *, quant_scheme="tf",
-                 aot_eager: bool = True, encodings_gaps: dict | None = None) -> None:
+                 aot_eager: bool = True, check_entries: bool = True) -> None:
     """The zoo's tests for `builders` (name -> builder), in `namespace`; `compile_subset`: the
     models compiled with inductor; `quant_scheme`: the sims' ranges; `aot_eager`: compile every
     model with ``backend="aot_eager"`` too;
-    `encodings_gaps`: model -> why some of its quantizers have no ``{prefix}.encodings`` entry
-    yet (the ONNX test then ends as an xfail), or None to not count the entries."""
+    `check_entries`: every enabled quantizer must get an entry of ``{prefix}.encodings`` (as
+    ``sim.load_encodings`` maps them)."""
     names = sorted(builders)
 
     @functools.lru_cache(maxsize=None)
@@ -55,17 +56,20 @@ def define_tests(namespace: dict, builders: dict, compile_subset=(), *, quant_sc
     def test_qdq_onnx_equals_sim_bit_for_bit_in_onnxruntime(name, config):
         m, d = model(name)
         sim = w8a8(name, config)
-        got, encodings, not_in_graph = checks.exported_qdq_outputs(sim, d)
         expected = checks.outputs(sim.model, d)
+        exported = checks.exported_qdq_outputs(sim, d)
+        got = exported["got"]
         assert len(got) == len(expected), f"{name}: {len(got)} ONNX outputs, {len(expected)}"
         for i, (a, b) in enumerate(zip(got, expected)):
             fraction = checks.bit_equal_fraction(a, b)
             assert fraction == 1.0, f"{name} output {i}: {fraction:.1%} bit-equal"
+        encodings = exported["encodings"]
         assert encodings["activation_encodings"] and encodings["param_encodings"]
-        assert not_in_graph == [], f"{name}: encodings name tensors not in the ONNX graph"
-        if encodings_gaps is not None:
-            _check_entries(name, checks.quantizers_without_encodings(sim, encodings),
-                           encodings_gaps)
+        assert exported["not_in_graph"] == [], f"{name}: encodings name tensors not in the graph"
+        assert exported["problems"] == [], f"{name}: entries no quantizer takes"
+        assert exported["reloaded"] == [1.0] * len(expected), f"{name}: reloaded encodings differ"
+        if check_entries:
+            assert exported["without_entry"] == [], f"{name}: quantizers without an entry"
 
     @pytest.mark.parametrize("name", names)
     def test_qat_backward_gives_every_weight_and_range_a_gradient(name):
@@ -85,11 +89,3 @@ def define_tests(namespace: dict, builders: dict, compile_subset=(), *, quant_sc
         test_qat_backward_gives_every_weight_and_range_a_gradient,
         test_torch_compile_equals_eager)})
 
-
-def _check_entries(name: str, missing: int, gaps: dict) -> None:
-    """No quantizer without a ``.encodings`` entry, except in a known gap: an xfail while it
-    lasts, a failure once it is closed."""
-    if name in gaps:
-        assert missing > 0, f"{name}: every quantizer has an entry now: drop the gap"
-        pytest.xfail(gaps[name])
-    assert missing == 0, f"{name}: {missing} quantizers without an entry in .encodings"
