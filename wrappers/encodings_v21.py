@@ -35,6 +35,7 @@ import json
 import math
 
 from . import _io
+from . import encodings_lpbq as _lpbq
 
 __all__ = ["VERSION", "dict_entry", "is_v21_error", "raw_entry", "read_text", "read_v21",
            "write_text", "write_v21"]
@@ -123,6 +124,12 @@ def _is_float(e) -> bool:
                                     or isinstance(e.get("y_scale"), dict))
 
 
+def _is_extra(e) -> bool:
+    """Whether a raw entry is one this module reads (float, block format or LPBQ), not 2.0.0's
+    C reader."""
+    return _is_float(e) or _lpbq.is_lpbq(e)
+
+
 def read_v21(text: str):
     """Reads a 2.1.0 file: ``(data, float_entries)``, `data` as
     :func:`torchqsim.encodings.read_encodings` gives for the integer entries (its ``version``
@@ -144,10 +151,13 @@ def read_v21(text: str):
         _fail("encodings", "expected a list of entries")
     floats = {}
     for i, e in enumerate(entries):
-        if _is_float(e):
+        if _lpbq.is_lpbq(e):
+            _lpbq.check_raw(e, f"encodings[{i}]")
+        elif _is_float(e):
             _check_float_entry(e, f"encodings[{i}]")
+        if _is_extra(e):
             floats[e["name"]] = {k: v for k, v in e.items() if k != "name"}
-    doc = dict(doc, version="2.0.0", encodings=[e for e in entries if not _is_float(e)])
+    doc = dict(doc, version="2.0.0", encodings=[e for e in entries if not _is_extra(e)])
     data = _io.read_encodings(json.dumps(doc))
     data["version"] = VERSION
     return data, floats
@@ -160,6 +170,8 @@ def dict_entry(raw: dict, where: str) -> dict:
         EncodingsError: naming `where`, for a minifloat whose ``y_scale`` is not 1.0 or a block
             entry whose ``block_size`` is not its format's.
     """
+    if _lpbq.is_lpbq(raw):
+        return _lpbq.dict_entry(raw, where)
     y = raw["y_scale"]
     blocked = "block_size" in raw
     fmt, bits = _FORMATS[(raw["output_dtype"], blocked, isinstance(y, dict))]
@@ -222,7 +234,9 @@ def write_text(data: dict) -> str:
     ints, floats = {}, {}
     for section in ("activation_encodings", "param_encodings", "encodings"):
         for name, entry in (data.get(section) or {}).items():
-            if isinstance(entry, dict) and "format" in entry:
+            if isinstance(entry, dict) and entry.get("layout") == "lpbq":
+                floats[name] = _lpbq.raw_entry(entry, f"{section}[{name!r}]")
+            elif isinstance(entry, dict) and "format" in entry:
                 floats[name] = raw_entry(entry, f"{section}[{name!r}]")
             else:
                 ints.setdefault(section, {})[name] = entry

@@ -23,7 +23,8 @@ from torch import Tensor
 from .float_formats import BLOCK_FORMATS, KINDS, float_format_of, nvfp4_tensor_scale
 
 __all__ = ["quantize_dequantize", "quantize", "dequantize", "float_quantize_dequantize",
-           "block_float_quantize_dequantize", "grid_range"]
+           "block_float_quantize_dequantize", "grid_range", "lpbq_scales",
+           "lpbq_quantize_dequantize"]
 
 
 def _scale_arg(v):
@@ -267,3 +268,81 @@ def block_float_quantize_dequantize(x: Tensor, fmt: str, axis: int = -1,
     elif tensor_scale is not None:
         tensor_scale = _scale_arg(tensor_scale)
     return torch.ops.qsim.block_float_quantize_dequantize(x, fmt, axis, tensor_scale)
+
+
+def lpbq_scales(block_scale: Tensor, bitwidth: int, decompressed_bitwidth: int, axis: int):
+    """AIMET's low-power blockwise quantization (LPBQ) of blockwise scales: each block's scale
+    as a small integer times one float scale per channel.
+
+    With ``n = 2^(decompressed_bitwidth - bitwidth)``, every channel (all the blocks along the
+    blocked `axis`, AIMET's ``block_grouping=-1``) gets ``per_channel_scale = max(block_scale) /
+    n`` and every block ``per_block_int_scale = clamp(rint(block_scale / per_channel_scale), 1,
+    n)``; the block then quantizes with ``per_block_int_scale * per_channel_scale``
+    (:func:`lpbq_quantize_dequantize`).
+
+    Args:
+        block_scale: positive float32 blockwise scales (x's shape with the blocked axis counted
+            in blocks, as :func:`quantize_dequantize` takes them).
+        bitwidth: the elements' bits (e.g. 4), 2 to 15.
+        decompressed_bitwidth: the bits of element times integer scale (e.g. 8), above
+            `bitwidth` and at most 16.
+        axis: the blocked axis of `block_scale`.
+
+    Returns:
+        ``(per_block_int_scale, per_channel_scale)``: float32 tensors, the first like
+        `block_scale` (integers 1..n), the second with size 1 on `axis`.
+
+    Raises:
+        ValueError: naming the argument: bitwidths out of range, or scales not finite and > 0.
+
+    Example::
+
+        >>> ints, ch = lpbq_scales(torch.tensor([[0.1, 0.4, 0.001]]), 4, 8, axis=1)
+        >>> ints, ch
+        (tensor([[ 4., 16.,  1.]]), tensor([[0.0250]]))
+    """
+    for name, v in (("bitwidth", bitwidth), ("decompressed_bitwidth", decompressed_bitwidth)):
+        if isinstance(v, bool) or not isinstance(v, int) or not 2 <= v <= 16:
+            raise ValueError(f"lpbq_scales: {name} must be an integer from 2 to 16, got {v!r}")
+    if decompressed_bitwidth <= bitwidth:
+        raise ValueError(f"lpbq_scales: decompressed_bitwidth ({decompressed_bitwidth}) must be "
+                         f"above bitwidth ({bitwidth})")
+    s = block_scale.detach().float()
+    if s.numel() == 0 or not bool(torch.isfinite(s).all() and (s > 0).all()):
+        raise ValueError("lpbq_scales: block_scale must hold finite values > 0")
+    n = float(2 ** (decompressed_bitwidth - bitwidth))
+    per_channel = s.amax(dim=axis, keepdim=True) / n
+    ints = torch.clamp(torch.round(s / per_channel), 1.0, n)
+    return ints, per_channel
+
+
+def lpbq_quantize_dequantize(x: Tensor, per_block_int_scale: Tensor, per_channel_scale: Tensor,
+                             qmin: int, qmax: int, axis: int, block_size: int) -> Tensor:
+    """Fake-quantize `x` blockwise with LPBQ scales (:func:`lpbq_scales`): the scale of a block
+    is ``per_block_int_scale * per_channel_scale`` (fp32), symmetric (zero point 0), as
+    aimet-torch's ``GroupedBlockQuantizeDequantize`` applies it.
+
+    Args:
+        x: float32, float16 or bfloat16 tensor.
+        per_block_int_scale: integer-valued scales, x's shape with ``x.shape[axis] //
+            block_size`` at `axis`.
+        per_channel_scale: float scales broadcastable to `per_block_int_scale` (size 1 on
+            `axis`).
+        qmin, qmax: the element grid (``grid_range(4)`` for 4-bit).
+        axis: the blocked axis.
+        block_size: elements per block along `axis`.
+
+    Returns:
+        :func:`quantize_dequantize` of `x` with those block scales (gradient straight-through,
+        zero where clamped; the scales get gradients as in :func:`quantize_dequantize`).
+
+    Example::
+
+        >>> x = torch.tensor([[0.3, -0.7, 2.0, 9.0]])
+        >>> lpbq_quantize_dequantize(x, torch.tensor([[1.0, 16.0]]), torch.tensor([[0.1]]),
+        ...                          -8, 7, axis=1, block_size=2)
+        tensor([[ 0.3000, -0.7000,  1.6000,  9.6000]])
+    """
+    scale = per_block_int_scale * per_channel_scale
+    return quantize_dequantize(x, scale, torch.zeros(scale.shape, dtype=torch.int32), qmin, qmax,
+                               axis, block_size)

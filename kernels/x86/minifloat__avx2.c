@@ -3,7 +3,8 @@
  * 8 floats per step. Bit-exact with kernels/float/minifloat_ref.c: each lane goes through the
  * operations of qsim_mf_round (kernels/float/minifloat_common.h) in the same order, both rounding
  * paths computed and the right one selected, except in finite MX float blocks, whose scaled
- * elements take a shorter rounding to the same values (qsim_v8_mx_round); block maxima are
+ * elements take a shorter rounding to the same values (qsim_v8_mx_round) with the block scale
+ * computed in the vector registers (qsim_v8_mx32); block maxima are
  * integer maxima of the magnitude bits, as in the reference. Tails use masked loads and stores (never outside the run). Long
  * aligned runs (QSIM_STREAM_MIN) are written with non-temporal stores, the same values.
  */
@@ -135,10 +136,10 @@ static inline __m256 qsim_v8_mx_round(__m256 t, const qsim_v8_mf * m) {
     const __m256  c = _mm256_castsi256_ps(
         _mm256_add_epi32(_mm256_max_epi32(_mm256_and_si256(a, m->inf), m->sub_limit), m->step));
     const __m256i r = _mm256_castps_si256(_mm256_sub_ps(_mm256_add_ps(_mm256_castsi256_ps(a), c), c));
-    return _mm256_castsi256_ps(_mm256_or_si256(_mm256_min_epi32(r, m->max_bits), _mm256_and_si256(u, m->sign)));
+    return _mm256_castsi256_ps(_mm256_or_si256(_mm256_min_epi32(r, m->max_bits), _mm256_andnot_si256(m->abs, u)));
 }
 
-/* Whether the MX float blocks of b may take qsim_v8_mx64 (every MX float format of
+/* Whether the MX float blocks of b may take qsim_v8_mx32 (every MX float format of
  * qsim_block_format_mx does). */
 static inline int qsim_v8_mx_fast(const qsim_block_format * b) {
     return b->kind == QSIM_BLOCK_MX_FLOAT && b->block == 32 && b->elem.odd_flip == 0 &&
@@ -146,48 +147,43 @@ static inline int qsim_v8_mx_fast(const qsim_block_format * b) {
            b->elem.sub_limit > 0x00800000u;
 }
 
-/* The scale S = 2^k (k >= -127) of the MX block of 32 at x and its exact reciprocal 2^-k (so
- * x * 2^-k is x / S); 0 for a block holding NaN or Inf. */
-static inline int qsim_v8_mx_scales(const float * x, const qsim_block_format * b,
-                                    const qsim_v8_mf * m, __m256 * s, __m256 * r) {
-    const __m256i a0 = _mm256_and_si256(_mm256_castps_si256(_mm256_loadu_ps(x)), m->abs);
-    const __m256i a1 = _mm256_and_si256(_mm256_castps_si256(_mm256_loadu_ps(x + 8)), m->abs);
-    const __m256i a2 = _mm256_and_si256(_mm256_castps_si256(_mm256_loadu_ps(x + 16)), m->abs);
-    const __m256i a3 = _mm256_and_si256(_mm256_castps_si256(_mm256_loadu_ps(x + 24)), m->abs);
-    const uint32_t amax =
-        qsim_v8_hmax(_mm256_max_epi32(_mm256_max_epi32(a0, a1), _mm256_max_epi32(a2, a3)));
-    if (amax > 0x7f7fffffu) {
-        return 0;
-    }
-    const int k = qsim_block_mx_exponent(amax, b);
-    *s          = _mm256_set1_ps(qsim_pow2f(k));
-    *r          = _mm256_set1_ps(qsim_pow2f(-k));
-    return 1;
+/* The largest of the 8 lanes of a, in every lane (magnitudes are below 2^31: signed maxima). */
+static inline __m256i qsim_v8_bmax(__m256i a) {
+    a = _mm256_max_epi32(a, _mm256_permute2x128_si256(a, a, 1));
+    a = _mm256_max_epi32(a, _mm256_shuffle_epi32(a, _MM_SHUFFLE(1, 0, 3, 2)));
+    return _mm256_max_epi32(a, _mm256_shuffle_epi32(a, _MM_SHUFFLE(2, 3, 0, 1)));
 }
 
-/* The MX block of 32 at x with its scales (qsim_v8_mx_scales), or by qsim_v8_block32 when it
- * holds NaN or Inf. */
-static inline void qsim_v8_mx_block(int finite, __m256 s, __m256 r, const float * x, float * y,
-                                    const qsim_block_format * b, const qsim_v8_mf * m, int stream) {
-    if (!finite) {
+/* One MX float block of 32 at x, each element loaded once. The scale S = 2^k and its exact
+ * reciprocal 2^-k (x * 2^-k is x / S) stay in vector registers (qsim_block_mx_exponent:
+ * k = max(E - emax, -127), E the maximum's unbiased exponent; 2^-127 is the subnormal 2^22 bits);
+ * a block holding NaN or Inf goes to qsim_v8_block32. */
+static inline void qsim_v8_mx32(const float * x, float * y, const qsim_block_format * b,
+                                const qsim_v8_mf * m, __m256i emax, int stream) {
+    const __m256 v0 = _mm256_loadu_ps(x), v1 = _mm256_loadu_ps(x + 8);
+    const __m256 v2 = _mm256_loadu_ps(x + 16), v3 = _mm256_loadu_ps(x + 24);
+    const __m256i a0 = _mm256_and_si256(_mm256_castps_si256(v0), m->abs);
+    const __m256i a1 = _mm256_and_si256(_mm256_castps_si256(v1), m->abs);
+    const __m256i a2 = _mm256_and_si256(_mm256_castps_si256(v2), m->abs);
+    const __m256i a3 = _mm256_and_si256(_mm256_castps_si256(v3), m->abs);
+    const __m256i amax =
+        qsim_v8_bmax(_mm256_max_epi32(_mm256_max_epi32(a0, a1), _mm256_max_epi32(a2, a3)));
+    if (_mm256_movemask_epi8(_mm256_cmpgt_epi32(amax, _mm256_set1_epi32(0x7f7fffff)))) {
         qsim_v8_block32(x, y, b, m);
         return;
     }
-    for (int j = 0; j < 32; j += 8) {
-        qsim_v8_put(y + j, _mm256_mul_ps(qsim_v8_mx_round(_mm256_mul_ps(_mm256_loadu_ps(x + j), r), m), s),
-                    stream);
-    }
-}
-
-/* Two MX blocks, both scales first: two independent dependency chains for the out-of-order core
- * (18 % faster in cache than one block at a time). */
-static inline void qsim_v8_mx64(const float * x, float * y, const qsim_block_format * b,
-                                const qsim_v8_mf * m, int stream) {
-    __m256 s0, r0, s1, r1;
-    const int f0 = qsim_v8_mx_scales(x, b, m, &s0, &r0);
-    const int f1 = qsim_v8_mx_scales(x + 32, b, m, &s1, &r1);
-    qsim_v8_mx_block(f0, s0, r0, x, y, b, m, stream);
-    qsim_v8_mx_block(f1, s1, r1, x + 32, y + 32, b, m, stream);
+    /* k + 127, at least 0 */
+    const __m256i kb  = _mm256_max_epi32(_mm256_sub_epi32(_mm256_srli_epi32(amax, 23), emax),
+                                         _mm256_setzero_si256());
+    const __m256i sub = _mm256_and_si256(_mm256_cmpeq_epi32(kb, _mm256_setzero_si256()),
+                                         _mm256_set1_epi32(0x00400000));
+    const __m256  s   = _mm256_castsi256_ps(_mm256_or_si256(_mm256_slli_epi32(kb, 23), sub));
+    const __m256  r   = _mm256_castsi256_ps(
+        _mm256_slli_epi32(_mm256_sub_epi32(_mm256_set1_epi32(254), kb), 23));
+    qsim_v8_put(y, _mm256_mul_ps(qsim_v8_mx_round(_mm256_mul_ps(v0, r), m), s), stream);
+    qsim_v8_put(y + 8, _mm256_mul_ps(qsim_v8_mx_round(_mm256_mul_ps(v1, r), m), s), stream);
+    qsim_v8_put(y + 16, _mm256_mul_ps(qsim_v8_mx_round(_mm256_mul_ps(v2, r), m), s), stream);
+    qsim_v8_put(y + 24, _mm256_mul_ps(qsim_v8_mx_round(_mm256_mul_ps(v3, r), m), s), stream);
 }
 
 /* One block of len (<= b->block) elements. */
@@ -223,17 +219,11 @@ void qsim_block_float_f32_avx2(size_t n, const float * x, float * y, const qsim_
     const qsim_v8_mf v = qsim_v8_mf_of(&b->elem);
     size_t           i = 0;
     if (qsim_v8_mx_fast(b)) {
-        const int st = qsim_v8_stream(n, y);
-        for (; i + 64 <= n; i += 64) {
+        const int     st   = qsim_v8_stream(n, y);
+        const __m256i emax = _mm256_set1_epi32(b->emax);
+        for (; i + 32 <= n; i += 32) {
             QSIM_PREFETCH(x + i);
-            QSIM_PREFETCH(x + i + 32);
-            qsim_v8_mx64(x + i, y + i, b, &v, st);
-        }
-        if (i + 32 <= n) {
-            __m256 s, r;
-            const int f = qsim_v8_mx_scales(x + i, b, &v, &s, &r);
-            qsim_v8_mx_block(f, s, r, x + i, y + i, b, &v, st);
-            i += 32;
+            qsim_v8_mx32(x + i, y + i, b, &v, emax, st);
         }
         if (st) {
             _mm_sfence();

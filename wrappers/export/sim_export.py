@@ -62,6 +62,7 @@ from ..nn.base import torch_base_class
 from ..quantization.block_float_quantizer import BlockFloatQuantizeDequantize
 from ..quantization.float_quantizer import FloatQuantizeDequantize
 from ..quantization.param_quantizer import ParamQuantizeDequantize
+from ..quantization.quantizer import constant_qparams
 from .._atomic import write_files
 from . import encodings_v21
 from .entries import encoding_entry
@@ -249,7 +250,8 @@ def export_model(model: nn.Module, path, filename_prefix: str, dummy_input,
     slots = _ready_slots(model)
     with eval_mode(model), torch.no_grad():
         fp32, names, plain = _fp32_graph(model, slots, dummy_input)
-        qdq = export_onnx(model, dummy_input, "the QDQ graph", opset=qdq_opset(slots))
+        with constant_qparams(model):
+            qdq = export_onnx(model, dummy_input, "the QDQ graph", opset=qdq_opset(slots))
     check_model(qdq, "the QDQ graph")
     onnx_named = _onnx_encodings(slots, names, tensor_shapes(fp32))
     _check_names(onnx_named, fp32)

@@ -159,6 +159,10 @@ class QuantizeDequantize(nn.Module):
             scale = self.get_scale()
         return self.grid.zero_point(self.min, scale)
 
+    def _scale_zero_point(self) -> tuple:
+        scale = self.get_scale()
+        return scale, self._zero_point(scale)
+
     def get_encoding(self) -> Encoding:
         """The encoding as :class:`Encoding` (detached; zero point as int32; min/max the grid's
         ends ``scale * (qmin - zp)``, ``scale * (qmax - zp)``, as AIMET's ``get_min``/``get_max``:
@@ -246,8 +250,8 @@ class QuantizeDequantize(nn.Module):
 
     def _compute_qparams(self, x_shape: tuple) -> tuple:
         axis, block, qshape = qdq_layout(x_shape, self.shape)
-        scale = self.get_scale()
-        zp = self._zero_point(scale)
+        constant = self.__dict__.get("_constant_qparams")
+        scale, zp = constant if constant is not None else self._scale_zero_point()
         if block is not None:
             full = _full(self.shape, qshape)
             scale = scale.reshape(full).expand(qshape).contiguous()
@@ -328,6 +332,33 @@ def plain_eager() -> bool:
 def _full(shape, qshape):
     """`shape` aligned to the rank of `qshape` (leading ones)."""
     return (1,) * (len(qshape) - len(shape)) + tuple(shape) if qshape else ()
+
+
+@contextlib.contextmanager
+def constant_qparams(module: nn.Module):
+    """Within the block, every :class:`QuantizeDequantize` of `module` uses the scale and zero
+    point computed once on entry, so that a traced forward (ONNX export) holds them as constants
+    instead of recomputing them from min/max node by node: a smaller graph, exported faster, with
+    the values eager computes (bit for bit). Nothing may change an encoding inside the block.
+
+    Example::
+
+        >>> q = QuantizeDequantize((), 8, symmetric=False)
+        >>> q.set_range(0.0, 2.55)
+        >>> with constant_qparams(q), torch.no_grad():
+        ...     print(q(torch.tensor([0.004, 1.0, 9.0])))
+        tensor([0.0000, 1.0000, 2.5500])
+    """
+    quantizers = [m for m in module.modules()
+                  if isinstance(m, QuantizeDequantize) and m.is_initialized()]
+    try:
+        with torch.no_grad():
+            for q in quantizers:
+                q._constant_qparams = q._scale_zero_point()
+        yield
+    finally:
+        for q in quantizers:
+            q.__dict__.pop("_constant_qparams", None)
 
 
 @contextlib.contextmanager

@@ -40,7 +40,6 @@ import re
 
 from ..encoding_codec import aimet_bool_text
 from ..quantization.block_float_quantizer import BlockFloatQuantizeDequantize
-from ..export.quantizer_slots import recorded_slots
 from .construction import _block_axis
 
 __all__ = ["is_onnx_keyed", "node_module", "onnx_entries"]
@@ -175,6 +174,10 @@ def _channels(sim, key, entry: dict, where: str) -> list:
         return _float_channels(sim, key, entry, where)
     if entry["dtype"] == "float":
         return [{"bitwidth": entry["bitwidth"], "dtype": "float"}]
+    if entry.get("layout") == "lpbq":
+        raise ValueError(f"{where}: LPBQ encodings cannot be loaded into a QuantizationSimModel "
+                         f"(it has no LPBQ quantizer; torchqsim.functional.lpbq_quantize_dequantize "
+                         f"applies them)")
     if entry.get("layout") == "per_block":
         mx = _mxint8(sim, key, entry)
         if mx is not None:
@@ -244,6 +247,10 @@ def onnx_entries(sim, encodings, source, onnx_model):
     """``(slot key, 0.6.1 channel list, JSON path)`` for every entry of a ``.encodings`` file
     that an enabled slot of `sim` takes, and the problems (str) of the others; derived entries
     are skipped (module doc)."""
+    # Imported here: the export package imports torchqsim.encodings, which `python -m
+    # torchqsim.encodings` must find not yet imported by the package (runpy warns otherwise).
+    from ..export.quantizer_slots import recorded_slots
+
     data = _read(encodings, source)
     model = _onnx_model(onnx_model, source)
     graph = model.graph
