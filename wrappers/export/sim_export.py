@@ -62,11 +62,11 @@ from ..nn.base import torch_base_class
 from ..quantization.block_float_quantizer import BlockFloatQuantizeDequantize
 from ..quantization.float_quantizer import FloatQuantizeDequantize
 from ..quantization.param_quantizer import ParamQuantizeDequantize
-from ..quantization.quantizer import constant_qparams
 from .._atomic import write_files
 from . import encodings_v21
 from .entries import encoding_entry
 from .float_translation import FLOAT4_FORMATS
+from .constant_qparams import constant_qparams
 from .markers import markers_in_place, splice_markers
 from .onnx_graph import (ExportError, check_model, export_onnx, names_missing_from,
                          tensor_shapes)

@@ -41,6 +41,7 @@ from torch import Tensor, nn
 
 from ..quantization.quantizer import QuantizeDequantize, plain_eager
 from .facts import ModuleFacts
+from .overwritable import SOLE_REFS, overwritable
 
 __all__ = ["QuantizationMixin", "UnsupportedModuleError", "UNQUANTIZED_MODULE_TYPES",
            "torch_base_class", "quantized_class", "quantized_class_of", "to_quantized"]
@@ -78,57 +79,6 @@ def quantize_tensor(quantizer: nn.Module | None, x):
             or x.numel() == 0:  # an empty tensor (an empty cache) has no values to quantize
         return x
     return quantizer(x)
-
-
-def _sole_refs() -> int:
-    """``sys.getrefcount`` of an object held by one local variable only (interpreter-specific)."""
-    probe = object()
-    return sys.getrefcount(probe)
-
-
-def _storage_uses(t: Tensor) -> int:
-    """Tensors (and storage objects) holding `t`'s storage, counted by torch."""
-    storage = t.untyped_storage()
-    return torch._C._storage_Use_Count(storage._cdata)
-
-
-_SOLE_REFS = _sole_refs()
-_SOLE_STORAGE_USES = _storage_uses(torch.empty(1))
-
-
-def _base_holders(view: Tensor) -> tuple[int, int]:
-    """(Python references, C++ uses) of the base of `view` (a dense tensor, never a subclass)."""
-    base = view._base
-    return sys.getrefcount(base), base._use_count()
-
-
-def _view_of_temporary() -> tuple[int, int]:
-    """:func:`_base_holders` of a view whose base only the view holds (interpreter-specific)."""
-    view = torch.empty(2).view(1, 2)
-    return _base_holders(view)
-
-
-_TEMPORARY_BASE = _view_of_temporary()
-
-
-def _overwritable(t) -> bool:
-    """Whether a module's result `t`, referenced only by the caller's local variable (checked by
-    the caller with ``sys.getrefcount``, in a no-grad plain eager call), may be overwritten: a
-    dense tensor covering all of its storage, and either the only tensor on that storage, or a
-    view of a tensor that nothing else references (``F.linear`` on a 3-D input returns a view of
-    its 2-D result), so that no input, parameter, buffer or other tensor shares its memory (an op
-    returning its input, or a view of it, shares the input's storage; a module keeping its result
-    holds another reference).
-    """
-    if not (type(t) is Tensor and t.device.type in ("cpu", "cuda") and
-            t.dtype in (torch.float32, torch.float16, torch.bfloat16) and
-            t.storage_offset() == 0 and torch._debug_has_internal_overlap(t) == 0 and
-            t.untyped_storage().nbytes() == t.numel() * t.element_size()):
-        return False
-    if t._base is None:
-        return _storage_uses(t) == _SOLE_STORAGE_USES
-    return type(t._base) is Tensor and _storage_uses(t) == _SOLE_STORAGE_USES + 1 and \
-        _base_holders(t) == _TEMPORARY_BASE
 
 
 def _quantize_sequence(quantizers: nn.ModuleList, values):
@@ -317,13 +267,13 @@ class QuantizationMixin(ModuleFacts):
         """Quantize inputs, run :meth:`quantized_forward`, quantize outputs.
 
         Without autograd (calibration, evaluation), a single tensor output that nothing else
-        can reach is quantized in place instead of into a new tensor (:func:`_overwritable`).
+        can reach is quantized in place instead of into a new tensor (:func:`~torchqsim.nn.overwritable.overwritable`).
         """
         out = self.quantized_forward(*self.quantize_inputs(args), **kwargs)
         q = self.output_quantizers[0] if len(self.output_quantizers) else None
         if getattr(type(q), "forward", None) is QuantizeDequantize.forward and \
                 not torch.is_grad_enabled() and plain_eager() and \
-                sys.getrefcount(out) <= _SOLE_REFS and _overwritable(out):
+                sys.getrefcount(out) <= SOLE_REFS and overwritable(out):
             return q.forward_into_input(out)
         return self.quantize_outputs(out)
 

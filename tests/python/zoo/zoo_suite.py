@@ -63,13 +63,7 @@ def define_tests(namespace: dict, builders: dict, compile_subset=(), *, quant_sc
         for i, (a, b) in enumerate(zip(got, expected)):
             fraction = checks.bit_equal_fraction(a, b)
             assert fraction == 1.0, f"{name} output {i}: {fraction:.1%} bit-equal"
-        encodings = exported["encodings"]
-        assert encodings["activation_encodings"] and encodings["param_encodings"]
-        assert exported["not_in_graph"] == [], f"{name}: encodings name tensors not in the graph"
-        assert exported["problems"] == [], f"{name}: entries no quantizer takes"
-        assert exported["reloaded"] == [1.0] * len(expected), f"{name}: reloaded encodings differ"
-        if check_entries:
-            assert exported["without_entry"] == [], f"{name}: quantizers without an entry"
+        _assert_names(name, exported, len(expected), check_entries)
 
     @pytest.mark.parametrize("name", names)
     def test_qat_backward_gives_every_weight_and_range_a_gradient(name):
@@ -89,3 +83,15 @@ def define_tests(namespace: dict, builders: dict, compile_subset=(), *, quant_sc
         test_qat_backward_gives_every_weight_and_range_a_gradient,
         test_torch_compile_equals_eager)})
 
+
+def _assert_names(name: str, exported: dict, outputs: int, check_entries: bool) -> None:
+    """The `.encodings` of an export (checks.exported_qdq_outputs): every name is in the graph,
+    every entry reaches a quantizer, the file loads back unchanged, and (`check_entries`) every
+    enabled quantizer has its entry."""
+    encodings = exported["encodings"]
+    assert encodings["activation_encodings"] and encodings["param_encodings"]
+    assert exported["not_in_graph"] == [], f"{name}: encodings name tensors not in the graph"
+    assert exported["problems"] == [], f"{name}: entries no quantizer takes"
+    assert exported["reloaded"] == [1.0] * outputs, f"{name}: reloaded encodings differ"
+    if check_entries:
+        assert exported["without_entry"] == [], f"{name}: quantizers without an entry"
