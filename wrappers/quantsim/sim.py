@@ -314,7 +314,9 @@ class QuantizationSimModel:
             {'onnx': 'out/model.onnx', 'encodings': 'out/model.encodings', ...}
         """
         from ..export import export_sim  # lazily: torchqsim.export loads onnx and onnxscript
-        return export_sim(self, path, filename_prefix, dummy_input, encoding_version)
+        from ..runtime_target import reference_semantics
+        with reference_semantics(self):  # the target mode changes the simulation, not the file
+            return export_sim(self, path, filename_prefix, dummy_input, encoding_version)
 
     def load_encodings(self, encodings, strict: bool = True, partial: bool = True,
                        freeze: bool = False, onnx_model=None) -> None:
@@ -357,6 +359,30 @@ class QuantizationSimModel:
             >>> sim.load_encodings(sim.quantizer_encodings_dict(), freeze=True)  # doctest: +SKIP
         """
         torch_encodings.load_encodings(self, encodings, strict, partial, freeze, onnx_model)
+
+    # ------------------------------------------------------------------ runtime target
+
+    def set_target(self, target: str) -> list[str]:
+        """Simulates `target`: ``"onnxruntime"`` (its CPU integer kernels at the default
+        optimization level, bit for bit where docs/runtime_target.md says so) or
+        ``"reference"`` (the float Q/DQ semantics, the default). ``export`` is unchanged.
+        Returns the modules computing fused integer kernels. See
+        :func:`torchqsim.runtime_target.set_target`.
+
+        Example::
+
+            >>> sim.model.eval(); sim.set_target("onnxruntime")  # doctest: +SKIP
+            ['conv1', 'layer1.0.conv1', ...]
+        """
+        from ..runtime_target import set_target
+        return set_target(self, target)
+
+    def compare_with_runtime(self, inputs, verbose: bool = True):
+        """Runs the exported ``_qdq.onnx`` in onnxruntime (default settings) on `inputs` and
+        compares every quantized tensor with ``sim.model``; prints the report when `verbose`.
+        See :func:`torchqsim.runtime_target.compare.compare_with_runtime`."""
+        from ..runtime_target.compare import compare_with_runtime
+        return compare_with_runtime(self, inputs, verbose)
 
     # ------------------------------------------------------------------ reporting
 

@@ -1,0 +1,155 @@
+"""The onnxruntime target mode (torchqsim/runtime_target, docs/runtime_target.md).
+
+Oracles: onnxruntime itself (default optimizations for the target mode, optimizations off for
+the reference mode) on the exported ``_qdq.onnx``, and exact integer arithmetic (int64) for the
+accumulation helpers. The models are CNNs with folded BatchNorms (how CNNs are deployed: each
+Conv is then followed by ReLU or a quantizer, the patterns onnxruntime fuses) and 7-bit weights:
+with 8-bit weights MLAS's AVX2 u8s8 kernels saturate pairs of products in int16 (vpmaddubsw),
+which the target mode does not replicate (docs/runtime_target.md §3).
+"""
+
+import tempfile
+import warnings
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+from torch import nn
+
+from torchqsim import QuantizationSimModel
+from torchqsim.ptq.batch_norm_fold import fold_all_batch_norms
+from torchqsim.runtime_target import arithmetic as ar
+
+
+class Block(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.conv1, self.bn1 = nn.Conv2d(c, c, 3, padding=1), nn.BatchNorm2d(c)
+        self.conv2, self.bn2 = nn.Conv2d(c, c, 3, padding=1), nn.BatchNorm2d(c)
+        self.relu1, self.relu2 = nn.ReLU(), nn.ReLU()
+
+    def forward(self, x):
+        return self.relu2(self.bn2(self.conv2(self.relu1(self.bn1(self.conv1(x))))) + x)
+
+
+class SmallResNet(nn.Module):
+    def __init__(self, c=8):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, c, 3, padding=1), nn.BatchNorm2d(c), nn.ReLU())
+        self.down = nn.Sequential(nn.Conv2d(c, 2 * c, 3, stride=2, padding=1), nn.ReLU())
+        self.blocks = nn.Sequential(Block(2 * c), Block(2 * c))
+        self.pool, self.fc = nn.AdaptiveAvgPool2d(1), nn.Linear(2 * c, 10)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(self.pool(self.blocks(self.down(self.stem(x)))), 1))
+
+
+def _sim(config: str, param_bw: int = 7):
+    torch.manual_seed(0)
+    model = SmallResNet().eval()
+    g = torch.Generator().manual_seed(5)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.weight.data.copy_(1 + 0.1 * torch.randn(m.num_features, generator=g))
+            m.running_mean.copy_(0.1 * torch.randn(m.num_features, generator=g))
+            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+    x = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    fold_all_batch_norms(model, x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sim = QuantizationSimModel(model, x, quant_scheme="tf", default_output_bw=8,
+                                   default_param_bw=param_bw, config_file=config)
+    sim.compute_encodings(lambda m: m(x))
+    return sim, x
+
+
+def _onnxruntime(sim, x, level) -> tuple[torch.Tensor, list[str]]:
+    """The exported ``_qdq.onnx`` in onnxruntime at `level`: its output and the node types of
+    the graph onnxruntime optimized."""
+    import onnx
+    with tempfile.TemporaryDirectory() as d:
+        path = sim.export(d, "model", x)["qdq_onnx"]
+        options = ort.SessionOptions()
+        options.graph_optimization_level = level
+        options.optimized_model_filepath = f"{d}/optimized.onnx"
+        options.log_severity_level = 3
+        session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        out = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+        types = [n.op_type for n in onnx.load(f"{d}/optimized.onnx").graph.node]
+    return torch.from_numpy(np.array(out)), types
+
+
+@pytest.mark.parametrize("config", ["default", "per_channel"])
+def test_target_mode_equals_onnxruntime_default_optimizations_bit_for_bit(config):
+    sim, x = _sim(config)
+    fused = sim.set_target("onnxruntime")
+    expected, types = _onnxruntime(sim, x, ort.GraphOptimizationLevel.ORT_ENABLE_ALL)
+    assert types.count("QLinearConv") == 6 and "QLinearAdd" in types and "QGemm" in types
+    assert len(fused) == 9  # 6 convs, 2 adds, the Linear
+    with torch.no_grad():
+        got = sim.model(x)
+    assert torch.equal(got, expected)
+    report = sim.compare_with_runtime(x, verbose=False)
+    assert report.first_divergent is None and report.outputs == [1.0]
+    assert len(report.tensors) >= 10 and all(t.bit_equal == 1.0 for t in report.tensors)
+
+
+def test_reference_mode_differs_from_default_and_equals_optimizations_off():
+    sim, x = _sim("per_channel")
+    sim.set_target("onnxruntime")
+    sim.set_target("reference")
+    with torch.no_grad():
+        got = sim.model(x)
+    off, _ = _onnxruntime(sim, x, ort.GraphOptimizationLevel.ORT_DISABLE_ALL)
+    assert torch.equal(got, off)
+    report = sim.compare_with_runtime(x, verbose=False)  # reference vs default optimizations
+    assert report.first_divergent is not None  # the fused integer kernels round differently
+
+
+def test_export_is_the_same_in_both_targets():
+    sim, x = _sim("default")
+    reference, _ = _onnxruntime(sim, x, ort.GraphOptimizationLevel.ORT_DISABLE_ALL)
+    sim.set_target("onnxruntime")
+    exported, _ = _onnxruntime(sim, x, ort.GraphOptimizationLevel.ORT_DISABLE_ALL)
+    assert torch.equal(reference, exported)
+
+
+def test_target_mode_refuses_training_and_gradients():
+    sim, x = _sim("default")
+    with pytest.raises(ValueError, match="target must be one of"):
+        sim.set_target("tflite")
+    sim.model.train()
+    with pytest.raises(ValueError, match="train mode"):
+        sim.set_target("onnxruntime")
+    sim.model.eval()
+    sim.set_target("onnxruntime")
+    with pytest.raises(RuntimeError, match="torch.no_grad"):
+        sim.model(x)
+    sim.model.train()  # modules in train mode compute the reference semantics
+    sim.model(x).sum().backward()
+
+
+def test_requantize_rounds_half_to_even_and_clamps():
+    acc = torch.tensor([5.0, 7.0, -5.0, 1000.0, -1000.0])
+    got = ar.requantize(acc, torch.tensor(0.5), -128, 127)
+    assert got.tolist() == [2.0, 4.0, -2.0, 127.0, -128.0]
+
+
+def test_integer_accumulate_is_exact_beyond_fp32():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 65536, (3, 600), generator=g)
+    w = torch.randint(-128, 128, (4, 600), generator=g)
+    bias = torch.randint(-2 ** 20, 2 ** 20, (4,), generator=g)
+    exact = x @ w.T + bias  # int64
+    got = ar.integer_accumulate(torch.nn.functional.linear, x.float(), w.float(), bias.float(),
+                                -1)
+    assert torch.equal(got, exact.double().float())  # fp32 of the exact int, as MLAS converts
+
+
+def test_quantized_bias_rounds_in_fp32_like_onnxruntime():
+    bias = torch.tensor([0.30000001, -0.25])
+    xs, ws = torch.tensor(0.1), torch.tensor([0.2, 0.5])
+    expected = torch.round(bias / (xs * ws))  # Mul, Div, Round in fp32
+    assert torch.equal(ar.quantized_bias(bias, xs, ws), expected)
+    assert expected.tolist() == [15.0, -5.0]

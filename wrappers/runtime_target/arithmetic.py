@@ -1,0 +1,110 @@
+"""onnxruntime's integer arithmetic of fused QDQ groups, in torch (docs/runtime_target.md §2).
+
+Every function takes and returns float tensors holding exact integers or fp32 values, computed
+so that each rounding step is the one onnxruntime's CPU kernels perform:
+
+- :func:`grid_integers`: ``q - zero_point`` of a quantize-dequantized tensor (exact);
+- :func:`quantized_bias`: the int32 bias onnxruntime's weight/bias quantization pass computes,
+  ``Round(bias / (input_scale * weight_scale))`` in fp32, ties to even;
+- :func:`integer_accumulate`: an exact integer accumulation (conv or matmul) of grid integers:
+  fp32 when no partial sum can exceed 2**24, else fp64 (exact below 2**53);
+- :func:`requantize`: the requantization of MLAS's QLinearConv / QGemm output processor:
+  ``fp32(acc) * fp32(fp32(x_scale * w_scale) / y_scale)``, clamped, rounded half to even;
+- :func:`qlinear_add`: MLAS's QLinearAdd (x86 SSE2 or AVX2+FMA kernel).
+
+Example::
+
+    >>> import torch
+    >>> acc = torch.tensor([[3.0, -40.0]])
+    >>> requantize(acc, torch.tensor(0.25), -128, 127)
+    tensor([[  1., -10.]])
+"""
+
+import torch
+from torch import Tensor
+
+__all__ = ["grid_integers", "quantized_bias", "integer_accumulate", "requantize", "qlinear_add",
+           "fma_f32", "uses_fma"]
+
+_EXACT_F32 = float(2 ** 24)
+
+
+def grid_integers(x: Tensor, scale: Tensor) -> Tensor:
+    """``q - zero_point`` of ``x = (q - zero_point) * scale`` (a DequantizeLinear output):
+    ``rint(x / scale)`` recovers it exactly (the relative error of the two fp32 roundings is
+    below 2**-22, far below half a step for grids of up to 16 bits)."""
+    return torch.round(x / scale)
+
+
+def quantized_bias(bias: Tensor, x_scale: Tensor, w_scale: Tensor) -> Tensor:
+    """The int32 bias (as exact floats) of a fused Conv/Gemm: ``bias_scale = fp32(x_scale *
+    w_scale)`` (per output channel when `w_scale` is), ``Round(fp32(bias / bias_scale))``
+    ties to even (onnxruntime's Mul, Div, Round, Cast subgraph, constant-folded)."""
+    return torch.round(bias / (x_scale * w_scale))
+
+
+def integer_accumulate(op, x: Tensor, w: Tensor, bias: Tensor | None, channel_dim: int) -> Tensor:
+    """``op(x, w) + bias`` exactly, for grid integers `x`, `w` and an integer `bias`.
+
+    `op` is a bilinear torch function (``F.conv2d`` with its arguments bound, ``F.linear``);
+    `bias` holds one value per output channel, on dim `channel_dim` of the result.
+    The sum is exact in fp32 when ``max|x| * max over outputs of sum|w| + max|bias| < 2**24``
+    (every partial sum is then an integer below 2**24, whatever the order), else it is computed
+    in fp64 and returned rounded to fp32 the way MLAS converts its int32 accumulator.
+    """
+    w_abs = w.abs().flatten(1).sum(1) if w.dim() > 1 else w.abs()
+    bound = x.abs().max() * w_abs.max() + (bias.abs().max() if bias is not None else 0)
+    if bound < _EXACT_F32:
+        acc = op(x, w)
+        return acc if bias is None else acc.add_(_on_channels(bias, acc, channel_dim))
+    acc = op(x.double(), w.double())
+    acc = acc if bias is None else acc + _on_channels(bias.double(), acc, channel_dim)
+    return acc.float()
+
+
+def _on_channels(bias: Tensor, acc: Tensor, channel_dim: int) -> Tensor:
+    shape = [1] * acc.dim()
+    shape[channel_dim] = -1
+    return bias.reshape(shape)
+
+
+def requantize(acc: Tensor, multiplier: Tensor, lo: int, hi: int) -> Tensor:
+    """``rint(clamp(fp32(acc) * multiplier, lo, hi))`` (MLAS's requantization: fp32 product,
+    clamp to ``[qmin - zp, qmax - zp]``, round half to even), without the zero point."""
+    return torch.round(torch.clamp(acc.float() * multiplier, lo, hi))
+
+
+def fma_f32(a: Tensor, b: Tensor, c: Tensor) -> Tensor:
+    """fp32 fused multiply-add ``fp32(a * b + c)`` with one rounding: the product of two fp32
+    values is exact in fp64, and the sum of the small integers and ratios MLAS adds is exact in
+    fp64 too (at most 53 significant bits), so one rounding to fp32 remains."""
+    return (a.double() * b.double() + c.double()).float()
+
+
+def uses_fma() -> bool:
+    """Whether MLAS picks its AVX2 (FMA) kernels on this CPU (torch's own CPU capability
+    detection: AVX2 or AVX512)."""
+    return torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512")
+
+
+def qlinear_add(qa: Tensor, qb: Tensor, a: tuple, b: tuple, c: tuple, type_range: tuple,
+                fma: bool) -> Tensor:
+    """MLAS's QLinearAdd of two same-shape quantized tensors, as stored integers.
+
+    Args:
+        qa, qb: the stored integers (``q``, zero point included) of A and B.
+        a, b, c: ``(scale, zero_point)`` of A, B and the output C (fp32 scale tensors, ints).
+        type_range: ``(lowest, highest)`` of the output's integer type (saturation).
+        fma: the AVX2 kernel (``fma(qa, ra, fma(qb, rb, fixed))``) instead of SSE2's
+            ``(fixed + qa * ra) + qb * rb``.
+
+    Returns:
+        The stored integers of C (``q``, zero point included).
+    """
+    ra, rb = a[0] / c[0], b[0] / c[0]
+    fixed = float(c[1]) - (ra * a[1] + rb * b[1])
+    if fma:
+        r = fma_f32(qa, ra, fma_f32(qb, rb, fixed.expand_as(qb)))
+    else:
+        r = (fixed + qa * ra) + qb * rb
+    return torch.clamp(torch.round(r), *type_range)

@@ -1,0 +1,127 @@
+"""The target-mode forwards of the fused modules (docs/runtime_target.md §2).
+
+Each forward reads the grid integers of its inputs (their quantize-dequantized values divided
+by the scale), computes the fused kernel's integer result with :mod:`.arithmetic` and returns it
+dequantized on the output grid, ``k * y_scale``. When the output quantizer is the module's own,
+it still runs (the identity on values already on its grid), so hooks and reports see it; when
+it sits on the following ReLU, that ReLU and its quantizer map ``k * y_scale`` to the same
+grid point.
+
+The modules keep the reference semantics (the class's forward) while training, while a
+quantizer of the group calibrates or has no encoding. Under autograd the integer arithmetic
+has no gradient: a target-mode forward with grad enabled raises.
+"""
+
+import functools
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from . import arithmetic as ar
+from .groups import FusedGroup
+
+__all__ = ["install", "uninstall"]
+
+_CONV = {1: F.conv1d, 2: F.conv2d}
+
+
+def _params(q) -> tuple[Tensor, Tensor]:
+    """fp32 ``(scale, zero_point)`` of a quantizer, as its forward and the export use them."""
+    with torch.no_grad():
+        return q._scale_zero_point()
+
+
+def _reference(module, args, kwargs):
+    return type(module).forward(module, *args, **kwargs)
+
+
+def _ready(module, group: FusedGroup) -> bool:
+    return not module.training and all(
+        not q._calibrating and q.is_initialized() for q in (*group.inputs, group.output))
+
+
+def _check_no_grad(module) -> None:
+    if torch.is_grad_enabled():
+        raise RuntimeError(f"{type(module).__name__}: the onnxruntime target mode computes "
+                           f"integer kernels without gradients; run it under torch.no_grad() "
+                           f"or call sim.set_target('reference') to train")
+
+
+def _requantized(module, group: FusedGroup, acc: Tensor, multiplier: Tensor) -> Tensor:
+    y_scale, y_zp = _params(group.output)
+    zp = int(y_zp)
+    k = ar.requantize(acc, multiplier, group.output.qmin - zp, group.output.qmax - zp)
+    y = k * y_scale
+    return y if group.through_relu else module.quantize_outputs(y)
+
+
+def _weighted(module, group: FusedGroup, x: Tensor, op, channel_dim: int) -> Tensor:
+    """QLinearConv / QGemm: integer accumulation, int32 bias, MLAS requantization."""
+    x = module.quantize_inputs((x,))[0]
+    x_scale, _ = _params(group.inputs[0])
+    w_scale, _ = _params(group.inputs[1])
+    w_scale = w_scale.reshape(-1)
+    weight = module.quantized_param("weight")
+    w_int = ar.grid_integers(weight, w_scale.reshape((-1,) + (1,) * (weight.dim() - 1))
+                             if w_scale.numel() > 1 else w_scale)
+    bias = module.quantized_param("bias") if module.bias is not None else None
+    b_int = None if bias is None else ar.quantized_bias(bias, x_scale, w_scale)
+    acc = ar.integer_accumulate(op, ar.grid_integers(x, x_scale), w_int, b_int, channel_dim)
+    y_scale, _ = _params(group.output)
+    multiplier = (x_scale * w_scale) / y_scale
+    if multiplier.numel() > 1:
+        shape = [1] * acc.dim()
+        shape[channel_dim] = -1
+        multiplier = multiplier.reshape(shape)
+    return _requantized(module, group, acc, multiplier)
+
+
+def _conv(module, group, x):
+    conv = functools.partial(_CONV[len(module.kernel_size)], stride=module.stride,
+                             padding=module.padding, dilation=module.dilation,
+                             groups=module.groups)
+    return _weighted(module, group, x, lambda a, w: conv(a, w), 1)
+
+
+def _gemm(module, group, x):
+    return _weighted(module, group, x, F.linear, -1)
+
+
+def _add(module, group, a, b):
+    a, b = module.quantize_inputs((a, b))
+    if not (isinstance(a, Tensor) and isinstance(b, Tensor)) or a.shape != b.shape:
+        return module.quantize_outputs(module.quantized_forward(a, b))
+    (sa, za), (sb, zb), (sc, zc) = (_params(q) for q in (*group.inputs, group.output))
+    za, zb, zc = int(za), int(zb), int(zc)
+    qa = ar.grid_integers(a, sa) + za
+    qb = ar.grid_integers(b, sb) + zb
+    low = -128 if group.output.qmin < 0 else 0
+    r = ar.qlinear_add(qa, qb, (sa, za), (sb, zb), (sc, zc), (low, low + 255), ar.uses_fma())
+    return module.quantize_outputs((r - zc) * sc)
+
+
+_FORWARDS = {"conv": _conv, "gemm": _gemm, "add": _add}
+
+
+def _target_forward(module, group: FusedGroup, *args, **kwargs):
+    if not _ready(module, group):
+        return _reference(module, args, kwargs)
+    _check_no_grad(module)
+    return _FORWARDS[group.kind](module, group, *args, **kwargs)
+
+
+def install(model, groups: dict[str, FusedGroup]) -> None:
+    """Gives each module of `groups` (path -> group) its target-mode forward (an instance
+    attribute ``forward``, which ``nn.Module.__call__`` calls instead of the class's)."""
+    for name, group in groups.items():
+        module = model.get_submodule(name)
+        module.forward = functools.partial(_target_forward, module, group)
+
+
+def uninstall(model) -> None:
+    """Removes every target-mode forward of `model` (its modules compute the reference again)."""
+    for module in model.modules():
+        forward = module.__dict__.get("forward")
+        if isinstance(forward, functools.partial) and forward.func is _target_forward:
+            del module.__dict__["forward"]

@@ -1,0 +1,141 @@
+"""Which quantized modules onnxruntime runs as fused integer kernels (docs/runtime_target.md §1).
+
+onnxruntime's QDQ selectors (CPU execution provider, default optimization level) fuse
+``DQ -> op -> Q`` node groups into integer kernels. On the sim's module graph this module finds
+the groups it replicates, each as a :class:`FusedGroup`:
+
+- ``conv``: a ``Conv1d``/``Conv2d`` (zeros padding) -> ``QLinearConv``;
+- ``gemm``: a ``Linear`` -> ``QGemm`` (a ``Gemm``, or ``MatMul`` + ``Add`` fused into one);
+- ``add``: an ``Add`` of two quantized tensors -> ``QLinearAdd``.
+
+Conditions (the selectors' checks, on the sim's quantizers): every input is read through a
+DequantizeLinear, i.e. the module's own input quantizer or the output quantizer of its
+producer, also across a ``MaxPool`` or ``Flatten`` without quantizers (onnxruntime propagates
+the DQ across them); activations per-tensor on an 8-bit grid that fills its ONNX type
+(uint8 ``[0, 255]`` or int8 ``[-128, 127]``), input and output of the same signedness; weights
+of 5 to 8 bits (an int8/uint8 initializer), per-tensor or symmetric per output channel. The
+output is quantized by the module's own output quantizer, or (onnxruntime's redundant-ReLU
+rule) by the output quantizer of a ``ReLU`` that is the only consumer, when that quantizer's
+zero point is the lowest integer of its type. Anything else stays on the reference semantics,
+as onnxruntime leaves such nodes in floating point.
+"""
+
+from dataclasses import dataclass
+
+from torch import nn
+
+from ..graph.nodes import Producer
+from ..nn.activation import QuantizedReLU
+from ..nn.conv import QuantizedConv1d, QuantizedConv2d
+from ..nn.elementwise import QuantizedAdd
+from ..nn.linear import QuantizedLinear
+from ..nn.pooling import QuantizedMaxPool1d, QuantizedMaxPool2d
+from ..nn.shape import QuantizedFlatten
+from ..quantization.quantizer import QuantizeDequantize
+
+__all__ = ["FusedGroup", "find_groups"]
+
+_KINDS = {QuantizedConv1d: "conv", QuantizedConv2d: "conv", QuantizedLinear: "gemm",
+          QuantizedAdd: "add"}
+_TRANSPARENT = (QuantizedMaxPool1d, QuantizedMaxPool2d, QuantizedFlatten)
+_FULL_8BIT = ((0, 255), (-128, 127))
+
+
+@dataclass
+class FusedGroup:
+    """One fused node group: `kind` (``conv``, ``gemm``, ``add``), the quantizers of its
+    DequantizeLinear inputs (`inputs`, one per tensor input; the weight's is the module's
+    own), the quantizer of its QuantizeLinear output (`output`) and whether that quantizer sits
+    on the ReLU after the module (`through_relu`)."""
+
+    kind: str
+    inputs: list
+    output: QuantizeDequantize
+    through_relu: bool
+
+
+def _is_int(q) -> bool:
+    return isinstance(q, QuantizeDequantize) and q.block_size is None
+
+
+def _activation_ok(q) -> bool:
+    return _is_int(q) and q.shape == () and (q.qmin, q.qmax) in _FULL_8BIT
+
+
+def _weight_ok(q, module: nn.Module) -> bool:
+    if not (_is_int(q) and q.qmin >= -128 and q.qmax <= 255 and q.qmax - q.qmin > 15):
+        return False
+    if q.shape == ():
+        return True
+    channels = module.weight.shape[0]
+    return q.symmetric and q.shape[0] == channels and all(s == 1 for s in q.shape[1:])
+
+
+def _source_quantizer(op, index: int):
+    """The quantizer whose DequantizeLinear feeds input `index` of `op`, or None."""
+    own = op.module.input_quantizers
+    if index < len(own) and own[index] is not None:
+        return own[index]
+    source = op.inputs[index] if index < len(op.inputs) else None
+    while isinstance(source, Producer):
+        module, out = source.op.module, source.output_index
+        q = module.output_quantizers[out] if out < len(module.output_quantizers) else None
+        if q is not None:
+            return q
+        if not isinstance(module, _TRANSPARENT) or any(
+                s is not None for s in module.input_quantizers):
+            return None
+        source = source.op.inputs[0]
+    return None
+
+
+def _output_quantizer(op):
+    """``(quantizer, through_relu)`` of the QuantizeLinear after `op`, or ``(None, False)``."""
+    if op.module.output_quantizers[0] is not None:
+        return op.module.output_quantizers[0], False
+    consumers = op.consumers[0] if op.consumers else []
+    if len(consumers) != 1 or op.is_model_output[0]:
+        return None, False
+    relu = consumers[0][0].module
+    if type(relu) is not QuantizedReLU or relu.input_quantizers[0] is not None:
+        return None, False
+    q = relu.output_quantizers[0]
+    if q is None or not _activation_ok(q) or float(q.get_zero_point()) != q.qmin:
+        return None, False
+    return q, True
+
+
+def _group(op) -> FusedGroup | None:
+    kind = _KINDS.get(type(op.module))
+    if kind is None or getattr(op.module, "padding_mode", "zeros") != "zeros":
+        return None
+    count = 2 if kind == "add" else 1
+    if kind == "add" and sum(op.tensor_inputs[:2]) != 2:
+        return None
+    inputs = [_source_quantizer(op, i) for i in range(count)]
+    output, through_relu = _output_quantizer(op)
+    if output is None or not _activation_ok(output) or not all(
+            q is not None and _activation_ok(q) and (q.qmin < 0) == (output.qmin < 0)
+            for q in inputs):
+        return None
+    if kind != "add":
+        weight = op.module.param_quantizers["weight"]
+        if weight is None or not _weight_ok(weight, op.module):
+            return None
+        bias = op.module.param_quantizers["bias"] if "bias" in op.module.param_quantizers \
+            else None
+        if bias is not None:  # a quantized bias is no int32 DequantizeLinear: not fused
+            return None
+        inputs.append(weight)
+    return FusedGroup(kind, inputs, output, through_relu)
+
+
+def find_groups(graph) -> dict[str, FusedGroup]:
+    """Module path -> :class:`FusedGroup` for every op of `graph` (a
+    :class:`~torchqsim.graph.ModuleGraph` of the sim) that onnxruntime fuses."""
+    found = {}
+    for op in graph.ops:
+        group = _group(op)
+        if group is not None:
+            found[op.name] = group
+    return found
