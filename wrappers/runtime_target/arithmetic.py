@@ -10,7 +10,9 @@ so that each rounding step is the one onnxruntime's CPU kernels perform:
   fp32 when no partial sum can exceed 2**24, else fp64 (exact below 2**53);
 - :func:`requantize`: the requantization of MLAS's QLinearConv / QGemm output processor:
   ``fp32(acc) * fp32(fp32(x_scale * w_scale) / y_scale)``, clamped, rounded half to even;
-- :func:`qlinear_add`: MLAS's QLinearAdd (x86 SSE2 or AVX2+FMA kernel).
+- :func:`qlinear_add`: MLAS's QLinearAdd (x86 SSE2 or AVX2+FMA kernel);
+- :func:`pair_saturation_excess`: what the int16 saturation of MLAS's AVX2 u8 x s8 kernels
+  (``vpmaddubsw`` adds two products in int16) removes from the accumulator.
 
 Example::
 
@@ -24,7 +26,7 @@ import torch
 from torch import Tensor
 
 __all__ = ["grid_integers", "quantized_bias", "integer_accumulate", "requantize", "qlinear_add",
-           "fma_f32", "uses_fma"]
+           "fma_f32", "uses_fma", "saturates_u8s8", "pair_saturation_excess"]
 
 _EXACT_F32 = float(2 ** 24)
 
@@ -108,3 +110,51 @@ def qlinear_add(qa: Tensor, qb: Tensor, a: tuple, b: tuple, c: tuple, type_range
     else:
         r = (fixed + qa * ra) + qb * rb
     return torch.clamp(torch.round(r), *type_range)
+
+
+def saturates_u8s8() -> bool:
+    """Whether MLAS's u8 x s8 kernels on this CPU add pairs of products in int16 with saturation
+    (``vpmaddubsw``: the AVX2 and AVX512BW kernels of x86 CPUs without VNNI; the VNNI kernels
+    accumulate in int32). Read from the Linux CPU flags; False when they cannot be read."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return "avx2" in flags and not {"avx512_vnni", "avx_vnni"} & set(flags)
+
+
+def pair_saturation_excess(cols: Tensor, w: Tensor, rows_per_chunk: int = 4096) -> Tensor:
+    """What MLAS's int16 pair saturation removes from ``cols @ w.T``: per output, the sum over
+    pairs ``(2p, 2p + 1)`` of the reduction dimension of ``s - clamp(s, -32768, 32767)`` with
+    ``s = cols[2p] * w[2p] + cols[2p + 1] * w[2p + 1]``.
+
+    Args:
+        cols: ``(R, K)`` stored activation integers (uint8 values, zero point included), in
+            MLAS's reduction order.
+        w: ``(N, K)`` int8 weight integers, same order.
+
+    Returns:
+        ``(R, N)`` excess (0 where no pair saturates). Only the pairs that can saturate (same
+        signs and ``max(cols) * (|w0| + |w1|) > 32767``) are evaluated.
+    """
+    if w.shape[1] % 2:
+        cols, w = _pad_odd(cols), _pad_odd(w)
+    w0, w1 = w[:, 0::2], w[:, 1::2]
+    top = cols.max() if cols.numel() else 0
+    risky = ((w0 * w1) >= 0) & (top * (w0.abs() + w1.abs()) > 32767)
+    excess = cols.new_zeros(cols.shape[0], w.shape[0])
+    if not risky.any():
+        return excess
+    out_ch, pair = risky.nonzero(as_tuple=True)
+    a0, a1 = cols[:, 0::2], cols[:, 1::2]
+    for start in range(0, cols.shape[0], rows_per_chunk):
+        rows = slice(start, start + rows_per_chunk)
+        s = a0[rows][:, pair] * w0[out_ch, pair] + a1[rows][:, pair] * w1[out_ch, pair]
+        excess[rows].index_add_(1, out_ch, s - s.clamp(-32768, 32767))
+    return excess
+
+
+def _pad_odd(t: Tensor) -> Tensor:
+    """`t` with one zero column appended (an odd reduction length, padded as MLAS packs it)."""
+    return torch.cat([t, t.new_zeros(t.shape[0], 1)], 1)

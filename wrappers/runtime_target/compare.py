@@ -32,11 +32,10 @@ __all__ = ["TensorComparison", "RuntimeComparison", "compare_with_runtime"]
 
 @dataclasses.dataclass
 class TensorComparison:
-    """One quantized tensor: its quantizer slot `name` (and `call`, the slot's n-th use),
-    the ONNX tensor, the fraction of bit-equal values and the largest difference in steps."""
+    """One quantized tensor: the quantizer slot `name` that produced it in the sim, the ONNX
+    tensor, the fraction of bit-equal values and the largest difference in grid steps."""
 
     name: str
-    call: int
     onnx_name: str
     bit_equal: float
     max_steps: float
@@ -53,7 +52,7 @@ class RuntimeComparison:
 
     def __str__(self) -> str:
         rows = [f"{'tensor':<44} {'bit-equal':>10} {'max steps':>10}"]
-        rows += [f"{t.name + (f' #{t.call}' if t.call else ''):<44} {100 * t.bit_equal:9.2f} % "
+        rows += [f"{t.name:<44} {100 * t.bit_equal:9.2f} % "
                  f"{t.max_steps:>10g}" for t in self.tensors]
         rows.append("outputs bit-equal: " + ", ".join(f"{100 * f:.2f} %" for f in self.outputs))
         rows.append(f"first divergent layer: {self.first_divergent or 'none'}")
@@ -66,16 +65,11 @@ def _slot_of(scale_name: str) -> str | None:
     return base if ("input_quantizers." in base or "output_quantizers." in base) else None
 
 
-def _activation_dqs(model) -> list[tuple[str, int, str]]:
-    """``(slot, call, tensor)`` of every activation DequantizeLinear, in graph order."""
-    seen: dict[str, int] = {}
-    found = []
-    for node in model.graph.node:
-        slot = _slot_of(node.input[1]) if node.op_type == "DequantizeLinear" else None
-        if slot is not None:
-            found.append((slot, seen.get(slot, 0), node.output[0]))
-            seen[slot] = seen.get(slot, 0) + 1
-    return found
+def _activation_dqs(model) -> list[tuple[str, str]]:
+    """``(slot, tensor)`` of every activation DequantizeLinear, in graph order: the slot whose
+    scale constant the node reads (quantizers tied together share one constant)."""
+    return [(_slot_of(n.input[1]), n.output[0]) for n in model.graph.node
+            if n.op_type == "DequantizeLinear" and _slot_of(n.input[1]) is not None]
 
 
 def _cut_at(model, tensor: str):
@@ -119,26 +113,26 @@ def _feed(model, inputs) -> dict:
     return {n: np.ascontiguousarray(values[n].detach().cpu().numpy()) for n in names}
 
 
-def _sim_values(sim, inputs) -> tuple[dict[str, list[torch.Tensor]], list]:
-    """Per quantizer slot, the value it produced at each call; and the model outputs."""
-    values: dict[str, list] = {}
+def _sim_values(sim, inputs) -> tuple[dict[int, list], list]:
+    """Per quantizer (by id: tied slots share one), the ``(slot, value)`` it produced at each
+    call, in execution order; and the model outputs."""
+    values: dict[int, list] = {}
     handles = []
 
-    def keep(slot, index=None):
+    def keep(path, quantizer, index=None):
         def hook(module, args, out):
             value = out if index is None else (out[index] if isinstance(out, (tuple, list))
                                                else out)
-            values.setdefault(slot, []).append(value.detach().clone())
+            values.setdefault(id(quantizer), []).append((path, value.detach().clone()))
         return hook
 
-    for path, _ in sim.quantizers():
+    for path, quantizer in sim.quantizers():
         module_name, kind, key = path.rsplit(".", 2)
         if kind == "input_quantizers":
-            handles.append(sim.model.get_submodule(f"{module_name}.{kind}.{key}")
-                           .register_forward_hook(keep(path)))
+            handles.append(quantizer.register_forward_hook(keep(path, quantizer)))
         elif kind == "output_quantizers":
             handles.append(sim.model.get_submodule(module_name)
-                           .register_forward_hook(keep(path, int(key))))
+                           .register_forward_hook(keep(path, quantizer, int(key))))
     try:
         with torch.no_grad():
             out = run_model(sim.model, inputs)
@@ -174,15 +168,18 @@ def compare_with_runtime(sim, inputs, verbose: bool = True) -> RuntimeComparison
     scales = {i.name: i for i in model.graph.initializer}
     dq_scale = {n.output[0]: n.input[1] for n in model.graph.node
                 if n.op_type == "DequantizeLinear"}
-    tensors = []
-    for slot, call, name in _activation_dqs(model):
-        produced = values.get(slot, [])
+    tensors, calls = [], {}
+    for slot, name in _activation_dqs(model):
+        quantizer = id(sim.model.get_submodule(slot))
+        call = calls[quantizer] = calls.get(quantizer, -1) + 1
+        produced = values.get(quantizer, [])
         if call >= len(produced):
             continue
         got = _run(_cut_at(model, name), feed)[0]
         init = scales.get(dq_scale[name])
         scale = float(onnx.numpy_helper.to_array(init).max()) if init is not None else 1.0
-        tensors.append(TensorComparison(slot, call, name, *_compare(produced[call], got, scale)))
+        path, value = produced[call]
+        tensors.append(TensorComparison(path, name, *_compare(value, got, scale)))
     runtime = [t for t in _run(model, feed) if t.is_floating_point()]
     mine = [t for t in pytree.tree_leaves(out)
             if isinstance(t, torch.Tensor) and t.is_floating_point()]

@@ -67,7 +67,11 @@ def _weighted(module, group: FusedGroup, x: Tensor, op, channel_dim: int) -> Ten
                              if w_scale.numel() > 1 else w_scale)
     bias = module.quantized_param("bias") if module.bias is not None else None
     b_int = None if bias is None else ar.quantized_bias(bias, x_scale, w_scale)
-    acc = ar.integer_accumulate(op, ar.grid_integers(x, x_scale), w_int, b_int, channel_dim)
+    x_int = ar.grid_integers(x, x_scale)
+    acc = ar.integer_accumulate(op, x_int, w_int, b_int, channel_dim)
+    if group.saturates and getattr(module, "groups", 1) == 1:
+        zero = float(_params(group.inputs[0])[1]) - group.inputs[0].qmin  # uint8 zero point
+        acc = acc - _pair_excess(module, x_int + zero, zero, w_int, acc)
     y_scale, _ = _params(group.output)
     multiplier = (x_scale * w_scale) / y_scale
     if multiplier.numel() > 1:
@@ -75,6 +79,27 @@ def _weighted(module, group: FusedGroup, x: Tensor, op, channel_dim: int) -> Ten
         shape[channel_dim] = -1
         multiplier = multiplier.reshape(shape)
     return _requantized(module, group, acc, multiplier)
+
+
+def _pair_excess(module, stored: Tensor, zero: float, w_int: Tensor, acc: Tensor) -> Tensor:
+    """MLAS's int16 pair saturation (:func:`.arithmetic.pair_saturation_excess`), laid out as
+    `acc`: the reduction runs over input features (QGemm) or, for a convolution, over kernel
+    positions then input channels (onnxruntime reorders the filter to that order), the padding
+    holding the input's stored zero point `zero`."""
+    if not hasattr(module, "kernel_size"):
+        return ar.pair_saturation_excess(stored.reshape(-1, stored.shape[-1]), w_int) \
+            .reshape(acc.shape)
+    one_d = stored.dim() == 3
+    x, w = (stored.unsqueeze(2), w_int.unsqueeze(2)) if one_d else (stored, w_int)
+    lift = (lambda v: (1,) + tuple(v)) if one_d else tuple
+    pad = [p for p in reversed(((0,) if one_d else ()) + tuple(module.padding)) for _ in range(2)]
+    x = F.pad(x, pad, value=zero)
+    cols = F.unfold(x, w.shape[2:], dilation=lift(module.dilation), stride=lift(module.stride))
+    n, c, kk, positions = x.shape[0], w.shape[1], w[0, 0].numel(), cols.shape[-1]
+    cols = cols.reshape(n, c, kk, positions).permute(0, 3, 2, 1).reshape(-1, kk * c)
+    w = w.reshape(w.shape[0], c, kk).transpose(1, 2).reshape(w.shape[0], -1)
+    excess = ar.pair_saturation_excess(cols, w)
+    return excess.reshape(n, positions, -1).transpose(1, 2).reshape(acc.shape)
 
 
 def _conv(module, group, x):

@@ -32,6 +32,7 @@ from ..nn.linear import QuantizedLinear
 from ..nn.pooling import QuantizedMaxPool1d, QuantizedMaxPool2d
 from ..nn.shape import QuantizedFlatten
 from ..quantization.quantizer import QuantizeDequantize
+from .arithmetic import saturates_u8s8
 
 __all__ = ["FusedGroup", "find_groups"]
 
@@ -45,13 +46,15 @@ _FULL_8BIT = ((0, 255), (-128, 127))
 class FusedGroup:
     """One fused node group: `kind` (``conv``, ``gemm``, ``add``), the quantizers of its
     DequantizeLinear inputs (`inputs`, one per tensor input; the weight's is the module's
-    own), the quantizer of its QuantizeLinear output (`output`) and whether that quantizer sits
-    on the ReLU after the module (`through_relu`)."""
+    own), the quantizer of its QuantizeLinear output (`output`), whether that quantizer sits
+    on the ReLU after the module (`through_relu`) and whether the kernel saturates pairs of
+    uint8 x int8 products in int16 (`saturates`: signed weights on a CPU without VNNI)."""
 
     kind: str
     inputs: list
     output: QuantizeDequantize
     through_relu: bool
+    saturates: bool = False
 
 
 def _is_int(q) -> bool:
@@ -105,7 +108,7 @@ def _output_quantizer(op):
     return q, True
 
 
-def _group(op) -> FusedGroup | None:
+def _group(op, saturates: bool) -> FusedGroup | None:
     kind = _KINDS.get(type(op.module))
     if kind is None or getattr(op.module, "padding_mode", "zeros") != "zeros":
         return None
@@ -127,6 +130,7 @@ def _group(op) -> FusedGroup | None:
         if bias is not None:  # a quantized bias is no int32 DequantizeLinear: not fused
             return None
         inputs.append(weight)
+        return FusedGroup(kind, inputs, output, through_relu, weight.qmin < 0 and saturates)
     return FusedGroup(kind, inputs, output, through_relu)
 
 
@@ -134,8 +138,9 @@ def find_groups(graph) -> dict[str, FusedGroup]:
     """Module path -> :class:`FusedGroup` for every op of `graph` (a
     :class:`~torchqsim.graph.ModuleGraph` of the sim) that onnxruntime fuses."""
     found = {}
+    saturates = saturates_u8s8()
     for op in graph.ops:
-        group = _group(op)
+        group = _group(op, saturates)
         if group is not None:
             found[op.name] = group
     return found

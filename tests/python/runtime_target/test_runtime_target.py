@@ -2,10 +2,8 @@
 
 Oracles: onnxruntime itself (default optimizations for the target mode, optimizations off for
 the reference mode) on the exported ``_qdq.onnx``, and exact integer arithmetic (int64) for the
-accumulation helpers. The models are CNNs with folded BatchNorms (how CNNs are deployed: each
-Conv is then followed by ReLU or a quantizer, the patterns onnxruntime fuses) and 7-bit weights:
-with 8-bit weights MLAS's AVX2 u8s8 kernels saturate pairs of products in int16 (vpmaddubsw),
-which the target mode does not replicate (docs/runtime_target.md §3).
+accumulation helpers. The model is a CNN with folded BatchNorms (how CNNs are deployed: each
+Conv is then followed by ReLU or a quantizer, the patterns onnxruntime fuses), W8A8.
 """
 
 import tempfile
@@ -45,7 +43,7 @@ class SmallResNet(nn.Module):
         return self.fc(torch.flatten(self.pool(self.blocks(self.down(self.stem(x)))), 1))
 
 
-def _sim(config: str, param_bw: int = 7):
+def _sim(config: str, param_bw: int = 8):
     torch.manual_seed(0)
     model = SmallResNet().eval()
     g = torch.Generator().manual_seed(5)
@@ -145,6 +143,18 @@ def test_integer_accumulate_is_exact_beyond_fp32():
     got = ar.integer_accumulate(torch.nn.functional.linear, x.float(), w.float(), bias.float(),
                                 -1)
     assert torch.equal(got, exact.double().float())  # fp32 of the exact int, as MLAS converts
+
+
+def test_pair_saturation_excess_equals_int16_saturating_pairs():
+    g = torch.Generator().manual_seed(0)
+    cols = torch.randint(0, 256, (50, 7), generator=g)
+    w = torch.randint(-128, 128, (3, 7), generator=g)
+    padded_cols, padded_w = torch.cat([cols, 0 * cols[:, :1]], 1), torch.cat([w, 0 * w[:, :1]], 1)
+    pairs = (padded_cols[:, None, :] * padded_w[None]).reshape(50, 3, 4, 2).sum(-1)
+    saturated = pairs.clamp(-32768, 32767).sum(-1)  # int64: what vpmaddubsw pairs give
+    excess = ar.pair_saturation_excess(cols.float(), w.float())
+    assert torch.equal(cols @ w.T - excess.long(), saturated)
+    assert excess.abs().sum() > 0
 
 
 def test_quantized_bias_rounds_in_fp32_like_onnxruntime():
