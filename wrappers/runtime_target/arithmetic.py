@@ -124,7 +124,7 @@ def saturates_u8s8() -> bool:
     return "avx2" in flags and not {"avx512_vnni", "avx_vnni"} & set(flags)
 
 
-def pair_saturation_excess(cols: Tensor, w: Tensor, rows_per_chunk: int = 4096) -> Tensor:
+def pair_saturation_excess(cols: Tensor, w: Tensor, chunk: int = 1 << 15) -> Tensor:
     """What MLAS's int16 pair saturation removes from ``cols @ w.T``: per output, the sum over
     pairs ``(2p, 2p + 1)`` of the reduction dimension of ``s - clamp(s, -32768, 32767)`` with
     ``s = cols[2p] * w[2p] + cols[2p + 1] * w[2p + 1]``.
@@ -133,25 +133,35 @@ def pair_saturation_excess(cols: Tensor, w: Tensor, rows_per_chunk: int = 4096) 
         cols: ``(R, K)`` stored activation integers (uint8 values, zero point included), in
             MLAS's reduction order.
         w: ``(N, K)`` int8 weight integers, same order.
+        chunk: candidate (row, pair) entries evaluated at once.
 
     Returns:
-        ``(R, N)`` excess (0 where no pair saturates). Only the pairs that can saturate (same
-        signs and ``max(cols) * (|w0| + |w1|) > 32767``) are evaluated.
+        ``(R, N)`` excess (0 where no pair saturates). Only weight pairs that can saturate
+        (same signs, ``max(cols) * (|w0| + |w1|) > 32767``) are evaluated, and only on the rows
+        where ``a0 * max|w0| + a1 * max|w1|`` over those pairs exceeds 32767.
     """
     if w.shape[1] % 2:
         cols, w = _pad_odd(cols), _pad_odd(w)
-    w0, w1 = w[:, 0::2], w[:, 1::2]
-    top = cols.max() if cols.numel() else 0
-    risky = ((w0 * w1) >= 0) & (top * (w0.abs() + w1.abs()) > 32767)
+    a0, a1, w0, w1 = cols[:, 0::2], cols[:, 1::2], w[:, 0::2], w[:, 1::2]
     excess = cols.new_zeros(cols.shape[0], w.shape[0])
+    top = cols.max() if cols.numel() else 0
+    risky = (w0 * w1 >= 0) & ((w0.abs() + w1.abs()) * top > 32767)
     if not risky.any():
         return excess
-    out_ch, pair = risky.nonzero(as_tuple=True)
-    a0, a1 = cols[:, 0::2], cols[:, 1::2]
-    for start in range(0, cols.shape[0], rows_per_chunk):
-        rows = slice(start, start + rows_per_chunk)
-        s = a0[rows][:, pair] * w0[out_ch, pair] + a1[rows][:, pair] * w1[out_ch, pair]
-        excess[rows].index_add_(1, out_ch, s - s.clamp(-32768, 32767))
+    pair, out = risky.t().nonzero(as_tuple=True)  # sorted by pair
+    count = torch.bincount(pair, minlength=w0.shape[1])
+    first = torch.cumsum(count, 0) - count
+    m0 = torch.zeros_like(w0[0]).index_reduce_(0, pair, w0[out, pair].abs(), "amax")
+    m1 = torch.zeros_like(w1[0]).index_reduce_(0, pair, w1[out, pair].abs(), "amax")
+    rows, pairs = (a0 * m0 + a1 * m1 > 32767).nonzero(as_tuple=True)
+    for start in range(0, rows.numel(), chunk):
+        r, p = rows[start:start + chunk], pairs[start:start + chunk]
+        k = count[p]
+        r, p = r.repeat_interleave(k), p.repeat_interleave(k)
+        j = first[p] + torch.arange(r.numel()) - (torch.cumsum(k, 0) - k).repeat_interleave(k)
+        n = out[j]
+        s = a0[r, p] * w0[n, p] + a1[r, p] * w1[n, p]
+        excess.index_put_((r, n), s - s.clamp(-32768, 32767), accumulate=True)
     return excess
 
 
