@@ -151,8 +151,8 @@ def pair_saturation_excess(cols: Tensor, w: Tensor, chunk: int = 1 << 15) -> Ten
     pair, out = risky.t().nonzero(as_tuple=True)  # sorted by pair
     count = torch.bincount(pair, minlength=w0.shape[1])
     first = torch.cumsum(count, 0) - count
-    m0 = torch.zeros_like(w0[0]).index_reduce_(0, pair, w0[out, pair].abs(), "amax")
-    m1 = torch.zeros_like(w1[0]).index_reduce_(0, pair, w1[out, pair].abs(), "amax")
+    m0 = torch.zeros_like(w0[0]).scatter_reduce_(0, pair, w0[out, pair].abs(), "amax")
+    m1 = torch.zeros_like(w1[0]).scatter_reduce_(0, pair, w1[out, pair].abs(), "amax")
     rows, pairs = (a0 * m0 + a1 * m1 > 32767).nonzero(as_tuple=True)
     for start in range(0, rows.numel(), chunk):
         r, p = rows[start:start + chunk], pairs[start:start + chunk]

@@ -163,3 +163,24 @@ def test_quantized_bias_rounds_in_fp32_like_onnxruntime():
     expected = torch.round(bias / (xs * ws))  # Mul, Div, Round in fp32
     assert torch.equal(ar.quantized_bias(bias, xs, ws), expected)
     assert expected.tolist() == [15.0, -5.0]
+
+
+@pytest.mark.parametrize("config", ["default", "per_channel"])
+def test_zoo_convnext_target_mode_matches_onnxruntime_on_every_tensor(config):
+    """HF ConvNeXt (tests/python/zoo): QLinearConv, QGemm (Linear on 3-D input, MatMul + Add
+    fused into Gemm) and QLinearAdd; the reference mode matches onnxruntime's default on only
+    part of its outputs."""
+    pytest.importorskip("transformers")
+    import os
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "zoo"))
+    import checks
+    import zoo_models
+    model, inputs = zoo_models.convnext()
+    sim = checks.calibrated_sim(model, inputs, 8, config_file=config)
+    reference = sim.compare_with_runtime(inputs, verbose=False)
+    assert min(reference.outputs) < 1.0
+    assert len(sim.set_target("onnxruntime")) == 10
+    report = sim.compare_with_runtime(inputs, verbose=False)
+    assert report.outputs == [1.0, 1.0] and report.first_divergent is None
+    assert all(t.bit_equal == 1.0 for t in report.tensors) and len(report.tensors) >= 12
