@@ -14,10 +14,11 @@ Rows per dtype (ratios of medians timed interleaved, one call of each per round;
   second copy of the weights, which an in-place sim does not hold by default);
 - ``qat_step``: one SGD step (forward, cross-entropy, backward, step) of the sim / of a copy of
   the FP model (target <= 1.5);
-- ``peak_rss``: peak resident memory (``ru_maxrss``) of a fresh process that builds the model,
-  then builds, calibrates and evaluates the sim / of one that builds and evaluates the FP model
-  (target <= 1.15). Both import torch and torchqsim first; ``model_rss`` is the same ratio of
-  the peaks less the resident memory after those imports (the model's own share, stricter);
+- ``peak_rss``: peak resident memory (``VmHWM``, reset once the model is built) of a fresh
+  process that builds the model, then builds, calibrates and evaluates the sim / of one that
+  builds and evaluates the FP model (target <= 1.15). Both import torch and torchqsim first;
+  ``model_rss`` is the same ratio of the peaks less the resident memory after those imports
+  (the model's own share, stricter);
 - ``seq_mse``: seconds per layer of ``torchqsim.ptq.apply_seq_mse`` (only when it exists).
 
 Usage::
@@ -32,7 +33,6 @@ import copy
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import time
@@ -122,23 +122,37 @@ def timed_rows(args, dtype, warmup, repeats):
              "ratio": m["ours"] / m["base"]} for row, m in ms.items()]
 
 
+def memory_kib(field):
+    """`field` of /proc/self/status (``VmRSS``: resident now, ``VmHWM``: peak) in KiB."""
+    with open("/proc/self/status", encoding="ascii") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(field + ":"))
+
+
 def rss_child(args):
-    """Runs in a fresh process: prints {"after_import", "peak"} in KiB for `args.rss_child`."""
+    """Runs in a fresh process: prints {"after_import", "peak"} in KiB for `args.rss_child`.
+
+    The peak is the process's own high-water mark (``VmHWM``), reset once the model is built
+    (writing 5 to /proc/self/clear_refs), so that transients of the imports and of building
+    the model (transformers initialises in fp32, then the model is cast) do not hide what comes
+    after. ``ru_maxrss`` would not do: a child started by vfork + exec inherits its parent's
+    peak there.
+    """
     import torch
 
     import torchqsim  # noqa: F401  (both processes import the same modules)
     torch.set_num_threads(1)
     warnings.simplefilter("ignore")
-    after_import = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    after_import = memory_kib("VmRSS")
     model, batch = build_model(args, args.dtype)
+    with open("/proc/self/clear_refs", "w", encoding="ascii") as f:
+        f.write("5")
     run = model
     if args.rss_child == "sim":
         run = build_sim(model, batch, args).model.eval()
     with torch.no_grad():
         for _ in range(3):
             run(**batch)
-    print(json.dumps({"after_import": after_import,
-                      "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+    print(json.dumps({"after_import": after_import, "peak": memory_kib("VmHWM")}))
 
 
 def rss_rows(args, dtype):
