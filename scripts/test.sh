@@ -34,5 +34,7 @@ done
 bash scripts/fuzz.sh "${QSIM_FUZZ_SECONDS:-60}"
 bash scripts/check_cuda.sh
 python3 -m pytest tests/python tests/aimet_parity -q
+# The export of a Llama over 2 GiB (ONNX external data) peaks at ~15 GB: it runs on its own.
+TORCHQSIM_LARGE_EXPORT=1 python3 -m pytest tests/python/export/test_external_data.py -q -k llama
 # The zoo's timm models need torchvision: they run in the side venv (tests/python/zoo/README.md).
 TORCHQSIM_SIDE_VENV=1 HF_HUB_OFFLINE=1 "$venv/bin/python" -m pytest tests/python/zoo/test_zoo_timm.py -q

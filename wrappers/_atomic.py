@@ -46,14 +46,18 @@ def _fsync_dir(path) -> None:
         os.close(fd)
 
 
-def _write(path, content: bytes, name: str) -> None:
+def _write(path, content, name: str) -> None:
+    """Writes ``content`` (bytes, or a list of byte strings written in order) to ``path``."""
+    chunks = content if isinstance(content, list) else [content]
     try:
         with open(path, "wb") as f:
-            f.write(content)
+            for chunk in chunks:
+                f.write(chunk)
             f.flush()
             os.fsync(f.fileno())
     except OSError as e:
-        raise OSError(e.errno, f"cannot write {name!r} ({len(content)} bytes): {e.strerror}",
+        size = sum(len(c) for c in chunks)
+        raise OSError(e.errno, f"cannot write {name!r} ({size} bytes): {e.strerror}",
                       os.fspath(path)) from e
 
 
@@ -142,7 +146,9 @@ def write_files(directory, files: dict) -> None:
 
     Args:
         directory: an existing directory (str or os.PathLike).
-        files: plain file names (no directory part) and their content.
+        files: plain file names (no directory part) and their content (bytes, or a list of
+            byte strings written one after the other, so a large file needs no single bytes
+            object).
 
     Raises:
         ValueError: a name is empty, has a directory part, or is reserved (``.torchqsim-*``).

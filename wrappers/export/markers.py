@@ -75,8 +75,10 @@ def markers_in_place(model: nn.Module, slots: list):
                     module = modules[slot.module_name]
                     param = module._parameters[slot.key]
                     saved_params.append((module, slot.key, param))
-                    module._parameters[slot.key] = nn.Parameter(
-                        slot.quantizer(param).detach().clone(), requires_grad=False)
+                    value = slot.quantizer(param).detach()
+                    if value.untyped_storage().data_ptr() == param.untyped_storage().data_ptr():
+                        value = value.clone()  # never export through the model's own storage
+                    module._parameters[slot.key] = nn.Parameter(value, requires_grad=False)
         for slot, marker in zip(slots, markers):
             slot.set(modules[slot.module_name], marker)
         yield

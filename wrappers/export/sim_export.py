@@ -24,6 +24,10 @@ For a quantized model (a sim's ``sim.model``, or any model holding
   back into its torch class) with quantize-dequantized weights; load it with
   ``torch.load(..., weights_only=False)`` (it pickles modules; ``torchqsim`` must be importable).
 
+A graph over the 2 GiB protobuf limit (an LLM's) keeps its initializers in a data file beside
+it, ``{prefix}.onnx.data`` and ``{prefix}_qdq.onnx.data`` (ONNX external data:
+:mod:`.external_data`); onnxruntime and ``onnx.load`` find them next to the ``.onnx`` file.
+
 Everything is computed before anything is written; the files are then written as one set
 (:func:`torchqsim._atomic.write_files`): staged beside the targets and published in one step, so
 a failed or killed export never leaves a mix of old and new files (a killed one is completed or
@@ -65,6 +69,7 @@ from ..quantization.param_quantizer import ParamQuantizeDequantize
 from .._atomic import write_files
 from . import encodings_v21
 from .entries import encoding_entry
+from .external_data import PROTOBUF_LIMIT, externalize, structure
 from .float_translation import FLOAT4_FORMATS
 from .constant_qparams import constant_qparams
 from .markers import markers_in_place, splice_markers
@@ -75,7 +80,6 @@ from .quantizer_slots import quantizer_slots, record_slots
 
 __all__ = ["export_model", "export_sim", "original_model"]
 
-_PROTOBUF_LIMIT = 2**31 - 1
 
 
 def _check_arguments(path, filename_prefix, encoding_version) -> None:
@@ -123,11 +127,17 @@ def _ready_slots(model: nn.Module) -> list:
     return slots
 
 
-def original_model(model: nn.Module) -> nn.Module:
+def original_model(model: nn.Module, share_tensors: bool = False) -> nn.Module:
     """A deep copy of ``model`` with every quantized module turned back into its torch class.
 
-    The copy shares nothing with ``model``; quantizer slots are dropped, parameters are kept as
-    they are (inside :func:`.markers.markers_in_place` they are the quantize-dequantized ones).
+    The copy shares nothing with ``model`` (unless ``share_tensors``); quantizer slots are
+    dropped, parameters are kept as they are (inside :func:`.markers.markers_in_place` they are
+    the quantize-dequantized ones).
+
+    Args:
+        model: the quantized model.
+        share_tensors: the copy holds ``model``'s parameters and buffers themselves rather than
+            copies (to pickle it at once without a second copy of an LLM's weights).
 
     Example::
 
@@ -135,7 +145,8 @@ def original_model(model: nn.Module) -> nn.Module:
         >>> type(original_model(torch.nn.Sequential(QuantizedLinear(2, 2)))[0]).__name__
         'Linear'
     """
-    model = copy.deepcopy(model)
+    memo = {id(t): t for t in (*model.parameters(), *model.buffers())} if share_tensors else {}
+    model = copy.deepcopy(model, memo)
     slots = ("input_quantizers", "output_quantizers", "param_quantizers")
 
     def plain(module):
@@ -193,25 +204,36 @@ def _check_names(onnx_named: dict, proto) -> None:
 
 def _serialize(proto, what: str) -> bytes:
     data = proto.SerializeToString()
-    if len(data) > _PROTOBUF_LIMIT:
-        raise ExportError(f"{what} is {len(data)} bytes, over the 2 GiB protobuf limit; "
-                          f"models this large are not supported by export yet")
+    if len(data) > PROTOBUF_LIMIT:  # externalize keeps this from happening
+        raise ExportError(f"internal error: {what} is {len(data)} bytes, over the 2 GiB "
+                          f"protobuf limit")
     return data
 
 
-def _fp32_graph(model, slots, dummy_input):
-    """(spliced FP32 ModelProto, {slot index: tensor name}, original model)."""
+def _pickled(model: nn.Module) -> memoryview:
+    """``torch.save`` of ``model`` (a view of the buffer: an LLM's is not copied again)."""
+    pth = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.save(model, pth)
+    return pth.getbuffer()
+
+
+def _fp32_graph(model, slots, dummy_input, data_location: str):
+    """(spliced FP32 ModelProto, its external data chunks, {slot index: tensor name},
+    ``{prefix}.pth``'s content)."""
     with markers_in_place(model, slots):
         proto = export_onnx(model, dummy_input, "the FP32 graph", keep_initializers=True)
-        plain = original_model(model)
+        pth = _pickled(original_model(model, share_tensors=True))
+    proto, data = externalize(proto, data_location)
     try:
         names = splice_markers(proto)
     except ValueError as e:
         raise ExportError(f"a quantizer ran more than once in one forward (a module called "
                           f"twice; prepare_model duplicates such modules): {e}") from e
-    check_model(proto, "the FP32 graph")
+    check_model(structure(proto), "the FP32 graph")
     record_slots(proto, slots, names)
-    return proto, names, plain
+    return proto, data, names, pth
 
 
 def export_model(model: nn.Module, path, filename_prefix: str, dummy_input,
@@ -235,7 +257,8 @@ def export_model(model: nn.Module, path, filename_prefix: str, dummy_input,
 
     Returns:
         ``{"onnx", "encodings", "torch_encodings", "qdq_onnx", "pth"}`` -> path written
-        (``torch_encodings`` only when given).
+        (``torch_encodings`` only when given), plus ``"onnx_data"`` and ``"qdq_onnx_data"``
+        when a graph is over the protobuf limit and has a data file.
 
     Raises:
         ValueError: a bad argument (named).
@@ -249,18 +272,16 @@ def export_model(model: nn.Module, path, filename_prefix: str, dummy_input,
     _check_arguments(path, filename_prefix, encoding_version)
     slots = _ready_slots(model)
     with eval_mode(model), torch.no_grad():
-        fp32, names, plain = _fp32_graph(model, slots, dummy_input)
+        fp32, fp32_data, names, pth = _fp32_graph(model, slots, dummy_input,
+                                                    f"{filename_prefix}.onnx.data")
         with constant_qparams(model):
             qdq = export_onnx(model, dummy_input, "the QDQ graph", opset=qdq_opset(slots))
-    check_model(qdq, "the QDQ graph")
+    qdq, qdq_data = externalize(qdq, f"{filename_prefix}_qdq.onnx.data")
+    check_model(structure(qdq), "the QDQ graph")
     onnx_named = _onnx_encodings(slots, names, tensor_shapes(fp32))
     _check_names(onnx_named, fp32)
     onnx_named.update(excluded_layers=list(excluded_layers), quantizer_args=quantizer_args,
                       producer=None if encoding_version == "0.6.1" else _producer())
-    pth = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.save(plain, pth)
     files = {
         "onnx": (f"{filename_prefix}.onnx", _serialize(fp32, "the FP32 graph")),
         "encodings": (f"{filename_prefix}.encodings",
@@ -268,7 +289,9 @@ def export_model(model: nn.Module, path, filename_prefix: str, dummy_input,
         "torch_encodings": (f"{filename_prefix}_torch.encodings",
                             None if torch_encodings is None else _json(torch_encodings)),
         "qdq_onnx": (f"{filename_prefix}_qdq.onnx", _serialize(qdq, "the QDQ graph")),
-        "pth": (f"{filename_prefix}.pth", pth.getvalue()),
+        "pth": (f"{filename_prefix}.pth", pth),
+        "onnx_data": (f"{filename_prefix}.onnx.data", fp32_data or None),
+        "qdq_onnx_data": (f"{filename_prefix}_qdq.onnx.data", qdq_data or None),
     }
     files = {kind: f for kind, f in files.items() if f[1] is not None}
     write_files(path, dict(files.values()))
