@@ -30,6 +30,11 @@ py::object opt(qsim_opt_bool v) {
     return v == QSIM_OPT_UNSET ? py::none() : py::object(py::bool_(v == QSIM_OPT_TRUE));
 }
 
+// An optional positive integer of the config (0: unset -> None).
+py::object positive(int v) {
+    return v > 0 ? py::object(py::int_(v)) : py::none();
+}
+
 py::object precision(const qsim_config_precision & p) {
     return type("Precision")(p.bitwidth, p.dtype == QSIM_DTYPE_FORMAT  ? p.format
                                          : p.dtype == QSIM_DTYPE_FLOAT ? "float"
@@ -48,7 +53,9 @@ py::tuple kernels(const qsim_config_kernel * k, size_t n) {
 py::dict params(const qsim_config_param * p, size_t n) {
     py::dict out;
     for (size_t i = 0; i < n; i++) {
-        out[text(p[i].name)] = type("ParamSettings")(opt(p[i].is_quantized), opt(p[i].is_symmetric));
+        out[text(p[i].name)] = type("ParamSettings")(opt(p[i].is_quantized), opt(p[i].is_symmetric),
+                                                     positive(p[i].block_size),
+                                                     positive(p[i].decompressed_bw));
     }
     return out;
 }
@@ -74,7 +81,9 @@ py::object defaults(const qsim_config_defaults & s) {
         "ops_is_output_quantized"_a = py::bool_(s.ops_is_output_quantized),
         "ops_is_symmetric"_a = py::bool_(s.ops_is_symmetric),
         "params"_a = type("ParamSettings")(py::bool_(s.params_is_quantized),
-                                           py::bool_(s.params_is_symmetric)),
+                                           py::bool_(s.params_is_symmetric),
+                                           positive(s.params_block_size),
+                                           positive(s.params_decompressed_bw)),
         "strict_symmetric"_a = py::bool_(s.strict_symmetric),
         "unsigned_symmetric"_a = py::bool_(s.unsigned_symmetric),
         "per_channel_quantization"_a = py::bool_(s.per_channel_quantization),

@@ -65,17 +65,34 @@ def is_v21_error(e: Exception) -> bool:
     return getattr(e, "path", None) == "$.version" and f"'{VERSION}'" in str(e)
 
 
+def _split_lpbq(data: dict) -> tuple[dict, dict]:
+    """`data` without its LPBQ entries, and those as raw entries (name -> entry)."""
+    rest, lpbq = dict(data), {}
+    for section in ("activation_encodings", "param_encodings", "encodings"):
+        entries = data.get(section) or {}
+        if any(isinstance(e, dict) and e.get("layout") == "lpbq" for e in entries.values()):
+            rest[section] = {}
+            for name, entry in entries.items():
+                if isinstance(entry, dict) and entry.get("layout") == "lpbq":
+                    lpbq[name] = _lpbq.raw_entry(entry, f"{section}[{name!r}]")
+                else:
+                    rest[section][name] = entry
+    return rest, lpbq
+
+
 def write_v21(data: dict, float_entries: dict) -> str:
     """The text of a 2.1.0 file: `data`'s integer entries as 2.0.0 writes them (its float
-    entries left out), then `float_entries` (name -> raw entry without ``name``), one entry per
-    line, in the given order.
+    entries left out), then `float_entries` (name -> raw entry without ``name``) and `data`'s
+    LPBQ entries, one entry per line, in the given order.
 
     Raises:
-        EncodingsError: as :func:`torchqsim.encodings.write_encodings` for 2.0.0.
+        EncodingsError: as :func:`torchqsim.encodings.write_encodings` for 2.0.0, or naming a
+            malformed LPBQ entry.
     """
+    data, lpbq = _split_lpbq(data)
     doc = json.loads(_io.write_encodings(data, "2.0.0"))
     doc["version"] = VERSION
-    doc["encodings"] += [{"name": name, **e} for name, e in float_entries.items()]
+    doc["encodings"] += [{"name": name, **e} for name, e in {**float_entries, **lpbq}.items()]
     lines = [json.dumps(e, allow_nan=False) for e in doc["encodings"]]
     sep = ",\n        "
     entries = f"[\n        {sep.join(lines)}\n    ]" if lines else "[]"
@@ -234,9 +251,7 @@ def write_text(data: dict) -> str:
     ints, floats = {}, {}
     for section in ("activation_encodings", "param_encodings", "encodings"):
         for name, entry in (data.get(section) or {}).items():
-            if isinstance(entry, dict) and entry.get("layout") == "lpbq":
-                floats[name] = _lpbq.raw_entry(entry, f"{section}[{name!r}]")
-            elif isinstance(entry, dict) and "format" in entry:
+            if isinstance(entry, dict) and "format" in entry:
                 floats[name] = raw_entry(entry, f"{section}[{name!r}]")
             else:
                 ints.setdefault(section, {})[name] = entry

@@ -1,5 +1,6 @@
 /* The quantsim config reader: the six sections of the schema (qsim/config.h). */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,9 +35,11 @@ static const char * const OPS_KEYS[OPS_COUNT] = {[OPS_INPUT] = "is_input_quantiz
                                                  [OPS_OUTPUT] = "is_output_quantized",
                                                  [OPS_SYMMETRIC] = "is_symmetric"};
 
-enum param_key { PAR_QUANTIZED, PAR_SYMMETRIC, PAR_COUNT };
+enum param_key { PAR_QUANTIZED, PAR_SYMMETRIC, PAR_BLOCK_SIZE, PAR_DECOMPRESSED_BW, PAR_COUNT };
 static const char * const PARAM_KEYS[PAR_COUNT] = {[PAR_QUANTIZED] = "is_quantized",
-                                                   [PAR_SYMMETRIC] = "is_symmetric"};
+                                                   [PAR_SYMMETRIC] = "is_symmetric",
+                                                   [PAR_BLOCK_SIZE] = "block_size",
+                                                   [PAR_DECOMPRESSED_BW] = "decompressed_bw"};
 
 enum op_type_key { OT_INPUT, OT_OUTPUT, OT_SYMMETRIC, OT_PER_CHANNEL, OT_PARAMS,
                    OT_SUPPORTED_KERNELS, OT_ENCODING_CONSTRAINTS, OT_COUNT };
@@ -56,6 +59,43 @@ static const char * const MODEL_OUTPUT_KEYS[] = {"is_output_quantized"};
 enum constraint_key { CON_MIN, CON_MAX, CON_COUNT };
 static const char * const CONSTRAINT_KEYS[CON_COUNT] = {[CON_MIN] = "min", [CON_MAX] = "max"};
 
+/* --- param settings (defaults.params, params.<name>, op_type.<type>.params.<name>) ---------- */
+
+static qsim_status read_int(qsim_config_parser * p, const cJSON * v, int lo, int hi, int * out) {
+    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || v->valuedouble < lo ||
+        v->valuedouble > hi) {
+        char expected[64];
+        snprintf(expected, sizeof expected, "an integer from %d to %d", lo, hi);
+        return qsim_wrong_type(p, v, expected);
+    }
+    *out = (int)v->valuedouble;
+    return QSIM_SUCCESS;
+}
+
+static qsim_status param_field(qsim_config_parser * p, int key, const cJSON * v, void * ctx) {
+    qsim_config_param * q = ctx;
+    switch ((enum param_key)key) {
+        case PAR_QUANTIZED: return qsim_read_bool(p, v, &q->is_quantized);
+        case PAR_SYMMETRIC: return qsim_read_bool(p, v, &q->is_symmetric);
+        case PAR_BLOCK_SIZE: return read_int(p, v, 1, 1 << 30, &q->block_size);
+        case PAR_DECOMPRESSED_BW: return read_int(p, v, 2, 16, &q->decompressed_bw);
+        case PAR_COUNT: break;
+    }
+    return QSIM_INVALID_ARGUMENT; /* unreachable: qsim_read_members passes listed keys only */
+}
+
+/* One param settings object into `q` (absent keys: unset). */
+static qsim_status read_param_settings(qsim_config_parser * p, const cJSON * v, qsim_config_param * q) {
+    q->is_quantized = q->is_symmetric = QSIM_OPT_UNSET;
+    q->block_size = q->decompressed_bw = 0;
+    QSIM_TRY(qsim_read_members(p, v, PARAM_KEYS, PAR_COUNT, param_field, q));
+    if (q->decompressed_bw != 0 && q->block_size == 0) {
+        return qsim_json_fail(&p->w, QSIM_JSON_AT_VALUE, NULL,
+                              "decompressed_bw (LPBQ) needs block_size in the same entry");
+    }
+    return QSIM_SUCCESS;
+}
+
 /* --- defaults -------------------------------------------------------------------------------- */
 
 static int flag(qsim_opt_bool b) {
@@ -72,7 +112,7 @@ static qsim_status read_flag(qsim_config_parser * p, const cJSON * v, int * out)
 static qsim_status defaults_member(qsim_config_parser * p, int key, const cJSON * v, void * ctx) {
     qsim_config_defaults * d = ctx;
     qsim_opt_bool ops[OPS_COUNT];
-    qsim_opt_bool par[PAR_COUNT];
+    qsim_config_param par;
     switch ((enum defaults_key)key) {
         case DEF_OPS:
             QSIM_TRY(qsim_read_bools(p, v, OPS_KEYS, OPS_COUNT, ops));
@@ -81,9 +121,11 @@ static qsim_status defaults_member(qsim_config_parser * p, int key, const cJSON 
             d->ops_is_symmetric = flag(ops[OPS_SYMMETRIC]);
             return QSIM_SUCCESS;
         case DEF_PARAMS:
-            QSIM_TRY(qsim_read_bools(p, v, PARAM_KEYS, PAR_COUNT, par));
-            d->params_is_quantized = flag(par[PAR_QUANTIZED]);
-            d->params_is_symmetric = flag(par[PAR_SYMMETRIC]);
+            QSIM_TRY(read_param_settings(p, v, &par));
+            d->params_is_quantized = flag(par.is_quantized);
+            d->params_is_symmetric = flag(par.is_symmetric);
+            d->params_block_size = par.block_size;
+            d->params_decompressed_bw = par.decompressed_bw;
             return QSIM_SUCCESS;
         case DEF_STRICT_SYMMETRIC: return read_flag(p, v, &d->strict_symmetric);
         case DEF_UNSIGNED_SYMMETRIC: return read_flag(p, v, &d->unsigned_symmetric);
@@ -112,11 +154,8 @@ static qsim_status param_member(qsim_config_parser * p, int key, const cJSON * v
     (void)key;
     param_list * l = ctx;
     qsim_config_param * q = &l->items[l->n];
-    qsim_opt_bool b[PAR_COUNT];
-    QSIM_TRY(qsim_read_bools(p, v, PARAM_KEYS, PAR_COUNT, b));
+    QSIM_TRY(read_param_settings(p, v, q));
     q->name = qsim_config_strdup(p, v->string);
-    q->is_quantized = b[PAR_QUANTIZED];
-    q->is_symmetric = b[PAR_SYMMETRIC];
     l->n++;
     return q->name ? QSIM_SUCCESS : QSIM_OUT_OF_MEMORY;
 }

@@ -35,6 +35,7 @@ from ..quantization._layout import aligned_shape, qdq_layout
 from ..encoding_codec import aimet_offset
 from ..quantization.block_float_quantizer import BlockFloatQuantizeDequantize
 from ..quantization.float_quantizer import FloatQuantizeDequantize
+from ..quantization.lpbq_quantizer import LpbqQuantizeDequantize
 
 __all__ = ["encoding_entry"]
 
@@ -71,6 +72,16 @@ def _int_entry(q: QuantizeDequantize, shape) -> dict:
     }
 
 
+def _lpbq_entry(q: LpbqQuantizeDequantize, shape) -> dict:
+    """The LPBQ dict entry (torchqsim.encodings_lpbq) of an LPBQ weight quantizer: its integer
+    and channel scales in the encoding shape (ones over the kernel taps)."""
+    axis, block_size, _ = qdq_layout(shape, q.shape)
+    return {"dtype": "int", "bitwidth": q.bitwidth, "layout": "lpbq",
+            "per_block_int_scale": q.per_block_int_scale.to(torch.int64).tolist(),
+            "per_channel_scale": q.per_channel_scale.tolist(), "axis": axis,
+            "block_size": block_size}
+
+
 def encoding_entry(quantizer: nn.Module, shape) -> dict:
     """The encodings-file entry of ``quantizer`` applied to a tensor of ``shape``.
 
@@ -89,6 +100,8 @@ def encoding_entry(quantizer: nn.Module, shape) -> dict:
         >>> encoding_entry(FloatQuantizeDequantize(torch.float16), (4,))
         {'dtype': 'float', 'bitwidth': 16}
     """
+    if isinstance(quantizer, LpbqQuantizeDequantize) and shape is not None:
+        return _lpbq_entry(quantizer, tuple(shape))
     if isinstance(quantizer, QuantizeDequantize):
         return _int_entry(quantizer, None if shape is None else tuple(shape))
     if isinstance(quantizer, (FloatQuantizeDequantize, BlockFloatQuantizeDequantize)):

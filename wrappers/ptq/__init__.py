@@ -1,5 +1,6 @@
 """Post-training quantization tools (AIMET names): batch-norm folding, cross-layer
-equalization, bias correction, AdaRound, automatic mixed precision and sensitivity analysis.
+equalization, bias correction, AdaRound, SeqMSE, automatic mixed precision and sensitivity
+analysis.
 
 Example::
 
@@ -19,7 +20,9 @@ from .bias_correction import QuantParams, correct_bias
 from .cross_layer_equalization import equalize_model
 from .mixed_precision import MixedPrecisionResult, choose_mixed_precision
 from .sensitivity import QuantAnalyzer
+from .seq_mse import apply_seq_mse
 
 __all__ = ["fold_all_batch_norms", "equalize_model", "correct_bias", "QuantParams",
-           "apply_adaround", "choose_mixed_precision", "MixedPrecisionResult", "QuantAnalyzer",
+           "apply_adaround", "apply_seq_mse", "choose_mixed_precision", "MixedPrecisionResult",
+           "QuantAnalyzer",
            "CallbackFunc", "TraceError"]

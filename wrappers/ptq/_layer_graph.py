@@ -19,8 +19,8 @@ from torch.fx.passes.shape_prop import ShapeProp
 
 from .._forward import eval_mode, run_model, split_dummy_input
 
-__all__ = ["LayerGraph", "TraceError", "batches", "execution_order", "module_names",
-           "run_batches"]
+__all__ = ["LayerGraph", "TraceError", "batches", "capture_layer", "execution_order",
+           "module_names", "run_batches"]
 
 
 class TraceError(RuntimeError):
@@ -149,6 +149,28 @@ def run_batches(model: nn.Module, data_loader, num_batches: int | None, who: str
     with torch.no_grad():
         for x in batches(data_loader, num_batches, who):
             run_model(model, x)
+
+
+def capture_layer(model: nn.Module, layer: nn.Module, data_loader, num_batches, who: str,
+                  output: bool):
+    """Inputs (or outputs) of `layer` when `model` runs the first `num_batches` batches (all for
+    None), concatenated along the batch axis, and the length of the first batch's.
+
+    Example::
+
+        >>> m = nn.Sequential(nn.Linear(2, 3), nn.ReLU())
+        >>> x, n = capture_layer(m, m[1], [torch.ones(4, 2)] * 2, None, "f", output=False)
+        >>> tuple(x.shape), n
+        ((8, 3), 4)
+    """
+    seen = []
+    hook = layer.register_forward_hook(
+        lambda m, args, out: seen.append((out if output else args[0]).detach()))
+    try:
+        run_batches(model, data_loader, num_batches, who)
+    finally:
+        hook.remove()
+    return torch.cat(seen), seen[0].shape[0]
 
 
 def execution_order(model: nn.Module, inputs, layers: dict) -> list[str]:

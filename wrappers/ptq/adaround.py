@@ -49,7 +49,7 @@ from ..quantization._layout import qdq_layout
 from ..quantization.scheme import QuantScheme
 from ..quantsim.torch_encodings import quantizer_entries
 from ._channels import is_weight_layer, out_axis
-from ._layer_graph import execution_order, module_names, run_batches
+from ._layer_graph import capture_layer, execution_order, module_names
 
 __all__ = ["apply_adaround", "ADAROUND_ZETA", "ADAROUND_GAMMA"]
 
@@ -66,19 +66,6 @@ def _v_init(rest: Tensor) -> Tensor:
     """V with ``h(V) = rest`` (rest in [0, 1))."""
     p = (rest - ADAROUND_GAMMA) / (ADAROUND_ZETA - ADAROUND_GAMMA)
     return torch.log(p / (1 - p))
-
-
-def _capture(model: nn.Module, layer: nn.Module, data_loader, num_batches, who, output: bool):
-    """Inputs (or outputs) of `layer` over the batches, concatenated along the batch axis, and
-    the length of the first (the minibatch size of the optimisation)."""
-    seen = []
-    hook = layer.register_forward_hook(
-        lambda m, args, out: seen.append((out if output else args[0]).detach()))
-    try:
-        run_batches(model, data_loader, num_batches, who)
-    finally:
-        hook.remove()
-    return torch.cat(seen), seen[0].shape[0]
 
 
 def _weight_quantizer(layer, bw, scheme, per_channel) -> QuantizeDequantize:
@@ -232,8 +219,8 @@ def apply_adaround(model: nn.Module, dummy_input, data_loader, num_batches: int,
             layer = layers[name]
             bw = overrides.get(name, param_bw)
             q = _weight_quantizer(layer, bw, scheme, per_channel)
-            x, batch_size = _capture(work, layer, data_loader, num_batches, who, output=False)
-            y, _ = _capture(fp, fp.get_submodule(name), data_loader, num_batches, who, output=True)
+            x, batch_size = capture_layer(work, layer, data_loader, num_batches, who, False)
+            y, _ = capture_layer(fp, fp.get_submodule(name), data_loader, num_batches, who, True)
             w = _optimize_layer(layer, q, x, y, iterations, reg_param, beta_range, warm_start,
                                 batch_size, gen, bar)
             with torch.no_grad():

@@ -83,8 +83,8 @@ def load_config(path_or_name: str | os.PathLike | None = None) -> QuantsimConfig
 
         >>> from torchqsim.quantsim.config_file import load_config
         >>> cfg = load_config("default")
-        >>> cfg.defaults.params, cfg.params["bias"]
-        (ParamSettings(is_quantized=True, is_symmetric=True), ParamSettings(is_quantized=False, is_symmetric=None))
+        >>> cfg.defaults.params.is_symmetric, cfg.params["bias"].is_quantized
+        (True, False)
         >>> cfg.supergroups[0].op_list
         ('Conv', 'Relu')
         >>> load_config("target").op_type["Softmax"].encoding_constraints

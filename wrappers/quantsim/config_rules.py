@@ -64,6 +64,10 @@ def _set_param(slot: SlotSpec, settings: ParamSettings) -> None:
         slot.enabled = settings.is_quantized
     if settings.is_symmetric is not None:
         slot.symmetric = settings.is_symmetric
+    if settings.block_size is not None:
+        slot.block_size = settings.block_size
+    if settings.decompressed_bw is not None:
+        slot.decompressed_bw = settings.decompressed_bw
 
 
 def _op_settings(cfg: OpTypeSettings) -> dict:

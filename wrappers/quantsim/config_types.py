@@ -16,7 +16,7 @@ Example::
     >>> from torchqsim.quantsim.config_file import load_config
     >>> cfg = load_config("default")
     >>> cfg.defaults.params
-    ParamSettings(is_quantized=True, is_symmetric=True)
+    ParamSettings(is_quantized=True, is_symmetric=True, block_size=None, decompressed_bw=None)
     >>> cfg.params["bias"].is_quantized, cfg.params["bias"].is_symmetric
     (False, None)
     >>> cfg.supergroups[0].op_list
@@ -58,10 +58,14 @@ class Kernel:
 
 @dataclass(frozen=True)
 class ParamSettings:
-    """``{is_quantized, is_symmetric}`` of a parameter (None: unset)."""
+    """``{is_quantized, is_symmetric, block_size, decompressed_bw}`` of a parameter (None:
+    unset). ``block_size`` and ``decompressed_bw`` are torchqsim's extension: blockwise weights
+    with blocks of ``block_size`` input channels, LPBQ when ``decompressed_bw`` is also set."""
 
     is_quantized: Optional[bool] = None
     is_symmetric: Optional[bool] = None
+    block_size: Optional[int] = None
+    decompressed_bw: Optional[int] = None
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from ..quantization.float_quantizer import FloatQuantizeDequantize
 from ..quantization.param_quantizer import ParamQuantizeDequantize, freeze
 from ..quantization.quantizer import QuantizeDequantize
 from .arguments import FLOAT_DTYPES
+from .blockwise import block_quantizer
 from .plan import SlotSpec
 
 __all__ = ["disable_non_float_slots", "make_quantizer", "quantize_modules", "realize",
@@ -98,6 +99,12 @@ def make_quantizer(sim, module: nn.Module, kind: str, key, spec: SlotSpec):
         return FloatQuantizeDequantize(spec.dtype).train(module.training)
     if spec.dtype in BLOCK_FORMATS:
         q = BlockFloatQuantizeDequantize(spec.dtype, _block_axis(module, kind, key))
+        return q.to(_device(sim.model, module)).train(module.training)
+    if kind == "param" and spec.block_size is not None:
+        analyzer = lambda shape: sim.quant_scheme.analyzer(shape, sim._percentile,  # noqa: E731
+                                                            sim._tf_enhanced_histogram)
+        q = block_quantizer(sim, module, key, spec, analyzer, spec.symmetric)
+        q.requires_grad_(sim.quant_scheme.is_range_learning and spec.decompressed_bw is None)
         return q.to(_device(sim.model, module)).train(module.training)
     shape: tuple = ()
     if kind == "param" and spec.channel_axis is not None:

@@ -40,6 +40,7 @@ import re
 
 from ..encoding_codec import aimet_bool_text
 from ..quantization.block_float_quantizer import BlockFloatQuantizeDequantize
+from .block_encodings import block_channels
 from .construction import _block_axis
 
 __all__ = ["is_onnx_keyed", "node_module", "onnx_entries"]
@@ -175,16 +176,11 @@ def _channels(sim, key, entry: dict, where: str) -> list:
     if entry["dtype"] == "float":
         return [{"bitwidth": entry["bitwidth"], "dtype": "float"}]
     if entry.get("layout") == "lpbq":
-        raise ValueError(f"{where}: LPBQ encodings cannot be loaded into a QuantizationSimModel "
-                         f"(it has no LPBQ quantizer; torchqsim.functional.lpbq_quantize_dequantize "
-                         f"applies them)")
+        return block_channels(entry, where)
     if entry.get("layout") == "per_block":
         mx = _mxint8(sim, key, entry)
-        if mx is not None:
-            return _float_channels(sim, key, mx, where)
-        raise ValueError(f"{where}: per-block encodings cannot be loaded into a QuantizationSimModel "
-                         f"(only MXINT8's: signed 8-bit, symmetric, blocks of 32 along the block "
-                         f"axis, one step 2^k / 64 per block of the weight)")
+        return block_channels(entry, where) if mx is None else \
+            _float_channels(sim, key, mx, where)
     sym = aimet_bool_text(entry["is_symmetric"])
     out = []
     for i, (s, o) in enumerate(zip(entry["scale"], entry["offset"])):

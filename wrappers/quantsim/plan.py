@@ -33,6 +33,10 @@ class SlotSpec:
         channel_axis: parameters only: the per-channel axis, or None for per-tensor.
         encoding_constraints: outputs only: a fixed ``(min, max)`` range (frozen), or
             ``(min, None)``: min fixed, max calibrated (tf).
+        block_size: weights only: blockwise integer encodings, blocks of this many input
+            channels (per output channel); None: per-channel or per-tensor.
+        decompressed_bw: with `block_size`: LPBQ (block scales as integers times a channel
+            scale, :class:`~torchqsim.quantization.LpbqQuantizeDequantize`).
 
     Example::
 
@@ -48,6 +52,8 @@ class SlotSpec:
     dtype: str = "int"
     channel_axis: int | None = None
     encoding_constraints: tuple[float, float | None] | None = None
+    block_size: int | None = None
+    decompressed_bw: int | None = None
 
     @property
     def grid(self) -> Grid:

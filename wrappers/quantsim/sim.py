@@ -210,7 +210,8 @@ class QuantizationSimModel:
         """Sets p of the ``percentile`` scheme's analyzers (in [50, 100]; default 100)."""
         calibration.set_percentile(self, percentile)
 
-    def set_precision(self, target, activation=None, param=None) -> None:
+    def set_precision(self, target, activation=None, param=None, *, block_size=None,
+                      decompressed_bw=None, symmetric=None) -> None:
         """Manual mixed precision: sets the precision of the quantizers of some modules.
 
         Call before :meth:`compute_encodings` (changed quantizers lose their encodings).
@@ -222,15 +223,24 @@ class QuantizationSimModel:
             activation: bitwidth (int, or ``"int8"``) or ``"fp16"`` for every input and output
                 slot; None keeps it.
             param: the same for every parameter slot, or a dict ``{param_name: precision}``.
+            block_size: blockwise integer weights, blocks of this many input channels per
+                output channel (torchqsim.quantsim.blockwise); None keeps the setting.
+            decompressed_bw: with a block size: LPBQ weights (AIMET's
+                ``set_grouped_blockwise_quantization_for_weights``), integer block scales of
+                ``decompressed_bw - bitwidth`` bits; None keeps the setting.
+            symmetric: the weight grid's symmetry; None keeps it.
 
         Raises:
-            ValueError: unknown target or parameter name, bad precision.
+            ValueError: unknown target or parameter name, bad precision, a block size that does
+                not divide a weight's input channels, LPBQ bitwidths out of order, block
+                settings on a module without a weight (each naming the module).
 
         Example::
 
             >>> sim.set_precision(nn.Linear, activation=16, param={"weight": 4})  # doctest: +SKIP
         """
-        names = targets.set_precision(self, target, activation, param)
+        names = targets.set_precision(self, target, activation, param, block_size,
+                                      decompressed_bw, symmetric)
         check_supported_kernels({n: self._specs[n] for n in names})
 
     def exclude_layers_from_quantization(self, layers) -> None:

@@ -47,13 +47,34 @@ def resolve(sim, target) -> list[str]:
                     f"{type(target).__name__}")
 
 
-def set_precision(sim, target, activation, param) -> list[str]:
+def _set_blocks(spec, name: str, block_size, decompressed_bw, symmetric) -> None:
+    """Sets the weight slot's blockwise / LPBQ settings (None: kept); checked when the
+    quantizer is made (:mod:`.blockwise`)."""
+    if block_size is None and decompressed_bw is None and symmetric is None:
+        return
+    weight = spec.params.get("weight")
+    if weight is None:
+        raise ValueError(f"module {name!r} has no weight parameter: block_size, decompressed_bw "
+                         f"and symmetric apply to weights")
+    if decompressed_bw is not None and block_size is None and weight.block_size is None:
+        raise ValueError(f"module {name!r}: decompressed_bw (LPBQ) needs block_size")
+    if block_size is not None:
+        weight.block_size = block_size
+    if decompressed_bw is not None:
+        weight.decompressed_bw = decompressed_bw
+    if symmetric is not None:
+        weight.symmetric = bool(symmetric)
+
+
+def set_precision(sim, target, activation, param, block_size=None, decompressed_bw=None,
+                  symmetric=None) -> list[str]:
     """``QuantizationSimModel.set_precision``: sets the slots' precision in the plan and
     re-creates the quantizers of the `target` modules; returns their names."""
     act = None if activation is None else parse_precision(activation, "activation")
     names = resolve(sim, target)
     for name in names:
         spec = sim._specs[name]
+        _set_blocks(spec, name, block_size, decompressed_bw, symmetric)
         if isinstance(param, dict):
             unknown = set(param) - set(spec.params)
             if unknown:

@@ -28,6 +28,7 @@ from ..float_formats import BLOCK_FORMATS, FLOAT_FORMATS, is_format
 from ..quantization.param_quantizer import freeze
 from ..quantization.quantizer import QuantizeDequantize
 from .arguments import check_bitwidth
+from .block_encodings import is_block_channels, plan_block_entry, quantizer_block_entries
 from .construction import make_quantizer, set_slot
 from .onnx_encodings import is_onnx_keyed, onnx_entries
 from .propagation import tie_loaded
@@ -40,6 +41,8 @@ def quantizer_entries(q: nn.Module) -> list[dict]:
     (``"format": "fp8_e4m3"``, ``"mxfp4"``, ...) to AIMET's ``{"bitwidth", "dtype": "float"}``,
     and a calibrated NVFP4 quantizer its largest magnitude (``"amax"``, which gives the tensor
     scale), so that ``load_encodings`` rebuilds the same quantizer."""
+    if getattr(q, "block_axis", None) is not None:
+        return quantizer_block_entries(q)
     if not isinstance(q, QuantizeDequantize):
         entry = {"bitwidth": int(q.bitwidth), "dtype": "float"}
         if is_format(getattr(q, "format_name", None)):
@@ -175,6 +178,8 @@ def _plan_entry(sim, key, entries, where: str):
     slot = slots[k]
     if not slot.enabled:
         return f"{where}: the {kind} quantizer {k!r} of {name!r} is disabled in this sim"
+    if is_block_channels(entries):
+        return plan_block_entry(sim, key, slot, entries[0], where)
     fmt, amax, entries = _format_keys(entries, where)
     entry = channels_to_entry(entries, where)
     module = sim.model.get_submodule(name)
@@ -198,7 +203,7 @@ def _plan_entry(sim, key, entries, where: str):
                              f"{tuple(param.shape)}")
         new.channel_axis = axis if n > 1 else None
     q = make_quantizer(sim, module, kind, k, new)
-    lo, hi = _entry_range(entry, q.qmin, q.qmax)
+    lo, hi = entry_range(entry, q.qmin, q.qmax)
     with torch.no_grad():
         q._set(lo, hi)
     return slot, new, name, kind, k, q
@@ -235,7 +240,7 @@ def _mapping(value, where: str) -> dict:
     return value
 
 
-def _entry_range(entry: dict, qmin: int, qmax: int) -> tuple[Tensor, Tensor]:
+def entry_range(entry: dict, qmin: int, qmax: int) -> tuple[Tensor, Tensor]:
     """Per-channel (min, max) of a checked entry: its min/max when recorded, else AIMET's
     ``scale * offset`` and ``scale * (offset + qmax - qmin)`` in fp32; max then moved by a few
     ulps where needed so that the quantizer's ``(max - min) / (qmax - qmin)`` is the entry's

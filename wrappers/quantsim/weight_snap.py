@@ -65,7 +65,8 @@ def snap_weight_ranges(sim) -> None:
         weight_q = _int_quantizer(module.param_quantizers["weight"]) \
             if "weight" in module.param_quantizers else None
         input_q = _input_quantizer(sim.model, op)
-        if weight_q is None or input_q is None or is_frozen(weight_q):
+        if weight_q is None or input_q is None or is_frozen(weight_q) or \
+                getattr(weight_q, "block_axis", None) is not None:  # blockwise: kept as is
             continue
         with torch.no_grad():
             scale, zp = weight_q.get_scale(), weight_q.get_zero_point()

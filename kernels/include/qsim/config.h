@@ -4,10 +4,10 @@
  * A config has six required sections (later ones override earlier ones when applied, 1.6):
  *
  *   defaults      ops {is_input_quantized, is_output_quantized, is_symmetric}   (ops required)
- *                 params {is_quantized, is_symmetric}                            (params required)
+ *                 params {is_quantized, is_symmetric, block_size, decompressed_bw} (required)
  *                 strict_symmetric, unsigned_symmetric, per_channel_quantization,
  *                 supported_kernels [{activation, param}], hw_version "V75"
- *   params        {<param name>: {is_quantized, is_symmetric}}
+ *   params        {<param name>: {is_quantized, is_symmetric, block_size, decompressed_bw}}
  *   op_type       {<op type>: {is_input_quantized, is_output_quantized, is_symmetric,
  *                  per_channel_quantization, params {<name>: {...}},
  *                  supported_kernels [{activation, param?}], encoding_constraints {min, max?}}}
@@ -29,6 +29,9 @@
  *  - op_list: at least two op types; supported_kernels: at least one kernel;
  *  - encoding_constraints: a finite min, and optionally a finite max > min (AIMET's schema
  *    requires min only; a missing max is calibrated, 1.6); other members are ignored, as by AIMET;
+ *  - block_size (an integer >= 1) and decompressed_bw (an integer 2..16), torchqsim's extension
+ *    of a params entry (AIMET sets them by API, set_grouped_blockwise_quantization_for_weights):
+ *    blockwise weights with blocks of block_size input channels, LPBQ when decompressed_bw is set;
  *  - op type and param names are free-form (AIMET only logs unknown op types); every other key
  *    must be one listed above.
  * Anything else fails with QSIM_PARSE_ERROR and a qsim_error (qsim/json_error.h) naming the JSON
@@ -90,6 +93,8 @@ typedef struct qsim_config_param {
     const char *  name;
     qsim_opt_bool is_quantized;
     qsim_opt_bool is_symmetric;
+    int           block_size;      /* >= 1: blockwise weights; 0: unset */
+    int           decompressed_bw; /* 2..16: LPBQ (with block_size); 0: unset */
 } qsim_config_param;
 
 /* One op_type entry; `name` is the ONNX (or backend) op type as written in the file. */
@@ -123,6 +128,8 @@ typedef struct qsim_config_defaults {
     int                        ops_is_symmetric;
     int                        params_is_quantized;
     int                        params_is_symmetric;
+    int                        params_block_size;      /* 0: unset (qsim_config_param) */
+    int                        params_decompressed_bw; /* 0: unset */
     int                        strict_symmetric;
     int                        unsigned_symmetric;
     int                        per_channel_quantization;
