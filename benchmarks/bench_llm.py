@@ -19,7 +19,8 @@ Rows per dtype (ratios of medians timed interleaved, one call of each per round;
   builds and evaluates the FP model (target <= 1.15). Both import torch and torchqsim first;
   ``model_rss`` is the same ratio of the peaks less the resident memory after those imports
   (the model's own share, stricter);
-- ``seq_mse``: seconds per layer of ``torchqsim.ptq.apply_seq_mse`` (only when it exists).
+- ``seq_mse``: seconds per searched Linear layer of ``torchqsim.ptq.apply_seq_mse`` (only when
+  it exists; ``--seq-mse-candidates`` candidates, the batch as data).
 
 Usage::
 
@@ -172,7 +173,9 @@ def rss_rows(args, dtype):
 
 
 def seq_mse_rows(args, dtype):
-    """Seconds per decoder layer of apply_seq_mse, when torchqsim has it."""
+    """Seconds per searched Linear layer of apply_seq_mse, when torchqsim has it."""
+    import torch
+
     import torchqsim.ptq as ptq
     if not hasattr(ptq, "apply_seq_mse"):
         return []
@@ -181,10 +184,13 @@ def seq_mse_rows(args, dtype):
     sim = QuantizationSimModel(model, batch, quant_scheme="tf", config_file="per_channel",
                                default_param_bw=args.param_bw, default_output_bw=args.output_bw,
                                in_place=True)
+    layers = sum(1 for _, m in sim.named_qmodules() if isinstance(m, torch.nn.Linear))
     start = time.perf_counter()
-    ptq.apply_seq_mse(model, sim, [batch])
+    ptq.apply_seq_mse(sim, [batch["input_ids"]], num_candidates=args.seq_mse_candidates,
+                      progress=False)
     seconds = time.perf_counter() - start
-    return [{"dtype": dtype, "row": "seq_mse", "s_per_layer": seconds / args.layers}]
+    return [{"dtype": dtype, "row": "seq_mse", "s_per_layer": seconds / layers,
+             "layers": layers, "candidates": args.seq_mse_candidates}]
 
 
 def print_row(r):
@@ -196,7 +202,8 @@ def print_row(r):
     elif "ours_mib" in r:
         what = f"ours {r['ours_mib']:8.1f} MiB  base {r['base_mib']:8.1f} MiB"
     else:
-        print(f"{r['dtype']:5} {r['row']:10} {r['s_per_layer']:8.2f} s per layer", flush=True)
+        print(f"{r['dtype']:5} {r['row']:10} {r['s_per_layer']:8.2f} s per Linear layer "
+              f"({r['layers']} layers, {r['candidates']} candidates)", flush=True)
         return
     print(f"{r['dtype']:5} {r['row']:10} {what}  ratio {r['ratio']:5.2f}{verdict}", flush=True)
 
@@ -212,6 +219,8 @@ def parse(argv):
     parser.add_argument("--param-bw", type=int, default=8)
     parser.add_argument("--output-bw", type=int, default=16)
     parser.add_argument("--threads", type=int, default=1, help="torch threads of the timed rows")
+    parser.add_argument("--seq-mse-candidates", type=int, default=20,
+                        help="apply_seq_mse's num_candidates (20, AIMET's default)")
     parser.add_argument("--no-rss", dest="rss", action="store_false", help="skip the RSS rows")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON output path")
     parser.add_argument("--rss-child", choices=["sim", "fp"], help=argparse.SUPPRESS)

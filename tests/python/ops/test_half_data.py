@@ -9,11 +9,10 @@ of any aten copy or dtype conversion of the data's size inside an op.
 
 import pytest
 import torch
-from torch.profiler import ProfilerActivity, profile
 
 import torchqsim  # noqa: F401  (registers the ops)
 
-from asserts import assert_same
+from asserts import assert_same, big_copies
 from qdq_cases import grid_data, make_qparams
 from reference import expand_qparam
 
@@ -99,15 +98,6 @@ def test_statistics_equal_those_of_the_fp32_cast(axis, dtype):
                 assert a.dtype == b.dtype and torch.equal(a, b), f"{op} axis {axis} counts"
 
 
-def _big_copies(fn, numel):
-    """The aten copies and conversions of at least `numel` elements that `fn()` runs."""
-    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
-        fn()
-    copies = ("aten::copy_", "aten::_to_copy", "aten::clone", "aten::contiguous")
-    return [(e.name, e.input_shapes) for e in prof.events() if e.name in copies
-            and any(s and torch.Size(s).numel() >= numel for s in e.input_shapes)]
-
-
 @pytest.mark.parametrize("dtype", HALF, ids=str)
 @pytest.mark.parametrize("layout", ["per-tensor", "axis0", "block-last"])
 def test_no_fp32_copy_of_the_data(layout, dtype):
@@ -120,7 +110,7 @@ def test_no_fp32_copy_of_the_data(layout, dtype):
              "histogram": lambda: ops.histogram(x, torch.tensor([-1.0, 1.0], dtype=torch.float64),
                                                 64, None)}
     for name, fn in calls.items():
-        assert _big_copies(fn, x.numel()) == [], f"{layout} {name} copied the data"
+        assert big_copies(fn, x.numel()) == [], f"{layout} {name} copied the data"
     # the detector sees conversions: range learning computes on fp32 copies
-    assert _big_copies(lambda: ops.quantize_dequantize_backward(dy, x, scale, zp, *grid, True),
+    assert big_copies(lambda: ops.quantize_dequantize_backward(dy, x, scale, zp, *grid, True),
                        x.numel())

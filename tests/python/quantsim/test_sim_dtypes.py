@@ -14,7 +14,7 @@ import copy
 import pytest
 import torch
 
-from asserts import assert_same
+from asserts import assert_same, big_copies
 from reference import expand_qparam
 from torchqsim.quantization.quantizer import QuantizeDequantize
 from torchqsim.quantsim import QuantizationSimModel
@@ -176,16 +176,6 @@ def test_in_place_sims_hold_no_cached_weights_unless_asked_and_compute_the_same(
         _sim(model, "W4A16", weight_cache="yes")
 
 
-def _weight_copies(fn, smallest):
-    """The aten copies/conversions during fn() of tensors at least `smallest` elements large."""
-    from torch.profiler import ProfilerActivity, profile
-    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
-        fn()
-    copies = ("aten::copy_", "aten::_to_copy", "aten::clone", "aten::contiguous")
-    return [(e.name, e.input_shapes) for e in prof.events() if e.name in copies
-            and any(s and torch.Size(s).numel() >= smallest for s in e.input_shapes)]
-
-
 @pytest.mark.parametrize("dtype", HALF, ids=str)
 def test_no_copy_of_any_weight_in_calibration_or_evaluation(dtype):
     model = _llama(dtype)
@@ -200,4 +190,28 @@ def test_no_copy_of_any_weight_in_calibration_or_evaluation(dtype):
         with torch.no_grad():
             sim.model.eval()(**batch)
 
-    assert _weight_copies(calibrate_and_evaluate, smallest) == []
+    assert big_copies(calibrate_and_evaluate, smallest) == []
+
+
+@pytest.mark.parametrize("per_row", [False, True], ids=["per-tensor", "per-row"])
+def test_embedding_without_cache_quantizes_only_the_looked_up_rows(per_row):
+    from torch.profiler import ProfilerActivity, profile
+
+    import torchqsim.nn as qnn
+    from torchqsim.quantization.param_quantizer import ParamQuantizeDequantize
+    torch.manual_seed(0)
+    emb = qnn.QuantizedEmbedding.from_module(torch.nn.Embedding(50, 8).to(torch.bfloat16)).eval()
+    w = emb.weight.detach().float()
+    q = ParamQuantizeDequantize((50, 1) if per_row else (), 4, symmetric=False)
+    q.set_range(w.amin(1, keepdim=True), w.amax(1, keepdim=True)) if per_row else \
+        q.set_range(w.min(), w.max())
+    q.cache_eval_output = False
+    emb.param_quantizers["weight"] = q.requires_grad_(False).eval()
+    idx = torch.tensor([[3, 49, 3], [0, 7, 21]])
+    with torch.no_grad(), profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+        got = emb(idx)
+    with torch.no_grad():
+        want = torch.nn.functional.embedding(idx, q(emb.weight))
+    assert_same(got, want, "rows quantized after the lookup")
+    shapes = [e.input_shapes[0] for e in prof.events() if e.name == "qsim::quantize_dequantize"]
+    assert shapes == [[6, 8]] if per_row else shapes == [[2, 3, 8]], shapes
