@@ -58,8 +58,9 @@ def _calibrated_only(sim) -> SlotState:
 
 
 def candidate_ranges(w: Tensor, q: QuantizeDequantize, num_candidates: int):
-    """``(lo, hi)``, each ``(num_candidates, *q.shape)``: candidate ``i`` is the weight range of
-    each encoding element scaled by ``(i + 1) / num_candidates`` (module docstring).
+    """``(lo, hi)``, each ``(num_candidates, *q.shape)`` on the CPU (where ``set_range`` computes
+    encodings): candidate ``i`` is the weight range of each encoding element scaled by
+    ``(i + 1) / num_candidates`` (module docstring).
 
     Example::
 
@@ -70,20 +71,20 @@ def candidate_ranges(w: Tensor, q: QuantizeDequantize, num_candidates: int):
     """
     view, axis = stats_view(w.detach().float(), q.shape)
     dims = [d for d in range(view.dim()) if d != axis]
-    lo = (view.amin(dim=dims) if dims else view).reshape(q.shape).clamp(max=0)
-    hi = (view.amax(dim=dims) if dims else view).reshape(q.shape).clamp(min=0)
+    lo = (view.amin(dim=dims) if dims else view).reshape(q.shape).clamp(max=0).cpu()
+    hi = (view.amax(dim=dims) if dims else view).reshape(q.shape).clamp(min=0).cpu()
     if q.symmetric:
         hi = torch.maximum(hi, -lo)
         lo = -hi
-    f = torch.arange(1, num_candidates + 1, dtype=torch.float32) / num_candidates
-    f = f.reshape((-1,) + (1,) * len(q.shape))
+    f = torch.arange(1, num_candidates + 1, dtype=torch.float32)
+    f = (f / num_candidates).reshape((-1,) + (1,) * len(q.shape))
     return lo * f, hi * f
 
 
 def _channel_mse(err: Tensor, layer: nn.Module) -> Tensor:
     """Mean squared `err` per output channel."""
     dim = type(layer).output_channel_dim(err.dim())
-    return err.float().square().transpose(0, dim).reshape(err.shape[dim], -1).mean(1)
+    return err.float().square().mean(dim=[d for d in range(err.dim()) if d != dim])
 
 
 def _loss(layer, x: Tensor, ref: Tensor, w: Tensor, wq: Tensor, q) -> Tensor:
@@ -100,7 +101,7 @@ def _loss(layer, x: Tensor, ref: Tensor, w: Tensor, wq: Tensor, q) -> Tensor:
         err = torch.einsum("mnk,onk->mon", x.reshape(-1, nb, span).float(),
                            dw.reshape(-1, nb, span).float())
         return err.square().mean(0)
-    loss = torch.empty(q.shape)
+    loss = torch.empty(q.shape, device=w.device)
     span = w.shape[axis] // nb
     for b in range(nb):
         part = torch.zeros_like(dw)
@@ -117,20 +118,20 @@ def _search_layer(layer: nn.Module, x: Tensor, num_candidates: int) -> None:
     w = layer.weight.detach()
     if layer.input_quantizers and layer.input_quantizers[0] is not None:
         x = layer.input_quantizers[0](x)
-    probe = QuantizeDequantize(q.shape, q.bitwidth, q.symmetric)  # plain blocks for LPBQ too
+    probe = QuantizeDequantize(q.shape, q.bitwidth, q.symmetric).to(w.device)  # LPBQ: plain
     probe.grid = q.grid
     probe.block_axis = getattr(q, "block_axis", None)
     lo, hi = candidate_ranges(w, q, num_candidates)
     ref = layer.forward_with_weight(x, w)
-    best_loss = torch.full(q.shape, float("inf"))
-    best = torch.zeros(q.shape, dtype=torch.long)
+    best_loss = torch.full(q.shape, float("inf"), device=w.device)
+    best = torch.zeros(q.shape, dtype=torch.long, device=w.device)
     for i in range(num_candidates):
         probe.set_range(lo[i], hi[i])
         loss = _loss(layer, x, ref, w, probe(w), probe)
         better = loss < best_loss
         best_loss = torch.where(better, loss, best_loss)
         best = torch.where(better, torch.full_like(best, i), best)
-    pick = best.unsqueeze(0)
+    pick = best.cpu().unsqueeze(0)
     q.set_range(lo.gather(0, pick).squeeze(0), hi.gather(0, pick).squeeze(0))
     freeze(q)
 
