@@ -28,9 +28,10 @@ int64_t find_first(const at::Tensor & t, Pred bad) {
     return -1;
 }
 
-// x as fp32 without copying a dense layout: strides as at::empty_like(x) gives them.
-at::Tensor dense_fp32(const at::Tensor & x) {
-    const at::Tensor f = x.to(at::kFloat);
+// x as fp32 (or in its own dtype: `keep`) without copying a dense layout: strides as
+// at::empty_like(x) gives them.
+at::Tensor dense_data(const at::Tensor & x, bool keep = false) {
+    const at::Tensor f = keep ? x : x.to(at::kFloat);
     return f.is_non_overlapping_and_dense() ? f : at::empty_like(f).copy_(f);
 }
 
@@ -138,7 +139,7 @@ QdqArgs check_qdq_args(const char * op, const char * x_name, const at::Tensor & 
                        const at::Tensor & scale, const at::Tensor & zero_point, int64_t qmin,
                        int64_t qmax, std::optional<int64_t> axis,
                        std::optional<int64_t> block_size, bool check_zero_point_range,
-                       c10::DeviceType device) {
+                       c10::DeviceType device, bool keep_half) {
     TORCH_CHECK_TYPE(is_float_data(x.scalar_type()), op, ": ", x_name,
                      " must be float32, float16 or bfloat16, got ", x.scalar_type());
     const auto on_device = [&](const at::Tensor & t) {
@@ -154,7 +155,7 @@ QdqArgs check_qdq_args(const char * op, const char * x_name, const at::Tensor & 
     QdqArgs a;
     a.scale      = check_scale(op, scale);
     a.zero_point = check_zero_point(op, zero_point, scale, qmin, qmax, check_zero_point_range);
-    a.x          = dense_fp32(x);
+    a.x          = dense_data(x, keep_half);
     const std::vector<int64_t> order = memory_order(a.x);
     a.layout     = make_layout(op, a.x, scale, axis, block_size, order);
     if (block_size.has_value() && !is_identity(order)) {
@@ -187,7 +188,7 @@ at::Tensor check_grad(const char * op, const at::Tensor & grad, const at::Tensor
                       " must equal the input shape ", x.sizes());
     TORCH_CHECK_VALUE(grad.device() == x.device(), op, ": grad must be on the input's device (",
                       x.device(), "), got ", grad.device());
-    if (grad.scalar_type() == at::kFloat && grad.strides() == data.strides()) {
+    if (grad.scalar_type() == data.scalar_type() && grad.strides() == data.strides()) {
         return grad;
     }
     return at::empty_like(data).copy_(grad);
@@ -211,7 +212,7 @@ at::Tensor out_target(const char * op, const at::Tensor & out, const at::Tensor 
                           op, ": out overlaps ", t == &x ? "x" : t == &scale ? "scale" : "zero_point",
                           "; out may only be x itself (in place) or memory of its own");
     }
-    if (out.scalar_type() == at::kFloat && out.strides() == a.x.strides()) {
+    if (out.scalar_type() == a.x.scalar_type() && out.strides() == a.x.strides()) {
         return out;
     }
     return at::empty_like(a.x);
@@ -224,7 +225,7 @@ at::Tensor check_float_cast(const at::Tensor & x, at::ScalarType dtype) {
     TORCH_CHECK_VALUE(dtype == at::kHalf || dtype == at::kBFloat16,
                       "float_quantize_dequantize: dtype must be torch.float16 or torch.bfloat16, got ",
                       dtype);
-    return dense_fp32(x);
+    return dense_data(x);
 }
 
 }  // namespace qsim

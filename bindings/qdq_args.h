@@ -20,7 +20,7 @@ namespace qsim {
 // the same order. A non-dense tensor (a slice, an expanded tensor) is copied once, dense, with its
 // dims in the same order (as at::empty_like does for it).
 struct QdqArgs {
-    at::Tensor           x;           // fp32 data, dense; layout gives its memory order
+    at::Tensor           x;           // fp32 (or, when kept, fp16/bf16) data, dense; layout gives its memory order
     at::Tensor           scale;       // contiguous fp32 qparams, in layout order
     at::Tensor           zero_point;  // contiguous fp32 qparams, in layout order
     qsim_layout          layout;
@@ -37,22 +37,24 @@ struct QdqArgs {
 // `check_zero_point_range` is false for dequantize, which has no grid. x, scale and zero_point
 // must all be on one device of type `device`; the values of scale and zero_point are validated on
 // the host (a CUDA caller pays one small device-to-host copy, which synchronises).
+// `keep_half`: fp16/bf16 data stays in its dtype (the runner reads and writes it directly);
+// otherwise it becomes fp32.
 QdqArgs check_qdq_args(const char * op, const char * x_name, const at::Tensor & x,
                        const at::Tensor & scale, const at::Tensor & zero_point, int64_t qmin,
                        int64_t qmax, std::optional<int64_t> axis,
                        std::optional<int64_t> block_size, bool check_zero_point_range,
-                       c10::DeviceType device = c10::DeviceType::CPU);
+                       c10::DeviceType device = c10::DeviceType::CPU, bool keep_half = false);
 
-// Checks that `grad` matches `x` (shape and device) and returns it as fp32 with the strides of
-// `data` (QdqArgs::x), so that its elements lie in the same memory order (copied only when they
-// do not already).
+// Checks that `grad` matches `x` (shape and device) and returns it in the dtype and with the
+// strides of `data` (QdqArgs::x), so that its elements lie in the same memory order (copied only
+// when they do not already).
 at::Tensor check_grad(const char * op, const at::Tensor & grad, const at::Tensor & x,
                       const at::Tensor & data);
 
 // Checks an `out=` tensor for data x (same shape, dtype and device as x, no internal overlap, no
 // partial overlap with x or with the qparams) and returns where the kernel should write: `out`
-// itself when it is fp32 with the strides of `data`, else a new tensor like `data` that the caller
-// copies into `out` afterwards.
+// itself when it has the dtype and strides of `data`, else a new tensor like `data` that the
+// caller copies into `out` afterwards.
 at::Tensor out_target(const char * op, const at::Tensor & out, const at::Tensor & x,
                       const QdqArgs & a, const at::Tensor & scale, const at::Tensor & zero_point);
 

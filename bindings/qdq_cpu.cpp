@@ -1,6 +1,7 @@
 // CPU implementations of the qdq ops: the entry points of qdq_entry_points.h (argument checks,
-// outputs) with a runner that calls the C kernels on torch's thread pool. fp16/bf16 data is
-// computed in fp32 and returned in its dtype.
+// outputs) with a runner that calls the C kernels on torch's thread pool. fp16/bf16 data is read
+// and written in its dtype, widened to fp32 a cache-sized chunk at a time (qsim_forward_h16), except
+// for range-learning gradients, which are computed on fp32 copies.
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
@@ -20,12 +21,33 @@ namespace {
 constexpr int64_t kGrain = 1 << 16;
 
 // The CPU runner of QdqEntryPoints: the C kernels on torch's thread pool.
-struct CpuRunner {
-    static constexpr c10::DeviceType kDevice = c10::DeviceType::CPU;
+// The 16-bit format of a fp16/bf16 tensor (the caller checked that it is one of them).
+qsim_half_kind half_kind(const at::Tensor & t) {
+    return t.scalar_type() == at::kHalf ? QSIM_HALF_F16 : QSIM_HALF_BF16;
+}
 
-    static void forward(qsim_op op, const QdqArgs & a, float * yp) {
-        const auto    p  = a.qparams();
+// A fp16/bf16 tensor's elements as their bit patterns.
+template <class T> T * bits(const at::Tensor & t) {
+    return static_cast<T *>(t.data_ptr());
+}
+
+struct CpuRunner {
+    static constexpr c10::DeviceType kDevice   = c10::DeviceType::CPU;
+    static constexpr bool            kHalfData = true;
+
+    static void forward(qsim_op op, const QdqArgs & a, at::Tensor & y) {
+        const auto p = a.qparams();
+        if (a.x.scalar_type() != at::kFloat) {
+            const qsim_half_kind kind = half_kind(a.x);
+            const uint16_t *     xp   = bits<const uint16_t>(a.x);
+            uint16_t *           yp   = bits<uint16_t>(y);
+            at::parallel_for(0, a.x.numel(), kGrain, [&](int64_t b, int64_t e) {
+                qsim_forward_h16(nullptr, op, kind, &a.layout, &p, xp, yp, b, e);
+            });
+            return;
+        }
         const float * xp = a.x.data_ptr<float>();
+        float *       yp = y.data_ptr<float>();
         at::parallel_for(0, a.x.numel(), kGrain, [&](int64_t b, int64_t e) {
             qsim_forward_f32(nullptr, op, &a.layout, &p, xp, yp, b, e);
         });
@@ -33,7 +55,16 @@ struct CpuRunner {
 
     static void backward(qsim_op op, const QdqArgs & a, const at::Tensor & dy, at::Tensor & dx,
                          at::Tensor & ds, at::Tensor & dzp, bool qparam_grads) {
-        const auto    p   = a.qparams();
+        const auto p = a.qparams();
+        if (a.x.scalar_type() != at::kFloat) {  // kept only without qparam_grads
+            const qsim_half_kind kind = half_kind(a.x);
+            const uint16_t *     xp = bits<const uint16_t>(a.x), * dyp = bits<const uint16_t>(dy);
+            uint16_t *           dxp = bits<uint16_t>(dx);
+            at::parallel_for(0, a.x.numel(), kGrain, [&](int64_t b, int64_t e) {
+                qsim_backward_h16(nullptr, op, kind, &a.layout, &p, xp, dyp, dxp, b, e);
+            });
+            return;
+        }
         const float * xp  = a.x.data_ptr<float>();
         const float * dyp = dy.data_ptr<float>();
         float *       dxp = dx.data_ptr<float>();

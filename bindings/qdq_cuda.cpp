@@ -17,9 +17,11 @@ namespace {
 
 // The CUDA runner of QdqEntryPoints: enqueues the kernels on the current stream of a.x's device.
 struct CudaRunner {
-    static constexpr c10::DeviceType kDevice = c10::DeviceType::CUDA;
+    static constexpr c10::DeviceType kDevice   = c10::DeviceType::CUDA;
+    static constexpr bool            kHalfData = false;
 
-    static void forward(qsim_op op, const QdqArgs & a, float * y) {
+    static void forward(qsim_op op, const QdqArgs & a, at::Tensor & out) {
+        float * const              y = out.data_ptr<float>();
         const c10::cuda::CUDAGuard guard(a.x.device());
         const qsim_qparams         p = a.qparams();
         check_launch(qsim_cuda_forward_f32(op, &a.layout, &p, a.x.data_ptr<float>(), y,

@@ -3,13 +3,16 @@
 // with register_qdq_ops<Runner>(m) inside the device's TORCH_LIBRARY_IMPL block. A runner is a
 // type with
 //   static constexpr c10::DeviceType kDevice;   // the device x, scale and zero_point must be on
-//   static void forward(qsim_op op, const QdqArgs & a, float * y);
+//   static constexpr bool kHalfData;            // reads and writes fp16/bf16 data directly
+//   static void forward(qsim_op op, const QdqArgs & a, at::Tensor & y);
 //   static void backward(qsim_op op, const QdqArgs & a, const at::Tensor & dy, at::Tensor & dx,
 //                        at::Tensor & ds, at::Tensor & dzp, bool qparam_grads);
 //   static void float_cast(at::ScalarType dtype, const at::Tensor & x, at::Tensor & y);
-// forward writes the op on a.x into y (strides of a.x); backward writes dx (like a.x) and, with
-// qparam_grads, the scale and zero-point gradients into ds and dzp (zeroed, laid out like a.scale
-// and a.zero_point); float_cast rounds dense fp32 x to `dtype` and back into y (like x).
+// forward writes the op on a.x into y (dtype and strides of a.x); backward writes dx (like a.x)
+// and, with qparam_grads, the scale and zero-point gradients into ds and dzp (zeroed, laid out
+// like a.scale and a.zero_point); float_cast rounds dense fp32 x to `dtype` and back into y (like
+// x). Without kHalfData, or for range-learning gradients, fp16/bf16 data is computed as fp32
+// copies; with it, a.x, dy and dx keep the data's dtype.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -31,9 +34,10 @@ template <class Runner> struct QdqEntryPoints {
                               const at::Tensor & zero_point, int64_t qmin, int64_t qmax,
                               std::optional<int64_t> axis, std::optional<int64_t> block_size) {
         const QdqArgs a = check_qdq_args(name, x_name, x, scale, zero_point, qmin, qmax, axis,
-                                         block_size, op != QSIM_OP_DEQUANTIZE, Runner::kDevice);
+                                         block_size, op != QSIM_OP_DEQUANTIZE, Runner::kDevice,
+                                         Runner::kHalfData);
         at::Tensor    y = at::empty_like(a.x);  // the strides of a.x: written in its memory order
-        Runner::forward(op, a, y.data_ptr<float>());
+        Runner::forward(op, a, y);
         return y.to(x.scalar_type());
     }
 
@@ -44,7 +48,8 @@ template <class Runner> struct QdqEntryPoints {
                           bool qparam_grads) {
         const bool       grid = op != QSIM_OP_DEQUANTIZE;
         const QdqArgs    a    = check_qdq_args(name, x_name, x, scale, zero_point, qmin, qmax,
-                                               axis, block_size, grid, Runner::kDevice);
+                                               axis, block_size, grid, Runner::kDevice,
+                                               Runner::kHalfData && !qparam_grads);
         const at::Tensor dy   = check_grad(name, grad, x, a.x);
         at::Tensor       dx   = at::empty_like(a.x);
         at::Tensor       ds   = at::zeros_like(a.scale);
@@ -69,9 +74,10 @@ template <class Runner> struct QdqEntryPoints {
                         at::Tensor & out) {
         const char *     name   = "quantize_dequantize_out";
         const QdqArgs    a      = check_qdq_args(name, "x", x, scale, zero_point, qmin, qmax, axis,
-                                                 block_size, true, Runner::kDevice);
-        const at::Tensor target = out_target(name, out, x, a, scale, zero_point);
-        Runner::forward(QSIM_OP_QDQ, a, target.data_ptr<float>());
+                                                 block_size, true, Runner::kDevice,
+                                                 Runner::kHalfData);
+        at::Tensor       target = out_target(name, out, x, a, scale, zero_point);
+        Runner::forward(QSIM_OP_QDQ, a, target);
         if (!target.is_same(out)) {
             out.copy_(target);
         }

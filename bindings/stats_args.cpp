@@ -10,13 +10,14 @@
 
 namespace qsim {
 
-at::Tensor check_stats_data(const char * op, const at::Tensor & x, c10::DeviceType device) {
+at::Tensor check_stats_data(const char * op, const at::Tensor & x, c10::DeviceType device,
+                            bool keep_half) {
     TORCH_CHECK_TYPE(x.scalar_type() == at::kFloat || x.scalar_type() == at::kHalf ||
                          x.scalar_type() == at::kBFloat16,
                      op, ": x must be float32, float16 or bfloat16, got ", x.scalar_type());
     TORCH_CHECK_VALUE(x.device().type() == device, op, ": x must be a ",
                       c10::DeviceTypeName(device), " tensor, got one on ", x.device());
-    return x.to(at::kFloat).contiguous();
+    return (keep_half ? x : x.to(at::kFloat)).contiguous();
 }
 
 qsim_channel_view channel_view(const char * op, const at::Tensor & x, std::optional<int64_t> axis) {

@@ -15,9 +15,10 @@ extern "C" {
 
 namespace qsim {
 
-// x (float32, float16 or bfloat16, on a device of type `device`) as contiguous fp32.
+// x (float32, float16 or bfloat16, on a device of type `device`) as contiguous fp32, or
+// contiguous in its own dtype when `keep_half` (the caller widens it piece by piece).
 at::Tensor check_stats_data(const char * op, const at::Tensor & x,
-                            c10::DeviceType device = c10::DeviceType::CPU);
+                            c10::DeviceType device = c10::DeviceType::CPU, bool keep_half = false);
 
 // x viewed around `axis` (per-channel), or as one channel (axis = None).
 qsim_channel_view channel_view(const char * op, const at::Tensor & x, std::optional<int64_t> axis);

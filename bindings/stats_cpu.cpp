@@ -20,6 +20,7 @@
 
 extern "C" {
 #include "qsim/analyzers.h"
+#include "qsim/qdq.h"
 }
 
 #include "grid_args.h"
@@ -63,27 +64,89 @@ void over_chunks(int64_t n, int64_t chunks, MinMax & m, const Run & run) {
     }
 }
 
+// fp16/bf16 data is widened a stack buffer at a time (qsim_widen_h16), never as a whole fp32
+// copy; the kernels fold (min/max, counts), so the pieces add up to the whole tensor exactly.
+
+bool is_half(const at::Tensor & x) {
+    return x.scalar_type() != at::kFloat;
+}
+
+qsim_half_kind half_kind(const at::Tensor & x) {
+    return x.scalar_type() == at::kHalf ? QSIM_HALF_F16 : QSIM_HALF_BF16;
+}
+
+const uint16_t * half_bits(const at::Tensor & x) {
+    return static_cast<const uint16_t *>(x.data_ptr());
+}
+
+// fold(n, buf) on fp32 pieces of flat elements [b, e) of half data xp; returns the sum of the
+// folds' results (non-finite counts).
+template <typename Fold>
+int64_t fold_half_flat(qsim_half_kind kind, const uint16_t * xp, int64_t b, int64_t e,
+                       const Fold & fold) {
+    float   buf[QSIM_HALF_CHUNK];
+    int64_t bad = 0;
+    for (int64_t at = b; at < e; at += QSIM_HALF_CHUNK) {
+        const int64_t n = std::min<int64_t>(QSIM_HALF_CHUNK, e - at);
+        qsim_widen_h16(kind, static_cast<size_t>(n), xp + at, buf);
+        bad += fold(static_cast<size_t>(n), static_cast<const float *>(buf));
+    }
+    return bad;
+}
+
+// fold(view, buf, c) on fp32 pieces of channels [b, e) of half data x (viewed as v): whole
+// channels at one outer index, view {1, channels of the piece, inner}, starting at channel c;
+// a channel longer than the buffer comes in parts, view {1, 1, part}.
+template <typename Fold>
+void fold_half_channels(const at::Tensor & x, const qsim_channel_view & v, int64_t b, int64_t e,
+                        const Fold & fold) {
+    const qsim_half_kind   kind = half_kind(x);
+    const uint16_t * const xp   = half_bits(x);
+    const int64_t          per  = std::max<int64_t>(1, QSIM_HALF_CHUNK / std::max<int64_t>(1, v.inner));
+    for (int64_t o = 0; o < v.outer; o++) {
+        for (int64_t c = b; c < e;) {
+            const int64_t at = (o * v.channels + c) * v.inner;
+            const int64_t nc = v.inner > QSIM_HALF_CHUNK ? 1 : std::min(per, e - c);
+            fold_half_flat(kind, xp, at, at + nc * v.inner, [&](size_t n, const float * buf) {
+                const qsim_channel_view piece = { 1, nc, static_cast<int64_t>(n) / nc };
+                fold(piece, buf, c);
+                return int64_t{ 0 };
+            });
+            c += nc;
+        }
+    }
+}
+
 int64_t channel_grain(const qsim_channel_view & v) {
     return std::max<int64_t>(1, kGrain / std::max<int64_t>(1, v.outer * v.inner));
 }
 
 MinMax minmax_cpu(const at::Tensor & x_in, std::optional<int64_t> axis) {
-    const at::Tensor        x = check_stats_data("minmax", x_in);
+    const at::Tensor        x = check_stats_data("minmax", x_in, c10::DeviceType::CPU, true);
     const qsim_channel_view v = channel_view("minmax", x, axis);
-    MinMax                  m = empty_minmax(stat_shape(v, axis), x.options());
-    const float *           xp = x.data_ptr<float>();
+    MinMax                  m = empty_minmax(stat_shape(v, axis), x.options().dtype(at::kFloat));
     if (axis.has_value()) {
+        float * lo = std::get<0>(m).data_ptr<float>(), * hi = std::get<1>(m).data_ptr<float>();
+        int64_t * bad = std::get<2>(m).data_ptr<int64_t>();
         at::parallel_for(0, v.channels, channel_grain(v), [&](int64_t b, int64_t e) {
-            qsim_minmax_channels_f32(nullptr, &v, xp, std::get<0>(m).data_ptr<float>(),
-                                     std::get<1>(m).data_ptr<float>(),
-                                     std::get<2>(m).data_ptr<int64_t>(), b, e);
+            if (!is_half(x)) {
+                qsim_minmax_channels_f32(nullptr, &v, x.data_ptr<float>(), lo, hi, bad, b, e);
+                return;
+            }
+            fold_half_channels(x, v, b, e, [&](const qsim_channel_view & p, const float * buf, int64_t c) {
+                qsim_minmax_channels_f32(nullptr, &p, buf, lo + c, hi + c, bad + c, 0, p.channels);
+            });
         });
         return m;
     }
     const qsim_minmax_fn mm = qsim_stats_best()->minmax;
     over_chunks(x.numel(), chunk_count(x.numel()), m,
                 [&](int64_t, int64_t b, int64_t e, float * lo, float * hi) {
-                    return mm(static_cast<size_t>(e - b), xp + b, lo, hi);
+                    if (!is_half(x)) {
+                        return mm(static_cast<size_t>(e - b), x.data_ptr<float>() + b, lo, hi);
+                    }
+                    return fold_half_flat(half_kind(x), half_bits(x), b, e,
+                                          [&](size_t n, const float * buf) { return mm(n, buf, lo, hi); });
                 });
     return m;
 }
@@ -91,22 +154,30 @@ MinMax minmax_cpu(const at::Tensor & x_in, std::optional<int64_t> axis) {
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> histogram_cpu(
     const at::Tensor & x_in, const at::Tensor & range_in, int64_t bins, std::optional<int64_t> axis) {
     check_bins("histogram", bins);
-    const at::Tensor        x     = check_stats_data("histogram", x_in);
+    const at::Tensor        x     = check_stats_data("histogram", x_in, c10::DeviceType::CPU, true);
     const qsim_channel_view v     = channel_view("histogram", x, axis);
     auto                    sh    = stat_shape(v, axis);
     const at::Tensor        range = check_range("histogram", range_in, sh);
-    MinMax                  m     = empty_minmax(sh, x.options());
+    const auto              f32   = x.options().dtype(at::kFloat);
+    MinMax                  m     = empty_minmax(sh, f32);
     sh.push_back(bins);
-    at::Tensor    counts = at::zeros(sh, x.options().dtype(at::kLong));
-    const float * xp     = x.data_ptr<float>();
-    const auto *  rp     = reinterpret_cast<const qsim_hist_range *>(range.data_ptr<double>());
-    int64_t *     cp     = counts.data_ptr<int64_t>();
+    at::Tensor   counts = at::zeros(sh, x.options().dtype(at::kLong));
+    const auto * rp     = reinterpret_cast<const qsim_hist_range *>(range.data_ptr<double>());
+    int64_t *    cp     = counts.data_ptr<int64_t>();
+    float *      lo = std::get<0>(m).data_ptr<float>(), * hi = std::get<1>(m).data_ptr<float>();
+    int64_t *    bad = std::get<2>(m).data_ptr<int64_t>();
     if (axis.has_value() || !(rp->hi > rp->lo)) {
         // Per-channel (or a tensor without a range yet: min/max only), channels over threads.
         at::parallel_for(0, v.channels, channel_grain(v), [&](int64_t b, int64_t e) {
-            qsim_histogram_channels_f32(nullptr, &v, xp, rp, bins, cp, std::get<0>(m).data_ptr<float>(),
-                                        std::get<1>(m).data_ptr<float>(),
-                                        std::get<2>(m).data_ptr<int64_t>(), b, e);
+            if (!is_half(x)) {
+                qsim_histogram_channels_f32(nullptr, &v, x.data_ptr<float>(), rp, bins, cp, lo, hi,
+                                            bad, b, e);
+                return;
+            }
+            fold_half_channels(x, v, b, e, [&](const qsim_channel_view & p, const float * buf, int64_t c) {
+                qsim_histogram_channels_f32(nullptr, &p, buf, rp + c, bins, cp + c * bins, lo + c,
+                                            hi + c, bad + c, 0, p.channels);
+            });
         });
         return { counts, std::get<0>(m), std::get<1>(m), std::get<2>(m) };
     }
@@ -115,9 +186,13 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> histogram_cpu(
     std::vector<int64_t>    local((chunks - 1) * bins, 0);
     const qsim_bins         qb   = qsim_bins_of(*rp, bins);
     const qsim_histogram_fn hist = qsim_stats_best()->histogram;
-    over_chunks(n, chunks, m, [&](int64_t t, int64_t b, int64_t e, float * lo, float * hi) {
-        return hist(static_cast<size_t>(e - b), xp + b, qb, t == 0 ? cp : local.data() + (t - 1) * bins,
-                    lo, hi);
+    over_chunks(n, chunks, m, [&](int64_t t, int64_t b, int64_t e, float * l, float * h) {
+        int64_t * const into = t == 0 ? cp : local.data() + (t - 1) * bins;
+        if (!is_half(x)) {
+            return hist(static_cast<size_t>(e - b), x.data_ptr<float>() + b, qb, into, l, h);
+        }
+        return fold_half_flat(half_kind(x), half_bits(x), b, e,
+                              [&](size_t k, const float * buf) { return hist(k, buf, qb, into, l, h); });
     });
     for (int64_t t = 1; t < chunks; t++) {
         for (int64_t i = 0; i < bins; i++) {

@@ -89,8 +89,10 @@ def quantize_dequantize(x: Tensor, scale, zero_point, qmin: int, qmax: int,
     """Fake-quantize `x`: quantize to the integer grid and dequantize back, in fp32.
 
     Args:
-        x: float32, float16 or bfloat16 tensor (half types are computed in fp32 and returned in
-            their dtype).
+        x: float32, float16 or bfloat16 tensor. Half types are computed in fp32 and rounded once
+            to their dtype; on the CPU they are read and written directly, widened a
+            cache-sized chunk at a time (no fp32 copy of `x`), except for range-learning
+            gradients.
         scale: positive finite step size(s), a tensor or a real number.
         zero_point: integer value(s) in ``[qmin, qmax]``, ONNX sign: a tensor (floating when it
             is learned) or a Python integer (an integral float such as ``3.0`` is accepted; 0.5

@@ -1,4 +1,5 @@
 #include "qdq/qdq_common.h"
+#include "qdq/qdq_layout.h"
 
 qsim_layout qsim_layout_per_tensor(int64_t n) {
     qsim_layout l = { 1, n, 1, n > 0 ? n : 1, 0, 0, 0 };
@@ -60,27 +61,28 @@ static qsim_run_bwd_fn qsim_backward_kernel(const qsim_qdq_kernels * k, qsim_op 
     return k->qdq_backward;
 }
 
-/* Elements [begin, end) as runs of constant qparams, one kernel call per run. */
+/* Elements [begin, end) as runs of constant qparams, one kernel call per run; x and y point at
+ * element begin. */
 static void qsim_forward_runs(qsim_run_fn run, const qsim_layout * l, const qsim_qparams * p,
                               const float * x, float * y, int64_t begin, int64_t end) {
-    while (begin < end) {
+    for (int64_t at = begin; at < end;) {
         qsim_grid     g;
-        const int64_t len = qsim_run_at(l, p, begin, &g);
-        const int64_t n   = len < end - begin ? len : end - begin;
-        run((size_t) n, x + begin, y + begin, g);
-        begin += n;
+        const int64_t len = qsim_run_at(l, p, at, &g);
+        const int64_t n   = len < end - at ? len : end - at;
+        run((size_t) n, x + (at - begin), y + (at - begin), g);
+        at += n;
     }
 }
 
 static void qsim_backward_runs(qsim_run_bwd_fn run, const qsim_layout * l, const qsim_qparams * p,
                                const float * x, const float * dy, float * dx, int64_t begin,
                                int64_t end) {
-    while (begin < end) {
+    for (int64_t at = begin; at < end;) {
         qsim_grid     g;
-        const int64_t len = qsim_run_at(l, p, begin, &g);
-        const int64_t n   = len < end - begin ? len : end - begin;
-        run((size_t) n, x + begin, dy + begin, dx + begin, g, NULL);
-        begin += n;
+        const int64_t len = qsim_run_at(l, p, at, &g);
+        const int64_t n   = len < end - at ? len : end - at;
+        run((size_t) n, x + (at - begin), dy + (at - begin), dx + (at - begin), g, NULL);
+        at += n;
     }
 }
 
@@ -150,9 +152,10 @@ static size_t qsim_pack(const qsim_rows * r, qsim_packed * pk) {
     return pk->covered;
 }
 
-void qsim_forward_f32(const qsim_qdq_kernels * k, qsim_op op, const qsim_layout * l,
-                      const qsim_qparams * p, const float * x, float * y,
-                      int64_t begin, int64_t end) {
+void qsim_forward_at(const qsim_qdq_kernels * k, qsim_op op, const qsim_layout * l,
+                     const qsim_qparams * p, const float * x, float * y, int64_t begin,
+                     int64_t end) {
+    const int64_t first = begin;
     k = k ? k : qsim_qdq_best();
     if (!qsim_is_last_axis(l)) {
         qsim_forward_runs(qsim_forward_kernel(k, op), l, p, x, y, begin, end);
@@ -163,18 +166,25 @@ void qsim_forward_f32(const qsim_qdq_kernels * k, qsim_op op, const qsim_layout 
         qsim_rows   r = qsim_next_rows(l, p, begin, end);
         qsim_packed pk;
         if (qsim_pack(&r, &pk)) {
-            run(&pk.rows, x + begin, y + begin);
+            run(&pk.rows, x + (begin - first), y + (begin - first));
             begin += (int64_t) (pk.covered * r.n);
             r.rows -= pk.covered;
         }
-        run(&r, x + begin, y + begin);
+        run(&r, x + (begin - first), y + (begin - first));
         begin += (int64_t) (r.rows * r.n);
     }
 }
 
-void qsim_backward_f32(const qsim_qdq_kernels * k, qsim_op op, const qsim_layout * l,
-                       const qsim_qparams * p, const float * x, const float * dy, float * dx,
-                       int64_t begin, int64_t end) {
+void qsim_forward_f32(const qsim_qdq_kernels * k, qsim_op op, const qsim_layout * l,
+                      const qsim_qparams * p, const float * x, float * y,
+                      int64_t begin, int64_t end) {
+    qsim_forward_at(k, op, l, p, x + begin, y + begin, begin, end);
+}
+
+void qsim_backward_at(const qsim_qdq_kernels * k, qsim_op op, const qsim_layout * l,
+                      const qsim_qparams * p, const float * x, const float * dy, float * dx,
+                      int64_t begin, int64_t end) {
+    const int64_t first = begin;
     k = k ? k : qsim_qdq_best();
     if (!qsim_is_last_axis(l)) {
         qsim_backward_runs(qsim_backward_kernel(k, op), l, p, x, dy, dx, begin, end);
@@ -185,13 +195,19 @@ void qsim_backward_f32(const qsim_qdq_kernels * k, qsim_op op, const qsim_layout
         qsim_rows   r = qsim_next_rows(l, p, begin, end);
         qsim_packed pk;
         if (qsim_pack(&r, &pk)) {
-            run(&pk.rows, x + begin, dy + begin, dx + begin, NULL);
+            run(&pk.rows, x + (begin - first), dy + (begin - first), dx + (begin - first), NULL);
             begin += (int64_t) (pk.covered * r.n);
             r.rows -= pk.covered;
         }
-        run(&r, x + begin, dy + begin, dx + begin, NULL);
+        run(&r, x + (begin - first), dy + (begin - first), dx + (begin - first), NULL);
         begin += (int64_t) (r.rows * r.n);
     }
+}
+
+void qsim_backward_f32(const qsim_qdq_kernels * k, qsim_op op, const qsim_layout * l,
+                       const qsim_qparams * p, const float * x, const float * dy, float * dx,
+                       int64_t begin, int64_t end) {
+    qsim_backward_at(k, op, l, p, x + begin, dy + begin, dx + begin, begin, end);
 }
 
 int64_t qsim_reduce_groups(const qsim_layout * l) {

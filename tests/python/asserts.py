@@ -9,7 +9,7 @@ Example::
 import torch
 from torch import Tensor
 
-__all__ = ["assert_same", "assert_within"]
+__all__ = ["assert_same", "assert_within", "big_copies"]
 
 _BITS = {torch.float32: torch.int32, torch.float16: torch.int16, torch.bfloat16: torch.int16,
          torch.float64: torch.int64}
@@ -48,3 +48,14 @@ def assert_within(actual: Tensor, expected: Tensor, bound: Tensor, what: str = "
                              f"index {i}: got {actual[i].item()!r}, expected "
                              f"{expected[i].item()!r}, error {err[i].item():.3g} > bound "
                              f"{bound.double().expand_as(err)[i].item():.3g}")
+
+
+def big_copies(fn, numel: int) -> list:
+    """Names and input shapes of the aten copies and conversions of at least `numel` elements
+    that `fn()` runs (torch's profiler): what a test of "no copy of the data" asserts empty."""
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+        fn()
+    copies = ("aten::copy_", "aten::_to_copy", "aten::clone", "aten::contiguous")
+    return [(e.name, e.input_shapes) for e in prof.events() if e.name in copies
+            and any(s and torch.Size(s).numel() >= numel for s in e.input_shapes)]

@@ -14,6 +14,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..functional import quantize_dequantize
+from ..quantization.param_quantizer import ParamQuantizeDequantize
+from ..quantization.quantizer import plain_eager
 from .base import QuantizationMixin
 
 __all__ = ["QuantizedEmbedding", "QuantizedEmbeddingBag"]
@@ -37,8 +40,33 @@ class QuantizedEmbedding(QuantizationMixin, nn.Embedding):
             with torch.no_grad():
                 torch.embedding_renorm_(self.weight, indices.contiguous(), self.max_norm,
                                         self.norm_type)
+        q = self.param_quantizers["weight"] if "weight" in self.param_quantizers else None
+        if _rows_first(q, self.weight, indices):
+            return _quantized_rows(q, self.weight, F.embedding(indices, self.weight), indices)
         return F.embedding(indices, self.quantized_param("weight"), self.padding_idx, None,
                            self.norm_type, self.scale_grad_by_freq, self.sparse)
+
+
+def _rows_first(q, weight: Tensor, indices: Tensor) -> bool:
+    """Whether the looked-up rows can be quantized after the lookup: a no-grad eager forward
+    with a calibrated integer weight quantizer, per tensor or per row, that keeps no eval cache
+    (``cache_eval_output``, off in in-place sims). The fake quantization is element-wise, so
+    ``qdq(weight)[indices]`` is ``qdq(weight[indices])`` with each row's own scale and zero point,
+    bit for bit, and the quantized table (as large as the weight) is never made."""
+    return type(q) is ParamQuantizeDequantize and not q.cache_eval_output and \
+        not q.reciprocal_rounding and not q._calibrating and q.block_size is None and \
+        q.shape in ((), (weight.shape[0], 1)) and indices.numel() > 0 and \
+        not torch.is_grad_enabled() and plain_eager() and q.is_initialized()
+
+
+def _quantized_rows(q, weight: Tensor, rows: Tensor, indices: Tensor) -> Tensor:
+    """`rows` (``weight[indices]``) fake-quantized as their rows of ``q(weight)``."""
+    if q.shape == ():
+        return q(rows)
+    scale, zp, _, _ = q._qparams(tuple(weight.shape))
+    flat = indices.reshape(-1)
+    return quantize_dequantize(rows.reshape(flat.numel(), -1), scale[flat], zp[flat], q.qmin,
+                               q.qmax, 0).reshape(rows.shape)
 
 
 @QuantizationMixin.implements(nn.EmbeddingBag, onnx_types=("Gather",))

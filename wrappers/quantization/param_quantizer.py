@@ -80,6 +80,10 @@ class ParamQuantizeDequantize(QuantizeDequantize):
                 [ 0.1143,  0.2000]])
     """
 
+    #: Keep the eval-mode result (see :meth:`forward`); False computes it on every call, so that
+    #: no second copy of the weight is held (``QuantizationSimModel``'s ``weight_cache``).
+    cache_eval_output = True
+
     def _needs_encoding(self) -> bool:
         if self._calibrating or is_frozen(self):
             return False
@@ -104,11 +108,13 @@ class ParamQuantizeDequantize(QuantizeDequantize):
         changes: another tensor, another storage, or an in-place write (tracked by the
         tensors' version counters, which optimizer steps, ``copy_``, ``load_state_dict`` and
         ``set_range`` all bump). Writes through ``.data`` bypass version counters: after one,
-        call :meth:`clear_cache` (or switch to training mode and back).
+        call :meth:`clear_cache` (or switch to training mode and back). The cached result is a
+        second copy of the weight: :attr:`cache_eval_output` False turns the cache off.
         """
         if self._needs_encoding():
             self.recompute(x)
-        if self.training or self._calibrating or not plain_eager() or torch.is_grad_enabled() and (
+        if not self.cache_eval_output or self.training or self._calibrating or not plain_eager() or \
+                torch.is_grad_enabled() and (
                 x.requires_grad or self.min.requires_grad or self.max.requires_grad):
             return super().forward(x)
         key = (x._version, x.data_ptr(), x.dtype, x.device, tuple(x.shape), x.stride(),

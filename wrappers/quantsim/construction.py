@@ -127,6 +127,8 @@ def make_quantizer(sim, module: nn.Module, kind: str, key, spec: SlotSpec):
             strict=symmetric and spec.strict, unsigned=unsigned)
     q.requires_grad_(sim.quant_scheme.is_range_learning)
     q.reciprocal_rounding = sim._aimet_eval_rounding
+    if kind == "param":
+        q.cache_eval_output = sim._weight_cache
     if fixed is not None and fixed[1] is not None:
         _set_fixed_range(q, *fixed, aimet_clipping=sim._aimet_fixed_range_clipping)
         freeze(q)

@@ -73,7 +73,14 @@ class QuantizationSimModel:
         config_file: a quantsim config JSON path, or a preset name (``"default"``,
             ``"per_channel"``, ``"target"``); None is ``"per_channel"`` (aimet-torch 2.42's default).
         in_place: use `model`'s modules instead of a deep copy: ``sim.model`` then shares (and
-            trains) `model`'s parameters; `model` itself is not modified.
+            trains) `model`'s parameters, in their dtype (fp32, fp16 or bf16: activations and
+            weights stay in it, encodings and statistics are fp32); `model` itself is not
+            modified. The sim then adds only its quantizers' state to the model's memory.
+        weight_cache: in eval mode without gradients, weight quantizers keep their
+            fake-quantized weight until the weight or the encoding changes (bit for bit what
+            they would compute), so an eval forward costs what the FP model's does, at the price
+            of a second copy of every quantized weight. None (the default): on, except with
+            `in_place`, whose point is to add no copy of the weights.
         tf_enhanced_histogram: the tf_enhanced schemes' histogram: ``"aimet"`` (aimet-torch
             2.42's, encodings equal to AIMET's) or ``"growing"`` (torchqsim's no-drop
             histogram, the one ``torch.distributed`` calibration can merge); see
@@ -123,7 +130,7 @@ class QuantizationSimModel:
                  default_output_bw: int = 8, default_param_bw: int = 8,
                  default_data_type: str = "int", config_file=None, in_place: bool = False,
                  tf_enhanced_histogram: str = "aimet", aimet_eval_rounding: bool = False,
-                 aimet_fixed_range_clipping: bool = False):
+                 aimet_fixed_range_clipping: bool = False, weight_cache: bool | None = None):
         self.quant_scheme = check_sim_arguments(model, quant_scheme, default_output_bw,
                                                 default_param_bw, default_data_type)
         self.default_output_bw, self.default_param_bw = default_output_bw, default_param_bw
@@ -133,10 +140,13 @@ class QuantizationSimModel:
         self._percentile = 100.0
         QuantScheme.post_training_tf_enhanced.analyzer((), tf_enhanced_histogram=tf_enhanced_histogram)
         self._tf_enhanced_histogram = tf_enhanced_histogram
+        weight_cache = not in_place if weight_cache is None else weight_cache
         for flag, value in (("aimet_eval_rounding", aimet_eval_rounding),
-                            ("aimet_fixed_range_clipping", aimet_fixed_range_clipping)):
+                            ("aimet_fixed_range_clipping", aimet_fixed_range_clipping),
+                            ("in_place", in_place), ("weight_cache", weight_cache)):
             if not isinstance(value, bool):
                 raise TypeError(f"{flag} must be a bool, got {type(value).__name__}")
+        self._weight_cache = weight_cache
         self._aimet_eval_rounding = aimet_eval_rounding
         self._aimet_fixed_range_clipping = aimet_fixed_range_clipping
         self._excluded: list[str] = []

@@ -174,6 +174,38 @@ void qsim_backward_f32(const qsim_qdq_kernels * k, qsim_op op, const qsim_layout
                        const qsim_qparams * p, const float * x, const float * dy, float * dx,
                        int64_t begin, int64_t end);
 
+/* ---- 16-bit floating data ------------------------------------------------------------------ */
+
+/* The 16-bit float formats, held as their bit patterns (uint16_t). */
+typedef enum qsim_half_kind {
+    QSIM_HALF_F16  = 0, /* IEEE binary16 */
+    QSIM_HALF_BF16 = 1, /* bfloat16: the upper half of an fp32 */
+} qsim_half_kind;
+
+/* Elements widened and narrowed per step by the 16-bit drivers (a stack buffer each): 16 KiB of
+ * fp32, so a step stays in the L1/L2 cache and no fp32 copy of the tensor ever exists. */
+#define QSIM_HALF_CHUNK 4096
+
+/* qsim_forward_f32 on 16-bit data: elements [begin, end) of x are widened to fp32 (exactly),
+ * computed by the fp32 kernels of k and rounded to `kind` (ties to even; NaN becomes the quiet
+ * NaN torch writes: 0x7FC0 for bf16, sign | 0x7E00 for fp16) into y, QSIM_HALF_CHUNK elements at
+ * a time. Bit for bit the fp32 op on the widened values followed by one rounding. x and y may
+ * alias exactly. */
+void qsim_forward_h16(const qsim_qdq_kernels * k, qsim_op op, qsim_half_kind kind,
+                      const qsim_layout * l, const qsim_qparams * p, const uint16_t * x,
+                      uint16_t * y, int64_t begin, int64_t end);
+
+/* qsim_backward_f32 on 16-bit x, dy and dx, in the same way (dx may alias dy). */
+void qsim_backward_h16(const qsim_qdq_kernels * k, qsim_op op, qsim_half_kind kind,
+                       const qsim_layout * l, const qsim_qparams * p, const uint16_t * x,
+                       const uint16_t * dy, uint16_t * dx, int64_t begin, int64_t end);
+
+/* n values of `kind` widened to fp32, exactly. */
+void qsim_widen_h16(qsim_half_kind kind, size_t n, const uint16_t * x, float * y);
+
+/* n fp32 values rounded to `kind` as qsim_forward_h16 rounds them. */
+void qsim_narrow_h16(qsim_half_kind kind, size_t n, const float * x, uint16_t * y);
+
 /* Elements of one per-tensor reduction tile. Fixed, so results never depend on thread count. */
 #define QSIM_REDUCE_TILE 32768
 

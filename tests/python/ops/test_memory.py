@@ -9,10 +9,9 @@ input, which must be copied, shows that the detector sees them).
 
 import pytest
 import torch
-from torch.profiler import ProfilerActivity, profile
 
 import torchqsim.functional as F
-from asserts import assert_same, assert_within
+from asserts import assert_same, assert_within, big_copies
 from qdq_cases import grid_data, make_qparams
 
 ops = torch.ops.qsim
@@ -29,15 +28,6 @@ def _case(axis, block=None, seed=0, shape=SHAPE):
 
 def _channels_last(t):
     return t.contiguous(memory_format=torch.channels_last)
-
-
-def _big_copies(fn, numel):
-    """Names and shapes of the aten copies of at least `numel` elements that `fn()` runs."""
-    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
-        fn()
-    copies = ("aten::copy_", "aten::_to_copy", "aten::clone", "aten::contiguous")
-    return [(e.name, e.input_shapes) for e in prof.events() if e.name in copies
-            and any(s and torch.Size(s).numel() >= numel for s in e.input_shapes)]
 
 
 # NCHW activations on axis 1, weights on axis 0, channels-last activations on axis 1, and the
@@ -66,10 +56,10 @@ def test_dense_layouts_are_not_copied(case):
         "range backward": lambda: ops.quantize_dequantize_backward(dy, x, scale, zp, *grid, True),
     }
     for name, fn in calls.items():
-        assert _big_copies(fn, n) == [], f"{case} {name} copied the data"
+        assert big_copies(fn, n) == [], f"{case} {name} copied the data"
     # the detector works: a sliced input is not dense and must be copied
     sliced = x[..., ::2]
-    assert _big_copies(lambda: ops.quantize_dequantize(sliced, torch.tensor(0.1), torch.tensor(0),
+    assert big_copies(lambda: ops.quantize_dequantize(sliced, torch.tensor(0.1), torch.tensor(0),
                                                        QMIN, QMAX),
                        sliced.numel())
 

@@ -1,0 +1,92 @@
+/* The 16-bit drivers of qsim/qdq.h: chunks widened into a stack buffer, the fp32 layout drivers
+ * (qdq_layout.h) on the buffer, the results rounded back. */
+#include "qdq/qdq_common.h"
+#include "qdq/qdq_layout.h"
+
+/* Exact fp16 -> fp32: subnormals are m * 2^-24, exactly representable. */
+static inline float qsim_f16_to_f32(uint16_t h) {
+    const uint32_t sign = (uint32_t) (h & 0x8000u) << 16;
+    const uint32_t e    = (h >> 10) & 0x1fu, m = h & 0x3ffu;
+    if (e == 0x1fu) {
+        return qsim_bits_f32(sign | 0x7f800000u | m << 13);
+    }
+    if (e == 0) {
+        return qsim_bits_f32(sign | qsim_f32_bits((float) m * 0x1p-24f));
+    }
+    return qsim_bits_f32(sign | (e + 112u) << 23 | m << 13);
+}
+
+/* fp32 -> fp16 bits: qsim_round_f16 (ties to even) then the exact encoding of its result. */
+static inline uint16_t qsim_f32_to_f16(float f) {
+    const uint32_t u    = qsim_f32_bits(f);
+    const uint16_t sign = (uint16_t) ((u >> 16) & 0x8000u);
+    if ((u & 0x7fffffffu) > 0x7f800000u) {
+        return (uint16_t) (sign | 0x7e00u);
+    }
+    const uint32_t r = qsim_f32_bits(qsim_round_f16(f)) & 0x7fffffffu;
+    if (r >= 0x7f800000u) {
+        return (uint16_t) (sign | 0x7c00u);
+    }
+    if (r < 0x38800000u) {
+        return (uint16_t) (sign | (uint16_t) (qsim_bits_f32(r) * 0x1p24f));
+    }
+    return (uint16_t) (sign | ((r >> 23) - 112u) << 10 | ((r >> 13) & 0x3ffu));
+}
+
+/* fp32 -> bf16 bits, ties to even; NaN -> 0x7FC0. */
+static inline uint16_t qsim_f32_to_bf16(float f) {
+    const uint32_t u = qsim_f32_bits(f);
+    const uint16_t r = (uint16_t) ((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+    return (u & 0x7fffffffu) > 0x7f800000u ? (uint16_t) 0x7fc0u : r;
+}
+
+void qsim_widen_h16(qsim_half_kind kind, size_t n, const uint16_t * x, float * y) {
+    if (kind == QSIM_HALF_BF16) {
+        for (size_t i = 0; i < n; i++) {
+            y[i] = qsim_bits_f32((uint32_t) x[i] << 16);
+        }
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        y[i] = qsim_f16_to_f32(x[i]);
+    }
+}
+
+void qsim_narrow_h16(qsim_half_kind kind, size_t n, const float * x, uint16_t * y) {
+    if (kind == QSIM_HALF_BF16) {
+        for (size_t i = 0; i < n; i++) {
+            y[i] = qsim_f32_to_bf16(x[i]);
+        }
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        y[i] = qsim_f32_to_f16(x[i]);
+    }
+}
+
+void qsim_forward_h16(const qsim_qdq_kernels * k, qsim_op op, qsim_half_kind kind,
+                      const qsim_layout * l, const qsim_qparams * p, const uint16_t * x,
+                      uint16_t * y, int64_t begin, int64_t end) {
+    float buf[QSIM_HALF_CHUNK];
+    for (int64_t at = begin; at < end;) {
+        const int64_t n = end - at < QSIM_HALF_CHUNK ? end - at : QSIM_HALF_CHUNK;
+        qsim_widen_h16(kind, (size_t) n, x + at, buf);
+        qsim_forward_at(k, op, l, p, buf, buf, at, at + n);
+        qsim_narrow_h16(kind, (size_t) n, buf, y + at);
+        at += n;
+    }
+}
+
+void qsim_backward_h16(const qsim_qdq_kernels * k, qsim_op op, qsim_half_kind kind,
+                       const qsim_layout * l, const qsim_qparams * p, const uint16_t * x,
+                       const uint16_t * dy, uint16_t * dx, int64_t begin, int64_t end) {
+    float bx[QSIM_HALF_CHUNK], bd[QSIM_HALF_CHUNK];
+    for (int64_t at = begin; at < end;) {
+        const int64_t n = end - at < QSIM_HALF_CHUNK ? end - at : QSIM_HALF_CHUNK;
+        qsim_widen_h16(kind, (size_t) n, x + at, bx);
+        qsim_widen_h16(kind, (size_t) n, dy + at, bd);
+        qsim_backward_at(k, op, l, p, bx, bd, bd, at, at + n);
+        qsim_narrow_h16(kind, (size_t) n, bd, dx + at);
+        at += n;
+    }
+}

@@ -1,0 +1,173 @@
+// GoogleTest for the 16-bit drivers of qsim/qdq.h (qsim_forward_h16, qsim_backward_h16,
+// qsim_widen_h16, qsim_narrow_h16), for every compiled variant:
+//   - widening every one of the 65536 fp16 and bf16 bit patterns against ldexp arithmetic;
+//   - narrowing against the tested fake casts (qsim_cast_f16_f32_ref / _bf16_): the narrowed
+//     value widens back to the fake cast's result, NaN to the documented quiet NaN;
+//   - the drivers equal "widen, qsim_forward_f32 / qsim_backward_f32, narrow" bit for bit on
+//     tensors of several chunks (per-tensor, per-channel on a middle and the last axis,
+//     blockwise), for any split of [begin, end) and in place.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <algorithm>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "qdq_oracle.h"
+#include "qsim_test_util.h"
+
+namespace {
+
+using namespace qdq_test;
+using qsim_test::bits;
+
+INSTANTIATE_TEST_SUITE_P(Variants, QdqKernels, ::testing::ValuesIn(all_variants()), variant_name);
+
+const qsim_half_kind kKinds[] = { QSIM_HALF_F16, QSIM_HALF_BF16 };
+
+// The value of fp16 bits h by arithmetic (not bit moves).
+float f16_value(uint16_t h) {
+    const int   e = (h >> 10) & 0x1f, m = h & 0x3ff;
+    const float s = (h & 0x8000) ? -1.0f : 1.0f;
+    if (e == 0x1f) {
+        return m ? std::numeric_limits<float>::quiet_NaN() : s * INFINITY;
+    }
+    return s * (e == 0 ? std::ldexp(static_cast<float>(m), -24)
+                       : std::ldexp(static_cast<float>(1024 + m), e - 25));
+}
+
+TEST(QdqHalf, WidenIsExactForEveryBitPattern) {
+    std::vector<uint16_t> all(65536);
+    for (uint32_t i = 0; i < 65536; i++) {
+        all[i] = static_cast<uint16_t>(i);
+    }
+    std::vector<float> f16(all.size()), bf16(all.size());
+    qsim_widen_h16(QSIM_HALF_F16, all.size(), all.data(), f16.data());
+    qsim_widen_h16(QSIM_HALF_BF16, all.size(), all.data(), bf16.data());
+    for (uint32_t i = 0; i < 65536; i++) {
+        const float want = f16_value(static_cast<uint16_t>(i));
+        ASSERT_TRUE(std::isnan(want) ? std::isnan(f16[i]) : bits(want) == bits(f16[i])) << "fp16 " << i;
+        ASSERT_EQ(bits(bf16[i]), i << 16) << "bf16 " << i;
+    }
+}
+
+// Every fp16 value, the midpoints between neighbours (ties), +-1 ulp around them, extremes,
+// subnormals of both types, NaN and the infinities, then random floats of every magnitude.
+std::vector<float> narrowing_inputs() {
+    std::vector<float> v = { 0.0f, -0.0f, INFINITY, -INFINITY, NAN, -NAN, 65504.0f, 65519.99f,
+                             65520.0f, 1e-45f, 3e-8f, 2.98e-8f, 6.1e-5f, 3.4e38f, -3.4e38f };
+    for (uint32_t h = 0; h < 0x7c00; h++) {
+        const float a = f16_value(static_cast<uint16_t>(h)), b = f16_value(static_cast<uint16_t>(h + 1));
+        const float mid = a + (b - a) / 2;
+        for (float x : { a, mid, std::nextafter(mid, 0.0f), std::nextafter(mid, INFINITY) }) {
+            v.push_back(x), v.push_back(-x);
+        }
+    }
+    std::mt19937 rng(qsim_test::kSeed + 31);
+    for (int i = 0; i < 200000; i++) {
+        v.push_back(qsim_test::from_bits(static_cast<uint32_t>(rng())));
+    }
+    return v;
+}
+
+TEST(QdqHalf, NarrowRoundsAsTheFakeCasts) {
+    const std::vector<float> x = narrowing_inputs();
+    for (qsim_half_kind kind : kKinds) {
+        std::vector<uint16_t> h(x.size());
+        std::vector<float>    back(x.size()), want(x.size());
+        qsim_narrow_h16(kind, x.size(), x.data(), h.data());
+        qsim_widen_h16(kind, h.size(), h.data(), back.data());
+        (kind == QSIM_HALF_F16 ? qsim_cast_f16_f32_ref : qsim_cast_bf16_f32_ref)(x.size(), x.data(), want.data());
+        for (size_t i = 0; i < x.size(); i++) {
+            if (std::isnan(x[i])) {
+                const uint16_t nan = kind == QSIM_HALF_BF16 ? 0x7fc0 : ((bits(x[i]) >> 16) & 0x8000) | 0x7e00;
+                ASSERT_EQ(h[i], nan) << "kind " << kind << " input " << i;
+            } else {
+                ASSERT_EQ(bits(back[i]), bits(want[i])) << "kind " << kind << " x " << x[i];
+            }
+        }
+    }
+}
+
+struct HalfCase {
+    const char * name;
+    qsim_layout  layout;
+    int64_t      qparams;
+};
+
+// Each case spans several QSIM_HALF_CHUNKs, with chunk edges inside rows, runs and blocks.
+std::vector<HalfCase> half_cases() {
+    return {
+        { "per_tensor", qsim_layout_per_tensor(3 * QSIM_HALF_CHUNK + 123), 1 },
+        { "channel_middle", qsim_layout_per_channel(3, 7, 1001), 7 },
+        { "channel_last", qsim_layout_per_channel(600, 45, 1), 45 },
+        { "channel_last_short", qsim_layout_per_channel(2000, 9, 1), 9 },
+        { "block_last", qsim_layout_blockwise(300, 64, 1, 16), 300 * 4 },
+    };
+}
+
+struct HalfData {
+    std::vector<uint16_t> x, dy;
+    std::vector<float>    scale, zp;
+    qsim_qparams          p;
+};
+
+HalfData half_data(const HalfCase & c, qsim_half_kind kind, std::mt19937 & rng) {
+    HalfData                        d;
+    std::uniform_real_distribution<float> unit(0.0f, 1.0f);
+    std::normal_distribution<float> normal(0.0f, 3.0f);
+    for (int64_t q = 0; q < c.qparams; q++) {
+        d.scale.push_back(std::ldexp(1.0f + unit(rng), -6 + static_cast<int>(unit(rng) * 6.0f)));
+        d.zp.push_back(std::floor(unit(rng) * 256.0f));
+    }
+    d.p = { d.scale.data(), d.zp.data(), 0.0f, 255.0f };
+    const int64_t n = qsim_layout_numel(&c.layout);
+    std::vector<float> xf(n), dyf(n);
+    for (int64_t i = 0; i < n; i++) {
+        xf[i]  = normal(rng);
+        dyf[i] = normal(rng);
+    }
+    xf[5] = NAN, xf[6] = INFINITY, xf[7] = -INFINITY;
+    d.x.resize(n), d.dy.resize(n);
+    qsim_narrow_h16(kind, n, xf.data(), d.x.data());
+    qsim_narrow_h16(kind, n, dyf.data(), d.dy.data());
+    return d;
+}
+
+TEST_P(QdqKernels, HalfDriversEqualWidenComputeNarrow) {
+    std::mt19937 rng(qsim_test::kSeed + 32);
+    for (const HalfCase & c : half_cases()) {
+        const qsim_layout l = c.layout;
+        const int64_t     n = qsim_layout_numel(&l);
+        for (qsim_half_kind kind : kKinds) {
+            const HalfData d = half_data(c, kind, rng);
+            std::vector<float> xf(n), dyf(n), yf(n), dxf(n);
+            qsim_widen_h16(kind, n, d.x.data(), xf.data());
+            qsim_widen_h16(kind, n, d.dy.data(), dyf.data());
+            for (const ForwardKernel & f : kForward) {
+                qsim_forward_f32(&k(), f.op, &l, &d.p, xf.data(), yf.data(), 0, n);
+                qsim_backward_f32(&k(), f.op, &l, &d.p, xf.data(), dyf.data(), dxf.data(), 0, n);
+                std::vector<uint16_t> want_y(n), want_dx(n);
+                qsim_narrow_h16(kind, n, yf.data(), want_y.data());
+                qsim_narrow_h16(kind, n, dxf.data(), want_dx.data());
+                std::uniform_int_distribution<int64_t> cut(0, n);
+                const int64_t          s[] = { 0, std::min<int64_t>(cut(rng), n), n };
+                std::vector<uint16_t>  y(n, 0xdead), dx(n, 0xdead), inplace = d.x;
+                for (int i = 0; i < 2; i++) {
+                    const int64_t b = std::min(s[i], s[i + 1]), e = std::max(s[i], s[i + 1]);
+                    qsim_forward_h16(&k(), f.op, kind, &l, &d.p, d.x.data(), y.data(), b, e);
+                    qsim_forward_h16(&k(), f.op, kind, &l, &d.p, inplace.data(), inplace.data(), b, e);
+                    qsim_backward_h16(&k(), f.op, kind, &l, &d.p, d.x.data(), d.dy.data(), dx.data(), b, e);
+                }
+                EXPECT_EQ(y, want_y) << c.name << " kind " << kind << " op " << f.name;
+                EXPECT_EQ(inplace, want_y) << c.name << " kind " << kind << " op " << f.name << " in place";
+                EXPECT_EQ(dx, want_dx) << c.name << " kind " << kind << " op " << f.name << " dx";
+            }
+        }
+    }
+}
+
+}  // namespace
