@@ -136,14 +136,17 @@ def test_mxint8_entry_known_answers_and_other_per_block_entries():
         assert mxint8_entry(_mxint8_like(**change), (2, 40)) is None, change
 
 
-def test_sim_load_encodings_refuses_a_per_block_int8_entry_not_mxint8(tmp_path):
+def test_sim_load_encodings_takes_a_per_block_int8_entry_not_mxint8_as_blockwise(tmp_path):
     _, _, x = _exported(tmp_path, "mxint8")
     path = tmp_path / "m.encodings"
     doc = json.loads(path.read_text())
     entry = next(e for e in doc["encodings"] if e["name"] == "3.weight")
-    entry["y_scale"][0][0] *= 3  # no longer 2^k / 64
+    entry["y_scale"][0][0] *= 3  # no longer 2^k / 64: a plain blockwise int8 encoding
     path.write_text(json.dumps(doc))
     fresh = QuantizationSimModel(_model(), x, quant_scheme="tf")
-    with pytest.raises(ValueError, match=r"encodings\['3\.weight'\]: per-block encodings cannot "
-                                         r"be loaded .*only MXINT8's"):
-        fresh.load_encodings(str(path))
+    fresh.load_encodings(str(path))
+    q = fresh.model.get_submodule("3").param_quantizers["weight"]
+    assert type(q).__name__ == "ParamQuantizeDequantize" and q.bitwidth == 8
+    assert q.block_axis == entry["axis"] and q.block_size[q.block_axis] == entry["block_size"]
+    assert torch.equal(q.get_scale().detach().reshape(-1),
+                       torch.tensor(entry["y_scale"], dtype=torch.float32).reshape(-1))
