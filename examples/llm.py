@@ -54,14 +54,17 @@ class Settings(NamedTuple):
     lr: float
     qat_steps: int
     calibration: int    # calibration (and SeqMSE) sequences
+    evaluation: int     # held-out sequences the perplexity is measured on
     candidates: int     # SeqMSE candidates per channel
     block_size: int     # LPBQ block (input channels)
 
 
 FULL = Settings(files=150, vocab=2048, hidden=128, layers=4, length=128, steps=500, batch=16,
-                lr=3e-3, qat_steps=40, calibration=32, candidates=20, block_size=64)
+                lr=3e-3, qat_steps=40, calibration=32, evaluation=256, candidates=20,
+                block_size=64)
 QUICK = Settings(files=12, vocab=384, hidden=64, layers=2, length=32, steps=30, batch=8,
-                 lr=3e-3, qat_steps=3, calibration=4, candidates=4, block_size=32)
+                 lr=3e-3, qat_steps=3, calibration=4, evaluation=16, candidates=4,
+                 block_size=32)
 
 
 class Row(NamedTuple):
@@ -88,13 +91,12 @@ def _calibrate(sim, batches) -> None:
 
 def quantize_w4a16(model: nn.Module, dummy: dict, batches: list, settings: Settings):
     """The W4A16 sim of AIMET's LLM recipe: LPBQ 4-bit weights (8-bit block scales) searched by
-    SeqMSE, 8-bit embedding and lm_head weights, 8-bit keys and values (the KV cache), 16-bit
-    activations; calibrated on ``batches``."""
-    sim = _sim(model, dummy, param_bw=4, output_bw=16)
+    SeqMSE, 8-bit embedding, lm_head and norm weights, 8-bit keys and values (the KV cache),
+    16-bit activations; calibrated on ``batches``."""
+    sim = _sim(model, dummy, param_bw=8, output_bw=16)
     layers = [m for n, m in model.named_modules() if isinstance(m, nn.Linear) and n != "lm_head"]
     sim.set_precision(layers, param={"weight": 4}, block_size=settings.block_size,
                       decompressed_bw=8)
-    sim.set_precision(["lm_head", nn.Embedding], param={"weight": 8})
     set_attention_precision(sim, key=8, value=8)
     apply_seq_mse(sim, [(b,) for b in batches], num_candidates=settings.candidates,
                   modules_to_exclude=["lm_head"], progress=False)
@@ -128,6 +130,7 @@ def run_workflow(settings: Settings, out_dir: str, checkpoint: Optional[str] = N
     quantized sim; exports the last sim (W4A16 after QAT) into ``out_dir``."""
     model, data, held_out, seconds = _model(settings, checkpoint)
     # HF's mask code branches on batch size 1: every batch here has the dummy's (> 1) branch
+    held_out = held_out[:settings.evaluation]
     held_out = held_out[:max(2, held_out.shape[0] // settings.batch * settings.batch)]
     batches = list(data[:settings.calibration].split(settings.batch))
     dummy = {"input_ids": data[:2]}

@@ -6,16 +6,9 @@ ops become modules), replaces every module by its quantized wrapper, applies the
 ``sim.model`` is then an ordinary ``nn.Module`` (a ``torch.fx.GraphModule``): calibrate it with
 :meth:`QuantizationSimModel.compute_encodings`, evaluate it, fine-tune it with any optimizer.
 
-QAT (docs/aimet.md §3, §7):
-
-- post-training schemes (``tf``, ``tf_enhanced``, ``percentile``, ``mse``): quantizers use the
-  straight-through estimator; activation encodings stay as calibrated (their min/max have
-  ``requires_grad=False``) and so do parameter encodings, as in aimet-torch 2.42. After training
-  (or whenever the encodings should follow the weights) call :meth:`compute_param_encodings`,
-  which re-encodes every non-frozen parameter quantizer from its current weight;
-- range-learning schemes (``range_learning_tf_init``, ``range_learning_tf_enhanced_init``):
-  every quantizer's ``min``/``max`` are learnable ``nn.Parameter``s (LSQ-style gradients), and
-  nothing is recomputed.
+QAT (docs/aimet.md §3, §7): post-training schemes train with straight-through estimators and
+keep their encodings (as aimet-torch 2.42; :meth:`QuantizationSimModel.compute_param_encodings`
+re-encodes the weights); range-learning schemes learn every quantizer's ``min``/``max``.
 
 Example::
 
@@ -76,27 +69,18 @@ class QuantizationSimModel:
             trains) `model`'s parameters, in their dtype (fp32, fp16 or bf16: activations and
             weights stay in it, encodings and statistics are fp32); `model` itself is not
             modified. The sim then adds only its quantizers' state to the model's memory.
-        weight_cache: in eval mode without gradients, weight quantizers keep their
-            fake-quantized weight until the weight or the encoding changes (bit for bit what
-            they would compute), so an eval forward costs what the FP model's does, at the price
-            of a second copy of every quantized weight. None (the default): on, except with
-            `in_place`, whose point is to add no copy of the weights.
-        tf_enhanced_histogram: the tf_enhanced schemes' histogram: ``"aimet"`` (aimet-torch
-            2.42's, encodings equal to AIMET's) or ``"growing"`` (torchqsim's no-drop
-            histogram, the one ``torch.distributed`` calibration can merge); see
-            :meth:`QuantScheme.analyzer`.
+        weight_cache: eval-mode weight quantizers keep their fake-quantized weight until it or
+            the encoding changes (bit-identical; a second copy of each weight, an eval forward
+            at the FP model's cost). None (the default): on, except with `in_place`.
+        tf_enhanced_histogram: ``"aimet"`` (aimet-torch 2.42's histogram) or ``"growing"``
+            (no-drop, mergeable by ``torch.distributed``); see :meth:`QuantScheme.analyzer`.
         aimet_eval_rounding: integer quantizers round ``x * (1 / scale)`` in no-grad forwards,
-            as aimet-torch 2.42 does there (it calls ``torch.fake_quantize_*``; with gradients it
-            divides). Off (the default), every forward divides, as ONNX ``QuantizeLinear`` and
-            onnxruntime do. The two differ only for values within an ulp of a half step
-            (docs/aimet.md §2.5).
-        aimet_fixed_range_clipping: a config's fixed output range (``encoding_constraints``)
-            that is not ``[-m, m]`` on a symmetric slot (the eNPU files' Softmax and Sigmoid
-            ``[0, 1]``) gets aimet-torch 2.42's grid: scale ``(max - min) / (2^b - 1)`` at zero
-            point 0 of the signed grid, i.e. ``[-0.502, 0.498]`` for ``[0, 1]`` at 8 bits, so a
-            Softmax output of 0.7 reads 0.498. Off (the default), the grid holds the range: an
-            unsigned symmetric grid ``[0, max]`` when ``min >= 0``, else the smallest signed
-            symmetric grid holding ``[min, max]`` (docs/aimet.md §2.7).
+            as aimet-torch 2.42 does; off (the default), every forward divides, as ONNX
+            ``QuantizeLinear`` does (docs/aimet.md §2.5).
+        aimet_fixed_range_clipping: a config's fixed output range that is not ``[-m, m]`` on
+            a symmetric slot (the eNPU files' Softmax ``[0, 1]``) gets aimet-torch 2.42's grid
+            (``[-0.502, 0.498]`` at 8 bits); off (the default), a grid that holds the range
+            (docs/aimet.md §2.7).
 
     Attributes:
         model: the simulated model (``torch.fx.GraphModule`` with quantized wrappers).
