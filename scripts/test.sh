@@ -33,7 +33,7 @@ done
 # libFuzzer on the config parser and the encodings reader/writer, 60 s each (QSIM_FUZZ_SECONDS)
 bash scripts/fuzz.sh "${QSIM_FUZZ_SECONDS:-60}"
 bash scripts/check_cuda.sh
-python3 -m pytest tests/python tests/aimet_parity -q
+python3 -m pytest tests/python tests/aimet_parity -q --durations=30
 # The export of a Llama over 2 GiB (ONNX external data) peaks at ~15 GB: it runs on its own.
 TORCHQSIM_LARGE_EXPORT=1 python3 -m pytest tests/python/export/test_external_data.py -q -k llama
 # The zoo's timm models need torchvision: they run in the side venv (tests/python/zoo/README.md).
