@@ -11,6 +11,7 @@ so that each rounding step is the one onnxruntime's CPU kernels perform:
 - :func:`requantize`: the requantization of MLAS's QLinearConv / QGemm output processor:
   ``fp32(acc) * fp32(fp32(x_scale * w_scale) / y_scale)``, clamped, rounded half to even;
 - :func:`qlinear_add`: MLAS's QLinearAdd (x86 SSE2 or AVX2+FMA kernel);
+- :func:`qlinear_mul`: MLAS's QLinearMul (x86 SSE2 kernel, any broadcast);
 - :func:`pair_saturation_excess`: what the int16 saturation of MLAS's AVX2 u8 x s8 kernels
   (``vpmaddubsw`` adds two products in int16) removes from the accumulator.
 
@@ -25,8 +26,9 @@ Example::
 import torch
 from torch import Tensor
 
-__all__ = ["grid_integers", "quantized_bias", "integer_accumulate", "requantize", "qlinear_add",
-           "fma_f32", "uses_fma", "saturates_u8s8", "pair_saturation_excess"]
+__all__ = ["grid_integers", "quantized_bias", "integer_accumulate", "exact_matmul",
+           "requantize", "qlinear_add",
+           "qlinear_mul", "fma_f32", "uses_fma", "saturates_u8s8", "pair_saturation_excess"]
 
 _EXACT_F32 = float(2 ** 24)
 
@@ -62,6 +64,14 @@ def integer_accumulate(op, x: Tensor, w: Tensor, bias: Tensor | None, channel_di
     acc = op(x.double(), w.double())
     acc = acc if bias is None else acc + _on_channels(bias.double(), acc, channel_dim)
     return acc.float()
+
+
+def exact_matmul(a: Tensor, b: Tensor) -> Tensor:
+    """``a @ b`` of grid integers, exact (fp32 when ``K * max|a| * max|b| < 2**24``, else
+    fp64), returned in fp32 as MLAS converts its int32 accumulator."""
+    if a.shape[-1] * a.abs().max() * b.abs().max() < _EXACT_F32:
+        return a @ b
+    return (a.double() @ b.double()).float()
 
 
 def _on_channels(bias: Tensor, acc: Tensor, channel_dim: int) -> Tensor:
@@ -110,6 +120,28 @@ def qlinear_add(qa: Tensor, qb: Tensor, a: tuple, b: tuple, c: tuple, type_range
     else:
         r = (fixed + qa * ra) + qb * rb
     return torch.clamp(torch.round(r), *type_range)
+
+
+def qlinear_mul(ia: Tensor, ib: Tensor, ratio: Tensor, zc: int, type_range: tuple) -> Tensor:
+    """MLAS's QLinearMul (``qlmul.cpp``, the SSE2 kernel x86 builds use) as stored integers:
+    the exact int32 product of the grid integers, converted to fp32, times
+    ``ratio = fp32(fp32(a_scale * b_scale) / c_scale)``, plus ``float(zc)`` (two fp32
+    roundings, no FMA), rounded half to even and saturated to the output type. A broadcast
+    operand gives the same values (onnxruntime calls the kernel per span, swapping A and B when
+    A is the scalar: the product and ratio are symmetric).
+
+    Args:
+        ia, ib: grid integers ``q - zero_point`` of A and B (broadcastable).
+        ratio: the fp32 ratio above.
+        zc: the output's zero point.
+        type_range: ``(lowest, highest)`` of the output's integer type.
+
+    Example::
+
+        >>> qlinear_mul(torch.tensor([3.0]), torch.tensor([5.0]), torch.tensor(0.1), 128, (0, 255))
+        tensor([130.])
+    """
+    return torch.clamp(torch.round(ia * ib * ratio + float(zc)), *type_range)
 
 
 def saturates_u8s8() -> bool:

@@ -126,7 +126,29 @@ def _add(module, group, a, b):
     return module.quantize_outputs((r - zc) * sc)
 
 
-_FORWARDS = {"conv": _conv, "gemm": _gemm, "add": _add}
+def _mul(module, group, a, b):
+    """QLinearMul (:func:`.arithmetic.qlinear_mul`)."""
+    a, b = module.quantize_inputs((a, b))
+    (sa, _), (sb, _), (sc, zc) = (_params(q) for q in (*group.inputs, group.output))
+    zc = int(zc)
+    low = -128 if group.output.qmin < 0 else 0
+    ratio = (sa * sb) / sc
+    r = ar.qlinear_mul(ar.grid_integers(a, sa), ar.grid_integers(b, sb), ratio, zc,
+                       (low, low + 255))
+    return module.quantize_outputs((r - zc) * sc)
+
+
+def _matmul(module, group, a, b):
+    """QLinearMatMul of two uint8 activations: the exact integer product (MLAS's u8 x u8
+    kernels widen to int16 and add pairs in int32: no saturation), then the QGemm
+    requantization with ``fp32(fp32(a_scale * b_scale) / y_scale)``."""
+    a, b = module.quantize_inputs((a, b))
+    (sa, _), (sb, _), (sy, _) = (_params(q) for q in (*group.inputs, group.output))
+    acc = ar.exact_matmul(ar.grid_integers(a, sa), ar.grid_integers(b, sb))
+    return _requantized(module, group, acc, (sa * sb) / sy)
+
+
+_FORWARDS = {"conv": _conv, "gemm": _gemm, "add": _add, "mul": _mul, "matmul": _matmul}
 
 
 def _target_forward(module, group: FusedGroup, *args, **kwargs):

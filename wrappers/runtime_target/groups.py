@@ -22,12 +22,14 @@ as onnxruntime leaves such nodes in floating point.
 
 from dataclasses import dataclass
 
-from torch import nn
+import torch
+from torch import fx, nn
 
 from ..graph.nodes import Producer
 from ..nn.activation import QuantizedReLU
 from ..nn.conv import QuantizedConv1d, QuantizedConv2d
-from ..nn.elementwise import QuantizedAdd
+from ..nn.dropout import QuantizedDropout
+from ..nn.elementwise import QuantizedAdd, QuantizedMatMul, QuantizedMultiply
 from ..nn.linear import QuantizedLinear
 from ..nn.pooling import QuantizedMaxPool1d, QuantizedMaxPool2d
 from ..nn.shape import QuantizedFlatten
@@ -37,8 +39,32 @@ from .arithmetic import saturates_u8s8
 __all__ = ["FusedGroup", "find_groups"]
 
 _KINDS = {QuantizedConv1d: "conv", QuantizedConv2d: "conv", QuantizedLinear: "gemm",
-          QuantizedAdd: "add"}
-_TRANSPARENT = (QuantizedMaxPool1d, QuantizedMaxPool2d, QuantizedFlatten)
+          QuantizedAdd: "add", QuantizedMultiply: "mul", QuantizedMatMul: "matmul"}
+_BINARY = ("add", "mul", "matmul")
+_TRANSPARENT = (QuantizedMaxPool1d, QuantizedMaxPool2d, QuantizedFlatten, QuantizedDropout)
+#: Data movement a DequantizeLinear crosses (onnxruntime's QDQ propagation: Reshape,
+#: Transpose, Squeeze, Unsqueeze, Slice; torch's view methods export as those).
+_MOVES = {"view", "reshape", "transpose", "permute", "contiguous", "flatten", "squeeze",
+          "unsqueeze", "t"}
+
+
+def _is_move(node: fx.Node) -> bool:
+    """Whether fx `node` is data movement a DequantizeLinear crosses: a :data:`_MOVES` call, a
+    cast to fp32 (``.to(torch.float32)`` of an fp32 model: no node in the export), or tensor
+    indexing by slices only (an ONNX Slice; an integer index is a Gather, which stops it)."""
+    if node.op == "call_method":
+        name = node.target
+    elif node.op == "call_function":
+        name = getattr(node.target, "__name__", "")
+    else:
+        return False
+    if name == "to":
+        return all(a is torch.float32 for a in (*node.args[1:], *node.kwargs.values()))
+    if name == "getitem":
+        index = node.args[1] if len(node.args) > 1 else None
+        index = index if isinstance(index, tuple) else (index,)
+        return all(isinstance(i, slice) or i is Ellipsis for i in index)
+    return name in _MOVES
 _FULL_8BIT = ((0, 255), (-128, 127))
 
 
@@ -74,13 +100,26 @@ def _weight_ok(q, module: nn.Module) -> bool:
     return q.symmetric and q.shape[0] == channels and all(s == 1 for s in q.shape[1:])
 
 
+def _moves_only(node, target) -> bool:
+    """Whether the fx path from `node` back to `target` (an fx node) is data movement only
+    (:func:`_is_move`; not a Gather, Split, Expand or Concat)."""
+    while node is not target:
+        if not isinstance(node, fx.Node) or not node.args or not _is_move(node):
+            return False
+        node = node.args[0]
+    return True
+
+
 def _source_quantizer(op, index: int):
     """The quantizer whose DequantizeLinear feeds input `index` of `op`, or None."""
     own = op.module.input_quantizers
     if index < len(own) and own[index] is not None:
         return own[index]
     source = op.inputs[index] if index < len(op.inputs) else None
+    node = op.node.args[index] if index < len(op.node.args) else None
     while isinstance(source, Producer):
+        if not _moves_only(node, source.op.node):
+            return None
         module, out = source.op.module, source.output_index
         q = module.output_quantizers[out] if out < len(module.output_quantizers) else None
         if q is not None:
@@ -88,7 +127,7 @@ def _source_quantizer(op, index: int):
         if not isinstance(module, _TRANSPARENT) or any(
                 s is not None for s in module.input_quantizers):
             return None
-        source = source.op.inputs[0]
+        source, node = source.op.inputs[0], source.op.node.args[0]
     return None
 
 
@@ -112,8 +151,8 @@ def _group(op, saturates: bool) -> FusedGroup | None:
     kind = _KINDS.get(type(op.module))
     if kind is None or getattr(op.module, "padding_mode", "zeros") != "zeros":
         return None
-    count = 2 if kind == "add" else 1
-    if kind == "add" and sum(op.tensor_inputs[:2]) != 2:
+    count = 2 if kind in _BINARY else 1
+    if kind in _BINARY and sum(op.tensor_inputs[:2]) != 2:
         return None
     inputs = [_source_quantizer(op, i) for i in range(count)]
     output, through_relu = _output_quantizer(op)
@@ -121,7 +160,9 @@ def _group(op, saturates: bool) -> FusedGroup | None:
             q is not None and _activation_ok(q) and (q.qmin < 0) == (output.qmin < 0)
             for q in inputs):
         return None
-    if kind != "add":
+    if kind == "matmul" and output.qmin < 0:  # int8 x int8 activations: not replicated
+        return None
+    if kind not in _BINARY:
         weight = op.module.param_quantizers["weight"]
         if weight is None or not _weight_ok(weight, op.module):
             return None
