@@ -89,8 +89,16 @@ def requantize(acc: Tensor, multiplier: Tensor, lo: int, hi: int) -> Tensor:
 def fma_f32(a: Tensor, b: Tensor, c: Tensor) -> Tensor:
     """fp32 fused multiply-add ``fp32(a * b + c)`` with one rounding: the product of two fp32
     values is exact in fp64, and the sum of the small integers and ratios MLAS adds is exact in
-    fp64 too (at most 53 significant bits), so one rounding to fp32 remains."""
-    return (a.double() * b.double() + c.double()).float()
+    fp64 too (at most 53 significant bits), so one rounding to fp32 remains. `b` and `c` may
+    be scalars (0-d tensors): they broadcast without a copy; one fp64 buffer, updated in place.
+
+    Example::
+
+        >>> fma_f32(torch.tensor([3.0]), torch.tensor(0.1), torch.tensor(1.0))
+        tensor([1.3000])
+    """
+    t = a.to(torch.float64, copy=True)
+    return t.mul_(b.double()).add_(c.double() if c.dim() == 0 else c).float()
 
 
 def uses_fma() -> bool:
@@ -116,7 +124,7 @@ def qlinear_add(qa: Tensor, qb: Tensor, a: tuple, b: tuple, c: tuple, type_range
     ra, rb = a[0] / c[0], b[0] / c[0]
     fixed = float(c[1]) - (ra * a[1] + rb * b[1])
     if fma:
-        r = fma_f32(qa, ra, fma_f32(qb, rb, fixed.expand_as(qb)))
+        r = fma_f32(qa, ra, fma_f32(qb, rb, fixed))
     else:
         r = (fixed + qa * ra) + qb * rb
     return torch.clamp(torch.round(r), *type_range)
