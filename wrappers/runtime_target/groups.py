@@ -6,12 +6,15 @@ the groups it replicates, each as a :class:`FusedGroup`:
 
 - ``conv``: a ``Conv1d``/``Conv2d`` (zeros padding) -> ``QLinearConv``;
 - ``gemm``: a ``Linear`` -> ``QGemm`` (a ``Gemm``, or ``MatMul`` + ``Add`` fused into one);
-- ``add``: an ``Add`` of two quantized tensors -> ``QLinearAdd``.
+- ``add``: an ``Add`` of two quantized tensors -> ``QLinearAdd``;
+- ``mul``: a ``Mul`` of two quantized tensors (any broadcast) -> ``QLinearMul``;
+- ``matmul``: a ``MatMul`` of two uint8 activations (attention) -> ``QLinearMatMul``.
 
 Conditions (the selectors' checks, on the sim's quantizers): every input is read through a
 DequantizeLinear, i.e. the module's own input quantizer or the output quantizer of its
-producer, also across a ``MaxPool`` or ``Flatten`` without quantizers (onnxruntime propagates
-the DQ across them); activations per-tensor on an 8-bit grid that fills its ONNX type
+producer, also across a ``MaxPool``, ``Flatten`` or ``Dropout`` without quantizers and across
+data movement (views, transposes, squeezes, slices, fp32 casts; not a Gather, Split, Expand or
+Concat), as onnxruntime propagates the DQ; activations per-tensor on an 8-bit grid that fills its ONNX type
 (uint8 ``[0, 255]`` or int8 ``[-128, 127]``), input and output of the same signedness; weights
 of 5 to 8 bits (an int8/uint8 initializer), per-tensor or symmetric per output channel. The
 output is quantized by the module's own output quantizer, or (onnxruntime's redundant-ReLU
