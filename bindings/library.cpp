@@ -64,5 +64,9 @@ TORCH_LIBRARY(qsim, m) {
           "int grid, float percentile) -> (Tensor, Tensor, Tensor, Tensor)", tags);
     m.def("encodings_mse(Tensor counts, Tensor range, Tensor min, Tensor max, int bitwidth, "
           "int grid, int num_candidates=100) -> (Tensor, Tensor, Tensor, Tensor)", tags);
+    // The onnxruntime target mode (satmm_cpu.cpp; fake in wrappers/_runtime_ops.py): uint8 x int8
+    // product with MLAS's int16 pair saturation, (R, K) x (N, K) -> (R, N) int32.
+    m.set_python_module("torchqsim._runtime_ops");
+    m.def("u8s8_pair_saturated_matmul(Tensor a, Tensor w) -> Tensor", tags);
     m.set_python_module("torchqsim.ops");  // back to the default for any later definitions
 }

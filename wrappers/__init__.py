@@ -24,6 +24,7 @@ from . import _C, _io  # noqa: F401  (registers the qsim ops)
 from . import ops  # noqa: F401  (fake and autograd registrations)
 from . import _float_ops  # noqa: F401  (the same for the float-format ops)
 from . import _stats_ops  # noqa: F401  (fake registrations of the calibration ops)
+from . import _runtime_ops  # noqa: F401  (fake registration of the target-mode op)
 from . import functional
 from . import quantization
 from . import nn

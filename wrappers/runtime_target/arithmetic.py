@@ -12,8 +12,8 @@ so that each rounding step is the one onnxruntime's CPU kernels perform:
   ``fp32(acc) * fp32(fp32(x_scale * w_scale) / y_scale)``, clamped, rounded half to even;
 - :func:`qlinear_add`: MLAS's QLinearAdd (x86 SSE2 or AVX2+FMA kernel);
 - :func:`qlinear_mul`: MLAS's QLinearMul (x86 SSE2 kernel, any broadcast);
-- :func:`pair_saturation_excess`: what the int16 saturation of MLAS's AVX2 u8 x s8 kernels
-  (``vpmaddubsw`` adds two products in int16) removes from the accumulator.
+- :func:`saturated_matmul`: the accumulation of MLAS's AVX2 u8 x s8 kernels, whose
+  ``vpmaddubsw`` adds two products in int16 with saturation.
 
 Example::
 
@@ -28,7 +28,7 @@ from torch import Tensor
 
 __all__ = ["grid_integers", "quantized_bias", "integer_accumulate", "exact_matmul",
            "requantize", "qlinear_add",
-           "qlinear_mul", "fma_f32", "uses_fma", "saturates_u8s8", "pair_saturation_excess"]
+           "qlinear_mul", "fma_f32", "uses_fma", "saturates_u8s8", "saturated_matmul"]
 
 _EXACT_F32 = float(2 ** 24)
 
@@ -164,47 +164,25 @@ def saturates_u8s8() -> bool:
     return "avx2" in flags and not {"avx512_vnni", "avx_vnni"} & set(flags)
 
 
-def pair_saturation_excess(cols: Tensor, w: Tensor, chunk: int = 1 << 15) -> Tensor:
-    """What MLAS's int16 pair saturation removes from ``cols @ w.T``: per output, the sum over
-    pairs ``(2p, 2p + 1)`` of the reduction dimension of ``s - clamp(s, -32768, 32767)`` with
-    ``s = cols[2p] * w[2p] + cols[2p + 1] * w[2p + 1]``.
+def saturated_matmul(cols: Tensor, w: Tensor) -> Tensor:
+    """``cols @ w.T`` as MLAS's AVX2/AVX512BW u8 x s8 kernels compute it: each pair of adjacent
+    products ``(2p, 2p + 1)`` of the reduction dimension is added in int16 with saturation
+    (``vpmaddubsw``), the pair sums in int32 (the C kernel ``qsim::u8s8_pair_saturated_matmul``,
+    kernels/include/qsim/satmm.h). Only weight pairs of the same sign with ``255 * (|w0| + |w1|)
+    > 32767`` can saturate, which is why 7-bit weights never do.
 
     Args:
         cols: ``(R, K)`` stored activation integers (uint8 values, zero point included), in
-            MLAS's reduction order.
-        w: ``(N, K)`` int8 weight integers, same order.
-        chunk: candidate (row, pair) entries evaluated at once.
+            MLAS's reduction order, as floats.
+        w: ``(N, K)`` int8 weight integers, same order, as floats.
 
     Returns:
-        ``(R, N)`` excess (0 where no pair saturates). Only weight pairs that can saturate
-        (same signs, ``max(cols) * (|w0| + |w1|) > 32767``) are evaluated, and only on the rows
-        where ``a0 * max|w0| + a1 * max|w1|`` over those pairs exceeds 32767.
+        ``(R, N)`` int32 (exact: the sums stay below 2**31).
+
+    Example::
+
+        >>> saturated_matmul(torch.tensor([[255.0, 255.0, 1.0]]), torch.tensor([[127.0, 127.0, 3.0]]))
+        tensor([[32770]], dtype=torch.int32)
     """
-    if w.shape[1] % 2:
-        cols, w = _pad_odd(cols), _pad_odd(w)
-    a0, a1, w0, w1 = cols[:, 0::2], cols[:, 1::2], w[:, 0::2], w[:, 1::2]
-    excess = cols.new_zeros(cols.shape[0], w.shape[0])
-    top = cols.max() if cols.numel() else 0
-    risky = (w0 * w1 >= 0) & ((w0.abs() + w1.abs()) * top > 32767)
-    if not risky.any():
-        return excess
-    pair, out = risky.t().nonzero(as_tuple=True)  # sorted by pair
-    count = torch.bincount(pair, minlength=w0.shape[1])
-    first = torch.cumsum(count, 0) - count
-    m0 = torch.zeros_like(w0[0]).scatter_reduce_(0, pair, w0[out, pair].abs(), "amax")
-    m1 = torch.zeros_like(w1[0]).scatter_reduce_(0, pair, w1[out, pair].abs(), "amax")
-    rows, pairs = (a0 * m0 + a1 * m1 > 32767).nonzero(as_tuple=True)
-    for start in range(0, rows.numel(), chunk):
-        r, p = rows[start:start + chunk], pairs[start:start + chunk]
-        k = count[p]
-        r, p = r.repeat_interleave(k), p.repeat_interleave(k)
-        j = first[p] + torch.arange(r.numel()) - (torch.cumsum(k, 0) - k).repeat_interleave(k)
-        n = out[j]
-        s = a0[r, p] * w0[n, p] + a1[r, p] * w1[n, p]
-        excess.index_put_((r, n), s - s.clamp(-32768, 32767), accumulate=True)
-    return excess
-
-
-def _pad_odd(t: Tensor) -> Tensor:
-    """`t` with one zero column appended (an odd reduction length, padded as MLAS packs it)."""
-    return torch.cat([t, t.new_zeros(t.shape[0], 1)], 1)
+    a = cols.to(torch.uint8).contiguous()
+    return torch.ops.qsim.u8s8_pair_saturated_matmul(a, w.to(torch.int8).contiguous())

@@ -68,10 +68,11 @@ def _weighted(module, group: FusedGroup, x: Tensor, op, channel_dim: int) -> Ten
     bias = module.quantized_param("bias") if module.bias is not None else None
     b_int = None if bias is None else ar.quantized_bias(bias, x_scale, w_scale)
     x_int = ar.grid_integers(x, x_scale)
-    acc = ar.integer_accumulate(op, x_int, w_int, b_int, channel_dim)
     if group.saturates and getattr(module, "groups", 1) == 1:
         zero = float(_params(group.inputs[0])[1]) - group.inputs[0].qmin  # uint8 zero point
-        acc = acc - _pair_excess(module, x_int + zero, zero, w_int, acc)
+        acc = _saturated_accumulate(module, x_int + zero, zero, w_int, b_int)
+    else:
+        acc = ar.integer_accumulate(op, x_int, w_int, b_int, channel_dim)
     y_scale, _ = _params(group.output)
     multiplier = (x_scale * w_scale) / y_scale
     if multiplier.numel() > 1:
@@ -81,25 +82,43 @@ def _weighted(module, group: FusedGroup, x: Tensor, op, channel_dim: int) -> Ten
     return _requantized(module, group, acc, multiplier)
 
 
-def _pair_excess(module, stored: Tensor, zero: float, w_int: Tensor, acc: Tensor) -> Tensor:
-    """MLAS's int16 pair saturation (:func:`.arithmetic.pair_saturation_excess`), laid out as
-    `acc`: the reduction runs over input features (QGemm) or, for a convolution, over kernel
-    positions then input channels (onnxruntime reorders the filter to that order), the padding
-    holding the input's stored zero point `zero`."""
+def _saturated_accumulate(module, stored: Tensor, zero: float, w_int: Tensor,
+                          b_int: Tensor | None) -> Tensor:
+    """The accumulator of MLAS's u8 x s8 kernels with int16 pair saturation
+    (:func:`.arithmetic.saturated_matmul` on the stored integers `stored`, zero point `zero`
+    included, minus ``zero * sum(w)`` as MLAS corrects it, plus the int32 bias), laid out as the
+    module's output. The reduction runs over input features (QGemm) or, for a convolution, over
+    kernel positions then input channels (onnxruntime reorders the filter to that order), the
+    padding holding the stored zero point."""
     if not hasattr(module, "kernel_size"):
-        return ar.pair_saturation_excess(stored.reshape(-1, stored.shape[-1]), w_int) \
-            .reshape(acc.shape)
+        cols, w, out_shape = stored.reshape(-1, stored.shape[-1]), w_int, stored.shape[:-1]
+    else:
+        cols, w, out_shape = _im2col(module, stored, zero, w_int)
+    correction = -zero * w.sum(1) + (0 if b_int is None else b_int)  # exact integers
+    acc = ar.saturated_matmul(cols, w).add_(correction.to(torch.int32)).float()
+    if not hasattr(module, "kernel_size"):
+        return acc.reshape(*out_shape, -1)
+    return acc.reshape(out_shape[0], -1, acc.shape[1]).transpose(1, 2).reshape(
+        out_shape[0], acc.shape[1], *out_shape[1:])
+
+
+def _im2col(module, stored: Tensor, zero: float, w_int: Tensor):
+    """``(cols, w, (batch, *spatial))`` of a convolution in MLAS's reduction order: `cols` ``(batch
+    * positions, kernel positions * channels)`` uint8, gathered from the zero-point-padded input
+    in channels-last layout by one strided copy, `w` the filter in that order, and the output's
+    batch and spatial shape."""
     one_d = stored.dim() == 3
     x, w = (stored.unsqueeze(2), w_int.unsqueeze(2)) if one_d else (stored, w_int)
     lift = (lambda v: (1,) + tuple(v)) if one_d else tuple
     pad = [p for p in reversed(((0,) if one_d else ()) + tuple(module.padding)) for _ in range(2)]
-    x = F.pad(x, pad, value=zero)
-    cols = F.unfold(x, w.shape[2:], dilation=lift(module.dilation), stride=lift(module.stride))
-    n, c, kk, positions = x.shape[0], w.shape[1], w[0, 0].numel(), cols.shape[-1]
-    cols = cols.reshape(n, c, kk, positions).permute(0, 3, 2, 1).reshape(-1, kk * c)
-    w = w.reshape(w.shape[0], c, kk).transpose(1, 2).reshape(w.shape[0], -1)
-    excess = ar.pair_saturation_excess(cols, w)
-    return excess.reshape(n, positions, -1).transpose(1, 2).reshape(acc.shape)
+    x = F.pad(x.to(torch.uint8), pad, value=int(zero)).permute(0, 2, 3, 1).contiguous()
+    (dh, dw), (sh, sw), (kh, kw) = lift(module.dilation), lift(module.stride), w.shape[2:]
+    n, height, width, c = x.shape
+    out_h, out_w = (height - dh * (kh - 1) - 1) // sh + 1, (width - dw * (kw - 1) - 1) // sw + 1
+    bn, bh, bw, bc = x.stride()
+    cols = x.as_strided((n, out_h, out_w, kh, kw, c), (bn, bh * sh, bw * sw, bh * dh, bw * dw, bc))
+    w = w.reshape(w.shape[0], c, kh * kw).transpose(1, 2).reshape(w.shape[0], -1)
+    return cols.reshape(-1, kh * kw * c), w, (n, out_w) if one_d else (n, out_h, out_w)
 
 
 def _conv(module, group, x):

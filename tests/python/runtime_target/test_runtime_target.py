@@ -18,6 +18,7 @@ from torch import nn
 from torchqsim import QuantizationSimModel
 from torchqsim.ptq.batch_norm_fold import fold_all_batch_norms
 from torchqsim.runtime_target import arithmetic as ar
+from torchqsim.runtime_target import forwards
 
 
 class Block(nn.Module):
@@ -160,16 +161,45 @@ def test_integer_accumulate_is_exact_beyond_fp32():
     assert torch.equal(got, exact.double().float())  # fp32 of the exact int, as MLAS converts
 
 
-def test_pair_saturation_excess_equals_int16_saturating_pairs():
+def test_saturated_matmul_equals_int16_saturating_pairs():
     g = torch.Generator().manual_seed(0)
-    cols = torch.randint(0, 256, (50, 7), generator=g)
-    w = torch.randint(-128, 128, (3, 7), generator=g)
+    cols = torch.randint(0, 256, (50, 71), generator=g)  # odd K: the last element pairs with 0
+    w = torch.randint(-128, 128, (3, 71), generator=g)
     padded_cols, padded_w = torch.cat([cols, 0 * cols[:, :1]], 1), torch.cat([w, 0 * w[:, :1]], 1)
-    pairs = (padded_cols[:, None, :] * padded_w[None]).reshape(50, 3, 4, 2).sum(-1)
+    pairs = (padded_cols[:, None, :] * padded_w[None]).reshape(50, 3, 36, 2).sum(-1)
     saturated = pairs.clamp(-32768, 32767).sum(-1)  # int64: what vpmaddubsw pairs give
-    excess = ar.pair_saturation_excess(cols.float(), w.float())
-    assert torch.equal(cols @ w.T - excess.long(), saturated)
-    assert excess.abs().sum() > 0
+    got = ar.saturated_matmul(cols.float(), w.float())
+    assert torch.equal(got.long(), saturated) and not torch.equal(got.long(), cols @ w.T)
+    with pytest.raises(RuntimeError, match="a must be uint8"):
+        torch.ops.qsim.u8s8_pair_saturated_matmul(cols.float(), w.to(torch.int8))
+    torch.library.opcheck(torch.ops.qsim.u8s8_pair_saturated_matmul,
+                          (cols.to(torch.uint8), w.to(torch.int8)))
+
+
+def test_saturated_convolution_pairs_kernel_positions_then_channels():
+    """The QLinearConv accumulator with pair saturation (forced: this may be a VNNI CPU) against
+    loops over output positions: each patch flattened as (kernel row, kernel column, channel),
+    as onnxruntime reorders the filter, padded with the stored zero point, odd length 27."""
+    g = torch.Generator().manual_seed(3)
+    conv = nn.Conv2d(3, 4, 3, stride=2, padding=1)
+    stored = torch.randint(0, 256, (1, 3, 5, 5), generator=g)
+    w = torch.randint(-128, 128, (4, 3, 3, 3), generator=g)
+    bias, zero = torch.randint(-1000, 1000, (4,), generator=g), 77
+    got = forwards._saturated_accumulate(conv, stored.float(), float(zero), w.float(),
+                                         bias.float())
+    padded = torch.nn.functional.pad(stored, (1, 1, 1, 1), value=zero)
+    expected = torch.empty(1, 4, 3, 3, dtype=torch.int64)
+    for o in range(4):
+        wv = torch.cat([w[o].permute(1, 2, 0).flatten(), torch.zeros(1, dtype=torch.int64)])
+        for i in range(3):
+            for j in range(3):
+                patch = padded[0, :, 2 * i:2 * i + 3, 2 * j:2 * j + 3].permute(1, 2, 0).flatten()
+                pairs = (torch.cat([patch, torch.zeros(1, dtype=torch.int64)]) * wv).view(14, 2)
+                expected[0, o, i, j] = (pairs.sum(1).clamp(-32768, 32767).sum()
+                                        - zero * w[o].sum() + bias[o])
+    assert torch.equal(got, expected.float())
+    assert not torch.equal(got, torch.nn.functional.conv2d(
+        stored.float() - zero, w.float(), bias.float(), stride=2, padding=1))  # it saturates
 
 
 def test_quantized_bias_rounds_in_fp32_like_onnxruntime():

@@ -1,0 +1,27 @@
+"""Fake (meta) registration of the onnxruntime target mode's op (bindings/satmm_cpu.cpp).
+
+``u8s8_pair_saturated_matmul(a, w) -> out``: ``a`` (R, K) uint8, ``w`` (N, K) int8, ``out`` (R, N)
+int32, ``out[r, j] = sum_p clamp(a[r, 2p] * w[j, 2p] + a[r, 2p + 1] * w[j, 2p + 1], -32768, 32767)``
+(MLAS's vpmaddubsw arithmetic; an odd K pairs the last element with a zero). Not differentiable.
+
+Example::
+
+    >>> import torch, torchqsim
+    >>> a = torch.tensor([[255, 255]], dtype=torch.uint8)
+    >>> w = torch.tensor([[127, 127]], dtype=torch.int8)
+    >>> torch.ops.qsim.u8s8_pair_saturated_matmul(a, w)
+    tensor([[32767]], dtype=torch.int32)
+"""
+
+import torch
+
+__all__ = []
+
+
+@torch.library.register_fake("qsim::u8s8_pair_saturated_matmul")
+def _u8s8_pair_saturated_matmul_fake(a, w):
+    torch._check(a.dim() == 2 and w.dim() == 2, lambda: "a and w must be 2-D")
+    torch._check(a.dtype == torch.uint8 and w.dtype == torch.int8,
+                 lambda: f"a must be uint8 and w int8, got {a.dtype} and {w.dtype}")
+    torch._check(a.shape[1] == w.shape[1], lambda: "a and w must have the same number of columns")
+    return a.new_empty((a.shape[0], w.shape[0]), dtype=torch.int32)
