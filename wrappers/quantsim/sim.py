@@ -366,11 +366,12 @@ class QuantizationSimModel:
 
     # ------------------------------------------------------------------ runtime target
 
-    def set_target(self, target: str) -> list[str]:
+    def set_target(self, target: str, saturation: bool | None = None) -> list[str]:
         """Simulates `target`: ``"onnxruntime"`` (its CPU integer kernels at the default
         optimization level, bit for bit where docs/runtime_target.md says so) or
         ``"reference"`` (the float Q/DQ semantics, the default). ``export`` is unchanged.
-        Returns the modules computing fused integer kernels. See
+        `saturation`: simulate MLAS's int16 pair saturation (x86 without VNNI) or not; None
+        detects it from this CPU. Returns the modules computing fused integer kernels. See
         :func:`torchqsim.runtime_target.set_target`.
 
         Example::
@@ -379,7 +380,7 @@ class QuantizationSimModel:
             ['conv1', 'layer1.0.conv1', ...]
         """
         from ..runtime_target import set_target
-        return set_target(self, target)
+        return set_target(self, target, saturation)
 
     def compare_with_runtime(self, inputs, verbose: bool = True):
         """Runs the exported ``_qdq.onnx`` in onnxruntime (default settings) on `inputs` and

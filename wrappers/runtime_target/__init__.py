@@ -37,12 +37,15 @@ __all__ = ["TARGETS", "set_target", "reference_semantics", "FusedGroup", "find_g
 TARGETS = ("reference", "onnxruntime")
 
 
-def set_target(sim, target: str) -> list[str]:
+def set_target(sim, target: str, saturation: bool | None = None) -> list[str]:
     """Switches `sim` (a ``QuantizationSimModel``) to `target`; returns the fused modules.
 
     Args:
         sim: the sim; ``sim.model`` must be in eval mode for ``"onnxruntime"``.
         target: ``"reference"`` (float Q/DQ semantics) or ``"onnxruntime"``.
+        saturation: whether the simulated CPU's u8 x s8 kernels add product pairs in int16
+            with saturation (x86 AVX2/AVX512BW without VNNI); None (default) reads it from this
+            CPU (:func:`.arithmetic.saturates_u8s8`), so that the sim matches onnxruntime here.
 
     Returns:
         The paths of the modules that now compute onnxruntime's fused integer kernels (empty
@@ -55,14 +58,14 @@ def set_target(sim, target: str) -> list[str]:
     if target not in TARGETS:
         raise ValueError(f"set_target: target must be one of {TARGETS}, got {target!r}")
     forwards.uninstall(sim.model)
-    sim._target = target
+    sim._target, sim._saturation = target, saturation
     if target == "reference":
         return []
     if sim.model.training:
         sim._target = "reference"
         raise ValueError("set_target('onnxruntime'): sim.model is in train mode; the target "
                          "mode is for evaluation and calibration (call sim.model.eval())")
-    groups = find_groups(sim.graph)
+    groups = find_groups(sim.graph, saturation)
     forwards.install(sim.model, groups)
     return list(groups)
 
@@ -79,4 +82,4 @@ def reference_semantics(sim):
     try:
         yield
     finally:
-        forwards.install(sim.model, find_groups(sim.graph))
+        forwards.install(sim.model, find_groups(sim.graph, getattr(sim, "_saturation", None)))

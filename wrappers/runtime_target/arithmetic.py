@@ -6,8 +6,9 @@ so that each rounding step is the one onnxruntime's CPU kernels perform:
 - :func:`grid_integers`: ``q - zero_point`` of a quantize-dequantized tensor (exact);
 - :func:`quantized_bias`: the int32 bias onnxruntime's weight/bias quantization pass computes,
   ``Round(bias / (input_scale * weight_scale))`` in fp32, ties to even;
-- :func:`integer_accumulate`: an exact integer accumulation (conv or matmul) of grid integers:
-  fp32 when no partial sum can exceed 2**24, else fp64 (exact below 2**53);
+- :func:`integer_accumulate`: an exact integer accumulation (conv or matmul) of grid integers
+  with fp32 kernels (:func:`exact_product`: the weights split into 4-bit halves when a partial
+  sum could exceed 2**24; fp64 only beyond that);
 - :func:`requantize`: the requantization of MLAS's QLinearConv / QGemm output processor:
   ``fp32(acc) * fp32(fp32(x_scale * w_scale) / y_scale)``, clamped, rounded half to even;
 - :func:`qlinear_add`: MLAS's QLinearAdd (x86 SSE2 or AVX2+FMA kernel);
@@ -26,7 +27,7 @@ Example::
 import torch
 from torch import Tensor
 
-__all__ = ["grid_integers", "quantized_bias", "integer_accumulate", "exact_matmul",
+__all__ = ["grid_integers", "quantized_bias", "integer_accumulate", "exact_product", "exact_matmul",
            "requantize", "qlinear_add",
            "qlinear_mul", "fma_f32", "uses_fma", "saturates_u8s8", "saturated_matmul"]
 
@@ -48,30 +49,49 @@ def quantized_bias(bias: Tensor, x_scale: Tensor, w_scale: Tensor) -> Tensor:
 
 
 def integer_accumulate(op, x: Tensor, w: Tensor, bias: Tensor | None, channel_dim: int) -> Tensor:
-    """``op(x, w) + bias`` exactly, for grid integers `x`, `w` and an integer `bias`.
+    """``op(x, w) + bias`` exactly, for grid integers `x`, `w` and an integer `bias`, returned in
+    fp32 as MLAS converts its int32 accumulator.
 
     `op` is a bilinear torch function (``F.conv2d`` with its arguments bound, ``F.linear``);
-    `bias` holds one value per output channel, on dim `channel_dim` of the result.
-    The sum is exact in fp32 when ``max|x| * max over outputs of sum|w| + max|bias| < 2**24``
-    (every partial sum is then an integer below 2**24, whatever the order), else it is computed
-    in fp64 and returned rounded to fp32 the way MLAS converts its int32 accumulator.
+    `bias` holds one value per output channel, on dim `channel_dim` of the result. The product
+    is :func:`exact_product` (fp32 kernels, every partial sum below 2**24); the bias is added in
+    fp32 when that stays below 2**24, else in fp64.
+
+    Example::
+
+        >>> import torch.nn.functional as F
+        >>> x, w = torch.full((1, 600), 255.0), torch.full((2, 600), 127.0)
+        >>> integer_accumulate(F.linear, x, w, torch.tensor([1.0, -1.0]), -1)  # 19431001 > 2**24
+        tensor([[19431000., 19431000.]])
     """
-    w_abs = w.abs().flatten(1).sum(1) if w.dim() > 1 else w.abs()
-    bound = x.abs().max() * w_abs.max() + (bias.abs().max() if bias is not None else 0)
-    if bound < _EXACT_F32:
-        acc = op(x, w)
-        return acc if bias is None else acc.add_(_on_channels(bias, acc, channel_dim))
-    acc = op(x.double(), w.double())
-    acc = acc if bias is None else acc + _on_channels(bias.double(), acc, channel_dim)
+    acc = exact_product(op, x, w, lambda t: t.abs().flatten(1).sum(1) if t.dim() > 1 else t.abs())
+    if bias is not None:
+        if acc.dtype == torch.float32 and acc.abs().max() + bias.abs().max() >= _EXACT_F32:
+            acc = acc.double()
+        acc = acc.add_(_on_channels(bias.to(acc.dtype), acc, channel_dim))
     return acc.float()
 
 
+def exact_product(op, x: Tensor, w: Tensor, sums) -> Tensor:
+    """``op(x, w)`` of grid integers, exact: in fp32 when ``max|x| * max(sums(w)) < 2**24``
+    (`sums`: per output, the sum of ``|w|`` over the reduction; every partial sum is then an
+    integer below 2**24 whatever the kernel's order); else as ``16 * op(x, hi) + op(x, lo)``
+    with ``w = 16 * hi + lo``, ``lo`` in ``[0, 15]``, when both halves are exact in fp32
+    (combined in fp64: returns fp64); else in fp64 (exact below 2**53)."""
+    top = x.abs().max()
+    if top * sums(w).max() < _EXACT_F32:
+        return op(x, w)
+    hi = torch.floor(w / 16)
+    lo = w - 16 * hi
+    if top * torch.maximum(sums(hi).max(), sums(lo).max()) < _EXACT_F32:
+        return op(x, hi).double().mul_(16).add_(op(x, lo))
+    return op(x.double(), w.double())
+
+
 def exact_matmul(a: Tensor, b: Tensor) -> Tensor:
-    """``a @ b`` of grid integers, exact (fp32 when ``K * max|a| * max|b| < 2**24``, else
-    fp64), returned in fp32 as MLAS converts its int32 accumulator."""
-    if a.shape[-1] * a.abs().max() * b.abs().max() < _EXACT_F32:
-        return a @ b
-    return (a.double() @ b.double()).float()
+    """``a @ b`` of grid integers, exact (:func:`exact_product`), returned in fp32 as MLAS
+    converts its int32 accumulator."""
+    return exact_product(torch.matmul, a, b, lambda t: t.abs().sum(-2)).float()
 
 
 def _on_channels(bias: Tensor, acc: Tensor, channel_dim: int) -> Tensor:

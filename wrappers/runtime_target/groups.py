@@ -178,11 +178,12 @@ def _group(op, saturates: bool) -> FusedGroup | None:
     return FusedGroup(kind, inputs, output, through_relu)
 
 
-def find_groups(graph) -> dict[str, FusedGroup]:
+def find_groups(graph, saturation: bool | None = None) -> dict[str, FusedGroup]:
     """Module path -> :class:`FusedGroup` for every op of `graph` (a
-    :class:`~torchqsim.graph.ModuleGraph` of the sim) that onnxruntime fuses."""
+    :class:`~torchqsim.graph.ModuleGraph` of the sim) that onnxruntime fuses; `saturation`:
+    whether the CPU's u8 x s8 kernels saturate pairs (None: this CPU's)."""
     found = {}
-    saturates = saturates_u8s8()
+    saturates = saturates_u8s8() if saturation is None else saturation
     for op in graph.ops:
         group = _group(op, saturates)
         if group is not None:

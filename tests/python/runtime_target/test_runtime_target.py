@@ -159,6 +159,14 @@ def test_integer_accumulate_is_exact_beyond_fp32():
     got = ar.integer_accumulate(torch.nn.functional.linear, x.float(), w.float(), bias.float(),
                                 -1)
     assert torch.equal(got, exact.double().float())  # fp32 of the exact int, as MLAS converts
+    x, w = torch.full((3, 600), 255), torch.randint(-128, 128, (4, 600), generator=g)
+    w[0] = 127  # 255 * 127 * 600 > 2**24: the 4-bit halves path
+    got = ar.integer_accumulate(torch.nn.functional.linear, x.float(), w.float(), bias.float(),
+                                -1)
+    assert torch.equal(got, (x @ w.T + bias).double().float())
+    a, b = torch.randint(0, 256, (2, 3, 300), generator=g), torch.randint(-255, 256, (2, 300, 5))
+    b[..., 0] = 255
+    assert torch.equal(ar.exact_matmul(a.float(), b.float()), (a @ b).double().float())
 
 
 def test_saturated_matmul_equals_int16_saturating_pairs():
