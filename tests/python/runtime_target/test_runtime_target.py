@@ -121,6 +121,20 @@ def test_reference_mode_differs_from_default_and_equals_optimizations_off():
     assert report.first_divergent is not None  # the fused integer kernels round differently
 
 
+def test_saturation_simulates_a_cpu_with_or_without_vnni():
+    """``saturation=True`` simulates MLAS's int16 pair saturation on any host (here it changes
+    the output), ``False`` the exact kernels; the default follows this CPU and matches
+    onnxruntime (the test above)."""
+    sim, x = _sim("default")
+    outputs = {}
+    for saturation in (True, False, None):
+        sim.set_target("onnxruntime", saturation=saturation)
+        with torch.no_grad():
+            outputs[saturation] = sim.model(x)
+    assert not torch.equal(outputs[True], outputs[False])
+    assert torch.equal(outputs[None], outputs[ar.saturates_u8s8()])
+
+
 def test_export_is_the_same_in_both_targets():
     sim, x = _sim("default")
     reference, _ = _onnxruntime(sim, x, ort.GraphOptimizationLevel.ORT_DISABLE_ALL)
