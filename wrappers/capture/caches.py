@@ -68,6 +68,8 @@ def cache_tree(cache) -> tuple:
     Raises:
         TypeError: another cache class or layer class (named in the message).
         ValueError: some layers are filled and others are not.
+
+    Example: see the module docstring.
     """
     _check_supported(cache)
     filled = [layer.is_initialized for layer in cache.layers]
@@ -80,7 +82,10 @@ def cache_tree(cache) -> tuple:
 
 
 def fill_cache(cache, tree: tuple) -> None:
-    """Makes the layers of `cache` (a ``DynamicCache``) hold the tensors of `tree`."""
+    """Makes the layers of `cache` (a ``DynamicCache``) hold the tensors of `tree`.
+
+    Example: see the module docstring.
+    """
     _check_supported(cache)
     if len(tree) != len(cache.layers):
         raise ValueError(f"past_key_values: the graph returned {len(tree)} layers, the "
@@ -93,13 +98,19 @@ def fill_cache(cache, tree: tuple) -> None:
 
 def with_cache_trees(value):
     """`value` (a pytree of inputs or outputs) with every cache replaced by its
-    :func:`cache_tree`."""
+    :func:`cache_tree`.
+
+    Example: see the module docstring.
+    """
     return pytree.tree_map(lambda v: cache_tree(v) if is_cache(v) else v, value)
 
 
 def with_cache_copies(value):
     """`value` with every ``DynamicCache`` replaced by a copy whose layers are new objects
-    holding the same tensors: a forward that updates the copy leaves the original alone."""
+    holding the same tensors: a forward that updates the copy leaves the original alone.
+
+    Example: see the module docstring.
+    """
     def copied(cache):
         _check_supported(cache)
         twin = copy.copy(cache)
@@ -110,7 +121,10 @@ def with_cache_copies(value):
 
 def mark_cache_updates(refs, value) -> None:
     """Marks ``node.meta["kv_cache"]`` on the ``torch.cat`` nodes that produced the tensors held
-    by the caches in `value` (`refs`: the recorder's tensor -> ``_Ref`` map)."""
+    by the caches in `value` (`refs`: the recorder's tensor -> ``_Ref`` map).
+
+    Example: see the module docstring.
+    """
     for cache in pytree.tree_leaves(value):
         if not is_cache(cache):
             continue

@@ -1,5 +1,5 @@
 """``sim.model.generate(...)``: transformers' generation loop on the sim, with a KV cache
-(issue 15 item 5; docs/generation.md).
+(issue 15 item 5; docs/capture.md, "KV caches and generate()").
 
 ``sim.model`` is the graph captured on the sim's dummy input: one call signature, one branch of
 the model's Python. Generation calls the model with other inputs: the prompt with an empty
@@ -70,7 +70,9 @@ class _Dispatch:
 
     def __call__(self, *args, **kwargs):
         inputs = dict(self.signature.bind(*args, **kwargs).arguments)
-        inputs.update(inputs.pop("kwargs", {}))
+        for name, param in self.signature.parameters.items():
+            if param.kind is inspect.Parameter.VAR_KEYWORD:  # **kwargs spread out
+                inputs.update(inputs.pop(name, {}))
         caches = {k: v for k, v in inputs.items() if is_cache(v)}
         trees = {k: cache_tree(v) for k, v in caches.items()}  # refuses unsupported caches
         graph_inputs = {k: trees.get(k, v) for k, v in inputs.items()}

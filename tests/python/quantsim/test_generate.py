@@ -3,7 +3,8 @@ on the zoo's Llama and Qwen2 (eager attention, 4 query heads on 2 kv heads, 2 la
 
 Oracles:
 - greedy generation with the KV cache equals generation without it (every step recomputes the
-  whole sequence through the sim): same tokens and bit-equal logits. Measured bit-equal here;
+  whole sequence through the sim): same tokens and bit-equal logits (sampling with one seed:
+  the same tokens). Measured bit-equal here;
   the float model itself differs by ~1e-7 between the two (summation order over other shapes),
   which the sim's quantizers absorb on these models; a platform where they did not would show
   one-grid-step differences, not cache errors;
@@ -17,6 +18,7 @@ Oracles:
 - an unsupported cache class is refused with its name.
 """
 
+import functools
 import os
 import sys
 import warnings
@@ -36,7 +38,10 @@ _GREEDY = dict(max_new_tokens=4, do_sample=False, output_logits=True,
                return_dict_in_generate=True, pad_token_id=0)
 
 
+@functools.lru_cache(maxsize=None)
 def _sim(name, bw=8, kv_bw=None):
+    """A calibrated sim (shared by the tests that do not change it), its float model, a
+    prompt and a left-padded attention mask."""
     model, dummy = zoo_models.HF[name]()
     ids = dummy["input_ids"]
     with warnings.catch_warnings():
@@ -65,13 +70,20 @@ def _kv_quantizers(sim):
 
 @pytest.mark.parametrize("name", ["llama", "qwen2"])
 def test_cached_generation_equals_full_recompute(name):
-    sim, _, prompt, mask = _sim(name)
+    sim, _, prompt, mask = _sim(name, 8, None)
     cached = sim.model.generate(prompt, attention_mask=mask, use_cache=True, **_GREEDY)
     full = sim.model.generate(prompt, attention_mask=mask, use_cache=False, **_GREEDY)
     assert torch.equal(cached.sequences, full.sequences)
     assert cached.sequences.shape[1] == prompt.shape[1] + 4
     for step, (a, b) in enumerate(zip(cached.logits, full.logits)):
         assert torch.equal(a, b), (step, (a - b).abs().max())
+    sampled = []
+    for use_cache in (True, False):  # sampling: the same draws from the same logits
+        torch.manual_seed(3)
+        sampled.append(sim.model.generate(prompt, attention_mask=mask, use_cache=use_cache,
+                                          do_sample=True, top_k=0, max_new_tokens=6,
+                                          pad_token_id=0))
+    assert torch.equal(*sampled)
     one = sim.model.generate(prompt, attention_mask=torch.ones_like(prompt),
                              **dict(_GREEDY, max_new_tokens=1))  # no padding
     with torch.no_grad():
@@ -102,7 +114,7 @@ def test_cache_entries_are_on_the_kv_grids_and_do_not_drift(bw, kv_bw):
 
 @pytest.mark.parametrize("name", ["llama", "qwen2"])
 def test_without_quantizers_the_sim_generates_as_the_float_model(name):
-    sim, model, prompt, mask = _sim(name)
+    sim, model, prompt, mask = _sim.__wrapped__(name)  # a sim of its own: it is changed
     sim.exclude_layers_from_quantization([n for n, _ in sim.named_qmodules()])
     assert not list(sim.quantizers())
     ours = sim.model.generate(prompt, attention_mask=mask, **_GREEDY)
@@ -114,7 +126,7 @@ def test_without_quantizers_the_sim_generates_as_the_float_model(name):
 
 def test_unsupported_cache_class_is_named():
     from transformers import StaticCache
-    sim, model, prompt, _ = _sim("llama")
+    sim, model, prompt, _ = _sim("llama", 8, None)
     cache = StaticCache(config=model.config, max_cache_len=16)
     with pytest.raises(TypeError, match="StaticCache is not supported"):
         sim.model.generate(prompt, past_key_values=cache, max_new_tokens=2, do_sample=False)
