@@ -130,3 +130,16 @@ def test_unsupported_cache_class_is_named():
     cache = StaticCache(config=model.config, max_cache_len=16)
     with pytest.raises(TypeError, match="StaticCache is not supported"):
         sim.model.generate(prompt, past_key_values=cache, max_new_tokens=2, do_sample=False)
+
+
+def test_a_graph_that_does_not_match_the_sim_is_refused():
+    from transformers import DynamicCache
+    from torchqsim.prepare.pipeline import prepare_captured
+    from torchqsim.quantsim.generation import GenerationError, _sharing_modules
+    sim, _, prompt, _ = _sim("llama", 8, None)
+    qwen2, _ = zoo_models.qwen2()  # the same layers, but q/k/v projections with biases
+    gm = prepare_captured(qwen2, {"input_ids": prompt, "past_key_values": DynamicCache(),
+                                  "use_cache": True}, caches=True)
+    with pytest.raises(GenerationError, match=r"'model.layers.0.self_attn.q_proj' \(Linear\) "
+                       r".* does not match 'model.layers.0.self_attn.q_proj'"):
+        _sharing_modules(sim.model, gm)
