@@ -15,7 +15,10 @@ Oracles:
   16-bit other activations (``set_attention_precision``) too;
 - entries written at earlier steps are unchanged at later steps (no drift);
 - with every quantizer removed, the sim generates exactly what the float model generates;
-- an unsupported cache class is refused with its name.
+- an unsupported cache class is refused with its name; a captured graph whose modules differ
+  from sim.model's (Qwen2's biased projections against Llama's) is refused, both named;
+- calibration through ``generate`` initializes every quantizer, and the cache still changes
+  nothing.
 """
 
 import functools
@@ -143,3 +146,18 @@ def test_a_graph_that_does_not_match_the_sim_is_refused():
     with pytest.raises(GenerationError, match=r"'model.layers.0.self_attn.q_proj' \(Linear\) "
                        r".* does not match 'model.layers.0.self_attn.q_proj'"):
         _sharing_modules(sim.model, gm)
+
+
+def test_calibration_through_generate():
+    model, dummy = zoo_models.llama()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sim = QuantizationSimModel(model, dict(dummy, use_cache=False), quant_scheme="tf",
+                                   config_file="default")
+    prompt = dummy["input_ids"][:, :5]
+    kwargs = dict(attention_mask=torch.ones_like(prompt), max_new_tokens=3, do_sample=False,
+                  pad_token_id=0)
+    sim.compute_encodings(lambda m, _: m.generate(prompt, **kwargs), None)
+    assert all(q.is_initialized() for _, q in sim.quantizers())
+    cached = sim.model.generate(prompt, **kwargs)
+    assert torch.equal(cached, sim.model.generate(prompt, use_cache=False, **kwargs))
