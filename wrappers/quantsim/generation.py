@@ -45,7 +45,10 @@ def attach_generate(sim_model: fx.GraphModule, source: nn.Module) -> fx.GraphMod
     """Gives `sim_model` a ``generate`` method when `source` is a transformers model that can
     generate (``GenerationMixin``): the source's ``generate`` on a shallow copy of it whose
     forward runs the sim's graphs (:class:`_Dispatch`). The method lives on the
-    GraphModule's own class: copies of ``sim.model`` do not inherit it. Returns `sim_model`."""
+    GraphModule's own class: copies of ``sim.model`` do not inherit it. Returns `sim_model`.
+
+    Example: see the module docstring.
+    """
     if not (callable(getattr(source, "generate", None))
             and hasattr(source, "prepare_inputs_for_generation")):
         return sim_model
