@@ -16,6 +16,11 @@ Two timings of ours per row:
 - ``ours_ms``: the GPU time of the op's kernels alone (torch.profiler, mean per call), without
   that round trip.
 
+Forward rows also time torch's own ``fake_quantize_per_tensor_affine`` /
+``fake_quantize_per_channel_affine`` on the same data (``torch_ms``, CUDA events, and
+``torch_over_ours`` = its time / our op time), and are repeated on bf16 data
+(``*/forward_bf16``: 4 bytes per element, read and written in bf16, against a bf16 copy).
+
 The baseline is ``out.copy_(x)`` on the same tensor (8 bytes per element, preallocated, timed
 with CUDA events). Inputs and the upstream gradient are allocated once; our ops allocate their
 outputs from torch's caching allocator. Bandwidth = bytes moved / time, and
@@ -43,14 +48,27 @@ QMIN, QMAX = -128, 127
 MODES = {"forward": 8, "ste": 12, "range": 12}  # mode: bytes moved per element
 
 
-def make_row_fns(granularity, mode, x, dy):
-    """The timed callable of one row: our op on preallocated x (and dy)."""
+def qparams(granularity, x):
+    """(scale, int32 zero_point, axis) of a row, on the GPU."""
     if granularity == "per_tensor":
         scale, zero_point, axis = (x.abs().amax() / QMAX).reshape(()), torch.tensor(5), None
     else:
         scale, zero_point, axis = x.abs().amax(dim=(0, 2, 3)) / QMAX, torch.arange(64) % 21 - 10, 1
-    scale, zero_point = scale.cuda(), zero_point.to(torch.int32).cuda()
-    if mode == "forward":
+    return scale.float().cuda(), zero_point.to(torch.int32).cuda(), axis
+
+
+def make_torch_fn(granularity, x):
+    """torch's fake-quantize op on the row's data and qparams."""
+    scale, zero_point, axis = qparams(granularity, x)
+    if axis is None:
+        return lambda: torch.fake_quantize_per_tensor_affine(x, scale, zero_point, QMIN, QMAX)
+    return lambda: torch.fake_quantize_per_channel_affine(x, scale, zero_point, axis, QMIN, QMAX)
+
+
+def make_row_fns(granularity, mode, x, dy):
+    """The timed callable of one row: our op on preallocated x (and dy)."""
+    scale, zero_point, axis = qparams(granularity, x)
+    if mode.startswith("forward"):
         return lambda: torch.ops.qsim.quantize_dequantize(x, scale, zero_point, QMIN, QMAX, axis)
     if mode == "range":
         zero_point = zero_point.float()
@@ -88,48 +106,57 @@ def kernel_ms(fn, repeats):
     return sum(e.time_range.elapsed_us() for e in kernels) / repeats / 1e3
 
 
+def warm_event_ms(fn, warmup, repeats):
+    for _ in range(warmup):
+        fn()
+    torch.cuda.synchronize()
+    return event_ms(fn, repeats)
+
+
 def run(size, warmup, repeats):
     gen = torch.Generator(device="cuda").manual_seed(0)
     shape = nchw_shape(size)
-    x = torch.randn(shape, device="cuda", generator=gen)
+    data = {"fp32": torch.randn(shape, device="cuda", generator=gen)}
+    data["bf16"] = data["fp32"].bfloat16()
     dy = torch.randn(shape, device="cuda", generator=gen)
-    out = torch.empty_like(x)
-
-    def copy():
-        out.copy_(x)
-
-    for _ in range(warmup):
-        copy()
-    copy_ms = event_ms(copy, repeats)
+    copy_ms = {}
+    for dtype, x in data.items():
+        out = torch.empty_like(x)
+        copy_ms[dtype] = warm_event_ms(lambda x=x, out=out: out.copy_(x), warmup, repeats)
     rows = []
+    modes = [(m, b, "fp32") for m, b in MODES.items()] + [("forward_bf16", 4, "bf16")]
     for granularity in ("per_tensor", "per_channel"):
-        for mode, bytes_per in MODES.items():
+        for mode, bytes_per, dtype in modes:
+            x = data[dtype]
             fn = make_row_fns(granularity, mode, x, dy)
-            for _ in range(warmup):
-                fn()
-            torch.cuda.synchronize()
-            op = event_ms(fn, repeats)
+            op = warm_event_ms(fn, warmup, repeats)
             kernel = kernel_ms(fn, repeats)
             ours = op if kernel is None else kernel
             moved = bytes_per * size
-            gbps, copy_gbps = moved / ours / 1e6, 8 * size / copy_ms / 1e6
-            rows.append({"case": f"{granularity}/{mode}", "size": size, "shape": list(shape),
-                         "bytes_per_element": bytes_per, "ours_ms": ours, "op_ms": op,
-                         "ours_timed_by": "profiler" if kernel is not None
-                         else "events (the profiler saw no kernels)",
-                         "copy_ms": copy_ms, "ours_GBps": gbps, "op_GBps": moved / op / 1e6,
-                         "copy_GBps": copy_gbps, "ratio_to_copy": gbps / copy_gbps})
+            gbps, copy_gbps = moved / ours / 1e6, 2 * x.element_size() * size / copy_ms[dtype] / 1e6
+            row = {"case": f"{granularity}/{mode}", "size": size, "shape": list(shape),
+                   "bytes_per_element": bytes_per, "ours_ms": ours, "op_ms": op,
+                   "ours_timed_by": "profiler" if kernel is not None
+                   else "events (the profiler saw no kernels)",
+                   "copy_ms": copy_ms[dtype], "ours_GBps": gbps, "op_GBps": moved / op / 1e6,
+                   "copy_GBps": copy_gbps, "ratio_to_copy": gbps / copy_gbps}
+            if mode.startswith("forward"):
+                row["torch_ms"] = warm_event_ms(make_torch_fn(granularity, x), warmup, repeats)
+                row["torch_over_ours"] = row["torch_ms"] / op
+            rows.append(row)
     return rows
 
 
 def format_table(rows):
-    head = (f"{'case':<22}{'elements':>10}{'kernel ms':>11}{'op ms':>9}{'copy ms':>9}"
-            f"{'kernel GB/s':>13}{'op GB/s':>9}{'copy GB/s':>11}{'kernel/copy':>13}")
+    head = (f"{'case':<26}{'elements':>10}{'kernel ms':>11}{'op ms':>9}{'copy ms':>9}"
+            f"{'kernel GB/s':>13}{'op GB/s':>9}{'copy GB/s':>11}{'kernel/copy':>13}"
+            f"{'torch/op':>10}")
     lines = [head, "-" * len(head)]
     for r in rows:
-        lines.append(f"{r['case']:<22}{r['size']:>10}{r['ours_ms']:>11.3f}{r['op_ms']:>9.3f}"
+        torch_col = f"{r['torch_over_ours']:>10.2f}" if "torch_over_ours" in r else f"{'-':>10}"
+        lines.append(f"{r['case']:<26}{r['size']:>10}{r['ours_ms']:>11.3f}{r['op_ms']:>9.3f}"
                      f"{r['copy_ms']:>9.3f}{r['ours_GBps']:>13.0f}{r['op_GBps']:>9.0f}"
-                     f"{r['copy_GBps']:>11.0f}{r['ratio_to_copy']:>13.2f}")
+                     f"{r['copy_GBps']:>11.0f}{r['ratio_to_copy']:>13.2f}{torch_col}")
     return "\n".join(lines)
 
 

@@ -62,4 +62,14 @@ at::Tensor out_target(const char * op, const at::Tensor & out, const at::Tensor 
 // bfloat16) and returns x as dense fp32 (strides as at::empty_like(x)).
 at::Tensor check_float_cast(const at::Tensor & x, at::ScalarType dtype);
 
+// The 16-bit format of fp16/bf16 data (the caller checked that it is one of them).
+inline qsim_half_kind half_kind(const at::Tensor & t) {
+    return t.scalar_type() == at::kHalf ? QSIM_HALF_F16 : QSIM_HALF_BF16;
+}
+
+// A fp16/bf16 tensor's elements as their bit patterns.
+template <class T> T * half_bits(const at::Tensor & t) {
+    return static_cast<T *>(t.data_ptr());
+}
+
 }  // namespace qsim

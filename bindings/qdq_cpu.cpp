@@ -21,16 +21,6 @@ namespace {
 constexpr int64_t kGrain = 1 << 16;
 
 // The CPU runner of QdqEntryPoints: the C kernels on torch's thread pool.
-// The 16-bit format of a fp16/bf16 tensor (the caller checked that it is one of them).
-qsim_half_kind half_kind(const at::Tensor & t) {
-    return t.scalar_type() == at::kHalf ? QSIM_HALF_F16 : QSIM_HALF_BF16;
-}
-
-// A fp16/bf16 tensor's elements as their bit patterns.
-template <class T> T * bits(const at::Tensor & t) {
-    return static_cast<T *>(t.data_ptr());
-}
-
 struct CpuRunner {
     static constexpr c10::DeviceType kDevice   = c10::DeviceType::CPU;
     static constexpr bool            kHalfData = true;
@@ -39,8 +29,8 @@ struct CpuRunner {
         const auto p = a.qparams();
         if (a.x.scalar_type() != at::kFloat) {
             const qsim_half_kind kind = half_kind(a.x);
-            const uint16_t *     xp   = bits<const uint16_t>(a.x);
-            uint16_t *           yp   = bits<uint16_t>(y);
+            const uint16_t *     xp   = half_bits<const uint16_t>(a.x);
+            uint16_t *           yp   = half_bits<uint16_t>(y);
             at::parallel_for(0, a.x.numel(), kGrain, [&](int64_t b, int64_t e) {
                 qsim_forward_h16(nullptr, op, kind, &a.layout, &p, xp, yp, b, e);
             });
@@ -58,8 +48,8 @@ struct CpuRunner {
         const auto p = a.qparams();
         if (a.x.scalar_type() != at::kFloat) {  // kept only without qparam_grads
             const qsim_half_kind kind = half_kind(a.x);
-            const uint16_t *     xp = bits<const uint16_t>(a.x), * dyp = bits<const uint16_t>(dy);
-            uint16_t *           dxp = bits<uint16_t>(dx);
+            const uint16_t *     xp = half_bits<const uint16_t>(a.x), * dyp = half_bits<const uint16_t>(dy);
+            uint16_t *           dxp = half_bits<uint16_t>(dx);
             at::parallel_for(0, a.x.numel(), kGrain, [&](int64_t b, int64_t e) {
                 qsim_backward_h16(nullptr, op, kind, &a.layout, &p, xp, dyp, dxp, b, e);
             });

@@ -64,49 +64,65 @@ struct CastFn {
     }
 };
 
+// How the map kernels read and write their data: fp32 as is; fp16/bf16 bit patterns widened on
+// load and rounded on store (widen_h16 / narrow_h16), so no fp32 copy of 16-bit data is made.
+struct F32Data {
+    using Elem = float;
+    __device__ float load(float v) const { return v; }
+    __device__ float store(float v) const { return v; }
+};
+
+struct H16Data {
+    using Elem = uint16_t;
+    qsim_half_kind kind;
+    __device__ float    load(uint16_t v) const { return widen_h16(kind, v); }
+    __device__ uint16_t store(float v) const { return narrow_h16(kind, v); }
+};
+
 // One tile of map_kernel from `base`; Full: the whole tile is below n (no bounds checks, so the
 // compiler schedules the tile freely).
-template <bool Full, typename Index, typename Fn>
-__device__ __forceinline__ void map_tile(Index base, Index n, const Fn & fn, const float * a,
-                                         const float * b, float * out) {
+template <bool Full, typename Index, typename Fn, typename Data, typename Elem>
+__device__ __forceinline__ void map_tile(Index base, Index n, const Fn & fn, Data d,
+                                         const Elem * a, const Elem * b, Elem * out) {
     float va[kPerThread], vb[kPerThread];
 #pragma unroll
     for (int k = 0; k < kPerThread; k++) {
         const Index f = base + threadIdx.x + k * kThreads;
         if (Full || f < n) {
-            va[k] = a[f];
-            vb[k] = Fn::kTwoInputs ? b[f] : 0.0f;
+            va[k] = d.load(a[f]);
+            vb[k] = Fn::kTwoInputs ? d.load(b[f]) : 0.0f;
         }
     }
 #pragma unroll
     for (int k = 0; k < kPerThread; k++) {
         const Index f = base + threadIdx.x + k * kThreads;
         if (Full || f < n) {
-            out[f] = fn(f, va[k], vb[k]);
+            out[f] = d.store(fn(f, va[k], vb[k]));
         }
     }
 }
 
-// out[f] = fn(f, a[f], b[f]) for f < n (b read only for two-input functions). All loads of a
-// tile come before its stores, so out may be a or b exactly.
-template <typename Index, typename Fn>
+// out[f] = fn(f, a[f], b[f]) for f < n (b read only for two-input functions), through Data's
+// load and store. All loads of a tile come before its stores, so out may be a or b exactly.
+template <typename Index, typename Fn, typename Data>
 __global__ void __launch_bounds__(kThreads)
-map_kernel(Index n, Fn fn, const float * a, const float * b, float * out) {
+map_kernel(Index n, Fn fn, Data d, const typename Data::Elem * a, const typename Data::Elem * b,
+           typename Data::Elem * out) {
     for (Index base = static_cast<Index>(blockIdx.x) * kTile; base < n;
          base += static_cast<Index>(gridDim.x) * kTile) {
         if (n - base >= static_cast<Index>(kTile)) {
-            map_tile<true>(base, n, fn, a, b, out);
+            map_tile<true>(base, n, fn, d, a, b, out);
         } else {
-            map_tile<false>(base, n, fn, a, b, out);
+            map_tile<false>(base, n, fn, d, a, b, out);
         }
     }
 }
 
-template <typename Index, typename Fn>
-int launch_map(int64_t n, Fn fn, const float * a, const float * b, float * out,
-               cudaStream_t stream) {
+template <typename Index, typename Fn, typename Data = F32Data>
+int launch_map(int64_t n, Fn fn, const typename Data::Elem * a, const typename Data::Elem * b,
+               typename Data::Elem * out, cudaStream_t stream, Data d = {}) {
     map_kernel<Index><<<static_cast<unsigned>(blocks_for(n, kTile)), kThreads, 0, stream>>>(
-        static_cast<Index>(n), fn, a, b, out);
+        static_cast<Index>(n), fn, d, a, b, out);
     return static_cast<int>(cudaGetLastError());
 }
 
@@ -140,9 +156,10 @@ int64_t layout_numel(const qsim_layout & l) {
 }
 
 // Launches Fn<Op, Map> over the n elements of layout l, Map the cheapest qparam index map of l.
-template <template <qsim_op, typename> class Fn>
-int launch_layout(qsim_op op, const qsim_layout & l, const qsim_qparams & p, const float * a,
-                  const float * b, float * out, int64_t n, void * stream_ptr) {
+template <template <qsim_op, typename> class Fn, typename Data = F32Data>
+int launch_layout(qsim_op op, const qsim_layout & l, const qsim_qparams & p,
+                  const typename Data::Elem * a, const typename Data::Elem * b,
+                  typename Data::Elem * out, int64_t n, void * stream_ptr, Data d = {}) {
     const cudaStream_t stream = static_cast<cudaStream_t>(stream_ptr);
     if (n != layout_numel(l)) {
         return static_cast<int>(cudaErrorInvalidValue);
@@ -156,10 +173,10 @@ int launch_layout(qsim_op op, const qsim_layout & l, const qsim_qparams & p, con
             using Index = decltype(index);
             if (is_per_tensor(l)) {
                 const Fn<Op, PerTensorIndex<Index>> fn{ {}, p };
-                return launch_map<Index>(n, fn, a, b, out, stream);
+                return launch_map<Index>(n, fn, a, b, out, stream, d);
             }
             const Fn<Op, QparamIndex<Index>> fn{ QparamIndex<Index>::make(l), p };
-            return launch_map<Index>(n, fn, a, b, out, stream);
+            return launch_map<Index>(n, fn, a, b, out, stream, d);
         });
     });
 }
@@ -288,6 +305,19 @@ extern "C" int qsim_cuda_backward_f32(qsim_op op, const qsim_layout * l, const q
                                       const float * x, const float * dy, float * dx, int64_t n,
                                       void * stream) {
     return launch_layout<SteFn>(op, *l, *p, x, dy, dx, n, stream);
+}
+
+extern "C" int qsim_cuda_forward_h16(qsim_op op, qsim_half_kind kind, const qsim_layout * l,
+                                     const qsim_qparams * p, const uint16_t * x, uint16_t * y,
+                                     int64_t n, void * stream) {
+    return launch_layout<ForwardFn>(op, *l, *p, x, nullptr, y, n, stream, H16Data{ kind });
+}
+
+extern "C" int qsim_cuda_backward_h16(qsim_op op, qsim_half_kind kind, const qsim_layout * l,
+                                      const qsim_qparams * p, const uint16_t * x,
+                                      const uint16_t * dy, uint16_t * dx, int64_t n,
+                                      void * stream) {
+    return launch_layout<SteFn>(op, *l, *p, x, dy, dx, n, stream, H16Data{ kind });
 }
 
 extern "C" int64_t qsim_cuda_reduce_workspace(const qsim_layout * l) {

@@ -181,6 +181,43 @@ QSIM_HD float round_bf16(float f) {
     return bits_f32((u + 0x7fffu + odd) & 0xffff0000u);
 }
 
+/* ---- 16-bit floating data: the bits of qsim_widen_h16_ref / qsim_narrow_h16_ref ------------- */
+
+/* fp16 or bf16 bits to fp32, exactly (a fp16 NaN becomes sign | 0x7F800000 | payload << 13). */
+QSIM_HD float widen_h16(qsim_half_kind kind, uint16_t h) {
+    if (kind == QSIM_HALF_BF16) {
+        return bits_f32(static_cast<uint32_t>(h) << 16);
+    }
+    const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
+    const uint32_t e = (h >> 10) & 0x1fu, m = h & 0x3ffu;
+    if (e == 0x1fu) {
+        return bits_f32(sign | 0x7f800000u | m << 13);
+    }
+    if (e == 0) {
+        return bits_f32(sign | f32_bits(mul_rn(static_cast<float>(m), 0x1p-24f)));
+    }
+    return bits_f32(sign | (e + 112u) << 23 | m << 13);
+}
+
+/* fp32 to fp16 or bf16 bits, ties to even, overflow to Inf; NaN becomes 0x7FC0 (bf16) or
+ * sign | 0x7E00 (fp16). */
+QSIM_HD uint16_t narrow_h16(qsim_half_kind kind, float f) {
+    const uint32_t u   = f32_bits(f);
+    const bool     nan = (u & 0x7fffffffu) > 0x7f800000u;
+    if (kind == QSIM_HALF_BF16) {
+        return nan ? 0x7fc0u : static_cast<uint16_t>(f32_bits(round_bf16(f)) >> 16);
+    }
+    const uint32_t sign = (u >> 16) & 0x8000u;
+    const uint32_t r    = f32_bits(round_f16(f)) & 0x7fffffffu;
+    if (nan || r >= 0x7f800000u) {
+        return static_cast<uint16_t>(sign | (nan ? 0x7e00u : 0x7c00u));
+    }
+    if (r < 0x38800000u) {  /* a subnormal: r * 2^24 is its integer significand, exactly */
+        return static_cast<uint16_t>(sign | static_cast<uint32_t>(mul_rn(bits_f32(r), 0x1p24f)));
+    }
+    return static_cast<uint16_t>(sign | ((r >> 23) - 112u) << 10 | ((r >> 13) & 0x3ffu));
+}
+
 /* ---- division by run-time constants ---------------------------------------------------------- */
 
 template <typename Index>

@@ -1,7 +1,9 @@
-/* The 16-bit drivers of qsim/qdq.h: chunks widened into a stack buffer, the fp32 layout drivers
- * (qdq_layout.h) on the buffer, the results rounded back. */
+/* The 16-bit drivers of qsim/qdq.h (chunks widened into a stack buffer by the variant's
+ * widen_h16, the fp32 layout drivers (qdq_layout.h) on the buffer, the results rounded back by its
+ * narrow_h16) and the reference widen/narrow kernels, the specification of the ISA variants. */
 #include "qdq/qdq_common.h"
 #include "qdq/qdq_layout.h"
+#include "qdq/qdq_variants.h"
 
 /* Exact fp16 -> fp32: subnormals are m * 2^-24, exactly representable. */
 static inline float qsim_f16_to_f32(uint16_t h) {
@@ -40,7 +42,7 @@ static inline uint16_t qsim_f32_to_bf16(float f) {
     return (u & 0x7fffffffu) > 0x7f800000u ? (uint16_t) 0x7fc0u : r;
 }
 
-void qsim_widen_h16(qsim_half_kind kind, size_t n, const uint16_t * x, float * y) {
+void qsim_widen_h16_ref(qsim_half_kind kind, size_t n, const uint16_t * x, float * y) {
     if (kind == QSIM_HALF_BF16) {
         for (size_t i = 0; i < n; i++) {
             y[i] = qsim_bits_f32((uint32_t) x[i] << 16);
@@ -52,7 +54,7 @@ void qsim_widen_h16(qsim_half_kind kind, size_t n, const uint16_t * x, float * y
     }
 }
 
-void qsim_narrow_h16(qsim_half_kind kind, size_t n, const float * x, uint16_t * y) {
+void qsim_narrow_h16_ref(qsim_half_kind kind, size_t n, const float * x, uint16_t * y) {
     if (kind == QSIM_HALF_BF16) {
         for (size_t i = 0; i < n; i++) {
             y[i] = qsim_f32_to_bf16(x[i]);
@@ -64,15 +66,24 @@ void qsim_narrow_h16(qsim_half_kind kind, size_t n, const float * x, uint16_t * 
     }
 }
 
+void qsim_widen_h16(qsim_half_kind kind, size_t n, const uint16_t * x, float * y) {
+    qsim_qdq_best()->widen_h16(kind, n, x, y);
+}
+
+void qsim_narrow_h16(qsim_half_kind kind, size_t n, const float * x, uint16_t * y) {
+    qsim_qdq_best()->narrow_h16(kind, n, x, y);
+}
+
 void qsim_forward_h16(const qsim_qdq_kernels * k, qsim_op op, qsim_half_kind kind,
                       const qsim_layout * l, const qsim_qparams * p, const uint16_t * x,
                       uint16_t * y, int64_t begin, int64_t end) {
     float buf[QSIM_HALF_CHUNK];
+    k = k ? k : qsim_qdq_best();
     for (int64_t at = begin; at < end;) {
         const int64_t n = end - at < QSIM_HALF_CHUNK ? end - at : QSIM_HALF_CHUNK;
-        qsim_widen_h16(kind, (size_t) n, x + at, buf);
+        k->widen_h16(kind, (size_t) n, x + at, buf);
         qsim_forward_at(k, op, l, p, buf, buf, at, at + n);
-        qsim_narrow_h16(kind, (size_t) n, buf, y + at);
+        k->narrow_h16(kind, (size_t) n, buf, y + at);
         at += n;
     }
 }
@@ -81,12 +92,13 @@ void qsim_backward_h16(const qsim_qdq_kernels * k, qsim_op op, qsim_half_kind ki
                        const qsim_layout * l, const qsim_qparams * p, const uint16_t * x,
                        const uint16_t * dy, uint16_t * dx, int64_t begin, int64_t end) {
     float bx[QSIM_HALF_CHUNK], bd[QSIM_HALF_CHUNK];
+    k = k ? k : qsim_qdq_best();
     for (int64_t at = begin; at < end;) {
         const int64_t n = end - at < QSIM_HALF_CHUNK ? end - at : QSIM_HALF_CHUNK;
-        qsim_widen_h16(kind, (size_t) n, x + at, bx);
-        qsim_widen_h16(kind, (size_t) n, dy + at, bd);
+        k->widen_h16(kind, (size_t) n, x + at, bx);
+        k->widen_h16(kind, (size_t) n, dy + at, bd);
         qsim_backward_at(k, op, l, p, bx, bd, bd, at, at + n);
-        qsim_narrow_h16(kind, (size_t) n, bd, dx + at);
+        k->narrow_h16(kind, (size_t) n, bd, dx + at);
         at += n;
     }
 }

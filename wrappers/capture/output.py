@@ -10,6 +10,7 @@ import torch
 import torch.utils._pytree as pytree
 from torch import fx
 
+from .caches import mark_cache_updates, with_cache_trees
 from .recorder import _LITERALS, _Recorder
 from .traced_int import shape_guard
 
@@ -26,11 +27,16 @@ class _OutputCodeGen(fx.graph._PyTreeCodeGen):
         return list(inputs)
 
 
-def _output(recorder: _Recorder, result) -> tuple[Any, Optional[pytree.TreeSpec]]:
+def _output(recorder: _Recorder, result, caches: bool = False) \
+        -> tuple[Any, Optional[pytree.TreeSpec]]:
     """Writes the output node. Returns the output as the graph gives it (objects that are no
     pytree, such as a ``DynamicCache``, become None: the graph cannot rebuild them, and
-    returning the captured one would return stale tensors) and the spec to rebuild the output
-    when fx cannot write it."""
+    returning the captured one would return stale tensors; with `caches`, a cache becomes its
+    tuple of keys and values, :mod:`.caches`) and the spec to rebuild the output when fx
+    cannot write it."""
+    mark_cache_updates(recorder.refs, result)
+    if caches:
+        result = with_cache_trees(result)
     _register_dataclasses(result)
     leaves, spec = pytree.tree_flatten(result)
     dropped = [type(v).__name__ for v in leaves

@@ -12,6 +12,7 @@ from torch import fx, nn
 from torch.overrides import TorchFunctionMode
 from torch.utils.weak import WeakIdKeyDictionary
 
+from ..graph.tensors import is_data_movement
 from .traced_int import _Ref, _TracedInt
 
 # Simple values that fx writes into generated code as literals.
@@ -170,11 +171,15 @@ MASK_MAGNITUDE = 1e30
 def _note_dtype(node: fx.Node, value) -> None:
     """What preparation's rules read of a tensor result: ``node.meta["dtype"]``,
     ``node.meta["ndim"]``, and ``node.meta["mask"]`` when it holds infinities or values beyond
-    :data:`MASK_MAGNITUDE`."""
+    :data:`MASK_MAGNITUDE`, or is made with such a value (``torch.where(m, 0, finfo.min)``) or
+    moved from a mask: a decode step's causal mask is a mask that happens to hide nothing."""
     if isinstance(value, torch.Tensor):
         node.meta["dtype"], node.meta["ndim"] = value.dtype, value.dim()
         if value.is_floating_point() and value.numel():
-            node.meta["mask"] = bool(value.detach().abs().amax() >= MASK_MAGNITUDE)
+            node.meta["mask"] = bool(value.detach().abs().amax() >= MASK_MAGNITUDE) or any(
+                isinstance(a, float) and abs(a) >= MASK_MAGNITUDE for a in node.args) or (
+                is_data_movement(node) and isinstance(node.args[0], fx.Node)
+                and node.args[0].meta.get("mask", False))
 
 
 def _has_tensor(value) -> bool:

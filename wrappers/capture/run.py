@@ -8,6 +8,7 @@ import torch
 from torch import fx, nn
 
 from .._forward import eval_mode, split_dummy_input
+from .caches import cache_tree, is_cache
 from .context import no_fast_paths
 from .output import _OutputCodeGen, _eliminate_dead_code, _output
 from .recorder import _Mode, _Recorder, _note_dtype
@@ -55,14 +56,17 @@ def _module_call(rec: _Recorder, original):
     return call
 
 
-def capture(model: nn.Module, dummy_input, is_leaf: Callable[[nn.Module], bool]) \
-        -> fx.GraphModule:
+def capture(model: nn.Module, dummy_input, is_leaf: Callable[[nn.Module], bool],
+            caches: bool = False) -> fx.GraphModule:
     """The fx graph of one eager forward of `model` on `dummy_input` (module docstring).
 
     Args:
         model: the model; it runs once, in eval mode, without gradients, and is not changed.
         dummy_input: a tensor, a tuple of positional inputs or a dict of keyword inputs.
         is_leaf: whether a module is recorded as one ``call_module`` node.
+        caches: a transformers ``DynamicCache`` in the inputs is the graph input
+            ``((keys, values), ...)`` (one pair per layer, ``()`` when empty), and one in the
+            output is returned in that form (:mod:`.caches`); else an output cache is None.
 
     Returns:
         A ``GraphModule`` sharing `model`'s modules, parameters and buffers; its ``forward``
@@ -76,14 +80,14 @@ def capture(model: nn.Module, dummy_input, is_leaf: Callable[[nn.Module], bool])
     rec = _Recorder(model, is_leaf)
     for name, value in inputs.items():
         node = rec.graph.placeholder(name)
-        rec.register(value, _Ref(node))
+        rec.register(cache_tree(value) if caches and is_cache(value) else value, _Ref(node))
         _note_dtype(node, value)
     original = nn.Module.__call__
     nn.Module.__call__ = _module_call(rec, original)
     try:
         with eval_mode(model), torch.no_grad(), no_fast_paths(), _Mode(rec):
             result = original(model, *args, **kwargs)
-        result, spec = _output(rec, result)
+        result, spec = _output(rec, result, caches)
     except Exception as exc:
         raise CaptureError(rec.scope[-1] if rec.scope else "", exc) from exc
     finally:

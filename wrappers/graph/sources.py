@@ -61,6 +61,8 @@ class _SourceFinder:
             return Producer(self._ops[first], node.args[1])
         if is_data_movement(node):
             return self.find(first)
+        if node.meta.get("kv_cache"):  # a KV cache append: the cache holds what is appended
+            return self.find(first[-1])
         inputs = [self.find(a) for a in node_args(node) if a in self._tensors]
         return CONSTANT if all(s == CONSTANT for s in inputs) else UNQUANTIZED_OP
 

@@ -4,6 +4,7 @@ from typing import Any, Optional
 
 from torch import fx, nn
 
+from ..capture.caches import with_cache_copies, with_cache_trees
 from .rewrites import _convert_functionals, _duplicate_reused_modules, _wrap_parameters
 from .tracing import _captured, _check_excludes, _check_reproduces, _is_leaf, _symbolic_trace
 
@@ -61,15 +62,33 @@ def prepare_model(model: nn.Module, concrete_args: Optional[dict[str, Any]] = No
         raise TypeError(f"prepare_model: model must be an nn.Module, got {type(model).__name__}")
     is_leaf = _is_leaf(*_check_excludes(modules_to_exclude, module_classes_to_exclude))
     if dummy_input is None:
-        gm = _symbolic_trace(model, is_leaf, concrete_args)
-    else:
-        gm = _captured(model, is_leaf, dummy_input, concrete_args)
+        return _rewritten(model, _symbolic_trace(model, is_leaf, concrete_args), None)
+    return _rewritten(model, _captured(model, is_leaf, dummy_input, concrete_args), dummy_input)
+
+
+def prepare_captured(model: nn.Module, dummy_input, caches: bool = False) -> fx.GraphModule:
+    """:func:`prepare_model` by capture on `dummy_input` (no excludes, no concrete args); with
+    `caches`, transformers ``DynamicCache`` inputs and outputs are tuples of keys and values in
+    the graph (:mod:`torchqsim.capture.caches`). Used by the sim's ``generate``
+    (:mod:`torchqsim.quantsim.generation`).
+
+    Example: see :func:`prepare_model`.
+    """
+    check_input = with_cache_trees(dummy_input) if caches else dummy_input
+    copied = with_cache_copies(dummy_input)  # the forward updates the copies
+    gm = _captured(model, _is_leaf([], ()), copied, None, caches)
+    return _rewritten(model, gm, check_input)
+
+
+def _rewritten(model: nn.Module, gm: fx.GraphModule, check_input) -> fx.GraphModule:
+    """`gm` rewritten (reused modules duplicated, functionals converted, parameters wrapped)
+    and, when captured, checked against the capture's output on `check_input`."""
     _duplicate_reused_modules(gm)
-    _convert_functionals(gm, model, traced_training=model.training if dummy_input is None
+    _convert_functionals(gm, model, traced_training=model.training if check_input is None
                          else False)
     _wrap_parameters(gm)
     gm.graph.lint()
     gm.recompile()
-    if dummy_input is not None:
-        _check_reproduces(model, gm, dummy_input)
+    if check_input is not None:
+        _check_reproduces(model, gm, check_input)
     return gm

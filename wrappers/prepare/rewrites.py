@@ -59,8 +59,8 @@ def _convert_functionals(gm: fx.GraphModule, model: nn.Module,
     tensors = tensor_nodes(gm)
     dependent = _input_dependent(gm, tensors)
     for node in list(gm.graph.nodes):
-        if node not in dependent:
-            continue
+        if node not in dependent or node.meta.get("kv_cache"):
+            continue  # a KV cache append stays torch.cat: its inputs are quantized already
         built = _conversion(node, _Call({}, tensors, gm, traced_training))
         if built is None:
             continue

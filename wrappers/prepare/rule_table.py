@@ -140,7 +140,8 @@ def _conversion(node: fx.Node, call: _Call) -> Optional[tuple[nn.Module, tuple, 
     if built is None and any(_is_mask(a) for a in node_args(node)):
         node.meta["unquantized_reason"] = (
             f"{node.target}: an operand is a mask (values beyond ±{MASK_MAGNITUDE:g} on the "
-            f"dummy input): no grid holds both the mask and the data; the consumer quantizes")
+            f"dummy input, or made with one): no grid holds both the mask and the data; the "
+            f"consumer quantizes")
     elif built is None:
         node.meta["unquantized_reason"] = (
             f"{node.target}: an argument its module cannot express (a computed dim or size, "

@@ -64,14 +64,15 @@ def _symbolic_trace(model: nn.Module, is_leaf, concrete_args) -> fx.GraphModule:
     return fx.GraphModule(tracer.root, graph, type(model).__name__)  # takes model.training
 
 
-def _captured(model: nn.Module, is_leaf, dummy_input, concrete_args) -> fx.GraphModule:
+def _captured(model: nn.Module, is_leaf, dummy_input, concrete_args,
+              caches: bool = False) -> fx.GraphModule:
     if concrete_args:
         args, kwargs = split_dummy_input(dummy_input)
         dummy_input = {**inspect.signature(model.forward).bind_partial(*args).arguments,
                        **kwargs, **concrete_args}
     try:
         with preserved(model):
-            return capture(model, cloned(dummy_input), is_leaf)
+            return capture(model, cloned(dummy_input), is_leaf, caches)
     except CaptureError as exc:
         raise _capture_error(model, exc) from exc.error
 

@@ -42,6 +42,7 @@ from .arguments import check_sim_arguments
 from .config_file import load_config
 from .config_rules import apply_config
 from .construction import disable_non_float_slots, quantize_modules, realize
+from .generation import attach_generate
 from .hw_rules import apply_exception_rules
 from .kernel_support import check_supported_kernels
 from .summary import summary as _summary
@@ -83,7 +84,8 @@ class QuantizationSimModel:
             (docs/aimet.md §2.7).
 
     Attributes:
-        model: the simulated model (``torch.fx.GraphModule`` with quantized wrappers).
+        model: the simulated model (``torch.fx.GraphModule`` with quantized wrappers; with
+            ``model.generate(...)`` for a transformers model that generates: :mod:`.generation`).
         quant_scheme: the :class:`QuantScheme`.
         hw_version: ``defaults.hw_version`` of the config; its AIMET exception rules (Embedding,
             GroupNorm, MatMul precision) are applied at construction
@@ -101,13 +103,12 @@ class QuantizationSimModel:
 
     Example: see the module docstring.
 
-    The job modules of this package (:mod:`.construction`, :mod:`.targets`,
-    :mod:`.calibration`, :mod:`.torch_encodings`, :mod:`.summary`) take the sim and share its
-    private state: ``_specs`` (the plan, module path -> :class:`~.plan.ModuleSpec`),
-    ``_config`` (the :class:`~.config_types.QuantsimConfig`), ``_percentile``,
-    ``_tf_enhanced_histogram``, ``_excluded`` (excluded module names), ``_shared`` (slots
-    sharing another slot's quantizer, :mod:`.propagation`)
-    and ``_source_names`` (original module id -> name).
+    The job modules of this package (:mod:`.construction`, :mod:`.targets`, :mod:`.calibration`,
+    :mod:`.torch_encodings`, :mod:`.summary`) take the sim and share its private state:
+    ``_specs`` (the plan, module path -> :class:`~.plan.ModuleSpec`), ``_config`` (the
+    :class:`~.config_types.QuantsimConfig`), ``_percentile``, ``_tf_enhanced_histogram``,
+    ``_excluded`` (excluded module names), ``_shared`` (slots sharing another slot's quantizer,
+    :mod:`.propagation`) and ``_source_names`` (original module id -> name).
     """
 
     def __init__(self, model: nn.Module, dummy_input, quant_scheme="tf_enhanced",
@@ -130,13 +131,13 @@ class QuantizationSimModel:
                             ("in_place", in_place), ("weight_cache", weight_cache)):
             if not isinstance(value, bool):
                 raise TypeError(f"{flag} must be a bool, got {type(value).__name__}")
-        self._weight_cache = weight_cache
+        self._weight_cache, self._excluded = weight_cache, []  # excluded module names
         self._aimet_eval_rounding = aimet_eval_rounding
         self._aimet_fixed_range_clipping = aimet_fixed_range_clipping
-        self._excluded: list[str] = []
         source = model if in_place else copy.deepcopy(model)
         self._source_names = {id(m): n for n, m in model.named_modules()}
         self.model = quantize_modules(prepare_model(source, dummy_input=dummy_input))
+        attach_generate(self.model, source)  # transformers models: sim.model.generate(...)
         self.graph = ModuleGraph.from_graph_module(self.model)
         if self.graph.unquantized_ops:
             warnings.warn(f"QuantizationSimModel: these ops stay functions and get no quantizer: "

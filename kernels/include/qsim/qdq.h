@@ -78,6 +78,20 @@ typedef void (*qsim_rows_bwd_fn)(const qsim_rows * r, const float * x, const flo
 /* Element-wise fake cast: round to the narrower float type (ties to even) and back. */
 typedef void (*qsim_cast_fn)(size_t n, const float * x, float * y);
 
+/* The 16-bit float formats, held as their bit patterns (uint16_t). */
+typedef enum qsim_half_kind {
+    QSIM_HALF_F16  = 0, /* IEEE binary16 */
+    QSIM_HALF_BF16 = 1, /* bfloat16: the upper half of an fp32 */
+} qsim_half_kind;
+
+/* n values of `kind` widened to fp32, exactly (a NaN stays NaN: its bits are sign | 0x7F800000 |
+ * payload << 13 for fp16, the value << 16 for bf16). */
+typedef void (*qsim_widen_fn)(qsim_half_kind kind, size_t n, const uint16_t * x, float * y);
+
+/* n fp32 values rounded to `kind`, ties to even, overflow to Inf; NaN becomes the quiet NaN
+ * torch writes: 0x7FC0 for bf16, sign | 0x7E00 for fp16. */
+typedef void (*qsim_narrow_fn)(qsim_half_kind kind, size_t n, const float * x, uint16_t * y);
+
 /* One implementation of every run kernel. `isa` names the instruction set the variant needs. */
 typedef struct qsim_qdq_kernels {
     const char *    name;               /* "ref", "avx2", ... */
@@ -98,6 +112,8 @@ typedef struct qsim_qdq_kernels {
     qsim_rows_bwd_fn  qdq_rows_backward;
     qsim_rows_bwd_fn  quantize_rows_backward;
     qsim_rows_bwd_fn  dequantize_rows_backward;
+    qsim_widen_fn     widen_h16;        /* 16-bit floats to fp32 (the 16-bit drivers below) */
+    qsim_narrow_fn    narrow_h16;       /* fp32 to 16-bit floats */
 } qsim_qdq_kernels;
 
 /* All compiled variants, reference first; *count receives their number. The array is static:
@@ -128,6 +144,8 @@ void qsim_dequantize_rows_backward_f32_ref(const qsim_rows * r, const float * x,
                                            const float * dy, float * dx, double * sums);
 void qsim_cast_f16_f32_ref(size_t n, const float * x, float * y);
 void qsim_cast_bf16_f32_ref(size_t n, const float * x, float * y);
+void qsim_widen_h16_ref(qsim_half_kind kind, size_t n, const uint16_t * x, float * y);
+void qsim_narrow_h16_ref(qsim_half_kind kind, size_t n, const float * x, uint16_t * y);
 
 /* ---- layouts ------------------------------------------------------------------------------ */
 
@@ -176,12 +194,6 @@ void qsim_backward_f32(const qsim_qdq_kernels * k, qsim_op op, const qsim_layout
 
 /* ---- 16-bit floating data ------------------------------------------------------------------ */
 
-/* The 16-bit float formats, held as their bit patterns (uint16_t). */
-typedef enum qsim_half_kind {
-    QSIM_HALF_F16  = 0, /* IEEE binary16 */
-    QSIM_HALF_BF16 = 1, /* bfloat16: the upper half of an fp32 */
-} qsim_half_kind;
-
 /* Elements widened and narrowed per step by the 16-bit drivers (a stack buffer each): 16 KiB of
  * fp32, so a step stays in the L1/L2 cache and no fp32 copy of the tensor ever exists. */
 #define QSIM_HALF_CHUNK 4096
@@ -200,10 +212,8 @@ void qsim_backward_h16(const qsim_qdq_kernels * k, qsim_op op, qsim_half_kind ki
                        const qsim_layout * l, const qsim_qparams * p, const uint16_t * x,
                        const uint16_t * dy, uint16_t * dx, int64_t begin, int64_t end);
 
-/* n values of `kind` widened to fp32, exactly. */
+/* qsim_widen_fn and qsim_narrow_fn of qsim_qdq_best(). */
 void qsim_widen_h16(qsim_half_kind kind, size_t n, const uint16_t * x, float * y);
-
-/* n fp32 values rounded to `kind` as qsim_forward_h16 rounds them. */
 void qsim_narrow_h16(qsim_half_kind kind, size_t n, const float * x, uint16_t * y);
 
 /* Elements of one per-tensor reduction tile. Fixed, so results never depend on thread count. */

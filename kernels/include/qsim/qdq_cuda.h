@@ -42,6 +42,17 @@ int qsim_cuda_backward_f32(qsim_op op, const qsim_layout * l, const qsim_qparams
                            const float * x, const float * dy, float * dx, int64_t n,
                            void * stream);
 
+/* qsim_cuda_forward_f32 and qsim_cuda_backward_f32 on fp16/bf16 data (`kind`, bit patterns):
+ * each element is widened to fp32 exactly, computed as the f32 launchers compute it and rounded
+ * back to `kind` once, as qsim_forward_h16 / qsim_backward_h16 do on the CPU (bit for bit the
+ * same, NaN becoming the same quiet NaN); no fp32 copy of the data is made. */
+int qsim_cuda_forward_h16(qsim_op op, qsim_half_kind kind, const qsim_layout * l,
+                          const qsim_qparams * p, const uint16_t * x, uint16_t * y, int64_t n,
+                          void * stream);
+int qsim_cuda_backward_h16(qsim_op op, qsim_half_kind kind, const qsim_layout * l,
+                           const qsim_qparams * p, const uint16_t * x, const uint16_t * dy,
+                           uint16_t * dx, int64_t n, void * stream);
+
 /* Doubles of workspace that qsim_cuda_backward_reduce_f32 needs for layout l (may be 0). */
 int64_t qsim_cuda_reduce_workspace(const qsim_layout * l);
 

@@ -4,7 +4,8 @@
 // intrinsics, so what passes here is what the GPU computes; no GPU is needed.
 //   - Divider<uint32_t> (multiply-high division) equals integer division;
 //   - QparamIndex and GroupMap follow the layout definition, on both index widths;
-//   - forward, backward (dx and each element's gradient terms) and the fp16/bf16 casts match the
+//   - forward, backward (dx and each element's gradient terms), the fp16/bf16 casts and the
+//     16-bit load/store (widen_h16 / narrow_h16, NaN bits included) match the
 //     _ref kernels bit for bit (any NaN matches any NaN);
 //   - a reduction summed per group in GroupMap order stays within the tolerance that
 //     qsim/qdq_cuda.h states against qsim_backward_reduce_f32.
@@ -248,7 +249,9 @@ TEST(CudaMath, DequantizeMatchesReference) {
                                  "dequantize");
 }
 
-TEST(CudaMath, FakeCastsMatchReference) {
+// Every exponent with halfway and odd mantissas, the fp16 edges, NaN and the infinities, then
+// 2^20 random bit patterns.
+std::vector<float> cast_inputs() {
     std::vector<float> x = { 0.0f, -0.0f, kNaN, -kNaN, kInf, -kInf, 65504.0f, 65519.99f,
                              65520.0f, -65520.0f, 5.96e-8f, 2.98e-8f, 2.9802326e-8f, 6.1e-5f,
                              3.3895314e38f, 3.4028235e38f, 1e-45f };
@@ -264,6 +267,11 @@ TEST(CudaMath, FakeCastsMatchReference) {
     for (int i = 0; i < (1 << 20); i++) {
         x.push_back(qsim_test::from_bits(any_bits(rng)));
     }
+    return x;
+}
+
+TEST(CudaMath, FakeCastsMatchReference) {
+    const std::vector<float> x = cast_inputs();
     const size_t n = x.size();
     std::vector<float> want(n), got(n);
     qsim_cast_f16_f32_ref(n, x.data(), want.data());
@@ -272,6 +280,27 @@ TEST(CudaMath, FakeCastsMatchReference) {
     qsim_cast_bf16_f32_ref(n, x.data(), want.data());
     std::transform(x.begin(), x.end(), got.begin(), qsim_cuda::round_bf16);
     EXPECT_TRUE(floats_match(n, x.data(), want.data(), got.data())) << "bf16";
+}
+
+// The 16-bit load and store of the CUDA map kernels: every bit pattern widened, and the cast
+// inputs narrowed, bit for bit as the CPU reference (NaN bits included).
+TEST(CudaMath, HalfWidenAndNarrowMatchReference) {
+    const std::vector<float> x = cast_inputs();
+    for (qsim_half_kind kind : { QSIM_HALF_F16, QSIM_HALF_BF16 }) {
+        for (uint32_t h = 0; h < 65536; h++) {
+            const uint16_t bits = static_cast<uint16_t>(h);
+            float          want = 0.0f;
+            qsim_widen_h16_ref(kind, 1, &bits, &want);
+            ASSERT_EQ(qsim_test::bits(qsim_cuda::widen_h16(kind, bits)), qsim_test::bits(want))
+                << "kind " << kind << " widen 0x" << std::hex << h;
+        }
+        for (size_t i = 0; i < x.size(); i++) {
+            uint16_t want = 0;
+            qsim_narrow_h16_ref(kind, 1, &x[i], &want);
+            ASSERT_EQ(qsim_cuda::narrow_h16(kind, x[i]), want)
+                << "kind " << kind << " index " << i << " narrow " << describe(x[i]);
+        }
+    }
 }
 
 // ---- reduction order -------------------------------------------------------------------------

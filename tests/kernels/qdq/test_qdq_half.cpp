@@ -1,6 +1,8 @@
 // GoogleTest for the 16-bit drivers of qsim/qdq.h (qsim_forward_h16, qsim_backward_h16,
 // qsim_widen_h16, qsim_narrow_h16), for every compiled variant:
 //   - widening every one of the 65536 fp16 and bf16 bit patterns against ldexp arithmetic;
+//   - each variant's widen_h16 / narrow_h16 bit for bit the reference's, NaN bits included, at
+//     every length through the vector tails, writing nothing past the run;
 //   - narrowing against the tested fake casts (qsim_cast_f16_f32_ref / _bf16_): the narrowed
 //     value widens back to the fake cast's result, NaN to the documented quiet NaN;
 //   - the drivers equal "widen, qsim_forward_f32 / qsim_backward_f32, narrow" bit for bit on
@@ -14,6 +16,8 @@
 #include <limits>
 #include <random>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "qdq_oracle.h"
@@ -89,6 +93,56 @@ TEST(QdqHalf, NarrowRoundsAsTheFakeCasts) {
                 ASSERT_EQ(bits(back[i]), bits(want[i])) << "kind " << kind << " x " << x[i];
             }
         }
+    }
+}
+
+template <typename T>
+uint32_t raw(T v) {
+    if constexpr (std::is_same_v<T, float>) {
+        return bits(v);
+    } else {
+        return v;
+    }
+}
+
+// Runs `variant` and `reference` (void (kind, n, const In *, Out *)) on x[off, off + len) for every
+// len < 40 and off < 4, then on all of x, into guarded outputs; fails with the index and value.
+template <typename In, typename Out, typename Fn>
+void expect_same_bits(qsim_half_kind kind, const std::vector<In> & x, Fn variant, Fn reference,
+                      const char * what) {
+    const Out guard = static_cast<Out>(0x5a5a5a5au);
+    auto run = [&](Fn fn, size_t off, size_t len) {
+        std::vector<Out> y(len + 2, guard);
+        fn(kind, len, x.data() + off, y.data() + 1);
+        return y;
+    };
+    std::vector<std::pair<size_t, size_t>> runs = { { 0, x.size() } };
+    for (size_t len = 0; len < 40; len++) {
+        for (size_t off = 0; off < 4; off++) {
+            runs.emplace_back(off, len);
+        }
+    }
+    for (auto [off, len] : runs) {
+        const std::vector<Out> got = run(variant, off, len), want = run(reference, off, len);
+        ASSERT_EQ(raw(got.front()), raw(guard)) << what << ": wrote before the run";
+        ASSERT_EQ(raw(got.back()), raw(guard)) << what << ": wrote past the run of " << len;
+        for (size_t i = 1; i <= len; i++) {
+            ASSERT_EQ(raw(got[i]), raw(want[i]))
+                << what << " kind " << kind << " off " << off << " len " << len << " index "
+                << i - 1 << " input bits 0x" << std::hex << raw(x[off + i - 1]);
+        }
+    }
+}
+
+TEST_P(QdqKernels, WidenAndNarrowAreTheReferenceBitForBit) {
+    std::vector<uint16_t> all(65536);
+    for (uint32_t i = 0; i < 65536; i++) {
+        all[i] = static_cast<uint16_t>(i);
+    }
+    const std::vector<float> x = narrowing_inputs();
+    for (qsim_half_kind kind : kKinds) {
+        expect_same_bits<uint16_t, float>(kind, all, k().widen_h16, qsim_widen_h16_ref, "widen");
+        expect_same_bits<float, uint16_t>(kind, x, k().narrow_h16, qsim_narrow_h16_ref, "narrow");
     }
 }
 

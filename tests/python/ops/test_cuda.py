@@ -261,6 +261,23 @@ def test_autograd_on_cuda_matches_cpu():
 # ---- arguments -----------------------------------------------------------------------------
 
 @needs_cuda
+@pytest.mark.parametrize("dtype", (torch.float16, torch.bfloat16), ids=str)
+def test_half_data_makes_no_fp32_copy_on_cuda(dtype):
+    # issue 19: fp16/bf16 data is read and written in its dtype; an fp32 round trip would
+    # allocate two fp32 tensors (the widened input and the fp32 output): 4x the output's bytes
+    x = torch.randn(1 << 22, device="cuda").to(dtype)
+    scale, zero_point = torch.tensor(0.02, device="cuda"), torch.tensor(3, device="cuda")
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    before = torch.cuda.memory_allocated()
+    y = torch.ops.qsim.quantize_dequantize(x, scale, zero_point, QMIN, QMAX)
+    torch.cuda.synchronize()
+    extra = torch.cuda.max_memory_allocated() - before
+    assert y.dtype == dtype
+    assert extra <= x.nbytes + (1 << 20), f"{extra} bytes allocated for a {x.nbytes}-byte output"
+
+
+@needs_cuda
 def test_qparams_on_another_device_are_rejected():
     x = torch.randn(4, 6, device="cuda")
     with pytest.raises(ValueError, match=r"same device \(CUDA\)"):
@@ -316,11 +333,13 @@ def test_check_cuda_script():
 
 
 BENCH = ROOT / "benchmarks" / "bench_cuda.py"
+GPU_MODEL_BENCH = ROOT / "benchmarks" / "bench_gpu_model.py"
 
 
 @pytest.mark.skipif(HAS_CUDA, reason="checks the message of a machine without CUDA")
-def test_bench_cuda_without_gpu_says_so():
-    proc = subprocess.run([sys.executable, str(BENCH)], capture_output=True, text=True,
+@pytest.mark.parametrize("script", [BENCH, GPU_MODEL_BENCH], ids=lambda p: p.name)
+def test_gpu_benchmarks_without_gpu_say_so(script):
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "needs a CUDA GPU" in proc.stdout
@@ -343,3 +362,19 @@ def test_bench_cuda_runs(tmp_path):
         assert r["ratio_to_copy"] == pytest.approx(r["ours_GBps"] / r["copy_GBps"]), r
         if r["case"].endswith("/forward"):  # same bytes as the copy
             assert r["ratio_to_copy"] == pytest.approx(r["copy_ms"] / r["ours_ms"]), r
+        if "forward" in r["case"]:
+            assert r["torch_over_ours"] == pytest.approx(r["torch_ms"] / r["op_ms"]), r
+
+
+@needs_cuda
+def test_bench_gpu_model_runs(tmp_path):
+    out = tmp_path / "gpu_model.json"
+    proc = subprocess.run([sys.executable, str(GPU_MODEL_BENCH), "--repeats", "2", "--warmup", "1",
+                           "--cnn-batch", "4", "--bert-batch", "2", "--out", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = json.loads(out.read_text())["rows"]
+    assert {(r["model"], r["row"]) for r in rows} == {
+        (m, row) for m in ("resnet", "bert") for row in ("eval_fwd", "qat_tf", "qat_range_learning")}
+    for r in rows:
+        assert r["ratio"] == pytest.approx(r["ours_ms"] / r["base_ms"]), r

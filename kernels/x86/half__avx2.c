@@ -1,0 +1,66 @@
+/*
+ * half__avx2.c: the widen_h16 / narrow_h16 kernels with AVX2 and F16C, 8 values per step.
+ *
+ * Bit-exact with qsim_widen_h16_ref / qsim_narrow_h16_ref (qdq_half.c): the F16C conversions
+ * (round to nearest even) are exact or round like the reference, and NaN lanes are rebuilt as the
+ * reference writes them (vcvtph2ps sets the quiet bit; vcvtps2ph keeps payload bits). The last
+ * n % 8 values go to the reference kernels (AVX2 has no 16-bit masked loads).
+ */
+#include <immintrin.h>
+
+#include "qdq/qdq_variants.h"
+
+static inline __m256i qsim_h8_set(uint32_t v) {
+    return _mm256_set1_epi32((int) v);
+}
+
+/* 8 32-bit lanes, each holding a value in [0, 0xFFFF], packed to 8 16-bit values. */
+static inline __m128i qsim_h8_pack(__m256i v) {
+    return _mm256_castsi256_si128(_mm256_permute4x64_epi64(_mm256_packus_epi32(v, v), 0x08));
+}
+
+static inline __m256 qsim_h8_widen(qsim_half_kind kind, __m128i h) {
+    const __m256i u = _mm256_cvtepu16_epi32(h);
+    if (kind == QSIM_HALF_BF16) {
+        return _mm256_castsi256_ps(_mm256_slli_epi32(u, 16));
+    }
+    const __m256i nan  = _mm256_cmpgt_epi32(_mm256_and_si256(u, qsim_h8_set(0x7fffu)),
+                                            qsim_h8_set(0x7c00u));
+    const __m256i sign = _mm256_slli_epi32(_mm256_and_si256(u, qsim_h8_set(0x8000u)), 16);
+    const __m256i pay  = _mm256_slli_epi32(_mm256_and_si256(u, qsim_h8_set(0x3ffu)), 13);
+    const __m256i bits = _mm256_or_si256(_mm256_or_si256(sign, pay), qsim_h8_set(0x7f800000u));
+    return _mm256_blendv_ps(_mm256_cvtph_ps(h), _mm256_castsi256_ps(bits), _mm256_castsi256_ps(nan));
+}
+
+static inline __m128i qsim_h8_narrow(qsim_half_kind kind, __m256 x) {
+    const __m256i u   = _mm256_castps_si256(x);
+    const __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, qsim_h8_set(0x7fffffffu)),
+                                           qsim_h8_set(0x7f800000u));
+    __m256i r, quiet;
+    if (kind == QSIM_HALF_BF16) {
+        const __m256i odd = _mm256_and_si256(_mm256_srli_epi32(u, 16), qsim_h8_set(1u));
+        r = _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(u, qsim_h8_set(0x7fffu)), odd), 16);
+        quiet = qsim_h8_set(0x7fc0u);
+    } else {
+        r = _mm256_cvtepu16_epi32(_mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        quiet = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(u, 16), qsim_h8_set(0x8000u)),
+                                qsim_h8_set(0x7e00u));
+    }
+    return qsim_h8_pack(_mm256_blendv_epi8(r, quiet, nan));
+}
+
+void qsim_widen_h16_avx2(qsim_half_kind kind, size_t n, const uint16_t * x, float * y) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        _mm256_storeu_ps(y + i, qsim_h8_widen(kind, _mm_loadu_si128((const __m128i *) (x + i))));
+    }
+    qsim_widen_h16_ref(kind, n - i, x + i, y + i);
+}
+
+void qsim_narrow_h16_avx2(qsim_half_kind kind, size_t n, const float * x, uint16_t * y) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        _mm_storeu_si128((__m128i *) (y + i), qsim_h8_narrow(kind, _mm256_loadu_ps(x + i)));
+    }
+    qsim_narrow_h16_ref(kind, n - i, x + i, y + i);
+}
