@@ -370,10 +370,9 @@ class QuantizationSimModel:
     def set_target(self, target: str, saturation: bool | None = None) -> list[str]:
         """Simulates `target`: ``"onnxruntime"`` (its CPU integer kernels at the default
         optimization level, bit for bit where docs/runtime_target.md says so) or
-        ``"reference"`` (the float Q/DQ semantics, the default). ``export`` is unchanged.
-        `saturation`: simulate MLAS's int16 pair saturation (x86 without VNNI) or not; None
-        detects it from this CPU. Returns the modules computing fused integer kernels. See
-        :func:`torchqsim.runtime_target.set_target`.
+        ``"reference"`` (the float Q/DQ semantics, the default); `saturation`: MLAS's int16
+        pair saturation (x86 without VNNI) or not, None: this CPU's. ``export`` is unchanged.
+        Returns the fused modules. See :func:`torchqsim.runtime_target.set_target`.
 
         Example::
 
