@@ -3,7 +3,12 @@
 // kernels of qsim/stats_cuda.h on the current stream of x's device. Results equal the CPU's bit
 // for bit. `range` must be on x's device; histogram copies it to the host to check it and to
 // compute each channel's bins (qsim_bins_of), so each histogram call synchronises once.
+// The ops that turn statistics into encodings (encodings_*, histogram_grow) read a few values per
+// channel and search on the host: on CUDA tensors they run the CPU kernels on host copies and
+// return their results on the device of the inputs (run_on_host).
 #include <ATen/core/Tensor.h>
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <ATen/core/stack.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/zeros.h>
 #include <c10/cuda/CUDAGuard.h>
@@ -67,11 +72,37 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> histogram_cuda(
     return { counts, std::get<0>(m), std::get<1>(m), std::get<2>(m) };
 }
 
+// Boxed kernel: every tensor argument copied to the host, the op called again (the CPU kernel),
+// every tensor result copied back to the first CUDA argument's device.
+void run_on_host(const c10::OperatorHandle & op, torch::jit::Stack * stack) {
+    const size_t              args = op.schema().arguments().size();
+    std::optional<c10::Device> device;
+    for (size_t i = stack->size() - args; i < stack->size(); i++) {
+        c10::IValue & v = (*stack)[i];
+        if (v.isTensor() && v.toTensor().is_cuda()) {
+            device = device.value_or(v.toTensor().device());
+            v      = v.toTensor().cpu();
+        }
+    }
+    op.callBoxed(stack);
+    const size_t outs = op.schema().returns().size();
+    for (size_t i = stack->size() - outs; device && i < stack->size(); i++) {
+        c10::IValue & v = (*stack)[i];
+        if (v.isTensor()) {
+            v = v.toTensor().to(*device);
+        }
+    }
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(qsim, CUDA, m) {
     m.impl("minmax", &minmax_cuda);
     m.impl("histogram", &histogram_cuda);
+    for (const char * name : { "histogram_grow", "encodings_min_max", "encodings_tf_enhanced",
+                               "encodings_percentile", "encodings_mse" }) {
+        m.impl(name, torch::CppFunction::makeFromBoxedFunction<&run_on_host>());
+    }
 }
 
 }  // namespace qsim

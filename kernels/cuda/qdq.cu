@@ -2,9 +2,9 @@
 // the index maps live in qdq_cuda_math.h (shared with a host test); this file holds the kernels
 // (how threads walk the elements and reduce) and the host code that picks and launches them.
 //
-// Element-wise kernels: each block walks tiles of kTile elements, thread t handling elements
-// t, t + kThreads, ... of a tile (coalesced), loading all of them before computing, so each thread
-// keeps kPerThread loads in flight. Tensors below 2^31 elements use 32-bit index maps.
+// Element-wise kernels: each block walks tiles of kThreads * Data::kPerThread elements, thread t
+// handling elements t, t + kThreads, ... of a tile (coalesced), loading all of them before
+// computing, so each thread keeps Data::kPerThread loads in flight. Tensors below 2^31 elements use 32-bit index maps.
 #include <cuda_runtime.h>
 
 #include <limits>
@@ -17,7 +17,6 @@ namespace {
 
 constexpr int     kThreads   = 256;                   // threads per block
 constexpr int     kPerThread = 4;                     // elements per thread per tile
-constexpr int     kTile      = kThreads * kPerThread;
 constexpr int     kWarp      = 32;
 constexpr int     kWarps     = kThreads / kWarp;      // warps per block
 constexpr int64_t kChunk     = 2048;                  // elements per warp in reductions (fixed:
@@ -66,14 +65,17 @@ struct CastFn {
 
 // How the map kernels read and write their data: fp32 as is; fp16/bf16 bit patterns widened on
 // load and rounded on store (widen_h16 / narrow_h16), so no fp32 copy of 16-bit data is made.
+// kPerThread: elements each thread loads per tile, so that a warp keeps enough bytes in flight.
 struct F32Data {
     using Elem = float;
+    static constexpr int kPerThread = qsim_cuda::kPerThread;
     __device__ float load(float v) const { return v; }
     __device__ float store(float v) const { return v; }
 };
 
 struct H16Data {
     using Elem = uint16_t;
+    static constexpr int kPerThread = 2 * qsim_cuda::kPerThread;
     qsim_half_kind kind;
     __device__ float    load(uint16_t v) const { return widen_h16(kind, v); }
     __device__ uint16_t store(float v) const { return narrow_h16(kind, v); }
@@ -84,9 +86,10 @@ struct H16Data {
 template <bool Full, typename Index, typename Fn, typename Data, typename Elem>
 __device__ __forceinline__ void map_tile(Index base, Index n, const Fn & fn, Data d,
                                          const Elem * a, const Elem * b, Elem * out) {
-    float va[kPerThread], vb[kPerThread];
+    constexpr int kPer = Data::kPerThread;
+    float         va[kPer], vb[kPer];
 #pragma unroll
-    for (int k = 0; k < kPerThread; k++) {
+    for (int k = 0; k < kPer; k++) {
         const Index f = base + threadIdx.x + k * kThreads;
         if (Full || f < n) {
             va[k] = d.load(a[f]);
@@ -94,7 +97,7 @@ __device__ __forceinline__ void map_tile(Index base, Index n, const Fn & fn, Dat
         }
     }
 #pragma unroll
-    for (int k = 0; k < kPerThread; k++) {
+    for (int k = 0; k < kPer; k++) {
         const Index f = base + threadIdx.x + k * kThreads;
         if (Full || f < n) {
             out[f] = d.store(fn(f, va[k], vb[k]));
@@ -108,9 +111,10 @@ template <typename Index, typename Fn, typename Data>
 __global__ void __launch_bounds__(kThreads)
 map_kernel(Index n, Fn fn, Data d, const typename Data::Elem * a, const typename Data::Elem * b,
            typename Data::Elem * out) {
-    for (Index base = static_cast<Index>(blockIdx.x) * kTile; base < n;
-         base += static_cast<Index>(gridDim.x) * kTile) {
-        if (n - base >= static_cast<Index>(kTile)) {
+    constexpr Index kDataTile = kThreads * Data::kPerThread;
+    for (Index base = static_cast<Index>(blockIdx.x) * kDataTile; base < n;
+         base += static_cast<Index>(gridDim.x) * kDataTile) {
+        if (n - base >= kDataTile) {
             map_tile<true>(base, n, fn, d, a, b, out);
         } else {
             map_tile<false>(base, n, fn, d, a, b, out);
@@ -121,7 +125,8 @@ map_kernel(Index n, Fn fn, Data d, const typename Data::Elem * a, const typename
 template <typename Index, typename Fn, typename Data = F32Data>
 int launch_map(int64_t n, Fn fn, const typename Data::Elem * a, const typename Data::Elem * b,
                typename Data::Elem * out, cudaStream_t stream, Data d = {}) {
-    map_kernel<Index><<<static_cast<unsigned>(blocks_for(n, kTile)), kThreads, 0, stream>>>(
+    map_kernel<Index><<<static_cast<unsigned>(blocks_for(n, kThreads * Data::kPerThread)),
+                        kThreads, 0, stream>>>(
         static_cast<Index>(n), fn, d, a, b, out);
     return static_cast<int>(cudaGetLastError());
 }
