@@ -18,10 +18,16 @@ import torch
 __all__ = []
 
 
-@torch.library.register_fake("qsim::u8s8_pair_saturated_matmul")
 def _u8s8_pair_saturated_matmul_fake(a, w):
     torch._check(a.dim() == 2 and w.dim() == 2, lambda: "a and w must be 2-D")
     torch._check(a.dtype == torch.uint8 and w.dtype == torch.int8,
                  lambda: f"a must be uint8 and w int8, got {a.dtype} and {w.dtype}")
     torch._check(a.shape[1] == w.shape[1], lambda: "a and w must have the same number of columns")
     return a.new_empty((a.shape[0], w.shape[0]), dtype=torch.int32)
+
+
+# A torchqsim._C built before this op (a stale binary next to newer sources) still imports; the
+# target mode's saturating path then says to rebuild (runtime_target/arithmetic.py).
+if hasattr(torch.ops.qsim, "u8s8_pair_saturated_matmul"):
+    torch.library.register_fake("qsim::u8s8_pair_saturated_matmul")(
+        _u8s8_pair_saturated_matmul_fake)

@@ -204,5 +204,9 @@ def saturated_matmul(cols: Tensor, w: Tensor) -> Tensor:
         >>> saturated_matmul(torch.tensor([[255.0, 255.0, 1.0]]), torch.tensor([[127.0, 127.0, 3.0]]))
         tensor([[32770]], dtype=torch.int32)
     """
+    if not hasattr(torch.ops.qsim, "u8s8_pair_saturated_matmul"):
+        raise RuntimeError("saturated_matmul: torchqsim._C predates the op "
+                           "qsim::u8s8_pair_saturated_matmul; rebuild it (pip install "
+                           "--no-build-isolation -e .)")
     a = cols.to(torch.uint8).contiguous()
     return torch.ops.qsim.u8s8_pair_saturated_matmul(a, w.to(torch.int8).contiguous())
