@@ -13,6 +13,7 @@ so that each rounding step is the one onnxruntime's CPU kernels perform:
   ``fp32(acc) * fp32(fp32(x_scale * w_scale) / y_scale)``, clamped, rounded half to even;
 - :func:`qlinear_add`: MLAS's QLinearAdd (x86 SSE2 or AVX2+FMA kernel);
 - :func:`qlinear_mul`: MLAS's QLinearMul (x86 SSE2 kernel, any broadcast);
+- :func:`qlinear_softmax`: onnxruntime's QLinearSoftmax (lookup table, fp32 sum);
 - :func:`saturated_matmul`: the accumulation of MLAS's AVX2 u8 x s8 kernels, whose
   ``vpmaddubsw`` adds two products in int16 with saturation.
 
@@ -24,12 +25,14 @@ Example::
     tensor([[  1., -10.]])
 """
 
+import math
+
 import torch
 from torch import Tensor
 
 __all__ = ["grid_integers", "quantized_bias", "integer_accumulate", "exact_product", "exact_matmul",
            "requantize", "qlinear_add",
-           "qlinear_mul", "fma_f32", "uses_fma", "saturates_u8s8", "saturated_matmul"]
+           "qlinear_mul", "softmax_table", "qlinear_softmax", "fma_f32", "uses_fma", "uses_avx512", "saturates_u8s8", "saturated_matmul"]
 
 _EXACT_F32 = float(2 ** 24)
 
@@ -127,6 +130,11 @@ def uses_fma() -> bool:
     return torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512")
 
 
+def uses_avx512() -> bool:
+    """Whether MLAS picks its AVX-512 kernels (QLinearSoftmax) on this CPU (torch's detection)."""
+    return torch.backends.cpu.get_cpu_capability() == "AVX512"
+
+
 def qlinear_add(qa: Tensor, qb: Tensor, a: tuple, b: tuple, c: tuple, type_range: tuple,
                 fma: bool) -> Tensor:
     """MLAS's QLinearAdd of two same-shape quantized tensors, as stored integers.
@@ -170,6 +178,65 @@ def qlinear_mul(ia: Tensor, ib: Tensor, ratio: Tensor, zc: int, type_range: tupl
         tensor([130.])
     """
     return torch.clamp(torch.round(ia * ib * ratio + float(zc)), *type_range)
+
+
+def softmax_table(x_scale: float, length: int) -> Tensor:
+    """onnxruntime's QLinearSoftmax lookup table (``qlinear_softmax.cc``) for uint8 inputs of
+    scale `x_scale` and `length` values per softmax: ``fp32(exp((i - 255 + shift) * x_scale))``
+    in double, ``shift = max(0, log(FLT_MAX / length) - 5) / x_scale`` (the sum of `length`
+    values stays finite)."""
+    shift = max(0.0, math.log(float(torch.finfo(torch.float32).max / torch.tensor(
+        float(length)))) - 5) / x_scale
+    return torch.tensor([math.exp((i - 255 + shift) * x_scale) for i in range(256)],
+                        dtype=torch.float32)
+
+
+def qlinear_softmax(q: Tensor, table: Tensor, y_scale: Tensor, zy: int, avx512: bool) -> Tensor:
+    """onnxruntime's QLinearSoftmax over the last dim of `q` (stored uint8 integers), as MLAS's
+    x86 kernels compute it (``qsoftmax_kernel_avx2.cpp``, ``_avx512.cpp``): the table shifted so
+    that the row's largest input reads entry 255; the fp32 sum of the row's entries in the
+    kernel's order (:func:`_softmax_sum`); ``scale = fp32(fp32(1 / sum) * floor(fp32(1 /
+    y_scale)))``; then ``rint(entry * scale + zy)`` (one FMA on AVX-512, a product and a sum
+    on AVX2), at most 255.
+
+    Example::
+
+        >>> q = torch.tensor([[0.0, 255.0]])
+        >>> qlinear_softmax(q, softmax_table(0.05, 2), torch.tensor(1 / 256), 0, True)
+        tensor([[  0., 255.]])
+    """
+    entries = table[(q + (255 - q.amax(-1, keepdim=True))).long()]
+    inverse = torch.ones_like(y_scale) / _softmax_sum(entries, avx512)
+    scale = (inverse * torch.floor(torch.ones_like(y_scale) / y_scale)).unsqueeze(-1)
+    zero = torch.tensor(float(zy))
+    r = fma_f32(entries, scale, zero) if avx512 else entries * scale + zero
+    return torch.clamp(torch.round(r), max=255)
+
+
+def _softmax_sum(entries: Tensor, avx512: bool) -> Tensor:
+    """The fp32 row sums of MLAS's softmax kernels: AVX-512 adds 32-value chunks into 16 lanes
+    (two 16-value halves in turn), folds the lanes as ``(((l0..3 + l4..7) + (l8..11 +
+    l12..15))`` then within 4 lanes ``(a + b) + (c + d)``, then adds the tail values in order;
+    AVX2 adds 16-value chunks into 8 lanes, sums the tail from 0 and then adds lanes 0..7."""
+    width = 16 if avx512 else 8
+    step = 2 * width
+    body = entries.shape[-1] - entries.shape[-1] % step
+    lanes = entries.new_zeros(*entries.shape[:-1], width)
+    for start in range(0, body, width):
+        lanes = lanes + entries[..., start:start + width]
+    tail = entries[..., body:]
+    if avx512:
+        half = (lanes[..., 0:4] + lanes[..., 4:8]) + (lanes[..., 8:12] + lanes[..., 12:16])
+        total = (half[..., 0] + half[..., 1]) + (half[..., 2] + half[..., 3])
+        for j in range(tail.shape[-1]):
+            total = total + tail[..., j]
+        return total
+    total = torch.zeros_like(entries[..., 0])
+    for j in range(tail.shape[-1]):
+        total = total + tail[..., j]
+    for j in range(width):
+        total = total + lanes[..., j]
+    return total
 
 
 def saturates_u8s8() -> bool:

@@ -167,7 +167,18 @@ def _matmul(module, group, a, b):
     return _requantized(module, group, acc, (sa * sb) / sy)
 
 
-_FORWARDS = {"conv": _conv, "gemm": _gemm, "add": _add, "mul": _mul, "matmul": _matmul}
+def _softmax(module, group, x):
+    """QLinearSoftmax of a uint8 activation (:func:`.arithmetic.qlinear_softmax`)."""
+    x = module.quantize_inputs((x,))[0]
+    (sx, zx), (sy, zy) = _params(group.inputs[0]), _params(group.output)
+    q = (ar.grid_integers(x, sx) + float(zx)).movedim(module.dim, -1)
+    y = ar.qlinear_softmax(q, ar.softmax_table(float(sx), q.shape[-1]), sy, int(zy),
+                           ar.uses_avx512())
+    return module.quantize_outputs(((y - float(zy)) * sy).movedim(-1, module.dim))
+
+
+_FORWARDS = {"conv": _conv, "gemm": _gemm, "add": _add, "mul": _mul, "matmul": _matmul,
+             "softmax": _softmax}
 
 
 def _target_forward(module, group: FusedGroup, *args, **kwargs):

@@ -8,7 +8,8 @@ the groups it replicates, each as a :class:`FusedGroup`:
 - ``gemm``: a ``Linear`` -> ``QGemm`` (a ``Gemm``, or ``MatMul`` + ``Add`` fused into one);
 - ``add``: an ``Add`` of two quantized tensors -> ``QLinearAdd``;
 - ``mul``: a ``Mul`` of two quantized tensors (any broadcast) -> ``QLinearMul``;
-- ``matmul``: a ``MatMul`` of two uint8 activations (attention) -> ``QLinearMatMul``.
+- ``matmul``: a ``MatMul`` of two uint8 activations (attention) -> ``QLinearMatMul``;
+- ``softmax``: a ``Softmax`` of a uint8 activation -> ``QLinearSoftmax``.
 
 Conditions (the selectors' checks, on the sim's quantizers): every input is read through a
 DequantizeLinear, i.e. the module's own input quantizer or the output quantizer of its
@@ -29,7 +30,7 @@ import torch
 from torch import fx, nn
 
 from ..graph.nodes import Producer
-from ..nn.activation import QuantizedReLU
+from ..nn.activation import QuantizedReLU, QuantizedSoftmax
 from ..nn.conv import QuantizedConv1d, QuantizedConv2d
 from ..nn.dropout import QuantizedDropout
 from ..nn.elementwise import QuantizedAdd, QuantizedMatMul, QuantizedMultiply
@@ -42,7 +43,8 @@ from .arithmetic import saturates_u8s8
 __all__ = ["FusedGroup", "find_groups"]
 
 _KINDS = {QuantizedConv1d: "conv", QuantizedConv2d: "conv", QuantizedLinear: "gemm",
-          QuantizedAdd: "add", QuantizedMultiply: "mul", QuantizedMatMul: "matmul"}
+          QuantizedAdd: "add", QuantizedMultiply: "mul", QuantizedMatMul: "matmul",
+          QuantizedSoftmax: "softmax"}
 _BINARY = ("add", "mul", "matmul")
 _TRANSPARENT = (QuantizedMaxPool1d, QuantizedMaxPool2d, QuantizedFlatten, QuantizedDropout)
 #: Data movement a DequantizeLinear crosses (onnxruntime's QDQ propagation: Reshape,
@@ -163,9 +165,11 @@ def _group(op, saturates: bool) -> FusedGroup | None:
             q is not None and _activation_ok(q) and (q.qmin < 0) == (output.qmin < 0)
             for q in inputs):
         return None
-    if kind == "matmul" and output.qmin < 0:  # int8 x int8 activations: not replicated
+    if kind in ("matmul", "softmax") and output.qmin < 0:  # int8: not replicated
         return None
-    if kind not in _BINARY:
+    if kind == "softmax" and getattr(op.module, "dim", None) is None:
+        return None
+    if kind in ("conv", "gemm"):
         weight = op.module.param_quantizers["weight"]
         if weight is None or not _weight_ok(weight, op.module):
             return None

@@ -115,9 +115,10 @@ def test_w8a8_llama_every_quantized_tensor_is_bit_equal():
 
 
 class _Attention(nn.Module):
-    """Two Linears, their attention-style product and elementwise products (same shape and
-    broadcast): QLinearMatMul of two activations and QLinearMul, on enough values (16k per
-    output) that the reference semantics' rounding differs from onnxruntime's kernels."""
+    """Two Linears, their attention-style product, its softmax and elementwise products (same
+    shape and broadcast): QLinearMatMul of two activations, QLinearSoftmax and QLinearMul, on
+    enough values (16k per output) that the reference semantics' rounding differs from
+    onnxruntime's kernels."""
 
     def __init__(self):
         super().__init__()
@@ -125,10 +126,11 @@ class _Attention(nn.Module):
 
     def forward(self, x):
         a, b = self.a(x), self.b(x)
-        return torch.matmul(a, b.transpose(1, 2)), a * b, a * b[:, :1]
+        scores = torch.matmul(a, b.transpose(1, 2))
+        return scores, torch.softmax(scores[..., :49], -1), a * b, a * b[:, :1]
 
 
-def test_qlinearmatmul_and_qlinearmul_are_exact_where_the_reference_is_not():
+def test_qlinearmatmul_softmax_and_mul_are_exact_where_the_reference_is_not():
     torch.manual_seed(0)
     x = torch.randn(8, 64, 64)
     with warnings.catch_warnings():
@@ -137,8 +139,8 @@ def test_qlinearmatmul_and_qlinearmul_are_exact_where_the_reference_is_not():
     sim.compute_encodings(lambda m: m(x))
     with torch.no_grad():
         reference = sim.model(x)
-    assert sim.set_target("onnxruntime") == ["a", "b", "module_matmul", "module_mul",
-                                             "module_mul_1"]
+    assert sim.set_target("onnxruntime") == ["a", "b", "module_matmul", "module_softmax",
+                                             "module_mul", "module_mul_1"]
     with torch.no_grad():
         got = sim.model(x)
     with tempfile.TemporaryDirectory() as d:
