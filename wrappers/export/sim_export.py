@@ -73,6 +73,7 @@ from .external_data import PROTOBUF_LIMIT, externalize, structure
 from .float_translation import FLOAT4_FORMATS
 from .constant_qparams import constant_qparams
 from .markers import markers_in_place, splice_markers
+from .on_host import input_on_host, on_host
 from .onnx_graph import (ExportError, check_model, export_onnx, names_missing_from,
                          tensor_shapes)
 from .qdq_translation import OPSET
@@ -271,7 +272,8 @@ def export_model(model: nn.Module, path, filename_prefix: str, dummy_input,
     """
     _check_arguments(path, filename_prefix, encoding_version)
     slots = _ready_slots(model)
-    with eval_mode(model), torch.no_grad():
+    dummy_input = input_on_host(dummy_input)
+    with on_host(model), eval_mode(model), torch.no_grad():
         fp32, fp32_data, names, pth = _fp32_graph(model, slots, dummy_input,
                                                     f"{filename_prefix}.onnx.data")
         with constant_qparams(model):

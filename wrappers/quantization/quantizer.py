@@ -142,8 +142,12 @@ class QuantizeDequantize(nn.Module):
         self.initialized.fill_(True)
 
     def get_scale(self) -> Tensor:
-        """``(max - min) / (qmax - qmin)``, of the encoding shape."""
-        return (self.max - self.min) / (self.qmax - self.qmin)
+        """``(max - min) / (qmax - qmin)``, of the encoding shape (an IEEE division on every
+        device: on CUDA torch divides by a Python number through its reciprocal, one ulp off)."""
+        span = self.max - self.min
+        if span.is_cuda:
+            return span / span.new_tensor(float(self.qmax - self.qmin))
+        return span / (self.qmax - self.qmin)
 
     def get_zero_point(self) -> Tensor:
         """The zero point (ONNX sign; AIMET offset = -zero point), float, of the encoding shape."""
