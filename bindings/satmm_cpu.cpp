@@ -20,8 +20,9 @@ namespace {
 
 // a: (R, K) uint8, w: (N, K) int8 -> (R, N) int32.
 at::Tensor u8s8_pair_saturated_matmul_cpu(const at::Tensor & a, const at::Tensor & w) {
-    TORCH_CHECK(a.dim() == 2 && w.dim() == 2, "u8s8_pair_saturated_matmul: a and w must be 2-D, got ",
-                a.dim(), "-D and ", w.dim(), "-D");
+    TORCH_CHECK(a.dim() == 2 && w.dim() == 2,
+                "u8s8_pair_saturated_matmul: a and w must be 2-D, got ", a.dim(), "-D and ",
+                w.dim(), "-D");
     TORCH_CHECK(a.scalar_type() == at::kByte, "u8s8_pair_saturated_matmul: a must be uint8, got ",
                 a.scalar_type());
     TORCH_CHECK(w.scalar_type() == at::kChar, "u8s8_pair_saturated_matmul: w must be int8, got ",
@@ -36,7 +37,9 @@ at::Tensor u8s8_pair_saturated_matmul_cpu(const at::Tensor & a, const at::Tensor
     const auto * wp = wc.data_ptr<int8_t>();
     auto * op = out.data_ptr<int32_t>();
     const size_t n = static_cast<size_t>(w.size(0)), k = static_cast<size_t>(a.size(1));
-    const int64_t grain = std::max<int64_t>(1, (1 << 16) / std::max<int64_t>(1, w.size(0) * a.size(1) / 32));
+    // Rows per task: about 2^16 32-byte steps each.
+    const int64_t steps_per_row = std::max<int64_t>(1, w.size(0) * a.size(1) / 32);
+    const int64_t grain = std::max<int64_t>(1, (1 << 16) / steps_per_row);
     at::parallel_for(0, a.size(0), grain, [&](int64_t b, int64_t e) {
         qsim_u8s8_satmm(ap, wp, op, n, k, static_cast<size_t>(b), static_cast<size_t>(e));
     });

@@ -31,8 +31,8 @@ static __m256i step(__m256i acc, __m256i va, const int8_t * wp) {
 }
 
 /* Outputs [j, j + count) of row ar (count <= 4); wtail: the zero-padded filter tails (32 each). */
-static void outputs(const uint8_t * ar, const uint8_t * atail, const int8_t * w, const int8_t * wtail,
-                    int32_t * o, size_t j, size_t count, size_t k) {
+static void outputs(const uint8_t * ar, const uint8_t * atail, const int8_t * w,
+                    const int8_t * wtail, int32_t * o, size_t j, size_t count, size_t k) {
     const size_t body   = k - k % 32;
     __m256i      acc[4] = { _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),
                             _mm256_setzero_si256() };

@@ -2,9 +2,10 @@
 
 ``sim.set_target("onnxruntime")`` makes the quantized modules that onnxruntime's CPU execution
 provider fuses into integer kernels at its default optimization level (QLinearConv, QGemm,
-QLinearMatMul, QLinearAdd, QLinearMul, QLinearSoftmax; :mod:`.groups` says which) compute with onnxruntime's integer arithmetic
-(:mod:`.arithmetic`); ``sim.set_target("reference")`` restores the float reference semantics of
-Q/DQ (what onnxruntime computes with graph optimizations off). ``export`` is the same in both.
+QLinearMatMul, QLinearAdd, QLinearMul, QLinearSoftmax; :mod:`.groups` says which) compute with
+onnxruntime's integer arithmetic (:mod:`.arithmetic`); ``sim.set_target("reference")``
+restores the float reference semantics of Q/DQ (what onnxruntime computes with graph
+optimizations off). ``export`` is the same in both.
 ``sim.compare_with_runtime(inputs)`` (:mod:`.compare`) runs the exported model in onnxruntime
 and reports, per quantized tensor, how much of the sim matches. Design and the onnxruntime rules
 replicated: docs/runtime_target.md.

@@ -30,9 +30,10 @@ import math
 import torch
 from torch import Tensor
 
-__all__ = ["grid_integers", "quantized_bias", "integer_accumulate", "exact_product", "exact_matmul",
-           "requantize", "qlinear_add",
-           "qlinear_mul", "softmax_table", "qlinear_softmax", "fma_f32", "uses_fma", "uses_avx512", "saturates_u8s8", "saturated_matmul"]
+__all__ = ["grid_integers", "quantized_bias", "integer_accumulate", "exact_product",
+           "exact_matmul", "requantize", "qlinear_add", "qlinear_mul", "softmax_table",
+           "qlinear_softmax", "fma_f32", "uses_fma", "uses_avx512", "saturates_u8s8",
+           "saturated_matmul"]
 
 _EXACT_F32 = float(2 ** 24)
 
@@ -268,7 +269,8 @@ def saturated_matmul(cols: Tensor, w: Tensor) -> Tensor:
 
     Example::
 
-        >>> saturated_matmul(torch.tensor([[255.0, 255.0, 1.0]]), torch.tensor([[127.0, 127.0, 3.0]]))
+        >>> a, w = torch.tensor([[255.0, 255.0, 1.0]]), torch.tensor([[127.0, 127.0, 3.0]])
+        >>> saturated_matmul(a, w)
         tensor([[32770]], dtype=torch.int32)
     """
     if not hasattr(torch.ops.qsim, "u8s8_pair_saturated_matmul"):

@@ -15,8 +15,9 @@ Conditions (the selectors' checks, on the sim's quantizers): every input is read
 DequantizeLinear, i.e. the module's own input quantizer or the output quantizer of its
 producer, also across a ``MaxPool``, ``Flatten`` or ``Dropout`` without quantizers and across
 data movement (views, transposes, squeezes, slices, fp32 casts; not a Gather, Split, Expand or
-Concat), as onnxruntime propagates the DQ; activations per-tensor on an 8-bit grid that fills its ONNX type
-(uint8 ``[0, 255]`` or int8 ``[-128, 127]``), input and output of the same signedness; weights
+Concat), as onnxruntime propagates the DQ; activations per-tensor on an 8-bit grid that fills
+its ONNX type (uint8 ``[0, 255]`` or int8 ``[-128, 127]``), input and output of the same
+signedness; weights
 of 5 to 8 bits (an int8/uint8 initializer), per-tensor or symmetric per output channel. The
 output is quantized by the module's own output quantizer, or (onnxruntime's redundant-ReLU
 rule) by the output quantizer of a ``ReLU`` that is the only consumer, when that quantizer's
