@@ -1,5 +1,5 @@
-"""examples/llm.py in its reduced mode (QUICK): the recipe's rows, perplexities against FP32, and
-the 2.1.0 export holding the LPBQ weights and the 8-bit KV encodings."""
+"""examples/llm.py in its reduced mode (QUICK): the recipe's rows, perplexities against FP32, the
+2.1.0 export holding the LPBQ weights and the 8-bit KV encodings, and the generated samples."""
 
 import json
 import math
@@ -34,3 +34,9 @@ def test_llm_recipe_quick(tmp_path):
           if e["output_dtype"] in ("int8", "uint8") and not e["name"].endswith("weight")]
     assert len(kv) == 2 * layers, kv  # keys after RoPE and values, per layer
     assert os.path.exists(result.exported["qdq_onnx"])
+    # generate() with the KV cache on the final sim and on the FP model: text of the asked length
+    assert set(result.samples) == {"prompt", "FP32", "W4A16 + QAT"}
+    assert len(result.samples["prompt"][0]) == llm.QUICK.length // 2
+    for name in ("FP32", "W4A16 + QAT"):
+        ids, text = result.samples[name]
+        assert len(ids) == llm.QUICK.generate and isinstance(text, str), result.samples
