@@ -160,6 +160,15 @@ def format_table(rows):
     return "\n".join(lines)
 
 
+def no_gpu(script):
+    """True, after saying so, when there is no CUDA GPU (the GPU benchmarks then exit 0)."""
+    if torch.cuda.is_available():
+        return False
+    print(f"{script}: needs a CUDA GPU and a CUDA build of torch "
+          f"(torch {torch.__version__}, CUDA {torch.version.cuda}): nothing timed")
+    return True
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=parse_size, default=parse_size("64M"),
@@ -168,9 +177,7 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON output path")
     args = parser.parse_args(argv)
-    if not torch.cuda.is_available():
-        print("bench_cuda: needs a CUDA GPU and a CUDA build of torch "
-              f"(torch {torch.__version__}, CUDA {torch.version.cuda}): nothing timed")
+    if no_gpu("bench_cuda"):
         return 0
     rows = run(args.size, args.warmup, args.repeats)
     device = torch.cuda.get_device_name()

@@ -21,14 +21,13 @@ Usage::
 
 import argparse
 import copy
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 import timing
+from bench_cuda import no_gpu
 from bench_model import ResNet, Bert, calibrated_sim, no_grad, stepper
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "gpu_model.json"
@@ -40,20 +39,6 @@ def synced(fn):
         fn()
         torch.cuda.synchronize()
     return call
-
-
-def interleaved(fns, warmup, repeats):
-    """{name: median seconds} of each callable, one call of each per round."""
-    for _ in range(warmup):
-        for fn in fns.values():
-            fn()
-    times = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def gpu_models(args):
@@ -75,9 +60,9 @@ def model_rows(name, model, x, args):
         cases[row] = {"ours": stepper(qsim.model, x), "base": stepper(fp32, x)}
     rows = []
     for row, fns in cases.items():
-        t = interleaved({k: synced(f) for k, f in fns.items()}, args.warmup, args.repeats)
-        rows.append({"model": name, "row": row, "ours_ms": t["ours"] * 1e3,
-                     "base_ms": t["base"] * 1e3, "ratio": t["ours"] / t["base"],
+        t = timing.time_row({k: synced(f) for k, f in fns.items()}, args.warmup, args.repeats)
+        rows.append({"model": name, "row": row, "ours_ms": t["ours"],
+                     "base_ms": t["base"], "ratio": t["ours"] / t["base"],
                      "target": TARGET if row.startswith("qat") else None})
     return rows
 
@@ -90,9 +75,7 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON output path")
     args = parser.parse_args(argv)
-    if not torch.cuda.is_available():
-        print("bench_gpu_model: needs a CUDA GPU and a CUDA build of torch "
-              f"(torch {torch.__version__}, CUDA {torch.version.cuda}): nothing timed")
+    if no_gpu("bench_gpu_model"):
         return 0
     torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
     device = torch.cuda.get_device_name()
