@@ -12,7 +12,7 @@ int qsim_ref_supported(void) {
     qsim_minifloat_f32_##isa, qsim_block_float_f32_##isa, qsim_qdq_rows_f32_##isa, \
     qsim_quantize_rows_f32_##isa, qsim_dequantize_rows_f32_##isa, qsim_qdq_rows_backward_f32_##isa, \
     qsim_quantize_rows_backward_f32_##isa, qsim_dequantize_rows_backward_f32_##isa, \
-    qsim_widen_h16_##isa, qsim_narrow_h16_##isa },
+    qsim_widen_h16_##isa, qsim_narrow_h16_##isa, qsim_qdq_h16_##isa },
 static const qsim_qdq_kernels qsim_variants[] = {
 #include "qdq/qdq_variants.inc"
 };

@@ -66,6 +66,18 @@ void qsim_narrow_h16_ref(qsim_half_kind kind, size_t n, const float * x, uint16_
     }
 }
 
+/* The specification of the fused variants: widen, qdq and narrow, a stack chunk at a time. */
+void qsim_qdq_h16_ref(qsim_half_kind kind, size_t n, const uint16_t * x, uint16_t * y,
+                      qsim_grid g) {
+    float buf[256];
+    for (size_t at = 0; at < n; at += 256) {
+        const size_t m = n - at < 256 ? n - at : 256;
+        qsim_widen_h16_ref(kind, m, x + at, buf);
+        qsim_qdq_f32_ref(m, buf, buf, g);
+        qsim_narrow_h16_ref(kind, m, buf, y + at);
+    }
+}
+
 void qsim_widen_h16(qsim_half_kind kind, size_t n, const uint16_t * x, float * y) {
     qsim_qdq_best()->widen_h16(kind, n, x, y);
 }
@@ -79,6 +91,16 @@ void qsim_forward_h16(const qsim_qdq_kernels * k, qsim_op op, qsim_half_kind kin
                       uint16_t * y, int64_t begin, int64_t end) {
     float buf[QSIM_HALF_CHUNK];
     k = k ? k : qsim_qdq_best();
+    if (op == QSIM_OP_QDQ && qsim_layout_has_runs(l)) {
+        for (int64_t at = begin; at < end;) {
+            qsim_grid     g;
+            const int64_t len = qsim_layout_run(l, p, at, &g);
+            const int64_t n   = len < end - at ? len : end - at;
+            k->qdq_h16(kind, (size_t) n, x + at, y + at, g);
+            at += n;
+        }
+        return;
+    }
     for (int64_t at = begin; at < end;) {
         const int64_t n = end - at < QSIM_HALF_CHUNK ? end - at : QSIM_HALF_CHUNK;
         k->widen_h16(kind, (size_t) n, x + at, buf);

@@ -24,8 +24,7 @@ static int qsim_is_per_tensor(const qsim_layout * l) {
     return l->stride_outer == 0 && l->stride_block == 0 && l->stride_inner == 0;
 }
 
-/* The qparams of flat element f, and how many elements from f share them. */
-static int64_t qsim_run_at(const qsim_layout * l, const qsim_qparams * p, int64_t f, qsim_grid * g) {
+int64_t qsim_layout_run(const qsim_layout * l, const qsim_qparams * p, int64_t f, qsim_grid * g) {
     const int64_t i   = f % l->inner;
     const int64_t c   = (f / l->inner) % l->channels;
     const int64_t o   = f / (l->inner * l->channels);
@@ -67,7 +66,7 @@ static void qsim_forward_runs(qsim_run_fn run, const qsim_layout * l, const qsim
                               const float * x, float * y, int64_t begin, int64_t end) {
     for (int64_t at = begin; at < end;) {
         qsim_grid     g;
-        const int64_t len = qsim_run_at(l, p, at, &g);
+        const int64_t len = qsim_layout_run(l, p, at, &g);
         const int64_t n   = len < end - at ? len : end - at;
         run((size_t) n, x + (at - begin), y + (at - begin), g);
         at += n;
@@ -79,7 +78,7 @@ static void qsim_backward_runs(qsim_run_bwd_fn run, const qsim_layout * l, const
                                int64_t end) {
     for (int64_t at = begin; at < end;) {
         qsim_grid     g;
-        const int64_t len = qsim_run_at(l, p, at, &g);
+        const int64_t len = qsim_layout_run(l, p, at, &g);
         const int64_t n   = len < end - at ? len : end - at;
         run((size_t) n, x + (at - begin), dy + (at - begin), dx + (at - begin), g, NULL);
         at += n;
@@ -92,6 +91,10 @@ static void qsim_backward_runs(qsim_run_bwd_fn run, const qsim_layout * l, const
  * bit for bit. */
 static int qsim_is_last_axis(const qsim_layout * l) {
     return l->inner == 1 && l->block == 1 && l->stride_block == 1 && l->stride_outer == 0;
+}
+
+int qsim_layout_has_runs(const qsim_layout * l) {
+    return !qsim_is_last_axis(l);
 }
 
 static qsim_rows_fn qsim_rows_kernel(const qsim_qdq_kernels * k, qsim_op op) {

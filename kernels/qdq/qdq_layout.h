@@ -18,4 +18,11 @@ void qsim_backward_at(const qsim_qdq_kernels * k, qsim_op op, const qsim_layout 
                       const qsim_qparams * p, const float * x, const float * dy, float * dx,
                       int64_t begin, int64_t end);
 
+/* Whether l comes as runs of elements sharing their qparams: every layout but per-channel along
+ * the last axis (whose neighbours differ; the row kernels take it). */
+int qsim_layout_has_runs(const qsim_layout * l);
+
+/* The qparams of flat element f into *g, and how many elements from f share them. */
+int64_t qsim_layout_run(const qsim_layout * l, const qsim_qparams * p, int64_t f, qsim_grid * g);
+
 #endif /* QSIM_QDQ_LAYOUT_H */

@@ -54,7 +54,9 @@
     void qsim_dequantize_rows_backward_f32_##isa(const qsim_rows * r, const float * x,           \
                                                  const float * dy, float * dx, double * sums); \
     void qsim_widen_h16_##isa(qsim_half_kind kind, size_t n, const uint16_t * x, float * y);   \
-    void qsim_narrow_h16_##isa(qsim_half_kind kind, size_t n, const float * x, uint16_t * y);
+    void qsim_narrow_h16_##isa(qsim_half_kind kind, size_t n, const float * x, uint16_t * y);  \
+    void qsim_qdq_h16_##isa(qsim_half_kind kind, size_t n, const uint16_t * x, uint16_t * y,    \
+                            qsim_grid g);
 #include "qdq/qdq_variants.inc"
 #undef QSIM_QDQ_VARIANT
 

@@ -4,11 +4,10 @@
  * Bit-exact with qsim_widen_h16_ref / qsim_narrow_h16_ref (qdq_half.c): the F16C conversions
  * (round to nearest even) are exact or round like the reference, and NaN lanes are rebuilt as the
  * reference writes them (vcvtph2ps sets the quiet bit; vcvtps2ph keeps payload bits). The last
- * n % 8 values go to the reference kernels (AVX2 has no 16-bit masked loads).
+ * n % 8 values go to the reference kernels (AVX2 has no 16-bit masked loads). qsim_qdq_h16_avx2
+ * chains the same widen, the qdq of qdq__avx2.c and the same narrow in registers.
  */
-#include <immintrin.h>
-
-#include "qdq/qdq_variants.h"
+#include "x86/qdq_v8.h"
 
 static inline __m256i qsim_h8_set(uint32_t v) {
     return _mm256_set1_epi32((int) v);
@@ -63,4 +62,26 @@ void qsim_narrow_h16_avx2(qsim_half_kind kind, size_t n, const float * x, uint16
         _mm_storeu_si128((__m128i *) (y + i), qsim_h8_narrow(kind, _mm256_loadu_ps(x + i)));
     }
     qsim_narrow_h16_ref(kind, n - i, x + i, y + i);
+}
+
+/* One pass of widen, qdq, narrow; kind is a constant where it is inlined. */
+QSIM_ALWAYS_INLINE void qsim_h8_qdq_run(qsim_half_kind kind, size_t n, const uint16_t * x,
+                                        uint16_t * y, qsim_grid g) {
+    const qsim_v8_grid v = qsim_v8_grid_of(g);
+    size_t             i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m128i h = _mm_loadu_si128((const __m128i *) (x + i));
+        const __m256  q = qsim_v8_qdq(qsim_h8_widen(kind, h), &v);
+        _mm_storeu_si128((__m128i *) (y + i), qsim_h8_narrow(kind, q));
+    }
+    qsim_qdq_h16_ref(kind, n - i, x + i, y + i, g);
+}
+
+void qsim_qdq_h16_avx2(qsim_half_kind kind, size_t n, const uint16_t * x, uint16_t * y,
+                       qsim_grid g) {
+    if (kind == QSIM_HALF_BF16) {
+        qsim_h8_qdq_run(QSIM_HALF_BF16, n, x, y, g);
+    } else {
+        qsim_h8_qdq_run(QSIM_HALF_F16, n, x, y, g);
+    }
 }

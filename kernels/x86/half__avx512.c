@@ -4,11 +4,10 @@
  * Bit-exact with qsim_widen_h16_ref / qsim_narrow_h16_ref (qdq_half.c): the hardware conversions
  * (vcvtph2ps, vcvtps2ph with round to nearest even) are exact or round like the reference, and
  * NaN lanes are rebuilt as the reference writes them (vcvtph2ps sets the quiet bit; vcvtps2ph keeps
- * payload bits). The last n % 16 values use masked loads and stores.
+ * payload bits). The last n % 16 values use masked loads and stores. qsim_qdq_h16_avx512 chains
+ * the same widen, the qdq of qdq__avx512.c and the same narrow in registers.
  */
-#include <immintrin.h>
-
-#include "qdq/qdq_variants.h"
+#include "x86/qdq_v16.h"
 
 static inline __m512i qsim_h16_set(uint32_t v) {
     return _mm512_set1_epi32((int) v);
@@ -70,5 +69,67 @@ void qsim_narrow_h16_avx512(qsim_half_kind kind, size_t n, const float * x, uint
         const __mmask16 k = (__mmask16) ((1u << (n - i)) - 1u);
         const __m512i   r = qsim_h16_narrow(kind, _mm512_maskz_loadu_ps(k, x + i));
         _mm256_mask_storeu_epi16(y + i, k, _mm512_cvtepi32_epi16(r));
+    }
+}
+
+/* qdq of 16 values in fp32, rounded to fp16 or bf16 bits in 32-bit lanes, in registers. A qdq
+ * result is never NaN (the clamp maps NaN to qmin), so the NaN cases of widen and narrow, which
+ * only rebuild NaN bits, are left out: fp16 lanes take the hardware conversions alone, bf16 lanes
+ * the integer round to nearest even of qsim_h16_narrow. */
+static inline __m512 qsim_h16_qdq_f16(__m256i h, const qsim_v16_grid * g) {
+    return qsim_v16_qdq(_mm512_cvtph_ps(h), g);
+}
+
+static inline __m512i qsim_h16_qdq_bf16(__m256i h, const qsim_v16_grid * g) {
+    const __m512i w   = _mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16);
+    const __m512i u   = _mm512_castps_si512(qsim_v16_qdq(_mm512_castsi512_ps(w), g));
+    const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(u, 16), qsim_h16_set(1u));
+    return _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(u, qsim_h16_set(0x7fffu)), odd), 16);
+}
+
+static inline __m256i qsim_h16_load(const uint16_t * x) {
+    return _mm256_loadu_si256((const __m256i *) x);
+}
+
+#define QSIM_H16_RNE (_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+
+static void qsim_qdq_f16_run(size_t n, const uint16_t * x, uint16_t * y, const qsim_v16_grid * g) {
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m512 v = qsim_h16_qdq_f16(qsim_h16_load(x + i), g);
+        _mm256_storeu_si256((__m256i *) (y + i), _mm512_cvtps_ph(v, QSIM_H16_RNE));
+    }
+    if (i < n) {
+        const __mmask16 k = (__mmask16) ((1u << (n - i)) - 1u);
+        const __m512    v = qsim_h16_qdq_f16(_mm256_maskz_loadu_epi16(k, x + i), g);
+        _mm256_mask_storeu_epi16(y + i, k, _mm512_cvtps_ph(v, QSIM_H16_RNE));
+    }
+}
+
+/* 32 bf16 values a step: two vectors of 32-bit lanes packed into one (vpackusdw works per 128-bit
+ * lane, so the 64-bit quarters are put back in order). */
+static void qsim_qdq_bf16_run(size_t n, const uint16_t * x, uint16_t * y, const qsim_v16_grid * g) {
+    const __m512i order = _mm512_set_epi64(7, 5, 3, 1, 6, 4, 2, 0);
+    size_t        i     = 0;
+    for (; i + 32 <= n; i += 32) {
+        const __m512i lo = qsim_h16_qdq_bf16(qsim_h16_load(x + i), g);
+        const __m512i hi = qsim_h16_qdq_bf16(qsim_h16_load(x + i + 16), g);
+        _mm512_storeu_si512(y + i, _mm512_permutexvar_epi64(order, _mm512_packus_epi32(lo, hi)));
+    }
+    for (; i < n; i += 16) {
+        const size_t    m = n - i < 16 ? n - i : 16;
+        const __mmask16 k = (__mmask16) ((1u << m) - 1u);
+        const __m512i   r = qsim_h16_qdq_bf16(_mm256_maskz_loadu_epi16(k, x + i), g);
+        _mm256_mask_storeu_epi16(y + i, k, _mm512_cvtepi32_epi16(r));
+    }
+}
+
+void qsim_qdq_h16_avx512(qsim_half_kind kind, size_t n, const uint16_t * x, uint16_t * y,
+                         qsim_grid g) {
+    const qsim_v16_grid v = qsim_v16_grid_of(g);
+    if (kind == QSIM_HALF_BF16) {
+        qsim_qdq_bf16_run(n, x, y, &v);
+    } else {
+        qsim_qdq_f16_run(n, x, y, &v);
     }
 }

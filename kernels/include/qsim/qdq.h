@@ -92,6 +92,11 @@ typedef void (*qsim_widen_fn)(qsim_half_kind kind, size_t n, const uint16_t * x,
  * torch writes: 0x7FC0 for bf16, sign | 0x7E00 for fp16. */
 typedef void (*qsim_narrow_fn)(qsim_half_kind kind, size_t n, const float * x, uint16_t * y);
 
+/* Quantize-dequantize of n 16-bit values of `kind` in one pass: bit for bit widen, the fp32
+ * qsim_run_fn qdq, narrow (y may alias x exactly). */
+typedef void (*qsim_h16_run_fn)(qsim_half_kind kind, size_t n, const uint16_t * x, uint16_t * y,
+                                qsim_grid g);
+
 /* One implementation of every run kernel. `isa` names the instruction set the variant needs. */
 typedef struct qsim_qdq_kernels {
     const char *    name;               /* "ref", "avx2", ... */
@@ -114,6 +119,7 @@ typedef struct qsim_qdq_kernels {
     qsim_rows_bwd_fn  dequantize_rows_backward;
     qsim_widen_fn     widen_h16;        /* 16-bit floats to fp32 (the 16-bit drivers below) */
     qsim_narrow_fn    narrow_h16;       /* fp32 to 16-bit floats */
+    qsim_h16_run_fn   qdq_h16;          /* qdq on 16-bit floats, fused (the 16-bit drivers) */
 } qsim_qdq_kernels;
 
 /* All compiled variants, reference first; *count receives their number. The array is static:
@@ -146,6 +152,8 @@ void qsim_cast_f16_f32_ref(size_t n, const float * x, float * y);
 void qsim_cast_bf16_f32_ref(size_t n, const float * x, float * y);
 void qsim_widen_h16_ref(qsim_half_kind kind, size_t n, const uint16_t * x, float * y);
 void qsim_narrow_h16_ref(qsim_half_kind kind, size_t n, const float * x, uint16_t * y);
+void qsim_qdq_h16_ref(qsim_half_kind kind, size_t n, const uint16_t * x, uint16_t * y,
+                      qsim_grid g);
 
 /* ---- layouts ------------------------------------------------------------------------------ */
 
@@ -202,7 +210,8 @@ void qsim_backward_f32(const qsim_qdq_kernels * k, qsim_op op, const qsim_layout
  * computed by the fp32 kernels of k and rounded to `kind` (ties to even; NaN becomes the quiet
  * NaN torch writes: 0x7FC0 for bf16, sign | 0x7E00 for fp16) into y, QSIM_HALF_CHUNK elements at
  * a time. Bit for bit the fp32 op on the widened values followed by one rounding. x and y may
- * alias exactly. */
+ * alias exactly. QSIM_OP_QDQ on a layout of runs (all but per-channel along the last axis) goes
+ * through k->qdq_h16, one pass per run; the rest widens, computes and narrows each chunk. */
 void qsim_forward_h16(const qsim_qdq_kernels * k, qsim_op op, qsim_half_kind kind,
                       const qsim_layout * l, const qsim_qparams * p, const uint16_t * x,
                       uint16_t * y, int64_t begin, int64_t end);

@@ -5,6 +5,7 @@
 //     every length through the vector tails, writing nothing past the run;
 //   - narrowing against the tested fake casts (qsim_cast_f16_f32_ref / _bf16_): the narrowed
 //     value widens back to the fake cast's result, NaN to the documented quiet NaN;
+//   - each variant's fused qdq_h16 bit for bit the reference's on every bit pattern;
 //   - the drivers equal "widen, qsim_forward_f32 / qsim_backward_f32, narrow" bit for bit on
 //     tensors of several chunks (per-tensor, per-channel on a middle and the last axis,
 //     blockwise), for any split of [begin, end) and in place.
@@ -143,6 +144,29 @@ TEST_P(QdqKernels, WidenAndNarrowAreTheReferenceBitForBit) {
     for (qsim_half_kind kind : kKinds) {
         expect_same_bits<uint16_t, float>(kind, all, k().widen_h16, qsim_widen_h16_ref, "widen");
         expect_same_bits<float, uint16_t>(kind, x, k().narrow_h16, qsim_narrow_h16_ref, "narrow");
+    }
+}
+
+// Each variant's fused qdq_h16 against the reference's (itself checked against widen, the fp32
+// qdq and narrow by HalfDriversEqualWidenComputeNarrow below) on all 65536 patterns of both kinds,
+// for the sweep grids and one whose results overflow fp16.
+TEST_P(QdqKernels, FusedHalfQdqIsTheReferenceBitForBit) {
+    std::vector<uint16_t> all(65536);
+    for (uint32_t i = 0; i < 65536; i++) {
+        all[i] = static_cast<uint16_t>(i);
+    }
+    const auto bind = [](qsim_h16_run_fn f, qsim_grid g) {
+        return [f, g](qsim_half_kind kind, size_t n, const uint16_t * x, uint16_t * y) {
+            f(kind, n, x, y, g);
+        };
+    };
+    std::vector<qsim_grid> gs = sweep_grids();
+    gs.push_back(make_grid(3.0e4f, -1.0f, -2.0f, 1.0f));
+    for (const qsim_grid & g : gs) {
+        for (qsim_half_kind kind : kKinds) {
+            expect_same_bits<uint16_t, uint16_t>(kind, all, bind(k().qdq_h16, g),
+                                                 bind(qsim_qdq_h16_ref, g), "qdq_h16");
+        }
     }
 }
 
