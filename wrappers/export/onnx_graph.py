@@ -9,6 +9,7 @@ Example::
 """
 
 import contextlib
+import functools
 import logging
 import warnings
 
@@ -18,6 +19,7 @@ from onnx import ModelProto, checker
 from onnx_ir.passes import common
 from onnxscript import optimizer, rewriter
 from torch import nn
+from torch.onnx._internal.exporter import _core, _registration
 
 from .._forward import split_dummy_input
 from .qdq_translation import OPSET, QDQ_TRANSLATION_TABLE
@@ -49,6 +51,23 @@ def _optimize_keeping_initializers(proto: ModelProto) -> ModelProto:
     return ir.serde.serialize_model(model)
 
 
+@functools.lru_cache(maxsize=None)
+def _registry(opset: int) -> _registration.ONNXRegistry:
+    """The exporter's op registry at ``opset`` (torchlib's ONNX functions of every ATen op) with
+    :data:`QDQ_TRANSLATION_TABLE` registered, built once per opset and process.
+
+    ``torch.onnx.export`` rebuilds it from torchlib on every call (about 0.3 s, as long as the
+    whole FP32 export of a small CNN), and ``sim.export`` exports twice; exporting through
+    ``torch.onnx``'s own ``_core.export`` with this registry is what ``torch.onnx.export(...,
+    dynamo=True, custom_translation_table=...)`` does otherwise (torch 2.13, pinned in
+    setup.py). Exports only read the registry.
+    """
+    registry = _registration.ONNXRegistry.from_torchlib(opset_version=opset)
+    for torch_op, onnx_function in QDQ_TRANSLATION_TABLE.items():
+        registry.register_op(torch_op, onnx_function, is_complex=False)
+    return registry
+
+
 # Logs one "torchvision is not installed" warning per torchvision op on every export.
 _EXPORTER_REGISTRY_LOGGER = "torch.onnx._internal.exporter._registration"
 
@@ -68,7 +87,8 @@ def _quiet(logger_name: str):
 def export_onnx(model: nn.Module, dummy_input, what: str, *,
                 keep_initializers: bool = False, opset: int = OPSET) -> ModelProto:
     """``model`` exported by ``torch.onnx.export(dynamo=True)`` at ``opset`` with the qsim op
-    translations (:data:`QDQ_TRANSLATION_TABLE`), optimized by onnxscript.
+    translations (:data:`QDQ_TRANSLATION_TABLE`), optimized by onnxscript (through
+    ``_core.export`` with a cached op registry: :func:`_registry`).
 
     Args:
         model: the model, in the mode it should be exported in.
@@ -87,10 +107,9 @@ def export_onnx(model: nn.Module, dummy_input, what: str, *,
     try:
         with warnings.catch_warnings(), _quiet(_EXPORTER_REGISTRY_LOGGER):
             warnings.simplefilter("ignore")
-            program = torch.onnx.export(model, args, kwargs=kwargs, dynamo=True,
-                                        opset_version=opset, optimize=not keep_initializers,
-                                        verbose=False,
-                                        custom_translation_table=QDQ_TRANSLATION_TABLE)
+            program = _core.export(model, args, kwargs, registry=_registry(opset),
+                                   opset_version=opset, optimize=not keep_initializers,
+                                   verbose=False)
     except Exception as e:  # the exporter raises many types; all mean "could not export"
         summary = str(e).strip().splitlines()[0] if str(e).strip() else ""
         raise ExportError(f"exporting {what} to ONNX failed: {type(e).__name__}: {summary}") from e
