@@ -35,6 +35,23 @@ def test_graph_holds_only_the_quantize_dequantize():
             assert torch.equal(program.module()(x), q(x)), (shape, symmetric)
 
 
+def test_export_lifts_no_quantizer_state_and_the_state_comes_back():
+    # The quantizer's min/max, flag and analyzer statistics are no graph inputs of the export;
+    # the model's own weight is; everything is back (the same tensors) after the block.
+    q = _calibrated((4,), False)
+    model = nn.Sequential(nn.Linear(4, 4), q)
+    before = {**dict(model.named_parameters()), **dict(model.named_buffers())}
+    assert any(n.startswith("1.encoding_analyzer.") for n in before)
+    x = torch.randn(6, 4)
+    with torch.no_grad():
+        with constant_qparams(model):
+            program = torch.export.export(model, (x,), strict=False)
+        assert sorted(program.state_dict) == ["0.bias", "0.weight"]
+        assert torch.equal(program.module()(x), model(x))
+    after = {**dict(model.named_parameters()), **dict(model.named_buffers())}
+    assert after.keys() == before.keys() and all(after[k] is before[k] for k in before)
+
+
 def test_constants_are_dropped_on_exit_also_after_an_error():
     q = _calibrated((), False)
     model = nn.Sequential(q)
@@ -45,6 +62,8 @@ def test_constants_are_dropped_on_exit_also_after_an_error():
     except KeyError:
         pass
     assert "_constant_qparams" not in q.__dict__
+    assert {n for n, _ in q.named_parameters()} == {"min", "max"}
+    assert "encoding_analyzer" in dict(q.named_children())
     q.set_range(-1.0, 1.0)  # the encoding now in use is the new one
     fresh = QuantizeDequantize((), 8, symmetric=False)
     fresh.set_range(-1.0, 1.0)
