@@ -15,6 +15,7 @@ Invalid files raise `ConfigError` (a ``ValueError``) whose message names the pro
 path and line:column, also available as ``.path``, ``.line`` and ``.column``.
 """
 
+import functools
 import os
 import sys
 from pathlib import Path
@@ -26,10 +27,11 @@ from .config_types import QuantsimConfig
 __all__ = ["ConfigError", "load_config", "parse_config", "preset_names", "preset_path"]
 
 
+@functools.cache
 def _preset_dir() -> Path:
     """`configs/` beside the package sources (a source checkout or an editable install, where the
     package directory is `wrappers/`), else the copy setup.py installs under
-    ``<prefix>/share/torchqsim/configs``."""
+    ``<prefix>/share/torchqsim/configs`` (resolved once: every sim construction reads a preset)."""
     package = Path(__file__).resolve().parent.parent
     if package.name == "wrappers":
         return package.parent / "configs"
