@@ -1,6 +1,7 @@
-/* The 16-bit drivers of qsim/qdq.h (chunks widened into a stack buffer by the variant's
- * widen_h16, the fp32 layout drivers (qdq_layout.h) on the buffer, the results rounded back by its
- * narrow_h16) and the reference widen/narrow kernels, the specification of the ISA variants. */
+/* The 16-bit drivers of qsim/qdq.h (qdq on runs of shared qparams by the variant's fused qdq_h16;
+ * everything else as chunks widened into a stack buffer by its widen_h16, the fp32 layout drivers
+ * (qdq_layout.h) on the buffer, the results rounded back by its narrow_h16) and the reference
+ * widen/narrow/qdq_h16 kernels, the specification of the ISA variants. */
 #include "qdq/qdq_common.h"
 #include "qdq/qdq_layout.h"
 #include "qdq/qdq_variants.h"

@@ -57,7 +57,13 @@
     void qsim_narrow_h16_##isa(qsim_half_kind kind, size_t n, const float * x, uint16_t * y);  \
     void qsim_qdq_h16_##isa(qsim_half_kind kind, size_t n, const uint16_t * x, uint16_t * y,    \
                             qsim_grid g);
+/* A variant that is `base` but for its qdq_h16 kernel (and its supported() check). */
+#define QSIM_QDQ_VARIANT_H16(isa, base)                                                          \
+    int  qsim_##isa##_supported(void);                                                           \
+    void qsim_qdq_h16_##isa(qsim_half_kind kind, size_t n, const uint16_t * x, uint16_t * y,    \
+                            qsim_grid g);
 #include "qdq/qdq_variants.inc"
 #undef QSIM_QDQ_VARIANT
+#undef QSIM_QDQ_VARIANT_H16
 
 #endif /* QSIM_QDQ_VARIANTS_H */

@@ -83,8 +83,9 @@ def quantize_tensor(quantizer: nn.Module | None, x):
 
 def _quantize_sequence(quantizers: nn.ModuleList, values):
     """Quantize `values[i]` with `quantizers[i]`; values beyond the slots pass through."""
-    return tuple(quantize_tensor(q, v) for q, v in zip(quantizers, values)) + \
-        tuple(values[len(quantizers):])
+    slots = quantizers._modules.values()
+    return tuple([quantize_tensor(q, v) for q, v in zip(slots, values)]) + \
+        tuple(values[len(slots):])
 
 
 def torch_base_class(qcls: type) -> type:
@@ -249,9 +250,10 @@ class QuantizationMixin(ModuleFacts):
             >>> q.quantized_param("weight") is q.weight
             True
         """
-        param = getattr(self, name)
-        quantizer = self.param_quantizers[name] if name in self.param_quantizers else None
-        return quantize_tensor(quantizer, param)
+        param = self._parameters.get(name)
+        if param is None:  # not a registered parameter (a property, or a plain tensor)
+            param = getattr(self, name)
+        return quantize_tensor(self.param_quantizers._modules.get(name), param)
 
     def quantize_inputs(self, args: tuple) -> tuple:
         """Positional arguments quantized by ``input_quantizers`` (slot i <- argument i)."""
@@ -270,7 +272,7 @@ class QuantizationMixin(ModuleFacts):
         can reach is quantized in place instead of into a new tensor (:func:`~torchqsim.nn.overwritable.overwritable`).
         """
         out = self.quantized_forward(*self.quantize_inputs(args), **kwargs)
-        q = self.output_quantizers[0] if len(self.output_quantizers) else None
+        q = self.output_quantizers._modules.get("0")  # slot 0 (ModuleList keys are "0", "1", ...)
         if getattr(type(q), "forward", None) is QuantizeDequantize.forward and \
                 not torch.is_grad_enabled() and plain_eager() and \
                 sys.getrefcount(out) <= SOLE_REFS and overwritable(out):

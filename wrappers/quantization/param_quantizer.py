@@ -62,7 +62,7 @@ def is_frozen(quantizer: nn.Module) -> bool:
         >>> is_frozen(QuantizeDequantize((), 8, symmetric=False))
         False
     """
-    return not getattr(quantizer, "_allow_overwrite", True)
+    return not quantizer.__dict__.get("_allow_overwrite", True)  # (no __getattr__ fallback)
 
 
 class ParamQuantizeDequantize(QuantizeDequantize):
@@ -116,14 +116,14 @@ class ParamQuantizeDequantize(QuantizeDequantize):
         if not self.cache_eval_output or self.training or self._calibrating or not plain_eager() or \
                 torch.is_grad_enabled() and (
                 x.requires_grad or self.min.requires_grad or self.max.requires_grad):
-            return super().forward(x)
+            return self._quantize(x, None)
         key = (x._version, x.data_ptr(), x.dtype, x.device, tuple(x.shape), x.stride(),
                self.min._version, self.max._version, self.min.data_ptr(), self.max.data_ptr(),
                self.qmin, self.qmax, self.grid, self.shape)
         cached = self.__dict__.get("_output_cache")
         if cached is None or cached[0] is not x or cached[1] is not self.min or \
                 cached[2] is not self.max or cached[3] != key:
-            cached = self._output_cache = (x, self.min, self.max, key, super().forward(x))
+            cached = self._output_cache = (x, self.min, self.max, key, self._quantize(x, None))
         return cached[4]
 
     def clear_cache(self) -> None:

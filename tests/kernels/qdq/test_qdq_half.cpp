@@ -149,7 +149,7 @@ TEST_P(QdqKernels, WidenAndNarrowAreTheReferenceBitForBit) {
 
 // Each variant's fused qdq_h16 against the reference's (itself checked against widen, the fp32
 // qdq and narrow by HalfDriversEqualWidenComputeNarrow below) on all 65536 patterns of both kinds,
-// for the sweep grids and one whose results overflow fp16.
+// for the sweep grids, one whose results overflow fp16 and one whose results are bf16 denormals.
 TEST_P(QdqKernels, FusedHalfQdqIsTheReferenceBitForBit) {
     std::vector<uint16_t> all(65536);
     for (uint32_t i = 0; i < 65536; i++) {
@@ -162,6 +162,7 @@ TEST_P(QdqKernels, FusedHalfQdqIsTheReferenceBitForBit) {
     };
     std::vector<qsim_grid> gs = sweep_grids();
     gs.push_back(make_grid(3.0e4f, -1.0f, -2.0f, 1.0f));
+    gs.push_back(make_grid(std::ldexp(1.0f, -130), 1.0f, 0.0f, 3.0f));
     for (const qsim_grid & g : gs) {
         for (qsim_half_kind kind : kKinds) {
             expect_same_bits<uint16_t, uint16_t>(kind, all, bind(k().qdq_h16, g),
