@@ -104,19 +104,32 @@ template <class Calls> struct AffineFunction : torch::autograd::Function<AffineF
     }
 };
 
+// The op through AffineFunction when autograd records it; otherwise (no grad mode, or no input
+// requiring grad: calibration, evaluation, frozen weights) straight to the kernel below the
+// Autograd key, without building a Function node that nothing would use.
+template <class Calls>
+at::Tensor affine(const at::Tensor & x, const at::Tensor & s, const at::Tensor & z, int64_t lo,
+                  int64_t hi, OptInt axis, OptInt block) {
+    if (at::GradMode::is_enabled() && (x.requires_grad() || s.requires_grad() || z.requires_grad())) {
+        return AffineFunction<Calls>::apply(x, s, z, lo, hi, axis, block);
+    }
+    at::AutoDispatchBelowADInplaceOrView guard;
+    return Calls::fwd(x, s, z, lo, hi, axis, block);
+}
+
 at::Tensor qdq_autograd(const at::Tensor & x, const at::Tensor & s, const at::Tensor & z,
                         int64_t lo, int64_t hi, OptInt axis, OptInt block) {
-    return AffineFunction<QdqCalls>::apply(x, s, z, lo, hi, axis, block);
+    return affine<QdqCalls>(x, s, z, lo, hi, axis, block);
 }
 
 at::Tensor quantize_autograd(const at::Tensor & x, const at::Tensor & s, const at::Tensor & z,
                              int64_t lo, int64_t hi, OptInt axis, OptInt block) {
-    return AffineFunction<QuantizeCalls>::apply(x, s, z, lo, hi, axis, block);
+    return affine<QuantizeCalls>(x, s, z, lo, hi, axis, block);
 }
 
 at::Tensor dequantize_autograd(const at::Tensor & q, const at::Tensor & s, const at::Tensor & z,
                                OptInt axis, OptInt block) {
-    return AffineFunction<DequantizeCalls>::apply(q, s, z, 0, 0, axis, block);
+    return affine<DequantizeCalls>(q, s, z, 0, 0, axis, block);
 }
 
 struct FloatQdqFunction : torch::autograd::Function<FloatQdqFunction> {

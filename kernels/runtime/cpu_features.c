@@ -25,3 +25,12 @@ int qsim_avx512_supported(void) {
     return 0;
 #endif
 }
+
+/* The avx512 flags and AVX512-BF16 (the *__avx512bf16.c files). */
+int qsim_avx512bf16_supported(void) {
+#if defined(__x86_64__)
+    return qsim_avx512_supported() && __builtin_cpu_supports("avx512bf16");
+#else
+    return 0;
+#endif
+}

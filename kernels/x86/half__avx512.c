@@ -80,11 +80,13 @@ static inline __m512 qsim_h16_qdq_f16(__m256i h, const qsim_v16_grid * g) {
     return qsim_v16_qdq(_mm512_cvtph_ps(h), g);
 }
 
+/* The bf16 rounding of qsim_h16_narrow without its final shift: the result is the upper 16 bits
+ * of each lane. */
 static inline __m512i qsim_h16_qdq_bf16(__m256i h, const qsim_v16_grid * g) {
     const __m512i w   = _mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16);
     const __m512i u   = _mm512_castps_si512(qsim_v16_qdq(_mm512_castsi512_ps(w), g));
     const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(u, 16), qsim_h16_set(1u));
-    return _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(u, qsim_h16_set(0x7fffu)), odd), 16);
+    return _mm512_add_epi32(_mm512_add_epi32(u, qsim_h16_set(0x7fffu)), odd);
 }
 
 static inline __m256i qsim_h16_load(const uint16_t * x) {
@@ -106,21 +108,23 @@ static void qsim_qdq_f16_run(size_t n, const uint16_t * x, uint16_t * y, const q
     }
 }
 
-/* 32 bf16 values a step: two vectors of 32-bit lanes packed into one (vpackusdw works per 128-bit
- * lane, so the 64-bit quarters are put back in order). */
+/* 32 bf16 values a step: the upper halves of two vectors' lanes gathered into one (vpermt2w). */
 static void qsim_qdq_bf16_run(size_t n, const uint16_t * x, uint16_t * y, const qsim_v16_grid * g) {
-    const __m512i order = _mm512_set_epi64(7, 5, 3, 1, 6, 4, 2, 0);
-    size_t        i     = 0;
+    static const uint16_t upper[32] = { 1,  3,  5,  7,  9,  11, 13, 15, 17, 19, 21,
+                                        23, 25, 27, 29, 31, 33, 35, 37, 39, 41, 43,
+                                        45, 47, 49, 51, 53, 55, 57, 59, 61, 63 };
+    const __m512i        order     = _mm512_loadu_si512(upper);
+    size_t               i         = 0;
     for (; i + 32 <= n; i += 32) {
         const __m512i lo = qsim_h16_qdq_bf16(qsim_h16_load(x + i), g);
         const __m512i hi = qsim_h16_qdq_bf16(qsim_h16_load(x + i + 16), g);
-        _mm512_storeu_si512(y + i, _mm512_permutexvar_epi64(order, _mm512_packus_epi32(lo, hi)));
+        _mm512_storeu_si512(y + i, _mm512_permutex2var_epi16(lo, order, hi));
     }
     for (; i < n; i += 16) {
         const size_t    m = n - i < 16 ? n - i : 16;
         const __mmask16 k = (__mmask16) ((1u << m) - 1u);
         const __m512i   r = qsim_h16_qdq_bf16(_mm256_maskz_loadu_epi16(k, x + i), g);
-        _mm256_mask_storeu_epi16(y + i, k, _mm512_cvtepi32_epi16(r));
+        _mm256_mask_storeu_epi16(y + i, k, _mm512_cvtepi32_epi16(_mm512_srli_epi32(r, 16)));
     }
 }
 
@@ -131,5 +135,55 @@ void qsim_qdq_h16_avx512(qsim_half_kind kind, size_t n, const uint16_t * x, uint
         qsim_qdq_bf16_run(n, x, y, &v);
     } else {
         qsim_qdq_f16_run(n, x, y, &v);
+    }
+}
+
+/* dy as narrow_h16 writes a widened dy: itself, or for NaN the quiet NaN (bf16 0x7FC0, fp16
+ * sign | 0x7E00). */
+static inline __m256i qsim_h16_canonical(qsim_half_kind kind, __m256i d) {
+    const __m256i mag = _mm256_and_si256(d, _mm256_set1_epi16(0x7fff));
+    if (kind == QSIM_HALF_BF16) {
+        const __mmask16 nan = _mm256_cmpgt_epu16_mask(mag, _mm256_set1_epi16(0x7f80));
+        return _mm256_mask_blend_epi16(nan, d, _mm256_set1_epi16(0x7fc0));
+    }
+    const __mmask16 nan   = _mm256_cmpgt_epu16_mask(mag, _mm256_set1_epi16(0x7c00));
+    const __m256i   quiet = _mm256_or_si256(_mm256_andnot_si256(mag, d), _mm256_set1_epi16(0x7e00));
+    return _mm256_mask_blend_epi16(nan, d, quiet);
+}
+
+/* Whether each of 16 values lies on the grid after rounding (the straight-through mask of
+ * qsim_v16_qdq_grads); x widened without rebuilding NaN bits (NaN is off the grid either way). */
+static inline __mmask16 qsim_h16_ste_mask(qsim_half_kind kind, __m256i h, const qsim_v16_grid * g) {
+    const __m512 x = kind == QSIM_HALF_BF16 ?
+        _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)) : _mm512_cvtph_ps(h);
+    const __m512 t = _mm512_div_ps(x, g->scale);
+    return qsim_v16_in_grid(_mm512_add_ps(qsim_v16_rint(t), g->zero_point), g);
+}
+
+/* dx = dy where x is on the grid, else +0, on the 16-bit values themselves. */
+QSIM_ALWAYS_INLINE void qsim_h16_ste_run(qsim_half_kind kind, size_t n, const uint16_t * x,
+                                         const uint16_t * dy, uint16_t * dx,
+                                         const qsim_v16_grid * g) {
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __mmask16 m = qsim_h16_ste_mask(kind, qsim_h16_load(x + i), g);
+        const __m256i   d = qsim_h16_canonical(kind, qsim_h16_load(dy + i));
+        _mm256_storeu_si256((__m256i *) (dx + i), _mm256_maskz_mov_epi16(m, d));
+    }
+    if (i < n) {
+        const __mmask16 k = (__mmask16) ((1u << (n - i)) - 1u);
+        const __mmask16 m = qsim_h16_ste_mask(kind, _mm256_maskz_loadu_epi16(k, x + i), g);
+        const __m256i   d = qsim_h16_canonical(kind, _mm256_maskz_loadu_epi16(k, dy + i));
+        _mm256_mask_storeu_epi16(dx + i, k, _mm256_maskz_mov_epi16(m, d));
+    }
+}
+
+void qsim_qdq_backward_h16_avx512(qsim_half_kind kind, size_t n, const uint16_t * x,
+                                  const uint16_t * dy, uint16_t * dx, qsim_grid g) {
+    const qsim_v16_grid v = qsim_v16_grid_of(g);
+    if (kind == QSIM_HALF_BF16) {
+        qsim_h16_ste_run(QSIM_HALF_BF16, n, x, dy, dx, &v);
+    } else {
+        qsim_h16_ste_run(QSIM_HALF_F16, n, x, dy, dx, &v);
     }
 }

@@ -42,6 +42,7 @@ from torch import Tensor, nn
 from ..quantization.quantizer import QuantizeDequantize, plain_eager
 from .facts import ModuleFacts
 from .overwritable import SOLE_REFS, overwritable
+from .scratch import quantized_weight_for_op
 
 __all__ = ["QuantizationMixin", "UnsupportedModuleError", "UNQUANTIZED_MODULE_TYPES",
            "torch_base_class", "quantized_class", "quantized_class_of", "to_quantized"]
@@ -83,8 +84,9 @@ def quantize_tensor(quantizer: nn.Module | None, x):
 
 def _quantize_sequence(quantizers: nn.ModuleList, values):
     """Quantize `values[i]` with `quantizers[i]`; values beyond the slots pass through."""
-    return tuple(quantize_tensor(q, v) for q, v in zip(quantizers, values)) + \
-        tuple(values[len(quantizers):])
+    slots = quantizers._modules.values()
+    return tuple([quantize_tensor(q, v) for q, v in zip(slots, values)]) + \
+        tuple(values[len(slots):])
 
 
 def torch_base_class(qcls: type) -> type:
@@ -240,8 +242,12 @@ class QuantizationMixin(ModuleFacts):
                      "__doc__": doc})
         return cls.implements(module_cls, onnx_types)(qcls)
 
-    def quantized_param(self, name: str):
+    def quantized_param(self, name: str, for_op: bool = False):
         """Parameter `name` through its quantizer (the parameter itself when the slot is None).
+
+        `for_op`: the caller passes the result to one op that consumes it before returning and
+        keeps no reference to it; in-place sims may then write it into a per-thread buffer
+        (:func:`~torchqsim.nn.scratch.quantized_weight_for_op`).
 
         Example::
 
@@ -249,8 +255,14 @@ class QuantizationMixin(ModuleFacts):
             >>> q.quantized_param("weight") is q.weight
             True
         """
-        param = getattr(self, name)
-        quantizer = self.param_quantizers[name] if name in self.param_quantizers else None
+        param = self._parameters.get(name)
+        if param is None:  # not a registered parameter (a property, or a plain tensor)
+            param = getattr(self, name)
+        quantizer = self.param_quantizers._modules.get(name)
+        if for_op and quantizer is not None:
+            once = quantized_weight_for_op(quantizer, param)
+            if once is not None:
+                return once
         return quantize_tensor(quantizer, param)
 
     def quantize_inputs(self, args: tuple) -> tuple:
@@ -270,7 +282,7 @@ class QuantizationMixin(ModuleFacts):
         can reach is quantized in place instead of into a new tensor (:func:`~torchqsim.nn.overwritable.overwritable`).
         """
         out = self.quantized_forward(*self.quantize_inputs(args), **kwargs)
-        q = self.output_quantizers[0] if len(self.output_quantizers) else None
+        q = self.output_quantizers._modules.get("0")  # slot 0 (ModuleList keys are "0", "1", ...)
         if getattr(type(q), "forward", None) is QuantizeDequantize.forward and \
                 not torch.is_grad_enabled() and plain_eager() and \
                 sys.getrefcount(out) <= SOLE_REFS and overwritable(out):

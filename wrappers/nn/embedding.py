@@ -63,7 +63,7 @@ def _quantized_rows(q, weight: Tensor, rows: Tensor, indices: Tensor) -> Tensor:
     """`rows` (``weight[indices]``) fake-quantized as their rows of ``q(weight)``."""
     if q.shape == ():
         return q(rows)
-    scale, zp, _, _ = q._qparams(tuple(weight.shape))
+    scale, zp = q._qparams(weight.shape)[:2]
     flat = indices.reshape(-1)
     return quantize_dequantize(rows.reshape(flat.numel(), -1), scale[flat], zp[flat], q.qmin,
                                q.qmax, 0).reshape(rows.shape)

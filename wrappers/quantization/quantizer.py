@@ -18,14 +18,15 @@ The forward is ``torchqsim.functional.quantize_dequantize``. Calibration::
             q(x)
     y = q(x)                         # quantized with the computed encoding
 
-`compute_encodings(module)` does the same for every quantizer inside a module and names the ones
-that saw no data by their module path.
+`torchqsim.quantization.compute_encodings(module)` (calibration.py) does the same for every
+quantizer inside a module and names the ones that saw no data by their module path.
 """
 
 import contextlib
 
 import torch
 from torch import Tensor, nn
+from torch.fx import _symbolic_trace as _fx_trace
 
 from .. import functional as F
 from ..distributed import sync_statistics
@@ -33,7 +34,10 @@ from ._layout import aligned_shape, qdq_layout
 from .encoding_analyzer import Encoding, EncodingAnalyzer, MinMaxEncodingAnalyzer
 from .grid import Grid, GridKind
 
-__all__ = ["QuantizeDequantize", "compute_encodings", "plain_eager"]
+_QDQ = torch.ops.qsim.quantize_dequantize.default  # the op F.quantize_dequantize calls
+_SHAPES_KEPT = 8  # input shapes whose qparams a quantizer keeps (QuantizeDequantize._qparams)
+
+__all__ = ["QuantizeDequantize", "plain_eager"]
 
 
 class QuantizeDequantize(nn.Module):
@@ -116,8 +120,13 @@ class QuantizeDequantize(nn.Module):
             f"QuantizeDequantize(shape={self.shape}, bitwidth={self.bitwidth}, grid={self.grid.name})"
 
     def is_initialized(self) -> bool:
-        """Whether the quantizer holds an encoding (calibrated, set or loaded)."""
-        return bool(self.initialized)
+        """Whether the quantizer holds an encoding (calibrated, set or loaded). The flag is read
+        from its buffer once per write (every write bumps the buffer's version counter)."""
+        flag = self._buffers["initialized"]
+        seen = self.__dict__.get("_initialized_seen")
+        if seen is None or seen[0] is not flag or seen[1] != flag._version:
+            seen = self._initialized_seen = (flag, flag._version, bool(flag))
+        return seen[2]
 
     @torch.no_grad()
     def set_range(self, min, max) -> None:
@@ -176,14 +185,14 @@ class QuantizeDequantize(nn.Module):
             return Encoding(scale, zp.to(torch.int32), scale * (self.qmin - zp),
                             scale * (self.qmax - zp))
 
-    def _check_input(self, x: Tensor) -> None:
-        full = aligned_shape(self.shape, x.shape)
+    def _check_shape(self, x_shape) -> None:
+        full = aligned_shape(self.shape, x_shape)
         if self.block_size is not None:
             blocks = (1,) * (len(full) - len(self.block_size)) + self.block_size
-            bad = [d for d, (s, b, n) in enumerate(zip(full, blocks, x.shape))
+            bad = [d for d, (s, b, n) in enumerate(zip(full, blocks, x_shape))
                    if b != -1 and s * b != n]
             if bad:
-                raise ValueError(f"{self._label()}: input shape {tuple(x.shape)} does not match "
+                raise ValueError(f"{self._label()}: input shape {tuple(x_shape)} does not match "
                                  f"shape {self.shape} x block_size {self.block_size} "
                                  f"(dimension {bad[0]})")
 
@@ -217,40 +226,57 @@ class QuantizeDequantize(nn.Module):
         return self._quantize(x, x)
 
     def _quantize(self, x: Tensor, out: Tensor | None) -> Tensor:
-        self._check_input(x)
         if self._calibrating:
+            self._check_shape(x.shape)
             self.encoding_analyzer.update_stats(x)
             return x
+        scale, zp, qmin, qmax, axis, block = self._qparams(x.shape)
+        if self.reciprocal_rounding and block is None and not torch.is_grad_enabled() and \
+                x.dtype == torch.float32 and scale.dim() <= 1:
+            y = _reciprocal_qdq(x, scale, zp, axis, qmin, qmax)
+            return y if out is None else out.copy_(y)
+        if out is None:
+            return _QDQ(x, scale, zp, qmin, qmax, axis, block)
+        return F.quantize_dequantize(x, scale, zp, qmin, qmax, axis, block, out=out)
+
+    def _qparams(self, x_shape) -> tuple:
+        """``(scale, zero_point, qmin, qmax, axis, block_size)`` of the op for an input of
+        `x_shape`, once `x_shape` and the encoding are checked (:meth:`_checked_qparams`).
+
+        When min/max get no gradient, they are computed once per input shape (a quantizer shared
+        by tensors of a few shapes keeps each; at most ``_SHAPES_KEPT``) and reused until min, max
+        or ``initialized`` changes (another tensor, or an in-place write: ``set_range``,
+        ``load_state_dict``, an optimizer step; all bump the tensor's version counter), or the
+        grid, shape or block size does: a call then costs a few attribute reads.
+        """
+        params = self._parameters
+        lo, hi = params["min"], params["max"]
+        if torch.is_grad_enabled() and (lo.requires_grad or hi.requires_grad) or \
+                not plain_eager():
+            return self._checked_qparams(x_shape)
+        init = self._buffers["initialized"]
+        key = (lo._version, hi._version, init._version, lo.data_ptr(), hi.data_ptr(), self.grid,
+               self.shape, self.block_size)
+        cached = self.__dict__.get("_qparam_cache")
+        if cached is None or cached[0] is not lo or cached[1] is not hi or \
+                cached[2] is not init or cached[3] != key:
+            cached = self._qparam_cache = (lo, hi, init, key, {})
+        by_shape = cached[4]
+        qparams = by_shape.get(x_shape)
+        if qparams is None:
+            if len(by_shape) >= _SHAPES_KEPT:
+                by_shape.clear()
+            qparams = by_shape[x_shape] = self._checked_qparams(x_shape)
+        return qparams
+
+    def _checked_qparams(self, x_shape) -> tuple:
+        self._check_shape(x_shape)
         # Under torch.compile the check would break the graph (it reads a buffer); there an
         # uninitialized quantizer fails in the op instead (its scale is 0).
         if not torch.compiler.is_compiling() and not self.is_initialized():
             raise RuntimeError(f"{self._label()} has no encoding: calibrate it under "
                                f"`with quantizer.compute_encodings():`, or call set_range()")
-        scale, zp, axis, block = self._qparams(tuple(x.shape))
-        if self.reciprocal_rounding and block is None and not torch.is_grad_enabled() and \
-                x.dtype == torch.float32 and scale.dim() <= 1:
-            y = _reciprocal_qdq(x, scale, zp, axis, self.qmin, self.qmax)
-            return y if out is None else out.copy_(y)
-        return F.quantize_dequantize(x, scale, zp, self.qmin, self.qmax, axis, block, out=out)
-
-    def _qparams(self, x_shape: tuple) -> tuple:
-        """``(scale, zero_point, axis, block_size)`` of the op for an input of `x_shape`.
-
-        When min/max get no gradient they are computed once and reused until min or max changes
-        (another tensor, or an in-place write: ``set_range``, ``load_state_dict``, an optimizer
-        step; all bump the tensor's version counter) or the grid does.
-        """
-        if torch.is_grad_enabled() and (self.min.requires_grad or self.max.requires_grad) or \
-                not plain_eager():
-            return self._compute_qparams(x_shape)
-        key = (self.min._version, self.max._version, self.min.data_ptr(), self.max.data_ptr(),
-               x_shape, self.qmin, self.qmax, self.grid, self.shape)
-        cached = self.__dict__.get("_qparam_cache")
-        if cached is None or cached[0] is not self.min or cached[1] is not self.max or \
-                cached[2] != key:
-            cached = self._qparam_cache = (self.min, self.max, key,
-                                           self._compute_qparams(x_shape))
-        return cached[3]
+        return self._compute_qparams(tuple(x_shape))
 
     def _compute_qparams(self, x_shape: tuple) -> tuple:
         axis, block, qshape = qdq_layout(x_shape, self.shape)
@@ -262,7 +288,7 @@ class QuantizeDequantize(nn.Module):
             zp = zp.reshape(full).expand(qshape).contiguous()
         elif scale.shape != qshape:  # per-tensor: (), per-channel: (C,)
             scale, zp = scale.reshape(qshape), zp.reshape(qshape)
-        return scale, zp, axis, block
+        return scale, zp, self.qmin, self.qmax, axis, block
 
     def _start_calibration(self) -> None:
         if self._calibrating:
@@ -330,59 +356,9 @@ def plain_eager() -> bool:
     """Whether this is a plain eager call: not traced (fx, TorchScript, ONNX) nor compiled or
     exported, so that cached tensors and in-place writes cannot leak into a captured graph."""
     return not (torch.compiler.is_compiling() or torch.compiler.is_exporting() or
-                torch.jit.is_tracing() or torch.fx._symbolic_trace.is_fx_symbolic_tracing())
+                torch._C._is_tracing() or _fx_trace._is_fx_tracing_flag)
 
 
 def _full(shape, qshape):
     """`shape` aligned to the rank of `qshape` (leading ones)."""
     return (1,) * (len(qshape) - len(shape)) + tuple(shape) if qshape else ()
-
-
-@contextlib.contextmanager
-def compute_encodings(module: nn.Module, process_group=None):
-    """Calibrates every :class:`QuantizeDequantize` in `module` on the forwards inside the block.
-
-    Quantizers are named by their module path; on exit every quantizer that saw data gets its
-    encoding, and those that saw none are listed in one error. Under ``torch.distributed`` the
-    statistics of all quantizers are first merged across ranks in two collectives
-    (:func:`torchqsim.distributed.sync_statistics`): every rank must run the block.
-
-    Args:
-        module: the model holding the quantizers.
-        process_group: None: merge over the default group when ``torch.distributed`` is
-            initialized; False: never merge (e.g. calibrating on one rank only); a
-            ``ProcessGroup``: merge over it.
-
-    Raises:
-        RuntimeError: some quantizers saw no (finite) data.
-
-    Example::
-
-        >>> model = nn.Sequential(nn.Linear(4, 4), QuantizeDequantize((), 8, symmetric=False))
-        >>> with compute_encodings(model):
-        ...     _ = model(torch.randn(2, 4))
-        >>> model[1].is_initialized()
-        True
-    """
-    quantizers = [(name, m) for name, m in module.named_modules() if isinstance(m, QuantizeDequantize)]
-    for name, q in quantizers:
-        q.name = q.name or name or type(module).__name__
-        q._start_calibration()
-    try:
-        yield module
-    except BaseException:
-        for _, q in quantizers:
-            q._calibrating = False
-        raise
-    for _, q in quantizers:
-        q._calibrating = False
-    sync_statistics([q.encoding_analyzer for _, q in quantizers], process_group)
-    failed = []
-    for name, q in quantizers:
-        try:
-            q._finish_calibration()
-        except RuntimeError as e:
-            failed.append(f"{q.name}: {e.__cause__}")
-    if failed:
-        raise RuntimeError(f"{len(failed)} of {len(quantizers)} quantizers computed no encoding:\n  " +
-                           "\n  ".join(failed))

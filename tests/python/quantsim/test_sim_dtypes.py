@@ -106,7 +106,7 @@ def test_every_quantizer_keeps_the_dtype_and_computes_the_fp32_formula(dtype, bi
         assert x.dtype == dtype or ".param_quantizers." not in name, f"{name}: weight {x.dtype}"
         in_dtype += x.dtype == dtype
         with torch.no_grad():
-            scale, zp, axis, block = q._qparams(tuple(x.shape))
+            scale, zp, _, _, axis, block = q._qparams(tuple(x.shape))
             assert scale.dtype == torch.float32, f"{name}: scale {scale.dtype}"
             s = expand_qparam(scale, x.shape, axis, block)
             z = expand_qparam(zp, x.shape, axis, block)
