@@ -249,10 +249,11 @@ class QuantizeDequantize(nn.Module):
         ``load_state_dict``, an optimizer step; all bump the tensor's version counter), or the
         grid, shape or block size does: a call then costs a few attribute reads.
         """
+        if not plain_eager():  # traced: nothing cached (the QDQ export detaches min/max)
+            return self._checked_qparams(x_shape)
         params = self._parameters
         lo, hi = params["min"], params["max"]
-        if torch.is_grad_enabled() and (lo.requires_grad or hi.requires_grad) or \
-                not plain_eager():
+        if torch.is_grad_enabled() and (lo.requires_grad or hi.requires_grad):
             return self._checked_qparams(x_shape)
         init = self._buffers["initialized"]
         key = (lo._version, hi._version, init._version, lo.data_ptr(), hi.data_ptr(), self.grid,
