@@ -3,18 +3,27 @@
 
 ``sim.model`` is the graph captured on the sim's dummy input: one call signature, one branch of
 the model's Python. Generation calls the model with other inputs: the prompt with an empty
-``DynamicCache`` (prefill), then one token with a filled cache (decode), and the masking code
-of transformers branches on those. So each *kind* of call (which arguments are given, literal
-flags such as ``use_cache``, whether the cache is empty, whether one token is fed) gets its own
-graph, captured from the floating-point model on the first such call, with the cache as a graph
-input and output (``((keys, values), ...)``, :mod:`torchqsim.capture.caches`). Its modules are
-then replaced, one for one in execution order, by the modules of ``sim.model`` — the same
-quantizers, so calibration, encodings, ``set_precision`` and QAT are one set for every graph.
-The ops that differ between the graphs (mask building, the cache append) carry no quantizer.
+cache (prefill), then one token with a filled cache (decode), and the masking code of
+transformers branches on those. So each *kind* of call (which arguments are given, literal
+flags such as ``use_cache``, the cache's class and layer classes and which layers are filled,
+whether one token is fed) gets its own graph, captured from the floating-point model on the
+first such call, with the cache as a graph input and output (``((keys, values, ...), ...)``,
+:mod:`torchqsim.capture.caches`: ``DynamicCache`` and ``StaticCache``, full-attention and
+sliding-window layers). Its modules are then replaced, one for one in execution order, by the
+modules of ``sim.model`` — the same quantizers, so calibration, encodings, ``set_precision``
+and QAT are one set for every graph. The ops that differ between the graphs (mask building,
+the cache updates) carry no quantizer.
 
-The cache append stays ``torch.cat`` of the cached entries and the new keys (values), which
-are the outputs of the key-after-RoPE (``v_proj``) quantizer: the cache holds exactly what was
-quantized, and nothing re-quantizes it at later steps.
+The cache update is ``torch.cat`` (dynamic layers) or ``index_copy_`` (static layers) of the
+new keys (values), which are the outputs of the key-after-RoPE (``v_proj``) quantizer, and
+slicing or rolling of what is cached (sliding windows): the cache holds exactly what was
+quantized, and nothing re-quantizes it at later steps. A static layer's graph writes into the
+caller's cache in place; when one of its shape guards fails after such a write (another
+branch of a sliding window), the cache is restored from a copy before the next graph runs.
+
+Encoder-decoder models (``EncoderDecoderCache``) are refused by name; so is a sim moved to
+another dtype after it was built (its graphs hold the dtypes of its capture; build the sim from
+the model in that dtype). After a device move the graphs are captured again on the new device.
 
 Example::
 
@@ -26,12 +35,15 @@ Example::
 import copy
 import functools
 import inspect
+import operator
 
 import torch
+import torch.utils._pytree as pytree
 from torch import fx, nn
 
 from ..capture import ShapeGuardError
-from ..capture.caches import cache_tree, fill_cache, is_cache
+from ..capture.traced_int import shape_guard
+from ..capture.caches import SUPPORTED, cache_kind, cache_tree, fill_cache, is_cache
 from ..prepare.pipeline import prepare_captured
 
 __all__ = ["GenerationError", "attach_generate"]
@@ -57,6 +69,11 @@ def attach_generate(sim_model: fx.GraphModule, source: nn.Module) -> fx.GraphMod
 
     @functools.wraps(host.generate)
     def generate(self, *args, **kwargs):
+        if getattr(source.config, "is_encoder_decoder", False):
+            raise GenerationError(
+                f"generate: {type(source).__name__} is an encoder-decoder model "
+                f"(EncoderDecoderCache, encoder run before decoding), which a sim's generate "
+                f"does not support; supported: decoder-only models with {SUPPORTED}")
         return host.generate(*args, **kwargs)
     type(sim_model).generate = generate
     return sim_model
@@ -70,8 +87,31 @@ class _Dispatch:
         self.sim_model, self.source = sim_model, source
         self.signature = inspect.signature(source.forward)
         self.graphs: dict = {}  # kind of call -> graphs captured for it
+        shared = {id(t) for t in (*sim_model.parameters(), *sim_model.buffers())}
+        self.probe = next((t for t in (*source.parameters(), *source.buffers())
+                           if id(t) in shared and t.is_floating_point()), None)
+        self.placed = _placement(self.probe)
+
+    def _follow_moves(self) -> None:
+        """After ``sim.model.to(device)``: the source follows (the tensors it shares with
+        sim.model have moved; its own, such as rotary tables, have not) and the graphs captured
+        on the old device are dropped. A dtype move is refused: the graphs, sim.model's own too,
+        hold the dtypes of the model they were captured from."""
+        placed = _placement(self.probe)
+        if placed == self.placed:
+            return
+        if placed[1] != self.placed[1]:
+            raise GenerationError(
+                f"generate: sim.model was moved from {self.placed[1]} to {placed[1]} after it "
+                f"was built; its graphs hold the dtypes of the model they were captured from "
+                f"(sim.model's own forward fails too). Build the sim from the model in "
+                f"{placed[1]} instead")
+        self.source.to(placed[0])
+        self.graphs.clear()
+        self.placed = placed
 
     def __call__(self, *args, **kwargs):
+        self._follow_moves()
         inputs = dict(self.signature.bind(*args, **kwargs).arguments)
         for name, param in self.signature.parameters.items():
             if param.kind is inspect.Parameter.VAR_KEYWORD:  # **kwargs spread out
@@ -79,13 +119,14 @@ class _Dispatch:
         caches = {k: v for k, v in inputs.items() if is_cache(v)}
         trees = {k: cache_tree(v) for k, v in caches.items()}  # refuses unsupported caches
         graph_inputs = {k: trees.get(k, v) for k, v in inputs.items()}
-        kind = _kind(graph_inputs)
+        kind = _kind({k: cache_kind(caches[k]) if k in caches else v for k, v in inputs.items()})
         found = self.graphs.setdefault(kind, [])
         for gm in found:
+            saved = _saved(trees) if gm.meta.get("writes_before_guard") else None
             try:
                 return self._finish(gm(**graph_inputs), caches)
-            except ShapeGuardError:
-                continue
+            except ShapeGuardError:  # another branch: the cache as it was, for the next graph
+                _restore(trees, saved)
         gm = self._capture(inputs)
         found.append(gm)
         return self._finish(gm(**graph_inputs), caches)
@@ -93,7 +134,9 @@ class _Dispatch:
     def _capture(self, inputs: dict) -> fx.GraphModule:
         with torch.no_grad():
             gm = prepare_captured(self.source, inputs, caches=True)
-        return _sharing_modules(self.sim_model, gm)
+        gm = _sharing_modules(self.sim_model, gm)
+        gm.meta["writes_before_guard"] = _writes_before_guard(gm)
+        return gm
 
     def _finish(self, output, caches: dict):
         """The graph's output with its cache tuple written into the caller's cache object (a
@@ -109,22 +152,57 @@ class _Dispatch:
         return output
 
 
+def _placement(tensor) -> tuple:
+    return () if tensor is None else (tensor.device, tensor.dtype)
+
+
 def _kind(inputs: dict) -> tuple:
-    """What decides a graph: the given arguments, literal values, empty or filled caches, and
-    whether one token is fed (transformers' masks branch on it)."""
-    kind = []
-    for name, value in sorted(inputs.items()):
-        if isinstance(value, torch.Tensor):
-            kind.append((name, "tensor", value.dim() >= 2 and value.shape[-1] == 1))
-        elif isinstance(value, tuple):
-            kind.append((name, "cache", len(value) > 0))
-        elif value is None or isinstance(value, (bool, int, float, str)):
-            kind.append((name, value))
-        else:
-            raise TypeError(f"generate on a sim: argument {name!r} of type "
-                            f"{type(value).__name__} is not supported (tensors, caches and "
-                            f"literals are)")
-    return tuple(kind)
+    """What decides a graph: the given arguments, literal values, the caches' kinds
+    (:func:`~torchqsim.capture.caches.cache_kind`), and whether one token is fed
+    (transformers' masks branch on it)."""
+    return tuple((name, _value_kind(name, value)) for name, value in sorted(inputs.items()))
+
+
+def _value_kind(name: str, value):
+    if isinstance(value, torch.Tensor):
+        return "tensor", value.dim() >= 2 and value.shape[-1] == 1
+    if isinstance(value, tuple):  # a cache_kind
+        return value
+    if isinstance(value, dict):  # masks per layer type
+        return tuple((key, _value_kind(name, item)) for key, item in sorted(value.items()))
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(f"generate on a sim: argument {name!r} of type {type(value).__name__} is "
+                    f"not supported (tensors, dicts of them, caches and literals are)")
+
+
+def _writes_before_guard(gm: fx.GraphModule) -> bool:
+    """Whether a shape guard of `gm` runs after an op that writes into a tensor in place (a
+    static cache layer's update): a call that fails that guard has changed the cache."""
+    written = False
+    for node in gm.graph.nodes:
+        written = written or _writes_in_place(node)
+        if written and node.target is shape_guard:
+            return True
+    return False
+
+
+def _saved(trees: dict):
+    """Copies of the tensors of the cache trees, for :func:`_restore`."""
+    return [t.clone() for t in pytree.tree_leaves(trees) if isinstance(t, torch.Tensor)]
+
+
+def _restore(trees: dict, saved) -> None:
+    if saved is not None:
+        tensors = [t for t in pytree.tree_leaves(trees) if isinstance(t, torch.Tensor)]
+        for tensor, copy_ in zip(tensors, saved):
+            tensor.copy_(copy_)
+
+
+def _writes_in_place(node: fx.Node) -> bool:
+    name = node.target if isinstance(node.target, str) else ""
+    return node.target is operator.setitem or (
+        node.op == "call_method" and name.endswith("_") and not name.startswith("_"))
 
 
 def _sharing_modules(sim_model: fx.GraphModule, gm: fx.GraphModule) -> fx.GraphModule:

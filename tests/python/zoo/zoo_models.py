@@ -58,8 +58,10 @@ def qwen2():
     return _hf("Qwen2Config", "Qwen2ForCausalLM", **_DECODER), {"input_ids": _ids()}
 
 
-def mistral():
-    return _hf("MistralConfig", "MistralForCausalLM", **_DECODER), {"input_ids": _ids()}
+def mistral(**config):
+    """`config`: settings over the zoo's (``sliding_window=6``, ...)."""
+    return _hf("MistralConfig", "MistralForCausalLM", **dict(_DECODER, **config)), \
+        {"input_ids": _ids()}
 
 
 def gemma():
