@@ -14,6 +14,9 @@ Oracles:
 - every filled cache entry is on its K (after RoPE) or V quantizer's grid, while the float
   model's entries are not (the check can fail); entries written at one step are bit for bit
   the same in a longer generation (by position, for sliding windows);
+- a graph that fails a shape guard after writing into a static cache leaves the cache as it
+  was (a toy that writes, then branches): the next graph gives the float model's output and
+  cache (fails without the restore: the length would count the failed call's tokens);
 - a sim moved to another dtype after it was built, an encoder-decoder model, another cache
   class and offloading are refused with the class named.
 """
@@ -106,9 +109,8 @@ def _on_grid_pair(keys, values, kq, vq):
                                                 ("static", "StaticSlidingWindowLayer")])
 def test_sliding_window_generation(cache, layer_class):
     sim_, model, prompt, mask = sim("mistral_sliding", 8, None)
-    runs = {}
-    for new in (3, 5):
-        runs[new] = _same_as_full_recompute(sim_, model.config, prompt, mask, cache, max_new_tokens=new)
+    runs = {new: _same_as_full_recompute(sim_, model.config, prompt, mask, cache,
+                                         max_new_tokens=new) for new in (3, 5)}
     layers = runs[5].past_key_values.layers
     assert [type(layer).__name__ for layer in layers] == [layer_class] * 2
     for layer, (kq, vq), old in zip(layers, kv_quantizers(sim_), runs[3].past_key_values.layers):
@@ -172,3 +174,40 @@ def test_unsupported_caches_and_models_are_named():
     with pytest.raises(GenerationError, match="T5ForConditionalGeneration is an "
                        "encoder-decoder model .*EncoderDecoderCache"):
         t5_sim.model.generate(dummy["input_ids"], max_new_tokens=2)
+
+
+class _WritesThenBranches(torch.nn.Module):
+    """Writes its keys into a static cache, then branches on the query length: a graph that
+    fails this shape guard has already written into the cache."""
+
+    def __init__(self):
+        super().__init__()
+        self.proj = torch.nn.Linear(4, 4)
+
+    def forward(self, x, past_key_values=None):
+        keys = self.proj(x).unsqueeze(1)
+        if past_key_values is not None:
+            keys, _ = past_key_values.update(keys, keys, 0)
+        return {"y": keys * 2 if x.shape[1] > 1 else keys * 3,
+                "past_key_values": past_key_values}
+
+
+def test_a_cache_written_before_a_failed_guard_is_restored():
+    from transformers import LlamaConfig
+    from torchqsim.quantsim.generation import _Dispatch
+    torch.manual_seed(0)
+    model, x = _WritesThenBranches().eval(), torch.randn(1, 6, 4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sim_ = QuantizationSimModel(model, {"x": x[:, :3]}, config_file="default")
+    sim_.exclude_layers_from_quantization([n for n, _ in sim_.named_qmodules()])
+    dispatch = _Dispatch(sim_.model, model)
+    config = LlamaConfig(num_hidden_layers=1, num_attention_heads=1, num_key_value_heads=1,
+                         hidden_size=4, head_dim=4)
+    ours, theirs = (StaticCache(config=config, max_cache_len=8) for _ in range(2))
+    for chunk in (x[:, :3], x[:, 3:4], x[:, 4:6]):  # the third takes the other branch
+        got, expected = dispatch(chunk, past_key_values=ours), model(chunk, theirs)
+        assert torch.equal(got["y"], expected["y"])
+    assert [len(found) for found in dispatch.graphs.values()] == [1, 2]
+    assert int(ours.layers[0].cumulative_length) == 6
+    assert torch.equal(ours.layers[0].keys, theirs.layers[0].keys)
