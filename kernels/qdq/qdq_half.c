@@ -79,6 +79,12 @@ void qsim_qdq_h16_ref(qsim_half_kind kind, size_t n, const uint16_t * x, uint16_
     }
 }
 
+void qsim_qdq_backward_h16_ref(qsim_half_kind kind, size_t n, const uint16_t * x,
+                               const uint16_t * dy, uint16_t * dx, qsim_grid g) {
+    qsim_qdq_backward_h16_composed(qsim_widen_h16_ref, qsim_qdq_backward_f32_ref,
+                                   qsim_narrow_h16_ref, kind, n, x, dy, dx, g);
+}
+
 void qsim_widen_h16(qsim_half_kind kind, size_t n, const uint16_t * x, float * y) {
     qsim_qdq_best()->widen_h16(kind, n, x, y);
 }
@@ -116,6 +122,16 @@ void qsim_backward_h16(const qsim_qdq_kernels * k, qsim_op op, qsim_half_kind ki
                        const uint16_t * dy, uint16_t * dx, int64_t begin, int64_t end) {
     float bx[QSIM_HALF_CHUNK], bd[QSIM_HALF_CHUNK];
     k = k ? k : qsim_qdq_best();
+    if (op == QSIM_OP_QDQ && qsim_layout_has_runs(l)) {
+        for (int64_t at = begin; at < end;) {
+            qsim_grid     g;
+            const int64_t len = qsim_layout_run(l, p, at, &g);
+            const int64_t n   = len < end - at ? len : end - at;
+            k->qdq_backward_h16(kind, (size_t) n, x + at, dy + at, dx + at, g);
+            at += n;
+        }
+        return;
+    }
     for (int64_t at = begin; at < end;) {
         const int64_t n = end - at < QSIM_HALF_CHUNK ? end - at : QSIM_HALF_CHUNK;
         k->widen_h16(kind, (size_t) n, x + at, bx);

@@ -56,7 +56,9 @@
     void qsim_widen_h16_##isa(qsim_half_kind kind, size_t n, const uint16_t * x, float * y);   \
     void qsim_narrow_h16_##isa(qsim_half_kind kind, size_t n, const float * x, uint16_t * y);  \
     void qsim_qdq_h16_##isa(qsim_half_kind kind, size_t n, const uint16_t * x, uint16_t * y,    \
-                            qsim_grid g);
+                            qsim_grid g);                                                        \
+    void qsim_qdq_backward_h16_##isa(qsim_half_kind kind, size_t n, const uint16_t * x,          \
+                                     const uint16_t * dy, uint16_t * dx, qsim_grid g);
 /* A variant that is `base` but for its qdq_h16 kernel (and its supported() check). */
 #define QSIM_QDQ_VARIANT_H16(isa, base)                                                          \
     int  qsim_##isa##_supported(void);                                                           \
@@ -65,5 +67,22 @@
 #include "qdq/qdq_variants.inc"
 #undef QSIM_QDQ_VARIANT
 #undef QSIM_QDQ_VARIANT_H16
+
+/* qdq_backward_h16 composed of a variant's widen_h16, fp32 qdq_backward and narrow_h16, over
+ * stack chunks (the reference, and variants without a fused form). */
+QSIM_ALWAYS_INLINE void qsim_qdq_backward_h16_composed(qsim_widen_fn widen, qsim_run_bwd_fn bwd,
+                                                       qsim_narrow_fn narrow, qsim_half_kind kind,
+                                                       size_t n, const uint16_t * x,
+                                                       const uint16_t * dy, uint16_t * dx,
+                                                       qsim_grid g) {
+    float bx[256], bd[256];
+    for (size_t at = 0; at < n; at += 256) {
+        const size_t m = n - at < 256 ? n - at : 256;
+        widen(kind, m, x + at, bx);
+        widen(kind, m, dy + at, bd);
+        bwd(m, bx, bd, bd, g, NULL);
+        narrow(kind, m, bd, dx + at);
+    }
+}
 
 #endif /* QSIM_QDQ_VARIANTS_H */

@@ -85,3 +85,9 @@ void qsim_qdq_h16_avx2(qsim_half_kind kind, size_t n, const uint16_t * x, uint16
         qsim_h8_qdq_run(QSIM_HALF_F16, n, x, y, g);
     }
 }
+
+void qsim_qdq_backward_h16_avx2(qsim_half_kind kind, size_t n, const uint16_t * x,
+                                const uint16_t * dy, uint16_t * dx, qsim_grid g) {
+    qsim_qdq_backward_h16_composed(qsim_widen_h16_avx2, qsim_qdq_backward_f32_avx2,
+                                   qsim_narrow_h16_avx2, kind, n, x, dy, dx, g);
+}

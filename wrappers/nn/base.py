@@ -42,6 +42,7 @@ from torch import Tensor, nn
 from ..quantization.quantizer import QuantizeDequantize, plain_eager
 from .facts import ModuleFacts
 from .overwritable import SOLE_REFS, overwritable
+from .scratch import quantized_weight_for_op
 
 __all__ = ["QuantizationMixin", "UnsupportedModuleError", "UNQUANTIZED_MODULE_TYPES",
            "torch_base_class", "quantized_class", "quantized_class_of", "to_quantized"]
@@ -241,8 +242,12 @@ class QuantizationMixin(ModuleFacts):
                      "__doc__": doc})
         return cls.implements(module_cls, onnx_types)(qcls)
 
-    def quantized_param(self, name: str):
+    def quantized_param(self, name: str, for_op: bool = False):
         """Parameter `name` through its quantizer (the parameter itself when the slot is None).
+
+        `for_op`: the caller passes the result to one op that consumes it before returning and
+        keeps no reference to it; in-place sims may then write it into a per-thread buffer
+        (:func:`~torchqsim.nn.scratch.quantized_weight_for_op`).
 
         Example::
 
@@ -253,7 +258,12 @@ class QuantizationMixin(ModuleFacts):
         param = self._parameters.get(name)
         if param is None:  # not a registered parameter (a property, or a plain tensor)
             param = getattr(self, name)
-        return quantize_tensor(self.param_quantizers._modules.get(name), param)
+        quantizer = self.param_quantizers._modules.get(name)
+        if for_op and quantizer is not None:
+            once = quantized_weight_for_op(quantizer, param)
+            if once is not None:
+                return once
+        return quantize_tensor(quantizer, param)
 
     def quantize_inputs(self, args: tuple) -> tuple:
         """Positional arguments quantized by ``input_quantizers`` (slot i <- argument i)."""

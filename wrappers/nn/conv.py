@@ -32,7 +32,7 @@ class _QuantizedConvMixin(QuantizationMixin):
     is_weight_layer = True
 
     def quantized_forward(self, x: Tensor) -> Tensor:
-        return self.forward_with_weight(x, self.quantized_param("weight"))
+        return self.forward_with_weight(x, self.quantized_param("weight", for_op=True))
 
     def forward_with_weight(self, x: Tensor, weight: Tensor) -> Tensor:
         """The convolution with `weight` in place of the module's (and the quantized bias),
@@ -62,7 +62,7 @@ class _QuantizedConvTransposeMixin(QuantizationMixin):
         return not depthwise and super().folds_following_batch_norm()
 
     def quantized_forward(self, x: Tensor, output_size: list[int] | None = None) -> Tensor:
-        return self.forward_with_weight(x, self.quantized_param("weight"), output_size)
+        return self.forward_with_weight(x, self.quantized_param("weight", for_op=True), output_size)
 
     def forward_with_weight(self, x: Tensor, weight: Tensor,
                             output_size: list[int] | None = None) -> Tensor:

@@ -37,7 +37,7 @@ class QuantizedLinear(QuantizationMixin, nn.Linear):
         return ndim - 1
 
     def quantized_forward(self, x: Tensor) -> Tensor:
-        return self.forward_with_weight(x, self.quantized_param("weight"))
+        return self.forward_with_weight(x, self.quantized_param("weight", for_op=True))
 
     def forward_with_weight(self, x: Tensor, weight: Tensor) -> Tensor:
         """``F.linear`` with `weight` in place of the module's (and the quantized bias), e.g.

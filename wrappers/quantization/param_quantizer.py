@@ -111,20 +111,26 @@ class ParamQuantizeDequantize(QuantizeDequantize):
         call :meth:`clear_cache` (or switch to training mode and back). The cached result is a
         second copy of the weight: :attr:`cache_eval_output` False turns the cache off.
         """
-        if self._needs_encoding():
-            self.recompute(x)
         if not self.cache_eval_output or self.training or self._calibrating or not plain_eager() or \
                 torch.is_grad_enabled() and (
                 x.requires_grad or self.min.requires_grad or self.max.requires_grad):
-            return self._quantize(x, None)
+            return self.forward_into(x, None)
         key = (x._version, x.data_ptr(), x.dtype, x.device, tuple(x.shape), x.stride(),
                self.min._version, self.max._version, self.min.data_ptr(), self.max.data_ptr(),
                self.qmin, self.qmax, self.grid, self.shape)
         cached = self.__dict__.get("_output_cache")
         if cached is None or cached[0] is not x or cached[1] is not self.min or \
                 cached[2] is not self.max or cached[3] != key:
-            cached = self._output_cache = (x, self.min, self.max, key, self._quantize(x, None))
+            cached = self._output_cache = (x, self.min, self.max, key, self.forward_into(x, None))
         return cached[4]
+
+    def forward_into(self, x: Tensor, out: Tensor | None) -> Tensor:
+        """:meth:`forward` without the eval cache, into `out` when given (a tensor of `x`'s
+        shape and dtype; no autograd, as :meth:`forward_into_input`); computes the encoding first
+        when the quantizer has none."""
+        if self._needs_encoding():
+            self.recompute(x)
+        return self._quantize(x, out)
 
     def clear_cache(self) -> None:
         """Forget the cached eval-mode result (see :meth:`forward`).

@@ -97,6 +97,11 @@ typedef void (*qsim_narrow_fn)(qsim_half_kind kind, size_t n, const float * x, u
 typedef void (*qsim_h16_run_fn)(qsim_half_kind kind, size_t n, const uint16_t * x, uint16_t * y,
                                 qsim_grid g);
 
+/* The straight-through backward of qdq on n 16-bit values in one pass: bit for bit widen x and
+ * dy, the fp32 qsim_run_bwd_fn qdq_backward (no sums), narrow dx (dx may alias dy exactly). */
+typedef void (*qsim_h16_run_bwd_fn)(qsim_half_kind kind, size_t n, const uint16_t * x,
+                                    const uint16_t * dy, uint16_t * dx, qsim_grid g);
+
 /* One implementation of every run kernel. `isa` names the instruction set the variant needs. */
 typedef struct qsim_qdq_kernels {
     const char *    name;               /* "ref", "avx2", ... */
@@ -120,6 +125,7 @@ typedef struct qsim_qdq_kernels {
     qsim_widen_fn     widen_h16;        /* 16-bit floats to fp32 (the 16-bit drivers below) */
     qsim_narrow_fn    narrow_h16;       /* fp32 to 16-bit floats */
     qsim_h16_run_fn   qdq_h16;          /* qdq on 16-bit floats, fused (the 16-bit drivers) */
+    qsim_h16_run_bwd_fn qdq_backward_h16; /* its straight-through backward, fused */
 } qsim_qdq_kernels;
 
 /* All compiled variants, reference first; *count receives their number. The array is static:
@@ -154,6 +160,8 @@ void qsim_widen_h16_ref(qsim_half_kind kind, size_t n, const uint16_t * x, float
 void qsim_narrow_h16_ref(qsim_half_kind kind, size_t n, const float * x, uint16_t * y);
 void qsim_qdq_h16_ref(qsim_half_kind kind, size_t n, const uint16_t * x, uint16_t * y,
                       qsim_grid g);
+void qsim_qdq_backward_h16_ref(qsim_half_kind kind, size_t n, const uint16_t * x,
+                               const uint16_t * dy, uint16_t * dx, qsim_grid g);
 
 /* ---- layouts ------------------------------------------------------------------------------ */
 
@@ -216,7 +224,8 @@ void qsim_forward_h16(const qsim_qdq_kernels * k, qsim_op op, qsim_half_kind kin
                       const qsim_layout * l, const qsim_qparams * p, const uint16_t * x,
                       uint16_t * y, int64_t begin, int64_t end);
 
-/* qsim_backward_f32 on 16-bit x, dy and dx, in the same way (dx may alias dy). */
+/* qsim_backward_f32 on 16-bit x, dy and dx, in the same way (dx may alias dy); QSIM_OP_QDQ on a
+ * layout of runs through k->qdq_backward_h16, one pass per run. */
 void qsim_backward_h16(const qsim_qdq_kernels * k, qsim_op op, qsim_half_kind kind,
                        const qsim_layout * l, const qsim_qparams * p, const uint16_t * x,
                        const uint16_t * dy, uint16_t * dx, int64_t begin, int64_t end);

@@ -5,7 +5,8 @@
 //     every length through the vector tails, writing nothing past the run;
 //   - narrowing against the tested fake casts (qsim_cast_f16_f32_ref / _bf16_): the narrowed
 //     value widens back to the fake cast's result, NaN to the documented quiet NaN;
-//   - each variant's fused qdq_h16 bit for bit the reference's on every bit pattern;
+//   - each variant's fused qdq_h16 and qdq_backward_h16 bit for bit the reference's on every bit
+//     pattern;
 //   - the drivers equal "widen, qsim_forward_f32 / qsim_backward_f32, narrow" bit for bit on
 //     tensors of several chunks (per-tensor, per-channel on a middle and the last axis,
 //     blockwise), for any split of [begin, end) and in place.
@@ -167,6 +168,30 @@ TEST_P(QdqKernels, FusedHalfQdqIsTheReferenceBitForBit) {
         for (qsim_half_kind kind : kKinds) {
             expect_same_bits<uint16_t, uint16_t>(kind, all, bind(k().qdq_h16, g),
                                                  bind(qsim_qdq_h16_ref, g), "qdq_h16");
+        }
+    }
+}
+
+// The same for the fused straight-through backward, with dy running through every pattern too
+// (NaN payloads of both signs, infinities, zeros), in a different order than x.
+TEST_P(QdqKernels, FusedHalfBackwardIsTheReferenceBitForBit) {
+    std::vector<uint16_t> all(65536), dy(65536);
+    for (uint32_t i = 0; i < 65536; i++) {
+        all[i] = static_cast<uint16_t>(i);
+        dy[i]  = static_cast<uint16_t>(i * 40503u + 12345u);  // odd multiplier: a permutation
+    }
+    const auto bind = [&](qsim_h16_run_bwd_fn f, qsim_grid g) {
+        return [f, g, &all, &dy](qsim_half_kind kind, size_t n, const uint16_t * x, uint16_t * dx) {
+            f(kind, n, x, dy.data() + (x - all.data()), dx, g);
+        };
+    };
+    std::vector<qsim_grid> gs = sweep_grids();
+    gs.push_back(make_grid(std::ldexp(1.0f, -130), 1.0f, 0.0f, 3.0f));
+    for (const qsim_grid & g : gs) {
+        for (qsim_half_kind kind : kKinds) {
+            expect_same_bits<uint16_t, uint16_t>(kind, all, bind(k().qdq_backward_h16, g),
+                                                 bind(qsim_qdq_backward_h16_ref, g),
+                                                 "qdq_backward_h16");
         }
     }
 }

@@ -149,3 +149,41 @@ def test_learned_encoding_still_gets_gradients():
         q(x)                                    # may cache
     q(x).sum().backward()
     assert q.min.grad is not None and q.max.grad is not None and float(q.max.grad.abs()) > 0
+
+
+def test_a_quantizer_shared_by_two_input_shapes_keeps_both_and_follows_changes():
+    q = QuantizeDequantize((), 8, symmetric=False)
+    q.set_range(-1.0, 1.0)
+    a, b = torch.linspace(-3, 3, 96), torch.linspace(-3, 3, 96).reshape(4, 2, 12)
+    with torch.no_grad():
+        q(a), q(b)
+        assert len(q._qparam_cache[4]) == 2, "one entry per input shape"
+        assert_same(q(a), _fresh_result(q, a))
+        assert_same(q(b), _fresh_result(q, b))
+        q.set_range(-0.5, 2.0)                 # invalidates the entries of both shapes
+        assert_same(q(a), _fresh_result(q, a))
+        assert_same(q(b), _fresh_result(q, b))
+    bad = torch.ones(4, 3)
+    per_channel = QuantizeDequantize((4, 1), 8, symmetric=True)
+    per_channel.set_range(-torch.ones(4, 1), torch.ones(4, 1))
+    with torch.no_grad():
+        per_channel(bad)
+        with pytest.raises(ValueError, match="does not divide"):
+            per_channel(torch.ones(3, 4))      # a new shape is checked, not served
+
+
+def test_an_encoding_loaded_into_a_fresh_quantizer_is_seen_and_its_absence_raises():
+    q = QuantizeDequantize((), 8, symmetric=False)
+    x = torch.linspace(-3, 3, 11)
+    with torch.no_grad(), pytest.raises(RuntimeError, match="has no encoding"):
+        q(x)
+    src = QuantizeDequantize((), 8, symmetric=False)
+    src.set_range(-1.0, 1.0)
+    q.load_state_dict(src.state_dict())        # writes `initialized` in place
+    assert q.is_initialized()
+    with torch.no_grad():
+        assert_same(q(x), _fresh_result(src, x))
+    q.initialized.fill_(False)
+    assert not q.is_initialized()
+    with torch.no_grad(), pytest.raises(RuntimeError, match="has no encoding"):
+        q(x)

@@ -1,0 +1,70 @@
+"""Quantized weights that live only for one op: written into a per-thread buffer.
+
+An in-place sim (``QuantizationSimModel(..., in_place=True)``) keeps no quantized copy of its
+weights: every no-grad forward fake-quantizes each weight again into a new tensor that the op
+consumes at once. Freshly allocated, such outputs cost page faults and, through glibc's dynamic
+mmap threshold, fragment the heap (peak RSS grows). :func:`quantized_weight_for_op` writes them
+into one buffer per thread and dtype instead, for wrappers whose op consumes the weight before
+returning and keeps no reference to it (``QuantizedLinear``, ``QuantizedConv*d``).
+
+Example::
+
+    >>> import torch
+    >>> from torchqsim.quantization.param_quantizer import ParamQuantizeDequantize
+    >>> q = ParamQuantizeDequantize((), 8, symmetric=True).eval()
+    >>> q.cache_eval_output = False
+    >>> w = torch.tensor([1.0, -0.3])
+    >>> with torch.no_grad():
+    ...     y = quantized_weight_for_op(q, w)
+    >>> y, torch.equal(y, q(w))
+    (tensor([ 1.0000, -0.2992]), True)
+"""
+
+import threading
+
+import torch
+from torch import Tensor
+from torch.nn.modules import module as _module
+
+from ..quantization.param_quantizer import ParamQuantizeDequantize
+from ..quantization.quantizer import plain_eager
+
+__all__ = ["SCRATCH_MAX_BYTES", "quantized_weight_for_op"]
+
+#: Weights up to this size go through the buffer. Larger ones are allocated per call: glibc
+#: always serves those with mmap (its dynamic threshold stops at 32 MiB) and returns them.
+SCRATCH_MAX_BYTES = 32 << 20
+
+_LOCAL = threading.local()
+
+
+def _scratch(like: Tensor) -> Tensor:
+    """This thread's buffer for `like`'s dtype, viewed as a contiguous tensor of its shape."""
+    buffers = _LOCAL.__dict__.setdefault("buffers", {})
+    buf = buffers.get(like.dtype)
+    if buf is None or buf.numel() < like.numel():
+        buf = buffers[like.dtype] = torch.empty(like.numel(), dtype=like.dtype)
+    return buf[:like.numel()].view(like.shape)
+
+
+def _hooked(q) -> bool:
+    return bool(q._forward_hooks or q._forward_pre_hooks or _module._global_forward_hooks or
+                _module._global_forward_pre_hooks)
+
+
+def quantized_weight_for_op(q, weight: Tensor) -> Tensor | None:
+    """``q(weight)`` written into this thread's buffer, or None where that does not apply.
+
+    It applies to a :class:`ParamQuantizeDequantize` without an eval cache
+    (``cache_eval_output`` False) and without hooks, in a no-grad plain eager call, on a
+    contiguous CPU weight of at most :data:`SCRATCH_MAX_BYTES`. The result is bit for bit
+    ``q(weight)``, but it is overwritten by the next weight this thread quantizes: the caller
+    must consume it at once and keep no reference to it.
+    """
+    if not (isinstance(q, ParamQuantizeDequantize) and
+            type(q).forward is ParamQuantizeDequantize.forward and not q.cache_eval_output and
+            weight.device.type == "cpu" and weight.is_contiguous() and
+            weight.numel() * weight.element_size() <= SCRATCH_MAX_BYTES and
+            not torch.is_grad_enabled() and plain_eager() and not _hooked(q)):
+        return None
+    return q.forward_into(weight, _scratch(weight))
