@@ -130,11 +130,14 @@ def cache_tree(cache) -> tuple:
 
 
 def fill_cache(cache, tree: tuple) -> None:
-    """Makes the layers of `cache` hold the state of `tree` (as :func:`cache_tree` gives it).
+    """Makes the layers of `cache` hold the state of `tree` (as :func:`cache_tree` gives it),
+    adding the layers a cache made without a config adds as they are first updated.
 
     Example: see the module docstring.
     """
     _check_supported(cache)
+    while len(cache.layers) < len(tree) and cache.layer_class_to_replicate is not None:
+        cache.layers.append(cache.layer_class_to_replicate())  # a cache made without config
     if len(tree) != len(cache.layers):
         raise ValueError(f"past_key_values: the graph returned {len(tree)} layers, the "
                          f"{type(cache).__name__} has {len(cache.layers)}")

@@ -5,7 +5,8 @@ sim built from a bfloat16 Llama.
 
 Oracles:
 - greedy generation with the cache (``cache_implementation="static"``, a ``StaticCache`` the
-  caller passes, and the dynamic sliding-window cache transformers picks for Mistral) equals
+  caller passes, a ``DynamicCache`` made without a config, and the dynamic sliding-window
+  cache transformers picks for Mistral) equals
   generation without a cache on the same sim (every step recomputes the whole sequence):
   same tokens and bit-equal logits, also across the step where a static sliding window
   becomes full and generation switches to another graph;
@@ -75,6 +76,17 @@ def test_static_cache_generation_equals_full_recompute(name, cache):
     assert torch.equal(out.sequences, full.sequences)
     for step, (a, b) in enumerate(zip(out.logits, full.logits)):
         assert torch.equal(a, b), (step, (a - b).abs().max())
+
+
+def test_a_dynamic_cache_made_without_config_gets_its_layers():
+    sim_, _, prompt, mask = sim("llama", 8, None)
+    cache = DynamicCache()  # no layers until the first update
+    out = sim_.model.generate(prompt, attention_mask=mask, past_key_values=cache, **GREEDY)
+    full = sim_.model.generate(prompt, attention_mask=mask, use_cache=False, **GREEDY)
+    assert out.past_key_values is cache and len(cache.layers) == 2
+    assert torch.equal(out.sequences, full.sequences)
+    for a, b in zip(out.logits, full.logits):
+        assert torch.equal(a, b)
 
 
 @pytest.mark.parametrize("bw, kv_bw", [(8, None), (16, 8)])
