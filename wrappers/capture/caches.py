@@ -19,9 +19,10 @@ Static layers copy the new keys and values in (``index_copy_``): no op of theirs
 quantizer either.
 
 Supported: ``DynamicCache`` and ``StaticCache`` (exact classes) with full-attention and
-sliding-window layers (:data:`SUPPORTED`); other classes (``EncoderDecoderCache``,
-``QuantizedCache``, offloading, indexed or linear-attention layers) are refused by
-:func:`cache_tree` with their class named.
+sliding-window layers, and ``EncoderDecoderCache`` of two of them (its tree is the pair of
+theirs; which cross-attention layers are filled, ``is_updated``, is part of its kind)
+(:data:`SUPPORTED`); other classes (``QuantizedCache``, subclasses, offloading, indexed or
+linear-attention layers) are refused by :func:`cache_tree` with their class named.
 
 Example::
 
@@ -73,7 +74,14 @@ _LAYER_STATE = {
 }
 _IN_PLACE = ("StaticLayer", "StaticSlidingWindowLayer")  # update their tensors in place
 SUPPORTED = (f"{' and '.join(_CACHES)} with layers {', '.join(_LAYER_STATE)} (full-attention "
-             f"and sliding-window, no offloading)")
+             f"and sliding-window, no offloading), and EncoderDecoderCache of two of them")
+
+
+def _parts(cache):
+    """The self- and cross-attention caches of an ``EncoderDecoderCache``; None for others."""
+    if type(cache) is not getattr(_cache_utils(), "EncoderDecoderCache", None):
+        return None
+    return cache.self_attention_cache, cache.cross_attention_cache
 
 
 def _state(layer) -> tuple:
@@ -87,6 +95,10 @@ def _state(layer) -> tuple:
 
 
 def _check_supported(cache) -> None:
+    if _parts(cache) is not None:
+        for part in _parts(cache):
+            _check_supported(part)
+        return
     utils = _cache_utils()
     kind = type(cache).__name__
     if not any(type(cache) is getattr(utils, name) for name in _CACHES):
@@ -110,6 +122,9 @@ def cache_kind(cache) -> tuple:
         ('DynamicCache', ())
     """
     _check_supported(cache)
+    if _parts(cache) is not None:  # and which cross-attention layers hold the encoder's K/V
+        return (type(cache).__name__, *map(cache_kind, _parts(cache)),
+                tuple(sorted(cache.is_updated.items())))
     return type(cache).__name__, tuple(
         (type(layer).__name__, bool(layer.is_initialized), getattr(layer, "max_cache_len", None),
          getattr(layer, "sliding_window", None)) for layer in cache.layers)
@@ -125,6 +140,8 @@ def cache_tree(cache) -> tuple:
     Example: see the module docstring.
     """
     _check_supported(cache)
+    if _parts(cache) is not None:
+        return tuple(map(cache_tree, _parts(cache)))
     return tuple(tuple(getattr(layer, name, None) for name in _state(layer))
                  for layer in cache.layers)
 
@@ -136,6 +153,12 @@ def fill_cache(cache, tree: tuple) -> None:
     Example: see the module docstring.
     """
     _check_supported(cache)
+    if _parts(cache) is not None:
+        for part, part_tree in zip(_parts(cache), tree):
+            fill_cache(part, part_tree)
+        cache.is_updated = {i: bool(layer.is_initialized)
+                            for i, layer in enumerate(cache.cross_attention_cache.layers)}
+        return
     while len(cache.layers) < len(tree) and cache.layer_class_to_replicate is not None:
         cache.layers.append(cache.layer_class_to_replicate())  # a cache made without config
     if len(tree) != len(cache.layers):
@@ -155,6 +178,10 @@ def trace_cache_ints(cache, ref, item) -> None:
 
     Example: see the module docstring.
     """
+    if _parts(cache) is not None:
+        for i, part in enumerate(_parts(cache)):
+            trace_cache_ints(part, _Ref(make=item(ref, i)), item)
+        return
     for i, layer in enumerate(cache.layers):
         layer_ref = _Ref(make=item(ref, i))
         for j, name in enumerate(_state(layer)):
@@ -190,6 +217,10 @@ def with_cache_copies(value):
     def copied(cache):
         _check_supported(cache)
         twin = copy.copy(cache)
+        if _parts(cache) is not None:  # the forward marks is_updated on the copy
+            twin.self_attention_cache, twin.cross_attention_cache = map(copied, _parts(cache))
+            twin.is_updated = dict(cache.is_updated)
+            return twin
         twin.layers = [copy.copy(layer) for layer in cache.layers]
         for layer in twin.layers:
             for name in _state(layer) if type(layer).__name__ in _IN_PLACE else ():
@@ -210,7 +241,8 @@ def mark_cache_updates(refs, value) -> None:
     for cache in pytree.tree_leaves(value):
         if not is_cache(cache):
             continue
-        for layer in getattr(cache, "layers", ()):
+        for layer in [layer for part in _parts(cache) or (cache,)
+                      for layer in getattr(part, "layers", ())]:
             for tensor in (getattr(layer, "keys", None), getattr(layer, "values", None)):
                 ref = refs.get(tensor) if isinstance(tensor, torch.Tensor) else None
                 _mark_appends(ref.node if ref is not None else None)

@@ -21,8 +21,12 @@ quantized, and nothing re-quantizes it at later steps. A static layer's graph wr
 caller's cache in place; when one of its shape guards fails after such a write (another
 branch of a sliding window), the cache is restored from a copy before the next graph runs.
 
-Encoder-decoder models (``EncoderDecoderCache``) are refused by name; so is a sim moved to
-another dtype after it was built (its graphs hold the dtypes of its capture; build the sim from
+Encoder-decoder models (T5, Whisper): generate's encoder call runs a graph captured from the
+encoder under the model's module tree (:class:`_EncoderOf`), the decoder calls take an
+``EncoderDecoderCache``; their graphs call a part of sim.model's modules, paired by module
+name and in order (:func:`_aligned`), so the cross-attention keys and values are quantized
+once, by the projections' quantizers, when the cache is filled. A sim moved to another dtype
+after it was built is refused (its graphs hold the dtypes of its capture; build the sim from
 the model in that dtype). After a device move the graphs are captured again on the new device.
 
 Example::
@@ -36,6 +40,7 @@ import copy
 import functools
 import inspect
 import operator
+from typing import Optional
 
 import torch
 import torch.utils._pytree as pytree
@@ -66,14 +71,14 @@ def attach_generate(sim_model: fx.GraphModule, source: nn.Module) -> fx.GraphMod
         return sim_model
     host = copy.copy(source)  # shares source's modules; forward replaced on the copy only
     host.forward = functools.wraps(source.forward)(_Dispatch(sim_model, source))
+    if getattr(source.config, "is_encoder_decoder", False):  # the encoder runs on the sim too
+        encoder = source.get_encoder()
+        dispatch = _Dispatch(sim_model, source, _EncoderOf(source, encoder))
+        dispatch.forward = functools.wraps(encoder.forward)(dispatch)
+        host.get_encoder = lambda *args, **kwargs: dispatch
 
     @functools.wraps(host.generate)
     def generate(self, *args, **kwargs):
-        if getattr(source.config, "is_encoder_decoder", False):
-            raise GenerationError(
-                f"generate: {type(source).__name__} is an encoder-decoder model "
-                f"(EncoderDecoderCache, encoder run before decoding), which a sim's generate "
-                f"does not support; supported: decoder-only models with {SUPPORTED}")
         return host.generate(*args, **kwargs)
     type(sim_model).generate = generate
     return sim_model
@@ -83,9 +88,12 @@ class _Dispatch:
     """The forward of the generation host: picks (or captures) the graph for this kind of call,
     runs it with caches as tuples, and writes the returned tuples into the cache object."""
 
-    def __init__(self, sim_model: fx.GraphModule, source: nn.Module):
+    def __init__(self, sim_model: fx.GraphModule, source: nn.Module,
+                 captured: Optional[nn.Module] = None):
         self.sim_model, self.source = sim_model, source
-        self.signature = inspect.signature(source.forward)
+        self.captured = source if captured is None else captured  # what the graphs run
+        self.partial = getattr(getattr(source, "config", None), "is_encoder_decoder", False)
+        self.signature = inspect.signature(self.captured.forward)
         self.graphs: dict = {}  # kind of call -> graphs captured for it
         shared = {id(t) for t in (*sim_model.parameters(), *sim_model.buffers())}
         self.probe = next((t for t in (*source.parameters(), *source.buffers())
@@ -133,8 +141,8 @@ class _Dispatch:
 
     def _capture(self, inputs: dict) -> fx.GraphModule:
         with torch.no_grad():
-            gm = prepare_captured(self.source, inputs, caches=True)
-        gm = _sharing_modules(self.sim_model, gm)
+            gm = prepare_captured(self.captured, inputs, caches=True)
+        gm = _sharing_modules(self.sim_model, gm, self.partial)
         gm.meta["writes_before_guard"] = _writes_before_guard(gm)
         return gm
 
@@ -205,17 +213,34 @@ def _writes_in_place(node: fx.Node) -> bool:
         node.op == "call_method" and name.endswith("_") and not name.startswith("_"))
 
 
-def _sharing_modules(sim_model: fx.GraphModule, gm: fx.GraphModule) -> fx.GraphModule:
+class _EncoderOf(nn.Module):
+    """The encoder of an encoder-decoder `model`, run under the model's module tree (shared,
+    not copied): a graph captured from it names modules and parameters as sim.model does."""
+
+    def __init__(self, model: nn.Module, encoder: nn.Module):
+        super().__init__()
+        self._modules, self._parameters, self._buffers = \
+            model._modules, model._parameters, model._buffers
+        object.__setattr__(self, "encoder_", encoder)
+
+    def forward(self, **kwargs):
+        return self.encoder_(**kwargs)
+
+
+def _sharing_modules(sim_model: fx.GraphModule, gm: fx.GraphModule,
+                     partial: bool = False) -> fx.GraphModule:
     """`gm` with each module call retargeted to the module of `sim_model` called at the same
-    position (same class and settings, checked), so that both run the same quantizers."""
+    position (same class and settings, checked), so that both run the same quantizers. With
+    `partial` (encoder-decoder models), `gm` may call a part of sim.model's modules in order
+    (:func:`_aligned`)."""
     ours = [n for n in sim_model.graph.nodes if n.op == "call_module"]
     theirs = [n for n in gm.graph.nodes if n.op == "call_module"]
-    if len(ours) != len(theirs):
+    if len(ours) != len(theirs) and not partial:
         raise GenerationError(f"generate: the graph captured for this call has {len(theirs)} "
                               f"module calls, sim.model has {len(ours)}; build the sim with a "
                               f"dummy input of the same form (e.g. use_cache=False)")
     attrs = {n.target: _attr(gm, n.target) for n in gm.graph.nodes if n.op == "get_attr"}
-    for mine, node in zip(ours, theirs):
+    for mine, node in _aligned(ours, theirs) if partial else zip(ours, theirs):
         module, captured = sim_model.get_submodule(mine.target), gm.get_submodule(node.target)
         if not (isinstance(module, type(captured))
                 and type(captured).extra_repr(module) == captured.extra_repr()):
@@ -226,6 +251,28 @@ def _sharing_modules(sim_model: fx.GraphModule, gm: fx.GraphModule) -> fx.GraphM
         node.target = mine.target
         attrs[mine.target] = module
     return fx.GraphModule(attrs, gm.graph, type(sim_model).__name__)
+
+
+def _aligned(ours: list, theirs: list) -> list:
+    """Pairs each module call of `theirs` with one of `ours`, in order: a call of one of the
+    model's modules (not a ``module_...`` made from a function) with the call of that name,
+    the others in order between them, past the model's modules `theirs` does not call (the
+    encoder's while decoding; the cross-attention key and value projections, whose outputs a
+    decode step reads from the cache)."""
+    index = {n.target: i for i, n in enumerate(ours)}
+    pairs, j = [], 0
+    for node in theirs:
+        if not node.target.startswith("module_"):
+            j = index.get(node.target, -1)
+        else:
+            while j < len(ours) and not ours[j].target.startswith("module_"):
+                j += 1
+        if not 0 <= j < len(ours) or (pairs and j <= index[pairs[-1][0].target]):
+            raise GenerationError(f"generate: module call {node.target!r} of the graph "
+                                  f"captured for this call has no match in sim.model's order")
+        pairs.append((ours[j], node))
+        j += 1
+    return pairs
 
 
 def _attr(gm: fx.GraphModule, target: str):
