@@ -110,19 +110,24 @@ def requantize(acc: Tensor, multiplier: Tensor, lo: int, hi: int) -> Tensor:
     return torch.round(torch.clamp(acc.float() * multiplier, lo, hi))
 
 
-def fma_f32(a: Tensor, b: Tensor, c: Tensor) -> Tensor:
+def fma_f32(a: Tensor, b: Tensor, c) -> Tensor:
     """fp32 fused multiply-add ``fp32(a * b + c)`` with one rounding: the product of two fp32
     values is exact in fp64, and the sum of the small integers and ratios MLAS adds is exact in
-    fp64 too (at most 53 significant bits), so one rounding to fp32 remains. `b` and `c` may
-    be scalars (0-d tensors): they broadcast without a copy; one fp64 buffer, updated in place.
+    fp64 too (at most 53 significant bits), so one rounding to fp32 remains. `b` is a scalar
+    (0-d tensor); `c` a float or a tensor that broadcasts with `a` (the result takes the
+    broadcast shape); one fp64 buffer, updated in place when `c` adds no dimensions.
 
     Example::
 
         >>> fma_f32(torch.tensor([3.0]), torch.tensor(0.1), torch.tensor(1.0))
         tensor([1.3000])
     """
-    t = a.to(torch.float64, copy=True)
-    return t.mul_(b.double()).add_(c.double() if c.dim() == 0 else c).float()
+    t = a.to(torch.float64, copy=True).mul_(b.double())
+    if isinstance(c, Tensor):
+        c = c.double() if c.dim() == 0 else c
+        if torch.broadcast_shapes(t.shape, c.shape) != t.shape:
+            return (t + c).float()
+    return t.add_(c).float()
 
 
 def uses_fma() -> bool:
@@ -137,25 +142,43 @@ def uses_avx512() -> bool:
 
 
 def qlinear_add(qa: Tensor, qb: Tensor, a: tuple, b: tuple, c: tuple, type_range: tuple,
-                fma: bool) -> Tensor:
-    """MLAS's QLinearAdd of two same-shape quantized tensors, as stored integers.
+                fma: bool, scalar_b: bool = False) -> Tensor:
+    """MLAS's QLinearAdd (``qladd.cpp``, ``qladd_avx2.cpp``) of two quantized tensors (any
+    broadcast), as stored integers.
+
+    With ``ra = fp32(a_scale / c_scale)``, ``rb`` likewise: the AVX2 kernel (compiled with FMA
+    contraction) computes ``fixed = fp32(zc - fma(ra, za, fp32(rb * zb)))`` and
+    ``fma(qa, ra, fma(qb, rb, fixed))``; with a scalar B it first folds B into the constant,
+    ``fixed' = fma(qb, rb, fixed)``, then ``fma(qa, ra, fixed')``: the same values. The SSE2 kernel rounds each
+    product and sum: ``fixed = zc - (ra * za + rb * zb)``, ``(fixed + qa * ra) + qb * rb``, or
+    ``(fixed + qb * rb) + qa * ra`` with a scalar B. onnxruntime's broadcast loop passes an
+    operand as the scalar B per span when it is broadcast along the innermost dimension, and
+    swaps A and B when A is that operand (the caller swaps them too).
 
     Args:
-        qa, qb: the stored integers (``q``, zero point included) of A and B.
+        qa, qb: the stored integers (``q``, zero point included) of A and B (broadcastable).
         a, b, c: ``(scale, zero_point)`` of A, B and the output C (fp32 scale tensors, ints).
         type_range: ``(lowest, highest)`` of the output's integer type (saturation).
-        fma: the AVX2 kernel (``fma(qa, ra, fma(qb, rb, fixed))``) instead of SSE2's
-            ``(fixed + qa * ra) + qb * rb``.
+        fma: the AVX2 kernel instead of SSE2's.
+        scalar_b: B is a scalar per span of A (broadcast along A's innermost dimension).
 
     Returns:
         The stored integers of C (``q``, zero point included).
+
+    Example::
+
+        >>> s = (torch.tensor(0.1), 3)
+        >>> qlinear_add(torch.tensor([[5.0, 9.0]]), torch.tensor([[4.0]]), s, s, s, (0, 255),
+        ...             True, scalar_b=True)
+        tensor([[ 6., 10.]])
     """
     ra, rb = a[0] / c[0], b[0] / c[0]
-    fixed = float(c[1]) - (ra * a[1] + rb * b[1])
     if fma:
-        r = fma_f32(qa, ra, fma_f32(qb, rb, fixed))
+        fixed = float(c[1]) - fma_f32(ra, torch.tensor(float(a[1])), rb * b[1])
+        r = fma_f32(qa, ra, fma_f32(qb, rb, fixed))  # fixed' of a scalar B: the inner fma
     else:
-        r = (fixed + qa * ra) + qb * rb
+        fixed = float(c[1]) - (ra * a[1] + rb * b[1])
+        r = (fixed + qb * rb) + qa * ra if scalar_b else (fixed + qa * ra) + qb * rb
     return torch.clamp(torch.round(r), *type_range)
 
 
