@@ -115,3 +115,28 @@ def test_qlinear_add_kernel_equals_onnxruntime_on_every_pair_of_levels():
             got = ar.qlinear_add(qa, b, *params, (0, 255), ar.uses_fma(),
                                  scalar_b=b.shape[1] == 1)
             assert torch.equal(got, torch.from_numpy(expected.astype(np.float32)))
+
+
+class _ScoresTimesOne(nn.Module):
+    """Attention scores scaled by 1.0 before the softmax (Whisper), and through ``+ 0`` then
+    ``/ 1``: onnxruntime's NoopElimination removes these, so each Softmax reads the scores'
+    DequantizeLinear and runs as QLinearSoftmax."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Linear(64, 64), nn.Linear(64, 64)
+
+    def forward(self, x):
+        scores = torch.matmul(self.a(x), self.b(x).transpose(1, 2))
+        return torch.softmax(scores * 1.0, -1), torch.softmax((0 + scores) / 1, -1)
+
+
+def test_softmax_behind_a_noop_runs_as_qlinearsoftmax():
+    torch.manual_seed(0)
+    x = torch.randn(8, 64, 64)
+    sim, reference, got, expected, types = _run(_ScoresTimesOne(), (x,))
+    assert types.count("QLinearSoftmax") == 2 and "Mul" not in types and "Div" not in types
+    assert sim.set_target("onnxruntime") == ["a", "b", "module_matmul", "module_softmax",
+                                             "module_softmax_1"]
+    for r, g, e in zip(reference, got, expected):
+        assert torch.equal(g, e) and not torch.equal(r, e)
