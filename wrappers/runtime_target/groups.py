@@ -48,6 +48,9 @@ _KINDS = {QuantizedConv1d: "conv", QuantizedConv2d: "conv", QuantizedLinear: "ge
           QuantizedAdd: "add", QuantizedMultiply: "mul", QuantizedMatMul: "matmul",
           QuantizedSoftmax: "softmax"}
 _BINARY = ("add", "mul", "matmul")
+#: Kernels onnxruntime's x86 CPU selectors fuse for uint8 activations only (int8 is allowed on
+#: ARM alone): with int8 activations Add, Mul, MatMul of two activations and Softmax stay float.
+_UINT8_ONLY = ("add", "mul", "matmul", "softmax")
 _TRANSPARENT = (QuantizedMaxPool1d, QuantizedMaxPool2d, QuantizedFlatten, QuantizedDropout)
 #: Data movement a DequantizeLinear crosses (onnxruntime's QDQ propagation: Reshape,
 #: Transpose, Squeeze, Unsqueeze, Slice; torch's view methods export as those).
@@ -193,7 +196,7 @@ def _group(op, saturates: bool) -> FusedGroup | None:
             q is not None and _activation_ok(q) and (q.qmin < 0) == (output.qmin < 0)
             for q in inputs):
         return None
-    if kind in ("matmul", "softmax") and output.qmin < 0:  # int8: not replicated
+    if kind in _UINT8_ONLY and output.qmin < 0:
         return None
     if kind == "softmax" and getattr(op.module, "dim", None) is None:
         return None

@@ -6,6 +6,7 @@ models are small Linears whose outputs meet in broadcast elementwise ops, on eno
 kernels shows.
 """
 
+import json
 import tempfile
 import warnings
 
@@ -138,5 +139,38 @@ def test_softmax_behind_a_noop_runs_as_qlinearsoftmax():
     assert types.count("QLinearSoftmax") == 2 and "Mul" not in types and "Div" not in types
     assert sim.set_target("onnxruntime") == ["a", "b", "module_matmul", "module_softmax",
                                              "module_softmax_1"]
+    for r, g, e in zip(reference, got, expected):
+        assert torch.equal(g, e) and not torch.equal(r, e)
+
+
+class _Int8Mix(nn.Module):
+    """Two Linears on a 2-D input (QGemm), their product, its softmax, and their elementwise
+    product and sum: every kernel kind, without the data movement onnxruntime 1.32 cannot load
+    at int8 (docs/runtime_target.md §3)."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Linear(128, 128), nn.Linear(128, 128)
+
+    def forward(self, x):
+        a, b = self.a(x), self.b(x)
+        scores = torch.matmul(a, b)
+        return scores, torch.softmax(scores, -1), a * b, a + b
+
+
+def test_int8_activations_fuse_only_qgemm_like_onnxruntime(tmp_path):
+    """Symmetric (int8) activations: onnxruntime's x86 selectors fuse the Linears (QGemm) but
+    leave MatMul, Softmax, Mul and Add in float; the target mode fuses the same modules and
+    equals onnxruntime on every output."""
+    from torchqsim.quantsim.config_file import preset_path
+    config = json.loads(preset_path("default").read_text())
+    config["defaults"]["ops"]["is_symmetric"] = True
+    (tmp_path / "int8.json").write_text(json.dumps(config))
+    torch.manual_seed(0)
+    sim, reference, got, expected, types = _run(_Int8Mix(), (torch.randn(128, 128),),
+                                                config_file=str(tmp_path / "int8.json"))
+    assert sim.model.a.output_quantizers[0].qmin == -128
+    assert types.count("QGemm") == 2 and not any(t.startswith("QLinear") for t in types)
+    assert sim.set_target("onnxruntime") == ["a", "b"]
     for r, g, e in zip(reference, got, expected):
         assert torch.equal(g, e) and not torch.equal(r, e)
