@@ -51,8 +51,8 @@ def _check_no_grad(module) -> None:
 def _requantized(module, group: FusedGroup, acc: Tensor, multiplier: Tensor) -> Tensor:
     y_scale, y_zp = _params(group.output)
     zp = int(y_zp)
-    k = ar.requantize(acc, multiplier, group.output.qmin - zp, group.output.qmax - zp)
-    y = k * y_scale
+    y = ar.requantize(acc, multiplier, group.output.qmin - zp, group.output.qmax - zp)
+    y.mul_(y_scale)  # k * y_scale, in place
     return y if group.through_relu else module.quantize_outputs(y)
 
 
