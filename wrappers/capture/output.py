@@ -12,7 +12,7 @@ from torch import fx
 
 from .caches import mark_cache_updates, with_cache_trees
 from .recorder import _LITERALS, _Recorder
-from .traced_int import shape_guard
+from .traced_int import _TracedInt, shape_guard
 
 
 class _OutputCodeGen(fx.graph._PyTreeCodeGen):
@@ -48,6 +48,9 @@ def _output(recorder: _Recorder, result, caches: bool = False) \
         leaves = [v if isinstance(v, (torch.Tensor, *_LITERALS)) else None for v in leaves]
         result = pytree.tree_unflatten(leaves, spec)
     values = [recorder.arg(v) for v in leaves]
+    if any(isinstance(v, _TracedInt) for v in leaves):  # a cache's lengths: plain ints out
+        result = pytree.tree_unflatten([int(v) if isinstance(v, _TracedInt) else v
+                                        for v in leaves], spec)
     plain = all(s.type in (tuple, list, dict) for s in _spec_nodes(spec) if s.num_children) \
         and not (spec.type is dict and any(not isinstance(k, str) for k in spec.context))
     if plain:

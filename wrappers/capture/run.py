@@ -8,7 +8,7 @@ import torch
 from torch import fx, nn
 
 from .._forward import eval_mode, split_dummy_input
-from .caches import cache_tree, is_cache
+from .caches import cache_tree, is_cache, trace_cache_ints
 from .context import no_fast_paths
 from .output import _OutputCodeGen, _eliminate_dead_code, _output
 from .recorder import _Mode, _Recorder, _note_dtype
@@ -56,6 +56,23 @@ def _module_call(rec: _Recorder, original):
     return call
 
 
+def _register_masks(rec: _Recorder, value, ref: _Ref) -> None:
+    """Registers generate's attention mask (a tensor, or a dict of them per layer type) with
+    ``node.meta["mask"]`` on the nodes of its floating tensors: additive masks, also at a
+    decode step where they hide nothing."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _register_masks(rec, item, _Ref(make=rec._item(ref, key)))
+    elif isinstance(value, torch.Tensor) and value.is_floating_point():
+        def make():
+            node = ref.get()
+            node.meta["mask"] = True
+            return node
+        rec.register(value, _Ref(make=make))
+    else:
+        rec.register(value, ref)
+
+
 def capture(model: nn.Module, dummy_input, is_leaf: Callable[[nn.Module], bool],
             caches: bool = False) -> fx.GraphModule:
     """The fx graph of one eager forward of `model` on `dummy_input` (module docstring).
@@ -64,9 +81,11 @@ def capture(model: nn.Module, dummy_input, is_leaf: Callable[[nn.Module], bool],
         model: the model; it runs once, in eval mode, without gradients, and is not changed.
         dummy_input: a tensor, a tuple of positional inputs or a dict of keyword inputs.
         is_leaf: whether a module is recorded as one ``call_module`` node.
-        caches: a transformers ``DynamicCache`` in the inputs is the graph input
-            ``((keys, values), ...)`` (one pair per layer, ``()`` when empty), and one in the
-            output is returned in that form (:mod:`.caches`); else an output cache is None.
+        caches: a transformers cache in the inputs is the graph input ``((keys, values, ...),
+            ...)`` (one tuple of state per layer, :mod:`.caches`), and one in the output is
+            returned in that form; else an output cache is None. A floating
+            ``attention_mask`` (or dict of them) is then an additive mask even where it
+            hides nothing.
 
     Returns:
         A ``GraphModule`` sharing `model`'s modules, parameters and buffers; its ``forward``
@@ -80,7 +99,14 @@ def capture(model: nn.Module, dummy_input, is_leaf: Callable[[nn.Module], bool],
     rec = _Recorder(model, is_leaf)
     for name, value in inputs.items():
         node = rec.graph.placeholder(name)
-        rec.register(cache_tree(value) if caches and is_cache(value) else value, _Ref(node))
+        ref = _Ref(node)
+        if caches and is_cache(value):
+            rec.register(cache_tree(value), ref)
+            trace_cache_ints(value, ref, rec._item)
+        elif caches and name == "attention_mask":
+            _register_masks(rec, value, ref)
+        else:
+            rec.register(value, ref)
         _note_dtype(node, value)
     original = nn.Module.__call__
     nn.Module.__call__ = _module_call(rec, original)

@@ -86,6 +86,8 @@ def reads_metadata(user: fx.Node) -> bool:
     return user.op == "call_method" and user.target in _METADATA_METHODS
 
 def _gives_non_tensor(node: fx.Node) -> bool:
+    if node.meta.get("int"):  # an int read from a graph input (capture's cache lengths)
+        return True
     if node.op == "call_method":
         return node.target in _NON_TENSOR_METHODS
     if node.op == "call_function" and node.target is builtins.getattr:

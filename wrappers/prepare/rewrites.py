@@ -8,7 +8,7 @@ from torch import fx, nn
 
 from ..graph import node_args, reads_metadata, tensor_nodes
 from .rule_table import _conversion
-from .rules import _Call, _functional_modules
+from .rules import Cast, _Call, _functional_modules
 
 
 def _free_name(gm: nn.Module, base: str) -> str:
@@ -68,6 +68,7 @@ def _convert_functionals(gm: fx.GraphModule, model: nn.Module,
         name = _free_name(gm, "module_" + node.name)  # AIMET's model preparer: module_add, ...
         gm.add_module(name, module.train(model.training))
         with gm.graph.inserting_before(node):
+            args = tuple(_cast(gm, a, tensors) if isinstance(a, Cast) else a for a in args)
             new = gm.graph.call_module(name, args, kwargs)
         new.meta = dict(node.meta)
         node.replace_all_uses_with(new)
@@ -78,6 +79,15 @@ def _convert_functionals(gm: fx.GraphModule, model: nn.Module,
         if node.op == "get_attr" and not node.users:
             gm.graph.erase_node(node)
             _drop_attribute(gm, model, node.target)
+
+
+def _cast(gm: fx.GraphModule, cast: Cast, tensors: set) -> fx.Node:
+    """The ``cast.node.to(cast.dtype)`` node a rule asked for (inserted at the graph's
+    insertion point)."""
+    node = gm.graph.call_method("to", (cast.node, cast.dtype))
+    node.meta = {**cast.node.meta, "dtype": cast.dtype}
+    tensors.add(node)
+    return node
 
 
 def _wrap_parameters(gm: fx.GraphModule) -> None:

@@ -14,7 +14,7 @@ from .rules import (_AVG, _AVG_DEFAULTS, _INTERPOLATE_PARAMS, _MAX, _MAX_DEFAULT
                     _SDPA_PARAMS, _Call, _Rule, _addmm, _batch_norm, _binary, _concat, _dropout,
                     _embedding, _functional_unary, _has_node, _inplace, _inplace_flag, _interpolate,
                     _is_mask, _layer_norm, _linear, _mean, _plain, _pool, _quantized_class,
-                    _same_dtype, _sdpa, _unary)
+                    _sdpa, _softmax, _unary)
 
 _X, _XY = ("input",), ("input", "other")
 _ADD, _SUB = _binary("Add"), _binary("Subtract")
@@ -24,8 +24,7 @@ _TORCH_SUB = _Rule(_XY + ("alpha",), {"alpha": 1}, _binary("Subtract", alpha=1))
 _TORCH_DIV = _Rule(_XY + ("rounding_mode",), {"rounding_mode": None},
                    _binary("Divide", rounding_mode=None))
 _MATMUL = _binary("MatMul")
-_SOFTMAX = _unary(lambda call: None if not _same_dtype(call, call.args["dtype"]) or _has_node(
-    call.args["dim"]) else nn.Softmax(call.args["dim"]))
+_SOFTMAX = _softmax
 _SIGMOID, _TANH = _unary(_plain(nn.Sigmoid)), _unary(_plain(nn.Tanh))
 _EXP, _SQRT, _RSQRT = (_functional_unary(n) for n in ("Exp", "Sqrt", "Rsqrt"))
 _MEAN = _Rule(_X + ("dim", "keepdim", "dtype"), {"dim": None, "keepdim": False, "dtype": None},

@@ -8,6 +8,7 @@ torch function and tensor method to its rule are in :mod:`torchqsim.prepare.rule
 
 from typing import Callable, NamedTuple, Optional
 
+import torch
 from torch import fx, nn
 
 
@@ -32,6 +33,13 @@ class _Rule(NamedTuple):
     params: tuple  # positional parameter names of the function (method: self is "input")
     defaults: dict  # parameter name -> default for the optional ones
     build: Callable[[_Call], Optional[tuple[nn.Module, tuple, dict]]]
+
+
+class Cast(NamedTuple):
+    """A module argument that is `node` cast to `dtype` first: the conversion inserts the
+    ``node.to(dtype)`` call (data movement, never quantized) before the module."""
+    node: fx.Node
+    dtype: torch.dtype
 
 
 def _is_tensor(call: _Call, value) -> bool:
@@ -214,6 +222,19 @@ def _same_dtype(call: _Call, dtype) -> bool:
     """A ``dtype=`` argument that changes nothing: None, or the input's own dtype (known when
     the model was captured on a dummy input)."""
     return dtype is None or dtype == call.args["input"].meta.get("dtype")
+
+
+def _softmax(call: _Call):
+    """``nn.Softmax(dim)``; ``softmax(x, dtype=d)`` (HF's fp32 attention probabilities in
+    bf16/fp16 models) is ``softmax(x.to(d))`` by definition, so the module gets a :class:`Cast`."""
+    x, dtype, dim = call.args["input"], call.args["dtype"], call.args["dim"]
+    if not _is_tensor(call, x) or _has_node((dim, dtype)):
+        return None
+    if _same_dtype(call, dtype):
+        return nn.Softmax(dim), (x,), {}
+    if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        return None
+    return nn.Softmax(dim), (Cast(x, dtype),), {}
 
 
 def _mean(call: _Call):

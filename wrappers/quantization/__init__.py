@@ -17,7 +17,8 @@ from .encoding_analyzer import (Encoding, EncodingAnalyzer, MinMaxEncodingAnalyz
 from .grid import Grid, GridKind
 from .block_float_quantizer import BlockFloatQuantizeDequantize
 from .float_quantizer import FloatQuantizeDequantize
-from .quantizer import QuantizeDequantize, compute_encodings
+from .calibration import compute_encodings
+from .quantizer import QuantizeDequantize
 from .tf_enhanced import TfEnhancedEncodingAnalyzer
 
 __all__ = ["Encoding", "EncodingAnalyzer", "MinMaxEncodingAnalyzer", "SqnrEncodingAnalyzer",

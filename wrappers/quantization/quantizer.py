@@ -18,8 +18,8 @@ The forward is ``torchqsim.functional.quantize_dequantize``. Calibration::
             q(x)
     y = q(x)                         # quantized with the computed encoding
 
-`compute_encodings(module)` does the same for every quantizer inside a module and names the ones
-that saw no data by their module path.
+`torchqsim.quantization.compute_encodings(module)` (calibration.py) does the same for every
+quantizer inside a module and names the ones that saw no data by their module path.
 """
 
 import contextlib
@@ -37,7 +37,7 @@ from .grid import Grid, GridKind
 _QDQ = torch.ops.qsim.quantize_dequantize.default  # the op F.quantize_dequantize calls
 _SHAPES_KEPT = 8  # input shapes whose qparams a quantizer keeps (QuantizeDequantize._qparams)
 
-__all__ = ["QuantizeDequantize", "compute_encodings", "plain_eager"]
+__all__ = ["QuantizeDequantize", "plain_eager"]
 
 
 class QuantizeDequantize(nn.Module):
@@ -362,53 +362,3 @@ def plain_eager() -> bool:
 def _full(shape, qshape):
     """`shape` aligned to the rank of `qshape` (leading ones)."""
     return (1,) * (len(qshape) - len(shape)) + tuple(shape) if qshape else ()
-
-
-@contextlib.contextmanager
-def compute_encodings(module: nn.Module, process_group=None):
-    """Calibrates every :class:`QuantizeDequantize` in `module` on the forwards inside the block.
-
-    Quantizers are named by their module path; on exit every quantizer that saw data gets its
-    encoding, and those that saw none are listed in one error. Under ``torch.distributed`` the
-    statistics of all quantizers are first merged across ranks in two collectives
-    (:func:`torchqsim.distributed.sync_statistics`): every rank must run the block.
-
-    Args:
-        module: the model holding the quantizers.
-        process_group: None: merge over the default group when ``torch.distributed`` is
-            initialized; False: never merge (e.g. calibrating on one rank only); a
-            ``ProcessGroup``: merge over it.
-
-    Raises:
-        RuntimeError: some quantizers saw no (finite) data.
-
-    Example::
-
-        >>> model = nn.Sequential(nn.Linear(4, 4), QuantizeDequantize((), 8, symmetric=False))
-        >>> with compute_encodings(model):
-        ...     _ = model(torch.randn(2, 4))
-        >>> model[1].is_initialized()
-        True
-    """
-    quantizers = [(name, m) for name, m in module.named_modules() if isinstance(m, QuantizeDequantize)]
-    for name, q in quantizers:
-        q.name = q.name or name or type(module).__name__
-        q._start_calibration()
-    try:
-        yield module
-    except BaseException:
-        for _, q in quantizers:
-            q._calibrating = False
-        raise
-    for _, q in quantizers:
-        q._calibrating = False
-    sync_statistics([q.encoding_analyzer for _, q in quantizers], process_group)
-    failed = []
-    for name, q in quantizers:
-        try:
-            q._finish_calibration()
-        except RuntimeError as e:
-            failed.append(f"{q.name}: {e.__cause__}")
-    if failed:
-        raise RuntimeError(f"{len(failed)} of {len(quantizers)} quantizers computed no encoding:\n  " +
-                           "\n  ".join(failed))

@@ -14,7 +14,8 @@ from torch import nn
 
 from ..quantization.block_float_quantizer import BlockFloatQuantizeDequantize
 from ..quantization.param_quantizer import is_frozen
-from ..quantization.quantizer import QuantizeDequantize, compute_encodings as _calibrate
+from ..quantization.calibration import compute_encodings as _calibrate
+from ..quantization.quantizer import QuantizeDequantize
 
 __all__ = ["calibrate_activations", "compute_param_encodings", "set_percentile"]
 

@@ -166,15 +166,32 @@ def test_arithmetic_on_shapes_stays_python():
 def test_calls_the_modules_cannot_express_stay_functions():
     class M(nn.Module):
         def forward(self, x):
-            a = F.softmax(x, dim=-1, dtype=torch.float64).float()
             b = torch.add(x, x, alpha=2.0)
             d = torch.div(x, 3.0, rounding_mode="floor")
-            return a + b + torch.cumsum(d, 0)
+            return b + torch.cumsum(d, 0)
 
     gm = prepare_model(M())
     left = {n.name for n in gm.graph.nodes if n.op in ("call_function", "call_method")}
-    assert {"softmax", "add", "div", "cumsum"} <= left
+    assert {"add", "div", "cumsum"} <= left
     _assert_same(M(), gm, torch.randn(3, 4))
+
+
+@pytest.mark.parametrize("x_dtype,dtype", [(torch.bfloat16, torch.float32),
+                                           (torch.float32, torch.float64)], ids=str)
+def test_softmax_with_a_dtype_becomes_a_cast_then_nn_softmax(x_dtype, dtype):
+    class M(nn.Module):   # HF eager attention: fp32 probabilities in a bf16 model
+        def forward(self, x):
+            return F.softmax(x * 2, dim=-1, dtype=dtype).to(x.dtype)
+
+    x = torch.randn(2, 3, 5).to(x_dtype)
+    gm = prepare_model(M(), dummy_input=x)
+    softmax = next(n for n in gm.graph.nodes if n.target == "module_softmax")
+    cast = softmax.args[0]
+    assert isinstance(gm.module_softmax, nn.Softmax) and gm.module_softmax.dim == -1
+    assert cast.op == "call_method" and cast.target == "to" and cast.args[1] == dtype
+    _assert_same(M(), gm, x)
+    with torch.no_grad():
+        assert gm.module_softmax(x.to(dtype)).dtype == dtype
 
 
 def test_only_calls_whose_module_has_a_quantized_class_are_converted(monkeypatch):

@@ -96,6 +96,32 @@ def test_eight_bit_kv_in_a_w16a16_sim():
     assert q_proj.bitwidth == 16
 
 
+def test_a_bf16_model_has_its_attentions_and_eight_bit_kv():
+    model, dummy = zoo_models.HF["llama"]()
+    dummy = dict(dummy, use_cache=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sim = QuantizationSimModel(model.to(torch.bfloat16), dummy, quant_scheme="tf",
+                                   default_output_bw=16, default_param_bw=16,
+                                   config_file="default")
+    found = set_attention_precision(sim, key=8, value=8)
+    assert len(found) == 2  # HF computes the probabilities in fp32: softmax(x.to(fp32))
+    sim.compute_encodings(lambda m, _: m(**dummy), None)
+    for a in found:
+        assert type(sim.model.get_submodule(a.probs)).__name__ == "QuantizedSoftmax"
+        seen = _operands(sim, dummy, [a.scores, a.probs])
+        k_t, probs = seen[a.scores][1][1], seen[a.probs][0]
+        assert k_t.dtype == torch.bfloat16 and probs.dtype == torch.float32
+        q = sim.model.get_submodule(a.key).output_quantizers[0]
+        assert q.bitwidth == 8
+        with torch.no_grad():   # bf16 keys on the 8-bit grid: rounded grid points, q's fixed points
+            assert torch.equal(q(k_t), k_t)
+        assert (k_t.float() / q.get_scale()).round().unique().numel() <= 256
+        p = sim.model.get_submodule(a.probs).output_quantizers[0]
+        pos = probs / p.get_scale() + p.get_zero_point()
+        assert (pos - pos.round()).abs().max() < 1e-3  # the probabilities are quantized
+
+
 def test_no_attention_is_an_error():
     x = torch.randn(2, 4)
     sim = QuantizationSimModel(nn.Sequential(nn.Linear(4, 4), nn.Softmax(-1)), x)

@@ -15,60 +15,20 @@ Oracles:
   16-bit other activations (``set_attention_precision``) too;
 - entries written at earlier steps are unchanged at later steps (no drift);
 - with every quantizer removed, the sim generates exactly what the float model generates;
-- an unsupported cache class is refused with its name; a captured graph whose modules differ
-  from sim.model's (Qwen2's biased projections against Llama's) is refused, both named;
+- a captured graph whose modules differ from sim.model's (Qwen2's biased projections against
+  Llama's) is refused, both named (other cache classes: test_generate_caches.py);
 - calibration through ``generate`` initializes every quantizer, and the cache still changes
   nothing.
 """
 
-import functools
-import os
-import sys
 import warnings
 
 import pytest
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "zoo"))
-
-import zoo_models  # noqa: E402
-from torchqsim import QuantizationSimModel  # noqa: E402
-from torchqsim.functional import quantize_dequantize  # noqa: E402
-from torchqsim.quantsim.attention import (attention_quantizers,  # noqa: E402
-                                          set_attention_precision)
-
-_GREEDY = dict(max_new_tokens=4, do_sample=False, output_logits=True,
-               return_dict_in_generate=True, pad_token_id=0)
-
-
-@functools.lru_cache(maxsize=None)
-def _sim(name, bw=8, kv_bw=None):
-    """A calibrated sim (shared by the tests that do not change it), its float model, a
-    prompt and a left-padded attention mask."""
-    model, dummy = zoo_models.HF[name]()
-    ids = dummy["input_ids"]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        sim = QuantizationSimModel(model, dict(dummy, use_cache=False), quant_scheme="tf",
-                                   default_output_bw=bw, default_param_bw=bw,
-                                   config_file="default")
-    if kv_bw is not None:
-        set_attention_precision(sim, key=kv_bw, value=kv_bw)
-    sim.compute_encodings(lambda m, _: m(input_ids=ids, use_cache=False), None)
-    mask = torch.ones_like(ids[:, :5])
-    mask[0, :2] = 0  # left padding in the first sequence
-    return sim, model, ids[:, :5], mask
-
-
-def _on_grid(x, q):
-    return torch.equal(quantize_dequantize(x, q.get_scale(), q.get_zero_point(), q.qmin,
-                                           q.qmax), x)
-
-
-def _kv_quantizers(sim):
-    return [(sim.model.get_submodule(a.key).output_quantizers[0],
-             sim.model.get_submodule(a.value).output_quantizers[0])
-            for a in attention_quantizers(sim)]
+from generate_helpers import GREEDY as _GREEDY, kv_quantizers as _kv_quantizers, \
+    on_grid as _on_grid, sim as _sim, zoo_models
+from torchqsim import QuantizationSimModel
 
 
 @pytest.mark.parametrize("name", ["llama", "qwen2"])
@@ -125,14 +85,6 @@ def test_without_quantizers_the_sim_generates_as_the_float_model(name):
     assert torch.equal(ours.sequences, theirs.sequences)
     for a, b in zip(ours.logits, theirs.logits):
         assert torch.equal(a, b)
-
-
-def test_unsupported_cache_class_is_named():
-    from transformers import StaticCache
-    sim, model, prompt, _ = _sim("llama", 8, None)
-    cache = StaticCache(config=model.config, max_cache_len=16)
-    with pytest.raises(TypeError, match="StaticCache is not supported"):
-        sim.model.generate(prompt, past_key_values=cache, max_new_tokens=2, do_sample=False)
 
 
 def test_a_graph_that_does_not_match_the_sim_is_refused():

@@ -58,8 +58,10 @@ def qwen2():
     return _hf("Qwen2Config", "Qwen2ForCausalLM", **_DECODER), {"input_ids": _ids()}
 
 
-def mistral():
-    return _hf("MistralConfig", "MistralForCausalLM", **_DECODER), {"input_ids": _ids()}
+def mistral(**config):
+    """`config`: settings over the zoo's (``sliding_window=6``, ...)."""
+    return _hf("MistralConfig", "MistralForCausalLM", **dict(_DECODER, **config)), \
+        {"input_ids": _ids()}
 
 
 def gemma():
@@ -121,8 +123,9 @@ def mobilenetv2():
         {"pixel_values": _image()}
 
 
-def whisper():
-    return _hf("WhisperConfig", "WhisperModel", vocab_size=64, d_model=32, encoder_layers=1,
+def whisper(model_name="WhisperModel"):
+    """`model_name`: ``WhisperForConditionalGeneration`` for a model that can generate."""
+    return _hf("WhisperConfig", model_name, vocab_size=64, d_model=32, encoder_layers=1,
                decoder_layers=1, encoder_attention_heads=4, decoder_attention_heads=4,
                encoder_ffn_dim=64, decoder_ffn_dim=64, num_mel_bins=8, max_source_positions=16,
                max_target_positions=16, pad_token_id=0, decoder_start_token_id=1), \
