@@ -121,9 +121,10 @@ def requantize(acc: Tensor, multiplier: Tensor, lo: int, hi: int) -> Tensor:
 def fma_f32(a: Tensor, b: Tensor, c) -> Tensor:
     """fp32 fused multiply-add ``fp32(a * b + c)`` with one rounding: the product of two fp32
     values is exact in fp64, and the sum of the small integers and ratios MLAS adds is exact in
-    fp64 too (at most 53 significant bits), so one rounding to fp32 remains. `b` is a scalar
-    (0-d tensor); `c` a float or a tensor that broadcasts with `a` (the result takes the
-    broadcast shape); one fp64 buffer, updated in place when `c` adds no dimensions.
+    fp64 too (at most 53 significant bits), so one rounding to fp32 remains. `b` broadcasts into
+    `a`'s shape (a 0-d ratio, a per-row scale); `c` is a float or a tensor that broadcasts with
+    `a` (the result takes the broadcast shape); one fp64 buffer, updated in place when `c` adds
+    no dimensions.
 
     Example::
 
