@@ -7,8 +7,8 @@ so that each rounding step is the one onnxruntime's CPU kernels perform:
 - :func:`quantized_bias`: the int32 bias onnxruntime's weight/bias quantization pass computes,
   ``Round(bias / (input_scale * weight_scale))`` in fp32, ties to even;
 - :func:`integer_accumulate`: an exact integer accumulation (conv or matmul) of grid integers
-  with fp32 kernels (:func:`exact_product`: the weights split into 4-bit halves when a partial
-  sum could exceed 2**24; fp64 only beyond that);
+  and the bias, rounded to fp32 once, with fp32 kernels (:func:`exact_product`: the weights
+  split into 4-bit halves when a partial sum could exceed 2**24; fp64 only beyond that);
 - :func:`requantize`: the requantization of MLAS's QLinearConv / QGemm output processor:
   ``fp32(acc) * fp32(fp32(x_scale * w_scale) / y_scale)``, clamped, rounded half to even;
 - :func:`qlinear_add`: MLAS's QLinearAdd (x86 SSE2 or AVX2+FMA kernel);
@@ -42,7 +42,7 @@ def grid_integers(x: Tensor, scale: Tensor) -> Tensor:
     """``q - zero_point`` of ``x = (q - zero_point) * scale`` (a DequantizeLinear output):
     ``rint(x / scale)`` recovers it exactly (the relative error of the two fp32 roundings is
     below 2**-22, far below half a step for grids of up to 16 bits)."""
-    return torch.round(x / scale)
+    return torch.div(x, scale).round_()
 
 
 def quantized_bias(bias: Tensor, x_scale: Tensor, w_scale: Tensor) -> Tensor:
@@ -57,9 +57,8 @@ def integer_accumulate(op, x: Tensor, w: Tensor, bias: Tensor | None, channel_di
     fp32 as MLAS converts its int32 accumulator.
 
     `op` is a bilinear torch function (``F.conv2d`` with its arguments bound, ``F.linear``);
-    `bias` holds one value per output channel, on dim `channel_dim` of the result. The product
-    is :func:`exact_product` (fp32 kernels, every partial sum below 2**24); the bias is added in
-    fp32 when that stays below 2**24, else in fp64.
+    `bias` holds one value per output channel, on dim `channel_dim` of the result
+    (:func:`exact_product`).
 
     Example::
 
@@ -68,34 +67,43 @@ def integer_accumulate(op, x: Tensor, w: Tensor, bias: Tensor | None, channel_di
         >>> integer_accumulate(F.linear, x, w, torch.tensor([1.0, -1.0]), -1)  # 19431001 > 2**24
         tensor([[19431000., 19431000.]])
     """
-    acc = exact_product(op, x, w, lambda t: t.abs().flatten(1).sum(1) if t.dim() > 1 else t.abs())
-    if bias is not None:
-        if acc.dtype == torch.float32 and acc.abs().max() + bias.abs().max() >= _EXACT_F32:
-            acc = acc.double()
-        acc = acc.add_(_on_channels(bias.to(acc.dtype), acc, channel_dim))
-    return acc.float()
+    if bias is None:
+        return exact_product(op, x, w, _output_sums)
+    return exact_product(op, x, w, _output_sums, bias.abs().max(),
+                         lambda acc: acc.add_(_on_channels(bias.to(acc.dtype), acc, channel_dim)))
 
 
-def exact_product(op, x: Tensor, w: Tensor, sums) -> Tensor:
-    """``op(x, w)`` of grid integers, exact: in fp32 when ``max|x| * max(sums(w)) < 2**24``
-    (`sums`: per output, the sum of ``|w|`` over the reduction; every partial sum is then an
-    integer below 2**24 whatever the kernel's order); else as ``16 * op(x, hi) + op(x, lo)``
-    with ``w = 16 * hi + lo``, ``lo`` in ``[0, 15]``, when both halves are exact in fp32
-    (combined in fp64: returns fp64); else in fp64 (exact below 2**53)."""
-    top = x.abs().max()
-    if top * sums(w).max() < _EXACT_F32:
-        return op(x, w)
+def _output_sums(w: Tensor) -> Tensor:
+    """Per output channel (dim 0), the sum of ``|w|`` over the rest."""
+    return w.abs().flatten(1).sum(1) if w.dim() > 1 else w.abs()
+
+
+def exact_product(op, x: Tensor, w: Tensor, sums, bias_bound=0, add_bias=None) -> Tensor:
+    """``fp32(op(x, w) + bias)`` of grid integers: the exact integer, rounded to fp32 once (as
+    MLAS converts its int32 accumulator).
+
+    `sums`: per output, the sum of ``|w|`` over the reduction; `add_bias` adds the integer bias
+    in place (bounded by `bias_bound`), or None. With ``m = max|x|``: when ``m * max(sums(w)) +
+    bias_bound < 2**24`` every partial sum is an integer below 2**24 whatever the kernel's
+    order: one fp32 product; else, with ``w = 16 * hi + lo`` (``lo`` in ``[0, 15]``), when both
+    halves are exact in fp32 (the bias with ``lo``): ``16 * op(x, hi) + (op(x, lo) + bias)``,
+    whose one fp32 addition rounds the exact sum once; else in fp64 (exact below 2**53)."""
+    low, high = torch.aminmax(x)  # one pass, no |x| temporary
+    top = torch.maximum(-low, high)
+    add_bias = add_bias or (lambda acc: acc)
+    if top * sums(w).max() + bias_bound < _EXACT_F32:
+        return add_bias(op(x, w))
     hi = torch.floor(w / 16)
     lo = w - 16 * hi
-    if top * torch.maximum(sums(hi).max(), sums(lo).max()) < _EXACT_F32:
-        return op(x, hi).double().mul_(16).add_(op(x, lo))
-    return op(x.double(), w.double())
+    if top * sums(hi).max() < _EXACT_F32 and top * sums(lo).max() + bias_bound < _EXACT_F32:
+        return op(x, hi).mul_(16).add_(add_bias(op(x, lo)))
+    return add_bias(op(x.double(), w.double())).float()
 
 
 def exact_matmul(a: Tensor, b: Tensor) -> Tensor:
     """``a @ b`` of grid integers, exact (:func:`exact_product`), returned in fp32 as MLAS
     converts its int32 accumulator."""
-    return exact_product(torch.matmul, a, b, lambda t: t.abs().sum(-2)).float()
+    return exact_product(torch.matmul, a, b, lambda t: t.abs().sum(-2))
 
 
 def _on_channels(bias: Tensor, acc: Tensor, channel_dim: int) -> Tensor:
@@ -107,22 +115,28 @@ def _on_channels(bias: Tensor, acc: Tensor, channel_dim: int) -> Tensor:
 def requantize(acc: Tensor, multiplier: Tensor, lo: int, hi: int) -> Tensor:
     """``rint(clamp(fp32(acc) * multiplier, lo, hi))`` (MLAS's requantization: fp32 product,
     clamp to ``[qmin - zp, qmax - zp]``, round half to even), without the zero point."""
-    return torch.round(torch.clamp(acc.float() * multiplier, lo, hi))
+    return torch.mul(acc.float(), multiplier).clamp_(lo, hi).round_()
 
 
-def fma_f32(a: Tensor, b: Tensor, c: Tensor) -> Tensor:
+def fma_f32(a: Tensor, b: Tensor, c) -> Tensor:
     """fp32 fused multiply-add ``fp32(a * b + c)`` with one rounding: the product of two fp32
     values is exact in fp64, and the sum of the small integers and ratios MLAS adds is exact in
-    fp64 too (at most 53 significant bits), so one rounding to fp32 remains. `b` and `c` may
-    be scalars (0-d tensors): they broadcast without a copy; one fp64 buffer, updated in place.
+    fp64 too (at most 53 significant bits), so one rounding to fp32 remains. `b` broadcasts into
+    `a`'s shape (a 0-d ratio, a per-row scale); `c` is a float or a tensor that broadcasts with
+    `a` (the result takes the broadcast shape); one fp64 buffer, updated in place when `c` adds
+    no dimensions.
 
     Example::
 
         >>> fma_f32(torch.tensor([3.0]), torch.tensor(0.1), torch.tensor(1.0))
         tensor([1.3000])
     """
-    t = a.to(torch.float64, copy=True)
-    return t.mul_(b.double()).add_(c.double() if c.dim() == 0 else c).float()
+    t = a.to(torch.float64, copy=True).mul_(b.double())
+    if isinstance(c, Tensor):
+        c = c.double() if c.dim() == 0 else c
+        if torch.broadcast_shapes(t.shape, c.shape) != t.shape:
+            return (t + c).float()
+    return t.add_(c).float()
 
 
 def uses_fma() -> bool:
@@ -137,25 +151,43 @@ def uses_avx512() -> bool:
 
 
 def qlinear_add(qa: Tensor, qb: Tensor, a: tuple, b: tuple, c: tuple, type_range: tuple,
-                fma: bool) -> Tensor:
-    """MLAS's QLinearAdd of two same-shape quantized tensors, as stored integers.
+                fma: bool, scalar_b: bool = False) -> Tensor:
+    """MLAS's QLinearAdd (``qladd.cpp``, ``qladd_avx2.cpp``) of two quantized tensors (any
+    broadcast), as stored integers.
+
+    With ``ra = fp32(a_scale / c_scale)``, ``rb`` likewise: the AVX2 kernel (compiled with FMA
+    contraction) computes ``fixed = fp32(zc - fma(ra, za, fp32(rb * zb)))`` and
+    ``fma(qa, ra, fma(qb, rb, fixed))``; with a scalar B it first folds B into the constant,
+    ``fixed' = fma(qb, rb, fixed)``, then ``fma(qa, ra, fixed')``: the same values. The SSE2 kernel rounds each
+    product and sum: ``fixed = zc - (ra * za + rb * zb)``, ``(fixed + qa * ra) + qb * rb``, or
+    ``(fixed + qb * rb) + qa * ra`` with a scalar B. onnxruntime's broadcast loop passes an
+    operand as the scalar B per span when it is broadcast along the innermost dimension, and
+    swaps A and B when A is that operand (the caller swaps them too).
 
     Args:
-        qa, qb: the stored integers (``q``, zero point included) of A and B.
+        qa, qb: the stored integers (``q``, zero point included) of A and B (broadcastable).
         a, b, c: ``(scale, zero_point)`` of A, B and the output C (fp32 scale tensors, ints).
         type_range: ``(lowest, highest)`` of the output's integer type (saturation).
-        fma: the AVX2 kernel (``fma(qa, ra, fma(qb, rb, fixed))``) instead of SSE2's
-            ``(fixed + qa * ra) + qb * rb``.
+        fma: the AVX2 kernel instead of SSE2's.
+        scalar_b: B is a scalar per span of A (broadcast along A's innermost dimension).
 
     Returns:
         The stored integers of C (``q``, zero point included).
+
+    Example::
+
+        >>> s = (torch.tensor(0.1), 3)
+        >>> qlinear_add(torch.tensor([[5.0, 9.0]]), torch.tensor([[4.0]]), s, s, s, (0, 255),
+        ...             True, scalar_b=True)
+        tensor([[ 6., 10.]])
     """
     ra, rb = a[0] / c[0], b[0] / c[0]
-    fixed = float(c[1]) - (ra * a[1] + rb * b[1])
     if fma:
-        r = fma_f32(qa, ra, fma_f32(qb, rb, fixed))
+        fixed = float(c[1]) - fma_f32(ra, torch.tensor(float(a[1])), rb * b[1])
+        r = fma_f32(qa, ra, fma_f32(qb, rb, fixed))  # fixed' of a scalar B: the inner fma
     else:
-        r = (fixed + qa * ra) + qb * rb
+        fixed = float(c[1]) - (ra * a[1] + rb * b[1])
+        r = (fixed + qb * rb) + qa * ra if scalar_b else (fixed + qa * ra) + qb * rb
     return torch.clamp(torch.round(r), *type_range)
 
 

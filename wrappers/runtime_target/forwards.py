@@ -51,8 +51,8 @@ def _check_no_grad(module) -> None:
 def _requantized(module, group: FusedGroup, acc: Tensor, multiplier: Tensor) -> Tensor:
     y_scale, y_zp = _params(group.output)
     zp = int(y_zp)
-    k = ar.requantize(acc, multiplier, group.output.qmin - zp, group.output.qmax - zp)
-    y = k * y_scale
+    y = ar.requantize(acc, multiplier, group.output.qmin - zp, group.output.qmax - zp)
+    y.mul_(y_scale)  # k * y_scale, in place
     return y if group.through_relu else module.quantize_outputs(y)
 
 
@@ -132,16 +132,35 @@ def _gemm(module, group, x):
     return _weighted(module, group, x, F.linear, -1)
 
 
+def _scalar_operand(a_shape, b_shape) -> int | None:
+    """Which operand (0: A, 1: B, None: neither) onnxruntime's broadcast loop hands to MLAS as
+    a scalar per span: the one of size 1 on the innermost dimension of size > 1 of the output
+    (the spans run along it)."""
+    out = torch.broadcast_shapes(a_shape, b_shape)
+    inner = max((i - len(out) for i, n in enumerate(out) if n > 1), default=None)
+    if inner is None:
+        return None
+    for index, shape in enumerate((a_shape, b_shape)):
+        if len(shape) < -inner or shape[inner] == 1:
+            return index
+    return None
+
+
 def _add(module, group, a, b):
+    """QLinearAdd (:func:`.arithmetic.qlinear_add`), any broadcast: an operand that is a scalar
+    per span is MLAS's B (onnxruntime swaps A and B when it is A)."""
     a, b = module.quantize_inputs((a, b))
-    if not (isinstance(a, Tensor) and isinstance(b, Tensor)) or a.shape != b.shape:
+    if not (isinstance(a, Tensor) and isinstance(b, Tensor)):
         return module.quantize_outputs(module.quantized_forward(a, b))
     (sa, za), (sb, zb), (sc, zc) = (_params(q) for q in (*group.inputs, group.output))
     za, zb, zc = int(za), int(zb), int(zc)
     qa = ar.grid_integers(a, sa) + za
     qb = ar.grid_integers(b, sb) + zb
     low = -128 if group.output.qmin < 0 else 0
-    r = ar.qlinear_add(qa, qb, (sa, za), (sb, zb), (sc, zc), (low, low + 255), ar.uses_fma())
+    scalar = _scalar_operand(a.shape, b.shape)
+    ops = ((qb, qa), ((sb, zb), (sa, za))) if scalar == 0 else ((qa, qb), ((sa, za), (sb, zb)))
+    r = ar.qlinear_add(*ops[0], *ops[1], (sc, zc), (low, low + 255), ar.uses_fma(),
+                       scalar_b=scalar is not None)
     return module.quantize_outputs((r - zc) * sc)
 
 

@@ -13,8 +13,8 @@ the groups it replicates, each as a :class:`FusedGroup`:
 
 Conditions (the selectors' checks, on the sim's quantizers): every input is read through a
 DequantizeLinear, i.e. the module's own input quantizer or the output quantizer of its
-producer, also across a ``MaxPool``, ``Flatten`` or ``Dropout`` without quantizers and across
-data movement (views, transposes, squeezes, slices, fp32 casts; not a Gather, Split, Expand or
+producer, also across a ``MaxPool``, ``Flatten`` or ``Dropout`` without quantizers, across a no-op
+``x * 1``, ``x + 0`` (onnxruntime's NoopElimination removes them) and across data movement (views, transposes, squeezes, slices, fp32 casts; not a Gather, Split, Expand or
 Concat), as onnxruntime propagates the DQ; activations per-tensor on an 8-bit grid that fills
 its ONNX type (uint8 ``[0, 255]`` or int8 ``[-128, 127]``), input and output of the same
 signedness; weights
@@ -34,7 +34,8 @@ from ..graph.nodes import Producer
 from ..nn.activation import QuantizedReLU, QuantizedSoftmax
 from ..nn.conv import QuantizedConv1d, QuantizedConv2d
 from ..nn.dropout import QuantizedDropout
-from ..nn.elementwise import QuantizedAdd, QuantizedMatMul, QuantizedMultiply
+from ..nn.elementwise import (QuantizedAdd, QuantizedDivide, QuantizedMatMul, QuantizedMultiply,
+                              QuantizedSubtract)
 from ..nn.linear import QuantizedLinear
 from ..nn.pooling import QuantizedMaxPool1d, QuantizedMaxPool2d
 from ..nn.shape import QuantizedFlatten
@@ -47,6 +48,9 @@ _KINDS = {QuantizedConv1d: "conv", QuantizedConv2d: "conv", QuantizedLinear: "ge
           QuantizedAdd: "add", QuantizedMultiply: "mul", QuantizedMatMul: "matmul",
           QuantizedSoftmax: "softmax"}
 _BINARY = ("add", "mul", "matmul")
+#: Kernels onnxruntime's x86 CPU selectors fuse for uint8 activations only (int8 is allowed on
+#: ARM alone): with int8 activations Add, Mul, MatMul of two activations and Softmax stay float.
+_UINT8_ONLY = ("add", "mul", "matmul", "softmax")
 _TRANSPARENT = (QuantizedMaxPool1d, QuantizedMaxPool2d, QuantizedFlatten, QuantizedDropout)
 #: Data movement a DequantizeLinear crosses (onnxruntime's QDQ propagation: Reshape,
 #: Transpose, Squeeze, Unsqueeze, Slice; torch's view methods export as those).
@@ -72,6 +76,11 @@ def _is_move(node: fx.Node) -> bool:
         return all(isinstance(i, slice) or i is Ellipsis for i in index)
     return name in _MOVES
 _FULL_8BIT = ((0, 255), (-128, 127))
+#: onnxruntime's NoopElimination (basic level, before the QDQ fusions) removes ``x + 0``,
+#: ``0 + x``, ``x - 0``, ``x * 1``, ``1 * x`` and ``x / 1`` with a one-value constant (Whisper's
+#: attention scales its scores by 1.0): the identity value, and whether it may come first.
+_NOOPS = {QuantizedAdd: (0, True), QuantizedSubtract: (0, False), QuantizedMultiply: (1, True),
+          QuantizedDivide: (1, False)}
 
 
 @dataclass
@@ -116,6 +125,27 @@ def _moves_only(node, target) -> bool:
     return True
 
 
+def _passes_dq(op) -> int | None:
+    """The input of `op` (an op without output quantizer) whose DequantizeLinear reaches its
+    consumers: 0 for a :data:`_TRANSPARENT` module, the tensor input of a no-op that
+    onnxruntime removes (:data:`_NOOPS`: a Python number as the other operand, the output no
+    model output); None when `op` stops it."""
+    module = op.module
+    if any(q is not None for q in module.input_quantizers):
+        return None
+    if isinstance(module, _TRANSPARENT):
+        return 0
+    noop = _NOOPS.get(type(module))
+    if noop is None or op.is_model_output[0] or len(op.node.args) != 2 or op.node.kwargs:
+        return None
+    for index in (0, 1):
+        const = op.node.args[1 - index]
+        if (op.tensor_inputs[index] and type(const) in (int, float) and const == noop[0]
+                and (index == 0 or noop[1])):
+            return index
+    return None
+
+
 def _source_quantizer(op, index: int):
     """The quantizer whose DequantizeLinear feeds input `index` of `op`, or None."""
     own = op.module.input_quantizers
@@ -130,10 +160,10 @@ def _source_quantizer(op, index: int):
         q = module.output_quantizers[out] if out < len(module.output_quantizers) else None
         if q is not None:
             return q
-        if not isinstance(module, _TRANSPARENT) or any(
-                s is not None for s in module.input_quantizers):
+        through = _passes_dq(source.op)
+        if through is None:
             return None
-        source, node = source.op.inputs[0], source.op.node.args[0]
+        source, node = source.op.inputs[through], source.op.node.args[through]
     return None
 
 
@@ -166,7 +196,7 @@ def _group(op, saturates: bool) -> FusedGroup | None:
             q is not None and _activation_ok(q) and (q.qmin < 0) == (output.qmin < 0)
             for q in inputs):
         return None
-    if kind in ("matmul", "softmax") and output.qmin < 0:  # int8: not replicated
+    if kind in _UINT8_ONLY and output.qmin < 0:
         return None
     if kind == "softmax" and getattr(op.module, "dim", None) is None:
         return None

@@ -163,3 +163,17 @@ def test_w8a16_onnxruntime_runs_matmulnbits_which_the_target_mode_leaves_to_refe
     scale = sim.model.get_submodule("encoder.layer.1.output.LayerNorm").output_quantizers[0]
     steps = ((got[0] - expected[0]).abs().max() / scale.get_scale()).item()
     assert steps > 1  # measured: 117 steps of the 16-bit grid (docs/runtime_target.md §3)
+
+
+def test_w8a8_whisper_every_quantized_tensor_is_bit_equal():
+    """The zoo's Whisper: its attention scales the scores by 1.0, which onnxruntime removes
+    (NoopElimination), so its Softmaxes run as QLinearSoftmax; the target mode follows."""
+    import checks
+    model, inputs = zoo_models.whisper()
+    sim = checks.calibrated_sim(model, inputs, 8)
+    sim.model.eval()
+    fused = sim.set_target("onnxruntime")
+    assert {"module_softmax", "module_softmax_2"} <= set(fused)
+    report = sim.compare_with_runtime(inputs, verbose=False)
+    assert report.first_divergent is None and report.outputs == [1.0, 1.0]
+    assert len(report.tensors) > 40 and all(t.bit_equal == 1.0 for t in report.tensors)
