@@ -13,11 +13,11 @@ Example::
     >>> from torchqsim.quantization.param_quantizer import ParamQuantizeDequantize
     >>> q = ParamQuantizeDequantize((), 8, symmetric=True).eval()
     >>> q.cache_eval_output = False
-    >>> w = torch.tensor([1.0, -0.3])
+    >>> w = torch.linspace(-1.0, 1.0, 1 << 16)        # 256 KiB: through the buffer
     >>> with torch.no_grad():
     ...     y = quantized_weight_for_op(q, w)
-    >>> y, torch.equal(y, q(w))
-    (tensor([ 1.0000, -0.2992]), True)
+    >>> torch.equal(y, q(w)), y.untyped_storage().data_ptr() != w.untyped_storage().data_ptr()
+    (True, True)
 """
 
 import threading
@@ -31,20 +31,29 @@ from ..quantization.quantizer import plain_eager
 
 __all__ = ["SCRATCH_MAX_BYTES", "quantized_weight_for_op"]
 
-#: Weights up to this size go through the buffer. Larger ones are allocated per call: glibc
-#: always serves those with mmap (its dynamic threshold stops at 32 MiB) and returns them.
+#: Weights from SCRATCH_MIN_BYTES to SCRATCH_MAX_BYTES go through the buffer. Smaller ones are
+#: allocated per call (cheap, from the heap's free lists); larger ones too, since glibc always
+#: serves those with mmap (its dynamic threshold stops at 32 MiB) and returns them.
+SCRATCH_MIN_BYTES = 256 << 10
 SCRATCH_MAX_BYTES = 32 << 20
 
 _LOCAL = threading.local()
 
 
 def _scratch(like: Tensor) -> Tensor:
-    """This thread's buffer for `like`'s dtype, viewed as a contiguous tensor of its shape."""
-    buffers = _LOCAL.__dict__.setdefault("buffers", {})
-    buf = buffers.get(like.dtype)
-    if buf is None or buf.numel() < like.numel():
-        buf = buffers[like.dtype] = torch.empty(like.numel(), dtype=like.dtype)
-    return buf[:like.numel()].view(like.shape)
+    """This thread's buffer for `like`'s dtype, viewed as a contiguous tensor of its shape (the
+    views are kept: a forward asks for the same few shapes every time)."""
+    views = _LOCAL.__dict__.setdefault("views", {})
+    view = views.get((like.dtype, like.shape))
+    if view is None:
+        buffers = _LOCAL.__dict__.setdefault("buffers", {})
+        buf = buffers.get(like.dtype)
+        if buf is None or buf.numel() < like.numel():
+            buf = buffers[like.dtype] = torch.empty(like.numel(), dtype=like.dtype)
+            for key in [k for k in views if k[0] == like.dtype]:
+                del views[key]  # views of the smaller buffer: it is freed once they go
+        view = views[(like.dtype, like.shape)] = buf[:like.numel()].view(like.shape)
+    return view
 
 
 def _hooked(q) -> bool:
@@ -57,14 +66,14 @@ def quantized_weight_for_op(q, weight: Tensor) -> Tensor | None:
 
     It applies to a :class:`ParamQuantizeDequantize` without an eval cache
     (``cache_eval_output`` False) and without hooks, in a no-grad plain eager call, on a
-    contiguous CPU weight of at most :data:`SCRATCH_MAX_BYTES`. The result is bit for bit
-    ``q(weight)``, but it is overwritten by the next weight this thread quantizes: the caller
+    contiguous CPU weight of :data:`SCRATCH_MIN_BYTES` to :data:`SCRATCH_MAX_BYTES`. The result
+    is bit for bit ``q(weight)``, but it is overwritten by the next weight this thread quantizes: the caller
     must consume it at once and keep no reference to it.
     """
     if not (isinstance(q, ParamQuantizeDequantize) and
             type(q).forward is ParamQuantizeDequantize.forward and not q.cache_eval_output and
             weight.device.type == "cpu" and weight.is_contiguous() and
-            weight.numel() * weight.element_size() <= SCRATCH_MAX_BYTES and
+            SCRATCH_MIN_BYTES <= weight.numel() * weight.element_size() <= SCRATCH_MAX_BYTES and
             not torch.is_grad_enabled() and plain_eager() and not _hooked(q)):
         return None
     return q.forward_into(weight, _scratch(weight))

@@ -34,7 +34,8 @@ from ._layout import aligned_shape, qdq_layout
 from .encoding_analyzer import Encoding, EncodingAnalyzer, MinMaxEncodingAnalyzer
 from .grid import Grid, GridKind
 
-_QDQ = torch.ops.qsim.quantize_dequantize.default  # the op F.quantize_dequantize calls
+_QDQ = torch.ops.qsim.quantize_dequantize.default  # the ops F.quantize_dequantize calls
+_QDQ_OUT = torch.ops.qsim.quantize_dequantize_out.default
 _SHAPES_KEPT = 8  # input shapes whose qparams a quantizer keeps (QuantizeDequantize._qparams)
 
 __all__ = ["QuantizeDequantize", "plain_eager"]
@@ -237,7 +238,10 @@ class QuantizeDequantize(nn.Module):
             return y if out is None else out.copy_(y)
         if out is None:
             return _QDQ(x, scale, zp, qmin, qmax, axis, block)
-        return F.quantize_dequantize(x, scale, zp, qmin, qmax, axis, block, out=out)
+        if torch.is_grad_enabled():  # F raises where autograd would need the input
+            return F.quantize_dequantize(x, scale, zp, qmin, qmax, axis, block, out=out)
+        _QDQ_OUT(x, scale, zp, qmin, qmax, axis, block, out)
+        return out
 
     def _qparams(self, x_shape) -> tuple:
         """``(scale, zero_point, qmin, qmax, axis, block_size)`` of the op for an input of

@@ -15,6 +15,12 @@ from asserts import assert_same
 from torchqsim.quantization.param_quantizer import ParamQuantizeDequantize
 
 
+@pytest.fixture(autouse=True)
+def small_weights_too(monkeypatch):
+    """The buffer for the small weights of these tests as well (in use it starts at 256 KiB)."""
+    monkeypatch.setattr(scratch, "SCRATCH_MIN_BYTES", 0)
+
+
 def _weight_quantizer(w, shape):
     q = ParamQuantizeDequantize(shape, 4, symmetric=True)
     q.set_range(-w.abs().amax(dim=tuple(range(1, w.dim())), keepdim=True).reshape(shape),
@@ -56,6 +62,11 @@ def test_the_buffer_is_reused_and_never_returned_by_the_quantizer_itself():
         a = scratch.quantized_weight_for_op(q, qlin.weight)
         b = scratch.quantized_weight_for_op(qconv.param_quantizers["weight"], qconv.weight)
         assert a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
+        assert not torch.equal(a, q(qlin.weight))  # b overwrote it: consume before the next
+        big = torch.randn(64, 64)              # a larger weight: the buffer grows
+        c = scratch.quantized_weight_for_op(q, big)
+        assert_same(c, q(big))
+        assert_same(scratch.quantized_weight_for_op(q, qlin.weight), q(qlin.weight))
         own = q(qlin.weight)                   # a plain call allocates its result
         assert own.untyped_storage().data_ptr() != a.untyped_storage().data_ptr()
         assert_same(own, q(qlin.weight))
@@ -76,6 +87,9 @@ def test_the_buffer_is_not_used_with_grad_hooks_a_cache_or_another_thread(monkey
         q.cache_eval_output = True
         assert scratch.quantized_weight_for_op(q, w) is None
         q.cache_eval_output = False
+        monkeypatch.setattr(scratch, "SCRATCH_MIN_BYTES", w.numel() * w.element_size() + 1)
+        assert scratch.quantized_weight_for_op(q, w) is None      # smaller than the minimum
+        monkeypatch.setattr(scratch, "SCRATCH_MIN_BYTES", 0)
         here = scratch.quantized_weight_for_op(q, w).untyped_storage().data_ptr()
         there = []
 
