@@ -4,8 +4,13 @@
  * Bit-exact with qsim_widen_h16_ref / qsim_narrow_h16_ref (qdq_half.c): the hardware conversions
  * (vcvtph2ps, vcvtps2ph with round to nearest even) are exact or round like the reference, and
  * NaN lanes are rebuilt as the reference writes them (vcvtph2ps sets the quiet bit; vcvtps2ph keeps
- * payload bits). The last n % 16 values use masked loads and stores. qsim_qdq_h16_avx512 chains
- * the same widen, the qdq of qdq__avx512.c and the same narrow in registers.
+ * payload bits). The last n % 16 values use masked loads and stores.
+ *
+ * The fused kernels, bit-exact with qsim_qdq_h16_ref / qsim_qdq_backward_h16_ref:
+ * qsim_qdq_h16_avx512 chains the widen, the qdq of qdq_v16.h and the narrow in registers
+ * (without their NaN cases: a qdq result is never NaN); qsim_qdq_backward_h16_avx512 computes the
+ * straight-through mask from x and selects the 16-bit dy itself (NaN dy canonical as narrow
+ * writes it).
  */
 #include "x86/qdq_v16.h"
 
