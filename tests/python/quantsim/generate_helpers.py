@@ -1,6 +1,6 @@
-"""Shared by the generate tests (test_generate.py, test_generate_caches.py): tiny calibrated
-sims of the zoo's decoders with a prompt and a left-padded mask, the KV quantizers of a sim,
-and the check that a tensor is on a quantizer's grid.
+"""Shared by the generate tests (test_generate*.py): tiny calibrated sims of the zoo's decoders
+with a prompt and a left-padded mask, the KV quantizers of a sim, the check that a tensor is on a
+quantizer's grid, a sim with its quantizers removed and the comparison of two generations.
 
 Example::
 
@@ -61,3 +61,17 @@ def kv_quantizers(sim_):
     return [(sim_.model.get_submodule(a.key).output_quantizers[0],
              sim_.model.get_submodule(a.value).output_quantizers[0])
             for a in attention_quantizers(sim_)]
+
+
+def unquantized(sim_):
+    """`sim_` with every quantizer removed (in place: give it a sim of its own)."""
+    sim_.exclude_layers_from_quantization([n for n, _ in sim_.named_qmodules()])
+    assert not list(sim_.quantizers())
+    return sim_
+
+
+def assert_same_generation(ours, theirs):
+    """Two ``generate`` results (``return_dict_in_generate``) with equal tokens and logits."""
+    assert torch.equal(ours.sequences, theirs.sequences)
+    for a, b in zip(ours.logits, theirs.logits):
+        assert torch.equal(a, b)

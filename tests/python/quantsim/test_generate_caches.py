@@ -29,7 +29,7 @@ import torch
 from transformers import DynamicCache, StaticCache
 from transformers.cache_utils import MtpCache
 
-from generate_helpers import GREEDY, kv_quantizers, on_grid, sim
+from generate_helpers import GREEDY, assert_same_generation, kv_quantizers, on_grid, sim, unquantized
 from torchqsim import QuantizationSimModel
 from torchqsim.quantsim.generation import GenerationError
 
@@ -141,13 +141,10 @@ def test_sliding_window_generation(cache, layer_class):
                                          ("mistral_sliding", "static")])
 def test_without_quantizers_the_sim_generates_as_the_float_model(name, cache):
     sim_, model, prompt, mask = sim.__wrapped__(name)  # a sim of its own: it is changed
-    sim_.exclude_layers_from_quantization([n for n, _ in sim_.named_qmodules()])
-    assert not list(sim_.quantizers())
-    ours = _generate(sim_.model.generate, model.config, prompt, mask, cache, max_new_tokens=5)
+    ours = _generate(unquantized(sim_).model.generate, model.config, prompt, mask, cache,
+                     max_new_tokens=5)
     theirs = _generate(model.generate, model.config, prompt, mask, cache, max_new_tokens=5)
-    assert torch.equal(ours.sequences, theirs.sequences)
-    for a, b in zip(ours.logits, theirs.logits):
-        assert torch.equal(a, b)
+    assert_same_generation(ours, theirs)
 
 
 @pytest.mark.parametrize("cache", [None, "static"])

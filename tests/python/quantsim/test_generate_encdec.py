@@ -23,7 +23,7 @@ import warnings
 import pytest
 import torch
 
-from generate_helpers import GREEDY, on_grid, zoo_models
+from generate_helpers import GREEDY, assert_same_generation, on_grid, unquantized, zoo_models
 from torchqsim import QuantizationSimModel
 
 
@@ -83,13 +83,8 @@ def test_cache_entries_are_on_their_grids_and_cross_attention_is_written_once():
 
 def test_without_quantizers_the_sim_generates_as_the_float_model():
     sim, model, prompt, mask = _t5.__wrapped__()
-    sim.exclude_layers_from_quantization([n for n, _ in sim.named_qmodules()])
-    assert not list(sim.quantizers())
-    ours = sim.model.generate(prompt, attention_mask=mask, **GREEDY)
-    theirs = model.generate(prompt, attention_mask=mask, **GREEDY)
-    assert torch.equal(ours.sequences, theirs.sequences)
-    for a, b in zip(ours.logits, theirs.logits):
-        assert torch.equal(a, b)
+    ours = unquantized(sim).model.generate(prompt, attention_mask=mask, **GREEDY)
+    assert_same_generation(ours, model.generate(prompt, attention_mask=mask, **GREEDY))
 
 
 def test_whisper_generates_with_its_cache():
