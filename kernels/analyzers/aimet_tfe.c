@@ -1,0 +1,182 @@
+/* aimet-torch 2.42's tf_enhanced kernels (qsim/aimet_tfe.h): every float32 operation is the one
+ * the torch ops of wrappers/quantization/tf_enhanced.py perform, in their order. The hot loops
+ * live in analyzers/aimet_tfe_kernels.h, one variant per ISA. */
+#include <float.h>
+#include <stdlib.h>
+
+#include "analyzers/aimet_tfe_kernels.h"
+#include "runtime/variants_dispatch.h"
+
+#define BINS        QSIM_TFE_BINS
+#define ASYM_DELTAS 17
+#define SYM_DELTAS  101
+#define MAX_CANDS   (ASYM_DELTAS * (QSIM_TFE_MAX_OFFSETS + 1))
+
+QSIM_TFE_DEFINE_VARIANT(ref)
+
+#define QSIM_TFE_VARIANT(isa) { #isa, qsim_##isa##_supported, qsim_tfe_cost_##isa, qsim_tfe_count_##isa },
+static const qsim_tfe_kernels qsim_tfe_table[] = {
+#include "analyzers/aimet_tfe_variants.inc"
+};
+#undef QSIM_TFE_VARIANT
+
+QSIM_DEFINE_VARIANT_DISPATCH(qsim_tfe_kernels, qsim_tfe_table, qsim_tfe_variants, qsim_tfe_best)
+
+qsim_status qsim_tfe_histogram_k(const qsim_tfe_kernels * k, size_t n, const float * x, float lo,
+                                 float hi, float * counts) {
+    if (!k || !(lo < hi) || !isfinite(lo) || !isfinite(hi) || (n && !x) || !counts) {
+        return QSIM_INVALID_ARGUMENT;
+    }
+    int64_t c[4][QSIM_TFE_SLOTS];
+    memset(c, 0, sizeof c);
+    k->count(n, x, lo, hi, c);
+    for (int b = 0; b < BINS; b++) {
+        counts[b] = (float) (c[0][b] + c[1][b] + c[2][b] + c[3][b]);
+    }
+    counts[0] += (float) (c[0][BINS] + c[1][BINS] + c[2][BINS] + c[3][BINS]);
+    counts[BINS - 1] += (float) (c[0][BINS + 1] + c[1][BINS + 1] + c[2][BINS + 1] + c[3][BINS + 1]);
+    return QSIM_SUCCESS;
+}
+
+qsim_status qsim_tfe_histogram(size_t n, const float * x, float lo, float hi, float * counts) {
+    return qsim_tfe_histogram_k(qsim_tfe_best(), n, x, lo, hi, counts);
+}
+
+static void tfe_row_init(qsim_tfe_row * r, const qsim_tfe_params * p, const float * counts,
+                         const float * edges) {
+    const float width = edges[1] - edges[0], start = edges[0] + width / 2.0f;
+    const int   block = 4 * p->lanes;
+    r->h = counts, r->steps = (float) p->steps, r->lanes = p->lanes;
+    r->first = BINS, r->end = 0;
+    for (int i = 0; i < BINS; i++) {
+        r->c[i] = start + width * (float) i;
+        if (counts[i] != 0.0f) {
+            r->first = r->first < i ? r->first : i;
+            r->end   = i + 1;
+        }
+    }
+    r->first = r->first / block * block;
+    r->end   = (r->end + block - 1) / block * block;
+    if (!(fabsf(edges[0]) < 1e18f && fabsf(edges[0] + width * BINS) < 1e18f) || r->first >= r->end) {
+        r->first = 0, r->end = BINS;  /* a term could be inf * 0: sum them all */
+    }
+}
+
+/* The candidates (scale, offset) in AIMET's order; returns their count. */
+static int tfe_candidates(const qsim_tfe_params * p, float lo, float hi, float * d, float * o) {
+    const double min_scale_d = fmin((double) FLT_EPSILON, 0.01 / p->steps);
+    const float  steps = (float) p->steps, min_scale = (float) min_scale_d;
+    lo = fminf(lo, 0.0f), hi = fmaxf(hi, 0.0f);
+    hi = fmaxf(hi, lo + (float) (min_scale_d * p->steps));
+    if (p->symmetric) {
+        const float top = 2.0f * fmaxf(hi, -lo) / steps, off = (float) -((p->steps + 1) / 2);
+        for (int k = 0; k < SYM_DELTAS; k++) {
+            d[k] = fmaxf(top * (float) (k + 1) / (float) (SYM_DELTAS - 1), min_scale), o[k] = off;
+        }
+        return SYM_DELTAS;
+    }
+    const float top = (hi - lo) / steps, seen_off = qsim_tfe_rint(lo / top);
+    const float seen_lo = top * seen_off, seen_hi = seen_lo + top * steps;
+    const int   cols    = p->n_offsets + 1;
+    for (int k = 0; k < ASYM_DELTAS; k++) {
+        const float dk = top * (float) (k + 1) / (float) (ASYM_DELTAS - 1);
+        for (int j = 0; j < cols; j++) {
+            const float oj = j < p->n_offsets ? p->offsets[j] : seen_off;
+            const float a = fmaxf(seen_lo, dk * oj), b = fminf(seen_hi, dk * oj + dk * steps);
+            const float dc = fmaxf((b - a) / steps, min_scale);
+            d[k * cols + j] = dc, o[k * cols + j] = qsim_tfe_rint(a / dc);
+        }
+    }
+    return ASYM_DELTAS * cols;
+}
+
+/* Candidate j and a double estimate of its cost. */
+typedef struct tfe_guess {
+    double cost;
+    int    j;
+} tfe_guess;
+
+static int tfe_guess_cmp(const void * a, const void * b) {
+    const tfe_guess * x = a, * y = b;
+    return x->cost < y->cost ? -1 : (x->cost > y->cost ? 1 : x->j - y->j);
+}
+
+/* Sum over bins [i, j) of h * (e - c)^2 from prefix sums about m. */
+static double tfe_clip(double (*ps)[3], int i, int j, double e, double m) {
+    const double t = e - m;
+    return i >= j ? 0.0 : t * t * (ps[j][0] - ps[i][0]) - 2.0 * t * (ps[j][1] - ps[i][1]) +
+                          (ps[j][2] - ps[i][2]);
+}
+
+/* First bin whose centre is above t (centres ascend). */
+static int tfe_above(const qsim_tfe_row * r, double t) {
+    int lo = 0, hi = BINS;
+    while (lo < hi) {
+        const int mid = (lo + hi) / 2;
+        if ((double) r->c[mid] > t) {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    return lo;
+}
+
+/* The candidates in the order of an estimate of their cost (the clipping from prefix sums, the
+ * rounding noise as d^2 / 12 per unclipped count): a near-best bound first lets the others stop
+ * early. Only the order depends on the estimate, never the result. */
+static void tfe_order(const qsim_tfe_row * r, const float * d, const float * o, int n,
+                      tfe_guess * g) {
+    double       ps[BINS + 1][3] = { { 0.0, 0.0, 0.0 } };
+    const double m = (double) r->c[0] / 2 + (double) r->c[BINS - 1] / 2;
+    for (int i = 0; i < BINS; i++) {
+        const double x = (double) r->c[i] - m, h = (double) r->h[i];
+        ps[i + 1][0] = ps[i][0] + h, ps[i + 1][1] = ps[i][1] + h * x, ps[i + 1][2] = ps[i][2] + h * x * x;
+    }
+    for (int j = 0; j < n; j++) {
+        const double dj = (double) d[j], oj = (double) o[j], s = (double) r->steps;
+        const int    a = tfe_above(r, (oj - 0.5) * dj), b = tfe_above(r, (s + oj + 0.5) * dj);
+        const double clip = tfe_clip(ps, 0, a, oj * dj, m) + tfe_clip(ps, b, BINS, (s + oj) * dj, m);
+        g[j].cost = (double) QSIM_TFE_GAMMA * clip + dj * dj / 12.0 * (ps[b][0] - ps[a][0]);
+        g[j].j    = j;
+    }
+    qsort(g, (size_t) n, sizeof *g, tfe_guess_cmp);
+}
+
+qsim_status qsim_tfe_search_k(const qsim_tfe_kernels * k, const qsim_tfe_params * p,
+                              const float * counts, const float * edges, float range_min,
+                              float range_max, float * lo, float * hi) {
+    if (!k || !p || !counts || !edges || !lo || !hi || p->steps < 1 ||
+        (p->lanes != 8 && p->lanes != 16) ||
+        (!p->symmetric && (p->n_offsets < 1 || p->n_offsets > QSIM_TFE_MAX_OFFSETS || !p->offsets))) {
+        return QSIM_INVALID_ARGUMENT;
+    }
+    float        d[MAX_CANDS], o[MAX_CANDS];
+    tfe_guess    g[MAX_CANDS];
+    qsim_tfe_row r;
+    tfe_row_init(&r, p, counts, edges);
+    const int n = tfe_candidates(p, range_min, range_max, d, o);
+    tfe_order(&r, d, o, n, g);
+    int   best      = g[0].j;
+    float best_cost = k->cost(&r, d[best], o[best], INFINITY, 0);
+    for (int i = 1; i < n && !isnan(best_cost); i++) {
+        const int   j    = g[i].j;
+        const float cost = k->cost(&r, d[j], o[j], best_cost, j > best);
+        if (cost < best_cost || (cost == best_cost && j < best)) {
+            best = j, best_cost = cost;
+        }
+        best_cost = isnan(cost) ? cost : best_cost;
+    }
+    if (isnan(best_cost)) {  /* torch.min: the first NaN */
+        for (best = 0; !isnan(k->cost(&r, d[best], o[best], NAN, 0)); best++) {
+        }
+    }
+    *lo = o[best] * d[best];
+    *hi = *lo + (float) p->steps * d[best];
+    return QSIM_SUCCESS;
+}
+
+qsim_status qsim_tfe_search(const qsim_tfe_params * p, const float * counts, const float * edges,
+                            float range_min, float range_max, float * lo, float * hi) {
+    return qsim_tfe_search_k(qsim_tfe_best(), p, counts, edges, range_min, range_max, lo, hi);
+}

@@ -1,0 +1,135 @@
+/*
+ * aimet_tfe_kernels.h (internal): the hot loops of qsim/aimet_tfe.h, written once as plain C and
+ * compiled per ISA (kernels/x86/aimet_tfe__<isa>.c define QSIM_TFE_DEFINE_VARIANT(isa) with that
+ * ISA's flags; the compiler vectorizes them). Every operation is an exactly rounded float32 one
+ * (no contraction: the build is ISO C11, -ffp-contract=off), so every variant computes the
+ * reference's bits (tests/kernels/analyzers/test_aimet_tfe.cpp walks the variants).
+ */
+#ifndef QSIM_AIMET_TFE_KERNELS_H
+#define QSIM_AIMET_TFE_KERNELS_H
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "qsim/aimet_tfe.h"
+
+#define QSIM_TFE_SLOTS (QSIM_TFE_BINS + 3) /* the bins, then below lo, above hi, NaN */
+#define QSIM_TFE_GAMMA 3.0f
+
+/* One histogram as the cost reads it: counts h, bin centres c, and the bins [first, end) that
+ * the cost sums (whole blocks of 4 * lanes; the others hold zero counts and add exact zeros). */
+typedef struct qsim_tfe_row {
+    const float * h;
+    float         c[QSIM_TFE_BINS];
+    float         steps;
+    int           lanes, first, end;
+} qsim_tfe_row;
+
+/* One ISA's loops. cost: the cost of candidate (d, o) summed in torch's order (qsim/aimet_tfe.h),
+ * or, once a partial sum shows it, any value no better than `bound` (`later`: the candidate comes
+ * after the one that holds `bound`, so a tie loses too). count: slot counts of x[0, n) over
+ * [lo, hi] added to c (four copies, combined by the caller). */
+typedef struct qsim_tfe_kernels {
+    const char * name;
+    int (*supported)(void);
+    float (*cost)(const qsim_tfe_row * r, float d, float o, float bound, int later);
+    void (*count)(size_t n, const float * x, float lo, float hi, int64_t c[4][QSIM_TFE_SLOTS]);
+} qsim_tfe_kernels;
+
+/* Every compiled variant, reference first (count in *n), and the best this CPU runs. */
+const qsim_tfe_kernels * qsim_tfe_variants(size_t * n);
+const qsim_tfe_kernels * qsim_tfe_best(void);
+
+/* qsim_tfe_histogram and qsim_tfe_search with the given variant. */
+qsim_status qsim_tfe_histogram_k(const qsim_tfe_kernels * k, size_t n, const float * x, float lo,
+                                 float hi, float * counts);
+qsim_status qsim_tfe_search_k(const qsim_tfe_kernels * k, const qsim_tfe_params * p,
+                              const float * counts, const float * edges, float range_min,
+                              float range_max, float * lo, float * hi);
+
+/* torch.round (half to even) in float32 without a libm call: below 2^23 the sum with 2^23 rounds
+ * to an integer; from 2^23 on every float is one. */
+static inline float qsim_tfe_rint(float t) {
+    const float a = fabsf(t);
+    return a < 0x1p23f ? copysignf((a + 0x1p23f) - 0x1p23f, t) : t;
+}
+
+/* The four accumulators lane by lane, then the lanes in order (torch's last steps). */
+static inline float qsim_tfe_combine(const float * acc, int lanes) {
+    float total = 0.0f;
+    for (int l = 0; l < lanes; l++) {
+        total += ((acc[l] + acc[lanes + l]) + acc[2 * lanes + l]) + acc[3 * lanes + l];
+    }
+    return total;
+}
+
+/* Terms of the 4 * L bins at centres c with counts h into the 4 * L accumulators. */
+static inline void qsim_tfe_block(const float * restrict c, const float * restrict h, float steps,
+                                  float d, float o, float * restrict acc, const int L) {
+    for (int i = 0; i < 4 * L; i++) {
+        const float q  = qsim_tfe_rint(c[i] / d - o);
+        const float g  = q < 0.0f || q > steps ? QSIM_TFE_GAMMA : 1.0f;
+        const float qc = q > 0.0f ? (q < steps ? q : steps) : 0.0f;
+        const float e  = (qc + o) * d - c[i];
+        acc[i] += ((e * e) * h[i]) * g;
+    }
+}
+
+/* The cost with L lanes, checking the bound after every block. */
+static inline float qsim_tfe_cost_lanes(const qsim_tfe_row * r, float d, float o, float bound,
+                                        int later, const int L) {
+    float acc[64];
+    memset(acc, 0, sizeof acc);
+    for (int b = r->first; b < r->end; b += 4 * L) {
+        qsim_tfe_block(r->c + b, r->h + b, r->steps, d, o, acc, L);
+        if (b + 4 * L < r->end) {
+            const float lb = qsim_tfe_combine(acc, L);
+            if (lb > bound || (later && lb == bound)) {
+                return lb;
+            }
+        }
+    }
+    return qsim_tfe_combine(acc, L);
+}
+
+/* Slots of x[0, n) (torch.histc's bin, or below / above / NaN) counted into c. */
+static inline void qsim_tfe_count_body(size_t n, const float * restrict x, float lo, float hi,
+                                       int64_t c[4][QSIM_TFE_SLOTS]) {
+    enum { BLOCK = 64, B = QSIM_TFE_BINS };
+    const float width = hi - lo;
+    for (size_t i = 0; i < n; i += BLOCK) {
+        const size_t m = n - i < BLOCK ? n - i : BLOCK;
+        int32_t      slot[BLOCK];
+        for (size_t j = 0; j < m; j++) {
+            const float   v   = x[i + j];
+            const float   t   = (v - lo) * (float) B / width;
+            const float   tc  = t >= 0.0f ? (t < (float) (B - 1) ? t : (float) (B - 1)) : 0.0f;
+            const int32_t out = v < lo ? B : (v > hi ? B + 1 : B + 2);
+            slot[j] = v >= lo && v <= hi ? (int32_t) tc : out;
+        }
+        for (size_t j = 0; j < m; j++) {
+            c[j & 3][slot[j]]++;
+        }
+    }
+}
+
+#define QSIM_TFE_DEFINE_VARIANT(isa)                                                            \
+    float qsim_tfe_cost_##isa(const qsim_tfe_row * r, float d, float o, float bound, int later) { \
+        return r->lanes == 16 ? qsim_tfe_cost_lanes(r, d, o, bound, later, 16)                  \
+                              : qsim_tfe_cost_lanes(r, d, o, bound, later, 8);                  \
+    }                                                                                           \
+    void qsim_tfe_count_##isa(size_t n, const float * x, float lo, float hi,                    \
+                              int64_t c[4][QSIM_TFE_SLOTS]) {                                   \
+        qsim_tfe_count_body(n, x, lo, hi, c);                                                   \
+    }
+
+#define QSIM_TFE_VARIANT(isa)                                                                   \
+    int   qsim_##isa##_supported(void);                                                         \
+    float qsim_tfe_cost_##isa(const qsim_tfe_row * r, float d, float o, float bound, int later);  \
+    void  qsim_tfe_count_##isa(size_t n, const float * x, float lo, float hi,                   \
+                               int64_t c[4][QSIM_TFE_SLOTS]);
+#include "analyzers/aimet_tfe_variants.inc"
+#undef QSIM_TFE_VARIANT
+
+#endif /* QSIM_AIMET_TFE_KERNELS_H */
