@@ -2,7 +2,6 @@
  * the torch ops of wrappers/quantization/tf_enhanced.py perform, in their order. The hot loops
  * live in analyzers/aimet_tfe_kernels.h, one variant per ISA. */
 #include <float.h>
-#include <stdlib.h>
 
 #include "analyzers/aimet_tfe_kernels.h"
 #include "runtime/variants_dispatch.h"
@@ -90,59 +89,6 @@ static int tfe_candidates(const qsim_tfe_params * p, float lo, float hi, float *
     return ASYM_DELTAS * cols;
 }
 
-/* Candidate j and a double estimate of its cost. */
-typedef struct tfe_guess {
-    double cost;
-    int    j;
-} tfe_guess;
-
-static int tfe_guess_cmp(const void * a, const void * b) {
-    const tfe_guess * x = a, * y = b;
-    return x->cost < y->cost ? -1 : (x->cost > y->cost ? 1 : x->j - y->j);
-}
-
-/* Sum over bins [i, j) of h * (e - c)^2 from prefix sums about m. */
-static double tfe_clip(double (*ps)[3], int i, int j, double e, double m) {
-    const double t = e - m;
-    return i >= j ? 0.0 : t * t * (ps[j][0] - ps[i][0]) - 2.0 * t * (ps[j][1] - ps[i][1]) +
-                          (ps[j][2] - ps[i][2]);
-}
-
-/* First bin whose centre is above t (centres ascend). */
-static int tfe_above(const qsim_tfe_row * r, double t) {
-    int lo = 0, hi = BINS;
-    while (lo < hi) {
-        const int mid = (lo + hi) / 2;
-        if ((double) r->c[mid] > t) {
-            hi = mid;
-        } else {
-            lo = mid + 1;
-        }
-    }
-    return lo;
-}
-
-/* The candidates in the order of an estimate of their cost (the clipping from prefix sums, the
- * rounding noise as d^2 / 12 per unclipped count): a near-best bound first lets the others stop
- * early. Only the order depends on the estimate, never the result. */
-static void tfe_order(const qsim_tfe_row * r, const float * d, const float * o, int n,
-                      tfe_guess * g) {
-    double       ps[BINS + 1][3] = { { 0.0, 0.0, 0.0 } };
-    const double m = (double) r->c[0] / 2 + (double) r->c[BINS - 1] / 2;
-    for (int i = 0; i < BINS; i++) {
-        const double x = (double) r->c[i] - m, h = (double) r->h[i];
-        ps[i + 1][0] = ps[i][0] + h, ps[i + 1][1] = ps[i][1] + h * x, ps[i + 1][2] = ps[i][2] + h * x * x;
-    }
-    for (int j = 0; j < n; j++) {
-        const double dj = (double) d[j], oj = (double) o[j], s = (double) r->steps;
-        const int    a = tfe_above(r, (oj - 0.5) * dj), b = tfe_above(r, (s + oj + 0.5) * dj);
-        const double clip = tfe_clip(ps, 0, a, oj * dj, m) + tfe_clip(ps, b, BINS, (s + oj) * dj, m);
-        g[j].cost = (double) QSIM_TFE_GAMMA * clip + dj * dj / 12.0 * (ps[b][0] - ps[a][0]);
-        g[j].j    = j;
-    }
-    qsort(g, (size_t) n, sizeof *g, tfe_guess_cmp);
-}
-
 qsim_status qsim_tfe_search_k(const qsim_tfe_kernels * k, const qsim_tfe_params * p,
                               const float * counts, const float * edges, float range_min,
                               float range_max, float * lo, float * hi) {
@@ -152,16 +98,14 @@ qsim_status qsim_tfe_search_k(const qsim_tfe_kernels * k, const qsim_tfe_params 
         return QSIM_INVALID_ARGUMENT;
     }
     float        d[MAX_CANDS], o[MAX_CANDS];
-    tfe_guess    g[MAX_CANDS];
     qsim_tfe_row r;
     tfe_row_init(&r, p, counts, edges);
     const int n = tfe_candidates(p, range_min, range_max, d, o);
-    tfe_order(&r, d, o, n, g);
-    int   best      = g[0].j;
+    /* the observed range's candidate first (a good bound), then the others in order */
+    int   best = p->symmetric ? SYM_DELTAS - 2 : (ASYM_DELTAS - 2) * (p->n_offsets + 1) + p->n_offsets;
     float best_cost = k->cost(&r, d[best], o[best], INFINITY, 0);
-    for (int i = 1; i < n && !isnan(best_cost); i++) {
-        const int   j    = g[i].j;
-        const float cost = k->cost(&r, d[j], o[j], best_cost, j > best);
+    for (int j = 0; j < n && !isnan(best_cost); j++) {
+        const float cost = j == best ? best_cost : k->cost(&r, d[j], o[j], best_cost, j > best);
         if (cost < best_cost || (cost == best_cost && j < best)) {
             best = j, best_cost = cost;
         }

@@ -14,6 +14,12 @@
 
 #include "qsim/aimet_tfe.h"
 
+/* GCC vectorizes the selects of the loops below only when it may ignore FP traps; no value
+ * changes (the flag concerns exception flags, never results). */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
+
 #define QSIM_TFE_SLOTS (QSIM_TFE_BINS + 3) /* the bins, then below lo, above hi, NaN */
 #define QSIM_TFE_GAMMA 3.0f
 
@@ -51,15 +57,18 @@ qsim_status qsim_tfe_search_k(const qsim_tfe_kernels * k, const qsim_tfe_params 
 /* torch.round (half to even) in float32 without a libm call: below 2^23 the sum with 2^23 rounds
  * to an integer; from 2^23 on every float is one. */
 static inline float qsim_tfe_rint(float t) {
-    const float a = fabsf(t);
-    return a < 0x1p23f ? copysignf((a + 0x1p23f) - 0x1p23f, t) : t;
+    const float a = fabsf(t), r = copysignf((a + 0x1p23f) - 0x1p23f, t);
+    return a < 0x1p23f ? r : t;
 }
 
 /* The four accumulators lane by lane, then the lanes in order (torch's last steps). */
-static inline float qsim_tfe_combine(const float * acc, int lanes) {
-    float total = 0.0f;
-    for (int l = 0; l < lanes; l++) {
-        total += ((acc[l] + acc[lanes + l]) + acc[2 * lanes + l]) + acc[3 * lanes + l];
+static inline float qsim_tfe_combine(const float * acc, const int L) {
+    float lane[16], total = 0.0f;
+    for (int l = 0; l < L; l++) {
+        lane[l] = ((acc[l] + acc[L + l]) + acc[2 * L + l]) + acc[3 * L + l];
+    }
+    for (int l = 0; l < L; l++) {
+        total += lane[l];
     }
     return total;
 }
