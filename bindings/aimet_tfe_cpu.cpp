@@ -55,6 +55,44 @@ at::Tensor tfe_histogram_cpu(const at::Tensor & x_, const at::Tensor & lo_, cons
     return out;
 }
 
+// A buffer the op writes in place: float32, contiguous, on the CPU, of shape `shape`.
+void check_state(const char * op, const char * name, const at::Tensor & t, at::IntArrayRef shape) {
+    TORCH_CHECK_VALUE(t.device().is_cpu() && t.scalar_type() == at::kFloat && t.is_contiguous() &&
+                          t.sizes() == shape,
+                      op, ": ", name, " must be a contiguous float32 CPU tensor of shape ", shape,
+                      ", got ", t.scalar_type(), " of shape ", t.sizes(), " on ", t.device());
+}
+
+// tfe_merge(x [R, n], lo [R], hi [R], counts [R, 512]!, edges [R, 513]!, ranges [R, 2]!,
+// limits [R, 2]) -> merged [R] bool: AIMET's merge of a later batch into each row's histogram
+// (qsim_tfe_merge); a row whose grown range the kernel refuses is left as it was, merged false.
+at::Tensor tfe_merge_cpu(const at::Tensor & x_, const at::Tensor & lo_, const at::Tensor & hi_,
+                         at::Tensor & counts, at::Tensor & edges, at::Tensor & ranges,
+                         const at::Tensor & limits_) {
+    const char *     op = "tfe_merge";
+    const at::Tensor x = f32_cpu(op, "x", x_, 2), lo = f32_cpu(op, "lo", lo_, 1),
+                     hi = f32_cpu(op, "hi", hi_, 1), limits = f32_cpu(op, "limits", limits_, 2);
+    const int64_t rows = x.size(0), n = x.size(1);
+    check_state(op, "counts", counts, { rows, QSIM_TFE_BINS });
+    check_state(op, "edges", edges, { rows, QSIM_TFE_BINS + 1 });
+    check_state(op, "ranges", ranges, { rows, 2 });
+    TORCH_CHECK_VALUE(lo.size(0) == rows && hi.size(0) == rows && limits.sizes() == at::IntArrayRef({ rows, 2 }),
+                      op, ": lo, hi and limits need one entry per row of x (", rows, "), got shapes ",
+                      lo.sizes(), ", ", hi.sizes(), ", ", limits.sizes());
+    at::Tensor merged = at::empty({ rows }, x.options().dtype(at::kBool));
+    bool *     ok     = merged.data_ptr<bool>();
+    const float * xp = x.data_ptr<float>(), * l = lo.data_ptr<float>(), * h = hi.data_ptr<float>(),
+                * lim = limits.data_ptr<float>();
+    float * c = counts.data_ptr<float>(), * e = edges.data_ptr<float>(), * r = ranges.data_ptr<float>();
+    at::parallel_for(0, rows, grain_rows(n), [&](int64_t b, int64_t end) {
+        for (int64_t i = b; i < end; i++) {
+            const qsim_tfe_hist state = { c + i * QSIM_TFE_BINS, e + i * (QSIM_TFE_BINS + 1), r + 2 * i, lim + 2 * i };
+            ok[i] = qsim_tfe_merge(&state, static_cast<size_t>(n), xp + i * n, l[i], h[i]) == QSIM_SUCCESS;
+        }
+    });
+    return merged;
+}
+
 // tfe_search(counts [R, 512], edges [R, 513], ranges [R, 2], steps, symmetric, offsets [K], lanes)
 // -> (min [R], max [R]) of each row's best candidate.
 std::tuple<at::Tensor, at::Tensor> tfe_search_cpu(const at::Tensor & counts_, const at::Tensor & edges_,
@@ -92,6 +130,7 @@ std::tuple<at::Tensor, at::Tensor> tfe_search_cpu(const at::Tensor & counts_, co
 TORCH_LIBRARY_IMPL(qsim, CPU, m) {
     m.impl("tfe_histogram", &tfe_histogram_cpu);
     m.impl("tfe_search", &tfe_search_cpu);
+    m.impl("tfe_merge", &tfe_merge_cpu);
 }
 
 }  // namespace qsim

@@ -41,6 +41,58 @@ qsim_status qsim_tfe_histogram(size_t n, const float * x, float lo, float hi, fl
     return qsim_tfe_histogram_k(qsim_tfe_best(), n, x, lo, hi, counts);
 }
 
+/* The new bin of x: (x - lo) / width truncated, at most the last. */
+static int tfe_bin_of(float width, float lo, float x) {
+    const int32_t b = (int32_t) ((x - lo) / width);
+    return b < BINS - 1 ? b : BINS - 1;
+}
+
+/* counts (bins `edges`) moved onto 512 bins over [lo, hi], straddling bins split. */
+static void tfe_moved(const float * counts, const float * edges, float lo, float hi, float * out) {
+    const float width = (hi - lo) / (float) BINS, old = edges[1] - edges[0];
+    float       part[BINS];
+    int         first[BINS];
+    memset(out, 0, BINS * sizeof *out);
+    for (int i = 0; i < BINS; i++) {
+        first[i] = tfe_bin_of(width, lo, edges[i]);
+        part[i]  = qsim_tfe_rint(((lo + width * (float) (first[i] + 1) - edges[i]) / old) * counts[i]);
+        part[i]  = part[i] < counts[i] ? part[i] : counts[i];
+        out[first[i]] += part[i];
+    }
+    for (int i = 0; i < BINS; i++) {
+        if (part[i] < counts[i]) {
+            out[tfe_bin_of(width, lo, edges[i] + width)] += counts[i] - part[i];
+        }
+    }
+}
+
+qsim_status qsim_tfe_merge(const qsim_tfe_hist * h, size_t n, const float * x, float lo, float hi) {
+    if (!h || !h->counts || !h->edges || !h->range || !h->limits) {
+        return QSIM_INVALID_ARGUMENT;
+    }
+    const float new_lo = fminf(fmaxf(lo, h->limits[0]), h->edges[0]);
+    const float new_hi = fminf(fmaxf(hi, h->edges[BINS]), h->limits[1]);
+    float       batch[BINS], moved[BINS];
+    const qsim_status st = qsim_tfe_histogram(n, x, new_lo, new_hi, batch);
+    if (st != QSIM_SUCCESS) {
+        return st;
+    }
+    if (!(new_lo == h->range[0] && new_hi == h->range[1])) {
+        tfe_moved(h->counts, h->edges, new_lo, new_hi, moved);
+    } else {
+        memcpy(moved, h->counts, sizeof moved);
+    }
+    const float width = (new_hi - new_lo) / (float) BINS;
+    for (int i = 0; i < BINS; i++) {
+        h->counts[i] = batch[i] + moved[i];
+    }
+    for (int i = 0; i <= BINS; i++) {
+        h->edges[i] = (float) i * width + new_lo;
+    }
+    h->range[0] = new_lo, h->range[1] = new_hi;
+    return QSIM_SUCCESS;
+}
+
 static void tfe_row_init(qsim_tfe_row * r, const qsim_tfe_params * p, const float * counts,
                          const float * edges) {
     const float width = edges[1] - edges[0], start = edges[0] + width / 2.0f;

@@ -124,9 +124,11 @@ class TfEnhancedEncodingAnalyzer(EncodingAnalyzer):
         lows, highs = lows.reshape(-1), highs.reshape(-1)
         if int(self.batches) == 0:
             self._first(rows, lows, highs)
-        else:
-            for i, x in enumerate(rows):
-                self._merge(i, x, lows[i], highs[i])
+        else:   # the C merge, bit for bit :meth:`_merge`, which takes the rows it refuses
+            merged = torch.ops.qsim.tfe_merge(rows.float(), lows, highs, self.counts, self.edges,
+                                              self.hist_range, self.limits)
+            for i in (~merged).nonzero().flatten().tolist():
+                self._merge(i, rows[i], lows[i], highs[i])
         self.batches += 1
 
     def _first(self, rows: Tensor, lo: Tensor, hi: Tensor) -> None:
@@ -141,6 +143,8 @@ class TfEnhancedEncodingAnalyzer(EncodingAnalyzer):
         self.limits[:, 1] = edges[:, -1] + width * _GROWTH / 2
 
     def _merge(self, i: int, x: Tensor, lo: Tensor, hi: Tensor) -> None:
+        """Row `i`'s merge as torch ops, for the rows that ``qsim::tfe_merge`` refuses (a grown
+        range that torch.histc widens or rejects)."""
         edges, counts = self.edges[i], self.counts[i]
         new_lo = lo.clamp(self.limits[i, 0], edges[0])
         new_hi = hi.clamp(edges[-1], self.limits[i, 1])

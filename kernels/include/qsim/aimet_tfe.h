@@ -48,6 +48,26 @@ extern "C" {
  * or rejects such ranges: the caller handles them). */
 qsim_status qsim_tfe_histogram(size_t n, const float * x, float lo, float hi, float * counts);
 
+/* One histogram as the analyzer keeps it: counts[512], edges[513] (uniform bins), range[2] (the
+ * range it was last built on; the edges are that range, widened by 0.5 each side when it is a
+ * point), limits[2] (how far the range may grow). */
+typedef struct qsim_tfe_hist {
+    float *       counts;
+    float *       edges;
+    float *       range;
+    const float * limits;
+} qsim_tfe_hist;
+
+/* AIMET's merge of a later batch x[0, n) whose finite values span [lo, hi] (lo > hi: none):
+ * the range grows to [clamp(lo, limits[0], edges[0]), clamp(hi, edges[512], limits[1])]; when
+ * it changed, each old bin's count moves to the new bin holding its start, the part beyond that
+ * bin's end (rint of the overlap fraction times the count) to the next; the batch is binned as
+ * qsim_tfe_histogram on the new range and added; edges are the new range's, edge i
+ * = i * ((hi - lo) / 512) + lo. All in float32, in wrappers/quantization/tf_enhanced.py's order.
+ * QSIM_INVALID_ARGUMENT (h untouched) when the new range is not finite with lo < hi (torch.histc
+ * would widen or reject it: the caller merges that row itself). */
+qsim_status qsim_tfe_merge(const qsim_tfe_hist * h, size_t n, const float * x, float lo, float hi);
+
 /* One search's settings. */
 typedef struct qsim_tfe_params {
     int32_t       steps;     /* qmax - qmin of the grid, >= 1 */

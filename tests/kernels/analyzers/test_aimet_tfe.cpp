@@ -16,7 +16,7 @@
 #include "qsim_test_util.h"
 
 extern "C" {
-#include "analyzers/aimet_tfe_kernels.h"
+#include "analyzers/aimet_tfe_variants.h"
 }
 
 namespace {
@@ -151,6 +151,40 @@ TEST(AimetTfeHistogram, VariantsMatchRef) {
             EXPECT_EQ(a, b) << k->name << " n=" << len;
         }
     }
+}
+
+// Old histogram over [0, 1]: counts 4, 3, 2 in bins 0, 1, 511; the batch {1.5} grows the range
+// to [0, 1.5] (new bins of 1.5 old ones). Bin 0 (start 0) fits new bin 0 whole; bin 1 starts at
+// 2/3 of new bin 0: rint(0.5 * 3) = 2 stays there, 1 goes to new bin 1; bin 511 starts at 340.67
+// new bins: rint(0.5 * 2) = 1 in 340, 1 in 341; the batch's 1.5 = hi lands in bin 511.
+TEST(AimetTfeMerge, HandComputedGrowth) {
+    std::vector<float> counts(kBins, 0.0f), edges(kBins + 1);
+    counts[0] = 4, counts[1] = 3, counts[511] = 2;
+    for (int i = 0; i <= kBins; i++) {
+        edges[i] = static_cast<float>(i) / kBins;
+    }
+    float               range[2] = { 0.0f, 1.0f };
+    const float         limits[2] = { -1.5f, 2.5f }, x = 1.5f;
+    const qsim_tfe_hist h        = { counts.data(), edges.data(), range, limits };
+    ASSERT_EQ(qsim_tfe_merge(&h, 1, &x, 1.5f, 1.5f), QSIM_SUCCESS);
+    std::vector<float> want(kBins, 0.0f);
+    want[0] = 6, want[1] = 1, want[340] = 1, want[341] = 1, want[511] = 1;
+    EXPECT_EQ(counts, want);
+    EXPECT_EQ(range[0], 0.0f);
+    EXPECT_EQ(range[1], 1.5f);
+    EXPECT_EQ(edges[512], 1.5f);
+    EXPECT_EQ(edges[3], 3.0f * 1.5f / kBins);
+    // a batch inside the range moves nothing: its value is just counted
+    const float y = 0.0f;
+    ASSERT_EQ(qsim_tfe_merge(&h, 1, &y, 0.0f, 0.0f), QSIM_SUCCESS);
+    want[0] = 7;
+    EXPECT_EQ(counts, want);
+    // a range that cannot be binned (infinite) is refused, the histogram untouched
+    const float open[2] = { -1.5f, kInf }, big = kInf;
+    const qsim_tfe_hist g = { counts.data(), edges.data(), range, open };
+    EXPECT_EQ(qsim_tfe_merge(&g, 1, &big, kInf, kInf), QSIM_INVALID_ARGUMENT);
+    EXPECT_EQ(counts, want);
+    EXPECT_EQ(range[1], 1.5f);
 }
 
 TEST(AimetTfeSearch, RejectsBadParams) {

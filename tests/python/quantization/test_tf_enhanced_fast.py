@@ -139,3 +139,21 @@ def test_later_batches_merge_as_row_by_row():
             _merge_reference(ref, y)
             for name in ("counts", "edges", "hist_range"):
                 assert torch.equal(getattr(a, name), getattr(ref, name)), name
+
+
+def test_rows_the_c_merge_refuses_merge_as_torch_ops():
+    """A constant row of 1e10: its widened range is still a point in float32 (1e10 +- 0.5), which
+    torch.histc widens itself; the C kernels leave such rows to the torch ops."""
+    x = torch.randn(3, 50, generator=torch.Generator().manual_seed(9))
+    x[1] = 1e10
+    a = te.TfEnhancedEncodingAnalyzer((3, 1))
+    ref = te.TfEnhancedEncodingAnalyzer((3, 1))
+    a.update_stats(x)
+    ref.update_stats(x)
+    counts, edges, _ = _rows_first(x)
+    assert torch.equal(a.counts, counts) and torch.equal(a.edges, edges)
+    for y in (x, 2 * x):
+        a.update_stats(y)
+        _merge_reference(ref, y)
+        for name in ("counts", "edges", "hist_range"):
+            assert torch.equal(getattr(a, name), getattr(ref, name)), name
