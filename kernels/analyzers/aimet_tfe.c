@@ -97,18 +97,20 @@ static void tfe_row_init(qsim_tfe_row * r, const qsim_tfe_params * p, const floa
                          const float * edges) {
     const float width = edges[1] - edges[0], start = edges[0] + width / 2.0f;
     const int   block = 4 * p->lanes;
+    int         first = 0, last = BINS - 1;
     r->h = counts, r->steps = (float) p->steps, r->lanes = p->lanes;
-    r->first = BINS, r->end = 0;
     for (int i = 0; i < BINS; i++) {
         r->c[i] = start + width * (float) i;
-        if (counts[i] != 0.0f) {
-            r->first = r->first < i ? r->first : i;
-            r->end   = i + 1;
-        }
     }
-    r->first = r->first / block * block;
-    r->end   = (r->end + block - 1) / block * block;
-    if (!(fabsf(edges[0]) < 1e18f && fabsf(edges[0] + width * BINS) < 1e18f) || r->first >= r->end) {
+    while (first < BINS && counts[first] == 0.0f) {
+        first++;
+    }
+    while (last > first && counts[last] == 0.0f) {
+        last--;
+    }
+    r->first = first / block * block;
+    r->end   = (last + block) / block * block;
+    if (!(fabsf(edges[0]) < 1e18f && fabsf(edges[0] + width * BINS) < 1e18f) || first == BINS) {
         r->first = 0, r->end = BINS;  /* a term could be inf * 0: sum them all */
     }
 }

@@ -16,9 +16,14 @@ torchqsim's growing, no-drop histogram (:class:`SqnrEncodingAnalyzer`, still ava
   ``-num_steps // 2``; the cost of a candidate sums, over the bin centres, the squared
   quantization error (times 3 where clipped) weighted by the counts.
 
-The statistics and the search run as torch operations in the order AIMET runs them, so the
-encodings equal aimet-torch's within float rounding (tests/aimet_parity/ checks it against
-aimet-torch itself). The result goes through the same min/max -> grid step as "tf"
+aimet-torch runs all of this as float32 torch operations. Here C kernels (qsim/aimet_tfe.h:
+``qsim::tfe_histogram``, ``tfe_merge``, ``tfe_search``) compute the same float32 operations in
+the same order, each candidate's cost summed in the order of torch's vectorized sum (its lane
+count found at run time by :func:`_sum_lanes`), so they equal the torch ops bit for bit
+(tests/python/quantization/test_tf_enhanced_kernels.py); the torch ops below remain for what the
+kernels refuse (ranges torch.histc widens or rejects, a sum order not reproduced, non-CPU
+buffers). The encodings equal aimet-torch's within float rounding (tests/aimet_parity/ checks it
+against aimet-torch itself). The result goes through the same min/max -> grid step as "tf"
 (``torch.ops.qsim.encodings_min_max``).
 
 Example::
@@ -129,7 +134,7 @@ class TfEnhancedEncodingAnalyzer(EncodingAnalyzer):
                                               self.hist_range, self.limits)
             for i in (~merged).nonzero().flatten().tolist():
                 self._merge(i, rows[i], lows[i], highs[i])
-        self.batches += 1
+        self.batches.add_(1)  # in place: no nn.Module.__setattr__
 
     def _first(self, rows: Tensor, lo: Tensor, hi: Tensor) -> None:
         """The first batch: each row's histogram over its own finite range [lo, hi] (all rows
