@@ -63,34 +63,50 @@ void check_state(const char * op, const char * name, const at::Tensor & t, at::I
                       ", got ", t.scalar_type(), " of shape ", t.sizes(), " on ", t.device());
 }
 
-// tfe_merge(x [R, n], lo [R], hi [R], counts [R, 512]!, edges [R, 513]!, ranges [R, 2]!,
-// limits [R, 2]) -> merged [R] bool: AIMET's merge of a later batch into each row's histogram
-// (qsim_tfe_merge); a row whose grown range the kernel refuses is left as it was, merged false.
-at::Tensor tfe_merge_cpu(const at::Tensor & x_, const at::Tensor & lo_, const at::Tensor & hi_,
-                         at::Tensor & counts, at::Tensor & edges, at::Tensor & ranges,
-                         const at::Tensor & limits_) {
-    const char *     op = "tfe_merge";
-    const at::Tensor x = f32_cpu(op, "x", x_, 2), lo = f32_cpu(op, "lo", lo_, 1),
-                     hi = f32_cpu(op, "hi", hi_, 1), limits = f32_cpu(op, "limits", limits_, 2);
+// The first batch (`first`, qsim_tfe_first, which writes limits) or a later one (qsim_tfe_merge)
+// of every row of x into its histogram state; done [R] bool: the rows the kernel took (the
+// others are left as they were: the caller runs its torch ops on them).
+at::Tensor tfe_update(const char * op, bool first, const at::Tensor & x_, const at::Tensor & lo_,
+                      const at::Tensor & hi_, at::Tensor & counts, at::Tensor & edges,
+                      at::Tensor & ranges, at::Tensor & limits) {
+    const at::Tensor x = f32_cpu(op, "x", x_, 2), lo = f32_cpu(op, "lo", lo_, 1), hi = f32_cpu(op, "hi", hi_, 1);
     const int64_t rows = x.size(0), n = x.size(1);
     check_state(op, "counts", counts, { rows, QSIM_TFE_BINS });
     check_state(op, "edges", edges, { rows, QSIM_TFE_BINS + 1 });
     check_state(op, "ranges", ranges, { rows, 2 });
-    TORCH_CHECK_VALUE(lo.size(0) == rows && hi.size(0) == rows && limits.sizes() == at::IntArrayRef({ rows, 2 }),
-                      op, ": lo, hi and limits need one entry per row of x (", rows, "), got shapes ",
-                      lo.sizes(), ", ", hi.sizes(), ", ", limits.sizes());
-    at::Tensor merged = at::empty({ rows }, x.options().dtype(at::kBool));
-    bool *     ok     = merged.data_ptr<bool>();
-    const float * xp = x.data_ptr<float>(), * l = lo.data_ptr<float>(), * h = hi.data_ptr<float>(),
-                * lim = limits.data_ptr<float>();
-    float * c = counts.data_ptr<float>(), * e = edges.data_ptr<float>(), * r = ranges.data_ptr<float>();
+    check_state(op, "limits", limits, { rows, 2 });
+    TORCH_CHECK_VALUE(lo.size(0) == rows && hi.size(0) == rows, op, ": lo and hi need one value per "
+                      "row of x (", rows, "), got ", lo.size(0), " and ", hi.size(0));
+    at::Tensor done = at::empty({ rows }, x.options().dtype(at::kBool));
+    bool *     ok   = done.data_ptr<bool>();
+    const float * xp = x.data_ptr<float>(), * l = lo.data_ptr<float>(), * h = hi.data_ptr<float>();
+    float * c = counts.data_ptr<float>(), * e = edges.data_ptr<float>(), * r = ranges.data_ptr<float>(),
+          * lim = limits.data_ptr<float>();
     at::parallel_for(0, rows, grain_rows(n), [&](int64_t b, int64_t end) {
         for (int64_t i = b; i < end; i++) {
             const qsim_tfe_hist state = { c + i * QSIM_TFE_BINS, e + i * (QSIM_TFE_BINS + 1), r + 2 * i, lim + 2 * i };
-            ok[i] = qsim_tfe_merge(&state, static_cast<size_t>(n), xp + i * n, l[i], h[i]) == QSIM_SUCCESS;
+            const size_t        len   = static_cast<size_t>(n);
+            ok[i] = (first ? qsim_tfe_first(&state, lim + 2 * i, len, xp + i * n, l[i], h[i])
+                           : qsim_tfe_merge(&state, len, xp + i * n, l[i], h[i])) == QSIM_SUCCESS;
         }
     });
-    return merged;
+    return done;
+}
+
+// tfe_first(x [R, n], lo [R], hi [R], counts [R, 512]!, edges [R, 513]!, ranges [R, 2]!,
+// limits [R, 2]!) -> done [R] bool: AIMET's first batch of each row (qsim_tfe_first).
+at::Tensor tfe_first_cpu(const at::Tensor & x, const at::Tensor & lo, const at::Tensor & hi,
+                         at::Tensor & counts, at::Tensor & edges, at::Tensor & ranges, at::Tensor & limits) {
+    return tfe_update("tfe_first", true, x, lo, hi, counts, edges, ranges, limits);
+}
+
+// tfe_merge(x, lo, hi, counts!, edges!, ranges!, limits) -> done: a later batch merged into each
+// row's histogram (qsim_tfe_merge); limits are read only.
+at::Tensor tfe_merge_cpu(const at::Tensor & x, const at::Tensor & lo, const at::Tensor & hi,
+                         at::Tensor & counts, at::Tensor & edges, at::Tensor & ranges,
+                         const at::Tensor & limits) {
+    at::Tensor lim = limits;  // qsim_tfe_merge only reads it
+    return tfe_update("tfe_merge", false, x, lo, hi, counts, edges, ranges, lim);
 }
 
 // tfe_search(counts [R, 512], edges [R, 513], ranges [R, 2], steps, symmetric, offsets [K], lanes)
@@ -131,6 +147,7 @@ TORCH_LIBRARY_IMPL(qsim, CPU, m) {
     m.impl("tfe_histogram", &tfe_histogram_cpu);
     m.impl("tfe_search", &tfe_search_cpu);
     m.impl("tfe_merge", &tfe_merge_cpu);
+    m.impl("tfe_first", &tfe_first_cpu);
 }
 
 }  // namespace qsim

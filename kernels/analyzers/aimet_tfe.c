@@ -66,6 +66,34 @@ static void tfe_moved(const float * counts, const float * edges, float lo, float
     }
 }
 
+/* edges[0, 513) over [lo, hi] as torch: i * ((hi - lo) / 512) + lo. */
+static void tfe_edges(float lo, float hi, float * edges) {
+    const float width = (hi - lo) / (float) BINS;
+    for (int i = 0; i <= BINS; i++) {
+        edges[i] = (float) i * width + lo;
+    }
+}
+
+qsim_status qsim_tfe_first(const qsim_tfe_hist * h, float * limits, size_t n, const float * x,
+                           float lo, float hi) {
+    if (!h || !h->counts || !h->edges || !h->range || !limits) {
+        return QSIM_INVALID_ARGUMENT;
+    }
+    const float e_lo = lo == hi ? lo - 0.5f : lo, e_hi = lo == hi ? hi + 0.5f : hi;
+    float       edges[BINS + 1];
+    tfe_edges(e_lo, e_hi, edges);
+    const qsim_status st = qsim_tfe_histogram(n, x, edges[0], edges[BINS], h->counts);
+    if (st != QSIM_SUCCESS) {
+        return st;
+    }
+    memcpy(h->edges, edges, sizeof edges);
+    h->range[0] = lo, h->range[1] = hi;
+    const float width = edges[BINS] - edges[0];
+    limits[0] = edges[0] - width * 3.0f / 2.0f;
+    limits[1] = edges[BINS] + width * 3.0f / 2.0f;
+    return QSIM_SUCCESS;
+}
+
 qsim_status qsim_tfe_merge(const qsim_tfe_hist * h, size_t n, const float * x, float lo, float hi) {
     if (!h || !h->counts || !h->edges || !h->range || !h->limits) {
         return QSIM_INVALID_ARGUMENT;
@@ -82,13 +110,10 @@ qsim_status qsim_tfe_merge(const qsim_tfe_hist * h, size_t n, const float * x, f
     } else {
         memcpy(moved, h->counts, sizeof moved);
     }
-    const float width = (new_hi - new_lo) / (float) BINS;
     for (int i = 0; i < BINS; i++) {
         h->counts[i] = batch[i] + moved[i];
     }
-    for (int i = 0; i <= BINS; i++) {
-        h->edges[i] = (float) i * width + new_lo;
-    }
+    tfe_edges(new_lo, new_hi, h->edges);
     h->range[0] = new_lo, h->range[1] = new_hi;
     return QSIM_SUCCESS;
 }

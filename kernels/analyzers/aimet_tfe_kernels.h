@@ -96,23 +96,38 @@ static inline float qsim_tfe_cost_lanes(const qsim_tfe_row * r, float d, float o
     return qsim_tfe_combine(acc, L);
 }
 
-/* Slots of x[0, n) (torch.histc's bin, or below / above / NaN) counted into c. */
+/* Slots of x[0, n) (torch.histc's bin, or below / above / NaN) counted into c: 32-bit counts
+ * (four copies, so that equal neighbours do not wait on each other) a run of at most 2^30 values
+ * at a time. */
 static inline void qsim_tfe_count_body(size_t n, const float * restrict x, float lo, float hi,
                                        int64_t c[4][QSIM_TFE_SLOTS]) {
     enum { BLOCK = 64, B = QSIM_TFE_BINS };
     const float width = hi - lo;
-    for (size_t i = 0; i < n; i += BLOCK) {
-        const size_t m = n - i < BLOCK ? n - i : BLOCK;
-        int32_t      slot[BLOCK];
-        for (size_t j = 0; j < m; j++) {
-            const float   v   = x[i + j];
-            const float   t   = (v - lo) * (float) B / width;
-            const float   tc  = t >= 0.0f ? (t < (float) (B - 1) ? t : (float) (B - 1)) : 0.0f;
-            const int32_t out = v < lo ? B : (v > hi ? B + 1 : B + 2);
-            slot[j] = v >= lo && v <= hi ? (int32_t) tc : out;
+    uint32_t    part[4][QSIM_TFE_SLOTS];
+    for (size_t run = 0; run < n; run += (size_t) 1 << 30) {
+        const size_t end = n - run < ((size_t) 1 << 30) ? n : run + ((size_t) 1 << 30);
+        memset(part, 0, sizeof part);
+        for (size_t i = run; i < end; i += BLOCK) {
+            const size_t m = end - i < BLOCK ? end - i : BLOCK;
+            int32_t      slot[BLOCK];
+            for (size_t j = 0; j < m; j++) {
+                const float   v   = x[i + j];
+                const float   t   = (v - lo) * (float) B / width;
+                const float   tc  = t >= 0.0f ? (t < (float) (B - 1) ? t : (float) (B - 1)) : 0.0f;
+                const int32_t out = v < lo ? B : (v > hi ? B + 1 : B + 2);
+                slot[j] = v >= lo && v <= hi ? (int32_t) tc : out;
+            }
+            for (size_t j = 0; j + 4 <= m; j += 4) {
+                part[0][slot[j]]++, part[1][slot[j + 1]]++, part[2][slot[j + 2]]++, part[3][slot[j + 3]]++;
+            }
+            for (size_t j = m & ~(size_t) 3; j < m; j++) {
+                part[j & 3][slot[j]]++;
+            }
         }
-        for (size_t j = 0; j < m; j++) {
-            c[j & 3][slot[j]]++;
+        for (int k = 0; k < 4; k++) {
+            for (int s = 0; s < QSIM_TFE_SLOTS; s++) {
+                c[k][s] += part[k][s];
+            }
         }
     }
 }

@@ -127,18 +127,23 @@ class TfEnhancedEncodingAnalyzer(EncodingAnalyzer):
         rows = view.reshape(1, -1) if axis is None else view.movedim(axis, 0).reshape(
             view.shape[axis], -1)
         lows, highs = lows.reshape(-1), highs.reshape(-1)
-        if int(self.batches) == 0:
+        first = int(self.batches) == 0
+        done = torch.zeros(rows.shape[0], dtype=torch.bool)
+        if self.counts.is_cpu and rows.is_cpu:   # the C kernels, bit for bit the torch ops below
+            kernel = torch.ops.qsim.tfe_first if first else torch.ops.qsim.tfe_merge
+            done = kernel(rows.float(), lows, highs, self.counts, self.edges, self.hist_range,
+                          self.limits)
+        if first and not bool(done.all()):
             self._first(rows, lows, highs)
-        else:   # the C merge, bit for bit :meth:`_merge`, which takes the rows it refuses
-            merged = torch.ops.qsim.tfe_merge(rows.float(), lows, highs, self.counts, self.edges,
-                                              self.hist_range, self.limits)
-            for i in (~merged).nonzero().flatten().tolist():
+        elif not first:
+            for i in (~done).nonzero().flatten().tolist():
                 self._merge(i, rows[i], lows[i], highs[i])
         self.batches.add_(1)  # in place: no nn.Module.__setattr__
 
     def _first(self, rows: Tensor, lo: Tensor, hi: Tensor) -> None:
-        """The first batch: each row's histogram over its own finite range [lo, hi] (all rows
-        at once)."""
+        """The first batch as torch ops (all rows at once; for what ``qsim::tfe_first`` refuses:
+        rows without a finite value, point ranges too large to widen): each row's histogram over
+        its own finite range [lo, hi]."""
         edges = _edges(lo[:, None], hi[:, None])
         self.counts.copy_(_histc_rows(rows, edges[:, 0], edges[:, -1]))
         self.edges.copy_(edges)

@@ -58,6 +58,14 @@ typedef struct qsim_tfe_hist {
     const float * limits;
 } qsim_tfe_hist;
 
+/* AIMET's first batch x[0, n) whose finite values span [lo, hi]: edges over [lo, hi] (widened
+ * to [lo - 0.5, hi + 0.5] when lo == hi), edge i = i * ((e_hi - e_lo) / 512) + e_lo; counts as
+ * qsim_tfe_histogram on [edges[0], edges[512]]; range = [lo, hi]; limits = the edges' ends moved
+ * out by 1.5 times their width. QSIM_INVALID_ARGUMENT (h untouched) when the edges are not finite
+ * with edges[0] < edges[512] (no finite value, or a point range too large to widen). */
+qsim_status qsim_tfe_first(const qsim_tfe_hist * h, float * limits, size_t n, const float * x,
+                           float lo, float hi);
+
 /* AIMET's merge of a later batch x[0, n) whose finite values span [lo, hi] (lo > hi: none):
  * the range grows to [clamp(lo, limits[0], edges[0]), clamp(hi, edges[512], limits[1])]; when
  * it changed, each old bin's count moves to the new bin holding its start, the part beyond that

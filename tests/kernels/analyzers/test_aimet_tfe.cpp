@@ -153,6 +153,30 @@ TEST(AimetTfeHistogram, VariantsMatchRef) {
     }
 }
 
+// A constant first batch {2, 2, 2}: the point range widens to [1.5, 2.5] (bins of 1/512), 2 lands
+// in bin 256; the range kept is the data's [2, 2]; limits reach 1.5 widths beyond: [0, 4].
+TEST(AimetTfeFirst, HandComputedPointRange) {
+    std::vector<float> counts(kBins, -1.0f), edges(kBins + 1);
+    float              range[2], limits[2];
+    const float        x[3] = { 2.0f, 2.0f, 2.0f };
+    const qsim_tfe_hist h    = { counts.data(), edges.data(), range, limits };
+    ASSERT_EQ(qsim_tfe_first(&h, limits, 3, x, 2.0f, 2.0f), QSIM_SUCCESS);
+    std::vector<float> want(kBins, 0.0f);
+    want[256] = 3;
+    EXPECT_EQ(counts, want);
+    EXPECT_EQ(edges[0], 1.5f);
+    EXPECT_EQ(edges[512], 2.5f);
+    EXPECT_EQ(edges[1], 1.5f + 1.0f / kBins);
+    EXPECT_EQ(range[0], 2.0f);
+    EXPECT_EQ(range[1], 2.0f);
+    EXPECT_EQ(limits[0], 0.0f);
+    EXPECT_EQ(limits[1], 4.0f);
+    // no finite value (min +inf, max -inf): refused, nothing written
+    EXPECT_EQ(qsim_tfe_first(&h, limits, 3, x, kInf, -kInf), QSIM_INVALID_ARGUMENT);
+    EXPECT_EQ(counts, want);
+    EXPECT_EQ(range[1], 2.0f);
+}
+
 // Old histogram over [0, 1]: counts 4, 3, 2 in bins 0, 1, 511; the batch {1.5} grows the range
 // to [0, 1.5] (new bins of 1.5 old ones). Bin 0 (start 0) fits new bin 0 whole; bin 1 starts at
 // 2/3 of new bin 0: rint(0.5 * 3) = 2 stays there, 1 goes to new bin 1; bin 511 starts at 340.67
