@@ -9,6 +9,7 @@ cost in torch's float32 order, so the two must agree exactly, ties included.
 
 import pytest
 import torch
+from torch.library import opcheck
 
 from torchqsim.quantization import tf_enhanced as te
 from torchqsim.quantization.grid import Grid, GridKind
@@ -124,3 +125,24 @@ def test_analyzer_encodings_equal_with_and_without_the_c_search(monkeypatch):
         monkeypatch.undo()
         for u, v in zip((*fast[0], *fast[1]), (*slow[0], *slow[1])):
             assert torch.equal(u, v), kind
+
+
+def _opcheck_cases():
+    x = _data(3, 3, 40)
+    lo, hi = x.min(dim=1).values, x.max(dim=1).values
+    a = _analyzer(3, 3, 40)
+    state = [t.clone() for t in (a.counts, a.edges, a.hist_range, a.limits)]
+    return [
+        ("tfe_histogram", (x, lo - 1, hi + 1)),
+        ("tfe_first", (x, lo, hi, *[t.clone() for t in state])),
+        ("tfe_merge", (2 * x, 2 * lo, 2 * hi, *[t.clone() for t in state])),
+        ("tfe_search", (a.counts, a.edges, a.hist_range, 255, True, te._offsets(255), 8)),
+        ("tfe_search", (a.counts, a.edges, a.hist_range, 15, False, te._offsets(15), 16)),
+    ]
+
+
+@pytest.mark.parametrize("case", _opcheck_cases(), ids=lambda c: c[0])
+def test_opcheck(case):
+    """Schemas (the in-place state of tfe_first / tfe_merge), fake implementations, dispatch."""
+    name, args = case
+    opcheck(getattr(torch.ops.qsim, name).default, args)
