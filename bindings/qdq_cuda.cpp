@@ -19,7 +19,8 @@ namespace {
 // The CUDA runner of QdqEntryPoints: enqueues the kernels on the current stream of a.x's device.
 struct CudaRunner {
     static constexpr c10::DeviceType kDevice   = c10::DeviceType::CUDA;
-    static constexpr bool            kHalfData = true;
+    static constexpr bool            kHalfData   = true;
+    static constexpr bool            kHalfReduce = false;  // fp32 copies: qsim_cuda_backward_reduce_f32
 
     static void forward(qsim_op op, const QdqArgs & a, at::Tensor & out) {
         const c10::cuda::CUDAGuard guard(a.x.device());

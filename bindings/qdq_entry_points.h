@@ -4,6 +4,7 @@
 // type with
 //   static constexpr c10::DeviceType kDevice;   // the device x, scale and zero_point must be on
 //   static constexpr bool kHalfData;            // reads and writes fp16/bf16 data directly
+//   static constexpr bool kHalfReduce;          // ... for range-learning gradients too
 //   static void forward(qsim_op op, const QdqArgs & a, at::Tensor & y);
 //   static void backward(qsim_op op, const QdqArgs & a, const at::Tensor & dy, at::Tensor & dx,
 //                        at::Tensor & ds, at::Tensor & dzp, bool qparam_grads);
@@ -11,8 +12,8 @@
 // forward writes the op on a.x into y (dtype and strides of a.x); backward writes dx (like a.x)
 // and, with qparam_grads, the scale and zero-point gradients into ds and dzp (zeroed, laid out
 // like a.scale and a.zero_point); float_cast rounds dense fp32 x to `dtype` and back into y (like
-// x). Without kHalfData, or for range-learning gradients, fp16/bf16 data is computed as fp32
-// copies; with it, a.x, dy and dx keep the data's dtype.
+// x). Without kHalfData (or kHalfReduce, for range-learning gradients), fp16/bf16 data is
+// computed as fp32 copies; with it, a.x, dy and dx keep the data's dtype.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -49,7 +50,7 @@ template <class Runner> struct QdqEntryPoints {
         const bool       grid = op != QSIM_OP_DEQUANTIZE;
         const QdqArgs    a    = check_qdq_args(name, x_name, x, scale, zero_point, qmin, qmax,
                                                axis, block_size, grid, Runner::kDevice,
-                                               Runner::kHalfData && !qparam_grads);
+                                               Runner::kHalfData && (Runner::kHalfReduce || !qparam_grads));
         const at::Tensor dy   = check_grad(name, grad, x, a.x);
         at::Tensor       dx   = at::empty_like(a.x);
         at::Tensor       ds   = at::zeros_like(a.scale);

@@ -41,18 +41,20 @@ def c_functions(text: str):
     column 0."""
     lines = text.split("\n")
     start = name = None
+    opened = False
     for i, line in enumerate(lines, 1):
         match = _C_SIGNATURE.match(line)
         if start is None and match and not line.startswith(("typedef", "struct", "enum",
                                                              "static const", "const")) \
                 and "=" not in line.split("(")[0] and not line.rstrip().endswith(";"):
-            start, name = i, match.group(1)
+            start, name, opened = i, match.group(1), "{" in line
         elif start is not None and line.startswith("}"):
             yield name, start, i - start + 1
             start = None
-        elif start is not None and line.rstrip().endswith(";") and not line.startswith(" ") \
-                and i == start:
-            start = None
+        elif start is not None and not opened:
+            opened = "{" in line
+            if not opened and line.rstrip().endswith(";"):  # a declaration over several lines
+                start = None
 
 
 def main(argv=None) -> int:

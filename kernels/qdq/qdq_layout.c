@@ -20,7 +20,7 @@ int64_t qsim_layout_numel(const qsim_layout * l) {
     return l->outer * l->channels * l->inner;
 }
 
-static int qsim_is_per_tensor(const qsim_layout * l) {
+int qsim_is_per_tensor(const qsim_layout * l) {
     return l->stride_outer == 0 && l->stride_block == 0 && l->stride_inner == 0;
 }
 
@@ -51,7 +51,7 @@ static qsim_run_fn qsim_forward_kernel(const qsim_qdq_kernels * k, qsim_op op) {
     return k->qdq;
 }
 
-static qsim_run_bwd_fn qsim_backward_kernel(const qsim_qdq_kernels * k, qsim_op op) {
+qsim_run_bwd_fn qsim_backward_kernel(const qsim_qdq_kernels * k, qsim_op op) {
     switch (op) {
         case QSIM_OP_QUANTIZE:   return k->quantize_backward;
         case QSIM_OP_DEQUANTIZE: return k->dequantize_backward;
@@ -89,7 +89,7 @@ static void qsim_backward_runs(qsim_run_bwd_fn run, const qsim_layout * l, const
  * runs would be one element long. Such a layout goes to the row kernels instead (qsim_rows: a
  * block of rows, one grid per column), which compute each element as its one-element run would,
  * bit for bit. */
-static int qsim_is_last_axis(const qsim_layout * l) {
+int qsim_is_last_axis(const qsim_layout * l) {
     return l->inner == 1 && l->block == 1 && l->stride_block == 1 && l->stride_outer == 0;
 }
 
@@ -106,7 +106,7 @@ static qsim_rows_fn qsim_rows_kernel(const qsim_qdq_kernels * k, qsim_op op) {
     return k->qdq_rows;
 }
 
-static qsim_rows_bwd_fn qsim_rows_backward_kernel(const qsim_qdq_kernels * k, qsim_op op) {
+qsim_rows_bwd_fn qsim_rows_backward_kernel(const qsim_qdq_kernels * k, qsim_op op) {
     switch (op) {
         case QSIM_OP_QUANTIZE:   return k->quantize_rows_backward;
         case QSIM_OP_DEQUANTIZE: return k->dequantize_rows_backward;
@@ -211,112 +211,4 @@ void qsim_backward_f32(const qsim_qdq_kernels * k, qsim_op op, const qsim_layout
                        const qsim_qparams * p, const float * x, const float * dy, float * dx,
                        int64_t begin, int64_t end) {
     qsim_backward_at(k, op, l, p, x + begin, dy + begin, dx + begin, begin, end);
-}
-
-int64_t qsim_reduce_groups(const qsim_layout * l) {
-    if (qsim_is_per_tensor(l)) {
-        return (qsim_layout_numel(l) + QSIM_REDUCE_TILE - 1) / QSIM_REDUCE_TILE;
-    }
-    const int64_t no = l->stride_outer ? l->outer : 1;
-    const int64_t ni = l->stride_inner ? l->inner : 1;
-    return no * (l->channels / l->block) * ni;
-}
-
-/* Elements of a strided group gathered per run-kernel call (a stack buffer: no allocation). */
-#define QSIM_GATHER 256
-
-/* Group g of a per-channel or blockwise layout: the elements of qparam g, in (o, c, i) order.
- * Where they are adjacent (per-channel: `inner` elements per outer index; blockwise with
- * inner == 1: `block` elements) each stretch is one run. Blockwise along an axis that is not the
- * last has its elements `inner` apart: they go through a stack buffer QSIM_GATHER at a time. */
-static void qsim_reduce_group(qsim_run_bwd_fn run, const qsim_layout * l, const qsim_qparams * p,
-                              const float * x, const float * dy, float * dx, double * sums,
-                              int64_t g) {
-    const int64_t nb  = l->channels / l->block;
-    const int64_t ni  = l->stride_inner ? l->inner : 1;
-    const int64_t is  = g % ni;
-    const int64_t cb  = (g / ni) % nb;
-    const int64_t os  = g / (ni * nb);
-    const int64_t o0  = l->stride_outer ? os : 0;
-    const int64_t o1  = l->stride_outer ? os + 1 : l->outer;
-    const qsim_grid grid = { p->scale[g], p->zero_point[g], p->qmin, p->qmax };
-    if (l->stride_inner == 0 || l->inner == 1) {
-        const int64_t len = l->block * l->inner;
-        for (int64_t o = o0; o < o1; o++) {
-            const int64_t at = (o * l->channels + cb * l->block) * l->inner;
-            run((size_t) len, x + at, dy + at, dx + at, grid, sums);
-        }
-        return;
-    }
-    float bx[QSIM_GATHER], bdy[QSIM_GATHER], bdx[QSIM_GATHER];
-    for (int64_t o = o0; o < o1; o++) {
-        const int64_t first = (o * l->channels + cb * l->block) * l->inner + is;
-        for (int64_t c = 0; c < l->block; c += QSIM_GATHER) {
-            const int64_t len = l->block - c < QSIM_GATHER ? l->block - c : QSIM_GATHER;
-            for (int64_t j = 0; j < len; j++) {
-                bx[j]  = x[first + (c + j) * l->inner];
-                bdy[j] = dy[first + (c + j) * l->inner];
-            }
-            run((size_t) len, bx, bdy, bdx, grid, sums);
-            for (int64_t j = 0; j < len; j++) {
-                dx[first + (c + j) * l->inner] = bdx[j];
-            }
-        }
-    }
-}
-
-/* Groups (channels) [begin, end) of a last-axis layout: every row of those columns, one block. */
-static void qsim_reduce_columns(qsim_rows_bwd_fn run, const qsim_layout * l,
-                                const qsim_qparams * p, const float * x, const float * dy,
-                                float * dx, double * sums, int64_t begin, int64_t end) {
-    const qsim_rows r = { (size_t) l->outer, (size_t) (end - begin), (size_t) l->channels,
-                          p->scale + begin, p->zero_point + begin, p->qmin, p->qmax };
-    for (int64_t g = begin; g < end; g++) {
-        sums[2 * g] = sums[2 * g + 1] = 0.0;
-    }
-    if (begin < end) {
-        run(&r, x + begin, dy + begin, dx + begin, sums + 2 * begin);
-    }
-}
-
-void qsim_backward_reduce_f32(const qsim_qdq_kernels * k, qsim_op op, const qsim_layout * l,
-                              const qsim_qparams * p, const float * x, const float * dy,
-                              float * dx, double * sums, int64_t begin, int64_t end) {
-    k = k ? k : qsim_qdq_best();
-    if (qsim_is_last_axis(l)) {
-        qsim_reduce_columns(qsim_rows_backward_kernel(k, op), l, p, x, dy, dx, sums, begin, end);
-        return;
-    }
-    const qsim_run_bwd_fn run = qsim_backward_kernel(k, op);
-    const int64_t         n   = qsim_layout_numel(l);
-    for (int64_t g = begin; g < end; g++) {
-        sums[2 * g] = sums[2 * g + 1] = 0.0;
-        if (qsim_is_per_tensor(l)) {
-            const int64_t   at   = g * QSIM_REDUCE_TILE;
-            const int64_t   len  = n - at < QSIM_REDUCE_TILE ? n - at : QSIM_REDUCE_TILE;
-            const qsim_grid grid = { p->scale[0], p->zero_point[0], p->qmin, p->qmax };
-            run((size_t) len, x + at, dy + at, dx + at, grid, sums + 2 * g);
-        } else {
-            qsim_reduce_group(run, l, p, x, dy, dx, sums + 2 * g, g);
-        }
-    }
-}
-
-void qsim_reduce_finish(const qsim_layout * l, const double * sums, float * dscale,
-                        float * dzero_point) {
-    const int64_t groups = qsim_reduce_groups(l);
-    if (qsim_is_per_tensor(l)) {
-        double s = 0.0, z = 0.0;
-        for (int64_t g = 0; g < groups; g++) {
-            s += sums[2 * g];
-            z += sums[2 * g + 1];
-        }
-        dscale[0]      = (float) s;
-        dzero_point[0] = (float) z;
-        return;
-    }
-    for (int64_t g = 0; g < groups; g++) {
-        dscale[g]      = (float) sums[2 * g];
-        dzero_point[g] = (float) sums[2 * g + 1];
-    }
 }

@@ -1,7 +1,8 @@
 /*
  * qdq_layout.h (internal): the layout drivers of qsim/qdq.h with the data pointers at element
  * `begin` instead of element 0, for callers that hold only elements [begin, end) in a buffer
- * (the 16-bit drivers of qdq_half.c).
+ * (the 16-bit drivers of qdq_half.c), and the layout predicates and kernel choices that the
+ * reduction drivers (qdq_reduce.c) share with them.
  */
 #ifndef QSIM_QDQ_LAYOUT_H
 #define QSIM_QDQ_LAYOUT_H
@@ -24,5 +25,15 @@ int qsim_layout_has_runs(const qsim_layout * l);
 
 /* The qparams of flat element f into *g, and how many elements from f share them. */
 int64_t qsim_layout_run(const qsim_layout * l, const qsim_qparams * p, int64_t f, qsim_grid * g);
+
+/* One qparam entry for the whole tensor. */
+int qsim_is_per_tensor(const qsim_layout * l);
+
+/* Per-channel along the last axis in memory: the row kernels (qsim_rows) take it. */
+int qsim_is_last_axis(const qsim_layout * l);
+
+/* The run and row backward kernels of `op` in k. */
+qsim_run_bwd_fn  qsim_backward_kernel(const qsim_qdq_kernels * k, qsim_op op);
+qsim_rows_bwd_fn qsim_rows_backward_kernel(const qsim_qdq_kernels * k, qsim_op op);
 
 #endif /* QSIM_QDQ_LAYOUT_H */

@@ -252,6 +252,20 @@ void qsim_backward_reduce_f32(const qsim_qdq_kernels * k, qsim_op op, const qsim
                               const qsim_qparams * p, const float * x, const float * dy,
                               float * dx, double * sums, int64_t begin, int64_t end);
 
+/* Floats of scratch that one qsim_backward_reduce_h16 call on layout l needs (may be 0). */
+int64_t qsim_reduce_h16_scratch(const qsim_layout * l);
+
+/* qsim_backward_reduce_f32 on 16-bit x, dy and dx of `kind` (dx may alias dy): each stretch that
+ * the fp32 function hands to one kernel call is widened into `scratch`, computed by the same
+ * kernel and its dx rounded back (as qsim_narrow_fn), so the sums are bit for bit those of
+ * qsim_backward_reduce_f32 on the widened data and dx is its dx rounded once. No fp32 copy of the
+ * tensor exists. `scratch` (qsim_reduce_h16_scratch(l) floats) is owned by the caller; calls
+ * that run at the same time need their own. */
+void qsim_backward_reduce_h16(const qsim_qdq_kernels * k, qsim_op op, qsim_half_kind kind,
+                              const qsim_layout * l, const qsim_qparams * p, const uint16_t * x,
+                              const uint16_t * dy, uint16_t * dx, double * sums, int64_t begin,
+                              int64_t end, float * scratch);
+
 /* Turns the group sums into gradients: per-tensor adds the tiles in order into dscale[0] and
  * dzero_point[0]; otherwise entry g gets group g. */
 void qsim_reduce_finish(const qsim_layout * l, const double * sums, float * dscale,

@@ -9,11 +9,15 @@
 //     pattern;
 //   - the drivers equal "widen, qsim_forward_f32 / qsim_backward_f32, narrow" bit for bit on
 //     tensors of several chunks (per-tensor, per-channel on a middle and the last axis,
-//     blockwise), for any split of [begin, end) and in place.
+//     blockwise), for any split of [begin, end) and in place;
+//   - qsim_backward_reduce_h16 equals "widen, qsim_backward_reduce_f32, narrow dx": every group
+//     sum bit for bit, on those layouts plus several per-tensor tiles and a gathered blockwise
+//     one, for any split of the groups and with dx in place of dy.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <algorithm>
 #include <limits>
 #include <random>
@@ -269,6 +273,56 @@ TEST_P(QdqKernels, HalfDriversEqualWidenComputeNarrow) {
                 EXPECT_EQ(y, want_y) << c.name << " kind " << kind << " op " << f.name;
                 EXPECT_EQ(inplace, want_y) << c.name << " kind " << kind << " op " << f.name << " in place";
                 EXPECT_EQ(dx, want_dx) << c.name << " kind " << kind << " op " << f.name << " dx";
+            }
+        }
+    }
+}
+
+// The first index where two arrays differ in their bits, or -1.
+template <class T> int64_t first_difference(const std::vector<T> & a, const std::vector<T> & b) {
+    for (size_t i = 0; i < a.size(); i++) {
+        if (std::memcmp(&a[i], &b[i], sizeof(T)) != 0) {
+            return static_cast<int64_t>(i);
+        }
+    }
+    return -1;
+}
+
+TEST_P(QdqKernels, HalfReduceEqualsWidenReduceNarrow) {
+    std::mt19937          rng(qsim_test::kSeed + 33);
+    std::vector<HalfCase> cases = half_cases();
+    cases.push_back({ "per_tensor_tiles", qsim_layout_per_tensor(2 * QSIM_REDUCE_TILE + 77), 1 });
+    cases.push_back({ "block_middle", qsim_layout_blockwise(3, 64, 5, 16), 3 * 4 * 5 });
+    for (const HalfCase & c : cases) {
+        const qsim_layout l = c.layout;
+        const int64_t     n = qsim_layout_numel(&l), groups = qsim_reduce_groups(&l);
+        std::vector<float> scratch(std::max<int64_t>(1, qsim_reduce_h16_scratch(&l)));
+        for (qsim_half_kind kind : kKinds) {
+            const HalfData d = half_data(c, kind, rng);
+            std::vector<float> xf(n), dyf(n), dxf(n);
+            qsim_widen_h16(kind, n, d.x.data(), xf.data());
+            qsim_widen_h16(kind, n, d.dy.data(), dyf.data());
+            for (const ForwardKernel & f : kForward) {
+                std::vector<double> want(2 * groups), got(2 * groups, -1.0), inplace_sums = got;
+                qsim_backward_reduce_f32(&k(), f.op, &l, &d.p, xf.data(), dyf.data(), dxf.data(),
+                                         want.data(), 0, groups);
+                std::vector<uint16_t> want_dx(n), dx(n, 0xdead), inplace = d.dy;
+                qsim_narrow_h16(kind, n, dxf.data(), want_dx.data());
+                const int64_t cut = std::uniform_int_distribution<int64_t>(0, groups)(rng);
+                for (const auto & [b, e] : { std::pair{ cut, groups }, std::pair{ int64_t{ 0 }, cut } }) {
+                    qsim_backward_reduce_h16(&k(), f.op, kind, &l, &d.p, d.x.data(), d.dy.data(),
+                                             dx.data(), got.data(), b, e, scratch.data());
+                    qsim_backward_reduce_h16(&k(), f.op, kind, &l, &d.p, d.x.data(), inplace.data(),
+                                             inplace.data(), inplace_sums.data(), b, e, scratch.data());
+                }
+                const std::string what = std::string(c.name) + " kind " + std::to_string(kind) + " op " + f.name;
+                const int64_t     i = first_difference(dx, want_dx), j = first_difference(got, want);
+                EXPECT_EQ(i, -1) << what << " dx[" << i << "] = " << dx[std::max<int64_t>(i, 0)]
+                                 << ", want " << want_dx[std::max<int64_t>(i, 0)];
+                EXPECT_EQ(j, -1) << what << " sums[" << j << "] = " << got[std::max<int64_t>(j, 0)]
+                                 << ", want " << want[std::max<int64_t>(j, 0)];
+                EXPECT_EQ(first_difference(inplace, want_dx), -1) << what << " dx in place";
+                EXPECT_EQ(first_difference(inplace_sums, want), -1) << what << " sums in place";
             }
         }
     }
