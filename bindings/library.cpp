@@ -68,5 +68,8 @@ TORCH_LIBRARY(qsim, m) {
     // product with MLAS's int16 pair saturation, (R, K) x (N, K) -> (R, N) int32.
     m.set_python_module("torchqsim._runtime_ops");
     m.def("u8s8_pair_saturated_matmul(Tensor a, Tensor w) -> Tensor", tags);
+    // onnxruntime's 8-bit MatMulNBits with int8 compute (matmulnbits_cpu.cpp): (R, K) float32 x
+    // (N, K) uint8 with (N, blocks) scales and zero points, optional bias -> (R, N) float32.
+    m.def("matmulnbits_q8(Tensor a, Tensor b, Tensor scale, Tensor zp, Tensor? bias) -> Tensor", tags);
     m.set_python_module("torchqsim.ops");  // back to the default for any later definitions
 }

@@ -1,8 +1,14 @@
-"""Fake (meta) registration of the onnxruntime target mode's op (bindings/satmm_cpu.cpp).
+"""Fake (meta) registrations of the onnxruntime target mode's ops (bindings/satmm_cpu.cpp,
+bindings/matmulnbits_cpu.cpp).
 
 ``u8s8_pair_saturated_matmul(a, w) -> out``: ``a`` (R, K) uint8, ``w`` (N, K) int8, ``out`` (R, N)
 int32, ``out[r, j] = sum_p clamp(a[r, 2p] * w[j, 2p] + a[r, 2p + 1] * w[j, 2p + 1], -32768, 32767)``
 (MLAS's vpmaddubsw arithmetic; an odd K pairs the last element with a zero). Not differentiable.
+
+``matmulnbits_q8(a, b, scale, zp, bias) -> out``: onnxruntime's MatMulNBits (8-bit weights, block
+size 32, int8 compute) as MLAS computes it on AVX-512 VNNI (kernels/include/qsim/matmulnbits.h):
+``a`` (R, K) float32, ``b`` (N, K) stored uint8 weights, ``scale`` (N, ceil(K / 32)) float32,
+``zp`` likewise uint8, ``bias`` (N,) float32 or None; ``out`` (R, N) float32.
 
 Example::
 
@@ -11,6 +17,11 @@ Example::
     >>> w = torch.tensor([[127, 127]], dtype=torch.int8)
     >>> torch.ops.qsim.u8s8_pair_saturated_matmul(a, w)
     tensor([[32767]], dtype=torch.int32)
+    >>> a = torch.zeros(1, 32); a[0, 0] = 1.0
+    >>> b = torch.full((1, 32), 128, dtype=torch.uint8); b[0, 0] = 129
+    >>> torch.ops.qsim.matmulnbits_q8(a, b, torch.tensor([[0.5]]),
+    ...                               torch.tensor([[128]], dtype=torch.uint8), None)
+    tensor([[0.5000]])
 """
 
 import torch
@@ -26,8 +37,16 @@ def _u8s8_pair_saturated_matmul_fake(a, w):
     return a.new_empty((a.shape[0], w.shape[0]), dtype=torch.int32)
 
 
+def _matmulnbits_q8_fake(a, b, scale, zp, bias):
+    torch._check(a.dim() == 2 and b.dim() == 2, lambda: "a and b must be 2-D")
+    torch._check(a.shape[1] == b.shape[1], lambda: "a and b must have the same number of columns")
+    return a.new_empty((a.shape[0], b.shape[0]))
+
+
 # A torchqsim._C built before this op (a stale binary next to newer sources) still imports; the
 # target mode's saturating path then says to rebuild (runtime_target/arithmetic.py).
 if hasattr(torch.ops.qsim, "u8s8_pair_saturated_matmul"):
     torch.library.register_fake("qsim::u8s8_pair_saturated_matmul")(
         _u8s8_pair_saturated_matmul_fake)
+if hasattr(torch.ops.qsim, "matmulnbits_q8"):
+    torch.library.register_fake("qsim::matmulnbits_q8")(_matmulnbits_q8_fake)

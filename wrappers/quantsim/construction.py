@@ -59,12 +59,17 @@ def _floats(values) -> list[bool]:
 
 def disable_non_float_slots(sim, dummy_input) -> None:
     """Runs `dummy_input` once and disables, in ``sim._specs``, every input and output slot
-    that does not carry a floating tensor (integer indices, masks, missing outputs)."""
+    that does not carry a floating tensor (integer indices, masks, missing outputs). Also
+    records ``sim._input_ranks``: module path -> rank of its first tensor input in that run (the
+    onnxruntime target mode: a Linear on a 2-D input exports as a Gemm)."""
     seen: dict[str, tuple[list, list]] = {}
+    sim._input_ranks = {}
     hooks = []
     for name, module in sim.named_qmodules():
         def hook(mod, args, out, name=name):
             seen[name] = (_floats(args), _floats(out))
+            if args and isinstance(args[0], Tensor):
+                sim._input_ranks[name] = args[0].dim()
         hooks.append(module.register_forward_hook(hook))
     try:
         with torch.no_grad(), eval_mode(sim.model):

@@ -2,10 +2,10 @@
 
 ``sim.set_target("onnxruntime")`` makes the quantized modules that onnxruntime's CPU execution
 provider fuses into integer kernels at its default optimization level (QLinearConv, QGemm,
-QLinearMatMul, QLinearAdd, QLinearMul, QLinearSoftmax; :mod:`.groups` says which) compute with
-onnxruntime's integer arithmetic (:mod:`.arithmetic`); ``sim.set_target("reference")``
-restores the float reference semantics of Q/DQ (what onnxruntime computes with graph
-optimizations off). ``export`` is the same in both.
+QLinearMatMul, QLinearAdd, QLinearMul, QLinearSoftmax, MatMulNBits; :mod:`.groups` says which)
+compute with onnxruntime's integer arithmetic (:mod:`.arithmetic`);
+``sim.set_target("reference")`` restores the float reference semantics of Q/DQ (what
+onnxruntime computes with graph optimizations off). ``export`` is the same in both.
 ``sim.compare_with_runtime(inputs)`` (:mod:`.compare`) runs the exported model in onnxruntime
 and reports, per quantized tensor, how much of the sim matches. Design and the onnxruntime rules
 replicated: docs/runtime_target.md.
@@ -66,7 +66,7 @@ def set_target(sim, target: str, saturation: bool | None = None) -> list[str]:
         sim._target = "reference"
         raise ValueError("set_target('onnxruntime'): sim.model is in train mode; the target "
                          "mode is for evaluation and calibration (call sim.model.eval())")
-    groups = find_groups(sim.graph, saturation)
+    groups = find_groups(sim.graph, saturation, getattr(sim, "_input_ranks", None))
     forwards.install(sim.model, groups)
     return list(groups)
 
@@ -83,4 +83,5 @@ def reference_semantics(sim):
     try:
         yield
     finally:
-        forwards.install(sim.model, find_groups(sim.graph, getattr(sim, "_saturation", None)))
+        forwards.install(sim.model, find_groups(sim.graph, getattr(sim, "_saturation", None),
+                                                getattr(sim, "_input_ranks", None)))

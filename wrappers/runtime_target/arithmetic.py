@@ -15,7 +15,9 @@ so that each rounding step is the one onnxruntime's CPU kernels perform:
 - :func:`qlinear_mul`: MLAS's QLinearMul (x86 SSE2 kernel, any broadcast);
 - :func:`qlinear_softmax`: onnxruntime's QLinearSoftmax (lookup table, fp32 sum);
 - :func:`saturated_matmul`: the accumulation of MLAS's AVX2 u8 x s8 kernels, whose
-  ``vpmaddubsw`` adds two products in int16 with saturation.
+  ``vpmaddubsw`` adds two products in int16 with saturation;
+- :func:`matmul_nbits`: MatMulNBits with 8-bit weights and int8 compute (the C kernel
+  ``qsim::matmulnbits_q8``), the W8A16 Linears.
 
 Example::
 
@@ -33,7 +35,7 @@ from torch import Tensor
 __all__ = ["grid_integers", "quantized_bias", "integer_accumulate", "exact_product",
            "exact_matmul", "requantize", "qlinear_add", "qlinear_mul", "softmax_table",
            "qlinear_softmax", "fma_f32", "uses_fma", "uses_avx512", "saturates_u8s8",
-           "saturated_matmul"]
+           "saturated_matmul", "matmul_nbits"]
 
 _EXACT_F32 = float(2 ** 24)
 
@@ -311,3 +313,43 @@ def saturated_matmul(cols: Tensor, w: Tensor) -> Tensor:
                            "--no-build-isolation -e .)")
     a = cols.to(torch.uint8).contiguous()
     return torch.ops.qsim.u8s8_pair_saturated_matmul(a, w.to(torch.int8).contiguous())
+
+
+def matmul_nbits(x: Tensor, w_int: Tensor, w_scale: Tensor, w_zp: Tensor,
+                 bias: Tensor | None) -> Tensor:
+    """onnxruntime's MatMulNBits (8-bit weights, block size 32, accuracy level 4: int8 compute)
+    of ``x @ w.T`` as MLAS computes it on AVX-512 VNNI (the C kernel ``qsim::matmulnbits_q8``,
+    kernels/include/qsim/matmulnbits.h: ``x`` quantized to int8 per row and block of 32, the
+    block products scaled and summed in MLAS's fp32 lane order, the zero point corrected by a
+    float GEMM of block sums, the bias added before that correction).
+
+    Args:
+        x: ``(..., K)`` fp32 activations (a DequantizeLinear's output or float values).
+        w_int: ``(N, K)`` weight grid integers ``q - zero_point``, as floats.
+        w_scale, w_zp: the weight's fp32 scale and its stored uint8 zero point (a 0-d tensor
+            or one per output channel): onnxruntime's rewrite stores an int8 weight shifted by
+            128, so its zero point is ``zp + 128``.
+        bias: ``(N,)`` fp32 or None.
+
+    Returns:
+        ``(..., N)`` fp32.
+
+    Example::
+
+        >>> x = torch.zeros(1, 2, 32); x[..., 0] = 1.0
+        >>> w = torch.zeros(1, 32); w[0, 0] = 1.0
+        >>> matmul_nbits(x, w, torch.tensor(0.5), torch.tensor(128.0), None)
+        tensor([[[0.5000],
+                 [0.5000]]])
+    """
+    if not hasattr(torch.ops.qsim, "matmulnbits_q8"):
+        raise RuntimeError("matmul_nbits: torchqsim._C predates the op qsim::matmulnbits_q8; "
+                           "rebuild it (pip install --no-build-isolation -e .)")
+    n, k = w_int.shape
+    blocks = -(-k // 32)
+    stored_zp = w_zp.reshape(-1, 1).float().expand(n, 1)
+    b = (w_int + stored_zp).to(torch.uint8)
+    scale = w_scale.reshape(-1, 1).float().expand(n, blocks).contiguous()
+    zp = stored_zp.expand(n, blocks).to(torch.uint8).contiguous()
+    y = torch.ops.qsim.matmulnbits_q8(x.reshape(-1, k).float(), b, scale, zp, bias)
+    return y.reshape(*x.shape[:-1], n)

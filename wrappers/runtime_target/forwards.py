@@ -38,7 +38,8 @@ def _reference(module, args, kwargs):
 
 def _ready(module, group: FusedGroup) -> bool:
     return not module.training and all(
-        not q._calibrating and q.is_initialized() for q in (*group.inputs, group.output))
+        q is None or (not q._calibrating and q.is_initialized())
+        for q in (*group.inputs, group.output))
 
 
 def _check_no_grad(module) -> None:
@@ -196,8 +197,32 @@ def _softmax(module, group, x):
     return module.quantize_outputs(((y - float(zy)) * sy).movedim(-1, module.dim))
 
 
+def _matmulnbits(module, group, x):
+    """MatMulNBits of a Linear with an 8-bit weight (:func:`.arithmetic.matmul_nbits`) on an
+    input of 3+ dims (a 2-D input exports as a Gemm, which onnxruntime runs in float: the
+    reference); the bias as onnxruntime's int32 DequantizeLinear gives it when a
+    DequantizeLinear feeds the input and a QuantizeLinear reads the output (its bias
+    quantization pass needs the ``DQ -> MatMul -> Add -> Q`` group; measured: a ReLU between
+    keeps the float bias): :func:`.arithmetic.quantized_bias` times the product scale, in fp32."""
+    if x.dim() < 3:
+        return _reference(module, (x,), {})
+    x = module.quantize_inputs((x,))[0]
+    w_q = group.inputs[1]
+    w_scale, w_zp = _params(w_q)
+    w_scale = w_scale.reshape(-1)
+    weight = module.quantized_param("weight")
+    w_int = ar.grid_integers(weight, w_scale.reshape(-1, 1) if w_scale.numel() > 1 else w_scale)
+    bias = module.quantized_param("bias") if module.bias is not None else None
+    if bias is not None and group.inputs[0] is not None and group.output is not None:
+        product = _params(group.inputs[0])[0] * w_scale
+        bias = ar.quantized_bias(bias, _params(group.inputs[0])[0], w_scale) * product
+    stored_zp = w_zp.reshape(-1) + (128 if w_q.qmin < 0 else 0)
+    y = ar.matmul_nbits(x, w_int, w_scale, stored_zp, bias)
+    return module.quantize_outputs(y)
+
+
 _FORWARDS = {"conv": _conv, "gemm": _gemm, "add": _add, "mul": _mul, "matmul": _matmul,
-             "softmax": _softmax}
+             "softmax": _softmax, "matmulnbits": _matmulnbits}
 
 
 def _target_forward(module, group: FusedGroup, *args, **kwargs):

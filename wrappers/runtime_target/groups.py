@@ -9,7 +9,11 @@ the groups it replicates, each as a :class:`FusedGroup`:
 - ``add``: an ``Add`` of two quantized tensors -> ``QLinearAdd``;
 - ``mul``: a ``Mul`` of two quantized tensors (any broadcast) -> ``QLinearMul``;
 - ``matmul``: a ``MatMul`` of two uint8 activations (attention) -> ``QLinearMatMul``;
-- ``softmax``: a ``Softmax`` of a uint8 activation -> ``QLinearSoftmax``.
+- ``softmax``: a ``Softmax`` of a uint8 activation -> ``QLinearSoftmax``;
+- ``matmulnbits``: a ``Linear`` with an 8-bit weight (int8/uint8, per-tensor or per output
+  channel) that is no ``gemm`` group (16-bit or float activations), applied to inputs of 3 or
+  more dims (exported as ``MatMul`` [+ ``Add``]; a 2-D ``Gemm`` stays float) -> ``MatMulNBits``
+  (8 bits, block size 32, int8 compute), whatever quantizes its input and output.
 
 Conditions (the selectors' checks, on the sim's quantizers): every input is read through a
 DequantizeLinear, i.e. the module's own input quantizer or the output quantizer of its
@@ -85,15 +89,17 @@ _NOOPS = {QuantizedAdd: (0, True), QuantizedSubtract: (0, False), QuantizedMulti
 
 @dataclass
 class FusedGroup:
-    """One fused node group: `kind` (``conv``, ``gemm``, ``add``), the quantizers of its
-    DequantizeLinear inputs (`inputs`, one per tensor input; the weight's is the module's
-    own), the quantizer of its QuantizeLinear output (`output`), whether that quantizer sits
+    """One fused node group: `kind` (``conv``, ``gemm``, ``add``, ...), the quantizers of its
+    DequantizeLinear inputs (`inputs`, one per tensor input, the weight's last; a
+    ``matmulnbits`` group's activation entry is None when no DequantizeLinear feeds it), the
+    quantizer of its QuantizeLinear output (`output`; None for a ``matmulnbits`` group without
+    one), whether that quantizer sits
     on the ReLU after the module (`through_relu`) and whether the kernel saturates pairs of
     uint8 x int8 products in int16 (`saturates`: signed weights on a CPU without VNNI)."""
 
     kind: str
     inputs: list
-    output: QuantizeDequantize
+    output: QuantizeDequantize | None
     through_relu: bool
     saturates: bool = False
 
@@ -183,10 +189,34 @@ def _output_quantizer(op):
     return q, True
 
 
-def _group(op, saturates: bool) -> FusedGroup | None:
+def _nbits_group(op, rank: int) -> FusedGroup | None:
+    """The ``matmulnbits`` group of a Linear that is no ``gemm`` group, or None: an input of
+    `rank` 3 or more (a 2-D Linear exports as a Gemm, which onnxruntime runs in float), its weight
+    quantizer on a full 8-bit grid (per-tensor, or symmetric per output channel) and no bias
+    quantizer (onnxruntime quantizes the float bias to int32 when a DequantizeLinear feeds the
+    input, as for QGemm)."""
+    weight = op.module.param_quantizers["weight"]
+    if rank < 3 or weight is None or not _weight_ok(weight, op.module) or \
+            (weight.qmin, weight.qmax) not in _FULL_8BIT:
+        return None
+    quantizers = op.module.param_quantizers
+    if "bias" in quantizers and quantizers["bias"] is not None:
+        return None
+    source = _source_quantizer(op, 0)
+    output = op.module.output_quantizers[0]
+    return FusedGroup("matmulnbits", [source if _is_int(source) else None, weight],
+                      output, False)
+
+
+def _group(op, saturates: bool, rank: int) -> FusedGroup | None:
     kind = _KINDS.get(type(op.module))
     if kind is None or getattr(op.module, "padding_mode", "zeros") != "zeros":
         return None
+    group = _fused_group(op, kind, saturates)
+    return _nbits_group(op, rank) if group is None and kind == "gemm" else group
+
+
+def _fused_group(op, kind: str, saturates: bool) -> FusedGroup | None:
     count = 2 if kind in _BINARY else 1
     if kind in _BINARY and sum(op.tensor_inputs[:2]) != 2:
         return None
@@ -213,14 +243,16 @@ def _group(op, saturates: bool) -> FusedGroup | None:
     return FusedGroup(kind, inputs, output, through_relu)
 
 
-def find_groups(graph, saturation: bool | None = None) -> dict[str, FusedGroup]:
+def find_groups(graph, saturation: bool | None = None,
+                input_ranks: dict | None = None) -> dict[str, FusedGroup]:
     """Module path -> :class:`FusedGroup` for every op of `graph` (a
     :class:`~torchqsim.graph.ModuleGraph` of the sim) that onnxruntime fuses; `saturation`:
-    whether the CPU's u8 x s8 kernels saturate pairs (None: this CPU's)."""
+    whether the CPU's u8 x s8 kernels saturate pairs (None: this CPU's); `input_ranks`: module
+    path -> rank of its input (``sim._input_ranks``; a module missing there counts as 3-D)."""
     found = {}
     saturates = saturates_u8s8() if saturation is None else saturation
     for op in graph.ops:
-        group = _group(op, saturates)
+        group = _group(op, saturates, (input_ranks or {}).get(op.name, 3))
         if group is not None:
             found[op.name] = group
     return found

@@ -1,0 +1,140 @@
+"""MatMulNBits, the W8A16 Linears of the onnxruntime target mode (docs/runtime_target.md §2).
+
+Oracle: onnxruntime itself. The C kernel ``qsim::matmulnbits_q8`` against onnxruntime's own
+``MatMulNBits`` node (8 bits, block size 32, accuracy level 4) on random data, every output bit
+for bit; then models whose Linears onnxruntime rewrites into MatMulNBits (3-D inputs, 16-bit
+activations), where the target mode equals onnxruntime (default options) and the reference does
+not. The kernel reproduces MLAS's AVX-512 VNNI variant: on other CPUs onnxruntime runs other
+kernels (other fp32 orders), so the comparisons need this CPU feature.
+"""
+
+import tempfile
+import warnings
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+from onnx import TensorProto, helper, numpy_helper
+from torch import nn
+
+from torchqsim import QuantizationSimModel
+from torchqsim.runtime_target import arithmetic as ar
+
+
+def _has_avx512_vnni() -> bool:
+    with open("/proc/cpuinfo") as f:
+        return any(line.startswith("flags") and "avx512_vnni" in line.split() for line in f)
+
+
+pytestmark = pytest.mark.skipif(not _has_avx512_vnni(),
+                                reason="the kernel is MLAS's AVX-512 VNNI variant; onnxruntime "
+                                       "runs another on this CPU")
+
+
+def _onnxruntime_matmulnbits(a, b, scale, zp, bias, threads):
+    """onnxruntime's MatMulNBits of `a` (M, K) with `b` (N, K) uint8 and per-block `scale`,
+    `zp` (N, blocks); the weights padded to whole blocks as the operator stores them."""
+    (m, k), n, blocks = a.shape, b.shape[0], scale.shape[1]
+    padded = np.zeros((n, blocks * 32), np.uint8)
+    padded[:, :k] = b
+    names = ["A", "B", "scales", "zp"] + (["", "bias"] if bias is not None else [])
+    node = helper.make_node("MatMulNBits", names, ["Y"], domain="com.microsoft", K=k, N=n,
+                            bits=8, block_size=32, accuracy_level=4)
+    inits = [numpy_helper.from_array(padded.reshape(n, blocks, 32), "B"),
+             numpy_helper.from_array(scale.reshape(-1), "scales"),
+             numpy_helper.from_array(zp.reshape(-1), "zp")]
+    if bias is not None:
+        inits.append(numpy_helper.from_array(bias, "bias"))
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("A", TensorProto.FLOAT,
+                                                                          [m, k])],
+                              [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [m, n])],
+                              inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21),
+                                                    helper.make_opsetid("com.microsoft", 1)])
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    session = ort.InferenceSession(model.SerializeToString(), options,
+                                   providers=["CPUExecutionProvider"])
+    return session.run(None, {"A": a})[0]
+
+
+@pytest.mark.parametrize("m,k,n,threads", [
+    (64, 64, 64, 1), (64, 128, 128, 2), (64, 160, 13, 1),  # groups of 4 blocks, a remainder block
+    (63, 96, 7, 4), (1, 128, 6, 1),  # odd rows, n % 4 columns (hsum), one row
+    (8, 48, 5, 1), (16, 3072, 48, 2),  # k not a multiple of 32, many blocks
+])
+@pytest.mark.parametrize("with_bias", [False, True])
+def test_kernel_equals_onnxruntime_matmulnbits_bit_for_bit(m, k, n, threads, with_bias):
+    rng = np.random.default_rng(m * k + n)
+    blocks = -(-k // 32)
+    a = (rng.integers(-32768, 32768, (m, k)) * rng.uniform(1e-5, 1e-3)).astype(np.float32)
+    a[0, :min(k, 32)] = 0  # an all-zero block (scale 0)
+    b = rng.integers(0, 256, (n, k)).astype(np.uint8)
+    scale = rng.uniform(1e-3, 2e-2, (n, blocks)).astype(np.float32)
+    zp = rng.integers(0, 256, (n, blocks)).astype(np.uint8)
+    bias = rng.normal(size=n).astype(np.float32) if with_bias else None
+    expected = _onnxruntime_matmulnbits(a, b, scale, zp, bias, threads)
+    got = torch.ops.qsim.matmulnbits_q8(torch.from_numpy(a), torch.from_numpy(b),
+                                        torch.from_numpy(scale), torch.from_numpy(zp),
+                                        None if bias is None else torch.from_numpy(bias))
+    assert np.array_equal(got.numpy(), expected)
+    exact = a.astype(np.float64) @ ((b.astype(np.float64) - np.repeat(zp, 32, 1)[:, :k]) *
+                                    np.repeat(scale, 32, 1)[:, :k]).T
+    assert not np.array_equal(got.numpy(), exact.astype(np.float32))  # int8 compute differs
+
+
+def test_kernel_rejects_bad_operands():
+    a, b = torch.zeros(2, 40), torch.zeros(3, 40, dtype=torch.uint8)
+    scale, zp = torch.ones(3, 2), torch.zeros(3, 2, dtype=torch.uint8)
+    with pytest.raises(RuntimeError, match="scale must have shape"):
+        torch.ops.qsim.matmulnbits_q8(a, b, torch.ones(3, 1), zp, None)
+    with pytest.raises(RuntimeError, match="b must be Byte"):
+        torch.ops.qsim.matmulnbits_q8(a, b.to(torch.int8), scale, zp, None)
+    with pytest.raises(RuntimeError, match="bias must have shape"):
+        torch.ops.qsim.matmulnbits_q8(a, b, scale, zp, torch.ones(2))
+    assert ar.matmul_nbits(a.reshape(1, 2, 40), b.float(), torch.tensor(1.0),
+                           torch.tensor(0.0), None).shape == (1, 2, 3)
+
+
+class _Mlp(nn.Module):
+    """Two Linears on a 3-D input (exported as MatMul + Add: MatMulNBits in onnxruntime) and a
+    2-D Linear (a Gemm: float in onnxruntime)."""
+
+    def __init__(self):
+        super().__init__()
+        self.up, self.down, self.head = nn.Linear(96, 80), nn.Linear(80, 48), nn.Linear(48, 8)
+
+    def forward(self, x):
+        h = self.down(torch.relu(self.up(x)))
+        return h, self.head(h[:, 0])
+
+
+@pytest.mark.parametrize("config", ["default", "per_channel"])
+def test_w8a16_linears_equal_onnxruntime_matmulnbits_bit_for_bit(config):
+    torch.manual_seed(0)
+    x = torch.randn(4, 32, 96)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sim = QuantizationSimModel(_Mlp().eval(), x, quant_scheme="tf", default_param_bw=8,
+                                   default_output_bw=16, config_file=config)
+    sim.compute_encodings(lambda m: m(x))
+    with torch.no_grad():
+        reference = sim.model(x)
+    assert sim.set_target("onnxruntime") == ["up", "down"]  # head: 2-D, a float Gemm
+    with torch.no_grad():
+        got = sim.model(x)
+    with tempfile.TemporaryDirectory() as d:
+        options = ort.SessionOptions()
+        options.optimized_model_filepath = f"{d}/optimized.onnx"
+        options.log_severity_level = 3
+        session = ort.InferenceSession(sim.export(d, "m", x)["qdq_onnx"], options,
+                                       providers=["CPUExecutionProvider"])
+        expected = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+        types = [node.op_type for node in onnx.load(f"{d}/optimized.onnx").graph.node]
+    assert types.count("MatMulNBits") == 2
+    hidden = torch.from_numpy(expected[0])
+    assert torch.equal(got[0], hidden) and not torch.equal(reference[0], hidden)
+    report = sim.compare_with_runtime(x, verbose=False)
+    assert all(t.bit_equal == 1.0 for t in report.tensors if not t.name.startswith("head"))
