@@ -9,7 +9,7 @@ Per model (tiny random-init configs of tests/python/zoo/):
   check);
 - ``sim``: ``QuantizationSimModel(model, dummy_input)`` (copy, prepare, config, quantizers);
 - ``build ratio`` = sim / (forward + capture);
-- ``export``: ``sim.export`` (five files, two dynamo exports: markers and QDQ) against
+- ``export``: ``sim.export`` (five files, two ONNX graphs from one capture) against
   ``fp32 export``: ``torch.onnx.export(model, dynamo=True)`` of the FP32 model;
 - ``export ratio`` = export / fp32 export.
 

@@ -12,6 +12,8 @@ Rows per dtype (ratios of medians timed interleaved, one call of each per round;
 - ``eval_fwd``: calibrated sim eval forward / FP eval forward (no grad; target <= 1.3);
 - ``eval_fwd_cached``: the same with the sim's eval weight cache on (``weight_cache=True``: a
   second copy of the weights, which an in-place sim does not hold by default);
+- ``eval_fwd_folded``: the eval forward after ``sim.fold_param_quantizers()`` (each weight
+  holds its quantized values: no weight quantization and no second copy; timed last);
 - ``qat_step``: one SGD step (forward, cross-entropy, backward, step) of the sim / of a copy of
   the FP model (target <= 1.5);
 - ``peak_rss``: peak resident memory (``VmHWM``, reset once the model is built) of a fresh
@@ -98,7 +100,7 @@ def set_weight_cache(sim, on):
 
 
 def timed_rows(args, dtype, warmup, repeats):
-    """The eval_fwd, eval_fwd_cached and qat_step rows of one dtype."""
+    """The eval_fwd, eval_fwd_cached, qat_step and eval_fwd_folded rows of one dtype."""
     import torch
     model, batch = build_model(args, dtype)
     fp_copy = copy.deepcopy(model)  # the QAT baseline: the sim trains model's own parameters
@@ -119,6 +121,10 @@ def timed_rows(args, dtype, warmup, repeats):
     sim.model.train(), fp_copy.train()
     ms["qat_step"] = timing.time_row({"ours": stepper(sim.model, batch),
                                       "base": stepper(fp_copy, batch)}, warmup, repeats)
+    sim.model.eval(), fp_copy.eval()
+    sim.fold_param_quantizers()
+    ms["eval_fwd_folded"] = timing.time_row({"ours": no_grad(sim.model),
+                                             "base": no_grad(fp_copy)}, warmup, repeats)
     return [{"dtype": dtype, "row": row, "ours_ms": m["ours"], "base_ms": m["base"],
              "ratio": m["ours"] / m["base"]} for row, m in ms.items()]
 

@@ -24,15 +24,15 @@ from torch.onnx._internal.exporter import _core, _registration
 from .._forward import split_dummy_input
 from .qdq_translation import OPSET, QDQ_TRANSLATION_TABLE
 
-__all__ = ["ExportError", "check_model", "export_onnx", "graph_tensor_names",
-           "names_missing_from", "tensor_shapes"]
+__all__ = ["ExportError", "check_model", "export_onnx", "exporter_errors", "graph_tensor_names",
+           "names_missing_from", "optimize_keeping_initializers", "registry", "tensor_shapes"]
 
 
 class ExportError(RuntimeError):
     """An export failed; the message names the step and the cause. No file was written."""
 
 
-def _optimize_keeping_initializers(proto: ModelProto) -> ModelProto:
+def optimize_keeping_initializers(proto: ModelProto) -> ModelProto:
     """The exporter's onnxscript optimization (constant folding, rewrites such as
     SplitToSequence -> Split, dead-code removal, constants lifted to initializers) without
     merging equal initializers or equal subexpressions, which would give two parameters (say two
@@ -52,7 +52,7 @@ def _optimize_keeping_initializers(proto: ModelProto) -> ModelProto:
 
 
 @functools.lru_cache(maxsize=None)
-def _registry(opset: int) -> _registration.ONNXRegistry:
+def registry(opset: int) -> _registration.ONNXRegistry:
     """The exporter's op registry at ``opset`` (torchlib's ONNX functions of every ATen op) with
     :data:`QDQ_TRANSLATION_TABLE` registered, built once per opset and process.
 
@@ -73,6 +73,20 @@ _EXPORTER_REGISTRY_LOGGER = "torch.onnx._internal.exporter._registration"
 
 
 @contextlib.contextmanager
+def exporter_errors(what: str):
+    """Runs the exporter inside the block: its warnings and registry logs silenced, any error it
+    raises turned into an :class:`ExportError` that starts with ``what`` (the error chained).
+    """
+    try:
+        with warnings.catch_warnings(), _quiet(_EXPORTER_REGISTRY_LOGGER):
+            warnings.simplefilter("ignore")
+            yield
+    except Exception as e:  # the exporter raises many types; all mean "could not export"
+        summary = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise ExportError(f"exporting {what} to ONNX failed: {type(e).__name__}: {summary}") from e
+
+
+@contextlib.contextmanager
 def _quiet(logger_name: str):
     """Raises the level of a logger to ERROR inside the block."""
     logger = logging.getLogger(logger_name)
@@ -88,7 +102,7 @@ def export_onnx(model: nn.Module, dummy_input, what: str, *,
                 keep_initializers: bool = False, opset: int = OPSET) -> ModelProto:
     """``model`` exported by ``torch.onnx.export(dynamo=True)`` at ``opset`` with the qsim op
     translations (:data:`QDQ_TRANSLATION_TABLE`), optimized by onnxscript (through
-    ``_core.export`` with a cached op registry: :func:`_registry`).
+    ``_core.export`` with a cached op registry: :func:`registry`).
 
     Args:
         model: the model, in the mode it should be exported in.
@@ -104,17 +118,12 @@ def export_onnx(model: nn.Module, dummy_input, what: str, *,
             with ``what`` and gives the exporter's error, which is also chained as the cause.
     """
     args, kwargs = split_dummy_input(dummy_input)
-    try:
-        with warnings.catch_warnings(), _quiet(_EXPORTER_REGISTRY_LOGGER):
-            warnings.simplefilter("ignore")
-            program = _core.export(model, args, kwargs, registry=_registry(opset),
-                                   opset_version=opset, optimize=not keep_initializers,
-                                   verbose=False)
-    except Exception as e:  # the exporter raises many types; all mean "could not export"
-        summary = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        raise ExportError(f"exporting {what} to ONNX failed: {type(e).__name__}: {summary}") from e
+    with exporter_errors(what):
+        program = _core.export(model, args, kwargs, registry=registry(opset),
+                               opset_version=opset, optimize=not keep_initializers,
+                               verbose=False)
     proto = program.model_proto
-    return _optimize_keeping_initializers(proto) if keep_initializers else proto
+    return optimize_keeping_initializers(proto) if keep_initializers else proto
 
 
 def check_model(proto: ModelProto, what: str) -> None:

@@ -4,8 +4,9 @@ For a quantized model (a sim's ``sim.model``, or any model holding
 :class:`torchqsim.nn.QuantizationMixin` modules) :func:`export_model` writes into ``path``:
 
 - ``{prefix}.onnx``: the FP32 graph (no quantizer nodes) with quantize-dequantized weights,
-  from the dynamo exporter. The tensors the quantizers apply to are found by exporting once with
-  marker nodes in the quantizer slots and splicing the markers out (:mod:`.markers`), so the
+  from the dynamo exporter. The tensors the quantizers apply to are found by exporting with
+  marker nodes in the quantizer slots and splicing the markers out (:mod:`.markers`; one
+  capture serves this graph and the QDQ graph: :mod:`.one_capture`), so the
   names below are names of this very graph; the activation tensor of each quantizer slot is
   recorded in the model's metadata (:func:`.quantizer_slots.record_slots`) for ``load_encodings``.
 - ``{prefix}.encodings``: one entry per enabled quantizer, activations keyed by the ONNX tensor
@@ -74,7 +75,8 @@ from .float_translation import FLOAT4_FORMATS
 from .constant_qparams import constant_qparams
 from .markers import markers_in_place, splice_markers
 from .on_host import input_on_host, on_host
-from .onnx_graph import (ExportError, check_model, export_onnx, names_missing_from,
+from .one_capture import export_both, one_capture_applies
+from .onnx_graph import (ExportError, check_model, export_onnx, names_missing_from, registry,
                          tensor_shapes)
 from .qdq_translation import OPSET
 from .quantizer_slots import quantizer_slots, record_slots
@@ -220,12 +222,33 @@ def _pickled(model: nn.Module) -> memoryview:
     return pth.getbuffer()
 
 
-def _fp32_graph(model, slots, dummy_input, data_location: str):
-    """(spliced FP32 ModelProto, its external data chunks, {slot index: tensor name},
-    ``{prefix}.pth``'s content)."""
+def _graphs(model, slots, dummy_input):
+    """(FP32 ModelProto with markers, QDQ ModelProto, ``{prefix}.pth``'s content): from one
+    capture where it applies and succeeds (:mod:`.one_capture`), else from two exports."""
+    opsets = (OPSET, qdq_opset(slots))
+    registries = tuple(registry(o) for o in opsets)
+    modules = dict(model.named_modules())
     with markers_in_place(model, slots):
-        proto = export_onnx(model, dummy_input, "the FP32 graph", keep_initializers=True)
         pth = _pickled(original_model(model, share_tensors=True))
+        params = {i: (_join(s.module_name, s.key), modules[s.module_name]._parameters[s.key])
+                  for i, s in enumerate(slots) if s.kind == "param"}
+    both = one_capture_applies(registries) and \
+        export_both(model, slots, dummy_input, params, registries, opsets)
+    if both:
+        return (*both, pth)
+    with markers_in_place(model, slots):
+        fp32 = export_onnx(model, dummy_input, "the FP32 graph", keep_initializers=True)
+    with constant_qparams(model):
+        qdq = export_onnx(model, dummy_input, "the QDQ graph", opset=opsets[1])
+    return fp32, qdq, pth
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def _fp32_names(proto, slots, data_location: str):
+    """(spliced FP32 ModelProto, its external data chunks, {slot index: tensor name})."""
     proto, data = externalize(proto, data_location)
     try:
         names = splice_markers(proto)
@@ -234,7 +257,7 @@ def _fp32_graph(model, slots, dummy_input, data_location: str):
                           f"twice; prepare_model duplicates such modules): {e}") from e
     check_model(structure(proto), "the FP32 graph")
     record_slots(proto, slots, names)
-    return proto, data, names, pth
+    return proto, data, names
 
 
 def export_model(model: nn.Module, path, filename_prefix: str, dummy_input,
@@ -274,10 +297,8 @@ def export_model(model: nn.Module, path, filename_prefix: str, dummy_input,
     slots = _ready_slots(model)
     dummy_input = input_on_host(dummy_input)
     with on_host(model), eval_mode(model), torch.no_grad():
-        fp32, fp32_data, names, pth = _fp32_graph(model, slots, dummy_input,
-                                                    f"{filename_prefix}.onnx.data")
-        with constant_qparams(model):
-            qdq = export_onnx(model, dummy_input, "the QDQ graph", opset=qdq_opset(slots))
+        fp32, qdq, pth = _graphs(model, slots, dummy_input)
+    fp32, fp32_data, names = _fp32_names(fp32, slots, f"{filename_prefix}.onnx.data")
     qdq, qdq_data = externalize(qdq, f"{filename_prefix}_qdq.onnx.data")
     check_model(structure(qdq), "the QDQ graph")
     onnx_named = _onnx_encodings(slots, names, tensor_shapes(fp32))

@@ -54,6 +54,7 @@ def _rows_first(q, weight: Tensor, indices: Tensor) -> bool:
     ``qdq(weight)[indices]`` is ``qdq(weight[indices])`` with each row's own scale and zero point,
     bit for bit, and the quantized table (as large as the weight) is never made."""
     return type(q) is ParamQuantizeDequantize and not q.cache_eval_output and \
+        not q.is_folded(weight) and \
         not q.reciprocal_rounding and not q._calibrating and q.block_size is None and \
         q.shape in ((), (weight.shape[0], 1)) and indices.numel() > 0 and \
         not torch.is_grad_enabled() and plain_eager() and q.is_initialized()

@@ -65,13 +65,14 @@ def quantized_weight_for_op(q, weight: Tensor) -> Tensor | None:
     """``q(weight)`` written into this thread's buffer, or None where that does not apply.
 
     It applies to a :class:`ParamQuantizeDequantize` without an eval cache
-    (``cache_eval_output`` False) and without hooks, in a no-grad plain eager call, on a
+    (``cache_eval_output`` False), not folded into `weight` and without hooks, in a no-grad plain eager call, on a
     contiguous CPU weight of :data:`SCRATCH_MIN_BYTES` to :data:`SCRATCH_MAX_BYTES`. The result
     is bit for bit ``q(weight)``, but it is overwritten by the next weight this thread quantizes: the caller
     must consume it at once and keep no reference to it.
     """
     if not (isinstance(q, ParamQuantizeDequantize) and
             type(q).forward is ParamQuantizeDequantize.forward and not q.cache_eval_output and
+            not q.is_folded(weight) and
             weight.device.type == "cpu" and weight.is_contiguous() and
             SCRATCH_MIN_BYTES <= weight.numel() * weight.element_size() <= SCRATCH_MAX_BYTES and
             not torch.is_grad_enabled() and plain_eager() and not _hooked(q)):

@@ -111,18 +111,59 @@ class ParamQuantizeDequantize(QuantizeDequantize):
         call :meth:`clear_cache` (or switch to training mode and back). The cached result is a
         second copy of the weight: :attr:`cache_eval_output` False turns the cache off.
         """
-        if not self.cache_eval_output or self.training or self._calibrating or not plain_eager() or \
+        if self.training or self._calibrating or not plain_eager() or \
                 torch.is_grad_enabled() and (
                 x.requires_grad or self.min.requires_grad or self.max.requires_grad):
             return self.forward_into(x, None)
+        if self.is_folded(x):
+            return x
+        if not self.cache_eval_output:
+            return self.forward_into(x, None)
+        cached = self.__dict__.get("_output_cache")
+        if not self._still(cached, x):
+            cached = self._output_cache = self._record(x, self.forward_into(x, None))
+        return cached[4]
+
+    def _record(self, x: Tensor, y: Tensor) -> tuple:
+        """What :meth:`_still` checks: `x`, the encoding tensors and their versions, with `y`."""
         key = (x._version, x.data_ptr(), x.dtype, x.device, tuple(x.shape), x.stride(),
                self.min._version, self.max._version, self.min.data_ptr(), self.max.data_ptr(),
                self.qmin, self.qmax, self.grid, self.shape)
-        cached = self.__dict__.get("_output_cache")
-        if cached is None or cached[0] is not x or cached[1] is not self.min or \
-                cached[2] is not self.max or cached[3] != key:
-            cached = self._output_cache = (x, self.min, self.max, key, self.forward_into(x, None))
-        return cached[4]
+        return x, self.min, self.max, key, y
+
+    def _still(self, record, x: Tensor) -> bool:
+        """Whether neither `x` nor the encoding changed since :meth:`_record` made `record`."""
+        return record is not None and record[0] is x and record[1] is self.min and \
+            record[2] is self.max and record[3] == self._record(x, None)[3]
+
+    def fold(self, param: Tensor) -> bool:
+        """Writes the quantized `param` into `param` itself, so that inference computes nothing
+        for it and holds no second copy (AIMET's ``fold_param_quantizers``): until `param` or
+        the encoding changes (tracked as the eval cache of :meth:`forward`), a no-grad eval call
+        returns `param` as it is; after a change it quantizes as usual. The results are those
+        of the unfolded quantizer bit for bit, since the quantized values are checked to be a
+        fixed point of the quantizer (integer grids are, at any bitwidth and dtype); where they
+        are not (a subclass that is not idempotent), nothing is written and False is returned.
+        The floating-point values of `param` are lost: it now holds its quantized values.
+
+        Example::
+
+            >>> q = ParamQuantizeDequantize((), 8, symmetric=True).requires_grad_(False).eval()
+            >>> w = nn.Parameter(torch.tensor([1.0, -0.3]), requires_grad=False)
+            >>> q.fold(w), w.data, q(w) is w
+            (True, tensor([ 1.0000, -0.2992]), True)
+        """
+        with torch.no_grad():
+            y = self.forward_into(param, None)
+            if not torch.equal(self._quantize(y, None), y):
+                return False
+            param.copy_(y)
+        self._folded = self._record(param, None)
+        return True
+
+    def is_folded(self, x: Tensor) -> bool:
+        """Whether `x` is the parameter :meth:`fold` wrote, unchanged, under the same encoding."""
+        return "_folded" in self.__dict__ and self._still(self._folded, x)
 
     def forward_into(self, x: Tensor, out: Tensor | None) -> Tensor:
         """:meth:`forward` without the eval cache, into `out` when given (a tensor of `x`'s
@@ -133,7 +174,7 @@ class ParamQuantizeDequantize(QuantizeDequantize):
         return self._quantize(x, out)
 
     def clear_cache(self) -> None:
-        """Forget the cached eval-mode result (see :meth:`forward`).
+        """Forget the cached eval-mode result (see :meth:`forward`) and any :meth:`fold`.
 
         Example::
 
@@ -144,7 +185,8 @@ class ParamQuantizeDequantize(QuantizeDequantize):
             tensor([ 0.5039, -0.2992])
         """
         self.__dict__.pop("_output_cache", None)
+        self.__dict__.pop("_folded", None)
 
     def train(self, mode: bool = True):
-        self.clear_cache()
+        self.__dict__.pop("_output_cache", None)
         return super().train(mode)

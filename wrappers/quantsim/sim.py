@@ -37,7 +37,7 @@ from ..graph import ModuleGraph
 from ..nn.base import QuantizationMixin
 from ..prepare import prepare_model
 from ..quantization.scheme import QuantScheme
-from . import calibration, propagation, targets, torch_encodings
+from . import calibration, folding, propagation, targets, torch_encodings
 from .arguments import check_sim_arguments
 from .config_file import load_config
 from .config_rules import apply_config
@@ -87,9 +87,8 @@ class QuantizationSimModel:
         model: the simulated model (``torch.fx.GraphModule`` with quantized wrappers; with
             ``model.generate(...)`` for a transformers model that generates: :mod:`.generation`).
         quant_scheme: the :class:`QuantScheme`.
-        hw_version: ``defaults.hw_version`` of the config; its AIMET exception rules (Embedding,
-            GroupNorm, MatMul precision) are applied at construction
-            (:func:`~torchqsim.quantsim.hw_rules.apply_exception_rules`).
+        hw_version: ``defaults.hw_version`` of the config, whose AIMET exception rules are
+            applied at construction (:func:`~torchqsim.quantsim.hw_rules.apply_exception_rules`).
         graph: the :class:`~torchqsim.graph.ModuleGraph` of ``model``
             (``graph.unquantized_ops``: the ops left without quantizer, with the reason).
         unquantized_weights: the parameters no quantizer covers (see
@@ -100,8 +99,6 @@ class QuantizationSimModel:
         RuntimeError: `model` already holds quantizers.
         UnsupportedModuleError, PrepareError: a module has no quantized class / fx cannot trace.
         ConfigError: an invalid config file.
-
-    Example: see the module docstring.
 
     The job modules of this package (:mod:`.construction`, :mod:`.targets`, :mod:`.calibration`,
     :mod:`.torch_encodings`, :mod:`.summary`) take the sim and share its private state:
@@ -382,18 +379,21 @@ class QuantizationSimModel:
         from ..runtime_target import set_target
         return set_target(self, target, saturation)
 
+    def fold_param_quantizers(self) -> list[str]:
+        """Writes every calibrated weight's quantized values into the weight itself: no weight
+        quantization nor second copy at inference (:func:`.folding.fold_param_quantizers`)."""
+        return folding.fold_param_quantizers(self)
+
     def compare_with_runtime(self, inputs, verbose: bool = True):
-        """Runs the exported ``_qdq.onnx`` in onnxruntime (default settings) on `inputs` and
-        compares every quantized tensor with ``sim.model``; prints the report when `verbose`.
-        See :func:`torchqsim.runtime_target.compare.compare_with_runtime`."""
+        """Runs the exported ``_qdq.onnx`` in onnxruntime on `inputs` and compares every quantized
+        tensor with ``sim.model`` (:func:`torchqsim.runtime_target.compare.compare_with_runtime`)."""
         from ..runtime_target.compare import compare_with_runtime
         return compare_with_runtime(self, inputs, verbose)
 
     # ------------------------------------------------------------------ reporting
 
     def summary(self) -> str:
-        """A table of every enabled quantizer: module, slot, precision, grid, per-channel layout
-        and encoding (min, max, scale; ranges over channels). Also what ``print(sim)`` shows."""
+        """A table of the enabled quantizers (precision, grid, layout, encoding): ``print(sim)``."""
         return _summary(self)
 
     def __str__(self) -> str:
