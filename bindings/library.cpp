@@ -64,6 +64,16 @@ TORCH_LIBRARY(qsim, m) {
           "int grid, float percentile) -> (Tensor, Tensor, Tensor, Tensor)", tags);
     m.def("encodings_mse(Tensor counts, Tensor range, Tensor min, Tensor max, int bitwidth, "
           "int grid, int num_candidates=100) -> (Tensor, Tensor, Tensor, Tensor)", tags);
+    // aimet-torch 2.42's tf_enhanced analyzer (aimet_tfe_cpu.cpp; qsim/aimet_tfe.h): 512-bin
+    // histograms as torch.histc makes them, the first batch and the merge of later ones, and the
+    // candidate search.
+    m.def("tfe_histogram(Tensor x, Tensor lo, Tensor hi) -> Tensor", tags);
+    m.def("tfe_search(Tensor counts, Tensor edges, Tensor ranges, int steps, bool symmetric, "
+          "Tensor offsets, int lanes) -> (Tensor, Tensor)", tags);
+    m.def("tfe_first(Tensor x, Tensor lo, Tensor hi, Tensor(a!) counts, Tensor(b!) edges, "
+          "Tensor(c!) ranges, Tensor(d!) limits) -> Tensor", tags);
+    m.def("tfe_merge(Tensor x, Tensor lo, Tensor hi, Tensor(a!) counts, Tensor(b!) edges, "
+          "Tensor(c!) ranges, Tensor limits) -> Tensor", tags);
     // The onnxruntime target mode (satmm_cpu.cpp; fake in wrappers/_runtime_ops.py): uint8 x int8
     // product with MLAS's int16 pair saturation, (R, K) x (N, K) -> (R, N) int32.
     m.set_python_module("torchqsim._runtime_ops");

@@ -61,8 +61,8 @@ class Settings(NamedTuple):
     generate: int       # tokens generated from a held-out prompt at the end
 
 
-FULL = Settings(files=150, vocab=2048, hidden=128, layers=4, length=128, steps=300, batch=16,
-                lr=4e-3, qat_steps=20, calibration=32, evaluation=128, candidates=10,
+FULL = Settings(files=150, vocab=2048, hidden=128, layers=4, length=128, steps=500, batch=16,
+                lr=3e-3, qat_steps=20, calibration=32, evaluation=128, candidates=10,
                 block_size=64, generate=32)
 QUICK = Settings(files=12, vocab=384, hidden=64, layers=2, length=32, steps=30, batch=8,
                  lr=3e-3, qat_steps=3, calibration=4, evaluation=16, candidates=4,

@@ -14,6 +14,13 @@ callers pass detached data. Shapes and dtypes:
   range that also covers ``[min, max]`` (whole old bins, no count lost).
 - ``encodings_<analyzer>(..., bitwidth, grid, ...) -> (scale, zero_point, min, max)``: float32,
   int32, float32, float32 of the channel shape.
+- ``tfe_histogram(x, lo, hi) -> counts``, ``tfe_first`` / ``tfe_merge(x, lo, hi, counts!,
+  edges!, ranges!, limits(!)) -> done`` and ``tfe_search(counts, edges, ranges, steps,
+  symmetric, offsets, lanes) -> (min, max)``: aimet-torch's tf_enhanced analyzer
+  (bindings/aimet_tfe_cpu.cpp): float32 ``[R, 512]`` histograms of the rows of ``x``
+  ``[R, n]``; the first batch, or a later one merged, into the histogram state in place (bool
+  ``[R]``: the rows the kernel took); float32 ``[R]`` ranges of each histogram's best
+  candidate.
 """
 
 import torch
@@ -92,3 +99,24 @@ def _encodings_percentile_fake(counts, range, min, max, bitwidth, grid, percenti
 @torch.library.register_fake("qsim::encodings_mse")
 def _encodings_mse_fake(counts, range, min, max, bitwidth, grid, num_candidates=100):
     return _encodings_fake(min, max)
+
+
+@torch.library.register_fake("qsim::tfe_histogram")
+def _tfe_histogram_fake(x, lo, hi):
+    torch._check(x.dim() == 2, lambda: f"x must be 2-D, got {x.dim()} dimensions")
+    return x.new_empty((x.shape[0], 512), dtype=torch.float32)
+
+
+@torch.library.register_fake("qsim::tfe_search")
+def _tfe_search_fake(counts, edges, ranges, steps, symmetric, offsets, lanes):
+    return counts.new_empty(counts.shape[:1]), counts.new_empty(counts.shape[:1])
+
+
+@torch.library.register_fake("qsim::tfe_merge")
+def _tfe_merge_fake(x, lo, hi, counts, edges, ranges, limits):
+    return x.new_empty(x.shape[:1], dtype=torch.bool)
+
+
+@torch.library.register_fake("qsim::tfe_first")
+def _tfe_first_fake(x, lo, hi, counts, edges, ranges, limits):
+    return x.new_empty(x.shape[:1], dtype=torch.bool)

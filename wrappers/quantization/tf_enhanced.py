@@ -16,9 +16,14 @@ torchqsim's growing, no-drop histogram (:class:`SqnrEncodingAnalyzer`, still ava
   ``-num_steps // 2``; the cost of a candidate sums, over the bin centres, the squared
   quantization error (times 3 where clipped) weighted by the counts.
 
-The statistics and the search run as torch operations in the order AIMET runs them, so the
-encodings equal aimet-torch's within float rounding (tests/aimet_parity/ checks it against
-aimet-torch itself). The result goes through the same min/max -> grid step as "tf"
+aimet-torch runs all of this as float32 torch operations. Here C kernels (qsim/aimet_tfe.h:
+``qsim::tfe_histogram``, ``tfe_merge``, ``tfe_search``) compute the same float32 operations in
+the same order, each candidate's cost summed in the order of torch's vectorized sum (its lane
+count found at run time by :func:`_sum_lanes`), so they equal the torch ops bit for bit
+(tests/python/quantization/test_tf_enhanced_kernels.py); the torch ops below remain for what the
+kernels refuse (ranges torch.histc widens or rejects, a sum order not reproduced, non-CPU
+buffers). The encodings equal aimet-torch's within float rounding (tests/aimet_parity/ checks it
+against aimet-torch itself). The result goes through the same min/max -> grid step as "tf"
 (``torch.ops.qsim.encodings_min_max``).
 
 Example::
@@ -32,6 +37,8 @@ Example::
     1.0
 """
 
+import functools
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -44,7 +51,6 @@ __all__ = ["TfEnhancedEncodingAnalyzer"]
 _BINS = 512
 _GROWTH = 3.0
 _ASYM_DELTAS, _SYM_DELTAS, _OFFSETS, _GAMMA = 17, 101, 21, 3.0
-_LONG_ROW = 1 << 14  # rows at least this long are binned by torch.histc one by one
 _CHUNK = 4  # histograms searched at once (AIMET: 64); each row's cost is computed alike
 
 
@@ -58,37 +64,29 @@ def _edges(lo: Tensor, hi: Tensor) -> Tensor:
     return torch.arange(0, _BINS + 1, device=lo.device) * ((hi - lo) / _BINS) + lo
 
 
-def _histc(x: Tensor, lo: Tensor, hi: Tensor, below: bool = True, above: bool = True) -> Tensor:
-    """torch.histc of `x` on [lo, hi], values below/above counted in the end bins (`below`,
-    `above` False: the caller knows that no value lies below lo, above hi)."""
+def _histc(x: Tensor, lo: Tensor, hi: Tensor) -> Tensor:
+    """torch.histc of `x` on [lo, hi] (0-dim), values below/above counted in the end bins: the C
+    kernel (torch.histc's bin rule, bit for bit), or torch.histc itself for a range that it widens
+    (lo == hi) or rejects (not finite)."""
+    if bool((lo < hi) & lo.isfinite() & hi.isfinite()):
+        return torch.ops.qsim.tfe_histogram(x.float().reshape(1, -1), lo.reshape(1), hi.reshape(1))[0]
     h = torch.histc(x.float(), bins=_BINS, min=lo, max=hi)
-    if below:
-        h[0] += torch.sum(x < lo)
-    if above:
-        h[-1] += torch.sum(x > hi)
+    h[0] += torch.sum(x < lo)
+    h[-1] += torch.sum(x > hi)
     return h
 
 
-def _histc_rows(x: Tensor, lo: Tensor, hi: Tensor, below: Tensor, above: Tensor) -> Tensor:
-    """:func:`_histc` of each row of `x` on its own [lo, hi] (`lo`, `hi`: one per row, shape
-    ``(R, 1)``), bit for bit: torch.histc's linear bin rule ``(x - lo) * bins / (hi - lo)`` in
-    float32, truncated, the top edge in the last bin, values outside [lo, hi] (and NaN) left to
-    the end-bin counts. A row whose range torch.histc widens (lo == hi) or rejects (not finite)
-    takes torch.histc itself, and so do long rows, skipping the end-bin counts where `below` /
-    `above` (one bool per row) say that no value lies beyond lo / hi."""
+def _histc_rows(x: Tensor, lo: Tensor, hi: Tensor) -> Tensor:
+    """:func:`_histc` of each row of `x` on its own [lo, hi] (`lo`, `hi`: one per row), all rows
+    in one call of the C kernel but those whose range torch.histc widens or rejects."""
     x = x.float()
-    if x.shape[1] >= _LONG_ROW:
-        return torch.stack([_histc(*args) for args in zip(x, lo[:, 0], hi[:, 0], below.tolist(),
-                                                          above.tolist())])
-    inside = (x >= lo) & (x <= hi)
-    pos = ((x - lo) * _BINS / (hi - lo)).nan_to_num_(0.0).clamp_(0, _BINS - 1).to(torch.int64)
-    pos += torch.arange(0, x.shape[0] * _BINS, _BINS)[:, None]
-    h = torch.bincount(pos[inside], minlength=x.shape[0] * _BINS).reshape(-1, _BINS).float()
-    h[:, 0] += torch.sum(x < lo, dim=1)
-    h[:, -1] += torch.sum(x > hi, dim=1)
     odd = ~((lo < hi) & lo.isfinite() & hi.isfinite())
-    for r in odd.flatten().nonzero().flatten().tolist():
-        h[r] = _histc(x[r], lo[r, 0], hi[r, 0])
+    if not bool(odd.any()):
+        return torch.ops.qsim.tfe_histogram(x, lo, hi)
+    h = torch.zeros(x.shape[0], _BINS)
+    h[~odd] = torch.ops.qsim.tfe_histogram(x[~odd], lo[~odd], hi[~odd])
+    for r in odd.nonzero().flatten().tolist():
+        h[r] = _histc(x[r], lo[r], hi[r])
     return h
 
 
@@ -128,46 +126,53 @@ class TfEnhancedEncodingAnalyzer(EncodingAnalyzer):
         self._fold(lows, highs, bad)
         rows = view.reshape(1, -1) if axis is None else view.movedim(axis, 0).reshape(
             view.shape[axis], -1)
-        lows, highs, bad = lows.reshape(-1), highs.reshape(-1), bad.reshape(-1)
-        if int(self.batches) == 0:
-            self._first(rows, lows, highs, bad > 0)
-        else:
-            for i, x in enumerate(rows):
-                self._merge(i, x, lows[i], highs[i], bool(bad[i]))
-        self.batches += 1
+        lows, highs = lows.reshape(-1), highs.reshape(-1)
+        first = int(self.batches) == 0
+        done = torch.zeros(rows.shape[0], dtype=torch.bool)
+        if self.counts.is_cpu and rows.is_cpu:   # the C kernels, bit for bit the torch ops below
+            kernel = torch.ops.qsim.tfe_first if first else torch.ops.qsim.tfe_merge
+            done = kernel(rows.float(), lows, highs, self.counts, self.edges, self.hist_range,
+                          self.limits)
+        if first and not bool(done.all()):
+            self._first(rows, lows, highs)
+        elif not first:
+            for i in (~done).nonzero().flatten().tolist():
+                self._merge(i, rows[i], lows[i], highs[i])
+        self.batches.add_(1)  # in place: no nn.Module.__setattr__
 
-    def _first(self, rows: Tensor, lo: Tensor, hi: Tensor, nonfinite: Tensor) -> None:
-        """The first batch: each row's histogram over its own finite range [lo, hi] (all rows
-        at once; `nonfinite`: whether the row holds NaN or infinities)."""
+    def _first(self, rows: Tensor, lo: Tensor, hi: Tensor) -> None:
+        """The first batch as torch ops (all rows at once; for what ``qsim::tfe_first`` refuses:
+        rows without a finite value, point ranges too large to widen): each row's histogram over
+        its own finite range [lo, hi]."""
         edges = _edges(lo[:, None], hi[:, None])
-        self.counts.copy_(_histc_rows(rows, edges[:, :1], edges[:, -1:],
-                                      nonfinite | (lo < edges[:, 0]), nonfinite | (hi > edges[:, -1])))
+        self.counts.copy_(_histc_rows(rows, edges[:, 0], edges[:, -1]))
         self.edges.copy_(edges)
         self.hist_range[:, 0], self.hist_range[:, 1] = lo, hi
         width = edges[:, -1] - edges[:, 0]
         self.limits[:, 0] = edges[:, 0] - width * _GROWTH / 2
         self.limits[:, 1] = edges[:, -1] + width * _GROWTH / 2
 
-    def _merge(self, i: int, x: Tensor, lo: Tensor, hi: Tensor, nonfinite: bool) -> None:
+    def _merge(self, i: int, x: Tensor, lo: Tensor, hi: Tensor) -> None:
+        """Row `i`'s merge as torch ops, for the rows that ``qsim::tfe_merge`` refuses (a grown
+        range that torch.histc widens or rejects)."""
         edges, counts = self.edges[i], self.counts[i]
         new_lo = lo.clamp(self.limits[i, 0], edges[0])
         new_hi = hi.clamp(edges[-1], self.limits[i, 1])
         if not (new_lo == self.hist_range[i, 0] and new_hi == self.hist_range[i, 1]):
             counts = _moved(counts, edges, new_lo, new_hi)
-        self.counts[i] = _histc(x, new_lo, new_hi, nonfinite or bool(lo < new_lo),
-                                nonfinite or bool(hi > new_hi)) + counts
+        self.counts[i] = _histc(x, new_lo, new_hi) + counts
         self.edges[i] = _edges(new_lo, new_hi)
         self.hist_range[i, 0], self.hist_range[i, 1] = new_lo, new_hi
 
     def _encodings(self, grid):
         steps, symmetric = grid.qmax - grid.qmin, grid.symmetric
-        lows, highs = [], []
-        for c in range(0, self.counts.shape[0], _CHUNK):
-            lo, hi = _search(self.counts[c:c + _CHUNK], self.edges[c:c + _CHUNK],
-                             self.hist_range[c:c + _CHUNK], steps, symmetric)
-            lows.append(lo)
-            highs.append(hi)
-        lo, hi = torch.cat(lows).reshape(self.min.shape), torch.cat(highs).reshape(self.max.shape)
+        lanes = _sum_lanes() if self.counts.device.type == "cpu" else None
+        if lanes is not None:   # the C search, torch's sums bit for bit
+            lo, hi = torch.ops.qsim.tfe_search(self.counts, self.edges, self.hist_range, steps,
+                                               symmetric, _offsets(steps), lanes)
+        else:
+            lo, hi = _search_chunks(self.counts, self.edges, self.hist_range, steps, symmetric)
+        lo, hi = lo.reshape(self.min.shape), hi.reshape(self.max.shape)
         self._held = (grid, lo.reshape(self.shape), hi.reshape(self.shape))
         return torch.ops.qsim.encodings_min_max(lo, hi, grid.bitwidth, int(grid.kind))
 
@@ -181,6 +186,56 @@ class TfEnhancedEncodingAnalyzer(EncodingAnalyzer):
 
     def extra_repr(self) -> str:
         return f"shape={self.shape}, num_bins={_BINS}, growth_limit={_GROWTH}"
+
+
+@functools.cache
+def _sum_lanes() -> int | None:
+    """The float32 lanes L of torch's sum of a contiguous row of 512 on this machine, found by
+    trying: the sum equals, bit for bit, term i accumulated into lane i % L of accumulator
+    (i // L) % 4 in ascending i, then the four accumulators lane by lane, then the lanes in order
+    (qsim/aimet_tfe.h). None when neither L = 16 nor L = 8 reproduces it: the search then runs
+    as torch operations (:func:`_search_chunks`).
+
+    Example::
+
+        >>> _sum_lanes() in (8, 16, None)
+        True
+    """
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(64, _BINS, generator=g) * torch.exp2(
+        torch.randint(-24, 25, (64, _BINS), generator=g).float())
+    want = torch.sum(x, dim=-1)
+    for lanes in (16, 8):
+        blocks = x.reshape(64, -1, 4, lanes)
+        acc = blocks[:, 0].clone()
+        for b in range(1, blocks.shape[1]):
+            acc += blocks[:, b]
+        per_lane = ((acc[:, 0] + acc[:, 1]) + acc[:, 2]) + acc[:, 3]
+        total = torch.zeros(64)
+        for lane in range(lanes):
+            total += per_lane[:, lane]
+        if torch.equal(total, want):
+            return lanes
+    return None
+
+
+@functools.cache
+def _offsets(steps: int) -> Tensor:
+    """AIMET's asymmetric offset candidates for a grid of `steps` steps (float32)."""
+    n_off = min(steps + 2, _OFFSETS)
+    step = steps / (n_off - 2)
+    return torch.round(torch.arange(-steps, step, step, dtype=torch.float32))
+
+
+def _search_chunks(counts, edges, ranges, steps: int, symmetric: bool) -> tuple[Tensor, Tensor]:
+    """:func:`_search` of `_CHUNK` rows at a time (the torch-op search)."""
+    lows, highs = [], []
+    for c in range(0, counts.shape[0], _CHUNK):
+        lo, hi = _search(counts[c:c + _CHUNK], edges[c:c + _CHUNK], ranges[c:c + _CHUNK],
+                         steps, symmetric)
+        lows.append(lo)
+        highs.append(hi)
+    return torch.cat(lows), torch.cat(highs)
 
 
 def _search(counts, edges, ranges, steps: int, symmetric: bool) -> tuple[Tensor, Tensor]:
@@ -212,10 +267,8 @@ def _asymmetric_candidates(lo, hi, steps):
     seen_hi = seen_lo + top * steps
     k = torch.arange(1, 1 + _ASYM_DELTAS, dtype=torch.float32)
     deltas = top[:, None] * k[None, :] / (_ASYM_DELTAS - 1)
-    n_off = min(steps + 2, _OFFSETS)
-    step = steps / (n_off - 2)
-    offsets = torch.round(torch.arange(-steps, step, step, dtype=torch.float32))
-    offsets = torch.concat((offsets[None, :].expand(lo.shape[0], -1), seen_offset[:, None]), dim=1)
+    offsets = torch.concat((_offsets(steps)[None, :].expand(lo.shape[0], -1), seen_offset[:, None]),
+                           dim=1)
     # clamp each candidate's range to the observed one, then back to (delta, offset)
     cand_lo = torch.max(seen_lo[:, None, None], deltas[:, :, None] * offsets[:, None, :])
     cand_hi = torch.min(seen_hi[:, None, None],

@@ -1,0 +1,153 @@
+// CPU implementations of the AIMET tf_enhanced ops (schemas in library.cpp, fakes in
+// wrappers/_stats_ops.py): check arguments, then call the C kernels of qsim/aimet_tfe.h row by
+// row on torch's thread pool (each row writes only its own outputs: results never depend on the
+// thread count).
+#include <ATen/Parallel.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <c10/util/Exception.h>
+#include <torch/library.h>
+
+#include <cmath>
+#include <tuple>
+
+extern "C" {
+#include "qsim/aimet_tfe.h"
+}
+
+namespace qsim {
+namespace {
+
+// `t` as a contiguous float32 CPU tensor of `dim` dimensions, else a ValueError naming it.
+at::Tensor f32_cpu(const char * op, const char * name, const at::Tensor & t, int64_t dim) {
+    TORCH_CHECK_VALUE(t.device().is_cpu() && t.scalar_type() == at::kFloat && t.dim() == dim, op,
+                      ": ", name, " must be a ", dim, "-D float32 CPU tensor, got ",
+                      t.scalar_type(), " of shape ", t.sizes(), " on ", t.device());
+    return t.contiguous();
+}
+
+// Rows per task so that a task holds about 64K values (or one row).
+int64_t grain_rows(int64_t row_len) {
+    return std::max<int64_t>(1, (int64_t{ 1 } << 16) / std::max<int64_t>(row_len, 1));
+}
+
+// tfe_histogram(x [R, n], lo [R], hi [R]) -> counts [R, 512]: torch.histc of each row over its
+// own [lo, hi], values beyond the range in the end bins.
+at::Tensor tfe_histogram_cpu(const at::Tensor & x_, const at::Tensor & lo_, const at::Tensor & hi_) {
+    const char *     op = "tfe_histogram";
+    const at::Tensor x = f32_cpu(op, "x", x_, 2), lo = f32_cpu(op, "lo", lo_, 1),
+                     hi = f32_cpu(op, "hi", hi_, 1);
+    const int64_t rows = x.size(0), n = x.size(1);
+    TORCH_CHECK_VALUE(lo.size(0) == rows && hi.size(0) == rows, op, ": lo and hi need one value "
+                      "per row of x (", rows, "), got ", lo.size(0), " and ", hi.size(0));
+    const float * l = lo.data_ptr<float>(), * h = hi.data_ptr<float>(), * xp = x.data_ptr<float>();
+    for (int64_t r = 0; r < rows; r++) {
+        TORCH_CHECK_VALUE(std::isfinite(l[r]) && std::isfinite(h[r]) && l[r] < h[r], op, ": row ",
+                          r, " needs a finite range with lo < hi, got [", l[r], ", ", h[r], "]");
+    }
+    at::Tensor out = at::empty({ rows, QSIM_TFE_BINS }, x.options());
+    float *    c   = out.data_ptr<float>();
+    at::parallel_for(0, rows, grain_rows(n), [&](int64_t b, int64_t e) {
+        for (int64_t r = b; r < e; r++) {
+            qsim_tfe_histogram(static_cast<size_t>(n), xp + r * n, l[r], h[r], c + r * QSIM_TFE_BINS);
+        }
+    });
+    return out;
+}
+
+// A buffer the op writes in place: float32, contiguous, on the CPU, of shape `shape`.
+void check_state(const char * op, const char * name, const at::Tensor & t, at::IntArrayRef shape) {
+    TORCH_CHECK_VALUE(t.device().is_cpu() && t.scalar_type() == at::kFloat && t.is_contiguous() &&
+                          t.sizes() == shape,
+                      op, ": ", name, " must be a contiguous float32 CPU tensor of shape ", shape,
+                      ", got ", t.scalar_type(), " of shape ", t.sizes(), " on ", t.device());
+}
+
+// The first batch (`first`, qsim_tfe_first, which writes limits) or a later one (qsim_tfe_merge)
+// of every row of x into its histogram state; done [R] bool: the rows the kernel took (the
+// others are left as they were: the caller runs its torch ops on them).
+at::Tensor tfe_update(const char * op, bool first, const at::Tensor & x_, const at::Tensor & lo_,
+                      const at::Tensor & hi_, at::Tensor & counts, at::Tensor & edges,
+                      at::Tensor & ranges, at::Tensor & limits) {
+    const at::Tensor x = f32_cpu(op, "x", x_, 2), lo = f32_cpu(op, "lo", lo_, 1), hi = f32_cpu(op, "hi", hi_, 1);
+    const int64_t rows = x.size(0), n = x.size(1);
+    check_state(op, "counts", counts, { rows, QSIM_TFE_BINS });
+    check_state(op, "edges", edges, { rows, QSIM_TFE_BINS + 1 });
+    check_state(op, "ranges", ranges, { rows, 2 });
+    check_state(op, "limits", limits, { rows, 2 });
+    TORCH_CHECK_VALUE(lo.size(0) == rows && hi.size(0) == rows, op, ": lo and hi need one value per "
+                      "row of x (", rows, "), got ", lo.size(0), " and ", hi.size(0));
+    at::Tensor done = at::empty({ rows }, x.options().dtype(at::kBool));
+    bool *     ok   = done.data_ptr<bool>();
+    const float * xp = x.data_ptr<float>(), * l = lo.data_ptr<float>(), * h = hi.data_ptr<float>();
+    float * c = counts.data_ptr<float>(), * e = edges.data_ptr<float>(), * r = ranges.data_ptr<float>(),
+          * lim = limits.data_ptr<float>();
+    at::parallel_for(0, rows, grain_rows(n), [&](int64_t b, int64_t end) {
+        for (int64_t i = b; i < end; i++) {
+            const qsim_tfe_hist state = { c + i * QSIM_TFE_BINS, e + i * (QSIM_TFE_BINS + 1), r + 2 * i, lim + 2 * i };
+            const size_t        len   = static_cast<size_t>(n);
+            ok[i] = (first ? qsim_tfe_first(&state, lim + 2 * i, len, xp + i * n, l[i], h[i])
+                           : qsim_tfe_merge(&state, len, xp + i * n, l[i], h[i])) == QSIM_SUCCESS;
+        }
+    });
+    return done;
+}
+
+// tfe_first(x [R, n], lo [R], hi [R], counts [R, 512]!, edges [R, 513]!, ranges [R, 2]!,
+// limits [R, 2]!) -> done [R] bool: AIMET's first batch of each row (qsim_tfe_first).
+at::Tensor tfe_first_cpu(const at::Tensor & x, const at::Tensor & lo, const at::Tensor & hi,
+                         at::Tensor & counts, at::Tensor & edges, at::Tensor & ranges, at::Tensor & limits) {
+    return tfe_update("tfe_first", true, x, lo, hi, counts, edges, ranges, limits);
+}
+
+// tfe_merge(x, lo, hi, counts!, edges!, ranges!, limits) -> done: a later batch merged into each
+// row's histogram (qsim_tfe_merge); limits are read only.
+at::Tensor tfe_merge_cpu(const at::Tensor & x, const at::Tensor & lo, const at::Tensor & hi,
+                         at::Tensor & counts, at::Tensor & edges, at::Tensor & ranges,
+                         const at::Tensor & limits) {
+    at::Tensor lim = limits;  // qsim_tfe_merge only reads it
+    return tfe_update("tfe_merge", false, x, lo, hi, counts, edges, ranges, lim);
+}
+
+// tfe_search(counts [R, 512], edges [R, 513], ranges [R, 2], steps, symmetric, offsets [K], lanes)
+// -> (min [R], max [R]) of each row's best candidate.
+std::tuple<at::Tensor, at::Tensor> tfe_search_cpu(const at::Tensor & counts_, const at::Tensor & edges_,
+                                                  const at::Tensor & ranges_, int64_t steps,
+                                                  bool symmetric, const at::Tensor & offsets_,
+                                                  int64_t lanes) {
+    const char *     op = "tfe_search";
+    const at::Tensor counts = f32_cpu(op, "counts", counts_, 2), edges = f32_cpu(op, "edges", edges_, 2),
+                     ranges = f32_cpu(op, "ranges", ranges_, 2), offsets = f32_cpu(op, "offsets", offsets_, 1);
+    const int64_t rows = counts.size(0);
+    TORCH_CHECK_VALUE(counts.size(1) == QSIM_TFE_BINS && edges.sizes() == at::IntArrayRef({ rows, QSIM_TFE_BINS + 1 }) &&
+                          ranges.sizes() == at::IntArrayRef({ rows, 2 }),
+                      op, ": counts, edges and ranges must have shapes [R, 512], [R, 513], [R, 2], got ",
+                      counts.sizes(), ", ", edges.sizes(), ", ", ranges.sizes());
+    TORCH_CHECK_VALUE(steps >= 1 && steps <= (int64_t{ 1 } << 31) - 1, op, ": steps must be from 1 to 2^31 - 1, got ", steps);
+    TORCH_CHECK_VALUE(lanes == 8 || lanes == 16, op, ": lanes must be 8 or 16, got ", lanes);
+    TORCH_CHECK_VALUE(symmetric || (offsets.numel() >= 1 && offsets.numel() <= QSIM_TFE_MAX_OFFSETS), op,
+                      ": an asymmetric search needs 1 to ", QSIM_TFE_MAX_OFFSETS, " offsets, got ", offsets.numel());
+    const qsim_tfe_params p = { static_cast<int32_t>(steps), symmetric ? 1 : 0, static_cast<int>(lanes),
+                                static_cast<int32_t>(offsets.numel()), offsets.data_ptr<float>() };
+    at::Tensor lo = at::empty({ rows }, counts.options()), hi = at::empty({ rows }, counts.options());
+    const float * c = counts.data_ptr<float>(), * e = edges.data_ptr<float>(), * r = ranges.data_ptr<float>();
+    float * l = lo.data_ptr<float>(), * h = hi.data_ptr<float>();
+    at::parallel_for(0, rows, 8, [&](int64_t b, int64_t end) {
+        for (int64_t i = b; i < end; i++) {
+            qsim_tfe_search(&p, c + i * QSIM_TFE_BINS, e + i * (QSIM_TFE_BINS + 1), r[2 * i], r[2 * i + 1],
+                            l + i, h + i);
+        }
+    });
+    return { lo, hi };
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(qsim, CPU, m) {
+    m.impl("tfe_histogram", &tfe_histogram_cpu);
+    m.impl("tfe_search", &tfe_search_cpu);
+    m.impl("tfe_merge", &tfe_merge_cpu);
+    m.impl("tfe_first", &tfe_first_cpu);
+}
+
+}  // namespace qsim

@@ -1,0 +1,205 @@
+/* aimet-torch 2.42's tf_enhanced kernels (qsim/aimet_tfe.h): every float32 operation is the one
+ * the torch ops of wrappers/quantization/tf_enhanced.py perform, in their order. The hot loops
+ * live in analyzers/aimet_tfe_kernels.h, one variant per ISA. */
+#include <float.h>
+
+#include "analyzers/aimet_tfe_kernels.h"
+#include "runtime/variants_dispatch.h"
+
+#define BINS        QSIM_TFE_BINS
+#define ASYM_DELTAS 17
+#define SYM_DELTAS  101
+#define MAX_CANDS   (ASYM_DELTAS * (QSIM_TFE_MAX_OFFSETS + 1))
+
+QSIM_TFE_DEFINE_VARIANT(ref)
+
+#define QSIM_TFE_VARIANT(isa) { #isa, qsim_##isa##_supported, qsim_tfe_cost_##isa, qsim_tfe_count_##isa },
+static const qsim_tfe_kernels qsim_tfe_table[] = {
+#include "analyzers/aimet_tfe_variants.inc"
+};
+#undef QSIM_TFE_VARIANT
+
+QSIM_DEFINE_VARIANT_DISPATCH(qsim_tfe_kernels, qsim_tfe_table, qsim_tfe_variants, qsim_tfe_best)
+
+qsim_status qsim_tfe_histogram_k(const qsim_tfe_kernels * k, size_t n, const float * x, float lo,
+                                 float hi, float * counts) {
+    if (!k || !(lo < hi) || !isfinite(lo) || !isfinite(hi) || (n && !x) || !counts) {
+        return QSIM_INVALID_ARGUMENT;
+    }
+    int64_t c[4][QSIM_TFE_SLOTS];
+    memset(c, 0, sizeof c);
+    k->count(n, x, lo, hi, c);
+    for (int b = 0; b < BINS; b++) {
+        counts[b] = (float) (c[0][b] + c[1][b] + c[2][b] + c[3][b]);
+    }
+    counts[0] += (float) (c[0][BINS] + c[1][BINS] + c[2][BINS] + c[3][BINS]);
+    counts[BINS - 1] += (float) (c[0][BINS + 1] + c[1][BINS + 1] + c[2][BINS + 1] + c[3][BINS + 1]);
+    return QSIM_SUCCESS;
+}
+
+qsim_status qsim_tfe_histogram(size_t n, const float * x, float lo, float hi, float * counts) {
+    return qsim_tfe_histogram_k(qsim_tfe_best(), n, x, lo, hi, counts);
+}
+
+/* The new bin of x: (x - lo) / width truncated, at most the last. */
+static int tfe_bin_of(float width, float lo, float x) {
+    const int32_t b = (int32_t) ((x - lo) / width);
+    return b < BINS - 1 ? b : BINS - 1;
+}
+
+/* counts (bins `edges`) moved onto 512 bins over [lo, hi], straddling bins split. */
+static void tfe_moved(const float * counts, const float * edges, float lo, float hi, float * out) {
+    const float width = (hi - lo) / (float) BINS, old = edges[1] - edges[0];
+    float       part[BINS];
+    int         first[BINS];
+    memset(out, 0, BINS * sizeof *out);
+    for (int i = 0; i < BINS; i++) {
+        first[i] = tfe_bin_of(width, lo, edges[i]);
+        part[i]  = qsim_tfe_rint(((lo + width * (float) (first[i] + 1) - edges[i]) / old) * counts[i]);
+        part[i]  = part[i] < counts[i] ? part[i] : counts[i];
+        out[first[i]] += part[i];
+    }
+    for (int i = 0; i < BINS; i++) {
+        if (part[i] < counts[i]) {
+            out[tfe_bin_of(width, lo, edges[i] + width)] += counts[i] - part[i];
+        }
+    }
+}
+
+/* edges[0, 513) over [lo, hi] as torch: i * ((hi - lo) / 512) + lo. */
+static void tfe_edges(float lo, float hi, float * edges) {
+    const float width = (hi - lo) / (float) BINS;
+    for (int i = 0; i <= BINS; i++) {
+        edges[i] = (float) i * width + lo;
+    }
+}
+
+qsim_status qsim_tfe_first(const qsim_tfe_hist * h, float * limits, size_t n, const float * x,
+                           float lo, float hi) {
+    if (!h || !h->counts || !h->edges || !h->range || !limits) {
+        return QSIM_INVALID_ARGUMENT;
+    }
+    const float e_lo = lo == hi ? lo - 0.5f : lo, e_hi = lo == hi ? hi + 0.5f : hi;
+    float       edges[BINS + 1];
+    tfe_edges(e_lo, e_hi, edges);
+    const qsim_status st = qsim_tfe_histogram(n, x, edges[0], edges[BINS], h->counts);
+    if (st != QSIM_SUCCESS) {
+        return st;
+    }
+    memcpy(h->edges, edges, sizeof edges);
+    h->range[0] = lo, h->range[1] = hi;
+    const float width = edges[BINS] - edges[0];
+    limits[0] = edges[0] - width * 3.0f / 2.0f;
+    limits[1] = edges[BINS] + width * 3.0f / 2.0f;
+    return QSIM_SUCCESS;
+}
+
+qsim_status qsim_tfe_merge(const qsim_tfe_hist * h, size_t n, const float * x, float lo, float hi) {
+    if (!h || !h->counts || !h->edges || !h->range || !h->limits) {
+        return QSIM_INVALID_ARGUMENT;
+    }
+    const float new_lo = fminf(fmaxf(lo, h->limits[0]), h->edges[0]);
+    const float new_hi = fminf(fmaxf(hi, h->edges[BINS]), h->limits[1]);
+    float       batch[BINS], moved[BINS];
+    const qsim_status st = qsim_tfe_histogram(n, x, new_lo, new_hi, batch);
+    if (st != QSIM_SUCCESS) {
+        return st;
+    }
+    if (!(new_lo == h->range[0] && new_hi == h->range[1])) {
+        tfe_moved(h->counts, h->edges, new_lo, new_hi, moved);
+    } else {
+        memcpy(moved, h->counts, sizeof moved);
+    }
+    for (int i = 0; i < BINS; i++) {
+        h->counts[i] = batch[i] + moved[i];
+    }
+    tfe_edges(new_lo, new_hi, h->edges);
+    h->range[0] = new_lo, h->range[1] = new_hi;
+    return QSIM_SUCCESS;
+}
+
+static void tfe_row_init(qsim_tfe_row * r, const qsim_tfe_params * p, const float * counts,
+                         const float * edges) {
+    const float width = edges[1] - edges[0], start = edges[0] + width / 2.0f;
+    const int   block = 4 * p->lanes;
+    int         first = 0, last = BINS - 1;
+    r->h = counts, r->steps = (float) p->steps, r->lanes = p->lanes;
+    for (int i = 0; i < BINS; i++) {
+        r->c[i] = start + width * (float) i;
+    }
+    while (first < BINS && counts[first] == 0.0f) {
+        first++;
+    }
+    while (last > first && counts[last] == 0.0f) {
+        last--;
+    }
+    r->first = first / block * block;
+    r->end   = (last + block) / block * block;
+    if (!(fabsf(edges[0]) < 1e18f && fabsf(edges[0] + width * BINS) < 1e18f) || first == BINS) {
+        r->first = 0, r->end = BINS;  /* a term could be inf * 0: sum them all */
+    }
+}
+
+/* The candidates (scale, offset) in AIMET's order; returns their count. */
+static int tfe_candidates(const qsim_tfe_params * p, float lo, float hi, float * d, float * o) {
+    const double min_scale_d = fmin((double) FLT_EPSILON, 0.01 / p->steps);
+    const float  steps = (float) p->steps, min_scale = (float) min_scale_d;
+    lo = fminf(lo, 0.0f), hi = fmaxf(hi, 0.0f);
+    hi = fmaxf(hi, lo + (float) (min_scale_d * p->steps));
+    if (p->symmetric) {
+        const float top = 2.0f * fmaxf(hi, -lo) / steps, off = (float) -((p->steps + 1) / 2);
+        for (int k = 0; k < SYM_DELTAS; k++) {
+            d[k] = fmaxf(top * (float) (k + 1) / (float) (SYM_DELTAS - 1), min_scale), o[k] = off;
+        }
+        return SYM_DELTAS;
+    }
+    const float top = (hi - lo) / steps, seen_off = qsim_tfe_rint(lo / top);
+    const float seen_lo = top * seen_off, seen_hi = seen_lo + top * steps;
+    const int   cols    = p->n_offsets + 1;
+    for (int k = 0; k < ASYM_DELTAS; k++) {
+        const float dk = top * (float) (k + 1) / (float) (ASYM_DELTAS - 1);
+        for (int j = 0; j < cols; j++) {
+            const float oj = j < p->n_offsets ? p->offsets[j] : seen_off;
+            const float a = fmaxf(seen_lo, dk * oj), b = fminf(seen_hi, dk * oj + dk * steps);
+            const float dc = fmaxf((b - a) / steps, min_scale);
+            d[k * cols + j] = dc, o[k * cols + j] = qsim_tfe_rint(a / dc);
+        }
+    }
+    return ASYM_DELTAS * cols;
+}
+
+qsim_status qsim_tfe_search_k(const qsim_tfe_kernels * k, const qsim_tfe_params * p,
+                              const float * counts, const float * edges, float range_min,
+                              float range_max, float * lo, float * hi) {
+    if (!k || !p || !counts || !edges || !lo || !hi || p->steps < 1 ||
+        (p->lanes != 8 && p->lanes != 16) ||
+        (!p->symmetric && (p->n_offsets < 1 || p->n_offsets > QSIM_TFE_MAX_OFFSETS || !p->offsets))) {
+        return QSIM_INVALID_ARGUMENT;
+    }
+    float        d[MAX_CANDS], o[MAX_CANDS];
+    qsim_tfe_row r;
+    tfe_row_init(&r, p, counts, edges);
+    const int n = tfe_candidates(p, range_min, range_max, d, o);
+    /* the observed range's candidate first (a good bound), then the others in order */
+    int   best = p->symmetric ? SYM_DELTAS - 2 : (ASYM_DELTAS - 2) * (p->n_offsets + 1) + p->n_offsets;
+    float best_cost = k->cost(&r, d[best], o[best], INFINITY, 0);
+    for (int j = 0; j < n && !isnan(best_cost); j++) {
+        const float cost = j == best ? best_cost : k->cost(&r, d[j], o[j], best_cost, j > best);
+        if (cost < best_cost || (cost == best_cost && j < best)) {
+            best = j, best_cost = cost;
+        }
+        best_cost = isnan(cost) ? cost : best_cost;
+    }
+    if (isnan(best_cost)) {  /* torch.min: the first NaN */
+        for (best = 0; !isnan(k->cost(&r, d[best], o[best], NAN, 0)); best++) {
+        }
+    }
+    *lo = o[best] * d[best];
+    *hi = *lo + (float) p->steps * d[best];
+    return QSIM_SUCCESS;
+}
+
+qsim_status qsim_tfe_search(const qsim_tfe_params * p, const float * counts, const float * edges,
+                            float range_min, float range_max, float * lo, float * hi) {
+    return qsim_tfe_search_k(qsim_tfe_best(), p, counts, edges, range_min, range_max, lo, hi);
+}
