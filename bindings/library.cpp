@@ -84,5 +84,9 @@ TORCH_LIBRARY(qsim, m) {
     // onnxruntime's QLinearAdd of same-shape dequantized tensors, MLAS's AVX2 + FMA arithmetic
     // (qladd_cpu.cpp): params a_scale, a_zero, b_scale, b_zero, ra, rb, fixed, lo, hi, c_zero, c_scale.
     m.def("qlinear_add_dq(Tensor a, Tensor b, float[] params) -> Tensor", tags);
+    // MLAS's requantization to the output's dequantized values (requant_cpu.cpp):
+    // clamp(rint(acc * multiplier), lo, hi) * y_scale, multiplier per channel_dim or shared.
+    m.def("requantize_dq(Tensor acc, Tensor multiplier, int channel_dim, float lo, float hi, "
+          "float y_scale) -> Tensor", tags);
     m.set_python_module("torchqsim.ops");  // back to the default for any later definitions
 }

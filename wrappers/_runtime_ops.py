@@ -1,5 +1,5 @@
 """Fake (meta) registrations of the onnxruntime target mode's ops (bindings/satmm_cpu.cpp,
-bindings/matmulnbits_cpu.cpp, bindings/qladd_cpu.cpp).
+bindings/matmulnbits_cpu.cpp, bindings/qladd_cpu.cpp, bindings/requant_cpu.cpp).
 
 ``u8s8_pair_saturated_matmul(a, w) -> out``: ``a`` (R, K) uint8, ``w`` (N, K) int8, ``out`` (R, N)
 int32, ``out[r, j] = sum_p clamp(a[r, 2p] * w[j, 2p] + a[r, 2p + 1] * w[j, 2p + 1], -32768, 32767)``
@@ -14,6 +14,11 @@ size 32, int8 compute) as MLAS computes it on AVX-512 VNNI (kernels/include/qsim
 dequantized tensors as MLAS's AVX2 + FMA kernel computes it, returning the output's dequantized
 values (kernels/include/qsim/qladd.h); ``params``: a_scale, a_zero, b_scale, b_zero, ra, rb,
 fixed, lo, hi, c_zero, c_scale.
+
+``requantize_dq(acc, multiplier, channel_dim, lo, hi, y_scale) -> out``: MLAS's requantization
+of an fp32 accumulator to the output's dequantized values, ``clamp(rint(acc * multiplier), lo,
+hi) * y_scale`` (kernels/include/qsim/requant.h), the multiplier shared or one per index of
+``channel_dim``.
 
 Example::
 
@@ -30,6 +35,9 @@ Example::
     >>> torch.ops.qsim.qlinear_add_dq(torch.tensor([0.5]), torch.tensor([0.2]),
     ...                               [0.1, 3, 0.1, 3, 1, 1, -3, 0, 255, 3, 0.1])
     tensor([0.7000])
+    >>> torch.ops.qsim.requantize_dq(torch.tensor([10.0, -7.0]), torch.tensor([0.25]), 0,
+    ...                              -128, 127, 0.5)
+    tensor([ 1., -1.])
 """
 
 import torch
@@ -56,6 +64,10 @@ def _qlinear_add_dq_fake(a, b, params):
     return torch.empty_like(a)
 
 
+def _requantize_dq_fake(acc, multiplier, channel_dim, lo, hi, y_scale):
+    return torch.empty_like(acc)
+
+
 # A torchqsim._C built before this op (a stale binary next to newer sources) still imports; the
 # target mode's saturating path then says to rebuild (runtime_target/arithmetic.py).
 if hasattr(torch.ops.qsim, "u8s8_pair_saturated_matmul"):
@@ -65,3 +77,5 @@ if hasattr(torch.ops.qsim, "matmulnbits_q8"):
     torch.library.register_fake("qsim::matmulnbits_q8")(_matmulnbits_q8_fake)
 if hasattr(torch.ops.qsim, "qlinear_add_dq"):
     torch.library.register_fake("qsim::qlinear_add_dq")(_qlinear_add_dq_fake)
+if hasattr(torch.ops.qsim, "requantize_dq"):
+    torch.library.register_fake("qsim::requantize_dq")(_requantize_dq_fake)

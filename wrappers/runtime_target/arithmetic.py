@@ -12,14 +12,13 @@ so that each rounding step is the one onnxruntime's CPU kernels perform:
 - :func:`requantize`: the requantization of MLAS's QLinearConv / QGemm output processor:
   ``fp32(acc) * fp32(fp32(x_scale * w_scale) / y_scale)``, clamped, rounded half to even;
 - :func:`qlinear_add`: MLAS's QLinearAdd (x86 SSE2 or AVX2+FMA kernel);
-  :func:`qlinear_add_dequantized`: the AVX2+FMA one on same-shape dequantized tensors in one C
-  pass (``qsim::qlinear_add_dq``);
 - :func:`qlinear_mul`: MLAS's QLinearMul (x86 SSE2 kernel, any broadcast);
 - :func:`qlinear_softmax`: onnxruntime's QLinearSoftmax (lookup table, fp32 sum);
 - :func:`saturated_matmul`: the accumulation of MLAS's AVX2 u8 x s8 kernels, whose
-  ``vpmaddubsw`` adds two products in int16 with saturation;
-- :func:`matmul_nbits`: MatMulNBits with 8-bit weights and int8 compute (the C kernel
-  ``qsim::matmulnbits_q8``), the W8A16 Linears.
+  ``vpmaddubsw`` adds two products in int16 with saturation.
+
+The one-pass C kernels of the same arithmetic (MatMulNBits, QLinearAdd, requantization):
+:mod:`.native`.
 
 Example::
 
@@ -35,9 +34,10 @@ import torch
 from torch import Tensor
 
 __all__ = ["grid_integers", "quantized_bias", "integer_accumulate", "exact_product",
-           "exact_matmul", "requantize", "qlinear_add", "qlinear_add_dequantized", "qlinear_mul", "softmax_table",
+           "exact_matmul", "requantize", "qlinear_add", "qlinear_add_constant", "qlinear_mul",
+           "softmax_table",
            "qlinear_softmax", "fma_f32", "uses_fma", "uses_avx512", "saturates_u8s8",
-           "saturated_matmul", "matmul_nbits"]
+           "saturated_matmul"]
 
 _EXACT_F32 = float(2 ** 24)
 
@@ -198,7 +198,7 @@ def qlinear_add(qa: Tensor, qb: Tensor, a: tuple, b: tuple, c: tuple, type_range
         tensor([[ 6., 10.]])
     """
     if fma:
-        ra, rb, fixed = _qlinear_add_constant(a, b, c)
+        ra, rb, fixed = qlinear_add_constant(a, b, c)
         r = fma_f32(qa, ra, fma_f32(qb, rb, fixed))  # fixed' of a scalar B: the inner fma
     else:
         ra, rb = a[0] / c[0], b[0] / c[0]
@@ -207,32 +207,12 @@ def qlinear_add(qa: Tensor, qb: Tensor, a: tuple, b: tuple, c: tuple, type_range
     return torch.clamp(torch.round(r), *type_range)
 
 
-def _qlinear_add_constant(a: tuple, b: tuple, c: tuple) -> tuple:
+def qlinear_add_constant(a: tuple, b: tuple, c: tuple) -> tuple:
     """``(ra, rb, fixed)`` of MLAS's AVX2 QLinearAdd kernel for ``(scale, zero_point)`` pairs
     `a`, `b`, `c`: ``ra = fp32(a_scale / c_scale)``, ``rb`` likewise, and its FMA-contracted
     constant ``fixed = fp32(zc - fma(ra, za, fp32(rb * zb)))`` (fp32 tensors)."""
     ra, rb = a[0] / c[0], b[0] / c[0]
     return ra, rb, float(c[1]) - fma_f32(ra, torch.tensor(float(a[1])), rb * b[1])
-
-
-def qlinear_add_dequantized(a: Tensor, b: Tensor, pa: tuple, pb: tuple, pc: tuple,
-                            type_range: tuple) -> Tensor:
-    """:func:`qlinear_add` with the AVX2 + FMA kernel on same-shape tensors, from the inputs'
-    dequantized values `a`, `b` to the output's, ``(k - zc) * c_scale``, in one pass of the C
-    kernel ``qsim::qlinear_add_dq`` (kernels/include/qsim/qladd.h): ``qa = rint(a / a_scale) +
-    za``, ``k = clamp(rint(fma(qa, ra, fma(qb, rb, fixed))), *type_range)``.
-
-    Example::
-
-        >>> s = (torch.tensor(0.1), 3)
-        >>> qlinear_add_dequantized(torch.tensor([0.5]), torch.tensor([0.2]), s, s, s, (0, 255))
-        tensor([0.7000])
-    """
-    ra, rb, fixed = _qlinear_add_constant(pa, pb, pc)
-    params = [float(pa[0]), float(pa[1]), float(pb[0]), float(pb[1]), float(ra), float(rb),
-              float(fixed), float(type_range[0]), float(type_range[1]), float(pc[1]),
-              float(pc[0])]
-    return torch.ops.qsim.qlinear_add_dq(a, b, params)
 
 
 def qlinear_mul(ia: Tensor, ib: Tensor, ratio: Tensor, zc: int, type_range: tuple) -> Tensor:
@@ -355,43 +335,3 @@ def saturated_matmul(cols: Tensor, w: Tensor) -> Tensor:
                            "--no-build-isolation -e .)")
     a = cols.to(torch.uint8).contiguous()
     return torch.ops.qsim.u8s8_pair_saturated_matmul(a, w.to(torch.int8).contiguous())
-
-
-def matmul_nbits(x: Tensor, w_int: Tensor, w_scale: Tensor, w_zp: Tensor,
-                 bias: Tensor | None) -> Tensor:
-    """onnxruntime's MatMulNBits (8-bit weights, block size 32, accuracy level 4: int8 compute)
-    of ``x @ w.T`` as MLAS computes it on AVX-512 VNNI (the C kernel ``qsim::matmulnbits_q8``,
-    kernels/include/qsim/matmulnbits.h: ``x`` quantized to int8 per row and block of 32, the
-    block products scaled and summed in MLAS's fp32 lane order, the zero point corrected by a
-    float GEMM of block sums, the bias added before that correction).
-
-    Args:
-        x: ``(..., K)`` fp32 activations (a DequantizeLinear's output or float values).
-        w_int: ``(N, K)`` weight grid integers ``q - zero_point``, as floats.
-        w_scale, w_zp: the weight's fp32 scale and its stored uint8 zero point (a 0-d tensor
-            or one per output channel): onnxruntime's rewrite stores an int8 weight shifted by
-            128, so its zero point is ``zp + 128``.
-        bias: ``(N,)`` fp32 or None.
-
-    Returns:
-        ``(..., N)`` fp32.
-
-    Example::
-
-        >>> x = torch.zeros(1, 2, 32); x[..., 0] = 1.0
-        >>> w = torch.zeros(1, 32); w[0, 0] = 1.0
-        >>> matmul_nbits(x, w, torch.tensor(0.5), torch.tensor(128.0), None)
-        tensor([[[0.5000],
-                 [0.5000]]])
-    """
-    if not hasattr(torch.ops.qsim, "matmulnbits_q8"):
-        raise RuntimeError("matmul_nbits: torchqsim._C predates the op qsim::matmulnbits_q8; "
-                           "rebuild it (pip install --no-build-isolation -e .)")
-    n, k = w_int.shape
-    blocks = -(-k // 32)
-    stored_zp = w_zp.reshape(-1, 1).float().expand(n, 1)
-    b = (w_int + stored_zp).to(torch.uint8)
-    scale = w_scale.reshape(-1, 1).float().expand(n, blocks).contiguous()
-    zp = stored_zp.expand(n, blocks).to(torch.uint8).contiguous()
-    y = torch.ops.qsim.matmulnbits_q8(x.reshape(-1, k).float(), b, scale, zp, bias)
-    return y.reshape(*x.shape[:-1], n)

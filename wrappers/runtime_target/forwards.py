@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from . import arithmetic as ar
+from . import native
 from .groups import FusedGroup
 
 __all__ = ["install", "uninstall"]
@@ -49,11 +50,14 @@ def _check_no_grad(module) -> None:
                            f"or call sim.set_target('reference') to train")
 
 
-def _requantized(module, group: FusedGroup, acc: Tensor, multiplier: Tensor) -> Tensor:
+def _requantized(module, group: FusedGroup, acc: Tensor, multiplier: Tensor,
+                 channel_dim: int = -1) -> Tensor:
+    """``k * y_scale`` (:func:`.arithmetic.requantize_dequantized`; `multiplier`: one value, or
+    one per index of `channel_dim`), through the output quantizer unless it sits on a ReLU."""
     y_scale, y_zp = _params(group.output)
     zp = int(y_zp)
-    y = ar.requantize(acc, multiplier, group.output.qmin - zp, group.output.qmax - zp)
-    y.mul_(y_scale)  # k * y_scale, in place
+    y = native.requantize_dequantized(acc, multiplier, channel_dim, group.output.qmin - zp,
+                                  group.output.qmax - zp, y_scale)
     return y if group.through_relu else module.quantize_outputs(y)
 
 
@@ -75,12 +79,7 @@ def _weighted(module, group: FusedGroup, x: Tensor, op, channel_dim: int) -> Ten
     else:
         acc = ar.integer_accumulate(op, x_int, w_int, b_int, channel_dim)
     y_scale, _ = _params(group.output)
-    multiplier = (x_scale * w_scale) / y_scale
-    if multiplier.numel() > 1:
-        shape = [1] * acc.dim()
-        shape[channel_dim] = -1
-        multiplier = multiplier.reshape(shape)
-    return _requantized(module, group, acc, multiplier)
+    return _requantized(module, group, acc, (x_scale * w_scale) / y_scale, channel_dim)
 
 
 def _saturated_accumulate(module, stored: Tensor, zero: float, w_int: Tensor,
@@ -158,7 +157,7 @@ def _add(module, group, a, b):
     za, zb, zc = int(za), int(zb), int(zc)
     low = -128 if group.output.qmin < 0 else 0
     if a.shape == b.shape and ar.uses_fma() and hasattr(torch.ops.qsim, "qlinear_add_dq"):
-        return module.quantize_outputs(ar.qlinear_add_dequantized(
+        return module.quantize_outputs(native.qlinear_add_dequantized(
             a.float(), b.float(), (sa, za), (sb, zb), (sc, zc), (low, low + 255)))
     qa = ar.grid_integers(a, sa) + za
     qb = ar.grid_integers(b, sb) + zb
@@ -221,7 +220,7 @@ def _matmulnbits(module, group, x):
         product = _params(group.inputs[0])[0] * w_scale
         bias = ar.quantized_bias(bias, _params(group.inputs[0])[0], w_scale) * product
     stored_zp = w_zp.reshape(-1) + (128 if w_q.qmin < 0 else 0)
-    y = ar.matmul_nbits(x, w_int, w_scale, stored_zp, bias)
+    y = native.matmul_nbits(x, w_int, w_scale, stored_zp, bias)
     return module.quantize_outputs(y)
 
 

@@ -18,6 +18,7 @@ from torch import nn
 
 from torchqsim import QuantizationSimModel
 from torchqsim.runtime_target import arithmetic as ar
+from torchqsim.runtime_target import native
 
 
 def _run(model: nn.Module, inputs: tuple, **sim_args):
@@ -120,7 +121,7 @@ def test_qlinear_add_kernel_equals_onnxruntime_on_every_pair_of_levels():
             assert torch.equal(got, torch.from_numpy(expected.astype(np.float32)))
         if ar.uses_fma():  # the one-pass C kernel (same shapes), on dequantized values
             (sa, za), (sb, zb), (sc, zc) = params
-            got = ar.qlinear_add_dequantized((qa - za) * sa, (qb - zb) * sb, *params, (0, 255))
+            got = native.qlinear_add_dequantized((qa - za) * sa, (qb - zb) * sb, *params, (0, 255))
             expected = session_same.run(None, {"A": qa.numpy().astype(np.uint8),
                                                "B": qb.numpy().astype(np.uint8)})[0]
             assert torch.equal(got, (torch.from_numpy(expected.astype(np.float32)) - zc) * sc)

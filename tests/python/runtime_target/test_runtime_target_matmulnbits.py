@@ -20,7 +20,7 @@ from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
 from torchqsim import QuantizationSimModel
-from torchqsim.runtime_target import arithmetic as ar
+from torchqsim.runtime_target import native
 
 
 def _has_avx512_vnni() -> bool:
@@ -63,7 +63,8 @@ def _onnxruntime_matmulnbits(a, b, scale, zp, bias, threads):
 @pytest.mark.parametrize("m,k,n,threads", [
     (64, 64, 64, 1), (64, 128, 128, 2), (64, 160, 13, 1),  # groups of 4 blocks, a remainder block
     (63, 96, 7, 4), (1, 128, 6, 1),  # odd rows, n % 4 columns (hsum), one row
-    (8, 48, 5, 1), (16, 3072, 48, 2),  # k not a multiple of 32, many blocks
+    (8, 48, 5, 1), (4, 16, 3, 1), (3, 200, 17, 1),  # k not a multiple of 32
+    (16, 3072, 48, 2),  # many blocks
 ])
 @pytest.mark.parametrize("with_bias", [False, True])
 def test_kernel_equals_onnxruntime_matmulnbits_bit_for_bit(m, k, n, threads, with_bias):
@@ -94,7 +95,7 @@ def test_kernel_rejects_bad_operands():
         torch.ops.qsim.matmulnbits_q8(a, b.to(torch.int8), scale, zp, None)
     with pytest.raises(RuntimeError, match="bias must have shape"):
         torch.ops.qsim.matmulnbits_q8(a, b, scale, zp, torch.ones(2))
-    assert ar.matmul_nbits(a.reshape(1, 2, 40), b.float(), torch.tensor(1.0),
+    assert native.matmul_nbits(a.reshape(1, 2, 40), b.float(), torch.tensor(1.0),
                            torch.tensor(0.0), None).shape == (1, 2, 3)
 
 

@@ -1,0 +1,100 @@
+"""The onnxruntime target mode's one-pass C kernels (bindings/*_cpu.cpp, kernels/runtime/):
+the arithmetic of :mod:`.arithmetic` (or beyond it) without torch temporaries.
+
+- :func:`matmul_nbits`: MatMulNBits with 8-bit weights and int8 compute, the W8A16 Linears
+  (``qsim::matmulnbits_q8``);
+- :func:`qlinear_add_dequantized`: QLinearAdd with MLAS's AVX2 + FMA kernel on same-shape
+  dequantized tensors (``qsim::qlinear_add_dq``);
+- :func:`requantize_dequantized`: MLAS's requantization times the output scale
+  (``qsim::requantize_dq``; torch when the binary predates it).
+"""
+
+import torch
+from torch import Tensor
+
+from . import arithmetic as ar
+
+__all__ = ["matmul_nbits", "qlinear_add_dequantized", "requantize_dequantized"]
+
+
+def matmul_nbits(x: Tensor, w_int: Tensor, w_scale: Tensor, w_zp: Tensor,
+                 bias: Tensor | None) -> Tensor:
+    """onnxruntime's MatMulNBits (8-bit weights, block size 32, accuracy level 4: int8 compute)
+    of ``x @ w.T`` as MLAS computes it on AVX-512 VNNI (the C kernel ``qsim::matmulnbits_q8``,
+    kernels/include/qsim/matmulnbits.h: ``x`` quantized to int8 per row and block of 32, the
+    block products scaled and summed in MLAS's fp32 lane order, the zero point corrected by a
+    float GEMM of block sums, the bias added before that correction).
+
+    Args:
+        x: ``(..., K)`` fp32 activations (a DequantizeLinear's output or float values).
+        w_int: ``(N, K)`` weight grid integers ``q - zero_point``, as floats.
+        w_scale, w_zp: the weight's fp32 scale and its stored uint8 zero point (a 0-d tensor
+            or one per output channel): onnxruntime's rewrite stores an int8 weight shifted by
+            128, so its zero point is ``zp + 128``.
+        bias: ``(N,)`` fp32 or None.
+
+    Returns:
+        ``(..., N)`` fp32.
+
+    Example::
+
+        >>> x = torch.zeros(1, 2, 32); x[..., 0] = 1.0
+        >>> w = torch.zeros(1, 32); w[0, 0] = 1.0
+        >>> matmul_nbits(x, w, torch.tensor(0.5), torch.tensor(128.0), None)
+        tensor([[[0.5000],
+                 [0.5000]]])
+    """
+    if not hasattr(torch.ops.qsim, "matmulnbits_q8"):
+        raise RuntimeError("matmul_nbits: torchqsim._C predates the op qsim::matmulnbits_q8; "
+                           "rebuild it (pip install --no-build-isolation -e .)")
+    n, k = w_int.shape
+    blocks = -(-k // 32)
+    stored_zp = w_zp.reshape(-1, 1).float().expand(n, 1)
+    b = (w_int + stored_zp).to(torch.uint8)
+    scale = w_scale.reshape(-1, 1).float().expand(n, blocks).contiguous()
+    zp = stored_zp.expand(n, blocks).to(torch.uint8).contiguous()
+    y = torch.ops.qsim.matmulnbits_q8(x.reshape(-1, k).float(), b, scale, zp, bias)
+    return y.reshape(*x.shape[:-1], n)
+
+
+def qlinear_add_dequantized(a: Tensor, b: Tensor, pa: tuple, pb: tuple, pc: tuple,
+                            type_range: tuple) -> Tensor:
+    """:func:`.arithmetic.qlinear_add` with the AVX2 + FMA kernel on same-shape tensors, from the inputs'
+    dequantized values `a`, `b` to the output's, ``(k - zc) * c_scale``, in one pass of the C
+    kernel ``qsim::qlinear_add_dq`` (kernels/include/qsim/qladd.h): ``qa = rint(a / a_scale) +
+    za``, ``k = clamp(rint(fma(qa, ra, fma(qb, rb, fixed))), *type_range)``.
+
+    Example::
+
+        >>> s = (torch.tensor(0.1), 3)
+        >>> qlinear_add_dequantized(torch.tensor([0.5]), torch.tensor([0.2]), s, s, s, (0, 255))
+        tensor([0.7000])
+    """
+    ra, rb, fixed = ar.qlinear_add_constant(pa, pb, pc)
+    params = [float(pa[0]), float(pa[1]), float(pb[0]), float(pb[1]), float(ra), float(rb),
+              float(fixed), float(type_range[0]), float(type_range[1]), float(pc[1]),
+              float(pc[0])]
+    return torch.ops.qsim.qlinear_add_dq(a, b, params)
+
+
+def requantize_dequantized(acc: Tensor, multiplier: Tensor, channel_dim: int, lo: int, hi: int,
+                           y_scale: Tensor) -> Tensor:
+    """``arithmetic.requantize(acc, multiplier, lo, hi) * y_scale`` (the output's dequantized values), with
+    `multiplier` one value or one per index of `channel_dim`: one pass of the C kernel
+    ``qsim::requantize_dq`` (kernels/include/qsim/requant.h), or torch without it.
+
+    Example::
+
+        >>> requantize_dequantized(torch.tensor([[10.0, -7.0]]), torch.tensor([0.25, 0.5]), -1,
+        ...                        -128, 127, torch.tensor(0.5))
+        tensor([[ 1., -2.]])
+    """
+    multiplier = multiplier.reshape(-1).float()
+    if hasattr(torch.ops.qsim, "requantize_dq"):
+        return torch.ops.qsim.requantize_dq(acc.float(), multiplier, channel_dim, lo, hi,
+                                            float(y_scale))
+    if multiplier.numel() > 1:
+        shape = [1] * acc.dim()
+        shape[channel_dim] = -1
+        multiplier = multiplier.reshape(shape)
+    return ar.requantize(acc, multiplier, lo, hi).mul_(y_scale)
