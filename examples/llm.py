@@ -9,7 +9,7 @@ HuggingFace checkpoint directory (``--checkpoint DIR``, holding ``tokenizer.json
 
 Run it with::
 
-    python examples/llm.py                      # ~9 min on 2 busy cores (5.5 of them training)
+    python examples/llm.py                      # 3.5 CPU-minutes (2.5 of them training)
     python examples/llm.py --quick              # the reduced run the tests use
     python examples/llm.py --checkpoint DIR     # your own (small) Llama-architecture model
 

@@ -136,10 +136,12 @@ def _drop(graph: fx.Graph, node: fx.Node, replacement) -> None:
     graph.erase_node(node)
 
 
-def _drop_quantizer_nodes(graph: fx.Graph, paths: frozenset) -> tuple:
+def _drop_quantizer_nodes(graph: fx.Graph, paths: frozenset, constants: dict) -> tuple:
     """Erases the nodes recorded inside the quantizers (``paths``) but the markers; a consumer
-    outside reads the marker its quantizer ran last; then the placeholders only they read.
-    Returns (the names of the nodes erased, those of the placeholders)."""
+    outside reads the marker its quantizer ran last; then the placeholders only they read, and
+    the unread constants of the quantizers (``constants``: placeholder name -> target; those of
+    a quantizer whose output nothing reads, its nodes gone as dead code). Returns (the names of
+    the nodes erased, those of the placeholders)."""
     marker, inside = {}, []
     for node in list(graph.nodes):
         path = _quantizer_of(node, paths)
@@ -156,6 +158,8 @@ def _drop_quantizer_nodes(graph: fx.Graph, paths: frozenset) -> tuple:
     read = {a for node in inside for a in node.all_input_nodes if a.op == "placeholder"}
     for node in reversed(inside):
         graph.erase_node(node)
+    read.update(n for n in graph.nodes if n.op == "placeholder" and
+                constants.get(n.name, "").rpartition(".")[0] in paths)
     unread = [p for p in read if not p.users]
     for node in unread:
         graph.erase_node(node)
@@ -273,7 +277,9 @@ def split_program(program, quantizer_paths: frozenset, fp32_parameters: Optional
             _drop(graph, node, node.args[0][0])
         erased = [n.name for n in erased]
     else:
-        erased, dropped = _drop_quantizer_nodes(graph, quantizer_paths)
+        constants = {s.arg.name: s.target for s in old.input_specs
+                     if s.kind == sig.InputKind.CONSTANT_TENSOR}
+        erased, dropped = _drop_quantizer_nodes(graph, quantizer_paths, constants)
         _read_own_parameters(graph, old, {i: name for i, (name, _) in fp32_parameters.items()})
         state_dict = {**state_dict, **dict(fp32_parameters.values())}
     gm = _renamed(gm, erased + sorted(dropped))

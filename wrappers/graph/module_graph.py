@@ -162,6 +162,13 @@ def _single_consumer(op: OpNode) -> "OpNode | None":
     return consumers[0]
 
 
+def _slot_arguments(op: OpNode) -> tuple:
+    """The arguments of an op's call, one per input slot: its positional arguments, or what its
+    module's ``slot_arguments`` makes of the call (a recurrent layer's ``(h0, c0)``)."""
+    arrange = getattr(type(op.module), "slot_arguments", None)
+    return op.node.args if arrange is None else arrange(op.node.args, op.node.kwargs)
+
+
 def _link_inputs(gm: fx.GraphModule, ops: dict[fx.Node, OpNode], source: _SourceFinder,
                  tensors: set[fx.Node]) -> dict[str, list[tuple[OpNode, int]]]:
     """Fills every op's inputs and its producers' consumers; returns model input -> readers."""
@@ -171,7 +178,7 @@ def _link_inputs(gm: fx.GraphModule, ops: dict[fx.Node, OpNode], source: _Source
         op.consumers = [[] for _ in range(_output_count(op, gm))]
         op.is_model_output = [False] * len(op.consumers)
     for op in ops.values():
-        for index, arg in enumerate(op.node.args):
+        for index, arg in enumerate(_slot_arguments(op)):
             found = source.find(arg)
             op.inputs.append(found)
             op.tensor_inputs.append(isinstance(arg, fx.Node) and arg in tensors)

@@ -21,7 +21,8 @@ class OpNode:
         name: the called module's path in the GraphModule (``"layer1.0.conv1"``, ``"module_add_1"``).
         module: the called module.
         node: the fx ``call_module`` node.
-        inputs: one entry per positional argument of the call: a :class:`Producer` (an op's
+        inputs: one entry per positional argument of the call (per input slot where the module
+            arranges its arguments: a recurrent layer's ``h0``, ``c0``): a :class:`Producer` (an op's
             output), ``"model_input"`` (a model input, possibly through data movement),
             ``"constant"`` (a parameter/buffer, a Python number, a shape, or a tensor made from
             constants only) or ``"unquantized_op"`` (a compute function left as a function).

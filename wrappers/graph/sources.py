@@ -30,6 +30,19 @@ def _returns_tuple(op: OpNode) -> bool:
         op.module, _TUPLE_OUTPUT_MODULES)
 
 
+def _lstm_state(node: fx.Node, ops: dict) -> "Producer | None":
+    """A quantized LSTM's ``h_n`` or ``c_n`` (``getitem(getitem(lstm, 1), k)``): its output
+    slot ``1 + k`` (torchqsim/nn/recurrent.py), or None for any other node."""
+    inner = node.args[0] if node.target is operator.getitem else None
+    if not (isinstance(inner, fx.Node) and inner.target is operator.getitem and
+            inner.args[0] in ops and inner.args[1] == 1 and isinstance(node.args[1], int)):
+        return None
+    op = ops[inner.args[0]]
+    quantizers = getattr(op.module, "output_quantizers", ())
+    return Producer(op, 1 + node.args[1]) if len(quantizers) == 3 and \
+        isinstance(op.module, nn.LSTM) and hasattr(type(op.module), "slot_outputs") else None
+
+
 class _SourceFinder:
     """Resolves an fx argument to where its value comes from, looking through data movement."""
 
@@ -55,6 +68,9 @@ class _SourceFinder:
         if node.op == "call_module":
             return Producer(self._ops[node], 0)
         first = node.args[0] if node.args else None
+        state = _lstm_state(node, self._ops)
+        if state is not None:
+            return state
         if node.target is operator.getitem and isinstance(first, fx.Node) \
                 and first in self._ops and _returns_tuple(self._ops[first]) \
                 and isinstance(node.args[1], int):

@@ -57,6 +57,13 @@ def _floats(values) -> list[bool]:
     return [isinstance(v, Tensor) and v.is_floating_point() for v in values]
 
 
+def _arranged(module: nn.Module, method: str, *values):
+    """A call's arguments or outputs in slot order: ``values`` as they are, or as the module's
+    ``slot_arguments`` / ``slot_outputs`` arrange them (a recurrent layer's states)."""
+    arrange = getattr(type(module), method, None)
+    return values[0] if arrange is None else arrange(*values)
+
+
 def disable_non_float_slots(sim, dummy_input) -> None:
     """Runs `dummy_input` once and disables, in ``sim._specs``, every input and output slot
     that does not carry a floating tensor (integer indices, masks, missing outputs). Also
@@ -66,11 +73,12 @@ def disable_non_float_slots(sim, dummy_input) -> None:
     sim._input_ranks = {}
     hooks = []
     for name, module in sim.named_qmodules():
-        def hook(mod, args, out, name=name):
-            seen[name] = (_floats(args), _floats(out))
+        def hook(mod, args, kwargs, out, name=name):
+            seen[name] = (_floats(_arranged(mod, "slot_arguments", args, kwargs)),
+                          _floats(_arranged(mod, "slot_outputs", out)))
             if args and isinstance(args[0], Tensor):
                 sim._input_ranks[name] = args[0].dim()
-        hooks.append(module.register_forward_hook(hook))
+        hooks.append(module.register_forward_hook(hook, with_kwargs=True))
     try:
         with torch.no_grad(), eval_mode(sim.model):
             run_model(sim.model, dummy_input)
