@@ -156,7 +156,8 @@ def _add(module, group, a, b):
     (sa, za), (sb, zb), (sc, zc) = (_params(q) for q in (*group.inputs, group.output))
     za, zb, zc = int(za), int(zb), int(zc)
     low = -128 if group.output.qmin < 0 else 0
-    if a.shape == b.shape and ar.uses_fma() and hasattr(torch.ops.qsim, "qlinear_add_dq"):
+    if a.shape == b.shape and a.device.type == "cpu" and ar.uses_fma() and \
+            hasattr(torch.ops.qsim, "qlinear_add_dq"):
         return module.quantize_outputs(native.qlinear_add_dequantized(
             a.float(), b.float(), (sa, za), (sb, zb), (sc, zc), (low, low + 255)))
     qa = ar.grid_integers(a, sa) + za

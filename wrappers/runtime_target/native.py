@@ -53,8 +53,11 @@ def matmul_nbits(x: Tensor, w_int: Tensor, w_scale: Tensor, w_zp: Tensor,
     b = (w_int + stored_zp).to(torch.uint8)
     scale = w_scale.reshape(-1, 1).float().expand(n, blocks).contiguous()
     zp = stored_zp.expand(n, blocks).to(torch.uint8).contiguous()
-    y = torch.ops.qsim.matmulnbits_q8(x.reshape(-1, k).float(), b, scale, zp, bias)
-    return y.reshape(*x.shape[:-1], n)
+    cpu = torch.device("cpu")  # a CPU kernel: a sim on another device computes it there
+    y = torch.ops.qsim.matmulnbits_q8(x.reshape(-1, k).float().to(cpu), b.to(cpu),
+                                      scale.to(cpu), zp.to(cpu),
+                                      None if bias is None else bias.float().to(cpu))
+    return y.reshape(*x.shape[:-1], n).to(x.device)
 
 
 def qlinear_add_dequantized(a: Tensor, b: Tensor, pa: tuple, pb: tuple, pc: tuple,
@@ -81,7 +84,8 @@ def requantize_dequantized(acc: Tensor, multiplier: Tensor, channel_dim: int, lo
                            y_scale: Tensor) -> Tensor:
     """``arithmetic.requantize(acc, multiplier, lo, hi) * y_scale`` (the output's dequantized values), with
     `multiplier` one value or one per index of `channel_dim`: one pass of the C kernel
-    ``qsim::requantize_dq`` (kernels/include/qsim/requant.h), or torch without it.
+    ``qsim::requantize_dq`` (kernels/include/qsim/requant.h), or torch without it (a binary
+    that predates it, or a tensor on another device).
 
     Example::
 
@@ -90,7 +94,7 @@ def requantize_dequantized(acc: Tensor, multiplier: Tensor, channel_dim: int, lo
         tensor([[ 1., -2.]])
     """
     multiplier = multiplier.reshape(-1).float()
-    if hasattr(torch.ops.qsim, "requantize_dq"):
+    if acc.device.type == "cpu" and hasattr(torch.ops.qsim, "requantize_dq"):
         return torch.ops.qsim.requantize_dq(acc.float(), multiplier, channel_dim, lo, hi,
                                             float(y_scale))
     if multiplier.numel() > 1:
