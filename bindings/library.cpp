@@ -81,5 +81,8 @@ TORCH_LIBRARY(qsim, m) {
     // onnxruntime's 8-bit MatMulNBits with int8 compute (matmulnbits_cpu.cpp): (R, K) float32 x
     // (N, K) uint8 with (N, blocks) scales and zero points, optional bias -> (R, N) float32.
     m.def("matmulnbits_q8(Tensor a, Tensor b, Tensor scale, Tensor zp, Tensor? bias) -> Tensor", tags);
+    // onnxruntime's QLinearAdd of same-shape dequantized tensors, MLAS's AVX2 + FMA arithmetic
+    // (qladd_cpu.cpp): params a_scale, a_zero, b_scale, b_zero, ra, rb, fixed, lo, hi, c_zero, c_scale.
+    m.def("qlinear_add_dq(Tensor a, Tensor b, float[] params) -> Tensor", tags);
     m.set_python_module("torchqsim.ops");  // back to the default for any later definitions
 }

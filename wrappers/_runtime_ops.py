@@ -1,5 +1,5 @@
 """Fake (meta) registrations of the onnxruntime target mode's ops (bindings/satmm_cpu.cpp,
-bindings/matmulnbits_cpu.cpp).
+bindings/matmulnbits_cpu.cpp, bindings/qladd_cpu.cpp).
 
 ``u8s8_pair_saturated_matmul(a, w) -> out``: ``a`` (R, K) uint8, ``w`` (N, K) int8, ``out`` (R, N)
 int32, ``out[r, j] = sum_p clamp(a[r, 2p] * w[j, 2p] + a[r, 2p + 1] * w[j, 2p + 1], -32768, 32767)``
@@ -9,6 +9,11 @@ int32, ``out[r, j] = sum_p clamp(a[r, 2p] * w[j, 2p] + a[r, 2p + 1] * w[j, 2p + 
 size 32, int8 compute) as MLAS computes it on AVX-512 VNNI (kernels/include/qsim/matmulnbits.h):
 ``a`` (R, K) float32, ``b`` (N, K) stored uint8 weights, ``scale`` (N, ceil(K / 32)) float32,
 ``zp`` likewise uint8, ``bias`` (N,) float32 or None; ``out`` (R, N) float32.
+
+``qlinear_add_dq(a, b, params) -> out``: onnxruntime's QLinearAdd of two same-shape float32
+dequantized tensors as MLAS's AVX2 + FMA kernel computes it, returning the output's dequantized
+values (kernels/include/qsim/qladd.h); ``params``: a_scale, a_zero, b_scale, b_zero, ra, rb,
+fixed, lo, hi, c_zero, c_scale.
 
 Example::
 
@@ -22,6 +27,9 @@ Example::
     >>> torch.ops.qsim.matmulnbits_q8(a, b, torch.tensor([[0.5]]),
     ...                               torch.tensor([[128]], dtype=torch.uint8), None)
     tensor([[0.5000]])
+    >>> torch.ops.qsim.qlinear_add_dq(torch.tensor([0.5]), torch.tensor([0.2]),
+    ...                               [0.1, 3, 0.1, 3, 1, 1, -3, 0, 255, 3, 0.1])
+    tensor([0.7000])
 """
 
 import torch
@@ -43,6 +51,11 @@ def _matmulnbits_q8_fake(a, b, scale, zp, bias):
     return a.new_empty((a.shape[0], b.shape[0]))
 
 
+def _qlinear_add_dq_fake(a, b, params):
+    torch._check(a.shape == b.shape, lambda: "a and b must have the same shape")
+    return torch.empty_like(a)
+
+
 # A torchqsim._C built before this op (a stale binary next to newer sources) still imports; the
 # target mode's saturating path then says to rebuild (runtime_target/arithmetic.py).
 if hasattr(torch.ops.qsim, "u8s8_pair_saturated_matmul"):
@@ -50,3 +63,5 @@ if hasattr(torch.ops.qsim, "u8s8_pair_saturated_matmul"):
         _u8s8_pair_saturated_matmul_fake)
 if hasattr(torch.ops.qsim, "matmulnbits_q8"):
     torch.library.register_fake("qsim::matmulnbits_q8")(_matmulnbits_q8_fake)
+if hasattr(torch.ops.qsim, "qlinear_add_dq"):
+    torch.library.register_fake("qsim::qlinear_add_dq")(_qlinear_add_dq_fake)

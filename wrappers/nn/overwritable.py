@@ -49,7 +49,8 @@ def overwritable(t) -> bool:
     """
     if not (type(t) is Tensor and t.device.type in ("cpu", "cuda") and
             t.dtype in (torch.float32, torch.float16, torch.bfloat16) and
-            t.storage_offset() == 0 and torch._debug_has_internal_overlap(t) == 0 and
+            t.storage_offset() == 0 and
+            (t.is_contiguous() or torch._debug_has_internal_overlap(t) == 0) and
             t.untyped_storage().nbytes() == t.numel() * t.element_size()):
         return False
     if t._base is None:

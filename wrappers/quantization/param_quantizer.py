@@ -111,9 +111,10 @@ class ParamQuantizeDequantize(QuantizeDequantize):
         call :meth:`clear_cache` (or switch to training mode and back). The cached result is a
         second copy of the weight: :attr:`cache_eval_output` False turns the cache off.
         """
+        params = self._parameters  # (not self.min: nn.Module.__getattr__ costs a microsecond)
         if self.training or self._calibrating or not plain_eager() or \
-                torch.is_grad_enabled() and (
-                x.requires_grad or self.min.requires_grad or self.max.requires_grad):
+                torch.is_grad_enabled() and (x.requires_grad or params["min"].requires_grad or
+                                             params["max"].requires_grad):
             return self.forward_into(x, None)
         if self.is_folded(x):
             return x
@@ -126,15 +127,20 @@ class ParamQuantizeDequantize(QuantizeDequantize):
 
     def _record(self, x: Tensor, y: Tensor) -> tuple:
         """What :meth:`_still` checks: `x`, the encoding tensors and their versions, with `y`."""
-        key = (x._version, x.data_ptr(), x.dtype, x.device, tuple(x.shape), x.stride(),
-               self.min._version, self.max._version, self.min.data_ptr(), self.max.data_ptr(),
-               self.qmin, self.qmax, self.grid, self.shape)
-        return x, self.min, self.max, key, y
+        lo, hi = self._parameters["min"], self._parameters["max"]
+        return x, lo, hi, self._key(x, lo, hi), y
+
+    def _key(self, x: Tensor, lo: Tensor, hi: Tensor) -> tuple:
+        return (x._version, x.data_ptr(), x.dtype, x.device, tuple(x.shape), x.stride(),
+                lo._version, hi._version, lo.data_ptr(), hi.data_ptr(), self.qmin, self.qmax,
+                self.grid, self.shape)
 
     def _still(self, record, x: Tensor) -> bool:
         """Whether neither `x` nor the encoding changed since :meth:`_record` made `record`."""
-        return record is not None and record[0] is x and record[1] is self.min and \
-            record[2] is self.max and record[3] == self._record(x, None)[3]
+        if record is None or record[0] is not x:
+            return False
+        lo, hi = self._parameters["min"], self._parameters["max"]
+        return record[1] is lo and record[2] is hi and record[3] == self._key(x, lo, hi)
 
     def fold(self, param: Tensor) -> bool:
         """Writes the quantized `param` into `param` itself, so that inference computes nothing

@@ -12,6 +12,8 @@ so that each rounding step is the one onnxruntime's CPU kernels perform:
 - :func:`requantize`: the requantization of MLAS's QLinearConv / QGemm output processor:
   ``fp32(acc) * fp32(fp32(x_scale * w_scale) / y_scale)``, clamped, rounded half to even;
 - :func:`qlinear_add`: MLAS's QLinearAdd (x86 SSE2 or AVX2+FMA kernel);
+  :func:`qlinear_add_dequantized`: the AVX2+FMA one on same-shape dequantized tensors in one C
+  pass (``qsim::qlinear_add_dq``);
 - :func:`qlinear_mul`: MLAS's QLinearMul (x86 SSE2 kernel, any broadcast);
 - :func:`qlinear_softmax`: onnxruntime's QLinearSoftmax (lookup table, fp32 sum);
 - :func:`saturated_matmul`: the accumulation of MLAS's AVX2 u8 x s8 kernels, whose
@@ -33,7 +35,7 @@ import torch
 from torch import Tensor
 
 __all__ = ["grid_integers", "quantized_bias", "integer_accumulate", "exact_product",
-           "exact_matmul", "requantize", "qlinear_add", "qlinear_mul", "softmax_table",
+           "exact_matmul", "requantize", "qlinear_add", "qlinear_add_dequantized", "qlinear_mul", "softmax_table",
            "qlinear_softmax", "fma_f32", "uses_fma", "uses_avx512", "saturates_u8s8",
            "saturated_matmul", "matmul_nbits"]
 
@@ -85,21 +87,33 @@ def exact_product(op, x: Tensor, w: Tensor, sums, bias_bound=0, add_bias=None) -
     MLAS converts its int32 accumulator).
 
     `sums`: per output, the sum of ``|w|`` over the reduction; `add_bias` adds the integer bias
-    in place (bounded by `bias_bound`), or None. With ``m = max|x|``: when ``m * max(sums(w)) +
-    bias_bound < 2**24`` every partial sum is an integer below 2**24 whatever the kernel's
-    order: one fp32 product; else, with ``w = 16 * hi + lo`` (``lo`` in ``[0, 15]``), when both
-    halves are exact in fp32 (the bias with ``lo``): ``16 * op(x, hi) + (op(x, lo) + bias)``,
-    whose one fp32 addition rounds the exact sum once; else in fp64 (exact below 2**53)."""
+    in place (bounded by `bias_bound`), or None. Whatever order the fp32 kernel adds the products
+    in, each partial sum lies between minus the sum of the negative products and the sum of the
+    positive ones (:func:`_partial_bound`); when that bound is below ``2**24`` every partial sum
+    is an exact integer: one fp32 product, then the bias (one rounding). Else, with ``w = 16 * hi
+    + lo`` (``lo`` in ``[0, 15]``), when both halves are exact in fp32 (the bias with ``lo``):
+    ``16 * op(x, hi) + (op(x, lo) + bias)``, whose one fp32 addition rounds the exact sum once;
+    else in fp64 (exact below 2**53)."""
     low, high = torch.aminmax(x)  # one pass, no |x| temporary
-    top = torch.maximum(-low, high)
+    up, down = high.clamp(min=0), (-low).clamp(min=0)
     add_bias = add_bias or (lambda acc: acc)
-    if top * sums(w).max() + bias_bound < _EXACT_F32:
+    if _partial_bound(up, down, w, sums) < _EXACT_F32:
         return add_bias(op(x, w))
     hi = torch.floor(w / 16)
     lo = w - 16 * hi
-    if top * sums(hi).max() < _EXACT_F32 and top * sums(lo).max() + bias_bound < _EXACT_F32:
+    if _partial_bound(up, down, hi, sums) < _EXACT_F32 and \
+            torch.maximum(up, down) * sums(lo).max() + bias_bound < _EXACT_F32:
         return op(x, hi).mul_(16).add_(add_bias(op(x, lo)))
     return add_bias(op(x.double(), w.double())).float()
+
+
+def _partial_bound(up: Tensor, down: Tensor, w: Tensor, sums) -> Tensor:
+    """The largest magnitude a partial sum of ``x * w`` products can reach over the outputs, for
+    ``x`` in ``[-down, up]``: per output, the positive products add up to at most ``up * P +
+    down * N`` and the negative ones to at most ``down * P + up * N`` (``P``, ``N``: the sums of
+    the positive and of the negated negative weights)."""
+    pos, neg = sums(w.clamp(min=0)), sums(w.clamp(max=0))
+    return torch.maximum(up * pos + down * neg, down * pos + up * neg).max()
 
 
 def exact_matmul(a: Tensor, b: Tensor) -> Tensor:
@@ -183,14 +197,42 @@ def qlinear_add(qa: Tensor, qb: Tensor, a: tuple, b: tuple, c: tuple, type_range
         ...             True, scalar_b=True)
         tensor([[ 6., 10.]])
     """
-    ra, rb = a[0] / c[0], b[0] / c[0]
     if fma:
-        fixed = float(c[1]) - fma_f32(ra, torch.tensor(float(a[1])), rb * b[1])
+        ra, rb, fixed = _qlinear_add_constant(a, b, c)
         r = fma_f32(qa, ra, fma_f32(qb, rb, fixed))  # fixed' of a scalar B: the inner fma
     else:
+        ra, rb = a[0] / c[0], b[0] / c[0]
         fixed = float(c[1]) - (ra * a[1] + rb * b[1])
         r = (fixed + qb * rb) + qa * ra if scalar_b else (fixed + qa * ra) + qb * rb
     return torch.clamp(torch.round(r), *type_range)
+
+
+def _qlinear_add_constant(a: tuple, b: tuple, c: tuple) -> tuple:
+    """``(ra, rb, fixed)`` of MLAS's AVX2 QLinearAdd kernel for ``(scale, zero_point)`` pairs
+    `a`, `b`, `c`: ``ra = fp32(a_scale / c_scale)``, ``rb`` likewise, and its FMA-contracted
+    constant ``fixed = fp32(zc - fma(ra, za, fp32(rb * zb)))`` (fp32 tensors)."""
+    ra, rb = a[0] / c[0], b[0] / c[0]
+    return ra, rb, float(c[1]) - fma_f32(ra, torch.tensor(float(a[1])), rb * b[1])
+
+
+def qlinear_add_dequantized(a: Tensor, b: Tensor, pa: tuple, pb: tuple, pc: tuple,
+                            type_range: tuple) -> Tensor:
+    """:func:`qlinear_add` with the AVX2 + FMA kernel on same-shape tensors, from the inputs'
+    dequantized values `a`, `b` to the output's, ``(k - zc) * c_scale``, in one pass of the C
+    kernel ``qsim::qlinear_add_dq`` (kernels/include/qsim/qladd.h): ``qa = rint(a / a_scale) +
+    za``, ``k = clamp(rint(fma(qa, ra, fma(qb, rb, fixed))), *type_range)``.
+
+    Example::
+
+        >>> s = (torch.tensor(0.1), 3)
+        >>> qlinear_add_dequantized(torch.tensor([0.5]), torch.tensor([0.2]), s, s, s, (0, 255))
+        tensor([0.7000])
+    """
+    ra, rb, fixed = _qlinear_add_constant(pa, pb, pc)
+    params = [float(pa[0]), float(pa[1]), float(pb[0]), float(pb[1]), float(ra), float(rb),
+              float(fixed), float(type_range[0]), float(type_range[1]), float(pc[1]),
+              float(pc[0])]
+    return torch.ops.qsim.qlinear_add_dq(a, b, params)
 
 
 def qlinear_mul(ia: Tensor, ib: Tensor, ratio: Tensor, zc: int, type_range: tuple) -> Tensor:

@@ -149,15 +149,19 @@ def _scalar_operand(a_shape, b_shape) -> int | None:
 
 def _add(module, group, a, b):
     """QLinearAdd (:func:`.arithmetic.qlinear_add`), any broadcast: an operand that is a scalar
-    per span is MLAS's B (onnxruntime swaps A and B when it is A)."""
+    per span is MLAS's B (onnxruntime swaps A and B when it is A); same shapes with the AVX2
+    kernel: one C pass (:func:`.arithmetic.qlinear_add_dequantized`)."""
     a, b = module.quantize_inputs((a, b))
     if not (isinstance(a, Tensor) and isinstance(b, Tensor)):
         return module.quantize_outputs(module.quantized_forward(a, b))
     (sa, za), (sb, zb), (sc, zc) = (_params(q) for q in (*group.inputs, group.output))
     za, zb, zc = int(za), int(zb), int(zc)
+    low = -128 if group.output.qmin < 0 else 0
+    if a.shape == b.shape and ar.uses_fma() and hasattr(torch.ops.qsim, "qlinear_add_dq"):
+        return module.quantize_outputs(ar.qlinear_add_dequantized(
+            a.float(), b.float(), (sa, za), (sb, zb), (sc, zc), (low, low + 255)))
     qa = ar.grid_integers(a, sa) + za
     qb = ar.grid_integers(b, sb) + zb
-    low = -128 if group.output.qmin < 0 else 0
     scalar = _scalar_operand(a.shape, b.shape)
     ops = ((qb, qa), ((sb, zb), (sa, za))) if scalar == 0 else ((qa, qb), ((sa, za), (sb, zb)))
     r = ar.qlinear_add(*ops[0], *ops[1], (sc, zc), (low, low + 255), ar.uses_fma(),

@@ -101,7 +101,8 @@ def _qdq_add_session(scales: tuple, zero_points: tuple, shape_a: list, shape_b: 
 
 def test_qlinear_add_kernel_equals_onnxruntime_on_every_pair_of_levels():
     """:func:`qlinear_add` against onnxruntime's QLinearAdd on all 65536 pairs of uint8 levels,
-    same shape and with a scalar B per span. The first scales are a case where the AVX2
+    same shape and with a scalar B per span, and the one-pass C kernel
+    (:func:`qlinear_add_dequantized`, same shape) likewise. The first scales are a case where the AVX2
     kernel's fused multiply-add in its constant ``zc - (ra * za + rb * zb)`` changes 7 outputs
     (an unfused constant does not match there)."""
     levels = torch.arange(256.0)
@@ -109,6 +110,7 @@ def test_qlinear_add_kernel_equals_onnxruntime_on_every_pair_of_levels():
     for scales, zps in (((0.04363888, 0.028599493, 0.06553676), (241, 242, 103)),
                         ((0.0123, 0.0456, 0.0311), (0, 128, 77))):
         params = [(torch.tensor(s, dtype=torch.float32), z) for s, z in zip(scales, zps)]
+        session_same = _qdq_add_session(scales, zps, [256, 256], [256, 256])
         for b in (qb, qa[:, :1]):
             session = _qdq_add_session(scales, zps, [256, 256], list(b.shape))
             expected = session.run(None, {"A": qa.numpy().astype(np.uint8),
@@ -116,6 +118,12 @@ def test_qlinear_add_kernel_equals_onnxruntime_on_every_pair_of_levels():
             got = ar.qlinear_add(qa, b, *params, (0, 255), ar.uses_fma(),
                                  scalar_b=b.shape[1] == 1)
             assert torch.equal(got, torch.from_numpy(expected.astype(np.float32)))
+        if ar.uses_fma():  # the one-pass C kernel (same shapes), on dequantized values
+            (sa, za), (sb, zb), (sc, zc) = params
+            got = ar.qlinear_add_dequantized((qa - za) * sa, (qb - zb) * sb, *params, (0, 255))
+            expected = session_same.run(None, {"A": qa.numpy().astype(np.uint8),
+                                               "B": qb.numpy().astype(np.uint8)})[0]
+            assert torch.equal(got, (torch.from_numpy(expected.astype(np.float32)) - zc) * sc)
 
 
 class _ScoresTimesOne(nn.Module):

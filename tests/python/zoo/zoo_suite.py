@@ -22,11 +22,10 @@ import checks
 
 
 def define_tests(namespace: dict, builders: dict, compile_subset=(), *, quant_scheme="tf",
-                 aot_eager: bool = True, check_entries: bool = True) -> None:
+                 check_entries: bool = True) -> None:
     """The zoo's tests for `builders` (name -> builder), in `namespace`; `compile_subset`: the
-    models compiled with inductor; `quant_scheme`: the sims' ranges; `aot_eager`: compile every
-    model with ``backend="aot_eager"`` too;
-    `check_entries`: every enabled quantizer must get an entry of ``{prefix}.encodings`` (as
+    models compiled with inductor (every model is compiled with ``backend="aot_eager"``);
+    `quant_scheme`: the sims' ranges; `check_entries`: every enabled quantizer must get an entry of ``{prefix}.encodings`` (as
     ``sim.load_encodings`` maps them)."""
     names = sorted(builders)
 
@@ -70,7 +69,7 @@ def define_tests(namespace: dict, builders: dict, compile_subset=(), *, quant_sc
         m, d = model(name)
         assert checks.qat_step_leaves_without_gradient(m, d) == []
 
-    @pytest.mark.parametrize("backend, name", [("aot_eager", n) for n in names if aot_eager] +
+    @pytest.mark.parametrize("backend, name", [("aot_eager", n) for n in names] +
                              [("inductor", n) for n in sorted(compile_subset)])
     def test_torch_compile_equals_eager(name, backend):
         m, d = model(name)
