@@ -26,14 +26,14 @@ qsim_status qsim_tfe_histogram_k(const qsim_tfe_kernels * k, size_t n, const flo
     if (!k || !(lo < hi) || !isfinite(lo) || !isfinite(hi) || (n && !x) || !counts) {
         return QSIM_INVALID_ARGUMENT;
     }
-    int64_t c[4][QSIM_TFE_SLOTS];
+    int64_t c[QSIM_TFE_SLOTS];
     memset(c, 0, sizeof c);
     k->count(n, x, lo, hi, c);
     for (int b = 0; b < BINS; b++) {
-        counts[b] = (float) (c[0][b] + c[1][b] + c[2][b] + c[3][b]);
+        counts[b] = (float) c[b];
     }
-    counts[0] += (float) (c[0][BINS] + c[1][BINS] + c[2][BINS] + c[3][BINS]);
-    counts[BINS - 1] += (float) (c[0][BINS + 1] + c[1][BINS + 1] + c[2][BINS + 1] + c[3][BINS + 1]);
+    counts[0] += (float) c[BINS];
+    counts[BINS - 1] += (float) c[BINS + 1];
     return QSIM_SUCCESS;
 }
 

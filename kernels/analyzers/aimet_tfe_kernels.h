@@ -96,17 +96,19 @@ static inline float qsim_tfe_cost_lanes(const qsim_tfe_row * r, float d, float o
     return qsim_tfe_combine(acc, L);
 }
 
-/* Slots of x[0, n) (torch.histc's bin, or below / above / NaN) counted into c: 32-bit counts
- * (four copies, so that equal neighbours do not wait on each other) a run of at most 2^30 values
- * at a time. */
+/* Slots of x[0, n) (torch.histc's bin, or below / above / NaN) added to c[QSIM_TFE_SLOTS]. Long
+ * runs count into four 32-bit copies (equal neighbours do not wait on each other), 2^30 values at
+ * a time; short ones (a weight row) straight into c, so that a call costs little beyond its data. */
 static inline void qsim_tfe_count_body(size_t n, const float * restrict x, float lo, float hi,
-                                       int64_t c[4][QSIM_TFE_SLOTS]) {
-    enum { BLOCK = 64, B = QSIM_TFE_BINS };
+                                       int64_t * restrict c) {
+    enum { BLOCK = 64, B = QSIM_TFE_BINS, SHORT = 4096 };
     const float width = hi - lo;
     uint32_t    part[4][QSIM_TFE_SLOTS];
     for (size_t run = 0; run < n; run += (size_t) 1 << 30) {
         const size_t end = n - run < ((size_t) 1 << 30) ? n : run + ((size_t) 1 << 30);
-        memset(part, 0, sizeof part);
+        if (n >= SHORT) {
+            memset(part, 0, sizeof part);
+        }
         for (size_t i = run; i < end; i += BLOCK) {
             const size_t m = end - i < BLOCK ? end - i : BLOCK;
             int32_t      slot[BLOCK];
@@ -117,6 +119,12 @@ static inline void qsim_tfe_count_body(size_t n, const float * restrict x, float
                 const int32_t out = v < lo ? B : (v > hi ? B + 1 : B + 2);
                 slot[j] = v >= lo && v <= hi ? (int32_t) tc : out;
             }
+            if (n < SHORT) {
+                for (size_t j = 0; j < m; j++) {
+                    c[slot[j]]++;
+                }
+                continue;
+            }
             for (size_t j = 0; j + 4 <= m; j += 4) {
                 part[0][slot[j]]++, part[1][slot[j + 1]]++, part[2][slot[j + 2]]++, part[3][slot[j + 3]]++;
             }
@@ -124,10 +132,8 @@ static inline void qsim_tfe_count_body(size_t n, const float * restrict x, float
                 part[j & 3][slot[j]]++;
             }
         }
-        for (int k = 0; k < 4; k++) {
-            for (int s = 0; s < QSIM_TFE_SLOTS; s++) {
-                c[k][s] += part[k][s];
-            }
+        for (int s = 0; n >= SHORT && s < QSIM_TFE_SLOTS; s++) {
+            c[s] += (int64_t) part[0][s] + part[1][s] + part[2][s] + part[3][s];
         }
     }
 }
@@ -137,8 +143,7 @@ static inline void qsim_tfe_count_body(size_t n, const float * restrict x, float
         return r->lanes == 16 ? qsim_tfe_cost_lanes(r, d, o, bound, later, 16)                  \
                               : qsim_tfe_cost_lanes(r, d, o, bound, later, 8);                  \
     }                                                                                           \
-    void qsim_tfe_count_##isa(size_t n, const float * x, float lo, float hi,                    \
-                              int64_t c[4][QSIM_TFE_SLOTS]) {                                   \
+    void qsim_tfe_count_##isa(size_t n, const float * x, float lo, float hi, int64_t * c) {     \
         qsim_tfe_count_body(n, x, lo, hi, c);                                                   \
     }
 

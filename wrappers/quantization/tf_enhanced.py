@@ -127,14 +127,15 @@ class TfEnhancedEncodingAnalyzer(EncodingAnalyzer):
             view.shape[axis], -1)
         lows, highs = lows.reshape(-1), highs.reshape(-1)
         first = int(self.batches) == 0
-        done = torch.zeros(rows.shape[0], dtype=torch.bool)
         if self.counts.is_cpu and rows.is_cpu:   # the C kernels, bit for bit the torch ops below
             kernel = torch.ops.qsim.tfe_first if first else torch.ops.qsim.tfe_merge
             done = kernel(rows.float(), lows, highs, self.counts, self.edges, self.hist_range,
                           self.limits)
+        else:
+            done = torch.zeros(rows.shape[0], dtype=torch.bool)
         if first and not bool(done.all()):
             self._first(rows, lows, highs)
-        elif not first:
+        elif not first and not bool(done.all()):
             for i in (~done).nonzero().flatten().tolist():
                 self._merge(i, rows[i], lows[i], highs[i])
         self.batches.add_(1)  # in place: no nn.Module.__setattr__

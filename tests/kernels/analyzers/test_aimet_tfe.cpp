@@ -137,14 +137,14 @@ TEST(AimetTfeHistogram, VariantsMatchRef) {
     std::mt19937                          rng(qsim_test::kSeed);
     std::uniform_real_distribution<float> u(-1.2f, 1.2f);
     const std::vector<float> specials = { kInf, -kInf, kNaN, -1.0f, 1.0f, 0.0f, -0.0f, 1e-40f };
-    std::vector<float>       x(3000);
+    std::vector<float>       x(6000);
     for (size_t i = 0; i < x.size(); i++) {
         x[i] = i % 17 == 0 ? specials[i % specials.size()] : u(rng);
     }
     size_t                   n   = 0;
     const qsim_tfe_kernels * ref = qsim_tfe_variants(&n);
     for (const qsim_tfe_kernels * k : runnable_variants()) {
-        for (size_t len : { size_t{ 0 }, size_t{ 1 }, size_t{ 63 }, size_t{ 64 }, size_t{ 65 }, size_t{ 3000 } }) {
+        for (size_t len : { size_t{ 0 }, size_t{ 1 }, size_t{ 63 }, size_t{ 64 }, size_t{ 65 }, size_t{ 4095 }, size_t{ 6000 } }) {
             std::vector<float> a(kBins), b(kBins);
             ASSERT_EQ(qsim_tfe_histogram_k(ref, len, x.data(), -1.0f, 1.0f, a.data()), QSIM_SUCCESS);
             ASSERT_EQ(qsim_tfe_histogram_k(k, len, x.data(), -1.0f, 1.0f, b.data()), QSIM_SUCCESS);
