@@ -41,10 +41,11 @@ qsim_status qsim_tfe_histogram(size_t n, const float * x, float lo, float hi, fl
     return qsim_tfe_histogram_k(qsim_tfe_best(), n, x, lo, hi, counts);
 }
 
-/* The new bin of x: (x - lo) / width truncated, at most the last. */
+/* The new bin of x: (x - lo) / width truncated, at most the last (also for a quotient no int
+ * holds, where torch's conversion has no defined value). */
 static int tfe_bin_of(float width, float lo, float x) {
-    const int32_t b = (int32_t) ((x - lo) / width);
-    return b < BINS - 1 ? b : BINS - 1;
+    const float t = (x - lo) / width;
+    return t < (float) (BINS - 1) ? (int32_t) t : BINS - 1;
 }
 
 /* counts (bins `edges`) moved onto 512 bins over [lo, hi], straddling bins split. */

@@ -76,24 +76,25 @@ class QuantizeDequantize(nn.Module):
                  encoding_analyzer: EncodingAnalyzer | None = None, block_size=None, *,
                  strict: bool = False, unsigned: bool = False, name: str | None = None):
         super().__init__()
-        self.shape = tuple(int(s) for s in shape)
-        self.grid = Grid.from_flags(bitwidth, symmetric, strict, unsigned)
-        self.block_size = None if block_size is None else tuple(int(b) for b in block_size)
-        if self.block_size is not None and (len(self.block_size) != len(self.shape) or
-                                            any(b == 0 or b < -1 for b in self.block_size)):
+        shape = tuple(int(s) for s in shape)
+        blocks = None if block_size is None else tuple(int(b) for b in block_size)
+        if blocks is not None and (len(blocks) != len(shape) or
+                                   any(b == 0 or b < -1 for b in blocks)):
             raise ValueError(f"block_size {block_size} must give a positive size or -1 for each "
-                             f"of the {len(self.shape)} dimensions of shape {self.shape}")
+                             f"of the {len(shape)} dimensions of shape {shape}")
+        # Plain attributes straight into __dict__: nn.Module.__setattr__ (which looks for
+        # parameters, buffers and modules of the name) is a fifth of building a quantizer.
+        vars(self).update(shape=shape, grid=Grid.from_flags(bitwidth, symmetric, strict, unsigned),
+                          block_size=blocks, name=name, _calibrating=False)
         analyzer = encoding_analyzer if encoding_analyzer is not None else \
             MinMaxEncodingAnalyzer(self.shape)
         if analyzer.shape != self.shape:
             raise ValueError(f"encoding_analyzer has shape {analyzer.shape}, the quantizer "
                              f"{self.shape}")
         self.encoding_analyzer = analyzer
-        self.name = name
         self.min = nn.Parameter(torch.zeros(self.shape))
         self.max = nn.Parameter(torch.zeros(self.shape))
         self.register_buffer("initialized", torch.tensor(False))
-        self._calibrating = False
 
     #: Round ``x * (1 / scale)`` instead of ``x / scale`` in no-grad forwards, as aimet-torch
     #: 2.42's fast path (``torch.fake_quantize_*``) does: see ``QuantizationSimModel``'s

@@ -116,10 +116,9 @@ class TfEnhancedEncodingAnalyzer(EncodingAnalyzer):
     def __init__(self, shape=()):
         super().__init__(shape)
         n = max(1, self.min.numel())
-        for name, size in (("counts", _BINS), ("edges", _BINS + 1), ("hist_range", 2),
-                           ("limits", 2)):
-            self.register_buffer(name, torch.zeros(n, size), persistent=False)
-        self.register_buffer("batches", torch.zeros((), dtype=torch.int64), persistent=False)
+        self._register_stats(counts=torch.zeros(n, _BINS), edges=torch.zeros(n, _BINS + 1),
+                             hist_range=torch.zeros(n, 2), limits=torch.zeros(n, 2),
+                             batches=torch.zeros((), dtype=torch.int64))
 
     def _update(self, view: Tensor, axis: int | None) -> None:
         lows, highs, bad = torch.ops.qsim.minmax(view, axis)   # each row's finite min and max

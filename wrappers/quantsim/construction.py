@@ -149,13 +149,14 @@ def make_quantizer(sim, module: nn.Module, kind: str, key, spec: SlotSpec):
 
 
 def _placed(sim, module: nn.Module, q: nn.Module) -> nn.Module:
-    """`q` on the device of `module`'s quantizers (:func:`_device`), in `module`'s training
-    mode. A quantizer whose tensors are all there already (built on the default device, the
-    model's) is not passed through ``Module.to``, which costs a fifth of building it."""
+    """`q`, just built (its tensors on the default device, in training mode), on the device of
+    `module`'s quantizers (:func:`_device`), in `module`'s training mode. A quantizer already
+    there (the default device is the model's) is not passed through ``Module.to``, which costs
+    a fifth of building it, nor through ``train(True)``, which walks its modules."""
     device = _device(sim.model, module)
-    if any(t.device != device for t in itertools.chain(q.parameters(), q.buffers())):
+    if device != torch.get_default_device():
         q = q.to(device)
-    return q.train(module.training)
+    return q if module.training else q.eval()
 
 
 def _symmetric_range(fixed) -> bool:
@@ -189,12 +190,12 @@ def _set_fixed_range(q: QuantizeDequantize, lo: float, hi: float, aimet_clipping
 
 def _device(model: nn.Module, module: nn.Module) -> torch.device:
     """Where a module's quantizers live: with its own tensors, else the model's first."""
-    for owner, recurse in ((module, False), (model, True)):
-        first = next(itertools.chain(owner.parameters(recurse=recurse),
-                                     owner.buffers(recurse=recurse)), None)
-        if first is not None:
-            return first.device
-    return torch.device("cpu")
+    own = (t for t in itertools.chain(module._parameters.values(), module._buffers.values())
+           if t is not None)  # the dicts themselves: parameters() costs a generator chain
+    first = next(own, None)
+    if first is None:
+        first = next(itertools.chain(model.parameters(), model.buffers()), None)
+    return torch.device("cpu") if first is None else first.device
 
 
 def realize(sim, name: str) -> None:
