@@ -37,9 +37,13 @@ def _sources(patterns):
 
 
 # build_clib compiles the kernels with the C compiler (BuildExtension would compile .c as C++).
+# It rebuilds a library only when a source is newer than its object: obj_deps makes every kernel
+# header a dependency of every source, so that an incremental build sees header changes.
+KERNEL_HEADERS = sorted(glob.glob("kernels/**/*.h", recursive=True) +
+                        glob.glob("kernels/**/*.inc", recursive=True))
 KERNEL_LIBS = [
     (lib["name"], {"sources": _sources(lib["sources"]), "include_dirs": BUILD["include_dirs"],
-                   "cflags": C_FLAGS + lib["flags"]})
+                   "cflags": C_FLAGS + lib["flags"], "obj_deps": {"": KERNEL_HEADERS}})
     for lib in BUILD["libraries"]
     if (lib.get("isa") is None or IS_X86) and _sources(lib["sources"])
 ]
