@@ -6,15 +6,14 @@ accumulation helpers. The model is a CNN with folded BatchNorms (how CNNs are de
 Conv is then followed by ReLU or a quantizer, the patterns onnxruntime fuses), W8A8.
 """
 
-import tempfile
 import warnings
 
-import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
 from torch import nn
 
+from ort_optimized import run_optimized
 from torchqsim import QuantizationSimModel
 from torchqsim.ptq.batch_norm_fold import fold_all_batch_norms
 from torchqsim.runtime_target import arithmetic as ar
@@ -66,17 +65,8 @@ def _sim(config: str, param_bw: int = 8, output_bw: int = 8):
 def _onnxruntime(sim, x, level) -> tuple[torch.Tensor, list[str]]:
     """The exported ``_qdq.onnx`` in onnxruntime at `level`: its output and the node types of
     the graph onnxruntime optimized."""
-    import onnx
-    with tempfile.TemporaryDirectory() as d:
-        path = sim.export(d, "model", x)["qdq_onnx"]
-        options = ort.SessionOptions()
-        options.graph_optimization_level = level
-        options.optimized_model_filepath = f"{d}/optimized.onnx"
-        options.log_severity_level = 3
-        session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-        out = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
-        types = [n.op_type for n in onnx.load(f"{d}/optimized.onnx").graph.node]
-    return torch.from_numpy(np.array(out)), types
+    outputs, nodes = run_optimized(sim, x, level)
+    return outputs[0], [n.op_type for n in nodes]
 
 
 @pytest.mark.parametrize("config", ["default", "per_channel"])

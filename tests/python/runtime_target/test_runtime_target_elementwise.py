@@ -7,15 +7,14 @@ kernels shows.
 """
 
 import json
-import tempfile
 import warnings
 
 import numpy as np
-import onnx
 import onnxruntime as ort
 import torch
 from torch import nn
 
+from ort_optimized import run_optimized
 from torchqsim import QuantizationSimModel
 from torchqsim.runtime_target import arithmetic as ar
 from torchqsim.runtime_target import native
@@ -33,17 +32,8 @@ def _run(model: nn.Module, inputs: tuple, **sim_args):
     sim.set_target("onnxruntime")
     with torch.no_grad():
         got = sim.model(*inputs)
-    with tempfile.TemporaryDirectory() as d:
-        options = ort.SessionOptions()
-        options.optimized_model_filepath = f"{d}/optimized.onnx"
-        options.log_severity_level = 3
-        session = ort.InferenceSession(sim.export(d, "m", inputs)["qdq_onnx"], options,
-                                       providers=["CPUExecutionProvider"])
-        feed = {i.name: x.numpy() for i, x in zip(session.get_inputs(), inputs)}
-        expected = session.run(None, feed)
-        types = [n.op_type for n in onnx.load(f"{d}/optimized.onnx").graph.node]
-    expected = [torch.from_numpy(np.array(e)) for e in expected]
-    return sim, reference, got, expected, types
+    expected, nodes = run_optimized(sim, inputs)
+    return sim, reference, got, expected, [n.op_type for n in nodes]
 
 
 def _grid(low: float, high: float, shape: tuple, dim: int) -> torch.Tensor:

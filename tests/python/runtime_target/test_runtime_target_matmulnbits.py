@@ -8,17 +8,16 @@ not. The kernel reproduces MLAS's AVX-512 VNNI variant: on other CPUs onnxruntim
 kernels (other fp32 orders), so the comparisons need this CPU feature.
 """
 
-import tempfile
 import warnings
 
 import numpy as np
-import onnx
 import onnxruntime as ort
 import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
+from ort_optimized import run_optimized
 from torchqsim import QuantizationSimModel
 from torchqsim.runtime_target import native
 
@@ -126,16 +125,9 @@ def test_w8a16_linears_equal_onnxruntime_matmulnbits_bit_for_bit(config):
     assert sim.set_target("onnxruntime") == ["up", "down"]  # head: 2-D, a float Gemm
     with torch.no_grad():
         got = sim.model(x)
-    with tempfile.TemporaryDirectory() as d:
-        options = ort.SessionOptions()
-        options.optimized_model_filepath = f"{d}/optimized.onnx"
-        options.log_severity_level = 3
-        session = ort.InferenceSession(sim.export(d, "m", x)["qdq_onnx"], options,
-                                       providers=["CPUExecutionProvider"])
-        expected = session.run(None, {session.get_inputs()[0].name: x.numpy()})
-        types = [node.op_type for node in onnx.load(f"{d}/optimized.onnx").graph.node]
-    assert types.count("MatMulNBits") == 2
-    hidden = torch.from_numpy(expected[0])
+    expected, nodes = run_optimized(sim, x)
+    assert [n.op_type for n in nodes].count("MatMulNBits") == 2
+    hidden = expected[0]
     assert torch.equal(got[0], hidden) and not torch.equal(reference[0], hidden)
     report = sim.compare_with_runtime(x, verbose=False)
     assert all(t.bit_equal == 1.0 for t in report.tensors if not t.name.startswith("head"))

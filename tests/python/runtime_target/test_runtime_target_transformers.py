@@ -20,12 +20,12 @@ import tempfile
 import warnings
 
 import numpy as np
-import onnx
 import onnxruntime as ort
 import pytest
 import torch
 from torch import nn
 
+from ort_optimized import run_optimized
 from torchqsim import QuantizationSimModel
 from torchqsim._forward import run_model
 
@@ -68,18 +68,11 @@ def _sim(name: str, config: str, output_bw: int):
 def _onnxruntime(sim, inputs):
     """Outputs of the exported model in onnxruntime (default options), and, per fused
     kernel, the quantizer slot of its output scale (the module it replaces)."""
-    with tempfile.TemporaryDirectory() as d:
-        path = sim.export(d, "model", inputs)["qdq_onnx"]
-        options = ort.SessionOptions()
-        options.optimized_model_filepath = f"{d}/optimized.onnx"
-        options.log_severity_level = 3
-        session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-        outputs = session.run(None, {"input_ids": inputs["input_ids"].numpy()})
-        nodes = onnx.load(f"{d}/optimized.onnx").graph.node
+    outputs, nodes = run_optimized(sim, inputs)
     fused = {n.input[7 if n.op_type == "QGemm" else 6].split(".output_quantizers")[0]
              for n in nodes if n.op_type in _FUSED}
     types = collections.Counter(n.op_type for n in nodes)
-    return [torch.from_numpy(np.array(o)) for o in outputs], fused, types
+    return outputs, fused, types
 
 
 def _outputs(sim, inputs):

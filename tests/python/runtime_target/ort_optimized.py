@@ -1,0 +1,28 @@
+"""onnxruntime as users deploy it (CPU, default optimizations unless told otherwise) on a sim's
+exported ``_qdq.onnx``: the oracle of the target-mode tests, with the graph onnxruntime ran."""
+
+import tempfile
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+
+
+def run_optimized(sim, inputs, level=ort.GraphOptimizationLevel.ORT_ENABLE_ALL) -> tuple:
+    """``(outputs, nodes)``: the outputs (torch tensors) of `sim`'s exported ``_qdq.onnx`` in
+    onnxruntime at `level` on `inputs` (a tensor, a tuple of positional tensors or a dict of
+    named ones), and the nodes of the graph onnxruntime optimized."""
+    with tempfile.TemporaryDirectory() as d:
+        path = sim.export(d, "model", inputs)["qdq_onnx"]
+        options = ort.SessionOptions()
+        options.graph_optimization_level = level
+        options.optimized_model_filepath = f"{d}/optimized.onnx"
+        options.log_severity_level = 3
+        session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        names = [i.name for i in session.get_inputs()]
+        values = [inputs[n] for n in names] if isinstance(inputs, dict) else \
+            [inputs] if isinstance(inputs, torch.Tensor) else list(inputs)
+        outputs = session.run(None, {n: v.numpy() for n, v in zip(names, values)})
+        nodes = list(onnx.load(f"{d}/optimized.onnx").graph.node)
+    return [torch.from_numpy(np.array(o)) for o in outputs], nodes
