@@ -13,6 +13,7 @@ from torch import nn
 from asserts import assert_same
 from reference import expand_qparam
 from test_sim_dtypes import _batch, _llama, _sim
+from torchqsim.quantization.lpbq_quantizer import LpbqQuantizeDequantize
 from torchqsim.quantization.param_quantizer import ParamQuantizeDequantize
 from torchqsim.quantsim import QuantizationSimModel
 
@@ -73,6 +74,21 @@ def test_half_weights_are_fixed_points_at_any_bitwidth(bits):
         before = sim.model(**batch).logits
         assert sorted(sim.fold_param_quantizers()) == sorted(_weights(sim))
         assert_same(sim.model(**batch).logits, before, f"folded {bits} sim")
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_lpbq_weights_fold_bit_for_bit(dtype):
+    model, batch = _llama(dtype), _batch()
+    sim = _sim(model, "W8A16")
+    linears = [m for n, m in sim.model.named_modules() if isinstance(m, nn.Linear) and "proj" in n]
+    sim.set_precision(linears, param={"weight": 4}, block_size=16, decompressed_bw=8)
+    assert sum(isinstance(q, LpbqQuantizeDequantize) for _, _, q in _weights(sim).values()) == 14
+    sim.compute_encodings(lambda m: m(**batch))
+    sim.model.eval()
+    with torch.no_grad():
+        before = sim.model(**batch).logits
+        assert sorted(sim.fold_param_quantizers()) == sorted(_weights(sim))
+        assert_same(sim.model(**batch).logits, before, "folded LPBQ sim")
 
 
 class _RoundsUp(ParamQuantizeDequantize):
