@@ -6,8 +6,9 @@ Per model (tiny random-init configs of tests/python/zoo/):
 
 - ``forward``: one FP32 forward, eval mode, no grad (median of 3);
 - ``capture``: ``prepare_model(model, dummy_input=...)`` (capture, rewrites, the reproduction
-  check);
-- ``sim``: ``QuantizationSimModel(model, dummy_input)`` (copy, prepare, config, quantizers);
+  check), median of ``ROUNDS`` (5), alternated with the sim builds;
+- ``sim``: ``QuantizationSimModel(model, dummy_input)`` (copy, prepare, config, quantizers),
+  median of ``ROUNDS``;
 - ``build ratio`` = sim / (forward + capture);
 - ``export``: ``sim.export`` (five files, two ONNX graphs from one capture) against
   ``fp32 export``: ``torch.onnx.export(model, dynamo=True)`` of the FP32 model;
@@ -36,6 +37,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from timing import text_table, write_json  # noqa: E402
 
 DEFAULT_MODELS = "resnet,mobilenetv2,bert,llama,t5,lstm,unet,transformer_encoder"
+ROUNDS = 5
 
 
 def _builders():
@@ -61,9 +63,11 @@ def _row(name, build):
         dummy = {**dummy, "use_cache": False}  # torch.onnx.export cannot return a cache object
     with torch.no_grad():
         forward = _seconds(lambda: run_model(model, dummy), repeats=3)
-    capture = _seconds(lambda: prepare_model(model, dummy_input=dummy))
-    sims = []
-    sim_s = _seconds(lambda: sims.append(QuantizationSimModel(model, dummy)))
+    captures, sim_samples, sims = [], [], []
+    for _ in range(ROUNDS):  # alternated, so that load swings hit both
+        captures.append(_seconds(lambda: prepare_model(model, dummy_input=dummy)))
+        sim_samples.append(_seconds(lambda: sims.append(QuantizationSimModel(model, dummy))))
+    capture, sim_s = statistics.median(captures), statistics.median(sim_samples)
     sim = sims[0]
     sim.compute_encodings(lambda m: run_model(m, dummy))
     args, kwargs = split_dummy_input(dummy)
