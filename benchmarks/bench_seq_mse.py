@@ -67,7 +67,7 @@ def main(argv=None) -> None:
         fp = min(_seconds(lambda: [model(x) for x in data]) for _ in range(3))
     layers = 7 * a.blocks
     print(f"{layers} Linear layers, hidden {a.hidden}, {a.batches} x {a.tokens} tokens, "
-          f"{a.candidates} candidates; FP forward of the data: {fp * 1e3:.1f} ms")
+          f"{a.candidates} candidates; FP forward of the data: {fp * 1e3:.3f} ms")
     for label, kw in (("per-channel W4", {}), ("LPBQ W4 (block 64, 8-bit)",
                                                 {"block_size": min(64, a.hidden),
                                                  "decompressed_bw": 8})):
@@ -78,7 +78,7 @@ def main(argv=None) -> None:
         sim.compute_param_encodings()   # not timed: the weights' initial encodings
         t = _seconds(lambda: apply_seq_mse(sim, data, num_candidates=a.candidates,
                                            progress=False))
-        print(f"{label}: SeqMSE {t / layers * 1e3:.1f} ms per layer = "
+        print(f"{label}: SeqMSE {t / layers * 1e3:.3f} ms per layer = "
               f"{t / layers / fp:.2f}x the FP forward of the calibration data")
 
 
