@@ -124,6 +124,15 @@ def test_kernels_reject_bad_input_naming_the_argument():
         torch.ops.qsim.ort_softmax(torch.zeros(3))
 
 
+def test_opcheck():
+    x = torch.randn(6, 40)
+    torch.library.opcheck(torch.ops.qsim.ort_layer_norm, (x, torch.randn(40), torch.randn(40),
+                                                          1e-5))
+    torch.library.opcheck(torch.ops.qsim.ort_layer_norm, (x, torch.randn(40), None, 1e-5))
+    torch.library.opcheck(torch.ops.qsim.ort_softmax, (x,))
+    torch.library.opcheck(torch.ops.qsim.ort_gelu, (x.reshape(2, 3, 40),))
+
+
 class _Block(nn.Module):
     """Linear -> LayerNorm -> GELU -> Linear -> Softmax on 2-D inputs (float Gemms)."""
 
