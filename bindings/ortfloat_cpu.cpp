@@ -1,7 +1,7 @@
 // CPU implementations of ort_layer_norm, ort_softmax and ort_gelu (schemas in library.cpp, fakes
 // in wrappers/_runtime_ops.py): onnxruntime's CPU float LayerNormalization, Softmax and Gelu bit
 // for bit (kernels/include/qsim/ortfloat.h), for the onnxruntime target mode's float ops between
-// a DequantizeLinear and a QuantizeLinear (docs/runtime_target.md §3). Rows (elements for Gelu)
+// a DequantizeLinear and a QuantizeLinear (docs/runtime_target.md §2). Rows (elements for Gelu)
 // are split over torch's thread pool; each row's arithmetic is fixed, so the result does not
 // depend on the thread count.
 #include <ATen/Parallel.h>

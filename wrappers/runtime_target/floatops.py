@@ -1,4 +1,4 @@
-"""onnxruntime's float kernels in the target mode (docs/runtime_target.md §3).
+"""onnxruntime's float kernels in the target mode (docs/runtime_target.md §2).
 
 Between a DequantizeLinear and a QuantizeLinear that onnxruntime does not fuse (every 16-bit
 activation; LayerNorm and GELU at any bit width) its CPU execution provider runs float kernels

@@ -2,7 +2,7 @@
  * ortfloat.h: the float kernels onnxruntime's CPU execution provider runs between a
  * DequantizeLinear and a QuantizeLinear that it does not fuse (16-bit activations; LayerNorm and
  * GELU at any bit width), as onnxruntime 1.32 computes them on x86-64 with AVX-512F
- * (docs/runtime_target.md §3; torchqsim's onnxruntime target mode). Every step is one fp32
+ * (docs/runtime_target.md §2; torchqsim's onnxruntime target mode). Every step is one fp32
  * operation (fmaf: one rounding, as vfmadd; the file is compiled without contraction), in
  * onnxruntime's order, so the results are bit for bit onnxruntime's.
  *

@@ -1,4 +1,4 @@
-"""onnxruntime's CPU float kernels in the target mode (docs/runtime_target.md §3): LayerNorm,
+"""onnxruntime's CPU float kernels in the target mode (docs/runtime_target.md §2): LayerNorm,
 Softmax and Gelu between a DequantizeLinear and a QuantizeLinear.
 
 Oracle: onnxruntime itself, one node (LayerNormalization opset 17, Softmax opset 13, Gelu opset
