@@ -3,8 +3,9 @@
  * DequantizeLinear and a QuantizeLinear that it does not fuse (16-bit activations; LayerNorm and
  * GELU at any bit width), as onnxruntime 1.32 computes them on x86-64 with AVX-512F
  * (docs/runtime_target.md §2; torchqsim's onnxruntime target mode). Every step is one fp32
- * operation (fmaf: one rounding, as vfmadd; the file is compiled without contraction), in
- * onnxruntime's order, so the results are bit for bit onnxruntime's.
+ * operation (fmaf: one rounding, as vfmadd; compiled without contraction), in onnxruntime's
+ * order, so the results are bit for bit onnxruntime's, in the portable variant and the AVX-512
+ * one the calls below dispatch to on CPUs that have it.
  *
  * LayerNormalization (last axis, fp32; MLAS's AVX2 LayerNorm kernel, rows of d >= 8): mean =
  * fp32(sum / d), the sum in fp64 over 4 lanes (lane l: the indices = l mod 4 of the full groups
@@ -59,5 +60,14 @@ qsim_status qsim_ort_softmax(const float * x, float * out, size_t d, size_t row_
 /* out[i] = Gelu(x[i]) (exact form, MLAS's AVX-512F kernel; its tail runs the same arithmetic
  * masked) for i in [begin, end). QSIM_INVALID_ARGUMENT for a NULL pointer. */
 qsim_status qsim_ort_gelu(const float * x, float * out, size_t begin, size_t end);
+
+/* The portable variants (fmaf; the reference the tests compare the dispatched AVX-512 variant
+ * with): the same arguments, checks and values. */
+qsim_status qsim_ort_layer_norm_ref(const float * x, const float * gamma, const float * beta,
+                                    float eps, float * out, size_t d, size_t row_begin,
+                                    size_t row_end);
+qsim_status qsim_ort_softmax_ref(const float * x, float * out, size_t d, size_t row_begin,
+                                 size_t row_end);
+qsim_status qsim_ort_gelu_ref(const float * x, float * out, size_t begin, size_t end);
 
 #endif /* QSIM_ORTFLOAT_H */

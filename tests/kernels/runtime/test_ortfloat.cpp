@@ -3,7 +3,8 @@
 // exact by construction (a row of equal values: each softmax output is fp32(1 / d); a centered
 // row 0..7: mean 3.5 and variance 5.25 exactly); for random rows of every length 1..70 the
 // double-precision formulas (std::exp, std::erf), which the fp32 kernels meet within their
-// rounding; the row range splits the work without changing a value; bad arguments. Bit
+// rounding; the dispatched variant (AVX-512 where the CPU has it) equals the portable one bit for
+// bit; the row range splits the work without changing a value; bad arguments. Bit
 // equality with onnxruntime itself: tests/python/runtime_target/test_runtime_target_floatops.py.
 #include <gtest/gtest.h>
 
@@ -90,6 +91,32 @@ TEST(OrtFloat, KernelsMeetTheDoubleFormulasOnEveryRowLength) {
     }
 }
 
+TEST(OrtFloat, DispatchedVariantEqualsThePortableOne) {
+    for (size_t d = 1; d <= 70; d++) {
+        const size_t rows = 7;
+        std::vector<float> x = random_rows(rows, d, uint32_t(100 + d));
+        x[d / 2] = -INFINITY;
+        const std::vector<float> gamma = random_rows(1, d, 3000u), beta = random_rows(1, d, 4000u);
+        std::vector<float> got(x.size()), ref(x.size());
+        for (const float * b : { beta.data(), static_cast<const float *>(nullptr) }) {
+            ASSERT_EQ(qsim_ort_layer_norm(x.data() + d, gamma.data(), b, 1e-5f, got.data(), d, 0,
+                                          rows - 1), QSIM_SUCCESS);
+            ASSERT_EQ(qsim_ort_layer_norm_ref(x.data() + d, gamma.data(), b, 1e-5f, ref.data(),
+                                              d, 0, rows - 1), QSIM_SUCCESS);
+            EXPECT_TRUE(qsim_test::floats_match((rows - 1) * d, x.data() + d, ref.data(),
+                                                got.data())) << "layer norm d=" << d;
+        }
+        ASSERT_EQ(qsim_ort_softmax(x.data(), got.data(), d, 0, rows), QSIM_SUCCESS);
+        ASSERT_EQ(qsim_ort_softmax_ref(x.data(), ref.data(), d, 0, rows), QSIM_SUCCESS);
+        EXPECT_TRUE(qsim_test::floats_match(x.size(), x.data(), ref.data(), got.data()))
+            << "softmax d=" << d;
+        ASSERT_EQ(qsim_ort_gelu(x.data(), got.data(), 0, x.size()), QSIM_SUCCESS);
+        ASSERT_EQ(qsim_ort_gelu_ref(x.data(), ref.data(), 0, x.size()), QSIM_SUCCESS);
+        EXPECT_TRUE(qsim_test::floats_match(x.size(), x.data(), ref.data(), got.data()))
+            << "gelu d=" << d;
+    }
+}
+
 TEST(OrtFloat, RowRangesSplitTheWorkWithoutChangingAValue) {
     const size_t rows = 6, d = 37;
     const std::vector<float> x = random_rows(rows, d, 7u), gamma(d, 1.5f);
@@ -114,6 +141,10 @@ TEST(OrtFloat, BadArgumentsAreRejected) {
     EXPECT_EQ(qsim_ort_layer_norm(&v, nullptr, nullptr, 0.0f, &v, 1, 0, 1), QSIM_INVALID_ARGUMENT);
     EXPECT_EQ(qsim_ort_layer_norm(&v, &v, nullptr, 0.0f, &v, 0, 0, 1), QSIM_INVALID_ARGUMENT);
     EXPECT_EQ(qsim_ort_gelu(nullptr, &v, 0, 1), QSIM_INVALID_ARGUMENT);
+    EXPECT_EQ(qsim_ort_softmax_ref(&v, nullptr, 1, 0, 1), QSIM_INVALID_ARGUMENT);
+    EXPECT_EQ(qsim_ort_layer_norm_ref(nullptr, &v, nullptr, 0.0f, &v, 1, 0, 1),
+              QSIM_INVALID_ARGUMENT);
+    EXPECT_EQ(qsim_ort_gelu_ref(&v, nullptr, 0, 1), QSIM_INVALID_ARGUMENT);
 }
 
 }  // namespace
