@@ -35,16 +35,17 @@ static inline float qsim_ortf_pow2(float k) {
  * (vscalefps: one rounding; here two exact power-of-two factors of at least 2^-75 each, so only
  * the last product rounds). */
 static inline float qsim_ortf_softmax_exp(float v) {
-    v             = -103.9720840454f > v ? -103.9720840454f : v;
-    const float k = fmaf(v, QSIM_ORTF_LOG2E, QSIM_ORTF_SHIFT) - QSIM_ORTF_SHIFT;
-    v             = fmaf(k, QSIM_ORTF_LN2_HI, v);
-    v             = fmaf(k, QSIM_ORTF_LN2_LO, v);
-    float p       = fmaf(0x1.694000p-10f, v, 0x1.125edcp-7f);
-    p             = fmaf(p, v, 0x1.555b5ap-5f);
-    p             = fmaf(p, v, 0x1.555450p-3f);
-    p             = fmaf(p, v, 0x1.fffff6p-2f);
-    p             = fmaf(p, v, 1.0f);
-    p             = fmaf(p, v, 1.0f);
+    v       = -103.9720840454f > v ? -103.9720840454f : v;
+    float k = fmaf(v, QSIM_ORTF_LOG2E, QSIM_ORTF_SHIFT) - QSIM_ORTF_SHIFT;
+    v       = fmaf(k, QSIM_ORTF_LN2_HI, v);
+    v       = fmaf(k, QSIM_ORTF_LN2_LO, v);
+    float p = fmaf(0x1.694000p-10f, v, 0x1.125edcp-7f);
+    p       = fmaf(p, v, 0x1.555b5ap-5f);
+    p       = fmaf(p, v, 0x1.555450p-3f);
+    p       = fmaf(p, v, 0x1.fffff6p-2f);
+    p       = fmaf(p, v, 1.0f);
+    p       = fmaf(p, v, 1.0f);
+    k       = k < 0.0f ? k : 0.0f; /* k <= 0 but for a NaN v (no int conversion of NaN) */
     const float half = (float)((int32_t)k / 2);
     return p * qsim_ortf_pow2(half) * qsim_ortf_pow2(k - half);
 }
@@ -53,23 +54,24 @@ static inline float qsim_ortf_softmax_exp(float v) {
  * finite value): q of degree 7 by Horner, exp by a degree-6 polynomial after reducing by
  * k = round(r * log2(e)) (k >= -22 here: 2^k is one exact factor). */
 static inline float qsim_ortf_erf_big(float a) {
-    float r       = fmaf(1.72948930e-5f, a, -3.83208680e-4f);
-    r             = fmaf(r, a, 3.88393435e-3f);
-    r             = fmaf(r, a, -2.42545605e-2f);
-    r             = fmaf(r, a, 1.06777847e-1f);
-    r             = fmaf(r, a, 6.34846687e-1f);
-    r             = fmaf(r, a, 1.28717512e-1f);
-    r             = -fmaf(r, a, a);
-    r             = -88.3762626647949f > r ? -88.3762626647949f : r;
-    const float k = fmaf(QSIM_ORTF_LOG2E, r, QSIM_ORTF_SHIFT) - QSIM_ORTF_SHIFT;
-    float       f = fmaf(k, QSIM_ORTF_LN2_HI, r);
-    f             = fmaf(k, QSIM_ORTF_LN2_LO, f);
-    float y       = fmaf(1.38319808e-3f, f, 8.37550033e-3f);
-    y             = fmaf(y, f, 4.16689515e-2f);
-    y             = fmaf(y, f, 1.66664466e-1f);
-    y             = fmaf(y, f, 4.99999851e-1f);
-    y             = fmaf(y, f, 1.0f);
-    y             = fmaf(y, f, 1.0f);
+    float r = fmaf(1.72948930e-5f, a, -3.83208680e-4f);
+    r       = fmaf(r, a, 3.88393435e-3f);
+    r       = fmaf(r, a, -2.42545605e-2f);
+    r       = fmaf(r, a, 1.06777847e-1f);
+    r       = fmaf(r, a, 6.34846687e-1f);
+    r       = fmaf(r, a, 1.28717512e-1f);
+    r       = -fmaf(r, a, a);
+    r       = -88.3762626647949f > r ? -88.3762626647949f : r;
+    float k = fmaf(QSIM_ORTF_LOG2E, r, QSIM_ORTF_SHIFT) - QSIM_ORTF_SHIFT;
+    float f = fmaf(k, QSIM_ORTF_LN2_HI, r);
+    f       = fmaf(k, QSIM_ORTF_LN2_LO, f);
+    float y = fmaf(1.38319808e-3f, f, 8.37550033e-3f);
+    y       = fmaf(y, f, 4.16689515e-2f);
+    y       = fmaf(y, f, 1.66664466e-1f);
+    y       = fmaf(y, f, 4.99999851e-1f);
+    y       = fmaf(y, f, 1.0f);
+    y       = fmaf(y, f, 1.0f);
+    k       = k < 0.0f ? k : 0.0f; /* k <= 0 but for a NaN input (no int conversion of NaN) */
     return 1.0f - y * qsim_ortf_pow2(k);
 }
 
