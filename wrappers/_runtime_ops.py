@@ -1,5 +1,6 @@
 """Fake (meta) registrations of the onnxruntime target mode's ops (bindings/satmm_cpu.cpp,
-bindings/matmulnbits_cpu.cpp, bindings/qladd_cpu.cpp, bindings/requant_cpu.cpp).
+bindings/matmulnbits_cpu.cpp, bindings/qladd_cpu.cpp, bindings/requant_cpu.cpp,
+bindings/ortfloat_cpu.cpp).
 
 ``u8s8_pair_saturated_matmul(a, w) -> out``: ``a`` (R, K) uint8, ``w`` (N, K) int8, ``out`` (R, N)
 int32, ``out[r, j] = sum_p clamp(a[r, 2p] * w[j, 2p] + a[r, 2p + 1] * w[j, 2p + 1], -32768, 32767)``
@@ -20,6 +21,10 @@ of an fp32 accumulator to the output's dequantized values, ``clamp(rint(acc * mu
 hi) * y_scale`` (kernels/include/qsim/requant.h), the multiplier shared or one per index of
 ``channel_dim``.
 
+``ort_layer_norm(x, gamma, beta, eps)``, ``ort_softmax(x)``, ``ort_gelu(x)``: onnxruntime's CPU
+float LayerNormalization and Softmax over the rows of a 2-D float32 ``x`` and its exact Gelu of
+each element, bit for bit (kernels/include/qsim/ortfloat.h); same shape out.
+
 Example::
 
     >>> import torch, torchqsim
@@ -38,6 +43,8 @@ Example::
     >>> torch.ops.qsim.requantize_dq(torch.tensor([10.0, -7.0]), torch.tensor([0.25]), 0,
     ...                              -128, 127, 0.5)
     tensor([ 1., -1.])
+    >>> torch.ops.qsim.ort_softmax(torch.zeros(1, 2))
+    tensor([[0.5000, 0.5000]])
 """
 
 import torch
@@ -68,6 +75,10 @@ def _requantize_dq_fake(acc, multiplier, channel_dim, lo, hi, y_scale):
     return torch.empty_like(acc)
 
 
+def _same_shape_fake(x, *args):
+    return torch.empty_like(x)
+
+
 # A torchqsim._C built before this op (a stale binary next to newer sources) still imports; the
 # target mode's saturating path then says to rebuild (runtime_target/arithmetic.py).
 if hasattr(torch.ops.qsim, "u8s8_pair_saturated_matmul"):
@@ -79,3 +90,6 @@ if hasattr(torch.ops.qsim, "qlinear_add_dq"):
     torch.library.register_fake("qsim::qlinear_add_dq")(_qlinear_add_dq_fake)
 if hasattr(torch.ops.qsim, "requantize_dq"):
     torch.library.register_fake("qsim::requantize_dq")(_requantize_dq_fake)
+for _name in ("ort_layer_norm", "ort_softmax", "ort_gelu"):
+    if hasattr(torch.ops.qsim, _name):
+        torch.library.register_fake(f"qsim::{_name}")(_same_shape_fake)

@@ -3,7 +3,8 @@
 ``sim.set_target("onnxruntime")`` makes the quantized modules that onnxruntime's CPU execution
 provider fuses into integer kernels at its default optimization level (QLinearConv, QGemm,
 QLinearMatMul, QLinearAdd, QLinearMul, QLinearSoftmax, MatMulNBits; :mod:`.groups` says which)
-compute with onnxruntime's integer arithmetic (:mod:`.arithmetic`);
+compute with onnxruntime's integer arithmetic (:mod:`.arithmetic`), and the LayerNorm, Softmax
+and GELU modules onnxruntime runs as float kernels compute those bit for bit (:mod:`.floatops`);
 ``sim.set_target("reference")`` restores the float reference semantics of Q/DQ (what
 onnxruntime computes with graph optimizations off). ``export`` is the same in both.
 ``sim.compare_with_runtime(inputs)`` (:mod:`.compare`) runs the exported model in onnxruntime
@@ -29,7 +30,7 @@ Example::
 
 import contextlib
 
-from . import forwards
+from . import floatops, forwards
 from .groups import FusedGroup, find_groups
 
 __all__ = ["TARGETS", "set_target", "reference_semantics", "FusedGroup", "find_groups"]
@@ -58,7 +59,7 @@ def set_target(sim, target: str, saturation: bool | None = None) -> list[str]:
     """
     if target not in TARGETS:
         raise ValueError(f"set_target: target must be one of {TARGETS}, got {target!r}")
-    forwards.uninstall(sim.model)
+    _uninstall(sim.model)
     sim._target, sim._saturation = target, saturation
     if target == "reference":
         return []
@@ -66,9 +67,20 @@ def set_target(sim, target: str, saturation: bool | None = None) -> list[str]:
         sim._target = "reference"
         raise ValueError("set_target('onnxruntime'): sim.model is in train mode; the target "
                          "mode is for evaluation and calibration (call sim.model.eval())")
+    return _install(sim, saturation)
+
+
+def _install(sim, saturation) -> list[str]:
+    """Installs the fused groups' and the float kernels' forwards; returns the fused modules."""
     groups = find_groups(sim.graph, saturation, getattr(sim, "_input_ranks", None))
     forwards.install(sim.model, groups)
+    floatops.install(sim.model, floatops.find_float_ops(sim.graph, groups))
     return list(groups)
+
+
+def _uninstall(model) -> None:
+    forwards.uninstall(model)
+    floatops.uninstall(model)
 
 
 @contextlib.contextmanager
@@ -79,9 +91,8 @@ def reference_semantics(sim):
     if target == "reference":
         yield
         return
-    forwards.uninstall(sim.model)
+    _uninstall(sim.model)
     try:
         yield
     finally:
-        forwards.install(sim.model, find_groups(sim.graph, getattr(sim, "_saturation", None),
-                                                getattr(sim, "_input_ranks", None)))
+        _install(sim, getattr(sim, "_saturation", None))

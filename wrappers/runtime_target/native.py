@@ -6,7 +6,11 @@ the arithmetic of :mod:`.arithmetic` (or beyond it) without torch temporaries.
 - :func:`qlinear_add_dequantized`: QLinearAdd with MLAS's AVX2 + FMA kernel on same-shape
   dequantized tensors (``qsim::qlinear_add_dq``);
 - :func:`requantize_dequantized`: MLAS's requantization times the output scale
-  (``qsim::requantize_dq``; torch when the binary predates it).
+  (``qsim::requantize_dq``; torch when the binary predates it);
+- :func:`layer_norm`, :func:`softmax`, :func:`gelu`: onnxruntime's CPU float
+  LayerNormalization, Softmax and Gelu (``qsim::ort_layer_norm``, ``qsim::ort_softmax``,
+  ``qsim::ort_gelu``; kernels/include/qsim/ortfloat.h), the float ops between a DequantizeLinear
+  and a QuantizeLinear.
 """
 
 import torch
@@ -14,7 +18,8 @@ from torch import Tensor
 
 from . import arithmetic as ar
 
-__all__ = ["matmul_nbits", "qlinear_add_dequantized", "requantize_dequantized"]
+__all__ = ["matmul_nbits", "qlinear_add_dequantized", "requantize_dequantized", "layer_norm",
+           "softmax", "gelu", "has_float_kernels"]
 
 
 def matmul_nbits(x: Tensor, w_int: Tensor, w_scale: Tensor, w_zp: Tensor,
@@ -102,3 +107,55 @@ def requantize_dequantized(acc: Tensor, multiplier: Tensor, channel_dim: int, lo
         shape[channel_dim] = -1
         multiplier = multiplier.reshape(shape)
     return ar.requantize(acc, multiplier, lo, hi).mul_(y_scale)
+
+
+def has_float_kernels() -> bool:
+    """Whether torchqsim._C has the float kernels (a binary built before them has not)."""
+    return hasattr(torch.ops.qsim, "ort_gelu")
+
+
+def layer_norm(x: Tensor, normalized_shape: tuple, weight: Tensor | None, bias: Tensor | None,
+               eps: float) -> Tensor:
+    """onnxruntime's LayerNormalization of fp32 CPU `x` over its trailing `normalized_shape`
+    (one row of ``prod(normalized_shape)`` values; `weight` None: ones), bit for bit
+    (``qsim::ort_layer_norm``: an fp64 mean, the centered variance in MLAS's fp32 lane order).
+
+    Example::
+
+        >>> layer_norm(torch.tensor([[1.0, 3.0]]), (2,), None, None, 0.0)
+        tensor([[-1.,  1.]])
+    """
+    d = 1
+    for n in normalized_shape:
+        d *= n
+    gamma = torch.ones(d) if weight is None else weight.detach().reshape(d).float()
+    beta = None if bias is None else bias.detach().reshape(d).float()
+    y = torch.ops.qsim.ort_layer_norm(x.reshape(-1, d), gamma, beta, float(eps))
+    return y.reshape(x.shape)
+
+
+def softmax(x: Tensor, dim: int) -> Tensor:
+    """onnxruntime's Softmax (opset 13) of fp32 CPU `x` along `dim`, bit for bit
+    (``qsim::ort_softmax``: MLAS's exp polynomial, the sum in its 16 AVX-512 lanes).
+
+    Example::
+
+        >>> softmax(torch.zeros(2, 1), 0)
+        tensor([[0.5000],
+                [0.5000]])
+    """
+    moved = x.movedim(dim, -1)
+    y = torch.ops.qsim.ort_softmax(moved.reshape(-1, moved.shape[-1]))
+    return y.reshape(moved.shape).movedim(-1, dim)
+
+
+def gelu(x: Tensor) -> Tensor:
+    """onnxruntime's exact Gelu of fp32 CPU `x`, bit for bit (``qsim::ort_gelu``: MLAS's
+    AVX-512F erf polynomial).
+
+    Example::
+
+        >>> gelu(torch.tensor([0.0, 10.0]))
+        tensor([ 0., 10.])
+    """
+    return torch.ops.qsim.ort_gelu(x)

@@ -1,0 +1,106 @@
+// CPU implementations of ort_layer_norm, ort_softmax and ort_gelu (schemas in library.cpp, fakes
+// in wrappers/_runtime_ops.py): onnxruntime's CPU float LayerNormalization, Softmax and Gelu bit
+// for bit (kernels/include/qsim/ortfloat.h), for the onnxruntime target mode's float ops between
+// a DequantizeLinear and a QuantizeLinear (docs/runtime_target.md §2). Rows (elements for Gelu)
+// are split over torch's thread pool; each row's arithmetic is fixed, so the result does not
+// depend on the thread count.
+#include <ATen/Parallel.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty_like.h>
+#include <c10/util/Exception.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <optional>
+
+extern "C" {
+#include "qsim/ortfloat.h"
+}
+
+namespace qsim {
+namespace {
+
+void check_float(const at::Tensor & t, const char * op, const char * name) {
+    TORCH_CHECK(t.scalar_type() == at::kFloat, op, ": ", name, " must be float32, got ",
+                t.scalar_type());
+    TORCH_CHECK(t.device().is_cpu(), op, ": ", name, " must be on the CPU, got ", t.device());
+}
+
+void check_rows(const at::Tensor & x, const char * op) {
+    check_float(x, op, "x");
+    TORCH_CHECK(x.dim() == 2 && x.size(1) > 0, op, ": x must be 2-D with columns, got ",
+                x.sizes());
+}
+
+int64_t grain(int64_t d) {
+    return std::max<int64_t>(1, (1 << 14) / std::max<int64_t>(1, d));
+}
+
+void check_status(qsim_status st, const char * op) {
+    TORCH_CHECK(st == QSIM_SUCCESS, op, ": ", qsim_status_string(st));
+}
+
+// x: (R, D) float32, gamma: (D,), beta: (D,) or None -> (R, D) float32.
+at::Tensor ort_layer_norm_cpu(const at::Tensor & x, const at::Tensor & gamma,
+                              const std::optional<at::Tensor> & beta, double eps) {
+    check_rows(x, "ort_layer_norm");
+    check_float(gamma, "ort_layer_norm", "gamma");
+    const int64_t d = x.size(1);
+    TORCH_CHECK(gamma.dim() == 1 && gamma.size(0) == d, "ort_layer_norm: gamma must have shape (",
+                d, ",), got ", gamma.sizes());
+    if (beta) {
+        check_float(*beta, "ort_layer_norm", "beta");
+        TORCH_CHECK(beta->dim() == 1 && beta->size(0) == d,
+                    "ort_layer_norm: beta must have shape (", d, ",), got ", beta->sizes());
+    }
+    const at::Tensor xc = x.contiguous(), gc = gamma.contiguous();
+    const at::Tensor bc = beta ? beta->contiguous() : at::Tensor();
+    at::Tensor out = at::empty_like(xc);
+    const float * beta_ptr = beta ? bc.data_ptr<float>() : nullptr;
+    at::parallel_for(0, x.size(0), grain(d), [&](int64_t begin, int64_t end) {
+        check_status(qsim_ort_layer_norm(xc.data_ptr<float>(), gc.data_ptr<float>(), beta_ptr,
+                                         static_cast<float>(eps), out.data_ptr<float>(),
+                                         static_cast<size_t>(d), static_cast<size_t>(begin),
+                                         static_cast<size_t>(end)),
+                     "ort_layer_norm");
+    });
+    return out;
+}
+
+// x: (R, D) float32 -> (R, D) float32, the softmax of each row.
+at::Tensor ort_softmax_cpu(const at::Tensor & x) {
+    check_rows(x, "ort_softmax");
+    const at::Tensor xc = x.contiguous();
+    at::Tensor out = at::empty_like(xc);
+    const int64_t d = x.size(1);
+    at::parallel_for(0, x.size(0), grain(d), [&](int64_t begin, int64_t end) {
+        check_status(qsim_ort_softmax(xc.data_ptr<float>(), out.data_ptr<float>(),
+                                      static_cast<size_t>(d), static_cast<size_t>(begin),
+                                      static_cast<size_t>(end)),
+                     "ort_softmax");
+    });
+    return out;
+}
+
+// x: any shape, float32 -> the same shape, Gelu of each element.
+at::Tensor ort_gelu_cpu(const at::Tensor & x) {
+    check_float(x, "ort_gelu", "x");
+    const at::Tensor xc = x.contiguous();
+    at::Tensor out = at::empty_like(xc);
+    at::parallel_for(0, xc.numel(), 1 << 14, [&](int64_t begin, int64_t end) {
+        check_status(qsim_ort_gelu(xc.data_ptr<float>(), out.data_ptr<float>(),
+                                   static_cast<size_t>(begin), static_cast<size_t>(end)),
+                     "ort_gelu");
+    });
+    return out;
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(qsim, CPU, m) {
+    m.impl("ort_layer_norm", &ort_layer_norm_cpu);
+    m.impl("ort_softmax", &ort_softmax_cpu);
+    m.impl("ort_gelu", &ort_gelu_cpu);
+}
+
+}  // namespace qsim

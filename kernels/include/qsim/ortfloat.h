@@ -1,0 +1,73 @@
+/*
+ * ortfloat.h: the float kernels onnxruntime's CPU execution provider runs between a
+ * DequantizeLinear and a QuantizeLinear that it does not fuse (16-bit activations; LayerNorm and
+ * GELU at any bit width), as onnxruntime 1.32 computes them on x86-64 with AVX-512F
+ * (docs/runtime_target.md §2; torchqsim's onnxruntime target mode). Every step is one fp32
+ * operation (fmaf: one rounding, as vfmadd; compiled without contraction), in onnxruntime's
+ * order, so the results are bit for bit onnxruntime's, in the portable variant and the AVX-512
+ * one the calls below dispatch to on CPUs that have it.
+ *
+ * LayerNormalization (last axis, fp32; MLAS's AVX2 LayerNorm kernel, rows of d >= 8): mean =
+ * fp32(sum / d), the sum in fp64 over 4 lanes (lane l: the indices = l mod 4 of the full groups
+ * of 4), folded (l0 + l2) + (l1 + l3), then the tail in order; var = sum of fp32 (x - mean)^2
+ * by fma in 8 lanes, folded (s0 + s2) + (s1 + s3) with s_l = lane_l + lane_(l + 4), then the d %
+ * 8 tail in order (groups of 4 as square then add, the rest by fma: GCC's code for the tail);
+ * inv = 1 / sqrt(var / d + eps); y = fma((x - mean) * inv, gamma, beta) (without beta:
+ * ((x - mean) * inv) * gamma). Rows of d < 8 (onnxruntime's scalar loop): Welford's running mean
+ * and sum of squared deviations in fp32 (count += 1; delta = x - mean; mean += delta / count;
+ * m2 += delta * (x - mean)), std = sqrt(m2 / d + eps), y = (x - mean) / std * gamma + beta.
+ *
+ * Softmax (opset 13, one row of d values; MLAS's softmax with its AVX-512F sum-of-exponentials
+ * kernel): m = max of the row; e = exp(x + (-m)) by MLAS's polynomial: v = max(-103.972084, x +
+ * (-m)); t = fma(v, log2(e), 0x1.8p23); k = t - 0x1.8p23; v = fma(k, -ln2_hi, v); v = fma(k,
+ * -ln2_lo, v); p = Horner over 6 coefficients with fma (the last, 1.0, twice); e = p * 2^k. The
+ * sum runs in 16 lanes (lane l adds the e of the indices = l mod 16 in order, from 0), folded as
+ * s_i = lane_i + lane_(i+8), then ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)); y = e *
+ * fp32(1 / sum).
+ *
+ * Gelu (exact, approximate="none"; ONNX Gelu and com.microsoft Gelu; MLAS's AVX-512F Gelu
+ * kernel, whose tail runs the same arithmetic masked): t = x * fp32(1/sqrt(2)); erf(t): a =
+ * min(3.925, |t|); up to 0.921875 an odd polynomial (Horner in a * a, then fma(p, a, a)); above,
+ * 1 - exp(-q(a)) with q of degree 7 (Horner in a, then fma(p, a, a)), exp by a degree-6
+ * polynomial after reducing by k = round(r * log2(e)) (the 0x1.8p23 shift), times 2^k; the sign
+ * of t copied back; y = fp32(0.5 * x) * (erf + 1).
+ *
+ * Example (Softmax): x = {0, 0} -> m = 0, both e = 1 exactly (k = 0, p = 1), sum = 1 + 1 = 2,
+ * y = {0.5, 0.5}. LayerNorm (d = 2 < 8: Welford): x = {1, 3}, gamma = {1, 1}, no beta, eps =
+ * 0 -> mean 1 then 2, m2 = 0 + 2 * (3 - 2) = 2, std = sqrt(2 / 2) = 1, y = {-1, 1}.
+ *
+ * Not matched: NaN inputs (MLAS's max reduction keeps or drops a NaN by lane order).
+ */
+#ifndef QSIM_ORTFLOAT_H
+#define QSIM_ORTFLOAT_H
+
+#include <stddef.h>
+
+#include "qsim/status.h"
+
+/* Rows [row_begin, row_end) of out (rows x d, row-major fp32) = LayerNormalization of x over its
+ * last axis of d values with gamma (d values), beta (d values or NULL) and eps.
+ * QSIM_INVALID_ARGUMENT for d = 0 or a NULL x, gamma or out. */
+qsim_status qsim_ort_layer_norm(const float * x, const float * gamma, const float * beta,
+                                float eps, float * out, size_t d, size_t row_begin,
+                                size_t row_end);
+
+/* Rows [row_begin, row_end) of out = Softmax of x (rows x d, row-major fp32) over each row.
+ * QSIM_INVALID_ARGUMENT for d = 0 or a NULL pointer. */
+qsim_status qsim_ort_softmax(const float * x, float * out, size_t d, size_t row_begin,
+                             size_t row_end);
+
+/* out[i] = Gelu(x[i]) (exact form, MLAS's AVX-512F kernel; its tail runs the same arithmetic
+ * masked) for i in [begin, end). QSIM_INVALID_ARGUMENT for a NULL pointer. */
+qsim_status qsim_ort_gelu(const float * x, float * out, size_t begin, size_t end);
+
+/* The portable variants (fmaf; the reference the tests compare the dispatched AVX-512 variant
+ * with): the same arguments, checks and values. */
+qsim_status qsim_ort_layer_norm_ref(const float * x, const float * gamma, const float * beta,
+                                    float eps, float * out, size_t d, size_t row_begin,
+                                    size_t row_end);
+qsim_status qsim_ort_softmax_ref(const float * x, float * out, size_t d, size_t row_begin,
+                                 size_t row_end);
+qsim_status qsim_ort_gelu_ref(const float * x, float * out, size_t begin, size_t end);
+
+#endif /* QSIM_ORTFLOAT_H */

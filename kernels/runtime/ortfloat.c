@@ -1,0 +1,82 @@
+/*
+ * ortfloat.c: onnxruntime's CPU float LayerNormalization, Softmax and Gelu (qsim/ortfloat.h):
+ * the argument checks, the portable variant of the one arithmetic (runtime/ortfloat_loop.h; fmaf
+ * is the fp32 FMA of the vfmadd instructions, and the file is compiled without contraction, so
+ * every other product and sum rounds on its own as the vector instructions do) and the run-time
+ * choice of the AVX-512 variant (x86/ortfloat__avx512.c: the same loops vectorized; the same
+ * values).
+ */
+#include "qsim/ortfloat.h"
+
+#include "qdq/qdq_variants.h"
+#include "runtime/ortfloat_loop.h"
+
+#if defined(__x86_64__)
+void qsim_ort_layer_norm_avx512(const float * x, const float * gamma, const float * beta,
+                                float eps, float * out, size_t d, size_t r0, size_t r1);
+void qsim_ort_softmax_avx512(const float * x, float * out, size_t d, size_t r0, size_t r1);
+void qsim_ort_gelu_avx512(const float * x, float * out, size_t begin, size_t end);
+#define QSIM_ORTF_VECTOR qsim_avx512_supported()
+#else
+#define QSIM_ORTF_VECTOR 0
+#endif
+
+qsim_status qsim_ort_layer_norm_ref(const float * x, const float * gamma, const float * beta,
+                                    float eps, float * out, size_t d, size_t row_begin,
+                                    size_t row_end) {
+    if (d == 0 || !x || !gamma || !out) {
+        return QSIM_INVALID_ARGUMENT;
+    }
+    qsim_ortf_layer_norm_rows(x, gamma, beta, eps, out, d, row_begin, row_end);
+    return QSIM_SUCCESS;
+}
+
+qsim_status qsim_ort_softmax_ref(const float * x, float * out, size_t d, size_t row_begin,
+                                 size_t row_end) {
+    if (d == 0 || !x || !out) {
+        return QSIM_INVALID_ARGUMENT;
+    }
+    qsim_ortf_softmax_rows(x, out, d, row_begin, row_end);
+    return QSIM_SUCCESS;
+}
+
+qsim_status qsim_ort_gelu_ref(const float * x, float * out, size_t begin, size_t end) {
+    if (!x || !out) {
+        return QSIM_INVALID_ARGUMENT;
+    }
+    qsim_ortf_gelu_loop(x, out, begin, end);
+    return QSIM_SUCCESS;
+}
+
+qsim_status qsim_ort_layer_norm(const float * x, const float * gamma, const float * beta,
+                                float eps, float * out, size_t d, size_t row_begin,
+                                size_t row_end) {
+#if defined(__x86_64__)
+    if (d > 0 && x && gamma && out && QSIM_ORTF_VECTOR) {
+        qsim_ort_layer_norm_avx512(x, gamma, beta, eps, out, d, row_begin, row_end);
+        return QSIM_SUCCESS;
+    }
+#endif
+    return qsim_ort_layer_norm_ref(x, gamma, beta, eps, out, d, row_begin, row_end);
+}
+
+qsim_status qsim_ort_softmax(const float * x, float * out, size_t d, size_t row_begin,
+                             size_t row_end) {
+#if defined(__x86_64__)
+    if (d > 0 && x && out && QSIM_ORTF_VECTOR) {
+        qsim_ort_softmax_avx512(x, out, d, row_begin, row_end);
+        return QSIM_SUCCESS;
+    }
+#endif
+    return qsim_ort_softmax_ref(x, out, d, row_begin, row_end);
+}
+
+qsim_status qsim_ort_gelu(const float * x, float * out, size_t begin, size_t end) {
+#if defined(__x86_64__)
+    if (x && out && QSIM_ORTF_VECTOR) {
+        qsim_ort_gelu_avx512(x, out, begin, end);
+        return QSIM_SUCCESS;
+    }
+#endif
+    return qsim_ort_gelu_ref(x, out, begin, end);
+}

@@ -1,0 +1,151 @@
+// qsim_ort_layer_norm, qsim_ort_softmax, qsim_ort_gelu (qsim/ortfloat.h): onnxruntime's CPU float
+// LayerNormalization, Softmax and Gelu. Oracles: the header's hand-computed examples; values
+// exact by construction (a row of equal values: each softmax output is fp32(1 / d); a centered
+// row 0..7: mean 3.5 and variance 5.25 exactly); for random rows of every length 1..70 the
+// double-precision formulas (std::exp, std::erf), which the fp32 kernels meet within their
+// rounding; the dispatched variant (AVX-512 where the CPU has it) equals the portable one bit for
+// bit; the row range splits the work without changing a value; bad arguments. Bit
+// equality with onnxruntime itself: tests/python/runtime_target/test_runtime_target_floatops.py.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "qsim_test_util.h"
+
+extern "C" {
+#include "qsim/ortfloat.h"
+}
+
+namespace {
+
+std::vector<float> random_rows(size_t rows, size_t d, uint32_t seed) {
+    std::mt19937 gen(qsim_test::kSeed + seed);
+    std::normal_distribution<float> normal(0.0f, 3.0f);
+    std::vector<float> x(rows * d);
+    for (float & v : x) v = normal(gen);
+    return x;
+}
+
+TEST(OrtFloat, HeaderExamples) {
+    const float zeros[2] = { 0.0f, 0.0f };
+    float out[2];
+    ASSERT_EQ(qsim_ort_softmax(zeros, out, 2, 0, 1), QSIM_SUCCESS);
+    EXPECT_EQ(out[0], 0.5f);
+    EXPECT_EQ(out[1], 0.5f);
+    const float x[2] = { 1.0f, 3.0f }, ones[2] = { 1.0f, 1.0f };
+    ASSERT_EQ(qsim_ort_layer_norm(x, ones, nullptr, 0.0f, out, 2, 0, 1), QSIM_SUCCESS);
+    EXPECT_EQ(out[0], -1.0f);
+    EXPECT_EQ(out[1], 1.0f);
+}
+
+TEST(OrtFloat, SoftmaxOfEqualValuesIsTheReciprocal) {
+    for (size_t d = 1; d <= 70; d++) {
+        const std::vector<float> x(d, 2.5f);
+        std::vector<float> out(d);
+        ASSERT_EQ(qsim_ort_softmax(x.data(), out.data(), d, 0, 1), QSIM_SUCCESS);
+        for (float v : out) ASSERT_EQ(v, 1.0f / float(d)) << "d=" << d;
+    }
+}
+
+TEST(OrtFloat, CenteredLayerNormRowIsExact) {
+    std::vector<float> x(8), ones(8, 1.0f), zeros(8, 0.0f), out(8);
+    for (size_t i = 0; i < 8; i++) x[i] = float(i);
+    ASSERT_EQ(qsim_ort_layer_norm(x.data(), ones.data(), zeros.data(), 0.0f, out.data(), 8, 0, 1),
+              QSIM_SUCCESS);
+    const float inv = 1.0f / std::sqrt(5.25f);
+    for (size_t i = 0; i < 8; i++) EXPECT_EQ(out[i], (x[i] - 3.5f) * inv) << i;
+}
+
+TEST(OrtFloat, KernelsMeetTheDoubleFormulasOnEveryRowLength) {
+    for (size_t d = 1; d <= 70; d++) {
+        const size_t rows = 5;
+        const std::vector<float> x = random_rows(rows, d, uint32_t(d));
+        const std::vector<float> gamma = random_rows(1, d, 1000u), beta = random_rows(1, d, 2000u);
+        std::vector<float> ln(x.size()), sm(x.size()), ge(x.size());
+        ASSERT_EQ(qsim_ort_layer_norm(x.data(), gamma.data(), beta.data(), 1e-5f, ln.data(), d, 0,
+                                      rows), QSIM_SUCCESS);
+        ASSERT_EQ(qsim_ort_softmax(x.data(), sm.data(), d, 0, rows), QSIM_SUCCESS);
+        ASSERT_EQ(qsim_ort_gelu(x.data(), ge.data(), 0, x.size()), QSIM_SUCCESS);
+        for (size_t r = 0; r < rows; r++) {
+            const float * row = x.data() + r * d;
+            double mean = 0.0, var = 0.0, max = -INFINITY, sum = 0.0;
+            for (size_t i = 0; i < d; i++) mean += row[i] / double(d);
+            for (size_t i = 0; i < d; i++) var += (row[i] - mean) * (row[i] - mean) / double(d);
+            for (size_t i = 0; i < d; i++) max = std::max(max, double(row[i]));
+            for (size_t i = 0; i < d; i++) sum += std::exp(row[i] - max);
+            for (size_t i = 0; i < d; i++) {
+                const size_t at = r * d + i;
+                const double norm = (row[i] - mean) / std::sqrt(var + 1e-5);
+                EXPECT_NEAR(ln[at], norm * gamma[i] + beta[i], 1e-4 * (std::fabs(norm) + 1.0) *
+                            (std::fabs(gamma[i]) + std::fabs(beta[i]) + 1.0)) << d << " " << at;
+                const double p = std::exp(row[i] - max) / sum;
+                // x - max rounds in fp32: a relative error of |x - max| * 2^-24 in the exponential
+                EXPECT_NEAR(sm[at], p, (1e-6 + 1.2e-7 * (max - row[i])) * p + 1e-38)
+                    << d << " " << at;
+                const double g = 0.5 * row[i] * (1.0 + std::erf(row[i] / std::sqrt(2.0)));
+                EXPECT_NEAR(ge[at], g, 1e-6 * std::fabs(row[i]) + 1e-7) << d << " " << at;
+            }
+        }
+    }
+}
+
+TEST(OrtFloat, DispatchedVariantEqualsThePortableOne) {
+    for (size_t d = 1; d <= 70; d++) {
+        const size_t rows = 7;
+        std::vector<float> x = random_rows(rows, d, uint32_t(100 + d));
+        x[d / 2] = -INFINITY;
+        x[x.size() - 1] = NAN;  // NaN in, NaN out in both (not onnxruntime's lane order)
+        const std::vector<float> gamma = random_rows(1, d, 3000u), beta = random_rows(1, d, 4000u);
+        std::vector<float> got(x.size()), ref(x.size());
+        for (const float * b : { beta.data(), static_cast<const float *>(nullptr) }) {
+            ASSERT_EQ(qsim_ort_layer_norm(x.data() + d, gamma.data(), b, 1e-5f, got.data(), d, 0,
+                                          rows - 1), QSIM_SUCCESS);
+            ASSERT_EQ(qsim_ort_layer_norm_ref(x.data() + d, gamma.data(), b, 1e-5f, ref.data(),
+                                              d, 0, rows - 1), QSIM_SUCCESS);
+            EXPECT_TRUE(qsim_test::floats_match((rows - 1) * d, x.data() + d, ref.data(),
+                                                got.data())) << "layer norm d=" << d;
+        }
+        ASSERT_EQ(qsim_ort_softmax(x.data(), got.data(), d, 0, rows), QSIM_SUCCESS);
+        ASSERT_EQ(qsim_ort_softmax_ref(x.data(), ref.data(), d, 0, rows), QSIM_SUCCESS);
+        EXPECT_TRUE(qsim_test::floats_match(x.size(), x.data(), ref.data(), got.data()))
+            << "softmax d=" << d;
+        ASSERT_EQ(qsim_ort_gelu(x.data(), got.data(), 0, x.size()), QSIM_SUCCESS);
+        ASSERT_EQ(qsim_ort_gelu_ref(x.data(), ref.data(), 0, x.size()), QSIM_SUCCESS);
+        EXPECT_TRUE(qsim_test::floats_match(x.size(), x.data(), ref.data(), got.data()))
+            << "gelu d=" << d;
+    }
+}
+
+TEST(OrtFloat, RowRangesSplitTheWorkWithoutChangingAValue) {
+    const size_t rows = 6, d = 37;
+    const std::vector<float> x = random_rows(rows, d, 7u), gamma(d, 1.5f);
+    std::vector<float> whole(x.size()), split(x.size());
+    ASSERT_EQ(qsim_ort_softmax(x.data(), whole.data(), d, 0, rows), QSIM_SUCCESS);
+    ASSERT_EQ(qsim_ort_softmax(x.data(), split.data(), d, 0, 2), QSIM_SUCCESS);
+    ASSERT_EQ(qsim_ort_softmax(x.data(), split.data(), d, 2, rows), QSIM_SUCCESS);
+    EXPECT_EQ(whole, split);
+    ASSERT_EQ(qsim_ort_layer_norm(x.data(), gamma.data(), nullptr, 1e-5f, whole.data(), d, 0,
+                                  rows), QSIM_SUCCESS);
+    ASSERT_EQ(qsim_ort_layer_norm(x.data(), gamma.data(), nullptr, 1e-5f, split.data(), d, 0, 3),
+              QSIM_SUCCESS);
+    ASSERT_EQ(qsim_ort_layer_norm(x.data(), gamma.data(), nullptr, 1e-5f, split.data(), d, 3,
+                                  rows), QSIM_SUCCESS);
+    EXPECT_EQ(whole, split);
+}
+
+TEST(OrtFloat, BadArgumentsAreRejected) {
+    float v = 0.0f;
+    EXPECT_EQ(qsim_ort_softmax(&v, &v, 0, 0, 1), QSIM_INVALID_ARGUMENT);
+    EXPECT_EQ(qsim_ort_softmax(nullptr, &v, 1, 0, 1), QSIM_INVALID_ARGUMENT);
+    EXPECT_EQ(qsim_ort_layer_norm(&v, nullptr, nullptr, 0.0f, &v, 1, 0, 1), QSIM_INVALID_ARGUMENT);
+    EXPECT_EQ(qsim_ort_layer_norm(&v, &v, nullptr, 0.0f, &v, 0, 0, 1), QSIM_INVALID_ARGUMENT);
+    EXPECT_EQ(qsim_ort_gelu(nullptr, &v, 0, 1), QSIM_INVALID_ARGUMENT);
+    EXPECT_EQ(qsim_ort_softmax_ref(&v, nullptr, 1, 0, 1), QSIM_INVALID_ARGUMENT);
+    EXPECT_EQ(qsim_ort_layer_norm_ref(nullptr, &v, nullptr, 0.0f, &v, 1, 0, 1),
+              QSIM_INVALID_ARGUMENT);
+    EXPECT_EQ(qsim_ort_gelu_ref(&v, nullptr, 0, 1), QSIM_INVALID_ARGUMENT);
+}
+
+}  // namespace

@@ -1,0 +1,175 @@
+"""onnxruntime's CPU float kernels in the target mode (docs/runtime_target.md §2): LayerNorm,
+Softmax and Gelu between a DequantizeLinear and a QuantizeLinear.
+
+Oracle: onnxruntime itself, one node (LayerNormalization opset 17, Softmax opset 13, Gelu opset
+20) on random data with a fixed seed: rows of every length from 1 to 69 and 768 (every tail of
+MLAS's 4-, 8- and 16-lane loops), values from 1e-3 to 1e3 with offsets, -inf in Softmax rows,
+1 and 4 onnxruntime threads; every output bit for bit. torch's own kernels differ from
+onnxruntime on the same data (asserted: the comparisons can fail). The kernels reproduce MLAS's
+x86-64 AVX-512F / AVX2 variants: on other CPUs onnxruntime runs other ones, so the comparisons
+need this CPU feature. The models: tests/python/runtime_target/test_runtime_target_transformers.py
+(a W8A16 BERT, every tensor bit-equal).
+"""
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+import torch.nn.functional as F
+from onnx import TensorProto, helper
+from torch import nn
+
+from torchqsim import QuantizationSimModel
+from torchqsim.runtime_target import native
+
+
+def _has_avx512f() -> bool:
+    with open("/proc/cpuinfo") as f:
+        return any(line.startswith("flags") and "avx512f" in line.split() for line in f)
+
+
+pytestmark = pytest.mark.skipif(not (_has_avx512f() and native.has_float_kernels()),
+                                reason="the kernels are MLAS's AVX-512F / AVX2 variants (and "
+                                       "need a torchqsim._C built with them)")
+
+_LENGTHS = list(range(1, 70)) + [768]
+
+
+def _onnxruntime(op: str, opset: int, inputs: dict, threads: int, **attrs) -> np.ndarray:
+    node = helper.make_node(op, list(inputs), ["y"], **attrs)
+    graph = helper.make_graph(
+        [node], "g", [helper.make_tensor_value_info(n, TensorProto.FLOAT, list(v.shape))
+                      for n, v in inputs.items()],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    session = ort.InferenceSession(model.SerializeToString(), options,
+                                   providers=["CPUExecutionProvider"])
+    return session.run(None, inputs)[0]
+
+
+def _rows(rng, rows: int, d: int) -> np.ndarray:
+    """Rows of mixed magnitudes (1e-3 to 1e3 per row) and offsets."""
+    scale = rng.choice([1e-3, 1.0, 30.0, 1e3], (rows, 1))
+    return (rng.standard_normal((rows, d)) * scale + rng.standard_normal((rows, 1)) * scale
+            ).astype(np.float32)
+
+
+def _bits(a) -> np.ndarray:
+    return np.asarray(a, np.float32).view(np.int32)
+
+
+@pytest.mark.parametrize("threads", [1, 4])
+def test_layer_norm_equals_onnxruntime_bit_for_bit(threads):
+    rng = np.random.default_rng(0)
+    torch_differs = 0
+    for d in _LENGTHS:
+        x, gamma, beta = _rows(rng, 48, d), rng.standard_normal(d).astype(np.float32), \
+            rng.standard_normal(d).astype(np.float32)
+        for b in (beta, None):
+            inputs = {"x": x, "g": gamma} | ({} if b is None else {"b": b})
+            expected = _onnxruntime("LayerNormalization", 17, inputs, threads, epsilon=1e-5)
+            got = native.layer_norm(torch.from_numpy(x), (d,), torch.from_numpy(gamma),
+                                    None if b is None else torch.from_numpy(b), 1e-5)
+            assert np.array_equal(_bits(got), _bits(expected)), f"d={d}, bias={b is not None}"
+            ref = F.layer_norm(torch.from_numpy(x), (d,), torch.from_numpy(gamma),
+                               None if b is None else torch.from_numpy(b), 1e-5)
+            torch_differs += int(not np.array_equal(_bits(ref), _bits(expected)))
+    assert torch_differs > len(_LENGTHS)  # measured: torch differs on most lengths
+
+
+@pytest.mark.parametrize("threads", [1, 4])
+def test_softmax_equals_onnxruntime_bit_for_bit(threads):
+    rng = np.random.default_rng(1)
+    torch_differs = 0
+    for d in _LENGTHS:
+        x = _rows(rng, 48, d)
+        x[::5, rng.integers(0, d)] = -np.inf  # exp underflows to MLAS's clamp, not to 0
+        x[1, :] = -np.inf                      # a row of -inf: MLAS's max starts at -FLT_MAX
+        expected = _onnxruntime("Softmax", 13, {"x": x}, threads, axis=-1)
+        got = native.softmax(torch.from_numpy(x), -1)
+        assert np.array_equal(_bits(got), _bits(expected)), f"d={d}"
+        torch_differs += int(not np.array_equal(_bits(torch.softmax(torch.from_numpy(x), -1)),
+                                                _bits(expected)))
+    assert torch_differs > len(_LENGTHS) // 2
+
+
+def test_softmax_along_another_axis_moves_it_last():
+    x = _rows(np.random.default_rng(2), 24, 40).reshape(4, 6, 40)
+    expected = _onnxruntime("Softmax", 13, {"x": x}, 1, axis=1)
+    assert np.array_equal(_bits(native.softmax(torch.from_numpy(x), 1)), _bits(expected))
+
+
+@pytest.mark.parametrize("threads", [1, 4])
+def test_gelu_equals_onnxruntime_bit_for_bit(threads):
+    rng = np.random.default_rng(3)
+    torch_differs = 0
+    for n in [1, 7, 15, 16, 17, 33, 4095, 4096, 4097, 20000]:
+        x = (rng.standard_normal(n) * rng.choice([0.01, 1.0, 3.0, 10.0], n)).astype(np.float32)
+        expected = _onnxruntime("Gelu", 20, {"x": x}, threads)
+        got = native.gelu(torch.from_numpy(x))
+        assert np.array_equal(_bits(got), _bits(expected)), f"n={n}"
+        torch_differs += int(not np.array_equal(_bits(F.gelu(torch.from_numpy(x))),
+                                                _bits(expected)))
+    assert torch_differs >= 5
+
+
+def test_kernels_reject_bad_input_naming_the_argument():
+    with pytest.raises(RuntimeError, match="ort_layer_norm: gamma must have shape"):
+        torch.ops.qsim.ort_layer_norm(torch.zeros(2, 3), torch.ones(4), None, 1e-5)
+    with pytest.raises(RuntimeError, match="ort_softmax: x must be float32"):
+        torch.ops.qsim.ort_softmax(torch.zeros(2, 3, dtype=torch.float64))
+    with pytest.raises(RuntimeError, match="ort_softmax: x must be 2-D"):
+        torch.ops.qsim.ort_softmax(torch.zeros(3))
+
+
+def test_opcheck():
+    x = torch.randn(6, 40)
+    torch.library.opcheck(torch.ops.qsim.ort_layer_norm, (x, torch.randn(40), torch.randn(40),
+                                                          1e-5))
+    torch.library.opcheck(torch.ops.qsim.ort_layer_norm, (x, torch.randn(40), None, 1e-5))
+    torch.library.opcheck(torch.ops.qsim.ort_softmax, (x,))
+    torch.library.opcheck(torch.ops.qsim.ort_gelu, (x.reshape(2, 3, 40),))
+
+
+class _Block(nn.Module):
+    """Linear -> LayerNorm -> GELU -> Linear -> Softmax on 2-D inputs (float Gemms)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.norm, self.act = nn.Linear(64, 64), nn.LayerNorm(64), nn.GELU()
+        self.fc2, self.softmax = nn.Linear(64, 48), nn.Softmax(-1)
+
+    def forward(self, x):
+        return self.softmax(self.fc2(self.act(self.norm(self.fc1(x)))))
+
+
+def test_target_mode_runs_the_float_kernels_and_reference_mode_torch():
+    """The sim's LayerNorm, GELU and Softmax compute onnxruntime's kernels in target mode (the
+    module outputs equal the kernels on the same quantized inputs) and torch's in reference
+    mode; a 16-bit grid shows the difference."""
+    torch.manual_seed(0)
+    x = torch.randn(256, 64) * 3
+    sim = QuantizationSimModel(_Block().eval(), x, quant_scheme="tf", default_output_bw=16,
+                               default_param_bw=8)
+    sim.compute_encodings(lambda m: m(x))
+    seen = {}
+    hooks = [sim.model.get_submodule(n).register_forward_hook(
+        lambda m, i, o, n=n: seen.__setitem__(n, (i[0], o))) for n in ("norm", "act", "softmax")]
+    with torch.no_grad():
+        reference = sim.model(x)
+        sim.set_target("onnxruntime")
+        target = sim.model(x)
+    for h in hooks:
+        h.remove()
+    norm, act, softmax = (sim.model.get_submodule(n) for n in ("norm", "act", "softmax"))
+    kernels = {"norm": lambda v: native.layer_norm(v, (64,), norm.quantized_param("weight"),
+                                                   norm.quantized_param("bias"), norm.eps),
+               "act": native.gelu, "softmax": lambda v: native.softmax(v, -1)}
+    modules = {"norm": norm, "act": act, "softmax": softmax}
+    for name, kernel in kernels.items():
+        inp, out = seen[name]
+        with torch.no_grad():
+            assert torch.equal(out, modules[name].quantize_outputs(kernel(inp))), name
+    assert not torch.equal(target, reference)

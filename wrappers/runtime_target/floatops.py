@@ -1,0 +1,98 @@
+"""onnxruntime's float kernels in the target mode (docs/runtime_target.md §2).
+
+Between a DequantizeLinear and a QuantizeLinear that onnxruntime does not fuse (every 16-bit
+activation; LayerNorm and GELU at any bit width) its CPU execution provider runs float kernels
+whose fp32 arithmetic differs from torch's by a rounding now and then, which moves a point of
+a fine (16-bit) output grid. In the target mode these modules compute onnxruntime's kernels bit
+for bit (:mod:`.native`, kernels/include/qsim/ortfloat.h):
+
+- ``layer_norm``: a ``LayerNorm`` whose input a DequantizeLinear feeds (its own input quantizer,
+  or the output quantizer of its producer; a float producer such as an ``Add`` may be fused with
+  it into onnxruntime's SkipLayerNormalization);
+- ``gelu``: a ``GELU`` with ``approximate="none"`` whose input a DequantizeLinear feeds (a float
+  ``Add`` before it may become BiasGelu);
+- ``softmax``: a ``Softmax`` that is no ``softmax`` group (QLinearSoftmax, :mod:`.groups`).
+
+Each runs on fp32 CPU tensors in eval mode without autograd; otherwise (training, grad enabled,
+another dtype or device) the module computes the reference, as it does in reference mode.
+
+Example::
+
+    >>> find_float_ops(sim.graph, groups)    # doctest: +SKIP
+    {'embeddings.LayerNorm': 'layer_norm', 'module_softmax': 'softmax', 'module_gelu': 'gelu'}
+"""
+
+import functools
+
+import torch
+
+from . import native
+from .groups import _source_quantizer
+from ..nn.activation import QuantizedGELU, QuantizedSoftmax
+from ..nn.normalization import QuantizedLayerNorm
+
+__all__ = ["find_float_ops", "install", "uninstall"]
+
+_KINDS = {QuantizedLayerNorm: "layer_norm", QuantizedGELU: "gelu", QuantizedSoftmax: "softmax"}
+
+
+def _kind(op, groups: dict) -> str | None:
+    kind = _KINDS.get(type(op.module))
+    if kind is None or op.name in groups:
+        return None
+    if kind == "softmax":
+        return kind if getattr(op.module, "dim", None) is not None else None
+    if kind == "gelu" and op.module.approximate != "none":
+        return None
+    return kind if _source_quantizer(op, 0) is not None else None
+
+
+def find_float_ops(graph, groups: dict) -> dict[str, str]:
+    """Module path -> kind (``layer_norm``, ``gelu``, ``softmax``) of every op of `graph` (the
+    sim's :class:`~torchqsim.graph.ModuleGraph`) that onnxruntime runs as one of its float
+    kernels, given the fused `groups` (:func:`.groups.find_groups`); empty when torchqsim._C
+    predates the kernels."""
+    if not native.has_float_kernels():
+        return {}
+    found = {}
+    for op in graph.ops:
+        kind = _kind(op, groups)
+        if kind is not None:
+            found[op.name] = kind
+    return found
+
+
+def _compute(module, kind: str, x):
+    if kind == "softmax":
+        return native.softmax(x, module.dim)
+    if kind == "gelu":
+        return native.gelu(x)
+    weight = module.quantized_param("weight") if module.weight is not None else None
+    bias = module.quantized_param("bias") if module.bias is not None else None
+    return native.layer_norm(x, tuple(module.normalized_shape), weight, bias, module.eps)
+
+
+def _float_forward(module, kind: str, *args, **kwargs):
+    if module.training or torch.is_grad_enabled() or len(args) != 1 or kwargs:
+        return type(module).forward(module, *args, **kwargs)
+    x = module.quantize_inputs(args)[0]
+    if not (isinstance(x, torch.Tensor) and x.dtype == torch.float32 and x.device.type == "cpu"
+            and x.numel() > 0):
+        return module.quantize_outputs(module.quantized_forward(x))
+    return module.quantize_outputs(_compute(module, kind, x))
+
+
+def install(model, ops: dict[str, str]) -> None:
+    """Gives each module of `ops` (path -> kind) the float kernel's forward (an instance
+    attribute ``forward``)."""
+    for name, kind in ops.items():
+        module = model.get_submodule(name)
+        module.forward = functools.partial(_float_forward, module, kind)
+
+
+def uninstall(model) -> None:
+    """Removes every float-kernel forward of `model`."""
+    for module in model.modules():
+        forward = module.__dict__.get("forward")
+        if isinstance(forward, functools.partial) and forward.func is _float_forward:
+            del module.__dict__["forward"]
