@@ -30,6 +30,7 @@ Usage::
     python benchmarks/bench_model.py                      # 1 and 2 threads, compiled rows too
     python benchmarks/bench_model.py --quick --no-compile # smoke run
     python benchmarks/bench_model.py --models bert --threads 1 --out /tmp/model.json
+    python benchmarks/bench_model.py --no-compile --threads 1 --clock cpu  # on a busy machine
 """
 
 import argparse
@@ -205,10 +206,13 @@ def qdq_rows():
     }
 
 
-def run_rows(cases, threads, warmup, repeats, model="-"):
+CLOCKS = {"wall": time.perf_counter, "cpu": time.thread_time}
+
+
+def run_rows(cases, threads, warmup, repeats, model="-", clock="wall"):
     rows = []
     for row, (fns, outputs) in cases.items():
-        ms = timing.time_row(fns, warmup, repeats)
+        ms = timing.time_row(fns, warmup, repeats, CLOCKS[clock])
         entry = {"model": model, "row": row, "threads": threads, "outputs": outputs,
                  "ours_ms": ms["ours"], "base_ms": ms["base"], "ratio": ms["ours"] / ms["base"]}
         if "torch_fq" in ms:
@@ -232,6 +236,11 @@ def print_row(r):
           f"{extra}{target}", flush=True)
 
 
+def threads_over_one(text):
+    """Whether a ``--threads`` list asks for more than one thread anywhere."""
+    return any(int(t) > 1 for t in text.split(","))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="1 warm-up, 3 repeats")
@@ -240,8 +249,14 @@ def main(argv=None):
     parser.add_argument("--batches", type=int, default=4, help="calibration batches N (4)")
     parser.add_argument("--no-compile", dest="compile", action="store_false",
                         help="skip the torch.compile QAT rows")
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
+                        help="wall: elapsed time; cpu: the calling thread's CPU time (with "
+                             "--threads 1 all the work, without the time other processes hold "
+                             "the core)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON output path")
     args = parser.parse_args(argv)
+    if args.clock == "cpu" and threads_over_one(args.threads):
+        parser.error("--clock cpu counts the calling thread only: use it with --threads 1")
     warmup, repeats = (1, 3) if args.quick else (2, 9)
     threads = [int(t) for t in args.threads.split(",")]
     warnings.simplefilter("ignore")
@@ -253,11 +268,11 @@ def main(argv=None):
     for t in threads:
         torch.set_num_threads(t)
         for name, model_cases in cases.items():
-            rows += run_rows(model_cases, t, warmup, repeats, name)
+            rows += run_rows(model_cases, t, warmup, repeats, name, args.clock)
     meta = {"torch": torch.__version__, "python": platform.python_version(), "threads": threads,
             "warmup": warmup, "repeats": repeats, "batches": args.batches,
             "load_average": os.getloadavg(), "elapsed_s": time.time() - start,
-            "compile": args.compile}
+            "compile": args.compile, "clock": args.clock}
     print(f"load average {meta['load_average']}, {meta['elapsed_s']:.0f} s")
     timing.write_json(args.out, {"meta": meta, "rows": rows})
 

@@ -40,13 +40,16 @@ def parse_size(text, multiple=1):
     return size
 
 
-def time_row(fns, warmup, repeats):
+def time_row(fns, warmup, repeats, clock=time.perf_counter):
     """Median milliseconds of each callable, repeats interleaved so load drift hits all alike.
 
     Args:
         fns: ``{name: callable}``; each call is one timed iteration.
         warmup: untimed calls of each callable first.
         repeats: timed calls of each, one of every callable per round.
+        clock: seconds as a float: wall time by default; ``time.thread_time`` counts only the
+            calling thread's CPU time (all of a one-thread torch run, none of the time other
+            processes take the core away).
 
     Example::
 
@@ -59,9 +62,9 @@ def time_row(fns, warmup, repeats):
     samples = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
-            start = time.perf_counter()
+            start = clock()
             fn()
-            samples[name].append((time.perf_counter() - start) * 1e3)
+            samples[name].append((clock() - start) * 1e3)
     return {name: statistics.median(s) for name, s in samples.items()}
 
 

@@ -134,10 +134,36 @@ static void tfe_row_init(qsim_tfe_row * r, const qsim_tfe_params * p, const floa
     while (last > first && counts[last] == 0.0f) {
         last--;
     }
+    r->lo = first, r->hi = last;
     r->first = first / block * block;
     r->end   = (last + block) / block * block;
     if (!(fabsf(edges[0]) < 1e18f && fabsf(edges[0] + width * BINS) < 1e18f) || first == BINS) {
         r->first = 0, r->end = BINS;  /* a term could be inf * 0: sum them all */
+        r->lo = -1;                   /* and bound none by its head (a NaN must be found) */
+    }
+}
+
+/* fmaxf(x, m) for m > 0 (a NaN x gives m; no signed zeros can tie) without a libm call. */
+static inline float tfe_at_least(float x, float m) {
+    return x > m ? x : m;
+}
+
+/* head[j]: a lower bound of candidate j's cost from two terms, the larger of the outermost
+ * counted bins' (a sum of terms >= 0 is at least each of them, whatever its order and rounding).
+ * Most candidates clip and lose on it alone; one loop over all of them vectorizes. */
+static void tfe_heads(const qsim_tfe_row * r, const float * d, const float * o, int n,
+                      float * head) {
+    if (r->lo < 0) {  /* no bound: below every cost */
+        for (int j = 0; j < n; j++) {
+            head[j] = -1.0f;
+        }
+        return;
+    }
+    const float c0 = r->c[r->lo], h0 = r->h[r->lo], c1 = r->c[r->hi], h1 = r->h[r->hi];
+    for (int j = 0; j < n; j++) {
+        const float a = qsim_tfe_term(c0, h0, r->steps, d[j], o[j]);
+        const float b = qsim_tfe_term(c1, h1, r->steps, d[j], o[j]);
+        head[j] = a > b ? a : b;
     }
 }
 
@@ -150,7 +176,7 @@ static int tfe_candidates(const qsim_tfe_params * p, float lo, float hi, float *
     if (p->symmetric) {
         const float top = 2.0f * fmaxf(hi, -lo) / steps, off = (float) -((p->steps + 1) / 2);
         for (int k = 0; k < SYM_DELTAS; k++) {
-            d[k] = fmaxf(top * (float) (k + 1) / (float) (SYM_DELTAS - 1), min_scale), o[k] = off;
+            d[k] = tfe_at_least(top * (float) (k + 1) / (float) (SYM_DELTAS - 1), min_scale), o[k] = off;
         }
         return SYM_DELTAS;
     }
@@ -162,7 +188,7 @@ static int tfe_candidates(const qsim_tfe_params * p, float lo, float hi, float *
         for (int j = 0; j < cols; j++) {
             const float oj = j < p->n_offsets ? p->offsets[j] : seen_off;
             const float a = fmaxf(seen_lo, dk * oj), b = fminf(seen_hi, dk * oj + dk * steps);
-            const float dc = fmaxf((b - a) / steps, min_scale);
+            const float dc = tfe_at_least((b - a) / steps, min_scale);
             d[k * cols + j] = dc, o[k * cols + j] = qsim_tfe_rint(a / dc);
         }
     }
@@ -177,15 +203,22 @@ qsim_status qsim_tfe_search_k(const qsim_tfe_kernels * k, const qsim_tfe_params 
         (!p->symmetric && (p->n_offsets < 1 || p->n_offsets > QSIM_TFE_MAX_OFFSETS || !p->offsets))) {
         return QSIM_INVALID_ARGUMENT;
     }
-    float        d[MAX_CANDS], o[MAX_CANDS];
+    float        d[MAX_CANDS], o[MAX_CANDS], head[MAX_CANDS];
     qsim_tfe_row r;
     tfe_row_init(&r, p, counts, edges);
     const int n = tfe_candidates(p, range_min, range_max, d, o);
-    /* the observed range's candidate first (a good bound), then the others in order */
+    tfe_heads(&r, d, o, n, head);
+    /* the observed range's candidate first (a good bound), then the others in order; a candidate
+     * whose head bound already loses is not summed (the bound stands for its cost, as a pruned
+     * cost's partial sum does) */
     int   best = p->symmetric ? SYM_DELTAS - 2 : (ASYM_DELTAS - 2) * (p->n_offsets + 1) + p->n_offsets;
     float best_cost = k->cost(&r, d[best], o[best], INFINITY, 0);
     for (int j = 0; j < n && !isnan(best_cost); j++) {
-        const float cost = j == best ? best_cost : k->cost(&r, d[j], o[j], best_cost, j > best);
+        const int   later = j > best;
+        const float cost  = j == best ? best_cost
+                            : head[j] > best_cost || (later && head[j] >= best_cost)
+                                ? head[j]
+                                : k->cost(&r, d[j], o[j], best_cost, later);
         if (cost < best_cost || (cost == best_cost && j < best)) {
             best = j, best_cost = cost;
         }

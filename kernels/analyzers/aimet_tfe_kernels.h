@@ -19,7 +19,8 @@
 #pragma GCC optimize("no-trapping-math")
 #endif
 
-#define QSIM_TFE_GAMMA 3.0f
+#define QSIM_TFE_GAMMA      3.0f
+#define QSIM_TFE_BOUND_BINS 128 /* a multiple of every block (4 * lanes) */
 
 /* torch.round (half to even) in float32 without a libm call: below 2^23 the sum with 2^23 rounds
  * to an integer; from 2^23 on every float is one. */
@@ -40,15 +41,21 @@ static inline float qsim_tfe_combine(const float * acc, const int L) {
     return total;
 }
 
+/* The term of the bin at centre c with count h for candidate (d, o): its squared quantization
+ * error (times gamma where clipped) times the count, >= 0 (or NaN). */
+static inline float qsim_tfe_term(float c, float h, float steps, float d, float o) {
+    const float q  = qsim_tfe_rint(c / d - o);
+    const float g  = q < 0.0f || q > steps ? QSIM_TFE_GAMMA : 1.0f;
+    const float qc = q > 0.0f ? (q < steps ? q : steps) : 0.0f;
+    const float e  = (qc + o) * d - c;
+    return ((e * e) * h) * g;
+}
+
 /* Terms of the 4 * L bins at centres c with counts h into the 4 * L accumulators. */
 static inline void qsim_tfe_block(const float * restrict c, const float * restrict h, float steps,
                                   float d, float o, float * restrict acc, const int L) {
     for (int i = 0; i < 4 * L; i++) {
-        const float q  = qsim_tfe_rint(c[i] / d - o);
-        const float g  = q < 0.0f || q > steps ? QSIM_TFE_GAMMA : 1.0f;
-        const float qc = q > 0.0f ? (q < steps ? q : steps) : 0.0f;
-        const float e  = (qc + o) * d - c[i];
-        acc[i] += ((e * e) * h[i]) * g;
+        acc[i] += qsim_tfe_term(c[i], h[i], steps, d, o);
     }
 }
 
@@ -71,7 +78,8 @@ static inline float qsim_tfe_bound(const float * acc, const int L) {
 
 /* The cost with L lanes. Every term is >= 0, so the sum of any of them bounds the cost from
  * below: the lowest 8 summed bins alone first (a clipped candidate's worst errors), then the
- * partial sums after every block; the candidate stops once the bound shows it cannot win. */
+ * partial sums after every QSIM_TFE_BOUND_BINS bins (a bound costs more than a block); the
+ * candidate stops once the bound shows it cannot win. */
 static inline float qsim_tfe_cost_lanes(const qsim_tfe_row * r, float d, float o, float bound,
                                         int later, const int L) {
     float acc[64];
@@ -86,7 +94,7 @@ static inline float qsim_tfe_cost_lanes(const qsim_tfe_row * r, float d, float o
     memset(acc, 0, sizeof acc);
     for (int b = r->first; b < r->end; b += 4 * L) {
         qsim_tfe_block(r->c + b, r->h + b, r->steps, d, o, acc, L);
-        if (b + 4 * L < r->end) {
+        if (b + 4 * L < r->end && (b + 4 * L - r->first) % QSIM_TFE_BOUND_BINS == 0) {
             const float lb = qsim_tfe_bound(acc, L);
             if (lb > bound || (later && lb >= bound)) {
                 return lb;

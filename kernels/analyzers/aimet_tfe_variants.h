@@ -14,13 +14,14 @@
 
 #define QSIM_TFE_SLOTS (QSIM_TFE_BINS + 3) /* the bins, then below lo, above hi, NaN */
 
-/* One histogram as the cost reads it: counts h, bin centres c, and the bins [first, end) that
- * the cost sums (whole blocks of 4 * lanes; the others hold zero counts and add exact zeros). */
+/* One histogram as the cost reads it: counts h, bin centres c, the bins [first, end) that the
+ * cost sums (whole blocks of 4 * lanes; the others hold zero counts and add exact zeros), and
+ * the outermost bins with a count, lo and hi (the search's cheapest bound; lo -1: none). */
 typedef struct qsim_tfe_row {
     const float * h;
     float         c[QSIM_TFE_BINS];
     float         steps;
-    int           lanes, first, end;
+    int           lanes, first, end, lo, hi;
 } qsim_tfe_row;
 
 /* One ISA's loops. cost: the cost of candidate (d, o) summed in torch's order (qsim/aimet_tfe.h),

@@ -84,7 +84,9 @@ def quantize_tensor(quantizer: nn.Module | None, x):
 
 def _quantize_sequence(quantizers: nn.ModuleList, values):
     """Quantize `values[i]` with `quantizers[i]`; values beyond the slots pass through."""
-    slots = quantizers._modules.values()
+    slots = list(quantizers._modules.values())
+    if slots.count(None) == len(slots):  # every slot disabled (most inputs): nothing to do
+        return tuple(values)
     return tuple([quantize_tensor(q, v) for q, v in zip(slots, values)]) + \
         tuple(values[len(slots):])
 
@@ -258,8 +260,10 @@ class QuantizationMixin(ModuleFacts):
         param = self._parameters.get(name)
         if param is None:  # not a registered parameter (a property, or a plain tensor)
             param = getattr(self, name)
-        quantizer = self.param_quantizers._modules.get(name)
-        if for_op and quantizer is not None:
+        quantizer = self._modules["param_quantizers"]._modules.get(name)
+        if quantizer is None:
+            return param
+        if for_op:
             once = quantized_weight_for_op(quantizer, param)
             if once is not None:
                 return once
@@ -267,13 +271,13 @@ class QuantizationMixin(ModuleFacts):
 
     def quantize_inputs(self, args: tuple) -> tuple:
         """Positional arguments quantized by ``input_quantizers`` (slot i <- argument i)."""
-        return _quantize_sequence(self.input_quantizers, args)
+        return _quantize_sequence(self._modules["input_quantizers"], args)
 
     def quantize_outputs(self, out):
         """A tensor output through slot 0; a tuple or list element by element."""
         if isinstance(out, (tuple, list)):
-            return type(out)(_quantize_sequence(self.output_quantizers, out))
-        return _quantize_sequence(self.output_quantizers, (out,))[0]
+            return type(out)(_quantize_sequence(self._modules["output_quantizers"], out))
+        return _quantize_sequence(self._modules["output_quantizers"], (out,))[0]
 
     def forward(self, *args, **kwargs):
         """Quantize inputs, run :meth:`quantized_forward`, quantize outputs.
@@ -282,8 +286,9 @@ class QuantizationMixin(ModuleFacts):
         can reach is quantized in place instead of into a new tensor (:func:`~torchqsim.nn.overwritable.overwritable`).
         """
         out = self.quantized_forward(*self.quantize_inputs(args), **kwargs)
-        q = self.output_quantizers._modules.get("0")  # slot 0 (ModuleList keys are "0", "1", ...)
-        if getattr(type(q), "forward", None) is QuantizeDequantize.forward and \
+        # slot 0 (ModuleList keys are "0", "1", ...)
+        q = self._modules["output_quantizers"]._modules.get("0")
+        if q is not None and type(q).forward is QuantizeDequantize.forward and \
                 not torch.is_grad_enabled() and plain_eager() and \
                 sys.getrefcount(out) <= SOLE_REFS and overwritable(out):
             return q.forward_into_input(out)
@@ -295,9 +300,10 @@ class QuantizationMixin(ModuleFacts):
         Generic version: the torch module's forward with each quantized parameter swapped into
         the module for the duration of the call. Built-in classes override it.
         """
-        active = {n: q for n, q in self.param_quantizers.items() if q is not None}
-        if not active:
+        slots = self._modules["param_quantizers"]._modules
+        if not slots or list(slots.values()).count(None) == len(slots):
             return super().forward(*args, **kwargs)
+        active = {n: q for n, q in slots.items() if q is not None}
         saved = {n: self._parameters[n] for n in active}
         try:
             for n, q in active.items():

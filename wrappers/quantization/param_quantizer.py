@@ -131,9 +131,9 @@ class ParamQuantizeDequantize(QuantizeDequantize):
         return x, lo, hi, self._key(x, lo, hi), y
 
     def _key(self, x: Tensor, lo: Tensor, hi: Tensor) -> tuple:
-        return (x._version, x.data_ptr(), x.dtype, x.device, tuple(x.shape), x.stride(),
-                lo._version, hi._version, lo.data_ptr(), hi.data_ptr(), self.qmin, self.qmax,
-                self.grid, self.shape)
+        # (the grid holds qmin and qmax; torch.Size compares as a tuple)
+        return (x._version, x.data_ptr(), x.dtype, x.device, x.shape, x.stride(),
+                lo._version, hi._version, lo.data_ptr(), hi.data_ptr(), self.grid, self.shape)
 
     def _still(self, record, x: Tensor) -> bool:
         """Whether neither `x` nor the encoding changed since :meth:`_record` made `record`."""

@@ -278,3 +278,40 @@ TEST(AimetTfeSearch, VariantsMatchThePlainSearch) {
         }
     }
 }
+
+// Histograms the search's head bound (the outermost counted bins' terms) prunes most candidates
+// of: weight-like rows (256 normal values, one far outlier), and counts inside a grown range
+// (later batches widened it to up to 3x the counted span), on 8- and 4-bit grids; every variant
+// still returns the plain search's bits.
+TEST(AimetTfeSearch, HeadBoundKeepsThePlainSearchsChoice) {
+    std::mt19937                    rng(qsim_test::kSeed + 2);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    for (int trial = 0; trial < 24; trial++) {
+        std::vector<float> x(256);
+        for (auto & v : x) {
+            v = normal(rng);
+        }
+        x[trial % 256] = trial % 2 ? 9.0f : -7.0f;  // one outlier
+        const float grow = 1.0f + static_cast<float>(trial % 3);  // the histogram's range / the data's
+        const float mn = grow * *std::min_element(x.begin(), x.end()), mx = grow * *std::max_element(x.begin(), x.end());
+        const float w = (mx - mn) / kBins, edges[2] = { mn, mn + w };
+        std::vector<float> h(kBins);
+        ASSERT_EQ(qsim_tfe_histogram(x.size(), x.data(), mn, mx, h.data()), QSIM_SUCCESS);
+        for (int steps : { 255, 15 }) {
+            const std::vector<float> offs = aimet_offsets(steps);
+            for (int sym : { 0, 1 }) {
+                for (int lanes : { 8, 16 }) {
+                    const qsim_tfe_params p = { steps, sym, lanes, static_cast<int32_t>(offs.size()), offs.data() };
+                    const Range want = spec_search(p, h, edges[0], edges[1], mn, mx);
+                    for (const qsim_tfe_kernels * k : runnable_variants()) {
+                        float lo, hi;
+                        ASSERT_EQ(qsim_tfe_search_k(k, &p, h.data(), edges, mn, mx, &lo, &hi),
+                                  QSIM_SUCCESS);
+                        EXPECT_EQ(lo, want.lo) << k->name << " trial " << trial << " steps " << steps << " sym " << sym;
+                        EXPECT_EQ(hi, want.hi) << k->name << " trial " << trial << " steps " << steps << " sym " << sym;
+                    }
+                }
+            }
+        }
+    }
+}

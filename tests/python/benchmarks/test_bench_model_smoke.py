@@ -18,10 +18,12 @@ QDQ_ROWS = {"qdq_fwd": "fresh", "qdq_fwd_reused": "reused", "qdq_ste": "fresh"}
 def test_quick_run_writes_every_row(tmp_path):
     out = tmp_path / "model.json"
     proc = subprocess.run([sys.executable, str(BENCH), "--quick", "--no-compile", "--threads", "1",
-                           "--models", "bert", "--batches", "1", "--out", str(out)],
+                           "--models", "bert", "--batches", "1", "--clock", "cpu", "--out", str(out)],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    rows = json.loads(out.read_text())["rows"]
+    result = json.loads(out.read_text())
+    assert result["meta"]["clock"] == "cpu"
+    rows = result["rows"]
     got = sorted((r["model"], r["row"]) for r in rows)
     assert got == sorted([("-", r) for r in QDQ_ROWS] + [("bert", r) for r in MODEL_ROWS]), got
     for r in rows:
@@ -31,3 +33,9 @@ def test_quick_run_writes_every_row(tmp_path):
         assert math.isclose(r["ratio"], r["ours_ms"] / r["base_ms"]), r
         if r["row"] == "qdq_ste":
             assert math.isclose(r["torch_speedup"], r["torch_fq_ms"] / r["ours_ms"]), r
+
+
+def test_cpu_clock_needs_one_thread():
+    proc = subprocess.run([sys.executable, str(BENCH), "--clock", "cpu", "--threads", "1,2"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 2 and "--clock cpu counts the calling thread only" in proc.stderr

@@ -120,3 +120,19 @@ def test_quantizers_are_submodules_and_none_slots_pass_exactly():
     assert {"input_quantizers.0", "param_quantizers.bias"} <= names
     assert "param_quantizers.weight" not in names and "output_quantizers.0" not in names
     assert {"input_quantizers.0.min", "param_quantizers.bias.max"} <= set(q.state_dict())
+
+
+def test_disabled_slots_pass_the_arguments_themselves_and_enabled_ones_quantize():
+    """All slots None: the arguments come back as they are (no quantizer is called); a slot set
+    later is used; values beyond the slots always pass through."""
+    q = qnn.QuantizedAdd()
+    x, y = torch.tensor([0.3, -0.7]), torch.tensor([1.1, 0.2])
+    args = (x, y, "extra")
+    passed = q.quantize_inputs(args)
+    assert len(passed) == 3 and all(a is b for a, b in zip(passed, args))
+    assert_same(q(x, y), x + y, "all slots None")
+    q.input_quantizers[1] = quantizer(-1.0, 1.0)
+    got = q.quantize_inputs(args)
+    assert got[0] is x and got[2] == "extra"
+    assert_same(got[1], q.input_quantizers[1](y), "slot 1 quantizes")
+    assert_same(q(x, y), x + q.input_quantizers[1](y), "forward with slot 1")
