@@ -109,6 +109,38 @@ static inline void qsim_ortf_gelu_loop(const float * restrict x, float * restric
     }
 }
 
+/* MLAS's logistic of v (its FMA3 kernel): v clamped to [-18, 18], p / q + 0.5 with p an odd
+ * polynomial of degree 9 and q an even one of degree 10 (Horner in v * v with fma), clamped to
+ * [0, 1]. */
+static inline float qsim_ortf_sigmoid(float v) {
+    v             = v < -18.0f ? -18.0f : v;
+    v             = v > 18.0f ? 18.0f : v;
+    const float s = v * v;
+    float       p = fmaf(s, 4.37031012579801e-11f, 1.15627324459942e-07f);
+    p             = fmaf(p, s, 6.08574864600143e-05f);
+    p             = fmaf(p, s, 8.51377133304701e-03f);
+    p             = fmaf(p, s, 2.48287947061529e-01f);
+    p             = p * v;
+    float q       = fmaf(s, 6.10247389755681e-13f, 5.76102136993427e-09f);
+    q             = fmaf(q, s, 6.29106785017040e-06f);
+    q             = fmaf(q, s, 1.70198817374094e-03f);
+    q             = fmaf(q, s, 1.16817656904453e-01f);
+    q             = fmaf(q, s, 9.93151921023180e-01f);
+    float y       = p / q + 0.5f;
+    y             = y < 0.0f ? 0.0f : y;
+    return y > 1.0f ? 1.0f : y;
+}
+
+/* out[i] = sigmoid(x[i]), or x[i] * sigmoid(x[i]) (SiLU: onnxruntime's Sigmoid then Mul) with
+ * `silu`, for i in [begin, end). */
+static inline void qsim_ortf_sigmoid_loop(const float * restrict x, float * restrict out,
+                                          size_t begin, size_t end, int silu) {
+    for (size_t i = begin; i < end; i++) {
+        const float y = qsim_ortf_sigmoid(x[i]);
+        out[i]        = silu ? x[i] * y : y;
+    }
+}
+
 /* The mean as MLAS's AVX2 kernel sums it: in fp64, 4 lanes (lane l: the indices = l mod 4 of
  * the full groups of 4), folded (l0 + l2) + (l1 + l3), then the tail in order. */
 static inline float qsim_ortf_mean(const float * x, size_t n) {

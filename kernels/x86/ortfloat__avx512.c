@@ -1,7 +1,7 @@
 /*
- * ortfloat__avx512.c: the loops of qsim_ort_layer_norm, qsim_ort_softmax and qsim_ort_gelu
- * (runtime/ortfloat_loop.h) compiled with AVX-512 and FMA, so that fmaf is the vfmadd
- * instruction and the element loops vectorize (qsim/ortfloat.h). The same values as the
+ * ortfloat__avx512.c: the loops of qsim_ort_layer_norm, qsim_ort_softmax, qsim_ort_gelu and
+ * qsim_ort_sigmoid (runtime/ortfloat_loop.h) compiled with AVX-512 and FMA, so that fmaf is the
+ * vfmadd instruction and the element loops vectorize (qsim/ortfloat.h). The same values as the
  * portable variant: every operation is the same fp32 operation.
  */
 #include "runtime/ortfloat_loop.h"
@@ -10,6 +10,7 @@ void qsim_ort_layer_norm_avx512(const float * x, const float * gamma, const floa
                                 float eps, float * out, size_t d, size_t r0, size_t r1);
 void qsim_ort_softmax_avx512(const float * x, float * out, size_t d, size_t r0, size_t r1);
 void qsim_ort_gelu_avx512(const float * x, float * out, size_t begin, size_t end);
+void qsim_ort_sigmoid_avx512(const float * x, float * out, size_t begin, size_t end, int silu);
 
 void qsim_ort_layer_norm_avx512(const float * x, const float * gamma, const float * beta,
                                 float eps, float * out, size_t d, size_t r0, size_t r1) {
@@ -22,4 +23,8 @@ void qsim_ort_softmax_avx512(const float * x, float * out, size_t d, size_t r0, 
 
 void qsim_ort_gelu_avx512(const float * x, float * out, size_t begin, size_t end) {
     qsim_ortf_gelu_loop(x, out, begin, end);
+}
+
+void qsim_ort_sigmoid_avx512(const float * x, float * out, size_t begin, size_t end, int silu) {
+    qsim_ortf_sigmoid_loop(x, out, begin, end, silu);
 }

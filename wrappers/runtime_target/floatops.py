@@ -1,7 +1,7 @@
 """onnxruntime's float kernels in the target mode (docs/runtime_target.md §2).
 
 Between a DequantizeLinear and a QuantizeLinear that onnxruntime does not fuse (every 16-bit
-activation; LayerNorm and GELU at any bit width) its CPU execution provider runs float kernels
+activation; LayerNorm, GELU and SiLU at any bit width) its CPU execution provider runs float kernels
 whose fp32 arithmetic differs from torch's by a rounding now and then, which moves a point of
 a fine (16-bit) output grid. In the target mode these modules compute onnxruntime's kernels bit
 for bit (:mod:`.native`, kernels/include/qsim/ortfloat.h):
@@ -11,7 +11,11 @@ for bit (:mod:`.native`, kernels/include/qsim/ortfloat.h):
   it into onnxruntime's SkipLayerNormalization);
 - ``gelu``: a ``GELU`` with ``approximate="none"`` whose input a DequantizeLinear feeds (a float
   ``Add`` before it may become BiasGelu);
-- ``softmax``: a ``Softmax`` that is no ``softmax`` group (QLinearSoftmax, :mod:`.groups`).
+- ``softmax``: a ``Softmax`` that is no ``softmax`` group (QLinearSoftmax, :mod:`.groups`);
+- ``silu``: a ``SiLU`` whose input a DequantizeLinear feeds (exported as Sigmoid then Mul);
+- ``sigmoid``: a ``Sigmoid`` whose output its own quantizer quantizes, not on a full 8-bit grid
+  (a QuantizeLinear after it keeps it out of onnxruntime's QuickGelu fusion; on an 8-bit grid
+  onnxruntime may run its QLinearSigmoid lookup table instead).
 
 Each runs on fp32 CPU tensors in eval mode without autograd; otherwise (training, grad enabled,
 another dtype or device) the module computes the reference, as it does in reference mode.
@@ -27,13 +31,14 @@ import functools
 import torch
 
 from . import native
-from .groups import _source_quantizer
-from ..nn.activation import QuantizedGELU, QuantizedSoftmax
+from .groups import _activation_ok, _source_quantizer
+from ..nn.activation import QuantizedGELU, QuantizedSigmoid, QuantizedSiLU, QuantizedSoftmax
 from ..nn.normalization import QuantizedLayerNorm
 
 __all__ = ["find_float_ops", "install", "uninstall"]
 
-_KINDS = {QuantizedLayerNorm: "layer_norm", QuantizedGELU: "gelu", QuantizedSoftmax: "softmax"}
+_KINDS = {QuantizedLayerNorm: "layer_norm", QuantizedGELU: "gelu", QuantizedSoftmax: "softmax",
+          QuantizedSiLU: "silu", QuantizedSigmoid: "sigmoid"}
 
 
 def _kind(op, groups: dict) -> str | None:
@@ -44,14 +49,17 @@ def _kind(op, groups: dict) -> str | None:
         return kind if getattr(op.module, "dim", None) is not None else None
     if kind == "gelu" and op.module.approximate != "none":
         return None
+    if kind == "sigmoid":  # its Q keeps it out of QuickGelu; QLinearSigmoid takes 8-bit grids
+        q = op.module.output_quantizers[0]
+        return kind if q is not None and not _activation_ok(q) else None
     return kind if _source_quantizer(op, 0) is not None else None
 
 
 def find_float_ops(graph, groups: dict) -> dict[str, str]:
-    """Module path -> kind (``layer_norm``, ``gelu``, ``softmax``) of every op of `graph` (the
-    sim's :class:`~torchqsim.graph.ModuleGraph`) that onnxruntime runs as one of its float
-    kernels, given the fused `groups` (:func:`.groups.find_groups`); empty when torchqsim._C
-    predates the kernels."""
+    """Module path -> kind (``layer_norm``, ``gelu``, ``softmax``, ``silu``, ``sigmoid``) of
+    every op of `graph` (the sim's :class:`~torchqsim.graph.ModuleGraph`) that onnxruntime runs
+    as one of its float kernels, given the fused `groups` (:func:`.groups.find_groups`); empty
+    when torchqsim._C predates the kernels."""
     if not native.has_float_kernels():
         return {}
     found = {}
@@ -67,6 +75,8 @@ def _compute(module, kind: str, x):
         return native.softmax(x, module.dim)
     if kind == "gelu":
         return native.gelu(x)
+    if kind in ("sigmoid", "silu"):
+        return native.sigmoid(x, kind == "silu")
     weight = module.quantized_param("weight") if module.weight is not None else None
     bias = module.quantized_param("bias") if module.bias is not None else None
     return native.layer_norm(x, tuple(module.normalized_shape), weight, bias, module.eps)

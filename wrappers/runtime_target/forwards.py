@@ -21,6 +21,7 @@ from torch import Tensor
 from . import arithmetic as ar
 from . import native
 from .groups import FusedGroup
+from ..nn.elementwise import QuantizedAddMm
 
 __all__ = ["install", "uninstall"]
 
@@ -204,17 +205,19 @@ def _softmax(module, group, x):
 def _matmulnbits(module, group, x):
     """MatMulNBits of a Linear with an 8-bit weight (:func:`.arithmetic.matmul_nbits`) on an
     input of 3+ dims (a 2-D input exports as a Gemm, which onnxruntime runs in float: the
-    reference); the bias as onnxruntime's int32 DequantizeLinear gives it when a
+    reference), or of an ``AddMm`` (2-D, its ``(in, out)`` weight transposed); the bias as onnxruntime's int32 DequantizeLinear gives it when a
     DequantizeLinear feeds the input and a QuantizeLinear reads the output (its bias
     quantization pass needs the ``DQ -> MatMul -> Add -> Q`` group; measured: a ReLU between
     keeps the float bias): :func:`.arithmetic.quantized_bias` times the product scale, in fp32."""
-    if x.dim() < 3:
+    transposed = isinstance(module, QuantizedAddMm)  # its weight is (in, out)
+    if x.dim() < 3 and not transposed:
         return _reference(module, (x,), {})
     x = module.quantize_inputs((x,))[0]
     w_q = group.inputs[1]
     w_scale, w_zp = _params(w_q)
     w_scale = w_scale.reshape(-1)
     weight = module.quantized_param("weight")
+    weight = weight.t() if transposed else weight
     w_int = ar.grid_integers(weight, w_scale.reshape(-1, 1) if w_scale.numel() > 1 else w_scale)
     bias = module.quantized_param("bias") if module.bias is not None else None
     if bias is not None and group.inputs[0] is not None and group.output is not None:

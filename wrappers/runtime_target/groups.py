@@ -13,7 +13,8 @@ the groups it replicates, each as a :class:`FusedGroup`:
 - ``matmulnbits``: a ``Linear`` with an 8-bit weight (int8/uint8, per-tensor or per output
   channel) that is no ``gemm`` group (16-bit or float activations), applied to inputs of 3 or
   more dims (exported as ``MatMul`` [+ ``Add``]; a 2-D ``Gemm`` stays float) -> ``MatMulNBits``
-  (8 bits, block size 32, int8 compute), whatever quantizes its input and output.
+  (8 bits, block size 32, int8 compute), whatever quantizes its input and output; likewise an
+  ``AddMm`` (``MatMul`` + ``Add``, GPT-2's Conv1D) with no 8-bit activation.
 
 Conditions (the selectors' checks, on the sim's quantizers): every input is read through a
 DequantizeLinear, i.e. the module's own input quantizer or the output quantizer of its
@@ -38,8 +39,8 @@ from ..graph.nodes import Producer
 from ..nn.activation import QuantizedReLU, QuantizedSoftmax
 from ..nn.conv import QuantizedConv1d, QuantizedConv2d
 from ..nn.dropout import QuantizedDropout
-from ..nn.elementwise import (QuantizedAdd, QuantizedDivide, QuantizedMatMul, QuantizedMultiply,
-                              QuantizedSubtract)
+from ..nn.elementwise import (QuantizedAdd, QuantizedAddMm, QuantizedDivide, QuantizedMatMul,
+                              QuantizedMultiply, QuantizedSubtract)
 from ..nn.linear import QuantizedLinear
 from ..nn.pooling import QuantizedMaxPool1d, QuantizedMaxPool2d
 from ..nn.shape import QuantizedFlatten
@@ -112,13 +113,16 @@ def _activation_ok(q) -> bool:
     return _is_int(q) and q.shape == () and (q.qmin, q.qmax) in _FULL_8BIT
 
 
-def _weight_ok(q, module: nn.Module) -> bool:
+def _weight_ok(q, module: nn.Module, axis: int = 0) -> bool:
+    """An integer weight quantizer of 5 to 8 bits, per-tensor or symmetric per output channel
+    (on `axis` of the weight: 0, or 1 for an ``AddMm``'s ``(in, out)`` weight)."""
     if not (_is_int(q) and q.qmin >= -128 and q.qmax <= 255 and q.qmax - q.qmin > 15):
         return False
     if q.shape == ():
         return True
-    channels = module.weight.shape[0]
-    return q.symmetric and q.shape[0] == channels and all(s == 1 for s in q.shape[1:])
+    channels = module.weight.shape[axis]
+    return q.symmetric and len(q.shape) > axis and q.shape[axis] == channels and all(
+        n == 1 for i, n in enumerate(q.shape) if i != axis)
 
 
 def _moves_only(node, target) -> bool:
@@ -173,8 +177,9 @@ def _source_quantizer(op, index: int):
     return None
 
 
-def _output_quantizer(op):
-    """``(quantizer, through_relu)`` of the QuantizeLinear after `op`, or ``(None, False)``."""
+def _output_quantizer(op, grid_ok=_activation_ok):
+    """``(quantizer, through_relu)`` of the QuantizeLinear after `op`, or ``(None, False)``; a
+    ReLU's quantizer must satisfy `grid_ok` (by default a full 8-bit grid)."""
     if op.module.output_quantizers[0] is not None:
         return op.module.output_quantizers[0], False
     consumers = op.consumers[0] if op.consumers else []
@@ -184,19 +189,20 @@ def _output_quantizer(op):
     if type(relu) is not QuantizedReLU or relu.input_quantizers[0] is not None:
         return None, False
     q = relu.output_quantizers[0]
-    if q is None or not _activation_ok(q) or float(q.get_zero_point()) != q.qmin:
+    if q is None or not grid_ok(q) or float(q.get_zero_point()) != q.qmin:
         return None, False
     return q, True
 
 
-def _nbits_group(op, rank: int) -> FusedGroup | None:
-    """The ``matmulnbits`` group of a Linear that is no ``gemm`` group, or None: an input of
-    `rank` 3 or more (a 2-D Linear exports as a Gemm, which onnxruntime runs in float), its weight
+def _nbits_group(op, rank: int, axis: int = 0) -> FusedGroup | None:
+    """The ``matmulnbits`` group of a Linear that is no ``gemm`` group (or of an ``AddMm``,
+    weight channels on `axis` 1), or None: an input of `rank` 3 or more (a 2-D Linear exports as
+    a Gemm, which onnxruntime runs in float; ``addmm`` exports as MatMul + Add), its weight
     quantizer on a full 8-bit grid (per-tensor, or symmetric per output channel) and no bias
     quantizer (onnxruntime quantizes the float bias to int32 when a DequantizeLinear feeds the
     input, as for QGemm)."""
     weight = op.module.param_quantizers["weight"]
-    if rank < 3 or weight is None or not _weight_ok(weight, op.module) or \
+    if rank < 3 or weight is None or not _weight_ok(weight, op.module, axis) or \
             (weight.qmin, weight.qmax) not in _FULL_8BIT:
         return None
     quantizers = op.module.param_quantizers
@@ -208,7 +214,23 @@ def _nbits_group(op, rank: int) -> FusedGroup | None:
                       output, False)
 
 
+def _addmm_group(op) -> FusedGroup | None:
+    """An ``AddMm`` (GPT-2's Conv1D: ``MatMul`` + ``Add`` of an ``(in, out)`` weight) with no
+    activation on a full 8-bit grid: onnxruntime rewrites it into MatMulNBits like a 3-D Linear.
+    With 8-bit activations onnxruntime fuses it into QGemm, which is not replicated for it (the
+    reference)."""
+    source, output = _source_quantizer(op, 0), op.module.output_quantizers[0]
+    if _activation_ok(source) or _activation_ok(output):
+        return None
+    group = _nbits_group(op, 3, axis=1)
+    if group is not None and output is None:  # a ReLU onnxruntime removes before its Q: the
+        group.output, group.through_relu = _output_quantizer(op, _is_int)  # bias goes int32
+    return group
+
+
 def _group(op, saturates: bool, rank: int) -> FusedGroup | None:
+    if type(op.module) is QuantizedAddMm:
+        return _addmm_group(op)
     kind = _KINDS.get(type(op.module))
     if kind is None or getattr(op.module, "padding_mode", "zeros") != "zeros":
         return None

@@ -1,7 +1,7 @@
 /*
  * ortfloat.h: the float kernels onnxruntime's CPU execution provider runs between a
- * DequantizeLinear and a QuantizeLinear that it does not fuse (16-bit activations; LayerNorm and
- * GELU at any bit width), as onnxruntime 1.32 computes them on x86-64 with AVX-512F
+ * DequantizeLinear and a QuantizeLinear that it does not fuse (16-bit activations; LayerNorm,
+ * GELU and SiLU at any bit width), as onnxruntime 1.32 computes them on x86-64 with AVX-512F
  * (docs/runtime_target.md §2; torchqsim's onnxruntime target mode). Every step is one fp32
  * operation (fmaf: one rounding, as vfmadd; compiled without contraction), in onnxruntime's
  * order, so the results are bit for bit onnxruntime's, in the portable variant and the AVX-512
@@ -32,6 +32,10 @@
  * polynomial after reducing by k = round(r * log2(e)) (the 0x1.8p23 shift), times 2^k; the sign
  * of t copied back; y = fp32(0.5 * x) * (erf + 1).
  *
+ * Sigmoid (MLAS's logistic, FMA3 kernel): v = x clamped to [-18, 18]; p = v * (Horner in v * v
+ * of 4 odd coefficients, fma), q = Horner in v * v of 6 even ones (fma); y = p / q + 0.5 clamped
+ * to [0, 1]. SiLU (onnxruntime's Sigmoid then Mul): y = x * sigmoid(x).
+ *
  * Example (Softmax): x = {0, 0} -> m = 0, both e = 1 exactly (k = 0, p = 1), sum = 1 + 1 = 2,
  * y = {0.5, 0.5}. LayerNorm (d = 2 < 8: Welford): x = {1, 3}, gamma = {1, 1}, no beta, eps =
  * 0 -> mean 1 then 2, m2 = 0 + 2 * (3 - 2) = 2, std = sqrt(2 / 2) = 1, y = {-1, 1}.
@@ -61,6 +65,10 @@ qsim_status qsim_ort_softmax(const float * x, float * out, size_t d, size_t row_
  * masked) for i in [begin, end). QSIM_INVALID_ARGUMENT for a NULL pointer. */
 qsim_status qsim_ort_gelu(const float * x, float * out, size_t begin, size_t end);
 
+/* out[i] = sigmoid(x[i]), or x[i] * sigmoid(x[i]) when silu is non-zero, for i in [begin, end).
+ * QSIM_INVALID_ARGUMENT for a NULL pointer. */
+qsim_status qsim_ort_sigmoid(const float * x, float * out, size_t begin, size_t end, int silu);
+
 /* The portable variants (fmaf; the reference the tests compare the dispatched AVX-512 variant
  * with): the same arguments, checks and values. */
 qsim_status qsim_ort_layer_norm_ref(const float * x, const float * gamma, const float * beta,
@@ -69,5 +77,7 @@ qsim_status qsim_ort_layer_norm_ref(const float * x, const float * gamma, const 
 qsim_status qsim_ort_softmax_ref(const float * x, float * out, size_t d, size_t row_begin,
                                  size_t row_end);
 qsim_status qsim_ort_gelu_ref(const float * x, float * out, size_t begin, size_t end);
+qsim_status qsim_ort_sigmoid_ref(const float * x, float * out, size_t begin, size_t end,
+                                 int silu);
 
 #endif /* QSIM_ORTFLOAT_H */

@@ -1,10 +1,11 @@
 """onnxruntime's CPU float kernels in the target mode (docs/runtime_target.md §2): LayerNorm,
-Softmax and Gelu between a DequantizeLinear and a QuantizeLinear.
+Softmax, Gelu, Sigmoid and SiLU between a DequantizeLinear and a QuantizeLinear.
 
 Oracle: onnxruntime itself, one node (LayerNormalization opset 17, Softmax opset 13, Gelu opset
-20) on random data with a fixed seed: rows of every length from 1 to 69 and 768 (every tail of
-MLAS's 4-, 8- and 16-lane loops), values from 1e-3 to 1e3 with offsets, -inf in Softmax rows,
-1 and 4 onnxruntime threads; every output bit for bit. torch's own kernels differ from
+20, Sigmoid; SiLU as Sigmoid then Mul, as torch exports it) on random data with a fixed seed:
+rows of every length from 1 to 69 and 768 (every tail of MLAS's 4-, 8- and 16-lane loops),
+values from 1e-3 to 1e3 with offsets, -inf in Softmax rows, 1 and 4 onnxruntime threads; every
+output bit for bit. torch's own kernels differ from
 onnxruntime on the same data (asserted: the comparisons can fail). The kernels reproduce MLAS's
 x86-64 AVX-512F / AVX2 variants: on other CPUs onnxruntime runs other ones, so the comparisons
 need this CPU feature. The models: tests/python/runtime_target/test_runtime_target_transformers.py
@@ -36,9 +37,14 @@ _LENGTHS = list(range(1, 70)) + [768]
 
 
 def _onnxruntime(op: str, opset: int, inputs: dict, threads: int, **attrs) -> np.ndarray:
-    node = helper.make_node(op, list(inputs), ["y"], **attrs)
+    """One `op` node on `inputs` (op "SiLU": Sigmoid then Mul by the input)."""
+    if op == "SiLU":
+        nodes = [helper.make_node("Sigmoid", ["x"], ["s"]),
+                 helper.make_node("Mul", ["x", "s"], ["y"])]
+    else:
+        nodes = [helper.make_node(op, list(inputs), ["y"], **attrs)]
     graph = helper.make_graph(
-        [node], "g", [helper.make_tensor_value_info(n, TensorProto.FLOAT, list(v.shape))
+        nodes, "g", [helper.make_tensor_value_info(n, TensorProto.FLOAT, list(v.shape))
                       for n, v in inputs.items()],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
@@ -115,6 +121,20 @@ def test_gelu_equals_onnxruntime_bit_for_bit(threads):
     assert torch_differs >= 5
 
 
+@pytest.mark.parametrize("op", ["Sigmoid", "SiLU"])
+def test_sigmoid_and_silu_equal_onnxruntime_bit_for_bit(op):
+    rng = np.random.default_rng(4)
+    torch_differs = 0
+    for n in [1, 3, 8, 15, 16, 17, 33, 1000, 20000]:
+        x = (rng.standard_normal(n) * rng.choice([0.01, 1.0, 5.0, 30.0], n)).astype(np.float32)
+        expected = _onnxruntime(op, 17, {"x": x}, 1)
+        got = native.sigmoid(torch.from_numpy(x), op == "SiLU")
+        assert np.array_equal(_bits(got), _bits(expected)), f"n={n}"
+        ref = (F.silu if op == "SiLU" else torch.sigmoid)(torch.from_numpy(x))
+        torch_differs += int(not np.array_equal(_bits(ref), _bits(expected)))
+    assert torch_differs >= 5
+
+
 def test_kernels_reject_bad_input_naming_the_argument():
     with pytest.raises(RuntimeError, match="ort_layer_norm: gamma must have shape"):
         torch.ops.qsim.ort_layer_norm(torch.zeros(2, 3), torch.ones(4), None, 1e-5)
@@ -131,6 +151,7 @@ def test_opcheck():
     torch.library.opcheck(torch.ops.qsim.ort_layer_norm, (x, torch.randn(40), None, 1e-5))
     torch.library.opcheck(torch.ops.qsim.ort_softmax, (x,))
     torch.library.opcheck(torch.ops.qsim.ort_gelu, (x.reshape(2, 3, 40),))
+    torch.library.opcheck(torch.ops.qsim.ort_sigmoid, (x, True))
 
 
 class _Block(nn.Module):

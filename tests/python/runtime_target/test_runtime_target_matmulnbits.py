@@ -131,3 +131,44 @@ def test_w8a16_linears_equal_onnxruntime_matmulnbits_bit_for_bit(config):
     assert torch.equal(got[0], hidden) and not torch.equal(reference[0], hidden)
     report = sim.compare_with_runtime(x, verbose=False)
     assert all(t.bit_equal == 1.0 for t in report.tensors if not t.name.startswith("head"))
+
+
+class _Conv1DMlp(nn.Module):
+    """GPT-2's Conv1D twice: ``torch.addmm(bias, x.view(-1, in), weight)`` with an ``(in, out)``
+    weight, exported as MatMul + Add: MatMulNBits in onnxruntime although the product is 2-D."""
+
+    def __init__(self):
+        super().__init__()
+        self.w1, self.b1 = nn.Parameter(torch.randn(96, 80) / 10), nn.Parameter(torch.randn(80))
+        self.w2, self.b2 = nn.Parameter(torch.randn(80, 48) / 9), nn.Parameter(torch.randn(48))
+
+    def forward(self, x):
+        h = torch.relu(torch.addmm(self.b1, x.view(-1, 96), self.w1))
+        return torch.addmm(self.b2, h, self.w2).view(x.shape[0], x.shape[1], 48)
+
+
+@pytest.mark.parametrize("config", ["default", "per_channel"])
+def test_w8a16_addmm_equals_onnxruntime_matmulnbits_bit_for_bit(config):
+    torch.manual_seed(0)
+    x = torch.randn(4, 32, 96)
+    sims = {}
+    for bits in (8, 16):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sims[bits] = QuantizationSimModel(_Conv1DMlp().eval(), x, quant_scheme="tf",
+                                              default_param_bw=8, default_output_bw=bits,
+                                              config_file=config)
+        sims[bits].compute_encodings(lambda m: m(x))
+    # 8-bit activations: onnxruntime fuses QGemm, not replicated for AddMm (the reference)
+    assert sims[8].set_target("onnxruntime") == []
+    sim = sims[16]
+    with torch.no_grad():
+        reference = sim.model(x)
+    assert len(sim.set_target("onnxruntime")) == 2
+    with torch.no_grad():
+        got = sim.model(x)
+    expected, nodes = run_optimized(sim, x)
+    assert [n.op_type for n in nodes].count("MatMulNBits") == 2
+    assert torch.equal(got, expected[0]) and not torch.equal(reference, expected[0])
+    report = sim.compare_with_runtime(x, verbose=False)
+    assert report.first_divergent is None
