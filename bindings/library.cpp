@@ -94,5 +94,10 @@ TORCH_LIBRARY(qsim, m) {
     m.def("ort_softmax(Tensor x) -> Tensor", tags);
     m.def("ort_gelu(Tensor x) -> Tensor", tags);
     m.def("ort_sigmoid(Tensor x, bool silu) -> Tensor", tags);
+    // onnxruntime's CPU float Gemm (transB = 1) and Conv in MLAS's fp32 accumulation order
+    // (ortconv_cpu.cpp): x (M, K), w (N, K) -> (M, N); x (B, C, H, W), w (O, C / g, kh, kw).
+    m.def("ort_gemm(Tensor x, Tensor w, Tensor? bias) -> Tensor", tags);
+    m.def("ort_conv2d(Tensor x, Tensor w, Tensor? bias, int[] stride, int[] padding, "
+          "int[] dilation, int groups) -> Tensor", tags);
     m.set_python_module("torchqsim.ops");  // back to the default for any later definitions
 }

@@ -1,6 +1,6 @@
 """Fake (meta) registrations of the onnxruntime target mode's ops (bindings/satmm_cpu.cpp,
 bindings/matmulnbits_cpu.cpp, bindings/qladd_cpu.cpp, bindings/requant_cpu.cpp,
-bindings/ortfloat_cpu.cpp).
+bindings/ortfloat_cpu.cpp, bindings/ortconv_cpu.cpp).
 
 ``u8s8_pair_saturated_matmul(a, w) -> out``: ``a`` (R, K) uint8, ``w`` (N, K) int8, ``out`` (R, N)
 int32, ``out[r, j] = sum_p clamp(a[r, 2p] * w[j, 2p] + a[r, 2p + 1] * w[j, 2p + 1], -32768, 32767)``
@@ -25,6 +25,10 @@ hi) * y_scale`` (kernels/include/qsim/requant.h), the multiplier shared or one p
 silu)``: onnxruntime's CPU float LayerNormalization and Softmax over the rows of a 2-D float32
 ``x``, its exact Gelu and its Sigmoid (``silu``: times ``x``) of each element, bit for bit
 (kernels/include/qsim/ortfloat.h); same shape out.
+
+``ort_gemm(x, w, bias)``, ``ort_conv2d(x, w, bias, stride, padding, dilation, groups)``:
+onnxruntime's CPU float Gemm (``x @ w.T + bias``, x (M, K), w (N, K)) and 2-D Conv (zeros
+padding) in MLAS's fp32 summation order (kernels/include/qsim/ortconv.h), bit for bit.
 
 Example::
 
@@ -91,6 +95,20 @@ if hasattr(torch.ops.qsim, "qlinear_add_dq"):
     torch.library.register_fake("qsim::qlinear_add_dq")(_qlinear_add_dq_fake)
 if hasattr(torch.ops.qsim, "requantize_dq"):
     torch.library.register_fake("qsim::requantize_dq")(_requantize_dq_fake)
+def _ort_gemm_fake(x, w, bias):
+    torch._check(x.dim() == 2 and w.dim() == 2, lambda: "x and w must be 2-D")
+    return x.new_empty((x.shape[0], w.shape[0]))
+
+
+def _ort_conv2d_fake(x, w, bias, stride, padding, dilation, groups):
+    size = [(x.shape[2 + i] + 2 * padding[i] - dilation[i] * (w.shape[2 + i] - 1) - 1)
+            // stride[i] + 1 for i in (0, 1)]
+    return x.new_empty((x.shape[0], w.shape[0], *size))
+
+
+if hasattr(torch.ops.qsim, "ort_gemm"):
+    torch.library.register_fake("qsim::ort_gemm")(_ort_gemm_fake)
+    torch.library.register_fake("qsim::ort_conv2d")(_ort_conv2d_fake)
 for _name in ("ort_layer_norm", "ort_softmax", "ort_gelu", "ort_sigmoid"):
     if hasattr(torch.ops.qsim, _name):
         torch.library.register_fake(f"qsim::{_name}")(_same_shape_fake)

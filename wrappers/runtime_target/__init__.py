@@ -4,7 +4,8 @@
 provider fuses into integer kernels at its default optimization level (QLinearConv, QGemm,
 QLinearMatMul, QLinearAdd, QLinearMul, QLinearSoftmax, MatMulNBits; :mod:`.groups` says which)
 compute with onnxruntime's integer arithmetic (:mod:`.arithmetic`), and the LayerNorm, Softmax
-and GELU modules onnxruntime runs as float kernels compute those bit for bit (:mod:`.floatops`);
+and GELU modules onnxruntime runs as float kernels compute those bit for bit (:mod:`.floatops`),
+as do its float Conv and Gemm (:mod:`.floatconv`);
 ``sim.set_target("reference")`` restores the float reference semantics of Q/DQ (what
 onnxruntime computes with graph optimizations off). ``export`` is the same in both.
 ``sim.compare_with_runtime(inputs)`` (:mod:`.compare`) runs the exported model in onnxruntime
@@ -30,7 +31,7 @@ Example::
 
 import contextlib
 
-from . import floatops, forwards
+from . import floatconv, floatops, forwards
 from .groups import FusedGroup, find_groups
 
 __all__ = ["TARGETS", "set_target", "reference_semantics", "FusedGroup", "find_groups"]
@@ -75,12 +76,14 @@ def _install(sim, saturation) -> list[str]:
     groups = find_groups(sim.graph, saturation, getattr(sim, "_input_ranks", None))
     forwards.install(sim.model, groups)
     floatops.install(sim.model, floatops.find_float_ops(sim.graph, groups))
+    floatconv.install(sim.model, floatconv.find_float_convs(sim.graph, groups))
     return list(groups)
 
 
 def _uninstall(model) -> None:
     forwards.uninstall(model)
     floatops.uninstall(model)
+    floatconv.uninstall(model)
 
 
 @contextlib.contextmanager

@@ -85,18 +85,25 @@ def test_target_mode_equals_onnxruntime_default_optimizations_bit_for_bit(config
 
 
 @pytest.mark.parametrize("config", ["default", "per_channel"])
-def test_w8a16_onnxruntime_fuses_nothing_and_float_convs_stay_within_one_step(config):
+def test_w8a16_onnxruntime_fuses_nothing_and_float_convs_equal_mlas_bit_for_bit(config):
     """16-bit activations: onnxruntime's CPU EP fuses no QLinear kernel (its selectors refuse
-    16-bit types) and runs float Conv/Gemm, whose fp32 summation order differs from torch's:
-    the target mode is the reference, at most one step of the output grid from onnxruntime."""
+    16-bit types) and runs float Conv/Gemm in MLAS's fp32 summation order, which the target
+    mode replicates (runtime_target/floatconv.py): every quantized tensor and the output equal
+    onnxruntime's, where the reference (torch's order) is a step of the 16-bit grid off."""
     sim, x = _sim(config, output_bw=16)
     assert sim.set_target("onnxruntime") == []
     expected, types = _onnxruntime(sim, x, ort.GraphOptimizationLevel.ORT_ENABLE_ALL)
     assert not any(t.startswith("QLinear") or t == "QGemm" for t in types)
+    assert types.count("Conv") == 6 and types.count("Gemm") == 1
     with torch.no_grad():
         got = sim.model(x)
-    steps = (got - expected).abs().max() / sim.model.fc.output_quantizers[0].get_scale()
-    assert steps.item() <= 1.0 + 1e-3
+    assert torch.equal(got, expected)
+    report = sim.compare_with_runtime(x, verbose=False)
+    assert report.first_divergent is None and report.outputs == [1.0]
+    assert len(report.tensors) >= 10 and all(t.bit_equal == 1.0 for t in report.tensors)
+    sim.set_target("reference")
+    with torch.no_grad():
+        assert not torch.equal(sim.model(x), expected)
 
 
 def test_reference_mode_differs_from_default_and_equals_optimizations_off():

@@ -1,0 +1,96 @@
+"""onnxruntime's float Conv and Gemm in the target mode (runtime_target/floatconv.py,
+kernels/include/qsim/ortconv.h).
+
+Oracle: onnxruntime itself (CPU, default optimizations) on one-node Conv and Gemm graphs whose
+weight and bias are graph inputs (as after a DequantizeLinear: no prepacking, no NCHWc layout),
+random data from a fixed seed, bit for bit; torch's conv2d / linear differ on most outputs
+(asserted, so that the shapes exercise the summation order). Shapes: the SmallResNet's
+(tests/python/runtime_target/test_runtime_target.py), K above MLAS's K block (128, or up to
+1024 when N is small), strides, padding, groups, 1x1 (MLAS's direct GEMM), without bias, one
+image on one thread. The CNN end to end: test_runtime_target.py (W8A16).
+"""
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+import torch.nn.functional as F
+from onnx import TensorProto, helper
+
+from torchqsim.runtime_target import floatconv
+
+pytestmark = pytest.mark.skipif(not floatconv.has_kernels(), reason="torchqsim._C predates "
+                                "qsim::ort_conv2d (rebuild)")
+
+
+def _onnxruntime(node, feeds: dict, threads: int = 0) -> torch.Tensor:
+    inputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, v.shape) for n, v in feeds.items()]
+    output = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    model = helper.make_model(helper.make_graph([node], "g", inputs, [output]),
+                              opset_imports=[helper.make_opsetid("", 17)])
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    session = ort.InferenceSession(model.SerializeToString(), options,
+                                   providers=["CPUExecutionProvider"])
+    return torch.from_numpy(session.run(None, {n: v.numpy() for n, v in feeds.items()})[0])
+
+
+CONVS = [  # (batch, in, size, out, kernel, stride, pad, groups, bias, threads)
+    (2, 3, 16, 8, 3, 1, 1, 1, True, 0),     # the ResNet's stem: K = 27
+    (2, 8, 16, 16, 3, 2, 1, 1, True, 0),    # its downsampling: K = 72, stride 2
+    (2, 16, 8, 16, 3, 1, 1, 1, True, 0),    # its blocks: K = 144 > 128
+    (2, 64, 12, 32, 3, 1, 1, 1, False, 0),  # K = 576: three blocks of 256, no bias
+    (1, 64, 12, 32, 3, 1, 1, 1, True, 1),   # one image, one thread
+    (2, 32, 8, 32, 1, 1, 0, 1, True, 0),    # 1x1: MLAS's direct GEMM
+    (2, 300, 6, 8, 1, 1, 0, 1, True, 0),    # 1x1, K = 300
+    (2, 16, 8, 32, 3, 1, 1, 2, True, 0),    # two groups
+    (1, 200, 5, 4, 3, 1, 1, 1, True, 1),    # K = 1800, N = 25: blocks of 1024
+]
+
+
+@pytest.mark.parametrize("batch,cin,size,cout,k,stride,pad,groups,bias,threads", CONVS)
+def test_conv_equals_onnxruntime(batch, cin, size, cout, k, stride, pad, groups, bias, threads):
+    g = torch.Generator().manual_seed(cin * 1000 + cout)
+    x = torch.randn(batch, cin, size, size, generator=g)
+    w = torch.randn(cout, cin // groups, k, k, generator=g)
+    b = torch.randn(cout, generator=g) if bias else None
+    feeds = {"x": x, "w": w, **({"b": b} if bias else {})}
+    node = helper.make_node("Conv", list(feeds), ["y"], strides=[stride] * 2, pads=[pad] * 4,
+                            group=groups)
+    expected = _onnxruntime(node, feeds, threads)
+    got = floatconv.conv(x, w, b, (stride, stride), (pad, pad), (1, 1), groups)
+    assert torch.equal(got, expected)
+    torch_conv = F.conv2d(x, w, b, stride, pad, 1, groups)
+    assert cin * k * k <= 32 or not torch.equal(torch_conv, expected)
+
+
+def test_conv1d_is_promoted_to_2d_as_onnxruntime_does():
+    g = torch.Generator().manual_seed(3)
+    x, w, b = torch.randn(2, 40, 30, generator=g), torch.randn(16, 40, 5, generator=g), None
+    node = helper.make_node("Conv", ["x", "w"], ["y"], strides=[2], pads=[2, 2])
+    expected = _onnxruntime(node, {"x": x, "w": w})
+    assert torch.equal(floatconv.conv(x, w, b, (2,), (2,), (1,), 1), expected)
+
+
+@pytest.mark.parametrize("m,k,n,bias", [(2, 16, 10, True), (8, 300, 20, True),
+                                        (8, 300, 200, True), (3, 1000, 5, True),
+                                        (8, 300, 20, False), (5, 64, 1, True),
+                                        (64, 512, 64, True)])
+def test_gemm_equals_onnxruntime(m, k, n, bias):
+    g = torch.Generator().manual_seed(m * 1000 + k + n)
+    x, w = torch.randn(m, k, generator=g), torch.randn(n, k, generator=g)
+    b = torch.randn(n, generator=g) if bias else None
+    feeds = {"x": x, "w": w, **({"b": b} if bias else {})}
+    expected = _onnxruntime(helper.make_node("Gemm", list(feeds), ["y"], transB=1), feeds)
+    assert torch.equal(floatconv.gemm(x, w, b), expected)
+    assert not torch.equal(F.linear(x, w, b), expected)
+
+
+def test_bad_arguments_name_the_argument():
+    with pytest.raises(RuntimeError, match="ort_gemm: bias must have shape"):
+        floatconv.gemm(torch.ones(2, 3), torch.ones(4, 3), torch.ones(3))
+    with pytest.raises(RuntimeError, match="ort_conv2d: x .* do not match"):
+        floatconv.conv(torch.ones(1, 3, 4, 4), torch.ones(2, 2, 1, 1), None, (1, 1), (0, 0),
+                       (1, 1), 1)
+    with pytest.raises(RuntimeError, match="ort_gemm: x must be float32"):
+        floatconv.gemm(torch.ones(2, 3, dtype=torch.float64), torch.ones(4, 3), None)
