@@ -19,14 +19,10 @@ extern "C" {
 #include "qsim/ortconv.h"
 }
 
+#include "cpu_float_checks.h"
+
 namespace qsim {
 namespace {
-
-void check_float(const at::Tensor & t, const char * op, const char * name) {
-    TORCH_CHECK(t.scalar_type() == at::kFloat, op, ": ", name, " must be float32, got ",
-                t.scalar_type());
-    TORCH_CHECK(t.device().is_cpu(), op, ": ", name, " must be on the CPU, got ", t.device());
-}
 
 void check_bias(const std::optional<at::Tensor> & bias, int64_t n, const char * op) {
     if (bias) {

@@ -94,3 +94,13 @@ def test_bad_arguments_name_the_argument():
                        (1, 1), 1)
     with pytest.raises(RuntimeError, match="ort_gemm: x must be float32"):
         floatconv.gemm(torch.ones(2, 3, dtype=torch.float64), torch.ones(4, 3), None)
+
+
+def test_opcheck():
+    g = torch.Generator().manual_seed(4)
+    x, w = torch.randn(3, 20, generator=g), torch.randn(5, 20, generator=g)
+    torch.library.opcheck(torch.ops.qsim.ort_gemm, (x, w, torch.randn(5, generator=g)))
+    torch.library.opcheck(torch.ops.qsim.ort_gemm, (x, w, None))
+    image, kernel = torch.randn(2, 4, 7, 6, generator=g), torch.randn(6, 2, 3, 2, generator=g)
+    torch.library.opcheck(torch.ops.qsim.ort_conv2d,
+                          (image, kernel, torch.randn(6, generator=g), [2, 1], [1, 0], [1, 2], 2))
