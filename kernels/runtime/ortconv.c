@@ -1,14 +1,21 @@
 /*
- * ortconv.c: MLAS's fp32 SGEMM accumulation order (qsim/ortconv.h). fmaf is the fp32 FMA of
- * vfmadd231ps and the file is compiled without contraction (c11), so the block sums round as
- * MLAS's kernels do. Each output row is computed in tiles of QSIM_ORTC_TILE columns whose
- * accumulators advance together over K: per output the order is the same as one at a time.
+ * ortconv.c: MLAS's fp32 SGEMM accumulation order (qsim/ortconv.h): MLAS's K block, the argument
+ * checks, the portable variant of the one arithmetic (runtime/ortconv_loop.h; fmaf is the fp32
+ * FMA of vfmadd231ps, and the file is compiled without contraction) and the run-time choice of
+ * the AVX-512 variant (x86/ortconv__avx512.c: the same loops vectorized; the same values).
  */
 #include "qsim/ortconv.h"
 
-#include <math.h>
+#include "qdq/qdq_variants.h"
+#include "runtime/ortconv_loop.h"
 
-#define QSIM_ORTC_TILE 64
+#if defined(__x86_64__)
+void qsim_ort_sgemm_avx512(const float * a, const float * b, float * c, size_t n, size_t k,
+                           size_t stride_k, int accumulate, size_t r0, size_t r1);
+#define QSIM_ORTC_VECTOR qsim_avx512_supported()
+#else
+#define QSIM_ORTC_VECTOR 0
+#endif
 
 size_t qsim_ort_sgemm_stride_k(size_t n, size_t k) {
     size_t stride_n = 128, stride_k = 128;
@@ -26,36 +33,29 @@ size_t qsim_ort_sgemm_stride_k(size_t n, size_t k) {
     return stride_k;
 }
 
-/* One tile of row i: columns [j0, j0 + cols), K block [k0, k1). */
-static void ortc_block(const float * a_row, const float * b, float * c_row, size_t n, size_t j0,
-                       size_t cols, size_t k0, size_t k1, int store) {
-    float acc[QSIM_ORTC_TILE] = {0.0f};
-    for (size_t kk = k0; kk < k1; ++kk) {
-        const float av = a_row[kk];
-        const float * b_row = b + kk * n + j0;
-        for (size_t j = 0; j < cols; ++j) {
-            acc[j] = fmaf(av, b_row[j], acc[j]);
-        }
+static int ortc_bad(const float * a, const float * b, const float * c, size_t m, size_t n,
+                    size_t k, size_t stride_k, size_t row_end) {
+    return !a || !b || !c || k == 0 || n == 0 || stride_k == 0 || row_end > m;
+}
+
+qsim_status qsim_ort_sgemm_ref(const float * a, const float * b, float * c, size_t m, size_t n,
+                               size_t k, size_t stride_k, int accumulate, size_t row_begin,
+                               size_t row_end) {
+    if (ortc_bad(a, b, c, m, n, k, stride_k, row_end)) {
+        return QSIM_INVALID_ARGUMENT;
     }
-    for (size_t j = 0; j < cols; ++j) {
-        c_row[j0 + j] = store ? acc[j] : c_row[j0 + j] + acc[j];
-    }
+    qsim_ortc_rows(a, b, c, n, k, stride_k, accumulate, row_begin, row_end);
+    return QSIM_SUCCESS;
 }
 
 qsim_status qsim_ort_sgemm(const float * a, const float * b, float * c, size_t m, size_t n,
                            size_t k, size_t stride_k, int accumulate, size_t row_begin,
                            size_t row_end) {
-    if (!a || !b || !c || k == 0 || n == 0 || stride_k == 0 || row_end > m) {
-        return QSIM_INVALID_ARGUMENT;
+#if defined(__x86_64__)
+    if (!ortc_bad(a, b, c, m, n, k, stride_k, row_end) && QSIM_ORTC_VECTOR) {
+        qsim_ort_sgemm_avx512(a, b, c, n, k, stride_k, accumulate, row_begin, row_end);
+        return QSIM_SUCCESS;
     }
-    for (size_t i = row_begin; i < row_end; ++i) {
-        for (size_t k0 = 0; k0 < k; k0 += stride_k) {
-            const size_t k1 = k - k0 > stride_k ? k0 + stride_k : k;
-            for (size_t j0 = 0; j0 < n; j0 += QSIM_ORTC_TILE) {
-                const size_t cols = n - j0 > QSIM_ORTC_TILE ? QSIM_ORTC_TILE : n - j0;
-                ortc_block(a + i * k, b, c + i * n, n, j0, cols, k0, k1, k0 == 0 && !accumulate);
-            }
-        }
-    }
-    return QSIM_SUCCESS;
+#endif
+    return qsim_ort_sgemm_ref(a, b, c, m, n, k, stride_k, accumulate, row_begin, row_end);
 }

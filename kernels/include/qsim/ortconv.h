@@ -40,4 +40,10 @@ qsim_status qsim_ort_sgemm(const float * a, const float * b, float * c, size_t m
                            size_t k, size_t stride_k, int accumulate, size_t row_begin,
                            size_t row_end);
 
+/* The portable variant of qsim_ort_sgemm (which dispatches to an AVX-512 one on CPUs that
+ * have it; the same values). */
+qsim_status qsim_ort_sgemm_ref(const float * a, const float * b, float * c, size_t m, size_t n,
+                               size_t k, size_t stride_k, int accumulate, size_t row_begin,
+                               size_t row_end);
+
 #endif /* QSIM_ORTCONV_H */

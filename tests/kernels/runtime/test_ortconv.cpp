@@ -3,7 +3,8 @@
 // the shapes of the header's rule; hand-computed sums where the order shows (an FMA keeps the
 // product's low bits that a separate product rounds away; the blocks add to a Gemm's bias);
 // the 64-column tiles and the row range do not change a value (each column and each row alone
-// give the same bits); bad arguments. Bit equality with onnxruntime itself:
+// give the same bits); the dispatched variant (AVX-512 where the CPU has it) equals the portable
+// one bit for bit; bad arguments. Bit equality with onnxruntime itself:
 // tests/python/runtime_target/test_runtime_target_floatconv.py.
 #include <gtest/gtest.h>
 
@@ -78,6 +79,29 @@ TEST(OrtConv, TilesAndRowRangesDoNotChangeAValue) {
     }
 }
 
+TEST(OrtConv, DispatchedVariantEqualsPortable) {
+    std::mt19937 gen(qsim_test::kSeed + 1);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    for (size_t n : {1u, 15u, 64u, 129u}) {
+        const size_t m = 3, k = 700;
+        std::vector<float> a(m * k), b(k * n), bias(m * n), fast(m * n), ref(m * n);
+        for (float & v : a) v = normal(gen);
+        for (float & v : b) v = normal(gen);
+        for (float & v : bias) v = normal(gen);
+        const size_t sk = qsim_ort_sgemm_stride_k(n, k);
+        for (int accumulate : {0, 1}) {
+            fast = bias;
+            ref = bias;
+            ASSERT_EQ(qsim_ort_sgemm(a.data(), b.data(), fast.data(), m, n, k, sk, accumulate, 0, m),
+                      QSIM_SUCCESS);
+            ASSERT_EQ(qsim_ort_sgemm_ref(a.data(), b.data(), ref.data(), m, n, k, sk, accumulate,
+                                         0, m),
+                      QSIM_SUCCESS);
+            for (size_t i = 0; i < m * n; ++i) ASSERT_EQ(fast[i], ref[i]) << "n=" << n << " " << i;
+        }
+    }
+}
+
 TEST(OrtConv, BadArguments) {
     const float a[1] = { 1.0f }, b[1] = { 1.0f };
     float c[1];
@@ -86,6 +110,7 @@ TEST(OrtConv, BadArguments) {
     EXPECT_EQ(qsim_ort_sgemm(a, b, c, 1, 1, 0, 1, 0, 0, 1), QSIM_INVALID_ARGUMENT);
     EXPECT_EQ(qsim_ort_sgemm(a, b, c, 1, 1, 1, 0, 0, 0, 1), QSIM_INVALID_ARGUMENT);
     EXPECT_EQ(qsim_ort_sgemm(a, b, c, 1, 1, 1, 1, 0, 0, 2), QSIM_INVALID_ARGUMENT);
+    EXPECT_EQ(qsim_ort_sgemm_ref(a, b, c, 1, 1, 1, 1, 0, 0, 2), QSIM_INVALID_ARGUMENT);
 }
 
 }  // namespace
