@@ -29,6 +29,7 @@ Usage::
     python benchmarks/bench_llm.py                 # 4 layers, hidden 512, sequence 128
     python benchmarks/bench_llm.py --quick         # 1 warm-up, 3 repeats (a few minutes)
     python benchmarks/bench_llm.py --dtypes bf16 --layers 8 --hidden 1024 --out /tmp/llm.json
+    python benchmarks/bench_llm.py --no-rss --clock cpu   # on a busy machine: thread CPU time
 """
 
 import argparse
@@ -112,19 +113,19 @@ def timed_rows(args, dtype, warmup, repeats):
                 m(**batch)
         return call
 
-    ms = {"eval_fwd": timing.time_row({"ours": no_grad(sim.model.eval()),
-                                       "base": no_grad(fp_copy.eval())}, warmup, repeats)}
+    def row(ours, base):
+        return timing.time_row({"ours": ours, "base": base}, warmup, repeats,
+                               timing.CLOCKS[args.clock])
+
+    ms = {"eval_fwd": row(no_grad(sim.model.eval()), no_grad(fp_copy.eval()))}
     set_weight_cache(sim, True)
-    ms["eval_fwd_cached"] = timing.time_row({"ours": no_grad(sim.model),
-                                             "base": no_grad(fp_copy)}, warmup, repeats)
+    ms["eval_fwd_cached"] = row(no_grad(sim.model), no_grad(fp_copy))
     set_weight_cache(sim, False)
     sim.model.train(), fp_copy.train()
-    ms["qat_step"] = timing.time_row({"ours": stepper(sim.model, batch),
-                                      "base": stepper(fp_copy, batch)}, warmup, repeats)
+    ms["qat_step"] = row(stepper(sim.model, batch), stepper(fp_copy, batch))
     sim.model.eval(), fp_copy.eval()
     sim.fold_param_quantizers()
-    ms["eval_fwd_folded"] = timing.time_row({"ours": no_grad(sim.model),
-                                             "base": no_grad(fp_copy)}, warmup, repeats)
+    ms["eval_fwd_folded"] = row(no_grad(sim.model), no_grad(fp_copy))
     return [{"dtype": dtype, "row": row, "ours_ms": m["ours"], "base_ms": m["base"],
              "ratio": m["ours"] / m["base"]} for row, m in ms.items()]
 
@@ -225,6 +226,7 @@ def parse(argv):
     parser.add_argument("--param-bw", type=int, default=8)
     parser.add_argument("--output-bw", type=int, default=16)
     parser.add_argument("--threads", type=int, default=1, help="torch threads of the timed rows")
+    timing.add_clock_argument(parser)
     parser.add_argument("--seq-mse-candidates", type=int, default=20,
                         help="apply_seq_mse's num_candidates (20, AIMET's default)")
     parser.add_argument("--no-rss", dest="rss", action="store_false", help="skip the RSS rows")
@@ -232,6 +234,7 @@ def parse(argv):
     parser.add_argument("--rss-child", choices=["sim", "fp"], help=argparse.SUPPRESS)
     parser.add_argument("--dtype", default="bf16", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    timing.check_clock(parser, args.clock, [args.threads])
     bad = [d for d in args.dtypes.split(",") if d not in DTYPES]
     if bad:
         parser.error(f"--dtypes: unknown dtype {bad[0]!r} (bf16, fp32, fp16)")
@@ -258,7 +261,7 @@ def main(argv=None):
             "threads": args.threads, "warmup": warmup, "repeats": repeats,
             "model": {k: getattr(args, k) for k in ("layers", "hidden", "seq", "vocab")},
             "bits": f"W{args.param_bw}A{args.output_bw}", "load_average": os.getloadavg(),
-            "elapsed_s": time.time() - start}
+            "elapsed_s": time.time() - start, "clock": args.clock}
     print(f"load average {meta['load_average']}, {meta['elapsed_s']:.0f} s")
     timing.write_json(args.out, {"meta": meta, "rows": rows})
 

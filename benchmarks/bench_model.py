@@ -206,13 +206,10 @@ def qdq_rows():
     }
 
 
-CLOCKS = {"wall": time.perf_counter, "cpu": time.thread_time}
-
-
 def run_rows(cases, threads, warmup, repeats, model="-", clock="wall"):
     rows = []
     for row, (fns, outputs) in cases.items():
-        ms = timing.time_row(fns, warmup, repeats, CLOCKS[clock])
+        ms = timing.time_row(fns, warmup, repeats, timing.CLOCKS[clock])
         entry = {"model": model, "row": row, "threads": threads, "outputs": outputs,
                  "ours_ms": ms["ours"], "base_ms": ms["base"], "ratio": ms["ours"] / ms["base"]}
         if "torch_fq" in ms:
@@ -236,11 +233,6 @@ def print_row(r):
           f"{extra}{target}", flush=True)
 
 
-def threads_over_one(text):
-    """Whether a ``--threads`` list asks for more than one thread anywhere."""
-    return any(int(t) > 1 for t in text.split(","))
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="1 warm-up, 3 repeats")
@@ -249,16 +241,12 @@ def main(argv=None):
     parser.add_argument("--batches", type=int, default=4, help="calibration batches N (4)")
     parser.add_argument("--no-compile", dest="compile", action="store_false",
                         help="skip the torch.compile QAT rows")
-    parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
-                        help="wall: elapsed time; cpu: the calling thread's CPU time (with "
-                             "--threads 1 all the work, without the time other processes hold "
-                             "the core)")
+    timing.add_clock_argument(parser)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON output path")
     args = parser.parse_args(argv)
-    if args.clock == "cpu" and threads_over_one(args.threads):
-        parser.error("--clock cpu counts the calling thread only: use it with --threads 1")
-    warmup, repeats = (1, 3) if args.quick else (2, 9)
     threads = [int(t) for t in args.threads.split(",")]
+    timing.check_clock(parser, args.clock, threads)
+    warmup, repeats = (1, 3) if args.quick else (2, 9)
     warnings.simplefilter("ignore")
     start = time.time()
     cases = {"-": qdq_rows()}

@@ -43,7 +43,7 @@ def _sim(model, x):
     return sim
 
 
-def rows(names, repeats):
+def rows(names, repeats, clock):
     for name, model, x in models(names):
         model = copy.deepcopy(model)
         if any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules()):
@@ -59,7 +59,8 @@ def rows(names, repeats):
             return call
 
         ms = timing.time_row({"target": run(target), "saturating": run(saturating),
-                              "reference": run(reference)}, 2, repeats)
+                              "reference": run(reference)}, 2, repeats,
+                             timing.CLOCKS[clock])
         for label, key in ((name, "target"), (f"{name} (int16 pairs)", "saturating")):
             ratio = ms[key] / ms["reference"]
             yield [label, str(len(fused)), f"{ms['reference']:.2f}", f"{ms[key]:.2f}",
@@ -71,10 +72,12 @@ def main():
     parser.add_argument("--models", nargs="+", default=["resnet", "bert"])
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--threads", type=int, default=1)
+    timing.add_clock_argument(parser)
     args = parser.parse_args()
+    timing.check_clock(parser, args.clock, [args.threads])
     torch.set_num_threads(args.threads)
     head = ["model", "fused", "reference ms", "target ms", "target/reference", f"<= {TARGET}"]
-    print(timing.text_table(head, list(rows(args.models, args.repeats))))
+    print(timing.text_table(head, list(rows(args.models, args.repeats, args.clock))))
 
 
 if __name__ == "__main__":

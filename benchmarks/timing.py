@@ -40,6 +40,37 @@ def parse_size(text, multiple=1):
     return size
 
 
+#: ``--clock`` choices of the scripts (:func:`add_clock_argument`): seconds as a float.
+CLOCKS = {"wall": time.perf_counter, "cpu": time.thread_time}
+
+
+def add_clock_argument(parser):
+    """Adds ``--clock`` (a key of :data:`CLOCKS`, ``wall`` by default) to an argparse parser.
+
+    Example::
+
+        >>> p = argparse.ArgumentParser(); add_clock_argument(p)
+        >>> p.parse_args(["--clock", "cpu"]).clock
+        'cpu'
+    """
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
+                        help="wall: elapsed time; cpu: the calling thread's CPU time (with "
+                             "--threads 1 all the work, without the time other processes hold "
+                             "the core)")
+
+
+def check_clock(parser, clock, threads):
+    """Refuses ``--clock cpu`` with more than one torch thread anywhere in `threads` (ints): the
+    thread clock would miss the other threads' work.
+
+    Example::
+
+        >>> check_clock(argparse.ArgumentParser(), "cpu", [1])   # fine: nothing raised
+    """
+    if clock == "cpu" and any(t > 1 for t in threads):
+        parser.error("--clock cpu counts the calling thread only: use it with --threads 1")
+
+
 def time_row(fns, warmup, repeats, clock=time.perf_counter):
     """Median milliseconds of each callable, repeats interleaved so load drift hits all alike.
 

@@ -52,6 +52,9 @@ _BINS = 512
 _GROWTH = 3.0
 _ASYM_DELTAS, _SYM_DELTAS, _OFFSETS, _GAMMA = 17, 101, 21, 3.0
 _CHUNK = 4  # histograms searched at once (AIMET: 64); each row's cost is computed alike
+# The op overloads themselves: resolving torch.ops.qsim.<name> costs microseconds per call.
+_MINMAX, _FIRST, _MERGE = (torch.ops.qsim.minmax.default, torch.ops.qsim.tfe_first.default,
+                           torch.ops.qsim.tfe_merge.default)
 
 
 def _minimum_scale(num_steps: int) -> float:
@@ -121,16 +124,17 @@ class TfEnhancedEncodingAnalyzer(EncodingAnalyzer):
                              batches=torch.zeros((), dtype=torch.int64))
 
     def _update(self, view: Tensor, axis: int | None) -> None:
-        lows, highs, bad = torch.ops.qsim.minmax(view, axis)   # each row's finite min and max
+        lows, highs, bad = _MINMAX(view, axis)   # each row's finite min and max
         self._fold(lows, highs, bad)
         rows = view.reshape(1, -1) if axis is None else view.movedim(axis, 0).reshape(
             view.shape[axis], -1)
         lows, highs = lows.reshape(-1), highs.reshape(-1)
-        first = int(self.batches) == 0
-        if self.counts.is_cpu and rows.is_cpu:   # the C kernels, bit for bit the torch ops below
-            kernel = torch.ops.qsim.tfe_first if first else torch.ops.qsim.tfe_merge
-            done = kernel(rows.float(), lows, highs, self.counts, self.edges, self.hist_range,
-                          self.limits)
+        stats = self._buffers  # (not nn.Module.__getattr__, a microsecond per read)
+        first = int(stats["batches"]) == 0
+        if stats["counts"].is_cpu and rows.is_cpu:  # the C kernels, bit for bit the torch ops below
+            done = (_FIRST if first else _MERGE)(rows.float(), lows, highs, stats["counts"],
+                                                 stats["edges"], stats["hist_range"],
+                                                 stats["limits"])
         else:
             done = torch.zeros(rows.shape[0], dtype=torch.bool)
         if first and not bool(done.all()):
@@ -138,7 +142,7 @@ class TfEnhancedEncodingAnalyzer(EncodingAnalyzer):
         elif not first and not bool(done.all()):
             for i in (~done).nonzero().flatten().tolist():
                 self._merge(i, rows[i], lows[i], highs[i])
-        self.batches.add_(1)  # in place: no nn.Module.__setattr__
+        stats["batches"].add_(1)  # in place: no nn.Module.__setattr__
 
     def _first(self, rows: Tensor, lo: Tensor, hi: Tensor) -> None:
         """The first batch as torch ops (all rows at once; for what ``qsim::tfe_first`` refuses:
