@@ -21,10 +21,10 @@ of an fp32 accumulator to the output's dequantized values, ``clamp(rint(acc * mu
 hi) * y_scale`` (kernels/include/qsim/requant.h), the multiplier shared or one per index of
 ``channel_dim``.
 
-``ort_layer_norm(x, gamma, beta, eps)``, ``ort_softmax(x)``, ``ort_gelu(x)``, ``ort_sigmoid(x,
-silu)``: onnxruntime's CPU float LayerNormalization and Softmax over the rows of a 2-D float32
-``x``, its exact Gelu and its Sigmoid (``silu``: times ``x``) of each element, bit for bit
-(kernels/include/qsim/ortfloat.h); same shape out.
+``ort_layer_norm(x, gamma, beta, eps)``, ``ort_softmax(x)``, ``ort_gelu(x)``,
+``ort_activation(x, kind)``: onnxruntime's CPU float LayerNormalization and Softmax over the rows
+of a 2-D float32 ``x``, its exact Gelu and its Sigmoid (kind 0), SiLU (1: Sigmoid then Mul) or
+Tanh (2) of each element, bit for bit (kernels/include/qsim/ortfloat.h); same shape out.
 
 Example::
 
@@ -91,6 +91,6 @@ if hasattr(torch.ops.qsim, "qlinear_add_dq"):
     torch.library.register_fake("qsim::qlinear_add_dq")(_qlinear_add_dq_fake)
 if hasattr(torch.ops.qsim, "requantize_dq"):
     torch.library.register_fake("qsim::requantize_dq")(_requantize_dq_fake)
-for _name in ("ort_layer_norm", "ort_softmax", "ort_gelu", "ort_sigmoid"):
+for _name in ("ort_layer_norm", "ort_softmax", "ort_gelu", "ort_activation"):
     if hasattr(torch.ops.qsim, _name):
         torch.library.register_fake(f"qsim::{_name}")(_same_shape_fake)

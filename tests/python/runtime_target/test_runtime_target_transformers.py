@@ -189,6 +189,30 @@ def test_w8a16_llama_every_quantized_tensor_is_bit_equal():
     assert not torch.equal(reference[0], expected[0])
 
 
+def test_w8a16_gpt2_per_channel_every_quantized_tensor_is_bit_equal():
+    """The zoo's GPT-2 at 16-bit activations, per-channel weights: onnxruntime rewrites its
+    Conv1D ``addmm``s (2-D MatMul + Add) and the lm_head into MatMulNBits and runs LayerNorm,
+    Softmax and ``gelu_new``'s Tanh as float kernels; the target mode replicates them: every
+    quantized tensor and the logits bit-equal, where the reference differs (before the AddMm
+    rewrite: 250-356 steps off from the first ``addmm``)."""
+    torch.manual_seed(1)
+    model, inputs = zoo_models.gpt2()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sim = QuantizationSimModel(model.eval(), inputs, quant_scheme="tf", default_param_bw=8,
+                                   default_output_bw=16, config_file="per_channel")
+    sim.compute_encodings(lambda m: run_model(m, inputs))
+    sim.model.eval()
+    reference = _outputs(sim, inputs)
+    fused = sim.set_target("onnxruntime")
+    expected, _, types = _onnxruntime(sim, inputs)
+    assert types["MatMulNBits"] == 9 == len(fused) and types["Tanh"] == 2
+    report = sim.compare_with_runtime(inputs, verbose=False)
+    assert len(report.tensors) > 30 and report.first_divergent is None
+    assert torch.equal(_outputs(sim, inputs)[0], expected[0])
+    assert not torch.equal(reference[0], expected[0])
+
+
 def test_w8a8_whisper_every_quantized_tensor_is_bit_equal():
     """The zoo's Whisper: its attention scales the scores by 1.0, which onnxruntime removes
     (NoopElimination), so its Softmaxes run as QLinearSoftmax; the target mode follows."""
