@@ -88,12 +88,13 @@ TORCH_LIBRARY(qsim, m) {
     // clamp(rint(acc * multiplier), lo, hi) * y_scale, multiplier per channel_dim or shared.
     m.def("requantize_dq(Tensor acc, Tensor multiplier, int channel_dim, float lo, float hi, "
           "float y_scale) -> Tensor", tags);
-    // onnxruntime's CPU float LayerNormalization, Softmax, Gelu and Sigmoid (silu: x * sigmoid)
-    // bit for bit (ortfloat_cpu.cpp): (R, D) rows over the last axis; Gelu, Sigmoid element-wise.
+    // onnxruntime's CPU float LayerNormalization, Softmax, Gelu and activations (kind 0 sigmoid,
+    // 1 silu, 2 tanh) bit for bit (ortfloat_cpu.cpp): (R, D) rows over the last axis for the first
+    // two, element-wise for the others.
     m.def("ort_layer_norm(Tensor x, Tensor gamma, Tensor? beta, float eps) -> Tensor", tags);
     m.def("ort_softmax(Tensor x) -> Tensor", tags);
     m.def("ort_gelu(Tensor x) -> Tensor", tags);
-    m.def("ort_sigmoid(Tensor x, bool silu) -> Tensor", tags);
+    m.def("ort_activation(Tensor x, int kind) -> Tensor", tags);
     // onnxruntime's CPU float Gemm (transB = 1) and Conv in MLAS's fp32 accumulation order
     // (ortconv_cpu.cpp): x (M, K), w (N, K) -> (M, N); x (B, C, H, W), w (O, C / g, kh, kw).
     m.def("ort_gemm(Tensor x, Tensor w, Tensor? bias) -> Tensor", tags);

@@ -1,8 +1,8 @@
-// CPU implementations of ort_layer_norm, ort_softmax, ort_gelu and ort_sigmoid (schemas in
+// CPU implementations of ort_layer_norm, ort_softmax, ort_gelu and ort_activation (schemas in
 // library.cpp, fakes in wrappers/_runtime_ops.py): onnxruntime's CPU float LayerNormalization,
-// Softmax, Gelu and Sigmoid bit for bit (kernels/include/qsim/ortfloat.h), for the onnxruntime
-// target mode's float ops between a DequantizeLinear and a QuantizeLinear
-// (docs/runtime_target.md §2). Rows (elements for Gelu and Sigmoid) are split over torch's
+// Softmax, Gelu, Sigmoid, SiLU and Tanh bit for bit (kernels/include/qsim/ortfloat.h), for the
+// onnxruntime target mode's float ops between a DequantizeLinear and a QuantizeLinear
+// (docs/runtime_target.md §2). Rows (elements for Gelu and activations) are split over torch's
 // thread pool; each row's arithmetic is fixed, so the result does not depend on the thread count.
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
@@ -91,16 +91,19 @@ at::Tensor ort_gelu_cpu(const at::Tensor & x) {
     return out;
 }
 
-// x: any shape, float32 -> the same shape, sigmoid (or x * sigmoid, silu) of each element.
-at::Tensor ort_sigmoid_cpu(const at::Tensor & x, bool silu) {
-    check_float(x, "ort_sigmoid", "x");
+// x: any shape, float32 -> the same shape, the activation `kind` (0 sigmoid, 1 silu, 2 tanh;
+// qsim_ort_activation_kind) of each element.
+at::Tensor ort_activation_cpu(const at::Tensor & x, int64_t kind) {
+    check_float(x, "ort_activation", "x");
+    TORCH_CHECK(kind >= QSIM_ORT_SIGMOID && kind <= QSIM_ORT_TANH,
+                "ort_activation: kind must be 0 (sigmoid), 1 (silu) or 2 (tanh), got ", kind);
     const at::Tensor xc = x.contiguous();
     at::Tensor out = at::empty_like(xc);
     at::parallel_for(0, xc.numel(), 1 << 14, [&](int64_t begin, int64_t end) {
-        check_status(qsim_ort_sigmoid(xc.data_ptr<float>(), out.data_ptr<float>(),
-                                      static_cast<size_t>(begin), static_cast<size_t>(end),
-                                      silu ? 1 : 0),
-                     "ort_sigmoid");
+        check_status(qsim_ort_activation(xc.data_ptr<float>(), out.data_ptr<float>(),
+                                         static_cast<size_t>(begin), static_cast<size_t>(end),
+                                         static_cast<int>(kind)),
+                     "ort_activation");
     });
     return out;
 }
@@ -111,7 +114,7 @@ TORCH_LIBRARY_IMPL(qsim, CPU, m) {
     m.impl("ort_layer_norm", &ort_layer_norm_cpu);
     m.impl("ort_softmax", &ort_softmax_cpu);
     m.impl("ort_gelu", &ort_gelu_cpu);
-    m.impl("ort_sigmoid", &ort_sigmoid_cpu);
+    m.impl("ort_activation", &ort_activation_cpu);
 }
 
 }  // namespace qsim

@@ -21,10 +21,10 @@ of an fp32 accumulator to the output's dequantized values, ``clamp(rint(acc * mu
 hi) * y_scale`` (kernels/include/qsim/requant.h), the multiplier shared or one per index of
 ``channel_dim``.
 
-``ort_layer_norm(x, gamma, beta, eps)``, ``ort_softmax(x)``, ``ort_gelu(x)``, ``ort_sigmoid(x,
-silu)``: onnxruntime's CPU float LayerNormalization and Softmax over the rows of a 2-D float32
-``x``, its exact Gelu and its Sigmoid (``silu``: times ``x``) of each element, bit for bit
-(kernels/include/qsim/ortfloat.h); same shape out.
+``ort_layer_norm(x, gamma, beta, eps)``, ``ort_softmax(x)``, ``ort_gelu(x)``,
+``ort_activation(x, kind)``: onnxruntime's CPU float LayerNormalization and Softmax over the rows
+of a 2-D float32 ``x``, its exact Gelu and its Sigmoid (kind 0), SiLU (1: Sigmoid then Mul) or
+Tanh (2) of each element, bit for bit (kernels/include/qsim/ortfloat.h); same shape out.
 
 ``ort_gemm(x, w, bias)``, ``ort_conv2d(x, w, bias, stride, padding, dilation, groups)``:
 onnxruntime's CPU float Gemm (``x @ w.T + bias``, x (M, K), w (N, K)) and 2-D Conv (zeros
@@ -109,6 +109,6 @@ def _ort_conv2d_fake(x, w, bias, stride, padding, dilation, groups):
 if hasattr(torch.ops.qsim, "ort_gemm"):
     torch.library.register_fake("qsim::ort_gemm")(_ort_gemm_fake)
     torch.library.register_fake("qsim::ort_conv2d")(_ort_conv2d_fake)
-for _name in ("ort_layer_norm", "ort_softmax", "ort_gelu", "ort_sigmoid"):
+for _name in ("ort_layer_norm", "ort_softmax", "ort_gelu", "ort_activation"):
     if hasattr(torch.ops.qsim, _name):
         torch.library.register_fake(f"qsim::{_name}")(_same_shape_fake)

@@ -1,5 +1,6 @@
 /*
- * ortfloat.c: onnxruntime's CPU float LayerNormalization, Softmax, Gelu and Sigmoid (qsim/ortfloat.h):
+ * ortfloat.c: onnxruntime's CPU float LayerNormalization, Softmax, Gelu and activations
+ * (qsim/ortfloat.h):
  * the argument checks, the portable variant of the one arithmetic (runtime/ortfloat_loop.h; fmaf
  * is the fp32 FMA of the vfmadd instructions, and the file is compiled without contraction, so
  * every other product and sum rounds on its own as the vector instructions do) and the run-time
@@ -16,7 +17,7 @@ void qsim_ort_layer_norm_avx512(const float * x, const float * gamma, const floa
                                 float eps, float * out, size_t d, size_t r0, size_t r1);
 void qsim_ort_softmax_avx512(const float * x, float * out, size_t d, size_t r0, size_t r1);
 void qsim_ort_gelu_avx512(const float * x, float * out, size_t begin, size_t end);
-void qsim_ort_sigmoid_avx512(const float * x, float * out, size_t begin, size_t end, int silu);
+void qsim_ort_activation_avx512(const float * x, float * out, size_t begin, size_t end, int kind);
 #define QSIM_ORTF_VECTOR qsim_avx512_supported()
 #else
 #define QSIM_ORTF_VECTOR 0
@@ -49,12 +50,12 @@ qsim_status qsim_ort_gelu_ref(const float * x, float * out, size_t begin, size_t
     return QSIM_SUCCESS;
 }
 
-qsim_status qsim_ort_sigmoid_ref(const float * x, float * out, size_t begin, size_t end,
-                                 int silu) {
-    if (!x || !out) {
+qsim_status qsim_ort_activation_ref(const float * x, float * out, size_t begin, size_t end,
+                                    int kind) {
+    if (!x || !out || kind < QSIM_ORT_SIGMOID || kind > QSIM_ORT_TANH) {
         return QSIM_INVALID_ARGUMENT;
     }
-    qsim_ortf_sigmoid_loop(x, out, begin, end, silu);
+    qsim_ortf_activation_loop(x, out, begin, end, kind);
     return QSIM_SUCCESS;
 }
 
@@ -91,13 +92,13 @@ qsim_status qsim_ort_gelu(const float * x, float * out, size_t begin, size_t end
     return qsim_ort_gelu_ref(x, out, begin, end);
 }
 
-qsim_status qsim_ort_sigmoid(const float * x, float * out, size_t begin, size_t end,
-                             int silu) {
+qsim_status qsim_ort_activation(const float * x, float * out, size_t begin, size_t end,
+                                int kind) {
 #if defined(__x86_64__)
-    if (x && out && QSIM_ORTF_VECTOR) {
-        qsim_ort_sigmoid_avx512(x, out, begin, end, silu);
+    if (x && out && kind >= QSIM_ORT_SIGMOID && kind <= QSIM_ORT_TANH && QSIM_ORTF_VECTOR) {
+        qsim_ort_activation_avx512(x, out, begin, end, kind);
         return QSIM_SUCCESS;
     }
 #endif
-    return qsim_ort_sigmoid_ref(x, out, begin, end, silu);
+    return qsim_ort_activation_ref(x, out, begin, end, kind);
 }

@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "qsim/ortfloat.h"
+
 /* 1.5 * 2^23: adding it rounds a float of magnitude < 2^22 to an integer (the shift trick). */
 #define QSIM_ORTF_SHIFT 12582912.0f
 #define QSIM_ORTF_LOG2E 1.44269504088896341f
@@ -131,13 +133,41 @@ static inline float qsim_ortf_sigmoid(float v) {
     return y > 1.0f ? 1.0f : y;
 }
 
-/* out[i] = sigmoid(x[i]), or x[i] * sigmoid(x[i]) (SiLU: onnxruntime's Sigmoid then Mul) with
- * `silu`, for i in [begin, end). */
-static inline void qsim_ortf_sigmoid_loop(const float * restrict x, float * restrict out,
-                                          size_t begin, size_t end, int silu) {
-    for (size_t i = begin; i < end; i++) {
-        const float y = qsim_ortf_sigmoid(x[i]);
-        out[i]        = silu ? x[i] * y : y;
+/* MLAS's tanh of v (its FMA3 kernel): v clamped to [-9, 9], p / q with p an odd polynomial of
+ * degree 13 and q an even one of degree 6 (Horner in v * v with fma). */
+static inline float qsim_ortf_tanh(float v) {
+    v             = v < -9.0f ? -9.0f : v;
+    v             = v > 9.0f ? 9.0f : v;
+    const float s = v * v;
+    float       p = fmaf(s, -2.76076847742355e-16f, 2.00018790482477e-13f);
+    p             = fmaf(p, s, -8.60467152213735e-11f);
+    p             = fmaf(p, s, 5.12229709037114e-08f);
+    p             = fmaf(p, s, 1.48572235717979e-05f);
+    p             = fmaf(p, s, 6.37261928875436e-04f);
+    p             = fmaf(p, s, 4.89352455891786e-03f);
+    p             = p * v;
+    float q       = fmaf(s, 1.19825839466702e-06f, 1.18534705686654e-04f);
+    q             = fmaf(q, s, 2.26843463243900e-03f);
+    q             = fmaf(q, s, 4.89352518554385e-03f);
+    return p / q;
+}
+
+/* out[i] = the activation `kind` (qsim_ort_activation_kind) of x[i] for i in [begin, end): one
+ * loop per kind, so that each vectorizes. */
+static inline void qsim_ortf_activation_loop(const float * restrict x, float * restrict out,
+                                             size_t begin, size_t end, int kind) {
+    if (kind == QSIM_ORT_TANH) {
+        for (size_t i = begin; i < end; i++) {
+            out[i] = qsim_ortf_tanh(x[i]);
+        }
+    } else if (kind == QSIM_ORT_SILU) {
+        for (size_t i = begin; i < end; i++) {
+            out[i] = x[i] * qsim_ortf_sigmoid(x[i]);
+        }
+    } else {
+        for (size_t i = begin; i < end; i++) {
+            out[i] = qsim_ortf_sigmoid(x[i]);
+        }
     }
 }
 

@@ -13,9 +13,9 @@ for bit (:mod:`.native`, kernels/include/qsim/ortfloat.h):
   ``Add`` before it may become BiasGelu);
 - ``softmax``: a ``Softmax`` that is no ``softmax`` group (QLinearSoftmax, :mod:`.groups`);
 - ``silu``: a ``SiLU`` whose input a DequantizeLinear feeds (exported as Sigmoid then Mul);
-- ``sigmoid``: a ``Sigmoid`` whose output its own quantizer quantizes, not on a full 8-bit grid
-  (a QuantizeLinear after it keeps it out of onnxruntime's QuickGelu fusion; on an 8-bit grid
-  onnxruntime may run its QLinearSigmoid lookup table instead).
+- ``sigmoid``, ``tanh``: a ``Sigmoid`` or ``Tanh`` whose output its own quantizer quantizes, not
+  on a full 8-bit grid (a QuantizeLinear after it keeps it out of onnxruntime's QuickGelu and
+  FastGelu fusions; on an 8-bit grid onnxruntime may run a QLinear lookup table instead).
 
 Each runs on fp32 CPU tensors in eval mode without autograd; otherwise (training, grad enabled,
 another dtype or device) the module computes the reference, as it does in reference mode.
@@ -32,13 +32,14 @@ import torch
 
 from . import native
 from .groups import _activation_ok, _source_quantizer
-from ..nn.activation import QuantizedGELU, QuantizedSigmoid, QuantizedSiLU, QuantizedSoftmax
+from ..nn.activation import (QuantizedGELU, QuantizedSigmoid, QuantizedSiLU, QuantizedSoftmax,
+                             QuantizedTanh)
 from ..nn.normalization import QuantizedLayerNorm
 
 __all__ = ["find_float_ops", "install", "uninstall"]
 
 _KINDS = {QuantizedLayerNorm: "layer_norm", QuantizedGELU: "gelu", QuantizedSoftmax: "softmax",
-          QuantizedSiLU: "silu", QuantizedSigmoid: "sigmoid"}
+          QuantizedSiLU: "silu", QuantizedSigmoid: "sigmoid", QuantizedTanh: "tanh"}
 
 
 def _kind(op, groups: dict) -> str | None:
@@ -49,17 +50,17 @@ def _kind(op, groups: dict) -> str | None:
         return kind if getattr(op.module, "dim", None) is not None else None
     if kind == "gelu" and op.module.approximate != "none":
         return None
-    if kind == "sigmoid":  # its Q keeps it out of QuickGelu; QLinearSigmoid takes 8-bit grids
+    if kind in ("sigmoid", "tanh"):  # its Q keeps it out of fusions; QLinear* take 8-bit grids
         q = op.module.output_quantizers[0]
         return kind if q is not None and not _activation_ok(q) else None
     return kind if _source_quantizer(op, 0) is not None else None
 
 
 def find_float_ops(graph, groups: dict) -> dict[str, str]:
-    """Module path -> kind (``layer_norm``, ``gelu``, ``softmax``, ``silu``, ``sigmoid``) of
-    every op of `graph` (the sim's :class:`~torchqsim.graph.ModuleGraph`) that onnxruntime runs
-    as one of its float kernels, given the fused `groups` (:func:`.groups.find_groups`); empty
-    when torchqsim._C predates the kernels."""
+    """Module path -> kind (``layer_norm``, ``gelu``, ``softmax``, ``silu``, ``sigmoid``,
+    ``tanh``) of every op of `graph` (the sim's :class:`~torchqsim.graph.ModuleGraph`) that
+    onnxruntime runs as one of its float kernels, given the fused `groups`
+    (:func:`.groups.find_groups`); empty when torchqsim._C predates the kernels."""
     if not native.has_float_kernels():
         return {}
     found = {}
@@ -75,8 +76,8 @@ def _compute(module, kind: str, x):
         return native.softmax(x, module.dim)
     if kind == "gelu":
         return native.gelu(x)
-    if kind in ("sigmoid", "silu"):
-        return native.sigmoid(x, kind == "silu")
+    if kind in native.ACTIVATIONS:
+        return native.activation(x, kind)
     weight = module.quantized_param("weight") if module.weight is not None else None
     bias = module.quantized_param("bias") if module.bias is not None else None
     return native.layer_norm(x, tuple(module.normalized_shape), weight, bias, module.eps)

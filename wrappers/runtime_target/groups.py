@@ -194,16 +194,22 @@ def _output_quantizer(op, grid_ok=_activation_ok):
     return q, True
 
 
-def _nbits_group(op, rank: int, axis: int = 0) -> FusedGroup | None:
+def _nbits_group(op, rank: int, axis: int = 0,
+                 tied: frozenset = frozenset()) -> FusedGroup | None:
     """The ``matmulnbits`` group of a Linear that is no ``gemm`` group (or of an ``AddMm``,
     weight channels on `axis` 1), or None: an input of `rank` 3 or more (a 2-D Linear exports as
     a Gemm, which onnxruntime runs in float; ``addmm`` exports as MatMul + Add), its weight
     quantizer on a full 8-bit grid (per-tensor, or symmetric per output channel) and no bias
     quantizer (onnxruntime quantizes the float bias to int32 when a DequantizeLinear feeds the
-    input, as for QGemm)."""
+    input, as for QGemm). A weight in `tied` (ids of parameters another op shares: a tied
+    ``lm_head``) reaches its MatMul through a Transpose node: onnxruntime rewrites that into
+    MatMulNBits for a per-channel DequantizeLinear only; per-tensor, it stays a float MatMul
+    (measured on GPT-2 and Gemma)."""
     weight = op.module.param_quantizers["weight"]
     if rank < 3 or weight is None or not _weight_ok(weight, op.module, axis) or \
             (weight.qmin, weight.qmax) not in _FULL_8BIT:
+        return None
+    if weight.shape == () and id(op.module.weight) in tied:
         return None
     quantizers = op.module.param_quantizers
     if "bias" in quantizers and quantizers["bias"] is not None:
@@ -228,14 +234,24 @@ def _addmm_group(op) -> FusedGroup | None:
     return group
 
 
-def _group(op, saturates: bool, rank: int) -> FusedGroup | None:
+def _tied_weights(graph) -> frozenset:
+    """The ids of the weight parameters that more than one op's module holds (tied embeddings)."""
+    seen, tied = set(), set()
+    for op in graph.ops:
+        weight = getattr(op.module, "weight", None)
+        if isinstance(weight, torch.nn.Parameter):
+            (tied if id(weight) in seen else seen).add(id(weight))
+    return frozenset(tied)
+
+
+def _group(op, saturates: bool, rank: int, tied: frozenset) -> FusedGroup | None:
     if type(op.module) is QuantizedAddMm:
         return _addmm_group(op)
     kind = _KINDS.get(type(op.module))
     if kind is None or getattr(op.module, "padding_mode", "zeros") != "zeros":
         return None
     group = _fused_group(op, kind, saturates)
-    return _nbits_group(op, rank) if group is None and kind == "gemm" else group
+    return _nbits_group(op, rank, tied=tied) if group is None and kind == "gemm" else group
 
 
 def _fused_group(op, kind: str, saturates: bool) -> FusedGroup | None:
@@ -273,8 +289,9 @@ def find_groups(graph, saturation: bool | None = None,
     path -> rank of its input (``sim._input_ranks``; a module missing there counts as 3-D)."""
     found = {}
     saturates = saturates_u8s8() if saturation is None else saturation
+    tied = _tied_weights(graph)
     for op in graph.ops:
-        group = _group(op, saturates, (input_ranks or {}).get(op.name, 3))
+        group = _group(op, saturates, (input_ranks or {}).get(op.name, 3), tied)
         if group is not None:
             found[op.name] = group
     return found

@@ -7,10 +7,11 @@ the arithmetic of :mod:`.arithmetic` (or beyond it) without torch temporaries.
   dequantized tensors (``qsim::qlinear_add_dq``);
 - :func:`requantize_dequantized`: MLAS's requantization times the output scale
   (``qsim::requantize_dq``; torch when the binary predates it);
-- :func:`layer_norm`, :func:`softmax`, :func:`gelu`, :func:`sigmoid`: onnxruntime's CPU float
-  LayerNormalization, Softmax, Gelu and Sigmoid (``qsim::ort_layer_norm``, ``qsim::ort_softmax``,
-  ``qsim::ort_gelu``, ``qsim::ort_sigmoid``; kernels/include/qsim/ortfloat.h), the float ops
-  between a DequantizeLinear and a QuantizeLinear.
+- :func:`layer_norm`, :func:`softmax`, :func:`gelu`, :func:`activation`: onnxruntime's CPU float
+  LayerNormalization, Softmax, Gelu, Sigmoid, SiLU and Tanh (``qsim::ort_layer_norm``,
+  ``qsim::ort_softmax``, ``qsim::ort_gelu``, ``qsim::ort_activation``;
+  kernels/include/qsim/ortfloat.h), the float ops between a DequantizeLinear and a
+  QuantizeLinear.
 """
 
 import torch
@@ -19,7 +20,7 @@ from torch import Tensor
 from . import arithmetic as ar
 
 __all__ = ["matmul_nbits", "qlinear_add_dequantized", "requantize_dequantized", "layer_norm",
-           "softmax", "gelu", "sigmoid", "has_float_kernels"]
+           "softmax", "gelu", "activation", "has_float_kernels"]
 
 
 def matmul_nbits(x: Tensor, w_int: Tensor, w_scale: Tensor, w_zp: Tensor,
@@ -111,7 +112,7 @@ def requantize_dequantized(acc: Tensor, multiplier: Tensor, channel_dim: int, lo
 
 def has_float_kernels() -> bool:
     """Whether torchqsim._C has the float kernels (a binary built before them has not)."""
-    return hasattr(torch.ops.qsim, "ort_sigmoid")
+    return hasattr(torch.ops.qsim, "ort_activation")
 
 
 def layer_norm(x: Tensor, normalized_shape: tuple, weight: Tensor | None, bias: Tensor | None,
@@ -161,13 +162,18 @@ def gelu(x: Tensor) -> Tensor:
     return torch.ops.qsim.ort_gelu(x)
 
 
-def sigmoid(x: Tensor, silu: bool = False) -> Tensor:
-    """onnxruntime's Sigmoid of fp32 CPU `x` (MLAS's logistic: a rational polynomial), or with
-    `silu` its Sigmoid then Mul, ``x * sigmoid(x)``, bit for bit (``qsim::ort_sigmoid``).
+#: The kinds of :func:`activation` (``qsim_ort_activation_kind``, kernels/include/qsim/ortfloat.h).
+ACTIVATIONS = {"sigmoid": 0, "silu": 1, "tanh": 2}
+
+
+def activation(x: Tensor, kind: str) -> Tensor:
+    """onnxruntime's ``"sigmoid"`` (MLAS's logistic: a rational polynomial), ``"silu"`` (its
+    Sigmoid then Mul, ``x * sigmoid(x)``) or ``"tanh"`` (MLAS's rational tanh) of fp32 CPU `x`,
+    bit for bit (``qsim::ort_activation``).
 
     Example::
 
-        >>> sigmoid(torch.tensor([0.0, 30.0]))
+        >>> activation(torch.tensor([0.0, 30.0]), "sigmoid")
         tensor([0.5000, 1.0000])
     """
-    return torch.ops.qsim.ort_sigmoid(x, silu)
+    return torch.ops.qsim.ort_activation(x, ACTIVATIONS[kind])

@@ -1,11 +1,11 @@
 /*
  * ortfloat.h: the float kernels onnxruntime's CPU execution provider runs between a
  * DequantizeLinear and a QuantizeLinear that it does not fuse (16-bit activations; LayerNorm,
- * GELU and SiLU at any bit width), as onnxruntime 1.32 computes them on x86-64 with AVX-512F
- * (docs/runtime_target.md §2; torchqsim's onnxruntime target mode). Every step is one fp32
- * operation (fmaf: one rounding, as vfmadd; compiled without contraction), in onnxruntime's
- * order, so the results are bit for bit onnxruntime's, in the portable variant and the AVX-512
- * one the calls below dispatch to on CPUs that have it.
+ * GELU and SiLU at any bit width; Sigmoid and Tanh), as onnxruntime 1.32 computes them on x86-64
+ * with AVX-512F (docs/runtime_target.md §2; torchqsim's onnxruntime target mode). Every step is
+ * one fp32 operation (fmaf: one rounding, as vfmadd; compiled without contraction), in
+ * onnxruntime's order, so the results are bit for bit onnxruntime's, in the portable variant and
+ * the AVX-512 one the calls below dispatch to on CPUs that have it.
  *
  * LayerNormalization (last axis, fp32; MLAS's AVX2 LayerNorm kernel, rows of d >= 8): mean =
  * fp32(sum / d), the sum in fp64 over 4 lanes (lane l: the indices = l mod 4 of the full groups
@@ -34,7 +34,9 @@
  *
  * Sigmoid (MLAS's logistic, FMA3 kernel): v = x clamped to [-18, 18]; p = v * (Horner in v * v
  * of 4 odd coefficients, fma), q = Horner in v * v of 6 even ones (fma); y = p / q + 0.5 clamped
- * to [0, 1]. SiLU (onnxruntime's Sigmoid then Mul): y = x * sigmoid(x).
+ * to [0, 1]. SiLU (onnxruntime's Sigmoid then Mul): y = x * sigmoid(x). Tanh (MLAS's tanh, FMA3
+ * kernel): v = x clamped to [-9, 9]; p / q, p = v * (Horner in v * v of 7 odd coefficients), q =
+ * Horner in v * v of 4 even ones (fma).
  *
  * Example (Softmax): x = {0, 0} -> m = 0, both e = 1 exactly (k = 0, p = 1), sum = 1 + 1 = 2,
  * y = {0.5, 0.5}. LayerNorm (d = 2 < 8: Welford): x = {1, 3}, gamma = {1, 1}, no beta, eps =
@@ -65,9 +67,16 @@ qsim_status qsim_ort_softmax(const float * x, float * out, size_t d, size_t row_
  * masked) for i in [begin, end). QSIM_INVALID_ARGUMENT for a NULL pointer. */
 qsim_status qsim_ort_gelu(const float * x, float * out, size_t begin, size_t end);
 
-/* out[i] = sigmoid(x[i]), or x[i] * sigmoid(x[i]) when silu is non-zero, for i in [begin, end).
- * QSIM_INVALID_ARGUMENT for a NULL pointer. */
-qsim_status qsim_ort_sigmoid(const float * x, float * out, size_t begin, size_t end, int silu);
+/* The element-wise activations of qsim_ort_activation. */
+typedef enum qsim_ort_activation_kind {
+    QSIM_ORT_SIGMOID = 0, /* Sigmoid */
+    QSIM_ORT_SILU    = 1, /* Sigmoid then Mul by the input */
+    QSIM_ORT_TANH    = 2, /* Tanh */
+} qsim_ort_activation_kind;
+
+/* out[i] = the activation `kind` (a qsim_ort_activation_kind) of x[i] for i in [begin, end).
+ * QSIM_INVALID_ARGUMENT for a NULL pointer or an unknown kind. */
+qsim_status qsim_ort_activation(const float * x, float * out, size_t begin, size_t end, int kind);
 
 /* The portable variants (fmaf; the reference the tests compare the dispatched AVX-512 variant
  * with): the same arguments, checks and values. */
@@ -77,7 +86,7 @@ qsim_status qsim_ort_layer_norm_ref(const float * x, const float * gamma, const 
 qsim_status qsim_ort_softmax_ref(const float * x, float * out, size_t d, size_t row_begin,
                                  size_t row_end);
 qsim_status qsim_ort_gelu_ref(const float * x, float * out, size_t begin, size_t end);
-qsim_status qsim_ort_sigmoid_ref(const float * x, float * out, size_t begin, size_t end,
-                                 int silu);
+qsim_status qsim_ort_activation_ref(const float * x, float * out, size_t begin, size_t end,
+                                    int kind);
 
 #endif /* QSIM_ORTFLOAT_H */

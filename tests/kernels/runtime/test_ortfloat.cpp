@@ -1,11 +1,12 @@
-// qsim_ort_layer_norm, qsim_ort_softmax, qsim_ort_gelu, qsim_ort_sigmoid (qsim/ortfloat.h):
-// onnxruntime's CPU float LayerNormalization, Softmax, Gelu and Sigmoid / SiLU. Oracles: the header's hand-computed examples; values
-// exact by construction (a row of equal values: each softmax output is fp32(1 / d); a centered
-// row 0..7: mean 3.5 and variance 5.25 exactly); for random rows of every length 1..70 the
-// double-precision formulas (std::exp, std::erf), which the fp32 kernels meet within their
-// rounding; the dispatched variant (AVX-512 where the CPU has it) equals the portable one bit for
-// bit; the row range splits the work without changing a value; bad arguments. Bit
-// equality with onnxruntime itself: tests/python/runtime_target/test_runtime_target_floatops.py.
+// qsim_ort_layer_norm, qsim_ort_softmax, qsim_ort_gelu, qsim_ort_activation (qsim/ortfloat.h):
+// onnxruntime's CPU float LayerNormalization, Softmax, Gelu and Sigmoid / SiLU / Tanh. Oracles:
+// the header's hand-computed examples; values exact by construction (a row of equal values: each
+// softmax output is fp32(1 / d); a centered row 0..7: mean 3.5 and variance 5.25 exactly;
+// sigmoid(0) = 0.5); for random rows of every length 1..70 the double-precision formulas
+// (std::exp, std::erf, std::tanh), which the fp32 kernels meet within their rounding; the
+// dispatched variant (AVX-512 where the CPU has it) equals the portable one bit for bit; the row
+// range splits the work without changing a value; bad arguments. Bit equality with onnxruntime
+// itself: tests/python/runtime_target/test_runtime_target_floatops.py.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -43,7 +44,7 @@ TEST(OrtFloat, HeaderExamples) {
 TEST(OrtFloat, SigmoidIsOneHalfAtZeroAndSaturates) {
     const float x[3] = { 0.0f, 40.0f, -40.0f };
     float out[3];
-    ASSERT_EQ(qsim_ort_sigmoid(x, out, 0, 3, 0), QSIM_SUCCESS);
+    ASSERT_EQ(qsim_ort_activation(x, out, 0, 3, QSIM_ORT_SIGMOID), QSIM_SUCCESS);
     EXPECT_EQ(out[0], 0.5f);  // p = 0 * ... = 0, 0 / q + 0.5
     EXPECT_NEAR(out[1], 1.0f, 1e-7f);  // clamped at 18: 1 - 1.5e-8 rounds to 1 (or just below)
     EXPECT_NEAR(out[2], 0.0f, 1e-7f);
@@ -72,12 +73,15 @@ TEST(OrtFloat, KernelsMeetTheDoubleFormulasOnEveryRowLength) {
         const size_t rows = 5;
         const std::vector<float> x = random_rows(rows, d, uint32_t(d));
         const std::vector<float> gamma = random_rows(1, d, 1000u), beta = random_rows(1, d, 2000u);
-        std::vector<float> ln(x.size()), sm(x.size()), ge(x.size()), si(x.size());
+        std::vector<float> ln(x.size()), sm(x.size()), ge(x.size()), si(x.size()), th(x.size());
         ASSERT_EQ(qsim_ort_layer_norm(x.data(), gamma.data(), beta.data(), 1e-5f, ln.data(), d, 0,
                                       rows), QSIM_SUCCESS);
         ASSERT_EQ(qsim_ort_softmax(x.data(), sm.data(), d, 0, rows), QSIM_SUCCESS);
         ASSERT_EQ(qsim_ort_gelu(x.data(), ge.data(), 0, x.size()), QSIM_SUCCESS);
-        ASSERT_EQ(qsim_ort_sigmoid(x.data(), si.data(), 0, x.size(), 1), QSIM_SUCCESS);
+        ASSERT_EQ(qsim_ort_activation(x.data(), si.data(), 0, x.size(), QSIM_ORT_SILU),
+                  QSIM_SUCCESS);
+        ASSERT_EQ(qsim_ort_activation(x.data(), th.data(), 0, x.size(), QSIM_ORT_TANH),
+                  QSIM_SUCCESS);
         for (size_t r = 0; r < rows; r++) {
             const float * row = x.data() + r * d;
             double mean = 0.0, var = 0.0, max = -INFINITY, sum = 0.0;
@@ -98,6 +102,7 @@ TEST(OrtFloat, KernelsMeetTheDoubleFormulasOnEveryRowLength) {
                 EXPECT_NEAR(ge[at], g, 1e-6 * std::fabs(row[i]) + 1e-7) << d << " " << at;
                 const double silu = row[i] / (1.0 + std::exp(-double(row[i])));
                 EXPECT_NEAR(si[at], silu, 1e-6 * std::fabs(row[i]) + 1e-7) << d << " " << at;
+                EXPECT_NEAR(th[at], std::tanh(double(row[i])), 1e-6) << d << " " << at;
             }
         }
     }
@@ -127,11 +132,12 @@ TEST(OrtFloat, DispatchedVariantEqualsThePortableOne) {
         ASSERT_EQ(qsim_ort_gelu_ref(x.data(), ref.data(), 0, x.size()), QSIM_SUCCESS);
         EXPECT_TRUE(qsim_test::floats_match(x.size(), x.data(), ref.data(), got.data()))
             << "gelu d=" << d;
-        for (int silu = 0; silu < 2; silu++) {
-            ASSERT_EQ(qsim_ort_sigmoid(x.data(), got.data(), 0, x.size(), silu), QSIM_SUCCESS);
-            ASSERT_EQ(qsim_ort_sigmoid_ref(x.data(), ref.data(), 0, x.size(), silu), QSIM_SUCCESS);
+        for (int kind = QSIM_ORT_SIGMOID; kind <= QSIM_ORT_TANH; kind++) {
+            ASSERT_EQ(qsim_ort_activation(x.data(), got.data(), 0, x.size(), kind), QSIM_SUCCESS);
+            ASSERT_EQ(qsim_ort_activation_ref(x.data(), ref.data(), 0, x.size(), kind),
+                      QSIM_SUCCESS);
             EXPECT_TRUE(qsim_test::floats_match(x.size(), x.data(), ref.data(), got.data()))
-                << "sigmoid d=" << d << " silu=" << silu;
+                << "activation d=" << d << " kind=" << kind;
         }
     }
 }
@@ -164,8 +170,9 @@ TEST(OrtFloat, BadArgumentsAreRejected) {
     EXPECT_EQ(qsim_ort_layer_norm_ref(nullptr, &v, nullptr, 0.0f, &v, 1, 0, 1),
               QSIM_INVALID_ARGUMENT);
     EXPECT_EQ(qsim_ort_gelu_ref(&v, nullptr, 0, 1), QSIM_INVALID_ARGUMENT);
-    EXPECT_EQ(qsim_ort_sigmoid(nullptr, &v, 0, 1, 0), QSIM_INVALID_ARGUMENT);
-    EXPECT_EQ(qsim_ort_sigmoid_ref(&v, nullptr, 0, 1, 1), QSIM_INVALID_ARGUMENT);
+    EXPECT_EQ(qsim_ort_activation(nullptr, &v, 0, 1, QSIM_ORT_SIGMOID), QSIM_INVALID_ARGUMENT);
+    EXPECT_EQ(qsim_ort_activation_ref(&v, nullptr, 0, 1, QSIM_ORT_SILU), QSIM_INVALID_ARGUMENT);
+    EXPECT_EQ(qsim_ort_activation(&v, &v, 0, 1, 3), QSIM_INVALID_ARGUMENT);
 }
 
 }  // namespace

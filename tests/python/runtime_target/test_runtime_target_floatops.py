@@ -1,8 +1,8 @@
 """onnxruntime's CPU float kernels in the target mode (docs/runtime_target.md §2): LayerNorm,
-Softmax, Gelu, Sigmoid and SiLU between a DequantizeLinear and a QuantizeLinear.
+Softmax, Gelu, Sigmoid, SiLU and Tanh between a DequantizeLinear and a QuantizeLinear.
 
 Oracle: onnxruntime itself, one node (LayerNormalization opset 17, Softmax opset 13, Gelu opset
-20, Sigmoid; SiLU as Sigmoid then Mul, as torch exports it) on random data with a fixed seed:
+20, Sigmoid, Tanh; SiLU as Sigmoid then Mul, as torch exports it) on random data with a fixed seed:
 rows of every length from 1 to 69 and 768 (every tail of MLAS's 4-, 8- and 16-lane loops),
 values from 1e-3 to 1e3 with offsets, -inf in Softmax rows, 1 and 4 onnxruntime threads; every
 output bit for bit. torch's own kernels differ from
@@ -121,16 +121,17 @@ def test_gelu_equals_onnxruntime_bit_for_bit(threads):
     assert torch_differs >= 5
 
 
-@pytest.mark.parametrize("op", ["Sigmoid", "SiLU"])
-def test_sigmoid_and_silu_equal_onnxruntime_bit_for_bit(op):
+@pytest.mark.parametrize("op", ["Sigmoid", "SiLU", "Tanh"])
+def test_activations_equal_onnxruntime_bit_for_bit(op):
     rng = np.random.default_rng(4)
     torch_differs = 0
     for n in [1, 3, 8, 15, 16, 17, 33, 1000, 20000]:
         x = (rng.standard_normal(n) * rng.choice([0.01, 1.0, 5.0, 30.0], n)).astype(np.float32)
         expected = _onnxruntime(op, 17, {"x": x}, 1)
-        got = native.sigmoid(torch.from_numpy(x), op == "SiLU")
+        got = native.activation(torch.from_numpy(x), op.lower())
         assert np.array_equal(_bits(got), _bits(expected)), f"n={n}"
-        ref = (F.silu if op == "SiLU" else torch.sigmoid)(torch.from_numpy(x))
+        torch_op = {"SiLU": F.silu, "Sigmoid": torch.sigmoid, "Tanh": torch.tanh}[op]
+        ref = torch_op(torch.from_numpy(x))
         torch_differs += int(not np.array_equal(_bits(ref), _bits(expected)))
     assert torch_differs >= 5
 
@@ -140,6 +141,8 @@ def test_kernels_reject_bad_input_naming_the_argument():
         torch.ops.qsim.ort_layer_norm(torch.zeros(2, 3), torch.ones(4), None, 1e-5)
     with pytest.raises(RuntimeError, match="ort_softmax: x must be float32"):
         torch.ops.qsim.ort_softmax(torch.zeros(2, 3, dtype=torch.float64))
+    with pytest.raises(RuntimeError, match="ort_activation: kind must be"):
+        torch.ops.qsim.ort_activation(torch.zeros(3), 3)
     with pytest.raises(RuntimeError, match="ort_softmax: x must be 2-D"):
         torch.ops.qsim.ort_softmax(torch.zeros(3))
 
@@ -151,7 +154,7 @@ def test_opcheck():
     torch.library.opcheck(torch.ops.qsim.ort_layer_norm, (x, torch.randn(40), None, 1e-5))
     torch.library.opcheck(torch.ops.qsim.ort_softmax, (x,))
     torch.library.opcheck(torch.ops.qsim.ort_gelu, (x.reshape(2, 3, 40),))
-    torch.library.opcheck(torch.ops.qsim.ort_sigmoid, (x, True))
+    torch.library.opcheck(torch.ops.qsim.ort_activation, (x, 1))
 
 
 class _Block(nn.Module):
