@@ -95,5 +95,7 @@ TORCH_LIBRARY(qsim, m) {
     m.def("ort_softmax(Tensor x) -> Tensor", tags);
     m.def("ort_gelu(Tensor x) -> Tensor", tags);
     m.def("ort_activation(Tensor x, int kind) -> Tensor", tags);
+    // MLAS's SGEMM arithmetic of a float MatMul: (B, M, K) x (B, K, N) -> (B, M, N).
+    m.def("ort_matmul(Tensor a, Tensor b) -> Tensor", tags);
     m.set_python_module("torchqsim.ops");  // back to the default for any later definitions
 }
