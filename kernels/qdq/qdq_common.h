@@ -40,6 +40,21 @@ static inline float qsim_qdq1(float x, qsim_grid g) {
     return qsim_dequantize1(qsim_quantize1(x, g), g);
 }
 
+/* Whether g's qdq may be computed shifted by its zero point, as the AVX-512 run kernels do:
+ * with an integer zero point and integer bounds of magnitude <= 2^22, qmin - zp and qmax - zp
+ * are exact, and
+ *     (clamp(rint(x / s) + zp, qmin, qmax) - zp) * s == rint(clamp(x / s, qmin - zp, qmax - zp)) * s
+ * bit for bit, with the product taken as fma(n, s, +0) so that n = -0 gives +0 like the left
+ * side's c - zp: rint and clamp to integer bounds commute; rint(t) + zp is exact wherever it is
+ * not clamped, and rounds beyond the bound it passes where it is; NaN goes to qmin on both
+ * sides. Five vector operations instead of seven. */
+static inline int qsim_grid_shiftable(qsim_grid g) {
+    const float lim = 0x1p22f;
+    return rintf(g.zero_point) == g.zero_point && rintf(g.qmin) == g.qmin &&
+           rintf(g.qmax) == g.qmax && fabsf(g.zero_point) <= lim && fabsf(g.qmin) <= lim &&
+           fabsf(g.qmax) <= lim;
+}
+
 /* dx and the scale and zero-point terms of one element (qsim_backward_reduce_f32's formulas). */
 typedef struct qsim_terms {
     float dx, ds, dzp;

@@ -81,15 +81,15 @@ void qsim_narrow_h16_avx512(qsim_half_kind kind, size_t n, const float * x, uint
  * result is never NaN (the clamp maps NaN to qmin), so the NaN cases of widen and narrow, which
  * only rebuild NaN bits, are left out: fp16 lanes take the hardware conversions alone, bf16 lanes
  * the integer round to nearest even of qsim_h16_narrow. */
-static inline __m512 qsim_h16_qdq_f16(__m256i h, const qsim_v16_grid * g) {
-    return qsim_v16_qdq(_mm512_cvtph_ps(h), g);
+static inline __m512 qsim_h16_qdq_f16(__m256i h, const qsim_v16_grid * g, qsim_v16_op qdq) {
+    return qdq(_mm512_cvtph_ps(h), g);
 }
 
 /* The bf16 rounding of qsim_h16_narrow without its final shift: the result is the upper 16 bits
  * of each lane. */
-static inline __m512i qsim_h16_qdq_bf16(__m256i h, const qsim_v16_grid * g) {
+static inline __m512i qsim_h16_qdq_bf16(__m256i h, const qsim_v16_grid * g, qsim_v16_op qdq) {
     const __m512i w   = _mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16);
-    const __m512i u   = _mm512_castps_si512(qsim_v16_qdq(_mm512_castsi512_ps(w), g));
+    const __m512i u   = _mm512_castps_si512(qdq(_mm512_castsi512_ps(w), g));
     const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(u, 16), qsim_h16_set(1u));
     return _mm512_add_epi32(_mm512_add_epi32(u, qsim_h16_set(0x7fffu)), odd);
 }
@@ -100,46 +100,53 @@ static inline __m256i qsim_h16_load(const uint16_t * x) {
 
 #define QSIM_H16_RNE (_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 
-static void qsim_qdq_f16_run(size_t n, const uint16_t * x, uint16_t * y, const qsim_v16_grid * g) {
+QSIM_ALWAYS_INLINE void qsim_qdq_f16_run(size_t n, const uint16_t * x, uint16_t * y,
+                                         const qsim_v16_grid * g, qsim_v16_op qdq) {
     size_t i = 0;
     for (; i + 16 <= n; i += 16) {
-        const __m512 v = qsim_h16_qdq_f16(qsim_h16_load(x + i), g);
+        const __m512 v = qsim_h16_qdq_f16(qsim_h16_load(x + i), g, qdq);
         _mm256_storeu_si256((__m256i *) (y + i), _mm512_cvtps_ph(v, QSIM_H16_RNE));
     }
     if (i < n) {
         const __mmask16 k = (__mmask16) ((1u << (n - i)) - 1u);
-        const __m512    v = qsim_h16_qdq_f16(_mm256_maskz_loadu_epi16(k, x + i), g);
+        const __m512    v = qsim_h16_qdq_f16(_mm256_maskz_loadu_epi16(k, x + i), g, qdq);
         _mm256_mask_storeu_epi16(y + i, k, _mm512_cvtps_ph(v, QSIM_H16_RNE));
     }
 }
 
 /* 32 bf16 values a step: the upper halves of two vectors' lanes gathered into one (vpermt2w). */
-static void qsim_qdq_bf16_run(size_t n, const uint16_t * x, uint16_t * y, const qsim_v16_grid * g) {
+QSIM_ALWAYS_INLINE void qsim_qdq_bf16_run(size_t n, const uint16_t * x, uint16_t * y,
+                                          const qsim_v16_grid * g, qsim_v16_op qdq) {
     static const uint16_t upper[32] = { 1,  3,  5,  7,  9,  11, 13, 15, 17, 19, 21,
                                         23, 25, 27, 29, 31, 33, 35, 37, 39, 41, 43,
                                         45, 47, 49, 51, 53, 55, 57, 59, 61, 63 };
     const __m512i        order     = _mm512_loadu_si512(upper);
     size_t               i         = 0;
     for (; i + 32 <= n; i += 32) {
-        const __m512i lo = qsim_h16_qdq_bf16(qsim_h16_load(x + i), g);
-        const __m512i hi = qsim_h16_qdq_bf16(qsim_h16_load(x + i + 16), g);
+        const __m512i lo = qsim_h16_qdq_bf16(qsim_h16_load(x + i), g, qdq);
+        const __m512i hi = qsim_h16_qdq_bf16(qsim_h16_load(x + i + 16), g, qdq);
         _mm512_storeu_si512(y + i, _mm512_permutex2var_epi16(lo, order, hi));
     }
     for (; i < n; i += 16) {
         const size_t    m = n - i < 16 ? n - i : 16;
         const __mmask16 k = (__mmask16) ((1u << m) - 1u);
-        const __m512i   r = qsim_h16_qdq_bf16(_mm256_maskz_loadu_epi16(k, x + i), g);
+        const __m512i   r = qsim_h16_qdq_bf16(_mm256_maskz_loadu_epi16(k, x + i), g, qdq);
         _mm256_mask_storeu_epi16(y + i, k, _mm512_cvtepi32_epi16(_mm512_srli_epi32(r, 16)));
     }
 }
 
 void qsim_qdq_h16_avx512(qsim_half_kind kind, size_t n, const uint16_t * x, uint16_t * y,
                          qsim_grid g) {
-    const qsim_v16_grid v = qsim_v16_grid_of(g);
-    if (kind == QSIM_HALF_BF16) {
-        qsim_qdq_bf16_run(n, x, y, &v);
+    const qsim_v16_grid v       = qsim_v16_grid_of(g);
+    const int           shifted = qsim_grid_shiftable(g);
+    if (kind == QSIM_HALF_BF16 && shifted) {
+        qsim_qdq_bf16_run(n, x, y, &v, qsim_v16_qdq_shifted);
+    } else if (kind == QSIM_HALF_BF16) {
+        qsim_qdq_bf16_run(n, x, y, &v, qsim_v16_qdq);
+    } else if (shifted) {
+        qsim_qdq_f16_run(n, x, y, &v, qsim_v16_qdq_shifted);
     } else {
-        qsim_qdq_f16_run(n, x, y, &v);
+        qsim_qdq_f16_run(n, x, y, &v, qsim_v16_qdq);
     }
 }
 

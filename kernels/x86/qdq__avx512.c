@@ -2,7 +2,9 @@
  * qdq__avx512.c: the qdq run kernels with AVX-512 (F, BW, VL, DQ), 16 floats per step.
  *
  * Bit-exact with qdq_ref.c: each element goes through the same fp32 operations in the same order
- * (division by scale, round half to even, comparison clamp), and the reductions add element i to
+ * (division by scale, round half to even, comparison clamp), or for the qdq of a grid with an
+ * integer zero point their shifted form (qsim_grid_shiftable: the same bits in five vector
+ * operations instead of seven), and the reductions add element i to
  * double lane i % 8 as qsim_combine_lanes expects. The last n % 16 elements use masked loads and
  * stores, which never touch memory outside the run. Long aligned runs (QSIM_STREAM_MIN) are
  * written with non-temporal stores, the same values.
@@ -109,7 +111,11 @@ QSIM_ALWAYS_INLINE void qsim_v16_backward(size_t n, const float * x, const float
 
 void qsim_qdq_f32_avx512(size_t n, const float * x, float * y, qsim_grid g) {
     const qsim_v16_grid v = qsim_v16_grid_of(g);
-    qsim_v16_map(n, x, y, &v, qsim_v16_qdq);
+    if (qsim_grid_shiftable(g)) {
+        qsim_v16_map(n, x, y, &v, qsim_v16_qdq_shifted);
+    } else {
+        qsim_v16_map(n, x, y, &v, qsim_v16_qdq);
+    }
 }
 
 void qsim_quantize_f32_avx512(size_t n, const float * x, float * y, qsim_grid g) {

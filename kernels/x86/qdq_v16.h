@@ -14,8 +14,10 @@
 #include "qdq/qdq_common.h"
 #include "qdq/qdq_variants.h"
 
+/* lo_z, hi_z: qmin - zp and qmax - zp, the bounds of qsim_v16_qdq_shifted (set by
+ * qsim_v16_grid_of; meaningful where qsim_grid_shiftable holds). */
 typedef struct qsim_v16_grid {
-    __m512 scale, zero_point, qmin, qmax;
+    __m512 scale, zero_point, qmin, qmax, lo_z, hi_z;
 } qsim_v16_grid;
 
 /* dx and the terms of the scale and zero-point sums for 16 elements. */
@@ -28,7 +30,9 @@ typedef qsim_v16_grads (*qsim_v16_bwd_op)(__m512 x, __m512 dy, const qsim_v16_gr
 
 static inline qsim_v16_grid qsim_v16_grid_of(qsim_grid g) {
     const qsim_v16_grid v = { _mm512_set1_ps(g.scale), _mm512_set1_ps(g.zero_point),
-                              _mm512_set1_ps(g.qmin), _mm512_set1_ps(g.qmax) };
+                              _mm512_set1_ps(g.qmin), _mm512_set1_ps(g.qmax),
+                              _mm512_set1_ps(g.qmin - g.zero_point),
+                              _mm512_set1_ps(g.qmax - g.zero_point) };
     return v;
 }
 
@@ -67,6 +71,13 @@ static inline __m512 qsim_v16_dequantize(__m512 q, const qsim_v16_grid * g) {
 
 static inline __m512 qsim_v16_qdq(__m512 x, const qsim_v16_grid * g) {
     return qsim_v16_dequantize(qsim_v16_quantize(x, g), g);
+}
+
+/* qsim_v16_qdq where qsim_grid_shiftable(g) holds (qdq_common.h): the same bits. */
+static inline __m512 qsim_v16_qdq_shifted(__m512 x, const qsim_v16_grid * g) {
+    const __m512 t = _mm512_div_ps(x, g->scale);
+    const __m512 c = _mm512_min_ps(_mm512_max_ps(t, g->lo_z), g->hi_z);
+    return _mm512_fmadd_ps(qsim_v16_rint(c), g->scale, _mm512_setzero_ps());
 }
 
 static inline qsim_v16_grads qsim_v16_qdq_grads(__m512 x, __m512 dy, const qsim_v16_grid * g) {

@@ -213,6 +213,10 @@ inline std::vector<qsim_grid> sweep_grids() {
         make_grid(1.0f, -3.0f, -8.0f, 7.0f),
         make_grid(0.25f, 5.0f, -32768.0f, 32767.0f),
         make_grid(std::ldexp(1.0f, -140), 1.0f, 0.0f, 3.0f),  // denormal scale
+        // not qsim_grid_shiftable (the kernels' general form): a fractional zero point, and an
+        // integer one past 2^22
+        make_grid(0.05f, 2.5f, -8.0f, 7.0f),
+        make_grid(0.5f, 8388608.0f, 8388600.0f, 8388615.0f),
     };
 }
 
