@@ -1,11 +1,13 @@
-// CPU implementations of ort_layer_norm, ort_softmax, ort_gelu and ort_activation (schemas in
-// library.cpp, fakes in wrappers/_runtime_ops.py): onnxruntime's CPU float LayerNormalization,
-// Softmax, Gelu, Sigmoid, SiLU and Tanh bit for bit (kernels/include/qsim/ortfloat.h), for the
-// onnxruntime target mode's float ops between a DequantizeLinear and a QuantizeLinear
-// (docs/runtime_target.md §2). Rows (elements for Gelu and activations) are split over torch's
-// thread pool; each row's arithmetic is fixed, so the result does not depend on the thread count.
+// CPU implementations of ort_layer_norm, ort_softmax, ort_gelu, ort_activation and ort_matmul
+// (schemas in library.cpp, fakes in wrappers/_runtime_ops.py): onnxruntime's CPU float
+// LayerNormalization, Softmax, Gelu, Sigmoid, SiLU, Tanh and MatMul bit for bit
+// (kernels/include/qsim/ortfloat.h), for the onnxruntime target mode's float ops between a
+// DequantizeLinear and a QuantizeLinear (docs/runtime_target.md §2). Rows (elements for Gelu and
+// activations) are split over torch's thread pool; each row's arithmetic is fixed, so the result
+// does not depend on the thread count.
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
 #include <ATen/ops/empty_like.h>
 #include <c10/util/Exception.h>
 #include <torch/library.h>
@@ -108,6 +110,35 @@ at::Tensor ort_activation_cpu(const at::Tensor & x, int64_t kind) {
     return out;
 }
 
+// a: (B, M, K), b: (B, K, N) float32 -> (B, M, N): MLAS's SGEMM arithmetic per batch (M, N >= 2).
+at::Tensor ort_matmul_cpu(const at::Tensor & a, const at::Tensor & b) {
+    check_float(a, "ort_matmul", "a");
+    check_float(b, "ort_matmul", "b");
+    TORCH_CHECK(a.dim() == 3 && b.dim() == 3 && a.size(0) == b.size(0) && a.size(2) == b.size(1),
+                "ort_matmul: a (B, M, K) and b (B, K, N) must be 3-D with matching B and K, got ",
+                a.sizes(), " and ", b.sizes());
+    const int64_t m = a.size(1), k = a.size(2), n = b.size(2);
+    TORCH_CHECK(m >= 2 && n >= 2 && k >= 1, "ort_matmul: needs M >= 2, N >= 2, K >= 1, got ",
+                a.sizes(), " and ", b.sizes());
+    const at::Tensor ac = a.contiguous(), bc = b.contiguous();
+    at::Tensor out = at::empty({a.size(0), m, n}, a.options());
+    at::parallel_for(0, a.size(0) * m, grain(k * n), [&](int64_t begin, int64_t end) {
+        for (int64_t row = begin; row < end;) {
+            const int64_t batch = row / m, stop = std::min(end, (batch + 1) * m);
+            check_status(qsim_ort_matmul(ac.data_ptr<float>() + batch * m * k,
+                                         bc.data_ptr<float>() + batch * k * n,
+                                         out.data_ptr<float>() + batch * m * n,
+                                         static_cast<size_t>(m), static_cast<size_t>(k),
+                                         static_cast<size_t>(n),
+                                         static_cast<size_t>(row - batch * m),
+                                         static_cast<size_t>(stop - batch * m)),
+                         "ort_matmul");
+            row = stop;
+        }
+    });
+    return out;
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(qsim, CPU, m) {
@@ -115,6 +146,7 @@ TORCH_LIBRARY_IMPL(qsim, CPU, m) {
     m.impl("ort_softmax", &ort_softmax_cpu);
     m.impl("ort_gelu", &ort_gelu_cpu);
     m.impl("ort_activation", &ort_activation_cpu);
+    m.impl("ort_matmul", &ort_matmul_cpu);
 }
 
 }  // namespace qsim

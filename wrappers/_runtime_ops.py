@@ -25,6 +25,8 @@ hi) * y_scale`` (kernels/include/qsim/requant.h), the multiplier shared or one p
 ``ort_activation(x, kind)``: onnxruntime's CPU float LayerNormalization and Softmax over the rows
 of a 2-D float32 ``x``, its exact Gelu and its Sigmoid (kind 0), SiLU (1: Sigmoid then Mul) or
 Tanh (2) of each element, bit for bit (kernels/include/qsim/ortfloat.h); same shape out.
+``ort_matmul(a, b)``: MLAS's SGEMM arithmetic of a float MatMul, ``a`` (B, M, K) times ``b`` (B,
+K, N), M and N >= 2 (an fma chain over K per output within MLAS's K stride).
 
 ``ort_gemm(x, w, bias)``, ``ort_conv2d(x, w, bias, stride, padding, dilation, groups)``:
 onnxruntime's CPU float Gemm (``x @ w.T + bias``, x (M, K), w (N, K)) and 2-D Conv (zeros
@@ -80,6 +82,11 @@ def _requantize_dq_fake(acc, multiplier, channel_dim, lo, hi, y_scale):
     return torch.empty_like(acc)
 
 
+def _ort_matmul_fake(a, b):
+    torch._check(a.dim() == 3 and b.dim() == 3, lambda: "a and b must be 3-D")
+    return a.new_empty((a.shape[0], a.shape[1], b.shape[2]))
+
+
 def _same_shape_fake(x, *args):
     return torch.empty_like(x)
 
@@ -112,3 +119,5 @@ if hasattr(torch.ops.qsim, "ort_gemm"):
 for _name in ("ort_layer_norm", "ort_softmax", "ort_gelu", "ort_activation"):
     if hasattr(torch.ops.qsim, _name):
         torch.library.register_fake(f"qsim::{_name}")(_same_shape_fake)
+if hasattr(torch.ops.qsim, "ort_matmul"):
+    torch.library.register_fake("qsim::ort_matmul")(_ort_matmul_fake)

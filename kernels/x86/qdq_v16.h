@@ -93,6 +93,22 @@ static inline qsim_v16_grads qsim_v16_qdq_grads(__m512 x, __m512 dy, const qsim_
     return r;
 }
 
+/* Whether rint(t) lies in [qmin - zp, qmax - zp]: qsim_v16_in_grid(rint(t) + zp) for a
+ * qsim_grid_shiftable grid (where the sum is inexact, |rint(t)| >= 2^24 lies past both). */
+static inline __mmask16 qsim_v16_in_shifted(__m512 t, const qsim_v16_grid * g) {
+    const __m512 n = qsim_v16_rint(t);
+    return _mm512_cmp_ps_mask(n, g->lo_z, _CMP_GE_OQ) & _mm512_cmp_ps_mask(n, g->hi_z, _CMP_LE_OQ);
+}
+
+/* dx of qsim_v16_qdq_grads alone (the scale and zero-point terms left at zero), for callers that
+ * do not sum them, on a qsim_grid_shiftable grid. */
+static inline qsim_v16_grads qsim_v16_ste_shifted(__m512 x, __m512 dy, const qsim_v16_grid * g) {
+    const __mmask16      m = qsim_v16_in_shifted(_mm512_div_ps(x, g->scale), g);
+    const qsim_v16_grads r = { _mm512_maskz_mov_ps(m, dy), _mm512_setzero_ps(),
+                               _mm512_setzero_ps() };
+    return r;
+}
+
 static inline qsim_v16_grads qsim_v16_quantize_grads(__m512 x, __m512 dy, const qsim_v16_grid * g) {
     const __m512    t  = _mm512_div_ps(x, g->scale);
     const __mmask16 m  = qsim_v16_in_grid(_mm512_add_ps(qsim_v16_rint(t), g->zero_point), g);

@@ -13,6 +13,9 @@ for bit (:mod:`.native`, kernels/include/qsim/ortfloat.h):
   ``Add`` before it may become BiasGelu);
 - ``softmax``: a ``Softmax`` that is no ``softmax`` group (QLinearSoftmax, :mod:`.groups`);
 - ``silu``: a ``SiLU`` whose input a DequantizeLinear feeds (exported as Sigmoid then Mul);
+- ``matmul``: a ``MatMul`` of two tensors that is no ``matmul`` group (QLinearMatMul), neither
+  produced by a Mul or Div without output quantizer (onnxruntime may fold such a scaling into
+  FusedMatMul's alpha), where MLAS's SGEMM arithmetic applies (:func:`.native.matmul`);
 - ``sigmoid``, ``tanh``: a ``Sigmoid`` or ``Tanh`` whose output its own quantizer quantizes, not
   on a full 8-bit grid (a QuantizeLinear after it keeps it out of onnxruntime's QuickGelu and
   FastGelu fusions; on an 8-bit grid onnxruntime may run a QLinear lookup table instead).
@@ -32,14 +35,17 @@ import torch
 
 from . import native
 from .groups import _activation_ok, _source_quantizer
+from ..graph.nodes import Producer
 from ..nn.activation import (QuantizedGELU, QuantizedSigmoid, QuantizedSiLU, QuantizedSoftmax,
                              QuantizedTanh)
+from ..nn.elementwise import QuantizedDivide, QuantizedMatMul, QuantizedMultiply
 from ..nn.normalization import QuantizedLayerNorm
 
 __all__ = ["find_float_ops", "install", "uninstall"]
 
 _KINDS = {QuantizedLayerNorm: "layer_norm", QuantizedGELU: "gelu", QuantizedSoftmax: "softmax",
-          QuantizedSiLU: "silu", QuantizedSigmoid: "sigmoid", QuantizedTanh: "tanh"}
+          QuantizedSiLU: "silu", QuantizedSigmoid: "sigmoid", QuantizedTanh: "tanh",
+          QuantizedMatMul: "matmul"}
 
 
 def _kind(op, groups: dict) -> str | None:
@@ -53,12 +59,26 @@ def _kind(op, groups: dict) -> str | None:
     if kind in ("sigmoid", "tanh"):  # its Q keeps it out of fusions; QLinear* take 8-bit grids
         q = op.module.output_quantizers[0]
         return kind if q is not None and not _activation_ok(q) else None
+    if kind == "matmul":
+        return kind if sum(op.tensor_inputs[:2]) == 2 and not any(
+            _unquantized_scaling(op, i) for i in (0, 1)) else None
     return kind if _source_quantizer(op, 0) is not None else None
+
+
+def _unquantized_scaling(op, index: int) -> bool:
+    """Whether input `index` of `op` comes from a Mul or Div without output quantizer, which
+    onnxruntime may fold into FusedMatMul's alpha (another rounding order)."""
+    source = op.inputs[index] if index < len(op.inputs) else None
+    if not isinstance(source, Producer) or op.module.input_quantizers[index] is not None:
+        return False
+    module = source.op.module
+    return isinstance(module, (QuantizedMultiply, QuantizedDivide)) and \
+        module.output_quantizers[source.output_index] is None
 
 
 def find_float_ops(graph, groups: dict) -> dict[str, str]:
     """Module path -> kind (``layer_norm``, ``gelu``, ``softmax``, ``silu``, ``sigmoid``,
-    ``tanh``) of every op of `graph` (the sim's :class:`~torchqsim.graph.ModuleGraph`) that
+    ``tanh``, ``matmul``) of every op of `graph` (the sim's :class:`~torchqsim.graph.ModuleGraph`) that
     onnxruntime runs as one of its float kernels, given the fused `groups`
     (:func:`.groups.find_groups`); empty when torchqsim._C predates the kernels."""
     if not native.has_float_kernels():
@@ -83,14 +103,20 @@ def _compute(module, kind: str, x):
     return native.layer_norm(x, tuple(module.normalized_shape), weight, bias, module.eps)
 
 
+def _plain(x) -> bool:
+    return isinstance(x, torch.Tensor) and x.dtype == torch.float32 and \
+        x.device.type == "cpu" and x.numel() > 0
+
+
 def _float_forward(module, kind: str, *args, **kwargs):
-    if module.training or torch.is_grad_enabled() or len(args) != 1 or kwargs:
+    arity = 2 if kind == "matmul" else 1
+    if module.training or torch.is_grad_enabled() or len(args) != arity or kwargs:
         return type(module).forward(module, *args, **kwargs)
-    x = module.quantize_inputs(args)[0]
-    if not (isinstance(x, torch.Tensor) and x.dtype == torch.float32 and x.device.type == "cpu"
-            and x.numel() > 0):
-        return module.quantize_outputs(module.quantized_forward(x))
-    return module.quantize_outputs(_compute(module, kind, x))
+    args = module.quantize_inputs(args)
+    y = None
+    if all(_plain(x) for x in args):
+        y = native.matmul(*args) if kind == "matmul" else _compute(module, kind, args[0])
+    return module.quantize_outputs(module.quantized_forward(*args) if y is None else y)
 
 
 def install(model, ops: dict[str, str]) -> None:

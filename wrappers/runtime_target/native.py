@@ -7,11 +7,11 @@ the arithmetic of :mod:`.arithmetic` (or beyond it) without torch temporaries.
   dequantized tensors (``qsim::qlinear_add_dq``);
 - :func:`requantize_dequantized`: MLAS's requantization times the output scale
   (``qsim::requantize_dq``; torch when the binary predates it);
-- :func:`layer_norm`, :func:`softmax`, :func:`gelu`, :func:`activation`: onnxruntime's CPU float
-  LayerNormalization, Softmax, Gelu, Sigmoid, SiLU and Tanh (``qsim::ort_layer_norm``,
-  ``qsim::ort_softmax``, ``qsim::ort_gelu``, ``qsim::ort_activation``;
-  kernels/include/qsim/ortfloat.h), the float ops between a DequantizeLinear and a
-  QuantizeLinear.
+- :func:`layer_norm`, :func:`softmax`, :func:`gelu`, :func:`activation`, :func:`matmul`:
+  onnxruntime's CPU float LayerNormalization, Softmax, Gelu, Sigmoid, SiLU, Tanh and MatMul
+  (``qsim::ort_layer_norm``, ``qsim::ort_softmax``, ``qsim::ort_gelu``, ``qsim::ort_activation``,
+  ``qsim::ort_matmul``; kernels/include/qsim/ortfloat.h), the float ops between a
+  DequantizeLinear and a QuantizeLinear.
 """
 
 import torch
@@ -20,7 +20,7 @@ from torch import Tensor
 from . import arithmetic as ar
 
 __all__ = ["matmul_nbits", "qlinear_add_dequantized", "requantize_dequantized", "layer_norm",
-           "softmax", "gelu", "activation", "has_float_kernels"]
+           "softmax", "gelu", "activation", "matmul", "has_float_kernels"]
 
 
 def matmul_nbits(x: Tensor, w_int: Tensor, w_scale: Tensor, w_zp: Tensor,
@@ -112,7 +112,7 @@ def requantize_dequantized(acc: Tensor, multiplier: Tensor, channel_dim: int, lo
 
 def has_float_kernels() -> bool:
     """Whether torchqsim._C has the float kernels (a binary built before them has not)."""
-    return hasattr(torch.ops.qsim, "ort_activation")
+    return hasattr(torch.ops.qsim, "ort_matmul")
 
 
 def layer_norm(x: Tensor, normalized_shape: tuple, weight: Tensor | None, bias: Tensor | None,
@@ -177,3 +177,34 @@ def activation(x: Tensor, kind: str) -> Tensor:
         tensor([0.5000, 1.0000])
     """
     return torch.ops.qsim.ort_activation(x, ACTIVATIONS[kind])
+
+
+def _stride_k(n: int) -> int:
+    """MLAS's SGEMM K stride for `n` output columns (kernels/include/qsim/ortfloat.h)."""
+    stride_n, stride_k = 128, 128
+    while stride_n > 16 and stride_n // 2 >= n:
+        stride_n, stride_k = stride_n // 2, stride_k * 2
+    return stride_k
+
+
+def matmul(a: Tensor, b: Tensor) -> Tensor | None:
+    """onnxruntime's float MatMul of fp32 CPU `a` and `b` (``torch.matmul`` semantics, 2+ dims
+    each, batch dims broadcast) as MLAS's SGEMM computes it (``qsim::ort_matmul``: an fma chain
+    over K per output), or None where another arithmetic runs: M or N below 2 (MLAS's GEMV
+    kernels), or K beyond one K stride (then onnxruntime's thread count changes the order).
+
+    Example::
+
+        >>> matmul(torch.ones(2, 3), torch.ones(3, 2))
+        tensor([[3., 3.],
+                [3., 3.]])
+    """
+    if a.dim() < 2 or b.dim() < 2:
+        return None
+    (m, k), n = a.shape[-2:], b.shape[-1]
+    if m < 2 or n < 2 or k > _stride_k(n):
+        return None
+    batch = torch.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    a3 = a.expand(*batch, m, k).reshape(-1, m, k)
+    b3 = b.expand(*batch, k, n).reshape(-1, k, n)
+    return torch.ops.qsim.ort_matmul(a3, b3).reshape(*batch, m, n)

@@ -78,6 +78,14 @@ typedef enum qsim_ort_activation_kind {
  * QSIM_INVALID_ARGUMENT for a NULL pointer or an unknown kind. */
 qsim_status qsim_ort_activation(const float * x, float * out, size_t begin, size_t end, int kind);
 
+/* Rows [row_begin, row_end) of c (m x n) = a (m x k) b (k x n), row-major fp32, as MLAS's SGEMM
+ * computes a float MatMul with m >= 2 and n >= 2 (other shapes run other kernels): per output an
+ * fma chain over k from 0 within each K stride (128, doubled while MLAS halves its N stride of
+ * 128 down to no less than 16 and n), the strides' sums added in order.
+ * QSIM_INVALID_ARGUMENT for m < 2, n < 2, k = 0 or a NULL pointer. */
+qsim_status qsim_ort_matmul(const float * a, const float * b, float * c, size_t m, size_t k,
+                            size_t n, size_t row_begin, size_t row_end);
+
 /* The portable variants (fmaf; the reference the tests compare the dispatched AVX-512 variant
  * with): the same arguments, checks and values. */
 qsim_status qsim_ort_layer_norm_ref(const float * x, const float * gamma, const float * beta,
@@ -86,6 +94,8 @@ qsim_status qsim_ort_layer_norm_ref(const float * x, const float * gamma, const 
 qsim_status qsim_ort_softmax_ref(const float * x, float * out, size_t d, size_t row_begin,
                                  size_t row_end);
 qsim_status qsim_ort_gelu_ref(const float * x, float * out, size_t begin, size_t end);
+qsim_status qsim_ort_matmul_ref(const float * a, const float * b, float * c, size_t m, size_t k,
+                                size_t n, size_t row_begin, size_t row_end);
 qsim_status qsim_ort_activation_ref(const float * x, float * out, size_t begin, size_t end,
                                     int kind);
 

@@ -109,6 +109,30 @@ std::vector<const qsim_tfe_kernels *> runnable_variants() {
     return out;
 }
 
+// Histograms x over [mn, mx] and checks every runnable variant's search against the plain one,
+// for each of `steps`, symmetric and not, 8 and 16 lanes.
+void expect_searches_match(const std::vector<float> & x, float mn, float mx,
+                           std::initializer_list<int> steps_list, int trial) {
+    const float        w = (mx - mn) / kBins, edges[2] = { mn, mn + w };
+    std::vector<float> h(kBins);
+    ASSERT_EQ(qsim_tfe_histogram(x.size(), x.data(), mn, mx, h.data()), QSIM_SUCCESS);
+    for (int steps : steps_list) {
+        const std::vector<float> offs = aimet_offsets(steps);
+        for (int sym : { 0, 1 }) {
+            for (int lanes : { 8, 16 }) {
+                const qsim_tfe_params p = { steps, sym, lanes, static_cast<int32_t>(offs.size()), offs.data() };
+                const Range           want = spec_search(p, h, edges[0], edges[1], mn, mx);
+                for (const qsim_tfe_kernels * k : runnable_variants()) {
+                    float lo, hi;
+                    ASSERT_EQ(qsim_tfe_search_k(k, &p, h.data(), edges, mn, mx, &lo, &hi), QSIM_SUCCESS);
+                    EXPECT_EQ(lo, want.lo) << k->name << " trial " << trial << " steps " << steps << " sym " << sym;
+                    EXPECT_EQ(hi, want.hi) << k->name << " trial " << trial << " steps " << steps << " sym " << sym;
+                }
+            }
+        }
+    }
+}
+
 }  // namespace
 
 TEST(AimetTfeHistogram, HandComputed) {
@@ -258,24 +282,7 @@ TEST(AimetTfeSearch, VariantsMatchThePlainSearch) {
             v = trial % 5 == 0 ? -v : v;
         }
         const float mn = *std::min_element(x.begin(), x.end()), mx = *std::max_element(x.begin(), x.end());
-        const float w = (mx - mn) / kBins, edges[2] = { mn, mn + w };
-        std::vector<float> h(kBins);
-        ASSERT_EQ(qsim_tfe_histogram(x.size(), x.data(), mn, mx, h.data()), QSIM_SUCCESS);
-        for (int steps : { 255, 15, 3 }) {
-            const std::vector<float> offs = aimet_offsets(steps);
-            for (int sym : { 0, 1 }) {
-                for (int lanes : { 8, 16 }) {
-                    const qsim_tfe_params p = { steps, sym, lanes, static_cast<int32_t>(offs.size()), offs.data() };
-                    const Range           want = spec_search(p, h, edges[0], edges[1], mn, mx);
-                    for (const qsim_tfe_kernels * k : runnable_variants()) {
-                        float lo, hi;
-                        ASSERT_EQ(qsim_tfe_search_k(k, &p, h.data(), edges, mn, mx, &lo, &hi), QSIM_SUCCESS);
-                        EXPECT_EQ(lo, want.lo) << k->name << " trial " << trial << " steps " << steps << " sym " << sym;
-                        EXPECT_EQ(hi, want.hi) << k->name << " trial " << trial << " steps " << steps << " sym " << sym;
-                    }
-                }
-            }
-        }
+        ASSERT_NO_FATAL_FAILURE(expect_searches_match(x, mn, mx, { 255, 15, 3 }, trial));
     }
 }
 
@@ -294,24 +301,6 @@ TEST(AimetTfeSearch, HeadBoundKeepsThePlainSearchsChoice) {
         x[trial % 256] = trial % 2 ? 9.0f : -7.0f;  // one outlier
         const float grow = 1.0f + static_cast<float>(trial % 3);  // the histogram's range / the data's
         const float mn = grow * *std::min_element(x.begin(), x.end()), mx = grow * *std::max_element(x.begin(), x.end());
-        const float w = (mx - mn) / kBins, edges[2] = { mn, mn + w };
-        std::vector<float> h(kBins);
-        ASSERT_EQ(qsim_tfe_histogram(x.size(), x.data(), mn, mx, h.data()), QSIM_SUCCESS);
-        for (int steps : { 255, 15 }) {
-            const std::vector<float> offs = aimet_offsets(steps);
-            for (int sym : { 0, 1 }) {
-                for (int lanes : { 8, 16 }) {
-                    const qsim_tfe_params p = { steps, sym, lanes, static_cast<int32_t>(offs.size()), offs.data() };
-                    const Range want = spec_search(p, h, edges[0], edges[1], mn, mx);
-                    for (const qsim_tfe_kernels * k : runnable_variants()) {
-                        float lo, hi;
-                        ASSERT_EQ(qsim_tfe_search_k(k, &p, h.data(), edges, mn, mx, &lo, &hi),
-                                  QSIM_SUCCESS);
-                        EXPECT_EQ(lo, want.lo) << k->name << " trial " << trial << " steps " << steps << " sym " << sym;
-                        EXPECT_EQ(hi, want.hi) << k->name << " trial " << trial << " steps " << steps << " sym " << sym;
-                    }
-                }
-            }
-        }
+        ASSERT_NO_FATAL_FAILURE(expect_searches_match(x, mn, mx, { 255, 15 }, trial));
     }
 }

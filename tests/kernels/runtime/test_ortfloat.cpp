@@ -142,6 +142,33 @@ TEST(OrtFloat, DispatchedVariantEqualsThePortableOne) {
     }
 }
 
+TEST(OrtFloat, MatMulIsAnFmaChainPerStrideOfK) {
+    // n = 2: MLAS's K stride is 128 << 3 = 1024, so k = 3 is one chain: fma(a2, b2, fma(a1, b1,
+    // a0 * b0)); with k = 1100 (two strides) the first 1024 products and the rest add at the end.
+    const float a[6] = { 1.0f, 2.0f, 3.0f, 0.5f, 0.25f, 0.125f }, b[6] = { 1, 2, 3, 4, 5, 6 };
+    float c[4];
+    ASSERT_EQ(qsim_ort_matmul(a, b, c, 2, 3, 2, 0, 2), QSIM_SUCCESS);
+    EXPECT_EQ(c[0], std::fma(3.0f, 5.0f, std::fma(2.0f, 3.0f, 1.0f * 1.0f)));
+    EXPECT_EQ(c[3], std::fma(0.125f, 6.0f, std::fma(0.25f, 4.0f, 0.5f * 2.0f)));
+    const size_t k = 1100;
+    const std::vector<float> x = random_rows(2, k, 77u), y = random_rows(k, 2, 78u);
+    std::vector<float> out(4), ref(4);
+    ASSERT_EQ(qsim_ort_matmul(x.data(), y.data(), out.data(), 2, k, 2, 0, 2), QSIM_SUCCESS);
+    ASSERT_EQ(qsim_ort_matmul_ref(x.data(), y.data(), ref.data(), 2, k, 2, 0, 2), QSIM_SUCCESS);
+    for (size_t i = 0; i < 2; i++) {
+        for (size_t j = 0; j < 2; j++) {
+            float first = 0.0f, second = 0.0f;
+            for (size_t kk = 0; kk < k; kk++) {
+                float & sum = kk < 1024 ? first : second;
+                sum         = std::fma(x[i * k + kk], y[kk * 2 + j], sum);
+            }
+            EXPECT_EQ(out[i * 2 + j], first + second) << i << " " << j;
+            EXPECT_EQ(ref[i * 2 + j], first + second) << i << " " << j;
+        }
+    }
+    EXPECT_EQ(qsim_ort_matmul(a, b, c, 1, 3, 2, 0, 1), QSIM_INVALID_ARGUMENT);  // M = 1: GEMV
+}
+
 TEST(OrtFloat, RowRangesSplitTheWorkWithoutChangingAValue) {
     const size_t rows = 6, d = 37;
     const std::vector<float> x = random_rows(rows, d, 7u), gamma(d, 1.5f);

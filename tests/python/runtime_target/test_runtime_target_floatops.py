@@ -1,14 +1,13 @@
 """onnxruntime's CPU float kernels in the target mode (docs/runtime_target.md §2): LayerNorm,
-Softmax, Gelu, Sigmoid, SiLU and Tanh between a DequantizeLinear and a QuantizeLinear.
+Softmax, Gelu, Sigmoid, SiLU, Tanh and MatMul between a DequantizeLinear and a QuantizeLinear.
 
 Oracle: onnxruntime itself, one node (LayerNormalization opset 17, Softmax opset 13, Gelu opset
-20, Sigmoid, Tanh; SiLU as Sigmoid then Mul, as torch exports it) on random data with a fixed seed:
-rows of every length from 1 to 69 and 768 (every tail of MLAS's 4-, 8- and 16-lane loops),
-values from 1e-3 to 1e3 with offsets, -inf in Softmax rows, 1 and 4 onnxruntime threads; every
-output bit for bit. torch's own kernels differ from
-onnxruntime on the same data (asserted: the comparisons can fail). The kernels reproduce MLAS's
-x86-64 AVX-512F / AVX2 variants: on other CPUs onnxruntime runs other ones, so the comparisons
-need this CPU feature. The models: tests/python/runtime_target/test_runtime_target_transformers.py
+20, Sigmoid, Tanh, MatMul; SiLU as Sigmoid then Mul, as torch exports it) on random data with a
+fixed seed: rows of every length from 1 to 69 and 768 (every tail of MLAS's 4-, 8- and 16-lane
+loops), values from 1e-3 to 1e3 with offsets, -inf in Softmax rows, 1 and 4 onnxruntime threads;
+every output bit for bit. torch's own kernels differ from onnxruntime on the same data
+(asserted: the comparisons can fail). The kernels reproduce MLAS's x86-64 AVX-512F / AVX2
+variants: on other CPUs onnxruntime runs other ones, so the comparisons need this CPU feature. The models: tests/python/runtime_target/test_runtime_target_transformers.py
 (a W8A16 BERT, every tensor bit-equal).
 """
 
@@ -136,6 +135,32 @@ def test_activations_equal_onnxruntime_bit_for_bit(op):
     assert torch_differs >= 5
 
 
+@pytest.mark.parametrize("threads", [1, 4])
+@pytest.mark.parametrize("shapes", [((2, 4, 32, 16), (2, 4, 16, 32)), ((8, 32, 32), (8, 32, 16)),
+                                    ((5, 7), (7, 3)), ((3, 40, 128), (128, 64)),
+                                    ((2, 1, 6, 200), (3, 200, 2))])
+def test_matmul_equals_onnxruntime_bit_for_bit(shapes, threads):
+    rng = np.random.default_rng(5)
+    a, b = (rng.standard_normal(s).astype(np.float32) for s in shapes)
+    expected = _onnxruntime("MatMul", 17, {"a": a, "b": b}, threads)
+    got = native.matmul(torch.from_numpy(a), torch.from_numpy(b))
+    assert got is not None and np.array_equal(_bits(got), _bits(expected))
+
+
+def test_matmul_beyond_one_k_stride_equals_single_threaded_onnxruntime():
+    """K above MLAS's K stride: the kernel adds the strides' chains in order, as onnxruntime
+    does on one thread (more threads change its order: :func:`native.matmul` declines)."""
+    rng = np.random.default_rng(6)
+    a, b = rng.standard_normal((16, 300)).astype(np.float32), \
+        rng.standard_normal((300, 128)).astype(np.float32)
+    expected = _onnxruntime("MatMul", 17, {"a": a, "b": b}, 1)
+    got = torch.ops.qsim.ort_matmul(torch.from_numpy(a)[None], torch.from_numpy(b)[None])[0]
+    assert np.array_equal(_bits(got), _bits(expected))
+    assert not np.array_equal(_bits(torch.from_numpy(a) @ torch.from_numpy(b)), _bits(expected))
+    assert native.matmul(torch.from_numpy(a), torch.from_numpy(b)) is None
+    assert native.matmul(torch.ones(1, 4), torch.ones(4, 3)) is None  # M = 1: MLAS's GEMV
+
+
 def test_kernels_reject_bad_input_naming_the_argument():
     with pytest.raises(RuntimeError, match="ort_layer_norm: gamma must have shape"):
         torch.ops.qsim.ort_layer_norm(torch.zeros(2, 3), torch.ones(4), None, 1e-5)
@@ -155,6 +180,7 @@ def test_opcheck():
     torch.library.opcheck(torch.ops.qsim.ort_softmax, (x,))
     torch.library.opcheck(torch.ops.qsim.ort_gelu, (x.reshape(2, 3, 40),))
     torch.library.opcheck(torch.ops.qsim.ort_activation, (x, 1))
+    torch.library.opcheck(torch.ops.qsim.ort_matmul, (x.reshape(2, 3, 40), torch.randn(2, 40, 5)))
 
 
 class _Block(nn.Module):
