@@ -31,7 +31,7 @@ Example::
 
 import contextlib
 
-from . import floatconv, floatops, forwards
+from . import floatconv, floatops, forwards, instance_forward
 from .groups import FusedGroup, find_groups
 
 __all__ = ["TARGETS", "set_target", "reference_semantics", "FusedGroup", "find_groups"]
@@ -74,16 +74,18 @@ def set_target(sim, target: str, saturation: bool | None = None) -> list[str]:
 def _install(sim, saturation) -> list[str]:
     """Installs the fused groups' and the float kernels' forwards; returns the fused modules."""
     groups = find_groups(sim.graph, saturation, getattr(sim, "_input_ranks", None))
-    forwards.install(sim.model, groups)
-    floatops.install(sim.model, floatops.find_float_ops(sim.graph, groups))
-    floatconv.install(sim.model, floatconv.find_float_convs(sim.graph, groups))
+    instance_forward.install(sim.model, groups, forwards.target_forward)
+    instance_forward.install(sim.model, floatops.find_float_ops(sim.graph, groups),
+                             floatops.float_forward)
+    instance_forward.install(sim.model, floatconv.find_float_convs(sim.graph, groups),
+                             floatconv.float_conv_forward)
     return list(groups)
 
 
 def _uninstall(model) -> None:
-    forwards.uninstall(model)
-    floatops.uninstall(model)
-    floatconv.uninstall(model)
+    instance_forward.uninstall(model, forwards.target_forward)
+    instance_forward.uninstall(model, floatops.float_forward)
+    instance_forward.uninstall(model, floatconv.float_conv_forward)
 
 
 @contextlib.contextmanager

@@ -30,17 +30,16 @@ Example::
     {'stem.0': ('conv', <input quantizer>), 'fc': ('gemm', <pool's output quantizer>)}
 """
 
-import functools
-
 import torch
 
 from . import arithmetic as ar
+from .floatops import _plain
 from .groups import _is_int, _output_quantizer, _source_quantizer
 from ..nn.activation import QuantizedReLU
 from ..nn.conv import QuantizedConv1d, QuantizedConv2d
 from ..nn.linear import QuantizedLinear
 
-__all__ = ["find_float_convs", "install", "uninstall", "conv", "gemm"]
+__all__ = ["find_float_convs", "float_conv_forward", "conv", "gemm", "has_kernels"]
 
 
 def has_kernels() -> bool:
@@ -158,29 +157,16 @@ def _compute(module, kind: str, bias_source, x):
     return conv(x, weight, bias, module.stride, module.padding, module.dilation, module.groups)
 
 
-def _float_forward(module, kind: str, bias_source, *args, **kwargs):
+def float_conv_forward(module, spec: tuple, *args, **kwargs):
+    """The target-mode forward of a float Conv/Gemm module (installed by ``set_target``;
+    `spec`: ``(kind, bias_source)`` of :func:`find_float_convs`): MLAS's arithmetic in no-grad
+    eval on a plain fp32 CPU tensor with calibrated quantizers, else the module's own."""
+    kind, bias_source = spec
     if (module.training or torch.is_grad_enabled() or len(args) != 1 or kwargs
             or not _ready(module, bias_source)):
         return type(module).forward(module, *args, **kwargs)
     x = module.quantize_inputs(args)[0]
     y = None
-    if (isinstance(x, torch.Tensor) and x.dtype == torch.float32 and x.device.type == "cpu"
-            and x.numel() > 0):
+    if _plain(x):
         y = _compute(module, kind, bias_source, x)
     return module.quantize_outputs(module.quantized_forward(x) if y is None else y)
-
-
-def install(model, ops: dict[str, tuple]) -> None:
-    """Gives each module of `ops` (path -> ``(kind, bias_source)``, :func:`find_float_convs`)
-    the float kernel's forward (an instance attribute ``forward``)."""
-    for name, (kind, bias_source) in ops.items():
-        module = model.get_submodule(name)
-        module.forward = functools.partial(_float_forward, module, kind, bias_source)
-
-
-def uninstall(model) -> None:
-    """Removes every float Conv/Gemm forward of `model`."""
-    for module in model.modules():
-        forward = module.__dict__.get("forward")
-        if isinstance(forward, functools.partial) and forward.func is _float_forward:
-            del module.__dict__["forward"]

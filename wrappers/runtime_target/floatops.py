@@ -29,7 +29,6 @@ Example::
     {'embeddings.LayerNorm': 'layer_norm', 'module_softmax': 'softmax', 'module_gelu': 'gelu'}
 """
 
-import functools
 
 import torch
 
@@ -41,7 +40,7 @@ from ..nn.activation import (QuantizedGELU, QuantizedSigmoid, QuantizedSiLU, Qua
 from ..nn.elementwise import QuantizedDivide, QuantizedMatMul, QuantizedMultiply
 from ..nn.normalization import QuantizedLayerNorm
 
-__all__ = ["find_float_ops", "install", "uninstall"]
+__all__ = ["find_float_ops", "float_forward"]
 
 _KINDS = {QuantizedLayerNorm: "layer_norm", QuantizedGELU: "gelu", QuantizedSoftmax: "softmax",
           QuantizedSiLU: "silu", QuantizedSigmoid: "sigmoid", QuantizedTanh: "tanh",
@@ -108,7 +107,9 @@ def _plain(x) -> bool:
         x.device.type == "cpu" and x.numel() > 0
 
 
-def _float_forward(module, kind: str, *args, **kwargs):
+def float_forward(module, kind: str, *args, **kwargs):
+    """The target-mode forward of a float op's module (installed by ``set_target``): onnxruntime's
+    float kernel `kind` in no-grad eval on plain fp32 CPU tensors, else the module's own."""
     arity = 2 if kind == "matmul" else 1
     if module.training or torch.is_grad_enabled() or len(args) != arity or kwargs:
         return type(module).forward(module, *args, **kwargs)
@@ -117,19 +118,3 @@ def _float_forward(module, kind: str, *args, **kwargs):
     if all(_plain(x) for x in args):
         y = native.matmul(*args) if kind == "matmul" else _compute(module, kind, args[0])
     return module.quantize_outputs(module.quantized_forward(*args) if y is None else y)
-
-
-def install(model, ops: dict[str, str]) -> None:
-    """Gives each module of `ops` (path -> kind) the float kernel's forward (an instance
-    attribute ``forward``)."""
-    for name, kind in ops.items():
-        module = model.get_submodule(name)
-        module.forward = functools.partial(_float_forward, module, kind)
-
-
-def uninstall(model) -> None:
-    """Removes every float-kernel forward of `model`."""
-    for module in model.modules():
-        forward = module.__dict__.get("forward")
-        if isinstance(forward, functools.partial) and forward.func is _float_forward:
-            del module.__dict__["forward"]

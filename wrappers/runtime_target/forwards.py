@@ -23,7 +23,7 @@ from . import native
 from .groups import FusedGroup
 from ..nn.elementwise import QuantizedAddMm
 
-__all__ = ["install", "uninstall"]
+__all__ = ["target_forward"]
 
 _CONV = {1: F.conv1d, 2: F.conv2d}
 
@@ -232,24 +232,10 @@ _FORWARDS = {"conv": _conv, "gemm": _gemm, "add": _add, "mul": _mul, "matmul": _
              "softmax": _softmax, "matmulnbits": _matmulnbits}
 
 
-def _target_forward(module, group: FusedGroup, *args, **kwargs):
+def target_forward(module, group: FusedGroup, *args, **kwargs):
+    """The target-mode forward of a fused group's module (installed by ``set_target``): the
+    group's integer kernels once every quantizer is calibrated, else the reference forward."""
     if not _ready(module, group):
         return _reference(module, args, kwargs)
     _check_no_grad(module)
     return _FORWARDS[group.kind](module, group, *args, **kwargs)
-
-
-def install(model, groups: dict[str, FusedGroup]) -> None:
-    """Gives each module of `groups` (path -> group) its target-mode forward (an instance
-    attribute ``forward``, which ``nn.Module.__call__`` calls instead of the class's)."""
-    for name, group in groups.items():
-        module = model.get_submodule(name)
-        module.forward = functools.partial(_target_forward, module, group)
-
-
-def uninstall(model) -> None:
-    """Removes every target-mode forward of `model` (its modules compute the reference again)."""
-    for module in model.modules():
-        forward = module.__dict__.get("forward")
-        if isinstance(forward, functools.partial) and forward.func is _target_forward:
-            del module.__dict__["forward"]
