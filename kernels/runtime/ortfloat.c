@@ -9,6 +9,8 @@
  */
 #include "qsim/ortfloat.h"
 
+#include "qsim/ortconv.h"
+
 #include "qdq/qdq_variants.h"
 #include "runtime/ortfloat_loop.h"
 
@@ -17,8 +19,6 @@ void qsim_ort_layer_norm_avx512(const float * x, const float * gamma, const floa
                                 float eps, float * out, size_t d, size_t r0, size_t r1);
 void qsim_ort_softmax_avx512(const float * x, float * out, size_t d, size_t r0, size_t r1);
 void qsim_ort_gelu_avx512(const float * x, float * out, size_t begin, size_t end);
-void qsim_ort_matmul_avx512(const float * a, const float * b, float * c, size_t k, size_t n,
-                            size_t r0, size_t r1);
 void qsim_ort_activation_avx512(const float * x, float * out, size_t begin, size_t end, int kind);
 #define QSIM_ORTF_VECTOR qsim_avx512_supported()
 #else
@@ -107,20 +107,19 @@ qsim_status qsim_ort_activation(const float * x, float * out, size_t begin, size
 
 qsim_status qsim_ort_matmul_ref(const float * a, const float * b, float * c, size_t m, size_t k,
                                 size_t n, size_t row_begin, size_t row_end) {
-    if (m < 2 || n < 2 || k == 0 || !a || !b || !c) {
+    if (m < 2 || n < 2) {
         return QSIM_INVALID_ARGUMENT;
     }
-    qsim_ortf_matmul_rows(a, b, c, k, n, row_begin, row_end);
-    return QSIM_SUCCESS;
+    return qsim_ort_sgemm_ref(a, b, c, m, n, k, qsim_ort_sgemm_stride_k(n, k), 0, row_begin,
+                              row_end);
 }
 
+/* MLAS's SGEMM in zero mode (qsim/ortconv.h: the one implementation of its order, dispatched
+ * to its AVX-512 variant there). */
 qsim_status qsim_ort_matmul(const float * a, const float * b, float * c, size_t m, size_t k,
                             size_t n, size_t row_begin, size_t row_end) {
-#if defined(__x86_64__)
-    if (m >= 2 && n >= 2 && k > 0 && a && b && c && QSIM_ORTF_VECTOR) {
-        qsim_ort_matmul_avx512(a, b, c, k, n, row_begin, row_end);
-        return QSIM_SUCCESS;
+    if (m < 2 || n < 2) {
+        return QSIM_INVALID_ARGUMENT;
     }
-#endif
-    return qsim_ort_matmul_ref(a, b, c, m, k, n, row_begin, row_end);
+    return qsim_ort_sgemm(a, b, c, m, n, k, qsim_ort_sgemm_stride_k(n, k), 0, row_begin, row_end);
 }

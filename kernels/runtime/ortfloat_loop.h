@@ -317,45 +317,4 @@ static inline void qsim_ortf_softmax_rows(const float * x, float * out, size_t d
     }
 }
 
-/* MLAS's K stride of its SGEMM for n output columns: 128, doubled each time it halves its N
- * stride (128, down to no less than 16 and n). */
-static inline size_t qsim_ortf_stride_k(size_t n) {
-    size_t stride_n = 128, stride_k = 128;
-    while (stride_n > 16 && stride_n / 2 >= n) {
-        stride_n /= 2;
-        stride_k *= 2;
-    }
-    return stride_k;
-}
-
-/* Rows [r0, r1) of c (m x n) = a (m x k) times b (k x n), row-major (qsim_ort_matmul): per
- * output an fma chain over k from 0 within each K stride, the strides' sums added in order. */
-static inline void qsim_ortf_matmul_rows(const float * a, const float * b, float * c, size_t k,
-                                         size_t n, size_t r0, size_t r1) {
-    const size_t stride = qsim_ortf_stride_k(n);
-    float        acc[64];
-    for (size_t i = r0; i < r1; i++) {
-        for (size_t j0 = 0; j0 < n; j0 += 64) {
-            const size_t w = n - j0 < 64 ? n - j0 : 64;
-            for (size_t k0 = 0; k0 < k; k0 += stride) {
-                const size_t k1 = k - k0 < stride ? k : k0 + stride;
-                for (size_t j = 0; j < w; j++) {
-                    acc[j] = 0.0f;
-                }
-                for (size_t kk = k0; kk < k1; kk++) {
-                    const float   av = a[i * k + kk];
-                    const float * bk = b + kk * n + j0;
-                    for (size_t j = 0; j < w; j++) {
-                        acc[j] = fmaf(av, bk[j], acc[j]);
-                    }
-                }
-                float * out = c + i * n + j0;
-                for (size_t j = 0; j < w; j++) {
-                    out[j] = k0 == 0 ? acc[j] : out[j] + acc[j];
-                }
-            }
-        }
-    }
-}
-
 #endif /* QSIM_ORTFLOAT_LOOP_H */

@@ -82,7 +82,8 @@ qsim_status qsim_ort_activation(const float * x, float * out, size_t begin, size
  * computes a float MatMul with m >= 2 and n >= 2 (other shapes run other kernels): per output an
  * fma chain over k from 0 within each K stride (128, doubled while MLAS halves its N stride of
  * 128 down to no less than 16 and n), the strides' sums added in order.
- * QSIM_INVALID_ARGUMENT for m < 2, n < 2, k = 0 or a NULL pointer. */
+ * qsim_ort_sgemm in zero mode (qsim/ortconv.h). QSIM_INVALID_ARGUMENT for m < 2, n < 2, k = 0,
+ * row_end > m or a NULL pointer. */
 qsim_status qsim_ort_matmul(const float * a, const float * b, float * c, size_t m, size_t k,
                             size_t n, size_t row_begin, size_t row_end);
 
