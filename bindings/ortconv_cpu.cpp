@@ -1,6 +1,6 @@
 // CPU implementations of ort_gemm and ort_conv2d (schemas in library.cpp, fakes in
 // wrappers/_runtime_ops.py): onnxruntime's CPU float Gemm (transB = 1, bias broadcast into the
-// output first) and Conv (MLAS's im2col columns, the SGEMM, then the bias) in MLAS's fp32
+// output first; one row: MLAS's M = 1 kernel) and Conv (MLAS's im2col columns, the SGEMM, then the bias) in MLAS's fp32
 // accumulation order (kernels/include/qsim/ortconv.h), for the onnxruntime target mode's float
 // Conv and Linear between a DequantizeLinear and a QuantizeLinear (docs/runtime_target.md §2).
 // Output rows (or images and groups) are split over torch's thread pool; each output's
@@ -52,12 +52,21 @@ at::Tensor ort_gemm_cpu(const at::Tensor & x, const at::Tensor & w,
                 x.sizes(), " and ", w.sizes());
     const int64_t m = x.size(0), n = w.size(0), k = x.size(1);
     check_bias(bias, n, "ort_gemm");
-    const at::Tensor xc = x.contiguous(), bt = w.t().contiguous();
+    const at::Tensor xc = x.contiguous();
     at::Tensor out = bias ? bias->reshape({1, n}).expand({m, n}).contiguous()
                           : at::empty({m, n}, x.options());
     if (m == 0 || n == 0) {
         return out;
     }
+    if (m == 1) {  // MLAS's M = 1 kernel: w as stored (transB)
+        const at::Tensor wc = w.contiguous();
+        const qsim_status st = qsim_ort_sgemm_m1_transb(xc.data_ptr<float>(), wc.data_ptr<float>(),
+                                                        out.data_ptr<float>(), static_cast<size_t>(n),
+                                                        static_cast<size_t>(k), bias ? 1 : 0);
+        TORCH_CHECK(st == QSIM_SUCCESS, "ort_gemm: ", qsim_status_string(st));
+        return out;
+    }
+    const at::Tensor bt = w.t().contiguous();
     at::parallel_for(0, m, 1, [&](int64_t begin, int64_t end) {
         sgemm(xc.data_ptr<float>() + begin * k, bt.data_ptr<float>(),
               out.data_ptr<float>() + begin * n, end - begin, n, k, bias ? 1 : 0, "ort_gemm");

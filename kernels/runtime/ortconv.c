@@ -59,3 +59,32 @@ qsim_status qsim_ort_sgemm(const float * a, const float * b, float * c, size_t m
 #endif
     return qsim_ort_sgemm_ref(a, b, c, m, n, k, stride_k, accumulate, row_begin, row_end);
 }
+
+/* The sum of the 8 lanes of an output of MLAS's M = 1 kernel, in the order of the reduction of
+ * its group of 4, 2 or 1 outputs (the vector shuffles of the kernel, written out). */
+static float ortc_m1_reduce(const float * l, int group) {
+    if (group == 4) {
+        return (((l[0] + l[1]) + l[2]) + l[3]) + (((l[4] + l[5]) + l[6]) + l[7]);
+    }
+    if (group == 2) {
+        return ((l[0] + l[2]) + (l[4] + l[6])) + ((l[1] + l[3]) + (l[5] + l[7]));
+    }
+    return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+}
+
+qsim_status qsim_ort_sgemm_m1_transb(const float * a, const float * b, float * c, size_t n,
+                                     size_t k, int accumulate) {
+    if (!a || !b || !c || k == 0) {
+        return QSIM_INVALID_ARGUMENT;
+    }
+    const size_t n4 = n / 4 * 4;
+    for (size_t j = 0; j < n; ++j) {
+        float lane[8] = {0.0f};
+        for (size_t kk = 0; kk < k; ++kk) {
+            lane[kk % 8] = lane[kk % 8] + a[kk] * b[j * k + kk];
+        }
+        const int group = j < n4 ? 4 : (n - n4) >= 2 && j < n4 + 2 ? 2 : 1;
+        c[j] = ortc_m1_reduce(lane, group) + (accumulate ? c[j] : 0.0f);
+    }
+    return QSIM_SUCCESS;
+}

@@ -11,8 +11,8 @@ these modules compute MLAS's order bit for bit (``qsim::ort_conv2d``, ``qsim::or
 - ``conv``: a ``Conv1d``/``Conv2d`` with zeros padding given as numbers, more than one output
   channel per group (MLAS runs its M = 1 kernels, another order, for a depthwise Conv), whose
   output is quantized or goes to a single ``ReLU`` (FusedConv: the same values);
-- ``gemm``: a ``Linear`` with the same output condition, on a 2-D input of more than one row
-  (exported as a Gemm; one row runs MLAS's M = 1 kernel; 3-D inputs export as MatMul + Add).
+- ``gemm``: a ``Linear`` with the same output condition, on a 2-D input (exported as a Gemm;
+  one row runs MLAS's M = 1 kernel, replicated too; 3-D inputs export as MatMul + Add).
 
 Either needs an integer weight quantizer (the weight then comes from a DequantizeLinear: a
 float initializer would be prepacked, or rewritten to the NCHWc layout, by onnxruntime) and is
@@ -147,8 +147,8 @@ def _ready(module, bias_source) -> bool:
 
 
 def _compute(module, kind: str, bias_source, x):
-    """MLAS's result for `x`, or None where onnxruntime runs another kernel (a 1-row Gemm)."""
-    if kind == "gemm" and not (x.dim() == 2 and x.shape[0] > 1):
+    """MLAS's result for `x`, or None where onnxruntime runs another op (a MatMul + Add)."""
+    if kind == "gemm" and x.dim() != 2:
         return None
     weight = module.quantized_param("weight")
     bias = _bias(module, bias_source) if module.bias is not None else None

@@ -18,9 +18,10 @@
  * the N stride halves to 16, the K stride doubles thrice), one block, acc = fmaf(2, 4,
  * fmaf(1, 3, 0)) = 11; with accumulate and c = {0.5}: c = 0.5 + 11.
  *
- * Not matched: MLAS's M = 1 kernels (a Gemm on one row, a depthwise Conv: a different order),
- * and a K above the block size when onnxruntime splits N over threads (the block size then
- * follows each thread's N; the callers use the whole N, as one thread does).
+ * A one-row Gemm runs MLAS's M = 1 kernel instead (qsim_ort_sgemm_m1_transb). Not matched:
+ * MLAS's M = 1 kernel without transposed B (a depthwise Conv), and a K above the block size
+ * when onnxruntime splits N over threads into parts below 64 (the block size then follows each
+ * thread's N; the callers use the whole N, as one thread does).
  */
 #ifndef QSIM_ORTCONV_H
 #define QSIM_ORTCONV_H
@@ -45,5 +46,16 @@ qsim_status qsim_ort_sgemm(const float * a, const float * b, float * c, size_t m
 qsim_status qsim_ort_sgemm_ref(const float * a, const float * b, float * c, size_t m, size_t n,
                                size_t k, size_t stride_k, int accumulate, size_t row_begin,
                                size_t row_end);
+
+/* c (n values) = a (k values) times b^T, b (n x k, row-major: a Gemm's transB weight), as
+ * MLAS's M = 1 kernel computes a one-row Gemm (its AVX kernel, the one x86-64 runs): per output 8
+ * lanes, lane l the sum of the products of the k = l (mod 8), each product rounded then added
+ * (no FMA), over the whole K (no blocks); the outputs in groups of 4 while 4 remain, then one of
+ * 2, then 1, whose shuffles add the lanes in different orders: group of 4: (((l0 + l1) + l2) +
+ * l3) + (((l4 + l5) + l6) + l7); of 2: ((l0 + l2) + (l4 + l6)) + ((l1 + l3) + (l5 + l7)); of 1:
+ * ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)). Then accumulate != 0 adds c's value (the
+ * broadcast bias), else + 0. QSIM_INVALID_ARGUMENT for k = 0 or a NULL pointer. */
+qsim_status qsim_ort_sgemm_m1_transb(const float * a, const float * b, float * c, size_t n,
+                                     size_t k, int accumulate);
 
 #endif /* QSIM_ORTCONV_H */

@@ -3,7 +3,8 @@
 // the shapes of the header's rule; hand-computed sums where the order shows (an FMA keeps the
 // product's low bits that a separate product rounds away; the blocks add to a Gemm's bias);
 // the 64-column tiles and the row range do not change a value (each column and each row alone
-// give the same bits); the dispatched variant (AVX-512 where the CPU has it) equals the portable
+// give the same bits); the one-row kernel's lane sums in the orders of its groups of 4, 2, 1
+// (hand-computed ties); the dispatched variant (AVX-512 where the CPU has it) equals the portable
 // one bit for bit; bad arguments. Bit equality with onnxruntime itself:
 // tests/python/runtime_target/test_runtime_target_floatconv.py.
 #include <gtest/gtest.h>
@@ -100,6 +101,27 @@ TEST(OrtConv, DispatchedVariantEqualsPortable) {
             for (size_t i = 0; i < m * n; ++i) ASSERT_EQ(fast[i], ref[i]) << "n=" << n << " " << i;
         }
     }
+}
+
+TEST(OrtConv, OneRowKernelAddsLanesInItsGroupsOrder) {
+    // Lanes {1, 2^-24, 2^-24, 2^-24, 0...}: a group of 4 adds them in sequence (each 2^-24 a
+    // tie rounded back to 1); groups of 2 and 1 first pair the small ones: 1 + 2^-23.
+    const float t = std::ldexp(1.0f, -24), a[4] = { 1.0f, 1.0f, 1.0f, 1.0f };
+    std::vector<float> b;
+    for (int j = 0; j < 7; ++j) b.insert(b.end(), { 1.0f, t, t, t });
+    float c[7];
+    ASSERT_EQ(qsim_ort_sgemm_m1_transb(a, b.data(), c, 5, 4, 0), QSIM_SUCCESS);
+    for (int j = 0; j < 4; ++j) EXPECT_EQ(c[j], 1.0f) << j;
+    EXPECT_EQ(c[4], 1.0f + 2 * t);  // the group of 1
+    ASSERT_EQ(qsim_ort_sgemm_m1_transb(a, b.data(), c, 7, 4, 0), QSIM_SUCCESS);
+    EXPECT_EQ(c[4], 1.0f + 2 * t);  // the group of 2
+    EXPECT_EQ(c[5], 1.0f + 2 * t);
+    EXPECT_EQ(c[6], 1.0f + 2 * t);  // then 1
+    for (float & v : c) v = 0.5f;
+    ASSERT_EQ(qsim_ort_sgemm_m1_transb(a, b.data(), c, 5, 4, 1), QSIM_SUCCESS);
+    EXPECT_EQ(c[0], 1.5f);  // + the broadcast bias
+    EXPECT_EQ(qsim_ort_sgemm_m1_transb(a, b.data(), c, 5, 0, 0), QSIM_INVALID_ARGUMENT);
+    EXPECT_EQ(qsim_ort_sgemm_m1_transb(a, nullptr, c, 5, 4, 0), QSIM_INVALID_ARGUMENT);
 }
 
 TEST(OrtConv, BadArguments) {

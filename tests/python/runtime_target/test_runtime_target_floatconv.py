@@ -7,7 +7,9 @@ random data from a fixed seed, bit for bit; torch's conv2d / linear differ on mo
 (asserted, so that the shapes exercise the summation order). Shapes: the SmallResNet's
 (tests/python/runtime_target/test_runtime_target.py), K above MLAS's K block (128, or up to
 1024 when N is small), strides, padding, groups, 1x1 (MLAS's direct GEMM), without bias, one
-image on one thread. The CNN end to end: test_runtime_target.py (W8A16).
+image on one thread; a Gemm on one row (MLAS's M = 1 kernel: N from 1 to 10 covers its groups
+of 4, 2 and 1 outputs, K not a multiple of 8). The CNN end to end: test_runtime_target.py
+(W8A16).
 """
 
 import numpy as np
@@ -75,7 +77,9 @@ def test_conv1d_is_promoted_to_2d_as_onnxruntime_does():
 @pytest.mark.parametrize("m,k,n,bias", [(2, 16, 10, True), (8, 300, 20, True),
                                         (8, 300, 200, True), (3, 1000, 5, True),
                                         (8, 300, 20, False), (5, 64, 1, True),
-                                        (64, 512, 64, True)])
+                                        (64, 512, 64, True), (1, 64, 10, True),
+                                        (1, 70, 7, True), (1, 300, 9, False), (1, 5, 1, True),
+                                        (1, 16, 6, True)])
 def test_gemm_equals_onnxruntime(m, k, n, bias):
     g = torch.Generator().manual_seed(m * 1000 + k + n)
     x, w = torch.randn(m, k, generator=g), torch.randn(n, k, generator=g)
