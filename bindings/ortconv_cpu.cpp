@@ -94,13 +94,26 @@ at::Tensor ort_conv2d_cpu(const at::Tensor & x, const at::Tensor & w,
     const int64_t oh = (x.size(2) + 2 * padding[0] - dilation[0] * (w.size(2) - 1) - 1) / stride[0] + 1;
     at::Tensor out = at::empty({b, o, l}, x.options());
     const at::Tensor wc = w.contiguous();
+    const bool pointwise = w.size(2) == 1 && w.size(3) == 1 && stride[0] == 1 && stride[1] == 1 &&
+                           padding[0] == 0 && padding[1] == 0;  // MLAS's direct GEMM
     if (l > 0) {
         at::parallel_for(0, b * groups, 1, [&](int64_t begin, int64_t end) {
             for (int64_t bg = begin; bg < end; ++bg) {
                 const int64_t i = bg / groups, g = bg % groups;
-                sgemm(wc.data_ptr<float>() + g * og * k,
-                      cols.data_ptr<float>() + (i * groups + g) * k * l,
-                      out.data_ptr<float>() + (i * o + g * og) * l, og, l, k, 0, "ort_conv2d");
+                const float * a = wc.data_ptr<float>() + g * og * k;
+                const float * cb = cols.data_ptr<float>() + (i * groups + g) * k * l;
+                float * c = out.data_ptr<float>() + (i * o + g * og) * l;
+                if (og > 1) {
+                    sgemm(a, cb, c, og, l, k, 0, "ort_conv2d");
+                    continue;
+                }
+                // MLAS's M = 1 kernel: K sliced as the Conv slices it, whole for a pointwise one
+                const size_t sk = pointwise ? static_cast<size_t>(k)
+                                            : qsim_ort_sgemm_stride_k(static_cast<size_t>(l),
+                                                                      static_cast<size_t>(k));
+                TORCH_CHECK(qsim_ort_sgemm_m1(a, cb, c, static_cast<size_t>(l),
+                                              static_cast<size_t>(k), sk, 0) == QSIM_SUCCESS,
+                            "ort_conv2d: bad arguments");
             }
         });
     }

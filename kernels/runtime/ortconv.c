@@ -88,3 +88,36 @@ qsim_status qsim_ort_sgemm_m1_transb(const float * a, const float * b, float * c
     }
     return QSIM_SUCCESS;
 }
+
+/* One K block [k0, k1) of output j of MLAS's M = 1 kernel (B not transposed): chunks of 4 rows,
+ * then 2, then 1, each summed from its first rounded product then added to c (+ 0 in zero
+ * mode). Returns the new value of c. */
+static float ortc_m1_block(const float * a, const float * b, size_t n, size_t j, size_t k0,
+                           size_t k1, float c, int zero) {
+    size_t kk = k0;
+    while (kk < k1) {
+        const size_t chunk = k1 - kk >= 4 ? 4 : (k1 - kk >= 2 ? 2 : 1);
+        float t = a[kk] * b[kk * n + j];
+        for (size_t q = 1; q < chunk; ++q) {
+            t = t + a[kk + q] * b[(kk + q) * n + j];
+        }
+        c = t + (zero ? 0.0f : c);
+        zero = 0;
+        kk += chunk;
+    }
+    return c;
+}
+
+qsim_status qsim_ort_sgemm_m1(const float * a, const float * b, float * c, size_t n, size_t k,
+                              size_t stride_k, int accumulate) {
+    if (!a || !b || !c || k == 0 || stride_k == 0) {
+        return QSIM_INVALID_ARGUMENT;
+    }
+    for (size_t j = 0; j < n; ++j) {
+        for (size_t k0 = 0; k0 < k; k0 += stride_k) {
+            const size_t k1 = k - k0 > stride_k ? k0 + stride_k : k;
+            c[j] = ortc_m1_block(a, b, n, j, k0, k1, c[j], k0 == 0 && !accumulate);
+        }
+    }
+    return QSIM_SUCCESS;
+}

@@ -8,9 +8,11 @@ bias first, a Conv's bias after (kernels/include/qsim/ortconv.h). torch sums in 
 a rounding apart now and then, which moves a point of a 16-bit output grid. In the target mode
 these modules compute MLAS's order bit for bit (``qsim::ort_conv2d``, ``qsim::ort_gemm``):
 
-- ``conv``: a ``Conv1d``/``Conv2d`` with zeros padding given as numbers, more than one output
-  channel per group (MLAS runs its M = 1 kernels, another order, for a depthwise Conv), whose
-  output is quantized or goes to a single ``ReLU`` (FusedConv: the same values);
+- ``conv``: a ``Conv1d``/``Conv2d`` with zeros padding given as numbers, whose output is
+  quantized or goes to a single ``ReLU`` (FusedConv: the same values); one output channel per
+  group (depthwise) runs MLAS's M = 1 kernel, replicated too, except where MLAS multiplies by
+  the transposed input (one input channel per group, stride 1, no padding, the kernel as wide
+  as the input, or as high with width 1: the reference);
 - ``gemm``: a ``Linear`` with the same output condition, on a 2-D input (exported as a Gemm;
   one row runs MLAS's M = 1 kernel, replicated too; 3-D inputs export as MatMul + Add).
 
@@ -98,7 +100,7 @@ def _kind(op, groups: dict) -> str | None:
         return "gemm"
     if module.padding_mode != "zeros" or isinstance(module.padding, str):
         return None
-    return "conv" if module.out_channels // module.groups > 1 else None
+    return "conv"
 
 
 def _bias_source(op):
@@ -146,9 +148,21 @@ def _ready(module, bias_source) -> bool:
     return all(not q._calibrating and q.is_initialized() for q in quantizers)
 
 
+def _transposed_direct(module, x) -> bool:
+    """Whether MLAS runs this Conv as a GEMM of the transposed input with one output channel per
+    group (its M = 1 kernel on transposed B, not replicated)."""
+    size, kernel = (1, *x.shape[2:])[-2:], (1, *module.kernel_size)[-2:]
+    return (module.out_channels == module.groups and module.in_channels == module.groups
+            and all(s == 1 for s in module.stride) and all(p == 0 for p in module.padding)
+            and all(d == 1 for d in module.dilation)
+            and (kernel[1] == size[1] or (kernel[0] == size[0] and kernel[1] == 1)))
+
+
 def _compute(module, kind: str, bias_source, x):
     """MLAS's result for `x`, or None where onnxruntime runs another op (a MatMul + Add)."""
     if kind == "gemm" and x.dim() != 2:
+        return None
+    if kind == "conv" and _transposed_direct(module, x):
         return None
     weight = module.quantized_param("weight")
     bias = _bias(module, bias_source) if module.bias is not None else None

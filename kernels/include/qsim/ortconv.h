@@ -18,8 +18,8 @@
  * the N stride halves to 16, the K stride doubles thrice), one block, acc = fmaf(2, 4,
  * fmaf(1, 3, 0)) = 11; with accumulate and c = {0.5}: c = 0.5 + 11.
  *
- * A one-row Gemm runs MLAS's M = 1 kernel instead (qsim_ort_sgemm_m1_transb). Not matched:
- * MLAS's M = 1 kernel without transposed B (a depthwise Conv), and a K above the block size
+ * A one-row Gemm and a Conv with one output channel per group run MLAS's M = 1 kernels
+ * instead (qsim_ort_sgemm_m1_transb, qsim_ort_sgemm_m1). Not matched: a K above the block size
  * when onnxruntime splits N over threads into parts below 64 (the block size then follows each
  * thread's N; the callers use the whole N, as one thread does).
  */
@@ -57,5 +57,15 @@ qsim_status qsim_ort_sgemm_ref(const float * a, const float * b, float * c, size
  * broadcast bias), else + 0. QSIM_INVALID_ARGUMENT for k = 0 or a NULL pointer. */
 qsim_status qsim_ort_sgemm_m1_transb(const float * a, const float * b, float * c, size_t n,
                                      size_t k, int accumulate);
+
+/* c (n values) = a (k values) times b (k x n, row-major: a Conv's im2col columns), as MLAS's
+ * M = 1 kernel without transposed B computes it (a Conv with one output channel per group): in
+ * each K block of stride_k (the Conv's K slices; stride_k = k for a pointwise Conv, which MLAS
+ * does not slice), the rows in chunks of 4 while 4 remain, then one of 2, then 1; per output a
+ * chunk's products are rounded and added in order from the first, and the chunk's sum is added
+ * to c (the first chunk of the first block to + 0 unless accumulate != 0).
+ * QSIM_INVALID_ARGUMENT for k or stride_k = 0 or a NULL pointer. */
+qsim_status qsim_ort_sgemm_m1(const float * a, const float * b, float * c, size_t n, size_t k,
+                              size_t stride_k, int accumulate);
 
 #endif /* QSIM_ORTCONV_H */

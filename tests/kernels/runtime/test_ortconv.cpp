@@ -3,8 +3,8 @@
 // the shapes of the header's rule; hand-computed sums where the order shows (an FMA keeps the
 // product's low bits that a separate product rounds away; the blocks add to a Gemm's bias);
 // the 64-column tiles and the row range do not change a value (each column and each row alone
-// give the same bits); the one-row kernel's lane sums in the orders of its groups of 4, 2, 1
-// (hand-computed ties); the dispatched variant (AVX-512 where the CPU has it) equals the portable
+// give the same bits); the one-row kernels' sums in the orders of their groups of 4, 2, 1
+// outputs (transposed B) and chunks of 4, 2, 1 rows (hand-computed ties); the dispatched variant (AVX-512 where the CPU has it) equals the portable
 // one bit for bit; bad arguments. Bit equality with onnxruntime itself:
 // tests/python/runtime_target/test_runtime_target_floatconv.py.
 #include <gtest/gtest.h>
@@ -122,6 +122,23 @@ TEST(OrtConv, OneRowKernelAddsLanesInItsGroupsOrder) {
     EXPECT_EQ(c[0], 1.5f);  // + the broadcast bias
     EXPECT_EQ(qsim_ort_sgemm_m1_transb(a, b.data(), c, 5, 0, 0), QSIM_INVALID_ARGUMENT);
     EXPECT_EQ(qsim_ort_sgemm_m1_transb(a, nullptr, c, 5, 4, 0), QSIM_INVALID_ARGUMENT);
+}
+
+TEST(OrtConv, OneRowKernelWithoutTransposeAddsChunksOfFourThenTwo) {
+    // One output, k = 6, products {1, t, t, t, t, t}: the chunk of 4 rounds back to 1 (ties),
+    // the chunk of 2 adds 2t first: 1 + 2t (in order one at a time: 1). Blocks of 2: each
+    // block's chunk of 2 is summed before it is added: 1, then 1 + 2t, then 1 + 4t.
+    const float t = std::ldexp(1.0f, -24);
+    const float a[6] = { 1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f }, b[6] = { 1.0f, t, t, t, t, t };
+    float c[1] = { 7.0f };
+    ASSERT_EQ(qsim_ort_sgemm_m1(a, b, c, 1, 6, 6, 0), QSIM_SUCCESS);
+    EXPECT_EQ(c[0], 1.0f + 2 * t);
+    ASSERT_EQ(qsim_ort_sgemm_m1(a, b, c, 1, 6, 2, 0), QSIM_SUCCESS);
+    EXPECT_EQ(c[0], 1.0f + 4 * t);
+    c[0] = 0.5f;
+    ASSERT_EQ(qsim_ort_sgemm_m1(a, b, c, 1, 6, 6, 1), QSIM_SUCCESS);
+    EXPECT_EQ(c[0], 1.5f + 2 * t);  // 1 + 0.5, then + 2t (ulp of 1.5 is 2^-23 = 2t)
+    EXPECT_EQ(qsim_ort_sgemm_m1(a, b, c, 1, 6, 0, 0), QSIM_INVALID_ARGUMENT);
 }
 
 TEST(OrtConv, BadArguments) {

@@ -7,7 +7,8 @@ random data from a fixed seed, bit for bit; torch's conv2d / linear differ on mo
 (asserted, so that the shapes exercise the summation order). Shapes: the SmallResNet's
 (tests/python/runtime_target/test_runtime_target.py), K above MLAS's K block (128, or up to
 1024 when N is small), strides, padding, groups, 1x1 (MLAS's direct GEMM), without bias, one
-image on one thread; a Gemm on one row (MLAS's M = 1 kernel: N from 1 to 10 covers its groups
+image on one thread, depthwise and one-channel Convs (MLAS's M = 1 kernel: chunks of 4, 2, 1
+rows, K slices); a Gemm on one row (MLAS's M = 1 kernel: N from 1 to 10 covers its groups
 of 4, 2 and 1 outputs, K not a multiple of 8). The CNN end to end: test_runtime_target.py
 (W8A16).
 """
@@ -47,6 +48,11 @@ CONVS = [  # (batch, in, size, out, kernel, stride, pad, groups, bias, threads)
     (2, 300, 6, 8, 1, 1, 0, 1, True, 0),    # 1x1, K = 300
     (2, 16, 8, 32, 3, 1, 1, 2, True, 0),    # two groups
     (1, 200, 5, 4, 3, 1, 1, 1, True, 1),    # K = 1800, N = 25: blocks of 1024
+    (2, 8, 10, 8, 3, 1, 1, 8, True, 0),     # depthwise: MLAS's M = 1 kernel, K = 9
+    (2, 8, 10, 8, 3, 2, 1, 8, False, 0),    # depthwise, stride 2
+    (1, 4, 7, 4, 5, 1, 2, 4, True, 1),      # depthwise 5x5: K = 25, chunks of 4 then 1
+    (2, 30, 6, 1, 1, 1, 0, 1, True, 0),     # 1x1 to one channel: M = 1, K = 30 unsliced
+    (2, 40, 8, 1, 3, 1, 1, 1, True, 0),     # one channel, K = 360: two slices of 256
 ]
 
 
@@ -63,7 +69,7 @@ def test_conv_equals_onnxruntime(batch, cin, size, cout, k, stride, pad, groups,
     got = floatconv.conv(x, w, b, (stride, stride), (pad, pad), (1, 1), groups)
     assert torch.equal(got, expected)
     torch_conv = F.conv2d(x, w, b, stride, pad, 1, groups)
-    assert cin * k * k <= 32 or not torch.equal(torch_conv, expected)
+    assert cin // groups * k * k <= 32 or not torch.equal(torch_conv, expected)
 
 
 def test_conv1d_is_promoted_to_2d_as_onnxruntime_does():
