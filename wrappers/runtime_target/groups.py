@@ -65,8 +65,10 @@ _MOVES = {"view", "reshape", "transpose", "permute", "contiguous", "flatten", "s
 
 def _is_move(node: fx.Node) -> bool:
     """Whether fx `node` is data movement a DequantizeLinear crosses: a :data:`_MOVES` call, a
-    cast to fp32 (``.to(torch.float32)`` of an fp32 model: no node in the export), or tensor
-    indexing by slices only (an ONNX Slice; an integer index is a Gather, which stops it)."""
+    cast to fp32 (``.to(torch.float32)``, ``.float()``, or ``.type_as(t)`` of an fp32 `t`, the
+    capture's ``dtype`` meta, in an fp32 model: no node in the export, or a Cast that onnxruntime
+    removes; Gemma's RMSNorm ends in one), or tensor indexing by slices only (an ONNX Slice; an
+    integer index is a Gather, which stops it)."""
     if node.op == "call_method":
         name = node.target
     elif node.op == "call_function":
@@ -75,6 +77,11 @@ def _is_move(node: fx.Node) -> bool:
         return False
     if name == "to":
         return all(a is torch.float32 for a in (*node.args[1:], *node.kwargs.values()))
+    if name == "float":
+        return len(node.args) == 1 and not node.kwargs
+    if name == "type_as":
+        other = node.args[1] if len(node.args) == 2 else None
+        return isinstance(other, fx.Node) and other.meta.get("dtype") is torch.float32
     if name == "getitem":
         index = node.args[1] if len(node.args) > 1 else None
         index = index if isinstance(index, tuple) else (index,)
@@ -251,7 +258,19 @@ def _group(op, saturates: bool, rank: int, tied: frozenset) -> FusedGroup | None
     if kind is None or getattr(op.module, "padding_mode", "zeros") != "zeros":
         return None
     group = _fused_group(op, kind, saturates)
-    return _nbits_group(op, rank, tied=tied) if group is None and kind == "gemm" else group
+    if group is not None or kind != "gemm" or _float_gemm(op):
+        return group
+    return _nbits_group(op, rank, tied=tied)
+
+
+def _float_gemm(op) -> bool:
+    """A Linear with a bias and an 8-bit output quantizer whose input no DequantizeLinear feeds:
+    onnxruntime's MatMulAddFusion makes its MatMul + Add a float Gemm, no MatMulNBits (measured
+    on Swin, whose window padding sits between its norm's DequantizeLinear and q/k/v: at W8A8 a
+    float Gemm, at W8A16 MatMulNBits)."""
+    return getattr(op.module, "bias", None) is not None and \
+        _activation_ok(op.module.output_quantizers[0]) and \
+        not _is_int(_source_quantizer(op, 0))
 
 
 def _fused_group(op, kind: str, saturates: bool) -> FusedGroup | None:
