@@ -9,7 +9,8 @@ a rounding apart now and then, which moves a point of a 16-bit output grid. In t
 these modules compute MLAS's order bit for bit (``qsim::ort_conv2d``, ``qsim::ort_gemm``):
 
 - ``conv``: a ``Conv1d``/``Conv2d`` with zeros padding given as numbers, whose output is
-  quantized or goes to a single ``ReLU`` (FusedConv: the same values); one output channel per
+  quantized or goes to a single ``ReLU`` (FusedConv: the same values) or to a single
+  BatchNorm with running statistics (onnxruntime's BatchNormalization after the Conv); one output channel per
   group (depthwise) runs MLAS's M = 1 kernel, replicated too, except where MLAS multiplies by
   the transposed input (one input channel per group, stride 1, no padding, the kernel as wide
   as the input, or as high with width 1: the reference);
@@ -40,6 +41,7 @@ from .groups import _is_int, _output_quantizer, _source_quantizer
 from ..nn.activation import QuantizedReLU
 from ..nn.conv import QuantizedConv1d, QuantizedConv2d
 from ..nn.linear import QuantizedLinear
+from ..nn.normalization import QuantizedBatchNorm1d, QuantizedBatchNorm2d
 
 __all__ = ["find_float_convs", "float_conv_forward", "conv", "gemm", "has_kernels"]
 
@@ -81,13 +83,18 @@ def gemm(x, weight, bias):
 
 
 def _output_ok(op) -> bool:
-    """Whether the output of `op` goes to a QuantizeLinear or a single ReLU (never fused with
-    an Add or another op into a different float kernel)."""
+    """Whether the output of `op` goes to a QuantizeLinear, a single ReLU or a single unfolded
+    BatchNorm (onnxruntime's BatchNormalization kernel, :func:`.floatops.batch_norm`), never
+    fused with an Add or another op into a different float kernel."""
     if op.module.output_quantizers[0] is not None:
         return True
     consumers = op.consumers[0] if op.consumers else []
-    return (len(consumers) == 1 and not op.is_model_output[0]
-            and type(consumers[0][0].module) is QuantizedReLU)
+    if len(consumers) != 1 or op.is_model_output[0]:
+        return False
+    consumer = consumers[0][0].module
+    return type(consumer) is QuantizedReLU or (
+        isinstance(consumer, (QuantizedBatchNorm1d, QuantizedBatchNorm2d))
+        and consumer.input_quantizers[0] is None and consumer.running_mean is not None)
 
 
 def _kind(op, groups: dict) -> str | None:

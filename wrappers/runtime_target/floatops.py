@@ -18,7 +18,11 @@ for bit (:mod:`.native`, kernels/include/qsim/ortfloat.h):
   FusedMatMul's alpha), where MLAS's SGEMM arithmetic applies (:func:`.native.matmul`);
 - ``sigmoid``, ``tanh``: a ``Sigmoid`` or ``Tanh`` whose output its own quantizer quantizes, not
   on a full 8-bit grid (a QuantizeLinear after it keeps it out of onnxruntime's QuickGelu and
-  FastGelu fusions; on an 8-bit grid onnxruntime may run a QLinear lookup table instead).
+  FastGelu fusions; on an 8-bit grid onnxruntime may run a QLinear lookup table instead);
+- ``batch_norm``: a ``BatchNorm1d/2d`` with running statistics that onnxruntime cannot fold
+  into its producer (no Conv or Linear with a float weight before it: a DequantizeLinear's
+  weight is no constant), run as onnxruntime's BatchNormalization kernel
+  (:func:`batch_norm`).
 
 Each runs on fp32 CPU tensors in eval mode without autograd; otherwise (training, grad enabled,
 another dtype or device) the module computes the reference, as it does in reference mode.
@@ -33,18 +37,19 @@ Example::
 import torch
 
 from . import native
-from .groups import _activation_ok, _source_quantizer
+from .groups import _activation_ok, _is_int, _source_quantizer
 from ..graph.nodes import Producer
 from ..nn.activation import (QuantizedGELU, QuantizedSigmoid, QuantizedSiLU, QuantizedSoftmax,
                              QuantizedTanh)
 from ..nn.elementwise import QuantizedDivide, QuantizedMatMul, QuantizedMultiply
-from ..nn.normalization import QuantizedLayerNorm
+from ..nn.normalization import QuantizedBatchNorm1d, QuantizedBatchNorm2d, QuantizedLayerNorm
 
-__all__ = ["find_float_ops", "float_forward"]
+__all__ = ["find_float_ops", "float_forward", "batch_norm"]
 
 _KINDS = {QuantizedLayerNorm: "layer_norm", QuantizedGELU: "gelu", QuantizedSoftmax: "softmax",
           QuantizedSiLU: "silu", QuantizedSigmoid: "sigmoid", QuantizedTanh: "tanh",
-          QuantizedMatMul: "matmul"}
+          QuantizedMatMul: "matmul", QuantizedBatchNorm1d: "batch_norm",
+          QuantizedBatchNorm2d: "batch_norm"}
 
 
 def _kind(op, groups: dict) -> str | None:
@@ -61,6 +66,8 @@ def _kind(op, groups: dict) -> str | None:
     if kind == "matmul":
         return kind if sum(op.tensor_inputs[:2]) == 2 and not any(
             _unquantized_scaling(op, i) for i in (0, 1)) else None
+    if kind == "batch_norm":
+        return kind if op.module.running_mean is not None and not _foldable(op) else None
     return kind if _source_quantizer(op, 0) is not None else None
 
 
@@ -75,9 +82,43 @@ def _unquantized_scaling(op, index: int) -> bool:
         module.output_quantizers[source.output_index] is None
 
 
+def _foldable(op) -> bool:
+    """Whether onnxruntime may fold the BatchNorm `op` into its producer: a module whose weight
+    is a float initializer (no integer weight quantizer), with no QuantizeLinear between."""
+    source = op.inputs[0] if op.inputs else None
+    if not isinstance(source, Producer) or op.module.input_quantizers[0] is not None:
+        return False
+    producer = source.op.module
+    if producer.output_quantizers[source.output_index] is not None or \
+            not isinstance(getattr(producer, "weight", None), torch.Tensor):
+        return False
+    return not _is_int(producer.param_quantizers._modules.get("weight"))
+
+
+def batch_norm(x, mean, var, weight, bias, eps: float):
+    """onnxruntime's CPU BatchNormalization in inference: per channel (axis 1) a scale
+    ``weight / sqrt(var + eps)`` (the reciprocal of the square root, then the product) and a bias
+    ``bias - mean * scale``, then ``x * scale + bias``, each operation rounded to fp32 (no FMA;
+    torch's batch_norm rounds otherwise). The square root and the reciprocal are the correctly
+    rounded ones, computed in fp64 (torch's fp32 ``sqrt`` on CPU is not always correctly
+    rounded; fp64 then fp32 is, for both). `weight`/`bias` None mean ones/zeros.
+
+    Example::
+
+        >>> batch_norm(torch.ones(1, 2), torch.zeros(2), torch.full((2,), 3.0), None, None, 1.0)
+        tensor([[0.5000, 0.5000]])
+    """
+    root = torch.sqrt((var + torch.tensor(eps, dtype=torch.float32)).double()).float()
+    inv_std = (1.0 / root.double()).float()
+    scale = inv_std if weight is None else inv_std * weight
+    shift = -(mean * scale) if bias is None else bias - mean * scale
+    shape = (1, -1) + (1,) * (x.dim() - 2)
+    return x * scale.reshape(shape) + shift.reshape(shape)
+
+
 def find_float_ops(graph, groups: dict) -> dict[str, str]:
     """Module path -> kind (``layer_norm``, ``gelu``, ``softmax``, ``silu``, ``sigmoid``,
-    ``tanh``, ``matmul``) of every op of `graph` (the sim's :class:`~torchqsim.graph.ModuleGraph`) that
+    ``tanh``, ``matmul``, ``batch_norm``) of every op of `graph` (the sim's :class:`~torchqsim.graph.ModuleGraph`) that
     onnxruntime runs as one of its float kernels, given the fused `groups`
     (:func:`.groups.find_groups`); empty when torchqsim._C predates the kernels."""
     if not native.has_float_kernels():
@@ -97,6 +138,10 @@ def _compute(module, kind: str, x):
         return native.gelu(x)
     if kind in native.ACTIVATIONS:
         return native.activation(x, kind)
+    if kind == "batch_norm":
+        return batch_norm(x, module.running_mean, module.running_var,
+                          module.quantized_param("weight"), module.quantized_param("bias"),
+                          module.eps)
     weight = module.quantized_param("weight") if module.weight is not None else None
     bias = module.quantized_param("bias") if module.bias is not None else None
     return native.layer_norm(x, tuple(module.normalized_shape), weight, bias, module.eps)

@@ -43,7 +43,7 @@ class SmallResNet(nn.Module):
         return self.fc(torch.flatten(self.pool(self.blocks(self.down(self.stem(x)))), 1))
 
 
-def _sim(config: str, param_bw: int = 8, output_bw: int = 8):
+def _sim(config: str, param_bw: int = 8, output_bw: int = 8, fold: bool = True):
     torch.manual_seed(0)
     model = SmallResNet().eval()
     g = torch.Generator().manual_seed(5)
@@ -53,7 +53,8 @@ def _sim(config: str, param_bw: int = 8, output_bw: int = 8):
             m.running_mean.copy_(0.1 * torch.randn(m.num_features, generator=g))
             m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
     x = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(1))
-    fold_all_batch_norms(model, x)
+    if fold:
+        fold_all_batch_norms(model, x)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         sim = QuantizationSimModel(model, x, quant_scheme="tf", default_output_bw=output_bw,
@@ -104,6 +105,26 @@ def test_w8a16_onnxruntime_fuses_nothing_and_float_convs_equal_mlas_bit_for_bit(
     sim.set_target("reference")
     with torch.no_grad():
         assert not torch.equal(sim.model(x), expected)
+
+
+@pytest.mark.parametrize("config", ["default", "per_channel"])
+def test_w8a16_unfolded_batch_norms_equal_onnxruntime_bit_for_bit(config):
+    """BatchNorms kept: onnxruntime cannot fold them into Convs whose weights come from a
+    DequantizeLinear, so it runs float Conv then its BatchNormalization kernel (x * scale +
+    shift, torch rounds otherwise); the target mode computes both (every Conv keeps its float
+    bias: no QuantizeLinear reads its output)."""
+    sim, x = _sim(config, output_bw=16, fold=False)
+    sim.set_target("onnxruntime")
+    expected, types = _onnxruntime(sim, x, ort.GraphOptimizationLevel.ORT_ENABLE_ALL)
+    assert types.count("BatchNormalization") == 5 and types.count("Conv") == 6
+    with torch.no_grad():
+        got = sim.model(x)
+    assert torch.equal(got, expected)
+    report = sim.compare_with_runtime(x, verbose=False)
+    assert report.first_divergent is None and report.outputs == [1.0]
+    assert all(t.bit_equal == 1.0 for t in report.tensors)
+    sim.set_target("reference")
+    assert sim.compare_with_runtime(x, verbose=False).first_divergent is not None
 
 
 def test_reference_mode_differs_from_default_and_equals_optimizations_off():
