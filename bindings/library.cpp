@@ -95,6 +95,8 @@ TORCH_LIBRARY(qsim, m) {
     m.def("ort_softmax(Tensor x) -> Tensor", tags);
     m.def("ort_gelu(Tensor x) -> Tensor", tags);
     m.def("ort_activation(Tensor x, int kind) -> Tensor", tags);
+    // onnxruntime's ReduceMean of each row of x (R, n) -> (R,) (Eigen's packet order per row).
+    m.def("ort_reduce_mean(Tensor x) -> Tensor", tags);
     // MLAS's SGEMM arithmetic of a float MatMul: (B, M, K) x (B, K, N) -> (B, M, N).
     m.def("ort_matmul(Tensor a, Tensor b) -> Tensor", tags);
     // onnxruntime's CPU float Gemm (transB = 1) and Conv in MLAS's fp32 accumulation order

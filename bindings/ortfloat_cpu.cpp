@@ -1,6 +1,6 @@
-// CPU implementations of ort_layer_norm, ort_softmax, ort_gelu, ort_activation and ort_matmul
-// (schemas in library.cpp, fakes in wrappers/_runtime_ops.py): onnxruntime's CPU float
-// LayerNormalization, Softmax, Gelu, Sigmoid, SiLU, Tanh and MatMul bit for bit
+// CPU implementations of ort_layer_norm, ort_softmax, ort_gelu, ort_activation, ort_reduce_mean
+// and ort_matmul (schemas in library.cpp, fakes in wrappers/_runtime_ops.py): onnxruntime's CPU
+// float LayerNormalization, Softmax, Gelu, Sigmoid, SiLU, Tanh, ReduceMean and MatMul bit for bit
 // (kernels/include/qsim/ortfloat.h), for the onnxruntime target mode's float ops between a
 // DequantizeLinear and a QuantizeLinear (docs/runtime_target.md §2). Rows (elements for Gelu and
 // activations) are split over torch's thread pool; each row's arithmetic is fixed, so the result
@@ -110,6 +110,22 @@ at::Tensor ort_activation_cpu(const at::Tensor & x, int64_t kind) {
     return out;
 }
 
+// x: (R, n) float32 -> (R,) float32, the mean of each row in onnxruntime's ReduceMean order
+// (its packets start where row * n is a multiple of 4: x's rows as one 16-byte aligned buffer).
+at::Tensor ort_reduce_mean_cpu(const at::Tensor & x) {
+    check_rows(x, "ort_reduce_mean");
+    const at::Tensor xc = x.contiguous();
+    at::Tensor out = at::empty({x.size(0)}, xc.options());
+    const int64_t n = x.size(1);
+    at::parallel_for(0, x.size(0), grain(n), [&](int64_t begin, int64_t end) {
+        check_status(qsim_ort_reduce_mean(xc.data_ptr<float>(), out.data_ptr<float>(),
+                                          static_cast<size_t>(n), static_cast<size_t>(begin),
+                                          static_cast<size_t>(end)),
+                     "ort_reduce_mean");
+    });
+    return out;
+}
+
 // a: (B, M, K), b: (B, K, N) float32 -> (B, M, N): MLAS's SGEMM arithmetic per batch (M, N >= 2).
 at::Tensor ort_matmul_cpu(const at::Tensor & a, const at::Tensor & b) {
     check_float(a, "ort_matmul", "a");
@@ -146,6 +162,7 @@ TORCH_LIBRARY_IMPL(qsim, CPU, m) {
     m.impl("ort_softmax", &ort_softmax_cpu);
     m.impl("ort_gelu", &ort_gelu_cpu);
     m.impl("ort_activation", &ort_activation_cpu);
+    m.impl("ort_reduce_mean", &ort_reduce_mean_cpu);
     m.impl("ort_matmul", &ort_matmul_cpu);
 }
 

@@ -25,6 +25,8 @@ hi) * y_scale`` (kernels/include/qsim/requant.h), the multiplier shared or one p
 ``ort_activation(x, kind)``: onnxruntime's CPU float LayerNormalization and Softmax over the rows
 of a 2-D float32 ``x``, its exact Gelu and its Sigmoid (kind 0), SiLU (1: Sigmoid then Mul) or
 Tanh (2) of each element, bit for bit (kernels/include/qsim/ortfloat.h); same shape out.
+``ort_reduce_mean(x)``: onnxruntime's ReduceMean of each row of a 2-D float32 ``x`` (R, n) -> (R,)
+(Eigen's 4-float packet order, the rows taken as one 16-byte aligned buffer).
 ``ort_matmul(a, b)``: MLAS's SGEMM arithmetic of a float MatMul, ``a`` (B, M, K) times ``b`` (B,
 K, N), M and N >= 2 (an fma chain over K per output within MLAS's K stride).
 
@@ -87,6 +89,11 @@ def _ort_matmul_fake(a, b):
     return a.new_empty((a.shape[0], a.shape[1], b.shape[2]))
 
 
+def _ort_reduce_mean_fake(x):
+    torch._check(x.dim() == 2, lambda: f"ort_reduce_mean: x must be 2-D, got {tuple(x.shape)}")
+    return x.new_empty((x.shape[0],))
+
+
 def _same_shape_fake(x, *args):
     return torch.empty_like(x)
 
@@ -121,3 +128,5 @@ for _name in ("ort_layer_norm", "ort_softmax", "ort_gelu", "ort_activation"):
         torch.library.register_fake(f"qsim::{_name}")(_same_shape_fake)
 if hasattr(torch.ops.qsim, "ort_matmul"):
     torch.library.register_fake("qsim::ort_matmul")(_ort_matmul_fake)
+if hasattr(torch.ops.qsim, "ort_reduce_mean"):
+    torch.library.register_fake("qsim::ort_reduce_mean")(_ort_reduce_mean_fake)

@@ -1,11 +1,11 @@
 /*
- * ortfloat.c: onnxruntime's CPU float LayerNormalization, Softmax, Gelu and activations
- * (qsim/ortfloat.h):
+ * ortfloat.c: onnxruntime's CPU float LayerNormalization, Softmax, Gelu, activations and
+ * ReduceMean (qsim/ortfloat.h):
  * the argument checks, the portable variant of the one arithmetic (runtime/ortfloat_loop.h; fmaf
  * is the fp32 FMA of the vfmadd instructions, and the file is compiled without contraction, so
  * every other product and sum rounds on its own as the vector instructions do) and the run-time
  * choice of the AVX-512 variant (x86/ortfloat__avx512.c: the same loops vectorized; the same
- * values).
+ * values). ReduceMean has only the portable code below (sums of a few thousand values per row).
  */
 #include "qsim/ortfloat.h"
 
@@ -122,4 +122,61 @@ qsim_status qsim_ort_matmul(const float * a, const float * b, float * c, size_t 
         return QSIM_INVALID_ARGUMENT;
     }
     return qsim_ort_sgemm(a, b, c, m, n, k, qsim_ort_sgemm_stride_k(n, k), 0, row_begin, row_end);
+}
+
+/* Eigen's vectorized sum of the n values at x, whose first `skip` values lie before a 16-byte
+ * boundary (qsim/ortfloat.h: 4-float packets a and b from there, folded (a0 + a2) + (a1 + a3),
+ * then the head, then the tail). */
+static float qsim_ortf_row_sum(const float * x, size_t n, size_t skip) {
+    skip                = skip < n ? skip : n;
+    const size_t packed = (n - skip) / 4 * 4, paired = (n - skip) / 8 * 8;
+    if (packed == 0) {
+        float sum = x[0];
+        for (size_t j = 1; j < n; j++) {
+            sum += x[j];
+        }
+        return sum;
+    }
+    const float * p = x + skip;
+    float         a[4], b[4];
+    for (size_t l = 0; l < 4; l++) {
+        a[l] = p[l];
+    }
+    if (packed > 4) {
+        for (size_t l = 0; l < 4; l++) {
+            b[l] = p[4 + l];
+        }
+        for (size_t i = 8; i < paired; i += 8) {
+            for (size_t l = 0; l < 4; l++) {
+                a[l] += p[i + l];
+                b[l] += p[i + 4 + l];
+            }
+        }
+        for (size_t l = 0; l < 4; l++) {
+            a[l] += b[l];
+            if (packed > paired) {
+                a[l] += p[paired + l];
+            }
+        }
+    }
+    float sum = (a[0] + a[2]) + (a[1] + a[3]);
+    for (size_t j = 0; j < skip; j++) {
+        sum += x[j];
+    }
+    for (size_t j = skip + packed; j < n; j++) {
+        sum += x[j];
+    }
+    return sum;
+}
+
+qsim_status qsim_ort_reduce_mean(const float * x, float * out, size_t n, size_t row_begin,
+                                 size_t row_end) {
+    if (n == 0 || !x || !out) {
+        return QSIM_INVALID_ARGUMENT;
+    }
+    for (size_t row = row_begin; row < row_end; row++) {
+        const size_t skip = (4 - row * n % 4) % 4;
+        out[row]          = qsim_ortf_row_sum(x + row * n, n, skip) / (float)n;
+    }
+    return QSIM_SUCCESS;
 }

@@ -19,6 +19,9 @@ for bit (:mod:`.native`, kernels/include/qsim/ortfloat.h):
 - ``sigmoid``, ``tanh``: a ``Sigmoid`` or ``Tanh`` whose output its own quantizer quantizes, not
   on a full 8-bit grid (a QuantizeLinear after it keeps it out of onnxruntime's QuickGelu and
   FastGelu fusions; on an 8-bit grid onnxruntime may run a QLinear lookup table instead);
+- ``reduce_mean``: an ``AdaptiveAvgPool1d/2d`` to size 1 or a ``mean`` over trailing dims (both
+  exported as ReduceMean, which no QDQ fusion takes), whatever feeds it (:func:`.native.mean`;
+  a ``mean`` over other dims computes the reference);
 - ``batch_norm``: a ``BatchNorm1d/2d`` with running statistics that onnxruntime cannot fold
   into its producer (no Conv or Linear with a float weight before it: a DequantizeLinear's
   weight is no constant), run as onnxruntime's BatchNormalization kernel
@@ -41,15 +44,17 @@ from .groups import _activation_ok, _is_int, _source_quantizer
 from ..graph.nodes import Producer
 from ..nn.activation import (QuantizedGELU, QuantizedSigmoid, QuantizedSiLU, QuantizedSoftmax,
                              QuantizedTanh)
-from ..nn.elementwise import QuantizedDivide, QuantizedMatMul, QuantizedMultiply
+from ..nn.elementwise import QuantizedDivide, QuantizedMatMul, QuantizedMean, QuantizedMultiply
 from ..nn.normalization import QuantizedBatchNorm1d, QuantizedBatchNorm2d, QuantizedLayerNorm
+from ..nn.pooling import QuantizedAdaptiveAvgPool1d, QuantizedAdaptiveAvgPool2d
 
 __all__ = ["find_float_ops", "float_forward", "batch_norm"]
 
 _KINDS = {QuantizedLayerNorm: "layer_norm", QuantizedGELU: "gelu", QuantizedSoftmax: "softmax",
           QuantizedSiLU: "silu", QuantizedSigmoid: "sigmoid", QuantizedTanh: "tanh",
           QuantizedMatMul: "matmul", QuantizedBatchNorm1d: "batch_norm",
-          QuantizedBatchNorm2d: "batch_norm"}
+          QuantizedBatchNorm2d: "batch_norm", QuantizedMean: "reduce_mean",
+          QuantizedAdaptiveAvgPool1d: "reduce_mean", QuantizedAdaptiveAvgPool2d: "reduce_mean"}
 
 
 def _kind(op, groups: dict) -> str | None:
@@ -68,6 +73,9 @@ def _kind(op, groups: dict) -> str | None:
             _unquantized_scaling(op, i) for i in (0, 1)) else None
     if kind == "batch_norm":
         return kind if op.module.running_mean is not None and not _foldable(op) else None
+    if kind == "reduce_mean":  # a pool to size 1 (any other size: AveragePool)
+        size = getattr(op.module, "output_size", 1)
+        return kind if set(size if isinstance(size, (tuple, list)) else (size,)) == {1} else None
     return kind if _source_quantizer(op, 0) is not None else None
 
 
@@ -118,7 +126,7 @@ def batch_norm(x, mean, var, weight, bias, eps: float):
 
 def find_float_ops(graph, groups: dict) -> dict[str, str]:
     """Module path -> kind (``layer_norm``, ``gelu``, ``softmax``, ``silu``, ``sigmoid``,
-    ``tanh``, ``matmul``, ``batch_norm``) of every op of `graph` (the sim's :class:`~torchqsim.graph.ModuleGraph`) that
+    ``tanh``, ``matmul``, ``batch_norm``, ``reduce_mean``) of every op of `graph` (the sim's :class:`~torchqsim.graph.ModuleGraph`) that
     onnxruntime runs as one of its float kernels, given the fused `groups`
     (:func:`.groups.find_groups`); empty when torchqsim._C predates the kernels."""
     if not native.has_float_kernels():
@@ -138,6 +146,11 @@ def _compute(module, kind: str, x):
         return native.gelu(x)
     if kind in native.ACTIVATIONS:
         return native.activation(x, kind)
+    if kind == "reduce_mean":
+        if isinstance(module, QuantizedMean):
+            return native.mean(x, module.dim, module.keepdim)
+        pooled = (-1,) if isinstance(module, QuantizedAdaptiveAvgPool1d) else (-2, -1)
+        return native.mean(x, pooled, True)
     if kind == "batch_norm":
         return batch_norm(x, module.running_mean, module.running_var,
                           module.quantized_param("weight"), module.quantized_param("bias"),

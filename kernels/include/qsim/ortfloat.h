@@ -1,8 +1,8 @@
 /*
  * ortfloat.h: the float kernels onnxruntime's CPU execution provider runs between a
  * DequantizeLinear and a QuantizeLinear that it does not fuse (16-bit activations; LayerNorm,
- * GELU and SiLU at any bit width; Sigmoid and Tanh), as onnxruntime 1.32 computes them on x86-64
- * with AVX-512F (docs/runtime_target.md §2; torchqsim's onnxruntime target mode). Every step is
+ * GELU and SiLU at any bit width; Sigmoid and Tanh; ReduceMean), as onnxruntime 1.32 computes
+ * them on x86-64 with AVX-512F (docs/runtime_target.md §2; torchqsim's onnxruntime target mode). Every step is
  * one fp32 operation (fmaf: one rounding, as vfmadd; compiled without contraction), in
  * onnxruntime's order, so the results are bit for bit onnxruntime's, in the portable variant and
  * the AVX-512 one the calls below dispatch to on CPUs that have it.
@@ -37,6 +37,17 @@
  * to [0, 1]. SiLU (onnxruntime's Sigmoid then Mul): y = x * sigmoid(x). Tanh (MLAS's tanh, FMA3
  * kernel): v = x clamped to [-9, 9]; p / q, p = v * (Horner in v * v of 7 odd coefficients), q =
  * Horner in v * v of 4 even ones (fma).
+ *
+ * ReduceMean over the trailing axes (onnxruntime's FastReduceKR: rows of n values; each row's
+ * sum is Eigen's vectorized sum with SSE packets of 4 floats, the mean a true division): the
+ * input buffer is 16-byte aligned, so row r has s = (-(r * n)) mod 4 floats before its first
+ * 16-byte boundary, and P = ((n - s) / 4) * 4 floats in whole packets after it (0 if n <= s).
+ * If P = 0, sum = x[0] + x[1] + ... in order. Else a = x[s..s+4); if P > 4: b = x[s+4..s+8),
+ * then for i = s + 8, s + 16, ... below s + ((n - s) / 8) * 8: a += x[i..i+4), b +=
+ * x[i+4..i+8); a += b; and a += the last whole packet when P is not a multiple of 8. sum = (a0 +
+ * a2) + (a1 + a3), then + x[0], ..., x[s-1], then + x[s+P], ..., x[n-1], in order. mean =
+ * fp32(sum / fp32(n)). Every add rounds to fp32: the order differs from a sequential sum's (and
+ * torch's).
  *
  * Example (Softmax): x = {0, 0} -> m = 0, both e = 1 exactly (k = 0, p = 1), sum = 1 + 1 = 2,
  * y = {0.5, 0.5}. LayerNorm (d = 2 < 8: Welford): x = {1, 3}, gamma = {1, 1}, no beta, eps =
@@ -86,6 +97,15 @@ qsim_status qsim_ort_activation(const float * x, float * out, size_t begin, size
  * row_end > m or a NULL pointer. */
 qsim_status qsim_ort_matmul(const float * a, const float * b, float * c, size_t m, size_t k,
                             size_t n, size_t row_begin, size_t row_end);
+
+/* out[r] = ReduceMean of row r of x (rows x n, row-major fp32) for r in [row_begin, row_end),
+ * r counted from x (its offset sets the packets; x itself is taken as 16-byte aligned, as
+ * onnxruntime's buffers are). One implementation (portable C; no vector variant).
+ * QSIM_INVALID_ARGUMENT for n = 0 or a NULL pointer. Example: row 0 of {1e8, 1, -1e8, 1, 1}
+ * (n = 5): s = 0, P = 4, a = {1e8, 1, -1e8, 1}, sum = (1e8 + -1e8) + (1 + 1) = 2, then + 1 = 3,
+ * mean = fp32(3 / 5) = 0.6f; summed in order, 1e8 + 1 rounds to 1e8 and the mean is 0.4f. */
+qsim_status qsim_ort_reduce_mean(const float * x, float * out, size_t n, size_t row_begin,
+                                 size_t row_end);
 
 /* The portable variants (fmaf; the reference the tests compare the dispatched AVX-512 variant
  * with): the same arguments, checks and values. */
