@@ -216,7 +216,9 @@ def mean(x: Tensor, dim, keepdim: bool) -> Tensor | None:
     sequence) as onnxruntime's ReduceMean computes it when `dim` is the trailing dims (its
     FastReduceKR), bit for bit (``qsim::ort_reduce_mean``: each row's sum in Eigen's order of
     4-float packets from the row's first 16-byte boundary, then divided by its length); None for
-    other dims (onnxruntime reduces otherwise), dims out of range, or without the kernel.
+    other dims or a non-contiguous `x` (a transposed view: onnxruntime's transpose optimizer
+    moves the Transpose after the ReduceMean, which then reduces other axes of the original
+    layout), dims out of range, or without the kernel.
 
     Example::
 
@@ -228,7 +230,8 @@ def mean(x: Tensor, dim, keepdim: bool) -> Tensor | None:
             any(not -x.dim() <= d < x.dim() for d in dims):
         return None
     count = len(dims)
-    if sorted(d % x.dim() for d in dims) != list(range(x.dim() - count, x.dim())):
+    if sorted(d % x.dim() for d in dims) != list(range(x.dim() - count, x.dim())) or \
+            not x.is_contiguous():  # a transposed view: onnxruntime moves its Transpose after
         return None
     kept = x.shape[:x.dim() - count]
     y = torch.ops.qsim.ort_reduce_mean(x.reshape(kept.numel(), -1))

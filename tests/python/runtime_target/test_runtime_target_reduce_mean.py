@@ -91,6 +91,9 @@ def test_other_dims_are_left_to_the_reference():
     assert native.mean(x, (2, 2), False) is None     # a repeated dim: torch raises
     assert native.mean(x, 3, False) is None          # out of range: torch raises
     assert native.mean(x, (), False) is None
+    # a transposed view: onnxruntime's transpose optimizer moves the Transpose after the
+    # ReduceMean, which then reduces axis 1 of the original layout (another loop)
+    assert native.mean(x.transpose(1, 2), -1, False) is None
 
 
 def test_op_rejects_bad_input_naming_the_argument():
