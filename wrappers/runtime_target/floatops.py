@@ -68,7 +68,7 @@ def _kind(op, groups: dict) -> str | None:
             _unquantized_scaling(op, i) for i in (0, 1)) else None
     if kind == "batch_norm":
         return kind if op.module.running_mean is not None and not _foldable(op) else None
-    return kind if _source_quantizer(op, 0) is not None else None
+    return kind if _source_quantizer(op, 0, splits=True) is not None else None
 
 
 def _unquantized_scaling(op, index: int) -> bool:

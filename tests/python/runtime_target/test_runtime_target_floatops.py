@@ -206,6 +206,38 @@ def test_opcheck():
     torch.library.opcheck(torch.ops.qsim.ort_matmul, (x.reshape(2, 3, 40), torch.randn(2, 40, 5)))
 
 
+class _GatedMlp(nn.Module):
+    """Phi-3's MLP: one Linear for gate and up, chunked, ``up * silu(gate)``, then down."""
+
+    def __init__(self):
+        super().__init__()
+        self.gate_up, self.act, self.down = nn.Linear(16, 64), nn.SiLU(), nn.Linear(32, 8)
+
+    def forward(self, x):
+        gate, up = self.gate_up(x).chunk(2, dim=-1)
+        return self.down(up * self.act(gate))
+
+
+def test_silu_of_a_chunk_runs_onnxruntime_sigmoid_and_mul():
+    """The SiLU reads a Split of a DequantizeLinear's output (the same values): the target mode
+    runs onnxruntime's Sigmoid and Mul on it, every quantized tensor bit-equal at W8A16, where
+    torch's SiLU on the same input moves a step of the 16-bit grid."""
+    torch.manual_seed(0)
+    x = torch.randn(4, 16, 16) * 3
+    sim = QuantizationSimModel(_GatedMlp().eval(), x, quant_scheme="tf", default_output_bw=16,
+                               default_param_bw=8, config_file="per_channel")
+    sim.compute_encodings(lambda m: m(x))
+    sim.set_target("onnxruntime")
+    report = sim.compare_with_runtime(x, verbose=False)
+    assert report.first_divergent is None and report.outputs == [1.0]
+    act, seen = sim.model.get_submodule("act"), []
+    act.register_forward_hook(lambda m, i, o: seen.append(i[0]))
+    with torch.no_grad():
+        sim.model(x)
+        torch_silu = act.quantize_outputs(F.silu(seen[0]))
+        assert not torch.equal(torch_silu, act.quantize_outputs(native.activation(seen[0], "silu")))
+
+
 class _Block(nn.Module):
     """Linear -> LayerNorm -> GELU -> Linear -> Softmax on 2-D inputs (float Gemms)."""
 
