@@ -103,8 +103,15 @@ at::Tensor ort_conv2d_cpu(const at::Tensor & x, const at::Tensor & w,
                 const float * a = wc.data_ptr<float>() + g * og * k;
                 const float * cb = cols.data_ptr<float>() + (i * groups + g) * k * l;
                 float * c = out.data_ptr<float>() + (i * o + g * og) * l;
-                if (og > 1) {
+                if (og > 1 && l > 1) {
                     sgemm(a, cb, c, og, l, k, 0, "ort_conv2d");
+                    continue;
+                }
+                if (og > 1) {  // one output position: MLAS's N = 1 case, the M = 1 kernel with
+                               // the operands exchanged (weight rows as transposed B), whole K
+                    TORCH_CHECK(qsim_ort_sgemm_m1_transb(cb, a, c, static_cast<size_t>(og),
+                                                         static_cast<size_t>(k), 0) == QSIM_SUCCESS,
+                                "ort_conv2d: bad arguments");
                     continue;
                 }
                 // MLAS's M = 1 kernel: K sliced as the Conv slices it, whole for a pointwise one

@@ -9,8 +9,8 @@ for bit (:mod:`.native`, kernels/include/qsim/ortfloat.h):
 - ``layer_norm``: a ``LayerNorm`` whose input a DequantizeLinear feeds (its own input quantizer,
   or the output quantizer of its producer; a float producer such as an ``Add`` may be fused with
   it into onnxruntime's SkipLayerNormalization);
-- ``gelu``: a ``GELU`` with ``approximate="none"`` whose input a DequantizeLinear feeds (a float
-  ``Add`` before it may become BiasGelu);
+- ``gelu``, ``gelu_tanh``: a ``GELU`` (``approximate="none"`` or ``"tanh"``) whose input a
+  DequantizeLinear feeds (a float ``Add`` before it may become BiasGelu);
 - ``softmax``: a ``Softmax`` that is no ``softmax`` group (QLinearSoftmax, :mod:`.groups`);
 - ``silu``: a ``SiLU`` whose input a DequantizeLinear feeds (exported as Sigmoid then Mul);
 - ``matmul``: a ``MatMul`` of two tensors that is no ``matmul`` group (QLinearMatMul), neither
@@ -63,8 +63,8 @@ def _kind(op, groups: dict) -> str | None:
         return None
     if kind == "softmax":
         return kind if getattr(op.module, "dim", None) is not None else None
-    if kind == "gelu" and op.module.approximate != "none":
-        return None
+    if kind == "gelu" and op.module.approximate == "tanh":
+        kind = "gelu_tanh"
     if kind in ("sigmoid", "tanh"):  # its Q keeps it out of fusions; QLinear* take 8-bit grids
         q = op.module.output_quantizers[0]
         return kind if q is not None and not _activation_ok(q) else None
@@ -76,7 +76,7 @@ def _kind(op, groups: dict) -> str | None:
     if kind == "reduce_mean":  # a pool to size 1 (any other size: AveragePool)
         size = getattr(op.module, "output_size", 1)
         return kind if set(size if isinstance(size, (tuple, list)) else (size,)) == {1} else None
-    return kind if _source_quantizer(op, 0) is not None else None
+    return kind if _source_quantizer(op, 0, splits=True) is not None else None
 
 
 def _unquantized_scaling(op, index: int) -> bool:
@@ -125,7 +125,7 @@ def batch_norm(x, mean, var, weight, bias, eps: float):
 
 
 def find_float_ops(graph, groups: dict) -> dict[str, str]:
-    """Module path -> kind (``layer_norm``, ``gelu``, ``softmax``, ``silu``, ``sigmoid``,
+    """Module path -> kind (``layer_norm``, ``gelu``, ``gelu_tanh``, ``softmax``, ``silu``, ``sigmoid``,
     ``tanh``, ``matmul``, ``batch_norm``, ``reduce_mean``) of every op of `graph` (the sim's :class:`~torchqsim.graph.ModuleGraph`) that
     onnxruntime runs as one of its float kernels, given the fused `groups`
     (:func:`.groups.find_groups`); empty when torchqsim._C predates the kernels."""
@@ -144,6 +144,8 @@ def _compute(module, kind: str, x):
         return native.softmax(x, module.dim)
     if kind == "gelu":
         return native.gelu(x)
+    if kind == "gelu_tanh":
+        return native.gelu_tanh(x)
     if kind in native.ACTIVATIONS:
         return native.activation(x, kind)
     if kind == "reduce_mean":

@@ -63,18 +63,28 @@ _MOVES = {"view", "reshape", "transpose", "permute", "contiguous", "flatten", "s
           "unsqueeze", "t"}
 
 
-def _is_move(node: fx.Node) -> bool:
+#: Tensor splits (an ONNX Split): their parts keep the values, which a float kernel after them
+#: reads as the DequantizeLinear's (Phi-3's MLP chunks its gate and up projections).
+_SPLITS = {"chunk", "split", "tensor_split", "unbind"}
+
+
+def _name(node: fx.Node) -> str | None:
+    """The method or function fx `node` calls (None for other nodes)."""
+    if node.op == "call_method":
+        return node.target
+    if node.op == "call_function":
+        return getattr(node.target, "__name__", "")
+    return None
+
+
+def _is_move(node: fx.Node, splits: bool = False) -> bool:
     """Whether fx `node` is data movement a DequantizeLinear crosses: a :data:`_MOVES` call, a
     cast to fp32 (``.to(torch.float32)``, ``.float()``, or ``.type_as(t)`` of an fp32 `t`, the
     capture's ``dtype`` meta, in an fp32 model: no node in the export, or a Cast that onnxruntime
     removes; Gemma's RMSNorm ends in one), or tensor indexing by slices only (an ONNX Slice; an
-    integer index is a Gather, which stops it)."""
-    if node.op == "call_method":
-        name = node.target
-    elif node.op == "call_function":
-        name = getattr(node.target, "__name__", "")
-    else:
-        return False
+    integer index is a Gather, which stops it); with `splits`, also a :data:`_SPLITS` call and an
+    integer index into its parts."""
+    name = _name(node)
     if name == "to":
         return all(a is torch.float32 for a in (*node.args[1:], *node.kwargs.values()))
     if name == "float":
@@ -82,11 +92,16 @@ def _is_move(node: fx.Node) -> bool:
     if name == "type_as":
         other = node.args[1] if len(node.args) == 2 else None
         return isinstance(other, fx.Node) and other.meta.get("dtype") is torch.float32
+    if splits and (name in _SPLITS or name == "getitem" and isinstance(node.args[1], int)
+                   and isinstance(node.args[0], fx.Node) and _name(node.args[0]) in _SPLITS):
+        return True
     if name == "getitem":
         index = node.args[1] if len(node.args) > 1 else None
         index = index if isinstance(index, tuple) else (index,)
         return all(isinstance(i, slice) or i is Ellipsis for i in index)
     return name in _MOVES
+
+
 _FULL_8BIT = ((0, 255), (-128, 127))
 #: onnxruntime's NoopElimination (basic level, before the QDQ fusions) removes ``x + 0``,
 #: ``0 + x``, ``x - 0``, ``x * 1``, ``1 * x`` and ``x / 1`` with a one-value constant (Whisper's
@@ -132,11 +147,11 @@ def _weight_ok(q, module: nn.Module, axis: int = 0) -> bool:
         n == 1 for i, n in enumerate(q.shape) if i != axis)
 
 
-def _moves_only(node, target) -> bool:
+def _moves_only(node, target, splits: bool = False) -> bool:
     """Whether the fx path from `node` back to `target` (an fx node) is data movement only
-    (:func:`_is_move`; not a Gather, Split, Expand or Concat)."""
+    (:func:`_is_move`; not a Gather, Expand or Concat, nor a Split unless `splits`)."""
     while node is not target:
-        if not isinstance(node, fx.Node) or not node.args or not _is_move(node):
+        if not isinstance(node, fx.Node) or not node.args or not _is_move(node, splits):
             return False
         node = node.args[0]
     return True
@@ -163,15 +178,16 @@ def _passes_dq(op) -> int | None:
     return None
 
 
-def _source_quantizer(op, index: int):
-    """The quantizer whose DequantizeLinear feeds input `index` of `op`, or None."""
+def _source_quantizer(op, index: int, splits: bool = False):
+    """The quantizer whose DequantizeLinear feeds input `index` of `op`, or None; `splits`: also
+    through a Split (a float kernel's input; no QDQ fusion crosses one)."""
     own = op.module.input_quantizers
     if index < len(own) and own[index] is not None:
         return own[index]
     source = op.inputs[index] if index < len(op.inputs) else None
     node = op.node.args[index] if index < len(op.node.args) else None
     while isinstance(source, Producer):
-        if not _moves_only(node, source.op.node):
+        if not _moves_only(node, source.op.node, splits):
             return None
         module, out = source.op.module, source.output_index
         q = module.output_quantizers[out] if out < len(module.output_quantizers) else None

@@ -21,7 +21,7 @@ from torch import Tensor
 from . import arithmetic as ar
 
 __all__ = ["matmul_nbits", "qlinear_add_dequantized", "requantize_dequantized", "layer_norm",
-           "softmax", "gelu", "activation", "matmul", "mean", "has_float_kernels"]
+           "softmax", "gelu", "gelu_tanh", "activation", "matmul", "mean", "has_float_kernels"]
 
 
 def matmul_nbits(x: Tensor, w_int: Tensor, w_scale: Tensor, w_zp: Tensor,
@@ -161,6 +161,23 @@ def gelu(x: Tensor) -> Tensor:
         tensor([ 0., 10.])
     """
     return torch.ops.qsim.ort_gelu(x)
+
+
+def gelu_tanh(x: Tensor) -> Tensor:
+    """onnxruntime's Gelu with ``approximate="tanh"`` of fp32 CPU `x`, bit for bit: ``t = x *
+    ((C * x) * x + B)`` (B = fp32(sqrt(2 / pi)), C = fp32(0.044715 * sqrt(2 / pi)), each
+    operation rounded to fp32, no FMA), MLAS's tanh of t (:func:`activation`), then ``(0.5 * x) *
+    (tanh + 1)``.
+
+    Example::
+
+        >>> gelu_tanh(torch.tensor([0.0, 10.0]))
+        tensor([ 0., 10.])
+    """
+    b = torch.tensor(0.7978845608028654, dtype=torch.float32)
+    c = torch.tensor(0.035677408136300125, dtype=torch.float32)
+    t = activation(x * ((c * x) * x + b), "tanh")
+    return (0.5 * x) * (t + 1.0)
 
 
 #: The kinds of :func:`activation` (``qsim_ort_activation_kind``, kernels/include/qsim/ortfloat.h).

@@ -19,7 +19,9 @@
  * fmaf(1, 3, 0)) = 11; with accumulate and c = {0.5}: c = 0.5 + 11.
  *
  * A one-row Gemm and a Conv with one output channel per group run MLAS's M = 1 kernels
- * instead (qsim_ort_sgemm_m1_transb, qsim_ort_sgemm_m1). Not matched: a K above the block size
+ * instead (qsim_ort_sgemm_m1_transb, qsim_ort_sgemm_m1); a Conv with one output position and
+ * several output channels per group runs MLAS's N = 1 case: qsim_ort_sgemm_m1_transb with the
+ * im2col column as a and the group's weight rows as b, over the whole K (measured: no slices). Not matched: a K above the block size
  * when onnxruntime splits N over threads into parts below 64 (the block size then follows each
  * thread's N; the callers use the whole N, as one thread does).
  */

@@ -8,7 +8,8 @@ random data from a fixed seed, bit for bit; torch's conv2d / linear differ on mo
 (tests/python/runtime_target/test_runtime_target.py), K above MLAS's K block (128, or up to
 1024 when N is small), strides, padding, groups, 1x1 (MLAS's direct GEMM), without bias, one
 image on one thread, depthwise and one-channel Convs (MLAS's M = 1 kernel: chunks of 4, 2, 1
-rows, K slices); a Gemm on one row (MLAS's M = 1 kernel: N from 1 to 10 covers its groups
+rows, K slices); Convs with one output position (MLAS's N = 1 case: its M = 1 kernel with the
+operands exchanged, over the whole K); a Gemm on one row (MLAS's M = 1 kernel: N from 1 to 10 covers its groups
 of 4, 2 and 1 outputs, K not a multiple of 8). The CNN end to end: test_runtime_target.py
 (W8A16).
 """
@@ -53,6 +54,10 @@ CONVS = [  # (batch, in, size, out, kernel, stride, pad, groups, bias, threads)
     (1, 4, 7, 4, 5, 1, 2, 4, True, 1),      # depthwise 5x5: K = 25, chunks of 4 then 1
     (2, 30, 6, 1, 1, 1, 0, 1, True, 0),     # 1x1 to one channel: M = 1, K = 30 unsliced
     (2, 40, 8, 1, 3, 1, 1, 1, True, 0),     # one channel, K = 360: two slices of 256
+    (2, 320, 1, 64, 1, 1, 0, 1, True, 0),   # one output position (N = 1): M = 1 kernel swapped
+    (2, 16, 3, 24, 3, 1, 0, 1, True, 0),    # 3x3 on 3x3, no padding: N = 1, K = 144
+    (1, 160, 3, 12, 3, 1, 0, 1, False, 1),  # N = 1, K = 1440: not sliced
+    (2, 16, 1, 30, 1, 1, 0, 2, True, 0),    # N = 1, two groups of 15 outputs (4, 4, 4, 2, 1)
 ]
 
 

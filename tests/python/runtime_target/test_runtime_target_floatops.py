@@ -3,7 +3,7 @@ Softmax, Gelu, Sigmoid, SiLU, Tanh and MatMul between a DequantizeLinear and a Q
 
 Oracle: onnxruntime itself, one node (LayerNormalization opset 17, Softmax opset 13, Gelu opset
 20, Sigmoid, Tanh, MatMul; SiLU as Sigmoid then Mul, as torch exports it) on random data with a
-fixed seed: rows of every length from 1 to 69 and 768 (every tail of MLAS's 4-, 8- and 16-lane
+fixed seed (Gelu exact and with the tanh approximation): rows of every length from 1 to 69 and 768 (every tail of MLAS's 4-, 8- and 16-lane
 loops), values from 1e-3 to 1e3 with offsets, -inf in Softmax rows, 1 and 4 onnxruntime threads;
 every output bit for bit. torch's own kernels differ from onnxruntime on the same data
 (asserted: the comparisons can fail). The kernels reproduce MLAS's x86-64 AVX-512F / AVX2
@@ -107,17 +107,40 @@ def test_softmax_along_another_axis_moves_it_last():
 
 
 @pytest.mark.parametrize("threads", [1, 4])
-def test_gelu_equals_onnxruntime_bit_for_bit(threads):
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_equals_onnxruntime_bit_for_bit(threads, approximate):
     rng = np.random.default_rng(3)
+    kernel = native.gelu if approximate == "none" else native.gelu_tanh
     torch_differs = 0
     for n in [1, 7, 15, 16, 17, 33, 4095, 4096, 4097, 20000]:
         x = (rng.standard_normal(n) * rng.choice([0.01, 1.0, 3.0, 10.0], n)).astype(np.float32)
-        expected = _onnxruntime("Gelu", 20, {"x": x}, threads)
-        got = native.gelu(torch.from_numpy(x))
+        expected = _onnxruntime("Gelu", 20, {"x": x}, threads, approximate=approximate)
+        got = kernel(torch.from_numpy(x))
         assert np.array_equal(_bits(got), _bits(expected)), f"n={n}"
-        torch_differs += int(not np.array_equal(_bits(F.gelu(torch.from_numpy(x))),
-                                                _bits(expected)))
+        torch_gelu = F.gelu(torch.from_numpy(x), approximate=approximate)
+        torch_differs += int(not np.array_equal(_bits(torch_gelu), _bits(expected)))
     assert torch_differs >= 5
+
+
+def test_tanh_gelu_of_a_w8a16_mlp_equals_onnxruntime_on_every_tensor():
+    """A GELU with the tanh approximation (Gemma's) between two Linears on 3-D inputs
+    (MatMulNBits at W8A16): the target mode runs onnxruntime's tanh Gelu, every quantized tensor
+    bit-equal, where torch's GELU on the same input moves a step of the 16-bit grid."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(16, 64), nn.GELU(approximate="tanh"), nn.Linear(64, 8))
+    x = torch.randn(4, 10, 16) * 3
+    sim = QuantizationSimModel(model.eval(), x, quant_scheme="tf", default_output_bw=16,
+                               default_param_bw=8)
+    sim.compute_encodings(lambda m: m(x))
+    assert sim.set_target("onnxruntime") == ["0", "2"]  # MatMulNBits
+    report = sim.compare_with_runtime(x, verbose=False)
+    assert report.first_divergent is None and report.outputs == [1.0]
+    gelu, seen = sim.model.get_submodule("1"), []
+    gelu.register_forward_hook(lambda m, i, o: seen.append(i[0]))
+    with torch.no_grad():
+        sim.model(x)
+        torch_gelu = gelu.quantize_outputs(F.gelu(seen[0], approximate="tanh"))
+        assert not torch.equal(torch_gelu, gelu.quantize_outputs(native.gelu_tanh(seen[0])))
 
 
 @pytest.mark.parametrize("op", ["Sigmoid", "SiLU", "Tanh"])
@@ -181,6 +204,38 @@ def test_opcheck():
     torch.library.opcheck(torch.ops.qsim.ort_gelu, (x.reshape(2, 3, 40),))
     torch.library.opcheck(torch.ops.qsim.ort_activation, (x, 1))
     torch.library.opcheck(torch.ops.qsim.ort_matmul, (x.reshape(2, 3, 40), torch.randn(2, 40, 5)))
+
+
+class _GatedMlp(nn.Module):
+    """Phi-3's MLP: one Linear for gate and up, chunked, ``up * silu(gate)``, then down."""
+
+    def __init__(self):
+        super().__init__()
+        self.gate_up, self.act, self.down = nn.Linear(16, 64), nn.SiLU(), nn.Linear(32, 8)
+
+    def forward(self, x):
+        gate, up = self.gate_up(x).chunk(2, dim=-1)
+        return self.down(up * self.act(gate))
+
+
+def test_silu_of_a_chunk_runs_onnxruntime_sigmoid_and_mul():
+    """The SiLU reads a Split of a DequantizeLinear's output (the same values): the target mode
+    runs onnxruntime's Sigmoid and Mul on it, every quantized tensor bit-equal at W8A16, where
+    torch's SiLU on the same input moves a step of the 16-bit grid."""
+    torch.manual_seed(0)
+    x = torch.randn(4, 16, 16) * 3
+    sim = QuantizationSimModel(_GatedMlp().eval(), x, quant_scheme="tf", default_output_bw=16,
+                               default_param_bw=8, config_file="per_channel")
+    sim.compute_encodings(lambda m: m(x))
+    sim.set_target("onnxruntime")
+    report = sim.compare_with_runtime(x, verbose=False)
+    assert report.first_divergent is None and report.outputs == [1.0]
+    act, seen = sim.model.get_submodule("act"), []
+    act.register_forward_hook(lambda m, i, o: seen.append(i[0]))
+    with torch.no_grad():
+        sim.model(x)
+        torch_silu = act.quantize_outputs(F.silu(seen[0]))
+        assert not torch.equal(torch_silu, act.quantize_outputs(native.activation(seen[0], "silu")))
 
 
 class _Block(nn.Module):
