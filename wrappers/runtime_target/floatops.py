@@ -19,9 +19,9 @@ for bit (:mod:`.native`, kernels/include/qsim/ortfloat.h):
 - ``sigmoid``, ``tanh``: a ``Sigmoid`` or ``Tanh`` whose output its own quantizer quantizes, not
   on a full 8-bit grid (a QuantizeLinear after it keeps it out of onnxruntime's QuickGelu and
   FastGelu fusions; on an 8-bit grid onnxruntime may run a QLinear lookup table instead);
-- ``reduce_mean``: an ``AdaptiveAvgPool1d/2d`` to size 1 or a ``mean`` over trailing dims (both
-  exported as ReduceMean, which no QDQ fusion takes), whatever feeds it (:func:`.native.mean`;
-  a ``mean`` over other dims computes the reference);
+- ``reduce_mean``: an ``AdaptiveAvgPool1d/2d`` to size 1 or a ``mean`` (exported as ReduceMean,
+  which no QDQ fusion takes) whose input a DequantizeLinear feeds (then a Transpose before it
+  stays there: :mod:`.reduction`), where :func:`.reduction.mean` replicates its loop;
 - ``batch_norm``: a ``BatchNorm1d/2d`` with running statistics that onnxruntime cannot fold
   into its producer (no Conv or Linear with a float weight before it: a DequantizeLinear's
   weight is no constant), run as onnxruntime's BatchNormalization kernel
@@ -39,7 +39,7 @@ Example::
 
 import torch
 
-from . import native
+from . import native, reduction
 from .groups import _activation_ok, _is_int, _source_quantizer
 from ..graph.nodes import Producer
 from ..nn.activation import (QuantizedGELU, QuantizedSigmoid, QuantizedSiLU, QuantizedSoftmax,
@@ -75,7 +75,8 @@ def _kind(op, groups: dict) -> str | None:
         return kind if op.module.running_mean is not None and not _foldable(op) else None
     if kind == "reduce_mean":  # a pool to size 1 (any other size: AveragePool)
         size = getattr(op.module, "output_size", 1)
-        return kind if set(size if isinstance(size, (tuple, list)) else (size,)) == {1} else None
+        if set(size if isinstance(size, (tuple, list)) else (size,)) != {1}:
+            return None
     return kind if _source_quantizer(op, 0, splits=True) is not None else None
 
 
@@ -150,9 +151,9 @@ def _compute(module, kind: str, x):
         return native.activation(x, kind)
     if kind == "reduce_mean":
         if isinstance(module, QuantizedMean):
-            return native.mean(x, module.dim, module.keepdim)
+            return reduction.mean(x, module.dim, module.keepdim)
         pooled = (-1,) if isinstance(module, QuantizedAdaptiveAvgPool1d) else (-2, -1)
-        return native.mean(x, pooled, True)
+        return reduction.mean(x, pooled, True)
     if kind == "batch_norm":
         return batch_norm(x, module.running_mean, module.running_var,
                           module.quantized_param("weight"), module.quantized_param("bias"),

@@ -7,12 +7,11 @@ the arithmetic of :mod:`.arithmetic` (or beyond it) without torch temporaries.
   dequantized tensors (``qsim::qlinear_add_dq``);
 - :func:`requantize_dequantized`: MLAS's requantization times the output scale
   (``qsim::requantize_dq``; torch when the binary predates it);
-- :func:`layer_norm`, :func:`softmax`, :func:`gelu`, :func:`activation`, :func:`matmul`,
-  :func:`mean`: onnxruntime's CPU float LayerNormalization, Softmax, Gelu, Sigmoid, SiLU,
-  Tanh, MatMul and ReduceMean (``qsim::ort_layer_norm``, ``qsim::ort_softmax``,
-  ``qsim::ort_gelu``, ``qsim::ort_activation``, ``qsim::ort_matmul``, ``qsim::ort_reduce_mean``;
-  kernels/include/qsim/ortfloat.h), the float ops between a DequantizeLinear and a
-  QuantizeLinear.
+- :func:`layer_norm`, :func:`softmax`, :func:`gelu`, :func:`activation`, :func:`matmul`:
+  onnxruntime's CPU float LayerNormalization, Softmax, Gelu, Sigmoid, SiLU, Tanh and MatMul
+  (``qsim::ort_layer_norm``, ``qsim::ort_softmax``, ``qsim::ort_gelu``, ``qsim::ort_activation``,
+  ``qsim::ort_matmul``; kernels/include/qsim/ortfloat.h), the float ops between a
+  DequantizeLinear and a QuantizeLinear.
 """
 
 import torch
@@ -21,7 +20,7 @@ from torch import Tensor
 from . import arithmetic as ar
 
 __all__ = ["matmul_nbits", "qlinear_add_dequantized", "requantize_dequantized", "layer_norm",
-           "softmax", "gelu", "gelu_tanh", "activation", "matmul", "mean", "has_float_kernels"]
+           "softmax", "gelu", "gelu_tanh", "activation", "matmul", "has_float_kernels"]
 
 
 def matmul_nbits(x: Tensor, w_int: Tensor, w_scale: Tensor, w_zp: Tensor,
@@ -226,30 +225,3 @@ def matmul(a: Tensor, b: Tensor) -> Tensor | None:
     a3 = a.expand(*batch, m, k).reshape(-1, m, k)
     b3 = b.expand(*batch, k, n).reshape(-1, k, n)
     return torch.ops.qsim.ort_matmul(a3, b3).reshape(*batch, m, n)
-
-
-def mean(x: Tensor, dim, keepdim: bool) -> Tensor | None:
-    """``torch.mean(x, dim, keepdim)`` of fp32 CPU `x` (`dim`: None for all, an int or a
-    sequence) as onnxruntime's ReduceMean computes it when `dim` is the trailing dims (its
-    FastReduceKR), bit for bit (``qsim::ort_reduce_mean``: each row's sum in Eigen's order of
-    4-float packets from the row's first 16-byte boundary, then divided by its length); None for
-    other dims or a non-contiguous `x` (a transposed view: onnxruntime's transpose optimizer
-    moves the Transpose after the ReduceMean, which then reduces other axes of the original
-    layout), dims out of range, or without the kernel.
-
-    Example::
-
-        >>> mean(torch.tensor([[1e8, 1.0, -1e8, 1.0, 1.0]]), -1, True)  # in order: 0.4
-        tensor([[0.6000]])
-    """
-    dims = range(x.dim()) if dim is None else (dim,) if isinstance(dim, int) else tuple(dim)
-    if not hasattr(torch.ops.qsim, "ort_reduce_mean") or not dims or \
-            any(not -x.dim() <= d < x.dim() for d in dims):
-        return None
-    count = len(dims)
-    if sorted(d % x.dim() for d in dims) != list(range(x.dim() - count, x.dim())) or \
-            not x.is_contiguous():  # a transposed view: onnxruntime moves its Transpose after
-        return None
-    kept = x.shape[:x.dim() - count]
-    y = torch.ops.qsim.ort_reduce_mean(x.reshape(kept.numel(), -1))
-    return y.reshape(*kept, *[1] * count) if keepdim else y.reshape(kept)

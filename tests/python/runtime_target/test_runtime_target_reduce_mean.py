@@ -19,19 +19,21 @@ from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
 from torchqsim import QuantizationSimModel
-from torchqsim.runtime_target import native
+from torchqsim.runtime_target import reduction
 
 pytestmark = pytest.mark.skipif(not hasattr(torch.ops.qsim, "ort_reduce_mean"),
                                 reason="needs a torchqsim._C built with qsim::ort_reduce_mean")
 
 
-def _onnxruntime(x: np.ndarray, axes, keepdims: int, threads: int = 1) -> np.ndarray:
-    """One ReduceMean node (`axes` None: the axes input omitted, all axes reduced)."""
+def _onnxruntime(x: np.ndarray, axes, keepdims: int, threads: int = 1, perm=None) -> np.ndarray:
+    """One ReduceMean node (`axes` None: the axes input omitted, all axes reduced), after a
+    Transpose by `perm` if given, at onnxruntime's default optimization level."""
     inits = [] if axes is None else [numpy_helper.from_array(np.array(axes, np.int64), "axes")]
-    node = helper.make_node("ReduceMean", ["x"] + ([] if axes is None else ["axes"]), ["y"],
-                            keepdims=keepdims)
+    nodes = [] if perm is None else [helper.make_node("Transpose", ["x"], ["t"], perm=perm)]
+    nodes.append(helper.make_node("ReduceMean", ["x" if perm is None else "t"] +
+                                  ([] if axes is None else ["axes"]), ["y"], keepdims=keepdims))
     graph = helper.make_graph(
-        [node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape))],
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape))],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
     options = ort.SessionOptions()
@@ -67,33 +69,33 @@ def test_rows_equal_onnxruntime_bit_for_bit(threads):
     assert torch_differs > len(lengths)  # measured: about half of the cases
 
 
-@pytest.mark.parametrize("shape,dim", [((37,), 0), ((5, 11), None), ((4, 6, 5), -1),
-                                       ((2, 17, 300), 2), ((2, 7, 33), (1, 2)),
-                                       ((3, 16, 7, 7), (2, 3)), ((2, 8, 5, 9), (-1, -2)),
-                                       ((2, 3, 3, 5, 6), (2, 3, 4)), ((1, 64, 1, 49), (2, 3))])
+_CASES = [((37,), 0), ((5, 11), None), ((4, 6, 5), -1), ((2, 17, 300), 2), ((2, 7, 33), (1, 2)),
+          ((3, 16, 7, 7), (2, 3)), ((2, 8, 5, 9), (-1, -2)), ((2, 3, 3, 5, 6), (2, 3, 4)),
+          ((1, 64, 1, 49), (2, 3)),                     # KR: rows of the trailing dims
+          ((6, 5), 0), ((1, 49, 64), 1), ((7, 1, 3), 0), ((3000, 8), 0)]  # RK: rows in order
+
+
+@pytest.mark.parametrize("shape,dim", _CASES)
 @pytest.mark.parametrize("keepdim", [False, True])
-def test_trailing_dims_equal_onnxruntime_bit_for_bit(shape, dim, keepdim):
-    """native.mean as torch.mean over the trailing dims: 1-D to 5-D, (B, T, C) over C as
-    RMSNorm decompositions reduce, all dims (dim None: ReduceMean without axes)."""
+def test_means_equal_onnxruntime_bit_for_bit(shape, dim, keepdim):
+    """reduction.mean as torch.mean: 1-D to 5-D, (B, T, C) over C as RMSNorm decompositions
+    reduce, all dims (dim None: ReduceMean without axes), leading and middle dims."""
     x = _values(np.random.default_rng(len(shape) * 100 + shape[-1]), shape)
     axes = None if dim is None else [dim] if isinstance(dim, int) else list(dim)
-    expected = _onnxruntime(x, axes, int(keepdim))
-    got = native.mean(torch.from_numpy(x), dim, keepdim)
+    expected = _onnxruntime(x, axes, int(keepdim), threads=4)
+    got = reduction.mean(torch.from_numpy(x), dim, keepdim)
     reference = torch.from_numpy(x).mean(tuple(range(x.ndim)) if dim is None else dim, keepdim)
     assert got.shape == reference.shape == expected.shape
     assert np.array_equal(_bits(got), _bits(expected))
 
 
-def test_other_dims_are_left_to_the_reference():
+def test_other_means_are_left_to_the_reference():
     x = torch.randn(2, 3, 4)
-    assert native.mean(x, 1, False) is None          # not trailing: another onnxruntime loop
-    assert native.mean(x, (0, 2), True) is None
-    assert native.mean(x, (2, 2), False) is None     # a repeated dim: torch raises
-    assert native.mean(x, 3, False) is None          # out of range: torch raises
-    assert native.mean(x, (), False) is None
-    # a transposed view: onnxruntime's transpose optimizer moves the Transpose after the
-    # ReduceMean, which then reduces axis 1 of the original layout (another loop)
-    assert native.mean(x.transpose(1, 2), -1, False) is None
+    assert reduction.mean(x, 1, True) is None           # KRK: its loop depends on the threads
+    assert reduction.mean(x, (0, 2), True) is None      # RKR: onnxruntime's general loop
+    assert reduction.mean(x, (2, 2), False) is None     # a repeated dim: torch raises
+    assert reduction.mean(x, 3, False) is None          # out of range: torch raises
+    assert reduction.mean(x, (), False) is None
 
 
 def test_op_rejects_bad_input_naming_the_argument():
@@ -120,6 +122,22 @@ class _Means(nn.Module):
 
     def forward(self, x):
         return self.pool(x), self.pool1d(x.flatten(2)), x.mean((2, 3)), x.mean(-1, keepdim=True)
+
+
+class _TokenMeans(nn.Module):
+    """Swin's pooler (a 1-D pool of the transposed tokens) and a mean over the tokens, of the
+    model input (the pool's own DequantizeLinear after the Transpose) and of a LayerNorm's
+    output (its DequantizeLinear before the Transpose)."""
+
+    def __init__(self):
+        super().__init__()
+        self.norm, self.pool1d, self.pool1d_2 = nn.LayerNorm(256), nn.AdaptiveAvgPool1d(1), \
+            nn.AdaptiveAvgPool1d(1)
+
+    def forward(self, x):
+        h = self.norm(x)
+        return self.pool1d(x.transpose(1, 2)), x.mean(1), self.pool1d_2(h.transpose(1, 2)), \
+            h.mean(1)
 
 
 class _Cnn(nn.Module):
@@ -162,6 +180,18 @@ def test_pools_and_means_of_a_quantized_input_match_onnxruntime(hw):
     assert all(t.bit_equal == 1.0 for t in target.tensors)
     assert target.outputs == [1.0] * 4
     assert max(reference.outputs) < 1.0
+
+
+def test_means_over_tokens_match_onnxruntime():
+    """One image of (tokens, channels): onnxruntime keeps each Transpose on the quantized
+    integers, so the pools reduce rows of the transposed tensor (KR) and the means the token
+    axis of the untransposed one (RK: rows added in order)."""
+    torch.manual_seed(2)
+    x = torch.randn(1, 49, 256) + 50
+    reference, target = _reports(_TokenMeans(), x, 16)
+    assert all(t.bit_equal == 1.0 for t in target.tensors)
+    assert target.outputs == [1.0] * 4
+    assert min(reference.outputs) < 1.0
 
 
 @pytest.mark.parametrize("bits", [16, 8])
