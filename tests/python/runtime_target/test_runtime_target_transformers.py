@@ -231,20 +231,25 @@ def test_w8a8_whisper_every_quantized_tensor_is_bit_equal():
     assert len(report.tensors) > 40 and all(t.bit_equal == 1.0 for t in report.tensors)
 
 
-@pytest.mark.parametrize("name", ["gemma", "swin"])
-def test_w8a8_zoo_gemma_and_swin_every_quantized_tensor_is_bit_equal(name):
-    """The zoo's Gemma (its RMSNorm ends in ``type_as``, a cast onnxruntime's QLinearMatMul
-    fusion sees through) and Swin (window padding between its norm's DequantizeLinear and
-    q/k/v, which onnxruntime runs as float Gemms, not MatMulNBits): every quantized tensor
-    bit-equal at W8A8 per-tensor (were 66 / 24 tensors off, up to 16 / 3 steps)."""
+@pytest.mark.parametrize("name,output_bw,config", [
+    ("gemma", 8, "default"), ("swin", 8, "default"), ("gemma", 16, "default"),
+    ("phi3", 16, "per_channel"), ("resnet", 16, "default"), ("mobilenetv2", 16, "per_channel")])
+def test_zoo_every_quantized_tensor_is_bit_equal(name, output_bw, config):
+    """Zoo models whose onnxruntime graphs needed a rule or kernel of their own, every quantized
+    tensor bit-equal (docs/runtime_target.md §3): at W8A8, Gemma (its RMSNorm ends in
+    ``type_as``, a cast onnxruntime's QLinearMatMul fusion sees through; were 66 tensors off, up
+    to 16 steps) and Swin (window padding between its norm's DequantizeLinear and q/k/v, which
+    onnxruntime runs as float Gemms; were 24 off, up to 3 steps); at W8A16, Gemma's tanh GELU,
+    Phi-3's SiLU of a chunk, the HF ResNet's unfolded BatchNorms (were up to 3 steps off) and
+    ReduceMean pooler, MobileNetV2's 1x1 Conv on a 1x1 map."""
     model, inputs = getattr(zoo_models, name)()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         sim = QuantizationSimModel(model, inputs, quant_scheme="tf", default_param_bw=8,
-                                   default_output_bw=8)
+                                   default_output_bw=output_bw, config_file=config)
     sim.compute_encodings(lambda m: run_model(m, inputs))
     sim.model.eval()
     sim.set_target("onnxruntime")
     report = sim.compare_with_runtime(inputs, verbose=False)
     assert report.first_divergent is None and all(o == 1.0 for o in report.outputs)
-    assert len(report.tensors) > 30 and all(t.bit_equal == 1.0 for t in report.tensors)
+    assert len(report.tensors) >= 10 and all(t.bit_equal == 1.0 for t in report.tensors)
