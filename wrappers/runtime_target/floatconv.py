@@ -9,9 +9,9 @@ a rounding apart now and then, which moves a point of a 16-bit output grid. In t
 these modules compute MLAS's order bit for bit (``qsim::ort_conv2d``, ``qsim::ort_gemm``):
 
 - ``conv``: a ``Conv1d``/``Conv2d`` with zeros padding given as numbers, whose output is
-  quantized or goes to a single ``ReLU`` (FusedConv: the same values) or to a single
-  BatchNorm with running statistics (onnxruntime's BatchNormalization after the Conv); one output channel per
-  group (depthwise) runs MLAS's M = 1 kernel, replicated too, except where MLAS multiplies by
+  quantized or goes to a single ``ReLU`` (FusedConv: the same values) or to a single BatchNorm
+  with running statistics (onnxruntime's BatchNormalization after the Conv); one output channel
+  per group (depthwise) runs MLAS's M = 1 kernel, replicated too, except where MLAS multiplies by
   the transposed input (one input channel per group, stride 1, no padding, the kernel as wide
   as the input, or as high with width 1: the reference);
 - ``gemm``: a ``Linear`` with the same output condition, on a 2-D input (exported as a Gemm;

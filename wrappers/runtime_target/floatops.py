@@ -126,9 +126,9 @@ def batch_norm(x, mean, var, weight, bias, eps: float):
 
 
 def find_float_ops(graph, groups: dict) -> dict[str, str]:
-    """Module path -> kind (``layer_norm``, ``gelu``, ``gelu_tanh``, ``softmax``, ``silu``, ``sigmoid``,
-    ``tanh``, ``matmul``, ``batch_norm``, ``reduce_mean``) of every op of `graph` (the sim's :class:`~torchqsim.graph.ModuleGraph`) that
-    onnxruntime runs as one of its float kernels, given the fused `groups`
+    """Module path -> kind (``layer_norm``, ``gelu``, ``gelu_tanh``, ``softmax``, ``silu``,
+    ``sigmoid``, ``tanh``, ``matmul``, ``batch_norm``, ``reduce_mean``) of every op of `graph`
+    (the sim's :class:`~torchqsim.graph.ModuleGraph`) that onnxruntime runs as one of its float kernels, given the fused `groups`
     (:func:`.groups.find_groups`); empty when torchqsim._C predates the kernels."""
     if not native.has_float_kernels():
         return {}
