@@ -122,25 +122,36 @@ def test_gelu_equals_onnxruntime_bit_for_bit(threads, approximate):
     assert torch_differs >= 5
 
 
+def _target_exact_where_torch_is_not(model, x, config, name, torch_op, kernel):
+    """A W8A16 sim of `model` (min-max on `x`) in target mode equals onnxruntime on every
+    quantized tensor, and on the input the sim's module `name` receives, torch's `torch_op` and
+    onnxruntime's `kernel` land on different points of its output grid. Returns the fused
+    modules."""
+    sim = QuantizationSimModel(model.eval(), x, quant_scheme="tf", default_output_bw=16,
+                               default_param_bw=8, config_file=config)
+    sim.compute_encodings(lambda m: m(x))
+    fused = sim.set_target("onnxruntime")
+    report = sim.compare_with_runtime(x, verbose=False)
+    assert report.first_divergent is None and report.outputs == [1.0]
+    module, seen = sim.model.get_submodule(name), []
+    module.register_forward_hook(lambda m, i, o: seen.append(i[0]))
+    with torch.no_grad():
+        sim.model(x)
+        by_torch = module.quantize_outputs(torch_op(seen[0]))
+        assert not torch.equal(by_torch, module.quantize_outputs(kernel(seen[0])))
+    return fused
+
+
 def test_tanh_gelu_of_a_w8a16_mlp_equals_onnxruntime_on_every_tensor():
     """A GELU with the tanh approximation (Gemma's) between two Linears on 3-D inputs
     (MatMulNBits at W8A16): the target mode runs onnxruntime's tanh Gelu, every quantized tensor
     bit-equal, where torch's GELU on the same input moves a step of the 16-bit grid."""
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(16, 64), nn.GELU(approximate="tanh"), nn.Linear(64, 8))
-    x = torch.randn(4, 10, 16) * 3
-    sim = QuantizationSimModel(model.eval(), x, quant_scheme="tf", default_output_bw=16,
-                               default_param_bw=8)
-    sim.compute_encodings(lambda m: m(x))
-    assert sim.set_target("onnxruntime") == ["0", "2"]  # MatMulNBits
-    report = sim.compare_with_runtime(x, verbose=False)
-    assert report.first_divergent is None and report.outputs == [1.0]
-    gelu, seen = sim.model.get_submodule("1"), []
-    gelu.register_forward_hook(lambda m, i, o: seen.append(i[0]))
-    with torch.no_grad():
-        sim.model(x)
-        torch_gelu = gelu.quantize_outputs(F.gelu(seen[0], approximate="tanh"))
-        assert not torch.equal(torch_gelu, gelu.quantize_outputs(native.gelu_tanh(seen[0])))
+    fused = _target_exact_where_torch_is_not(
+        model, torch.randn(4, 10, 16) * 3, "default", "1",
+        lambda v: F.gelu(v, approximate="tanh"), native.gelu_tanh)
+    assert fused == ["0", "2"]  # MatMulNBits
 
 
 @pytest.mark.parametrize("op", ["Sigmoid", "SiLU", "Tanh"])
@@ -224,18 +235,8 @@ def test_silu_of_a_chunk_runs_onnxruntime_sigmoid_and_mul():
     torch's SiLU on the same input moves a step of the 16-bit grid."""
     torch.manual_seed(0)
     x = torch.randn(4, 16, 16) * 3
-    sim = QuantizationSimModel(_GatedMlp().eval(), x, quant_scheme="tf", default_output_bw=16,
-                               default_param_bw=8, config_file="per_channel")
-    sim.compute_encodings(lambda m: m(x))
-    sim.set_target("onnxruntime")
-    report = sim.compare_with_runtime(x, verbose=False)
-    assert report.first_divergent is None and report.outputs == [1.0]
-    act, seen = sim.model.get_submodule("act"), []
-    act.register_forward_hook(lambda m, i, o: seen.append(i[0]))
-    with torch.no_grad():
-        sim.model(x)
-        torch_silu = act.quantize_outputs(F.silu(seen[0]))
-        assert not torch.equal(torch_silu, act.quantize_outputs(native.activation(seen[0], "silu")))
+    _target_exact_where_torch_is_not(_GatedMlp(), x, "per_channel", "act", F.silu,
+                                     lambda v: native.activation(v, "silu"))
 
 
 class _Block(nn.Module):
