@@ -22,6 +22,8 @@ for bit (:mod:`.native`, kernels/include/qsim/ortfloat.h):
 - ``reduce_mean``: an ``AdaptiveAvgPool1d/2d`` to size 1 or a ``mean`` (exported as ReduceMean,
   which no QDQ fusion takes) whose input a DequantizeLinear feeds (then a Transpose before it
   stays there: :mod:`.reduction`), where :func:`.reduction.mean` replicates its loop;
+- ``sqrt``: a ``sqrt`` (onnxruntime's Sqrt is the correctly rounded one, as IEEE 754 requires;
+  torch's fp32 ``sqrt`` on this CPU is not, on about 15 % of values: :func:`sqrt`);
 - ``batch_norm``: a ``BatchNorm1d/2d`` with running statistics that onnxruntime cannot fold
   into its producer (no Conv or Linear with a float weight before it: a DequantizeLinear's
   weight is no constant), run as onnxruntime's BatchNormalization kernel
@@ -44,17 +46,19 @@ from .groups import _activation_ok, _is_int, _source_quantizer
 from ..graph.nodes import Producer
 from ..nn.activation import (QuantizedGELU, QuantizedSigmoid, QuantizedSiLU, QuantizedSoftmax,
                              QuantizedTanh)
-from ..nn.elementwise import QuantizedDivide, QuantizedMatMul, QuantizedMean, QuantizedMultiply
+from ..nn.elementwise import (QuantizedDivide, QuantizedMatMul, QuantizedMean, QuantizedMultiply,
+                              QuantizedSqrt)
 from ..nn.normalization import QuantizedBatchNorm1d, QuantizedBatchNorm2d, QuantizedLayerNorm
 from ..nn.pooling import QuantizedAdaptiveAvgPool1d, QuantizedAdaptiveAvgPool2d
 
-__all__ = ["find_float_ops", "float_forward", "batch_norm"]
+__all__ = ["find_float_ops", "float_forward", "batch_norm", "sqrt"]
 
 _KINDS = {QuantizedLayerNorm: "layer_norm", QuantizedGELU: "gelu", QuantizedSoftmax: "softmax",
           QuantizedSiLU: "silu", QuantizedSigmoid: "sigmoid", QuantizedTanh: "tanh",
           QuantizedMatMul: "matmul", QuantizedBatchNorm1d: "batch_norm",
           QuantizedBatchNorm2d: "batch_norm", QuantizedMean: "reduce_mean",
-          QuantizedAdaptiveAvgPool1d: "reduce_mean", QuantizedAdaptiveAvgPool2d: "reduce_mean"}
+          QuantizedAdaptiveAvgPool1d: "reduce_mean", QuantizedAdaptiveAvgPool2d: "reduce_mean",
+          QuantizedSqrt: "sqrt"}
 
 
 def _kind(op, groups: dict) -> str | None:
@@ -73,6 +77,8 @@ def _kind(op, groups: dict) -> str | None:
             _unquantized_scaling(op, i) for i in (0, 1)) else None
     if kind == "batch_norm":
         return kind if op.module.running_mean is not None and not _foldable(op) else None
+    if kind == "sqrt":  # no fusion takes a Sqrt: its input is the float value either way
+        return kind
     if kind == "reduce_mean":  # a pool to size 1 (any other size: AveragePool)
         size = getattr(op.module, "output_size", 1)
         if set(size if isinstance(size, (tuple, list)) else (size,)) != {1}:
@@ -104,6 +110,18 @@ def _foldable(op) -> bool:
     return not _is_int(producer.param_quantizers._modules.get("weight"))
 
 
+def sqrt(x):
+    """The correctly rounded fp32 square root of `x` (onnxruntime's Sqrt), through fp64: the fp64
+    root of an fp32 value rounds to the correctly rounded fp32 one.
+
+    Example::
+
+        >>> sqrt(torch.tensor([4.0, 2.0]))
+        tensor([2.0000, 1.4142])
+    """
+    return torch.sqrt(x.double()).float()
+
+
 def batch_norm(x, mean, var, weight, bias, eps: float):
     """onnxruntime's CPU BatchNormalization in inference: per channel (axis 1) a scale
     ``weight / sqrt(var + eps)`` (the reciprocal of the square root, then the product) and a bias
@@ -117,7 +135,7 @@ def batch_norm(x, mean, var, weight, bias, eps: float):
         >>> batch_norm(torch.ones(1, 2), torch.zeros(2), torch.full((2,), 3.0), None, None, 1.0)
         tensor([[0.5000, 0.5000]])
     """
-    root = torch.sqrt((var + torch.tensor(eps, dtype=torch.float32)).double()).float()
+    root = sqrt(var + torch.tensor(eps, dtype=torch.float32))
     inv_std = (1.0 / root.double()).float()
     scale = inv_std if weight is None else inv_std * weight
     shift = -(mean * scale) if bias is None else bias - mean * scale
@@ -127,7 +145,7 @@ def batch_norm(x, mean, var, weight, bias, eps: float):
 
 def find_float_ops(graph, groups: dict) -> dict[str, str]:
     """Module path -> kind (``layer_norm``, ``gelu``, ``gelu_tanh``, ``softmax``, ``silu``,
-    ``sigmoid``, ``tanh``, ``matmul``, ``batch_norm``, ``reduce_mean``) of every op of `graph`
+    ``sigmoid``, ``tanh``, ``matmul``, ``batch_norm``, ``reduce_mean``, ``sqrt``) of every op of `graph`
     (the sim's :class:`~torchqsim.graph.ModuleGraph`) that onnxruntime runs as one of its float kernels, given the fused `groups`
     (:func:`.groups.find_groups`); empty when torchqsim._C predates the kernels."""
     if not native.has_float_kernels():
@@ -154,6 +172,8 @@ def _compute(module, kind: str, x):
             return reduction.mean(x, module.dim, module.keepdim)
         pooled = (-1,) if isinstance(module, QuantizedAdaptiveAvgPool1d) else (-2, -1)
         return reduction.mean(x, pooled, True)
+    if kind == "sqrt":
+        return sqrt(x)
     if kind == "batch_norm":
         return batch_norm(x, module.running_mean, module.running_var,
                           module.quantized_param("weight"), module.quantized_param("bias"),

@@ -20,7 +20,7 @@ from onnx import TensorProto, helper
 from torch import nn
 
 from torchqsim import QuantizationSimModel
-from torchqsim.runtime_target import native
+from torchqsim.runtime_target import floatops, native
 
 
 def _has_avx512f() -> bool:
@@ -237,6 +237,29 @@ def test_silu_of_a_chunk_runs_onnxruntime_sigmoid_and_mul():
     x = torch.randn(4, 16, 16) * 3
     _target_exact_where_torch_is_not(_GatedMlp(), x, "per_channel", "act", F.silu,
                                      lambda v: native.activation(v, "silu"))
+
+
+class _Root(nn.Module):
+    """A square root of a Linear's magnitudes (a hand-written norm's pattern)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(16, 64)
+
+    def forward(self, x):
+        return torch.sqrt(self.fc(x).abs() + 1.0)
+
+
+def test_sqrt_is_the_correctly_rounded_one_in_target_mode():
+    """onnxruntime's Sqrt is correctly rounded; torch's fp32 sqrt on this CPU is not always (the
+    kernel-level check below): the target mode computes the former, every quantized tensor
+    bit-equal at W8A16."""
+    torch.manual_seed(0)
+    x = torch.randn(64, 16) * 3
+    _target_exact_where_torch_is_not(_Root(), x, "default", "module_sqrt", torch.sqrt,
+                                     floatops.sqrt)
+    values = torch.rand(4096) * 2 + 0.01
+    assert torch.equal(floatops.sqrt(values), torch.from_numpy(np.sqrt(values.numpy())))
 
 
 class _Block(nn.Module):
