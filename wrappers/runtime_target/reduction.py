@@ -78,8 +78,7 @@ def mean(x: Tensor, dim, keepdim: bool) -> Tensor | None:
     if kinds in ("", "K", "R", "KR"):
         y = torch.ops.qsim.ort_reduce_mean(x.reshape(-1, count))
     elif kinds == "RK":
-        total = _sum_rows_in_order(x.reshape(sizes))
-        y = total / torch.full_like(total, count)
+        y = _sum_rows_in_order(x.reshape(sizes)) / count
     else:
         return None
     shape = [1 if d in reduced else x.shape[d] for d in range(x.dim()) if keepdim or

@@ -85,44 +85,29 @@ def test_target_mode_equals_onnxruntime_default_optimizations_bit_for_bit(config
     assert len(report.tensors) >= 10 and all(t.bit_equal == 1.0 for t in report.tensors)
 
 
+@pytest.mark.parametrize("fold", [True, False])
 @pytest.mark.parametrize("config", ["default", "per_channel"])
-def test_w8a16_onnxruntime_fuses_nothing_and_float_convs_equal_mlas_bit_for_bit(config):
+def test_w8a16_onnxruntime_fuses_nothing_and_float_kernels_equal_it_bit_for_bit(config, fold):
     """16-bit activations: onnxruntime's CPU EP fuses no QLinear kernel (its selectors refuse
     16-bit types) and runs float Conv/Gemm in MLAS's fp32 summation order, which the target
-    mode replicates (runtime_target/floatconv.py): every quantized tensor and the output equal
-    onnxruntime's, where the reference (torch's order) is a step of the 16-bit grid off."""
-    sim, x = _sim(config, output_bw=16)
+    mode replicates (runtime_target/floatconv.py). With the BatchNorms kept (`fold` False)
+    onnxruntime cannot fold them into Convs whose weights come from a DequantizeLinear: it runs
+    the float Conv (its bias kept float: no QuantizeLinear reads its output), then its
+    BatchNormalization kernel (x * scale + shift; torch rounds otherwise), which the target mode
+    computes too. Every quantized tensor and the output equal onnxruntime's, where the reference
+    (torch's order) is a step of the 16-bit grid off."""
+    sim, x = _sim(config, output_bw=16, fold=fold)
     assert sim.set_target("onnxruntime") == []
     expected, types = _onnxruntime(sim, x, ort.GraphOptimizationLevel.ORT_ENABLE_ALL)
     assert not any(t.startswith("QLinear") or t == "QGemm" for t in types)
     assert types.count("Conv") == 6 and types.count("Gemm") == 1
+    assert types.count("BatchNormalization") == (0 if fold else 5)
     with torch.no_grad():
         got = sim.model(x)
     assert torch.equal(got, expected)
     report = sim.compare_with_runtime(x, verbose=False)
     assert report.first_divergent is None and report.outputs == [1.0]
     assert len(report.tensors) >= 10 and all(t.bit_equal == 1.0 for t in report.tensors)
-    sim.set_target("reference")
-    with torch.no_grad():
-        assert not torch.equal(sim.model(x), expected)
-
-
-@pytest.mark.parametrize("config", ["default", "per_channel"])
-def test_w8a16_unfolded_batch_norms_equal_onnxruntime_bit_for_bit(config):
-    """BatchNorms kept: onnxruntime cannot fold them into Convs whose weights come from a
-    DequantizeLinear, so it runs float Conv then its BatchNormalization kernel (x * scale +
-    shift, torch rounds otherwise); the target mode computes both (every Conv keeps its float
-    bias: no QuantizeLinear reads its output)."""
-    sim, x = _sim(config, output_bw=16, fold=False)
-    sim.set_target("onnxruntime")
-    expected, types = _onnxruntime(sim, x, ort.GraphOptimizationLevel.ORT_ENABLE_ALL)
-    assert types.count("BatchNormalization") == 5 and types.count("Conv") == 6
-    with torch.no_grad():
-        got = sim.model(x)
-    assert torch.equal(got, expected)
-    report = sim.compare_with_runtime(x, verbose=False)
-    assert report.first_divergent is None and report.outputs == [1.0]
-    assert all(t.bit_equal == 1.0 for t in report.tensors)
     sim.set_target("reference")
     assert sim.compare_with_runtime(x, verbose=False).first_divergent is not None
 
