@@ -1,15 +1,18 @@
 // CPU implementations of the AIMET tf_enhanced ops (schemas in library.cpp, fakes in
-// wrappers/_stats_ops.py): check arguments, then call the C kernels of qsim/aimet_tfe.h row by
-// row on torch's thread pool (each row writes only its own outputs: results never depend on the
-// thread count).
+// wrappers/_stats_ops.py): check arguments, then call the C kernels of qsim/aimet_tfe.h on
+// torch's thread pool: row by row (each row writes only its own outputs), or, for tfe_first /
+// tfe_merge on fewer rows than threads (an activation's one long row), each row counted in chunks
+// whose integer slot counts are summed. Results never depend on the thread count.
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
 #include <c10/util/Exception.h>
 #include <torch/library.h>
 
+#include <algorithm>
 #include <cmath>
 #include <tuple>
+#include <vector>
 
 extern "C" {
 #include "qsim/aimet_tfe.h"
@@ -63,6 +66,71 @@ void check_state(const char * op, const char * name, const at::Tensor & t, at::I
                       ", got ", t.scalar_type(), " of shape ", t.sizes(), " on ", t.device());
 }
 
+// Values per chunk of a row counted over threads, and the row length from which rows are
+// split (when there are fewer rows than threads): a chunk costs ~20 us, its slots ~4 KiB.
+constexpr int64_t kChunk = int64_t{ 1 } << 15, kSplitFrom = int64_t{ 1 } << 16;
+
+// The rows of one tfe_first / tfe_merge call and their histogram states.
+struct TfeBatch {
+    bool          first;  // qsim_tfe_first (writes limits), else qsim_tfe_merge
+    int64_t       n;      // values per row
+    const float * x, * lo, * hi;
+    float *       counts, * edges, * ranges, * limits;
+
+    qsim_tfe_hist state(int64_t i) const {
+        return { counts + i * QSIM_TFE_BINS, edges + i * (QSIM_TFE_BINS + 1), ranges + 2 * i, limits + 2 * i };
+    }
+    // Row i whole (qsim_tfe_first / qsim_tfe_merge); true when the kernel took it.
+    bool update(int64_t i) const {
+        const qsim_tfe_hist s = state(i);
+        const size_t        len = static_cast<size_t>(n);
+        return (first ? qsim_tfe_first(&s, limits + 2 * i, len, x + i * n, lo[i], hi[i])
+                      : qsim_tfe_merge(&s, len, x + i * n, lo[i], hi[i])) == QSIM_SUCCESS;
+    }
+    // Step 1 of the header's three: row i's binning range into bin[2]; true when not refused.
+    bool range(int64_t i, float * bin) const {
+        const qsim_tfe_hist s = state(i);
+        return (first ? qsim_tfe_first_range(lo[i], hi[i], bin)
+                      : qsim_tfe_merge_range(&s, lo[i], hi[i], bin)) == QSIM_SUCCESS;
+    }
+    // Step 3: row i's state from its summed slots; true when the kernel took it.
+    bool apply(int64_t i, const int64_t * slots) const {
+        const qsim_tfe_hist s = state(i);
+        return (first ? qsim_tfe_first_counted(&s, limits + 2 * i, lo[i], hi[i], slots)
+                      : qsim_tfe_merge_counted(&s, lo[i], hi[i], slots)) == QSIM_SUCCESS;
+    }
+};
+
+// Every row of b in chunks of kChunk values, all (row, chunk) pairs on torch's thread pool, each
+// chunk into its own slots; then each row's slots summed (exact integers: the same sums for any
+// split) and applied. ok[i]: whether the kernels took row i.
+void update_chunked(const TfeBatch & b, int64_t rows, bool * ok) {
+    const int64_t        chunks = (b.n + kChunk - 1) / kChunk;
+    std::vector<float>   bins(static_cast<size_t>(2 * rows));
+    std::vector<int64_t> slots(static_cast<size_t>(rows * chunks * QSIM_TFE_SLOTS), 0);
+    for (int64_t i = 0; i < rows; i++) {
+        ok[i] = b.range(i, &bins[2 * i]);
+    }
+    at::parallel_for(0, rows * chunks, 1, [&](int64_t begin, int64_t end) {
+        for (int64_t t = begin; t < end; t++) {
+            const int64_t i = t / chunks, from = t % chunks * kChunk;
+            if (ok[i]) {
+                qsim_tfe_count(static_cast<size_t>(std::min(kChunk, b.n - from)), b.x + i * b.n + from,
+                               bins[2 * i], bins[2 * i + 1], &slots[t * QSIM_TFE_SLOTS]);
+            }
+        }
+    });
+    for (int64_t i = 0; i < rows; i++) {
+        int64_t * sum = &slots[i * chunks * QSIM_TFE_SLOTS];
+        for (int64_t c = 1; c < chunks; c++) {
+            for (int s = 0; s < QSIM_TFE_SLOTS; s++) {
+                sum[s] += sum[c * QSIM_TFE_SLOTS + s];
+            }
+        }
+        ok[i] = ok[i] && b.apply(i, sum);
+    }
+}
+
 // The first batch (`first`, qsim_tfe_first, which writes limits) or a later one (qsim_tfe_merge)
 // of every row of x into its histogram state; done [R] bool: the rows the kernel took (the
 // others are left as they were: the caller runs its torch ops on them).
@@ -77,17 +145,18 @@ at::Tensor tfe_update(const char * op, bool first, const at::Tensor & x_, const 
     check_state(op, "limits", limits, { rows, 2 });
     TORCH_CHECK_VALUE(lo.size(0) == rows && hi.size(0) == rows, op, ": lo and hi need one value per "
                       "row of x (", rows, "), got ", lo.size(0), " and ", hi.size(0));
-    at::Tensor done = at::empty({ rows }, x.options().dtype(at::kBool));
-    bool *     ok   = done.data_ptr<bool>();
-    const float * xp = x.data_ptr<float>(), * l = lo.data_ptr<float>(), * h = hi.data_ptr<float>();
-    float * c = counts.data_ptr<float>(), * e = edges.data_ptr<float>(), * r = ranges.data_ptr<float>(),
-          * lim = limits.data_ptr<float>();
-    at::parallel_for(0, rows, grain_rows(n), [&](int64_t b, int64_t end) {
-        for (int64_t i = b; i < end; i++) {
-            const qsim_tfe_hist state = { c + i * QSIM_TFE_BINS, e + i * (QSIM_TFE_BINS + 1), r + 2 * i, lim + 2 * i };
-            const size_t        len   = static_cast<size_t>(n);
-            ok[i] = (first ? qsim_tfe_first(&state, lim + 2 * i, len, xp + i * n, l[i], h[i])
-                           : qsim_tfe_merge(&state, len, xp + i * n, l[i], h[i])) == QSIM_SUCCESS;
+    at::Tensor     done = at::empty({ rows }, x.options().dtype(at::kBool));
+    bool *         ok   = done.data_ptr<bool>();
+    const TfeBatch b    = { first, n, x.data_ptr<float>(), lo.data_ptr<float>(), hi.data_ptr<float>(),
+                            counts.data_ptr<float>(), edges.data_ptr<float>(), ranges.data_ptr<float>(),
+                            limits.data_ptr<float>() };
+    if (rows < at::get_num_threads() && n >= kSplitFrom) {
+        update_chunked(b, rows, ok);
+        return done;
+    }
+    at::parallel_for(0, rows, grain_rows(n), [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; i++) {
+            ok[i] = b.update(i);
         }
     });
     return done;

@@ -21,20 +21,37 @@ static const qsim_tfe_kernels qsim_tfe_table[] = {
 
 QSIM_DEFINE_VARIANT_DISPATCH(qsim_tfe_kernels, qsim_tfe_table, qsim_tfe_variants, qsim_tfe_best)
 
-qsim_status qsim_tfe_histogram_k(const qsim_tfe_kernels * k, size_t n, const float * x, float lo,
-                                 float hi, float * counts) {
-    if (!k || !(lo < hi) || !isfinite(lo) || !isfinite(hi) || (n && !x) || !counts) {
+qsim_status qsim_tfe_count_k(const qsim_tfe_kernels * k, size_t n, const float * x, float lo,
+                             float hi, int64_t * slots) {
+    if (!k || !(lo < hi) || !isfinite(lo) || !isfinite(hi) || (n && !x) || !slots) {
         return QSIM_INVALID_ARGUMENT;
     }
+    k->count(n, x, lo, hi, slots);
+    return QSIM_SUCCESS;
+}
+
+qsim_status qsim_tfe_count(size_t n, const float * x, float lo, float hi, int64_t * slots) {
+    return qsim_tfe_count_k(qsim_tfe_best(), n, x, lo, hi, slots);
+}
+
+/* The slots as the histogram's counts: the bins, values below / above in the end bins. */
+static void tfe_counts(const int64_t * slots, float * counts) {
+    for (int b = 0; b < BINS; b++) {
+        counts[b] = (float) slots[b];
+    }
+    counts[0] += (float) slots[BINS];
+    counts[BINS - 1] += (float) slots[BINS + 1];
+}
+
+qsim_status qsim_tfe_histogram_k(const qsim_tfe_kernels * k, size_t n, const float * x, float lo,
+                                 float hi, float * counts) {
     int64_t c[QSIM_TFE_SLOTS];
     memset(c, 0, sizeof c);
-    k->count(n, x, lo, hi, c);
-    for (int b = 0; b < BINS; b++) {
-        counts[b] = (float) c[b];
+    const qsim_status st = counts ? qsim_tfe_count_k(k, n, x, lo, hi, c) : QSIM_INVALID_ARGUMENT;
+    if (st == QSIM_SUCCESS) {
+        tfe_counts(c, counts);
     }
-    counts[0] += (float) c[BINS];
-    counts[BINS - 1] += (float) c[BINS + 1];
-    return QSIM_SUCCESS;
+    return st;
 }
 
 qsim_status qsim_tfe_histogram(size_t n, const float * x, float lo, float hi, float * counts) {
@@ -75,48 +92,92 @@ static void tfe_edges(float lo, float hi, float * edges) {
     }
 }
 
-qsim_status qsim_tfe_first(const qsim_tfe_hist * h, float * limits, size_t n, const float * x,
-                           float lo, float hi) {
-    if (!h || !h->counts || !h->edges || !h->range || !limits) {
+/* QSIM_SUCCESS when [lo, hi] can be binned (finite, lo < hi), as qsim_tfe_count requires. */
+static qsim_status tfe_binnable(float lo, float hi) {
+    return lo < hi && isfinite(lo) && isfinite(hi) ? QSIM_SUCCESS : QSIM_INVALID_ARGUMENT;
+}
+
+/* The first batch's [lo, hi], widened by 0.5 each side when it is a point, into e[2]. */
+static void tfe_first_ends(float lo, float hi, float * e) {
+    e[0] = lo == hi ? lo - 0.5f : lo, e[1] = lo == hi ? hi + 0.5f : hi;
+}
+
+qsim_status qsim_tfe_first_range(float lo, float hi, float * bin) {
+    float e[2];
+    if (!bin) {
         return QSIM_INVALID_ARGUMENT;
     }
-    const float e_lo = lo == hi ? lo - 0.5f : lo, e_hi = lo == hi ? hi + 0.5f : hi;
-    float       edges[BINS + 1];
-    tfe_edges(e_lo, e_hi, edges);
-    const qsim_status st = qsim_tfe_histogram(n, x, edges[0], edges[BINS], h->counts);
-    if (st != QSIM_SUCCESS) {
-        return st;
+    tfe_first_ends(lo, hi, e);
+    const float width = (e[1] - e[0]) / (float) BINS;
+    bin[0] = 0.0f * width + e[0], bin[1] = (float) BINS * width + e[0];  /* tfe_edges' ends */
+    return tfe_binnable(bin[0], bin[1]);
+}
+
+qsim_status qsim_tfe_merge_range(const qsim_tfe_hist * h, float lo, float hi, float * bin) {
+    if (!h || !h->edges || !h->limits || !bin) {
+        return QSIM_INVALID_ARGUMENT;
     }
-    memcpy(h->edges, edges, sizeof edges);
+    bin[0] = fminf(fmaxf(lo, h->limits[0]), h->edges[0]);
+    bin[1] = fminf(fmaxf(hi, h->edges[BINS]), h->limits[1]);
+    return tfe_binnable(bin[0], bin[1]);
+}
+
+qsim_status qsim_tfe_first_counted(const qsim_tfe_hist * h, float * limits, float lo, float hi,
+                                   const int64_t * slots) {
+    float             bin[2];
+    const qsim_status st = qsim_tfe_first_range(lo, hi, bin);
+    if (st != QSIM_SUCCESS || !h || !h->counts || !h->edges || !h->range || !limits || !slots) {
+        return st != QSIM_SUCCESS ? st : QSIM_INVALID_ARGUMENT;
+    }
+    float e[2];
+    tfe_first_ends(lo, hi, e);
+    tfe_edges(e[0], e[1], h->edges);
+    tfe_counts(slots, h->counts);
     h->range[0] = lo, h->range[1] = hi;
-    const float width = edges[BINS] - edges[0];
-    limits[0] = edges[0] - width * 3.0f / 2.0f;
-    limits[1] = edges[BINS] + width * 3.0f / 2.0f;
+    const float width = bin[1] - bin[0];
+    limits[0] = bin[0] - width * 3.0f / 2.0f;
+    limits[1] = bin[1] + width * 3.0f / 2.0f;
     return QSIM_SUCCESS;
 }
 
-qsim_status qsim_tfe_merge(const qsim_tfe_hist * h, size_t n, const float * x, float lo, float hi) {
-    if (!h || !h->counts || !h->edges || !h->range || !h->limits) {
-        return QSIM_INVALID_ARGUMENT;
+qsim_status qsim_tfe_merge_counted(const qsim_tfe_hist * h, float lo, float hi,
+                                   const int64_t * slots) {
+    float             bin[2], batch[BINS];
+    const qsim_status st = qsim_tfe_merge_range(h, lo, hi, bin);
+    if (st != QSIM_SUCCESS || !h->counts || !h->range || !slots) {
+        return st != QSIM_SUCCESS ? st : QSIM_INVALID_ARGUMENT;
     }
-    const float new_lo = fminf(fmaxf(lo, h->limits[0]), h->edges[0]);
-    const float new_hi = fminf(fmaxf(hi, h->edges[BINS]), h->limits[1]);
-    float       batch[BINS], moved[BINS];
-    const qsim_status st = qsim_tfe_histogram(n, x, new_lo, new_hi, batch);
-    if (st != QSIM_SUCCESS) {
-        return st;
-    }
-    if (!(new_lo == h->range[0] && new_hi == h->range[1])) {
-        tfe_moved(h->counts, h->edges, new_lo, new_hi, moved);
-    } else {
-        memcpy(moved, h->counts, sizeof moved);
+    tfe_counts(slots, batch);
+    if (!(bin[0] == h->range[0] && bin[1] == h->range[1])) {
+        float moved[BINS];
+        tfe_moved(h->counts, h->edges, bin[0], bin[1], moved);
+        memcpy(h->counts, moved, sizeof moved);
     }
     for (int i = 0; i < BINS; i++) {
-        h->counts[i] = batch[i] + moved[i];
+        h->counts[i] = batch[i] + h->counts[i];
     }
-    tfe_edges(new_lo, new_hi, h->edges);
-    h->range[0] = new_lo, h->range[1] = new_hi;
+    tfe_edges(bin[0], bin[1], h->edges);
+    h->range[0] = bin[0], h->range[1] = bin[1];
     return QSIM_SUCCESS;
+}
+
+qsim_status qsim_tfe_first(const qsim_tfe_hist * h, float * limits, size_t n, const float * x,
+                           float lo, float hi) {
+    float       bin[2];
+    int64_t     slots[QSIM_TFE_SLOTS];
+    qsim_status st = qsim_tfe_first_range(lo, hi, bin);
+    memset(slots, 0, sizeof slots);
+    st = st == QSIM_SUCCESS ? qsim_tfe_count(n, x, bin[0], bin[1], slots) : st;
+    return st == QSIM_SUCCESS ? qsim_tfe_first_counted(h, limits, lo, hi, slots) : st;
+}
+
+qsim_status qsim_tfe_merge(const qsim_tfe_hist * h, size_t n, const float * x, float lo, float hi) {
+    float       bin[2];
+    int64_t     slots[QSIM_TFE_SLOTS];
+    qsim_status st = qsim_tfe_merge_range(h, lo, hi, bin);
+    memset(slots, 0, sizeof slots);
+    st = st == QSIM_SUCCESS ? qsim_tfe_count(n, x, bin[0], bin[1], slots) : st;
+    return st == QSIM_SUCCESS ? qsim_tfe_merge_counted(h, lo, hi, slots) : st;
 }
 
 static void tfe_row_init(qsim_tfe_row * r, const qsim_tfe_params * p, const float * counts,

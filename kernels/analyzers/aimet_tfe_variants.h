@@ -12,8 +12,6 @@
 
 #include "qsim/aimet_tfe.h"
 
-#define QSIM_TFE_SLOTS (QSIM_TFE_BINS + 3) /* the bins, then below lo, above hi, NaN */
-
 /* One histogram as the cost reads it: counts h, bin centres c, the bins [first, end) that the
  * cost sums (whole blocks of 4 * lanes; the others hold zero counts and add exact zeros), and
  * the outermost bins with a count, lo and hi (the search's cheapest bound; lo -1: none). */
@@ -39,9 +37,11 @@ typedef struct qsim_tfe_kernels {
 const qsim_tfe_kernels * qsim_tfe_variants(size_t * n);
 const qsim_tfe_kernels * qsim_tfe_best(void);
 
-/* qsim_tfe_histogram and qsim_tfe_search with the given variant. */
+/* qsim_tfe_histogram, qsim_tfe_count and qsim_tfe_search with the given variant. */
 qsim_status qsim_tfe_histogram_k(const qsim_tfe_kernels * k, size_t n, const float * x, float lo,
                                  float hi, float * counts);
+qsim_status qsim_tfe_count_k(const qsim_tfe_kernels * k, size_t n, const float * x, float lo,
+                             float hi, int64_t * slots);
 qsim_status qsim_tfe_search_k(const qsim_tfe_kernels * k, const qsim_tfe_params * p,
                               const float * counts, const float * edges, float range_min,
                               float range_max, float * lo, float * hi);

@@ -155,6 +155,20 @@ std::vector<float> run_map(const std::vector<float> & x, size_t offset, bool in_
     return y.values();
 }
 
+// The entries of an ISA variant table (`variants(&n)`, e.g. qsim_tfe_variants) this CPU runs.
+template <typename K>
+std::vector<const K *> runnable(const K * (*variants)(size_t *)) {
+    size_t                 n = 0;
+    const K *              v = variants(&n);
+    std::vector<const K *> out;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i].supported()) {
+            out.push_back(&v[i]);
+        }
+    }
+    return out;
+}
+
 }  // namespace qsim_test
 
 #endif  // QSIM_TEST_UTIL_H

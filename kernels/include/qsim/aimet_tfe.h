@@ -42,11 +42,19 @@ extern "C" {
 
 #define QSIM_TFE_BINS        512
 #define QSIM_TFE_MAX_OFFSETS 21 /* AIMET's offsets (without the observed one), at most */
+#define QSIM_TFE_SLOTS       (QSIM_TFE_BINS + 3) /* count slots: the bins, below, above, NaN */
 
 /* torch.histc of x[0, n) over [lo, hi] into counts[0, 512) (overwritten), values beyond the
  * range in the end bins. QSIM_INVALID_ARGUMENT unless lo < hi, both finite (torch.histc widens
- * or rejects such ranges: the caller handles them). */
+ * or rejects such ranges: the caller handles them). qsim_tfe_count, then the slots as counts. */
 qsim_status qsim_tfe_histogram(size_t n, const float * x, float lo, float hi, float * counts);
+
+/* Adds the slot counts of x[0, n) over [lo, hi] to slots[QSIM_TFE_SLOTS] (not cleared first):
+ * the value's bin (torch.histc's rule), or below lo, above hi, NaN. Slots are exact integers,
+ * so the slots of the parts of x summed are the slots of x: a long row may be counted in chunks
+ * (on several threads, each into its own slots), then summed. Same ranges refused as
+ * qsim_tfe_histogram (slots untouched). */
+qsim_status qsim_tfe_count(size_t n, const float * x, float lo, float hi, int64_t * slots);
 
 /* One histogram as the analyzer keeps it: counts[512], edges[513] (uniform bins), range[2] (the
  * range it was last built on; the edges are that range, widened by 0.5 each side when it is a
@@ -75,6 +83,35 @@ qsim_status qsim_tfe_first(const qsim_tfe_hist * h, float * limits, size_t n, co
  * QSIM_INVALID_ARGUMENT (h untouched) when the new range is not finite with lo < hi (torch.histc
  * would widen or reject it: the caller merges that row itself). */
 qsim_status qsim_tfe_merge(const qsim_tfe_hist * h, size_t n, const float * x, float lo, float hi);
+
+/* qsim_tfe_first and qsim_tfe_merge in three steps, for a caller that counts the batch itself
+ * (bindings/aimet_tfe_cpu.cpp counts a long row in chunks over threads):
+ *
+ * 1. qsim_tfe_first_range / qsim_tfe_merge_range: the range bin[2] the batch is binned on (the
+ *    first batch's edges' ends; a later batch's grown range); QSIM_INVALID_ARGUMENT where
+ *    qsim_tfe_first / qsim_tfe_merge refuse the row. They read h, write only bin.
+ * 2. qsim_tfe_count of the batch over [bin[0], bin[1]] into zeroed slots (in parts, summed).
+ * 3. qsim_tfe_first_counted / qsim_tfe_merge_counted with the batch's [lo, hi] and its slots:
+ *    h (and limits) updated as qsim_tfe_first / qsim_tfe_merge do, bit for bit. They recompute
+ *    the range of step 1 (same refusals, h untouched), and trust that the slots were counted on
+ *    it.
+ *
+ * Example (a later batch counted in two parts):
+ *
+ *     float   bin[2];
+ *     int64_t slots[QSIM_TFE_SLOTS] = { 0 };
+ *     if (qsim_tfe_merge_range(&h, lo, hi, bin) == QSIM_SUCCESS) {
+ *         qsim_tfe_count(m, x, bin[0], bin[1], slots);
+ *         qsim_tfe_count(n - m, x + m, bin[0], bin[1], slots);
+ *         qsim_tfe_merge_counted(&h, lo, hi, slots);
+ *     }
+ */
+qsim_status qsim_tfe_first_range(float lo, float hi, float * bin);
+qsim_status qsim_tfe_merge_range(const qsim_tfe_hist * h, float lo, float hi, float * bin);
+qsim_status qsim_tfe_first_counted(const qsim_tfe_hist * h, float * limits, float lo, float hi,
+                                   const int64_t * slots);
+qsim_status qsim_tfe_merge_counted(const qsim_tfe_hist * h, float lo, float hi,
+                                   const int64_t * slots);
 
 /* One search's settings. */
 typedef struct qsim_tfe_params {

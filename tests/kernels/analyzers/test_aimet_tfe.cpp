@@ -98,15 +98,7 @@ std::vector<float> aimet_offsets(int steps) {
 }
 
 std::vector<const qsim_tfe_kernels *> runnable_variants() {
-    size_t                                n = 0;
-    const qsim_tfe_kernels *              v = qsim_tfe_variants(&n);
-    std::vector<const qsim_tfe_kernels *> out;
-    for (size_t i = 0; i < n; i++) {
-        if (v[i].supported()) {
-            out.push_back(&v[i]);
-        }
-    }
-    return out;
+    return qsim_test::runnable(qsim_tfe_variants);
 }
 
 // Histograms x over [mn, mx] and checks every runnable variant's search against the plain one,
@@ -304,3 +296,4 @@ TEST(AimetTfeSearch, HeadBoundKeepsThePlainSearchsChoice) {
         ASSERT_NO_FATAL_FAILURE(expect_searches_match(x, mn, mx, { 255, 15 }, trial));
     }
 }
+

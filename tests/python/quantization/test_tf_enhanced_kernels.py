@@ -127,6 +127,88 @@ def test_analyzer_encodings_equal_with_and_without_the_c_search(monkeypatch):
             assert torch.equal(u, v), kind
 
 
+def _torch_histc(x, lo, hi):
+    """torch.histc of `x` on [lo, hi] (0-dim), values below / above in the end bins."""
+    h = torch.histc(x, bins=512, min=float(lo), max=float(hi))
+    h[0] += torch.sum(x < lo)
+    h[-1] += torch.sum(x > hi)
+    return h
+
+
+def _torch_update(x, lo, hi, state):
+    """Row `x`'s first batch (`state` None) or a later one merged into `state` (counts, edges,
+    range, limits) as the analyzer's torch ops do it (``_first`` / ``_merge``), binned by
+    torch.histc; returns the new state."""
+    if state is None:
+        edges = te._edges(lo, hi)
+        width = edges[-1] - edges[0]
+        limits = torch.stack([edges[0] - width * 3.0 / 2, edges[-1] + width * 3.0 / 2])
+        return _torch_histc(x, edges[0], edges[-1]), edges, torch.stack([lo, hi]), limits
+    counts, edges, ranges, limits = state
+    new_lo, new_hi = lo.clamp(limits[0], edges[0]), hi.clamp(edges[-1], limits[1])
+    if not (new_lo == ranges[0] and new_hi == ranges[1]):
+        counts = te._moved(counts, edges, new_lo, new_hi)
+    return (_torch_histc(x, new_lo, new_hi) + counts, te._edges(new_lo, new_hi),
+            torch.stack([new_lo, new_hi]), limits)
+
+
+def _finite_range(x):
+    finite = x.isfinite()
+    return (torch.where(finite, x, float("inf")).amin(dim=1),
+            torch.where(finite, x, -float("inf")).amax(dim=1))
+
+
+def _op_batches(batches):
+    """tfe_first on the first of `batches` ([R, n] each), tfe_merge on the others; returns the
+    state (counts, edges, ranges, limits) and each call's `done`."""
+    rows = batches[0].shape[0]
+    state = [torch.zeros(rows, 512), torch.zeros(rows, 513), torch.zeros(rows, 2), torch.zeros(rows, 2)]
+    done = []
+    for k, x in enumerate(batches):
+        done.append((torch.ops.qsim.tfe_merge if k else torch.ops.qsim.tfe_first)(x, *_finite_range(x), *state))
+    return state, done
+
+
+@pytest.fixture
+def threads():
+    """Yields, then restores torch's thread count."""
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("rows, n", [(1, 300_001), (3, 100_003), (2, 65_536), (6, 70_001)])
+def test_first_and_merge_are_the_same_at_any_thread_count(rows, n, threads):
+    """Long rows, fewer than the threads (counted in chunks over the threads) or not (a row per
+    thread), with outliers, +-inf and NaN, and a row without finite values (refused: untouched):
+    the state after a first batch and two merges (grown, then beyond the limits) is torch's at
+    1, 2 and 4 threads, bit for bit."""
+    g = torch.Generator().manual_seed(rows)
+    x = torch.randn(rows, n, generator=g) * torch.rand(rows, 1, generator=g) * 5
+    x[:, ::9973] = 40.0                                 # outliers
+    x[0, 7], x[0, n - 1], x[-1, 5] = float("inf"), float("nan"), -float("inf")
+    if rows > 1:
+        x[1] = float("nan")                             # no finite value
+    batches = [x, 2.5 * x + 1, 300 * x]
+    results = []
+    for t in (1, 2, 4):
+        torch.set_num_threads(t)
+        results.append(_op_batches(batches))
+    for r in range(rows):
+        if rows > 1 and r == 1:
+            for state, done in results:
+                assert not any(bool(d[r]) for d in done)
+                assert all(float(s[r].abs().sum()) == 0 for s in state)
+            continue
+        want = None
+        for b in batches:
+            want = _torch_update(b[r], *[v[r] for v in _finite_range(b)], want)
+        for t, (state, done) in zip((1, 2, 4), results):
+            assert all(bool(d[r]) for d in done), (t, r)
+            for got, w, name in zip(state, want, ("counts", "edges", "ranges", "limits")):
+                assert torch.equal(got[r], w), (t, r, name)
+
+
 def _opcheck_cases():
     x = _data(3, 3, 40)
     lo, hi = x.min(dim=1).values, x.max(dim=1).values
