@@ -292,11 +292,10 @@ Encodings analyze(const char * op, const qsim_analyzer & a, const at::Tensor & m
     const auto f  = min.options();
     at::Tensor scale = at::empty(min.sizes(), f), zp = at::empty(min.sizes(), f.dtype(at::kInt));
     at::Tensor emin = at::empty(min.sizes(), f), emax = at::empty(min.sizes(), f);
+    float * sp = scale.data_ptr<float>(), * lp = emin.data_ptr<float>(), * hp = emax.data_ptr<float>();
+    int32_t * zpp = zp.data_ptr<int32_t>();
     for (int64_t i = 0; i < channels; i++) {
-        scale.data_ptr<float>()[i]  = enc[i].scale;
-        zp.data_ptr<int32_t>()[i]   = enc[i].zero_point;
-        emin.data_ptr<float>()[i]   = enc[i].min;
-        emax.data_ptr<float>()[i]   = enc[i].max;
+        sp[i] = enc[i].scale, zpp[i] = enc[i].zero_point, lp[i] = enc[i].min, hp[i] = enc[i].max;
     }
     return { scale, zp, emin, emax };
 }

@@ -66,9 +66,15 @@ def eval_mode(model: nn.Module):
         (True, False)
     """
     flags = [(m, m.training) for m in model.modules()]
-    model.eval()
+    if any(type(m).train is not nn.Module.train for m, _ in flags):
+        model.eval()  # a module with its own train(): called as model.eval() calls it
+    else:  # what model.eval() does, without its second walk and nn.Module.__setattr__
+        for module, training in flags:
+            if training:
+                object.__setattr__(module, "training", False)
     try:
         yield model
     finally:
         for module, training in flags:
-            module.training = training
+            if module.training is not training:
+                object.__setattr__(module, "training", training)

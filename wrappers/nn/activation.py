@@ -10,16 +10,17 @@ Example::
     tensor([0., 0.])
 """
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..quantization.quantizer import QuantizeDequantize, plain_eager
 from .base import QuantizationMixin
 
 __all__ = ["QuantizedReLU", "QuantizedReLU6", "QuantizedGELU", "QuantizedSiLU",
            "QuantizedSigmoid", "QuantizedTanh", "QuantizedSoftmax", "QuantizedHardswish",
            "QuantizedLeakyReLU", "QuantizedPReLU"]
 
-QuantizedReLU = QuantizationMixin.wrap(nn.ReLU, ("Relu",), __name__)
 QuantizedReLU6 = QuantizationMixin.wrap(nn.ReLU6, ("Clip",), __name__)
 QuantizedGELU = QuantizationMixin.wrap(nn.GELU, ("GELU", "Gelu"), __name__)
 QuantizedSiLU = QuantizationMixin.wrap(nn.SiLU, None, __name__)
@@ -28,6 +29,36 @@ QuantizedTanh = QuantizationMixin.wrap(nn.Tanh, ("Tanh",), __name__)
 QuantizedSoftmax = QuantizationMixin.wrap(nn.Softmax, ("Softmax",), __name__)
 QuantizedHardswish = QuantizationMixin.wrap(nn.Hardswish, ("HardSwish",), __name__)
 QuantizedLeakyReLU = QuantizationMixin.wrap(nn.LeakyReLU, ("LeakyRelu",), __name__)
+
+
+@QuantizationMixin.implements(nn.ReLU, onnx_types=("Relu",))
+class QuantizedReLU(QuantizationMixin, nn.ReLU):
+    """Quantized ``nn.ReLU``: ``relu`` between an input and an output quantizer slot.
+
+    Without autograd (calibrated evaluation), when only the output slot quantizes and its grid
+    starts at exactly 0 (:meth:`~torchqsim.quantization.QuantizeDequantize.floors_at_zero`), the
+    quantizer alone computes the output: the same bits, one pass over the tensor fewer (as
+    onnxruntime drops a Relu before such a QuantizeLinear). ``inplace=True`` modules keep the
+    ReLU (their caller may read the input afterwards).
+
+    Example::
+
+        >>> m = QuantizedReLU()
+        >>> m.output_quantizers[0] = QuantizeDequantize((), 8, symmetric=False)
+        >>> m.output_quantizers[0].set_range(0.0, 2.55)
+        >>> with torch.no_grad():
+        ...     m(torch.tensor([-1.0, 0.5, 3.0]))
+        tensor([0.0000, 0.5000, 2.5500])
+    """
+
+    def forward(self, x):
+        q = self._modules["output_quantizers"]._modules.get("0")
+        if q is not None and not self.inplace and not torch.is_grad_enabled() and \
+                type(q).forward is QuantizeDequantize.forward and not q._calibrating and \
+                self._modules["input_quantizers"]._modules.get("0") is None and plain_eager() and \
+                isinstance(x, Tensor) and q.is_initialized() and q.floors_at_zero(x.shape):
+            return q(x)
+        return super().forward(x)
 
 
 @QuantizationMixin.implements(nn.PReLU, onnx_types=("PRelu",))

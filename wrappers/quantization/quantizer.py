@@ -275,6 +275,28 @@ class QuantizeDequantize(nn.Module):
             qparams = by_shape[x_shape] = self._checked_qparams(x_shape)
         return qparams
 
+    def floors_at_zero(self, x_shape) -> bool:
+        """Whether every encoding's grid starts at exactly 0 (zero point == qmin) for an input of
+        `x_shape`: then every value <= 0 (-0.0 and -Inf included) quantizes to +0.0, so a ReLU
+        before the quantizer changes no output bit (NaN passes both alike). Computed once per
+        encoding, as :meth:`_qparams` (whose zero point it keeps).
+
+        Raises:
+            RuntimeError: the quantizer holds no encoding yet.
+
+        Example::
+
+            >>> q = QuantizeDequantize((), 8, symmetric=False)
+            >>> q.set_range(0.0, 2.55)
+            >>> q.floors_at_zero((4,))
+            True
+        """
+        _, zp, qmin, *_ = self._qparams(tuple(x_shape))
+        seen = self.__dict__.get("_floor_seen")
+        if seen is None or seen[0] is not zp:
+            seen = self._floor_seen = (zp, bool((zp == qmin).all()))
+        return seen[1]
+
     def _checked_qparams(self, x_shape) -> tuple:
         self._check_shape(x_shape)
         # Under torch.compile the check would break the graph (it reads a buffer); there an

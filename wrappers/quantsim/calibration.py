@@ -29,9 +29,12 @@ def set_percentile(sim, percentile: float) -> None:
             analyzer.set_percentile(percentile)
 
 
-def compute_param_encodings(sim) -> None:
-    """Computes every (non-frozen) parameter quantizer's encoding from its parameter now."""
-    for _, module in sim.named_qmodules():
+def compute_param_encodings(sim, qmodules=None) -> None:
+    """Computes every (non-frozen) parameter quantizer's encoding from its parameter now.
+
+    `qmodules`: ``list(sim.named_qmodules())`` when the caller has it (one walk of the model
+    per ``compute_encodings``)."""
+    for _, module in sim.named_qmodules() if qmodules is None else qmodules:
         for pname, q in module.param_quantizers.items():
             if isinstance(q, QuantizeDequantize) and not is_frozen(q):
                 with q.compute_encodings(process_group=False):
@@ -42,21 +45,23 @@ def compute_param_encodings(sim) -> None:
 
 
 @contextlib.contextmanager
-def _block_statistics(sim):
-    """Within the block, every activation block-format quantizer records its statistics (NVFP4's
-    largest magnitude); they need no encoding otherwise."""
+def _block_statistics(qmodules):
+    """Within the block, every activation block-format quantizer of the ``(name, module)`` pairs
+    `qmodules` records its statistics (NVFP4's largest magnitude); they need no encoding
+    otherwise."""
     with contextlib.ExitStack() as stack:
-        for name, module in sim.named_qmodules():
+        for name, module in qmodules:
             for q in (*module.input_quantizers, *module.output_quantizers):
                 if isinstance(q, BlockFloatQuantizeDequantize):
                     stack.enter_context(q.compute_encodings())
         yield
 
 
-def _activation_quantizers(sim):
-    """Every non-frozen activation quantizer once (a shared one at its first slot)."""
+def _activation_quantizers(qmodules):
+    """Every non-frozen activation quantizer of the ``(name, module)`` pairs `qmodules` once (a
+    shared one at its first slot)."""
     seen = set()
-    for name, module in sim.named_qmodules():
+    for name, module in qmodules:
         for kind, slots in (("input_quantizers", module.input_quantizers),
                             ("output_quantizers", module.output_quantizers)):
             for i, q in enumerate(slots):
@@ -65,25 +70,27 @@ def _activation_quantizers(sim):
                     yield name, module, kind, i, q
 
 
-def calibrate_activations(sim, callback, args, tqdm) -> None:
+def calibrate_activations(sim, callback, args, tqdm, qmodules=None) -> None:
     """Runs `callback` with every non-frozen activation quantizer observing, counting forward
-    calls on a `tqdm` bar; reports the quantizers left without an encoding.
+    calls on a `tqdm` bar; reports the quantizers left without an encoding. `qmodules` as in
+    :func:`compute_param_encodings`.
 
     Raises:
         RuntimeError: the callback's own error, or quantizers that got no encoding (listed).
     """
-    targets = list(_activation_quantizers(sim))
+    qmodules = list(sim.named_qmodules()) if qmodules is None else qmodules
+    targets = list(_activation_quantizers(qmodules))
     container = nn.ModuleList([q for *_, q in targets])
     for name, _, kind, i, q in targets:
         q.name = f"{name}.{kind}.{i}"
     called: set[str] = set()
     hooks = [m.register_forward_pre_hook(lambda mod, a, n=n: called.add(n))
-             for n, m in sim.named_qmodules()]
+             for n, m in qmodules]
     bar = tqdm(desc="compute_encodings", unit=" forward", disable=None, leave=False)
     hooks.append(sim.model.register_forward_hook(lambda *a: bar.update(1)))
     finished = False
     try:
-        with _calibrate(container, process_group=None), _block_statistics(sim):
+        with _calibrate(container, process_group=None), _block_statistics(qmodules):
             _run_callback(callback, sim.model, args)
             finished = True
     except RuntimeError:
