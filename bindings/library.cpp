@@ -14,16 +14,24 @@ extern "C" PyObject * PyInit__C(void) {
 TORCH_LIBRARY(qsim, m) {
     m.set_python_module("torchqsim.ops");
     const auto tags = std::vector<at::Tag>{ at::Tag::pt2_compliant_tag };
+    // Element-wise ops (every output element depends on its own input element only) take any
+    // dense layout as it is and give their outputs its strides (qdq_args.h), so inductor may hand
+    // them the layout it chose (e.g. channels-last convolution outputs) instead of copying to
+    // the strides of the eager trace and back: same bits, two copies fewer per call. The
+    // range-learning backward ops are not element-wise (their qparam sums run in memory order)
+    // and keep torch's default, the eager trace's stride order.
+    const auto elementwise = std::vector<at::Tag>{ at::Tag::pt2_compliant_tag,
+                                                   at::Tag::flexible_layout };
     m.def("quantize_dequantize(Tensor x, Tensor scale, Tensor zero_point, int qmin, int qmax, "
-          "int? axis=None, int? block_size=None) -> Tensor", tags);
+          "int? axis=None, int? block_size=None) -> Tensor", elementwise);
     // quantize_dequantize into a caller-owned `out` (x's shape and dtype; x itself for in place).
     // Not differentiable: torchqsim.functional refuses out= when a gradient would be needed.
     m.def("quantize_dequantize_out(Tensor x, Tensor scale, Tensor zero_point, int qmin, int qmax, "
           "int? axis, int? block_size, Tensor(a!) out) -> ()", tags);
     m.def("quantize(Tensor x, Tensor scale, Tensor zero_point, int qmin, int qmax, "
-          "int? axis=None, int? block_size=None) -> Tensor", tags);
+          "int? axis=None, int? block_size=None) -> Tensor", elementwise);
     m.def("dequantize(Tensor q, Tensor scale, Tensor zero_point, int? axis=None, "
-          "int? block_size=None) -> Tensor", tags);
+          "int? block_size=None) -> Tensor", elementwise);
     m.def("quantize_dequantize_backward(Tensor grad, Tensor x, Tensor scale, Tensor zero_point, "
           "int qmin, int qmax, int? axis, int? block_size, bool qparam_grads) "
           "-> (Tensor, Tensor, Tensor)", tags);
@@ -32,7 +40,16 @@ TORCH_LIBRARY(qsim, m) {
           "-> (Tensor, Tensor, Tensor)", tags);
     m.def("dequantize_backward(Tensor grad, Tensor q, Tensor scale, Tensor zero_point, "
           "int? axis, int? block_size, bool qparam_grads) -> (Tensor, Tensor, Tensor)", tags);
-    m.def("float_quantize_dequantize(Tensor x, ScalarType dtype) -> Tensor", tags);
+    // The data gradient alone (the `*_backward` ops' first output with qparam_grads=False, bit
+    // for bit): what autograd calls when scale and zero point get no gradient (STE training).
+    m.def("quantize_dequantize_backward_data(Tensor grad, Tensor x, Tensor scale, "
+          "Tensor zero_point, int qmin, int qmax, int? axis, int? block_size) -> Tensor",
+          elementwise);
+    m.def("quantize_backward_data(Tensor grad, Tensor x, Tensor scale, Tensor zero_point, "
+          "int qmin, int qmax, int? axis, int? block_size) -> Tensor", elementwise);
+    m.def("dequantize_backward_data(Tensor grad, Tensor q, Tensor scale, Tensor zero_point, "
+          "int? axis, int? block_size) -> Tensor", elementwise);
+    m.def("float_quantize_dequantize(Tensor x, ScalarType dtype) -> Tensor", elementwise);
     // The zero point of quantizers holding min/max on the grid of (bitwidth, grid), from min and
     // their scale: the C rule qsim_zero_points_f32 (qsim/analyzers.h; grid_cpu.cpp,
     // grid_cuda.cpp, autograd in grid_autograd.cpp). `grid` is a qsim_grid_kind value.

@@ -4,6 +4,8 @@
 // from x (no copy of the data is saved: x is the op's own input, kept by reference).
 // Gradients reach x (straight-through, zero where clamped), scale and a floating zero_point
 // (range learning); the scale/zero-point sums run only when one of them needs a gradient.
+// Without them the backward is the `*_backward_data` op (the data gradient alone): element-wise,
+// so that torch.compile may run it in any layout (bindings/library.cpp).
 // `float_quantize_dequantize` has the identity gradient. The `*_backward` ops refuse to be
 // differentiated (no double backward), with an error naming the op. Fake (meta) kernels are in
 // wrappers/ops.py.
@@ -31,6 +33,10 @@ using DeqFwd  = at::Tensor(const at::Tensor &, const at::Tensor &, const at::Ten
                            OptInt);
 using DeqBwd  = Grads(const at::Tensor &, const at::Tensor &, const at::Tensor &,
                       const at::Tensor &, OptInt, OptInt, bool);
+using GridBwdData = at::Tensor(const at::Tensor &, const at::Tensor &, const at::Tensor &,
+                               const at::Tensor &, int64_t, int64_t, OptInt, OptInt);
+using DeqBwdData  = at::Tensor(const at::Tensor &, const at::Tensor &, const at::Tensor &,
+                               const at::Tensor &, OptInt, OptInt);
 
 template <class Sig> c10::TypedOperatorHandle<Sig> handle(const char * name) {
     return c10::Dispatcher::singleton().findSchemaOrThrow(name, "").typed<Sig>();
@@ -38,13 +44,16 @@ template <class Sig> c10::TypedOperatorHandle<Sig> handle(const char * name) {
 
 constexpr char kQdq[]         = "qsim::quantize_dequantize";
 constexpr char kQdqBwd[]      = "qsim::quantize_dequantize_backward";
+constexpr char kQdqBwdData[]  = "qsim::quantize_dequantize_backward_data";
 constexpr char kQuantize[]    = "qsim::quantize";
 constexpr char kQuantizeBwd[] = "qsim::quantize_backward";
+constexpr char kQuantizeBwdData[] = "qsim::quantize_backward_data";
 
 // How an affine op with a grid (quantize_dequantize, quantize) calls its forward and backward
 // below the Autograd key.
-template <const char * Fwd, const char * Bwd> struct GridCalls {
-    static constexpr const char * backward_name = Bwd;
+template <const char * Fwd, const char * Bwd, const char * BwdData> struct GridCalls {
+    static constexpr const char * backward_name      = Bwd;
+    static constexpr const char * backward_data_name = BwdData;
     static at::Tensor fwd(const at::Tensor & x, const at::Tensor & s, const at::Tensor & z,
                           int64_t lo, int64_t hi, OptInt axis, OptInt block) {
         static const auto op = handle<GridFwd>(Fwd);
@@ -56,14 +65,21 @@ template <const char * Fwd, const char * Bwd> struct GridCalls {
         static const auto op = handle<GridBwd>(Bwd);
         return op.call(g, x, s, z, lo, hi, axis, block, qparam_grads);
     }
+    static at::Tensor bwd_data(const at::Tensor & g, const at::Tensor & x, const at::Tensor & s,
+                               const at::Tensor & z, int64_t lo, int64_t hi, OptInt axis,
+                               OptInt block) {
+        static const auto op = handle<GridBwdData>(BwdData);
+        return op.call(g, x, s, z, lo, hi, axis, block);
+    }
 };
 
-using QdqCalls      = GridCalls<kQdq, kQdqBwd>;
-using QuantizeCalls = GridCalls<kQuantize, kQuantizeBwd>;
+using QdqCalls      = GridCalls<kQdq, kQdqBwd, kQdqBwdData>;
+using QuantizeCalls = GridCalls<kQuantize, kQuantizeBwd, kQuantizeBwdData>;
 
 // dequantize has no grid: lo and hi are ignored.
 struct DequantizeCalls {
-    static constexpr const char * backward_name = "qsim::dequantize_backward";
+    static constexpr const char * backward_name      = "qsim::dequantize_backward";
+    static constexpr const char * backward_data_name = "qsim::dequantize_backward_data";
     static at::Tensor fwd(const at::Tensor & q, const at::Tensor & s, const at::Tensor & z,
                           int64_t, int64_t, OptInt axis, OptInt block) {
         static const auto op = handle<DeqFwd>("qsim::dequantize");
@@ -74,6 +90,11 @@ struct DequantizeCalls {
                      bool qparam_grads) {
         static const auto op = handle<DeqBwd>("qsim::dequantize_backward");
         return op.call(g, q, s, z, axis, block, qparam_grads);
+    }
+    static at::Tensor bwd_data(const at::Tensor & g, const at::Tensor & q, const at::Tensor & s,
+                               const at::Tensor & z, int64_t, int64_t, OptInt axis, OptInt block) {
+        static const auto op = handle<DeqBwdData>("qsim::dequantize_backward_data");
+        return op.call(g, q, s, z, axis, block);
     }
 };
 
@@ -91,13 +112,19 @@ template <class Calls> struct AffineFunction : torch::autograd::Function<AffineF
     }
 
     static variable_list backward(AutogradContext * ctx, variable_list grads) {
-        const auto saved   = ctx->get_saved_variables();
-        const bool need_s  = ctx->needs_input_grad(1);
-        const bool need_zp = ctx->needs_input_grad(2);
-        auto [dx, ds, dzp] = Calls::bwd(
-            grads[0], saved[0], saved[1], saved[2], ctx->saved_data["lo"].toInt(),
-            ctx->saved_data["hi"].toInt(), ctx->saved_data["axis"].toOptional<int64_t>(),
-            ctx->saved_data["block"].toOptional<int64_t>(), need_s || need_zp);
+        const auto    saved   = ctx->get_saved_variables();
+        const bool    need_s  = ctx->needs_input_grad(1);
+        const bool    need_zp = ctx->needs_input_grad(2);
+        const int64_t lo = ctx->saved_data["lo"].toInt(), hi = ctx->saved_data["hi"].toInt();
+        const OptInt  axis  = ctx->saved_data["axis"].toOptional<int64_t>();
+        const OptInt  block = ctx->saved_data["block"].toOptional<int64_t>();
+        at::Tensor    dx, ds, dzp;
+        if (need_s || need_zp) {
+            std::tie(dx, ds, dzp) =
+                Calls::bwd(grads[0], saved[0], saved[1], saved[2], lo, hi, axis, block, true);
+        } else {
+            dx = Calls::bwd_data(grads[0], saved[0], saved[1], saved[2], lo, hi, axis, block);
+        }
         return { ctx->needs_input_grad(0) ? dx : at::Tensor(), need_s ? ds : at::Tensor(),
                  need_zp ? dzp : at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(),
                  at::Tensor() };
@@ -149,19 +176,26 @@ at::Tensor float_qdq_autograd(const at::Tensor & x, at::ScalarType dtype) {
     return FloatQdqFunction::apply(x, dtype);
 }
 
-// The Autograd kernel of a `*_backward` op: runs it (below Autograd) and, when its result is
-// put on a graph (create_graph=True), attaches a node that refuses to be differentiated.
-template <class Calls> struct NoDoubleBackward : torch::autograd::Function<NoDoubleBackward<Calls>> {
+// The Autograd kernel of a `*_backward` op (DataOnly: a `*_backward_data` op): runs it (below
+// Autograd) and, when its result is put on a graph (create_graph=True), attaches a node that
+// refuses to be differentiated.
+template <class Calls, bool DataOnly = false>
+struct NoDoubleBackward : torch::autograd::Function<NoDoubleBackward<Calls, DataOnly>> {
     template <class... Args>
     static variable_list forward(AutogradContext *, const at::Tensor & grad, const at::Tensor & x,
                                  const at::Tensor & s, const at::Tensor & z, Args... args) {
         at::AutoDispatchBelowADInplaceOrView guard;
-        auto [dx, ds, dzp] = Calls::bwd(grad, x, s, z, args...);
-        return { dx, ds, dzp };
+        if constexpr (DataOnly) {
+            return { Calls::bwd_data(grad, x, s, z, args...) };
+        } else {
+            auto [dx, ds, dzp] = Calls::bwd(grad, x, s, z, args...);
+            return { dx, ds, dzp };
+        }
     }
 
     static variable_list backward(AutogradContext *, variable_list) {
-        const char * name = Calls::backward_name + 6;  // without "qsim::"
+        // without "qsim::"
+        const char * name = (DataOnly ? Calls::backward_data_name : Calls::backward_name) + 6;
         TORCH_CHECK(false, "torch.ops.qsim.", name, " is not differentiable: double backward "
                     "through a torchqsim quantizer (differentiating its gradient, e.g. after "
                     "torch.autograd.grad(..., create_graph=True)) is not supported");
@@ -194,6 +228,24 @@ Grads dequantize_backward_autograd(const at::Tensor & g, const at::Tensor & q,
                                                                     qparam_grads));
 }
 
+at::Tensor qdq_backward_data_autograd(const at::Tensor & g, const at::Tensor & x,
+                                      const at::Tensor & s, const at::Tensor & z, int64_t lo,
+                                      int64_t hi, OptInt axis, OptInt block) {
+    return NoDoubleBackward<QdqCalls, true>::apply(g, x, s, z, lo, hi, axis, block)[0];
+}
+
+at::Tensor quantize_backward_data_autograd(const at::Tensor & g, const at::Tensor & x,
+                                           const at::Tensor & s, const at::Tensor & z, int64_t lo,
+                                           int64_t hi, OptInt axis, OptInt block) {
+    return NoDoubleBackward<QuantizeCalls, true>::apply(g, x, s, z, lo, hi, axis, block)[0];
+}
+
+at::Tensor dequantize_backward_data_autograd(const at::Tensor & g, const at::Tensor & q,
+                                             const at::Tensor & s, const at::Tensor & z,
+                                             OptInt axis, OptInt block) {
+    return NoDoubleBackward<DequantizeCalls, true>::apply(g, q, s, z, 0, 0, axis, block)[0];
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(qsim, Autograd, m) {
@@ -204,6 +256,9 @@ TORCH_LIBRARY_IMPL(qsim, Autograd, m) {
     m.impl("quantize_dequantize_backward", &qdq_backward_autograd);
     m.impl("quantize_backward", &quantize_backward_autograd);
     m.impl("dequantize_backward", &dequantize_backward_autograd);
+    m.impl("quantize_dequantize_backward_data", &qdq_backward_data_autograd);
+    m.impl("quantize_backward_data", &quantize_backward_data_autograd);
+    m.impl("dequantize_backward_data", &dequantize_backward_data_autograd);
 }
 
 }  // namespace qsim

@@ -106,6 +106,33 @@ template <class Runner> struct QdqEntryPoints {
                         zero_point, qmin, qmax, axis, block_size, qparam_grads);
     }
 
+    // The `*_backward_data` ops: the data gradient of backward() without qparam gradients.
+    static at::Tensor qdq_backward_data(const at::Tensor & grad, const at::Tensor & x,
+                                        const at::Tensor & scale, const at::Tensor & zero_point,
+                                        int64_t qmin, int64_t qmax, std::optional<int64_t> axis,
+                                        std::optional<int64_t> block_size) {
+        return std::get<0>(backward(QSIM_OP_QDQ, "quantize_dequantize_backward_data", "x", grad,
+                                    x, scale, zero_point, qmin, qmax, axis, block_size, false));
+    }
+
+    static at::Tensor quantize_backward_data(const at::Tensor & grad, const at::Tensor & x,
+                                             const at::Tensor & scale,
+                                             const at::Tensor & zero_point, int64_t qmin,
+                                             int64_t qmax, std::optional<int64_t> axis,
+                                             std::optional<int64_t> block_size) {
+        return std::get<0>(backward(QSIM_OP_QUANTIZE, "quantize_backward_data", "x", grad, x,
+                                    scale, zero_point, qmin, qmax, axis, block_size, false));
+    }
+
+    static at::Tensor dequantize_backward_data(const at::Tensor & grad, const at::Tensor & q,
+                                               const at::Tensor & scale,
+                                               const at::Tensor & zero_point,
+                                               std::optional<int64_t> axis,
+                                               std::optional<int64_t> block_size) {
+        return std::get<0>(backward(QSIM_OP_DEQUANTIZE, "dequantize_backward_data", "q", grad, q,
+                                    scale, zero_point, 0, 0, axis, block_size, false));
+    }
+
     static Grads quantize_backward(const at::Tensor & grad, const at::Tensor & x,
                                    const at::Tensor & scale, const at::Tensor & zero_point,
                                    int64_t qmin, int64_t qmax, std::optional<int64_t> axis,
@@ -141,6 +168,9 @@ template <class Runner> void register_qdq_ops(torch::Library & m) {
     m.impl("quantize_dequantize_backward", &Ops::qdq_backward);
     m.impl("quantize_backward", &Ops::quantize_backward);
     m.impl("dequantize_backward", &Ops::dequantize_backward);
+    m.impl("quantize_dequantize_backward_data", &Ops::qdq_backward_data);
+    m.impl("quantize_backward_data", &Ops::quantize_backward_data);
+    m.impl("dequantize_backward_data", &Ops::dequantize_backward_data);
     m.impl("float_quantize_dequantize", &Ops::float_qdq);
 }
 

@@ -14,7 +14,16 @@ floating `zero_point`:
   the asymmetric zero point ``clamp(qmin - round(min / scale), qmin, qmax)`` differentiated with
   a straight-through round; the symmetric kinds' zero points have no gradient.
 
-The `*_backward` ops are not differentiable themselves: differentiating a gradient of a qsim op
+Without scale and zero-point gradients (STE training) autograd calls the `*_backward_data` ops,
+the data gradient alone (the `*_backward` ops' first output with ``qparam_grads=False``, bit for
+bit). The element-wise ops (the forwards, `*_backward_data`, `float_quantize_dequantize`) are
+tagged ``torch.Tag.flexible_layout`` (bindings/library.cpp): inside a compiled graph they take the
+layout inductor chose for their input (e.g. channels-last convolution outputs) with no copy to the
+eager trace's strides and back. The `*_backward` ops reduce the range-learning sums in memory
+order, so they keep torch's default: their inputs in the eager trace's stride order, which keeps
+those sums (and so every gradient) the bits they are in eager mode for contiguous data.
+
+The `*_backward` and `*_backward_data` ops are not differentiable themselves: differentiating a gradient of a qsim op
 (double backward, e.g. ``torch.autograd.grad(..., create_graph=True)`` followed by another
 ``grad``) raises a RuntimeError rather than returning zeros. `quantize_dequantize_out` writes
 into a caller-owned tensor and has no autograd formula either (`torchqsim.functional` refuses
@@ -89,10 +98,15 @@ def _dequantize_fake(q, scale, zero_point, axis=None, block_size=None):
     return _elementwise_fake("dequantize", "q", q, scale, zero_point)
 
 
-def _grads_fake(grad, x, scale, zero_point):
+def _data_grad_fake(grad, x, scale, zero_point):
     _check_devices("backward", grad=grad, x=x, scale=scale, zero_point=zero_point)
+    return _like(x)
+
+
+def _grads_fake(grad, x, scale, zero_point):
     zp_dtype = zero_point.dtype if zero_point.is_floating_point() else torch.float32
-    return _like(x), _like_qparam(scale), _like_qparam(zero_point, zp_dtype)
+    return (_data_grad_fake(grad, x, scale, zero_point), _like_qparam(scale),
+            _like_qparam(zero_point, zp_dtype))
 
 
 @torch.library.register_fake("qsim::quantize_dequantize_backward")
@@ -108,6 +122,21 @@ def _quantize_backward_fake(grad, x, scale, zero_point, qmin, qmax, axis, block_
 @torch.library.register_fake("qsim::dequantize_backward")
 def _dequantize_backward_fake(grad, q, scale, zero_point, axis, block_size, qparam_grads):
     return _grads_fake(grad, q, scale, zero_point)
+
+
+@torch.library.register_fake("qsim::quantize_dequantize_backward_data")
+def _qdq_backward_data_fake(grad, x, scale, zero_point, qmin, qmax, axis, block_size):
+    return _data_grad_fake(grad, x, scale, zero_point)
+
+
+@torch.library.register_fake("qsim::quantize_backward_data")
+def _quantize_backward_data_fake(grad, x, scale, zero_point, qmin, qmax, axis, block_size):
+    return _data_grad_fake(grad, x, scale, zero_point)
+
+
+@torch.library.register_fake("qsim::dequantize_backward_data")
+def _dequantize_backward_data_fake(grad, q, scale, zero_point, axis, block_size):
+    return _data_grad_fake(grad, q, scale, zero_point)
 
 
 @torch.library.register_fake("qsim::float_quantize_dequantize")
