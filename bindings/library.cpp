@@ -35,6 +35,11 @@ TORCH_LIBRARY(qsim, m) {
     m.def("quantize_dequantize_backward(Tensor grad, Tensor x, Tensor scale, Tensor zero_point, "
           "int qmin, int qmax, int? axis, int? block_size, bool qparam_grads) "
           "-> (Tensor, Tensor, Tensor)", tags);
+    // quantize_dequantize_backward with dx written into `grad` itself; returns (dscale,
+    // dzero_point). For a caller that owns grad and no longer needs it (qdq_autograd.cpp).
+    m.def("quantize_dequantize_backward_(Tensor(a!) grad, Tensor x, Tensor scale, "
+          "Tensor zero_point, int qmin, int qmax, int? axis, int? block_size, bool qparam_grads) "
+          "-> (Tensor, Tensor)", tags);
     m.def("quantize_backward(Tensor grad, Tensor x, Tensor scale, Tensor zero_point, "
           "int qmin, int qmax, int? axis, int? block_size, bool qparam_grads) "
           "-> (Tensor, Tensor, Tensor)", tags);

@@ -195,22 +195,23 @@ at::Tensor check_grad(const char * op, const at::Tensor & grad, const at::Tensor
 }
 
 at::Tensor out_target(const char * op, const at::Tensor & out, const at::Tensor & x,
-                      const QdqArgs & a, const at::Tensor & scale, const at::Tensor & zero_point) {
-    TORCH_CHECK_VALUE(out.sizes() == x.sizes(), op, ": out shape ", out.sizes(),
+                      const QdqArgs & a, const at::Tensor & scale, const at::Tensor & zero_point,
+                      const char * out_name) {
+    TORCH_CHECK_VALUE(out.sizes() == x.sizes(), op, ": ", out_name, " shape ", out.sizes(),
                       " must equal the input shape ", x.sizes());
-    TORCH_CHECK_TYPE(out.scalar_type() == x.scalar_type(), op, ": out dtype ", out.scalar_type(),
+    TORCH_CHECK_TYPE(out.scalar_type() == x.scalar_type(), op, ": ", out_name, " dtype ", out.scalar_type(),
                      " must equal the input dtype ", x.scalar_type());
-    TORCH_CHECK_VALUE(out.device() == x.device(), op, ": out must be on the input's device (",
+    TORCH_CHECK_VALUE(out.device() == x.device(), op, ": ", out_name, " must be on the input's device (",
                       x.device(), "), got ", out.device());
     TORCH_CHECK_VALUE(at::has_internal_overlap(out) != at::MemOverlap::Yes, op,
-                      ": out has elements that share memory (an expanded tensor?); pass a tensor "
+                      ": ", out_name, " has elements that share memory (an expanded tensor?); pass a tensor "
                       "with one element per location");
     for (const at::Tensor * t : { &x, &scale, &zero_point }) {
         // as torch's own out= ops: layouts too hard to compare (non-dense views) are not refused
         const at::MemOverlapStatus o = at::get_overlap_status(out, *t);
         TORCH_CHECK_VALUE(o != at::MemOverlapStatus::Partial && (t == &x || o != at::MemOverlapStatus::Full),
-                          op, ": out overlaps ", t == &x ? "x" : t == &scale ? "scale" : "zero_point",
-                          "; out may only be x itself (in place) or memory of its own");
+                          op, ": ", out_name, " overlaps ", t == &x ? "x" : t == &scale ? "scale" : "zero_point",
+                          "; ", out_name, " may only be x itself (in place) or memory of its own");
     }
     if (out.scalar_type() == a.x.scalar_type() && out.strides() == a.x.strides()) {
         return out;

@@ -54,9 +54,10 @@ at::Tensor check_grad(const char * op, const at::Tensor & grad, const at::Tensor
 // Checks an `out=` tensor for data x (same shape, dtype and device as x, no internal overlap, no
 // partial overlap with x or with the qparams) and returns where the kernel should write: `out`
 // itself when it has the dtype and strides of `data`, else a new tensor like `data` that the
-// caller copies into `out` afterwards.
+// caller copies into `out` afterwards. Errors name the tensor `out_name`.
 at::Tensor out_target(const char * op, const at::Tensor & out, const at::Tensor & x,
-                      const QdqArgs & a, const at::Tensor & scale, const at::Tensor & zero_point);
+                      const QdqArgs & a, const at::Tensor & scale, const at::Tensor & zero_point,
+                      const char * out_name = "out");
 
 // Checks the arguments of float_quantize_dequantize (data dtype, target dtype float16 or
 // bfloat16) and returns x as dense fp32 (strides as at::empty_like(x)).

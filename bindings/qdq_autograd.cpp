@@ -9,6 +9,7 @@
 // `float_quantize_dequantize` has the identity gradient. The `*_backward` ops refuse to be
 // differentiated (no double backward), with an error naming the op. Fake (meta) kernels are in
 // wrappers/ops.py.
+#include <ATen/TensorSubclassLikeUtils.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/autograd.h>
 #include <torch/library.h>
@@ -49,11 +50,26 @@ constexpr char kQuantize[]    = "qsim::quantize";
 constexpr char kQuantizeBwd[] = "qsim::quantize_backward";
 constexpr char kQuantizeBwdData[] = "qsim::quantize_backward_data";
 
+using GridBwdInto = std::tuple<at::Tensor, at::Tensor>(at::Tensor &, const at::Tensor &,
+                                                        const at::Tensor &, const at::Tensor &,
+                                                        int64_t, int64_t, OptInt, OptInt, bool);
+
 // How an affine op with a grid (quantize_dequantize, quantize) calls its forward and backward
-// below the Autograd key.
-template <const char * Fwd, const char * Bwd, const char * BwdData> struct GridCalls {
+// below the Autograd key; `BwdInto` (or nullptr) names its backward that writes dx into the
+// incoming gradient.
+template <const char * Fwd, const char * Bwd, const char * BwdData, const char * BwdInto = nullptr>
+struct GridCalls {
     static constexpr const char * backward_name      = Bwd;
     static constexpr const char * backward_data_name = BwdData;
+    static constexpr bool         kInto              = BwdInto != nullptr;
+    static std::tuple<at::Tensor, at::Tensor> bwd_into(at::Tensor & g, const at::Tensor & x,
+                                                       const at::Tensor & s, const at::Tensor & z,
+                                                       int64_t lo, int64_t hi, OptInt axis,
+                                                       OptInt block, bool qparam_grads) {
+        static const auto op = handle<GridBwdInto>(BwdInto);
+        at::AutoDispatchBelowADInplaceOrView guard;
+        return op.call(g, x, s, z, lo, hi, axis, block, qparam_grads);
+    }
     static at::Tensor fwd(const at::Tensor & x, const at::Tensor & s, const at::Tensor & z,
                           int64_t lo, int64_t hi, OptInt axis, OptInt block) {
         static const auto op = handle<GridFwd>(Fwd);
@@ -73,13 +89,16 @@ template <const char * Fwd, const char * Bwd, const char * BwdData> struct GridC
     }
 };
 
-using QdqCalls      = GridCalls<kQdq, kQdqBwd, kQdqBwdData>;
+constexpr char kQdqBwdInto[]  = "qsim::quantize_dequantize_backward_";
+
+using QdqCalls      = GridCalls<kQdq, kQdqBwd, kQdqBwdData, kQdqBwdInto>;
 using QuantizeCalls = GridCalls<kQuantize, kQuantizeBwd, kQuantizeBwdData>;
 
 // dequantize has no grid: lo and hi are ignored.
 struct DequantizeCalls {
     static constexpr const char * backward_name      = "qsim::dequantize_backward";
     static constexpr const char * backward_data_name = "qsim::dequantize_backward_data";
+    static constexpr bool         kInto              = false;
     static at::Tensor fwd(const at::Tensor & q, const at::Tensor & s, const at::Tensor & z,
                           int64_t, int64_t, OptInt axis, OptInt block) {
         static const auto op = handle<DeqFwd>("qsim::dequantize");
@@ -98,6 +117,24 @@ struct DequantizeCalls {
     }
 };
 
+// Whether the incoming gradient `g` may be overwritten with dx: a plain dense CPU tensor (no
+// tensor subclass or functional tensor: nothing is being traced), not on a graph (no
+// create_graph), held by nothing but the backward (no other node, hook or Python object: use
+// count 1), covering all of its memory, which it shares with nothing, or only with the base of
+// which it is a view when nothing else holds that base (a reshaped matmul gradient).
+bool owned_gradient(const at::Tensor & g) {
+    if (!g.defined() || g.use_count() != 1 || g.requires_grad() || !g.device().is_cpu() ||
+        at::isTensorSubclassLike(g) || g.layout() != at::kStrided || g.storage_offset() != 0 ||
+        !g.is_non_overlapping_and_dense() ||
+        g.storage().nbytes() != static_cast<size_t>(g.numel()) * g.element_size()) {
+        return false;
+    }
+    if (!g.is_view()) {
+        return g.storage().use_count() == 1;
+    }
+    return g._base().use_count() == 1 && g.storage().use_count() == 2;
+}
+
 template <class Calls> struct AffineFunction : torch::autograd::Function<AffineFunction<Calls>> {
     static at::Tensor forward(AutogradContext * ctx, const at::Tensor & x, const at::Tensor & s,
                               const at::Tensor & z, int64_t lo, int64_t hi, OptInt axis,
@@ -111,7 +148,9 @@ template <class Calls> struct AffineFunction : torch::autograd::Function<AffineF
         return Calls::fwd(x, s, z, lo, hi, axis, block);
     }
 
-    static variable_list backward(AutogradContext * ctx, variable_list grads) {
+    // `grads` by reference: autograd moves the incoming gradient in, so that a gradient nothing
+    // else holds has use count 1 here and can take dx (owned_gradient).
+    static variable_list backward(AutogradContext * ctx, variable_list & grads) {
         const auto    saved   = ctx->get_saved_variables();
         const bool    need_s  = ctx->needs_input_grad(1);
         const bool    need_zp = ctx->needs_input_grad(2);
@@ -119,10 +158,17 @@ template <class Calls> struct AffineFunction : torch::autograd::Function<AffineF
         const OptInt  axis  = ctx->saved_data["axis"].toOptional<int64_t>();
         const OptInt  block = ctx->saved_data["block"].toOptional<int64_t>();
         at::Tensor    dx, ds, dzp;
-        if (need_s || need_zp) {
+        if constexpr (Calls::kInto) {
+            if (ctx->needs_input_grad(0) && owned_gradient(grads[0])) {
+                dx = std::move(grads[0]);
+                std::tie(ds, dzp) = Calls::bwd_into(dx, saved[0], saved[1], saved[2], lo, hi,
+                                                    axis, block, need_s || need_zp);
+            }
+        }
+        if (!dx.defined() && (need_s || need_zp)) {
             std::tie(dx, ds, dzp) =
                 Calls::bwd(grads[0], saved[0], saved[1], saved[2], lo, hi, axis, block, true);
-        } else {
+        } else if (!dx.defined()) {
             dx = Calls::bwd_data(grads[0], saved[0], saved[1], saved[2], lo, hi, axis, block);
         }
         return { ctx->needs_input_grad(0) ? dx : at::Tensor(), need_s ? ds : at::Tensor(),

@@ -53,13 +53,41 @@ template <class Runner> struct QdqEntryPoints {
                                                Runner::kHalfData && (Runner::kHalfReduce || !qparam_grads));
         const at::Tensor dy   = check_grad(name, grad, x, a.x);
         at::Tensor       dx   = at::empty_like(a.x);
-        at::Tensor       ds   = at::zeros_like(a.scale);
-        at::Tensor       dzp  = at::zeros_like(a.zero_point);
+        auto [ds, dzp]        = run_backward(op, a, dy, dx, scale, zero_point, qparam_grads);
+        return { dx.to(x.scalar_type()), ds, dzp };
+    }
+
+    // Runner::backward into dx; returns (ds, dzp) in the shapes and dtypes of scale and
+    // zero_point (a float32 gradient for an integer zero point).
+    static std::tuple<at::Tensor, at::Tensor> run_backward(
+        qsim_op op, const QdqArgs & a, const at::Tensor & dy, at::Tensor & dx,
+        const at::Tensor & scale, const at::Tensor & zero_point, bool qparam_grads) {
+        at::Tensor ds  = at::zeros_like(a.scale);
+        at::Tensor dzp = at::zeros_like(a.zero_point);
         Runner::backward(op, a, dy, dx, ds, dzp, qparam_grads);
         ds  = a.to_qparam_shape(ds);
         dzp = a.to_qparam_shape(dzp);
-        return { dx.to(x.scalar_type()), ds.to(scale.scalar_type()),
+        return { ds.to(scale.scalar_type()),
                  zero_point.is_floating_point() ? dzp.to(zero_point.scalar_type()) : dzp };
+    }
+
+    // quantize_dequantize_backward_: dx into grad (the kernels read each element's grad before
+    // writing its dx); grad must have x's shape, dtype and device.
+    static std::tuple<at::Tensor, at::Tensor> qdq_backward_(
+        at::Tensor & grad, const at::Tensor & x, const at::Tensor & scale,
+        const at::Tensor & zero_point, int64_t qmin, int64_t qmax, std::optional<int64_t> axis,
+        std::optional<int64_t> block_size, bool qparam_grads) {
+        const char *     name = "quantize_dequantize_backward_";
+        const QdqArgs    a    = check_qdq_args(name, "x", x, scale, zero_point, qmin, qmax, axis,
+                                               block_size, true, Runner::kDevice,
+                                               Runner::kHalfData && (Runner::kHalfReduce || !qparam_grads));
+        const at::Tensor dy   = check_grad(name, grad, x, a.x);
+        at::Tensor       dx   = out_target(name, grad, x, a, scale, zero_point, "grad");
+        auto grads = run_backward(QSIM_OP_QDQ, a, dy, dx, scale, zero_point, qparam_grads);
+        if (!dx.is_same(grad)) {
+            grad.copy_(dx);
+        }
+        return grads;
     }
 
     static at::Tensor qdq(const at::Tensor & x, const at::Tensor & scale,
@@ -166,6 +194,7 @@ template <class Runner> void register_qdq_ops(torch::Library & m) {
     m.impl("quantize", &Ops::quantize);
     m.impl("dequantize", &Ops::dequantize);
     m.impl("quantize_dequantize_backward", &Ops::qdq_backward);
+    m.impl("quantize_dequantize_backward_", &Ops::qdq_backward_);
     m.impl("quantize_backward", &Ops::quantize_backward);
     m.impl("dequantize_backward", &Ops::dequantize_backward);
     m.impl("quantize_dequantize_backward_data", &Ops::qdq_backward_data);

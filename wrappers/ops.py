@@ -114,6 +114,12 @@ def _qdq_backward_fake(grad, x, scale, zero_point, qmin, qmax, axis, block_size,
     return _grads_fake(grad, x, scale, zero_point)
 
 
+@torch.library.register_fake("qsim::quantize_dequantize_backward_")
+def _qdq_backward_into_fake(grad, x, scale, zero_point, qmin, qmax, axis, block_size,
+                            qparam_grads):
+    return _grads_fake(grad, x, scale, zero_point)[1:]
+
+
 @torch.library.register_fake("qsim::quantize_backward")
 def _quantize_backward_fake(grad, x, scale, zero_point, qmin, qmax, axis, block_size, qparam_grads):
     return _grads_fake(grad, x, scale, zero_point)

@@ -81,6 +81,16 @@ def test_opcheck_backward_ops(op, shape_name, layout, zp_dtype, qparam_grads):
     opcheck(getattr(ops, f"{op}_backward"), (grad, *fwd, qparam_grads))
 
 
+@pytest.mark.parametrize("zp_dtype,qparam_grads", [(torch.int32, False), (torch.float32, True)],
+                         ids=["ste", "range-learning"])
+@pytest.mark.parametrize("shape_name,layout", CASES)
+def test_opcheck_backward_into_grad(shape_name, layout, zp_dtype, qparam_grads):
+    x, scale, zp, axis, block, g = _inputs(shape_name, layout)
+    fwd = _op_args("quantize_dequantize", x, scale, zp.to(zp_dtype), axis, block)
+    grad = torch.randn(x.shape, generator=g)
+    opcheck(ops.quantize_dequantize_backward_, (grad, *fwd, qparam_grads))
+
+
 @pytest.mark.parametrize("target", [torch.float16, torch.bfloat16], ids=str)
 @pytest.mark.parametrize("shape_name", ["1d", "4d"])
 @pytest.mark.parametrize("requires_grad", [False, True])
@@ -164,5 +174,5 @@ def test_every_op_registered_by_torchqsim_ops_is_checked():
     family = {n.split("::")[1] for n, src in sources.items()
               if os.path.basename(src.rsplit(":", 1)[0]) == "ops.py"}
     checked = {*QDQ_OPS, *(f"{op}_backward" for op in QDQ_OPS), "float_quantize_dequantize",
-               "quantize_dequantize_out", "zero_point"}
+               "quantize_dequantize_out", "quantize_dequantize_backward_", "zero_point"}
     assert family == checked, f"qdq ops {sorted(family)} != checked {sorted(checked)}"
