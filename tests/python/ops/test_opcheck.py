@@ -6,6 +6,10 @@ implementation against the real one (shapes, dtypes, strides: hence the strided-
 the autograd registration, and AOT dispatch (torch.compile's tracing) with dynamic shapes,
 forward and backward.
 
+The `*_backward_data` ops (the data gradient alone, what autograd calls without qparam
+gradients) are also checked against the `*_backward` ops' first output, bit for bit, and the
+layout tags that let torch.compile run the element-wise ops in inductor's layout are checked.
+
 The backward ops are called without requires_grad: they have no autograd formula of their own
 (no double backward), and opcheck rightly fails an op that sees requires_grad inputs then.
 """
@@ -19,7 +23,8 @@ from torch.library import opcheck
 
 import torchqsim  # noqa: F401  (registers the ops)
 from torchqsim.quantization.grid import GridKind
-from qdq_cases import LAYOUTS, grid_data, make_qparams
+from asserts import assert_same
+from qdq_cases import LAYOUTS, grid_data, make_qparams, with_specials
 
 ops = torch.ops.qsim
 QDQ_OPS = ("quantize_dequantize", "quantize", "dequantize")
@@ -81,6 +86,37 @@ def test_opcheck_backward_ops(op, shape_name, layout, zp_dtype, qparam_grads):
     opcheck(getattr(ops, f"{op}_backward"), (grad, *fwd, qparam_grads))
 
 
+def _check_backward_data(op, grad, fwd):
+    """opcheck of `{op}_backward_data` on (grad, *fwd), and its result against the first output
+    of `{op}_backward` without qparam gradients, bit for bit."""
+    opcheck(getattr(ops, f"{op}_backward_data"), (grad, *fwd))
+    assert_same(getattr(ops, f"{op}_backward_data")(grad, *fwd),
+                getattr(ops, f"{op}_backward")(grad, *fwd, False)[0], f"{op}_backward_data")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("shape_name,layout", CASES)
+@pytest.mark.parametrize("op", QDQ_OPS)
+def test_opcheck_backward_data_ops(op, shape_name, layout, dtype):
+    x, scale, zp, axis, block, g = _inputs(shape_name, layout)
+    # special values (NaN, infinities, ties, clamped ends) in the data
+    fwd = _op_args(op, with_specials(x).to(dtype), scale, zp, axis, block)
+    _check_backward_data(op, torch.randn(x.shape, generator=g).to(dtype), fwd)
+
+
+def test_layout_tags():
+    # Element-wise ops run in whatever layout inductor chose (no copies around them); the
+    # range-learning backward ops, whose sums run in memory order, keep the eager trace's strides.
+    flexible = torch.Tag.flexible_layout
+    layout_tags = {flexible, torch.Tag.needs_fixed_stride_order, torch.Tag.needs_exact_strides,
+                   torch.Tag.needs_contiguous_strides}
+    for name in (*QDQ_OPS, *(f"{op}_backward_data" for op in QDQ_OPS),
+                 "float_quantize_dequantize"):
+        assert flexible in getattr(ops, name).default.tags, name
+    for name in (*(f"{op}_backward" for op in QDQ_OPS), "quantize_dequantize_backward_"):
+        assert not layout_tags & set(getattr(ops, name).default.tags), name
+
+
 @pytest.mark.parametrize("zp_dtype,qparam_grads", [(torch.int32, False), (torch.float32, True)],
                          ids=["ste", "range-learning"])
 @pytest.mark.parametrize("shape_name,layout", CASES)
@@ -120,6 +156,7 @@ def test_opcheck_strided_inputs(op, layout):
     opcheck(getattr(ops, op), (*(t.clone().requires_grad_() for t in fwd), *rest))
     grad = _strided(torch.randn(x.shape, generator=g))
     opcheck(getattr(ops, f"{op}_backward"), (grad, *fwd, *rest, True))
+    _check_backward_data(op, grad, (*fwd, *rest))
     opcheck(ops.float_quantize_dequantize, (fwd[0], torch.bfloat16))
 
 
@@ -142,6 +179,7 @@ def test_opcheck_channels_last_and_sliced_inputs(layout, make):
     opcheck(ops.quantize_dequantize, (x.clone().requires_grad_(), scale.clone().requires_grad_(),
                                       zp.clone().requires_grad_(), *fwd[3:]))
     opcheck(ops.quantize_dequantize_backward, (grad, *fwd, True))
+    _check_backward_data("quantize_dequantize", grad, fwd)
 
 
 @pytest.mark.parametrize("out_kind", ["fresh", "in-place", "channels_last", "float16"])
@@ -173,6 +211,7 @@ def test_every_op_registered_by_torchqsim_ops_is_checked():
     sources = {n: singleton.find(n).fake_impl.kernel.source for n in names}
     family = {n.split("::")[1] for n, src in sources.items()
               if os.path.basename(src.rsplit(":", 1)[0]) == "ops.py"}
-    checked = {*QDQ_OPS, *(f"{op}_backward" for op in QDQ_OPS), "float_quantize_dequantize",
+    checked = {*QDQ_OPS, *(f"{op}_backward" for op in QDQ_OPS),
+               *(f"{op}_backward_data" for op in QDQ_OPS), "float_quantize_dequantize",
                "quantize_dequantize_out", "quantize_dequantize_backward_", "zero_point"}
     assert family == checked, f"qdq ops {sorted(family)} != checked {sorted(checked)}"

@@ -1,0 +1,103 @@
+"""A compiled QAT step of `QuantizationSimModel.model` with inductor's layout optimization forced
+on: the element-wise qdq ops run in the layout inductor chose (channels-last convolution outputs
+and weights, no copy to the eager trace's strides and back: bindings/library.cpp), the
+range-learning backward keeps the eager trace's strides, and the step computes what the eager
+step computes.
+
+Oracles: the eager model, from the same weights and encodings, on the same batch (the output and
+the loss bit for bit; every parameter's gradient within float rounding: inductor's own BatchNorm,
+GELU and bias-gradient code sums in other orders than eager ATen, with or without quantizers);
+the strides inductor asserts for each qdq op's output in the generated code. Models: conv +
+BatchNorm + ReLU twice then Linear (4-D activations, per-channel 4-D weights) and Linear + GELU +
+Linear (3-D activations), under the STE scheme (``tf``: encodings fixed, the data gradient alone)
+and range learning (``range_learning_tf_init``: min/max learned). Inductor's caches are off (see
+ops/test_compile.py).
+"""
+
+import copy
+import re
+
+import pytest
+import torch
+from torch import nn
+from torch._inductor.utils import run_and_get_code
+
+from asserts import assert_same
+from torchqsim import QuantizationSimModel
+
+
+def _conv_bn_relu():
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+                         nn.Conv2d(8, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(),
+                         nn.Flatten(), nn.Linear(8 * 6 * 6, 5))
+
+
+def _linear():
+    return nn.Sequential(nn.Linear(16, 32), nn.GELU(), nn.Linear(32, 5))
+
+
+MODELS = {"conv_bn_relu": (_conv_bn_relu, (4, 3, 6, 6)), "linear": (_linear, (4, 6, 16))}
+
+
+def _sim(model_name, quant_scheme):
+    make, shape = MODELS[model_name]
+    torch.manual_seed(0)
+    model = make()
+    g = torch.Generator().manual_seed(1)
+    batches = [torch.randn(shape, generator=g) for _ in range(2)]
+    sim = QuantizationSimModel(model, batches[0], quant_scheme=quant_scheme,
+                               config_file="per_channel")
+    sim.compute_encodings(lambda m: [m(x) for x in batches])
+    return sim.model.train(), torch.randn(shape, generator=g)
+
+
+# an output of a qsim op asserted 4-D channels-last (channel stride 1) in inductor's code
+_CHANNELS_LAST = re.compile(r"assert_size_stride\(\w+, \(\d+, (\d+), \d+, \d+\), "
+                            r"\(\d+, 1, \d+, \d+\), 'torch\.ops\.qsim\.(\w+)\.default'\)")
+
+
+def _channels_last_ops(codes):
+    """Names of the qsim ops whose output the generated code asserts channels-last."""
+    return {op for code in codes for channels, op in _CHANNELS_LAST.findall(code)
+            if int(channels) > 1}
+
+
+def _step(model, fn, x):
+    """Output, loss and every parameter's gradient (by name) of one training step."""
+    model.zero_grad(set_to_none=True)
+    y = fn(x)
+    loss = nn.functional.mse_loss(y, torch.zeros_like(y))
+    loss.backward()
+    grads = {n: p.grad for n, p in model.named_parameters() if p.requires_grad}
+    return y.detach(), loss.detach(), grads
+
+
+# inductor's own use of torch.jit warns; that is torch's business, not ours
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
+@pytest.mark.parametrize("quant_scheme", ["tf", "range_learning_tf_init"])
+@pytest.mark.parametrize("model_name", MODELS)
+@torch._inductor.config.patch(fx_graph_cache=False, force_layout_optimization=True)
+@torch._functorch.config.patch(enable_autograd_cache=False)
+def test_compiled_qat_step_is_the_eager_step(model_name, quant_scheme):
+    torch._dynamo.reset()
+    eager, x = _sim(model_name, quant_scheme)
+    compiled_model = copy.deepcopy(eager)
+    want = _step(eager, eager, x)
+    compiled = torch.compile(compiled_model, fullgraph=True)
+    got, codes = run_and_get_code(lambda: _step(compiled_model, compiled, x))
+    assert_same(got[0], want[0], "output")
+    assert_same(got[1], want[1], "loss")
+    assert got[2].keys() == want[2].keys()
+    learned = [n for n in want[2] if n.endswith((".min", ".max"))]
+    assert bool(learned) == (quant_scheme != "tf"), learned
+    for name, grad in want[2].items():
+        assert (grad != 0).any(), f"no gradient reaches {name}"
+        torch.testing.assert_close(got[2][name], grad, rtol=1e-5, atol=1e-8,
+                                   msg=lambda m: f"gradient of {name}: {m}")
+    if model_name == "conv_bn_relu":
+        # STE: the data gradient too runs in inductor's layout; range learning's backward
+        # (qparam sums in memory order) gets the eager trace's contiguous strides
+        ste = quant_scheme == "tf"
+        assert _channels_last_ops(codes) == (
+            {"quantize_dequantize", "quantize_dequantize_backward_data"} if ste
+            else {"quantize_dequantize"})
