@@ -39,3 +39,17 @@ def test_cpu_clock_needs_one_thread():
     proc = subprocess.run([sys.executable, str(BENCH), "--clock", "cpu", "--threads", "1,2"],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 2 and "--clock cpu counts the calling thread only" in proc.stderr
+
+
+def test_processes_report_the_median_of_fresh_runs(tmp_path):
+    out = tmp_path / "model.json"
+    proc = subprocess.run([sys.executable, str(BENCH), "--quick", "--no-compile", "--threads", "1",
+                           "--models", "bert", "--batches", "1", "--processes", "3",
+                           "--out", str(out)], capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = json.loads(out.read_text())
+    assert result["meta"]["processes"] == 3 and len(result["meta"]["load_average"]) == 3
+    assert len(result["rows"]) == len(QDQ_ROWS) + len(MODEL_ROWS)
+    for r in result["rows"]:
+        assert len(r["ratios"]) == 3 and r["ratio"] == sorted(r["ratios"])[1], r
+        assert "ratios over 3 processes" in proc.stdout
