@@ -104,9 +104,7 @@ class EncodingAnalyzer(nn.Module):
                              f"{tuple(x.shape)}")
         aligned_shape(self.shape, x.shape)
         view, axis = stats_view(x.detach(), self.shape)
-        if view.dtype == torch.float64:
-            view = view.float()
-        return view, axis
+        return (view.float() if view.dtype == torch.float64 else view), axis
 
     @torch.no_grad()
     def update_stats(self, x: Tensor) -> None:
@@ -128,11 +126,11 @@ class EncodingAnalyzer(nn.Module):
         stats["nonfinite"].add_(bad)
 
     def _check_seen(self) -> None:
-        if bool((self.min <= self.max).all()):
+        seen = self.min <= self.max
+        if bool(seen.all()):
             return
-        empty = ~(self.min <= self.max).flatten()
-        c = int(empty.nonzero()[0, 0])
-        where = f" (encoding {c} of {empty.numel()})" if self._stat_shape else ""
+        c = int((~seen).flatten().nonzero()[0, 0])
+        where = f" (encoding {c} of {seen.numel()})" if self._stat_shape else ""
         skipped = int(self.nonfinite.flatten()[c])
         if skipped:
             raise RuntimeError(f"{type(self).__name__} saw only non-finite values{where}: "
@@ -147,8 +145,7 @@ class EncodingAnalyzer(nn.Module):
 
         Args:
             bitwidth: 2 to 16.
-            symmetric: signed symmetric grid (zero point 0) when True, unsigned asymmetric when
-                False.
+            symmetric: signed symmetric grid (zero point 0), else unsigned asymmetric.
             strict: symmetric grid without its lowest integer ``[-(2^(b-1)-1), 2^(b-1)-1]``.
             unsigned: symmetric on the unsigned grid ``[0, 2^b-1]`` (zero point 0 for
                 non-negative data, else ``2^(b-1)``).

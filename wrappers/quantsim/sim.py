@@ -263,8 +263,7 @@ class QuantizationSimModel:
         from tqdm.auto import tqdm
 
         with torch.no_grad(), eval_mode(self.model):
-            qmodules = list(self.named_qmodules())
-            calibration.compute_param_encodings(self, qmodules)
+            calibration.compute_param_encodings(self, qmodules := list(self.named_qmodules()))
             calibration.calibrate_activations(self, forward_pass_callback,
                                               forward_pass_callback_args, tqdm, qmodules)
             snap_weight_ranges(self)
