@@ -2,8 +2,9 @@
 
 :func:`write_files` writes every file of a set (e.g. the five files of ``sim.export``) into a
 staging directory ``.torchqsim-*`` inside the target directory, and publishes the set by writing
-a commit record there last; only then are the files renamed over their targets. So at every
-instant the set is either the old one or, once the commit record exists, the new one:
+a commit record there last (written under a temporary name, then renamed: it exists only whole);
+only then are the files renamed over their targets. So at every instant the set is either the
+old one or, once the commit record exists, the new one:
 
 - a failure before the commit record (a full disk, a target name taken by a directory, an
   exception) removes the staging directory and leaves the targets as they were;
@@ -73,10 +74,28 @@ def _lock(staging):
     return fd
 
 
-def _roll_forward(directory, staging) -> None:
+def _committed_names(staging) -> list | None:
+    """The file names of the commit record in `staging`, or None when there is none. The record
+    is renamed into place whole (:func:`_commit`); an unreadable one (a writer of an older
+    version killed while writing it) never committed anything."""
+    try:
+        with open(os.path.join(staging, _COMMIT), "rb") as f:
+            return json.loads(f.read())["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _commit(staging, names) -> None:
+    """Writes the commit record beside its final name, then renames it into place: it exists
+    only whole."""
+    _write(os.path.join(staging, _COMMIT + ".tmp"), json.dumps({"files": names}).encode(),
+           _COMMIT)
+    os.rename(os.path.join(staging, _COMMIT + ".tmp"), os.path.join(staging, _COMMIT))
+    _fsync_dir(staging)
+
+
+def _roll_forward(directory, staging, names) -> None:
     """Completes the committed set in `staging`: the files still there replace their targets."""
-    with open(os.path.join(staging, _COMMIT), "rb") as f:
-        names = json.loads(f.read())["files"]
     for name in names:
         if os.path.exists(os.path.join(staging, name)):
             os.replace(os.path.join(staging, name), os.path.join(directory, name))
@@ -98,9 +117,9 @@ def recover(directory) -> None:
         if fd is None:
             continue
         try:
-            committed = os.path.exists(os.path.join(entry.path, _COMMIT))
-            if committed:
-                _roll_forward(directory, entry.path)
+            names = _committed_names(entry.path)
+            if names is not None:
+                _roll_forward(directory, entry.path, names)
             shutil.rmtree(entry.path, ignore_errors=True)
         finally:
             os.close(fd)
@@ -163,9 +182,7 @@ def write_files(directory, files: dict) -> None:
     try:
         for name, content in files.items():
             _write(os.path.join(staging, name), content, name)
-        _write(os.path.join(staging, _COMMIT), json.dumps({"files": list(files)}).encode(),
-               _COMMIT)
-        _fsync_dir(staging)
+        _commit(staging, list(files))
         _publish(directory, staging, list(files))
     finally:
         shutil.rmtree(staging, ignore_errors=True)

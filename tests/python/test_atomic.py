@@ -148,3 +148,20 @@ def test_kill_9_at_random_points_never_leaves_a_mixed_set(tmp_path):
         gen += 1000
     write_files(tmp_path, _set(gen))
     assert _generations(tmp_path) == {str(gen).encode()}
+
+
+@pytest.mark.parametrize("record", ["COMMIT", "COMMIT.tmp"])
+@pytest.mark.parametrize("content", [b"", b'{"files": ["model0.b', b"[1, 2]"])
+def test_a_commit_record_cut_short_commits_nothing(tmp_path, record, content):
+    """A writer killed while writing its commit record (an empty or truncated record under its
+    final name, as an older version left it, or under its temporary name) committed nothing:
+    recover discards the staged set and the targets stay as they were."""
+    write_files(tmp_path, _set(1))
+    staging = tmp_path / ".torchqsim-killed"
+    staging.mkdir()
+    for name, content_of_set in _set(2).items():
+        (staging / name).write_bytes(content_of_set)
+    (staging / record).write_bytes(content)
+    recover(tmp_path)
+    assert _generations(tmp_path) == {b"1"}
+    assert _staging(tmp_path) == []
