@@ -248,10 +248,12 @@ def _without(argv, *options):
     """`argv` without `options` and their values (``--opt v`` or ``--opt=v``)."""
     kept, skip = [], False
     for a in argv:
-        if skip or a in options or a.split("=", 1)[0] in options:
-            skip = not skip and a in options
-            continue
-        kept.append(a)
+        if skip:
+            skip = False
+        elif a in options:
+            skip = True
+        elif a.split("=", 1)[0] not in options:
+            kept.append(a)
     return kept
 
 

@@ -23,11 +23,11 @@ eager trace's strides and back. The `*_backward` ops reduce the range-learning s
 order, so they keep torch's default: their inputs in the eager trace's stride order, which keeps
 those sums (and so every gradient) the bits they are in eager mode for contiguous data.
 
-The `*_backward` and `*_backward_data` ops are not differentiable themselves: differentiating a gradient of a qsim op
-(double backward, e.g. ``torch.autograd.grad(..., create_graph=True)`` followed by another
-``grad``) raises a RuntimeError rather than returning zeros. `quantize_dequantize_out` writes
-into a caller-owned tensor and has no autograd formula either (`torchqsim.functional` refuses
-``out=`` when a gradient would be needed).
+The `*_backward` and `*_backward_data` ops are not differentiable themselves: differentiating a
+gradient of a qsim op (double backward, e.g. ``torch.autograd.grad(..., create_graph=True)``
+followed by another ``grad``) raises a RuntimeError rather than returning zeros.
+`quantize_dequantize_out` writes into a caller-owned tensor and has no autograd formula either
+(`torchqsim.functional` refuses ``out=`` when a gradient would be needed).
 
 Memory layout: outputs shaped like the data have the strides ``torch.empty_like(x)`` gives
 (a dense input keeps its layout, e.g. channels-last; the kernels walk it in memory order, so

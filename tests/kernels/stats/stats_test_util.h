@@ -14,6 +14,8 @@
 #include <utility>
 #include <vector>
 
+#include "qsim_test_util.h"
+
 extern "C" {
 #include "qsim/stats.h"
 }
@@ -24,15 +26,7 @@ constexpr float kInf = std::numeric_limits<float>::infinity();
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 
 inline std::vector<const qsim_stats_kernels *> variants() {
-    size_t n = 0;
-    const qsim_stats_kernels * v = qsim_stats_variants(&n);
-    std::vector<const qsim_stats_kernels *> out;
-    for (size_t i = 0; i < n; i++) {
-        if (v[i].supported()) {
-            out.push_back(&v[i]);
-        }
-    }
-    return out;
+    return qsim_test::runnable(qsim_stats_variants);
 }
 
 inline int64_t total(const std::vector<int64_t> & c) {
