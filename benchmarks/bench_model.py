@@ -9,7 +9,11 @@ Models (built here, random weights, fixed seed):
 - ``resnet``: a ResNet-style CNN on 64x64 images (stem conv, 4 basic blocks with BN, ReLU and
   residual adds, two stride-2 stages, global pooling, Linear);
 - ``bert``: a BERT-style encoder (2 layers, hidden 256, 4 heads, sequence 128, LayerNorm, GELU
-  MLP, attention by matmul + softmax).
+  MLP, attention by matmul + softmax);
+- ``llama``: a Llama-style decoder, transformers' own ``LlamaForCausalLM`` (2 layers, hidden 256,
+  4 heads, SwiGLU MLP 704, RMSNorm, rotary positions, eager causal attention, vocabulary 1024)
+  on 4 sequences of 128 token ids, returning its logits (no KV cache); the sim captures
+  transformers' code (every op of its forward gets quantizers).
 
 Rows per model (sim: ``QuantizationSimModel`` W8A8 with the ``per_channel`` config):
 
@@ -130,6 +134,29 @@ class Bert(nn.Module):
         return self.layers(x)
 
 
+class LlamaLogits(nn.Module):
+    """transformers' Llama decoder (eager attention) as ``ids -> logits``, without a KV cache."""
+
+    VOCAB = 1024
+
+    def __init__(self, hidden=256, layers=2, heads=4):
+        super().__init__()
+        import transformers  # only this model needs it
+        cfg = transformers.LlamaConfig(
+            vocab_size=self.VOCAB, hidden_size=hidden, num_hidden_layers=layers,
+            num_attention_heads=heads, num_key_value_heads=heads,
+            intermediate_size=hidden * 11 // 4, max_position_embeddings=256,
+            tie_word_embeddings=False)
+        cfg._attn_implementation = "eager"
+        self.llama = transformers.LlamaForCausalLM(cfg)
+
+    def forward(self, ids):
+        return self.llama(input_ids=ids, use_cache=False).logits
+
+
+MODELS = ("resnet", "bert", "llama")
+
+
 def models(names):
     """(name, fp32 model in eval mode, one batch) for each requested model."""
     torch.manual_seed(0)
@@ -140,6 +167,10 @@ def models(names):
         yield "resnet", model.eval(), torch.randn(8, 3, 64, 64)
     if "bert" in names:
         yield "bert", Bert().eval(), torch.randn(4, 128, 256)
+    if "llama" in names:
+        gen = torch.Generator().manual_seed(1)
+        yield "llama", LlamaLogits().eval(), torch.randint(0, LlamaLogits.VOCAB, (4, 128),
+                                                           generator=gen)
 
 
 def calibrated_sim(model, x, scheme, batches):
@@ -291,7 +322,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="1 warm-up, 3 repeats")
     parser.add_argument("--threads", default="1,2", help="comma-separated thread counts (1,2)")
-    parser.add_argument("--models", default="resnet,bert", help="resnet,bert (both)")
+    parser.add_argument("--models", default=",".join(MODELS),
+                        help=f"comma-separated, of {','.join(MODELS)} (all)")
     parser.add_argument("--batches", type=int, default=4, help="calibration batches N (4)")
     parser.add_argument("--no-compile", dest="compile", action="store_false",
                         help="skip the torch.compile QAT rows")
@@ -301,6 +333,9 @@ def main(argv=None):
                         help="run in this many fresh processes, report median ratios (1)")
     args = parser.parse_args(argv)
     threads = [int(t) for t in args.threads.split(",")]
+    unknown = set(args.models.split(",")) - set(MODELS)
+    if unknown:
+        parser.error(f"--models: unknown {', '.join(sorted(unknown))} (known: {', '.join(MODELS)})")
     timing.check_clock(parser, args.clock, threads)
     if args.processes < 1:
         parser.error("--processes must be at least 1")

@@ -10,22 +10,25 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parents[3] / "benchmarks" / "bench_model.py"
 MODEL_ROWS = ["eval_fwd", "calib_tf", "calib_tf_enhanced", "qat_tf", "qat_range_learning_tf_init"]
 QDQ_ROWS = {"qdq_fwd": "fresh", "qdq_fwd_reused": "reused", "qdq_ste": "fresh"}
 
 
-def test_quick_run_writes_every_row(tmp_path):
+@pytest.mark.parametrize("model", ["bert", "llama"])
+def test_quick_run_writes_every_row(tmp_path, model):
     out = tmp_path / "model.json"
     proc = subprocess.run([sys.executable, str(BENCH), "--quick", "--no-compile", "--threads", "1",
-                           "--models", "bert", "--batches", "1", "--clock", "cpu", "--out", str(out)],
+                           "--models", model, "--batches", "1", "--clock", "cpu", "--out", str(out)],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     result = json.loads(out.read_text())
     assert result["meta"]["clock"] == "cpu"
     rows = result["rows"]
     got = sorted((r["model"], r["row"]) for r in rows)
-    assert got == sorted([("-", r) for r in QDQ_ROWS] + [("bert", r) for r in MODEL_ROWS]), got
+    assert got == sorted([("-", r) for r in QDQ_ROWS] + [(model, r) for r in MODEL_ROWS]), got
     for r in rows:
         assert r["row"] in proc.stdout, f"{r['row']} missing from the printed lines"
         assert r["outputs"] == QDQ_ROWS.get(r["row"], "fresh"), r
@@ -33,6 +36,12 @@ def test_quick_run_writes_every_row(tmp_path):
         assert math.isclose(r["ratio"], r["ours_ms"] / r["base_ms"]), r
         if r["row"] == "qdq_ste":
             assert math.isclose(r["torch_speedup"], r["torch_fq_ms"] / r["ours_ms"]), r
+
+
+def test_unknown_model_is_refused_by_name():
+    proc = subprocess.run([sys.executable, str(BENCH), "--models", "bert,gpt"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 2 and "--models: unknown gpt" in proc.stderr, proc.stderr
 
 
 def test_cpu_clock_needs_one_thread():
