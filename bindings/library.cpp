@@ -74,6 +74,8 @@ TORCH_LIBRARY(qsim, m) {
     // value (kernels/include/qsim/analyzers.h; Python: torchqsim.quantization.grid.GridKind).
     m.set_python_module("torchqsim._stats_ops");
     m.def("minmax(Tensor x, int? axis=None) -> (Tensor, Tensor, Tensor)", tags);
+    m.def("minmax_fold(Tensor x, Tensor(a!) min, Tensor(b!) max, Tensor(c!) nonfinite, "
+          "int? axis=None) -> ()", tags);
     m.def("histogram(Tensor x, Tensor range, int bins, int? axis=None) "
           "-> (Tensor, Tensor, Tensor, Tensor)", tags);
     m.def("histogram_grow(Tensor counts, Tensor range, Tensor min, Tensor max) -> (Tensor, Tensor)", tags);

@@ -62,4 +62,19 @@ MinMax empty_minmax(at::IntArrayRef sh, const at::TensorOptions & f) {
     return { at::full(sh, inf, f), at::full(sh, -inf, f), at::zeros(sh, f.dtype(at::kLong)) };
 }
 
+void check_stats_into(const char * op, const MinMax & m, at::IntArrayRef sh, c10::DeviceType device) {
+    const char * const        names[] = { "min", "max", "nonfinite" };
+    const at::Tensor * const  t[]     = { &std::get<0>(m), &std::get<1>(m), &std::get<2>(m) };
+    const at::ScalarType      types[] = { at::kFloat, at::kFloat, at::kLong };
+    for (int i = 0; i < 3; i++) {
+        TORCH_CHECK_TYPE(t[i]->scalar_type() == types[i], op, ": ", names[i], " must be ",
+                         types[i], ", got ", t[i]->scalar_type());
+        TORCH_CHECK_VALUE(t[i]->sizes() == sh, op, ": ", names[i], " must have shape ", sh,
+                          " (the statistics of x), got ", t[i]->sizes());
+        TORCH_CHECK_VALUE(t[i]->is_contiguous(), op, ": ", names[i], " must be contiguous");
+        TORCH_CHECK_VALUE(t[i]->device().type() == device, op, ": ", names[i], " must be a ",
+                          c10::DeviceTypeName(device), " tensor, got one on ", t[i]->device());
+    }
+}
+
 }  // namespace qsim

@@ -121,11 +121,10 @@ int64_t channel_grain(const qsim_channel_view & v) {
     return std::max<int64_t>(1, kGrain / std::max<int64_t>(1, v.outer * v.inner));
 }
 
-MinMax minmax_cpu(const at::Tensor & x_in, std::optional<int64_t> axis) {
-    const at::Tensor        x = check_stats_data("minmax", x_in, c10::DeviceType::CPU, true);
-    const qsim_channel_view v = channel_view("minmax", x, axis);
-    MinMax                  m = empty_minmax(stat_shape(v, axis), x.options().dtype(at::kFloat));
-    if (axis.has_value()) {
+// Folds the statistics of x (viewed as v; per channel when `channels`) into m, whose tensors are
+// contiguous of the statistics shape: min/max fold, non-finite counts add.
+void fold_minmax(const at::Tensor & x, const qsim_channel_view & v, bool channels, MinMax & m) {
+    if (channels) {
         float * lo = std::get<0>(m).data_ptr<float>(), * hi = std::get<1>(m).data_ptr<float>();
         int64_t * bad = std::get<2>(m).data_ptr<int64_t>();
         at::parallel_for(0, v.channels, channel_grain(v), [&](int64_t b, int64_t e) {
@@ -137,7 +136,7 @@ MinMax minmax_cpu(const at::Tensor & x_in, std::optional<int64_t> axis) {
                 qsim_minmax_channels_f32(nullptr, &p, buf, lo + c, hi + c, bad + c, 0, p.channels);
             });
         });
-        return m;
+        return;
     }
     const qsim_minmax_fn mm = qsim_stats_best()->minmax;
     over_chunks(x.numel(), chunk_count(x.numel()), m,
@@ -148,7 +147,25 @@ MinMax minmax_cpu(const at::Tensor & x_in, std::optional<int64_t> axis) {
                     return fold_half_flat(half_kind(x), half_bits(x), b, e,
                                           [&](size_t n, const float * buf) { return mm(n, buf, lo, hi); });
                 });
+}
+
+MinMax minmax_cpu(const at::Tensor & x_in, std::optional<int64_t> axis) {
+    const at::Tensor        x = check_stats_data("minmax", x_in, c10::DeviceType::CPU, true);
+    const qsim_channel_view v = channel_view("minmax", x, axis);
+    MinMax                  m = empty_minmax(stat_shape(v, axis), x.options().dtype(at::kFloat));
+    fold_minmax(x, v, axis.has_value(), m);
     return m;
+}
+
+void minmax_fold_cpu(const at::Tensor & x_in, const at::Tensor & min, const at::Tensor & max,
+                     const at::Tensor & nonfinite, std::optional<int64_t> axis) {
+    const char *            op = "minmax_fold";
+    const at::Tensor        x  = check_stats_data(op, x_in, c10::DeviceType::CPU, true);
+    const qsim_channel_view v  = channel_view(op, x, axis);
+    const auto              sh = stat_shape(v, axis);
+    MinMax                  m{ min, max, nonfinite };
+    check_stats_into(op, m, sh, c10::DeviceType::CPU);
+    fold_minmax(x, v, axis.has_value(), m);
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> histogram_cpu(
@@ -362,6 +379,7 @@ Encodings encodings_mse_cpu(const at::Tensor & counts, const at::Tensor & range,
 
 TORCH_LIBRARY_IMPL(qsim, CPU, m) {
     m.impl("minmax", &minmax_cpu);
+    m.impl("minmax_fold", &minmax_fold_cpu);
     m.impl("histogram", &histogram_cpu);
     m.impl("histogram_grow", &histogram_grow_cpu);
     m.impl("encodings_min_max", &encodings_min_max_cpu);

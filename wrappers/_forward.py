@@ -66,15 +66,24 @@ def eval_mode(model: nn.Module):
         (True, False)
     """
     flags = [(m, m.training) for m in model.modules()]
-    if any(type(m).train is not nn.Module.train for m, _ in flags):
-        model.eval()  # a module with its own train(): called as model.eval() calls it
-    else:  # what model.eval() does, without its second walk and nn.Module.__setattr__
-        for module, training in flags:
-            if training:
-                object.__setattr__(module, "training", False)
+    _to_eval(model)
     try:
         yield model
     finally:
         for module, training in flags:
             if module.training is not training:
                 object.__setattr__(module, "training", training)
+
+
+def _to_eval(module: nn.Module) -> None:
+    """What ``module.eval()`` does, without nn.Module.__setattr__: a module with its own
+    ``train()`` (e.g. one that clears a cache) gets the call for its subtree, as model.eval()
+    makes it; every other module's flag is set directly and its children are walked."""
+    if type(module).train is not nn.Module.train:
+        module.train(False)
+        return
+    if module.training:
+        object.__setattr__(module, "training", False)
+    for child in module._modules.values():
+        if child is not None:
+            _to_eval(child)

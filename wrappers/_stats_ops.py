@@ -5,6 +5,8 @@ callers pass detached data. Shapes and dtypes:
 
 - ``minmax(x, axis=None) -> (min, max, nonfinite)``: float32, float32, int64, of shape ``[]``
   (per-tensor) or ``[x.shape[axis]]``; channels without a finite value get ``min=+inf, max=-inf``.
+- ``minmax_fold(x, min!, max!, nonfinite!, axis=None) -> ()``: ``minmax`` folded into running
+  statistics of that shape in place (min/max fold, counts add; CPU): one call per batch.
 - ``histogram(x, range, bins, axis=None) -> (counts, min, max, nonfinite)``: int64
   ``[..., bins]`` of the finite values binned over ``range`` (float64 ``[..., 2]`` holding
   ``lo, hi``; ``hi <= lo`` means no range yet: no counts), and in the same pass what ``minmax``
@@ -50,6 +52,14 @@ def _minmax_fake(x, axis=None):
     shape = _channel_shape(x, axis)
     return (x.new_empty(shape, dtype=torch.float32), x.new_empty(shape, dtype=torch.float32),
             x.new_empty(shape, dtype=torch.int64))
+
+
+@torch.library.register_fake("qsim::minmax_fold")
+def _minmax_fold_fake(x, min, max, nonfinite, axis=None):
+    shape = _channel_shape(x, axis)
+    for name, t in (("min", min), ("max", max), ("nonfinite", nonfinite)):
+        torch._check(tuple(t.shape) == tuple(shape),
+                     lambda: f"minmax_fold: {name} must have shape {list(shape)}, got {list(t.shape)}")
 
 
 @torch.library.register_fake("qsim::histogram")

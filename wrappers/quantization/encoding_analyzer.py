@@ -117,7 +117,11 @@ class EncodingAnalyzer(nn.Module):
         self._update(*self._view(x))
 
     def _update(self, view: Tensor, axis: int | None) -> None:
-        self._fold(*torch.ops.qsim.minmax(view, axis))
+        stats = self._buffers
+        if view.device.type == "cpu":  # one op: the kernel folds into the statistics
+            torch.ops.qsim.minmax_fold(view, stats["min"], stats["max"], stats["nonfinite"], axis)
+        else:
+            self._fold(*torch.ops.qsim.minmax(view, axis))
 
     def _fold(self, lo: Tensor, hi: Tensor, bad: Tensor) -> None:
         stats = self._buffers  # (not nn.Module.__getattr__: a microsecond per read)
@@ -180,6 +184,28 @@ class EncodingAnalyzer(nn.Module):
         self._check_seen()
         return Encoding(*(t.reshape(self.shape) for t in self._encodings(grid)))
 
+    def held_range(self, grid: Grid) -> tuple[Tensor, Tensor] | None:
+        """The (min, max) an aimet-torch quantizer holds for the last encoding computed on
+        `grid`, where it is not the encoding's own (snapped) min/max; None here."""
+        return None
+
+    def quantizer_range(self, grid: Grid) -> tuple[Tensor, Tensor]:
+        """The (min, max) a quantizer on `grid` holds for the encoding of the statistics:
+        :meth:`held_range` after :meth:`encodings_for`, else the encoding's min/max.
+
+        Raises:
+            RuntimeError: no finite value was seen (for some encoding).
+
+        Example::
+
+            >>> a = MinMaxEncodingAnalyzer()
+            >>> a.update_stats(torch.tensor([-1.0, 3.0]))
+            >>> [round(float(t), 4) for t in a.quantizer_range(Grid.of(8, GridKind.SYMMETRIC))]
+            [-3.0236, 3.0]
+        """
+        encoding = self.encodings_for(grid)
+        return self.held_range(grid) or (encoding.min, encoding.max)
+
     def _encodings(self, grid: Grid) -> tuple[Tensor, ...]:
         """(scale, zero_point, min, max) of the statistics on `grid`, from a qsim op that takes
         the grid as ``grid.bitwidth, int(grid.kind)`` (the C enum qsim_grid_kind)."""
@@ -218,6 +244,14 @@ class MinMaxEncodingAnalyzer(EncodingAnalyzer):
 
     def _lo(self) -> Tensor:
         return self.min if self.fixed_min is None else torch.full_like(self.min, self.fixed_min)
+
+    def quantizer_range(self, grid: Grid) -> tuple[Tensor, Tensor]:
+        """:meth:`EncodingAnalyzer.quantizer_range`; on an asymmetric grid the held range alone
+        (it does not depend on the encoding, which is then not computed)."""
+        if grid.kind is not GridKind.ASYMMETRIC:
+            return super().quantizer_range(grid)
+        self._check_seen()
+        return self.held_range(grid)
 
     @torch.no_grad()
     def held_range(self, grid: Grid) -> tuple[Tensor, Tensor] | None:

@@ -331,13 +331,11 @@ class QuantizeDequantize(nn.Module):
     def _set_from_analyzer(self) -> None:
         """Sets the encoding to the one the analyzer computes from its statistics."""
         try:
-            encoding = self.encoding_analyzer.encodings_for(self.grid)
+            lo, hi = self.encoding_analyzer.quantizer_range(self.grid)
         except RuntimeError as e:
             raise RuntimeError(f"{self._label()}: no encoding computed: {e}") from e
-        held = getattr(self.encoding_analyzer, "held_range", None)
-        held = held(self.grid) if held is not None else None
         with torch.no_grad():
-            self._set(*(held or (encoding.min, encoding.max)))
+            self._set(lo, hi)
 
     @contextlib.contextmanager
     def compute_encodings(self, process_group=None):
