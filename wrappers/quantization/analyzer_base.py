@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from .grid import Grid
-from ._layout import aligned_shape, stats_view
+from ._layout import stats_view
 
 __all__ = ["Encoding", "EncodingAnalyzer"]
 
@@ -82,8 +82,7 @@ class EncodingAnalyzer(nn.Module):
         if x.numel() == 0:
             raise ValueError(f"{type(self).__name__}.update_stats got an empty tensor of shape "
                              f"{tuple(x.shape)}")
-        aligned_shape(self.shape, x.shape)
-        view, axis = stats_view(x.detach(), self.shape)
+        view, axis = stats_view(x.detach(), self.shape)  # (checks that the shape fits x)
         return (view.float() if view.dtype == torch.float64 else view), axis
 
     @torch.no_grad()
