@@ -3,10 +3,32 @@ exported ``_qdq.onnx``: the oracle of the target-mode tests, with the graph onnx
 
 import tempfile
 
+import functools
+
 import numpy as np
 import onnx
 import onnxruntime as ort
+import pytest
 import torch
+
+
+@functools.cache
+def cpu_flags() -> frozenset:
+    """The Linux CPU flags of this machine (empty when /proc/cpuinfo cannot be read)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return frozenset(next((line.split() for line in f if line.startswith("flags")), []))
+    except OSError:
+        return frozenset()
+
+
+def needs_cpu(flag: str, kernel: str):
+    """A skip mark for a test whose onnxruntime oracle runs `kernel` as MLAS's `flag` variant,
+    the one the target mode replicates (docs/runtime_target.md): on a CPU without `flag`
+    onnxruntime runs another variant, which the target mode does not replicate."""
+    return pytest.mark.skipif(flag not in cpu_flags(), reason=f"{kernel}: the target mode "
+                              f"replicates MLAS's {flag} kernel; onnxruntime runs another on "
+                              f"this CPU")
 
 
 def run_optimized(sim, inputs, level=ort.GraphOptimizationLevel.ORT_ENABLE_ALL) -> tuple:

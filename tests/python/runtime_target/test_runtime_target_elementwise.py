@@ -14,7 +14,7 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
-from ort_optimized import run_optimized
+from ort_optimized import needs_cpu, run_optimized
 from torchqsim import QuantizationSimModel
 from torchqsim.runtime_target import arithmetic as ar
 from torchqsim.runtime_target import native
@@ -157,6 +157,7 @@ class _Int8Mix(nn.Module):
         return scores, torch.softmax(scores, -1), a * b, a + b
 
 
+@needs_cpu("avx512_vnni", "QGemm of int8 x int8")
 def test_int8_activations_fuse_only_qgemm_like_onnxruntime(tmp_path):
     """Symmetric (int8) activations: onnxruntime's x86 selectors fuse the Linears (QGemm) but
     leave MatMul, Softmax, Mul and Add in float; the target mode fuses the same modules and

@@ -19,16 +19,12 @@ import torch.nn.functional as F
 from onnx import TensorProto, helper
 from torch import nn
 
+from ort_optimized import cpu_flags
 from torchqsim import QuantizationSimModel
 from torchqsim.runtime_target import floatops, native
 
 
-def _has_avx512f() -> bool:
-    with open("/proc/cpuinfo") as f:
-        return any(line.startswith("flags") and "avx512f" in line.split() for line in f)
-
-
-pytestmark = pytest.mark.skipif(not (_has_avx512f() and native.has_float_kernels()),
+pytestmark = pytest.mark.skipif("avx512f" not in cpu_flags() or not native.has_float_kernels(),
                                 reason="the kernels are MLAS's AVX-512F / AVX2 variants (and "
                                        "need a torchqsim._C built with them)")
 

@@ -17,19 +17,12 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
-from ort_optimized import run_optimized
+from ort_optimized import needs_cpu, run_optimized
 from torchqsim import QuantizationSimModel
 from torchqsim.runtime_target import native
 
 
-def _has_avx512_vnni() -> bool:
-    with open("/proc/cpuinfo") as f:
-        return any(line.startswith("flags") and "avx512_vnni" in line.split() for line in f)
-
-
-pytestmark = pytest.mark.skipif(not _has_avx512_vnni(),
-                                reason="the kernel is MLAS's AVX-512 VNNI variant; onnxruntime "
-                                       "runs another on this CPU")
+pytestmark = needs_cpu("avx512_vnni", "MatMulNBits")
 
 
 def _onnxruntime_matmulnbits(a, b, scale, zp, bias, threads):

@@ -26,7 +26,7 @@ import pytest
 import torch
 from torch import nn
 
-from ort_optimized import run_optimized
+from ort_optimized import needs_cpu, run_optimized
 from torchqsim import QuantizationSimModel
 from torchqsim._forward import run_model
 
@@ -146,6 +146,7 @@ def test_qlinearmatmul_softmax_and_mul_are_exact_where_the_reference_is_not():
         assert torch.equal(g, e) and not torch.equal(r, e)
 
 
+@needs_cpu("avx512_vnni", "MatMulNBits")
 @pytest.mark.parametrize("config", ["default", "per_channel"])
 def test_w8a16_every_quantized_tensor_and_output_is_bit_equal(config):
     """16-bit activations: onnxruntime rewrites each encoder Linear (3-D input, 8-bit weight)
@@ -172,6 +173,7 @@ def test_w8a16_every_quantized_tensor_and_output_is_bit_equal(config):
     assert ref_steps > 30  # measured: the reference 117 / 130 steps off
 
 
+@needs_cpu("avx512_vnni", "MatMulNBits")
 def test_w8a16_llama_every_quantized_tensor_is_bit_equal():
     """16-bit activations on the Llama: MatMulNBits for its 15 Linears, onnxruntime's float
     Softmax and SiLU (Sigmoid then Mul: MLAS's logistic) replicated; RMSNorm's float Pow,
@@ -189,7 +191,8 @@ def test_w8a16_llama_every_quantized_tensor_is_bit_equal():
     assert not torch.equal(reference[0], expected[0])
 
 
-@pytest.mark.parametrize("config", ["default", "per_channel"])
+@pytest.mark.parametrize("config", [
+    pytest.param("default", marks=needs_cpu("avx512_vnni", "MatMulNBits")), "per_channel"])
 def test_w8a16_gpt2_addmm_and_tied_lm_head_equal_onnxruntime(config):
     """The zoo's GPT-2 at 16-bit activations: onnxruntime rewrites its Conv1D ``addmm``s (2-D
     MatMul + Add) into MatMulNBits, and its tied lm_head only with per-channel weights (its
@@ -232,7 +235,8 @@ def test_w8a8_whisper_every_quantized_tensor_is_bit_equal():
 
 
 @pytest.mark.parametrize("name,output_bw,config", [
-    ("gemma", 8, "default"), ("swin", 8, "default"), ("gemma", 16, "default"),
+    ("gemma", 8, "default"), ("swin", 8, "default"),
+    pytest.param("gemma", 16, "default", marks=needs_cpu("avx512_vnni", "MatMulNBits")),
     ("phi3", 16, "per_channel"), ("resnet", 16, "default"), ("mobilenetv2", 16, "per_channel")])
 def test_zoo_every_quantized_tensor_is_bit_equal(name, output_bw, config):
     """Zoo models whose onnxruntime graphs needed a rule or kernel of their own, every quantized
