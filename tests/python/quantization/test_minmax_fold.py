@@ -114,4 +114,5 @@ def test_bad_data_is_named():
 def test_opcheck(shape, axis):
     x = torch.randn(shape, generator=torch.Generator().manual_seed(1))
     sh = () if axis is None else (shape[axis],)
-    opcheck(ops.minmax_fold, (x, *_stats(sh), axis))
+    result = opcheck(ops.minmax_fold, (x, *_stats(sh), axis))  # raises on a failed check
+    assert set(result.values()) == {"SUCCESS"}, result
