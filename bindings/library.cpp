@@ -59,6 +59,14 @@ TORCH_LIBRARY(qsim, m) {
     // their scale: the C rule qsim_zero_points_f32 (qsim/analyzers.h; grid_cpu.cpp,
     // grid_cuda.cpp, autograd in grid_autograd.cpp). `grid` is a qsim_grid_kind value.
     m.def("zero_point(Tensor min, Tensor scale, int bitwidth, int grid) -> Tensor", tags);
+    // Range learning in one autograd node (range_learning.cpp): the grid parameters of a held
+    // fp32 range (qsim_range_qparams_f32), the range's gradients from theirs
+    // (qsim_range_grads_f32), and the qdq op on a range, differentiable in x, min and max.
+    m.def("range_qparams(Tensor min, Tensor max, int bitwidth, int grid) -> (Tensor, Tensor)", tags);
+    m.def("range_grads(Tensor min, Tensor max, Tensor dscale, Tensor dzero_point, int bitwidth, "
+          "int grid) -> (Tensor, Tensor)", tags);
+    m.def("quantize_dequantize_range(Tensor x, Tensor min, Tensor max, int bitwidth, int grid, "
+          "int? axis=None) -> Tensor", tags);
     // Narrow float formats (float_formats.h, qsim/minifloat.h): any minifloat with a scale, and
     // the OCP MX / NVFP4 block-scaled formats along one axis; fake implementations in
     // wrappers/_float_ops.py.

@@ -17,7 +17,23 @@
 #include <string>
 #include <tuple>
 
+#include "owned_gradient.h"
+
 namespace qsim {
+
+bool owned_gradient(const at::Tensor & g) {
+    if (!g.defined() || g.use_count() != 1 || g.requires_grad() || !g.device().is_cpu() ||
+        at::isTensorSubclassLike(g) || g.layout() != at::kStrided || g.storage_offset() != 0 ||
+        !g.is_non_overlapping_and_dense() ||
+        g.storage().nbytes() != static_cast<size_t>(g.numel()) * g.element_size()) {
+        return false;
+    }
+    if (!g.is_view()) {
+        return g.storage().use_count() == 1;
+    }
+    return g._base().use_count() == 1 && g.storage().use_count() == 2;
+}
+
 namespace {
 
 using torch::autograd::AutogradContext;
@@ -116,24 +132,6 @@ struct DequantizeCalls {
         return op.call(g, q, s, z, axis, block);
     }
 };
-
-// Whether the incoming gradient `g` may be overwritten with dx: a plain dense CPU tensor (no
-// tensor subclass or functional tensor: nothing is being traced), not on a graph (no
-// create_graph), held by nothing but the backward (no other node, hook or Python object: use
-// count 1), covering all of its memory, which it shares with nothing, or only with the base of
-// which it is a view when nothing else holds that base (a reshaped matmul gradient).
-bool owned_gradient(const at::Tensor & g) {
-    if (!g.defined() || g.use_count() != 1 || g.requires_grad() || !g.device().is_cpu() ||
-        at::isTensorSubclassLike(g) || g.layout() != at::kStrided || g.storage_offset() != 0 ||
-        !g.is_non_overlapping_and_dense() ||
-        g.storage().nbytes() != static_cast<size_t>(g.numel()) * g.element_size()) {
-        return false;
-    }
-    if (!g.is_view()) {
-        return g.storage().use_count() == 1;
-    }
-    return g._base().use_count() == 1 && g.storage().use_count() == 2;
-}
 
 template <class Calls> struct AffineFunction : torch::autograd::Function<AffineFunction<Calls>> {
     static at::Tensor forward(AutogradContext * ctx, const at::Tensor & x, const at::Tensor & s,

@@ -159,3 +159,29 @@ def _zero_point_fake(min, scale, bitwidth, grid):
         f"zero_point: scale shape {tuple(scale.shape)} must equal min shape {tuple(min.shape)}"))
     _check_devices("zero_point", min=min, scale=scale)
     return _like_qparam(min)
+
+
+def _range_fake(op: str, min, max):
+    torch._check_type(min.dtype == torch.float32 and max.dtype == torch.float32, lambda: (
+        f"{op}: min and max must be float32 tensors, got {min.dtype} and {max.dtype}"))
+    torch._check_value(min.shape == max.shape, lambda: (
+        f"{op}: max shape {tuple(max.shape)} must equal min shape {tuple(min.shape)}"))
+    _check_devices(op, min=min, max=max)
+    return _like_qparam(min), _like_qparam(min)
+
+
+@torch.library.register_fake("qsim::range_qparams")
+def _range_qparams_fake(min, max, bitwidth, grid):
+    return _range_fake("range_qparams", min, max)
+
+
+@torch.library.register_fake("qsim::range_grads")
+def _range_grads_fake(min, max, dscale, dzero_point, bitwidth, grid):
+    _range_fake("range_grads", dscale, dzero_point)
+    return _range_fake("range_grads", min, max)
+
+
+@torch.library.register_fake("qsim::quantize_dequantize_range")
+def _qdq_range_fake(x, min, max, bitwidth, grid, axis=None):
+    _range_fake("quantize_dequantize_range", min, max)
+    return _elementwise_fake("quantize_dequantize_range", "x", x, min, max)

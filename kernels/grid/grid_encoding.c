@@ -69,3 +69,43 @@ qsim_status qsim_zero_points_f32(qsim_grid_kind grid, int bitwidth, const float 
     }
     return QSIM_SUCCESS;
 }
+
+qsim_status qsim_range_qparams_f32(qsim_grid_kind grid, int bitwidth, const float * min,
+                                   const float * max, float * scale, float * zp, int64_t n) {
+    int32_t qmin, qmax;
+    if (qsim_grid_bounds(grid, bitwidth, &qmin, &qmax) != QSIM_SUCCESS || !min || !max ||
+        !scale || !zp || n < 0) {
+        return QSIM_INVALID_ARGUMENT;
+    }
+    const float steps = (float) (qmax - qmin);
+    for (int64_t i = 0; i < n; i++) {
+        scale[i] = (max[i] - min[i]) / steps;
+        zp[i]    = qsim_zero_point_f32(grid, min[i], scale[i], qmin, qmax);
+    }
+    return QSIM_SUCCESS;
+}
+
+qsim_status qsim_range_grads_f32(qsim_grid_kind grid, int bitwidth, const float * min,
+                                 const float * max, const float * ds, const float * dzp,
+                                 float * dmin, float * dmax, int64_t n) {
+    int32_t qmin, qmax;
+    if (qsim_grid_bounds(grid, bitwidth, &qmin, &qmax) != QSIM_SUCCESS || !min || !max || !ds ||
+        (grid == QSIM_GRID_ASYMMETRIC && !dzp) || !dmin || !dmax || n < 0) {
+        return QSIM_INVALID_ARGUMENT;
+    }
+    const float steps = (float) (qmax - qmin);
+    for (int64_t i = 0; i < n; i++) {
+        const float g1 = ds[i] / steps;
+        if (grid != QSIM_GRID_ASYMMETRIC) {
+            dmin[i] = -g1, dmax[i] = g1;
+            continue;
+        }
+        const float s  = (max[i] - min[i]) / steps;
+        const float u  = (float) qmin - rintf(min[i] / s);
+        const float dq = -(u >= (float) qmin && u <= (float) qmax ? dzp[i] : 0.0f);
+        const float g2 = ((-dq) * ((min[i] / s) / s)) / steps;
+        dmin[i] = (dq / s + -g2) + -g1;
+        dmax[i] = g2 + g1;
+    }
+    return QSIM_SUCCESS;
+}

@@ -26,13 +26,14 @@ import contextlib
 
 import torch
 from torch import Tensor, nn
-from torch.fx import _symbolic_trace as _fx_trace
 
 from .. import functional as F
 from ..distributed import sync_statistics
 from ._layout import aligned_shape, qdq_layout
+from ._tracing import plain_eager
 from .encoding_analyzer import Encoding, EncodingAnalyzer, MinMaxEncodingAnalyzer
 from .grid import Grid, GridKind
+from .range_learning import range_qdq
 
 _QDQ = torch.ops.qsim.quantize_dequantize.default  # the ops F.quantize_dequantize calls
 _QDQ_OUT = torch.ops.qsim.quantize_dequantize_out.default
@@ -232,6 +233,9 @@ class QuantizeDequantize(nn.Module):
             self._check_shape(x.shape)
             self.encoding_analyzer.update_stats(x)
             return x
+        y = None if out is not None else range_qdq(self, x)
+        if y is not None:  # range learning, one autograd node
+            return y
         scale, zp, qmin, qmax, axis, block = self._qparams(x.shape)
         if self.reciprocal_rounding and block is None and not torch.is_grad_enabled() and \
                 x.dtype == torch.float32 and scale.dim() <= 1:
@@ -298,13 +302,17 @@ class QuantizeDequantize(nn.Module):
         return seen[1]
 
     def _checked_qparams(self, x_shape) -> tuple:
+        self._check_ready(x_shape)
+        return self._compute_qparams(tuple(x_shape))
+
+    def _check_ready(self, x_shape) -> None:
+        """Raises unless the quantizer holds an encoding whose shape fits an input of `x_shape`."""
         self._check_shape(x_shape)
         # Under torch.compile the check would break the graph (it reads a buffer); there an
         # uninitialized quantizer fails in the op instead (its scale is 0).
         if not torch.compiler.is_compiling() and not self.is_initialized():
             raise RuntimeError(f"{self._label()} has no encoding: calibrate it under "
                                f"`with quantizer.compute_encodings():`, or call set_range()")
-        return self._compute_qparams(tuple(x_shape))
 
     def _compute_qparams(self, x_shape: tuple) -> tuple:
         axis, block, qshape = qdq_layout(x_shape, self.shape)
@@ -376,13 +384,6 @@ def _reciprocal_qdq(x: Tensor, scale: Tensor, zp: Tensor, axis, qmin: int, qmax:
     if scale.dim() == 0:
         return torch.fake_quantize_per_tensor_affine(x, scale, zp, qmin, qmax)
     return torch.fake_quantize_per_channel_affine(x, scale, zp, axis, qmin, qmax)
-
-
-def plain_eager() -> bool:
-    """Whether this is a plain eager call: not traced (fx, TorchScript, ONNX) nor compiled or
-    exported, so that cached tensors and in-place writes cannot leak into a captured graph."""
-    return not (torch.compiler.is_compiling() or torch.compiler.is_exporting() or
-                torch._C._is_tracing() or _fx_trace._is_fx_tracing_flag)
 
 
 def _full(shape, qshape):

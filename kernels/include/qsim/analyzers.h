@@ -102,6 +102,28 @@ qsim_status qsim_encoding_from_range(qsim_grid_kind grid, int bitwidth, float mi
 qsim_status qsim_zero_points_f32(qsim_grid_kind grid, int bitwidth, const float * min,
                                  const float * scale, float * zp, int64_t n);
 
+/* Range learning: the grid parameters of quantizers that learn their held min[i] and max[i],
+ * i < n, on the grid of `grid` at `bitwidth`: scale[i] = (max[i] - min[i]) / (qmax - qmin) in fp32
+ * (an IEEE division), zp[i] as qsim_zero_points_f32 from min[i] and scale[i]. Pointers are
+ * borrowed for the call. QSIM_INVALID_ARGUMENT for a bad grid or bitwidth, n < 0 or a NULL
+ * pointer. */
+qsim_status qsim_range_qparams_f32(qsim_grid_kind grid, int bitwidth, const float * min,
+                                   const float * max, float * scale, float * zp, int64_t n);
+
+/* The gradients dmin[i], dmax[i] of those min and max from the gradients ds[i] of the scale and
+ * dzp[i] of the zero point (read only for ASYMMETRIC; the other kinds' zero points are constants),
+ * each the fp32 operations torch's autograd performs for the same expressions, summed in the order
+ * its engine sums them: with N = qmax - qmin, g1 = ds / N, and on an asymmetric grid (whose zero
+ * point takes a scale computed apart, as QuantizeDequantize does) u = qmin - rint(min / scale),
+ * dq = -(qmin <= u <= qmax ? dzp : +0), g2 = ((-dq) * ((min / scale) / scale)) / N:
+ *   ASYMMETRIC   dmin = (dq / scale + -g2) + -g1,   dmax = g2 + g1
+ *   others       dmin = -g1,                        dmax = g1
+ * (tests/python/quantization/test_range_learning_op.py compares them with torch's autograd bit
+ * for bit). Same errors as qsim_range_qparams_f32. */
+qsim_status qsim_range_grads_f32(qsim_grid_kind grid, int bitwidth, const float * min,
+                                 const float * max, const float * ds, const float * dzp,
+                                 float * dmin, float * dmax, int64_t n);
+
 typedef enum qsim_analyzer_kind {
     QSIM_ANALYZER_MIN_MAX     = 0,
     QSIM_ANALYZER_TF_ENHANCED = 1,

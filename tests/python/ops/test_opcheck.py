@@ -206,12 +206,14 @@ def test_opcheck_zero_point(kind, shape, grads):
 def test_every_op_registered_by_torchqsim_ops_is_checked():
     # The qsim ops whose fake implementation lives in wrappers/ops.py (torchqsim.ops) are this
     # family; a new one must join the tests above. The calibration ops (torchqsim._stats_ops)
-    # have their own opcheck tests.
+    # have their own opcheck tests, and so have the range-learning ops
+    # (tests/python/quantization/test_range_learning_op.py).
     names = [n for n in torch._C._dispatch_get_all_op_names() if n.startswith("qsim::")]
     sources = {n: singleton.find(n).fake_impl.kernel.source for n in names}
     family = {n.split("::")[1] for n, src in sources.items()
               if os.path.basename(src.rsplit(":", 1)[0]) == "ops.py"}
     checked = {*QDQ_OPS, *(f"{op}_backward" for op in QDQ_OPS),
                *(f"{op}_backward_data" for op in QDQ_OPS), "float_quantize_dequantize",
-               "quantize_dequantize_out", "quantize_dequantize_backward_", "zero_point"}
+               "quantize_dequantize_out", "quantize_dequantize_backward_", "zero_point",
+               "range_qparams", "range_grads", "quantize_dequantize_range"}
     assert family == checked, f"qdq ops {sorted(family)} != checked {sorted(checked)}"

@@ -1,0 +1,176 @@
+"""Range learning in one autograd node: ``torch.ops.qsim.quantize_dequantize_range`` and the
+`QuantizeDequantize` path that takes it (``torchqsim.quantization.range_learning``: plain eager,
+CPU, fp32 min/max, no blocks).
+
+Oracle: the same quantizer with that path switched off, which computes the torch expressions
+(``get_scale`` twice, the ``zero_point`` op, the qdq op: ten autograd nodes); forward and every
+gradient must be the same bits (signed zeros included), over every grid kind, per tensor and per
+channel on several axes, fp32 / fp16 / bf16 data with NaN, +-Inf and clipped values, a quantizer
+shared by two call sites, gradients accumulated over steps, and a gradient the backward does not
+own. Also: opcheck of the three ops, and errors that name the argument.
+"""
+
+import math
+
+import pytest
+import torch
+from torch.library import opcheck
+
+from asserts import assert_same
+from torchqsim.quantization import QuantizeDequantize
+from torchqsim.quantization import quantizer as quantizer_module
+from torchqsim.quantization.grid import GridKind
+
+ops = torch.ops.qsim
+
+_KINDS = {  # grid kind -> QuantizeDequantize keywords
+    GridKind.ASYMMETRIC: dict(symmetric=False),
+    GridKind.SYMMETRIC: dict(symmetric=True),
+    GridKind.STRICT_SYMMETRIC: dict(symmetric=True, strict=True),
+    GridKind.UNSIGNED_SYMMETRIC: dict(symmetric=True, unsigned=True),
+}
+# (x shape, encoding shape): per tensor, per channel on axes 0, 1 and the last.
+_LAYOUTS = [((6, 40), ()), ((6, 40), (6, 1)), ((3, 6, 5, 5), (6, 1, 1)), ((4, 6, 9), (9,))]
+
+
+def _data(gen, shape, dtype):
+    x = torch.randn(shape, generator=gen) * 3
+    flat = x.view(-1)
+    picks = torch.randint(0, flat.numel(), (4,), generator=gen)
+    flat[picks[0]], flat[picks[1]], flat[picks[2]], flat[picks[3]] = math.nan, math.inf, -math.inf, -0.0
+    return x.to(dtype)
+
+
+def _quantizer(gen, kind, bitwidth, shape, x):
+    q = QuantizeDequantize(shape, bitwidth, **_KINDS[kind])
+    with q.compute_encodings():
+        q(x.float().nan_to_num(0.0, 1.0, -1.0) * 0.6)  # clips the tails
+    with torch.no_grad():  # off-grid ranges: min / scale is not an integer
+        q.min.sub_(torch.rand(q.min.shape, generator=gen))
+        q.max.add_(torch.rand(q.max.shape, generator=gen))
+    return q
+
+
+def _run(q, fused, monkeypatch, step):
+    """step(q) under the fused path or the torch expressions; returns its tensors and grads."""
+    with monkeypatch.context() as m:
+        if not fused:
+            m.setattr(quantizer_module, "range_qdq", lambda q, x: None)
+        q.zero_grad()
+        outs = step(q)
+    return [*outs, q.min.grad, q.max.grad]
+
+
+def _compare(q, monkeypatch, step, what):
+    fused, ref = _run(q, True, monkeypatch, step), _run(q, False, monkeypatch, step)
+    for i, (a, b) in enumerate(zip(fused, ref)):
+        assert (a is None) == (b is None), f"{what}: output {i} None on one side only"
+        if a is not None:
+            assert_same(a, b, f"{what}: output {i}")
+
+
+def _step(x, upstream):
+    def step(q):
+        xi = x.clone().requires_grad_()
+        y = q(xi)
+        assert "RangeQdq" in y.grad_fn.name() or "Affine" in y.grad_fn.name()
+        (y * upstream).sum().backward()
+        return y.detach(), xi.grad
+    return step
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("x_shape,shape", _LAYOUTS)
+@pytest.mark.parametrize("kind", list(_KINDS))
+def test_forward_and_gradients_are_the_torch_expressions_bit_for_bit(kind, x_shape, shape, dtype,
+                                                                    monkeypatch):
+    gen = torch.Generator().manual_seed(hash((kind, x_shape, str(dtype))) % 2**31)
+    for trial, bitwidth in enumerate((4, 8, 16)):
+        x = _data(gen, x_shape, dtype)
+        q = _quantizer(gen, kind, bitwidth, shape, x)
+        upstream = torch.randn(x_shape, generator=gen).to(dtype)
+        _compare(q, monkeypatch, _step(x, upstream), f"{kind.name} {bitwidth} bits")
+
+
+def test_the_fused_node_is_the_one_recorded():
+    q = _quantizer(torch.Generator().manual_seed(1), GridKind.ASYMMETRIC, 8, (6, 1),
+                   torch.randn(6, 40))
+    assert "RangeQdqFunction" in q(torch.randn(6, 40)).grad_fn.name()
+    q.min.requires_grad_(False)  # max alone learned: still the fused node
+    assert "RangeQdqFunction" in q(torch.randn(6, 40)).grad_fn.name()
+    q.max.requires_grad_(False)  # nothing learned: the qdq op's own node
+    assert "RangeQdqFunction" not in q(torch.randn(6, 40).requires_grad_()).grad_fn.name()
+
+
+def test_shared_quantizer_accumulated_steps_and_partly_frozen_range(monkeypatch):
+    gen = torch.Generator().manual_seed(2)
+    a, b = torch.randn(6, 40, generator=gen), torch.randn(6, 40, generator=gen) * 2
+    q = _quantizer(gen, GridKind.ASYMMETRIC, 8, (6, 1), a)
+
+    def two_sites_two_steps(q):
+        for _ in range(2):  # .grad accumulates over the steps
+            ((q(a) * b).sum() + (q(b * a) ** 2).sum()).backward()
+        return []
+
+    _compare(q, monkeypatch, two_sites_two_steps, "shared, two steps")
+    q.min.requires_grad_(False)
+    _compare(q, monkeypatch, lambda q: (q(a) * b).sum().backward() or [], "min frozen")
+
+
+def test_gradient_not_owned_by_the_backward(monkeypatch):
+    # torch.autograd.grad with a grad_outputs the caller holds: dx cannot be written into it.
+    gen = torch.Generator().manual_seed(3)
+    x, upstream = torch.randn(6, 40, generator=gen), torch.randn(6, 40, generator=gen)
+    q = _quantizer(gen, GridKind.ASYMMETRIC, 8, (), x)
+    kept = upstream.clone()
+
+    def step(q):
+        xi = x.clone().requires_grad_()
+        return list(torch.autograd.grad(q(xi), [xi, q.min, q.max], upstream))
+
+    _compare(q, monkeypatch, step, "grad_outputs held")
+    assert_same(upstream, kept, "grad_outputs")
+
+
+def _samples():
+    gen = torch.Generator().manual_seed(4)
+    x = torch.randn(6, 40, generator=gen).requires_grad_()
+    lo = (-torch.rand(6, generator=gen) - 0.5).requires_grad_()
+    hi = (torch.rand(6, generator=gen) + 0.5).requires_grad_()
+    for kind in _KINDS:
+        yield (x, lo, hi, 8, int(kind), 0)
+        yield (x, lo[:1].reshape(()).detach().requires_grad_(), hi[:1].reshape(()), 4, int(kind), None)
+
+
+@pytest.mark.parametrize("args", list(_samples()))
+def test_opcheck_quantize_dequantize_range(args):
+    for check, result in opcheck(ops.quantize_dequantize_range, args).items():
+        assert result == "SUCCESS", f"{check}: {result}"
+
+
+def test_opcheck_range_qparams_and_grads():
+    lo, hi = torch.tensor([-1.0, -0.2, 0.3]), torch.tensor([1.0, 0.5, 2.0])
+    ds, dzp = torch.randn(3), torch.randn(3)
+    for kind in _KINDS:
+        for op, args in ((ops.range_qparams, (lo, hi, 8, int(kind))),
+                         (ops.range_grads, (lo, hi, ds, dzp, 8, int(kind)))):
+            for check, result in opcheck(op, args).items():
+                assert result == "SUCCESS", f"{op}, {kind.name}, {check}: {result}"
+
+
+@pytest.mark.parametrize("call,error,match", [
+    (lambda x, lo, hi: ops.quantize_dequantize_range(x, lo.double(), hi, 8, 0), TypeError,
+     "min and max must be float32"),
+    (lambda x, lo, hi: ops.quantize_dequantize_range(x, lo, hi[:2], 8, 0, 0), ValueError,
+     "max shape"),
+    (lambda x, lo, hi: ops.quantize_dequantize_range(x, lo, hi, 8, 0), ValueError,
+     "per tensor .*min must hold one value"),
+    (lambda x, lo, hi: ops.quantize_dequantize_range(x, lo, hi, 1, 0, 0), ValueError,
+     "bitwidth must be from 2 to 16"),
+    (lambda x, lo, hi: ops.range_grads(lo, hi, lo[:2], hi[:2], 8, 0), ValueError,
+     "max shape|dscale shape"),
+])
+def test_bad_arguments_are_named(call, error, match):
+    x, lo, hi = torch.randn(3, 4), torch.tensor([-1.0, -1.0, -1.0]), torch.tensor([1.0, 1.0, 1.0])
+    with pytest.raises(error, match=match):
+        call(x, lo, hi)

@@ -1,0 +1,51 @@
+"""Range learning in one autograd node: :func:`range_qdq`, which `QuantizeDequantize` calls first.
+
+A quantizer whose min/max learn (range learning: they require grad) computes its scale and zero
+point from them as torch expressions, ten autograd nodes per call (two scale nodes, the zero
+point, reshapes, the qdq op). ``qsim::quantize_dequantize_range`` (bindings/range_learning.cpp)
+is one node with the same forward and the same gradients for x, min and max, bit for bit
+(tests/python/quantization/test_range_learning_op.py). It serves plain eager calls on CPU with
+fp32 min/max and no blocks; traced and compiled calls keep the expressions (inductor fuses them).
+
+Example::
+
+    >>> from torchqsim.quantization import QuantizeDequantize
+    >>> q = QuantizeDequantize((), 8, symmetric=False)
+    >>> q.set_range(-1.0, 1.0)
+    >>> y = q(torch.tensor([0.3, 2.0]))
+    >>> "RangeQdqFunction" in y.grad_fn.name()
+    True
+"""
+
+import torch
+from torch import Tensor
+
+from ._layout import qdq_layout
+from ._tracing import plain_eager
+
+__all__ = ["range_qdq"]
+
+_QDQ_RANGE = torch.ops.qsim.quantize_dequantize_range.default
+
+
+def range_qdq(q, x: Tensor) -> Tensor | None:
+    """``q(x)`` through the one-node op when this call learns q's range there, else None (the
+    caller runs its usual path).
+
+    Raises:
+        RuntimeError, ValueError: as ``q(x)`` (no encoding, a shape that does not fit).
+    """
+    if not torch.is_grad_enabled():
+        return None
+    params = q._parameters  # (an exporter may have swapped min/max for constants)
+    lo, hi = params.get("min"), params.get("max")
+    if lo is None or hi is None or not (lo.requires_grad or hi.requires_grad) or \
+            q.block_size is not None or x.device.type != "cpu" or lo.device.type != "cpu" or \
+            lo.dtype != torch.float32 or hi.dtype != torch.float32 or \
+            "_constant_qparams" in q.__dict__ or not plain_eager():
+        return None
+    q._check_ready(x.shape)
+    axis, block, _ = qdq_layout(tuple(x.shape), q.shape)
+    if block is not None:
+        return None
+    return _QDQ_RANGE(x, lo, hi, q.bitwidth, int(q.grid.kind), axis)
