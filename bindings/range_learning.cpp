@@ -24,24 +24,24 @@ using torch::autograd::variable_list;
 using OptInt = std::optional<int64_t>;
 using Pair   = std::tuple<at::Tensor, at::Tensor>;
 
-// min and max checked (fp32 CPU, one shape) as contiguous tensors.
-Pair checked_range(const char * op, const at::Tensor & min, const at::Tensor & max) {
-    TORCH_CHECK_TYPE(min.scalar_type() == at::kFloat && max.scalar_type() == at::kFloat, op,
-                     ": min and max must be float32 tensors, got ", min.scalar_type(), " and ",
-                     max.scalar_type());
-    TORCH_CHECK_VALUE(min.device().is_cpu() && max.device().is_cpu(), op,
-                      ": min and max must be CPU tensors, got ", min.device(), " and ",
-                      max.device());
-    TORCH_CHECK_VALUE(min.sizes() == max.sizes(), op, ": max shape ", max.sizes(),
-                      " must equal min shape ", min.sizes());
-    return { min.contiguous(), max.contiguous() };
+// Arguments `a` and `b` (named `na`, `nb`) checked (fp32 CPU, one shape) as contiguous tensors.
+Pair checked_pair(const char * op, const char * na, const char * nb, const at::Tensor & a,
+                  const at::Tensor & b) {
+    TORCH_CHECK_TYPE(a.scalar_type() == at::kFloat && b.scalar_type() == at::kFloat, op, ": ", na,
+                     " and ", nb, " must be float32 tensors, got ", a.scalar_type(), " and ",
+                     b.scalar_type());
+    TORCH_CHECK_VALUE(a.device().is_cpu() && b.device().is_cpu(), op, ": ", na, " and ", nb,
+                      " must be CPU tensors, got ", a.device(), " and ", b.device());
+    TORCH_CHECK_VALUE(a.sizes() == b.sizes(), op, ": ", nb, " shape ", b.sizes(), " must equal ",
+                      na, " shape ", a.sizes());
+    return { a.contiguous(), b.contiguous() };
 }
 
 Pair range_qparams_cpu(const at::Tensor & min_, const at::Tensor & max_, int64_t bitwidth,
                        int64_t grid) {
     const char *   op = "range_qparams";
     const GridArgs g  = check_grid_args(op, bitwidth, grid);
-    auto [min, max]   = checked_range(op, min_, max_);
+    auto [min, max]   = checked_pair(op, "min", "max", min_, max_);
     at::Tensor scale = at::empty(min.sizes(), min.options()), zp = at::empty_like(scale);
     TORCH_CHECK(qsim_range_qparams_f32(g.kind, static_cast<int>(bitwidth), min.data_ptr<float>(),
                                        max.data_ptr<float>(), scale.data_ptr<float>(),
@@ -54,8 +54,8 @@ Pair range_grads_cpu(const at::Tensor & min_, const at::Tensor & max_, const at:
                      const at::Tensor & dzp_, int64_t bitwidth, int64_t grid) {
     const char *   op = "range_grads";
     const GridArgs g  = check_grid_args(op, bitwidth, grid);
-    auto [min, max]   = checked_range(op, min_, max_);
-    auto [ds, dzp]    = checked_range(op, ds_, dzp_);
+    auto [min, max]   = checked_pair(op, "min", "max", min_, max_);
+    auto [ds, dzp]    = checked_pair(op, "dscale", "dzero_point", ds_, dzp_);
     TORCH_CHECK_VALUE(ds.sizes() == min.sizes(), op, ": dscale shape ", ds.sizes(),
                       " must equal min shape ", min.sizes());
     at::Tensor dmin = at::empty(min.sizes(), min.options()), dmax = at::empty_like(dmin);
@@ -121,6 +121,42 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> qdq_grads(at::Tensor & g, const a
     return full.call(g, x, s, z, grid.qmin, grid.qmax, axis, std::nullopt, true);
 }
 
+// (dx, dmin, dmax) from the incoming gradient `g` and the forward's (x, min, max, scale, zero
+// point); dx is written into `g` when the caller owns it.
+variable_list range_backward(at::Tensor & g, const variable_list & saved, int64_t bitwidth,
+                             int64_t grid, OptInt axis) {
+    static const auto range_grads =
+        handle<Pair(const at::Tensor &, const at::Tensor &, const at::Tensor &, const at::Tensor &,
+                    int64_t, int64_t)>("qsim::range_grads");
+    const GridArgs     gr  = check_grid_args("quantize_dequantize_range", bitwidth, grid);
+    const at::Tensor & min = saved[1];
+    auto [dx, ds, dzp]     = qdq_grads(g, saved[0], saved[3], saved[4], gr, axis);
+    at::AutoDispatchBelowADInplaceOrView guard;
+    auto [dmin, dmax] = range_grads.call(min, saved[2], ds.reshape(min.sizes()),
+                                         dzp.reshape(min.sizes()), bitwidth, grid);
+    return { dx, dmin, dmax };
+}
+
+// The backward when a graph is built on it (create_graph=True): the same gradients, on a node
+// that refuses to be differentiated, as the qdq ops' backward does (no double backward).
+struct RangeBackwardFunction : torch::autograd::Function<RangeBackwardFunction> {
+    static variable_list forward(AutogradContext *, const at::Tensor & g, const at::Tensor & x,
+                                 const at::Tensor & min, const at::Tensor & max,
+                                 const at::Tensor & s, const at::Tensor & z, int64_t bitwidth,
+                                 int64_t grid, OptInt axis) {
+        at::Tensor copy = g;  // held twice: never owned, dx is a new tensor
+        return range_backward(copy, { x, min, max, s, z }, bitwidth, grid, axis);
+    }
+
+    static variable_list backward(AutogradContext *, variable_list) {
+        TORCH_CHECK(false, "torch.ops.qsim.quantize_dequantize_range's backward is not "
+                    "differentiable: double backward through a torchqsim quantizer that learns "
+                    "its range (differentiating its gradient, e.g. after "
+                    "torch.autograd.grad(..., create_graph=True)) is not supported");
+        return {};
+    }
+};
+
 struct RangeQdqFunction : torch::autograd::Function<RangeQdqFunction> {
     static at::Tensor forward(AutogradContext * ctx, const at::Tensor & x, const at::Tensor & min,
                               const at::Tensor & max, int64_t bitwidth, int64_t grid,
@@ -141,17 +177,14 @@ struct RangeQdqFunction : torch::autograd::Function<RangeQdqFunction> {
         const int64_t bitwidth = ctx->saved_data["bitwidth"].toInt();
         const int64_t grid     = ctx->saved_data["grid"].toInt();
         const OptInt  axis     = ctx->saved_data["axis"].toOptional<int64_t>();
-        const GridArgs g       = check_grid_args("quantize_dequantize_range", bitwidth, grid);
-        const at::Tensor & min = saved[1];
-        auto [dx, ds, dzp]     = qdq_grads(grads[0], saved[0], saved[3], saved[4], g, axis);
-        static const auto range_grads =
-            handle<Pair(const at::Tensor &, const at::Tensor &, const at::Tensor &,
-                        const at::Tensor &, int64_t, int64_t)>("qsim::range_grads");
-        auto [dmin, dmax] = range_grads.call(min, saved[2], ds.reshape(min.sizes()),
-                                             dzp.reshape(min.sizes()), bitwidth, grid);
-        return { ctx->needs_input_grad(0) ? dx : at::Tensor(),
-                 ctx->needs_input_grad(1) ? dmin : at::Tensor(),
-                 ctx->needs_input_grad(2) ? dmax : at::Tensor(), at::Tensor(), at::Tensor(),
+        const variable_list d =
+            at::GradMode::is_enabled()
+                ? RangeBackwardFunction::apply(grads[0], saved[0], saved[1], saved[2], saved[3],
+                                               saved[4], bitwidth, grid, axis)
+                : range_backward(grads[0], saved, bitwidth, grid, axis);
+        return { ctx->needs_input_grad(0) ? d[0] : at::Tensor(),
+                 ctx->needs_input_grad(1) ? d[1] : at::Tensor(),
+                 ctx->needs_input_grad(2) ? d[2] : at::Tensor(), at::Tensor(), at::Tensor(),
                  at::Tensor() };
     }
 };

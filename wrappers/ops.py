@@ -161,27 +161,30 @@ def _zero_point_fake(min, scale, bitwidth, grid):
     return _like_qparam(min)
 
 
-def _range_fake(op: str, min, max):
-    torch._check_type(min.dtype == torch.float32 and max.dtype == torch.float32, lambda: (
-        f"{op}: min and max must be float32 tensors, got {min.dtype} and {max.dtype}"))
-    torch._check_value(min.shape == max.shape, lambda: (
-        f"{op}: max shape {tuple(max.shape)} must equal min shape {tuple(min.shape)}"))
-    _check_devices(op, min=min, max=max)
-    return _like_qparam(min), _like_qparam(min)
+def _range_fake(op: str, **pair):
+    """Two fp32 tensors of one shape on one device (as bindings/range_learning.cpp checks them):
+    two new tensors of that shape."""
+    (na, a), (nb, b) = pair.items()
+    torch._check_type(a.dtype == torch.float32 and b.dtype == torch.float32, lambda: (
+        f"{op}: {na} and {nb} must be float32 tensors, got {a.dtype} and {b.dtype}"))
+    torch._check_value(a.shape == b.shape, lambda: (
+        f"{op}: {nb} shape {tuple(b.shape)} must equal {na} shape {tuple(a.shape)}"))
+    _check_devices(op, **pair)
+    return _like_qparam(a), _like_qparam(a)
 
 
 @torch.library.register_fake("qsim::range_qparams")
 def _range_qparams_fake(min, max, bitwidth, grid):
-    return _range_fake("range_qparams", min, max)
+    return _range_fake("range_qparams", min=min, max=max)
 
 
 @torch.library.register_fake("qsim::range_grads")
 def _range_grads_fake(min, max, dscale, dzero_point, bitwidth, grid):
-    _range_fake("range_grads", dscale, dzero_point)
-    return _range_fake("range_grads", min, max)
+    _range_fake("range_grads", dscale=dscale, dzero_point=dzero_point)
+    return _range_fake("range_grads", min=min, max=max)
 
 
 @torch.library.register_fake("qsim::quantize_dequantize_range")
 def _qdq_range_fake(x, min, max, bitwidth, grid, axis=None):
-    _range_fake("quantize_dequantize_range", min, max)
+    _range_fake("quantize_dequantize_range", min=min, max=max)
     return _elementwise_fake("quantize_dequantize_range", "x", x, min, max)

@@ -132,6 +132,26 @@ def test_gradient_not_owned_by_the_backward(monkeypatch):
     assert_same(upstream, kept, "grad_outputs")
 
 
+def test_double_backward_raises_and_first_gradients_stay_the_same(monkeypatch):
+    gen = torch.Generator().manual_seed(5)
+    x, upstream = torch.randn(6, 40, generator=gen), torch.randn(6, 40, generator=gen)
+    q = _quantizer(gen, GridKind.ASYMMETRIC, 8, (6, 1), x)
+
+    def first_order(q, create_graph):
+        xi = x.clone().requires_grad_()
+        return torch.autograd.grad(q(xi), [xi, q.min, q.max], upstream, create_graph=create_graph)
+
+    grads = first_order(q, True)
+    assert all(g.requires_grad for g in grads), "the first gradients must stay on the graph"
+    for g in grads:
+        with pytest.raises(RuntimeError, match="quantize_dequantize_range's backward is not "
+                                               "differentiable"):
+            torch.autograd.grad(g.sum(), [q.min], retain_graph=True)
+    _compare(q, monkeypatch, lambda q: [g.detach() for g in first_order(q, True)],
+             "create_graph=True")
+    _compare(q, monkeypatch, lambda q: list(first_order(q, False)), "create_graph=False")
+
+
 def _samples():
     gen = torch.Generator().manual_seed(4)
     x = torch.randn(6, 40, generator=gen).requires_grad_()
@@ -167,8 +187,10 @@ def test_opcheck_range_qparams_and_grads():
      "per tensor .*min must hold one value"),
     (lambda x, lo, hi: ops.quantize_dequantize_range(x, lo, hi, 1, 0, 0), ValueError,
      "bitwidth must be from 2 to 16"),
-    (lambda x, lo, hi: ops.range_grads(lo, hi, lo[:2], hi[:2], 8, 0), ValueError,
-     "max shape|dscale shape"),
+    (lambda x, lo, hi: ops.range_grads(lo, hi, lo, hi[:2], 8, 0), ValueError,
+     "dzero_point shape .* must equal dscale shape"),
+    (lambda x, lo, hi: ops.range_grads(lo, hi, lo.half(), hi, 8, 0), TypeError,
+     "dscale and dzero_point must be float32"),
 ])
 def test_bad_arguments_are_named(call, error, match):
     x, lo, hi = torch.randn(3, 4), torch.tensor([-1.0, -1.0, -1.0]), torch.tensor([1.0, 1.0, 1.0])
