@@ -1,9 +1,8 @@
 """onnxruntime as users deploy it (CPU, default optimizations unless told otherwise) on a sim's
 exported ``_qdq.onnx``: the oracle of the target-mode tests, with the graph onnxruntime ran."""
 
-import tempfile
-
 import functools
+import tempfile
 
 import numpy as np
 import onnx
