@@ -67,6 +67,10 @@ TORCH_LIBRARY(qsim, m) {
           "int grid) -> (Tensor, Tensor)", tags);
     m.def("quantize_dequantize_range(Tensor x, Tensor min, Tensor max, int bitwidth, int grid, "
           "int? axis=None) -> Tensor", tags);
+    // The range aimet-torch holds after min/max calibration on an asymmetric grid of `steps` steps
+    // (qsim_held_range_f32), and the first encoding without data (-1: none), as 0-dim int64.
+    m.def("held_range(Tensor min, Tensor max, int steps, float? fixed_min=None) "
+          "-> (Tensor, Tensor, Tensor)", tags);
     // Narrow float formats (float_formats.h, qsim/minifloat.h): any minifloat with a scale, and
     // the OCP MX / NVFP4 block-scaled formats along one axis; fake implementations in
     // wrappers/_float_ops.py.
@@ -106,6 +110,11 @@ TORCH_LIBRARY(qsim, m) {
           "Tensor(c!) ranges, Tensor(d!) limits) -> Tensor", tags);
     m.def("tfe_merge(Tensor x, Tensor lo, Tensor hi, Tensor(a!) counts, Tensor(b!) edges, "
           "Tensor(c!) ranges, Tensor limits) -> Tensor", tags);
+    // One batch of the analyzer (aimet_tfe_batch.cpp): minmax, its fold into the running
+    // statistics, tfe_first or tfe_merge, the batch counted; -> (done, lows, highs, refused).
+    m.def("tfe_batch(Tensor x, int? axis, Tensor(a!) min, Tensor(b!) max, Tensor(c!) nonfinite, "
+          "Tensor(d!) counts, Tensor(e!) edges, Tensor(f!) ranges, Tensor(g!) limits, "
+          "Tensor(h!) batches) -> (Tensor, Tensor, Tensor, Tensor)", tags);
     // The onnxruntime target mode (satmm_cpu.cpp; fake in wrappers/_runtime_ops.py): uint8 x int8
     // product with MLAS's int16 pair saturation, (R, K) x (N, K) -> (R, N) int32.
     m.set_python_module("torchqsim._runtime_ops");

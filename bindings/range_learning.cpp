@@ -5,12 +5,15 @@
 // the fp32 operations torch's autograd performs through QuantizeDequantize's scale and zero-point
 // expressions, in its engine's order, so the gradients are the same bits with one node instead of
 // ten (tests/python/quantization/test_range_learning_op.py). min and max are fp32 CPU tensors of
-// one shape, numel 1 (per tensor, axis None) or x.size(axis) (per channel). Fake kernels are in
-// wrappers/ops.py.
+// one shape, numel 1 (per tensor, axis None) or x.size(axis) (per channel). held_range gives the
+// range calibration hands a range-learning quantizer: aimet-torch's held range of min/max
+// statistics (qsim_held_range_f32), in one op instead of nine. Fake kernels are in wrappers/ops.py.
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/autograd.h>
 #include <torch/library.h>
 
+#include <cfloat>
+#include <cmath>
 #include <tuple>
 
 #include "grid_args.h"
@@ -48,6 +51,25 @@ Pair range_qparams_cpu(const at::Tensor & min_, const at::Tensor & max_, int64_t
                                        zp.data_ptr<float>(), min.numel()) == QSIM_SUCCESS,
                 op, ": qsim_range_qparams_f32 failed");
     return { scale, zp };
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> held_range_cpu(const at::Tensor & min_,
+                                                              const at::Tensor & max_, int64_t steps,
+                                                              std::optional<double> fixed_min) {
+    const char * op = "held_range";
+    TORCH_CHECK_VALUE(steps >= 1 && steps <= 65535, op, ": steps must be from 1 to 65535, got ", steps);
+    TORCH_CHECK_VALUE(!fixed_min.has_value() || std::abs(*fixed_min) <= FLT_MAX, op,
+                      ": fixed_min must be a finite float32 value, got ", *fixed_min);
+    auto [min, max] = checked_pair(op, "min", "max", min_, max_);
+    at::Tensor  lo = at::empty(min.sizes(), min.options()), hi = at::empty_like(lo);
+    at::Tensor  unseen = at::empty({}, min.options().dtype(at::kLong));
+    const float fixed  = fixed_min.has_value() ? static_cast<float>(*fixed_min) : 0.0f;
+    TORCH_CHECK(qsim_held_range_f32(static_cast<int32_t>(steps), min.data_ptr<float>(),
+                                    max.data_ptr<float>(), fixed_min.has_value() ? &fixed : nullptr,
+                                    lo.data_ptr<float>(), hi.data_ptr<float>(), min.numel(),
+                                    unseen.data_ptr<int64_t>()) == QSIM_SUCCESS,
+                op, ": qsim_held_range_f32 failed");
+    return { lo, hi, unseen };
 }
 
 Pair range_grads_cpu(const at::Tensor & min_, const at::Tensor & max_, const at::Tensor & ds_,
@@ -209,6 +231,7 @@ at::Tensor qdq_range_autograd(const at::Tensor & x, const at::Tensor & min,
 TORCH_LIBRARY_IMPL(qsim, CPU, m) {
     m.impl("range_qparams", &range_qparams_cpu);
     m.impl("range_grads", &range_grads_cpu);
+    m.impl("held_range", &held_range_cpu);
     m.impl("quantize_dequantize_range", &qdq_range_cpu);
 }
 

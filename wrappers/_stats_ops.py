@@ -127,6 +127,13 @@ def _tfe_merge_fake(x, lo, hi, counts, edges, ranges, limits):
     return x.new_empty(x.shape[:1], dtype=torch.bool)
 
 
+@torch.library.register_fake("qsim::tfe_batch")
+def _tfe_batch_fake(x, axis, min, max, nonfinite, counts, edges, ranges, limits, batches):
+    rows = _channel_shape(x, axis)[0] if axis is not None else 1
+    return (x.new_empty((rows,), dtype=torch.bool), x.new_empty((rows,), dtype=torch.float32),
+            x.new_empty((rows,), dtype=torch.float32), x.new_empty((), dtype=torch.int64))
+
+
 @torch.library.register_fake("qsim::tfe_first")
 def _tfe_first_fake(x, lo, hi, counts, edges, ranges, limits):
     return x.new_empty(x.shape[:1], dtype=torch.bool)

@@ -184,6 +184,16 @@ def _range_grads_fake(min, max, dscale, dzero_point, bitwidth, grid):
     return _range_fake("range_grads", min=min, max=max)
 
 
+@torch.library.register_fake("qsim::held_range")
+def _held_range_fake(min, max, steps, fixed_min=None):
+    torch._check_value(1 <= steps <= 65535, lambda: f"held_range: steps must be from 1 to 65535, "
+                                                    f"got {steps}")
+    torch._check_value(fixed_min is None or abs(fixed_min) <= torch.finfo(torch.float32).max,
+                       lambda: f"held_range: fixed_min must be a finite float32 value, got {fixed_min}")
+    lo, hi = _range_fake("held_range", min=min, max=max)
+    return lo, hi, min.new_empty((), dtype=torch.int64)
+
+
 @torch.library.register_fake("qsim::quantize_dequantize_range")
 def _qdq_range_fake(x, min, max, bitwidth, grid, axis=None):
     _range_fake("quantize_dequantize_range", min=min, max=max)

@@ -70,6 +70,32 @@ qsim_status qsim_zero_points_f32(qsim_grid_kind grid, int bitwidth, const float 
     return QSIM_SUCCESS;
 }
 
+static float qsim_clamp_keep_f32(float v, float a, float b) {
+    return v < a ? a : v > b ? b : v;
+}
+
+qsim_status qsim_held_range_f32(int32_t steps, const float * min, const float * max,
+                                const float * fixed_min, float * lo, float * hi, int64_t n,
+                                int64_t * unseen) {
+    if (steps < 1 || !min || !max || !lo || !hi || n < 0 || !unseen) {
+        return QSIM_INVALID_ARGUMENT;
+    }
+    const float s = (float) steps;
+    *unseen = -1;
+    for (int64_t i = 0; i < n; i++) {
+        if (*unseen < 0 && !(min[i] <= max[i])) {
+            *unseen = i;
+        }
+        const float l    = qsim_clamp_keep_f32(fixed_min ? *fixed_min : min[i], -FLT_MAX, 0.0f);
+        const float h    = qsim_clamp_keep_f32(max[i], 0.0f, FLT_MAX);
+        const float grow = s * ((h - l) / s < FLT_EPSILON ? FLT_EPSILON : 0.0f);
+        const float g    = h + grow;
+        lo[i] = l;
+        hi[i] = g > FLT_MAX ? FLT_MAX : g;
+    }
+    return QSIM_SUCCESS;
+}
+
 qsim_status qsim_range_qparams_f32(qsim_grid_kind grid, int bitwidth, const float * min,
                                    const float * max, float * scale, float * zp, int64_t n) {
     int32_t qmin, qmax;

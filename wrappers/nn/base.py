@@ -289,9 +289,12 @@ class QuantizationMixin(ModuleFacts):
         # slot 0 (ModuleList keys are "0", "1", ...)
         q = self._modules["output_quantizers"]._modules.get("0")
         if q is not None and type(q).forward is QuantizeDequantize.forward and \
-                not torch.is_grad_enabled() and plain_eager() and \
-                sys.getrefcount(out) <= SOLE_REFS and overwritable(out):
-            return q.forward_into_input(out)
+                not torch.is_grad_enabled() and plain_eager():
+            if q._calibrating:  # observed, never written: it need not be overwritable
+                if type(out) is Tensor and out.is_floating_point() and out.numel():
+                    return q.forward_into_input(out)
+            elif sys.getrefcount(out) <= SOLE_REFS and overwritable(out):
+                return q.forward_into_input(out)
         return self.quantize_outputs(out)
 
     def quantized_forward(self, *args, **kwargs):

@@ -20,6 +20,9 @@ from ._layout import stats_view
 
 __all__ = ["Encoding", "EncodingAnalyzer"]
 
+_COPIED = object()  # an input layout that stats_view copies (blocks), or not seen yet
+_SHAPES_KEPT = 8  # input shapes whose layout an analyzer keeps
+
 
 class Encoding(NamedTuple):
     """An encoding of the shape given to the analyzer.
@@ -82,10 +85,21 @@ class EncodingAnalyzer(nn.Module):
         if x.numel() == 0:
             raise ValueError(f"{type(self).__name__}.update_stats got an empty tensor of shape "
                              f"{tuple(x.shape)}")
-        view, axis = stats_view(x.detach(), self.shape)  # (checks that the shape fits x)
+        # The layout of an input shape is found once (stats_view checks that the encoding shape
+        # fits it); per-tensor and per-channel layouts are x itself, blocks are a copy.
+        layouts = self.__dict__.get("_layouts")
+        if layouts is None or layouts[0] != self.shape:
+            layouts = self._layouts = (self.shape, {})
+        axis = layouts[1].get(x.shape, _COPIED)
+        if axis is _COPIED:
+            view, axis = stats_view(x, self.shape)
+            if len(layouts[1]) >= _SHAPES_KEPT:
+                layouts[1].clear()
+            layouts[1][x.shape] = axis if view is x else _COPIED
+        else:
+            view = x
         return (view.float() if view.dtype == torch.float64 else view), axis
 
-    @torch.no_grad()
     def update_stats(self, x: Tensor) -> None:
         """Adds the finite values of `x` to the statistics (non-finite ones are counted).
 
@@ -93,6 +107,10 @@ class EncodingAnalyzer(nn.Module):
             TypeError: `x` is not a floating tensor.
             ValueError: `x` is empty, or the encoding shape does not fit its shape.
         """
+        if torch.is_grad_enabled():
+            with torch.no_grad():
+                self._update(*self._view(x))
+            return
         self._update(*self._view(x))
 
     def _update(self, view: Tensor, axis: int | None) -> None:

@@ -35,9 +35,10 @@ from .analyzer_base import Encoding, EncodingAnalyzer
 from .grid import Grid, GridKind
 
 __all__ = ["Encoding", "EncodingAnalyzer", "MinMaxEncodingAnalyzer", "SqnrEncodingAnalyzer",
-           "PercentileEncodingAnalyzer", "MseEncodingAnalyzer"]
+           "PercentileEncodingAnalyzer", "MseEncodingAnalyzer", "aimet_held_range"]
 
 _MAX_BINS = 1 << 24
+_HELD_RANGE = torch.ops.qsim.held_range.default
 
 
 class MinMaxEncodingAnalyzer(EncodingAnalyzer):
@@ -46,7 +47,8 @@ class MinMaxEncodingAnalyzer(EncodingAnalyzer):
     Args:
         shape: encoding shape (see :class:`EncodingAnalyzer`).
         fixed_min: when given, the encoding's min is this value instead of the observed one
-            (AIMET's min-only ``encoding_constraints``: min fixed, max calibrated).
+            (AIMET's min-only ``encoding_constraints``: min fixed, max calibrated); a finite
+            float32 value, else ValueError.
 
     Example::
 
@@ -62,6 +64,8 @@ class MinMaxEncodingAnalyzer(EncodingAnalyzer):
 
     def __init__(self, shape=(), fixed_min: float | None = None):
         super().__init__(shape)
+        if fixed_min is not None and not abs(float(fixed_min)) <= torch.finfo(torch.float32).max:
+            raise ValueError(f"fixed_min must be a finite float32 value, got {fixed_min!r}")
         self.fixed_min = None if fixed_min is None else float(fixed_min)
 
     def _encodings(self, grid):
@@ -75,6 +79,11 @@ class MinMaxEncodingAnalyzer(EncodingAnalyzer):
         (it does not depend on the encoding, which is then not computed)."""
         if grid.kind is not GridKind.ASYMMETRIC:
             return super().quantizer_range(grid)
+        if self.min.device.type == "cpu":  # one op: the held range and the seen check
+            lo, hi, unseen = _HELD_RANGE(self.min, self.max, grid.qmax - grid.qmin, self.fixed_min)
+            if int(unseen) >= 0:
+                self._check_seen()
+            return lo.reshape(self.shape), hi.reshape(self.shape)
         self._check_seen()
         return self.held_range(grid)
 
@@ -84,15 +93,31 @@ class MinMaxEncodingAnalyzer(EncodingAnalyzer):
         grid: the observed range widened to zero (and by ``n * eps`` when narrower than ``n``
         steps of ``eps``), not snapped to the grid, in float32 as AIMET computes it. A quantizer
         holding it derives AIMET's scale ``(max - min) / n`` bit for bit (docs/aimet.md §2.3).
-        None for symmetric grids, whose held range is the grid's."""
+        None for symmetric grids, whose held range is the grid's. On the CPU the C rule
+        ``qsim::held_range`` (bit for bit :func:`aimet_held_range`)."""
         if grid.kind is not GridKind.ASYMMETRIC:
             return None
-        n, eps = grid.qmax - grid.qmin, torch.finfo(torch.float32).eps
-        big = torch.finfo(torch.float32).max
-        lo = torch.clamp(self._lo(), min=-big, max=0.0)
-        hi = torch.clamp(self.max, min=0.0, max=big)
-        hi = hi + n * (eps * ((hi - lo) / n < eps))
-        return lo.reshape(self.shape), torch.clamp(hi, max=big).reshape(self.shape)
+        if self.min.device.type == "cpu":
+            lo, hi, _ = _HELD_RANGE(self.min, self.max, grid.qmax - grid.qmin, self.fixed_min)
+        else:
+            lo, hi = aimet_held_range(self._lo(), self.max, grid.qmax - grid.qmin)
+        return lo.reshape(self.shape), hi.reshape(self.shape)
+
+
+def aimet_held_range(lo: Tensor, hi: Tensor, steps: int) -> tuple[Tensor, Tensor]:
+    """aimet-torch 2.42's held range of the observed [lo, hi] on an asymmetric grid of `steps`
+    steps, as its float32 torch expressions (:meth:`MinMaxEncodingAnalyzer.held_range`).
+
+    Example::
+
+        >>> [float(t) for t in aimet_held_range(torch.tensor(0.5), torch.tensor(2.0), 255)]
+        [0.0, 2.0]
+    """
+    eps, big = torch.finfo(torch.float32).eps, torch.finfo(torch.float32).max
+    lo = torch.clamp(lo, min=-big, max=0.0)
+    hi = torch.clamp(hi, min=0.0, max=big)
+    hi = hi + steps * (eps * ((hi - lo) / steps < eps))
+    return lo, torch.clamp(hi, max=big)
 
 
 class _HistogramAnalyzer(EncodingAnalyzer):

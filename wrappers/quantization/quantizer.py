@@ -149,9 +149,10 @@ class QuantizeDequantize(nn.Module):
         self._set(emin, emax)
 
     def _set(self, min: Tensor, max: Tensor) -> None:
-        self.min.copy_(min.reshape(self.shape))
-        self.max.copy_(max.reshape(self.shape))
-        self.initialized.fill_(True)
+        params = self._parameters  # (not nn.Module.__getattr__: a microsecond per read)
+        params["min"].copy_(min.reshape(self.shape))
+        params["max"].copy_(max.reshape(self.shape))
+        self._buffers["initialized"].fill_(True)
 
     def get_scale(self) -> Tensor:
         """``(max - min) / (qmax - qmin)``, of the encoding shape (an IEEE division on every
@@ -230,8 +231,10 @@ class QuantizeDequantize(nn.Module):
 
     def _quantize(self, x: Tensor, out: Tensor | None) -> Tensor:
         if self._calibrating:
-            self._check_shape(x.shape)
-            self.encoding_analyzer.update_stats(x)
+            analyzer = self._modules["encoding_analyzer"]
+            if self.block_size is not None or analyzer.shape != self.shape:
+                self._check_shape(x.shape)  # (else the analyzer's own check is this one)
+            analyzer.update_stats(x)
             return x
         y = None if out is not None else range_qdq(self, x)
         if y is not None:  # range learning, one autograd node

@@ -53,8 +53,7 @@ _GROWTH = 3.0
 _ASYM_DELTAS, _SYM_DELTAS, _OFFSETS, _GAMMA = 17, 101, 21, 3.0
 _CHUNK = 4  # histograms searched at once (AIMET: 64); each row's cost is computed alike
 # The op overloads themselves: resolving torch.ops.qsim.<name> costs microseconds per call.
-_MINMAX, _FIRST, _MERGE = (torch.ops.qsim.minmax.default, torch.ops.qsim.tfe_first.default,
-                           torch.ops.qsim.tfe_merge.default)
+_MINMAX, _BATCH = torch.ops.qsim.minmax.default, torch.ops.qsim.tfe_batch.default
 
 
 def _minimum_scale(num_steps: int) -> float:
@@ -93,6 +92,12 @@ def _histc_rows(x: Tensor, lo: Tensor, hi: Tensor) -> Tensor:
     return h
 
 
+def _rows(view: Tensor, axis: int | None) -> Tensor:
+    """The float32 rows ``[R, n]`` of a statistics view: one per encoding."""
+    rows = view.reshape(1, -1) if axis is None else view.movedim(axis, 0).reshape(view.shape[axis], -1)
+    return rows.float()
+
+
 def _bin_of(width: Tensor, lo: Tensor, x: Tensor) -> Tensor:
     return torch.minimum(((x - lo) / width).to(torch.int32), torch.full(x.shape, _BINS - 1))
 
@@ -124,25 +129,32 @@ class TfEnhancedEncodingAnalyzer(EncodingAnalyzer):
                              batches=torch.zeros((), dtype=torch.int64))
 
     def _update(self, view: Tensor, axis: int | None) -> None:
+        stats = self._buffers  # (not nn.Module.__getattr__, a microsecond per read)
+        if stats["counts"].is_cpu and view.is_cpu:
+            # One op: min/max, their fold, the C kernels (bit for bit the torch ops below), the
+            # batch counted; the rows it refuses go to the torch ops.
+            done, lows, highs, refused = _BATCH(view, axis, stats["min"], stats["max"],
+                                                stats["nonfinite"], stats["counts"], stats["edges"],
+                                                stats["hist_range"], stats["limits"], stats["batches"])
+            if int(refused):
+                self._by_torch(_rows(view, axis), lows, highs, done, int(stats["batches"]) == 1)
+            return
         lows, highs, bad = _MINMAX(view, axis)   # each row's finite min and max
         self._fold(lows, highs, bad)
-        rows = view.reshape(1, -1) if axis is None else view.movedim(axis, 0).reshape(
-            view.shape[axis], -1)
-        lows, highs = lows.reshape(-1), highs.reshape(-1)
-        stats = self._buffers  # (not nn.Module.__getattr__, a microsecond per read)
-        first = int(stats["batches"]) == 0
-        if stats["counts"].is_cpu and rows.is_cpu:  # the C kernels, bit for bit the torch ops below
-            done = (_FIRST if first else _MERGE)(rows.float(), lows, highs, stats["counts"],
-                                                 stats["edges"], stats["hist_range"],
-                                                 stats["limits"])
-        else:
-            done = torch.zeros(rows.shape[0], dtype=torch.bool)
-        if first and not bool(done.all()):
-            self._first(rows, lows, highs)
-        elif not first and not bool(done.all()):
-            for i in (~done).nonzero().flatten().tolist():
-                self._merge(i, rows[i], lows[i], highs[i])
+        rows = _rows(view, axis)
+        self._by_torch(rows, lows.reshape(-1), highs.reshape(-1),
+                       torch.zeros(rows.shape[0], dtype=torch.bool), int(stats["batches"]) == 0)
         stats["batches"].add_(1)  # in place: no nn.Module.__setattr__
+
+    def _by_torch(self, rows: Tensor, lows: Tensor, highs: Tensor, done: Tensor,
+                  first: bool) -> None:
+        """The batch's rows that the C kernels did not take (`done` False) as torch ops: on the
+        first batch every row (:meth:`_first`), else each such row (:meth:`_merge`)."""
+        if first:
+            self._first(rows, lows, highs)
+            return
+        for i in (~done).nonzero().flatten().tolist():
+            self._merge(i, rows[i], lows[i], highs[i])
 
     def _first(self, rows: Tensor, lo: Tensor, hi: Tensor) -> None:
         """The first batch as torch ops (all rows at once; for what ``qsim::tfe_first`` refuses:

@@ -102,6 +102,19 @@ qsim_status qsim_encoding_from_range(qsim_grid_kind grid, int bitwidth, float mi
 qsim_status qsim_zero_points_f32(qsim_grid_kind grid, int bitwidth, const float * min,
                                  const float * scale, float * zp, int64_t n);
 
+/* The range aimet-torch 2.42 holds for the observed range [min[i], max[i]], i < n, of a min/max
+ * analyzer on an asymmetric grid of `steps` steps (qmax - qmin >= 1), as its float32 torch
+ * expressions compute it (torchqsim.quantization.MinMaxEncodingAnalyzer.held_range), where
+ * clamp(v, a, b) is v < a ? a : v > b ? b : v (so -0 stays -0, NaN stays NaN) and big = FLT_MAX:
+ *   l = clamp(fixed_min ? *fixed_min : min[i], -big, 0),  h = clamp(max[i], 0, big),
+ *   lo[i] = l,  hi[i] = min(h + steps * ((h - l) / steps < FLT_EPSILON ? FLT_EPSILON : +0), big)
+ * *unseen is the first i with !(min[i] <= max[i]) (no finite value seen), else -1. fixed_min may
+ * be NULL; the others are borrowed for the call. QSIM_INVALID_ARGUMENT for steps < 1, n < 0 or a
+ * NULL pointer. */
+qsim_status qsim_held_range_f32(int32_t steps, const float * min, const float * max,
+                                const float * fixed_min, float * lo, float * hi, int64_t n,
+                                int64_t * unseen);
+
 /* Range learning: the grid parameters of quantizers that learn their held min[i] and max[i],
  * i < n, on the grid of `grid` at `bitwidth`: scale[i] = (max[i] - min[i]) / (qmax - qmin) in fp32
  * (an IEEE division), zp[i] as qsim_zero_points_f32 from min[i] and scale[i]. Pointers are

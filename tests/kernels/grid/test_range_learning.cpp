@@ -1,9 +1,12 @@
-// GoogleTest for qsim_range_qparams_f32 and qsim_range_grads_f32 (qsim/analyzers.h): the grid
+// GoogleTest for qsim_range_qparams_f32, qsim_range_grads_f32 and qsim_held_range_f32
+// (qsim/analyzers.h): the held range calibration gives a quantizer, the grid
 // parameters of a learned range and the range's gradients from theirs. Oracles: known answers
 // worked out by hand on ranges whose arithmetic is exact (torch's autograd is the bit-for-bit
 // oracle of tests/python/quantization/test_range_learning_op.py), and qsim_zero_points_f32.
 #include <gtest/gtest.h>
 
+#include <cfloat>
+#include <cmath>
 #include <vector>
 
 #include "qsim_test_util.h"
@@ -115,4 +118,40 @@ TEST(RangeLearning, InvalidArguments) {
     EXPECT_EQ(qsim_range_grads_f32(QSIM_GRID_SYMMETRIC, 8, &v, &w, &v, &v, nullptr, &out2, 1),
               QSIM_INVALID_ARGUMENT);
     EXPECT_EQ(out1, -v / 255.0f);
+}
+
+TEST(HeldRange, KnownAnswers) {
+    // 255 steps. [0.5, 2]: min widened to 0. [-1, -0.5]: max widened to 0. [0, 0]: narrower than
+    // 255 steps of FLT_EPSILON, so max grows by 255 * FLT_EPSILON. [-inf, inf]: clamped to
+    // +-FLT_MAX. A fixed min replaces the observed one. -0 keeps its sign (clamp keeps an equal
+    // value), as torch.clamp does.
+    const float min[5] = { 0.5f, -1.0f, 0.0f, -INFINITY, -0.0f }, max[5] = { 2.0f, -0.5f, 0.0f, INFINITY, 1.0f };
+    float       lo[5], hi[5];
+    int64_t     unseen = 7;
+    ASSERT_EQ(qsim_held_range_f32(255, min, max, nullptr, lo, hi, 5, &unseen), QSIM_SUCCESS);
+    EXPECT_EQ(unseen, -1);
+    const float want_lo[5] = { 0.0f, -1.0f, 0.0f, -FLT_MAX, -0.0f }, want_hi[5] = { 2.0f, 0.0f, 255.0f * FLT_EPSILON, FLT_MAX, 1.0f };
+    for (int i = 0; i < 5; i++) {
+        EXPECT_EQ(lo[i], want_lo[i]) << "encoding " << i;
+        EXPECT_EQ(std::signbit(lo[i]), std::signbit(want_lo[i])) << "encoding " << i;
+        EXPECT_EQ(hi[i], want_hi[i]) << "encoding " << i;
+    }
+    const float fixed = -0.25f;
+    ASSERT_EQ(qsim_held_range_f32(255, min, max, &fixed, lo, hi, 2, &unseen), QSIM_SUCCESS);
+    EXPECT_EQ(lo[0], -0.25f);
+    EXPECT_EQ(lo[1], -0.25f);
+    EXPECT_EQ(hi[1], 0.0f);
+}
+
+TEST(HeldRange, FirstEncodingWithoutDataAndInvalidArguments) {
+    const float min[3] = { 0.0f, INFINITY, NAN }, max[3] = { 1.0f, -INFINITY, 1.0f };
+    float       lo[3], hi[3];
+    int64_t     unseen = 7;
+    ASSERT_EQ(qsim_held_range_f32(15, min, max, nullptr, lo, hi, 3, &unseen), QSIM_SUCCESS);
+    EXPECT_EQ(unseen, 1);
+    EXPECT_TRUE(std::isnan(lo[2]));
+    EXPECT_EQ(qsim_held_range_f32(0, min, max, nullptr, lo, hi, 1, &unseen), QSIM_INVALID_ARGUMENT);
+    EXPECT_EQ(qsim_held_range_f32(15, min, max, nullptr, lo, hi, -1, &unseen), QSIM_INVALID_ARGUMENT);
+    EXPECT_EQ(qsim_held_range_f32(15, nullptr, max, nullptr, lo, hi, 1, &unseen), QSIM_INVALID_ARGUMENT);
+    EXPECT_EQ(qsim_held_range_f32(15, min, max, nullptr, lo, hi, 1, nullptr), QSIM_INVALID_ARGUMENT);
 }
