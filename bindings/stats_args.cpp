@@ -1,10 +1,12 @@
 // Argument checks of the statistics ops (stats_args.h).
 #include "stats_args.h"
 
+#include <ATen/ops/empty.h>
 #include <ATen/ops/full.h>
 #include <ATen/ops/zeros.h>
 #include <c10/util/Exception.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -59,7 +61,17 @@ at::Tensor check_range(const char * op, const at::Tensor & range, at::IntArrayRe
 
 MinMax empty_minmax(at::IntArrayRef sh, const at::TensorOptions & f) {
     constexpr float inf = std::numeric_limits<float>::infinity();
-    return { at::full(sh, inf, f), at::full(sh, -inf, f), at::zeros(sh, f.dtype(at::kLong)) };
+    if (!f.device().is_cpu()) {
+        return { at::full(sh, inf, f), at::full(sh, -inf, f), at::zeros(sh, f.dtype(at::kLong)) };
+    }
+    // On the CPU filled here: three fill dispatches cost more than a small statistic's pass.
+    MinMax m{ at::empty(sh, f.dtype(at::kFloat)), at::empty(sh, f.dtype(at::kFloat)),
+              at::empty(sh, f.dtype(at::kLong)) };
+    const int64_t n = std::get<0>(m).numel();
+    std::fill_n(std::get<0>(m).data_ptr<float>(), n, inf);
+    std::fill_n(std::get<1>(m).data_ptr<float>(), n, -inf);
+    std::fill_n(std::get<2>(m).data_ptr<int64_t>(), n, int64_t{ 0 });
+    return m;
 }
 
 void check_stats_into(const char * op, const MinMax & m, at::IntArrayRef sh, c10::DeviceType device) {

@@ -53,7 +53,8 @@ _GROWTH = 3.0
 _ASYM_DELTAS, _SYM_DELTAS, _OFFSETS, _GAMMA = 17, 101, 21, 3.0
 _CHUNK = 4  # histograms searched at once (AIMET: 64); each row's cost is computed alike
 # The op overloads themselves: resolving torch.ops.qsim.<name> costs microseconds per call.
-_MINMAX, _BATCH = torch.ops.qsim.minmax.default, torch.ops.qsim.tfe_batch.default
+_MINMAX, _BATCH, _SEARCH = (torch.ops.qsim.minmax.default, torch.ops.qsim.tfe_batch.default,
+                            torch.ops.qsim.tfe_search.default)
 
 
 def _minimum_scale(num_steps: int) -> float:
@@ -181,16 +182,33 @@ class TfEnhancedEncodingAnalyzer(EncodingAnalyzer):
         self.hist_range[i, 0], self.hist_range[i, 1] = new_lo, new_hi
 
     def _encodings(self, grid):
+        lo, hi = self._search_range(grid)
+        return torch.ops.qsim.encodings_min_max(lo.reshape(self.min.shape), hi.reshape(self.max.shape),
+                                                grid.bitwidth, int(grid.kind))
+
+    def quantizer_range(self, grid: Grid) -> tuple[Tensor, Tensor]:
+        """:meth:`EncodingAnalyzer.quantizer_range`: the best candidate's range, which the
+        quantizer holds (the encoding itself, unused, is not computed)."""
+        if not isinstance(grid, Grid):
+            raise TypeError(f"{type(self).__name__}.quantizer_range: grid must be a Grid "
+                            f"(torchqsim.quantization.grid), got {type(grid).__name__}")
+        self._check_seen()
+        return self._search_range(grid)
+
+    def _search_range(self, grid: Grid) -> tuple[Tensor, Tensor]:
+        """The best candidate's (min, max) of each histogram, of the encoding shape, kept as
+        the held range of `grid` (:meth:`held_range`)."""
+        stats = self._buffers  # (not nn.Module.__getattr__, a microsecond per read)
+        counts, edges, ranges = stats["counts"], stats["edges"], stats["hist_range"]
         steps, symmetric = grid.qmax - grid.qmin, grid.symmetric
-        lanes = _sum_lanes() if self.counts.device.type == "cpu" else None
+        lanes = _sum_lanes() if counts.is_cpu else None
         if lanes is not None:   # the C search, torch's sums bit for bit
-            lo, hi = torch.ops.qsim.tfe_search(self.counts, self.edges, self.hist_range, steps,
-                                               symmetric, _offsets(steps), lanes)
+            lo, hi = _SEARCH(counts, edges, ranges, steps, symmetric, _offsets(steps), lanes)
         else:
-            lo, hi = _search_chunks(self.counts, self.edges, self.hist_range, steps, symmetric)
-        lo, hi = lo.reshape(self.min.shape), hi.reshape(self.max.shape)
-        self._held = (grid, lo.reshape(self.shape), hi.reshape(self.shape))
-        return torch.ops.qsim.encodings_min_max(lo, hi, grid.bitwidth, int(grid.kind))
+            lo, hi = _search_chunks(counts, edges, ranges, steps, symmetric)
+        held = lo.reshape(self.shape), hi.reshape(self.shape)
+        self.__dict__["_held"] = (grid, *held)  # (a plain attribute: no nn.Module.__setattr__)
+        return held
 
     def held_range(self, grid: Grid) -> tuple[Tensor, Tensor] | None:
         """The (min, max) an aimet-torch 2.42 quantizer holds for the last encoding computed
