@@ -137,8 +137,10 @@ class TfEnhancedEncodingAnalyzer(EncodingAnalyzer):
             done, lows, highs, refused = _BATCH(view, axis, stats["min"], stats["max"],
                                                 stats["nonfinite"], stats["counts"], stats["edges"],
                                                 stats["hist_range"], stats["limits"], stats["batches"])
-            if int(refused):
-                self._by_torch(_rows(view, axis), lows, highs, done, int(stats["batches"]) == 1)
+            if int(refused):  # the batch counts once the torch ops took the rest (they may raise)
+                stats["batches"].sub_(1)
+                self._by_torch(_rows(view, axis), lows, highs, done, int(stats["batches"]) == 0)
+                stats["batches"].add_(1)
             return
         lows, highs, bad = _MINMAX(view, axis)   # each row's finite min and max
         self._fold(lows, highs, bad)
