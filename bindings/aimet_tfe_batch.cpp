@@ -3,7 +3,7 @@
 // ops and three reads of a flag per quantizer and batch: the batch's finite min/max per row
 // (qsim::minmax), folded into the analyzer's running min / max / non-finite count (the torch ops
 // the analyzer folds with), the rows binned into their histograms (qsim::tfe_first on the first
-// batch, else qsim::tfe_merge), and the batch counted. Results are those ops' bits; the rows the
+// batch, else qsim::tfe_merge), and the batch counted when no row was refused. Results are those ops' bits; the rows the
 // kernels refuse are left to the caller's torch ops, as before. Schema in library.cpp, fake in
 // wrappers/_stats_ops.py.
 #include <ATen/core/Tensor.h>
@@ -33,7 +33,8 @@ template <typename Sig> c10::TypedOperatorHandle<Sig> handle(const char * name) 
 
 // tfe_batch(x, axis, min!, max!, nonfinite!, counts!, edges!, ranges!, limits!, batches!)
 // -> (done [R] bool, lows [R], highs [R], refused): R = 1 (axis None) or x.size(axis) rows; lows /
-// highs the batch's finite min / max per row, refused (0-dim int64) the rows not done.
+// highs the batch's finite min / max per row, refused (0-dim int64) the rows not done (the batch
+// is counted only when there are none).
 Four tfe_batch_cpu(const at::Tensor & x, OptInt axis, at::Tensor & min, at::Tensor & max,
                    at::Tensor & nonfinite, at::Tensor & counts, at::Tensor & edges,
                    at::Tensor & ranges, at::Tensor & limits, at::Tensor & batches) {
@@ -60,11 +61,13 @@ Four tfe_batch_cpu(const at::Tensor & x, OptInt axis, at::Tensor & min, at::Tens
     const at::Tensor done = batches.item<int64_t>() == 0
                                 ? first.call(rows, lo, hi, counts, edges, ranges, limits)
                                 : merge.call(rows, lo, hi, counts, edges, ranges, limits);
-    batches.add_(1);
     int64_t      refused = 0;
     const bool * ok      = done.data_ptr<bool>();
     for (int64_t i = 0; i < rows_n; i++) {
         refused += ok[i] ? 0 : 1;
+    }
+    if (refused == 0) {  // else the caller counts it once its torch ops took the other rows
+        batches.add_(1);
     }
     return { done, lo, hi, at::scalar_tensor(refused, at::kLong) };
 }

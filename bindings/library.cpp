@@ -111,7 +111,8 @@ TORCH_LIBRARY(qsim, m) {
     m.def("tfe_merge(Tensor x, Tensor lo, Tensor hi, Tensor(a!) counts, Tensor(b!) edges, "
           "Tensor(c!) ranges, Tensor limits) -> Tensor", tags);
     // One batch of the analyzer (aimet_tfe_batch.cpp): minmax, its fold into the running
-    // statistics, tfe_first or tfe_merge, the batch counted; -> (done, lows, highs, refused).
+    // statistics, tfe_first or tfe_merge, the batch counted unless a row was refused;
+    // -> (done, lows, highs, refused).
     m.def("tfe_batch(Tensor x, int? axis, Tensor(a!) min, Tensor(b!) max, Tensor(c!) nonfinite, "
           "Tensor(d!) counts, Tensor(e!) edges, Tensor(f!) ranges, Tensor(g!) limits, "
           "Tensor(h!) batches) -> (Tensor, Tensor, Tensor, Tensor)", tags);

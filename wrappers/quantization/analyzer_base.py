@@ -126,6 +126,14 @@ class EncodingAnalyzer(nn.Module):
         torch.maximum(stats["max"], hi, out=stats["max"])
         stats["nonfinite"].add_(bad)
 
+    def _check_usable(self, grid: Grid, caller: str) -> None:
+        """Raises unless `grid` is a Grid and every encoding saw a finite value (`caller`: the
+        method named in the error)."""
+        if not isinstance(grid, Grid):
+            raise TypeError(f"{type(self).__name__}.{caller}: grid must be a Grid "
+                            f"(torchqsim.quantization.grid), got {type(grid).__name__}")
+        self._check_seen()
+
     def _check_seen(self) -> None:
         seen = self.min <= self.max
         if bool(seen.all()):
@@ -176,10 +184,7 @@ class EncodingAnalyzer(nn.Module):
             >>> int(a.encodings_for(Grid.of(8, GridKind.ASYMMETRIC)).zero_point)
             64
         """
-        if not isinstance(grid, Grid):
-            raise TypeError(f"{type(self).__name__}.encodings_for: grid must be a Grid "
-                            f"(torchqsim.quantization.grid), got {type(grid).__name__}")
-        self._check_seen()
+        self._check_usable(grid, "encodings_for")
         return Encoding(*(t.reshape(self.shape) for t in self._encodings(grid)))
 
     def held_range(self, grid: Grid) -> tuple[Tensor, Tensor] | None:

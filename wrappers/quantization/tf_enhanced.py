@@ -133,12 +133,12 @@ class TfEnhancedEncodingAnalyzer(EncodingAnalyzer):
         stats = self._buffers  # (not nn.Module.__getattr__, a microsecond per read)
         if stats["counts"].is_cpu and view.is_cpu:
             # One op: min/max, their fold, the C kernels (bit for bit the torch ops below), the
-            # batch counted; the rows it refuses go to the torch ops.
+            # batch counted; the rows it refuses go to the torch ops (which may raise), and the
+            # batch counts once they took them.
             done, lows, highs, refused = _BATCH(view, axis, stats["min"], stats["max"],
                                                 stats["nonfinite"], stats["counts"], stats["edges"],
                                                 stats["hist_range"], stats["limits"], stats["batches"])
-            if int(refused):  # the batch counts once the torch ops took the rest (they may raise)
-                stats["batches"].sub_(1)
+            if int(refused):
                 self._by_torch(_rows(view, axis), lows, highs, done, int(stats["batches"]) == 0)
                 stats["batches"].add_(1)
             return
@@ -191,10 +191,7 @@ class TfEnhancedEncodingAnalyzer(EncodingAnalyzer):
     def quantizer_range(self, grid: Grid) -> tuple[Tensor, Tensor]:
         """:meth:`EncodingAnalyzer.quantizer_range`: the best candidate's range, which the
         quantizer holds (the encoding itself, unused, is not computed)."""
-        if not isinstance(grid, Grid):
-            raise TypeError(f"{type(self).__name__}.quantizer_range: grid must be a Grid "
-                            f"(torchqsim.quantization.grid), got {type(grid).__name__}")
-        self._check_seen()
+        self._check_usable(grid, "quantizer_range")
         return self._search_range(grid)
 
     def _search_range(self, grid: Grid) -> tuple[Tensor, Tensor]:
