@@ -13,7 +13,8 @@
 
 QSIM_TFE_DEFINE_VARIANT(ref)
 
-#define QSIM_TFE_VARIANT(isa) { #isa, qsim_##isa##_supported, qsim_tfe_cost_##isa, qsim_tfe_count_##isa },
+#define QSIM_TFE_VARIANT(isa) \
+    { #isa, qsim_##isa##_supported, qsim_tfe_cost_##isa, qsim_tfe_heads_##isa, qsim_tfe_count_##isa },
 static const qsim_tfe_kernels qsim_tfe_table[] = {
 #include "analyzers/aimet_tfe_variants.inc"
 };
@@ -211,21 +212,16 @@ static inline float tfe_at_least(float x, float m) {
 
 /* head[j]: a lower bound of candidate j's cost from two terms, the larger of the outermost
  * counted bins' (a sum of terms >= 0 is at least each of them, whatever its order and rounding).
- * Most candidates clip and lose on it alone; one loop over all of them vectorizes. */
-static void tfe_heads(const qsim_tfe_row * r, const float * d, const float * o, int n,
-                      float * head) {
+ * Most candidates clip and lose on it alone; one loop over all of them, in the variant. */
+static void tfe_heads(const qsim_tfe_kernels * k, const qsim_tfe_row * r, const float * d,
+                      const float * o, int n, float * head) {
     if (r->lo < 0) {  /* no bound: below every cost */
         for (int j = 0; j < n; j++) {
             head[j] = -1.0f;
         }
         return;
     }
-    const float c0 = r->c[r->lo], h0 = r->h[r->lo], c1 = r->c[r->hi], h1 = r->h[r->hi];
-    for (int j = 0; j < n; j++) {
-        const float a = qsim_tfe_term(c0, h0, r->steps, d[j], o[j]);
-        const float b = qsim_tfe_term(c1, h1, r->steps, d[j], o[j]);
-        head[j] = a > b ? a : b;
-    }
+    k->heads(n, r->c[r->lo], r->h[r->lo], r->c[r->hi], r->h[r->hi], r->steps, d, o, head);
 }
 
 /* The candidates (scale, offset) in AIMET's order; returns their count. */
@@ -268,7 +264,7 @@ qsim_status qsim_tfe_search_k(const qsim_tfe_kernels * k, const qsim_tfe_params 
     qsim_tfe_row r;
     tfe_row_init(&r, p, counts, edges);
     const int n = tfe_candidates(p, range_min, range_max, d, o);
-    tfe_heads(&r, d, o, n, head);
+    tfe_heads(k, &r, d, o, n, head);
     /* the observed range's candidate first (a good bound), then the others in order; a candidate
      * whose head bound already loses is not summed (the bound stands for its cost, as a pruned
      * cost's partial sum does) */

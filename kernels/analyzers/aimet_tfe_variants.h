@@ -24,12 +24,15 @@ typedef struct qsim_tfe_row {
 
 /* One ISA's loops. cost: the cost of candidate (d, o) summed in torch's order (qsim/aimet_tfe.h),
  * or, once a partial sum shows it, any value no better than `bound` (`later`: the candidate comes
- * after the one that holds `bound`, so a tie loses too). count: slot counts of x[0, n) over
- * [lo, hi] added to c[QSIM_TFE_SLOTS] (the bins, then below, above, NaN). */
+ * after the one that holds `bound`, so a tie loses too). heads: head[j], the larger of candidate
+ * (d[j], o[j])'s terms of two bins (c0, h0) and (c1, h1), j < n. count: slot counts of x[0, n)
+ * over [lo, hi] added to c[QSIM_TFE_SLOTS] (the bins, then below, above, NaN). */
 typedef struct qsim_tfe_kernels {
     const char * name;
     int (*supported)(void);
     float (*cost)(const qsim_tfe_row * r, float d, float o, float bound, int later);
+    void (*heads)(int n, float c0, float h0, float c1, float h1, float steps, const float * d,
+                  const float * o, float * head);
     void (*count)(size_t n, const float * x, float lo, float hi, int64_t * c);
 } qsim_tfe_kernels;
 
@@ -49,6 +52,8 @@ qsim_status qsim_tfe_search_k(const qsim_tfe_kernels * k, const qsim_tfe_params 
 #define QSIM_TFE_VARIANT(isa)                                                                   \
     int   qsim_##isa##_supported(void);                                                         \
     float qsim_tfe_cost_##isa(const qsim_tfe_row * r, float d, float o, float bound, int later);  \
+    void  qsim_tfe_heads_##isa(int n, float c0, float h0, float c1, float h1, float steps,        \
+                               const float * d, const float * o, float * head);                  \
     void  qsim_tfe_count_##isa(size_t n, const float * x, float lo, float hi, int64_t * c);
 #include "analyzers/aimet_tfe_variants.inc"
 #undef QSIM_TFE_VARIANT

@@ -38,6 +38,7 @@ Example::
 """
 
 import functools
+import math
 
 import numpy as np
 import torch
@@ -51,6 +52,7 @@ __all__ = ["TfEnhancedEncodingAnalyzer"]
 _BINS = 512
 _GROWTH = 3.0
 _ASYM_DELTAS, _SYM_DELTAS, _OFFSETS, _GAMMA = 17, 101, 21, 3.0
+_HISTOGRAM = ("counts", "edges", "hist_range", "limits")  # written whole by a first batch
 _CHUNK = 4  # histograms searched at once (AIMET: 64); each row's cost is computed alike
 # The op overloads themselves: resolving torch.ops.qsim.<name> costs microseconds per call.
 _MINMAX, _BATCH, _SEARCH = (torch.ops.qsim.minmax.default, torch.ops.qsim.tfe_batch.default,
@@ -128,6 +130,37 @@ class TfEnhancedEncodingAnalyzer(EncodingAnalyzer):
         self._register_stats(counts=torch.zeros(n, _BINS), edges=torch.zeros(n, _BINS + 1),
                              hist_range=torch.zeros(n, 2), limits=torch.zeros(n, 2),
                              batches=torch.zeros((), dtype=torch.int64))
+
+    def reset_stats(self) -> None:
+        """Forget every statistic. As AIMET's reset drops its histograms, the histogram buffers
+        (``counts``, ``edges``, ``hist_range``, ``limits``) are not cleared: with ``batches`` 0
+        the next batch writes every row of them (a first batch), and :meth:`stats` returns them
+        zeroed before it. This saves a pass over 4 KiB per encoding each calibration.
+
+        Example::
+
+            >>> a = TfEnhancedEncodingAnalyzer()
+            >>> a.update_stats(torch.arange(4.0))
+            >>> a.reset_stats()
+            >>> int(a.batches), float(a.stats()["counts"].sum())
+            (0, 0.0)
+        """
+        stats = self._buffers
+        stats["min"].fill_(math.inf)
+        stats["max"].fill_(-math.inf)
+        stats["nonfinite"].zero_()
+        stats["batches"].zero_()
+
+    reset = reset_stats
+
+    def stats(self) -> dict[str, Tensor]:
+        """:meth:`EncodingAnalyzer.stats`; the histogram buffers are zeroed first when no batch
+        was seen since the last reset (:meth:`reset_stats` leaves them)."""
+        stats = super().stats()
+        if int(stats["batches"]) == 0:
+            for name in _HISTOGRAM:
+                stats[name].zero_()
+        return stats
 
     def _update(self, view: Tensor, axis: int | None) -> None:
         stats = self._buffers  # (not nn.Module.__getattr__, a microsecond per read)

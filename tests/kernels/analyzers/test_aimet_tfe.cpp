@@ -8,6 +8,7 @@
 
 #include <cfloat>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <string>
@@ -25,17 +26,21 @@ constexpr float kInf = std::numeric_limits<float>::infinity();
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 constexpr int   kBins = QSIM_TFE_BINS;
 
+// The header's term of the bin at centre c with count h for candidate (d, o).
+float spec_term(float c, float h, float steps, float d, float o) {
+    const float q = std::nearbyint(c / d - o);
+    const float g = (q < 0.0f || q > steps) ? 3.0f : 1.0f;
+    const float e = (std::min(std::max(q, 0.0f), steps) + o) * d - c;
+    return ((e * e) * h) * g;
+}
+
 // The header's cost of (d, o), every bin summed in torch's lane order.
 float spec_cost(const std::vector<float> & h, float e0, float e1, float steps, float d, float o,
                 int lanes) {
     const float        w = e1 - e0, start = e0 + w / 2.0f;
     std::vector<float> acc(4 * lanes, 0.0f);
     for (int i = 0; i < kBins; i++) {
-        const float c  = start + w * static_cast<float>(i);
-        const float q  = std::nearbyint(c / d - o);
-        const float g  = (q < 0.0f || q > steps) ? 3.0f : 1.0f;
-        const float e  = (std::min(std::max(q, 0.0f), steps) + o) * d - c;
-        acc[i % (4 * lanes)] += ((e * e) * h[i]) * g;
+        acc[i % (4 * lanes)] += spec_term(start + w * static_cast<float>(i), h[i], steps, d, o);
     }
     float total = 0.0f;
     for (int l = 0; l < lanes; l++) {
@@ -165,6 +170,36 @@ TEST(AimetTfeHistogram, VariantsMatchRef) {
             ASSERT_EQ(qsim_tfe_histogram_k(ref, len, x.data(), -1.0f, 1.0f, a.data()), QSIM_SUCCESS);
             ASSERT_EQ(qsim_tfe_histogram_k(k, len, x.data(), -1.0f, 1.0f, b.data()), QSIM_SUCCESS);
             EXPECT_EQ(a, b) << k->name << " n=" << len;
+        }
+    }
+}
+
+// Every variant's head bounds are the larger spec term of the two bins, bit for bit, through the
+// vector steps' tails: candidates that clip either bin (gamma), round half-way, divide by zero or
+// by a tiny scale, and a NaN scale (NaN terms: both NaN).
+TEST(AimetTfeHeads, VariantsMatchTheSpecTerms) {
+    std::mt19937                          rng(qsim_test::kSeed);
+    std::uniform_real_distribution<float> u(0.001f, 0.05f), off(-300.0f, 40.0f);
+    std::vector<float>                    d(400), o(400);
+    for (size_t j = 0; j < d.size(); j++) {
+        d[j] = j % 41 == 3 ? 0.0f : j % 53 == 7 ? 1e-38f : j % 67 == 9 ? kNaN : u(rng);
+        o[j] = j % 3 == 0 ? -128.0f : std::nearbyint(off(rng));
+    }
+    d[10] = 0.25f, o[10] = 0.0f;  /* c0 / d - o = 1.5: half-way, to even */
+    for (const qsim_tfe_kernels * k : runnable_variants()) {
+        for (int n : { 0, 1, 7, 8, 9, 15, 16, 17, 101, 374, 400 }) {
+            std::vector<float> head(n + 1, -7.0f);
+            k->heads(n, 0.375f, 3.0f, -1.2f, 40.0f, 255.0f, d.data(), o.data(), head.data());
+            for (int j = 0; j < n; j++) {
+                const float a = spec_term(0.375f, 3.0f, 255.0f, d[j], o[j]);
+                const float b = spec_term(-1.2f, 40.0f, 255.0f, d[j], o[j]);
+                const float want = a > b ? a : b;
+                ASSERT_TRUE(std::memcmp(&head[j], &want, sizeof want) == 0 ||
+                            (std::isnan(head[j]) && std::isnan(want)))
+                    << k->name << " n=" << n << " j=" << j << " d=" << d[j] << " o=" << o[j]
+                    << ": " << head[j] << " != " << want;
+            }
+            EXPECT_EQ(head[n], -7.0f) << k->name << " wrote past n=" << n;
         }
     }
 }

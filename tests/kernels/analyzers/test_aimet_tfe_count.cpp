@@ -2,12 +2,14 @@
 // cleared) and the three steps of qsim_tfe_first / qsim_tfe_merge (range, count, apply) that
 // bindings/aimet_tfe_cpu.cpp runs to count a long row in chunks over threads.
 //
-// Oracles: hand-computed slots; the whole row counted in one call (chunks' slots summed must
-// equal it, for every compiled ISA variant); qsim_tfe_first / qsim_tfe_merge on the whole batch
-// (the steps must leave the same state, bit for bit).
+// Oracles: hand-computed slots; the header's slot formula per value (every ISA variant, slot by
+// slot); the whole row counted in one call (chunks' slots summed must equal it, for every
+// compiled ISA variant); qsim_tfe_first / qsim_tfe_merge on the whole batch (the steps must leave
+// the same state, bit for bit); float conversions of the slots.
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <random>
 #include <vector>
@@ -34,6 +36,24 @@ struct State {
                limits[0] == o.limits[0] && limits[1] == o.limits[1];
     }
 };
+
+// The ends of a histogram's range.
+struct Ends {
+    float lo, hi;
+};
+
+// The slot of v over [lo, hi] as the header states it: torch.histc's bin (float32 operations,
+// truncated, at most the last), else below / above / NaN.
+int spec_slot(float v, float lo, float hi) {
+    if (std::isnan(v)) {
+        return kBins + 2;
+    }
+    if (v < lo || v > hi) {
+        return v < lo ? kBins : kBins + 1;
+    }
+    const float t = (v - lo) * static_cast<float>(kBins) / (hi - lo);
+    return !(t >= 0.0f) ? 0 : t < static_cast<float>(kBins - 1) ? static_cast<int>(t) : kBins - 1;
+}
 
 }  // namespace
 
@@ -117,4 +137,60 @@ TEST(AimetTfeFirstMerge, CountedStepsEqualTheWholeCalls) {
     EXPECT_EQ(qsim_tfe_merge_counted(&hs, 0.0f, kInf, slots.data()), QSIM_INVALID_ARGUMENT);
     steps.limits[1] = before.limits[1];
     EXPECT_TRUE(steps == before);
+}
+
+// Every variant's slots of every prefix length through the vector steps' tails and the long
+// runs' counter copies, over values at and just beyond the ends, +-Inf, NaN, -0, denormals,
+// bin edges and huge quotients (a range whose width overflows, where every quotient is NaN).
+TEST(AimetTfeCount, VariantsMatchTheSpecSlotBySlot) {
+    std::mt19937                          rng(qsim_test::kSeed);
+    std::uniform_real_distribution<float> u(-1.3f, 1.3f);
+    for (const Ends r : { Ends{ -1.0f, 1.0f }, Ends{ 0.0f, 1e-30f }, Ends{ -3e38f, 3e38f } }) {
+        const std::vector<float> specials = {
+            r.lo, r.hi, std::nextafter(r.lo, -kInf), std::nextafter(r.hi, kInf), kInf, -kInf, kNaN,
+            0.0f, -0.0f, 1e-40f, -1e-40f, r.lo + (r.hi - r.lo) * 0.5f, r.lo / 2 + r.hi / 2,
+            std::nextafter(r.hi, -kInf), 3e38f, -3e38f };
+        std::vector<float> x(9000);
+        for (size_t i = 0; i < x.size(); i++) {
+            x[i] = i % 5 == 0 ? specials[(i / 5) % specials.size()] : u(rng) * (r.hi - r.lo) / 2.0f;
+        }
+        for (const qsim_tfe_kernels * k : qsim_test::runnable(qsim_tfe_variants)) {
+            for (size_t len = 0; len <= 9000; len += len < 80 ? 1 : len < 4200 ? 509 : 1201) {
+                std::vector<int64_t> got(QSIM_TFE_SLOTS, 0), want(QSIM_TFE_SLOTS, 0);
+                for (size_t i = 0; i < len; i++) {
+                    want[spec_slot(x[i], r.lo, r.hi)]++;
+                }
+                ASSERT_EQ(qsim_tfe_count_k(k, len, x.data(), r.lo, r.hi, got.data()), QSIM_SUCCESS);
+                for (int s = 0; s < QSIM_TFE_SLOTS; s++) {
+                    ASSERT_EQ(got[s], want[s]) << k->name << " [" << r.lo << ", " << r.hi << "] n=" << len
+                                               << " slot " << s;
+                }
+            }
+        }
+    }
+}
+
+// A first batch's counts are its slots converted to float (the end slots added to the end bins),
+// also counts float32 cannot hold exactly (rounded to nearest even), up to 2^62.
+TEST(AimetTfeFirst, CountsAreTheSlotsAsFloat) {
+    std::mt19937_64 rng(qsim_test::kSeed);
+    for (int64_t top : { int64_t{ 1 } << 52, int64_t{ 1 } << 62 }) {
+        std::vector<int64_t> slots(QSIM_TFE_SLOTS);
+        for (size_t s = 0; s < slots.size(); s++) {
+            slots[s] = static_cast<int64_t>(rng() % static_cast<uint64_t>(top >> (s % 40)));
+        }
+        slots[7] = (int64_t{ 1 } << 24) + 1, slots[8] = (int64_t{ 1 } << 25) + 3, slots[9] = top - 1;
+        std::vector<float> counts(kBins), edges(kBins + 1), want(kBins);
+        float              range[2], limits[2];
+        const qsim_tfe_hist h = { counts.data(), edges.data(), range, limits };
+        ASSERT_EQ(qsim_tfe_first_counted(&h, limits, -1.0f, 1.0f, slots.data()), QSIM_SUCCESS);
+        for (int b = 0; b < kBins; b++) {
+            want[b] = static_cast<float>(slots[b]);
+        }
+        want[0] += static_cast<float>(slots[kBins]);
+        want[kBins - 1] += static_cast<float>(slots[kBins + 1]);
+        for (int b = 0; b < kBins; b++) {
+            ASSERT_EQ(counts[b], want[b]) << "bin " << b << " slot " << slots[b] << " top " << top;
+        }
+    }
 }

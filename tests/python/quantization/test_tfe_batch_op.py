@@ -85,6 +85,34 @@ def test_rows_the_kernels_refuse_go_to_the_torch_ops_as_before():
     assert int(a.batches) == 0                        # a batch that raised is not counted
 
 
+@pytest.mark.parametrize("enc, shape", [((), (4, 33, 7)), ((3, 1), (3, 50))])
+def test_a_reset_analyzer_continues_as_a_fresh_one_bit_for_bit(enc, shape):
+    """reset_stats leaves the histogram buffers as they were (the first batch writes them whole):
+    after it, every buffer must be a fresh analyzer's bits batch by batch, also when the first
+    batch's rows go to the torch ops (a constant row of 1e10: a point range too large to widen),
+    and stats() must show the histograms zeroed until a batch comes."""
+    g = torch.Generator().manual_seed(7)
+    before = [300 * torch.randn(shape, generator=g) + 5, torch.randn(shape, generator=g)]
+    refused = torch.randn(shape, generator=g)
+    refused.view(refused.shape[0], -1)[1] = 1e10
+    for after in ([torch.randn(shape, generator=g), 4 * torch.randn(shape, generator=g)],
+                  [refused, 0.5 * refused]):
+        a = te.TfEnhancedEncodingAnalyzer(enc)
+        for b in before:
+            a.update_stats(b)
+        a.reset_stats()
+        assert int(a.batches) == 0 and bool((a.min == float("inf")).all())
+        stats = a.stats()
+        for name in ("counts", "edges", "hist_range", "limits"):
+            assert not bool(stats[name].any()), name
+        fresh = te.TfEnhancedEncodingAnalyzer(enc)
+        for k, b in enumerate(after):
+            a.update_stats(b)
+            fresh.update_stats(b)
+            _assert_same(a, fresh, f"batch {k} after the reset")
+        assert float(a.stats()["counts"].sum()) == float(fresh.counts.sum()) > 0
+
+
 def test_returns_the_batch_range_and_what_was_refused():
     a = te.TfEnhancedEncodingAnalyzer((2, 1))
     x = torch.tensor([[1.0, -2.0, float("nan")], [4.0, 0.5, 3.0]])
