@@ -53,7 +53,7 @@ static inline void qsim_tfe_heads_v8(int n, float c0, float h0, float c1, float 
  * reference's clamp), then min_ps with the last bin, truncated; out-of-range values, tested as
  * the reference does, then take their slots (a NaN fails both ordered tests: the last one). */
 static inline void qsim_tfe_slots_v8(size_t m, const float * restrict x, float lo, float hi,
-                              int32_t * restrict slot) {
+                                     int32_t * restrict slot) {
     const __m256  vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi), width = _mm256_set1_ps(hi - lo);
     const __m256  bins = _mm256_set1_ps((float) QSIM_TFE_BINS), last = _mm256_set1_ps((float) (QSIM_TFE_BINS - 1));
     const __m256i below = _mm256_set1_epi32(QSIM_TFE_BINS), above = _mm256_set1_epi32(QSIM_TFE_BINS + 1);
