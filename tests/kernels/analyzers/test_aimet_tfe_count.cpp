@@ -141,7 +141,7 @@ TEST(AimetTfeFirstMerge, CountedStepsEqualTheWholeCalls) {
 
 // Every variant's slots of every prefix length through the vector steps' tails and the long
 // runs' counter copies, over values at and just beyond the ends, +-Inf, NaN, -0, denormals,
-// bin edges and huge quotients (a range whose width overflows, where every quotient is NaN).
+// a bin edge and huge quotients (a range whose width overflows to inf: quotients 0 or NaN).
 TEST(AimetTfeCount, VariantsMatchTheSpecSlotBySlot) {
     std::mt19937                          rng(qsim_test::kSeed);
     std::uniform_real_distribution<float> u(-1.3f, 1.3f);
