@@ -3,9 +3,9 @@
 // ops and three reads of a flag per quantizer and batch: the batch's finite min/max per row
 // (qsim::minmax), folded into the analyzer's running min / max / non-finite count (the torch ops
 // the analyzer folds with), the rows binned into their histograms (qsim::tfe_first on the first
-// batch, else qsim::tfe_merge), and the batch counted when no row was refused. Results are those ops' bits; the rows the
-// kernels refuse are left to the caller's torch ops, as before. Schema in library.cpp, fake in
-// wrappers/_stats_ops.py.
+// batch, else qsim::tfe_merge), and the batch counted when no row was refused. Results are those
+// ops' bits; the rows the kernels refuse are left to the caller's torch ops, as before. Schema in
+// library.cpp, fake in wrappers/_stats_ops.py.
 #include <ATen/core/Tensor.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <ATen/ops/maximum.h>

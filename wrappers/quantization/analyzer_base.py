@@ -67,10 +67,15 @@ class EncodingAnalyzer(nn.Module):
         self._buffers.update(stats)
         self._non_persistent_buffers_set.update(stats)
 
+    # Statistics a reset leaves as they are, because the first batch after it writes them whole
+    # (TfEnhancedEncodingAnalyzer's histograms); :meth:`stats` of such a class zeroes them.
+    _KEPT_ON_RESET: tuple[str, ...] = ()
+
     def reset_stats(self) -> None:
-        """Forget every statistic."""
-        for name, buf in self.named_buffers(recurse=False):
-            buf.fill_(math.inf if name == "min" else -math.inf if name == "max" else 0)
+        """Forget every statistic (min +inf, max -inf, the rest 0; see ``_KEPT_ON_RESET``)."""
+        for name, buf in self._buffers.items():
+            if buf is not None and name not in self._KEPT_ON_RESET:
+                buf.fill_(math.inf if name == "min" else -math.inf if name == "max" else 0)
 
     reset = reset_stats
 

@@ -38,7 +38,6 @@ Example::
 """
 
 import functools
-import math
 
 import numpy as np
 import torch
@@ -52,7 +51,6 @@ __all__ = ["TfEnhancedEncodingAnalyzer"]
 _BINS = 512
 _GROWTH = 3.0
 _ASYM_DELTAS, _SYM_DELTAS, _OFFSETS, _GAMMA = 17, 101, 21, 3.0
-_HISTOGRAM = ("counts", "edges", "hist_range", "limits")  # written whole by a first batch
 _CHUNK = 4  # histograms searched at once (AIMET: 64); each row's cost is computed alike
 # The op overloads themselves: resolving torch.ops.qsim.<name> costs microseconds per call.
 _MINMAX, _BATCH, _SEARCH = (torch.ops.qsim.minmax.default, torch.ops.qsim.tfe_batch.default,
@@ -131,11 +129,14 @@ class TfEnhancedEncodingAnalyzer(EncodingAnalyzer):
                              hist_range=torch.zeros(n, 2), limits=torch.zeros(n, 2),
                              batches=torch.zeros((), dtype=torch.int64))
 
-    def reset_stats(self) -> None:
-        """Forget every statistic. As AIMET's reset drops its histograms, the histogram buffers
-        (``counts``, ``edges``, ``hist_range``, ``limits``) are not cleared: with ``batches`` 0
-        the next batch writes every row of them (a first batch), and :meth:`stats` returns them
-        zeroed before it. This saves a pass over 4 KiB per encoding each calibration.
+    # As AIMET's reset drops its histograms, reset_stats leaves these buffers: with ``batches`` 0
+    # the next batch writes every row of them (a first batch). This saves a pass over 4 KiB per
+    # encoding each calibration.
+    _KEPT_ON_RESET = ("counts", "edges", "hist_range", "limits")
+
+    def stats(self) -> dict[str, Tensor]:
+        """:meth:`EncodingAnalyzer.stats`; the histogram buffers are zeroed first when no batch
+        was seen since the last reset (:meth:`reset_stats` leaves them).
 
         Example::
 
@@ -145,20 +146,9 @@ class TfEnhancedEncodingAnalyzer(EncodingAnalyzer):
             >>> int(a.batches), float(a.stats()["counts"].sum())
             (0, 0.0)
         """
-        stats = self._buffers
-        stats["min"].fill_(math.inf)
-        stats["max"].fill_(-math.inf)
-        stats["nonfinite"].zero_()
-        stats["batches"].zero_()
-
-    reset = reset_stats
-
-    def stats(self) -> dict[str, Tensor]:
-        """:meth:`EncodingAnalyzer.stats`; the histogram buffers are zeroed first when no batch
-        was seen since the last reset (:meth:`reset_stats` leaves them)."""
         stats = super().stats()
         if int(stats["batches"]) == 0:
-            for name in _HISTOGRAM:
+            for name in self._KEPT_ON_RESET:
                 stats[name].zero_()
         return stats
 
