@@ -27,7 +27,9 @@ The `*_backward` and `*_backward_data` ops are not differentiable themselves: di
 gradient of a qsim op (double backward, e.g. ``torch.autograd.grad(..., create_graph=True)``
 followed by another ``grad``) raises a RuntimeError rather than returning zeros.
 `quantize_dequantize_out` writes into a caller-owned tensor and has no autograd formula either
-(`torchqsim.functional` refuses ``out=`` when a gradient would be needed).
+(`torchqsim.functional` refuses ``out=`` when a gradient would be needed). `quantize_dequantize_`
+writes into fp32 x itself and is differentiable in x (straight-through, from one byte a value it
+keeps instead of x); it refuses a scale or zero point that requires grad.
 
 Memory layout: outputs shaped like the data have the strides ``torch.empty_like(x)`` gives
 (a dense input keeps its layout, e.g. channels-last; the kernels walk it in memory order, so
@@ -86,6 +88,18 @@ def _qdq_out_fake(x, scale, zero_point, qmin, qmax, axis, block_size, out):
                  lambda: f"out shape {tuple(out.shape)} must equal the input shape {tuple(x.shape)}")
     torch._check(out.dtype == x.dtype,
                  lambda: f"out dtype {out.dtype} must equal the input dtype {x.dtype}")
+
+
+@torch.library.register_fake("qsim::quantize_dequantize_")
+def _qdq_inplace_fake(x, scale, zero_point, qmin, qmax):
+    _check_devices("quantize_dequantize_", x=x, scale=scale, zero_point=zero_point)
+    torch._check(x.dtype == torch.float32, lambda: f"x must be float32, got {x.dtype}")
+
+
+@torch.library.register_fake("qsim::quantize_dequantize_clamped_")
+def _qdq_clamped_fake(x, scale, zero_point, qmin, qmax):
+    _qdq_inplace_fake(x, scale, zero_point, qmin, qmax)
+    return x.new_empty(((x.numel() + 7) // 8,), dtype=torch.uint8)
 
 
 @torch.library.register_fake("qsim::quantize")

@@ -40,6 +40,26 @@ static inline float qsim_qdq1(float x, qsim_grid g) {
     return qsim_dequantize1(qsim_quantize1(x, g), g);
 }
 
+/* qsim_run_mask_fn on a run, element by element (the reference, vector tails, and variants that
+ * leave the loop to the compiler): qsim_qdq1's operations, and the bit of !qsim_in_grid. */
+static inline void qsim_qdq_mask_run(size_t n, const float * x, float * y, uint8_t * clamped,
+                                     qsim_grid g) {
+    for (size_t i = 0; i < n; i++) {
+        const float pos = qsim_grid_pos(x[i], g);
+        y[i]            = qsim_dequantize1(qsim_clampf(pos, g.qmin, g.qmax), g);
+        clamped[i / 8]  = (uint8_t) ((i % 8 ? clamped[i / 8] : 0) |
+                                    (!qsim_in_grid(pos, g) << (i % 8)));
+    }
+}
+
+/* qsim_mask_bwd_fn on a run, element by element. */
+static inline void qsim_qdq_mask_backward_run(size_t n, const uint8_t * clamped, const float * dy,
+                                              float * dx) {
+    for (size_t i = 0; i < n; i++) {
+        dx[i] = (clamped[i / 8] >> (i % 8)) & 1 ? 0.0f : dy[i];
+    }
+}
+
 /* Whether g's qdq may be computed shifted by its zero point, as the AVX-512 run kernels do:
  * with an integer zero point and integer bounds of magnitude <= 2^22, qmin - zp and qmax - zp
  * are exact, and

@@ -118,6 +118,18 @@ void qsim_qdq_f32_avx512(size_t n, const float * x, float * y, qsim_grid g) {
     }
 }
 
+/* The mask kernels are the AVX2 variant's (every AVX-512 CPU runs AVX2): tested here, where no
+ * AVX-512 machine is at hand to test 16-lane forms on. */
+void qsim_qdq_mask_f32_avx512(size_t n, const float * x, float * y, uint8_t * clamped,
+                              qsim_grid g) {
+    qsim_qdq_mask_f32_avx2(n, x, y, clamped, g);
+}
+
+void qsim_qdq_mask_backward_f32_avx512(size_t n, const uint8_t * clamped, const float * dy,
+                                       float * dx) {
+    qsim_qdq_mask_backward_f32_avx2(n, clamped, dy, dx);
+}
+
 void qsim_quantize_f32_avx512(size_t n, const float * x, float * y, qsim_grid g) {
     const qsim_v16_grid v = qsim_v16_grid_of(g);
     qsim_v16_map(n, x, y, &v, qsim_v16_quantize);

@@ -41,7 +41,7 @@ from torch import Tensor, nn
 
 from ..quantization.quantizer import QuantizeDequantize, plain_eager
 from .facts import ModuleFacts
-from .overwritable import SOLE_REFS, overwritable
+from .overwritable import SOLE_REFS, hookless, overwritable, straight_through_in_place
 from .scratch import quantized_weight_for_op
 
 __all__ = ["QuantizationMixin", "UnsupportedModuleError", "UNQUANTIZED_MODULE_TYPES",
@@ -282,15 +282,28 @@ class QuantizationMixin(ModuleFacts):
     def forward(self, *args, **kwargs):
         """Quantize inputs, run :meth:`quantized_forward`, quantize outputs.
 
-        Without autograd (calibration, evaluation), a single tensor output that nothing else
-        can reach is quantized in place instead of into a new tensor (:func:`~torchqsim.nn.overwritable.overwritable`).
+        A single tensor output that nothing else can reach is quantized in place instead of into a
+        new tensor (:func:`~torchqsim.nn.overwritable.overwritable`) by an output quantizer
+        without hooks (:func:`~torchqsim.nn.overwritable.hookless`): without autograd
+        (calibration, evaluation), and in training by a per-tensor straight-through quantizer
+        (:func:`~torchqsim.nn.overwritable.straight_through_in_place`).
         """
         out = self.quantized_forward(*self.quantize_inputs(args), **kwargs)
         # slot 0 (ModuleList keys are "0", "1", ...)
         q = self._modules["output_quantizers"]._modules.get("0")
-        if q is not None and type(q).forward is QuantizeDequantize.forward and \
-                not torch.is_grad_enabled() and plain_eager():
-            if q._calibrating:  # observed, never written: it need not be overwritable
+        if q is not None and type(q).forward is QuantizeDequantize.forward and hookless(q) and \
+                plain_eager():
+            if torch.is_grad_enabled():
+                if straight_through_in_place(q, out) and sys.getrefcount(out) <= SOLE_REFS and \
+                        overwritable(out):
+                    base = out._base
+                    if base is None:
+                        return q.forward_into_input(out)
+                    if base.is_contiguous() and out.is_contiguous():
+                        # F.linear's 3-D view of its 2-D result: written through the base, then
+                        # viewed again (an in-place write to a view costs autograd two copies)
+                        return q.forward_into_input(base).view(out.shape)
+            elif q._calibrating:  # observed, never written: it need not be overwritable
                 if type(out) is Tensor and out.is_floating_point() and out.numel():
                     return q.forward_into_input(out)
             elif sys.getrefcount(out) <= SOLE_REFS and overwritable(out):

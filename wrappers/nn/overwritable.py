@@ -1,10 +1,12 @@
-"""Whether a module's fresh result may be quantized in place (no-grad forwards): the tensor
-owns its memory, or is a view of a tensor nothing else holds."""
+"""Whether a module's fresh result may be quantized in place: the tensor owns its memory, or is a
+view of a tensor nothing else holds (:func:`overwritable`); in a training forward also that its
+quantizer trains by the straight-through estimator (:func:`straight_through_in_place`)."""
 
 import sys
 
 import torch
 from torch import Tensor
+from torch.nn.modules import module as _module
 
 
 def _sole_refs() -> int:
@@ -57,3 +59,27 @@ def overwritable(t) -> bool:
         return _storage_uses(t) == _SOLE_STORAGE_USES
     return type(t._base) is Tensor and _storage_uses(t) == _SOLE_STORAGE_USES + 1 and \
         _base_holders(t) == _TEMPORARY_BASE
+
+
+def hookless(m) -> bool:
+    """Whether calling module `m` runs no hooks (its own or global ones), as the condition of
+    ``nn.Module``'s own fast path: only then may a wrapper compute ``m(t)`` without calling `m`."""
+    return not (m._forward_hooks or m._forward_pre_hooks or m._backward_hooks or
+                m._backward_pre_hooks or _module._global_forward_hooks or
+                _module._global_forward_pre_hooks or _module._global_backward_hooks or
+                _module._global_backward_pre_hooks)
+
+
+def straight_through_in_place(q, t) -> bool:
+    """Whether quantizer `q` may quantize a module's result `t` in place in a grad-mode forward,
+    through ``torch.ops.qsim.quantize_dequantize_`` (which keeps one byte a value for the backward
+    instead of `t`; same values and gradients as ``q(t)``): `q` is per tensor with a held range
+    (not calibrating, min/max not learned, no constant qparams) and `t` is a float32 CPU tensor
+    that autograd produced. The caller checks :func:`overwritable` and the references to `t`.
+    """
+    params = q._parameters
+    lo, hi = params.get("min"), params.get("max")
+    return not q._calibrating and lo is not None and hi is not None and lo.numel() == 1 and \
+        not (lo.requires_grad or hi.requires_grad) and q.block_size is None and \
+        "_constant_qparams" not in q.__dict__ and type(t) is Tensor and \
+        t.dtype == torch.float32 and t.device.type == "cpu" and t.grad_fn is not None

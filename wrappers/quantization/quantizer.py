@@ -19,8 +19,7 @@ The forward is ``torchqsim.functional.quantize_dequantize``. Calibration::
     y = q(x)                         # quantized with the computed encoding
 
 `torchqsim.quantization.compute_encodings(module)` (calibration.py) does the same for every
-quantizer inside a module and names the ones that saw no data by their module path.
-"""
+quantizer inside a module and names the ones that saw no data by their module path."""
 
 import contextlib
 
@@ -37,6 +36,7 @@ from .range_learning import range_qdq
 
 _QDQ = torch.ops.qsim.quantize_dequantize.default  # the ops F.quantize_dequantize calls
 _QDQ_OUT = torch.ops.qsim.quantize_dequantize_out.default
+_QDQ_INPLACE = torch.ops.qsim.quantize_dequantize_.default
 _SHAPES_KEPT = 8  # input shapes whose qparams a quantizer keeps (QuantizeDequantize._qparams)
 
 __all__ = ["QuantizeDequantize", "plain_eager"]
@@ -212,11 +212,14 @@ class QuantizeDequantize(nn.Module):
     def forward_into_input(self, x: Tensor) -> Tensor:
         """:meth:`forward` that writes its result into `x` itself (returned): for a caller that
         owns `x` and no longer needs its values (``torchqsim.nn`` wrappers call it on the fresh
-        output of their op in no-grad forwards). Bit for bit the result of :meth:`forward`.
+        output of their op). Bit for bit the result of :meth:`forward`, and in grad mode its
+        straight-through gradient: a per-tensor float32 `x` goes through
+        ``torch.ops.qsim.quantize_dequantize_``, which keeps one byte a value instead of `x`.
 
         Raises:
-            RuntimeError: grad mode is on and `x` requires grad (see
-                :func:`torchqsim.functional.quantize_dequantize`'s ``out=``), or as :meth:`forward`.
+            RuntimeError: grad mode is on, `x` requires grad and is not per-tensor float32 (see
+                :func:`torchqsim.functional.quantize_dequantize`'s ``out=``), or its range is
+                learned (min/max require grad), or as :meth:`forward`.
 
         Example::
 
@@ -246,6 +249,9 @@ class QuantizeDequantize(nn.Module):
             return y if out is None else out.copy_(y)
         if out is None:
             return _QDQ(x, scale, zp, qmin, qmax, axis, block)
+        if out is x and axis is None and block is None and x.dtype == torch.float32:
+            _QDQ_INPLACE(x, scale, zp, qmin, qmax)  # with grad: straight-through, in place
+            return x
         if torch.is_grad_enabled():  # F raises where autograd would need the input
             return F.quantize_dequantize(x, scale, zp, qmin, qmax, axis, block, out=out)
         _QDQ_OUT(x, scale, zp, qmin, qmax, axis, block, out)

@@ -54,6 +54,18 @@ typedef void (*qsim_run_fn)(size_t n, const float * x, float * y, qsim_grid g);
 typedef void (*qsim_run_bwd_fn)(size_t n, const float * x, const float * dy, float * dx,
                                 qsim_grid g, double * sums);
 
+/* The qdq forward of one run that also keeps what its straight-through backward needs: y = qdq(x)
+ * as qsim_run_fn computes it, and one bit an element: bit i % 8 of clamped[i / 8] is 1 where
+ * element i is clamped (qsim_run_bwd_fn's mask is 0 there: below qmin, above qmax, NaN), else 0;
+ * the unused high bits of the last byte are 0. y may alias x exactly, so that a training forward
+ * can overwrite x and keep (n + 7) / 8 bytes for the backward instead of x. */
+typedef void (*qsim_run_mask_fn)(size_t n, const float * x, float * y, uint8_t * clamped,
+                                 qsim_grid g);
+
+/* The straight-through backward from those bits: dx[i] = (bit i set) ? +0 : dy[i], bit for bit
+ * qsim_run_bwd_fn's dx (without sums) for the x that gave them. dx may alias dy exactly. */
+typedef void (*qsim_mask_bwd_fn)(size_t n, const uint8_t * clamped, const float * dy, float * dx);
+
 /* A rows x n block of a row-major matrix whose rows are `ld` floats apart, with one grid per
  * column: element (r, j) uses scale[j] and zero_point[j] (per-channel quantization along the last
  * axis, where neighbours differ in qparams). Each element is computed as the run kernels compute
@@ -126,6 +138,8 @@ typedef struct qsim_qdq_kernels {
     qsim_narrow_fn    narrow_h16;       /* fp32 to 16-bit floats */
     qsim_h16_run_fn   qdq_h16;          /* qdq on 16-bit floats, fused (the 16-bit drivers) */
     qsim_h16_run_bwd_fn qdq_backward_h16; /* its straight-through backward, fused */
+    qsim_run_mask_fn  qdq_mask;         /* qdq with clamped bits (training in place) */
+    qsim_mask_bwd_fn  qdq_mask_backward; /* the straight-through backward from those bits */
 } qsim_qdq_kernels;
 
 /* All compiled variants, reference first; *count receives their number. The array is static:
@@ -139,6 +153,8 @@ const qsim_qdq_kernels * qsim_qdq_best(void);
 void qsim_qdq_f32_ref(size_t n, const float * x, float * y, qsim_grid g);
 void qsim_quantize_f32_ref(size_t n, const float * x, float * y, qsim_grid g);
 void qsim_dequantize_f32_ref(size_t n, const float * x, float * y, qsim_grid g);
+void qsim_qdq_mask_f32_ref(size_t n, const float * x, float * y, uint8_t * clamped, qsim_grid g);
+void qsim_qdq_mask_backward_f32_ref(size_t n, const uint8_t * clamped, const float * dy, float * dx);
 void qsim_qdq_backward_f32_ref(size_t n, const float * x, const float * dy, float * dx,
                                qsim_grid g, double * sums);
 void qsim_quantize_backward_f32_ref(size_t n, const float * x, const float * dy, float * dx,

@@ -1,8 +1,8 @@
 """No-grad forwards quantize a wrapper's fresh output in place, and only when that is safe.
 
-Oracles: the same wrapper run with grad mode on (which never writes in place), `ref_qdq` (the
+Oracles: the same wrapper run with grad mode on (with its learned range, never in place), `ref_qdq` (the
 pure-torch formula), the inputs / parameters / kept tensors compared with copies taken before
-the call, and torch's profiler for which qsim op ran (``quantize_dequantize_out`` = in place).
+the call, and torch's profiler for which qsim op ran (``quantize_dequantize_`` = in place).
 """
 
 import pytest
@@ -13,6 +13,9 @@ from torch.profiler import ProfilerActivity, profile
 import torchqsim.nn as qnn
 from asserts import assert_same
 from wrapper_reference import narrow_quantizer, ref_qdq
+
+
+IN_PLACE = "qsim::quantize_dequantize_"  # per-tensor fp32 in place (quantize_dequantize_out else)
 
 
 def _ops(fn):
@@ -37,11 +40,11 @@ def test_fresh_output_is_quantized_in_place_bit_for_bit():
     expected = ref_qdq(q.output_quantizers[0], linear(x)).detach()
     with torch.no_grad():
         # the first call also computes the encoding's zero point (qsim::zero_point), then cached
-        assert _ops(lambda: q(x)) == ["qsim::zero_point", "qsim::quantize_dequantize_out"]
-        assert _ops(lambda: q(x)) == ["qsim::quantize_dequantize_out"]
+        assert _ops(lambda: q(x)) == ["qsim::zero_point", IN_PLACE]
+        assert _ops(lambda: q(x)) == [IN_PLACE]
         y = q(x)
     assert_same(y, expected)
-    assert_same(q(x).detach(), expected)  # grad mode: a new tensor, same bits
+    assert_same(q(x).detach(), expected)  # grad mode, learned range: a new tensor, same bits
     assert "qsim::quantize_dequantize" in _ops(lambda: q(x))
 
 
@@ -70,10 +73,10 @@ class ViewBesideKeptView(nn.Module):
 def test_a_view_of_a_tensor_nothing_else_holds_is_quantized_in_place(make, x):
     torch.manual_seed(2)
     q = _with_output_quantizer(make(), x)
-    expected = q(x).detach()                          # grad mode: a new tensor
+    expected = q(x).detach()                          # grad mode, learned range: a new tensor
     with torch.no_grad():
         q(x)                                          # caches the encoding's zero point
-        assert _ops(lambda: q(x)) == ["qsim::quantize_dequantize_out"]
+        assert _ops(lambda: q(x)) == [IN_PLACE]
         y = q(x)
     assert y._base is not None
     assert_same(y, expected)
@@ -149,11 +152,11 @@ def test_outputs_sharing_memory_or_still_referenced_are_not_overwritten(make):
     wrapper = _with_output_quantizer(wrapper, x.clone())
     state = {k: v.clone() for k, v in wrapper.state_dict().items() if v.is_floating_point()}
     x_before = x.clone()
-    expected = wrapper(x.clone()).detach()           # grad mode: never in place
+    expected = wrapper(x.clone()).detach()           # grad mode, learned range: not in place
     kept = getattr(wrapper, "kept", None)
     kept_before = None if kept is None else kept.clone()
     with torch.no_grad():
-        assert "qsim::quantize_dequantize_out" not in _ops(lambda: wrapper(x))
+        assert IN_PLACE not in _ops(lambda: wrapper(x))
         y = wrapper(x)
     assert_same(y, expected)
     if not isinstance(wrapper, qnn.QuantizedReLU):   # ReLU(inplace=True) writes x by design
@@ -189,4 +192,4 @@ def test_no_in_place_write_under_tracing():
     with torch.no_grad():
         traced = torch.jit.trace(q, torch.randn(3, 4), check_trace=False)
     ops = str(traced.inlined_graph)
-    assert "qsim::quantize_dequantize(" in ops and "quantize_dequantize_out" not in ops
+    assert "qsim::quantize_dequantize(" in ops and "quantize_dequantize_(" not in ops

@@ -207,7 +207,8 @@ def test_every_op_registered_by_torchqsim_ops_is_checked():
     # The qsim ops whose fake implementation lives in wrappers/ops.py (torchqsim.ops) are this
     # family; a new one must join the tests above. The calibration ops (torchqsim._stats_ops)
     # have their own opcheck tests, and so have the range-learning ops
-    # (tests/python/quantization/test_range_learning_op.py; held_range in test_held_range_op.py).
+    # (tests/python/quantization/test_range_learning_op.py; held_range in test_held_range_op.py)
+    # and the in-place training ops (tests/python/ops/test_qdq_inplace.py).
     names = [n for n in torch._C._dispatch_get_all_op_names() if n.startswith("qsim::")]
     sources = {n: singleton.find(n).fake_impl.kernel.source for n in names}
     family = {n.split("::")[1] for n, src in sources.items()
@@ -215,5 +216,6 @@ def test_every_op_registered_by_torchqsim_ops_is_checked():
     checked = {*QDQ_OPS, *(f"{op}_backward" for op in QDQ_OPS),
                *(f"{op}_backward_data" for op in QDQ_OPS), "float_quantize_dequantize",
                "quantize_dequantize_out", "quantize_dequantize_backward_", "zero_point",
+               "quantize_dequantize_", "quantize_dequantize_clamped_",  # test_qdq_inplace.py
                "range_qparams", "range_grads", "quantize_dequantize_range", "held_range"}
     assert family == checked, f"qdq ops {sorted(family)} != checked {sorted(checked)}"

@@ -76,8 +76,8 @@ def test_in_place_sim_shares_every_weight_and_converts_nothing(dtype):
 
 
 def _capture(sim):
-    """(quantizer name, quantizer, input, output) of every quantizer call of one forward (grad
-    mode on, so that no output is quantized in place and every call goes through hooks)."""
+    """(quantizer name, quantizer, input, output) of every quantizer call of one forward (a
+    quantizer with hooks is always called, never bypassed by an in-place write)."""
     calls, handles = [], []
     for name, q in _quantizers(sim):
         handles.append(q.register_forward_hook(

@@ -1,0 +1,168 @@
+// quantize_dequantize_: the qdq op written into x itself, for training forwards that own x (a
+// module's fresh output, torchqsim.nn.base). Per tensor, fp32, dense, on the CPU. Its autograd
+// formula keeps one bit an element, the clamped bits of qsim_run_mask_fn in x's memory order,
+// instead of x: the straight-through gradient is the incoming one with +0 where an element was
+// clamped (bit for bit quantize_dequantize_backward_data), written into the incoming gradient
+// when nothing else holds it (owned_gradient.h). Scale and zero point get no gradient: range learning needs x, and keeps
+// the out-of-place op. Without autograd it is quantize_dequantize_out with out = x. Fake kernel in
+// wrappers/ops.py.
+#include <ATen/Parallel.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/empty_like.h>
+#include <ATen/ops/empty_strided.h>
+#include <torch/autograd.h>
+#include <torch/csrc/autograd/VariableTypeUtils.h>
+#include <torch/library.h>
+
+#include <algorithm>
+
+#include "owned_gradient.h"
+#include "qdq_args.h"
+
+namespace qsim {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+constexpr char    kName[] = "quantize_dequantize_";
+constexpr int64_t kGrain  = 1 << 16;  // elements per task, as qdq_cpu.cpp
+
+// The grid of x's per-tensor qparams, once x (fp32, dense) and them are checked.
+qsim_grid checked_grid(const at::Tensor & x, const at::Tensor & scale,
+                       const at::Tensor & zero_point, int64_t qmin, int64_t qmax) {
+    TORCH_CHECK_TYPE(x.scalar_type() == at::kFloat, kName, ": x must be float32, got ",
+                     x.scalar_type());
+    TORCH_CHECK_VALUE(x.is_non_overlapping_and_dense(), kName,
+                      ": x must be dense (not a slice or an expanded tensor): it is written in place");
+    TORCH_CHECK_VALUE(scale.numel() == 1 && zero_point.numel() == 1, kName,
+                      ": per tensor only: scale and zero_point must hold one element each, got ",
+                      scale.numel(), " and ", zero_point.numel());
+    const QdqArgs a = check_qdq_args(kName, "x", x, scale, zero_point, qmin, qmax, std::nullopt,
+                                     std::nullopt, true);
+    const qsim_qparams p = a.qparams();
+    return { p.scale[0], p.zero_point[0], p.qmin, p.qmax };
+}
+
+// Bits of n elements per task: whole bytes, kGrain elements.
+template <class F> void for_bytes(int64_t n, F f) {
+    at::parallel_for(0, (n + 7) / 8, kGrain / 8, [&](int64_t b, int64_t e) {
+        f(b, static_cast<size_t>(std::min(e * 8, n) - b * 8));
+    });
+}
+
+// qdq over x's memory in place and, when `clamped` is not null, its bits in the same order.
+void run(at::Tensor & x, qsim_grid g, uint8_t * clamped) {
+    float *                  xp = x.data_ptr<float>();
+    const qsim_qdq_kernels * k  = qsim_qdq_best();
+    if (!clamped) {
+        at::parallel_for(0, x.numel(), kGrain, [&](int64_t b, int64_t e) {
+            k->qdq(static_cast<size_t>(e - b), xp + b, xp + b, g);
+        });
+        return;
+    }
+    for_bytes(x.numel(), [&](int64_t byte, size_t n) {
+        k->qdq_mask(n, xp + byte * 8, xp + byte * 8, clamped + byte, g);
+    });
+}
+
+// dy with +0 where a bit of `clamped` is set, the bits in the memory order of a tensor of `sizes`
+// and `strides` (the op's x): into dy itself when autograd handed over a gradient nothing else
+// holds and laid out so; other gradients (e.g. of a permuted view) are read in that layout.
+at::Tensor masked_gradient(at::Tensor & dy, const at::Tensor & clamped, at::IntArrayRef sizes,
+                           at::IntArrayRef strides) {
+    TORCH_CHECK(dy.sizes() == sizes && dy.scalar_type() == at::kFloat, kName,
+                ": the gradient must be float32 of x's shape, got ", dy.scalar_type(), " ",
+                dy.sizes());
+    const bool laid_out = dy.strides() == strides && dy.is_non_overlapping_and_dense();
+    at::Tensor src      = laid_out ? dy : at::empty_strided(sizes, strides, dy.options()).copy_(dy);
+    at::Tensor dx       = !laid_out || owned_gradient(dy) ? src : at::empty_like(src);
+    const uint8_t *          cp = clamped.data_ptr<uint8_t>();
+    const float *            sp = src.data_ptr<float>();
+    float *                  dp = dx.data_ptr<float>();
+    const qsim_qdq_kernels * k  = qsim_qdq_best();
+    for_bytes(dx.numel(), [&](int64_t byte, size_t n) {
+        k->qdq_mask_backward(n, cp + byte, sp + byte * 8, dp + byte * 8);
+    });
+    return dx;
+}
+
+void qdq_inplace_cpu(at::Tensor & x, const at::Tensor & scale, const at::Tensor & zero_point,
+                     int64_t qmin, int64_t qmax) {
+    run(x, checked_grid(x, scale, zero_point, qmin, qmax), nullptr);
+}
+
+at::Tensor qdq_clamped_cpu(at::Tensor & x, const at::Tensor & scale,
+                           const at::Tensor & zero_point, int64_t qmin, int64_t qmax) {
+    const qsim_grid g       = checked_grid(x, scale, zero_point, qmin, qmax);
+    at::Tensor      clamped = at::empty({ (x.numel() + 7) / 8 }, x.options().dtype(at::kByte));
+    run(x, g, clamped.data_ptr<uint8_t>());
+    return clamped;
+}
+
+template <class Sig> c10::TypedOperatorHandle<Sig> handle(const char * name) {
+    return c10::Dispatcher::singleton().findSchemaOrThrow(name, "").typed<Sig>();
+}
+
+struct QdqInPlaceFunction : torch::autograd::Function<QdqInPlaceFunction> {
+    static at::Tensor forward(AutogradContext * ctx, at::Tensor x, const at::Tensor & scale,
+                              const at::Tensor & zero_point, int64_t qmin, int64_t qmax) {
+        static const auto op = handle<at::Tensor(at::Tensor &, const at::Tensor &,
+                                                 const at::Tensor &, int64_t, int64_t)>(
+            "qsim::quantize_dequantize_clamped_");
+        at::Tensor clamped;
+        {
+            at::AutoDispatchBelowADInplaceOrView guard;
+            clamped = op.call(x, scale, zero_point, qmin, qmax);
+        }
+        ctx->mark_dirty({ x });
+        ctx->saved_data["clamped"] = clamped;
+        ctx->saved_data["sizes"]   = x.sizes();
+        ctx->saved_data["strides"] = x.strides();
+        return x;
+    }
+
+    // `grads` by reference: autograd moves the incoming gradient in (see qdq_autograd.cpp).
+    static variable_list backward(AutogradContext * ctx, variable_list & grads) {
+        const auto & d = ctx->saved_data;
+        return { masked_gradient(grads[0], d.at("clamped").toTensor(), d.at("sizes").toIntVector(),
+                                 d.at("strides").toIntVector()),
+                 at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor() };
+    }
+};
+
+// x's history is rebased onto the node (mark_dirty): the op returns nothing, as torch.library
+// asks of a custom op that mutates its input.
+void qdq_inplace_autograd(at::Tensor & x, const at::Tensor & scale, const at::Tensor & zero_point,
+                          int64_t qmin, int64_t qmax) {
+    if (!at::GradMode::is_enabled() ||
+        !(x.requires_grad() || scale.requires_grad() || zero_point.requires_grad())) {
+        static const auto op = handle<void(at::Tensor &, const at::Tensor &, const at::Tensor &,
+                                           int64_t, int64_t)>("qsim::quantize_dequantize_");
+        {
+            at::AutoDispatchBelowADInplaceOrView guard;
+            op.call(x, scale, zero_point, qmin, qmax);
+        }
+        torch::autograd::increment_version(x);
+        return;
+    }
+    TORCH_CHECK_VALUE(!scale.requires_grad() && !zero_point.requires_grad(), kName,
+                      ": scale and zero_point must not require grad (their gradients need x, "
+                      "which this op overwrites); use quantize_dequantize");
+    QdqInPlaceFunction::apply(x, scale, zero_point, qmin, qmax);
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(qsim, CPU, m) {
+    m.impl("quantize_dequantize_", qdq_inplace_cpu);
+    m.impl("quantize_dequantize_clamped_", qdq_clamped_cpu);
+}
+
+TORCH_LIBRARY_IMPL(qsim, AutogradCPU, m) {
+    m.impl("quantize_dequantize_", qdq_inplace_autograd);
+}
+
+}  // namespace qsim

@@ -1,0 +1,169 @@
+// GoogleTest: the qdq forward with clamped bits (qsim_run_mask_fn, the in-place training forward)
+// and the backward from them (qsim_mask_bwd_fn). The references are checked against the kernels
+// they stand in for: the forward's y is the `qdq` kernel's and element i's bit is 1 exactly where
+// the straight-through backward (dy = 1) gives 0, the last byte's unused bits 0; the backward from
+// the bits is `qdq_backward`'s dx bit for bit. Every variant then matches the references bit for
+// bit: lengths 0..257 (every tail), four misalignments of the floats, in place and not, the
+// special inputs and both clamp ends of every test grid, gradients with -0, +-Inf and NaN, never
+// writing outside its run (guard floats and guard bytes).
+#include "qdq_variant_test_util.h"
+
+namespace {
+
+constexpr uint8_t kGuardByte = 0xa5;
+
+struct Masked {
+    std::vector<float>   y;
+    std::vector<uint8_t> clamped;
+};
+
+size_t mask_bytes(size_t n) {
+    return (n + 7) / 8;
+}
+
+// k's qdq_mask on x at misalignment off (floats), in place or into a second buffer.
+Masked run_mask(const qsim_qdq_kernels & k, const std::vector<float> & x, size_t off, bool in_place,
+                const qsim_grid & g) {
+    const size_t         n = x.size();
+    Buffer               in(n, off), out(n, (off + 1) % 4);
+    std::vector<uint8_t> bytes(mask_bytes(n) + 2 * kPad, kGuardByte);
+    in.fill(x);
+    Buffer &  dst = in_place ? in : out;
+    uint8_t * f   = bytes.data() + kPad;
+    k.qdq_mask(n, in.data(), dst.data(), f, g);
+    EXPECT_EQ(dst.touched_guard(), -1) << "y written outside the run, n=" << n;
+    for (size_t i = 0; i < kPad; i++) {
+        EXPECT_EQ(bytes[i], kGuardByte) << "byte written before the bits, n=" << n;
+        EXPECT_EQ(bytes[kPad + mask_bytes(n) + i], kGuardByte) << "byte written after the bits, n=" << n;
+    }
+    return { dst.run(), std::vector<uint8_t>(f, f + mask_bytes(n)) };
+}
+
+void expect_same_mask(const std::vector<uint8_t> & want, const std::vector<uint8_t> & got,
+                       const std::vector<float> & x, const std::string & what) {
+    ASSERT_EQ(want.size(), got.size());
+    for (size_t i = 0; i < x.size(); i++) {
+        const int w = (want[i / 8] >> (i % 8)) & 1, o = (got[i / 8] >> (i % 8)) & 1;
+        ASSERT_EQ(w, o) << what << " n=" << x.size() << " bit of index " << i << ": x="
+                        << qsim_test::describe(x[i]);
+    }
+    for (size_t b = 0; b < want.size(); b++) {  // the last byte's unused bits too
+        ASSERT_EQ(want[b], got[b]) << what << " n=" << x.size() << " byte " << b;
+    }
+}
+
+// The bits of flags f[i] (0 or 1), as qsim_run_mask_fn lays them out.
+std::vector<uint8_t> pack_bits(const std::vector<uint8_t> & f) {
+    std::vector<uint8_t> b(mask_bytes(f.size()), 0);
+    for (size_t i = 0; i < f.size(); i++) {
+        b[i / 8] = static_cast<uint8_t>(b[i / 8] | (f[i] << (i % 8)));
+    }
+    return b;
+}
+
+TEST(QdqMaskRef, IsTheQdqKernelAndTheBackwardsZeros) {
+    std::mt19937 rng(29);
+    for (const qsim_grid & g : grids()) {
+        for (size_t n : { size_t{ 0 }, size_t{ 1 }, size_t{ 31 }, size_t{ 1000 } }) {
+            const std::vector<float> x = inputs(n, g, rng);
+            std::vector<float>       y(n), ones(n, 1.0f), dx(n);
+            ref().qdq(n, x.data(), y.data(), g);
+            ref().qdq_backward(n, x.data(), ones.data(), dx.data(), g, nullptr);
+            std::vector<uint8_t> flag(n);
+            for (size_t i = 0; i < n; i++) {
+                flag[i] = dx[i] == 0.0f ? 1 : 0;
+            }
+            const Masked got = run_mask(ref(), x, 0, false, g);
+            expect_same_bits(y, got.y, x, "ref qdq_mask y");
+            expect_same_mask(pack_bits(flag), got.clamped, x, "ref qdq_mask bits");
+        }
+    }
+}
+
+// dy for n elements: normal values with -0, +-Inf and NaN among them.
+std::vector<float> gradients(size_t n, std::mt19937 & rng) {
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    const float                     special[] = { -0.0f, kInf, -kInf, kNaN };
+    std::vector<float>              dy(n);
+    for (size_t i = 0; i < n; i++) {
+        dy[i] = i % 7 == 3 ? special[(i / 7) % 4] : normal(rng);
+    }
+    return dy;
+}
+
+// k's qdq_mask_backward at misalignment off, into dy itself or a second buffer.
+std::vector<float> run_mask_backward(const qsim_qdq_kernels & k, const std::vector<uint8_t> & clamped,
+                                     const std::vector<float> & dy, size_t off, bool in_place) {
+    Buffer d(dy.size(), off), out(dy.size(), (off + 2) % 4);
+    d.fill(dy);
+    Buffer & dst = in_place ? d : out;
+    k.qdq_mask_backward(dy.size(), clamped.data(), d.data(), dst.data());
+    EXPECT_EQ(dst.touched_guard(), -1) << "dx written outside the run, n=" << dy.size();
+    return dst.run();
+}
+
+TEST(QdqMaskRef, BackwardIsTheStraightThroughBackward) {
+    std::mt19937 rng(37);
+    for (const qsim_grid & g : grids()) {
+        for (size_t n : { size_t{ 0 }, size_t{ 1 }, size_t{ 31 }, size_t{ 1000 } }) {
+            const std::vector<float> x = inputs(n, g, rng), dy = gradients(n, rng);
+            std::vector<float>       want(n);
+            ref().qdq_backward(n, x.data(), dy.data(), want.data(), g, nullptr);
+            const Masked fwd = run_mask(ref(), x, 0, false, g);
+            expect_same_bits(want, run_mask_backward(ref(), fwd.clamped, dy, 0, false), x,
+                             "ref qdq_mask_backward");
+        }
+    }
+}
+
+// A bit for each kind of input: in the grid, at both ends, beyond them, +-Inf and NaN.
+TEST(QdqMaskRef, FlagsTheClampedInputsOnly) {
+    const qsim_grid          g = { 0.5f, 1.0f, -8.0f, 7.0f };  // x in [-4.5, 3.0] is in the grid
+    const std::vector<float> x = { 0.0f, -4.5f, 3.0f, 3.2f, -4.74f, 3.26f, -4.76f, kInf, -kInf, kNaN };
+    const Masked got = run_mask(ref(), x, 0, false, g);
+    expect_same_mask({ 0xe0, 0x03 }, got.clamped, x, "hand-made bits");  // indices 5-9
+    EXPECT_EQ(got.y[5], 3.0f);
+    EXPECT_EQ(got.y[9], -4.5f);  // NaN goes to qmin
+}
+
+TEST_P(QdqVariant, MaskForwardMatchesRefForEveryLengthAlignmentAndInPlace) {
+    std::mt19937 rng(31);
+    for (const qsim_grid & g : grids()) {
+        for (size_t n = 0; n <= kMaxLen; n++) {
+            const std::vector<float> x    = inputs(n, g, rng);
+            const Masked             want = run_mask(ref(), x, 0, false, g);
+            for (size_t off = 0; off < 4; off++) {
+                for (bool in_place : { false, true }) {
+                    const Masked      got  = run_mask(*k_, x, off, in_place, g);
+                    const std::string what = std::string("qdq_mask") + (in_place ? " in place" : "");
+                    expect_same_bits(want.y, got.y, x, what);
+                    expect_same_mask(want.clamped, got.clamped, x, what);
+                }
+            }
+        }
+    }
+}
+
+TEST_P(QdqVariant, MaskBackwardMatchesRefForEveryLengthAlignmentAndInPlace) {
+    std::mt19937 rng(41);
+    for (const qsim_grid & g : grids()) {
+        for (size_t n = 0; n <= kMaxLen; n++) {
+            const std::vector<float> x = inputs(n, g, rng), dy = gradients(n, rng);
+            const Masked             fwd  = run_mask(ref(), x, 0, false, g);
+            const std::vector<float> want = run_mask_backward(ref(), fwd.clamped, dy, 0, false);
+            for (size_t off = 0; off < 4; off++) {
+                for (bool in_place : { false, true }) {
+                    expect_same_bits(want, run_mask_backward(*k_, fwd.clamped, dy, off, in_place), x,
+                                     std::string("qdq_mask_backward") + (in_place ? " in place" : ""));
+                }
+            }
+        }
+    }
+}
+
+}  // namespace
+
+// Off x86-64 only ref is compiled and the suite has no instances.
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(QdqVariant);
+INSTANTIATE_TEST_SUITE_P(AllVariants, QdqVariant, ::testing::ValuesIn(variant_names()),
+                         [](const ::testing::TestParamInfo<std::string> & i) { return i.param; });

@@ -1,0 +1,135 @@
+"""``qsim::quantize_dequantize_``: qdq written into fp32 x itself, differentiable in x by the
+straight-through estimator from one bit a value it keeps instead of x (bindings/qdq_inplace.cpp).
+
+Oracles: the out-of-place op ``quantize_dequantize`` and its backward on a copy of the same
+input, bit for bit (values with NaN, +-Inf, -0 and both clamp ends; gradients in x's layout, in
+a permuted one, expanded, and held elsewhere); ``torch.library.opcheck``; errors that name the
+argument.
+"""
+
+import pytest
+import torch
+from torch.library import opcheck
+
+import torchqsim  # noqa: F401  (registers the ops)
+from asserts import assert_same
+from qdq_cases import grid_data, with_specials
+
+ops = torch.ops.qsim
+SCALE, ZP = torch.tensor(0.05), torch.tensor(3, dtype=torch.int32)
+
+
+def _data(shape, seed=0):
+    """Grid data (both clamp ends), with the special values where there is room for them."""
+    g = torch.Generator().manual_seed(seed)
+    x = grid_data(g, shape, SCALE, ZP, -128, 127)
+    return with_specials(x) if x.numel() >= 100 else x
+
+
+def _pair(x):
+    """(a non-leaf copy of x through the in-place op, the same through the out-of-place op)."""
+    a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
+    y = a * 1.0
+    ops.quantize_dequantize_(y, SCALE, ZP, -128, 127)
+    return a, y, b, ops.quantize_dequantize(b * 1.0, SCALE, ZP, -128, 127)
+
+
+@pytest.mark.parametrize("shape", [(0,), (1,), (7,), (4, 6, 33), (3, 1000)])
+def test_values_and_gradient_equal_the_out_of_place_op(shape):
+    a, y, b, want = _pair(_data(shape))
+    assert_same(y.detach(), want.detach())
+    dy = torch.randn(shape, generator=torch.Generator().manual_seed(1))
+    dy.view(-1)[::5] = -0.0
+    y.backward(dy.clone())
+    want.backward(dy.clone())
+    assert_same(a.grad, b.grad, "dx")
+
+
+def test_writes_into_x_and_keeps_no_copy_of_it():
+    x = _data((64, 50)).requires_grad_()
+    t = x * 1.0
+    saved = []
+    before = t.grad_fn
+    with torch.autograd.graph.saved_tensors_hooks(lambda s: saved.append(s) or s, lambda s: s):
+        ops.quantize_dequantize_(t, SCALE, ZP, -128, 127)
+    assert t.grad_fn is not before and "QdqInPlaceFunction" in t.grad_fn.name()
+    assert saved == [], "the node saved a tensor (the bits are its own)"
+
+
+@pytest.mark.parametrize("grad_kind", ["permuted", "expanded", "held"])
+def test_gradients_in_other_layouts_or_held_elsewhere(grad_kind):
+    shape = (4, 6, 40)
+    a, y, b, want = _pair(_data(shape, seed=2))
+    g = torch.Generator().manual_seed(3)
+    if grad_kind == "permuted":   # the gradient of a permuted view comes back permuted
+        (y.permute(2, 0, 1) * torch.randn(40, 4, 6, generator=g)).sum().backward()
+        (want.permute(2, 0, 1) * torch.randn(40, 4, 6, generator=torch.Generator().manual_seed(3))).sum().backward()
+    elif grad_kind == "expanded":  # sum's gradient: an expanded tensor of ones
+        y.sum().backward()
+        want.sum().backward()
+    else:                          # the incoming gradient also reaches another branch
+        dy = torch.randn(shape, generator=g)
+        (y + y.detach()).backward(dy)
+        (want + want.detach()).backward(dy)
+    assert_same(a.grad, b.grad, "dx")
+
+
+def test_permuted_x_keeps_its_layout():
+    x = _data((6, 5, 8)).permute(2, 0, 1)
+    a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
+    y = a * 1.0
+    assert not y.is_contiguous()
+    ops.quantize_dequantize_(y, SCALE, ZP, -128, 127)
+    want = ops.quantize_dequantize(b * 1.0, SCALE, ZP, -128, 127)
+    assert_same(y.detach(), want.detach())
+    dy = torch.randn(y.shape, generator=torch.Generator().manual_seed(4))
+    y.backward(dy)
+    want.backward(dy)
+    assert_same(a.grad, b.grad, "dx")
+
+
+def test_without_grad_it_is_quantize_dequantize_out():
+    x = _data((3, 70))
+    want = ops.quantize_dequantize(x, SCALE, ZP, -128, 127)
+    version = x._version
+    ops.quantize_dequantize_(x, SCALE, ZP, -128, 127)
+    assert_same(x, want)
+    assert x._version > version
+
+
+@pytest.mark.parametrize("requires_grad", [False, True])
+def test_opcheck(requires_grad):
+    x = _data((4, 6, 20))
+    x = (x.requires_grad_() * 1.0) if requires_grad else x
+    opcheck(ops.quantize_dequantize_, (x, SCALE, ZP, -128, 127))
+
+
+@pytest.mark.parametrize("shape", [(0,), (5,), (4, 6, 21)])
+def test_clamped_bits_are_the_clamped_elements(shape):
+    x = _data(shape)
+    want = ops.quantize_dequantize_backward_data(torch.ones(shape), x, SCALE, ZP, -128, 127,
+                                                 None, None) == 0
+    y = x.clone()
+    bits = ops.quantize_dequantize_clamped_(y, SCALE, ZP, -128, 127)
+    assert bits.dtype == torch.uint8 and bits.shape == ((x.numel() + 7) // 8,)
+    flags = (bits[torch.arange(x.numel()) // 8] >> (torch.arange(x.numel()) % 8)) & 1
+    assert torch.equal(flags.bool(), want.reshape(-1))
+    assert_same(y, ops.quantize_dequantize(x, SCALE, ZP, -128, 127))
+    opcheck(ops.quantize_dequantize_clamped_, (x.clone(), SCALE, ZP, -128, 127))
+
+
+@pytest.mark.parametrize("make, error, words", [
+    (lambda: (torch.ones(4).half(), SCALE, ZP), TypeError, "x must be float32"),
+    (lambda: (torch.ones(4, 2)[:, 0], SCALE, ZP), ValueError, "x must be dense"),
+    (lambda: (torch.ones(4, 2), torch.full((2,), 0.1), torch.zeros(2)), ValueError, "per tensor"),
+    (lambda: (torch.ones(4), torch.tensor(-0.1), ZP), ValueError, "scale"),
+], ids=["half", "slice", "per-channel", "negative-scale"])
+def test_bad_arguments_are_named(make, error, words):
+    with pytest.raises(error, match=words):
+        ops.quantize_dequantize_(*make(), -128, 127)
+
+
+def test_a_scale_that_requires_grad_is_refused():
+    x = torch.ones(4, requires_grad=True) * 1.0
+    with pytest.raises(ValueError, match="scale and zero_point must not require grad"):
+        ops.quantize_dequantize_(x, SCALE.clone().requires_grad_(), ZP, -128, 127)
