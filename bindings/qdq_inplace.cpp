@@ -77,8 +77,9 @@ at::Tensor masked_gradient(at::Tensor & dy, const at::Tensor & clamped, at::IntA
                 ": the gradient must be float32 of x's shape, got ", dy.scalar_type(), " ",
                 dy.sizes());
     const bool laid_out = dy.strides() == strides && dy.is_non_overlapping_and_dense();
+    const bool owned    = laid_out && owned_gradient(dy);  // before `src` takes a reference
     at::Tensor src      = laid_out ? dy : at::empty_strided(sizes, strides, dy.options()).copy_(dy);
-    at::Tensor dx       = !laid_out || owned_gradient(dy) ? src : at::empty_like(src);
+    at::Tensor dx       = !laid_out || owned ? src : at::empty_like(src);
     const uint8_t *          cp = clamped.data_ptr<uint8_t>();
     const float *            sp = src.data_ptr<float>();
     float *                  dp = dx.data_ptr<float>();

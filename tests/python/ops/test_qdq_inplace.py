@@ -10,6 +10,7 @@ argument.
 import pytest
 import torch
 from torch.library import opcheck
+from torch.profiler import ProfilerActivity, profile
 
 import torchqsim  # noqa: F401  (registers the ops)
 from asserts import assert_same
@@ -72,6 +73,34 @@ def test_gradients_in_other_layouts_or_held_elsewhere(grad_kind):
         (y + y.detach()).backward(dy)
         (want + want.detach()).backward(dy)
     assert_same(a.grad, b.grad, "dx")
+
+
+def _allocations_in_backward(y, dy):
+    """Tensors allocated (aten::empty / empty_strided calls) inside the op's autograd node during
+    `y.backward(dy)`."""
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        y.backward(dy)
+    nodes = [e for e in prof.events() if e.name.startswith("torch::autograd::CppNode")]
+    assert len(nodes) == 1
+
+    def allocations(e):
+        return sum((c.name in ("aten::empty", "aten::empty_strided")) + allocations(c)
+                   for c in e.cpu_children)
+    return allocations(nodes[0])
+
+
+def test_the_backward_writes_into_a_gradient_nothing_else_holds():
+    x, w = _data((8, 300)).requires_grad_(), torch.randn(8, 300)
+
+    def quantized():
+        y = x * 1.0
+        ops.quantize_dequantize_(y, SCALE, ZP, -128, 127)
+        return y
+
+    assert _allocations_in_backward(quantized().mul(w), torch.ones(8, 300)) == 0  # dy from mul
+    held = torch.ones(8, 300)                                 # dy held by the caller
+    assert _allocations_in_backward(quantized(), held) == 1
+    assert_same(held, torch.ones(8, 300), "the caller's gradient")
 
 
 def test_permuted_x_keeps_its_layout():
