@@ -107,6 +107,23 @@ template <class Sig> c10::TypedOperatorHandle<Sig> handle(const char * name) {
     return c10::Dispatcher::singleton().findSchemaOrThrow(name, "").typed<Sig>();
 }
 
+// masked_gradient as a node when the backward builds a graph (create_graph=True): the first-order
+// gradient as usual, and an error naming the op if it is differentiated again.
+struct MaskedGradientFunction : torch::autograd::Function<MaskedGradientFunction> {
+    static at::Tensor forward(AutogradContext *, at::Tensor dy, const at::Tensor & clamped,
+                              std::vector<int64_t> sizes, std::vector<int64_t> strides) {
+        at::AutoDispatchBelowADInplaceOrView guard;
+        return masked_gradient(dy, clamped, sizes, strides);
+    }
+
+    static variable_list backward(AutogradContext *, variable_list) {
+        TORCH_CHECK(false, "torch.ops.qsim.", kName, "'s gradient is not differentiable: double "
+                    "backward through a torchqsim quantizer (differentiating its gradient, e.g. "
+                    "after torch.autograd.grad(..., create_graph=True)) is not supported");
+        return {};
+    }
+};
+
 struct QdqInPlaceFunction : torch::autograd::Function<QdqInPlaceFunction> {
     static at::Tensor forward(AutogradContext * ctx, at::Tensor x, const at::Tensor & scale,
                               const at::Tensor & zero_point, int64_t qmin, int64_t qmax) {
@@ -127,10 +144,13 @@ struct QdqInPlaceFunction : torch::autograd::Function<QdqInPlaceFunction> {
 
     // `grads` by reference: autograd moves the incoming gradient in (see qdq_autograd.cpp).
     static variable_list backward(AutogradContext * ctx, variable_list & grads) {
-        const auto & d = ctx->saved_data;
-        return { masked_gradient(grads[0], d.at("clamped").toTensor(), d.at("sizes").toIntVector(),
-                                 d.at("strides").toIntVector()),
-                 at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor() };
+        const auto &     d       = ctx->saved_data;
+        const at::Tensor clamped = d.at("clamped").toTensor();
+        const auto sizes = d.at("sizes").toIntVector(), strides = d.at("strides").toIntVector();
+        at::Tensor dx = at::GradMode::is_enabled()
+                            ? MaskedGradientFunction::apply(grads[0], clamped, sizes, strides)
+                            : masked_gradient(grads[0], clamped, sizes, strides);
+        return { dx, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor() };
     }
 };
 

@@ -28,8 +28,10 @@ gradient of a qsim op (double backward, e.g. ``torch.autograd.grad(..., create_g
 followed by another ``grad``) raises a RuntimeError rather than returning zeros.
 `quantize_dequantize_out` writes into a caller-owned tensor and has no autograd formula either
 (`torchqsim.functional` refuses ``out=`` when a gradient would be needed). `quantize_dequantize_`
-writes into fp32 x itself and is differentiable in x (straight-through, from one byte a value it
-keeps instead of x); it refuses a scale or zero point that requires grad.
+writes into fp32 x itself and is differentiable in x (straight-through, from one bit a value it
+keeps instead of x; its gradient, like the `*_backward` ops, is not differentiable again); it
+refuses a scale or zero point that requires grad. `quantize_dequantize_clamped_` is its forward
+below autograd (the same write, returning the bits).
 
 Memory layout: outputs shaped like the data have the strides ``torch.empty_like(x)`` gives
 (a dense input keeps its layout, e.g. channels-last; the kernels walk it in memory order, so

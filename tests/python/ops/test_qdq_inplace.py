@@ -103,6 +103,17 @@ def test_the_backward_writes_into_a_gradient_nothing_else_holds():
     assert_same(held, torch.ones(8, 300), "the caller's gradient")
 
 
+def test_double_backward_raises_instead_of_returning_zeros():
+    a, y, b, want = _pair(_data((6, 50)))
+    w = torch.randn(6, 50, generator=torch.Generator().manual_seed(5)).requires_grad_()
+    (g,) = torch.autograd.grad((y * w).sum(), a, create_graph=True)   # dy = w: on the graph
+    (g_want,) = torch.autograd.grad((want * w).sum(), b, create_graph=True)
+    assert_same(g.detach(), g_want.detach(), "first-order gradient with create_graph=True")
+    assert g.requires_grad
+    with pytest.raises(RuntimeError, match="quantize_dequantize_'s gradient is not differentiable"):
+        torch.autograd.grad(g.sum(), w)
+
+
 def test_permuted_x_keeps_its_layout():
     x = _data((6, 5, 8)).permute(2, 0, 1)
     a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
