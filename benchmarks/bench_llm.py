@@ -21,6 +21,12 @@ Rows per dtype (ratios of medians timed interleaved, one call of each per round;
   builds and evaluates the FP model (target <= 1.15). Both import torch and torchqsim first;
   ``model_rss`` is the same ratio of the peaks less the resident memory after those imports
   (the model's own share, stricter);
+- ``qat_rss``: the memory 3 training steps (``qat_step``'s) add to a built, calibrated sim / to
+  the FP model: each a fresh process's high-water mark less its resident memory before the
+  steps, with glibc returning every allocation of 64 KiB or more at once
+  (``MALLOC_MMAP_THRESHOLD_=65536``, ``MALLOC_TRIM_THRESHOLD_=0``), so that the peak follows the
+  tensors alive (activations and quantized weights the graph keeps, gradients) rather than the
+  allocator's reserve;
 - ``seq_mse``: seconds per searched Linear layer of ``torchqsim.ptq.apply_seq_mse`` (only when
   it exists; ``--seq-mse-candidates`` candidates, the batch as data).
 
@@ -157,26 +163,48 @@ def rss_child(args):
     run = model
     if args.rss_child == "sim":
         run = build_sim(model, batch, args).model.eval()
+    if args.rss_train:
+        step = stepper(run.train(), batch)
+        before = memory_kib("VmRSS")
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as f:
+            f.write("5")
+        for _ in range(3):
+            step()
+        print(json.dumps({"before": before, "peak": memory_kib("VmHWM")}))
+        return
     with torch.no_grad():
         for _ in range(3):
             run(**batch)
     print(json.dumps({"after_import": after_import, "peak": memory_kib("VmHWM")}))
 
 
+# glibc returns every allocation of 64 KiB or more at once (qat_rss)
+EXACT_MALLOC = {"MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "0"}
+
+
+def rss_child_run(args, dtype, who, train):
+    """What rss_child printed in a fresh process for `who` ("sim" or "fp")."""
+    cmd = [sys.executable, __file__, "--rss-child", who, "--dtype", dtype,
+           *(["--rss-train"] if train else []),
+           *(f"--{k}={getattr(args, k.replace('-', '_'))}" for k in
+             ("layers", "hidden", "seq", "vocab", "param-bw", "output-bw"))]
+    env = {**os.environ, **EXACT_MALLOC} if train else None
+    done = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def rss_rows(args, dtype):
-    """The peak_rss and model_rss rows of one dtype (two fresh processes)."""
-    out = {}
-    for who in ("sim", "fp"):
-        cmd = [sys.executable, __file__, "--rss-child", who, "--dtype", dtype,
-               *(f"--{k}={getattr(args, k.replace('-', '_'))}" for k in
-                 ("layers", "hidden", "seq", "vocab", "param-bw", "output-bw"))]
-        done = subprocess.run(cmd, capture_output=True, text=True, check=True)
-        out[who] = json.loads(done.stdout.strip().splitlines()[-1])
+    """The peak_rss, model_rss and qat_rss rows of one dtype (four fresh processes)."""
+    out = {who: rss_child_run(args, dtype, who, False) for who in ("sim", "fp")}
     model = {w: out[w]["peak"] - out[w]["after_import"] for w in out}
+    steps = {who: rss_child_run(args, dtype, who, True) for who in ("sim", "fp")}
+    grown = {w: steps[w]["peak"] - steps[w]["before"] for w in steps}
     return [{"dtype": dtype, "row": "peak_rss", "ours_mib": out["sim"]["peak"] / 1024,
              "base_mib": out["fp"]["peak"] / 1024, "ratio": out["sim"]["peak"] / out["fp"]["peak"]},
             {"dtype": dtype, "row": "model_rss", "ours_mib": model["sim"] / 1024,
-             "base_mib": model["fp"] / 1024, "ratio": model["sim"] / max(1, model["fp"])}]
+             "base_mib": model["fp"] / 1024, "ratio": model["sim"] / max(1, model["fp"])},
+            {"dtype": dtype, "row": "qat_rss", "ours_mib": grown["sim"] / 1024,
+             "base_mib": grown["fp"] / 1024, "ratio": grown["sim"] / max(1, grown["fp"])}]
 
 
 def seq_mse_rows(args, dtype):
@@ -232,6 +260,7 @@ def parse(argv):
     parser.add_argument("--no-rss", dest="rss", action="store_false", help="skip the RSS rows")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON output path")
     parser.add_argument("--rss-child", choices=["sim", "fp"], help=argparse.SUPPRESS)
+    parser.add_argument("--rss-train", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--dtype", default="bf16", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     timing.check_clock(parser, args.clock, [args.threads])

@@ -1,5 +1,6 @@
 // quantize_dequantize_: the qdq op written into x itself, for training forwards that own x (a
-// module's fresh output, torchqsim.nn.base). Per tensor, fp32, dense, on the CPU. Its autograd
+// module's fresh output, torchqsim.nn.base). Per tensor, fp32 / fp16 / bf16 (read and written in
+// its dtype, computed in fp32 as the out-of-place op does), dense, on the CPU. Its autograd
 // formula keeps one bit an element, the clamped bits of qsim_run_mask_fn in x's memory order,
 // instead of x: the straight-through gradient is the incoming one with +0 where an element was
 // clamped (bit for bit quantize_dequantize_backward_data), written into the incoming gradient
@@ -33,8 +34,9 @@ constexpr int64_t kGrain  = 1 << 16;  // elements per task, as qdq_cpu.cpp
 // The grid of x's per-tensor qparams, once x (fp32, dense) and them are checked.
 qsim_grid checked_grid(const at::Tensor & x, const at::Tensor & scale,
                        const at::Tensor & zero_point, int64_t qmin, int64_t qmax) {
-    TORCH_CHECK_TYPE(x.scalar_type() == at::kFloat, kName, ": x must be float32, got ",
-                     x.scalar_type());
+    TORCH_CHECK_TYPE(x.scalar_type() == at::kFloat || x.scalar_type() == at::kHalf ||
+                         x.scalar_type() == at::kBFloat16,
+                     kName, ": x must be float32, float16 or bfloat16, got ", x.scalar_type());
     TORCH_CHECK_VALUE(x.is_non_overlapping_and_dense(), kName,
                       ": x must be dense (not a slice or an expanded tensor): it is written in place");
     TORCH_CHECK_VALUE(scale.numel() == 1 && zero_point.numel() == 1, kName,
@@ -55,16 +57,28 @@ template <class F> void for_bytes(int64_t n, F f) {
 
 // qdq over x's memory in place and, when `clamped` is not null, its bits in the same order.
 void run(at::Tensor & x, qsim_grid g, uint8_t * clamped) {
-    float *                  xp = x.data_ptr<float>();
-    const qsim_qdq_kernels * k  = qsim_qdq_best();
-    if (!clamped) {
-        at::parallel_for(0, x.numel(), kGrain, [&](int64_t b, int64_t e) {
-            k->qdq(static_cast<size_t>(e - b), xp + b, xp + b, g);
+    const qsim_qdq_kernels * k = qsim_qdq_best();
+    if (x.scalar_type() != at::kFloat) {
+        const qsim_half_kind kind = half_kind(x);
+        uint16_t *           xp   = half_bits<uint16_t>(x);
+        for_bytes(x.numel(), [&](int64_t byte, size_t n) {
+            uint16_t * at = xp + byte * 8;
+            if (clamped) {
+                qsim_qdq_mask_h16(k, kind, n, at, at, clamped + byte, g);
+            } else {
+                k->qdq_h16(kind, n, at, at, g);
+            }
         });
         return;
     }
+    float * xp = x.data_ptr<float>();
     for_bytes(x.numel(), [&](int64_t byte, size_t n) {
-        k->qdq_mask(n, xp + byte * 8, xp + byte * 8, clamped + byte, g);
+        float * at = xp + byte * 8;
+        if (clamped) {
+            k->qdq_mask(n, at, at, clamped + byte, g);
+        } else {
+            k->qdq(n, at, at, g);
+        }
     });
 }
 
@@ -72,18 +86,26 @@ void run(at::Tensor & x, qsim_grid g, uint8_t * clamped) {
 // and `strides` (the op's x): into dy itself when autograd handed over a gradient nothing else
 // holds and laid out so; other gradients (e.g. of a permuted view) are read in that layout.
 at::Tensor masked_gradient(at::Tensor & dy, const at::Tensor & clamped, at::IntArrayRef sizes,
-                           at::IntArrayRef strides) {
-    TORCH_CHECK(dy.sizes() == sizes && dy.scalar_type() == at::kFloat, kName,
-                ": the gradient must be float32 of x's shape, got ", dy.scalar_type(), " ",
+                           at::IntArrayRef strides, at::ScalarType dtype) {
+    TORCH_CHECK(dy.sizes() == sizes && dy.scalar_type() == dtype, kName,
+                ": the gradient must be ", dtype, " of x's shape, got ", dy.scalar_type(), " ",
                 dy.sizes());
     const bool laid_out = dy.strides() == strides && dy.is_non_overlapping_and_dense();
     const bool owned    = laid_out && owned_gradient(dy);  // before `src` takes a reference
     at::Tensor src      = laid_out ? dy : at::empty_strided(sizes, strides, dy.options()).copy_(dy);
     at::Tensor dx       = !laid_out || owned ? src : at::empty_like(src);
     const uint8_t *          cp = clamped.data_ptr<uint8_t>();
-    const float *            sp = src.data_ptr<float>();
-    float *                  dp = dx.data_ptr<float>();
     const qsim_qdq_kernels * k  = qsim_qdq_best();
+    if (dtype != at::kFloat) {
+        const uint16_t * sp = half_bits<const uint16_t>(src);
+        uint16_t *       dp = half_bits<uint16_t>(dx);
+        for_bytes(dx.numel(), [&](int64_t byte, size_t n) {
+            qsim_qdq_mask_backward_h16(n, cp + byte, sp + byte * 8, dp + byte * 8);
+        });
+        return dx;
+    }
+    const float * sp = src.data_ptr<float>();
+    float *       dp = dx.data_ptr<float>();
     for_bytes(dx.numel(), [&](int64_t byte, size_t n) {
         k->qdq_mask_backward(n, cp + byte, sp + byte * 8, dp + byte * 8);
     });
@@ -111,9 +133,10 @@ template <class Sig> c10::TypedOperatorHandle<Sig> handle(const char * name) {
 // gradient as usual, and an error naming the op if it is differentiated again.
 struct MaskedGradientFunction : torch::autograd::Function<MaskedGradientFunction> {
     static at::Tensor forward(AutogradContext *, at::Tensor dy, const at::Tensor & clamped,
-                              std::vector<int64_t> sizes, std::vector<int64_t> strides) {
+                              std::vector<int64_t> sizes, std::vector<int64_t> strides,
+                              at::ScalarType dtype) {
         at::AutoDispatchBelowADInplaceOrView guard;
-        return masked_gradient(dy, clamped, sizes, strides);
+        return masked_gradient(dy, clamped, sizes, strides, dtype);
     }
 
     static variable_list backward(AutogradContext *, variable_list) {
@@ -139,6 +162,7 @@ struct QdqInPlaceFunction : torch::autograd::Function<QdqInPlaceFunction> {
         ctx->saved_data["clamped"] = clamped;
         ctx->saved_data["sizes"]   = x.sizes();
         ctx->saved_data["strides"] = x.strides();
+        ctx->saved_data["dtype"]   = x.scalar_type();
         return x;
     }
 
@@ -147,9 +171,10 @@ struct QdqInPlaceFunction : torch::autograd::Function<QdqInPlaceFunction> {
         const auto &     d       = ctx->saved_data;
         const at::Tensor clamped = d.at("clamped").toTensor();
         const auto sizes = d.at("sizes").toIntVector(), strides = d.at("strides").toIntVector();
+        const at::ScalarType dtype = d.at("dtype").toScalarType();
         at::Tensor dx = at::GradMode::is_enabled()
-                            ? MaskedGradientFunction::apply(grads[0], clamped, sizes, strides)
-                            : masked_gradient(grads[0], clamped, sizes, strides);
+                            ? MaskedGradientFunction::apply(grads[0], clamped, sizes, strides, dtype)
+                            : masked_gradient(grads[0], clamped, sizes, strides, dtype);
         return { dx, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor() };
     }
 };

@@ -36,7 +36,8 @@ from .range_learning import range_qdq
 
 _QDQ = torch.ops.qsim.quantize_dequantize.default  # the ops F.quantize_dequantize calls
 _QDQ_OUT = torch.ops.qsim.quantize_dequantize_out.default
-_QDQ_INPLACE = torch.ops.qsim.quantize_dequantize_.default
+_QDQ_INPLACE, _IN_PLACE_DTYPES = torch.ops.qsim.quantize_dequantize_.default, \
+    (torch.float32, torch.float16, torch.bfloat16)  # the op, per tensor, on these dtypes
 _SHAPES_KEPT = 8  # input shapes whose qparams a quantizer keeps (QuantizeDequantize._qparams)
 
 __all__ = ["QuantizeDequantize", "plain_eager"]
@@ -213,11 +214,10 @@ class QuantizeDequantize(nn.Module):
         """:meth:`forward` that writes its result into `x` itself (returned): for a caller that
         owns `x` and no longer needs its values (``torchqsim.nn`` wrappers call it on the fresh
         output of their op). Bit for bit the result of :meth:`forward`, and in grad mode its
-        straight-through gradient: a per-tensor float32 `x` goes through
-        ``torch.ops.qsim.quantize_dequantize_``, which keeps one byte a value instead of `x`.
+        straight-through gradient (per tensor: ``qsim::quantize_dequantize_``, one bit a value).
 
         Raises:
-            RuntimeError: grad mode is on, `x` requires grad and is not per-tensor float32 (see
+            RuntimeError: grad mode is on, `x` requires grad and is not per tensor (see
                 :func:`torchqsim.functional.quantize_dequantize`'s ``out=``), or its range is
                 learned (min/max require grad), or as :meth:`forward`.
 
@@ -249,7 +249,7 @@ class QuantizeDequantize(nn.Module):
             return y if out is None else out.copy_(y)
         if out is None:
             return _QDQ(x, scale, zp, qmin, qmax, axis, block)
-        if out is x and axis is None and block is None and x.dtype == torch.float32:
+        if out is x and axis is None and block is None and x.dtype in _IN_PLACE_DTYPES:
             _QDQ_INPLACE(x, scale, zp, qmin, qmax)  # with grad: straight-through, in place
             return x
         if torch.is_grad_enabled():  # F raises where autograd would need the input

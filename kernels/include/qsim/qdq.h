@@ -246,6 +246,17 @@ void qsim_backward_h16(const qsim_qdq_kernels * k, qsim_op op, qsim_half_kind ki
                        const qsim_layout * l, const qsim_qparams * p, const uint16_t * x,
                        const uint16_t * dy, uint16_t * dx, int64_t begin, int64_t end);
 
+/* qsim_run_mask_fn on 16-bit data of `kind` (k NULL: qsim_qdq_best()): y the values of
+ * qsim_forward_h16's qdq, the bits those of the widened (exact fp32) values, QSIM_HALF_CHUNK
+ * elements at a time through k's widen_h16, qdq_mask and narrow_h16. y may alias x exactly. */
+void qsim_qdq_mask_h16(const qsim_qdq_kernels * k, qsim_half_kind kind, size_t n,
+                       const uint16_t * x, uint16_t * y, uint8_t * clamped, qsim_grid g);
+
+/* qsim_mask_bwd_fn on 16-bit gradients: dx[i] = (bit i set) ? +0 : dy[i], the bits of dy kept
+ * (qsim_backward_h16's dx but for NaN payloads, which it makes canonical). dx may alias dy. */
+void qsim_qdq_mask_backward_h16(size_t n, const uint8_t * clamped, const uint16_t * dy,
+                                uint16_t * dx);
+
 /* qsim_widen_fn and qsim_narrow_fn of qsim_qdq_best(). */
 void qsim_widen_h16(qsim_half_kind kind, size_t n, const uint16_t * x, float * y);
 void qsim_narrow_h16(qsim_half_kind kind, size_t n, const float * x, uint16_t * y);

@@ -5,7 +5,8 @@
 // the bits is `qdq_backward`'s dx bit for bit. Every variant then matches the references bit for
 // bit: lengths 0..257 (every tail), four misalignments of the floats, in place and not, the
 // special inputs and both clamp ends of every test grid, gradients with -0, +-Inf and NaN, never
-// writing outside its run (guard floats and guard bytes).
+// writing outside its run (guard floats and guard bytes). The 16-bit drivers match the fp32
+// kernels on the widened values, through every variant, across chunk boundaries.
 #include "qdq_variant_test_util.h"
 
 namespace {
@@ -157,6 +158,42 @@ TEST_P(QdqVariant, MaskBackwardMatchesRefForEveryLengthAlignmentAndInPlace) {
                                      std::string("qdq_mask_backward") + (in_place ? " in place" : ""));
                 }
             }
+        }
+    }
+}
+
+// 16-bit patterns of n values of grid g (the fp32 inputs narrowed by the reference).
+std::vector<uint16_t> half_inputs(qsim_half_kind kind, size_t n, const qsim_grid & g, std::mt19937 & rng) {
+    const std::vector<float> x = inputs(n, g, rng);
+    std::vector<uint16_t>    h(n);
+    qsim_narrow_h16_ref(kind, n, x.data(), h.data());
+    return h;
+}
+
+std::vector<float> widened(qsim_half_kind kind, const std::vector<uint16_t> & h) {
+    std::vector<float> f(h.size());
+    qsim_widen_h16_ref(kind, h.size(), h.data(), f.data());
+    return f;
+}
+
+TEST_P(QdqVariant, HalfMaskDriversMatchTheFp32KernelsOnWidenedValues) {
+    std::mt19937 rng(43);
+    const qsim_grid g = grids()[0];
+    for (qsim_half_kind kind : { QSIM_HALF_F16, QSIM_HALF_BF16 }) {
+        for (size_t n : { size_t{ 0 }, size_t{ 5 }, size_t{ 4095 }, size_t{ 4096 }, size_t{ 4103 }, size_t{ 9000 } }) {
+            const std::vector<uint16_t> x = half_inputs(kind, n, g, rng);
+            const std::vector<float>    xf = widened(kind, x);
+            std::vector<uint16_t>       want(n), got(x);
+            qsim_qdq_h16_ref(kind, n, x.data(), want.data(), g);
+            std::vector<uint8_t> bits(mask_bytes(n)), want_bits = run_mask(ref(), xf, 0, false, g).clamped;
+            qsim_qdq_mask_h16(k_, kind, n, got.data(), got.data(), bits.data(), g);  // in place
+            ASSERT_EQ(want, got) << "qsim_qdq_mask_h16 values, kind " << kind << " n=" << n;
+            expect_same_mask(want_bits, bits, xf, "qsim_qdq_mask_h16 bits");
+            // the backward from the bits: qdq_backward_h16's dx, NaN payloads aside
+            std::vector<uint16_t> dy = half_inputs(kind, n, grids()[1], rng), dx(n), back(dy);
+            qsim_qdq_backward_h16_ref(kind, n, x.data(), dy.data(), dx.data(), g);
+            qsim_qdq_mask_backward_h16(n, bits.data(), back.data(), back.data());
+            expect_same_bits(widened(kind, dx), widened(kind, back), xf, "qsim_qdq_mask_backward_h16");
         }
     }
 }

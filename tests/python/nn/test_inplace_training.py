@@ -1,6 +1,6 @@
 """Training forwards quantize a wrapper's fresh output in place when its quantizer is a per-tensor
-straight-through one (``qsim::quantize_dequantize_``, which keeps one bit a value for the
-backward instead of the output), and only when that is safe.
+straight-through one on fp32 / fp16 / bf16 data (``qsim::quantize_dequantize_``, which keeps one
+bit a value for the backward instead of the output), and only when that is safe.
 
 Oracles: `ref_qdq` (the pure-torch formula) with the straight-through gradient applied to the
 torch module's own output, bit for bit, values and every gradient; the same wrapper with the
@@ -70,13 +70,15 @@ class Reference(nn.Module):
     (lambda: nn.Linear(16, 8, bias=False), (3, 5, 16)),
     (lambda: nn.Conv2d(3, 4, 3), (2, 3, 9, 9)),
     (nn.GELU, (6, 40)),
-], ids=["linear_2d", "linear_3d", "linear_3d_no_bias", "conv", "gelu"])
+    (lambda: nn.Linear(16, 8).bfloat16(), (3, 5, 16)),
+    (lambda: nn.Linear(16, 8).half(), (5, 16)),
+], ids=["linear_2d", "linear_3d", "linear_3d_no_bias", "conv", "gelu", "linear_bf16", "linear_fp16"])
 def test_straight_through_training_is_in_place_and_bit_exact(make, shape):
     torch.manual_seed(0)
     module = make()
-    x = torch.randn(shape) * 3
+    x = (torch.randn(shape) * 3).to(next(module.parameters(), torch.ones(1)).dtype)
     wrapper = _frozen_output_quantizer(qnn.to_quantized(module, "m"), x)
-    dy = torch.randn(module(x).shape)
+    dy = torch.randn(module(x).shape).to(x.dtype)
     assert INPLACE in _ops(lambda: wrapper(x.clone().requires_grad_()))
     got = _step(wrapper, x, dy)
     want = _step(Reference(module, wrapper.output_quantizers[0]), x, dy)
@@ -134,7 +136,7 @@ for _cls in (SavesItsResult, ReturnsInput, KeepsOutput):
 
 
 @pytest.mark.parametrize("case", ["saved_by_autograd", "returns_input", "kept", "learned_range",
-                                  "per_channel", "half", "hooked"])
+                                  "per_channel", "hooked"])
 def test_unsafe_or_unsupported_outputs_take_the_out_of_place_path(case):
     torch.manual_seed(2)
     module = {"saved_by_autograd": SavesItsResult, "returns_input": ReturnsInput,
@@ -144,12 +146,10 @@ def test_unsafe_or_unsupported_outputs_take_the_out_of_place_path(case):
                                        (6,) if case == "per_channel" else ())
     if case == "learned_range":
         wrapper.output_quantizers[0].requires_grad_(True)
-    if case == "half":
-        wrapper, x = wrapper.half(), x.half()
     seen = []
     if case == "hooked":
         wrapper.output_quantizers[0].register_forward_hook(lambda m, args, out: seen.append(out))
-    dy = torch.randn(4, 6, dtype=x.dtype)
+    dy = torch.randn(4, 6)
     xi = x.clone().requires_grad_()
     assert INPLACE not in _ops(lambda: wrapper(xi))
     got = _step(wrapper, x, dy)

@@ -1,9 +1,10 @@
-"""``qsim::quantize_dequantize_``: qdq written into fp32 x itself, differentiable in x by the
-straight-through estimator from one bit a value it keeps instead of x (bindings/qdq_inplace.cpp).
+"""``qsim::quantize_dequantize_``: qdq written into x itself (fp32, fp16, bf16), differentiable in
+x by the straight-through estimator from one bit a value it keeps instead of x
+(bindings/qdq_inplace.cpp).
 
 Oracles: the out-of-place op ``quantize_dequantize`` and its backward on a copy of the same
-input, bit for bit (values with NaN, +-Inf, -0 and both clamp ends; gradients in x's layout, in
-a permuted one, expanded, and held elsewhere); ``torch.library.opcheck``; errors that name the
+input, bit for bit (values with NaN, +-Inf, -0 and both clamp ends, in the three dtypes;
+gradients in x's layout, in a permuted one, expanded, and held elsewhere); ``torch.library.opcheck``; errors that name the
 argument.
 """
 
@@ -28,18 +29,20 @@ def _data(shape, seed=0):
 
 
 def _pair(x):
-    """(a non-leaf copy of x through the in-place op, the same through the out-of-place op)."""
+    """(a leaf copy of x, it times 1 through the in-place op, another leaf copy, it times 1
+    through the out-of-place op)."""
     a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
     y = a * 1.0
     ops.quantize_dequantize_(y, SCALE, ZP, -128, 127)
     return a, y, b, ops.quantize_dequantize(b * 1.0, SCALE, ZP, -128, 127)
 
 
-@pytest.mark.parametrize("shape", [(0,), (1,), (7,), (4, 6, 33), (3, 1000)])
-def test_values_and_gradient_equal_the_out_of_place_op(shape):
-    a, y, b, want = _pair(_data(shape))
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("shape", [(0,), (1,), (7,), (4, 6, 33), (3, 1000), (5, 4099)])
+def test_values_and_gradient_equal_the_out_of_place_op(shape, dtype):
+    a, y, b, want = _pair(_data(shape).to(dtype))
     assert_same(y.detach(), want.detach())
-    dy = torch.randn(shape, generator=torch.Generator().manual_seed(1))
+    dy = torch.randn(shape, generator=torch.Generator().manual_seed(1)).to(dtype)
     dy.view(-1)[::5] = -0.0
     y.backward(dy.clone())
     want.backward(dy.clone())
@@ -159,11 +162,11 @@ def test_clamped_bits_are_the_clamped_elements(shape):
 
 
 @pytest.mark.parametrize("make, error, words", [
-    (lambda: (torch.ones(4).half(), SCALE, ZP), TypeError, "x must be float32"),
+    (lambda: (torch.ones(4).double(), SCALE, ZP), TypeError, "x must be float32, float16 or"),
     (lambda: (torch.ones(4, 2)[:, 0], SCALE, ZP), ValueError, "x must be dense"),
     (lambda: (torch.ones(4, 2), torch.full((2,), 0.1), torch.zeros(2)), ValueError, "per tensor"),
     (lambda: (torch.ones(4), torch.tensor(-0.1), ZP), ValueError, "scale"),
-], ids=["half", "slice", "per-channel", "negative-scale"])
+], ids=["double", "slice", "per-channel", "negative-scale"])
 def test_bad_arguments_are_named(make, error, words):
     with pytest.raises(error, match=words):
         ops.quantize_dequantize_(*make(), -128, 127)
