@@ -4,9 +4,9 @@
 // formula keeps one bit an element, the clamped bits of qsim_run_mask_fn in x's memory order,
 // instead of x: the straight-through gradient is the incoming one with +0 where an element was
 // clamped (bit for bit quantize_dequantize_backward_data), written into the incoming gradient
-// when nothing else holds it (owned_gradient.h). Scale and zero point get no gradient: range learning needs x, and keeps
-// the out-of-place op. Without autograd it is quantize_dequantize_out with out = x. Fake kernel in
-// wrappers/ops.py.
+// when nothing else holds it (owned_gradient.h). Scale and zero point get no gradient: range
+// learning needs x, and keeps the out-of-place op. Without autograd it is quantize_dequantize_out
+// with out = x. Fake kernels in wrappers/ops.py.
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/core/dispatch/Dispatcher.h>
@@ -31,7 +31,7 @@ using torch::autograd::variable_list;
 constexpr char    kName[] = "quantize_dequantize_";
 constexpr int64_t kGrain  = 1 << 16;  // elements per task, as qdq_cpu.cpp
 
-// The grid of x's per-tensor qparams, once x (fp32, dense) and them are checked.
+// The grid of x's per-tensor qparams, once x (a float dtype, dense) and they are checked.
 qsim_grid checked_grid(const at::Tensor & x, const at::Tensor & scale,
                        const at::Tensor & zero_point, int64_t qmin, int64_t qmax) {
     TORCH_CHECK_TYPE(x.scalar_type() == at::kFloat || x.scalar_type() == at::kHalf ||
