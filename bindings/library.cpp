@@ -29,7 +29,7 @@ TORCH_LIBRARY(qsim, m) {
     m.def("quantize_dequantize_out(Tensor x, Tensor scale, Tensor zero_point, int qmin, int qmax, "
           "int? axis, int? block_size, Tensor(a!) out) -> ()", tags);
     // quantize_dequantize per tensor into fp32 x itself, differentiable by the straight-through
-    // estimator with one byte an element kept for the backward (qdq_inplace.cpp).
+    // estimator with one bit an element kept for the backward (qdq_inplace.cpp).
     m.def("quantize_dequantize_(Tensor(a!) x, Tensor scale, Tensor zero_point, int qmin, "
           "int qmax) -> ()", tags);
     // Its autograd formula's forward: the same write, returning x's clamped bits (uint8,

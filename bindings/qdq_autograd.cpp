@@ -10,13 +10,13 @@
 // differentiated (no double backward), with an error naming the op. Fake (meta) kernels are in
 // wrappers/ops.py.
 #include <ATen/TensorSubclassLikeUtils.h>
-#include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/autograd.h>
 #include <torch/library.h>
 
 #include <string>
 #include <tuple>
 
+#include "op_handle.h"
 #include "owned_gradient.h"
 
 namespace qsim {
@@ -54,10 +54,6 @@ using GridBwdData = at::Tensor(const at::Tensor &, const at::Tensor &, const at:
                                const at::Tensor &, int64_t, int64_t, OptInt, OptInt);
 using DeqBwdData  = at::Tensor(const at::Tensor &, const at::Tensor &, const at::Tensor &,
                                const at::Tensor &, OptInt, OptInt);
-
-template <class Sig> c10::TypedOperatorHandle<Sig> handle(const char * name) {
-    return c10::Dispatcher::singleton().findSchemaOrThrow(name, "").typed<Sig>();
-}
 
 constexpr char kQdq[]         = "qsim::quantize_dequantize";
 constexpr char kQdqBwd[]      = "qsim::quantize_dequantize_backward";

@@ -9,7 +9,6 @@
 // with out = x. Fake kernels in wrappers/ops.py.
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
-#include <ATen/core/dispatch/Dispatcher.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/empty_like.h>
 #include <ATen/ops/empty_strided.h>
@@ -19,6 +18,7 @@
 
 #include <algorithm>
 
+#include "op_handle.h"
 #include "owned_gradient.h"
 #include "qdq_args.h"
 
@@ -123,10 +123,6 @@ at::Tensor qdq_clamped_cpu(at::Tensor & x, const at::Tensor & scale,
     at::Tensor      clamped = at::empty({ (x.numel() + 7) / 8 }, x.options().dtype(at::kByte));
     run(x, g, clamped.data_ptr<uint8_t>());
     return clamped;
-}
-
-template <class Sig> c10::TypedOperatorHandle<Sig> handle(const char * name) {
-    return c10::Dispatcher::singleton().findSchemaOrThrow(name, "").typed<Sig>();
 }
 
 // masked_gradient as a node when the backward builds a graph (create_graph=True): the first-order

@@ -8,7 +8,6 @@
 // one shape, numel 1 (per tensor, axis None) or x.size(axis) (per channel). held_range gives the
 // range calibration hands a range-learning quantizer: aimet-torch's held range of min/max
 // statistics (qsim_held_range_f32), in one op instead of nine. Fake kernels are in wrappers/ops.py.
-#include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/autograd.h>
 #include <torch/library.h>
 
@@ -17,6 +16,7 @@
 #include <tuple>
 
 #include "grid_args.h"
+#include "op_handle.h"
 #include "owned_gradient.h"
 
 namespace qsim {
@@ -87,10 +87,6 @@ Pair range_grads_cpu(const at::Tensor & min_, const at::Tensor & max_, const at:
                                      dmax.data_ptr<float>(), min.numel()) == QSIM_SUCCESS,
                 op, ": qsim_range_grads_f32 failed");
     return { dmin, dmax };
-}
-
-template <class Sig> c10::TypedOperatorHandle<Sig> handle(const char * name) {
-    return c10::Dispatcher::singleton().findSchemaOrThrow(name, "").typed<Sig>();
 }
 
 // (scale, zero point) of [min, max] shaped as the qdq ops take them: () per tensor, (C,) per

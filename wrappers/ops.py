@@ -28,9 +28,9 @@ gradient of a qsim op (double backward, e.g. ``torch.autograd.grad(..., create_g
 followed by another ``grad``) raises a RuntimeError rather than returning zeros.
 `quantize_dequantize_out` writes into a caller-owned tensor and has no autograd formula either
 (`torchqsim.functional` refuses ``out=`` when a gradient would be needed). `quantize_dequantize_`
-writes into x itself (fp32, fp16 or bf16) and is differentiable in x (straight-through, from one bit a value it
-keeps instead of x; its gradient, like the `*_backward` ops, is not differentiable again); it
-refuses a scale or zero point that requires grad. `quantize_dequantize_clamped_` is its forward
+writes into x itself (fp32, fp16 or bf16) and is differentiable in x (straight-through, from one
+bit a value it keeps instead of x; its gradient, like the `*_backward` ops, is not differentiable
+again); it refuses a scale or zero point that requires grad. `quantize_dequantize_clamped_` is its forward
 below autograd (the same write, returning the bits).
 
 Memory layout: outputs shaped like the data have the strides ``torch.empty_like(x)`` gives
@@ -94,9 +94,8 @@ def _qdq_out_fake(x, scale, zero_point, qmin, qmax, axis, block_size, out):
 
 @torch.library.register_fake("qsim::quantize_dequantize_")
 def _qdq_inplace_fake(x, scale, zero_point, qmin, qmax):
+    _check_data("x", x)
     _check_devices("quantize_dequantize_", x=x, scale=scale, zero_point=zero_point)
-    torch._check(x.dtype in (torch.float32, torch.float16, torch.bfloat16),
-                 lambda: f"x must be float32, float16 or bfloat16, got {x.dtype}")
 
 
 @torch.library.register_fake("qsim::quantize_dequantize_clamped_")

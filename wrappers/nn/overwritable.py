@@ -8,6 +8,8 @@ import torch
 from torch import Tensor
 from torch.nn.modules import module as _module
 
+from ..quantization.quantizer import IN_PLACE_DTYPES
+
 
 def _sole_refs() -> int:
     """``sys.getrefcount`` of an object held by one local variable only (interpreter-specific)."""
@@ -72,15 +74,15 @@ def hookless(m) -> bool:
 
 def straight_through_in_place(q, t) -> bool:
     """Whether quantizer `q` may quantize a module's result `t` in place in a grad-mode forward,
-    through ``torch.ops.qsim.quantize_dequantize_`` (which keeps one byte a value for the backward
+    through ``torch.ops.qsim.quantize_dequantize_`` (which keeps one bit a value for the backward
     instead of `t`; same values and gradients as ``q(t)``): `q` is per tensor with a held range
     (not calibrating, min/max not learned, no constant qparams) and `t` is a float32, float16 or
-    bfloat16 CPU tensor that autograd produced. The caller checks :func:`overwritable` and the references to `t`.
+    bfloat16 CPU tensor that autograd produced. The caller checks :func:`overwritable` and the
+    references to `t`.
     """
     params = q._parameters
     lo, hi = params.get("min"), params.get("max")
     return not q._calibrating and lo is not None and hi is not None and lo.numel() == 1 and \
         not (lo.requires_grad or hi.requires_grad) and q.block_size is None and \
         "_constant_qparams" not in q.__dict__ and type(t) is Tensor and \
-        t.dtype in (torch.float32, torch.float16, torch.bfloat16) and t.device.type == "cpu" and \
-        t.grad_fn is not None
+        t.dtype in IN_PLACE_DTYPES and t.device.type == "cpu" and t.grad_fn is not None

@@ -36,7 +36,7 @@ from .range_learning import range_qdq
 
 _QDQ = torch.ops.qsim.quantize_dequantize.default  # the ops F.quantize_dequantize calls
 _QDQ_OUT = torch.ops.qsim.quantize_dequantize_out.default
-_QDQ_INPLACE, _IN_PLACE_DTYPES = torch.ops.qsim.quantize_dequantize_.default, \
+_QDQ_INPLACE, IN_PLACE_DTYPES = torch.ops.qsim.quantize_dequantize_.default, \
     (torch.float32, torch.float16, torch.bfloat16)  # the op, per tensor, on these dtypes
 _SHAPES_KEPT = 8  # input shapes whose qparams a quantizer keeps (QuantizeDequantize._qparams)
 
@@ -249,7 +249,7 @@ class QuantizeDequantize(nn.Module):
             return y if out is None else out.copy_(y)
         if out is None:
             return _QDQ(x, scale, zp, qmin, qmax, axis, block)
-        if out is x and axis is None and block is None and x.dtype in _IN_PLACE_DTYPES:
+        if out is x and axis is None and block is None and x.dtype in IN_PLACE_DTYPES:
             _QDQ_INPLACE(x, scale, zp, qmin, qmax)  # with grad: straight-through, in place
             return x
         if torch.is_grad_enabled():  # F raises where autograd would need the input
