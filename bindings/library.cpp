@@ -28,14 +28,15 @@ TORCH_LIBRARY(qsim, m) {
     // Not differentiable: torchqsim.functional refuses out= when a gradient would be needed.
     m.def("quantize_dequantize_out(Tensor x, Tensor scale, Tensor zero_point, int qmin, int qmax, "
           "int? axis, int? block_size, Tensor(a!) out) -> ()", tags);
-    // quantize_dequantize per tensor into fp32 x itself, differentiable by the straight-through
-    // estimator with one bit an element kept for the backward (qdq_inplace.cpp).
+    // quantize_dequantize per tensor into x itself, differentiable by the straight-through
+    // estimator with one bit an element kept for the backward (qdq_inplace.cpp); relu=True: the
+    // gradient of quantize_dequantize(relu(x)), the same values on a grid starting at 0.
     m.def("quantize_dequantize_(Tensor(a!) x, Tensor scale, Tensor zero_point, int qmin, "
-          "int qmax) -> ()", tags);
+          "int qmax, bool relu=False) -> ()", tags);
     // Its autograd formula's forward: the same write, returning x's clamped bits (uint8,
     // (numel + 7) / 8 bytes in x's memory order: qsim_run_mask_fn).
     m.def("quantize_dequantize_clamped_(Tensor(a!) x, Tensor scale, Tensor zero_point, int qmin, "
-          "int qmax) -> Tensor", tags);
+          "int qmax, bool relu=False) -> Tensor", tags);
     m.def("quantize(Tensor x, Tensor scale, Tensor zero_point, int qmin, int qmax, "
           "int? axis=None, int? block_size=None) -> Tensor", elementwise);
     m.def("dequantize(Tensor q, Tensor scale, Tensor zero_point, int? axis=None, "

@@ -6,7 +6,10 @@
 // clamped (bit for bit quantize_dequantize_backward_data), written into the incoming gradient
 // when nothing else holds it (owned_gradient.h). Scale and zero point get no gradient: range
 // learning needs x, and keeps the out-of-place op. Without autograd it is quantize_dequantize_out
-// with out = x. Fake kernels in wrappers/ops.py.
+// with out = x. relu=True (a grid that starts at 0, where qdq(x) == qdq(relu(x))) also sets the
+// bits where x is not above 0 (qsim_run_mask_fn's gate 0): the gradient of a ReLU and then the
+// quantizer, whose values the op writes without ReLU's pass or its kept result. Fake kernels in
+// wrappers/ops.py.
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
@@ -17,6 +20,7 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <limits>
 
 #include "op_handle.h"
 #include "owned_gradient.h"
@@ -31,9 +35,10 @@ using torch::autograd::variable_list;
 constexpr char    kName[] = "quantize_dequantize_";
 constexpr int64_t kGrain  = 1 << 16;  // elements per task, as qdq_cpu.cpp
 
-// The grid of x's per-tensor qparams, once x (a float dtype, dense) and they are checked.
+// The grid of x's per-tensor qparams, once x (a float dtype, dense) and they are checked; with
+// relu, that it starts at 0.
 qsim_grid checked_grid(const at::Tensor & x, const at::Tensor & scale,
-                       const at::Tensor & zero_point, int64_t qmin, int64_t qmax) {
+                       const at::Tensor & zero_point, int64_t qmin, int64_t qmax, bool relu) {
     TORCH_CHECK_TYPE(x.scalar_type() == at::kFloat || x.scalar_type() == at::kHalf ||
                          x.scalar_type() == at::kBFloat16,
                      kName, ": x must be float32, float16 or bfloat16, got ", x.scalar_type());
@@ -45,7 +50,15 @@ qsim_grid checked_grid(const at::Tensor & x, const at::Tensor & scale,
     const QdqArgs a = check_qdq_args(kName, "x", x, scale, zero_point, qmin, qmax, std::nullopt,
                                      std::nullopt, true);
     const qsim_qparams p = a.qparams();
+    TORCH_CHECK_VALUE(!relu || p.zero_point[0] == p.qmin, kName,
+                      ": relu=True needs a grid that starts at 0 (zero_point == qmin, where "
+                      "qdq(x) == qdq(relu(x))), got zero_point ", p.zero_point[0], " and qmin ", qmin);
     return { p.scale[0], p.zero_point[0], p.qmin, p.qmax };
+}
+
+// qsim_run_mask_fn's gate: ReLU's zero gradient, or none.
+float gate_of(bool relu) {
+    return relu ? 0.0f : -std::numeric_limits<float>::infinity();
 }
 
 // Bits of n elements per task: whole bytes, kGrain elements.
@@ -56,7 +69,7 @@ template <class F> void for_bytes(int64_t n, F f) {
 }
 
 // qdq over x's memory in place and, when `clamped` is not null, its bits in the same order.
-void run(at::Tensor & x, qsim_grid g, uint8_t * clamped) {
+void run(at::Tensor & x, qsim_grid g, uint8_t * clamped, float gate) {
     const qsim_qdq_kernels * k = qsim_qdq_best();
     if (x.scalar_type() != at::kFloat) {
         const qsim_half_kind kind = half_kind(x);
@@ -64,7 +77,7 @@ void run(at::Tensor & x, qsim_grid g, uint8_t * clamped) {
         for_bytes(x.numel(), [&](int64_t byte, size_t n) {
             uint16_t * at = xp + byte * 8;
             if (clamped) {
-                qsim_qdq_mask_h16(k, kind, n, at, at, clamped + byte, g);
+                qsim_qdq_mask_h16(k, kind, n, at, at, clamped + byte, g, gate);
             } else {
                 k->qdq_h16(kind, n, at, at, g);
             }
@@ -75,7 +88,7 @@ void run(at::Tensor & x, qsim_grid g, uint8_t * clamped) {
     for_bytes(x.numel(), [&](int64_t byte, size_t n) {
         float * at = xp + byte * 8;
         if (clamped) {
-            k->qdq_mask(n, at, at, clamped + byte, g);
+            k->qdq_mask(n, at, at, clamped + byte, g, gate);
         } else {
             k->qdq(n, at, at, g);
         }
@@ -113,15 +126,15 @@ at::Tensor masked_gradient(at::Tensor & dy, const at::Tensor & clamped, at::IntA
 }
 
 void qdq_inplace_cpu(at::Tensor & x, const at::Tensor & scale, const at::Tensor & zero_point,
-                     int64_t qmin, int64_t qmax) {
-    run(x, checked_grid(x, scale, zero_point, qmin, qmax), nullptr);
+                     int64_t qmin, int64_t qmax, bool relu) {
+    run(x, checked_grid(x, scale, zero_point, qmin, qmax, relu), nullptr, gate_of(relu));
 }
 
 at::Tensor qdq_clamped_cpu(at::Tensor & x, const at::Tensor & scale,
-                           const at::Tensor & zero_point, int64_t qmin, int64_t qmax) {
-    const qsim_grid g       = checked_grid(x, scale, zero_point, qmin, qmax);
+                           const at::Tensor & zero_point, int64_t qmin, int64_t qmax, bool relu) {
+    const qsim_grid g       = checked_grid(x, scale, zero_point, qmin, qmax, relu);
     at::Tensor      clamped = at::empty({ (x.numel() + 7) / 8 }, x.options().dtype(at::kByte));
-    run(x, g, clamped.data_ptr<uint8_t>());
+    run(x, g, clamped.data_ptr<uint8_t>(), gate_of(relu));
     return clamped;
 }
 
@@ -145,14 +158,14 @@ struct MaskedGradientFunction : torch::autograd::Function<MaskedGradientFunction
 
 struct QdqInPlaceFunction : torch::autograd::Function<QdqInPlaceFunction> {
     static at::Tensor forward(AutogradContext * ctx, at::Tensor x, const at::Tensor & scale,
-                              const at::Tensor & zero_point, int64_t qmin, int64_t qmax) {
+                              const at::Tensor & zero_point, int64_t qmin, int64_t qmax, bool relu) {
         static const auto op = handle<at::Tensor(at::Tensor &, const at::Tensor &,
-                                                 const at::Tensor &, int64_t, int64_t)>(
+                                                 const at::Tensor &, int64_t, int64_t, bool)>(
             "qsim::quantize_dequantize_clamped_");
         at::Tensor clamped;
         {
             at::AutoDispatchBelowADInplaceOrView guard;
-            clamped = op.call(x, scale, zero_point, qmin, qmax);
+            clamped = op.call(x, scale, zero_point, qmin, qmax, relu);
         }
         ctx->mark_dirty({ x });
         ctx->saved_data["clamped"] = clamped;
@@ -171,21 +184,21 @@ struct QdqInPlaceFunction : torch::autograd::Function<QdqInPlaceFunction> {
         at::Tensor dx = at::GradMode::is_enabled()
                             ? MaskedGradientFunction::apply(grads[0], clamped, sizes, strides, dtype)
                             : masked_gradient(grads[0], clamped, sizes, strides, dtype);
-        return { dx, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor() };
+        return { dx, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor() };
     }
 };
 
 // x's history is rebased onto the node (mark_dirty): the op returns nothing, as torch.library
 // asks of a custom op that mutates its input.
 void qdq_inplace_autograd(at::Tensor & x, const at::Tensor & scale, const at::Tensor & zero_point,
-                          int64_t qmin, int64_t qmax) {
+                          int64_t qmin, int64_t qmax, bool relu) {
     if (!at::GradMode::is_enabled() ||
         !(x.requires_grad() || scale.requires_grad() || zero_point.requires_grad())) {
         static const auto op = handle<void(at::Tensor &, const at::Tensor &, const at::Tensor &,
-                                           int64_t, int64_t)>("qsim::quantize_dequantize_");
+                                           int64_t, int64_t, bool)>("qsim::quantize_dequantize_");
         {
             at::AutoDispatchBelowADInplaceOrView guard;
-            op.call(x, scale, zero_point, qmin, qmax);
+            op.call(x, scale, zero_point, qmin, qmax, relu);
         }
         torch::autograd::increment_version(x);
         return;
@@ -193,7 +206,7 @@ void qdq_inplace_autograd(at::Tensor & x, const at::Tensor & scale, const at::Te
     TORCH_CHECK_VALUE(!scale.requires_grad() && !zero_point.requires_grad(), kName,
                       ": scale and zero_point must not require grad (their gradients need x, "
                       "which this op overwrites); use quantize_dequantize");
-    QdqInPlaceFunction::apply(x, scale, zero_point, qmin, qmax);
+    QdqInPlaceFunction::apply(x, scale, zero_point, qmin, qmax, relu);
 }
 
 }  // namespace

@@ -30,8 +30,10 @@ followed by another ``grad``) raises a RuntimeError rather than returning zeros.
 (`torchqsim.functional` refuses ``out=`` when a gradient would be needed). `quantize_dequantize_`
 writes into x itself (fp32, fp16 or bf16) and is differentiable in x (straight-through, from one
 bit a value it keeps instead of x; its gradient, like the `*_backward` ops, is not differentiable
-again); it refuses a scale or zero point that requires grad. `quantize_dequantize_clamped_` is its forward
-below autograd (the same write, returning the bits).
+again); it refuses a scale or zero point that requires grad. With ``relu=True`` its gradient is that of
+``quantize_dequantize(relu(x))`` (0 also where x is not above 0), whose values it writes: it requires a
+grid that starts at 0 (zero point == qmin). `quantize_dequantize_clamped_` is its forward below
+autograd (the same write, returning the bits).
 
 Memory layout: outputs shaped like the data have the strides ``torch.empty_like(x)`` gives
 (a dense input keeps its layout, e.g. channels-last; the kernels walk it in memory order, so
@@ -93,14 +95,14 @@ def _qdq_out_fake(x, scale, zero_point, qmin, qmax, axis, block_size, out):
 
 
 @torch.library.register_fake("qsim::quantize_dequantize_")
-def _qdq_inplace_fake(x, scale, zero_point, qmin, qmax):
+def _qdq_inplace_fake(x, scale, zero_point, qmin, qmax, relu=False):
     _check_data("x", x)
     _check_devices("quantize_dequantize_", x=x, scale=scale, zero_point=zero_point)
 
 
 @torch.library.register_fake("qsim::quantize_dequantize_clamped_")
-def _qdq_clamped_fake(x, scale, zero_point, qmin, qmax):
-    _qdq_inplace_fake(x, scale, zero_point, qmin, qmax)
+def _qdq_clamped_fake(x, scale, zero_point, qmin, qmax, relu=False):
+    _qdq_inplace_fake(x, scale, zero_point, qmin, qmax, relu)
     return x.new_empty(((x.numel() + 7) // 8,), dtype=torch.uint8)
 
 

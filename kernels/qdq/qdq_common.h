@@ -41,14 +41,15 @@ static inline float qsim_qdq1(float x, qsim_grid g) {
 }
 
 /* qsim_run_mask_fn on a run, element by element (the reference, vector tails, and variants that
- * leave the loop to the compiler): qsim_qdq1's operations, and the bit of !qsim_in_grid. */
+ * leave the loop to the compiler): qsim_qdq1's operations, and the bit of !qsim_in_grid or of
+ * x not above gate. */
 static inline void qsim_qdq_mask_run(size_t n, const float * x, float * y, uint8_t * clamped,
-                                     qsim_grid g) {
+                                     qsim_grid g, float gate) {
     for (size_t i = 0; i < n; i++) {
-        const float pos = qsim_grid_pos(x[i], g);
-        y[i]            = qsim_dequantize1(qsim_clampf(pos, g.qmin, g.qmax), g);
-        clamped[i / 8]  = (uint8_t) ((i % 8 ? clamped[i / 8] : 0) |
-                                    (!qsim_in_grid(pos, g) << (i % 8)));
+        const float pos  = qsim_grid_pos(x[i], g);
+        const int   zero = !qsim_in_grid(pos, g) || !(x[i] > gate);
+        y[i]             = qsim_dequantize1(qsim_clampf(pos, g.qmin, g.qmax), g);
+        clamped[i / 8]   = (uint8_t) ((i % 8 ? clamped[i / 8] : 0) | (zero << (i % 8)));
     }
 }
 

@@ -30,8 +30,9 @@ void qsim_qdq_f32_ref(size_t n, const float * x, float * y, qsim_grid g) {
     qsim_ref_map(n, x, y, g, qsim_qdq1);
 }
 
-void qsim_qdq_mask_f32_ref(size_t n, const float * x, float * y, uint8_t * clamped, qsim_grid g) {
-    qsim_qdq_mask_run(n, x, y, clamped, g);
+void qsim_qdq_mask_f32_ref(size_t n, const float * x, float * y, uint8_t * clamped, qsim_grid g,
+                           float gate) {
+    qsim_qdq_mask_run(n, x, y, clamped, g, gate);
 }
 
 void qsim_qdq_mask_backward_f32_ref(size_t n, const uint8_t * clamped, const float * dy, float * dx) {

@@ -60,7 +60,7 @@
     void qsim_qdq_backward_h16_##isa(qsim_half_kind kind, size_t n, const uint16_t * x,          \
                                      const uint16_t * dy, uint16_t * dx, qsim_grid g);           \
     void qsim_qdq_mask_f32_##isa(size_t n, const float * x, float * y, uint8_t * clamped,        \
-                                 qsim_grid g);                                                   \
+                                 qsim_grid g, float gate);                                       \
     void qsim_qdq_mask_backward_f32_##isa(size_t n, const uint8_t * clamped, const float * dy,   \
                                           float * dx);
 /* A variant that is `base` but for its qdq_h16 kernel (and its supported() check). */

@@ -121,33 +121,36 @@ void qsim_qdq_f32_avx2(size_t n, const float * x, float * y, qsim_grid g) {
     qsim_v8_map(n, x, y, &v, qsim_v8_qdq);
 }
 
-/* qdq of 8 floats at x into y; returns their clamped bits: lanes where the clamp moved the grid
- * position, which NaN positions (unordered) are too, as qsim_in_grid's complement. */
-static inline uint8_t qsim_v8_qdq_clamped(const float * x, float * y, const qsim_v8_grid * g) {
-    const __m256 pos = _mm256_add_ps(qsim_v8_rint(_mm256_div_ps(_mm256_loadu_ps(x), g->scale)),
-                                     g->zero_point);
+/* qdq of 8 floats at x into y; returns their bits: lanes where the clamp moved the grid position,
+ * which NaN positions (unordered) are too, as qsim_in_grid's complement, or x is not above gate. */
+static inline uint8_t qsim_v8_qdq_clamped(const float * x, float * y, const qsim_v8_grid * g,
+                                          __m256 gate) {
+    const __m256 v   = _mm256_loadu_ps(x);
+    const __m256 pos = _mm256_add_ps(qsim_v8_rint(_mm256_div_ps(v, g->scale)), g->zero_point);
     const __m256 c   = qsim_v8_clamp(pos, g);
     _mm256_storeu_ps(y, qsim_v8_dequantize(c, g));
-    return (uint8_t) _mm256_movemask_ps(_mm256_cmp_ps(pos, c, _CMP_NEQ_UQ));
+    return (uint8_t) _mm256_movemask_ps(
+        _mm256_or_ps(_mm256_cmp_ps(pos, c, _CMP_NEQ_UQ), _mm256_cmp_ps(v, gate, _CMP_NGT_UQ)));
 }
 
 void qsim_qdq_mask_f32_avx2(size_t n, const float * x, float * y, uint8_t * clamped,
-                            qsim_grid g) {
+                            qsim_grid g, float gate) {
     const qsim_v8_grid v = qsim_v8_grid_of(g);
+    const __m256       t = _mm256_set1_ps(gate);
     size_t             i = 0;
     for (; i + 32 <= n; i += 32) {  /* four steps, their bytes stored as one word */
         QSIM_PREFETCH(x + i);
         QSIM_PREFETCH(x + i + 16);
-        const uint32_t w = (uint32_t) qsim_v8_qdq_clamped(x + i, y + i, &v) |
-                           (uint32_t) qsim_v8_qdq_clamped(x + i + 8, y + i + 8, &v) << 8 |
-                           (uint32_t) qsim_v8_qdq_clamped(x + i + 16, y + i + 16, &v) << 16 |
-                           (uint32_t) qsim_v8_qdq_clamped(x + i + 24, y + i + 24, &v) << 24;
+        const uint32_t w = (uint32_t) qsim_v8_qdq_clamped(x + i, y + i, &v, t) |
+                           (uint32_t) qsim_v8_qdq_clamped(x + i + 8, y + i + 8, &v, t) << 8 |
+                           (uint32_t) qsim_v8_qdq_clamped(x + i + 16, y + i + 16, &v, t) << 16 |
+                           (uint32_t) qsim_v8_qdq_clamped(x + i + 24, y + i + 24, &v, t) << 24;
         memcpy(clamped + i / 8, &w, sizeof w);  /* little-endian: byte k holds step k */
     }
     for (; i + 8 <= n; i += 8) {
-        clamped[i / 8] = qsim_v8_qdq_clamped(x + i, y + i, &v);
+        clamped[i / 8] = qsim_v8_qdq_clamped(x + i, y + i, &v, t);
     }
-    qsim_qdq_mask_run(n - i, x + i, y + i, clamped + i / 8, g);
+    qsim_qdq_mask_run(n - i, x + i, y + i, clamped + i / 8, g, gate);
 }
 
 void qsim_qdq_mask_backward_f32_avx2(size_t n, const uint8_t * clamped, const float * dy,

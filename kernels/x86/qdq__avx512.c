@@ -121,8 +121,8 @@ void qsim_qdq_f32_avx512(size_t n, const float * x, float * y, qsim_grid g) {
 /* The mask kernels are the AVX2 variant's (every AVX-512 CPU runs AVX2): tested here, where no
  * AVX-512 machine is at hand to test 16-lane forms on. */
 void qsim_qdq_mask_f32_avx512(size_t n, const float * x, float * y, uint8_t * clamped,
-                              qsim_grid g) {
-    qsim_qdq_mask_f32_avx2(n, x, y, clamped, g);
+                              qsim_grid g, float gate) {
+    qsim_qdq_mask_f32_avx2(n, x, y, clamped, g, gate);
 }
 
 void qsim_qdq_mask_backward_f32_avx512(size_t n, const uint8_t * clamped, const float * dy,

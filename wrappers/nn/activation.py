@@ -16,6 +16,8 @@ from torch import Tensor, nn
 
 from ..quantization.quantizer import QuantizeDequantize, plain_eager
 from .base import QuantizationMixin
+from .overwritable import argument_overwritable, hookless, straight_through_in_place, \
+    straight_through_into
 
 __all__ = ["QuantizedReLU", "QuantizedReLU6", "QuantizedGELU", "QuantizedSiLU",
            "QuantizedSigmoid", "QuantizedTanh", "QuantizedSoftmax", "QuantizedHardswish",
@@ -35,11 +37,17 @@ QuantizedLeakyReLU = QuantizationMixin.wrap(nn.LeakyReLU, ("LeakyRelu",), __name
 class QuantizedReLU(QuantizationMixin, nn.ReLU):
     """Quantized ``nn.ReLU``: ``relu`` between an input and an output quantizer slot.
 
-    Without autograd (calibrated evaluation), when only the output slot quantizes and its grid
-    starts at exactly 0 (:meth:`~torchqsim.quantization.QuantizeDequantize.floors_at_zero`), the
-    quantizer alone computes the output: the same bits, one pass over the tensor fewer (as
-    onnxruntime drops a Relu before such a QuantizeLinear). ``inplace=True`` modules keep the
-    ReLU (their caller may read the input afterwards).
+    When only the output slot quantizes and its grid starts at exactly 0
+    (:meth:`~torchqsim.quantization.QuantizeDequantize.floors_at_zero`), the quantizer alone
+    computes the output: the same bits, one pass over the tensor fewer (as onnxruntime drops a
+    Relu before such a QuantizeLinear). Without autograd (calibrated evaluation) it writes into
+    the input when the caller passed a temporary
+    (:func:`~torchqsim.nn.overwritable.argument_overwritable`), else into a new tensor
+    (``inplace=True`` modules then keep the ReLU: their caller may read the input afterwards). In
+    training with a straight-through quantizer it writes into such a temporary input, keeping one
+    bit a value for the gradient of ReLU and the quantizer together
+    (``qsim::quantize_dequantize_`` with ``relu=True``): bit for bit the values and gradients of
+    ``relu`` then the quantizer, without ReLU's pass, its result, or the result autograd keeps.
 
     Example::
 
@@ -53,11 +61,19 @@ class QuantizedReLU(QuantizationMixin, nn.ReLU):
 
     def forward(self, x):
         q = self._modules["output_quantizers"]._modules.get("0")
-        if q is not None and not self.inplace and not torch.is_grad_enabled() and \
-                type(q).forward is QuantizeDequantize.forward and not q._calibrating and \
-                self._modules["input_quantizers"]._modules.get("0") is None and plain_eager() and \
-                isinstance(x, Tensor) and q.is_initialized() and q.floors_at_zero(x.shape):
-            return q(x)
+        if q is not None and type(q).forward is QuantizeDequantize.forward and hookless(q) and \
+                not q._calibrating and self._modules["input_quantizers"]._modules.get("0") is None \
+                and plain_eager() and isinstance(x, Tensor) and q.is_initialized() and \
+                q.floors_at_zero(x.shape):
+            if not torch.is_grad_enabled():
+                if argument_overwritable(self, x):
+                    return q.forward_into_input(x)
+                if not self.inplace:
+                    return q(x)
+            elif straight_through_in_place(q, x) and argument_overwritable(self, x):
+                y = straight_through_into(q, x, relu=True)
+                if y is not None:
+                    return y
         return super().forward(x)
 
 

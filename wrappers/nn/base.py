@@ -41,7 +41,8 @@ from torch import Tensor, nn
 
 from ..quantization.quantizer import QuantizeDequantize, plain_eager
 from .facts import ModuleFacts
-from .overwritable import SOLE_REFS, hookless, overwritable, straight_through_in_place
+from .overwritable import SOLE_REFS, hookless, overwritable, straight_through_in_place, \
+    straight_through_into
 from .scratch import quantized_weight_for_op
 
 __all__ = ["QuantizationMixin", "UnsupportedModuleError", "UNQUANTIZED_MODULE_TYPES",
@@ -296,13 +297,9 @@ class QuantizationMixin(ModuleFacts):
             if torch.is_grad_enabled():
                 if straight_through_in_place(q, out) and sys.getrefcount(out) <= SOLE_REFS and \
                         overwritable(out):
-                    base = out._base
-                    if base is None:
-                        return q.forward_into_input(out)
-                    if base.is_contiguous() and out.is_contiguous():
-                        # F.linear's 3-D view of its 2-D result: written through the base, then
-                        # viewed again (an in-place write to a view costs autograd two copies)
-                        return q.forward_into_input(base).view(out.shape)
+                    y = straight_through_into(q, out)
+                    if y is not None:
+                        return y
             elif q._calibrating:  # observed, never written: it need not be overwritable
                 if type(out) is Tensor and out.is_floating_point() and out.numel():
                     return q.forward_into_input(out)

@@ -19,6 +19,7 @@ from torch import Tensor, fx, nn
 
 from .._forward import eval_mode, run_model
 from ..nn.base import to_quantized
+from ..nn.overwritable import mark_dying_inputs
 from ..float_formats import BLOCK_FORMATS, FLOAT_FORMATS
 from ..quantization.block_float_quantizer import BlockFloatQuantizeDequantize
 from ..quantization.encoding_analyzer import MinMaxEncodingAnalyzer
@@ -49,6 +50,7 @@ def quantize_modules(gm: fx.GraphModule) -> fx.GraphModule:
             wrapper = to_quantized(module, node.target)
             if wrapper is not module:
                 gm.set_submodule(node.target, wrapper)
+    mark_dying_inputs(gm)
     return gm
 
 

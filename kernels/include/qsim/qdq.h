@@ -56,11 +56,14 @@ typedef void (*qsim_run_bwd_fn)(size_t n, const float * x, const float * dy, flo
 
 /* The qdq forward of one run that also keeps what its straight-through backward needs: y = qdq(x)
  * as qsim_run_fn computes it, and one bit an element: bit i % 8 of clamped[i / 8] is 1 where
- * element i is clamped (qsim_run_bwd_fn's mask is 0 there: below qmin, above qmax, NaN), else 0;
- * the unused high bits of the last byte are 0. y may alias x exactly, so that a training forward
- * can overwrite x and keep (n + 7) / 8 bytes for the backward instead of x. */
+ * element i is clamped (qsim_run_bwd_fn's mask is 0 there: below qmin, above qmax, NaN) or where
+ * x[i] > gate is false, else 0; the unused high bits of the last byte are 0. gate = -INFINITY
+ * adds no bit (-Inf and NaN are clamped); gate = 0 gives the gradient of qdq(relu(x)), which is
+ * qdq(x) on a grid that starts at 0 (zero point == qmin), ReLU's own gradient being 0 where its
+ * result is not above 0. y may alias x exactly, so that a training forward can overwrite x and
+ * keep (n + 7) / 8 bytes for the backward instead of x. */
 typedef void (*qsim_run_mask_fn)(size_t n, const float * x, float * y, uint8_t * clamped,
-                                 qsim_grid g);
+                                 qsim_grid g, float gate);
 
 /* The straight-through backward from those bits: dx[i] = (bit i set) ? +0 : dy[i], bit for bit
  * qsim_run_bwd_fn's dx (without sums) for the x that gave them. dx may alias dy exactly. */
@@ -153,7 +156,8 @@ const qsim_qdq_kernels * qsim_qdq_best(void);
 void qsim_qdq_f32_ref(size_t n, const float * x, float * y, qsim_grid g);
 void qsim_quantize_f32_ref(size_t n, const float * x, float * y, qsim_grid g);
 void qsim_dequantize_f32_ref(size_t n, const float * x, float * y, qsim_grid g);
-void qsim_qdq_mask_f32_ref(size_t n, const float * x, float * y, uint8_t * clamped, qsim_grid g);
+void qsim_qdq_mask_f32_ref(size_t n, const float * x, float * y, uint8_t * clamped, qsim_grid g,
+                           float gate);
 void qsim_qdq_mask_backward_f32_ref(size_t n, const uint8_t * clamped, const float * dy, float * dx);
 void qsim_qdq_backward_f32_ref(size_t n, const float * x, const float * dy, float * dx,
                                qsim_grid g, double * sums);
@@ -250,7 +254,8 @@ void qsim_backward_h16(const qsim_qdq_kernels * k, qsim_op op, qsim_half_kind ki
  * qsim_forward_h16's qdq, the bits those of the widened (exact fp32) values, QSIM_HALF_CHUNK
  * elements at a time through k's widen_h16, qdq_mask and narrow_h16. y may alias x exactly. */
 void qsim_qdq_mask_h16(const qsim_qdq_kernels * k, qsim_half_kind kind, size_t n,
-                       const uint16_t * x, uint16_t * y, uint8_t * clamped, qsim_grid g);
+                       const uint16_t * x, uint16_t * y, uint8_t * clamped, qsim_grid g,
+                       float gate);
 
 /* qsim_mask_bwd_fn on 16-bit gradients: dx[i] = (bit i set) ? +0 : dy[i], the bits of dy kept
  * (qsim_backward_h16's dx but for NaN payloads, which it makes canonical). dx may alias dy. */

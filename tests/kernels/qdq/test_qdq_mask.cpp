@@ -5,13 +5,23 @@
 // the bits is `qdq_backward`'s dx bit for bit. Every variant then matches the references bit for
 // bit: lengths 0..257 (every tail), four misalignments of the floats, in place and not, the
 // special inputs and both clamp ends of every test grid, gradients with -0, +-Inf and NaN, never
-// writing outside its run (guard floats and guard bytes). The 16-bit drivers match the fp32
-// kernels on the widened values, through every variant, across chunk boundaries.
+// writing outside its run (guard floats and guard bytes), with the gate off (-Inf) and at 0. With
+// gate 0 on grids that start at 0 the reference is qdq(relu(x)) and the gradient of ReLU then
+// the quantizer, composed as torch composes them. The 16-bit drivers match the fp32 kernels on
+// the widened values, through every variant, across chunk boundaries.
 #include "qdq_variant_test_util.h"
 
 namespace {
 
 constexpr uint8_t kGuardByte = 0xa5;
+constexpr float   kGates[]   = { -kInf, 0.0f };  // no gate; ReLU's
+
+// Grids whose lowest value is 0 (zero point == qmin), where qdq(x) == qdq(relu(x)).
+const std::vector<qsim_grid> & floor_grids() {
+    static const std::vector<qsim_grid> g = { { 0.02f, 0.0f, 0.0f, 255.0f },
+                                              { 0.1f, -128.0f, -128.0f, 127.0f } };
+    return g;
+}
 
 struct Masked {
     std::vector<float>   y;
@@ -24,14 +34,14 @@ size_t mask_bytes(size_t n) {
 
 // k's qdq_mask on x at misalignment off (floats), in place or into a second buffer.
 Masked run_mask(const qsim_qdq_kernels & k, const std::vector<float> & x, size_t off, bool in_place,
-                const qsim_grid & g) {
+                const qsim_grid & g, float gate = -kInf) {
     const size_t         n = x.size();
     Buffer               in(n, off), out(n, (off + 1) % 4);
     std::vector<uint8_t> bytes(mask_bytes(n) + 2 * kPad, kGuardByte);
     in.fill(x);
     Buffer &  dst = in_place ? in : out;
     uint8_t * f   = bytes.data() + kPad;
-    k.qdq_mask(n, in.data(), dst.data(), f, g);
+    k.qdq_mask(n, in.data(), dst.data(), f, g, gate);
     EXPECT_EQ(dst.touched_guard(), -1) << "y written outside the run, n=" << n;
     for (size_t i = 0; i < kPad; i++) {
         EXPECT_EQ(bytes[i], kGuardByte) << "byte written before the bits, n=" << n;
@@ -117,6 +127,31 @@ TEST(QdqMaskRef, BackwardIsTheStraightThroughBackward) {
     }
 }
 
+// With gate 0 on a grid that starts at 0: y is qdq(relu(x)) and the bits are the zeros of the
+// gradient of relu then the quantizer, as torch's autograd composes them: the quantizer's
+// straight-through gradient at r = relu(x) (NaN stays NaN), then ReLU's, 0 where r <= 0.
+TEST(QdqMaskRef, GateZeroIsReluThenTheQuantizer) {
+    std::mt19937 rng(53);
+    for (const qsim_grid & g : floor_grids()) {
+        for (size_t n : { size_t{ 1 }, size_t{ 31 }, size_t{ 1000 } }) {
+            const std::vector<float> x = inputs(n, g, rng);
+            std::vector<float>       r(n), y(n), ones(n, 1.0f), dr(n);
+            for (size_t i = 0; i < n; i++) {
+                r[i] = x[i] > 0.0f || std::isnan(x[i]) ? x[i] : 0.0f;
+            }
+            ref().qdq(n, r.data(), y.data(), g);
+            ref().qdq_backward(n, r.data(), ones.data(), dr.data(), g, nullptr);
+            std::vector<uint8_t> flag(n);
+            for (size_t i = 0; i < n; i++) {
+                flag[i] = r[i] <= 0.0f || dr[i] == 0.0f ? 1 : 0;
+            }
+            const Masked got = run_mask(ref(), x, 0, false, g, 0.0f);
+            expect_same_bits(y, got.y, x, "ref qdq_mask gate 0 y");
+            expect_same_mask(pack_bits(flag), got.clamped, x, "ref qdq_mask gate 0 bits");
+        }
+    }
+}
+
 // A bit for each kind of input: in the grid, at both ends, beyond them, +-Inf and NaN.
 TEST(QdqMaskRef, FlagsTheClampedInputsOnly) {
     const qsim_grid          g = { 0.5f, 1.0f, -8.0f, 7.0f };  // x in [-4.5, 3.0] is in the grid
@@ -125,20 +160,28 @@ TEST(QdqMaskRef, FlagsTheClampedInputsOnly) {
     expect_same_mask({ 0xe0, 0x03 }, got.clamped, x, "hand-made bits");  // indices 5-9
     EXPECT_EQ(got.y[5], 3.0f);
     EXPECT_EQ(got.y[9], -4.5f);  // NaN goes to qmin
+    // gate 0 adds 0, -4.5 and -4.74 (indices 0, 1, 4), not the positive 3.0 and 3.2
+    expect_same_mask({ 0xf3, 0x03 }, run_mask(ref(), x, 0, false, g, 0.0f).clamped, x,
+                     "hand-made bits, gate 0");
 }
 
 TEST_P(QdqVariant, MaskForwardMatchesRefForEveryLengthAlignmentAndInPlace) {
     std::mt19937 rng(31);
-    for (const qsim_grid & g : grids()) {
+    std::vector<qsim_grid> all = grids();
+    all.insert(all.end(), floor_grids().begin(), floor_grids().end());
+    for (const qsim_grid & g : all) {
         for (size_t n = 0; n <= kMaxLen; n++) {
-            const std::vector<float> x    = inputs(n, g, rng);
-            const Masked             want = run_mask(ref(), x, 0, false, g);
-            for (size_t off = 0; off < 4; off++) {
-                for (bool in_place : { false, true }) {
-                    const Masked      got  = run_mask(*k_, x, off, in_place, g);
-                    const std::string what = std::string("qdq_mask") + (in_place ? " in place" : "");
-                    expect_same_bits(want.y, got.y, x, what);
-                    expect_same_mask(want.clamped, got.clamped, x, what);
+            const std::vector<float> x = inputs(n, g, rng);
+            for (float gate : kGates) {
+                const Masked want = run_mask(ref(), x, 0, false, g, gate);
+                for (size_t off = 0; off < 4; off++) {
+                    for (bool in_place : { false, true }) {
+                        const Masked      got  = run_mask(*k_, x, off, in_place, g, gate);
+                        const std::string what = std::string("qdq_mask gate ") +
+                                                 std::to_string(gate) + (in_place ? " in place" : "");
+                        expect_same_bits(want.y, got.y, x, what);
+                        expect_same_mask(want.clamped, got.clamped, x, what);
+                    }
                 }
             }
         }
@@ -186,9 +229,14 @@ TEST_P(QdqVariant, HalfMaskDriversMatchTheFp32KernelsOnWidenedValues) {
             std::vector<uint16_t>       want(n), got(x);
             qsim_qdq_h16_ref(kind, n, x.data(), want.data(), g);
             std::vector<uint8_t> bits(mask_bytes(n)), want_bits = run_mask(ref(), xf, 0, false, g).clamped;
-            qsim_qdq_mask_h16(k_, kind, n, got.data(), got.data(), bits.data(), g);  // in place
+            qsim_qdq_mask_h16(k_, kind, n, got.data(), got.data(), bits.data(), g, -kInf);  // in place
             ASSERT_EQ(want, got) << "qsim_qdq_mask_h16 values, kind " << kind << " n=" << n;
             expect_same_mask(want_bits, bits, xf, "qsim_qdq_mask_h16 bits");
+            std::vector<uint8_t>  gated(mask_bytes(n));
+            std::vector<uint16_t> scratch(n);
+            qsim_qdq_mask_h16(k_, kind, n, x.data(), scratch.data(), gated.data(), g, 0.0f);
+            expect_same_mask(run_mask(ref(), xf, 0, false, g, 0.0f).clamped, gated, xf,
+                             "qsim_qdq_mask_h16 bits, gate 0");
             // the backward from the bits: qdq_backward_h16's dx, NaN payloads aside
             std::vector<uint16_t> dy = half_inputs(kind, n, grids()[1], rng), dx(n), back(dy);
             qsim_qdq_backward_h16_ref(kind, n, x.data(), dy.data(), dx.data(), g);

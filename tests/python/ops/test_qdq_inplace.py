@@ -4,8 +4,9 @@ x by the straight-through estimator from one bit a value it keeps instead of x
 
 Oracles: the out-of-place op ``quantize_dequantize`` and its backward on a copy of the same
 input, bit for bit (values with NaN, +-Inf, -0 and both clamp ends, in the three dtypes;
-gradients in x's layout, in a permuted one, expanded, and held elsewhere); ``torch.library.opcheck``; errors that name the
-argument.
+gradients in x's layout, in a permuted one, expanded, and held elsewhere); with ``relu=True``,
+torch's ``relu`` then the out-of-place op, composed by autograd; ``torch.library.opcheck``;
+errors that name the argument.
 """
 
 import pytest
@@ -159,6 +160,36 @@ def test_clamped_bits_are_the_clamped_elements(shape):
     assert torch.equal(flags.bool(), want.reshape(-1))
     assert_same(y, ops.quantize_dequantize(x, SCALE, ZP, -128, 127))
     opcheck(ops.quantize_dequantize_clamped_, (x.clone(), SCALE, ZP, -128, 127))
+
+
+# A grid that starts at 0 (zero point == qmin): qdq(x) == qdq(relu(x))
+FLOOR_ZP = torch.tensor(-128, dtype=torch.int32)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("shape", [(1,), (7,), (4, 6, 33), (5, 4099)])
+def test_relu_is_relu_then_the_out_of_place_op(shape, dtype):
+    x = _data(shape).to(dtype)
+    x.view(-1)[:4] = torch.tensor([0.0, -0.0, -1e-30, 1e-30]).to(dtype)[:x.numel()]
+    a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
+    y = a * 1.0
+    ops.quantize_dequantize_(y, SCALE, FLOOR_ZP, -128, 127, relu=True)
+    want = ops.quantize_dequantize(torch.relu(b * 1.0), SCALE, FLOOR_ZP, -128, 127)
+    assert_same(y.detach(), want.detach())
+    dy = torch.randn(shape, generator=torch.Generator().manual_seed(3)).to(dtype)
+    y.backward(dy.clone())
+    want.backward(dy.clone())
+    assert_same(a.grad, b.grad, "dx")
+    assert (a.grad == 0).sum() > (ops.quantize_dequantize_backward_data(
+        dy, x, SCALE, FLOOR_ZP, -128, 127, None, None) == 0).sum()  # ReLU's zeros count
+
+
+def test_relu_opcheck_and_a_grid_that_does_not_start_at_zero():
+    x = _data((4, 6, 20)).requires_grad_() * 1.0
+    opcheck(ops.quantize_dequantize_, (x, SCALE, FLOOR_ZP, -128, 127, True))
+    opcheck(ops.quantize_dequantize_clamped_, (x.detach().clone(), SCALE, FLOOR_ZP, -128, 127, True))
+    with pytest.raises(ValueError, match="relu=True needs a grid that starts at 0"):
+        ops.quantize_dequantize_(x.detach().clone(), SCALE, ZP, -128, 127, relu=True)
 
 
 @pytest.mark.parametrize("make, error, words", [
