@@ -113,7 +113,7 @@ at::Tensor masked_gradient(at::Tensor & dy, const at::Tensor & clamped, at::IntA
         const uint16_t * sp = half_bits<const uint16_t>(src);
         uint16_t *       dp = half_bits<uint16_t>(dx);
         for_bytes(dx.numel(), [&](int64_t byte, size_t n) {
-            qsim_qdq_mask_backward_h16(n, cp + byte, sp + byte * 8, dp + byte * 8);
+            k->qdq_mask_backward_h16(n, cp + byte, sp + byte * 8, dp + byte * 8);
         });
         return dx;
     }

@@ -61,6 +61,14 @@ static inline void qsim_qdq_mask_backward_run(size_t n, const uint8_t * clamped,
     }
 }
 
+/* qsim_mask_bwd_h16_fn on a run, element by element (+0 is the pattern 0 in both kinds). */
+static inline void qsim_qdq_mask_backward_h16_run(size_t n, const uint8_t * clamped,
+                                                  const uint16_t * dy, uint16_t * dx) {
+    for (size_t i = 0; i < n; i++) {
+        dx[i] = (clamped[i / 8] >> (i % 8)) & 1 ? 0 : dy[i];
+    }
+}
+
 /* Whether g's qdq may be computed shifted by its zero point, as the AVX-512 run kernels do:
  * with an integer zero point and integer bounds of magnitude <= 2^22, qmin - zp and qmax - zp
  * are exact, and

@@ -130,11 +130,9 @@ void qsim_qdq_mask_h16(const qsim_qdq_kernels * k, qsim_half_kind kind, size_t n
     }
 }
 
-void qsim_qdq_mask_backward_h16(size_t n, const uint8_t * clamped, const uint16_t * dy,
-                                uint16_t * dx) {
-    for (size_t i = 0; i < n; i++) {
-        dx[i] = (clamped[i / 8] >> (i % 8)) & 1 ? 0 : dy[i];
-    }
+void qsim_qdq_mask_backward_h16_ref(size_t n, const uint8_t * clamped, const uint16_t * dy,
+                                    uint16_t * dx) {
+    qsim_qdq_mask_backward_h16_run(n, clamped, dy, dx);
 }
 
 void qsim_backward_h16(const qsim_qdq_kernels * k, qsim_op op, qsim_half_kind kind,

@@ -62,7 +62,9 @@
     void qsim_qdq_mask_f32_##isa(size_t n, const float * x, float * y, uint8_t * clamped,        \
                                  qsim_grid g, float gate);                                       \
     void qsim_qdq_mask_backward_f32_##isa(size_t n, const uint8_t * clamped, const float * dy,   \
-                                          float * dx);
+                                          float * dx);                                           \
+    void qsim_qdq_mask_backward_h16_##isa(size_t n, const uint8_t * clamped, const uint16_t * dy, \
+                                          uint16_t * dx);
 /* A variant that is `base` but for its qdq_h16 kernel (and its supported() check). */
 #define QSIM_QDQ_VARIANT_H16(isa, base)                                                          \
     int  qsim_##isa##_supported(void);                                                           \

@@ -1,5 +1,6 @@
 /*
- * half__avx2.c: the widen_h16 / narrow_h16 kernels with AVX2 and F16C, 8 values per step.
+ * half__avx2.c: the widen_h16 / narrow_h16 kernels with AVX2 and F16C, 8 values per step, and the
+ * 16-bit straight-through backward from clamped bits, 16 a step.
  *
  * Bit-exact with qsim_widen_h16_ref / qsim_narrow_h16_ref (qdq_half.c): the F16C conversions
  * (round to nearest even) are exact or round like the reference, and NaN lanes are rebuilt as the
@@ -90,4 +91,22 @@ void qsim_qdq_backward_h16_avx2(qsim_half_kind kind, size_t n, const uint16_t * 
                                 const uint16_t * dy, uint16_t * dx, qsim_grid g) {
     qsim_qdq_backward_h16_composed(qsim_widen_h16_avx2, qsim_qdq_backward_f32_avx2,
                                    qsim_narrow_h16_avx2, kind, n, x, dy, dx, g);
+}
+
+/* 16 gradients a step: bit j of the two bytes at clamped + i / 8 (i a multiple of 16) selects
+ * lane j, +0 (the pattern 0) where it is set. */
+void qsim_qdq_mask_backward_h16_avx2(size_t n, const uint8_t * clamped, const uint16_t * dy,
+                                     uint16_t * dx) {
+    const __m256i bit = _mm256_setr_epi16(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096,
+                                          8192, 16384, (short) 0x8000);
+    size_t        i   = 0;
+    for (; i + 16 <= n; i += 16) {
+        uint16_t w;
+        memcpy(&w, clamped + i / 8, sizeof w);  /* little-endian: bit j is element i + j */
+        const __m256i c    = _mm256_and_si256(_mm256_set1_epi16((short) w), bit);
+        const __m256i keep = _mm256_cmpeq_epi16(c, _mm256_setzero_si256());
+        const __m256i d    = _mm256_loadu_si256((const __m256i *) (dy + i));
+        _mm256_storeu_si256((__m256i *) (dx + i), _mm256_and_si256(keep, d));
+    }
+    qsim_qdq_mask_backward_h16_run(n - i, clamped + i / 8, dy + i, dx + i);
 }

@@ -207,3 +207,9 @@ void qsim_qdq_backward_h16_avx512(qsim_half_kind kind, size_t n, const uint16_t 
         qsim_h16_ste_run(QSIM_HALF_F16, n, x, dy, dx, &v, 0);
     }
 }
+
+/* The AVX2 loop, as for the fp32 mask kernels (qdq__avx512.c). */
+void qsim_qdq_mask_backward_h16_avx512(size_t n, const uint8_t * clamped, const uint16_t * dy,
+                                       uint16_t * dx) {
+    qsim_qdq_mask_backward_h16_avx2(n, clamped, dy, dx);
+}

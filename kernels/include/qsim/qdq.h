@@ -69,6 +69,12 @@ typedef void (*qsim_run_mask_fn)(size_t n, const float * x, float * y, uint8_t *
  * qsim_run_bwd_fn's dx (without sums) for the x that gave them. dx may alias dy exactly. */
 typedef void (*qsim_mask_bwd_fn)(size_t n, const uint8_t * clamped, const float * dy, float * dx);
 
+/* qsim_mask_bwd_fn on 16-bit gradients: dx[i] = (bit i set) ? +0 : dy[i], the bits of dy kept
+ * (qsim_backward_h16's dx but for NaN payloads, which it makes canonical). dx may alias dy
+ * exactly. */
+typedef void (*qsim_mask_bwd_h16_fn)(size_t n, const uint8_t * clamped, const uint16_t * dy,
+                                     uint16_t * dx);
+
 /* A rows x n block of a row-major matrix whose rows are `ld` floats apart, with one grid per
  * column: element (r, j) uses scale[j] and zero_point[j] (per-channel quantization along the last
  * axis, where neighbours differ in qparams). Each element is computed as the run kernels compute
@@ -143,6 +149,7 @@ typedef struct qsim_qdq_kernels {
     qsim_h16_run_bwd_fn qdq_backward_h16; /* its straight-through backward, fused */
     qsim_run_mask_fn  qdq_mask;         /* qdq with clamped bits (training in place) */
     qsim_mask_bwd_fn  qdq_mask_backward; /* the straight-through backward from those bits */
+    qsim_mask_bwd_h16_fn qdq_mask_backward_h16; /* the same on 16-bit gradients */
 } qsim_qdq_kernels;
 
 /* All compiled variants, reference first; *count receives their number. The array is static:
@@ -159,6 +166,8 @@ void qsim_dequantize_f32_ref(size_t n, const float * x, float * y, qsim_grid g);
 void qsim_qdq_mask_f32_ref(size_t n, const float * x, float * y, uint8_t * clamped, qsim_grid g,
                            float gate);
 void qsim_qdq_mask_backward_f32_ref(size_t n, const uint8_t * clamped, const float * dy, float * dx);
+void qsim_qdq_mask_backward_h16_ref(size_t n, const uint8_t * clamped, const uint16_t * dy,
+                                    uint16_t * dx);
 void qsim_qdq_backward_f32_ref(size_t n, const float * x, const float * dy, float * dx,
                                qsim_grid g, double * sums);
 void qsim_quantize_backward_f32_ref(size_t n, const float * x, const float * dy, float * dx,
@@ -256,11 +265,6 @@ void qsim_backward_h16(const qsim_qdq_kernels * k, qsim_op op, qsim_half_kind ki
 void qsim_qdq_mask_h16(const qsim_qdq_kernels * k, qsim_half_kind kind, size_t n,
                        const uint16_t * x, uint16_t * y, uint8_t * clamped, qsim_grid g,
                        float gate);
-
-/* qsim_mask_bwd_fn on 16-bit gradients: dx[i] = (bit i set) ? +0 : dy[i], the bits of dy kept
- * (qsim_backward_h16's dx but for NaN payloads, which it makes canonical). dx may alias dy. */
-void qsim_qdq_mask_backward_h16(size_t n, const uint8_t * clamped, const uint16_t * dy,
-                                uint16_t * dx);
 
 /* qsim_widen_fn and qsim_narrow_fn of qsim_qdq_best(). */
 void qsim_widen_h16(qsim_half_kind kind, size_t n, const uint16_t * x, float * y);

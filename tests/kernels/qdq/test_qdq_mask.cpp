@@ -240,8 +240,59 @@ TEST_P(QdqVariant, HalfMaskDriversMatchTheFp32KernelsOnWidenedValues) {
             // the backward from the bits: qdq_backward_h16's dx, NaN payloads aside
             std::vector<uint16_t> dy = half_inputs(kind, n, grids()[1], rng), dx(n), back(dy);
             qsim_qdq_backward_h16_ref(kind, n, x.data(), dy.data(), dx.data(), g);
-            qsim_qdq_mask_backward_h16(n, bits.data(), back.data(), back.data());
-            expect_same_bits(widened(kind, dx), widened(kind, back), xf, "qsim_qdq_mask_backward_h16");
+            k_->qdq_mask_backward_h16(n, bits.data(), back.data(), back.data());
+            expect_same_bits(widened(kind, dx), widened(kind, back), xf, "qdq_mask_backward_h16");
+        }
+    }
+}
+
+// k's qdq_mask_backward_h16 on dy at misalignment off (16-bit values), into dy itself or a
+// second buffer, with guard values on both sides that must stay as they were.
+std::vector<uint16_t> run_mask_backward_h16(const qsim_qdq_kernels & k, const std::vector<uint8_t> & clamped,
+                                            const std::vector<uint16_t> & dy, size_t off, bool in_place) {
+    constexpr uint16_t    kGuard = 0x5a5a;
+    const size_t          n      = dy.size();
+    std::vector<uint16_t> d(n + off + kPad, kGuard), out(n + off + kPad, kGuard);
+    std::copy(dy.begin(), dy.end(), d.begin() + off);
+    std::vector<uint16_t> & dst = in_place ? d : out;
+    k.qdq_mask_backward_h16(n, clamped.data(), d.data() + off, dst.data() + off);
+    for (size_t i = 0; i < dst.size(); i++) {
+        if (i < off || i >= off + n) {
+            EXPECT_EQ(dst[i], kGuard) << "dx written outside the run at " << i << ", n=" << n;
+        }
+    }
+    return std::vector<uint16_t>(dst.begin() + off, dst.begin() + off + n);
+}
+
+// Every variant's 16-bit backward from bits is the reference's, bit for bit: every length to
+// kMaxLen (the 16-value steps and every tail), four misalignments, in place, any 16-bit pattern
+// (NaN payloads, -0, Inf) kept where the bit is clear.
+TEST_P(QdqVariant, HalfMaskBackwardMatchesRefForEveryLengthAlignmentAndInPlace) {
+    std::mt19937 rng(47);
+    std::uniform_int_distribution<int> pattern(0, 0xffff), byte(0, 255);
+    for (size_t n = 0; n <= kMaxLen; n++) {
+        std::vector<uint16_t> dy(n);
+        std::vector<uint8_t>  bits(mask_bytes(n));
+        for (uint16_t & v : dy) {
+            v = static_cast<uint16_t>(pattern(rng));
+        }
+        for (uint8_t & b : bits) {
+            b = static_cast<uint8_t>(byte(rng));
+        }
+        std::vector<uint16_t> want(n);
+        qsim_qdq_mask_backward_h16_ref(n, bits.data(), dy.data(), want.data());
+        for (size_t i = 0; i < n; i++) {
+            ASSERT_EQ(want[i], (bits[i / 8] >> (i % 8)) & 1 ? 0 : dy[i]) << "ref, index " << i;
+        }
+        for (size_t off = 0; off < 4; off++) {
+            for (bool in_place : { false, true }) {
+                const std::vector<uint16_t> got = run_mask_backward_h16(*k_, bits, dy, off, in_place);
+                for (size_t i = 0; i < n; i++) {
+                    ASSERT_EQ(want[i], got[i]) << "qdq_mask_backward_h16" << (in_place ? " in place" : "")
+                                               << " n=" << n << " off=" << off << " index " << i
+                                               << ": dy=0x" << std::hex << dy[i];
+                }
+            }
         }
     }
 }
