@@ -1,7 +1,8 @@
 // Autograd formulas of the qdq ops, registered in C++ (the Autograd dispatch key) so that no
 // Python runs when autograd calls them: the forward records (x, scale, zero_point) and the grid,
 // and the backward is the `*_backward` op (qdq_entry_points.h), which recomputes what it needs
-// from x (no copy of the data is saved: x is the op's own input, kept by reference).
+// from x (no copy of the data is saved: x is the op's own input, kept by reference). Eager
+// float32 straight-through calls per tensor keep one bit a value instead (qdq_bits.h).
 // Gradients reach x (straight-through, zero where clamped), scale and a floating zero_point
 // (range learning); the scale/zero-point sums run only when one of them needs a gradient.
 // Without them the backward is the `*_backward_data` op (the data gradient alone): element-wise,
@@ -18,6 +19,7 @@
 
 #include "op_handle.h"
 #include "owned_gradient.h"
+#include "qdq_bits.h"
 
 namespace qsim {
 
@@ -186,6 +188,9 @@ at::Tensor affine(const at::Tensor & x, const at::Tensor & s, const at::Tensor &
 
 at::Tensor qdq_autograd(const at::Tensor & x, const at::Tensor & s, const at::Tensor & z,
                         int64_t lo, int64_t hi, OptInt axis, OptInt block) {
+    if (qdq_bits_applies(x, s, z, axis, block)) {  // eager straight-through: bits, not x
+        return qdq_bits_autograd(x, s, z, lo, hi);
+    }
     return affine<QdqCalls>(x, s, z, lo, hi, axis, block);
 }
 

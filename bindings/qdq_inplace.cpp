@@ -10,7 +10,12 @@
 // bits where x is not above 0 (qsim_run_mask_fn's gate 0): the gradient of a ReLU and then the
 // quantizer, whose values the op writes without ReLU's pass or its kept result. Fake kernels in
 // wrappers/ops.py.
+//
+// qdq_bits_autograd (qdq_bits.h) is the same node for quantize_dequantize's eager fp32
+// straight-through calls that write a new tensor: y and the bits from one pass, the bits kept
+// instead of x.
 #include <ATen/Parallel.h>
+#include <ATen/TensorSubclassLikeUtils.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/empty_like.h>
@@ -25,6 +30,7 @@
 #include "op_handle.h"
 #include "owned_gradient.h"
 #include "qdq_args.h"
+#include "qdq_bits.h"
 
 namespace qsim {
 namespace {
@@ -68,31 +74,36 @@ template <class F> void for_bytes(int64_t n, F f) {
     });
 }
 
-// qdq over x's memory in place and, when `clamped` is not null, its bits in the same order.
-void run(at::Tensor & x, qsim_grid g, uint8_t * clamped, float gate) {
+// qdq of x's memory into y's (x itself, or a tensor of x's layout) and, when `clamped` is not
+// null, x's bits in the same order.
+void run(const at::Tensor & x, at::Tensor & y, qsim_grid g, uint8_t * clamped, float gate) {
     const qsim_qdq_kernels * k = qsim_qdq_best();
     if (x.scalar_type() != at::kFloat) {
         const qsim_half_kind kind = half_kind(x);
-        uint16_t *           xp   = half_bits<uint16_t>(x);
+        const uint16_t *     xp   = half_bits<const uint16_t>(x);
+        uint16_t *           yp   = half_bits<uint16_t>(y);
         for_bytes(x.numel(), [&](int64_t byte, size_t n) {
-            uint16_t * at = xp + byte * 8;
             if (clamped) {
-                qsim_qdq_mask_h16(k, kind, n, at, at, clamped + byte, g, gate);
+                qsim_qdq_mask_h16(k, kind, n, xp + byte * 8, yp + byte * 8, clamped + byte, g, gate);
             } else {
-                k->qdq_h16(kind, n, at, at, g);
+                k->qdq_h16(kind, n, xp + byte * 8, yp + byte * 8, g);
             }
         });
         return;
     }
-    float * xp = x.data_ptr<float>();
+    const float * xp = x.data_ptr<float>();
+    float *       yp = y.data_ptr<float>();
     for_bytes(x.numel(), [&](int64_t byte, size_t n) {
-        float * at = xp + byte * 8;
         if (clamped) {
-            k->qdq_mask(n, at, at, clamped + byte, g, gate);
+            k->qdq_mask(n, xp + byte * 8, yp + byte * 8, clamped + byte, g, gate);
         } else {
-            k->qdq(n, at, at, g);
+            k->qdq(n, xp + byte * 8, yp + byte * 8, g);
         }
     });
+}
+
+at::Tensor empty_bits(const at::Tensor & x) {
+    return at::empty({ (x.numel() + 7) / 8 }, x.options().dtype(at::kByte));
 }
 
 // dy with +0 where a bit of `clamped` is set, the bits in the memory order of a tensor of `sizes`
@@ -127,14 +138,14 @@ at::Tensor masked_gradient(at::Tensor & dy, const at::Tensor & clamped, at::IntA
 
 void qdq_inplace_cpu(at::Tensor & x, const at::Tensor & scale, const at::Tensor & zero_point,
                      int64_t qmin, int64_t qmax, bool relu) {
-    run(x, checked_grid(x, scale, zero_point, qmin, qmax, relu), nullptr, gate_of(relu));
+    run(x, x, checked_grid(x, scale, zero_point, qmin, qmax, relu), nullptr, gate_of(relu));
 }
 
 at::Tensor qdq_clamped_cpu(at::Tensor & x, const at::Tensor & scale,
                            const at::Tensor & zero_point, int64_t qmin, int64_t qmax, bool relu) {
     const qsim_grid g       = checked_grid(x, scale, zero_point, qmin, qmax, relu);
-    at::Tensor      clamped = at::empty({ (x.numel() + 7) / 8 }, x.options().dtype(at::kByte));
-    run(x, g, clamped.data_ptr<uint8_t>(), gate_of(relu));
+    at::Tensor      clamped = empty_bits(x);
+    run(x, x, g, clamped.data_ptr<uint8_t>(), gate_of(relu));
     return clamped;
 }
 
@@ -156,6 +167,25 @@ struct MaskedGradientFunction : torch::autograd::Function<MaskedGradientFunction
     }
 };
 
+// The bits of x, and its sizes, strides and dtype, kept by a node for bits_backward.
+void save_bits(AutogradContext * ctx, const at::Tensor & clamped, const at::Tensor & x) {
+    ctx->saved_data["clamped"] = clamped;
+    ctx->saved_data["sizes"]   = x.sizes();
+    ctx->saved_data["strides"] = x.strides();
+    ctx->saved_data["dtype"]   = x.scalar_type();
+}
+
+// The straight-through gradient from what save_bits kept.
+at::Tensor bits_backward(AutogradContext * ctx, at::Tensor & dy) {
+    const auto &     d       = ctx->saved_data;
+    const at::Tensor clamped = d.at("clamped").toTensor();
+    const auto sizes = d.at("sizes").toIntVector(), strides = d.at("strides").toIntVector();
+    const at::ScalarType dtype = d.at("dtype").toScalarType();
+    return at::GradMode::is_enabled()
+               ? MaskedGradientFunction::apply(dy, clamped, sizes, strides, dtype)
+               : masked_gradient(dy, clamped, sizes, strides, dtype);
+}
+
 struct QdqInPlaceFunction : torch::autograd::Function<QdqInPlaceFunction> {
     static at::Tensor forward(AutogradContext * ctx, at::Tensor x, const at::Tensor & scale,
                               const at::Tensor & zero_point, int64_t qmin, int64_t qmax, bool relu) {
@@ -168,23 +198,33 @@ struct QdqInPlaceFunction : torch::autograd::Function<QdqInPlaceFunction> {
             clamped = op.call(x, scale, zero_point, qmin, qmax, relu);
         }
         ctx->mark_dirty({ x });
-        ctx->saved_data["clamped"] = clamped;
-        ctx->saved_data["sizes"]   = x.sizes();
-        ctx->saved_data["strides"] = x.strides();
-        ctx->saved_data["dtype"]   = x.scalar_type();
+        save_bits(ctx, clamped, x);
         return x;
     }
 
     // `grads` by reference: autograd moves the incoming gradient in (see qdq_autograd.cpp).
     static variable_list backward(AutogradContext * ctx, variable_list & grads) {
-        const auto &     d       = ctx->saved_data;
-        const at::Tensor clamped = d.at("clamped").toTensor();
-        const auto sizes = d.at("sizes").toIntVector(), strides = d.at("strides").toIntVector();
-        const at::ScalarType dtype = d.at("dtype").toScalarType();
-        at::Tensor dx = at::GradMode::is_enabled()
-                            ? MaskedGradientFunction::apply(grads[0], clamped, sizes, strides, dtype)
-                            : masked_gradient(grads[0], clamped, sizes, strides, dtype);
-        return { dx, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor() };
+        return { bits_backward(ctx, grads[0]), at::Tensor(), at::Tensor(), at::Tensor(),
+                 at::Tensor(), at::Tensor() };
+    }
+};
+
+// quantize_dequantize's straight-through node when it writes a new tensor (qdq_bits.h).
+struct QdqBitsFunction : torch::autograd::Function<QdqBitsFunction> {
+    static at::Tensor forward(AutogradContext * ctx, const at::Tensor & x, const at::Tensor & scale,
+                              const at::Tensor & zero_point, int64_t qmin, int64_t qmax) {
+        at::AutoDispatchBelowADInplaceOrView guard;
+        const qsim_grid g       = checked_grid(x, scale, zero_point, qmin, qmax, false);
+        at::Tensor      y       = at::empty_like(x);
+        at::Tensor      clamped = empty_bits(x);
+        run(x, y, g, clamped.data_ptr<uint8_t>(), gate_of(false));
+        save_bits(ctx, clamped, x);
+        return y;
+    }
+
+    static variable_list backward(AutogradContext * ctx, variable_list & grads) {
+        return { bits_backward(ctx, grads[0]), at::Tensor(), at::Tensor(), at::Tensor(),
+                 at::Tensor() };
     }
 };
 
@@ -210,6 +250,21 @@ void qdq_inplace_autograd(at::Tensor & x, const at::Tensor & scale, const at::Te
 }
 
 }  // namespace
+
+bool qdq_bits_applies(const at::Tensor & x, const at::Tensor & scale, const at::Tensor & zero_point,
+                      const std::optional<int64_t> & axis, const std::optional<int64_t> & block) {
+    return at::GradMode::is_enabled() && x.requires_grad() && !scale.requires_grad() &&
+           !zero_point.requires_grad() && !axis && !block && x.scalar_type() == at::kFloat &&
+           x.device().is_cpu() && scale.numel() == 1 && zero_point.numel() == 1 &&
+           !at::isTensorSubclassLike(x) && !at::isTensorSubclassLike(scale) &&
+           !at::isTensorSubclassLike(zero_point) && x.layout() == at::kStrided &&
+           x.is_non_overlapping_and_dense();
+}
+
+at::Tensor qdq_bits_autograd(const at::Tensor & x, const at::Tensor & scale,
+                             const at::Tensor & zero_point, int64_t qmin, int64_t qmax) {
+    return QdqBitsFunction::apply(x, scale, zero_point, qmin, qmax);
+}
 
 TORCH_LIBRARY_IMPL(qsim, CPU, m) {
     m.impl("quantize_dequantize_", qdq_inplace_cpu);

@@ -16,7 +16,7 @@ import torch
 from reference import expand_qparam
 
 __all__ = ["SHAPE", "LAYOUTS", "SPECIALS", "qparam_shape", "make_qparams", "grid_data",
-           "with_specials"]
+           "with_specials", "x_based_qdq"]
 
 SHAPE = (4, 6, 20)
 
@@ -74,3 +74,24 @@ def with_specials(x):
     for i, v in enumerate(SPECIALS):
         flat[i * step] = v
     return y
+
+
+class _XBasedQdq(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, scale, zero_point, qmin, qmax):
+        ctx.save_for_backward(x, scale, zero_point)
+        ctx.grid = (qmin, qmax)
+        return torch.ops.qsim.quantize_dequantize(x, scale, zero_point, qmin, qmax)
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, scale, zero_point = ctx.saved_tensors
+        return torch.ops.qsim.quantize_dequantize_backward_data(
+            dy, x, scale, zero_point, *ctx.grid, None, None), None, None, None, None
+
+
+def x_based_qdq(x, scale, zero_point, qmin, qmax):
+    """Per-tensor ``quantize_dequantize`` whose backward recomputes the straight-through mask from
+    x (the ``*_backward_data`` kernel): the oracle of the nodes that keep one bit a value instead
+    of x (bindings/qdq_inplace.cpp), which eager float32 calls of the op itself now take."""
+    return _XBasedQdq.apply(x, scale, zero_point, qmin, qmax)

@@ -4,7 +4,9 @@ reference to it (bindings/qdq_autograd.cpp, op ``qsim::quantize_dequantize_backw
 Oracles: the out-of-place backward op (``quantize_dequantize_backward``) on the same arguments,
 bit for bit (dx, dscale, dzero_point), on every layout and data dtype with special values; the
 same training chains with the gradient kept alive by a hook (which forces the out-of-place
-path), bit for bit; torch's profiler for which backward op ran.
+path), bit for bit; torch's profiler for which backward op ran. Eager float32 straight-through
+calls per tensor keep one bit a value instead of x (bindings/qdq_bits.h): their backward is that
+node's, into the gradient the same way.
 """
 
 import pytest
@@ -55,10 +57,15 @@ def test_bad_grad_is_refused_by_name(grad, error, match):
         ops.quantize_dequantize_backward_(grad, x, scale, zp, -8, 7, axis, block, False)
 
 
+BITS_NODE = "QdqBitsFunction"  # the node that keeps bits (its backward runs no op)
+
+
 def _backward_ops(fn):
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         fn()
-    return sorted({e.name for e in prof.events() if e.name.startswith("qsim::quantize_dequantize_b")})
+    names = {e.name for e in prof.events()}
+    return sorted({n for n in names if n.startswith("qsim::quantize_dequantize_b")} |
+                  ({BITS_NODE} if any(BITS_NODE in n for n in names) else set()))
 
 
 def _train_step(layout, learn, keep_grad):
@@ -91,9 +98,12 @@ def _train_step(layout, learn, keep_grad):
 def test_training_gradients_are_the_same_in_place(layout, learn):
     into, ran_into = _train_step(layout, learn, keep_grad=False)
     kept, ran_kept = _train_step(layout, learn, keep_grad=True)
-    assert ran_into == ["qsim::quantize_dequantize_backward_"]
-    # out of place: the data gradient alone without qparam gradients
-    assert ran_kept == ["qsim::quantize_dequantize_backward" + ("" if learn else "_data")]
+    if layout == "per-tensor" and not learn:
+        assert ran_into == ran_kept == [BITS_NODE]
+    else:
+        assert ran_into == ["qsim::quantize_dequantize_backward_"]
+        # out of place: the data gradient alone without qparam gradients
+        assert ran_kept == ["qsim::quantize_dequantize_backward" + ("" if learn else "_data")]
     for a, b in zip(into, kept):
         assert_same(a, b, "gradient")
 
@@ -108,12 +118,21 @@ def test_a_gradient_the_caller_holds_is_left_alone():
     assert_same(dy, before, "the caller's gradient")
 
 
-def test_create_graph_keeps_the_gradient():
-    x, scale, zp, axis, block, _ = _args("per-tensor", torch.float32, torch.int32)
+@pytest.mark.parametrize("layout, ran", [("per-tensor", BITS_NODE),
+                                         ("axis0", "qsim::quantize_dequantize_backward_data")])
+def test_create_graph_keeps_the_gradient(layout, ran):
+    x, scale, zp, axis, block, _ = _args(layout, torch.float32, torch.int32)
     x.requires_grad_()
+    got = []
 
     def twice():
         y = ops.quantize_dequantize(x, scale, zp, -8, 7, axis, block)
-        torch.autograd.grad((y * y).sum(), x, create_graph=True)  # dy = 2y: on the graph
+        dy = 2 * y  # on the graph: not the backward's to overwrite
+        before = dy.detach().clone()
+        got.append((torch.autograd.grad(y, x, dy, create_graph=True)[0], before, dy))
 
-    assert _backward_ops(twice) == ["qsim::quantize_dequantize_backward_data"]
+    assert _backward_ops(twice) == [ran]
+    dx, before, dy = got[0]
+    assert_same(dy.detach(), before, "the gradient on the graph")
+    assert_same(dx.detach(), ops.quantize_dequantize_backward_data(
+        before, x.detach(), scale, zp, -8, 7, axis, block), "dx")

@@ -2,9 +2,10 @@
 x by the straight-through estimator from one bit a value it keeps instead of x
 (bindings/qdq_inplace.cpp).
 
-Oracles: the out-of-place op ``quantize_dequantize`` and its backward on a copy of the same
-input, bit for bit (values with NaN, +-Inf, -0 and both clamp ends, in the three dtypes;
-gradients in x's layout, in a permuted one, expanded, and held elsewhere); with ``relu=True``,
+Oracles: the out-of-place op ``quantize_dequantize`` with the backward that recomputes the mask
+from x (``qdq_cases.x_based_qdq``) on a copy of the same input, bit for bit (values with NaN,
++-Inf, -0 and both clamp ends, in the three dtypes; gradients in x's layout, in a permuted one,
+expanded, and held elsewhere); with ``relu=True``,
 torch's ``relu`` then the out-of-place op, composed by autograd; ``torch.library.opcheck``;
 errors that name the argument.
 """
@@ -16,7 +17,7 @@ from torch.profiler import ProfilerActivity, profile
 
 import torchqsim  # noqa: F401  (registers the ops)
 from asserts import assert_same
-from qdq_cases import grid_data, with_specials
+from qdq_cases import grid_data, with_specials, x_based_qdq
 
 ops = torch.ops.qsim
 SCALE, ZP = torch.tensor(0.05), torch.tensor(3, dtype=torch.int32)
@@ -35,7 +36,7 @@ def _pair(x):
     a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
     y = a * 1.0
     ops.quantize_dequantize_(y, SCALE, ZP, -128, 127)
-    return a, y, b, ops.quantize_dequantize(b * 1.0, SCALE, ZP, -128, 127)
+    return a, y, b, x_based_qdq(b * 1.0, SCALE, ZP, -128, 127)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16], ids=str)
@@ -124,7 +125,7 @@ def test_permuted_x_keeps_its_layout():
     y = a * 1.0
     assert not y.is_contiguous()
     ops.quantize_dequantize_(y, SCALE, ZP, -128, 127)
-    want = ops.quantize_dequantize(b * 1.0, SCALE, ZP, -128, 127)
+    want = x_based_qdq(b * 1.0, SCALE, ZP, -128, 127)
     assert_same(y.detach(), want.detach())
     dy = torch.randn(y.shape, generator=torch.Generator().manual_seed(4))
     y.backward(dy)
@@ -174,7 +175,7 @@ def test_relu_is_relu_then_the_out_of_place_op(shape, dtype):
     a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
     y = a * 1.0
     ops.quantize_dequantize_(y, SCALE, FLOOR_ZP, -128, 127, relu=True)
-    want = ops.quantize_dequantize(torch.relu(b * 1.0), SCALE, FLOOR_ZP, -128, 127)
+    want = x_based_qdq(torch.relu(b * 1.0), SCALE, FLOOR_ZP, -128, 127)
     assert_same(y.detach(), want.detach())
     dy = torch.randn(shape, generator=torch.Generator().manual_seed(3)).to(dtype)
     y.backward(dy.clone())
