@@ -41,24 +41,25 @@ using torch::autograd::variable_list;
 constexpr char    kName[] = "quantize_dequantize_";
 constexpr int64_t kGrain  = 1 << 16;  // elements per task, as qdq_cpu.cpp
 
-// The grid of x's per-tensor qparams, once x (a float dtype, dense) and they are checked; with
-// relu, that it starts at 0.
-qsim_grid checked_grid(const at::Tensor & x, const at::Tensor & scale,
+// The grid of x's per-tensor qparams, once x (a float dtype, dense) and they are checked, errors
+// naming op `name`; with relu, that it starts at 0.
+qsim_grid checked_grid(const char * name, const at::Tensor & x, const at::Tensor & scale,
                        const at::Tensor & zero_point, int64_t qmin, int64_t qmax, bool relu) {
     TORCH_CHECK_TYPE(x.scalar_type() == at::kFloat || x.scalar_type() == at::kHalf ||
                          x.scalar_type() == at::kBFloat16,
-                     kName, ": x must be float32, float16 or bfloat16, got ", x.scalar_type());
-    TORCH_CHECK_VALUE(x.is_non_overlapping_and_dense(), kName,
-                      ": x must be dense (not a slice or an expanded tensor): it is written in place");
-    TORCH_CHECK_VALUE(scale.numel() == 1 && zero_point.numel() == 1, kName,
+                     name, ": x must be float32, float16 or bfloat16, got ", x.scalar_type());
+    TORCH_CHECK_VALUE(x.is_non_overlapping_and_dense(), name,
+                      ": x must be dense (not a slice or an expanded tensor)");
+    TORCH_CHECK_VALUE(scale.numel() == 1 && zero_point.numel() == 1, name,
                       ": per tensor only: scale and zero_point must hold one element each, got ",
                       scale.numel(), " and ", zero_point.numel());
-    const QdqArgs a = check_qdq_args(kName, "x", x, scale, zero_point, qmin, qmax, std::nullopt,
+    const QdqArgs a = check_qdq_args(name, "x", x, scale, zero_point, qmin, qmax, std::nullopt,
                                      std::nullopt, true);
     const qsim_qparams p = a.qparams();
-    TORCH_CHECK_VALUE(!relu || p.zero_point[0] == p.qmin, kName,
+    TORCH_CHECK_VALUE(!relu || p.zero_point[0] == p.qmin, name,
                       ": relu=True needs a grid that starts at 0 (zero_point == qmin, where "
-                      "qdq(x) == qdq(relu(x))), got zero_point ", p.zero_point[0], " and qmin ", qmin);
+                      "qdq(x) == qdq(relu(x))), got zero_point ", p.zero_point[0], " and qmin ",
+                      qmin);
     return { p.scale[0], p.zero_point[0], p.qmin, p.qmax };
 }
 
@@ -84,7 +85,8 @@ void run(const at::Tensor & x, at::Tensor & y, qsim_grid g, uint8_t * clamped, f
         uint16_t *           yp   = half_bits<uint16_t>(y);
         for_bytes(x.numel(), [&](int64_t byte, size_t n) {
             if (clamped) {
-                qsim_qdq_mask_h16(k, kind, n, xp + byte * 8, yp + byte * 8, clamped + byte, g, gate);
+                qsim_qdq_mask_h16(k, kind, n, xp + byte * 8, yp + byte * 8, clamped + byte, g,
+                                  gate);
             } else {
                 k->qdq_h16(kind, n, xp + byte * 8, yp + byte * 8, g);
             }
@@ -138,12 +140,13 @@ at::Tensor masked_gradient(at::Tensor & dy, const at::Tensor & clamped, at::IntA
 
 void qdq_inplace_cpu(at::Tensor & x, const at::Tensor & scale, const at::Tensor & zero_point,
                      int64_t qmin, int64_t qmax, bool relu) {
-    run(x, x, checked_grid(x, scale, zero_point, qmin, qmax, relu), nullptr, gate_of(relu));
+    run(x, x, checked_grid(kName, x, scale, zero_point, qmin, qmax, relu), nullptr,
+        gate_of(relu));
 }
 
 at::Tensor qdq_clamped_cpu(at::Tensor & x, const at::Tensor & scale,
                            const at::Tensor & zero_point, int64_t qmin, int64_t qmax, bool relu) {
-    const qsim_grid g       = checked_grid(x, scale, zero_point, qmin, qmax, relu);
+    const qsim_grid g       = checked_grid(kName, x, scale, zero_point, qmin, qmax, relu);
     at::Tensor      clamped = empty_bits(x);
     run(x, x, g, clamped.data_ptr<uint8_t>(), gate_of(relu));
     return clamped;
@@ -214,7 +217,8 @@ struct QdqBitsFunction : torch::autograd::Function<QdqBitsFunction> {
     static at::Tensor forward(AutogradContext * ctx, const at::Tensor & x, const at::Tensor & scale,
                               const at::Tensor & zero_point, int64_t qmin, int64_t qmax) {
         at::AutoDispatchBelowADInplaceOrView guard;
-        const qsim_grid g       = checked_grid(x, scale, zero_point, qmin, qmax, false);
+        const qsim_grid g = checked_grid("quantize_dequantize", x, scale, zero_point, qmin, qmax,
+                                         false);
         at::Tensor      y       = at::empty_like(x);
         at::Tensor      clamped = empty_bits(x);
         run(x, y, g, clamped.data_ptr<uint8_t>(), gate_of(false));

@@ -30,10 +30,10 @@ followed by another ``grad``) raises a RuntimeError rather than returning zeros.
 (`torchqsim.functional` refuses ``out=`` when a gradient would be needed). `quantize_dequantize_`
 writes into x itself (fp32, fp16 or bf16) and is differentiable in x (straight-through, from one
 bit a value it keeps instead of x; its gradient, like the `*_backward` ops, is not differentiable
-again); it refuses a scale or zero point that requires grad. With ``relu=True`` its gradient is that of
-``quantize_dequantize(relu(x))`` (0 also where x is not above 0), whose values it writes: it requires a
-grid that starts at 0 (zero point == qmin). `quantize_dequantize_clamped_` is its forward below
-autograd (the same write, returning the bits).
+again); it refuses a scale or zero point that requires grad. With ``relu=True`` its gradient is
+that of ``quantize_dequantize(relu(x))`` (0 also where x is not above 0), whose values it writes:
+it requires a grid that starts at 0 (zero point == qmin). `quantize_dequantize_clamped_` is its
+forward below autograd (the same write, returning the bits).
 
 Memory layout: outputs shaped like the data have the strides ``torch.empty_like(x)`` gives
 (a dense input keeps its layout, e.g. channels-last; the kernels walk it in memory order, so

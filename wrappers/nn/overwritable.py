@@ -108,17 +108,24 @@ _DYING_INPUTS: "weakref.WeakKeyDictionary[nn.Module, object]" = weakref.WeakKeyD
 
 
 def mark_dying_inputs(gm: fx.GraphModule) -> None:
-    """Records the modules that `gm`'s generated forward calls with one argument, a value of the
-    graph that no other node uses: the forward holds it in a variable that it clears right after
-    the call, which :func:`argument_overwritable` then lets the module overwrite (from that code
-    only: a recompiled graph, a copy or another caller gets no such leave).
+    """Records the modules that `gm`'s generated forward calls, at every call, with one argument,
+    a value of the graph that no other node uses: the forward holds it in a variable that it
+    clears right after the call, which :func:`argument_overwritable` then lets the module
+    overwrite (from that code only: a recompiled graph, a copy or another caller gets no such
+    leave).
     """
-    code = type(gm).forward.__code__
+    dying: dict[int, tuple[nn.Module, bool]] = {}  # id(module) -> (module, every call dying)
     for node in gm.graph.nodes:
-        arg = node.args[0] if node.op == "call_module" and len(node.args) == 1 else None
-        if isinstance(arg, fx.Node) and not node.kwargs and len(arg.users) == 1 and \
-                arg.op in ("call_module", "call_function", "call_method"):
-            _DYING_INPUTS[gm.get_submodule(node.target)] = code
+        if node.op != "call_module":
+            continue
+        module, arg = gm.get_submodule(node.target), node.args[0] if node.args else None
+        last_use = len(node.args) == 1 and not node.kwargs and isinstance(arg, fx.Node) and \
+            len(arg.users) == 1 and arg.op in ("call_module", "call_function", "call_method")
+        dying[id(module)] = (module, dying.get(id(module), (module, True))[1] and last_use)
+    code = type(gm).forward.__code__
+    for module, every in dying.values():
+        if every:
+            _DYING_INPUTS[module] = code
 
 
 def argument_overwritable(m, x) -> bool:

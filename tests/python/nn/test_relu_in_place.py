@@ -19,7 +19,7 @@ import torchqsim.nn.activation as activation
 from asserts import assert_same
 from test_inplace_training import INPLACE, _ops, ste_ref
 from test_relu_floor import _edge_values, _relu
-from torchqsim.nn.overwritable import argument_overwritable
+from torchqsim.nn.overwritable import argument_overwritable, mark_dying_inputs
 from torchqsim.quantsim import QuantizationSimModel
 
 
@@ -184,3 +184,35 @@ def test_a_captured_graph_lets_a_dying_value_be_overwritten_and_nothing_else():
         assert_same(g, w)
     # a copy of the graph (recompiled, new modules) gets no leave from the original's marks
     assert _in_place_relu_calls(copy.deepcopy(sim.model), x) == 0
+
+
+class SharedReLU(nn.Module):
+    """One ReLU module called twice: on a value that dies there, and on one read again."""
+
+    def __init__(self, relu):
+        super().__init__()
+        self.lin, self.relu = nn.Linear(16, 16), relu
+
+    def forward(self, x):
+        a = self.relu(self.lin(x))
+        h = self.lin(a)
+        return self.relu(h) + h
+
+
+class _LeafReLU(torch.fx.Tracer):
+    def is_leaf_module(self, m, name):
+        return isinstance(m, activation.QuantizedReLU) or super().is_leaf_module(m, name)
+
+
+def test_a_module_called_where_its_input_lives_on_gets_no_leave():
+    relu = _relu(0.0, 1.0)
+    model = SharedReLU(relu)
+    gm = torch.fx.GraphModule(model, _LeafReLU().trace(model))
+    assert [n.target for n in gm.graph.nodes if n.op == "call_module"].count("relu") == 2
+    mark_dying_inputs(gm)
+    x = torch.randn(8, 16)
+    with torch.no_grad():
+        h = gm.lin(relu.output_quantizers[0](torch.relu(gm.lin(x))))
+        want = relu.output_quantizers[0](torch.relu(h)) + h
+        assert INPLACE not in _ops(lambda: gm(x))
+        assert_same(gm(x), want)

@@ -90,3 +90,11 @@ def test_double_backward_raises_instead_of_returning_zeros():
     assert_same(g.detach(), g_want, "first-order gradient with create_graph=True")
     with pytest.raises(RuntimeError, match="gradient is not differentiable"):
         torch.autograd.grad(g.sum(), w)
+
+
+def test_bad_arguments_are_named_as_for_the_op():
+    x = _data((4, 10)).requires_grad_()
+    with pytest.raises(ValueError, match=r"^quantize_dequantize: scale must be finite and > 0"):
+        ops.quantize_dequantize(x, torch.tensor(-0.1), ZP, -128, 127)
+    with pytest.raises(ValueError, match=r"^quantize_dequantize: scale must be finite and > 0"):
+        ops.quantize_dequantize(x.detach(), torch.tensor(-0.1), ZP, -128, 127)  # the same words
