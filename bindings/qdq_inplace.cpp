@@ -38,8 +38,9 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-constexpr char    kName[] = "quantize_dequantize_";
-constexpr int64_t kGrain  = 1 << 16;  // elements per task, as qdq_cpu.cpp
+constexpr char    kName[]     = "quantize_dequantize_";
+constexpr char    kBitsName[] = "quantize_dequantize";  // the op QdqBitsFunction serves
+constexpr int64_t kGrain      = 1 << 16;                // elements per task, as qdq_cpu.cpp
 
 // The grid of x's per-tensor qparams, once x (a float dtype, dense) and they are checked, errors
 // naming op `name`; with relu, that it starts at 0.
@@ -111,9 +112,10 @@ at::Tensor empty_bits(const at::Tensor & x) {
 // dy with +0 where a bit of `clamped` is set, the bits in the memory order of a tensor of `sizes`
 // and `strides` (the op's x): into dy itself when autograd handed over a gradient nothing else
 // holds and laid out so; other gradients (e.g. of a permuted view) are read in that layout.
+// `op` names the forward op in errors.
 at::Tensor masked_gradient(at::Tensor & dy, const at::Tensor & clamped, at::IntArrayRef sizes,
-                           at::IntArrayRef strides, at::ScalarType dtype) {
-    TORCH_CHECK(dy.sizes() == sizes && dy.scalar_type() == dtype, kName,
+                           at::IntArrayRef strides, at::ScalarType dtype, const std::string & op) {
+    TORCH_CHECK(dy.sizes() == sizes && dy.scalar_type() == dtype, op,
                 ": the gradient must be ", dtype, " of x's shape, got ", dy.scalar_type(), " ",
                 dy.sizes());
     const bool laid_out = dy.strides() == strides && dy.is_non_overlapping_and_dense();
@@ -155,23 +157,27 @@ at::Tensor qdq_clamped_cpu(at::Tensor & x, const at::Tensor & scale,
 // masked_gradient as a node when the backward builds a graph (create_graph=True): the first-order
 // gradient as usual, and an error naming the op if it is differentiated again.
 struct MaskedGradientFunction : torch::autograd::Function<MaskedGradientFunction> {
-    static at::Tensor forward(AutogradContext *, at::Tensor dy, const at::Tensor & clamped,
+    static at::Tensor forward(AutogradContext * ctx, at::Tensor dy, const at::Tensor & clamped,
                               std::vector<int64_t> sizes, std::vector<int64_t> strides,
-                              at::ScalarType dtype) {
+                              at::ScalarType dtype, const std::string & op) {
         at::AutoDispatchBelowADInplaceOrView guard;
-        return masked_gradient(dy, clamped, sizes, strides, dtype);
+        ctx->saved_data["op"] = op;
+        return masked_gradient(dy, clamped, sizes, strides, dtype, op);
     }
 
-    static variable_list backward(AutogradContext *, variable_list) {
-        TORCH_CHECK(false, "torch.ops.qsim.", kName, "'s gradient is not differentiable: double "
+    static variable_list backward(AutogradContext * ctx, variable_list) {
+        TORCH_CHECK(false, "torch.ops.qsim.", ctx->saved_data.at("op").toStringRef(), "'s gradient is not differentiable: double "
                     "backward through a torchqsim quantizer (differentiating its gradient, e.g. "
                     "after torch.autograd.grad(..., create_graph=True)) is not supported");
         return {};
     }
 };
 
-// The bits of x, and its sizes, strides and dtype, kept by a node for bits_backward.
-void save_bits(AutogradContext * ctx, const at::Tensor & clamped, const at::Tensor & x) {
+// The bits of x, and its sizes, strides and dtype, kept by a node of the op named `op` for
+// bits_backward.
+void save_bits(AutogradContext * ctx, const at::Tensor & clamped, const at::Tensor & x,
+               const char * op) {
+    ctx->saved_data["op"]      = std::string(op);
     ctx->saved_data["clamped"] = clamped;
     ctx->saved_data["sizes"]   = x.sizes();
     ctx->saved_data["strides"] = x.strides();
@@ -184,9 +190,10 @@ at::Tensor bits_backward(AutogradContext * ctx, at::Tensor & dy) {
     const at::Tensor clamped = d.at("clamped").toTensor();
     const auto sizes = d.at("sizes").toIntVector(), strides = d.at("strides").toIntVector();
     const at::ScalarType dtype = d.at("dtype").toScalarType();
+    const std::string &  op    = d.at("op").toStringRef();
     return at::GradMode::is_enabled()
-               ? MaskedGradientFunction::apply(dy, clamped, sizes, strides, dtype)
-               : masked_gradient(dy, clamped, sizes, strides, dtype);
+               ? MaskedGradientFunction::apply(dy, clamped, sizes, strides, dtype, op)
+               : masked_gradient(dy, clamped, sizes, strides, dtype, op);
 }
 
 struct QdqInPlaceFunction : torch::autograd::Function<QdqInPlaceFunction> {
@@ -201,7 +208,7 @@ struct QdqInPlaceFunction : torch::autograd::Function<QdqInPlaceFunction> {
             clamped = op.call(x, scale, zero_point, qmin, qmax, relu);
         }
         ctx->mark_dirty({ x });
-        save_bits(ctx, clamped, x);
+        save_bits(ctx, clamped, x, kName);
         return x;
     }
 
@@ -217,12 +224,11 @@ struct QdqBitsFunction : torch::autograd::Function<QdqBitsFunction> {
     static at::Tensor forward(AutogradContext * ctx, const at::Tensor & x, const at::Tensor & scale,
                               const at::Tensor & zero_point, int64_t qmin, int64_t qmax) {
         at::AutoDispatchBelowADInplaceOrView guard;
-        const qsim_grid g = checked_grid("quantize_dequantize", x, scale, zero_point, qmin, qmax,
-                                         false);
+        const qsim_grid g = checked_grid(kBitsName, x, scale, zero_point, qmin, qmax, false);
         at::Tensor      y       = at::empty_like(x);
         at::Tensor      clamped = empty_bits(x);
         run(x, y, g, clamped.data_ptr<uint8_t>(), gate_of(false));
-        save_bits(ctx, clamped, x);
+        save_bits(ctx, clamped, x, kBitsName);
         return y;
     }
 
