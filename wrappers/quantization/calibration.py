@@ -7,6 +7,7 @@ import contextlib
 from torch import nn
 
 from ..distributed import sync_statistics
+from .grouped_calibration import finish_calibrations, start_calibrations
 from .quantizer import QuantizeDequantize
 
 __all__ = ["compute_encodings"]
@@ -38,25 +39,21 @@ def compute_encodings(module: nn.Module, process_group=None):
         >>> model[1].is_initialized()
         True
     """
-    quantizers = [(name, m) for name, m in module.named_modules() if isinstance(m, QuantizeDequantize)]
-    for name, q in quantizers:
+    named = [(name, m) for name, m in module.named_modules() if isinstance(m, QuantizeDequantize)]
+    quantizers = [q for _, q in named]
+    for name, q in named:
         q.name = q.name or name or type(module).__name__
-        q._start_calibration()
+    start_calibrations(quantizers)
     try:
         yield module
     except BaseException:
-        for _, q in quantizers:
+        for q in quantizers:
             q._calibrating = False
         raise
-    for _, q in quantizers:
+    for q in quantizers:
         q._calibrating = False
-    sync_statistics([q.encoding_analyzer for _, q in quantizers], process_group)
-    failed = []
-    for name, q in quantizers:
-        try:
-            q._finish_calibration()
-        except RuntimeError as e:
-            failed.append(f"{q.name}: {e.__cause__}")
+    sync_statistics([q.encoding_analyzer for q in quantizers], process_group)
+    failed = [f"{q.name}: {e.__cause__}" for q, e in finish_calibrations(quantizers)]
     if failed:
         raise RuntimeError(f"{len(failed)} of {len(quantizers)} quantizers computed no encoding:\n  " +
                            "\n  ".join(failed))

@@ -15,6 +15,7 @@ from torch import nn
 from ..quantization.block_float_quantizer import BlockFloatQuantizeDequantize
 from ..quantization.param_quantizer import is_frozen
 from ..quantization.calibration import compute_encodings as _calibrate
+from ..quantization.grouped_calibration import finish_calibrations, start_calibrations
 from ..quantization.quantizer import QuantizeDequantize
 
 __all__ = ["calibrate_activations", "compute_param_encodings", "set_percentile"]
@@ -33,15 +34,27 @@ def compute_param_encodings(sim, qmodules=None) -> None:
     """Computes every (non-frozen) parameter quantizer's encoding from its parameter now.
 
     `qmodules`: ``list(sim.named_qmodules())`` when the caller has it (one walk of the model
-    per ``compute_encodings``)."""
+    per ``compute_encodings``). A quantizer shared by several parameters gets the encoding of
+    the last one, as when each was calibrated in turn."""
+    plain = {}
     for _, module in sim.named_qmodules() if qmodules is None else qmodules:
         for pname, q in module.param_quantizers.items():
             if isinstance(q, QuantizeDequantize) and not is_frozen(q):
-                with q.compute_encodings(process_group=False):
-                    q(getattr(module, pname))
+                plain[id(q)] = (q, getattr(module, pname))
             elif isinstance(q, BlockFloatQuantizeDequantize):  # NVFP4's tensor scale
                 with q.compute_encodings():
                     q(getattr(module, pname))
+    quantizers = [q for q, _ in plain.values()]
+    start_calibrations(quantizers)
+    try:
+        for q, param in plain.values():
+            q(param)
+    finally:
+        for q in quantizers:
+            q._calibrating = False
+    failed = finish_calibrations(quantizers)
+    if failed:
+        raise failed[0][1]
 
 
 @contextlib.contextmanager

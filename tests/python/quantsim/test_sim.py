@@ -1,6 +1,7 @@
 """QuantizationSimModel: construction, calibration, accuracy at W16A16 / W8A8 / FP16, mixed
 precision, exclusion, encodings and state_dict round trips, QAT (STE and range learning)."""
 
+import copy
 import io
 import math
 import re
@@ -354,3 +355,20 @@ def test_quantizers_are_quantize_dequantize_modules_named_by_path():
     assert isinstance(names["conv1.param_quantizers.weight"], QuantizeDequantize)
     assert sim.model.get_submodule("conv1.param_quantizers.weight") is \
         names["conv1.param_quantizers.weight"]
+
+
+def test_compute_param_encodings_gives_each_weight_its_encoding_and_a_shared_quantizer_the_last():
+    torch.manual_seed(3)
+    model = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 6), nn.Linear(6, 6))
+    sim = QuantizationSimModel(model, torch.randn(2, 4), config_file="per_channel")
+    layers = [sim.model.get_submodule(n) for n in ("0", "2", "3")]
+    layers[2].param_quantizers["weight"] = layers[1].param_quantizers["weight"]  # shared
+    with torch.no_grad():
+        layers[2].weight.copy_(torch.randn(6, 6) * 5)  # a wider range than layer 2's weight
+    sim.compute_param_encodings()
+    for layer, weight_of in zip(layers, (layers[0], layers[2], layers[2])):
+        q = layer.param_quantizers["weight"]
+        alone = copy.deepcopy(q)  # (its analyzer: the sim's default scheme, tf_enhanced)
+        with alone.compute_encodings(process_group=False):
+            alone(weight_of.weight.detach())
+        assert torch.equal(q.min, alone.min) and torch.equal(q.max, alone.max)
