@@ -65,25 +65,29 @@ def eval_mode(model: nn.Module):
         >>> m[0].training, m[1].training
         (True, False)
     """
-    flags = [(m, m.training) for m in model.modules()]
-    _to_eval(model)
+    flags: list = []
     try:
+        _to_eval(model, flags)
         yield model
     finally:
-        for module, training in flags:
+        # Backwards: a module reached twice was recorded first with its own flag.
+        for module, training in reversed(flags):
             if module.training is not training:
                 object.__setattr__(module, "training", training)
 
 
-def _to_eval(module: nn.Module) -> None:
-    """What ``module.eval()`` does, without nn.Module.__setattr__: a module with its own
-    ``train()`` (e.g. one that clears a cache) gets the call for its subtree, as model.eval()
-    makes it; every other module's flag is set directly and its children are walked."""
+def _to_eval(module: nn.Module, flags: list) -> None:
+    """What ``module.eval()`` does, without nn.Module.__setattr__, recording ``(module, flag)``
+    of every module reached in `flags` first: a module with its own ``train()`` (e.g. one that
+    clears a cache) gets the call for its subtree, as model.eval() makes it; every other
+    module's flag is set directly and its children are walked."""
     if type(module).train is not nn.Module.train:
+        flags.extend((m, m.training) for m in module.modules())
         module.train(False)
         return
+    flags.append((module, module.training))
     if module.training:
         object.__setattr__(module, "training", False)
     for child in module._modules.values():
         if child is not None:
-            _to_eval(child)
+            _to_eval(child, flags)

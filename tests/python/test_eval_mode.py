@@ -72,3 +72,26 @@ def test_a_parameter_quantizer_drops_its_eval_cache():
     assert "_output_cache" in q.__dict__
     with eval_mode(nn.Sequential(q)):
         assert "_output_cache" not in q.__dict__ and not q.training
+
+
+def test_a_module_reached_twice_gets_its_own_flag_back():
+    shared, counted = nn.Dropout(), Counting(nn.Dropout())
+    model = nn.Sequential(shared, nn.Sequential(shared, counted), counted).train()
+    with eval_mode(model):
+        assert not shared.training and not counted.training and not counted.kids[0].training
+    assert all(m.training for m in model.modules())
+
+
+class Refusing(nn.Module):
+    def train(self, mode=True):
+        if not mode:
+            raise RuntimeError("no")
+        return super().train(mode)
+
+
+def test_flags_come_back_when_a_train_call_raises():
+    model = nn.Sequential(nn.Dropout(), Refusing(), nn.Dropout()).train()
+    with pytest.raises(RuntimeError, match="no"):
+        with eval_mode(model):
+            pass
+    assert [m.training for m in model.modules()] == [True] * 4
