@@ -37,7 +37,7 @@ from .grid import GridKind
 from .quantizer import QuantizeDequantize
 from . import tf_enhanced as tfe
 
-__all__ = ["start_calibrations", "finish_calibrations"]
+__all__ = ["start_calibrations", "finish_calibrations", "split_ranges", "set_ranges"]
 
 _TRUE = torch.tensor(True)
 _INF, _NEG_INF = torch.tensor(math.inf), torch.tensor(-math.inf)
@@ -158,21 +158,32 @@ _RANGES = {"held": _held, "encoding": _encoding, "search": _search}
 
 
 def _store(members, analyzers, key, lo, hi) -> None:
-    """Each quantizer's slice of `lo` / `hi` as its min / max (``QuantizeDequantize._set``); a
-    tf_enhanced analyzer also keeps it as its held range."""
-    if all(q.shape == () for q in members):
-        los, his = lo.unbind(), hi.unbind()
-    else:
-        sizes = [q._parameters["min"].numel() for q in members]
-        los = [t.view(q.shape) for t, q in zip(lo.split(sizes), members)]
-        his = [t.view(q.shape) for t, q in zip(hi.split(sizes), members)]
+    """Each quantizer's slice of `lo` / `hi` as its min / max; a tf_enhanced analyzer also keeps
+    it as its held range."""
+    los, his = split_ranges(members, lo, hi)
     if key[0] == "search":
         for a, low, high in zip(analyzers, los, his):
             a.__dict__["_held"] = (key[1], low.reshape(a.shape), high.reshape(a.shape))
-    with torch.no_grad():
-        torch._foreach_copy_([q._parameters["min"] for q in members], los)
-        torch._foreach_copy_([q._parameters["max"] for q in members], his)
-        torch._foreach_copy_([q._buffers["initialized"] for q in members],
-                             [_TRUE] * len(members))
+    set_ranges(members, los, his)
     for q in members:
         q.__dict__["_calibrating"] = False
+
+
+def split_ranges(quantizers, lo, hi) -> tuple:
+    """`lo` and `hi` (the encodings of `quantizers` laid end to end) cut into each quantizer's
+    shape: ``([min per quantizer], [max per quantizer])``, views of `lo` and `hi`."""
+    if all(q.shape == () for q in quantizers):
+        return lo.unbind(), hi.unbind()
+    sizes = [q._parameters["min"].numel() for q in quantizers]
+    return ([t.view(q.shape) for t, q in zip(lo.split(sizes), quantizers)],
+            [t.view(q.shape) for t, q in zip(hi.split(sizes), quantizers)])
+
+
+def set_ranges(quantizers, los, his) -> None:
+    """``q._set(lo, hi)`` for each quantizer (of a class that keeps QuantizeDequantize._set) and
+    its `los` / `his` entry, in three grouped copies."""
+    with torch.no_grad():
+        torch._foreach_copy_([q._parameters["min"] for q in quantizers], list(los))
+        torch._foreach_copy_([q._parameters["max"] for q in quantizers], list(his))
+        torch._foreach_copy_([q._buffers["initialized"] for q in quantizers],
+                             [_TRUE] * len(quantizers))

@@ -26,10 +26,13 @@ Example::
     True
 """
 
+import math
+
 import torch
 from torch import fx, nn
 
 from ..nn.base import QuantizationMixin
+from ..quantization.grouped_calibration import set_ranges, split_ranges
 from ..quantization.param_quantizer import is_frozen
 from ..quantization.quantizer import QuantizeDequantize
 
@@ -57,7 +60,12 @@ def _input_quantizer(gm: fx.GraphModule, op):
 
 def snap_weight_ranges(sim) -> None:
     """Re-encodes every calibrated, unfrozen weight quantizer of a Conv/ConvTranspose/Linear
-    layer whose input has an integer encoding, as AIMET does (see the module docstring)."""
+    layer whose input has an integer encoding, as AIMET does (see the module docstring).
+
+    Layers whose quantizers are on the CPU and keep QuantizeDequantize's scale and range rules,
+    with per-tensor input and output encodings, are re-encoded together
+    (:func:`_snap_together`), the others one by one."""
+    together, alone = {}, []
     for op in sim.graph.ops:
         module = op.module
         if not isinstance(module, _LAYERS) or not isinstance(module, QuantizationMixin):
@@ -68,11 +76,61 @@ def snap_weight_ranges(sim) -> None:
         if weight_q is None or input_q is None or is_frozen(weight_q) or \
                 getattr(weight_q, "block_axis", None) is not None:  # blockwise: kept as is
             continue
-        with torch.no_grad():
-            scale, zp = weight_q.get_scale(), weight_q.get_zero_point()
-            out_q = _int_quantizer(module.output_quantizers[0]) if module.output_quantizers \
-                else None
-            if out_q is not None:
-                floor = (_MIN_REQUANT_SCALE * out_q.get_scale()) / input_q.get_scale()
-                scale = torch.maximum(scale, floor)
-            weight_q._set((weight_q.qmin - zp) * scale, (weight_q.qmax - zp) * scale)
+        out_q = _int_quantizer(module.output_quantizers[0]) if module.output_quantizers else None
+        job = (weight_q, input_q, out_q)
+        if all(q is None or _plain(q) for q in job) and input_q.min.numel() == 1 and \
+                (out_q is None or out_q.min.numel() == 1):
+            together.setdefault(weight_q.grid, []).append(job)
+        else:
+            alone.append(job)
+    with torch.no_grad():
+        for jobs in together.values():
+            _snap_together(jobs)
+        for job in alone:
+            _snap_one(*job)
+
+
+def _plain(q) -> bool:
+    cls = type(q)
+    return q._parameters["min"].device.type == "cpu" and \
+        cls.get_scale is QuantizeDequantize.get_scale and \
+        cls._zero_point is QuantizeDequantize._zero_point and cls._set is QuantizeDequantize._set
+
+
+def _snap_one(weight_q, input_q, out_q) -> None:
+    scale, zp = weight_q.get_scale(), weight_q.get_zero_point()
+    if out_q is not None:
+        floor = (_MIN_REQUANT_SCALE * out_q.get_scale()) / input_q.get_scale()
+        scale = torch.maximum(scale, floor)
+    weight_q._set((weight_q.qmin - zp) * scale, (weight_q.qmax - zp) * scale)
+
+
+def _snap_together(jobs) -> None:
+    """:func:`_snap_one` of each ``(weight_q, input_q, out_q)`` of `jobs` (weight quantizers on
+    one grid), with every formula applied once to the encodings laid end to end: each is
+    elementwise, so every value is the one its layer alone gets."""
+    weights = [w for w, _, _ in jobs]
+    grid = weights[0].grid
+    lo = torch.cat([w._parameters["min"].reshape(-1) for w in weights])
+    scale = _scales_of(weights, lo)
+    zp = grid.zero_point(lo, scale)
+    with_out = [i for i, (_, _, out_q) in enumerate(jobs) if out_q is not None]
+    if with_out:
+        floors = torch.full((len(jobs),), -math.inf)
+        outs, ins = [jobs[i][2] for i in with_out], [jobs[i][1] for i in with_out]
+        floors[with_out] = (_MIN_REQUANT_SCALE * _scales_of(outs)) / _scales_of(ins)
+        sizes = torch.tensor([w._parameters["min"].numel() for w in weights])
+        scale = torch.maximum(scale, floors.repeat_interleave(sizes))
+    set_ranges(weights, *split_ranges(weights, (grid.qmin - zp) * scale,
+                                      (grid.qmax - zp) * scale))
+
+
+def _scales_of(quantizers, lo=None):
+    """``q.get_scale()`` of each quantizer (CPU; all on one grid, or per tensor), laid end to
+    end; `lo`: their mins laid so, when the caller has them."""
+    lo = torch.cat([q._parameters["min"].reshape(-1) for q in quantizers]) if lo is None else lo
+    hi = torch.cat([q._parameters["max"].reshape(-1) for q in quantizers])
+    steps = [q.qmax - q.qmin for q in quantizers]
+    if len(set(steps)) == 1:
+        return (hi - lo) / steps[0]
+    return (hi - lo) / torch.tensor(steps, dtype=lo.dtype)

@@ -88,3 +88,57 @@ def test_aimet_eval_rounding_reaches_every_quantizer_and_is_checked():
     assert not any(q.reciprocal_rounding for _, q in QuantizationSimModel(model, x).quantizers())
     with pytest.raises(TypeError, match="aimet_eval_rounding"):
         QuantizationSimModel(model, x, aimet_eval_rounding="yes")
+
+
+def _snap_sim():
+    """A calibrated sim whose weights sit on three grids, some output scales raising the
+    weight scales of their layer (all channels of layer 0, some of layer 3), and a layer
+    without an output quantizer."""
+    torch.manual_seed(1)
+    model = nn.Sequential(nn.Linear(8, 6), nn.Linear(6, 6), nn.ReLU(), nn.Linear(6, 5),
+                          nn.Linear(5, 4))
+    x = torch.randn(16, 8)
+    sim = QuantizationSimModel(model, x, quant_scheme="tf", config_file="per_channel")
+    layers = [sim.model.get_submodule(n) for n in ("0", "1", "3", "4")]
+    layers[2].param_quantizers["weight"] = QuantizeDequantize((5, 1), 4, symmetric=True)
+    layers[3].param_quantizers["weight"] = QuantizeDequantize((4, 1), 8, symmetric=False)
+    layers[3].output_quantizers[0] = None
+    sim.compute_encodings(lambda m, _: m(x), None)
+    for i, layer in enumerate(layers):
+        w = layer.param_quantizers["weight"]
+        span = torch.logspace(-4, 1, w.min.numel()).reshape(w.shape)
+        w.set_range(-span * (1 + i), span)
+        for q in (*layer.input_quantizers, *layer.output_quantizers):
+            if q is not None:
+                q.set_range(-1.0, 1.0)
+    layers[0].output_quantizers[0].set_range(-1e7, 1e7)    # floor ~0.1: every channel
+    layers[2].output_quantizers[0].set_range(-1.2e5, 1.2e5)  # floor ~1e-3: some channels
+    return sim, layers
+
+
+def test_weight_re_encoding_of_all_layers_at_once_is_each_layers_own_bit_for_bit():
+    import torchqsim.quantsim.weight_snap as snap
+    sim, layers = _snap_sim()
+    weights = [layer.param_quantizers["weight"] for layer in layers]
+    before = [(w.min.detach().clone(), w.max.detach().clone()) for w in weights]
+    snap.snap_weight_ranges(sim)
+    together = [(w.min.detach().clone(), w.max.detach().clone()) for w in weights]
+    for w, (lo, hi) in zip(weights, before):
+        w.set_range(lo, hi)
+    alone = snap._snap_together
+    try:
+        snap._snap_together = lambda jobs: [snap._snap_one(*job) for job in jobs]
+        snap.snap_weight_ranges(sim)
+    finally:
+        snap._snap_together = alone
+    for i, (w, (lo, hi)) in enumerate(zip(weights, together)):
+        assert torch.equal(w.min.detach(), lo) and torch.equal(w.max.detach(), hi), f"layer {i}"
+        if w.symmetric:  # re-encoded: min = qmin * scale, no longer -(1 + i) * span
+            assert not torch.equal(lo, before[i][0]), f"layer {i} was not re-encoded"
+    raised = [(t[1] - t[0]) / 15 > (b[1] - b[0]) / 15 * 1.01 for t, b in
+              zip(together[2:3], before[2:3])][0]
+    assert 0 < int(raised.sum()) < raised.numel()  # the floor raised some channels of layer 3
+    scale0 = (together[0][1] - together[0][0]) / 255
+    in_q, out_q = layers[0].input_quantizers[0], layers[0].output_quantizers[0]
+    floor = (2 ** -23.5 * out_q.get_scale()) / in_q.get_scale()  # AIMET's rule, in float32
+    assert torch.equal(scale0, floor.expand_as(scale0))  # every channel of layer 0 at the floor
