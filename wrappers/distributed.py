@@ -145,9 +145,11 @@ def sync_statistics(analyzers: Iterable[nn.Module], process_group=None) -> None:
         >>> sync_statistics([a])                # a no-op unless torch.distributed is initialized
     """
     group = resolve_process_group(process_group)
+    if group is None:  # (before the statistics are gathered: most calls)
+        return
     analyzers = list(analyzers)
     stats = [a.stats() for a in analyzers]
-    if group is None or not stats:
+    if not stats:
         return
     capped = [type(a).__name__ for a in analyzers if isinstance(a, TfEnhancedEncodingAnalyzer)]
     if capped:

@@ -7,10 +7,10 @@ import contextlib
 from torch import nn
 
 from ..distributed import sync_statistics
-from .grouped_calibration import finish_calibrations, start_calibrations
+from .grouped_calibration import finish_calibrations, start_calibrations, stop_calibrations
 from .quantizer import QuantizeDequantize
 
-__all__ = ["compute_encodings"]
+__all__ = ["compute_encodings", "calibrating"]
 
 
 @contextlib.contextmanager
@@ -40,18 +40,22 @@ def compute_encodings(module: nn.Module, process_group=None):
         True
     """
     named = [(name, m) for name, m in module.named_modules() if isinstance(m, QuantizeDequantize)]
-    quantizers = [q for _, q in named]
     for name, q in named:
-        q.name = q.name or name or type(module).__name__
+        if not q.name:
+            q.name = name or type(module).__name__
+    with calibrating([q for _, q in named], process_group):
+        yield module
+
+
+@contextlib.contextmanager
+def calibrating(quantizers: list, process_group=None):
+    """:func:`compute_encodings` of the (named) `quantizers` themselves, without a module to
+    find them in (a sim's calibration passes its activation quantizers)."""
     start_calibrations(quantizers)
     try:
-        yield module
-    except BaseException:
-        for q in quantizers:
-            q._calibrating = False
-        raise
-    for q in quantizers:
-        q._calibrating = False
+        yield quantizers
+    finally:  # (also when the block raises; finish_calibrations stops them all the same)
+        stop_calibrations(quantizers)
     sync_statistics([q.encoding_analyzer for q in quantizers], process_group)
     failed = [f"{q.name}: {e.__cause__}" for q, e in finish_calibrations(quantizers)]
     if failed:

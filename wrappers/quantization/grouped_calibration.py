@@ -37,7 +37,8 @@ from .grid import GridKind
 from .quantizer import QuantizeDequantize
 from . import tf_enhanced as tfe
 
-__all__ = ["start_calibrations", "finish_calibrations", "split_ranges", "set_ranges"]
+__all__ = ["start_calibrations", "stop_calibrations", "finish_calibrations", "split_ranges",
+           "set_ranges"]
 
 _TRUE = torch.tensor(True)
 _INF, _NEG_INF = torch.tensor(math.inf), torch.tensor(-math.inf)
@@ -70,6 +71,12 @@ def start_calibrations(quantizers) -> None:
                 torch._foreach_copy_(bufs, [value] * len(bufs))
         if zero:
             torch._foreach_zero_(zero)
+
+
+def stop_calibrations(quantizers) -> None:
+    """Each quantizer of `quantizers` stops observing (its forward quantizes again)."""
+    for q in quantizers:
+        q.__dict__["_calibrating"] = False  # (a plain attribute: no nn.Module.__setattr__)
 
 
 def finish_calibrations(quantizers) -> list:
@@ -165,8 +172,7 @@ def _store(members, analyzers, key, lo, hi) -> None:
         for a, low, high in zip(analyzers, los, his):
             a.__dict__["_held"] = (key[1], low.reshape(a.shape), high.reshape(a.shape))
     set_ranges(members, los, his)
-    for q in members:
-        q.__dict__["_calibrating"] = False
+    stop_calibrations(members)
 
 
 def split_ranges(quantizers, lo, hi) -> tuple:

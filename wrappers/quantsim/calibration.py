@@ -14,8 +14,9 @@ from torch import nn
 
 from ..quantization.block_float_quantizer import BlockFloatQuantizeDequantize
 from ..quantization.param_quantizer import is_frozen
-from ..quantization.calibration import compute_encodings as _calibrate
-from ..quantization.grouped_calibration import finish_calibrations, start_calibrations
+from ..quantization.calibration import calibrating
+from ..quantization.grouped_calibration import (finish_calibrations, start_calibrations,
+                                                 stop_calibrations)
 from ..quantization.quantizer import QuantizeDequantize
 
 __all__ = ["calibrate_activations", "compute_param_encodings", "set_percentile"]
@@ -50,8 +51,7 @@ def compute_param_encodings(sim, qmodules=None) -> None:
         for q, param in plain.values():
             q(param)
     finally:
-        for q in quantizers:
-            q._calibrating = False
+        stop_calibrations(quantizers)
     failed = finish_calibrations(quantizers)
     if failed:
         raise failed[0][1]
@@ -93,9 +93,10 @@ def calibrate_activations(sim, callback, args, tqdm, qmodules=None) -> None:
     """
     qmodules = list(sim.named_qmodules()) if qmodules is None else qmodules
     targets = list(_activation_quantizers(qmodules))
-    container = nn.ModuleList([q for *_, q in targets])
     for name, _, kind, i, q in targets:
-        q.name = f"{name}.{kind}.{i}"
+        label = f"{name}.{kind}.{i}"
+        if q.name != label:  # (nn.Module.__setattr__ costs a microsecond or two)
+            q.name = label
     called: set[str] = set()
     hooks = [m.register_forward_pre_hook(lambda mod, a, n=n: called.add(n))
              for n, m in qmodules]
@@ -103,7 +104,8 @@ def calibrate_activations(sim, callback, args, tqdm, qmodules=None) -> None:
     hooks.append(sim.model.register_forward_hook(lambda *a: bar.update(1)))
     finished = False
     try:
-        with _calibrate(container, process_group=None), _block_statistics(qmodules):
+        with calibrating([q for *_, q in targets], process_group=None), \
+                _block_statistics(qmodules):
             _run_callback(callback, sim.model, args)
             finished = True
     except RuntimeError:

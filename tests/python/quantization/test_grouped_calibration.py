@@ -156,3 +156,23 @@ def test_start_resets_the_statistics_as_reset_stats_does():
         else:
             assert torch.equal(a, b), f"buffer {name}: {a} != {b}"
     assert q._calibrating
+
+
+def test_an_exception_inside_a_module_calibration_stops_every_quantizer_and_keeps_encodings():
+    from torch import nn
+    from torchqsim.quantization import compute_encodings
+    model = nn.Sequential(QuantizeDequantize((), 8, symmetric=False),
+                          QuantizeDequantize((), 8, symmetric=True))
+    for q in model:
+        q.set_range(-1.0, 1.0)
+    before = [(q.min.detach().clone(), q.max.detach().clone()) for q in model]
+    with pytest.raises(KeyError):
+        with compute_encodings(model, process_group=False):
+            model(torch.tensor([100.0, -50.0]))
+            raise KeyError("stop")
+    for q, (lo, hi) in zip(model, before):
+        assert not q._calibrating
+        assert torch.equal(q.min.detach(), lo) and torch.equal(q.max.detach(), hi)
+    with compute_encodings(model, process_group=False):  # and they calibrate again
+        model(torch.tensor([3.0, -2.0]))
+    assert float(model[0].max.detach()) == 3.0
