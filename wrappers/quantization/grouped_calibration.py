@@ -4,7 +4,8 @@ quantizer's own ``_start_calibration`` / ``_finish_calibration`` does.
 A sim calibrates about a hundred quantizers at a time, and each one's reset and encoding were
 a handful of small torch ops (tens of microseconds in all, most of it per-op overhead). Here:
 
-- :func:`start_calibrations` resets every analyzer's statistics with three grouped fills;
+- :func:`start_calibrations` resets every analyzer's statistics (on the CPU) with three grouped
+  fills;
 - :func:`finish_calibrations` computes the ranges of quantizers that share an analyzer kind and
   a grid with one op over their statistics laid end to end (every encoding of these analyzers
   depends on its own statistics alone), and writes them back with grouped copies. tf_enhanced
@@ -57,8 +58,10 @@ def start_calibrations(quantizers) -> None:
     inf, neg_inf, zero = [], [], []
     for q in quantizers:
         analyzer = q._modules["encoding_analyzer"]
+        lo = analyzer._buffers.get("min")
         if type(q)._start_calibration is not QuantizeDequantize._start_calibration or \
-                type(analyzer).reset_stats is not EncodingAnalyzer.reset_stats:
+                type(analyzer).reset_stats is not EncodingAnalyzer.reset_stats or \
+                lo is None or lo.device.type != "cpu":
             q._start_calibration()
             continue
         for name, buf in analyzer._buffers.items():
