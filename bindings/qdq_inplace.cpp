@@ -166,9 +166,10 @@ struct MaskedGradientFunction : torch::autograd::Function<MaskedGradientFunction
     }
 
     static variable_list backward(AutogradContext * ctx, variable_list) {
-        TORCH_CHECK(false, "torch.ops.qsim.", ctx->saved_data.at("op").toStringRef(), "'s gradient is not differentiable: double "
-                    "backward through a torchqsim quantizer (differentiating its gradient, e.g. "
-                    "after torch.autograd.grad(..., create_graph=True)) is not supported");
+        TORCH_CHECK(false, "torch.ops.qsim.", ctx->saved_data.at("op").toStringRef(),
+                    "'s gradient is not differentiable: double backward through a torchqsim "
+                    "quantizer (differentiating its gradient, e.g. after "
+                    "torch.autograd.grad(..., create_graph=True)) is not supported");
         return {};
     }
 };

@@ -54,7 +54,7 @@ def calibrating(quantizers: list, process_group=None):
     start_calibrations(quantizers)
     try:
         yield quantizers
-    finally:  # (also when the block raises; finish_calibrations stops them all the same)
+    finally:  # (also when the block raises: the encodings stay as they were)
         stop_calibrations(quantizers)
     sync_statistics([q.encoding_analyzer for q in quantizers], process_group)
     failed = [f"{q.name}: {e.__cause__}" for q, e in finish_calibrations(quantizers)]

@@ -24,7 +24,7 @@ Example::
     ...     _ = q(torch.tensor([-1.0, float(i + 1)]))
     >>> finish_calibrations(qs)
     []
-    >>> [round(float(q.max), 4) for q in qs]
+    >>> [round(float(q.max.detach()), 4) for q in qs]
     [1.0, 2.0, 3.0]
 """
 
@@ -159,7 +159,8 @@ def _search(key, analyzers):
     grid = key[1]
     if not bool((_flat(analyzers, "min") <= _flat(analyzers, "max")).all()):
         return None
-    rows = [torch.cat([a._buffers[n] for a in analyzers]) for n in ("counts", "edges", "hist_range")]
+    rows = [torch.cat([a._buffers[n] for a in analyzers])
+            for n in ("counts", "edges", "hist_range")]
     steps = grid.qmax - grid.qmin
     return tfe._SEARCH(*rows, steps, grid.symmetric, tfe._offsets(steps), tfe._sum_lanes())
 

@@ -116,7 +116,7 @@ def _snap_together(jobs) -> None:
     zp = grid.zero_point(lo, scale)
     with_out = [i for i, (_, _, out_q) in enumerate(jobs) if out_q is not None]
     if with_out:
-        floors = torch.full((len(jobs),), -math.inf)
+        floors = torch.full((len(jobs),), -math.inf, dtype=scale.dtype)
         outs, ins = [jobs[i][2] for i in with_out], [jobs[i][1] for i in with_out]
         floors[with_out] = (_MIN_REQUANT_SCALE * _scales_of(outs)) / _scales_of(ins)
         sizes = torch.tensor([w._parameters["min"].numel() for w in weights])

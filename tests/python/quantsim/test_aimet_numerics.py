@@ -116,12 +116,18 @@ def _snap_sim():
     return sim, layers
 
 
-def test_weight_re_encoding_of_all_layers_at_once_is_each_layers_own_bit_for_bit():
+@pytest.mark.parametrize("default_dtype", [torch.float32, torch.float64])
+def test_weight_re_encoding_of_all_layers_at_once_is_each_layers_own_bit_for_bit(default_dtype):
     import torchqsim.quantsim.weight_snap as snap
     sim, layers = _snap_sim()
     weights = [layer.param_quantizers["weight"] for layer in layers]
     before = [(w.min.detach().clone(), w.max.detach().clone()) for w in weights]
-    snap.snap_weight_ranges(sim)
+    saved = torch.get_default_dtype()
+    torch.set_default_dtype(default_dtype)  # (the encodings stay float32 either way)
+    try:
+        snap.snap_weight_ranges(sim)
+    finally:
+        torch.set_default_dtype(saved)
     together = [(w.min.detach().clone(), w.max.detach().clone()) for w in weights]
     for w, (lo, hi) in zip(weights, before):
         w.set_range(lo, hi)
