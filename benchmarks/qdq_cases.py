@@ -13,13 +13,15 @@ that do not apply to a mode are absent. Buffers are allocated once per case and 
 input, the upstream gradient, and the outputs of ``copy``, of the forward ``composite`` and of our
 forward (``quantize_dequantize(..., out=buf)``), so that page faults of fresh 64 MiB allocations
 do not dominate. ``ours_alloc`` is our forward allocating its output, as torch's fake-quant ops
-(which have no ``out=``) and every forward + backward row do.
+(which have no ``out=``) and every forward + backward row do; ``ours_in_place`` writes it into its
+own input (``out=`` the input, as the sim's activation quantizers do with a fresh op output),
+one pass over one buffer, to compare with ``copy``'s two buffers.
 
 Example::
 
     >>> fns = make_case("per_tensor", "forward", (1, 64, 8, 8))
     >>> sorted(fns)
-    ['composite', 'copy', 'ours', 'ours_alloc', 'torch_fq']
+    ['composite', 'copy', 'ours', 'ours_alloc', 'ours_in_place', 'torch_fq']
 """
 
 import torch
@@ -28,7 +30,7 @@ import torchqsim.functional as F
 
 QMIN, QMAX = -128, 127
 CHANNELS_AXIS = 1
-BASELINES = ("torch_fq", "torch_fq_learnable", "composite", "ours_alloc", "copy")
+BASELINES = ("torch_fq", "torch_fq_learnable", "composite", "ours_alloc", "ours_in_place", "copy")
 
 
 def _qparams(granularity, x, learn):
@@ -126,7 +128,10 @@ def make_case(granularity, mode, shape):
     if mode == "forward":
         def no_grad(fn, *args):
             return torch.no_grad()(lambda: fn(*args, x, scale, zero_point, granularity))
+        own = x.clone()  # quantized in place every call (grid values cost what any value does)
         fns.update(ours=no_grad(_ours_into, ours_out), ours_alloc=no_grad(_ours),
+                   ours_in_place=torch.no_grad()(
+                       lambda: _ours_into(own, own, scale, zero_point, granularity)),
                    torch_fq=no_grad(_torch_fq), composite=no_grad(composite_into, out))
         return fns
     x.requires_grad_()

@@ -41,7 +41,9 @@ DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "qdq.json"
 BUFFER_NOTE = ("input, upstream gradient and the outputs of copy_, of the forward composite and "
                "of our forward (quantize_dequantize(..., out=buf)) are preallocated once per row "
                "and reused; ours_alloc is our forward allocating its output, like torch's "
-               "fake-quant ops (no out= API); forward+backward rows allocate outputs and "
+               "fake-quant ops (no out= API); ours_in_place writes it into its own input "
+               "(one buffer read and written, as the sim's activation quantizers); "
+               "forward+backward rows allocate outputs and "
                "gradients in every method alike (autograd), from huge pages when "
                "THP_MEM_ALLOC_ENABLE=1 (the default here)")
 
@@ -102,13 +104,20 @@ def _fmt_size(size):
 
 
 def format_table(rows):
-    """One text table: time of ours, baseline/ours ratios, ours/copy ratio."""
+    """One text table: time of ours, baseline/ours ratios, ours/copy and in place/copy ratios."""
     ratio_cols = [b for b in BASELINES if b != "copy"]
-    head = ["case", "size", "thr", "ours ms"] + [f"{b} x" for b in ratio_cols] + ["ours/copy"]
+    head = ["case", "size", "thr", "ours ms"] + [f"{b} x" for b in ratio_cols] + \
+        ["ours/copy", "in place/copy"]
     lines = [[r["case"], _fmt_size(r["size"]), str(r["threads"]), f"{r['ours_ms']:.3f}"]
              + [f"{r['ratio'][b]:.2f}" if b in r["ratio"] else "-" for b in ratio_cols]
-             + [f"{r['copy_ratio']:.2f}"] for r in rows]
+             + [f"{r['copy_ratio']:.2f}", _in_place_copy(r)] for r in rows]
     return timing.text_table(head, lines)
+
+
+def _in_place_copy(row):
+    """ours_in_place ms / copy ms of a forward row, as text ("-" for other rows)."""
+    ms = row["baseline_ms"]
+    return f"{ms['ours_in_place'] / ms['copy']:.2f}" if "ours_in_place" in ms else "-"
 
 
 def thread_scaling(rows):

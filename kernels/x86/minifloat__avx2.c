@@ -6,7 +6,8 @@
  * elements take a shorter rounding to the same values (qsim_v8_mx_round) with the block scale
  * computed in the vector registers (qsim_v8_mx32); block maxima are
  * integer maxima of the magnitude bits, as in the reference. Tails use masked loads and stores (never outside the run). Long
- * aligned runs (QSIM_STREAM_MIN) are written with non-temporal stores, the same values.
+ * aligned runs (QSIM_STREAM_MIN) not written in place are written with non-temporal stores, the
+ * same values.
  */
 #include "float/minifloat_common.h"
 #include "x86/qdq_v8.h"
@@ -65,7 +66,7 @@ static inline void qsim_v8_put(float * p, __m256 v, int stream) {
 void qsim_minifloat_f32_avx2(size_t n, const float * x, float * y, float s, const qsim_minifloat * m) {
     const qsim_v8_mf v  = qsim_v8_mf_of(m);
     const __m256     vs = _mm256_set1_ps(s);
-    const int        st = qsim_v8_stream(n, y);
+    const int        st = qsim_v8_stream(n, y, x, x);
     size_t           i  = 0;
     for (; i + 8 <= n; i += 8) {
         QSIM_PREFETCH(x + i);
@@ -219,7 +220,7 @@ void qsim_block_float_f32_avx2(size_t n, const float * x, float * y, const qsim_
     const qsim_v8_mf v = qsim_v8_mf_of(&b->elem);
     size_t           i = 0;
     if (qsim_v8_mx_fast(b)) {
-        const int     st   = qsim_v8_stream(n, y);
+        const int     st   = qsim_v8_stream(n, y, x, x);
         const __m256i emax = _mm256_set1_epi32(b->emax);
         for (; i + 32 <= n; i += 32) {
             QSIM_PREFETCH(x + i);

@@ -4,8 +4,8 @@
  * Bit-exact with qdq_ref.c: each element goes through the same fp32 operations in the same order
  * (division by scale, round half to even, comparison clamp), and the reductions add element i to
  * double lane i % 8 as qsim_combine_lanes expects. The last n % 8 elements use masked loads and
- * stores, which never touch memory outside the run. Long aligned runs (QSIM_STREAM_MIN) are
- * written with non-temporal stores, the same values.
+ * stores, which never touch memory outside the run. Long aligned runs (QSIM_STREAM_MIN) not
+ * written in place are written with non-temporal stores, the same values.
  */
 #include "x86/qdq_v8.h"
 
@@ -35,7 +35,7 @@ static inline __m256 qsim_v8_cast_bf16(__m256 x, const qsim_v8_grid * g) {
 QSIM_ALWAYS_INLINE void qsim_v8_map(size_t n, const float * x, float * y,
                                     const qsim_v8_grid * g, qsim_v8_op op) {
     size_t i = 0;
-    if (qsim_v8_stream(n, y)) {
+    if (qsim_v8_stream(n, y, x, x)) {
         for (; i + 32 <= n; i += 32) {  /* whole cache lines, each written by one step */
             QSIM_PREFETCH(x + i);
             QSIM_PREFETCH(x + i + 16);
@@ -81,7 +81,7 @@ QSIM_ALWAYS_INLINE void qsim_v8_backward(size_t n, const float * x, const float 
     const qsim_v8_grid v     = qsim_v8_grid_of(g);
     __m256d            as[2] = { _mm256_setzero_pd(), _mm256_setzero_pd() };
     __m256d            az[2] = { _mm256_setzero_pd(), _mm256_setzero_pd() };
-    const int          nt    = qsim_v8_stream(n, dx);
+    const int          nt    = qsim_v8_stream(n, dx, x, dy);
     size_t             i     = 0;
     for (; i + 8 <= n; i += 8) {
         QSIM_PREFETCH(x + i);

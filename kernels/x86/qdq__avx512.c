@@ -6,8 +6,8 @@
  * integer zero point their shifted form (qsim_grid_shiftable: the same bits in five vector
  * operations instead of seven), and the reductions add element i to
  * double lane i % 8 as qsim_combine_lanes expects. The last n % 16 elements use masked loads and
- * stores, which never touch memory outside the run. Long aligned runs (QSIM_STREAM_MIN) are
- * written with non-temporal stores, the same values.
+ * stores, which never touch memory outside the run. Long aligned runs (QSIM_STREAM_MIN) not
+ * written in place are written with non-temporal stores, the same values.
  */
 #include "x86/qdq_v16.h"
 
@@ -37,7 +37,7 @@ static inline __m512 qsim_v16_cast_bf16(__m512 x, const qsim_v16_grid * g) {
 QSIM_ALWAYS_INLINE void qsim_v16_map(size_t n, const float * x, float * y,
                                      const qsim_v16_grid * g, qsim_v16_op op) {
     size_t i = 0;
-    if (qsim_v16_stream(n, y)) {
+    if (qsim_v16_stream(n, y, x, x)) {
         for (; i + 16 <= n; i += 16) {  /* one whole cache line a step */
             QSIM_PREFETCH(x + i);
             _mm512_stream_ps(y + i, op(_mm512_loadu_ps(x + i), g));
@@ -73,7 +73,7 @@ QSIM_ALWAYS_INLINE void qsim_v16_backward(size_t n, const float * x, const float
                                           qsim_v16_bwd_op op) {
     const qsim_v16_grid v  = qsim_v16_grid_of(g);
     __m512d             as = _mm512_setzero_pd(), az = _mm512_setzero_pd();
-    const int           nt = qsim_v16_stream(n, dx);
+    const int           nt = qsim_v16_stream(n, dx, x, dy);
     size_t              i  = 0;
     for (; i + 16 <= n; i += 16) {
         QSIM_PREFETCH(x + i);

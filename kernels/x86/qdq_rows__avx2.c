@@ -6,7 +6,8 @@
  * qdq_v8.h with its column's scale and zero point in its lane, and each column adds its terms to
  * its two sums in row order, one double addition per row. The last n % 8 columns of a row use
  * masked loads and stores (never touching memory outside the row); their sums are added from a
- * stack copy. Large contiguous blocks (QSIM_STREAM_MIN) are written with non-temporal stores.
+ * stack copy. Large contiguous blocks (QSIM_STREAM_MIN) not written in place are written with
+ * non-temporal stores.
  */
 #include "x86/qdq_v8.h"
 
@@ -32,9 +33,11 @@ static inline qsim_v8_grid qsim_v8_bounds(const qsim_rows * r) {
     return g;
 }
 
-/* Whether the block is written with non-temporal stores: contiguous whole vectors, aligned. */
-static inline int qsim_v8_rows_stream(const qsim_rows * r, const float * y) {
-    return r->ld == r->n && r->n % 8 == 0 && qsim_v8_stream(r->rows * r->n, y);
+/* Whether the block is written with non-temporal stores: contiguous whole vectors, aligned,
+ * not in place (qsim_v8_stream). */
+static inline int qsim_v8_rows_stream(const qsim_rows * r, const float * y, const float * a,
+                                       const float * b) {
+    return r->ld == r->n && r->n % 8 == 0 && qsim_v8_stream(r->rows * r->n, y, a, b);
 }
 
 static inline void qsim_v8_store(float * p, __m256 v, int nt) {
@@ -52,7 +55,7 @@ QSIM_ALWAYS_INLINE void qsim_v8_rows_map(const qsim_rows * r, const float * x, f
     const size_t  whole = r->n & ~(size_t) 7;
     const __m256i k     = qsim_v8_first(r->n - whole);
     const qsim_v8_grid b = qsim_v8_bounds(r);
-    const int     nt    = qsim_v8_rows_stream(r, y);
+    const int     nt    = qsim_v8_rows_stream(r, y, x, x);
     for (size_t row = 0; row < r->rows; row++) {
         const float * xr = x + row * r->ld;
         float *       yr = y + row * r->ld;
@@ -106,7 +109,7 @@ QSIM_ALWAYS_INLINE void qsim_v8_rows_backward(const qsim_rows * r, const float *
     const size_t  whole = r->n & ~(size_t) 7;
     const __m256i k     = qsim_v8_first(r->n - whole);
     const qsim_v8_grid b = qsim_v8_bounds(r);
-    const int     nt    = qsim_v8_rows_stream(r, dx);
+    const int     nt    = qsim_v8_rows_stream(r, dx, x, dy);
     for (size_t row = 0; row < r->rows; row++) {
         const size_t at = row * r->ld;
         for (size_t j = 0; j < whole; j += 8) {

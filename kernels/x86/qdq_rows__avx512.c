@@ -6,7 +6,8 @@
  * qdq_v16.h with its column's scale and zero point in its lane, and each column adds its terms to
  * its two sums in row order, one double addition per row. The last n % 16 columns of a row use
  * masked loads and stores (never touching memory outside the row); their sums are added from a
- * stack copy. Large contiguous blocks (QSIM_STREAM_MIN) are written with non-temporal stores.
+ * stack copy. Large contiguous blocks (QSIM_STREAM_MIN) not written in place are written with
+ * non-temporal stores.
  */
 #include "x86/qdq_v16.h"
 
@@ -27,9 +28,11 @@ static inline qsim_v16_grid qsim_v16_bounds(const qsim_rows * r) {
     return g;
 }
 
-/* Whether the block is written with non-temporal stores: contiguous whole vectors, aligned. */
-static inline int qsim_v16_rows_stream(const qsim_rows * r, const float * y) {
-    return r->ld == r->n && r->n % 16 == 0 && qsim_v16_stream(r->rows * r->n, y);
+/* Whether the block is written with non-temporal stores: contiguous whole vectors, aligned,
+ * not in place (qsim_v16_stream). */
+static inline int qsim_v16_rows_stream(const qsim_rows * r, const float * y, const float * a,
+                                       const float * b) {
+    return r->ld == r->n && r->n % 16 == 0 && qsim_v16_stream(r->rows * r->n, y, a, b);
 }
 
 static inline void qsim_v16_store(float * p, __m512 v, int nt) {
@@ -47,7 +50,7 @@ QSIM_ALWAYS_INLINE void qsim_v16_rows_map(const qsim_rows * r, const float * x, 
     const size_t    whole = r->n & ~(size_t) 15;
     const __mmask16 k     = qsim_v16_first(r->n - whole);
     const qsim_v16_grid b = qsim_v16_bounds(r);
-    const int       nt    = qsim_v16_rows_stream(r, y);
+    const int       nt    = qsim_v16_rows_stream(r, y, x, x);
     for (size_t row = 0; row < r->rows; row++) {
         const float * xr = x + row * r->ld;
         float *       yr = y + row * r->ld;
@@ -101,7 +104,7 @@ QSIM_ALWAYS_INLINE void qsim_v16_rows_backward(const qsim_rows * r, const float 
     const size_t    whole = r->n & ~(size_t) 15;
     const __mmask16 k     = qsim_v16_first(r->n - whole);
     const qsim_v16_grid b = qsim_v16_bounds(r);
-    const int       nt    = qsim_v16_rows_stream(r, dx);
+    const int       nt    = qsim_v16_rows_stream(r, dx, x, dy);
     for (size_t row = 0; row < r->rows; row++) {
         const size_t at = row * r->ld;
         for (size_t j = 0; j < whole; j += 16) {

@@ -100,9 +100,12 @@ static inline qsim_v8_grads qsim_v8_dequantize_grads(__m256 x, __m256 dy, const 
     return r;
 }
 
-/* Whether a run of n outputs at p is written with non-temporal stores (QSIM_STREAM_MIN). */
-static inline int qsim_v8_stream(size_t n, const float * p) {
-    return n >= QSIM_STREAM_MIN && ((uintptr_t) p & 31) == 0;
+/* Whether a run of n outputs at y, computed from inputs a and b (the same pointer for one
+ * input), is written with non-temporal stores: a long run (QSIM_STREAM_MIN), aligned, and not in
+ * place. An input overwritten in place is in the cache as it is written, and the next op reads it
+ * from there; non-temporal stores would send it to memory. */
+static inline int qsim_v8_stream(size_t n, const float * y, const float * a, const float * b) {
+    return n >= QSIM_STREAM_MIN && ((uintptr_t) y & 31) == 0 && y != a && y != b;
 }
 
 #endif /* QSIM_QDQ_V8_H */

@@ -42,9 +42,9 @@ TEST_P(QdqVariant, LayoutDriversMatchRefOnLongTensors) {
 }
 
 // Runs of QSIM_STREAM_MIN (2^22) elements and more, written by the ISA variants with
-// non-temporal stores when the output is vector-aligned: every forward kernel, cast and backward
-// (with and without sums) gives ref's bits there too, aligned and one float off, out of place and
-// in place.
+// non-temporal stores when the output is vector-aligned and not in place: every forward kernel,
+// cast and backward (with and without sums) gives ref's bits there too, aligned and one float off,
+// out of place and in place (ordinary stores).
 TEST_P(QdqVariant, StreamedLongRunsMatchRef) {
     std::mt19937             rng(19);
     const qsim_grid          g = grids()[1];
