@@ -114,17 +114,17 @@ def mark_dying_inputs(gm: fx.GraphModule) -> None:
     overwrite (from that code only: a recompiled graph, a copy or another caller gets no such
     leave).
     """
-    dying: dict[int, tuple[nn.Module, bool]] = {}  # id(module) -> (module, every call dying)
+    every_call_dying: dict[nn.Module, bool] = {}  # (modules hash by identity)
     for node in gm.graph.nodes:
         if node.op != "call_module":
             continue
         module, arg = gm.get_submodule(node.target), node.args[0] if node.args else None
         last_use = len(node.args) == 1 and not node.kwargs and isinstance(arg, fx.Node) and \
             len(arg.users) == 1 and arg.op in ("call_module", "call_function", "call_method")
-        dying[id(module)] = (module, dying.get(id(module), (module, True))[1] and last_use)
+        every_call_dying[module] = every_call_dying.get(module, True) and last_use
     code = type(gm).forward.__code__
-    for module, every in dying.values():
-        if every:
+    for module, dying in every_call_dying.items():
+        if dying:
             _DYING_INPUTS[module] = code
 
 

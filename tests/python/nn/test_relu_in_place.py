@@ -187,16 +187,29 @@ def test_a_captured_graph_lets_a_dying_value_be_overwritten_and_nothing_else():
 
 
 class SharedReLU(nn.Module):
-    """One ReLU module called twice: on a value that dies there, and on one read again."""
+    """One ReLU module called twice: on a value that dies there, and on one read again (in this
+    order, or the other with `living_first`)."""
 
-    def __init__(self, relu):
+    def __init__(self, relu, living_first=False):
         super().__init__()
-        self.lin, self.relu = nn.Linear(16, 16), relu
+        self.lin, self.relu, self.living_first = nn.Linear(16, 16), relu, living_first
 
     def forward(self, x):
+        if self.living_first:
+            h = self.lin(x)
+            return self.relu(self.lin(self.relu(h) + h))
         a = self.relu(self.lin(x))
         h = self.lin(a)
         return self.relu(h) + h
+
+    def reference(self, x):
+        """The forward with the ReLU and its quantizer as separate ops (nothing overwritten)."""
+        q = self.relu.output_quantizers[0]
+        if self.living_first:
+            h = self.lin(x)
+            return q(torch.relu(self.lin(q(torch.relu(h)) + h)))
+        h = self.lin(q(torch.relu(self.lin(x))))
+        return q(torch.relu(h)) + h
 
 
 class _LeafReLU(torch.fx.Tracer):
@@ -204,15 +217,15 @@ class _LeafReLU(torch.fx.Tracer):
         return isinstance(m, activation.QuantizedReLU) or super().is_leaf_module(m, name)
 
 
-def test_a_module_called_where_its_input_lives_on_gets_no_leave():
+@pytest.mark.parametrize("living_first", [False, True])
+def test_a_module_called_where_its_input_lives_on_gets_no_leave(living_first):
     relu = _relu(0.0, 1.0)
-    model = SharedReLU(relu)
+    model = SharedReLU(relu, living_first)
     gm = torch.fx.GraphModule(model, _LeafReLU().trace(model))
     assert [n.target for n in gm.graph.nodes if n.op == "call_module"].count("relu") == 2
     mark_dying_inputs(gm)
     x = torch.randn(8, 16)
     with torch.no_grad():
-        h = gm.lin(relu.output_quantizers[0](torch.relu(gm.lin(x))))
-        want = relu.output_quantizers[0](torch.relu(h)) + h
+        want = model.reference(x)
         assert INPLACE not in _ops(lambda: gm(x))
         assert_same(gm(x), want)
