@@ -146,14 +146,17 @@ def make_case(granularity, mode, shape):
 
 
 def check_forward(granularity, shape):
-    """Raise if ours and the composite disagree (both compute the one formula bit for bit).
+    """Raise if ours (into a buffer, or in place) and the composite disagree (they compute the
+    one formula bit for bit).
 
     Guards the timings against measuring a broken kernel; cheap next to the timing itself.
     """
     fns = make_case(granularity, "forward", shape)
-    ours, composite = fns["ours"](), fns["composite"]()
-    bad = (ours != composite).nonzero()
-    if bad.numel():
-        i = tuple(bad[0].tolist())
-        raise AssertionError(f"{granularity}: ours {ours[i].item()} != composite "
-                             f"{composite[i].item()} at {i} ({bad.shape[0]} mismatches)")
+    composite = fns["composite"]()
+    for name in ("ours", "ours_in_place"):  # (the first in-place call reads the input's values)
+        ours = fns[name]()
+        bad = (ours != composite).nonzero()
+        if bad.numel():
+            i = tuple(bad[0].tolist())
+            raise AssertionError(f"{granularity}: {name} {ours[i].item()} != composite "
+                                 f"{composite[i].item()} at {i} ({bad.shape[0]} mismatches)")

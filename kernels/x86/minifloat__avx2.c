@@ -103,27 +103,30 @@ static inline uint32_t qsim_v8_hmax(__m256i amax) {
     return (uint32_t) _mm_cvtsi128_si32(h);
 }
 
+/* The 32 elements at x into v[0..3], and the lane-wise maximum of their magnitude bits. */
+static inline __m256i qsim_v8_load32(const float * x, const qsim_v8_mf * m, __m256 v[4]) {
+    __m256i a = _mm256_setzero_si256();
+    for (int i = 0; i < 4; i++) {
+        v[i] = _mm256_loadu_ps(x + 8 * i);
+        a    = _mm256_max_epi32(a, _mm256_and_si256(_mm256_castps_si256(v[i]), m->abs));
+    }
+    return a;
+}
+
 /* A full MX block of 32 held in four registers: one load per element. */
 static inline void qsim_v8_block32(const float * x, float * y, const qsim_block_format * b,
                                    const qsim_v8_mf * m) {
-    const __m256 v0 = _mm256_loadu_ps(x), v1 = _mm256_loadu_ps(x + 8);
-    const __m256 v2 = _mm256_loadu_ps(x + 16), v3 = _mm256_loadu_ps(x + 24);
-    const __m256i a0 = _mm256_and_si256(_mm256_castps_si256(v0), m->abs);
-    const __m256i a1 = _mm256_and_si256(_mm256_castps_si256(v1), m->abs);
-    const __m256i a2 = _mm256_and_si256(_mm256_castps_si256(v2), m->abs);
-    const __m256i a3 = _mm256_and_si256(_mm256_castps_si256(v3), m->abs);
-    const uint32_t amax =
-        qsim_v8_hmax(_mm256_max_epi32(_mm256_max_epi32(a0, a1), _mm256_max_epi32(a2, a3)));
+    __m256         v[4];
+    const uint32_t amax = qsim_v8_hmax(qsim_v8_load32(x, m, v));
     /* S = 2^k and, when 2^-k is a float (k >= -127), the exact reciprocal: no division */
     const int   k  = amax > 0x7f7fffffu ? 0 : qsim_block_mx_exponent(amax, b);
     const float s  = amax > 0x7f7fffffu ? NAN : qsim_pow2f(k);
     const int   ex = amax <= 0x7f7fffffu && k >= -127;
     const float r  = ex ? qsim_pow2f(-k) : 1.0f;
     const __m256  vs = _mm256_set1_ps(s), vr = _mm256_set1_ps(r);
-    _mm256_storeu_ps(y, qsim_v8_block_element(v0, vs, vr, ex, b, m));
-    _mm256_storeu_ps(y + 8, qsim_v8_block_element(v1, vs, vr, ex, b, m));
-    _mm256_storeu_ps(y + 16, qsim_v8_block_element(v2, vs, vr, ex, b, m));
-    _mm256_storeu_ps(y + 24, qsim_v8_block_element(v3, vs, vr, ex, b, m));
+    for (int i = 0; i < 4; i++) {
+        _mm256_storeu_ps(y + 8 * i, qsim_v8_block_element(v[i], vs, vr, ex, b, m));
+    }
 }
 
 /* qsim_mf_round for an MX element format (saturating, no unsigned zero, no odd_flip, emin above
@@ -161,14 +164,8 @@ static inline __m256i qsim_v8_bmax(__m256i a) {
  * a block holding NaN or Inf goes to qsim_v8_block32. */
 static inline void qsim_v8_mx32(const float * x, float * y, const qsim_block_format * b,
                                 const qsim_v8_mf * m, __m256i emax, int stream) {
-    const __m256 v0 = _mm256_loadu_ps(x), v1 = _mm256_loadu_ps(x + 8);
-    const __m256 v2 = _mm256_loadu_ps(x + 16), v3 = _mm256_loadu_ps(x + 24);
-    const __m256i a0 = _mm256_and_si256(_mm256_castps_si256(v0), m->abs);
-    const __m256i a1 = _mm256_and_si256(_mm256_castps_si256(v1), m->abs);
-    const __m256i a2 = _mm256_and_si256(_mm256_castps_si256(v2), m->abs);
-    const __m256i a3 = _mm256_and_si256(_mm256_castps_si256(v3), m->abs);
-    const __m256i amax =
-        qsim_v8_bmax(_mm256_max_epi32(_mm256_max_epi32(a0, a1), _mm256_max_epi32(a2, a3)));
+    __m256        v[4];
+    const __m256i amax = qsim_v8_bmax(qsim_v8_load32(x, m, v));
     if (_mm256_movemask_epi8(_mm256_cmpgt_epi32(amax, _mm256_set1_epi32(0x7f7fffff)))) {
         qsim_v8_block32(x, y, b, m);
         return;
@@ -181,10 +178,9 @@ static inline void qsim_v8_mx32(const float * x, float * y, const qsim_block_for
     const __m256  s   = _mm256_castsi256_ps(_mm256_or_si256(_mm256_slli_epi32(kb, 23), sub));
     const __m256  r   = _mm256_castsi256_ps(
         _mm256_slli_epi32(_mm256_sub_epi32(_mm256_set1_epi32(254), kb), 23));
-    qsim_v8_put(y, _mm256_mul_ps(qsim_v8_mx_round(_mm256_mul_ps(v0, r), m), s), stream);
-    qsim_v8_put(y + 8, _mm256_mul_ps(qsim_v8_mx_round(_mm256_mul_ps(v1, r), m), s), stream);
-    qsim_v8_put(y + 16, _mm256_mul_ps(qsim_v8_mx_round(_mm256_mul_ps(v2, r), m), s), stream);
-    qsim_v8_put(y + 24, _mm256_mul_ps(qsim_v8_mx_round(_mm256_mul_ps(v3, r), m), s), stream);
+    for (int i = 0; i < 4; i++) {
+        qsim_v8_put(y + 8 * i, _mm256_mul_ps(qsim_v8_mx_round(_mm256_mul_ps(v[i], r), m), s), stream);
+    }
 }
 
 /* One block of len (<= b->block) elements. */

@@ -13,7 +13,7 @@ from pathlib import Path
 RUN = Path(__file__).resolve().parents[3] / "benchmarks" / "run.py"
 SIZE, THREADS = 4096, (1, 2)
 # mode: the baselines timed next to ours (copy_ is the bandwidth floor of every row)
-BASELINES = {"forward": {"torch_fq", "composite", "ours_alloc", "copy"},
+BASELINES = {"forward": {"torch_fq", "composite", "ours_alloc", "ours_in_place", "copy"},
              "ste": {"torch_fq", "composite", "copy"},
              "range": {"torch_fq_learnable", "composite", "copy"}}
 
@@ -31,6 +31,7 @@ def test_quick_run_writes_every_row(tmp_path):
                 for t in THREADS}
     got = [(r["case"], r["size"], r["threads"]) for r in rows]
     assert sorted(got) == sorted(expected), f"rows {got}"
+    assert "in place/copy" in proc.stdout
     for r in rows:
         where = f"row {r['case']} threads={r['threads']}"
         assert r["case"] in proc.stdout, f"{where} missing from the printed table"
@@ -41,6 +42,11 @@ def test_quick_run_writes_every_row(tmp_path):
         for name, ratio in r["ratio"].items():
             assert math.isclose(ratio, r["baseline_ms"][name] / r["ours_ms"]), f"{where}: {name}"
         assert math.isclose(r["copy_ratio"], r["ours_ms"] / r["baseline_ms"]["copy"]), where
+        if r["mode"] == "forward":  # the printed in-place column is its time over copy_'s
+            in_place = r["baseline_ms"]["ours_in_place"] / r["baseline_ms"]["copy"]
+            line = next(ln for ln in proc.stdout.splitlines()
+                        if ln.split()[:3] == [r["case"], "4K", str(r["threads"])])
+            assert line.split()[-1] == f"{in_place:.2f}", f"{where}: {line}"
     ours = {(r["case"], r["threads"]): r["ours_ms"] for r in rows}
     scaling = {(s["case"], s["threads"]): s["speedup"] for s in result["thread_scaling"]}
     assert set(scaling) == {(c, 2) for c, _ in ours}, f"thread scaling rows {sorted(scaling)}"
