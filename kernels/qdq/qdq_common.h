@@ -72,7 +72,7 @@ static inline void qsim_qdq_mask_backward_h16_run(size_t n, const uint8_t * clam
 /* Whether g's qdq may be computed shifted by its zero point, as the AVX-512 run kernels do:
  * with an integer zero point and integer bounds of magnitude <= 2^22, qmin - zp and qmax - zp
  * are exact, and
- *     (clamp(rint(x / s) + zp, qmin, qmax) - zp) * s == rint(clamp(x / s, qmin - zp, qmax - zp)) * s
+ *   (clamp(rint(x / s) + zp, qmin, qmax) - zp) * s == rint(clamp(x / s, qmin - zp, qmax - zp)) * s
  * bit for bit, with the product taken as fma(n, s, +0) so that n = -0 gives +0 like the left
  * side's c - zp: rint and clamp to integer bounds commute; rint(t) + zp is exact wherever it is
  * not clamped, and rounds beyond the bound it passes where it is; NaN goes to qmin on both
@@ -82,6 +82,26 @@ static inline int qsim_grid_shiftable(qsim_grid g) {
     return rintf(g.zero_point) == g.zero_point && rintf(g.qmin) == g.qmin &&
            rintf(g.qmax) == g.qmax && fabsf(g.zero_point) <= lim && fabsf(g.qmin) <= lim &&
            fabsf(g.qmax) <= lim;
+}
+
+/* Whether the vector kernels may take g's shifted qdq (qsim_grid_shiftable) with t = x * r,
+ * r = 1 / s rounded, in place of x / s, checking every lane (qsim_v16_qdq_by_reciprocal): r is a
+ * normal float within 2^-24 of 1 / s relatively, so t lies within 3 * 2^-24 * |t| (and a little)
+ * of the rounded quotient (where x * r underflows, |x / s| < 2^-125 and both round to a zero of
+ * x's sign; where it overflows both are clamped alike). Past the bounds qmin - zp and qmax - zp
+ * both are clamped, and between them rint of either is the same integer unless t lies within that
+ * distance of a half-integer. A lane whose clamped t passes |t - rint(t)| >= 0.5 - QSIM_NEAR_HALF
+ * * |t| (the right side rounded once, which moves it by at most 2^-26: less than the margin of
+ * 5 * 2^-24 * |t| wherever a half-integer is near, |t| >= 0.5) is recomputed with the division.
+ * So the results are the division's bit for bit. `bound` (<= 2^16) caps |qmin - zp| and
+ * |qmax - zp|: the share of lanes the test sends to the division grows with |t|, and each such
+ * vector costs the division and a mispredicted branch, so a variant sets it where the division
+ * alone costs less. */
+#define QSIM_NEAR_HALF 0x1p-21f
+
+static inline int qsim_grid_reciprocal(qsim_grid g, float bound) {
+    return qsim_grid_shiftable(g) && g.scale >= 0x1p-126f && g.scale <= 0x1p126f &&
+           fabsf(g.qmin - g.zero_point) <= bound && fabsf(g.qmax - g.zero_point) <= bound;
 }
 
 /* dx and the scale and zero-point terms of one element (qsim_backward_reduce_f32's formulas). */

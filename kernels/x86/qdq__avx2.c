@@ -118,7 +118,11 @@ QSIM_ALWAYS_INLINE void qsim_v8_backward(size_t n, const float * x, const float 
 
 void qsim_qdq_f32_avx2(size_t n, const float * x, float * y, qsim_grid g) {
     const qsim_v8_grid v = qsim_v8_grid_of(g);
-    qsim_v8_map(n, x, y, &v, qsim_v8_qdq);
+    if (qsim_grid_reciprocal(g, QSIM_V8_RECIPROCAL_BOUND)) {
+        qsim_v8_map(n, x, y, &v, qsim_v8_qdq_by_reciprocal);
+    } else {
+        qsim_v8_map(n, x, y, &v, qsim_v8_qdq);
+    }
 }
 
 /* qdq of 8 floats at x into y; returns their bits: lanes where the clamp moved the grid position,
@@ -133,24 +137,58 @@ static inline uint8_t qsim_v8_qdq_clamped(const float * x, float * y, const qsim
         _mm256_or_ps(_mm256_cmp_ps(pos, c, _CMP_NEQ_UQ), _mm256_cmp_ps(v, gate, _CMP_NGT_UQ)));
 }
 
-void qsim_qdq_mask_f32_avx2(size_t n, const float * x, float * y, uint8_t * clamped,
-                            qsim_grid g, float gate) {
+/* qsim_v8_qdq_clamped where qsim_grid_reciprocal(g, QSIM_V8_RECIPROCAL_BOUND) holds, without
+ * its division unless a lane needs it: t = x * recip clamped to [lo_z - 1, hi_z + 1], so that
+ * the test also covers the half-integers where the bit changes, lo_z - 0.5 and hi_z + 0.5; n =
+ * rint of it clamped to [lo_z, hi_z] is the grid position as qsim_grid_shiftable allows, and the
+ * bit is set where that clamp moved n (NaN t: n = lo_z - 1). */
+static inline uint8_t qsim_v8_qdq_clamped_by_reciprocal(const float * x, float * y,
+                                                        const qsim_v8_grid * g, __m256 gate) {
+    const __m256 one = _mm256_set1_ps(1.0f);
+    const __m256 v   = _mm256_loadu_ps(x);
+    const __m256 c   = _mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(v, g->recip),
+                                                   _mm256_sub_ps(g->lo_z, one)),
+                                     _mm256_add_ps(g->hi_z, one));
+    const __m256 n   = qsim_v8_rint(c);
+    if (qsim_v8_near_half(c, n)) {
+        return qsim_v8_qdq_clamped(x, y, g, gate);
+    }
+    const __m256 q = _mm256_min_ps(_mm256_max_ps(n, g->lo_z), g->hi_z);
+    _mm256_storeu_ps(y, _mm256_fmadd_ps(q, g->scale, _mm256_setzero_ps()));
+    return (uint8_t) _mm256_movemask_ps(
+        _mm256_or_ps(_mm256_cmp_ps(n, q, _CMP_NEQ_UQ), _mm256_cmp_ps(v, gate, _CMP_NGT_UQ)));
+}
+
+typedef uint8_t (*qsim_v8_clamped_fn)(const float * x, float * y, const qsim_v8_grid * g,
+                                      __m256 gate);
+
+QSIM_ALWAYS_INLINE void qsim_v8_qdq_mask(size_t n, const float * x, float * y, uint8_t * clamped,
+                                         qsim_grid g, float gate, qsim_v8_clamped_fn step) {
     const qsim_v8_grid v = qsim_v8_grid_of(g);
     const __m256       t = _mm256_set1_ps(gate);
     size_t             i = 0;
     for (; i + 32 <= n; i += 32) {  /* four steps, their bytes stored as one word */
         QSIM_PREFETCH(x + i);
         QSIM_PREFETCH(x + i + 16);
-        const uint32_t w = (uint32_t) qsim_v8_qdq_clamped(x + i, y + i, &v, t) |
-                           (uint32_t) qsim_v8_qdq_clamped(x + i + 8, y + i + 8, &v, t) << 8 |
-                           (uint32_t) qsim_v8_qdq_clamped(x + i + 16, y + i + 16, &v, t) << 16 |
-                           (uint32_t) qsim_v8_qdq_clamped(x + i + 24, y + i + 24, &v, t) << 24;
+        const uint32_t w = (uint32_t) step(x + i, y + i, &v, t) |
+                           (uint32_t) step(x + i + 8, y + i + 8, &v, t) << 8 |
+                           (uint32_t) step(x + i + 16, y + i + 16, &v, t) << 16 |
+                           (uint32_t) step(x + i + 24, y + i + 24, &v, t) << 24;
         memcpy(clamped + i / 8, &w, sizeof w);  /* little-endian: byte k holds step k */
     }
     for (; i + 8 <= n; i += 8) {
-        clamped[i / 8] = qsim_v8_qdq_clamped(x + i, y + i, &v, t);
+        clamped[i / 8] = step(x + i, y + i, &v, t);
     }
     qsim_qdq_mask_run(n - i, x + i, y + i, clamped + i / 8, g, gate);
+}
+
+void qsim_qdq_mask_f32_avx2(size_t n, const float * x, float * y, uint8_t * clamped,
+                            qsim_grid g, float gate) {
+    if (qsim_grid_reciprocal(g, QSIM_V8_RECIPROCAL_BOUND)) {
+        qsim_v8_qdq_mask(n, x, y, clamped, g, gate, qsim_v8_qdq_clamped_by_reciprocal);
+    } else {
+        qsim_v8_qdq_mask(n, x, y, clamped, g, gate, qsim_v8_qdq_clamped);
+    }
 }
 
 void qsim_qdq_mask_backward_f32_avx2(size_t n, const uint8_t * clamped, const float * dy,

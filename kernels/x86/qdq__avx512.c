@@ -111,7 +111,9 @@ QSIM_ALWAYS_INLINE void qsim_v16_backward(size_t n, const float * x, const float
 
 void qsim_qdq_f32_avx512(size_t n, const float * x, float * y, qsim_grid g) {
     const qsim_v16_grid v = qsim_v16_grid_of(g);
-    if (qsim_grid_shiftable(g)) {
+    if (qsim_grid_reciprocal(g, QSIM_V16_RECIPROCAL_BOUND)) {
+        qsim_v16_map(n, x, y, &v, qsim_v16_qdq_by_reciprocal);
+    } else if (qsim_grid_shiftable(g)) {
         qsim_v16_map(n, x, y, &v, qsim_v16_qdq_shifted);
     } else {
         qsim_v16_map(n, x, y, &v, qsim_v16_qdq);

@@ -14,7 +14,7 @@
 /* The grid of columns [j, j + 8) of `all` (whose bounds are set). */
 static inline qsim_v8_grid qsim_v8_columns(const qsim_rows * r, size_t j, const qsim_v8_grid * all) {
     const qsim_v8_grid g = { _mm256_loadu_ps(r->scale + j), _mm256_loadu_ps(r->zero_point + j),
-                             all->qmin, all->qmax };
+                             all->qmin, all->qmax, all->lo_z, all->hi_z, all->recip };
     return g;
 }
 
@@ -22,14 +22,16 @@ static inline qsim_v8_grid qsim_v8_columns(const qsim_rows * r, size_t j, const 
 static inline qsim_v8_grid qsim_v8_columns_masked(const qsim_rows * r, size_t j, __m256i k,
                                                   const qsim_v8_grid * all) {
     const qsim_v8_grid g = { _mm256_maskload_ps(r->scale + j, k),
-                             _mm256_maskload_ps(r->zero_point + j, k), all->qmin, all->qmax };
+                             _mm256_maskload_ps(r->zero_point + j, k), all->qmin, all->qmax,
+                             all->lo_z, all->hi_z, all->recip };
     return g;
 }
 
 /* The bounds of r in every lane. */
 static inline qsim_v8_grid qsim_v8_bounds(const qsim_rows * r) {
     const qsim_v8_grid g = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_set1_ps(r->qmin),
-                             _mm256_set1_ps(r->qmax) };
+                             _mm256_set1_ps(r->qmax), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                             _mm256_setzero_ps() };
     return g;
 }
 

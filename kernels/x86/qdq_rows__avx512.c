@@ -17,14 +17,15 @@ static inline qsim_v16_grid qsim_v16_columns(const qsim_rows * r, size_t j, __mm
                                              const qsim_v16_grid * all) {
     const qsim_v16_grid g = { _mm512_maskz_loadu_ps(k, r->scale + j),
                               _mm512_maskz_loadu_ps(k, r->zero_point + j), all->qmin, all->qmax,
-                              _mm512_setzero_ps(), _mm512_setzero_ps() };
+                              _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps() };
     return g;
 }
 
 /* The bounds of r in every lane. */
 static inline qsim_v16_grid qsim_v16_bounds(const qsim_rows * r) {
     const qsim_v16_grid g = { _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_set1_ps(r->qmin),
-                              _mm512_set1_ps(r->qmax), _mm512_setzero_ps(), _mm512_setzero_ps() };
+                              _mm512_set1_ps(r->qmax), _mm512_setzero_ps(), _mm512_setzero_ps(),
+                              _mm512_setzero_ps() };
     return g;
 }
 

@@ -6,6 +6,7 @@
 
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -167,6 +168,62 @@ class QdqVariant : public ::testing::TestWithParam<std::string> {
     }
     const qsim_qdq_kernels * k_ = nullptr;
 };
+
+// The cases of the division-free qdq (qsim_grid_reciprocal), where x * (1 / s) and x / s can round
+// to different integers. Scales: powers of two (exact reciprocal), 1 / s rounding either way, the largest and smallest
+// significands, the ends of the allowed range, and random ones (fixed seed).
+inline std::vector<float> reciprocal_scales() {
+    std::vector<float> s = { 1.0f, 0.5f, 0x1p-126f, 0x1p126f, 0x1.fffffep-3f, 0x1.000002p-7f,
+                             0.1f, 0.0137f, 3.0f, 0x1.5555p-9f, 1e-30f, 7.0e20f };
+    std::mt19937 rng(11);
+    std::uniform_int_distribution<uint32_t> mant(0, (1u << 23) - 1);
+    std::uniform_int_distribution<int>      exp(-30, 10);
+    for (int i = 0; i < 24; i++) {
+        s.push_back(std::ldexp(1.0f + static_cast<float>(mant(rng)) * 0x1p-23f, exp(rng)));
+    }
+    return s;
+}
+
+// (zero point, qmin, qmax): 2, 4, 8, 12 and 16 bits, signed and unsigned, with zero points.
+const std::vector<std::array<float, 3>> kReciprocalGrids = {
+    { 0.0f, -2.0f, 1.0f },        { 3.0f, 0.0f, 15.0f },      { 0.0f, -128.0f, 127.0f },
+    { 37.0f, 0.0f, 255.0f },      { -5.0f, -128.0f, 127.0f }, { 1000.0f, 0.0f, 4095.0f },
+    { 0.0f, -32768.0f, 32767.0f }, { 40000.0f, 0.0f, 65535.0f },
+};
+
+// The float nearest (m + 0.5) * s and its neighbours up to 8 ulps either way, for the
+// half-integers m + 0.5 of the grid and just past its ends (every one for grids up to 8 bits,
+// 600 spread over larger ones), and the same for -(m + 0.5) * s.
+inline std::vector<float> near_halves(const qsim_grid & g) {
+    const long lo = static_cast<long>(g.qmin - g.zero_point) - 2;
+    const long hi = static_cast<long>(g.qmax - g.zero_point) + 2;
+    const long step = std::max(1L, (hi - lo) / 600);
+    std::vector<float> x;
+    for (long m = lo; m <= hi; m += step) {
+        const float h = static_cast<float>(static_cast<double>(m) + 0.5);
+        for (float centre : { h * g.scale, -(h * g.scale) }) {
+            for (int k = -8; k <= 8; k++) {
+                const uint32_t b = bits(centre);
+                const float v = from_bits(k < 0 ? b - static_cast<uint32_t>(-k) : b + static_cast<uint32_t>(k));
+                if (std::isfinite(v)) {
+                    x.push_back(v);
+                }
+            }
+        }
+    }
+    return x;
+}
+
+// near_halves(g) shuffled, so that near and far lanes share vectors, then the special values
+// and a tail of every variant's width.
+inline std::vector<float> near_half_inputs(const qsim_grid & g, std::mt19937 & rng) {
+    std::vector<float> x = near_halves(g);
+    std::shuffle(x.begin(), x.end(), rng);
+    const std::vector<float> specials = special_values(g);
+    x.insert(x.end(), specials.begin(), specials.end());
+    x.resize(x.size() + 13, 0.25f * g.scale);
+    return x;
+}
 
 // y = f(x) for a run of n at misalignment off, out of place or in place, checking the guards.
 template <typename Call>

@@ -7,8 +7,11 @@
 // special inputs and both clamp ends of every test grid, gradients with -0, +-Inf and NaN, never
 // writing outside its run (guard floats and guard bytes), with the gate off (-Inf) and at 0. With
 // gate 0 on grids that start at 0 the reference is qdq(relu(x)) and the gradient of ReLU then
-// the quantizer, composed as torch composes them. The 16-bit drivers match the fp32 kernels on
+// the quantizer, composed as torch composes them. The division-free form matches near every
+// half-integer of the grid. The 16-bit drivers match the fp32 kernels on
 // the widened values, through every variant, across chunk boundaries.
+#include <sstream>
+
 #include "qdq_variant_test_util.h"
 
 namespace {
@@ -182,6 +185,30 @@ TEST_P(QdqVariant, MaskForwardMatchesRefForEveryLengthAlignmentAndInPlace) {
                         expect_same_bits(want.y, got.y, x, what);
                         expect_same_mask(want.clamped, got.clamped, x, what);
                     }
+                }
+            }
+        }
+    }
+}
+
+// The division-free form (qsim_grid_reciprocal) near every half-integer of the grid and past
+// its ends, where the bit changes (near_half_inputs).
+TEST_P(QdqVariant, MaskForwardMatchesRefNearEveryHalfInteger) {
+    std::mt19937 rng(37);
+    for (float s : reciprocal_scales()) {
+        for (const auto & [zp, qmin, qmax] : kReciprocalGrids) {
+            const qsim_grid          g = { s, zp, qmin, qmax };
+            const std::vector<float> x = near_half_inputs(g, rng);
+            for (float gate : kGates) {
+                const Masked      want = run_mask(ref(), x, 0, false, g, gate);
+                const Masked      got  = run_mask(*k_, x, 1, true, g, gate);
+                std::ostringstream what;
+                what << "qdq_mask scale=" << std::hexfloat << s << std::defaultfloat << " zp=" << zp
+                     << " [" << qmin << ", " << qmax << "] gate " << gate;
+                expect_same_bits(want.y, got.y, x, what.str());
+                expect_same_mask(want.clamped, got.clamped, x, what.str());
+                if (::testing::Test::HasFatalFailure()) {
+                    return;
                 }
             }
         }

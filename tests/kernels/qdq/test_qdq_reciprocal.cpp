@@ -1,0 +1,58 @@
+// GoogleTest: the division-free qdq of the vector variants (qsim_grid_reciprocal in
+// kernels/qdq/qdq_common.h: x * (1 / s) in place of x / s, a lane near a half-integer recomputed
+// with the division) against the `ref` kernels, bit for bit, on the inputs where x * (1 / s) and
+// x / s can round to different integers: the floats nearest every half-integer (m + 0.5) * s of
+// the grid and their neighbours up to 8 ulps away, for scales whose reciprocal rounds up, down or
+// is exact, at both ends of the allowed scale range, on grids of 2 to 16 bits with and without a
+// zero point. Also the rule itself: which grids take the reciprocal.
+#include <sstream>
+
+#include "qdq_variant_test_util.h"
+
+extern "C" {
+#include "qdq/qdq_common.h"
+}
+
+namespace {
+
+TEST(QdqReciprocalRule, TakesShiftableGridsWithNormalReciprocalsUpToTheBound) {
+    EXPECT_TRUE(qsim_grid_reciprocal({ 0.02f, 0.0f, -128.0f, 127.0f }, 0x1p12f));
+    EXPECT_TRUE(qsim_grid_reciprocal({ 0x1p126f, 3.0f, 0.0f, 255.0f }, 0x1p12f));
+    EXPECT_TRUE(qsim_grid_reciprocal({ 0x1p-126f, 3.0f, 0.0f, 255.0f }, 0x1p12f));
+    EXPECT_FALSE(qsim_grid_reciprocal({ 0x1p-127f, 0.0f, -128.0f, 127.0f }, 0x1p12f));  // 1/s = inf
+    EXPECT_FALSE(qsim_grid_reciprocal({ 0x1p127f, 0.0f, -128.0f, 127.0f }, 0x1p12f));   // subnormal 1/s
+    EXPECT_FALSE(qsim_grid_reciprocal({ 0.02f, 0.5f, -128.0f, 127.0f }, 0x1p12f));      // not shiftable
+    EXPECT_FALSE(qsim_grid_reciprocal({ 0.02f, 0.0f, -32768.0f, 32767.0f }, 0x1p12f));  // past bound
+    EXPECT_TRUE(qsim_grid_reciprocal({ 0.02f, 0.0f, -32768.0f, 32767.0f }, 0x1p16f));
+}
+
+TEST_P(QdqVariant, ReciprocalQdqMatchesRefNearEveryHalfInteger) {
+    std::mt19937 rng(5);
+    for (float s : reciprocal_scales()) {
+        for (const auto & [zp, qmin, qmax] : kReciprocalGrids) {
+            const qsim_grid          g = { s, zp, qmin, qmax };
+            const std::vector<float> x = near_half_inputs(g, rng);
+            const std::vector<float> want = run_elementwise(x, 0, false, [&](float * a, float * b) {
+                ref().qdq(x.size(), a, b, g);
+            });
+            for (bool in_place : { false, true }) {
+                const std::vector<float> got = run_elementwise(x, 1, in_place, [&](float * a, float * b) {
+                    k_->qdq(x.size(), a, b, g);
+                });
+                std::ostringstream what;
+                what << "qdq scale=" << std::hexfloat << s << std::defaultfloat << " zp=" << zp
+                     << " [" << qmin << ", " << qmax << "]" << (in_place ? " in place" : "");
+                expect_same_bits(want, got, x, what.str());
+                if (::testing::Test::HasFatalFailure()) {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+}  // namespace
+
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(QdqVariant);
+INSTANTIATE_TEST_SUITE_P(AllVariants, QdqVariant, ::testing::ValuesIn(variant_names()),
+                         [](const auto & info) { return info.param; });
