@@ -215,7 +215,11 @@ void qsim_dequantize_f32_avx2(size_t n, const float * x, float * y, qsim_grid g)
 
 void qsim_qdq_backward_f32_avx2(size_t n, const float * x, const float * dy, float * dx,
                                 qsim_grid g, double * sums) {
-    qsim_v8_backward(n, x, dy, dx, g, sums, qsim_v8_qdq_grads);
+    if (!sums && qsim_grid_reciprocal(g, QSIM_V8_RECIPROCAL_BOUND)) {
+        qsim_v8_backward(n, x, dy, dx, g, NULL, qsim_v8_ste_by_reciprocal);
+    } else {
+        qsim_v8_backward(n, x, dy, dx, g, sums, qsim_v8_qdq_grads);
+    }
 }
 
 void qsim_quantize_backward_f32_avx2(size_t n, const float * x, const float * dy, float * dx,

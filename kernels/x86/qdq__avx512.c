@@ -144,7 +144,9 @@ void qsim_dequantize_f32_avx512(size_t n, const float * x, float * y, qsim_grid 
 
 void qsim_qdq_backward_f32_avx512(size_t n, const float * x, const float * dy, float * dx,
                                   qsim_grid g, double * sums) {
-    if (!sums && qsim_grid_shiftable(g)) {
+    if (!sums && qsim_grid_reciprocal(g, QSIM_V16_RECIPROCAL_BOUND)) {
+        qsim_v16_backward(n, x, dy, dx, g, NULL, qsim_v16_ste_by_reciprocal);
+    } else if (!sums && qsim_grid_shiftable(g)) {
         qsim_v16_backward(n, x, dy, dx, g, NULL, qsim_v16_ste_shifted);
     } else {
         qsim_v16_backward(n, x, dy, dx, g, sums, qsim_v16_qdq_grads);

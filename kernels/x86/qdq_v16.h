@@ -86,16 +86,21 @@ static inline __m512 qsim_v16_qdq_shifted(__m512 x, const qsim_v16_grid * g) {
  * took 0.14 ns a value against the division's 0.20, measured 2026-12-06). */
 #define QSIM_V16_RECIPROCAL_BOUND 0x1p16f
 
-/* qsim_v16_qdq_shifted where qsim_grid_reciprocal(g) holds, its bits without its division
- * unless a lane needs it: t = x * recip clamped, and a lane whose clamped t may lie near a
- * half-integer (qsim_grid_reciprocal's test) sends the whole vector to the division. */
-static inline __m512 qsim_v16_qdq_by_reciprocal(__m512 x, const qsim_v16_grid * g) {
-    const __m512 c = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(x, g->recip), g->lo_z), g->hi_z);
-    const __m512 n = qsim_v16_rint(c);
+/* The lanes of c, clamped t = x * recip, with n = rint(c), that may lie near a half-integer
+ * (qsim_grid_reciprocal's test): any of them sends the caller's vector to the division. */
+static inline __mmask16 qsim_v16_near_half(__m512 c, __m512 n) {
     const __m512 f = _mm512_abs_ps(_mm512_sub_ps(c, n));
     const __m512 edge =
         _mm512_fnmadd_ps(_mm512_abs_ps(c), _mm512_set1_ps(QSIM_NEAR_HALF), _mm512_set1_ps(0.5f));
-    if (_mm512_cmp_ps_mask(f, edge, _CMP_GE_OQ)) {
+    return _mm512_cmp_ps_mask(f, edge, _CMP_GE_OQ);
+}
+
+/* qsim_v16_qdq_shifted where qsim_grid_reciprocal(g) holds, its bits without its division
+ * unless a lane needs it: t = x * recip clamped to [lo_z, hi_z], rounded and scaled. */
+static inline __m512 qsim_v16_qdq_by_reciprocal(__m512 x, const qsim_v16_grid * g) {
+    const __m512 c = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(x, g->recip), g->lo_z), g->hi_z);
+    const __m512 n = qsim_v16_rint(c);
+    if (qsim_v16_near_half(c, n)) {
         return qsim_v16_qdq_shifted(x, g);
     }
     return _mm512_fmadd_ps(n, g->scale, _mm512_setzero_ps());
@@ -125,6 +130,27 @@ static inline __mmask16 qsim_v16_in_shifted(__m512 t, const qsim_v16_grid * g) {
  * do not sum them, on a qsim_grid_shiftable grid. */
 static inline qsim_v16_grads qsim_v16_ste_shifted(__m512 x, __m512 dy, const qsim_v16_grid * g) {
     const __mmask16      m = qsim_v16_in_shifted(_mm512_div_ps(x, g->scale), g);
+    const qsim_v16_grads r = { _mm512_maskz_mov_ps(m, dy), _mm512_setzero_ps(),
+                               _mm512_setzero_ps() };
+    return r;
+}
+
+/* qsim_v16_ste_shifted where qsim_grid_reciprocal(g) holds, without its division unless a lane
+ * needs it: t = x * recip clamped to [lo_z - 1, hi_z + 1], so that the test covers the
+ * half-integers where the mask changes, lo_z - 0.5 and hi_z + 0.5 (NaN t: lo_z - 1, off the
+ * grid). */
+static inline qsim_v16_grads qsim_v16_ste_by_reciprocal(__m512 x, __m512 dy,
+                                                        const qsim_v16_grid * g) {
+    const __m512 one = _mm512_set1_ps(1.0f);
+    const __m512 c   = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(x, g->recip),
+                                                   _mm512_sub_ps(g->lo_z, one)),
+                                     _mm512_add_ps(g->hi_z, one));
+    const __m512 n   = qsim_v16_rint(c);
+    if (qsim_v16_near_half(c, n)) {
+        return qsim_v16_ste_shifted(x, dy, g);
+    }
+    const __mmask16 m = _mm512_cmp_ps_mask(n, g->lo_z, _CMP_GE_OQ) &
+                        _mm512_cmp_ps_mask(n, g->hi_z, _CMP_LE_OQ);
     const qsim_v16_grads r = { _mm512_maskz_mov_ps(m, dy), _mm512_setzero_ps(),
                                _mm512_setzero_ps() };
     return r;

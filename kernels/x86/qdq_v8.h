@@ -118,6 +118,26 @@ static inline qsim_v8_grads qsim_v8_qdq_grads(__m256 x, __m256 dy, const qsim_v8
     return r;
 }
 
+/* dx of qsim_v8_qdq_grads alone (the scale and zero-point terms left at zero), for callers that
+ * do not sum them, where qsim_grid_reciprocal(g) holds, without its division unless a lane needs
+ * it: t = x * recip clamped to [lo_z - 1, hi_z + 1], so that the test covers the half-integers
+ * where the mask changes, lo_z - 0.5 and hi_z + 0.5 (NaN t: lo_z - 1, off the grid); rint(t) on
+ * the grid is rint(t) + zp in [qmin, qmax], as qsim_grid_shiftable allows. */
+static inline qsim_v8_grads qsim_v8_ste_by_reciprocal(__m256 x, __m256 dy, const qsim_v8_grid * g) {
+    const __m256 one = _mm256_set1_ps(1.0f);
+    const __m256 c   = _mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(x, g->recip),
+                                                   _mm256_sub_ps(g->lo_z, one)),
+                                     _mm256_add_ps(g->hi_z, one));
+    const __m256 n   = qsim_v8_rint(c);
+    if (qsim_v8_near_half(c, n)) {
+        return qsim_v8_qdq_grads(x, dy, g);
+    }
+    const __m256 m = _mm256_and_ps(_mm256_cmp_ps(n, g->lo_z, _CMP_GE_OQ),
+                                   _mm256_cmp_ps(n, g->hi_z, _CMP_LE_OQ));
+    const qsim_v8_grads r = { _mm256_and_ps(m, dy), _mm256_setzero_ps(), _mm256_setzero_ps() };
+    return r;
+}
+
 static inline qsim_v8_grads qsim_v8_quantize_grads(__m256 x, __m256 dy, const qsim_v8_grid * g) {
     const __m256 t  = _mm256_div_ps(x, g->scale);
     const __m256 m  = qsim_v8_in_grid(_mm256_add_ps(qsim_v8_rint(t), g->zero_point), g);

@@ -154,22 +154,36 @@ TEST(AimetTfeHistogram, RejectsRangesTorchHistcWidensOrRejects) {
     EXPECT_EQ(qsim_tfe_histogram(1, nullptr, 0.0f, 1.0f, c), QSIM_INVALID_ARGUMENT);
 }
 
-TEST(AimetTfeHistogram, VariantsMatchRef) {
+TEST(AimetTfeHistogram, VariantsMatchRefHistogramsAndSlots) {
     std::mt19937                          rng(qsim_test::kSeed);
     std::uniform_real_distribution<float> u(-1.2f, 1.2f);
-    const std::vector<float> specials = { kInf, -kInf, kNaN, -1.0f, 1.0f, 0.0f, -0.0f, 1e-40f };
-    std::vector<float>       x(6000);
+    // specials, then bin edges -1 + k / 256 (exact: the bin index is exactly k) and their neighbours
+    std::vector<float> specials = { kInf, -kInf, kNaN, -1.0f, 1.0f, 0.0f, -0.0f, 1e-40f };
+    for (int k = 1; k < 512; k += 37) {
+        const float edge = -1.0f + static_cast<float>(k) / 256.0f;
+        specials.insert(specials.end(), { edge, std::nextafter(edge, -2.0f), std::nextafter(edge, 2.0f) });
+    }
+    std::vector<float> x(6000);
     for (size_t i = 0; i < x.size(); i++) {
-        x[i] = i % 17 == 0 ? specials[i % specials.size()] : u(rng);
+        x[i] = i % 5 == 0 ? specials[(i / 5) % specials.size()] : u(rng);
+    }
+    std::vector<size_t> lengths = { 4095, 4096, 6000 };  // every tail of 8 and 16 lanes, then long
+    for (size_t len = 0; len <= 80; len++) {
+        lengths.push_back(len);
     }
     size_t                   n   = 0;
     const qsim_tfe_kernels * ref = qsim_tfe_variants(&n);
     for (const qsim_tfe_kernels * k : runnable_variants()) {
-        for (size_t len : { size_t{ 0 }, size_t{ 1 }, size_t{ 63 }, size_t{ 64 }, size_t{ 65 }, size_t{ 4095 }, size_t{ 6000 } }) {
+        for (size_t len : lengths) {
             std::vector<float> a(kBins), b(kBins);
             ASSERT_EQ(qsim_tfe_histogram_k(ref, len, x.data(), -1.0f, 1.0f, a.data()), QSIM_SUCCESS);
             ASSERT_EQ(qsim_tfe_histogram_k(k, len, x.data(), -1.0f, 1.0f, b.data()), QSIM_SUCCESS);
             EXPECT_EQ(a, b) << k->name << " n=" << len;
+            // the slots themselves: below, above and NaN apart from the bins
+            std::vector<int64_t> sa(QSIM_TFE_SLOTS, 0), sb(QSIM_TFE_SLOTS, 0);
+            ASSERT_EQ(qsim_tfe_count_k(ref, len, x.data(), -1.0f, 1.0f, sa.data()), QSIM_SUCCESS);
+            ASSERT_EQ(qsim_tfe_count_k(k, len, x.data(), -1.0f, 1.0f, sb.data()), QSIM_SUCCESS);
+            EXPECT_EQ(sa, sb) << k->name << " slots, n=" << len;
         }
     }
 }

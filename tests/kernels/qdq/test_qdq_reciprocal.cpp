@@ -1,4 +1,4 @@
-// GoogleTest: the division-free qdq of the vector variants (qsim_grid_reciprocal in
+// GoogleTest: the division-free qdq and straight-through backward of the vector variants (qsim_grid_reciprocal in
 // kernels/qdq/qdq_common.h: x * (1 / s) in place of x / s, a lane near a half-integer recomputed
 // with the division) against the `ref` kernels, bit for bit, on the inputs where x * (1 / s) and
 // x / s can round to different integers: the floats nearest every half-integer (m + 0.5) * s of
@@ -26,7 +26,7 @@ TEST(QdqReciprocalRule, TakesShiftableGridsWithNormalReciprocalsUpToTheBound) {
     EXPECT_TRUE(qsim_grid_reciprocal({ 0.02f, 0.0f, -32768.0f, 32767.0f }, 0x1p16f));
 }
 
-TEST_P(QdqVariant, ReciprocalQdqMatchesRefNearEveryHalfInteger) {
+TEST_P(QdqVariant, ReciprocalQdqAndBackwardMatchRefNearEveryHalfInteger) {
     std::mt19937 rng(5);
     for (float s : reciprocal_scales()) {
         for (const auto & [zp, qmin, qmax] : kReciprocalGrids) {
@@ -35,17 +35,23 @@ TEST_P(QdqVariant, ReciprocalQdqMatchesRefNearEveryHalfInteger) {
             const std::vector<float> want = run_elementwise(x, 0, false, [&](float * a, float * b) {
                 ref().qdq(x.size(), a, b, g);
             });
+            std::ostringstream what;
+            what << "scale=" << std::hexfloat << s << std::defaultfloat << " zp=" << zp << " ["
+                 << qmin << ", " << qmax << "]";
             for (bool in_place : { false, true }) {
                 const std::vector<float> got = run_elementwise(x, 1, in_place, [&](float * a, float * b) {
                     k_->qdq(x.size(), a, b, g);
                 });
-                std::ostringstream what;
-                what << "qdq scale=" << std::hexfloat << s << std::defaultfloat << " zp=" << zp
-                     << " [" << qmin << ", " << qmax << "]" << (in_place ? " in place" : "");
-                expect_same_bits(want, got, x, what.str());
-                if (::testing::Test::HasFatalFailure()) {
-                    return;
-                }
+                expect_same_bits(want, got, x, "qdq " + what.str() + (in_place ? " in place" : ""));
+            }
+            // the straight-through backward (no sums): dy = 1 shows the mask, -0 where clamped
+            const std::vector<float> dy(x.size(), 1.0f);
+            std::vector<float>       dx_ref(x.size()), dx(x.size());
+            ref().qdq_backward(x.size(), x.data(), dy.data(), dx_ref.data(), g, nullptr);
+            k_->qdq_backward(x.size(), x.data(), dy.data(), dx.data(), g, nullptr);
+            expect_same_bits(dx_ref, dx, x, "qdq_backward " + what.str());
+            if (::testing::Test::HasFatalFailure()) {
+                return;
             }
         }
     }
