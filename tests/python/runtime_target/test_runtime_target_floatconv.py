@@ -85,20 +85,33 @@ def test_conv1d_is_promoted_to_2d_as_onnxruntime_does():
     assert torch.equal(floatconv.conv(x, w, b, (2,), (2,), (1,), 1), expected)
 
 
-@pytest.mark.parametrize("m,k,n,bias", [(2, 16, 10, True), (8, 300, 20, True),
-                                        (8, 300, 200, True), (3, 1000, 5, True),
-                                        (8, 300, 20, False), (5, 64, 1, True),
-                                        (64, 512, 64, True), (1, 64, 10, True),
-                                        (1, 70, 7, True), (1, 300, 9, False), (1, 5, 1, True),
-                                        (1, 16, 6, True)])
-def test_gemm_equals_onnxruntime(m, k, n, bias):
+_GEMM_SHAPES = [(2, 16, 10, True), (8, 300, 20, True), (8, 300, 200, True), (3, 1000, 5, True),
+                (8, 300, 20, False), (5, 64, 1, True), (64, 512, 64, True), (1, 64, 10, True),
+                (1, 70, 7, True), (1, 300, 9, False), (1, 5, 1, True), (1, 16, 6, True)]
+
+
+def _gemm_case(m, k, n, bias):
+    """(x, w, b, onnxruntime's Gemm of them) for one shape, with its own seed."""
     g = torch.Generator().manual_seed(m * 1000 + k + n)
     x, w = torch.randn(m, k, generator=g), torch.randn(n, k, generator=g)
     b = torch.randn(n, generator=g) if bias else None
     feeds = {"x": x, "w": w, **({"b": b} if bias else {})}
-    expected = _onnxruntime(helper.make_node("Gemm", list(feeds), ["y"], transB=1), feeds)
+    return x, w, b, _onnxruntime(helper.make_node("Gemm", list(feeds), ["y"], transB=1), feeds)
+
+
+@pytest.mark.parametrize("m,k,n,bias", _GEMM_SHAPES)
+def test_gemm_equals_onnxruntime(m, k, n, bias):
+    x, w, b, expected = _gemm_case(m, k, n, bias)
     assert torch.equal(floatconv.gemm(x, w, b), expected)
-    assert not torch.equal(F.linear(x, w, b), expected)
+
+
+def test_torch_linear_differs_from_onnxruntime_on_these_shapes():
+    """The emulation is needed: torch's F.linear sums in another order than onnxruntime's Gemm
+    on most of these shapes (which ones depends on the CPU's BLAS kernels: on an AVX-512 Xeon two
+    of the twelve happen to agree, on AVX2 EPYCs none)."""
+    differ = [shape for shape in _GEMM_SHAPES
+              if not torch.equal(F.linear(*_gemm_case(*shape)[:3]), _gemm_case(*shape)[3])]
+    assert len(differ) >= len(_GEMM_SHAPES) // 2, differ
 
 
 def test_bad_arguments_name_the_argument():

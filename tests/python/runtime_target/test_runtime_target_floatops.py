@@ -118,11 +118,11 @@ def test_gelu_equals_onnxruntime_bit_for_bit(threads, approximate):
     assert torch_differs >= 5
 
 
-def _target_exact_where_torch_is_not(model, x, config, name, torch_op, kernel):
+def _target_exact_where_torch_is_not(model, x, config, name, torch_op, kernel, witness=True):
     """A W8A16 sim of `model` (min-max on `x`) in target mode equals onnxruntime on every
-    quantized tensor, and on the input the sim's module `name` receives, torch's `torch_op` and
-    onnxruntime's `kernel` land on different points of its output grid. Returns the fused
-    modules."""
+    quantized tensor, and (`witness`) on the input the sim's module `name` receives, torch's
+    `torch_op` and onnxruntime's `kernel` land on different points of its output grid. Returns
+    the fused modules."""
     sim = QuantizationSimModel(model.eval(), x, quant_scheme="tf", default_output_bw=16,
                                default_param_bw=8, config_file=config)
     sim.compute_encodings(lambda m: m(x))
@@ -134,7 +134,7 @@ def _target_exact_where_torch_is_not(model, x, config, name, torch_op, kernel):
     with torch.no_grad():
         sim.model(x)
         by_torch = module.quantize_outputs(torch_op(seen[0]))
-        assert not torch.equal(by_torch, module.quantize_outputs(kernel(seen[0])))
+        assert not witness or not torch.equal(by_torch, module.quantize_outputs(kernel(seen[0])))
     return fused
 
 
@@ -247,15 +247,18 @@ class _Root(nn.Module):
 
 
 def test_sqrt_is_the_correctly_rounded_one_in_target_mode():
-    """onnxruntime's Sqrt is correctly rounded; torch's fp32 sqrt on this CPU is not always (the
-    kernel-level check below): the target mode computes the former, every quantized tensor
-    bit-equal at W8A16."""
+    """onnxruntime's Sqrt is correctly rounded (numpy's sqrt is the oracle) and torch's fp32 sqrt
+    is not always: the target mode computes the former, every quantized tensor bit-equal at
+    W8A16. Whether torch's misrounding moves a point of the sim's 16-bit grid depends on the CPU
+    (on AVX2 EPYCs it did, on an AVX-512 Xeon not), so that is not asserted here."""
     torch.manual_seed(0)
-    x = torch.randn(64, 16) * 3
-    _target_exact_where_torch_is_not(_Root(), x, "default", "module_sqrt", torch.sqrt,
-                                     floatops.sqrt)
     values = torch.rand(4096) * 2 + 0.01
-    assert torch.equal(floatops.sqrt(values), torch.from_numpy(np.sqrt(values.numpy())))
+    correctly_rounded = torch.from_numpy(np.sqrt(values.numpy()))
+    assert torch.equal(floatops.sqrt(values), correctly_rounded)
+    assert not torch.equal(torch.sqrt(values), correctly_rounded)
+    torch.manual_seed(0)
+    _target_exact_where_torch_is_not(_Root(), torch.randn(64, 16) * 3, "default", "module_sqrt",
+                                     torch.sqrt, floatops.sqrt, witness=False)
 
 
 class _Block(nn.Module):
