@@ -5,9 +5,38 @@
 #include <Python.h>
 #include <torch/library.h>
 
+#include "qsim/qdq.h"
+
+namespace {
+
+PyObject * division_free(PyObject *, PyObject *) {
+    return PyBool_FromLong(qsim_division_free());
+}
+
+PyObject * set_division_free(PyObject *, PyObject * on) {
+    const int v = PyObject_IsTrue(on);
+    if (v < 0) {
+        return nullptr;
+    }
+    qsim_set_division_free(v);
+    Py_RETURN_NONE;
+}
+
+PyMethodDef methods[] = {
+    { "division_free", division_free, METH_NOARGS,
+      "division_free() -> bool: whether the x86 qdq kernels take the division-free forms\n"
+      "(qsim_division_free in kernels/include/qsim/qdq.h): the same bits either way; by default\n"
+      "on Intel CPUs, unless QSIM_DIVISION_FREE=0 or 1 is set." },
+    { "set_division_free", set_division_free, METH_O,
+      "set_division_free(on): turn the division-free forms on or off for later kernel calls." },
+    { nullptr, nullptr, 0, nullptr },
+};
+
+}  // namespace
+
 extern "C" PyObject * PyInit__C(void) {
     static PyModuleDef def = { PyModuleDef_HEAD_INIT, "_C", "torchqsim operator library", -1,
-                               nullptr, nullptr, nullptr, nullptr, nullptr };
+                               methods, nullptr, nullptr, nullptr, nullptr };
     return PyModule_Create(&def);
 }
 

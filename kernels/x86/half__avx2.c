@@ -65,25 +65,35 @@ void qsim_narrow_h16_avx2(qsim_half_kind kind, size_t n, const float * x, uint16
     qsim_narrow_h16_ref(kind, n - i, x + i, y + i);
 }
 
-/* One pass of widen, qdq, narrow; kind is a constant where it is inlined. */
+/* One pass of widen, qdq, narrow; kind and qdq are constants where it is inlined. */
 QSIM_ALWAYS_INLINE void qsim_h8_qdq_run(qsim_half_kind kind, size_t n, const uint16_t * x,
-                                        uint16_t * y, qsim_grid g) {
+                                        uint16_t * y, qsim_grid g, qsim_v8_op qdq) {
     const qsim_v8_grid v = qsim_v8_grid_of(g);
     size_t             i = 0;
     for (; i + 8 <= n; i += 8) {
         const __m128i h = _mm_loadu_si128((const __m128i *) (x + i));
-        const __m256  q = qsim_v8_qdq(qsim_h8_widen(kind, h), &v);
+        const __m256  q = qdq(qsim_h8_widen(kind, h), &v);
         _mm_storeu_si128((__m128i *) (y + i), qsim_h8_narrow(kind, q));
     }
     qsim_qdq_h16_ref(kind, n - i, x + i, y + i, g);
 }
 
+/* qdq of one kind, by reciprocal where qsim_v8_by_reciprocal allows (as qsim_qdq_f32_avx2). */
+QSIM_ALWAYS_INLINE void qsim_h8_qdq_kind(qsim_half_kind kind, size_t n, const uint16_t * x,
+                                         uint16_t * y, qsim_grid g) {
+    if (qsim_v8_by_reciprocal(g)) {
+        qsim_h8_qdq_run(kind, n, x, y, g, qsim_v8_qdq_by_reciprocal);
+    } else {
+        qsim_h8_qdq_run(kind, n, x, y, g, qsim_v8_qdq);
+    }
+}
+
 void qsim_qdq_h16_avx2(qsim_half_kind kind, size_t n, const uint16_t * x, uint16_t * y,
                        qsim_grid g) {
     if (kind == QSIM_HALF_BF16) {
-        qsim_h8_qdq_run(QSIM_HALF_BF16, n, x, y, g);
+        qsim_h8_qdq_kind(QSIM_HALF_BF16, n, x, y, g);
     } else {
-        qsim_h8_qdq_run(QSIM_HALF_F16, n, x, y, g);
+        qsim_h8_qdq_kind(QSIM_HALF_F16, n, x, y, g);
     }
 }
 

@@ -135,18 +135,38 @@ QSIM_ALWAYS_INLINE void qsim_qdq_bf16_run(size_t n, const uint16_t * x, uint16_t
     }
 }
 
+/* qdq of one kind (a constant where inlined) with the form qdq. */
+QSIM_ALWAYS_INLINE void qsim_qdq_h16_run(qsim_half_kind kind, size_t n, const uint16_t * x,
+                                         uint16_t * y, const qsim_v16_grid * g, qsim_v16_op qdq) {
+    if (kind == QSIM_HALF_BF16) {
+        qsim_qdq_bf16_run(n, x, y, g, qdq);
+    } else {
+        qsim_qdq_f16_run(n, x, y, g, qdq);
+    }
+}
+
+/* qdq of one kind in g's fastest form (qsim_v16_form_of); kind a constant where inlined. */
+QSIM_ALWAYS_INLINE void qsim_qdq_h16_kind(qsim_half_kind kind, size_t n, const uint16_t * x,
+                                          uint16_t * y, qsim_grid g) {
+    const qsim_v16_grid v = qsim_v16_grid_of(g);
+    switch (qsim_v16_form_of(g)) {
+    case QSIM_V16_BY_RECIPROCAL:
+        qsim_qdq_h16_run(kind, n, x, y, &v, qsim_v16_qdq_by_reciprocal);
+        break;
+    case QSIM_V16_SHIFTED:
+        qsim_qdq_h16_run(kind, n, x, y, &v, qsim_v16_qdq_shifted);
+        break;
+    default:
+        qsim_qdq_h16_run(kind, n, x, y, &v, qsim_v16_qdq);
+    }
+}
+
 void qsim_qdq_h16_avx512(qsim_half_kind kind, size_t n, const uint16_t * x, uint16_t * y,
                          qsim_grid g) {
-    const qsim_v16_grid v       = qsim_v16_grid_of(g);
-    const int           shifted = qsim_grid_shiftable(g);
-    if (kind == QSIM_HALF_BF16 && shifted) {
-        qsim_qdq_bf16_run(n, x, y, &v, qsim_v16_qdq_shifted);
-    } else if (kind == QSIM_HALF_BF16) {
-        qsim_qdq_bf16_run(n, x, y, &v, qsim_v16_qdq);
-    } else if (shifted) {
-        qsim_qdq_f16_run(n, x, y, &v, qsim_v16_qdq_shifted);
+    if (kind == QSIM_HALF_BF16) {
+        qsim_qdq_h16_kind(QSIM_HALF_BF16, n, x, y, g);
     } else {
-        qsim_qdq_f16_run(n, x, y, &v, qsim_v16_qdq);
+        qsim_qdq_h16_kind(QSIM_HALF_F16, n, x, y, g);
     }
 }
 
@@ -163,48 +183,56 @@ static inline __m256i qsim_h16_canonical(qsim_half_kind kind, __m256i d) {
     return _mm256_mask_blend_epi16(nan, d, quiet);
 }
 
-/* Whether each of 16 values lies on the grid after rounding (the straight-through mask of
- * qsim_v16_qdq_grads); x widened without rebuilding NaN bits (NaN is off the grid either way). */
-static inline __mmask16 qsim_h16_ste_mask(qsim_half_kind kind, __m256i h, const qsim_v16_grid * g,
-                                          int shifted) {
+/* The straight-through mask (qsim_v16_on_grid) of 16 values; x widened without rebuilding NaN
+ * bits (NaN is off the grid either way). */
+QSIM_ALWAYS_INLINE __mmask16 qsim_h16_ste_mask(qsim_half_kind kind, __m256i h,
+                                               const qsim_v16_grid * g, qsim_v16_form form) {
     const __m512 x = kind == QSIM_HALF_BF16 ?
         _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)) : _mm512_cvtph_ps(h);
-    const __m512 t = _mm512_div_ps(x, g->scale);
-    return shifted ? qsim_v16_in_shifted(t, g) :
-                     qsim_v16_in_grid(_mm512_add_ps(qsim_v16_rint(t), g->zero_point), g);
+    return qsim_v16_on_grid(x, g, form);
 }
 
-/* dx = dy where x is on the grid, else +0, on the 16-bit values themselves; shifted: the grid is
- * qsim_grid_shiftable (a constant where inlined). */
+/* dx = dy where x is on the grid, else +0, on the 16-bit values themselves; kind and form are
+ * constants where inlined. */
 QSIM_ALWAYS_INLINE void qsim_h16_ste_run(qsim_half_kind kind, size_t n, const uint16_t * x,
                                          const uint16_t * dy, uint16_t * dx,
-                                         const qsim_v16_grid * g, int shifted) {
+                                         const qsim_v16_grid * g, qsim_v16_form form) {
     size_t i = 0;
     for (; i + 16 <= n; i += 16) {
-        const __mmask16 m = qsim_h16_ste_mask(kind, qsim_h16_load(x + i), g, shifted);
+        const __mmask16 m = qsim_h16_ste_mask(kind, qsim_h16_load(x + i), g, form);
         const __m256i   d = qsim_h16_canonical(kind, qsim_h16_load(dy + i));
         _mm256_storeu_si256((__m256i *) (dx + i), _mm256_maskz_mov_epi16(m, d));
     }
     if (i < n) {
         const __mmask16 k = (__mmask16) ((1u << (n - i)) - 1u);
-        const __mmask16 m = qsim_h16_ste_mask(kind, _mm256_maskz_loadu_epi16(k, x + i), g, shifted);
+        const __mmask16 m = qsim_h16_ste_mask(kind, _mm256_maskz_loadu_epi16(k, x + i), g, form);
         const __m256i   d = qsim_h16_canonical(kind, _mm256_maskz_loadu_epi16(k, dy + i));
         _mm256_mask_storeu_epi16(dx + i, k, _mm256_maskz_mov_epi16(m, d));
     }
 }
 
+/* The backward of one kind in g's fastest form; kind a constant where inlined. */
+QSIM_ALWAYS_INLINE void qsim_h16_ste_kind(qsim_half_kind kind, size_t n, const uint16_t * x,
+                                          const uint16_t * dy, uint16_t * dx, qsim_grid g) {
+    const qsim_v16_grid v = qsim_v16_grid_of(g);
+    switch (qsim_v16_form_of(g)) {
+    case QSIM_V16_BY_RECIPROCAL:
+        qsim_h16_ste_run(kind, n, x, dy, dx, &v, QSIM_V16_BY_RECIPROCAL);
+        break;
+    case QSIM_V16_SHIFTED:
+        qsim_h16_ste_run(kind, n, x, dy, dx, &v, QSIM_V16_SHIFTED);
+        break;
+    default:
+        qsim_h16_ste_run(kind, n, x, dy, dx, &v, QSIM_V16_PLAIN);
+    }
+}
+
 void qsim_qdq_backward_h16_avx512(qsim_half_kind kind, size_t n, const uint16_t * x,
                                   const uint16_t * dy, uint16_t * dx, qsim_grid g) {
-    const qsim_v16_grid v       = qsim_v16_grid_of(g);
-    const int           shifted = qsim_grid_shiftable(g);
-    if (kind == QSIM_HALF_BF16 && shifted) {
-        qsim_h16_ste_run(QSIM_HALF_BF16, n, x, dy, dx, &v, 1);
-    } else if (kind == QSIM_HALF_BF16) {
-        qsim_h16_ste_run(QSIM_HALF_BF16, n, x, dy, dx, &v, 0);
-    } else if (shifted) {
-        qsim_h16_ste_run(QSIM_HALF_F16, n, x, dy, dx, &v, 1);
+    if (kind == QSIM_HALF_BF16) {
+        qsim_h16_ste_kind(QSIM_HALF_BF16, n, x, dy, dx, g);
     } else {
-        qsim_h16_ste_run(QSIM_HALF_F16, n, x, dy, dx, &v, 0);
+        qsim_h16_ste_kind(QSIM_HALF_F16, n, x, dy, dx, g);
     }
 }
 

@@ -41,9 +41,14 @@ void qsim_qdq_h16_avx512bf16(qsim_half_kind kind, size_t n, const uint16_t * x, 
         return;
     }
     const qsim_v16_grid v = qsim_v16_grid_of(g);
-    if (qsim_grid_shiftable(g)) {
+    switch (qsim_v16_form_of(g)) {
+    case QSIM_V16_BY_RECIPROCAL:
+        qsim_qdq_bf16_run(n, x, y, &v, qsim_v16_qdq_by_reciprocal);
+        break;
+    case QSIM_V16_SHIFTED:
         qsim_qdq_bf16_run(n, x, y, &v, qsim_v16_qdq_shifted);
-    } else {
+        break;
+    default:
         qsim_qdq_bf16_run(n, x, y, &v, qsim_v16_qdq);
     }
 }

@@ -118,7 +118,7 @@ QSIM_ALWAYS_INLINE void qsim_v8_backward(size_t n, const float * x, const float 
 
 void qsim_qdq_f32_avx2(size_t n, const float * x, float * y, qsim_grid g) {
     const qsim_v8_grid v = qsim_v8_grid_of(g);
-    if (qsim_grid_reciprocal(g, QSIM_V8_RECIPROCAL_BOUND)) {
+    if (qsim_v8_by_reciprocal(g)) {
         qsim_v8_map(n, x, y, &v, qsim_v8_qdq_by_reciprocal);
     } else {
         qsim_v8_map(n, x, y, &v, qsim_v8_qdq);
@@ -137,7 +137,7 @@ static inline uint8_t qsim_v8_qdq_clamped(const float * x, float * y, const qsim
         _mm256_or_ps(_mm256_cmp_ps(pos, c, _CMP_NEQ_UQ), _mm256_cmp_ps(v, gate, _CMP_NGT_UQ)));
 }
 
-/* qsim_v8_qdq_clamped where qsim_grid_reciprocal(g, QSIM_V8_RECIPROCAL_BOUND) holds, without
+/* qsim_v8_qdq_clamped where qsim_v8_by_reciprocal(g) holds, without
  * its division unless a lane needs it: t = x * recip clamped to [lo_z - 1, hi_z + 1], so that
  * the test also covers the half-integers where the bit changes, lo_z - 0.5 and hi_z + 0.5; n =
  * rint of it clamped to [lo_z, hi_z] is the grid position as qsim_grid_shiftable allows, and the
@@ -184,7 +184,7 @@ QSIM_ALWAYS_INLINE void qsim_v8_qdq_mask(size_t n, const float * x, float * y, u
 
 void qsim_qdq_mask_f32_avx2(size_t n, const float * x, float * y, uint8_t * clamped,
                             qsim_grid g, float gate) {
-    if (qsim_grid_reciprocal(g, QSIM_V8_RECIPROCAL_BOUND)) {
+    if (qsim_v8_by_reciprocal(g)) {
         qsim_v8_qdq_mask(n, x, y, clamped, g, gate, qsim_v8_qdq_clamped_by_reciprocal);
     } else {
         qsim_v8_qdq_mask(n, x, y, clamped, g, gate, qsim_v8_qdq_clamped);
@@ -215,7 +215,7 @@ void qsim_dequantize_f32_avx2(size_t n, const float * x, float * y, qsim_grid g)
 
 void qsim_qdq_backward_f32_avx2(size_t n, const float * x, const float * dy, float * dx,
                                 qsim_grid g, double * sums) {
-    if (!sums && qsim_grid_reciprocal(g, QSIM_V8_RECIPROCAL_BOUND)) {
+    if (!sums && qsim_v8_by_reciprocal(g)) {
         qsim_v8_backward(n, x, dy, dx, g, NULL, qsim_v8_ste_by_reciprocal);
     } else {
         qsim_v8_backward(n, x, dy, dx, g, sums, qsim_v8_qdq_grads);

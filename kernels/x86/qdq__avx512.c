@@ -111,11 +111,14 @@ QSIM_ALWAYS_INLINE void qsim_v16_backward(size_t n, const float * x, const float
 
 void qsim_qdq_f32_avx512(size_t n, const float * x, float * y, qsim_grid g) {
     const qsim_v16_grid v = qsim_v16_grid_of(g);
-    if (qsim_grid_reciprocal(g, QSIM_V16_RECIPROCAL_BOUND)) {
+    switch (qsim_v16_form_of(g)) {
+    case QSIM_V16_BY_RECIPROCAL:
         qsim_v16_map(n, x, y, &v, qsim_v16_qdq_by_reciprocal);
-    } else if (qsim_grid_shiftable(g)) {
+        break;
+    case QSIM_V16_SHIFTED:
         qsim_v16_map(n, x, y, &v, qsim_v16_qdq_shifted);
-    } else {
+        break;
+    default:
         qsim_v16_map(n, x, y, &v, qsim_v16_qdq);
     }
 }
@@ -144,9 +147,10 @@ void qsim_dequantize_f32_avx512(size_t n, const float * x, float * y, qsim_grid 
 
 void qsim_qdq_backward_f32_avx512(size_t n, const float * x, const float * dy, float * dx,
                                   qsim_grid g, double * sums) {
-    if (!sums && qsim_grid_reciprocal(g, QSIM_V16_RECIPROCAL_BOUND)) {
+    const qsim_v16_form form = sums ? QSIM_V16_PLAIN : qsim_v16_form_of(g);
+    if (form == QSIM_V16_BY_RECIPROCAL) {
         qsim_v16_backward(n, x, dy, dx, g, NULL, qsim_v16_ste_by_reciprocal);
-    } else if (!sums && qsim_grid_shiftable(g)) {
+    } else if (form == QSIM_V16_SHIFTED) {
         qsim_v16_backward(n, x, dy, dx, g, NULL, qsim_v16_ste_shifted);
     } else {
         qsim_v16_backward(n, x, dy, dx, g, sums, qsim_v16_qdq_grads);

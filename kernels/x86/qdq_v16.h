@@ -126,31 +126,62 @@ static inline __mmask16 qsim_v16_in_shifted(__m512 t, const qsim_v16_grid * g) {
     return _mm512_cmp_ps_mask(n, g->lo_z, _CMP_GE_OQ) & _mm512_cmp_ps_mask(n, g->hi_z, _CMP_LE_OQ);
 }
 
+/* The ways to compute a grid's qdq, and its straight-through mask, with the same bits: by
+ * reciprocal (qsim_division_free() and qsim_grid_reciprocal with QSIM_V16_RECIPROCAL_BOUND),
+ * qsim_grid_shiftable, any grid. A kernel picks one per run (qsim_v16_form_of) and passes it as a
+ * constant to inlined code. */
+typedef enum qsim_v16_form {
+    QSIM_V16_BY_RECIPROCAL,
+    QSIM_V16_SHIFTED,
+    QSIM_V16_PLAIN
+} qsim_v16_form;
+
+static inline qsim_v16_form qsim_v16_form_of(qsim_grid g) {
+    if (qsim_division_free() && qsim_grid_reciprocal(g, QSIM_V16_RECIPROCAL_BOUND)) {
+        return QSIM_V16_BY_RECIPROCAL;
+    }
+    return qsim_grid_shiftable(g) ? QSIM_V16_SHIFTED : QSIM_V16_PLAIN;
+}
+
+/* Whether each of 16 values lies on the grid after rounding (the straight-through mask of
+ * qsim_v16_qdq_grads), computed in `form` (a constant where inlined). By reciprocal: t = x * recip
+ * clamped to [lo_z - 1, hi_z + 1], so that the half-integer test covers those where the mask
+ * changes, lo_z - 0.5 and hi_z + 0.5 (NaN t: lo_z - 1, off the grid); a vector with a lane near a
+ * half-integer takes the division. */
+QSIM_ALWAYS_INLINE __mmask16 qsim_v16_on_grid(__m512 x, const qsim_v16_grid * g,
+                                              qsim_v16_form form) {
+    if (form == QSIM_V16_PLAIN) {
+        const __m512 t = _mm512_div_ps(x, g->scale);
+        return qsim_v16_in_grid(_mm512_add_ps(qsim_v16_rint(t), g->zero_point), g);
+    }
+    if (form == QSIM_V16_BY_RECIPROCAL) {
+        const __m512 one = _mm512_set1_ps(1.0f);
+        const __m512 c   = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(x, g->recip),
+                                                       _mm512_sub_ps(g->lo_z, one)),
+                                         _mm512_add_ps(g->hi_z, one));
+        const __m512 n   = qsim_v16_rint(c);
+        if (!qsim_v16_near_half(c, n)) {
+            return _mm512_cmp_ps_mask(n, g->lo_z, _CMP_GE_OQ) &
+                   _mm512_cmp_ps_mask(n, g->hi_z, _CMP_LE_OQ);
+        }
+    }
+    return qsim_v16_in_shifted(_mm512_div_ps(x, g->scale), g);
+}
+
 /* dx of qsim_v16_qdq_grads alone (the scale and zero-point terms left at zero), for callers that
  * do not sum them, on a qsim_grid_shiftable grid. */
 static inline qsim_v16_grads qsim_v16_ste_shifted(__m512 x, __m512 dy, const qsim_v16_grid * g) {
-    const __mmask16      m = qsim_v16_in_shifted(_mm512_div_ps(x, g->scale), g);
+    const __mmask16      m = qsim_v16_on_grid(x, g, QSIM_V16_SHIFTED);
     const qsim_v16_grads r = { _mm512_maskz_mov_ps(m, dy), _mm512_setzero_ps(),
                                _mm512_setzero_ps() };
     return r;
 }
 
 /* qsim_v16_ste_shifted where qsim_grid_reciprocal(g) holds, without its division unless a lane
- * needs it: t = x * recip clamped to [lo_z - 1, hi_z + 1], so that the test covers the
- * half-integers where the mask changes, lo_z - 0.5 and hi_z + 0.5 (NaN t: lo_z - 1, off the
- * grid). */
+ * needs it. */
 static inline qsim_v16_grads qsim_v16_ste_by_reciprocal(__m512 x, __m512 dy,
                                                         const qsim_v16_grid * g) {
-    const __m512 one = _mm512_set1_ps(1.0f);
-    const __m512 c   = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(x, g->recip),
-                                                   _mm512_sub_ps(g->lo_z, one)),
-                                     _mm512_add_ps(g->hi_z, one));
-    const __m512 n   = qsim_v16_rint(c);
-    if (qsim_v16_near_half(c, n)) {
-        return qsim_v16_ste_shifted(x, dy, g);
-    }
-    const __mmask16 m = _mm512_cmp_ps_mask(n, g->lo_z, _CMP_GE_OQ) &
-                        _mm512_cmp_ps_mask(n, g->hi_z, _CMP_LE_OQ);
+    const __mmask16      m = qsim_v16_on_grid(x, g, QSIM_V16_BY_RECIPROCAL);
     const qsim_v16_grads r = { _mm512_maskz_mov_ps(m, dy), _mm512_setzero_ps(),
                                _mm512_setzero_ps() };
     return r;

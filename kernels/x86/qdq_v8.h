@@ -84,6 +84,12 @@ static inline __m256 qsim_v8_abs(__m256 v) {
  * division's 0.21; 8-bit grids 0.18 against 0.21). */
 #define QSIM_V8_RECIPROCAL_BOUND 0x1p12f
 
+/* Whether the AVX2 kernels take g's division-free form: qsim_division_free() and
+ * qsim_grid_reciprocal with QSIM_V8_RECIPROCAL_BOUND. */
+static inline int qsim_v8_by_reciprocal(qsim_grid g) {
+    return qsim_division_free() && qsim_grid_reciprocal(g, QSIM_V8_RECIPROCAL_BOUND);
+}
+
 /* Whether a lane of c, clamped t = x * recip, with n = rint(c), may lie near a half-integer
  * (qsim_grid_reciprocal's test): then the caller takes the division for the whole vector. */
 static inline int qsim_v8_near_half(__m256 c, __m256 n) {

@@ -159,6 +159,17 @@ const qsim_qdq_kernels * qsim_qdq_variants(size_t * count);
 /* The fastest variant this CPU supports (chosen once, then cached; thread-safe). */
 const qsim_qdq_kernels * qsim_qdq_best(void);
 
+/* Whether the x86 variants take the division-free qdq and straight-through forms, x * (1 / s)
+ * with the lanes near a half-integer recomputed by division (qsim_grid_reciprocal in
+ * kernels/qdq/qdq_common.h): the same bits either way, faster where the CPU divides slowly. On by
+ * default on Intel CPUs and off elsewhere (measured 2026-12-06: an AVX-512 Xeon's in-place qdq
+ * 0.200 -> 0.124 ns a value with it; an AVX-512 EPYC's 16-bit qdq 0.105 -> 0.177 ns, its fp32 qdq
+ * no faster). The environment variable QSIM_DIVISION_FREE, "0" or "1" (other values are ignored),
+ * read at the first call, overrides the default; qsim_set_division_free sets it (tests run both).
+ * Thread-safe; a change applies to kernels called after it. */
+int  qsim_division_free(void);
+void qsim_set_division_free(int on);
+
 /* The reference kernels: the specification every variant matches bit for bit. */
 void qsim_qdq_f32_ref(size_t n, const float * x, float * y, qsim_grid g);
 void qsim_quantize_f32_ref(size_t n, const float * x, float * y, qsim_grid g);

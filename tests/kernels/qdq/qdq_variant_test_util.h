@@ -191,6 +191,22 @@ const std::vector<std::array<float, 3>> kReciprocalGrids = {
     { 0.0f, -32768.0f, 32767.0f }, { 40000.0f, 0.0f, 65535.0f },
 };
 
+// Runs body() with the division-free forms off, then on (qsim_set_division_free), whatever this
+// CPU's default, and puts back the setting it found.
+template <typename Body>
+inline void with_division_free_off_and_on(Body body) {
+    const int before = qsim_division_free();
+    for (int on : { 0, 1 }) {
+        qsim_set_division_free(on);
+        SCOPED_TRACE(on ? "division-free forms on" : "division-free forms off");
+        body();
+        if (::testing::Test::HasFailure()) {
+            break;
+        }
+    }
+    qsim_set_division_free(before);
+}
+
 // The float nearest (m + 0.5) * s and its neighbours up to 8 ulps either way, for the
 // half-integers m + 0.5 of the grid and just past its ends (every one for grids up to 8 bits,
 // 600 spread over larger ones), and the same for -(m + 0.5) * s.

@@ -192,27 +192,29 @@ TEST_P(QdqVariant, MaskForwardMatchesRefForEveryLengthAlignmentAndInPlace) {
 }
 
 // The division-free form (qsim_grid_reciprocal) near every half-integer of the grid and past
-// its ends, where the bit changes (near_half_inputs).
+// its ends, where the bit changes (near_half_inputs), with the form off and on.
 TEST_P(QdqVariant, MaskForwardMatchesRefNearEveryHalfInteger) {
-    std::mt19937 rng(37);
-    for (float s : reciprocal_scales()) {
-        for (const auto & [zp, qmin, qmax] : kReciprocalGrids) {
-            const qsim_grid          g = { s, zp, qmin, qmax };
-            const std::vector<float> x = near_half_inputs(g, rng);
-            for (float gate : kGates) {
-                const Masked      want = run_mask(ref(), x, 0, false, g, gate);
-                const Masked      got  = run_mask(*k_, x, 1, true, g, gate);
-                std::ostringstream what;
-                what << "qdq_mask scale=" << std::hexfloat << s << std::defaultfloat << " zp=" << zp
-                     << " [" << qmin << ", " << qmax << "] gate " << gate;
-                expect_same_bits(want.y, got.y, x, what.str());
-                expect_same_mask(want.clamped, got.clamped, x, what.str());
-                if (::testing::Test::HasFatalFailure()) {
-                    return;
+    with_division_free_off_and_on([&] {
+        std::mt19937 rng(37);
+        for (float s : reciprocal_scales()) {
+            for (const auto & [zp, qmin, qmax] : kReciprocalGrids) {
+                const qsim_grid          g = { s, zp, qmin, qmax };
+                const std::vector<float> x = near_half_inputs(g, rng);
+                for (float gate : kGates) {
+                    const Masked      want = run_mask(ref(), x, 0, false, g, gate);
+                    const Masked      got  = run_mask(*k_, x, 1, true, g, gate);
+                    std::ostringstream what;
+                    what << "qdq_mask scale=" << std::hexfloat << s << std::defaultfloat << " zp=" << zp
+                         << " [" << qmin << ", " << qmax << "] gate " << gate;
+                    expect_same_bits(want.y, got.y, x, what.str());
+                    expect_same_mask(want.clamped, got.clamped, x, what.str());
+                    if (::testing::Test::HasFatalFailure()) {
+                        return;
+                    }
                 }
             }
         }
-    }
+    });
 }
 
 TEST_P(QdqVariant, MaskBackwardMatchesRefForEveryLengthAlignmentAndInPlace) {

@@ -4,7 +4,9 @@
 // x / s can round to different integers: the floats nearest every half-integer (m + 0.5) * s of
 // the grid and their neighbours up to 8 ulps away, for scales whose reciprocal rounds up, down or
 // is exact, at both ends of the allowed scale range, on grids of 2 to 16 bits with and without a
-// zero point. Also the rule itself: which grids take the reciprocal.
+// zero point; and the 16-bit kernels on every fp16 and bf16 pattern. Each with the division-free
+// forms off and on (qsim_set_division_free), whatever this CPU's default. Also the rule itself:
+// which grids take the reciprocal.
 #include <sstream>
 
 #include "qdq_variant_test_util.h"
@@ -26,35 +28,95 @@ TEST(QdqReciprocalRule, TakesShiftableGridsWithNormalReciprocalsUpToTheBound) {
     EXPECT_TRUE(qsim_grid_reciprocal({ 0.02f, 0.0f, -32768.0f, 32767.0f }, 0x1p16f));
 }
 
+TEST(QdqReciprocalRule, DivisionFreeSettingIsWhatWasSetLast) {
+    const int before = qsim_division_free();
+    EXPECT_TRUE(before == 0 || before == 1);
+    qsim_set_division_free(0);
+    EXPECT_EQ(qsim_division_free(), 0);
+    qsim_set_division_free(7);
+    EXPECT_EQ(qsim_division_free(), 1);
+    qsim_set_division_free(before);
+}
+
 TEST_P(QdqVariant, ReciprocalQdqAndBackwardMatchRefNearEveryHalfInteger) {
-    std::mt19937 rng(5);
-    for (float s : reciprocal_scales()) {
-        for (const auto & [zp, qmin, qmax] : kReciprocalGrids) {
-            const qsim_grid          g = { s, zp, qmin, qmax };
-            const std::vector<float> x = near_half_inputs(g, rng);
-            const std::vector<float> want = run_elementwise(x, 0, false, [&](float * a, float * b) {
-                ref().qdq(x.size(), a, b, g);
-            });
-            std::ostringstream what;
-            what << "scale=" << std::hexfloat << s << std::defaultfloat << " zp=" << zp << " ["
-                 << qmin << ", " << qmax << "]";
-            for (bool in_place : { false, true }) {
-                const std::vector<float> got = run_elementwise(x, 1, in_place, [&](float * a, float * b) {
-                    k_->qdq(x.size(), a, b, g);
+    with_division_free_off_and_on([&] {
+        std::mt19937 rng(5);
+        for (float s : reciprocal_scales()) {
+            for (const auto & [zp, qmin, qmax] : kReciprocalGrids) {
+                const qsim_grid          g = { s, zp, qmin, qmax };
+                const std::vector<float> x = near_half_inputs(g, rng);
+                const std::vector<float> want = run_elementwise(x, 0, false, [&](float * a, float * b) {
+                    ref().qdq(x.size(), a, b, g);
                 });
-                expect_same_bits(want, got, x, "qdq " + what.str() + (in_place ? " in place" : ""));
-            }
-            // the straight-through backward (no sums): dy = 1 shows the mask, -0 where clamped
-            const std::vector<float> dy(x.size(), 1.0f);
-            std::vector<float>       dx_ref(x.size()), dx(x.size());
-            ref().qdq_backward(x.size(), x.data(), dy.data(), dx_ref.data(), g, nullptr);
-            k_->qdq_backward(x.size(), x.data(), dy.data(), dx.data(), g, nullptr);
-            expect_same_bits(dx_ref, dx, x, "qdq_backward " + what.str());
-            if (::testing::Test::HasFatalFailure()) {
-                return;
+                std::ostringstream what;
+                what << "scale=" << std::hexfloat << s << std::defaultfloat << " zp=" << zp << " ["
+                     << qmin << ", " << qmax << "]";
+                for (bool in_place : { false, true }) {
+                    const std::vector<float> got = run_elementwise(x, 1, in_place, [&](float * a, float * b) {
+                        k_->qdq(x.size(), a, b, g);
+                    });
+                    expect_same_bits(want, got, x, "qdq " + what.str() + (in_place ? " in place" : ""));
+                }
+                // the straight-through backward (no sums): dy = 1 shows the mask, -0 where clamped
+                const std::vector<float> dy(x.size(), 1.0f);
+                std::vector<float>       dx_ref(x.size()), dx(x.size());
+                ref().qdq_backward(x.size(), x.data(), dy.data(), dx_ref.data(), g, nullptr);
+                k_->qdq_backward(x.size(), x.data(), dy.data(), dx.data(), g, nullptr);
+                expect_same_bits(dx_ref, dx, x, "qdq_backward " + what.str());
+                if (::testing::Test::HasFatalFailure()) {
+                    return;
+                }
             }
         }
-    }
+    });
+}
+
+// The 16-bit kernels: every fp16 and bf16 pattern, for the scales above and for scales h / (m + 0.5)
+// that put h (exact in both kinds) within ulps of the half-integer m + 0.5, where x * (1 / s) and
+// x / s round to different integers for some patterns (without the test of qsim_grid_reciprocal
+// this fails on every 16-bit variant).
+TEST_P(QdqVariant, ReciprocalHalfQdqAndBackwardMatchRefOnEveryPattern) {
+    with_division_free_off_and_on([&] {
+        std::vector<uint16_t> all(65536), dy(65536);
+        for (uint32_t i = 0; i < 65536; i++) {
+            all[i] = static_cast<uint16_t>(i);
+            dy[i]  = 0x3c00;  // 1.0 in fp16; in bf16 a small positive normal: the mask shows
+        }
+        std::vector<uint16_t> want(all.size()), got(all.size());
+        for (const auto & [zp, qmin, qmax] : kReciprocalGrids) {
+            std::vector<float> scales = reciprocal_scales();
+            for (float h : { 1.125f, 1.25f, 1.75f }) {
+                for (float m : { 0.0f, 1.0f, 2.0f, 5.0f, 37.0f }) {
+                    scales.push_back(h / (m + 0.5f));
+                }
+            }
+            for (float s : scales) {
+                const qsim_grid g = { s, zp, qmin, qmax };
+                for (qsim_half_kind kind : { QSIM_HALF_F16, QSIM_HALF_BF16 }) {
+                    const auto expect_same = [&](const char * what) {
+                        const auto d = std::mismatch(want.begin(), want.end(), got.begin());
+                        std::ostringstream msg;
+                        if (d.first != want.end()) {
+                            msg << what << " kind " << kind << " scale=" << std::hexfloat << s
+                                << std::defaultfloat << " zp=" << zp << " [" << qmin << ", " << qmax
+                                << "] x bits 0x" << std::hex << d.first - want.begin() << ": want 0x"
+                                << *d.first << " got 0x" << *d.second;
+                        }
+                        EXPECT_TRUE(d.first == want.end()) << msg.str();
+                    };
+                    ref().qdq_h16(kind, all.size(), all.data(), want.data(), g);
+                    k_->qdq_h16(kind, all.size(), all.data(), got.data(), g);
+                    expect_same("qdq_h16");
+                    ref().qdq_backward_h16(kind, all.size(), all.data(), dy.data(), want.data(), g);
+                    k_->qdq_backward_h16(kind, all.size(), all.data(), dy.data(), got.data(), g);
+                    expect_same("qdq_backward_h16");
+                    if (::testing::Test::HasFailure()) {
+                        return;
+                    }
+                }
+            }
+        }
+    });
 }
 
 }  // namespace
