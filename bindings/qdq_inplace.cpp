@@ -54,8 +54,9 @@ qsim_grid checked_grid(const char * name, const at::Tensor & x, const at::Tensor
     TORCH_CHECK_VALUE(scale.numel() == 1 && zero_point.numel() == 1, name,
                       ": per tensor only: scale and zero_point must hold one element each, got ",
                       scale.numel(), " and ", zero_point.numel());
+    // keep_half: x is only checked here, never read as fp32 (no widened copy of 16-bit x)
     const QdqArgs a = check_qdq_args(name, "x", x, scale, zero_point, qmin, qmax, std::nullopt,
-                                     std::nullopt, true);
+                                     std::nullopt, true, c10::DeviceType::CPU, true);
     const qsim_qparams p = a.qparams();
     TORCH_CHECK_VALUE(!relu || p.zero_point[0] == p.qmin, name,
                       ": relu=True needs a grid that starts at 0 (zero_point == qmin, where "

@@ -111,6 +111,11 @@ def test_no_fp32_copy_of_the_data(layout, dtype):
              "minmax": lambda: ops.minmax(x, axis),
              "histogram": lambda: ops.histogram(x, torch.tensor([-1.0, 1.0], dtype=torch.float64),
                                                 64, None)}
+    if axis is None:  # the in-place ops (per tensor only), eval and training forms
+        target = x.clone()
+        calls["in place"] = lambda: ops.quantize_dequantize_(target, scale, zp, QMIN, QMAX)
+        calls["in place, clamped bits"] = lambda: ops.quantize_dequantize_clamped_(
+            target, scale, zp, QMIN, QMAX)
     for name, fn in calls.items():
         assert big_copies(fn, x.numel()) == [], f"{layout} {name} copied the data"
     # the detector sees conversions
