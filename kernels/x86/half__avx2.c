@@ -6,7 +6,8 @@
  * (round to nearest even) are exact or round like the reference, and NaN lanes are rebuilt as the
  * reference writes them (vcvtph2ps sets the quiet bit; vcvtps2ph keeps payload bits). The last
  * n % 8 values go to the reference kernels (AVX2 has no 16-bit masked loads). qsim_qdq_h16_avx2
- * chains the same widen, the qdq of qdq__avx2.c and the same narrow in registers.
+ * chains the conversions, the qdq of qdq_v8.h and the rounding in registers, 16 values a step
+ * (the last n % 16 by the reference).
  */
 #include "x86/qdq_v8.h"
 
@@ -65,15 +66,47 @@ void qsim_narrow_h16_avx2(qsim_half_kind kind, size_t n, const float * x, uint16
     qsim_narrow_h16_ref(kind, n - i, x + i, y + i);
 }
 
-/* One pass of widen, qdq, narrow; kind and qdq are constants where it is inlined. */
+/* qdq of 8 values in fp32, rounded to 16-bit bits in registers. A qdq result is never NaN (the
+ * clamp maps NaN to qmin), so the NaN cases of widen and narrow, which only rebuild NaN bits, are
+ * left out: fp16 (8 values h) takes the F16C conversions alone; bf16 (8 values already widened
+ * to fp32 lanes w) the integer round to nearest even of qsim_h8_narrow, its result in the low 16
+ * bits of each 32-bit lane. */
+QSIM_ALWAYS_INLINE __m128i qsim_h8_qdq_f16(__m128i h, const qsim_v8_grid * g, qsim_v8_op qdq) {
+    return _mm256_cvtps_ph(qdq(_mm256_cvtph_ps(h), g),
+                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+}
+
+QSIM_ALWAYS_INLINE __m256i qsim_h8_qdq_bf16(__m256i w, const qsim_v8_grid * g, qsim_v8_op qdq) {
+    const __m256i u   = _mm256_castps_si256(qdq(_mm256_castsi256_ps(w), g));
+    const __m256i odd = _mm256_and_si256(_mm256_srli_epi32(u, 16), qsim_h8_set(1u));
+    return _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(u, qsim_h8_set(0x7fffu)), odd), 16);
+}
+
+static inline __m128i qsim_h8_load(const uint16_t * x) {
+    return _mm_loadu_si128((const __m128i *) x);
+}
+
+/* One pass of widen, qdq, narrow, 16 values a step; kind and qdq are constants where it is
+ * inlined. x and y may alias exactly: a step loads before it stores. */
 QSIM_ALWAYS_INLINE void qsim_h8_qdq_run(qsim_half_kind kind, size_t n, const uint16_t * x,
                                         uint16_t * y, qsim_grid g, qsim_v8_op qdq) {
     const qsim_v8_grid v = qsim_v8_grid_of(g);
     size_t             i = 0;
-    for (; i + 8 <= n; i += 8) {
-        const __m128i h = _mm_loadu_si128((const __m128i *) (x + i));
-        const __m256  q = qdq(qsim_h8_widen(kind, h), &v);
-        _mm_storeu_si128((__m128i *) (y + i), qsim_h8_narrow(kind, q));
+    for (; i + 16 <= n; i += 16) {
+        if (kind == QSIM_HALF_BF16) {
+            /* unpack widens values 0-3, 8-11 (lo) and 4-7, 12-15 (hi) exactly (bf16 is the upper
+             * half of an fp32); packus, in-lane like unpack, puts them back in order */
+            const __m256i z  = _mm256_setzero_si256();
+            const __m256i h  = _mm256_loadu_si256((const __m256i *) (x + i));
+            const __m256i lo = qsim_h8_qdq_bf16(_mm256_unpacklo_epi16(z, h), &v, qdq);
+            const __m256i hi = qsim_h8_qdq_bf16(_mm256_unpackhi_epi16(z, h), &v, qdq);
+            _mm256_storeu_si256((__m256i *) (y + i), _mm256_packus_epi32(lo, hi));
+        } else {
+            const __m128i lo = qsim_h8_qdq_f16(qsim_h8_load(x + i), &v, qdq);
+            const __m128i hi = qsim_h8_qdq_f16(qsim_h8_load(x + i + 8), &v, qdq);
+            _mm_storeu_si128((__m128i *) (y + i), lo);
+            _mm_storeu_si128((__m128i *) (y + i + 8), hi);
+        }
     }
     qsim_qdq_h16_ref(kind, n - i, x + i, y + i, g);
 }
