@@ -85,13 +85,12 @@ static inline __m512 qsim_h16_qdq_f16(__m256i h, const qsim_v16_grid * g, qsim_v
     return qdq(_mm512_cvtph_ps(h), g);
 }
 
-/* The bf16 rounding of qsim_h16_narrow without its final shift: the result is the upper 16 bits
- * of each lane. */
-static inline __m512i qsim_h16_qdq_bf16(__m256i h, const qsim_v16_grid * g, qsim_v16_op qdq) {
-    const __m512i w   = _mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16);
+/* The bf16 rounding of qsim_h16_narrow of qdq(w), w 16 bf16 values widened to fp32 lanes: the
+ * result in the low 16 bits of each lane. */
+static inline __m512i qsim_h16_qdq_bf16(__m512i w, const qsim_v16_grid * g, qsim_v16_op qdq) {
     const __m512i u   = _mm512_castps_si512(qdq(_mm512_castsi512_ps(w), g));
     const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(u, 16), qsim_h16_set(1u));
-    return _mm512_add_epi32(_mm512_add_epi32(u, qsim_h16_set(0x7fffu)), odd);
+    return _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(u, qsim_h16_set(0x7fffu)), odd), 16);
 }
 
 static inline __m256i qsim_h16_load(const uint16_t * x) {
@@ -114,24 +113,25 @@ QSIM_ALWAYS_INLINE void qsim_qdq_f16_run(size_t n, const uint16_t * x, uint16_t 
     }
 }
 
-/* 32 bf16 values a step: the upper halves of two vectors' lanes gathered into one (vpermt2w). */
+/* 32 bf16 values a step: unpack widens values 0-3, 8-11, ... (lo) and 4-7, 12-15, ... (hi) of
+ * each 128-bit lane exactly (bf16 is the upper half of an fp32); packus, in-lane like unpack,
+ * puts them back in order. */
 QSIM_ALWAYS_INLINE void qsim_qdq_bf16_run(size_t n, const uint16_t * x, uint16_t * y,
                                           const qsim_v16_grid * g, qsim_v16_op qdq) {
-    static const uint16_t upper[32] = { 1,  3,  5,  7,  9,  11, 13, 15, 17, 19, 21,
-                                        23, 25, 27, 29, 31, 33, 35, 37, 39, 41, 43,
-                                        45, 47, 49, 51, 53, 55, 57, 59, 61, 63 };
-    const __m512i        order     = _mm512_loadu_si512(upper);
-    size_t               i         = 0;
+    const __m512i z = _mm512_setzero_si512();
+    size_t        i = 0;
     for (; i + 32 <= n; i += 32) {
-        const __m512i lo = qsim_h16_qdq_bf16(qsim_h16_load(x + i), g, qdq);
-        const __m512i hi = qsim_h16_qdq_bf16(qsim_h16_load(x + i + 16), g, qdq);
-        _mm512_storeu_si512(y + i, _mm512_permutex2var_epi16(lo, order, hi));
+        const __m512i h  = _mm512_loadu_si512(x + i);
+        const __m512i lo = qsim_h16_qdq_bf16(_mm512_unpacklo_epi16(z, h), g, qdq);
+        const __m512i hi = qsim_h16_qdq_bf16(_mm512_unpackhi_epi16(z, h), g, qdq);
+        _mm512_storeu_si512(y + i, _mm512_packus_epi32(lo, hi));
     }
     for (; i < n; i += 16) {
         const size_t    m = n - i < 16 ? n - i : 16;
         const __mmask16 k = (__mmask16) ((1u << m) - 1u);
-        const __m512i   r = qsim_h16_qdq_bf16(_mm256_maskz_loadu_epi16(k, x + i), g, qdq);
-        _mm256_mask_storeu_epi16(y + i, k, _mm512_cvtepi32_epi16(_mm512_srli_epi32(r, 16)));
+        const __m512i   w = _mm512_slli_epi32(_mm512_cvtepu16_epi32(
+            _mm256_maskz_loadu_epi16(k, x + i)), 16);
+        _mm256_mask_storeu_epi16(y + i, k, _mm512_cvtepi32_epi16(qsim_h16_qdq_bf16(w, g, qdq)));
     }
 }
 
