@@ -129,8 +129,8 @@ QSIM_ALWAYS_INLINE void qsim_qdq_bf16_run(size_t n, const uint16_t * x, uint16_t
     for (; i < n; i += 16) {
         const size_t    m = n - i < 16 ? n - i : 16;
         const __mmask16 k = (__mmask16) ((1u << m) - 1u);
-        const __m512i   w = _mm512_slli_epi32(_mm512_cvtepu16_epi32(
-            _mm256_maskz_loadu_epi16(k, x + i)), 16);
+        const __m512i   w = _mm512_castps_si512(
+            qsim_h16_widen(QSIM_HALF_BF16, _mm256_maskz_loadu_epi16(k, x + i)));
         _mm256_mask_storeu_epi16(y + i, k, _mm512_cvtepi32_epi16(qsim_h16_qdq_bf16(w, g, qdq)));
     }
 }
@@ -187,8 +187,8 @@ static inline __m256i qsim_h16_canonical(qsim_half_kind kind, __m256i d) {
  * bits (NaN is off the grid either way). */
 QSIM_ALWAYS_INLINE __mmask16 qsim_h16_ste_mask(qsim_half_kind kind, __m256i h,
                                                const qsim_v16_grid * g, qsim_v16_form form) {
-    const __m512 x = kind == QSIM_HALF_BF16 ?
-        _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)) : _mm512_cvtph_ps(h);
+    const __m512 x =
+        kind == QSIM_HALF_BF16 ? qsim_h16_widen(QSIM_HALF_BF16, h) : _mm512_cvtph_ps(h);
     return qsim_v16_on_grid(x, g, form);
 }
 

@@ -137,11 +137,11 @@ static inline uint8_t qsim_v8_qdq_clamped(const float * x, float * y, const qsim
         _mm256_or_ps(_mm256_cmp_ps(pos, c, _CMP_NEQ_UQ), _mm256_cmp_ps(v, gate, _CMP_NGT_UQ)));
 }
 
-/* qsim_v8_qdq_clamped where qsim_v8_by_reciprocal(g) holds, without
- * its division unless a lane needs it: t = x * recip clamped to [lo_z - 1, hi_z + 1], so that
- * the test also covers the half-integers where the bit changes, lo_z - 0.5 and hi_z + 0.5; n =
- * rint of it clamped to [lo_z, hi_z] is the grid position as qsim_grid_shiftable allows, and the
- * bit is set where that clamp moved n (NaN t: n = lo_z - 1). */
+/* qsim_v8_qdq_clamped where qsim_v8_by_reciprocal(g) holds, without its division unless a lane
+ * needs it: t = x * recip clamped to [lo_z - 1, hi_z + 1], so that the test also covers the
+ * half-integers where the bit changes, lo_z - 0.5 and hi_z + 0.5; n = rint of it clamped to
+ * [lo_z, hi_z] is the grid position as qsim_grid_shiftable allows, and the bit is set where
+ * that clamp moved n (NaN t: n = lo_z - 1). */
 static inline uint8_t qsim_v8_qdq_clamped_by_reciprocal(const float * x, float * y,
                                                         const qsim_v8_grid * g, __m256 gate) {
     const __m256 one = _mm256_set1_ps(1.0f);
