@@ -144,14 +144,14 @@ static inline void qsim_tfe_slots(size_t m, const float * restrict x, float lo, 
 typedef void (*qsim_tfe_slots_fn)(size_t m, const float * restrict x, float lo, float hi,
                                   int32_t * restrict slot);
 
-/* Slots of x[0, n) (see qsim_tfe_slots, computed by `slots`) added to c[QSIM_TFE_SLOTS]. Long
- * runs count into QSIM_TFE_COPIES 32-bit copies, value j into copy j % QSIM_TFE_COPIES (a run of
- * equal slots, as a peaked activation's, waits on each copy's last increment only), 2^30 values
- * at a time; short ones (a weight row) straight into c, so that a call costs little beyond its
- * data. */
+/* Slots of x[0, n) (see qsim_tfe_slots, computed by `slots` 128 values at a time: blocks of 64
+ * counted 10% slower) added to c[QSIM_TFE_SLOTS]. Long runs count into QSIM_TFE_COPIES 32-bit
+ * copies, value j into copy j % QSIM_TFE_COPIES (a run of equal slots, as a peaked activation's,
+ * waits on each copy's last increment only), 2^30 values at a time; short ones (a weight row)
+ * straight into c, so that a call costs little beyond its data. */
 static inline void qsim_tfe_count_body(size_t n, const float * restrict x, float lo, float hi,
                                        int64_t * restrict c, qsim_tfe_slots_fn slots) {
-    enum { BLOCK = 64, SHORT = 4096, K = QSIM_TFE_COPIES };
+    enum { BLOCK = 128, SHORT = 4096, K = QSIM_TFE_COPIES };
     uint32_t part[K][QSIM_TFE_SLOTS];
     for (size_t run = 0; run < n; run += (size_t) 1 << 30) {
         const size_t end = n - run < ((size_t) 1 << 30) ? n : run + ((size_t) 1 << 30);

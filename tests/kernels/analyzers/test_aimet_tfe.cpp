@@ -167,7 +167,8 @@ TEST(AimetTfeHistogram, VariantsMatchRefHistogramsAndSlots) {
     for (size_t i = 0; i < x.size(); i++) {
         x[i] = i % 5 == 0 ? specials[(i / 5) % specials.size()] : u(rng);
     }
-    std::vector<size_t> lengths = { 4095, 4096, 6000 };  // every tail of 8 and 16 lanes, then long
+    // every tail of 8 and 16 lanes, around the 128-value blocks, then long
+    std::vector<size_t> lengths = { 127, 128, 129, 255, 256, 257, 4095, 4096, 6000 };
     for (size_t len = 0; len <= 80; len++) {
         lengths.push_back(len);
     }
