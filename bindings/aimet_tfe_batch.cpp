@@ -14,6 +14,8 @@
 #include <c10/util/Exception.h>
 #include <torch/library.h>
 
+#include "stats_args.h"
+
 #include <optional>
 #include <tuple>
 
@@ -55,7 +57,9 @@ Four tfe_batch_cpu(const at::Tensor & x, OptInt axis, at::Tensor & min, at::Tens
     at::maximum_out(max, max, highs);
     nonfinite.add_(bad);
     const int64_t rows_n = axis.has_value() ? x.size(*axis) : 1;
-    const at::Tensor rows = (axis.has_value() ? x.movedim(*axis, 0) : x).reshape({ rows_n, -1 })
+    // per tensor in memory order: the counts do not depend on the values' order
+    const at::Tensor rows = (axis.has_value() ? x.movedim(*axis, 0) : in_memory_order(x))
+                                .reshape({ rows_n, -1 })
                                 .to(at::kFloat);
     const at::Tensor lo = lows.reshape({ -1 }), hi = highs.reshape({ -1 });
     const at::Tensor done = batches.item<int64_t>() == 0

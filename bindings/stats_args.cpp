@@ -12,14 +12,20 @@
 
 namespace qsim {
 
-at::Tensor check_stats_data(const char * op, const at::Tensor & x, c10::DeviceType device,
-                            bool keep_half) {
+at::Tensor check_stats_data(const char * op, const at::Tensor & x, std::optional<int64_t> axis,
+                            c10::DeviceType device, bool keep_half) {
     TORCH_CHECK_TYPE(x.scalar_type() == at::kFloat || x.scalar_type() == at::kHalf ||
                          x.scalar_type() == at::kBFloat16,
                      op, ": x must be float32, float16 or bfloat16, got ", x.scalar_type());
     TORCH_CHECK_VALUE(x.device().type() == device, op, ": x must be a ",
                       c10::DeviceTypeName(device), " tensor, got one on ", x.device());
-    return (keep_half ? x : x.to(at::kFloat)).contiguous();
+    const at::Tensor d = keep_half ? x : x.to(at::kFloat);
+    return axis.has_value() ? d.contiguous() : in_memory_order(d);
+}
+
+at::Tensor in_memory_order(const at::Tensor & x) {
+    return x.is_non_overlapping_and_dense() ? x.as_strided({ x.numel() }, { 1 })
+                                            : x.contiguous().reshape({ -1 });
 }
 
 qsim_channel_view channel_view(const char * op, const at::Tensor & x, std::optional<int64_t> axis) {

@@ -15,10 +15,16 @@ extern "C" {
 
 namespace qsim {
 
-// x (float32, float16 or bfloat16, on a device of type `device`) as contiguous fp32, or
-// contiguous in its own dtype when `keep_half` (the caller widens it piece by piece).
-at::Tensor check_stats_data(const char * op, const at::Tensor & x,
+// x (float32, float16 or bfloat16, on a device of type `device`) as fp32, or in its own dtype
+// when `keep_half` (the caller widens it piece by piece): contiguous per channel (`axis` given),
+// per tensor in memory order (in_memory_order).
+at::Tensor check_stats_data(const char * op, const at::Tensor & x, std::optional<int64_t> axis,
                             c10::DeviceType device = c10::DeviceType::CPU, bool keep_half = false);
+
+// x's elements as a 1-D tensor in memory order: a view when x is dense (any strides: a
+// transposed activation), else a contiguous copy. For statistics that do not depend on the order
+// of the values (min/max, counts, the per-tensor ones here), so no transposed tensor is copied.
+at::Tensor in_memory_order(const at::Tensor & x);
 
 // x viewed around `axis` (per-channel), or as one channel (axis = None).
 qsim_channel_view channel_view(const char * op, const at::Tensor & x, std::optional<int64_t> axis);

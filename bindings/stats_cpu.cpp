@@ -150,7 +150,7 @@ void fold_minmax(const at::Tensor & x, const qsim_channel_view & v, bool channel
 }
 
 MinMax minmax_cpu(const at::Tensor & x_in, std::optional<int64_t> axis) {
-    const at::Tensor        x = check_stats_data("minmax", x_in, c10::DeviceType::CPU, true);
+    const at::Tensor        x = check_stats_data("minmax", x_in, axis, c10::DeviceType::CPU, true);
     const qsim_channel_view v = channel_view("minmax", x, axis);
     MinMax                  m = empty_minmax(stat_shape(v, axis), x.options().dtype(at::kFloat));
     fold_minmax(x, v, axis.has_value(), m);
@@ -160,7 +160,7 @@ MinMax minmax_cpu(const at::Tensor & x_in, std::optional<int64_t> axis) {
 void minmax_fold_cpu(const at::Tensor & x_in, const at::Tensor & min, const at::Tensor & max,
                      const at::Tensor & nonfinite, std::optional<int64_t> axis) {
     const char *            op = "minmax_fold";
-    const at::Tensor        x  = check_stats_data(op, x_in, c10::DeviceType::CPU, true);
+    const at::Tensor        x  = check_stats_data(op, x_in, axis, c10::DeviceType::CPU, true);
     const qsim_channel_view v  = channel_view(op, x, axis);
     const auto              sh = stat_shape(v, axis);
     MinMax                  m{ min, max, nonfinite };
@@ -171,7 +171,7 @@ void minmax_fold_cpu(const at::Tensor & x_in, const at::Tensor & min, const at::
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> histogram_cpu(
     const at::Tensor & x_in, const at::Tensor & range_in, int64_t bins, std::optional<int64_t> axis) {
     check_bins("histogram", bins);
-    const at::Tensor        x     = check_stats_data("histogram", x_in, c10::DeviceType::CPU, true);
+    const at::Tensor        x     = check_stats_data("histogram", x_in, axis, c10::DeviceType::CPU, true);
     const qsim_channel_view v     = channel_view("histogram", x, axis);
     auto                    sh    = stat_shape(v, axis);
     const at::Tensor        range = check_range("histogram", range_in, sh);

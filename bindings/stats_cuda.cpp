@@ -26,7 +26,7 @@ namespace qsim {
 namespace {
 
 MinMax minmax_cuda(const at::Tensor & x_in, std::optional<int64_t> axis) {
-    const at::Tensor           x = check_stats_data("minmax", x_in, c10::DeviceType::CUDA);
+    const at::Tensor           x = check_stats_data("minmax", x_in, axis, c10::DeviceType::CUDA);
     const c10::cuda::CUDAGuard guard(x.device());
     const qsim_channel_view    v = channel_view("minmax", x, axis);
     MinMax                     m = empty_minmax(stat_shape(v, axis), x.options());
@@ -54,7 +54,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> histogram_cuda(
     const at::Tensor & x_in, const at::Tensor & range_in, int64_t bins, std::optional<int64_t> axis) {
     const char * op = "histogram";
     check_bins(op, bins);
-    const at::Tensor           x = check_stats_data(op, x_in, c10::DeviceType::CUDA);
+    const at::Tensor           x = check_stats_data(op, x_in, axis, c10::DeviceType::CUDA);
     const c10::cuda::CUDAGuard guard(x.device());
     const qsim_channel_view    v  = channel_view(op, x, axis);
     auto                       sh = stat_shape(v, axis);
