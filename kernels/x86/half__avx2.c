@@ -7,7 +7,8 @@
  * reference writes them (vcvtph2ps sets the quiet bit; vcvtps2ph keeps payload bits). The last
  * n % 8 values go to the reference kernels (AVX2 has no 16-bit masked loads). qsim_qdq_h16_avx2
  * chains the conversions, the qdq of qdq_v8.h and the rounding in registers, 16 values a step
- * (the last n % 16 by the reference).
+ * (the last n % 16 by the reference); qsim_qdq_backward_h16_avx2 computes the straight-through
+ * mask of the widened x and masks dy on its 16-bit values, 16 a step.
  */
 #include "x86/qdq_v8.h"
 
@@ -130,10 +131,73 @@ void qsim_qdq_h16_avx2(qsim_half_kind kind, size_t n, const uint16_t * x, uint16
     }
 }
 
+/* dy as narrow_h16 writes a widened dy: itself, or for NaN the quiet NaN (bf16 0x7FC0, fp16
+ * sign | 0x7E00). The magnitudes are below 0x8000, so the signed 16-bit comparison orders them. */
+static inline __m256i qsim_h8_canonical(qsim_half_kind kind, __m256i d) {
+    const __m256i mag = _mm256_and_si256(d, _mm256_set1_epi16(0x7fff));
+    if (kind == QSIM_HALF_BF16) {
+        const __m256i nan = _mm256_cmpgt_epi16(mag, _mm256_set1_epi16(0x7f80));
+        return _mm256_blendv_epi8(d, _mm256_set1_epi16(0x7fc0), nan);
+    }
+    const __m256i nan   = _mm256_cmpgt_epi16(mag, _mm256_set1_epi16(0x7c00));
+    const __m256i quiet = _mm256_or_si256(_mm256_andnot_si256(mag, d), _mm256_set1_epi16(0x7e00));
+    return _mm256_blendv_epi8(d, quiet, nan);
+}
+
+/* The straight-through mask of 8 widened values (all-ones lanes where x is on the grid): the dx
+ * of `grads` for a dy of all-ones bits (its other terms are left unused). */
+QSIM_ALWAYS_INLINE __m256i qsim_h8_ste_mask(__m256 x, const qsim_v8_grid * g, qsim_v8_bwd_op grads) {
+    return _mm256_castps_si256(grads(x, _mm256_castsi256_ps(_mm256_set1_epi32(-1)), g).dx);
+}
+
+/* dx = dy where x is on the grid, else +0, 16 values a step on the 16-bit values themselves
+ * (the last n % 16 by the reference); kind and grads are constants where inlined. The two masks
+ * of 8 pack to 16-bit lanes in-lane: in order for bf16 (widened by unpack, as the forward), and
+ * for fp16 (halves 0-7 and 8-15) after a permute. x widened without rebuilding NaN bits (NaN is
+ * off the grid either way). */
+QSIM_ALWAYS_INLINE void qsim_h8_ste_run(qsim_half_kind kind, size_t n, const uint16_t * x,
+                                        const uint16_t * dy, uint16_t * dx, qsim_grid g,
+                                        qsim_v8_bwd_op grads) {
+    const qsim_v8_grid v = qsim_v8_grid_of(g);
+    size_t             i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256i m;
+        if (kind == QSIM_HALF_BF16) {
+            const __m256i z = _mm256_setzero_si256();
+            const __m256i h = _mm256_loadu_si256((const __m256i *) (x + i));
+            m = _mm256_packs_epi32(
+                qsim_h8_ste_mask(_mm256_castsi256_ps(_mm256_unpacklo_epi16(z, h)), &v, grads),
+                qsim_h8_ste_mask(_mm256_castsi256_ps(_mm256_unpackhi_epi16(z, h)), &v, grads));
+        } else {
+            m = _mm256_permute4x64_epi64(
+                _mm256_packs_epi32(qsim_h8_ste_mask(_mm256_cvtph_ps(qsim_h8_load(x + i)), &v, grads),
+                                   qsim_h8_ste_mask(_mm256_cvtph_ps(qsim_h8_load(x + i + 8)), &v, grads)),
+                0xd8);
+        }
+        const __m256i d = qsim_h8_canonical(kind, _mm256_loadu_si256((const __m256i *) (dy + i)));
+        _mm256_storeu_si256((__m256i *) (dx + i), _mm256_and_si256(m, d));
+    }
+    qsim_qdq_backward_h16_ref(kind, n - i, x + i, dy + i, dx + i, g);
+}
+
+/* The backward of one kind, by reciprocal where qsim_v8_by_reciprocal allows (as
+ * qsim_qdq_backward_f32_avx2 without sums). */
+QSIM_ALWAYS_INLINE void qsim_h8_ste_kind(qsim_half_kind kind, size_t n, const uint16_t * x,
+                                         const uint16_t * dy, uint16_t * dx, qsim_grid g) {
+    if (qsim_v8_by_reciprocal(g)) {
+        qsim_h8_ste_run(kind, n, x, dy, dx, g, qsim_v8_ste_by_reciprocal);
+    } else {
+        qsim_h8_ste_run(kind, n, x, dy, dx, g, qsim_v8_qdq_grads);
+    }
+}
+
 void qsim_qdq_backward_h16_avx2(qsim_half_kind kind, size_t n, const uint16_t * x,
                                 const uint16_t * dy, uint16_t * dx, qsim_grid g) {
-    qsim_qdq_backward_h16_composed(qsim_widen_h16_avx2, qsim_qdq_backward_f32_avx2,
-                                   qsim_narrow_h16_avx2, kind, n, x, dy, dx, g);
+    if (kind == QSIM_HALF_BF16) {
+        qsim_h8_ste_kind(QSIM_HALF_BF16, n, x, dy, dx, g);
+    } else {
+        qsim_h8_ste_kind(QSIM_HALF_F16, n, x, dy, dx, g);
+    }
 }
 
 /* 16 gradients a step: bit j of the two bytes at clamped + i / 8 (i a multiple of 16) selects
