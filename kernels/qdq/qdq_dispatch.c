@@ -15,7 +15,8 @@ int qsim_ref_supported(void) {
     qsim_qdq_rows_backward_f32_##base, qsim_quantize_rows_backward_f32_##base, \
     qsim_dequantize_rows_backward_f32_##base, qsim_widen_h16_##base, qsim_narrow_h16_##base, \
     qsim_qdq_h16_##h16, qsim_qdq_backward_h16_##base, qsim_qdq_mask_f32_##base, \
-    qsim_qdq_mask_backward_f32_##base, qsim_qdq_mask_backward_h16_##base },
+    qsim_qdq_mask_backward_f32_##base, qsim_qdq_mask_backward_h16_##base, \
+    qsim_qdq_mask_h16_##base },
 #define QSIM_QDQ_VARIANT(isa) QSIM_QDQ_ENTRY(isa, isa, isa)
 #define QSIM_QDQ_VARIANT_H16(isa, base) QSIM_QDQ_ENTRY(isa, base, isa)
 static const qsim_qdq_kernels qsim_variants[] = {

@@ -117,17 +117,16 @@ void qsim_forward_h16(const qsim_qdq_kernels * k, qsim_op op, qsim_half_kind kin
     }
 }
 
+void qsim_qdq_mask_h16_ref(qsim_half_kind kind, size_t n, const uint16_t * x, uint16_t * y,
+                           uint8_t * clamped, qsim_grid g, float gate) {
+    qsim_qdq_mask_h16_composed(qsim_widen_h16_ref, qsim_qdq_mask_f32_ref, qsim_narrow_h16_ref,
+                               kind, n, x, y, clamped, g, gate);
+}
+
 void qsim_qdq_mask_h16(const qsim_qdq_kernels * k, qsim_half_kind kind, size_t n,
                        const uint16_t * x, uint16_t * y, uint8_t * clamped, qsim_grid g,
                        float gate) {
-    float buf[QSIM_HALF_CHUNK];  /* a multiple of 8: each chunk's bits start a byte */
-    k = k ? k : qsim_qdq_best();
-    for (size_t at = 0; at < n; at += QSIM_HALF_CHUNK) {
-        const size_t m = n - at < QSIM_HALF_CHUNK ? n - at : QSIM_HALF_CHUNK;
-        k->widen_h16(kind, m, x + at, buf);
-        k->qdq_mask(m, buf, buf, clamped + at / 8, g, gate);
-        k->narrow_h16(kind, m, buf, y + at);
-    }
+    (k ? k : qsim_qdq_best())->qdq_mask_h16(kind, n, x, y, clamped, g, gate);
 }
 
 void qsim_qdq_mask_backward_h16_ref(size_t n, const uint8_t * clamped, const uint16_t * dy,

@@ -66,7 +66,9 @@
     void qsim_qdq_mask_backward_f32_##isa(size_t n, const uint8_t * clamped, const float * dy,   \
                                           float * dx);                                           \
     void qsim_qdq_mask_backward_h16_##isa(size_t n, const uint8_t * clamped, const uint16_t * dy, \
-                                          uint16_t * dx);
+                                          uint16_t * dx);                                        \
+    void qsim_qdq_mask_h16_##isa(qsim_half_kind kind, size_t n, const uint16_t * x, uint16_t * y,  \
+                                 uint8_t * clamped, qsim_grid g, float gate);
 /* A variant that is `base` but for its qdq_h16 kernel (and its supported() check). */
 #define QSIM_QDQ_VARIANT_H16(isa, base)                                                          \
     int  qsim_##isa##_supported(void);                                                           \
@@ -90,6 +92,21 @@ QSIM_ALWAYS_INLINE void qsim_qdq_backward_h16_composed(qsim_widen_fn widen, qsim
         widen(kind, m, dy + at, bd);
         bwd(m, bx, bd, bd, g, NULL);
         narrow(kind, m, bd, dx + at);
+    }
+}
+
+/* qdq_mask_h16 composed of a variant's widen_h16, fp32 qdq_mask and narrow_h16, over stack
+ * chunks (a multiple of 8: each chunk's bits start a byte). */
+QSIM_ALWAYS_INLINE void qsim_qdq_mask_h16_composed(qsim_widen_fn widen, qsim_run_mask_fn mask,
+                                                   qsim_narrow_fn narrow, qsim_half_kind kind,
+                                                   size_t n, const uint16_t * x, uint16_t * y,
+                                                   uint8_t * clamped, qsim_grid g, float gate) {
+    float buf[256];
+    for (size_t at = 0; at < n; at += 256) {
+        const size_t m = n - at < 256 ? n - at : 256;
+        widen(kind, m, x + at, buf);
+        mask(m, buf, buf, clamped + at / 8, g, gate);
+        narrow(kind, m, buf, y + at);
     }
 }
 

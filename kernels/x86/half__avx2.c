@@ -8,7 +8,8 @@
  * n % 8 values go to the reference kernels (AVX2 has no 16-bit masked loads). qsim_qdq_h16_avx2
  * chains the conversions, the qdq of qdq_v8.h and the rounding in registers, 16 values a step
  * (the last n % 16 by the reference); qsim_qdq_backward_h16_avx2 computes the straight-through
- * mask of the widened x and masks dy on its 16-bit values, 16 a step.
+ * mask of the widened x and masks dy on its 16-bit values, 16 a step; qsim_qdq_mask_h16_avx2
+ * chains them with the clamped bits of the fp32 mask kernel.
  */
 #include "x86/qdq_v8.h"
 
@@ -77,10 +78,14 @@ QSIM_ALWAYS_INLINE __m128i qsim_h8_qdq_f16(__m128i h, const qsim_v8_grid * g, qs
                            _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
 }
 
-QSIM_ALWAYS_INLINE __m256i qsim_h8_qdq_bf16(__m256i w, const qsim_v8_grid * g, qsim_v8_op qdq) {
-    const __m256i u   = _mm256_castps_si256(qdq(_mm256_castsi256_ps(w), g));
+static inline __m256i qsim_h8_round_bf16(__m256 y) {
+    const __m256i u   = _mm256_castps_si256(y);
     const __m256i odd = _mm256_and_si256(_mm256_srli_epi32(u, 16), qsim_h8_set(1u));
     return _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(u, qsim_h8_set(0x7fffu)), odd), 16);
+}
+
+QSIM_ALWAYS_INLINE __m256i qsim_h8_qdq_bf16(__m256i w, const qsim_v8_grid * g, qsim_v8_op qdq) {
+    return qsim_h8_round_bf16(qdq(_mm256_castsi256_ps(w), g));
 }
 
 static inline __m128i qsim_h8_load(const uint16_t * x) {
@@ -216,4 +221,61 @@ void qsim_qdq_mask_backward_h16_avx2(size_t n, const uint8_t * clamped, const ui
         _mm256_storeu_si256((__m256i *) (dx + i), _mm256_and_si256(keep, d));
     }
     qsim_qdq_mask_backward_h16_run(n - i, clamped + i / 8, dy + i, dx + i);
+}
+
+/* qdq with clamped bits, 16 values a step on the 16-bit values (the last n % 16 by the
+ * reference), widened and narrowed in registers as qsim_h8_qdq_run; `step` a constant where
+ * inlined. The bits of each 8 lanes are those of their elements: in order for fp16 (halves 0-7
+ * and 8-15), for bf16 (lanes of unpack: 0-3 and 8-11, then 4-7 and 12-15) put back in order. x
+ * and y may alias exactly: a step loads before it stores. */
+QSIM_ALWAYS_INLINE void qsim_h8_mask_run(qsim_half_kind kind, size_t n, const uint16_t * x,
+                                         uint16_t * y, uint8_t * clamped, qsim_grid g,
+                                         float gate, qsim_v8_clamped_fn step) {
+    const qsim_v8_grid v = qsim_v8_grid_of(g);
+    const __m256       t = _mm256_set1_ps(gate);
+    size_t             i = 0;
+    for (; i + 16 <= n; i += 16) {
+        uint16_t w;
+        if (kind == QSIM_HALF_BF16) {
+            const __m256i         z  = _mm256_setzero_si256();
+            const __m256i         h  = _mm256_loadu_si256((const __m256i *) (x + i));
+            const qsim_v8_clamped lo = step(_mm256_castsi256_ps(_mm256_unpacklo_epi16(z, h)), &v, t);
+            const qsim_v8_clamped hi = step(_mm256_castsi256_ps(_mm256_unpackhi_epi16(z, h)), &v, t);
+            _mm256_storeu_si256((__m256i *) (y + i),
+                                _mm256_packus_epi32(qsim_h8_round_bf16(lo.y), qsim_h8_round_bf16(hi.y)));
+            w = (uint16_t) ((lo.bits & 0x0f) | (hi.bits & 0x0f) << 4 | (lo.bits & 0xf0) << 4 |
+                            (hi.bits & 0xf0) << 8);
+        } else {
+            const qsim_v8_clamped lo = step(_mm256_cvtph_ps(qsim_h8_load(x + i)), &v, t);
+            const qsim_v8_clamped hi = step(_mm256_cvtph_ps(qsim_h8_load(x + i + 8)), &v, t);
+            _mm_storeu_si128((__m128i *) (y + i),
+                             _mm256_cvtps_ph(lo.y, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+            _mm_storeu_si128((__m128i *) (y + i + 8),
+                             _mm256_cvtps_ph(hi.y, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+            w = (uint16_t) (lo.bits | hi.bits << 8);
+        }
+        memcpy(clamped + i / 8, &w, sizeof w);  /* little-endian: bit j is element i + j */
+    }
+    qsim_qdq_mask_h16_ref(kind, n - i, x + i, y + i, clamped + i / 8, g, gate);
+}
+
+/* The kernel of one kind, by reciprocal where qsim_v8_by_reciprocal allows (as
+ * qsim_qdq_mask_f32_avx2). */
+QSIM_ALWAYS_INLINE void qsim_h8_mask_kind(qsim_half_kind kind, size_t n, const uint16_t * x,
+                                          uint16_t * y, uint8_t * clamped, qsim_grid g,
+                                          float gate) {
+    if (qsim_v8_by_reciprocal(g)) {
+        qsim_h8_mask_run(kind, n, x, y, clamped, g, gate, qsim_v8_qdq_clamped_by_reciprocal);
+    } else {
+        qsim_h8_mask_run(kind, n, x, y, clamped, g, gate, qsim_v8_qdq_clamped);
+    }
+}
+
+void qsim_qdq_mask_h16_avx2(qsim_half_kind kind, size_t n, const uint16_t * x, uint16_t * y,
+                            uint8_t * clamped, qsim_grid g, float gate) {
+    if (kind == QSIM_HALF_BF16) {
+        qsim_h8_mask_kind(QSIM_HALF_BF16, n, x, y, clamped, g, gate);
+    } else {
+        qsim_h8_mask_kind(QSIM_HALF_F16, n, x, y, clamped, g, gate);
+    }
 }

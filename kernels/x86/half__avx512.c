@@ -236,8 +236,13 @@ void qsim_qdq_backward_h16_avx512(qsim_half_kind kind, size_t n, const uint16_t 
     }
 }
 
-/* The AVX2 loop, as for the fp32 mask kernels (qdq__avx512.c). */
+/* The AVX2 loops, as for the fp32 mask kernels (qdq__avx512.c). */
 void qsim_qdq_mask_backward_h16_avx512(size_t n, const uint8_t * clamped, const uint16_t * dy,
                                        uint16_t * dx) {
     qsim_qdq_mask_backward_h16_avx2(n, clamped, dy, dx);
+}
+
+void qsim_qdq_mask_h16_avx512(qsim_half_kind kind, size_t n, const uint16_t * x, uint16_t * y,
+                              uint8_t * clamped, qsim_grid g, float gate) {
+    qsim_qdq_mask_h16_avx2(kind, n, x, y, clamped, g, gate);
 }

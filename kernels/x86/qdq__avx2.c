@@ -125,42 +125,14 @@ void qsim_qdq_f32_avx2(size_t n, const float * x, float * y, qsim_grid g) {
     }
 }
 
-/* qdq of 8 floats at x into y; returns their bits: lanes where the clamp moved the grid position,
- * which NaN positions (unordered) are too, as qsim_in_grid's complement, or x is not above gate. */
-static inline uint8_t qsim_v8_qdq_clamped(const float * x, float * y, const qsim_v8_grid * g,
-                                          __m256 gate) {
-    const __m256 v   = _mm256_loadu_ps(x);
-    const __m256 pos = _mm256_add_ps(qsim_v8_rint(_mm256_div_ps(v, g->scale)), g->zero_point);
-    const __m256 c   = qsim_v8_clamp(pos, g);
-    _mm256_storeu_ps(y, qsim_v8_dequantize(c, g));
-    return (uint8_t) _mm256_movemask_ps(
-        _mm256_or_ps(_mm256_cmp_ps(pos, c, _CMP_NEQ_UQ), _mm256_cmp_ps(v, gate, _CMP_NGT_UQ)));
+/* qsim_v8_clamped_fn `step` on the 8 floats at x, its qdq stored into y (after the load: y may
+ * alias x); returns their bits. */
+QSIM_ALWAYS_INLINE uint8_t qsim_v8_mask_at(const float * x, float * y, const qsim_v8_grid * g,
+                                           __m256 gate, qsim_v8_clamped_fn step) {
+    const qsim_v8_clamped r = step(_mm256_loadu_ps(x), g, gate);
+    _mm256_storeu_ps(y, r.y);
+    return (uint8_t) r.bits;
 }
-
-/* qsim_v8_qdq_clamped where qsim_v8_by_reciprocal(g) holds, without its division unless a lane
- * needs it: t = x * recip clamped to [lo_z - 1, hi_z + 1], so that the test also covers the
- * half-integers where the bit changes, lo_z - 0.5 and hi_z + 0.5; n = rint of it clamped to
- * [lo_z, hi_z] is the grid position as qsim_grid_shiftable allows, and the bit is set where
- * that clamp moved n (NaN t: n = lo_z - 1). */
-static inline uint8_t qsim_v8_qdq_clamped_by_reciprocal(const float * x, float * y,
-                                                        const qsim_v8_grid * g, __m256 gate) {
-    const __m256 one = _mm256_set1_ps(1.0f);
-    const __m256 v   = _mm256_loadu_ps(x);
-    const __m256 c   = _mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(v, g->recip),
-                                                   _mm256_sub_ps(g->lo_z, one)),
-                                     _mm256_add_ps(g->hi_z, one));
-    const __m256 n   = qsim_v8_rint(c);
-    if (qsim_v8_near_half(c, n)) {
-        return qsim_v8_qdq_clamped(x, y, g, gate);
-    }
-    const __m256 q = _mm256_min_ps(_mm256_max_ps(n, g->lo_z), g->hi_z);
-    _mm256_storeu_ps(y, _mm256_fmadd_ps(q, g->scale, _mm256_setzero_ps()));
-    return (uint8_t) _mm256_movemask_ps(
-        _mm256_or_ps(_mm256_cmp_ps(n, q, _CMP_NEQ_UQ), _mm256_cmp_ps(v, gate, _CMP_NGT_UQ)));
-}
-
-typedef uint8_t (*qsim_v8_clamped_fn)(const float * x, float * y, const qsim_v8_grid * g,
-                                      __m256 gate);
 
 QSIM_ALWAYS_INLINE void qsim_v8_qdq_mask(size_t n, const float * x, float * y, uint8_t * clamped,
                                          qsim_grid g, float gate, qsim_v8_clamped_fn step) {
@@ -170,14 +142,14 @@ QSIM_ALWAYS_INLINE void qsim_v8_qdq_mask(size_t n, const float * x, float * y, u
     for (; i + 32 <= n; i += 32) {  /* four steps, their bytes stored as one word */
         QSIM_PREFETCH(x + i);
         QSIM_PREFETCH(x + i + 16);
-        const uint32_t w = (uint32_t) step(x + i, y + i, &v, t) |
-                           (uint32_t) step(x + i + 8, y + i + 8, &v, t) << 8 |
-                           (uint32_t) step(x + i + 16, y + i + 16, &v, t) << 16 |
-                           (uint32_t) step(x + i + 24, y + i + 24, &v, t) << 24;
+        const uint32_t w = (uint32_t) qsim_v8_mask_at(x + i, y + i, &v, t, step) |
+                           (uint32_t) qsim_v8_mask_at(x + i + 8, y + i + 8, &v, t, step) << 8 |
+                           (uint32_t) qsim_v8_mask_at(x + i + 16, y + i + 16, &v, t, step) << 16 |
+                           (uint32_t) qsim_v8_mask_at(x + i + 24, y + i + 24, &v, t, step) << 24;
         memcpy(clamped + i / 8, &w, sizeof w);  /* little-endian: byte k holds step k */
     }
     for (; i + 8 <= n; i += 8) {
-        clamped[i / 8] = step(x + i, y + i, &v, t);
+        clamped[i / 8] = qsim_v8_mask_at(x + i, y + i, &v, t, step);
     }
     qsim_qdq_mask_run(n - i, x + i, y + i, clamped + i / 8, g, gate);
 }

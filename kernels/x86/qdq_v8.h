@@ -144,6 +144,51 @@ static inline qsim_v8_grads qsim_v8_ste_by_reciprocal(__m256 x, __m256 dy, const
     return r;
 }
 
+/* qdq of 8 values and their clamped bits (qsim_run_mask_fn), bit j for lane j. */
+typedef struct qsim_v8_clamped {
+    __m256 y;
+    int    bits;
+} qsim_v8_clamped;
+
+/* qdq of x with its bits: lanes where the clamp moved the grid position, which NaN positions
+ * (unordered) are too, as qsim_in_grid's complement, or x is not above gate. */
+static inline qsim_v8_clamped qsim_v8_qdq_clamped(__m256 x, const qsim_v8_grid * g, __m256 gate) {
+    const __m256          pos = _mm256_add_ps(qsim_v8_rint(_mm256_div_ps(x, g->scale)), g->zero_point);
+    const __m256          c   = qsim_v8_clamp(pos, g);
+    const qsim_v8_clamped r   = {
+        qsim_v8_dequantize(c, g),
+        _mm256_movemask_ps(_mm256_or_ps(_mm256_cmp_ps(pos, c, _CMP_NEQ_UQ),
+                                        _mm256_cmp_ps(x, gate, _CMP_NGT_UQ))),
+    };
+    return r;
+}
+
+/* qsim_v8_qdq_clamped where qsim_v8_by_reciprocal(g) holds, without its division unless a lane
+ * needs it: t = x * recip clamped to [lo_z - 1, hi_z + 1], so that the test also covers the
+ * half-integers where the bit changes, lo_z - 0.5 and hi_z + 0.5; n = rint of it clamped to
+ * [lo_z, hi_z] is the grid position as qsim_grid_shiftable allows, and the bit is set where
+ * that clamp moved n (NaN t: n = lo_z - 1). */
+static inline qsim_v8_clamped qsim_v8_qdq_clamped_by_reciprocal(__m256 x, const qsim_v8_grid * g,
+                                                                __m256 gate) {
+    const __m256 one = _mm256_set1_ps(1.0f);
+    const __m256 c   = _mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(x, g->recip),
+                                                   _mm256_sub_ps(g->lo_z, one)),
+                                     _mm256_add_ps(g->hi_z, one));
+    const __m256 n   = qsim_v8_rint(c);
+    if (qsim_v8_near_half(c, n)) {
+        return qsim_v8_qdq_clamped(x, g, gate);
+    }
+    const __m256          q = _mm256_min_ps(_mm256_max_ps(n, g->lo_z), g->hi_z);
+    const qsim_v8_clamped r = {
+        _mm256_fmadd_ps(q, g->scale, _mm256_setzero_ps()),
+        _mm256_movemask_ps(_mm256_or_ps(_mm256_cmp_ps(n, q, _CMP_NEQ_UQ),
+                                        _mm256_cmp_ps(x, gate, _CMP_NGT_UQ))),
+    };
+    return r;
+}
+
+typedef qsim_v8_clamped (*qsim_v8_clamped_fn)(__m256 x, const qsim_v8_grid * g, __m256 gate);
+
 static inline qsim_v8_grads qsim_v8_quantize_grads(__m256 x, __m256 dy, const qsim_v8_grid * g) {
     const __m256 t  = _mm256_div_ps(x, g->scale);
     const __m256 m  = qsim_v8_in_grid(_mm256_add_ps(qsim_v8_rint(t), g->zero_point), g);

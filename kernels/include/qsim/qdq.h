@@ -123,6 +123,11 @@ typedef void (*qsim_h16_run_fn)(qsim_half_kind kind, size_t n, const uint16_t * 
 typedef void (*qsim_h16_run_bwd_fn)(qsim_half_kind kind, size_t n, const uint16_t * x,
                                     const uint16_t * dy, uint16_t * dx, qsim_grid g);
 
+/* qsim_run_mask_fn on n 16-bit values of `kind` in one pass: y bit for bit widen, the fp32
+ * qsim_run_mask_fn qdq, narrow; the bits those of the widened values (y may alias x exactly). */
+typedef void (*qsim_h16_run_mask_fn)(qsim_half_kind kind, size_t n, const uint16_t * x,
+                                     uint16_t * y, uint8_t * clamped, qsim_grid g, float gate);
+
 /* One implementation of every run kernel. `isa` names the instruction set the variant needs. */
 typedef struct qsim_qdq_kernels {
     const char *    name;               /* "ref", "avx2", ... */
@@ -150,6 +155,7 @@ typedef struct qsim_qdq_kernels {
     qsim_run_mask_fn  qdq_mask;         /* qdq with clamped bits (training in place) */
     qsim_mask_bwd_fn  qdq_mask_backward; /* the straight-through backward from those bits */
     qsim_mask_bwd_h16_fn qdq_mask_backward_h16; /* the same on 16-bit gradients */
+    qsim_h16_run_mask_fn qdq_mask_h16;  /* qdq with clamped bits on 16-bit floats, fused */
 } qsim_qdq_kernels;
 
 /* All compiled variants, reference first; *count receives their number. The array is static:
@@ -202,6 +208,8 @@ void qsim_qdq_h16_ref(qsim_half_kind kind, size_t n, const uint16_t * x, uint16_
                       qsim_grid g);
 void qsim_qdq_backward_h16_ref(qsim_half_kind kind, size_t n, const uint16_t * x,
                                const uint16_t * dy, uint16_t * dx, qsim_grid g);
+void qsim_qdq_mask_h16_ref(qsim_half_kind kind, size_t n, const uint16_t * x, uint16_t * y,
+                           uint8_t * clamped, qsim_grid g, float gate);
 
 /* ---- layouts ------------------------------------------------------------------------------ */
 
@@ -271,8 +279,8 @@ void qsim_backward_h16(const qsim_qdq_kernels * k, qsim_op op, qsim_half_kind ki
                        const uint16_t * dy, uint16_t * dx, int64_t begin, int64_t end);
 
 /* qsim_run_mask_fn on 16-bit data of `kind` (k NULL: qsim_qdq_best()): y the values of
- * qsim_forward_h16's qdq, the bits those of the widened (exact fp32) values, QSIM_HALF_CHUNK
- * elements at a time through k's widen_h16, qdq_mask and narrow_h16. y may alias x exactly. */
+ * qsim_forward_h16's qdq, the bits those of the widened (exact fp32) values, through k's
+ * qdq_mask_h16. y may alias x exactly. */
 void qsim_qdq_mask_h16(const qsim_qdq_kernels * k, qsim_half_kind kind, size_t n,
                        const uint16_t * x, uint16_t * y, uint8_t * clamped, qsim_grid g,
                        float gate);

@@ -71,11 +71,12 @@ TEST_P(QdqVariant, ReciprocalQdqAndBackwardMatchRefNearEveryHalfInteger) {
     });
 }
 
-// The 16-bit kernels: every fp16 and bf16 pattern, for the scales above and for scales h / (m + 0.5)
+// The 16-bit kernels (qdq, its backward, the training form with its bits, ungated and with the ReLU
+// gate): every fp16 and bf16 pattern, for the scales above and for scales h / (m + 0.5)
 // that put h (exact in both kinds) within ulps of the half-integer m + 0.5, where x * (1 / s) and
 // x / s round to different integers for some patterns (without the test of qsim_grid_reciprocal
 // this fails on every 16-bit variant).
-TEST_P(QdqVariant, ReciprocalHalfQdqAndBackwardMatchRefOnEveryPattern) {
+TEST_P(QdqVariant, ReciprocalHalfKernelsMatchRefOnEveryPattern) {
     with_division_free_off_and_on([&] {
         std::vector<uint16_t> all(65536), dy(65536);
         for (uint32_t i = 0; i < 65536; i++) {
@@ -110,6 +111,17 @@ TEST_P(QdqVariant, ReciprocalHalfQdqAndBackwardMatchRefOnEveryPattern) {
                     ref().qdq_backward_h16(kind, all.size(), all.data(), dy.data(), want.data(), g);
                     k_->qdq_backward_h16(kind, all.size(), all.data(), dy.data(), got.data(), g);
                     expect_same("qdq_backward_h16");
+                    for (float gate : { -kInf, 0.0f }) {  // the training form and its ReLU gate
+                        std::vector<uint8_t> want_bits(all.size() / 8), got_bits(all.size() / 8);
+                        ref().qdq_mask_h16(kind, all.size(), all.data(), want.data(), want_bits.data(), g, gate);
+                        k_->qdq_mask_h16(kind, all.size(), all.data(), got.data(), got_bits.data(), g, gate);
+                        expect_same("qdq_mask_h16 values");
+                        const auto b = std::mismatch(want_bits.begin(), want_bits.end(), got_bits.begin());
+                        EXPECT_TRUE(b.first == want_bits.end())
+                            << "qdq_mask_h16 bits kind " << kind << " scale=" << std::hexfloat << s
+                            << " gate " << gate << " x bits 0x" << std::hex << 8 * (b.first - want_bits.begin())
+                            << "..+7: want 0x" << int{ *b.first } << " got 0x" << int{ *b.second };
+                    }
                     if (::testing::Test::HasFailure()) {
                         return;
                     }
