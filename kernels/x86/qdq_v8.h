@@ -124,17 +124,23 @@ static inline qsim_v8_grads qsim_v8_qdq_grads(__m256 x, __m256 dy, const qsim_v8
     return r;
 }
 
+/* x * recip clamped to [lo_z - 1, hi_z + 1] (NaN: lo_z - 1): the grid positions less the zero
+ * point, and one step past each end, for the division-free straight-through mask and clamped
+ * bits below. */
+static inline __m256 qsim_v8_scaled_past_grid(__m256 x, const qsim_v8_grid * g) {
+    const __m256 one = _mm256_set1_ps(1.0f);
+    return _mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(x, g->recip), _mm256_sub_ps(g->lo_z, one)),
+                         _mm256_add_ps(g->hi_z, one));
+}
+
 /* dx of qsim_v8_qdq_grads alone (the scale and zero-point terms left at zero), for callers that
  * do not sum them, where qsim_grid_reciprocal(g) holds, without its division unless a lane needs
  * it: t = x * recip clamped to [lo_z - 1, hi_z + 1], so that the test covers the half-integers
  * where the mask changes, lo_z - 0.5 and hi_z + 0.5 (NaN t: lo_z - 1, off the grid); rint(t) on
  * the grid is rint(t) + zp in [qmin, qmax], as qsim_grid_shiftable allows. */
 static inline qsim_v8_grads qsim_v8_ste_by_reciprocal(__m256 x, __m256 dy, const qsim_v8_grid * g) {
-    const __m256 one = _mm256_set1_ps(1.0f);
-    const __m256 c   = _mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(x, g->recip),
-                                                   _mm256_sub_ps(g->lo_z, one)),
-                                     _mm256_add_ps(g->hi_z, one));
-    const __m256 n   = qsim_v8_rint(c);
+    const __m256 c = qsim_v8_scaled_past_grid(x, g);
+    const __m256 n = qsim_v8_rint(c);
     if (qsim_v8_near_half(c, n)) {
         return qsim_v8_qdq_grads(x, dy, g);
     }
@@ -170,11 +176,8 @@ static inline qsim_v8_clamped qsim_v8_qdq_clamped(__m256 x, const qsim_v8_grid *
  * that clamp moved n (NaN t: n = lo_z - 1). */
 static inline qsim_v8_clamped qsim_v8_qdq_clamped_by_reciprocal(__m256 x, const qsim_v8_grid * g,
                                                                 __m256 gate) {
-    const __m256 one = _mm256_set1_ps(1.0f);
-    const __m256 c   = _mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(x, g->recip),
-                                                   _mm256_sub_ps(g->lo_z, one)),
-                                     _mm256_add_ps(g->hi_z, one));
-    const __m256 n   = qsim_v8_rint(c);
+    const __m256 c = qsim_v8_scaled_past_grid(x, g);
+    const __m256 n = qsim_v8_rint(c);
     if (qsim_v8_near_half(c, n)) {
         return qsim_v8_qdq_clamped(x, g, gate);
     }
