@@ -58,12 +58,18 @@ def _assert_same(a, ref, where):
     ((2, 9, 8), (8,), torch.bfloat16),               # per channel, the last axis
     ((300_001,), (), torch.float32),                 # a long row: counted in chunks over threads
 ])
-def test_the_fused_batch_is_the_former_op_sequence_bit_for_bit(shape, enc, dtype):
-    a, ref = te.TfEnhancedEncodingAnalyzer(enc), te.TfEnhancedEncodingAnalyzer(enc)
-    for k, b in enumerate(_batches(shape, dtype, seed=len(shape))):
-        a.update_stats(b)
-        _former_update(ref, *ref._view(b))
-        _assert_same(a, ref, f"batch {k}")
+@pytest.mark.parametrize("threads", [1, 2])  # a long row counted whole (1) or in chunks (2)
+def test_the_fused_batch_is_the_former_op_sequence_bit_for_bit(shape, enc, dtype, threads):
+    prev = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        a, ref = te.TfEnhancedEncodingAnalyzer(enc), te.TfEnhancedEncodingAnalyzer(enc)
+        for k, b in enumerate(_batches(shape, dtype, seed=len(shape))):
+            a.update_stats(b)
+            _former_update(ref, *ref._view(b))
+            _assert_same(a, ref, f"batch {k}")
+    finally:
+        torch.set_num_threads(prev)
 
 
 def test_rows_the_kernels_refuse_go_to_the_torch_ops_as_before():
