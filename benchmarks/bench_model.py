@@ -41,7 +41,10 @@ One process's ratios carry a bias of their own: where the allocator and the kern
 process's tensors (page faults of fresh outputs, cache aliasing) moves a whole run by up to
 +-10 % on this project's 2-core VM, the same code measuring 0.96-1.10 in three processes a
 minute apart. ``--processes N`` runs the benchmark in N fresh processes one after another and
-reports each row's median ratio over them (and the spread).
+reports each row's median ratio over them (and the spread). Each row also gives the median
+minor page faults of a call of each side (``ours_faults``, ``base_faults``): when glibc trims
+the heap between steps, the pages of the next step's tensors are faulted in again (~0.25 us per
+4 KiB page), which of the two sides it hits changing from one process to the next.
 """
 
 import argparse
@@ -251,9 +254,11 @@ def qdq_rows():
 def run_rows(cases, threads, warmup, repeats, model="-", clock="wall"):
     rows = []
     for row, (fns, outputs) in cases.items():
-        ms = timing.time_row(fns, warmup, repeats, timing.CLOCKS[clock])
+        faults = {}
+        ms = timing.time_row(fns, warmup, repeats, timing.CLOCKS[clock], faults)
         entry = {"model": model, "row": row, "threads": threads, "outputs": outputs,
-                 "ours_ms": ms["ours"], "base_ms": ms["base"], "ratio": ms["ours"] / ms["base"]}
+                 "ours_ms": ms["ours"], "base_ms": ms["base"], "ratio": ms["ours"] / ms["base"],
+                 "ours_faults": faults["ours"], "base_faults": faults["base"]}
         if "torch_fq" in ms:
             entry["torch_fq_ms"] = ms["torch_fq"]
             entry["torch_speedup"] = ms["torch_fq"] / ms["ours"]
@@ -272,7 +277,8 @@ def print_row(r):
         ("met" if r["met"] else "MISSED")
     print(f"{r['model']:7} {r['row']:38} thr={r['threads']} {r['outputs']:6} "
           f"ours {r['ours_ms']:9.3f} ms  base {r['base_ms']:9.3f} ms  ratio {r['ratio']:5.2f}"
-          f"{extra}{target}", flush=True)
+          f"{extra}{target}  page faults ours {r['ours_faults']:g} base {r['base_faults']:g}",
+          flush=True)
 
 
 def _without(argv, *options):
@@ -291,7 +297,8 @@ def _without(argv, *options):
 def across_processes(argv, processes, out):
     """Runs this script `processes` times in fresh processes with `argv` (without
     ``--processes``), then writes to `out` and prints each row with its median ratio over the runs
-    (``ratio``, ``ours_ms``, ``base_ms`` and ``torch_speedup``: medians; ``ratios``: every run's)."""
+    (``ratio``, ``ours_ms``, ``base_ms``, ``torch_speedup`` and the page faults: medians;
+    ``ratios``: every run's)."""
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(processes):
@@ -302,7 +309,8 @@ def across_processes(argv, processes, out):
     rows = []
     for entries in zip(*(run["rows"] for run in runs)):
         entry = dict(entries[0])
-        for key in ("ratio", "ours_ms", "base_ms", "torch_fq_ms", "torch_speedup"):
+        for key in ("ratio", "ours_ms", "base_ms", "torch_fq_ms", "torch_speedup", "ours_faults",
+                    "base_faults"):
             if key in entry:
                 entry[key] = statistics.median(e[key] for e in entries)
         entry["ratios"] = [e["ratio"] for e in entries]

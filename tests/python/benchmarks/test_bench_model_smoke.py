@@ -34,6 +34,8 @@ def test_quick_run_writes_every_row(tmp_path, model):
         assert r["outputs"] == QDQ_ROWS.get(r["row"], "fresh"), r
         assert math.isfinite(r["ours_ms"]) and r["ours_ms"] > 0 and r["base_ms"] > 0, r
         assert math.isclose(r["ratio"], r["ours_ms"] / r["base_ms"]), r
+        assert r["ours_faults"] >= 0 and r["base_faults"] >= 0, r
+        assert f"page faults ours {r['ours_faults']:g} base {r['base_faults']:g}" in proc.stdout
         if r["row"] == "qdq_ste":
             assert math.isclose(r["torch_speedup"], r["torch_fq_ms"] / r["ours_ms"]), r
 
