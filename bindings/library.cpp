@@ -66,6 +66,13 @@ TORCH_LIBRARY(qsim, m) {
     // (numel + 7) / 8 bytes in x's memory order: qsim_run_mask_fn).
     m.def("quantize_dequantize_clamped_(Tensor(a!) x, Tensor scale, Tensor zero_point, int qmin, "
           "int qmax, bool relu=False) -> Tensor", tags);
+    // The straight-through quantize_dequantize of compiled and exported graphs (qdq_autograd.cpp):
+    // y and x's clamped bits, which the graph keeps for the backward instead of x. Per tensor, a
+    // contiguous x (the bits in its element order); the backward gives the gradient with +0
+    // where a bit is set, contiguous.
+    m.def("quantize_dequantize_bits(Tensor x, Tensor scale, Tensor zero_point, int qmin, int qmax) "
+          "-> (Tensor, Tensor)", tags);
+    m.def("quantize_dequantize_bits_backward(Tensor grad, Tensor bits) -> Tensor", tags);
     m.def("quantize(Tensor x, Tensor scale, Tensor zero_point, int qmin, int qmax, "
           "int? axis=None, int? block_size=None) -> Tensor", elementwise);
     m.def("dequantize(Tensor q, Tensor scale, Tensor zero_point, int? axis=None, "

@@ -186,10 +186,57 @@ at::Tensor affine(const at::Tensor & x, const at::Tensor & s, const at::Tensor &
     return Calls::fwd(x, s, z, lo, hi, axis, block);
 }
 
+// Whether a traced (compiled, exported) quantize_dequantize call takes TracedBitsFunction:
+// straight-through (x requires grad, scale and zero point not), per tensor, a contiguous CPU x of
+// static shape and at most 3 dims in a float dtype the bits kernels take. Other traced calls keep
+// x. The bits are in element order, so the pair needs x in the traced layout: 4-D and 5-D x keep
+// x's op, which takes the layout inductor chose (channels-last convolution outputs: fixing their
+// layout cost a ResNet's compiled step two copies a quantizer, 1.08 -> 1.30 of the FP32 step).
+bool traced_bits_applies(const at::Tensor & x, const at::Tensor & s, const at::Tensor & z,
+                         OptInt axis, OptInt block) {
+    const at::ScalarType t = x.scalar_type();
+    return at::GradMode::is_enabled() && x.requires_grad() && !s.requires_grad() &&
+           !z.requires_grad() && !axis && !block && at::isTensorSubclassLike(x) &&
+           x.device().is_cpu() && x.layout() == at::kStrided && x.dim() <= 3 &&
+           (t == at::kFloat || t == at::kHalf || t == at::kBFloat16) &&
+           !x.unsafeGetTensorImpl()->has_symbolic_sizes_strides() && x.is_contiguous() &&
+           s.sym_numel() == 1 && z.sym_numel() == 1;
+}
+
+using BitsFwd = std::tuple<at::Tensor, at::Tensor>(const at::Tensor &, const at::Tensor &,
+                                                    const at::Tensor &, int64_t, int64_t);
+using BitsBwd = at::Tensor(const at::Tensor &, const at::Tensor &);
+
+at::Tensor bits_backward_call(const at::Tensor & grad, const at::Tensor & bits) {
+    static const auto op = handle<BitsBwd>("qsim::quantize_dequantize_bits_backward");
+    return op.call(grad, bits);
+}
+
+// quantize_dequantize's straight-through node in a traced graph: the graph keeps x's bits (an
+// eighth of a byte a value) for the backward, not x.
+struct TracedBitsFunction : torch::autograd::Function<TracedBitsFunction> {
+    static at::Tensor forward(AutogradContext * ctx, const at::Tensor & x, const at::Tensor & s,
+                              const at::Tensor & z, int64_t lo, int64_t hi) {
+        static const auto op = handle<BitsFwd>("qsim::quantize_dequantize_bits");
+        at::AutoDispatchBelowADInplaceOrView guard;
+        auto [y, bits] = op.call(x, s, z, lo, hi);
+        ctx->save_for_backward({ bits });
+        return y;
+    }
+
+    static variable_list backward(AutogradContext * ctx, variable_list grads) {
+        return { bits_backward_call(grads[0], ctx->get_saved_variables()[0]), at::Tensor(),
+                 at::Tensor(), at::Tensor(), at::Tensor() };
+    }
+};
+
 at::Tensor qdq_autograd(const at::Tensor & x, const at::Tensor & s, const at::Tensor & z,
                         int64_t lo, int64_t hi, OptInt axis, OptInt block) {
     if (qdq_bits_applies(x, s, z, axis, block)) {  // eager straight-through: bits, not x
         return qdq_bits_autograd(x, s, z, lo, hi);
+    }
+    if (traced_bits_applies(x, s, z, axis, block)) {
+        return TracedBitsFunction::apply(x, s, z, lo, hi);
     }
     return affine<QdqCalls>(x, s, z, lo, hi, axis, block);
 }
@@ -285,6 +332,27 @@ at::Tensor quantize_backward_data_autograd(const at::Tensor & g, const at::Tenso
     return NoDoubleBackward<QuantizeCalls, true>::apply(g, x, s, z, lo, hi, axis, block)[0];
 }
 
+// quantize_dequantize_bits_backward's Autograd kernel: the gradient, and a node refusing to be
+// differentiated when it is put on a graph.
+struct BitsNoDoubleBackward : torch::autograd::Function<BitsNoDoubleBackward> {
+    static at::Tensor forward(AutogradContext *, const at::Tensor & grad, const at::Tensor & bits) {
+        at::AutoDispatchBelowADInplaceOrView guard;
+        return bits_backward_call(grad, bits);
+    }
+
+    static variable_list backward(AutogradContext *, variable_list) {
+        TORCH_CHECK(false, "torch.ops.qsim.quantize_dequantize_bits_backward is not "
+                    "differentiable: double backward through a torchqsim quantizer "
+                    "(differentiating its gradient, e.g. after torch.autograd.grad(..., "
+                    "create_graph=True)) is not supported");
+        return {};
+    }
+};
+
+at::Tensor bits_backward_autograd(const at::Tensor & grad, const at::Tensor & bits) {
+    return BitsNoDoubleBackward::apply(grad, bits);
+}
+
 at::Tensor dequantize_backward_data_autograd(const at::Tensor & g, const at::Tensor & q,
                                              const at::Tensor & s, const at::Tensor & z,
                                              OptInt axis, OptInt block) {
@@ -302,6 +370,7 @@ TORCH_LIBRARY_IMPL(qsim, Autograd, m) {
     m.impl("quantize_backward", &quantize_backward_autograd);
     m.impl("dequantize_backward", &dequantize_backward_autograd);
     m.impl("quantize_dequantize_backward_data", &qdq_backward_data_autograd);
+    m.impl("quantize_dequantize_bits_backward", &bits_backward_autograd);
     m.impl("quantize_backward_data", &quantize_backward_data_autograd);
     m.impl("dequantize_backward_data", &dequantize_backward_data_autograd);
 }

@@ -26,6 +26,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <tuple>
 
 #include "op_handle.h"
 #include "owned_gradient.h"
@@ -155,6 +156,37 @@ at::Tensor qdq_clamped_cpu(at::Tensor & x, const at::Tensor & scale,
     return clamped;
 }
 
+constexpr char kTracedBits[]    = "quantize_dequantize_bits";
+constexpr char kTracedBitsBwd[] = "quantize_dequantize_bits_backward";
+
+std::tuple<at::Tensor, at::Tensor> qdq_bits_cpu(const at::Tensor & x, const at::Tensor & scale,
+                                                const at::Tensor & zero_point, int64_t qmin,
+                                                int64_t qmax) {
+    const qsim_grid g = checked_grid(kTracedBits, x, scale, zero_point, qmin, qmax, false);
+    TORCH_CHECK_VALUE(x.is_contiguous(), kTracedBits, ": x must be contiguous (its bits are in "
+                      "element order), got strides ", x.strides());
+    at::Tensor y = at::empty_like(x), bits = empty_bits(x);
+    run(x, y, g, bits.data_ptr<uint8_t>(), gate_of(false));
+    return { y, bits };
+}
+
+at::Tensor qdq_bits_backward_cpu(const at::Tensor & grad, const at::Tensor & bits) {
+    TORCH_CHECK_TYPE(grad.scalar_type() == at::kFloat || grad.scalar_type() == at::kHalf ||
+                         grad.scalar_type() == at::kBFloat16,
+                     kTracedBitsBwd, ": grad must be float32, float16 or bfloat16, got ",
+                     grad.scalar_type());
+    TORCH_CHECK_VALUE(bits.scalar_type() == at::kByte && bits.dim() == 1 && bits.is_contiguous() &&
+                          bits.device().is_cpu() && bits.numel() == (grad.numel() + 7) / 8,
+                      kTracedBitsBwd, ": bits must be the contiguous uint8 CPU tensor of ",
+                      (grad.numel() + 7) / 8, " bytes quantize_dequantize_bits gave for x of ",
+                      "grad's shape ", grad.sizes(), ", got ", bits.scalar_type(), " ",
+                      bits.sizes());
+    // contiguous: a second reference to grad (never written) or a copy of its own
+    at::Tensor dy = grad.contiguous();
+    return masked_gradient(dy, bits, grad.sizes(), dy.strides(), grad.scalar_type(),
+                           kTracedBitsBwd);
+}
+
 // masked_gradient as a node when the backward builds a graph (create_graph=True): the first-order
 // gradient as usual, and an error naming the op if it is differentiated again.
 struct MaskedGradientFunction : torch::autograd::Function<MaskedGradientFunction> {
@@ -281,6 +313,8 @@ at::Tensor qdq_bits_autograd(const at::Tensor & x, const at::Tensor & scale,
 TORCH_LIBRARY_IMPL(qsim, CPU, m) {
     m.impl("quantize_dequantize_", qdq_inplace_cpu);
     m.impl("quantize_dequantize_clamped_", qdq_clamped_cpu);
+    m.impl("quantize_dequantize_bits", qdq_bits_cpu);
+    m.impl("quantize_dequantize_bits_backward", qdq_bits_backward_cpu);
 }
 
 TORCH_LIBRARY_IMPL(qsim, AutogradCPU, m) {

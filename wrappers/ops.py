@@ -33,7 +33,10 @@ bit a value it keeps instead of x; its gradient, like the `*_backward` ops, is n
 again); it refuses a scale or zero point that requires grad. With ``relu=True`` its gradient is
 that of ``quantize_dequantize(relu(x))`` (0 also where x is not above 0), whose values it writes:
 it requires a grid that starts at 0 (zero point == qmin). `quantize_dequantize_clamped_` is its
-forward below autograd (the same write, returning the bits).
+forward below autograd (the same write, returning the bits). In a compiled or exported graph a
+straight-through `quantize_dequantize` of a contiguous per-tensor CPU x runs as
+`quantize_dequantize_bits` (y and x's bits) and `quantize_dequantize_bits_backward`, so that the
+graph keeps the bits for the backward instead of x.
 
 Memory layout: outputs shaped like the data have the strides ``torch.empty_like(x)`` gives
 (a dense input keeps its layout, e.g. channels-last; the kernels walk it in memory order, so
@@ -104,6 +107,24 @@ def _qdq_inplace_fake(x, scale, zero_point, qmin, qmax, relu=False):
 def _qdq_clamped_fake(x, scale, zero_point, qmin, qmax, relu=False):
     _qdq_inplace_fake(x, scale, zero_point, qmin, qmax, relu)
     return x.new_empty(((x.numel() + 7) // 8,), dtype=torch.uint8)
+
+
+@torch.library.register_fake("qsim::quantize_dequantize_bits")
+def _qdq_bits_fake(x, scale, zero_point, qmin, qmax):
+    _check_data("x", x)
+    _check_devices("quantize_dequantize_bits", x=x, scale=scale, zero_point=zero_point)
+    torch._check(x.is_contiguous(), lambda: "quantize_dequantize_bits: x must be contiguous")
+    return _like(x), x.new_empty(((x.numel() + 7) // 8,), dtype=torch.uint8)
+
+
+@torch.library.register_fake("qsim::quantize_dequantize_bits_backward")
+def _qdq_bits_backward_fake(grad, bits):
+    _check_data("grad", grad)
+    _check_devices("quantize_dequantize_bits_backward", grad=grad, bits=bits)
+    torch._check(bits.dtype == torch.uint8 and bits.numel() == (grad.numel() + 7) // 8,
+                 lambda: "quantize_dequantize_bits_backward: bits must hold (numel + 7) // 8 "
+                         "uint8 of grad's shape")
+    return torch.empty(grad.shape, dtype=grad.dtype, device=grad.device)
 
 
 @torch.library.register_fake("qsim::quantize")
