@@ -268,6 +268,13 @@ at::Tensor float_qdq_autograd(const at::Tensor & x, at::ScalarType dtype) {
     return FloatQdqFunction::apply(x, dtype);
 }
 
+// The error of differentiating backward op `name` (without "qsim::").
+void refuse_double_backward(const char * name) {
+    TORCH_CHECK(false, "torch.ops.qsim.", name, " is not differentiable: double backward "
+                "through a torchqsim quantizer (differentiating its gradient, e.g. after "
+                "torch.autograd.grad(..., create_graph=True)) is not supported");
+}
+
 // The Autograd kernel of a `*_backward` op (DataOnly: a `*_backward_data` op): runs it (below
 // Autograd) and, when its result is put on a graph (create_graph=True), attaches a node that
 // refuses to be differentiated.
@@ -287,10 +294,7 @@ struct NoDoubleBackward : torch::autograd::Function<NoDoubleBackward<Calls, Data
 
     static variable_list backward(AutogradContext *, variable_list) {
         // without "qsim::"
-        const char * name = (DataOnly ? Calls::backward_data_name : Calls::backward_name) + 6;
-        TORCH_CHECK(false, "torch.ops.qsim.", name, " is not differentiable: double backward "
-                    "through a torchqsim quantizer (differentiating its gradient, e.g. after "
-                    "torch.autograd.grad(..., create_graph=True)) is not supported");
+        refuse_double_backward((DataOnly ? Calls::backward_data_name : Calls::backward_name) + 6);
         return {};
     }
 };
@@ -341,10 +345,7 @@ struct BitsNoDoubleBackward : torch::autograd::Function<BitsNoDoubleBackward> {
     }
 
     static variable_list backward(AutogradContext *, variable_list) {
-        TORCH_CHECK(false, "torch.ops.qsim.quantize_dequantize_bits_backward is not "
-                    "differentiable: double backward through a torchqsim quantizer "
-                    "(differentiating its gradient, e.g. after torch.autograd.grad(..., "
-                    "create_graph=True)) is not supported");
+        refuse_double_backward("quantize_dequantize_bits_backward");
         return {};
     }
 };
