@@ -2,7 +2,9 @@
 // Python runs when autograd calls them: the forward records (x, scale, zero_point) and the grid,
 // and the backward is the `*_backward` op (qdq_entry_points.h), which recomputes what it needs
 // from x (no copy of the data is saved: x is the op's own input, kept by reference). Eager
-// float32 straight-through calls per tensor keep one bit a value instead (qdq_bits.h).
+// float32 straight-through calls per tensor keep one bit a value instead (qdq_bits.h), and so do
+// traced ones (torch.compile, export) of a contiguous x of up to 3 dims, through the
+// quantize_dequantize_bits ops (TracedBitsFunction).
 // Gradients reach x (straight-through, zero where clamped), scale and a floating zero_point
 // (range learning); the scale/zero-point sums run only when one of them needs a gradient.
 // Without them the backward is the `*_backward_data` op (the data gradient alone): element-wise,
