@@ -1,4 +1,4 @@
-"""benchmarks/timing.py's page-fault counts (``time_row(..., faults=)``), and its docstring examples.
+"""benchmarks/timing.py's page-fault counts (``time_row(..., faults=)``) and docstring examples.
 
 Oracle: a call that maps fresh anonymous memory and writes one byte per 4 KiB page faults in at
 least that many pages; a call that touches nothing new faults in none.

@@ -127,5 +127,6 @@ def test_the_backward_op_is_not_differentiable():
     _, bits = ops.quantize_dequantize_bits(x, SCALE, ZP, -128, 127)
     dy = _data((5, 40), seed=1).requires_grad_()
     dx = ops.quantize_dequantize_bits_backward(dy, bits)
-    with pytest.raises(RuntimeError, match="quantize_dequantize_bits_backward is not differentiable"):
+    with pytest.raises(RuntimeError,
+                       match="quantize_dequantize_bits_backward is not differentiable"):
         dx.sum().backward()
