@@ -2,6 +2,8 @@
 
 #include <c10/util/Exception.h>
 
+#include <ATen/Dispatch.h>
+#include <ATen/EmptyTensor.h>
 #include <ATen/MemoryOverlap.h>
 #include <ATen/ops/empty_like.h>
 
@@ -28,10 +30,34 @@ int64_t find_first(const at::Tensor & t, Pred bad) {
     return -1;
 }
 
+// A qparam tensor as contiguous fp32 on its device. A contiguous CPU one is converted here, not
+// by .to(): that is a dispatch (~0.4 us), and for an integer zero point an allocation through the
+// dispatcher, in every call of a per-tensor op that otherwise costs ~2 us. static_cast is the
+// conversion .to() makes (round to nearest).
+at::Tensor contiguous_fp32(const at::Tensor & t) {
+    if (t.is_cpu() && t.is_contiguous() && t.scalar_type() == at::kFloat) {
+        return t;
+    }
+    switch (t.is_cpu() && t.is_contiguous() ? t.scalar_type() : at::kFloat) {
+        case at::kByte: case at::kChar: case at::kShort: case at::kInt: case at::kLong:
+        case at::kDouble: case at::kHalf: case at::kBFloat16: break;
+        default: return t.to(at::kFloat).contiguous();  // (float8, wide unsigned, a device)
+    }
+    at::Tensor f = at::detail::empty_cpu(t.sizes(), at::kFloat, false, t.suggest_memory_format());
+    float *    d = f.data_ptr<float>();
+    AT_DISPATCH_ALL_TYPES_AND2(at::kHalf, at::kBFloat16, t.scalar_type(), "contiguous_fp32", [&] {
+        const scalar_t * s = t.const_data_ptr<scalar_t>();
+        for (int64_t i = 0; i < t.numel(); i++) {
+            d[i] = static_cast<float>(s[i]);
+        }
+    });
+    return f;
+}
+
 // x as fp32 (or in its own dtype: `keep`) without copying a dense layout: strides as
 // at::empty_like(x) gives them.
 at::Tensor dense_data(const at::Tensor & x, bool keep = false) {
-    const at::Tensor f = keep ? x : x.to(at::kFloat);
+    const at::Tensor f = keep || x.scalar_type() == at::kFloat ? x : x.to(at::kFloat);
     return f.is_non_overlapping_and_dense() ? f : at::empty_like(f).copy_(f);
 }
 
@@ -46,8 +72,8 @@ at::Tensor check_scale(const char * op, const at::Tensor & scale) {
     TORCH_CHECK_TYPE(at::isFloatingType(scale.scalar_type()), op,
                      ": scale must be a floating tensor, got ", scale.scalar_type());
     TORCH_CHECK_VALUE(scale.numel() > 0, op, ": scale is empty");
-    at::Tensor s = scale.to(at::kFloat).contiguous();
-    const at::Tensor host = s.cpu();  // s itself when s is on the CPU
+    at::Tensor       s    = contiguous_fp32(scale);
+    const at::Tensor host = s.is_cpu() ? s : s.cpu();
     const int64_t bad = find_first(host, [](float v) { return !(std::isfinite(v) && v > 0.0f); });
     TORCH_CHECK_VALUE(bad < 0, op, ": scale must be finite and > 0, but scale.flatten()[", bad,
                       "] = ", bad < 0 ? 0.0f : host.data_ptr<float>()[bad]);
@@ -60,8 +86,8 @@ at::Tensor check_zero_point(const char * op, const at::Tensor & zp, const at::Te
                      op, ": zero_point must be an integer or floating tensor, got ", zp.scalar_type());
     TORCH_CHECK_VALUE(zp.sizes() == scale.sizes(), op, ": zero_point shape ", zp.sizes(),
                       " must equal scale shape ", scale.sizes());
-    at::Tensor z = zp.to(at::kFloat).contiguous();
-    const at::Tensor host = z.cpu();  // z itself when z is on the CPU
+    at::Tensor       z    = contiguous_fp32(zp);
+    const at::Tensor host = z.is_cpu() ? z : z.cpu();
     const float lo = static_cast<float>(qmin), hi = static_cast<float>(qmax);
     const int64_t bad = find_first(host, [&](float v) {
         return !(std::isfinite(v) && v == std::nearbyint(v)) || (check_range && (v < lo || v > hi));

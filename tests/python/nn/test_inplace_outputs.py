@@ -193,3 +193,24 @@ def test_no_in_place_write_under_tracing():
         traced = torch.jit.trace(q, torch.randn(3, 4), check_trace=False)
     ops = str(traced.inlined_graph)
     assert "qsim::quantize_dequantize(" in ops and "quantize_dequantize_(" not in ops
+
+
+@pytest.mark.parametrize("how", ["forward hook", "compiled"])
+def test_an_output_quantizer_with_hooks_or_compiled_is_called(how):
+    linear = nn.Linear(4, 2)
+    x = torch.randn(3, 4)
+    q = _with_output_quantizer(qnn.QuantizedLinear.from_module(linear), x)
+    expected = ref_qdq(q.output_quantizers[0], linear(x)).detach()
+    seen = []
+    if how == "forward hook":
+        q.output_quantizers[0].register_forward_hook(lambda m, args, y: seen.append(y) or y + 1)
+        expected = expected + 1
+    else:
+        def backend(gm, inputs):
+            seen.append(gm)
+            return gm.forward
+        q.output_quantizers[0].compile(backend=backend)
+    with torch.no_grad():
+        y = q(x)
+    assert seen, f"the quantizer's {how} did not run"
+    assert_same(y, expected)
