@@ -132,6 +132,41 @@ def test_gradient_not_owned_by_the_backward(monkeypatch):
     assert_same(upstream, kept, "grad_outputs")
 
 
+def _compiled_ops(step, q):
+    """The qsim ops one call of `step(q)` runs."""
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        step(q)
+    return {e.name for e in prof.events() if e.name.startswith("qsim::")}
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("x_shape,shape", [_LAYOUTS[0], _LAYOUTS[2]])
+def test_compiled_calls_take_the_node_with_the_same_bits(x_shape, shape, dtype, monkeypatch):
+    # Compiled, AOTAutograd traces the node into range_qparams + the qdq op and the qdq backward +
+    # range_grads; oracles: the eager node, and the compiled torch expressions (range_qdq off).
+    gen = torch.Generator().manual_seed(4)
+    x = _data(gen, x_shape, dtype)
+    q = _quantizer(gen, GridKind.ASYMMETRIC, 8, shape, x)
+    upstream = torch.randn(x_shape, generator=gen).to(dtype)
+
+    def compiled_step(q):
+        torch._dynamo.reset()  # (range_qdq may be patched: no graph from another run)
+        forward = torch.compile(lambda xi: q(xi) * upstream, backend="inductor", fullgraph=True)
+        xi = x.clone().requires_grad_()
+        y = forward(xi)
+        y.sum().backward()
+        return y.detach(), xi.grad
+
+    eager = _run(q, True, monkeypatch, _step(x, upstream))
+    fused = _run(q, True, monkeypatch, compiled_step)
+    expressions = _run(q, False, monkeypatch, compiled_step)
+    for i, (a, b, c) in enumerate(zip(fused, eager, expressions)):
+        assert_same(a, b * upstream if i == 0 else b, f"compiled against eager: output {i}")
+        assert_same(a, c, f"compiled node against compiled expressions: output {i}")
+    ran = _compiled_ops(compiled_step, q)
+    assert {"qsim::range_qparams", "qsim::range_grads"} <= ran and "qsim::zero_point" not in ran
+
+
 def test_double_backward_raises_and_first_gradients_stay_the_same(monkeypatch):
     gen = torch.Generator().manual_seed(5)
     x, upstream = torch.randn(6, 40, generator=gen), torch.randn(6, 40, generator=gen)
