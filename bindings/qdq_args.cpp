@@ -35,13 +35,14 @@ int64_t find_first(const at::Tensor & t, Pred bad) {
 // dispatcher, in every call of a per-tensor op that otherwise costs ~2 us. static_cast is the
 // conversion .to() makes (round to nearest).
 at::Tensor contiguous_fp32(const at::Tensor & t) {
-    if (t.is_cpu() && t.is_contiguous() && t.scalar_type() == at::kFloat) {
-        return t;
+    if (!t.is_cpu() || !t.is_contiguous()) {
+        return t.to(at::kFloat).contiguous();
     }
-    switch (t.is_cpu() && t.is_contiguous() ? t.scalar_type() : at::kFloat) {
+    switch (t.scalar_type()) {
+        case at::kFloat: return t;
         case at::kByte: case at::kChar: case at::kShort: case at::kInt: case at::kLong:
         case at::kDouble: case at::kHalf: case at::kBFloat16: break;
-        default: return t.to(at::kFloat).contiguous();  // (float8, wide unsigned, a device)
+        default: return t.to(at::kFloat).contiguous();  // (float8, the wide unsigned dtypes)
     }
     at::Tensor f = at::detail::empty_cpu(t.sizes(), at::kFloat, false, t.suggest_memory_format());
     float *    d = f.data_ptr<float>();

@@ -23,14 +23,20 @@ def _sole_refs() -> int:
     return sys.getrefcount(probe)
 
 
-def _storage_uses(t: Tensor) -> int:
-    """Tensors (and storage objects) holding `t`'s storage, counted by torch."""
-    storage = t.untyped_storage()
+def _storage_uses(storage) -> int:
+    """Tensors and storage objects holding `storage` (a tensor's ``untyped_storage()``, which
+    counts itself), counted by torch."""
     return torch._C._storage_Use_Count(storage._cdata)
 
 
+def _sole_storage_uses() -> int:
+    """:func:`_storage_uses` of the storage of a tensor nothing else holds."""
+    t = torch.empty(1)
+    return _storage_uses(t.untyped_storage())
+
+
 SOLE_REFS = _sole_refs()
-_SOLE_STORAGE_USES = _storage_uses(torch.empty(1))
+_SOLE_STORAGE_USES = _sole_storage_uses()
 
 
 def _base_holders(view: Tensor) -> tuple[int, int]:
@@ -64,7 +70,7 @@ def overwritable(t) -> bool:
     storage = t.untyped_storage()  # (one storage object: each costs ~0.3 us)
     if storage.nbytes() != t.numel() * t.element_size():
         return False
-    uses = torch._C._storage_Use_Count(storage._cdata)  # (as _storage_uses counts)
+    uses = _storage_uses(storage)
     if t._base is None:
         return uses == _SOLE_STORAGE_USES
     return type(t._base) is Tensor and uses == _SOLE_STORAGE_USES + 1 and \
