@@ -99,6 +99,22 @@ static inline int qsim_grid_shiftable(qsim_grid g) {
  * alone costs less. */
 #define QSIM_NEAR_HALF 0x1p-21f
 
+/* The grids whose every lane is tested against one edge (qsim_near_half_edge): up to
+ * QSIM_NARROW_GRID steps from the zero point, where that edge sends about 2^-10 of the lanes to
+ * the division, as the per-lane edge sends on such a grid's outer values. */
+#define QSIM_NARROW_GRID 0x1p10f
+
+/* The test of qsim_grid_reciprocal with one edge for every lane of a narrow grid: the clamped t
+ * of the vector kernels lies within [qmin - zp - 1, qmax - zp + 1], so |t| <= m, the larger
+ * bound's magnitude plus 1, and 0.5 - QSIM_NEAR_HALF * m (exact: m is an integer below 2^11)
+ * lies at or below every lane's 0.5 - QSIM_NEAR_HALF * |t|: the lanes it sends to the division
+ * include every lane the per-lane test sends. 0 (no such edge) for a wider or non-shiftable
+ * grid. */
+static inline float qsim_near_half_edge(qsim_grid g) {
+    const float m = fmaxf(fabsf(g.qmin - g.zero_point), fabsf(g.qmax - g.zero_point)) + 1.0f;
+    return qsim_grid_shiftable(g) && m <= QSIM_NARROW_GRID ? 0.5f - QSIM_NEAR_HALF * m : 0.0f;
+}
+
 static inline int qsim_grid_reciprocal(qsim_grid g, float bound) {
     return qsim_grid_shiftable(g) && g.scale >= 0x1p-126f && g.scale <= 0x1p126f &&
            fabsf(g.qmin - g.zero_point) <= bound && fabsf(g.qmax - g.zero_point) <= bound;

@@ -236,7 +236,7 @@ void qsim_qdq_backward_h16_avx512(qsim_half_kind kind, size_t n, const uint16_t 
     }
 }
 
-/* The AVX2 loops, as for the fp32 mask kernels (qdq__avx512.c). */
+/* The AVX2 loops (the fp32 mask kernels have 16-lane forms, qdq__avx512.c). */
 void qsim_qdq_mask_backward_h16_avx512(size_t n, const uint8_t * clamped, const uint16_t * dy,
                                        uint16_t * dx) {
     qsim_qdq_mask_backward_h16_avx2(n, clamped, dy, dx);

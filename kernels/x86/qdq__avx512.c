@@ -9,6 +9,8 @@
  * stores, which never touch memory outside the run. Long aligned runs (QSIM_STREAM_MIN) not
  * written in place are written with non-temporal stores, the same values.
  */
+#include <string.h>
+
 #include "x86/qdq_v16.h"
 
 /* The fp16 conversion rounds to nearest even, keeps fp16 subnormals and overflows to Inf like
@@ -123,16 +125,60 @@ void qsim_qdq_f32_avx512(size_t n, const float * x, float * y, qsim_grid g) {
     }
 }
 
-/* The mask kernels are the AVX2 variant's (every AVX-512 CPU runs AVX2): tested here, where no
- * AVX-512 machine is at hand to test 16-lane forms on. */
-void qsim_qdq_mask_f32_avx512(size_t n, const float * x, float * y, uint8_t * clamped,
-                              qsim_grid g, float gate) {
-    qsim_qdq_mask_f32_avx2(n, x, y, clamped, g, gate);
+/* qdq with clamped bits over a run in `form` (a constant where inlined): 16 values a step, their
+ * bits two bytes (little-endian: the first byte holds the first 8 lanes); the last n % 16 values
+ * masked, their bits in the bytes they reach (the bits past n 0, as in qsim_qdq_mask_run). */
+QSIM_ALWAYS_INLINE void qsim_v16_qdq_mask(size_t n, const float * x, float * y, uint8_t * clamped,
+                                          const qsim_v16_grid * g, float gate,
+                                          qsim_v16_form form) {
+    const __m512 t = _mm512_set1_ps(gate);
+    __mmask16    bits;
+    size_t       i = 0;
+    for (; i + 16 <= n; i += 16) {
+        QSIM_PREFETCH(x + i);
+        _mm512_storeu_ps(y + i, qsim_v16_qdq_clamped(_mm512_loadu_ps(x + i), g, t, form, &bits));
+        const uint16_t w = (uint16_t) bits;
+        memcpy(clamped + i / 8, &w, sizeof w);
+    }
+    if (i < n) {
+        const __mmask16 k = qsim_v16_first(n - i);
+        const __m512    r = qsim_v16_qdq_clamped(_mm512_maskz_loadu_ps(k, x + i), g, t, form, &bits);
+        _mm512_mask_storeu_ps(y + i, k, r);
+        const uint16_t w = (uint16_t) (bits & k);
+        memcpy(clamped + i / 8, &w, (n - i + 7) / 8);
+    }
 }
 
+void qsim_qdq_mask_f32_avx512(size_t n, const float * x, float * y, uint8_t * clamped,
+                              qsim_grid g, float gate) {
+    const qsim_v16_grid v = qsim_v16_grid_of(g);
+    switch (qsim_v16_form_of(g)) {
+    case QSIM_V16_BY_RECIPROCAL:
+        qsim_v16_qdq_mask(n, x, y, clamped, &v, gate, QSIM_V16_BY_RECIPROCAL);
+        break;
+    case QSIM_V16_SHIFTED:
+        qsim_v16_qdq_mask(n, x, y, clamped, &v, gate, QSIM_V16_SHIFTED);
+        break;
+    default:
+        qsim_v16_qdq_mask(n, x, y, clamped, &v, gate, QSIM_V16_PLAIN);
+    }
+}
+
+/* dx = dy where a lane's bit is clear, else +0: the bits loaded as a lane mask. */
 void qsim_qdq_mask_backward_f32_avx512(size_t n, const uint8_t * clamped, const float * dy,
                                        float * dx) {
-    qsim_qdq_mask_backward_f32_avx2(n, clamped, dy, dx);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        uint16_t w;
+        memcpy(&w, clamped + i / 8, sizeof w);
+        _mm512_storeu_ps(dx + i, _mm512_maskz_loadu_ps((__mmask16) ~w, dy + i));
+    }
+    if (i < n) {
+        const __mmask16 k = qsim_v16_first(n - i);
+        uint16_t        w = 0;
+        memcpy(&w, clamped + i / 8, (n - i + 7) / 8);
+        _mm512_mask_storeu_ps(dx + i, k, _mm512_maskz_loadu_ps(k & (__mmask16) ~w, dy + i));
+    }
 }
 
 void qsim_quantize_f32_avx512(size_t n, const float * x, float * y, qsim_grid g) {

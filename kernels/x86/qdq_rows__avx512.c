@@ -12,20 +12,19 @@
 #include "x86/qdq_v16.h"
 
 /* The grid of the columns of mask k from j, with the bounds of `all`; the other lanes hold 0
- * (never stored). */
+ * (never stored), as do the fields the row kernels leave unused. */
 static inline qsim_v16_grid qsim_v16_columns(const qsim_rows * r, size_t j, __mmask16 k,
                                              const qsim_v16_grid * all) {
-    const qsim_v16_grid g = { _mm512_maskz_loadu_ps(k, r->scale + j),
-                              _mm512_maskz_loadu_ps(k, r->zero_point + j), all->qmin, all->qmax,
-                              _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps() };
+    const qsim_v16_grid g = { .scale      = _mm512_maskz_loadu_ps(k, r->scale + j),
+                              .zero_point = _mm512_maskz_loadu_ps(k, r->zero_point + j),
+                              .qmin       = all->qmin,
+                              .qmax       = all->qmax };
     return g;
 }
 
-/* The bounds of r in every lane. */
+/* The bounds of r in every lane (the other fields 0). */
 static inline qsim_v16_grid qsim_v16_bounds(const qsim_rows * r) {
-    const qsim_v16_grid g = { _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_set1_ps(r->qmin),
-                              _mm512_set1_ps(r->qmax), _mm512_setzero_ps(), _mm512_setzero_ps(),
-                              _mm512_setzero_ps() };
+    const qsim_v16_grid g = { .qmin = _mm512_set1_ps(r->qmin), .qmax = _mm512_set1_ps(r->qmax) };
     return g;
 }
 

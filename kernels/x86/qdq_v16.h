@@ -15,10 +15,12 @@
 #include "qdq/qdq_variants.h"
 
 /* lo_z, hi_z: qmin - zp and qmax - zp, the bounds of qsim_v16_qdq_shifted; recip: 1 / scale
- * rounded, of qsim_v16_qdq_by_reciprocal (set by qsim_v16_grid_of; meaningful where
- * qsim_grid_shiftable, or qsim_grid_reciprocal, holds). */
+ * rounded, edge and narrow: the half-integer test of qsim_v16_qdq_by_reciprocal
+ * (qsim_near_half_edge); set by qsim_v16_grid_of, meaningful where qsim_grid_shiftable, or
+ * qsim_grid_reciprocal, holds. */
 typedef struct qsim_v16_grid {
-    __m512 scale, zero_point, qmin, qmax, lo_z, hi_z, recip;
+    __m512 scale, zero_point, qmin, qmax, lo_z, hi_z, recip, edge;
+    int    narrow;
 } qsim_v16_grid;
 
 /* dx and the terms of the scale and zero-point sums for 16 elements. */
@@ -34,7 +36,9 @@ static inline qsim_v16_grid qsim_v16_grid_of(qsim_grid g) {
                               _mm512_set1_ps(g.qmin), _mm512_set1_ps(g.qmax),
                               _mm512_set1_ps(g.qmin - g.zero_point),
                               _mm512_set1_ps(g.qmax - g.zero_point),
-                              _mm512_set1_ps(1.0f / g.scale) };
+                              _mm512_set1_ps(1.0f / g.scale),
+                              _mm512_set1_ps(qsim_near_half_edge(g)),
+                              qsim_near_half_edge(g) > 0.0f };
     return v;
 }
 
@@ -87,9 +91,13 @@ static inline __m512 qsim_v16_qdq_shifted(__m512 x, const qsim_v16_grid * g) {
 #define QSIM_V16_RECIPROCAL_BOUND 0x1p16f
 
 /* The lanes of c, clamped t = x * recip, with n = rint(c), that may lie near a half-integer
- * (qsim_grid_reciprocal's test): any of them sends the caller's vector to the division. */
-static inline __mmask16 qsim_v16_near_half(__m512 c, __m512 n) {
+ * (qsim_grid_reciprocal's test, against g's edge on a narrow grid): any of them sends the
+ * caller's vector to the division. */
+static inline __mmask16 qsim_v16_near_half(__m512 c, __m512 n, const qsim_v16_grid * g) {
     const __m512 f = _mm512_abs_ps(_mm512_sub_ps(c, n));
+    if (g->narrow) {
+        return _mm512_cmp_ps_mask(f, g->edge, _CMP_GE_OQ);
+    }
     const __m512 edge =
         _mm512_fnmadd_ps(_mm512_abs_ps(c), _mm512_set1_ps(QSIM_NEAR_HALF), _mm512_set1_ps(0.5f));
     return _mm512_cmp_ps_mask(f, edge, _CMP_GE_OQ);
@@ -100,7 +108,7 @@ static inline __mmask16 qsim_v16_near_half(__m512 c, __m512 n) {
 static inline __m512 qsim_v16_qdq_by_reciprocal(__m512 x, const qsim_v16_grid * g) {
     const __m512 c = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(x, g->recip), g->lo_z), g->hi_z);
     const __m512 n = qsim_v16_rint(c);
-    if (qsim_v16_near_half(c, n)) {
+    if (qsim_v16_near_half(c, n, g)) {
         return qsim_v16_qdq_shifted(x, g);
     }
     return _mm512_fmadd_ps(n, g->scale, _mm512_setzero_ps());
@@ -117,13 +125,6 @@ static inline qsim_v16_grads qsim_v16_qdq_grads(__m512 x, __m512 dy, const qsim_
         _mm512_maskz_mul_ps((__mmask16) ~m, qsim_v16_neg(dy), g->scale),
     };
     return r;
-}
-
-/* Whether rint(t) lies in [qmin - zp, qmax - zp]: qsim_v16_in_grid(rint(t) + zp) for a
- * qsim_grid_shiftable grid (where the sum is inexact, |rint(t)| >= 2^24 lies past both). */
-static inline __mmask16 qsim_v16_in_shifted(__m512 t, const qsim_v16_grid * g) {
-    const __m512 n = qsim_v16_rint(t);
-    return _mm512_cmp_ps_mask(n, g->lo_z, _CMP_GE_OQ) & _mm512_cmp_ps_mask(n, g->hi_z, _CMP_LE_OQ);
 }
 
 /* The ways to compute a grid's qdq, and its straight-through mask, with the same bits: by
@@ -143,29 +144,55 @@ static inline qsim_v16_form qsim_v16_form_of(qsim_grid g) {
     return qsim_grid_shiftable(g) ? QSIM_V16_SHIFTED : QSIM_V16_PLAIN;
 }
 
+/* rint(t), t = x / scale clamped to [lo_z - 1, hi_z + 1] (NaN t: lo_z - 1), on a
+ * qsim_grid_shiftable grid in `form` (QSIM_V16_SHIFTED, or QSIM_V16_BY_RECIPROCAL: t = x * recip
+ * unless a lane lies near a half-integer; a constant where inlined): the grid position less the
+ * zero point where it lies on the grid, and one step past the end it leaves by, so that the
+ * half-integer test also covers lo_z - 0.5 and hi_z + 0.5, where the straight-through mask and the
+ * clamped bits change. */
+QSIM_ALWAYS_INLINE __m512 qsim_v16_past_grid_rint(__m512 x, const qsim_v16_grid * g,
+                                                  qsim_v16_form form) {
+    const __m512 one = _mm512_set1_ps(1.0f);
+    const __m512 lo  = _mm512_sub_ps(g->lo_z, one);
+    const __m512 hi  = _mm512_add_ps(g->hi_z, one);
+    if (form == QSIM_V16_BY_RECIPROCAL) {
+        const __m512 c = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(x, g->recip), lo), hi);
+        const __m512 n = qsim_v16_rint(c);
+        if (!qsim_v16_near_half(c, n, g)) {
+            return n;
+        }
+    }
+    return qsim_v16_rint(_mm512_min_ps(_mm512_max_ps(_mm512_div_ps(x, g->scale), lo), hi));
+}
+
 /* Whether each of 16 values lies on the grid after rounding (the straight-through mask of
- * qsim_v16_qdq_grads), computed in `form` (a constant where inlined). By reciprocal: t = x * recip
- * clamped to [lo_z - 1, hi_z + 1], so that the half-integer test covers those where the mask
- * changes, lo_z - 0.5 and hi_z + 0.5 (NaN t: lo_z - 1, off the grid); a vector with a lane near a
- * half-integer takes the division. */
+ * qsim_v16_qdq_grads), computed in `form` (a constant where inlined). */
 QSIM_ALWAYS_INLINE __mmask16 qsim_v16_on_grid(__m512 x, const qsim_v16_grid * g,
                                               qsim_v16_form form) {
     if (form == QSIM_V16_PLAIN) {
         const __m512 t = _mm512_div_ps(x, g->scale);
         return qsim_v16_in_grid(_mm512_add_ps(qsim_v16_rint(t), g->zero_point), g);
     }
-    if (form == QSIM_V16_BY_RECIPROCAL) {
-        const __m512 one = _mm512_set1_ps(1.0f);
-        const __m512 c   = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(x, g->recip),
-                                                       _mm512_sub_ps(g->lo_z, one)),
-                                         _mm512_add_ps(g->hi_z, one));
-        const __m512 n   = qsim_v16_rint(c);
-        if (!qsim_v16_near_half(c, n)) {
-            return _mm512_cmp_ps_mask(n, g->lo_z, _CMP_GE_OQ) &
-                   _mm512_cmp_ps_mask(n, g->hi_z, _CMP_LE_OQ);
-        }
+    const __m512 n = qsim_v16_past_grid_rint(x, g, form);
+    return _mm512_cmp_ps_mask(n, g->lo_z, _CMP_GE_OQ) & _mm512_cmp_ps_mask(n, g->hi_z, _CMP_LE_OQ);
+}
+
+/* qdq of 16 values in `form` (a constant where inlined), and in *bits their clamped bits
+ * (qsim_run_mask_fn), bit j for lane j: where the clamp to the grid moved the position (NaN
+ * positions too, as qsim_in_grid's complement) or x is not above gate. */
+QSIM_ALWAYS_INLINE __m512 qsim_v16_qdq_clamped(__m512 x, const qsim_v16_grid * g, __m512 gate,
+                                               qsim_v16_form form, __mmask16 * bits) {
+    const __mmask16 low = _mm512_cmp_ps_mask(x, gate, _CMP_NGT_UQ);
+    if (form == QSIM_V16_PLAIN) {
+        const __m512 pos = _mm512_add_ps(qsim_v16_rint(_mm512_div_ps(x, g->scale)), g->zero_point);
+        const __m512 c   = qsim_v16_clamp(pos, g);
+        *bits            = _mm512_cmp_ps_mask(pos, c, _CMP_NEQ_UQ) | low;
+        return qsim_v16_dequantize(c, g);
     }
-    return qsim_v16_in_shifted(_mm512_div_ps(x, g->scale), g);
+    const __m512 n = qsim_v16_past_grid_rint(x, g, form);
+    const __m512 q = _mm512_min_ps(_mm512_max_ps(n, g->lo_z), g->hi_z);
+    *bits          = _mm512_cmp_ps_mask(n, q, _CMP_NEQ_UQ) | low;
+    return _mm512_fmadd_ps(q, g->scale, _mm512_setzero_ps());
 }
 
 /* dx of qsim_v16_qdq_grads alone (the scale and zero-point terms left at zero), for callers that
