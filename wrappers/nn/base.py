@@ -39,10 +39,10 @@ import sys
 import torch
 from torch import Tensor, nn
 
+from .._holders import SOLE_REFS
 from ..quantization.quantizer import QuantizeDequantize, plain_eager
 from .facts import ModuleFacts
-from .overwritable import SOLE_REFS, hookless, overwritable, straight_through_in_place, \
-    straight_through_into
+from .overwritable import hookless, overwritable, straight_through_in_place, straight_through_into
 from .scratch import quantized_weight_for_op
 
 __all__ = ["QuantizationMixin", "UnsupportedModuleError", "UNQUANTIZED_MODULE_TYPES",

@@ -12,31 +12,10 @@ import torch
 from torch import Tensor, fx, nn
 from torch.nn.modules import module as _module
 
+from .._holders import SOLE_STORAGE_USES, storage_uses
 from ..quantization.quantizer import IN_PLACE_DTYPES
 
 _QDQ_INPLACE = torch.ops.qsim.quantize_dequantize_.default
-
-
-def _sole_refs() -> int:
-    """``sys.getrefcount`` of an object held by one local variable only (interpreter-specific)."""
-    probe = object()
-    return sys.getrefcount(probe)
-
-
-def _storage_uses(storage) -> int:
-    """Tensors and storage objects holding `storage` (a tensor's ``untyped_storage()``, which
-    counts itself), counted by torch."""
-    return torch._C._storage_Use_Count(storage._cdata)
-
-
-def _sole_storage_uses() -> int:
-    """:func:`_storage_uses` of the storage of a tensor nothing else holds."""
-    t = torch.empty(1)
-    return _storage_uses(t.untyped_storage())
-
-
-SOLE_REFS = _sole_refs()
-_SOLE_STORAGE_USES = _sole_storage_uses()
 
 
 def _base_holders(view: Tensor) -> tuple[int, int]:
@@ -70,10 +49,10 @@ def overwritable(t) -> bool:
     storage = t.untyped_storage()  # (one storage object: each costs ~0.3 us)
     if storage.nbytes() != t.numel() * t.element_size():
         return False
-    uses = _storage_uses(storage)
+    uses = storage_uses(storage)
     if t._base is None:
-        return uses == _SOLE_STORAGE_USES
-    return type(t._base) is Tensor and uses == _SOLE_STORAGE_USES + 1 and \
+        return uses == SOLE_STORAGE_USES
+    return type(t._base) is Tensor and uses == SOLE_STORAGE_USES + 1 and \
         _base_holders(t) == _TEMPORARY_BASE
 
 

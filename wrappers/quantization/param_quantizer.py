@@ -21,11 +21,13 @@ Example::
     True
 """
 
+import sys
 import threading
 
 import torch
 from torch import Tensor, nn
 
+from .._holders import SOLE_REFS, SOLE_STORAGE_USES, storage_uses
 from .quantizer import QuantizeDequantize, plain_eager
 
 __all__ = ["ParamQuantizeDequantize", "freeze", "is_frozen"]
@@ -109,7 +111,10 @@ class ParamQuantizeDequantize(QuantizeDequantize):
         tensors' version counters, which optimizer steps, ``copy_``, ``load_state_dict`` and
         ``set_range`` all bump). Writes through ``.data`` bypass version counters: after one,
         call :meth:`clear_cache` (or switch to training mode and back). The cached result is a
-        second copy of the weight: :attr:`cache_eval_output` False turns the cache off.
+        second copy of the weight: :attr:`cache_eval_output` False turns the cache off. A new
+        result is written into the previous one's memory when nothing else holds it (no Python
+        reference, view or autograd node), as after each ``compute_encodings``: no allocation
+        and no page faults for a copy of every weight.
         """
         params = self._parameters  # (not self.min: nn.Module.__getattr__ costs a microsecond)
         if self.training or self._calibrating or not plain_eager() or \
@@ -122,7 +127,9 @@ class ParamQuantizeDequantize(QuantizeDequantize):
             return self.forward_into(x, None)
         cached = self.__dict__.get("_output_cache")
         if not self._still(cached, x):
-            cached = self._output_cache = self._record(x, self.forward_into(x, None))
+            out = _overwritable_result(cached, x)
+            cached = self._output_cache = None  # (drops the old record before the new one)
+            cached = self._output_cache = self._record(x, self.forward_into(x, out))
         return cached[4]
 
     def _record(self, x: Tensor, y: Tensor) -> tuple:
@@ -194,5 +201,29 @@ class ParamQuantizeDequantize(QuantizeDequantize):
         self.__dict__.pop("_folded", None)
 
     def train(self, mode: bool = True):
-        self.__dict__.pop("_output_cache", None)
+        """``nn.Module.train``; a change of mode drops the eval cache (see :meth:`forward`),
+        which a call that keeps the mode (``eval()`` in eval mode, as ``compute_encodings``
+        makes it) leaves for the next result to reuse."""
+        if bool(mode) != self.training:
+            self.__dict__.pop("_output_cache", None)
         return super().train(mode)
+
+
+def _overwritable_result(record, x: Tensor) -> Tensor | None:
+    """The result kept in `record` (:meth:`ParamQuantizeDequantize._record`) when the result
+    for `x` may be written into it: laid out as `x` (contiguous, same shape, dtype and device),
+    the whole of its storage, and held by the record alone (no other Python reference, no other
+    tensor or view on its storage, no autograd node that saved it); else None."""
+    y = None if record is None else record[4]
+    if y is None or not (y.shape == x.shape and y.dtype == x.dtype and y.device == x.device and
+                         y.is_contiguous() and x.is_contiguous() and y.storage_offset() == 0):
+        return None
+    # Python references: the record, `y` and getrefcount's argument (a tensor that C++ also
+    # holds, as an autograd node that saved it, gets one more from torch)
+    if sys.getrefcount(y) > SOLE_REFS + 1:
+        return None
+    storage = y.untyped_storage()
+    if storage.nbytes() != y.numel() * y.element_size() or \
+            storage_uses(storage) != SOLE_STORAGE_USES:
+        return None
+    return y

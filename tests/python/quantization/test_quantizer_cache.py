@@ -75,6 +75,47 @@ def test_any_change_of_weight_or_encoding_invalidates_the_cache(change):
     assert not torch.equal(now, stale), "the change should change the result"
 
 
+def test_a_new_result_is_written_into_the_old_one_when_nothing_holds_it():
+    w = torch.randn(16, 8, generator=torch.Generator().manual_seed(1))
+    q = _weight_quantizer(w, (16, 1))
+    where = _cached(q, w).data_ptr()            # the caller's reference dies here
+    q.set_range(-0.5 * w.abs().amax(1, keepdim=True), 0.5 * w.abs().amax(1, keepdim=True))
+    with torch.no_grad():
+        now = q(w)
+    assert now.data_ptr() == where, "the old result's memory is reused"
+    assert_same(now, _fresh_result(q, w))
+
+
+@pytest.mark.parametrize("holder", ["reference", "view", "autograd", "autograd_itself"])
+def test_a_result_still_held_is_never_overwritten(holder):
+    torch.manual_seed(2)
+    lin = qnn.QuantizedLinear.from_module(nn.Linear(8, 4)).eval().requires_grad_(False)
+    q = lin.param_quantizers["weight"] = _weight_quantizer(lin.weight, (4, 1))
+    x = torch.randn(3, 8, requires_grad=True)
+    with torch.set_grad_enabled(holder.startswith("autograd")):
+        y = lin(x)                              # F.linear saves a view of the cached weight
+        z = torch.randn(3, 4, requires_grad=True)
+        if holder == "autograd_itself":         # mm saves the tensor itself (no second view)
+            y = torch.mm(z, q(lin.weight))
+    held = q._output_cache[4]
+    kept = {"reference": held, "view": held.view(-1)}.get(holder)
+    old, where = held.clone(), held.data_ptr()
+    del held
+    q.set_range(-0.01, 0.01)
+    with torch.no_grad():
+        now = lin(x)
+    assert q._output_cache[4].data_ptr() != where, "a held result gets new memory"
+    assert_same(now, torch.nn.functional.linear(x, _fresh_result(q, lin.weight), lin.bias))
+    if kept is not None:
+        assert_same(kept.view(old.shape), old)
+        return
+    y.sum().backward()
+    if holder == "autograd":
+        assert_same(x.grad, torch.ones(3, 4) @ old)
+    else:
+        assert_same(z.grad, torch.ones(3, 8) @ old.t())
+
+
 def test_another_tensor_with_the_same_values_is_not_served_from_the_cache():
     w = torch.randn(4, 4)
     q = _weight_quantizer(w)
@@ -92,6 +133,8 @@ def test_training_mode_and_gradients_bypass_the_cache():
     assert y.grad_fn is not None
     y.sum().backward()
     assert lin.weight.grad is not None
+    q.eval()
+    assert "_output_cache" in q.__dict__, "eval() in eval mode (compute_encodings) keeps it"
     q.train()
     assert "_output_cache" not in q.__dict__, "switching mode drops the cache"
     with torch.no_grad():

@@ -1,0 +1,39 @@
+"""Who holds a tensor: the counts that the in-place paths check before they overwrite one (a
+wrapper's fresh output, :mod:`torchqsim.nn.overwritable`; a parameter quantizer's previous eval
+result, :class:`~torchqsim.quantization.param_quantizer.ParamQuantizeDequantize`).
+
+Example::
+
+    >>> import sys, torch
+    >>> t = torch.empty(2)
+    >>> sys.getrefcount(t) <= SOLE_REFS, storage_uses(t.untyped_storage()) == SOLE_STORAGE_USES
+    (True, True)
+"""
+
+import sys
+
+import torch
+
+__all__ = ["SOLE_REFS", "SOLE_STORAGE_USES", "storage_uses"]
+
+
+def _sole_refs() -> int:
+    """``sys.getrefcount`` of an object held by one local variable only (interpreter-specific)."""
+    probe = object()
+    return sys.getrefcount(probe)
+
+
+def storage_uses(storage) -> int:
+    """Tensors and storage objects holding `storage` (a tensor's ``untyped_storage()``, which
+    counts itself), counted by torch."""
+    return torch._C._storage_Use_Count(storage._cdata)
+
+
+def _sole_storage_uses() -> int:
+    """:func:`storage_uses` of the storage of a tensor nothing else holds."""
+    t = torch.empty(1)
+    return storage_uses(t.untyped_storage())
+
+
+SOLE_REFS = _sole_refs()
+SOLE_STORAGE_USES = _sole_storage_uses()
