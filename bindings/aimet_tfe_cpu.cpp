@@ -14,6 +14,8 @@
 #include <tuple>
 #include <vector>
 
+#include "aimet_tfe_update.h"
+
 extern "C" {
 #include "qsim/aimet_tfe.h"
 }
@@ -131,37 +133,6 @@ void update_chunked(const TfeBatch & b, int64_t rows, bool * ok) {
     }
 }
 
-// The first batch (`first`, qsim_tfe_first, which writes limits) or a later one (qsim_tfe_merge)
-// of every row of x into its histogram state; done [R] bool: the rows the kernel took (the
-// others are left as they were: the caller runs its torch ops on them).
-at::Tensor tfe_update(const char * op, bool first, const at::Tensor & x_, const at::Tensor & lo_,
-                      const at::Tensor & hi_, at::Tensor & counts, at::Tensor & edges,
-                      at::Tensor & ranges, at::Tensor & limits) {
-    const at::Tensor x = f32_cpu(op, "x", x_, 2), lo = f32_cpu(op, "lo", lo_, 1), hi = f32_cpu(op, "hi", hi_, 1);
-    const int64_t rows = x.size(0), n = x.size(1);
-    check_state(op, "counts", counts, { rows, QSIM_TFE_BINS });
-    check_state(op, "edges", edges, { rows, QSIM_TFE_BINS + 1 });
-    check_state(op, "ranges", ranges, { rows, 2 });
-    check_state(op, "limits", limits, { rows, 2 });
-    TORCH_CHECK_VALUE(lo.size(0) == rows && hi.size(0) == rows, op, ": lo and hi need one value per "
-                      "row of x (", rows, "), got ", lo.size(0), " and ", hi.size(0));
-    at::Tensor     done = at::empty({ rows }, x.options().dtype(at::kBool));
-    bool *         ok   = done.data_ptr<bool>();
-    const TfeBatch b    = { first, n, x.data_ptr<float>(), lo.data_ptr<float>(), hi.data_ptr<float>(),
-                            counts.data_ptr<float>(), edges.data_ptr<float>(), ranges.data_ptr<float>(),
-                            limits.data_ptr<float>() };
-    if (rows < at::get_num_threads() && n >= kSplitFrom) {
-        update_chunked(b, rows, ok);
-        return done;
-    }
-    at::parallel_for(0, rows, grain_rows(n), [&](int64_t begin, int64_t end) {
-        for (int64_t i = begin; i < end; i++) {
-            ok[i] = b.update(i);
-        }
-    });
-    return done;
-}
-
 // tfe_first(x [R, n], lo [R], hi [R], counts [R, 512]!, edges [R, 513]!, ranges [R, 2]!,
 // limits [R, 2]!) -> done [R] bool: AIMET's first batch of each row (qsim_tfe_first).
 at::Tensor tfe_first_cpu(const at::Tensor & x, const at::Tensor & lo, const at::Tensor & hi,
@@ -211,6 +182,34 @@ std::tuple<at::Tensor, at::Tensor> tfe_search_cpu(const at::Tensor & counts_, co
 }
 
 }  // namespace
+
+at::Tensor tfe_update(const char * op, bool first, const at::Tensor & x_, const at::Tensor & lo_,
+                      const at::Tensor & hi_, at::Tensor & counts, at::Tensor & edges,
+                      at::Tensor & ranges, at::Tensor & limits) {
+    const at::Tensor x = f32_cpu(op, "x", x_, 2), lo = f32_cpu(op, "lo", lo_, 1), hi = f32_cpu(op, "hi", hi_, 1);
+    const int64_t rows = x.size(0), n = x.size(1);
+    check_state(op, "counts", counts, { rows, QSIM_TFE_BINS });
+    check_state(op, "edges", edges, { rows, QSIM_TFE_BINS + 1 });
+    check_state(op, "ranges", ranges, { rows, 2 });
+    check_state(op, "limits", limits, { rows, 2 });
+    TORCH_CHECK_VALUE(lo.size(0) == rows && hi.size(0) == rows, op, ": lo and hi need one value per "
+                      "row of x (", rows, "), got ", lo.size(0), " and ", hi.size(0));
+    at::Tensor     done = at::empty({ rows }, x.options().dtype(at::kBool));
+    bool *         ok   = done.data_ptr<bool>();
+    const TfeBatch b    = { first, n, x.data_ptr<float>(), lo.data_ptr<float>(), hi.data_ptr<float>(),
+                            counts.data_ptr<float>(), edges.data_ptr<float>(), ranges.data_ptr<float>(),
+                            limits.data_ptr<float>() };
+    if (rows < at::get_num_threads() && n >= kSplitFrom) {
+        update_chunked(b, rows, ok);
+        return done;
+    }
+    at::parallel_for(0, rows, grain_rows(n), [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; i++) {
+            ok[i] = b.update(i);
+        }
+    });
+    return done;
+}
 
 TORCH_LIBRARY_IMPL(qsim, CPU, m) {
     m.impl("tfe_histogram", &tfe_histogram_cpu);

@@ -149,14 +149,6 @@ void fold_minmax(const at::Tensor & x, const qsim_channel_view & v, bool channel
                 });
 }
 
-MinMax minmax_cpu(const at::Tensor & x_in, std::optional<int64_t> axis) {
-    const at::Tensor        x = check_stats_data("minmax", x_in, axis, c10::DeviceType::CPU, true);
-    const qsim_channel_view v = channel_view("minmax", x, axis);
-    MinMax                  m = empty_minmax(stat_shape(v, axis), x.options().dtype(at::kFloat));
-    fold_minmax(x, v, axis.has_value(), m);
-    return m;
-}
-
 void minmax_fold_cpu(const at::Tensor & x_in, const at::Tensor & min, const at::Tensor & max,
                      const at::Tensor & nonfinite, std::optional<int64_t> axis) {
     const char *            op = "minmax_fold";
@@ -376,6 +368,14 @@ Encodings encodings_mse_cpu(const at::Tensor & counts, const at::Tensor & range,
 }
 
 }  // namespace
+
+MinMax minmax_cpu(const at::Tensor & x_in, std::optional<int64_t> axis) {
+    const at::Tensor        x = check_stats_data("minmax", x_in, axis, c10::DeviceType::CPU, true);
+    const qsim_channel_view v = channel_view("minmax", x, axis);
+    MinMax                  m = empty_minmax(stat_shape(v, axis), x.options().dtype(at::kFloat));
+    fold_minmax(x, v, axis.has_value(), m);
+    return m;
+}
 
 TORCH_LIBRARY_IMPL(qsim, CPU, m) {
     m.impl("minmax", &minmax_cpu);

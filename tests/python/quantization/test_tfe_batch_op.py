@@ -43,12 +43,12 @@ def _batches(shape, dtype, seed):
 
 def _assert_same(a, ref, where):
     for name in _STATE:
-        got, want = getattr(a, name), getattr(ref, name)
+        got, want = getattr(a, name).reshape(-1), getattr(ref, name).reshape(-1)  # (0-dim too)
         if got.dtype == torch.float32:
             got, want = got.view(torch.int32), want.view(torch.int32)
         bad = (got != want).nonzero()
-        assert bad.numel() == 0, f"{where}: {name} differs first at {bad[0].tolist()}: " \
-                                 f"{got[tuple(bad[0])]} != {want[tuple(bad[0])]}"
+        assert bad.numel() == 0, f"{where}: {name} differs first at flat index " \
+                                 f"{bad[0].item()}: {got[bad[0]]} != {want[bad[0]]}"
 
 
 @pytest.mark.parametrize("shape, enc, dtype", [
@@ -70,6 +70,21 @@ def test_the_fused_batch_is_the_former_op_sequence_bit_for_bit(shape, enc, dtype
             _assert_same(a, ref, f"batch {k}")
     finally:
         torch.set_num_threads(prev)
+
+
+@pytest.mark.parametrize("start", [(-0.0, 0.0), (0.0, -0.0), (float("nan"), float("nan")),
+                                   (float("inf"), float("-inf")), (-5.0, 5.0)])
+@pytest.mark.parametrize("enc", [(), (3, 1)])
+def test_running_statistics_fold_as_torch_minimum_and_maximum(start, enc):
+    """Signed zeros, NaN and the empty range as running statistics (a loaded state), folded with
+    a batch whose range is +0 (the kernels' zero) or spans it."""
+    a, ref = te.TfEnhancedEncodingAnalyzer(enc), te.TfEnhancedEncodingAnalyzer(enc)
+    for an in (a, ref):
+        an.min.fill_(start[0]), an.max.fill_(start[1])
+    for k, b in enumerate([torch.zeros(3, 4), -torch.zeros(3, 4), torch.randn(3, 4)]):
+        a.update_stats(b)
+        _former_update(ref, *ref._view(b))
+        _assert_same(a, ref, f"batch {k}")
 
 
 def test_rows_the_kernels_refuse_go_to_the_torch_ops_as_before():
