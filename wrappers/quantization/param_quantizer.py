@@ -128,7 +128,6 @@ class ParamQuantizeDequantize(QuantizeDequantize):
         cached = self.__dict__.get("_output_cache")
         if not self._still(cached, x):
             out = _overwritable_result(cached, x)
-            cached = self._output_cache = None  # (drops the old record before the new one)
             cached = self._output_cache = self._record(x, self.forward_into(x, out))
         return cached[4]
 
