@@ -64,14 +64,19 @@ def test_flags_come_back_when_the_block_raises():
     assert [m.training for m in model.modules()] == before
 
 
-def test_a_parameter_quantizer_drops_its_eval_cache():
+def test_a_parameter_quantizer_drops_its_eval_cache_when_its_mode_changes():
     q = ParamQuantizeDequantize((), 8, symmetric=True).requires_grad_(False).eval()
     w = torch.tensor([1.0, -0.3])
     with torch.no_grad():
         q(w)
     assert "_output_cache" in q.__dict__
+    with eval_mode(nn.Sequential(q)):  # already in eval mode: kept (its memory is reused)
+        assert "_output_cache" in q.__dict__ and not q.training
+    # A training model after compute_encodings: eval_mode set its flag back, the cache stayed
+    object.__setattr__(q, "training", True)
     with eval_mode(nn.Sequential(q)):
         assert "_output_cache" not in q.__dict__ and not q.training
+    assert q.training
 
 
 def test_a_module_reached_twice_gets_its_own_flag_back():
