@@ -17,7 +17,8 @@ Models (built here, random weights, fixed seed):
 
 Rows per model (sim: ``QuantizationSimModel`` W8A8 with the ``per_channel`` config):
 
-- ``eval_fwd``: calibrated sim eval forward / FP32 eval forward (no grad);
+- ``eval_fwd[_compiled]``: calibrated sim eval forward / FP32 eval forward (no grad); the
+  compiled row compares ``torch.compile`` of both (no target of its own);
 - ``calib_<scheme>``: ``sim.compute_encodings`` over N batches / N FP32 forwards (no grad);
 - ``qat_<scheme>[_compiled]``: one SGD step (forward, MSE, backward, step) of the sim / of the
   FP32 model; compiled rows compare ``torch.compile`` of both (compile time excluded).
@@ -209,6 +210,10 @@ def model_rows(name, model, x, args):
     sim = calibrated_sim(model, x, "tf", batches)
     sim.model.eval()
     cases["eval_fwd"] = {"ours": no_grad(lambda: sim.model(x)), "base": no_grad(lambda: model(x))}
+    if args.compile:
+        ours, base = torch.compile(sim.model), torch.compile(model)
+        cases["eval_fwd_compiled"] = {"ours": no_grad(lambda: ours(x)),
+                                      "base": no_grad(lambda: base(x))}
     for scheme in ("tf", "tf_enhanced"):
         calib_sim = QuantizationSimModel(model, x, quant_scheme=scheme, config_file="per_channel")
         cases[f"calib_{scheme}"] = {

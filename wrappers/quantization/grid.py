@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from .. import _io
+from .pointwise_qdq import pointwise_applies
 
 __all__ = ["Grid", "GridKind"]
 
@@ -66,7 +67,22 @@ class Grid:
             >>> Grid.of(8, GridKind.UNSIGNED_SYMMETRIC).zero_point(lo, torch.ones(3))
             tensor([128.,   0., 128.])
         """
+        if pointwise_applies(min, scale):  # compiled, no gradient: fused by inductor
+            return self._zero_point_pointwise(min, scale)
         return torch.ops.qsim.zero_point(min, scale, self.bitwidth, int(self.kind))
+
+    def _zero_point_pointwise(self, min: Tensor, scale: Tensor) -> Tensor:
+        """:meth:`zero_point` as pointwise torch operations, the C rule's (kernels/grid/
+        zero_point.h) in the same float32 order, for the compiled calls of
+        :mod:`~torchqsim.quantization.pointwise_qdq`."""
+        lo = min.float()
+        if self.kind is GridKind.ASYMMETRIC:
+            zp = torch.clamp(self.qmin - torch.round(lo / scale.float()), self.qmin, self.qmax)
+        elif self.kind is GridKind.UNSIGNED_SYMMETRIC:
+            zp = torch.where(lo < 0, float((self.qmax + 1) // 2), 0.0)
+        else:
+            zp = torch.zeros_like(lo)
+        return zp.to(min.dtype)
 
     @classmethod
     def of(cls, bitwidth: int, kind: GridKind) -> "Grid":

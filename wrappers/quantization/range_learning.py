@@ -25,17 +25,11 @@ import torch
 from torch import Tensor
 
 from ._layout import qdq_layout
-from ._tracing import plain_eager
+from ._tracing import compiled, plain_eager
 
 __all__ = ["range_qdq"]
 
 _QDQ_RANGE = torch.ops.qsim.quantize_dequantize_range.default
-
-
-def _compiled() -> bool:
-    """Whether torch.compile traces this call (torch.export keeps its former graph: the ops that
-    its consumers know)."""
-    return torch.compiler.is_compiling() and not torch.compiler.is_exporting()
 
 
 def range_qdq(q, x: Tensor) -> Tensor | None:
@@ -52,7 +46,7 @@ def range_qdq(q, x: Tensor) -> Tensor | None:
     if lo is None or hi is None or not (lo.requires_grad or hi.requires_grad) or \
             q.block_size is not None or x.device.type != "cpu" or lo.device.type != "cpu" or \
             lo.dtype != torch.float32 or hi.dtype != torch.float32 or \
-            "_constant_qparams" in q.__dict__ or not (plain_eager() or _compiled()):
+            "_constant_qparams" in q.__dict__ or not (plain_eager() or compiled()):
         return None
     q._check_ready(x.shape)
     axis, block, _ = qdq_layout(tuple(x.shape), q.shape)

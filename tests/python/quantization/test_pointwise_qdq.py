@@ -1,0 +1,132 @@
+"""A quantizer that ``torch.compile`` traces without gradients computes its qdq and zero point as
+pointwise torch operations that inductor fuses (wrappers/quantization/pointwise_qdq.py).
+
+Oracles: the eager quantizer (the C kernels, tested against the formula elsewhere), bit for bit,
+signed zeros included, on values at every grid's ties, ends and beyond, NaN, infinities and
+subnormals; torch's profiler for which ops a compiled call runs. Inductor's caches are off.
+"""
+
+import pytest
+import torch
+from torch import nn
+from torch.profiler import ProfilerActivity, profile
+
+from asserts import assert_same
+from qdq_cases import with_specials
+from torchqsim.quantization import QuantizeDequantize
+from torchqsim.quantization.grid import GridKind
+from torchqsim.quantization.pointwise_qdq import pointwise_qdq
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning"),
+]
+
+# (encoding shape, input shape): per tensor, per channel on the first and on the last axis
+LAYOUTS = [((), (6, 40)), ((6, 1), (6, 40)), ((40,), (6, 40))]
+GRIDS = [(8, GridKind.ASYMMETRIC), (8, GridKind.SYMMETRIC), (8, GridKind.STRICT_SYMMETRIC),
+         (8, GridKind.UNSIGNED_SYMMETRIC), (4, GridKind.ASYMMETRIC), (16, GridKind.ASYMMETRIC),
+         (16, GridKind.SYMMETRIC)]
+
+
+class _Quantizers(nn.Module):
+    """One quantizer per (grid, layout), each applied to its own input."""
+
+    def __init__(self, seed=0):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.qs = nn.ModuleList()
+        for bits, kind in GRIDS:
+            for shape, _ in LAYOUTS:
+                q = QuantizeDequantize(shape, bits, symmetric=kind is not GridKind.ASYMMETRIC,
+                                       strict=kind is GridKind.STRICT_SYMMETRIC,
+                                       unsigned=kind is GridKind.UNSIGNED_SYMMETRIC)
+                assert q.grid.kind is kind
+                lo = -torch.rand(shape, generator=g) * 3 - 0.01
+                hi = torch.rand(shape, generator=g) * 2 + 0.01
+                if kind is GridKind.UNSIGNED_SYMMETRIC:  # some channels all positive: zp 0
+                    lo = torch.where(torch.rand(shape, generator=g) < 0.5, lo, hi / 4)
+                q.set_range(lo, hi)
+                self.qs.append(q)
+
+    def forward(self, xs):
+        return [q(x) for q, x in zip(self.qs, xs)]
+
+
+def _inputs(model, dtype, seed=1):
+    """Per quantizer: values at every half step of its grid (ties), its ends and beyond, negative
+    values that round to zero, and the specials (NaN, +-inf, +-0, 1e30, a subnormal)."""
+    g = torch.Generator().manual_seed(seed)
+    xs = []
+    for q, (_, x_shape) in zip(model.qs, LAYOUTS * len(GRIDS)):
+        scale = q.get_scale().detach()
+        steps = torch.randint(q.qmin - 3, q.qmax + 4, x_shape, generator=g).float()
+        half = torch.where(torch.rand(x_shape, generator=g) < 0.5, 0.5, 0.0)
+        zp = q.get_zero_point().detach()
+        x = (steps - zp + half) * scale
+        x[0, :4] = -scale.flatten()[:1] * 0.3  # rounds to -0.0 before the zero point
+        xs.append(with_specials(x).to(dtype))
+    return xs
+
+
+def _qsim_ops(fn):
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        fn()
+    return {e.name for e in prof.events() if e.name.startswith("qsim::")}
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16], ids=str)
+@torch._inductor.config.patch(fx_graph_cache=False)
+def test_compiled_no_grad_quantizers_equal_eager_bit_for_bit(dtype):
+    torch._dynamo.reset()
+    model = _Quantizers()
+    xs = _inputs(model, dtype)
+    compiled = torch.compile(model, fullgraph=True)
+    with torch.no_grad():
+        want = model(xs)
+        got = compiled(xs)
+        for i, (a, b) in enumerate(zip(got, want)):
+            bits, kind = GRIDS[i // len(LAYOUTS)]
+            assert_same(a, b, f"{kind.name} {bits}-bit, encoding shape {LAYOUTS[i % 3][0]}")
+        assert _qsim_ops(lambda: compiled(xs)) == set()  # no qdq nor zero_point op: fused
+
+
+@torch._inductor.config.patch(fx_graph_cache=False)
+def test_a_call_with_gradients_keeps_the_op():
+    torch._dynamo.reset()
+    q = QuantizeDequantize((), 8, symmetric=False)
+    q.set_range(-1.0, 1.0)
+    q.requires_grad_(False)  # straight-through: x alone gets a gradient
+    x = torch.randn(64, 32)
+    compiled = torch.compile(q, fullgraph=True)
+    with torch.no_grad():
+        assert _qsim_ops(lambda: compiled(x)) == set()
+    xg = x.clone().requires_grad_()
+    ran = _qsim_ops(lambda: compiled(xg).sum().backward())
+    assert "qsim::quantize_dequantize_bits" in ran, ran  # the training graph's op, as before
+    xe = x.clone().requires_grad_()
+    q(xe).sum().backward()
+    assert_same(xg.grad, xe.grad, "straight-through gradient")
+
+
+@torch._inductor.config.patch(fx_graph_cache=False)
+def test_compiled_uninitialized_quantizer_fails_by_name():
+    torch._dynamo.reset()
+    q = QuantizeDequantize((), 8, symmetric=False)
+    q.name = "block.act"
+    with torch.no_grad(), pytest.raises(RuntimeError,
+                                        match="'block.act': scale must be finite and > 0"):
+        torch.compile(q, fullgraph=True)(torch.randn(4))
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0, float("inf"), float("nan")])
+@torch._inductor.config.patch(fx_graph_cache=False)
+def test_a_bad_scale_raises_in_the_fused_kernel(bad):
+    torch._dynamo.reset()
+    fn = torch.compile(lambda x, s: pointwise_qdq(x, s, torch.zeros(3), 0, 255, 0, "q"),
+                       fullgraph=True)
+    x = torch.randn(3, 5)
+    assert_same(fn(x, torch.full((3,), 0.1)),
+                torch.ops.qsim.quantize_dequantize(x, torch.full((3,), 0.1), torch.zeros(3), 0,
+                                                   255, 0), "per-channel y")
+    with pytest.raises(RuntimeError, match="q: scale must be finite and > 0"):
+        fn(x, torch.tensor([0.1, bad, 0.1]))
