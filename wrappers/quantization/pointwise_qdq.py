@@ -1,19 +1,27 @@
-"""A quantizer's qdq as torch pointwise operations, for ``torch.compile`` graphs without gradients.
+"""A quantizer's qdq in ``torch.compile`` graphs without gradients: :func:`out_of_place_qdq`.
 
-Compiled, a quantizer call with no gradient to compute (an evaluation or calibration forward
-under ``torch.no_grad()``) needs neither the op's autograd formula nor its bits: as the
-operations below, inductor fuses each quantizer into the kernel of the op that produced its
-input and of the ops that read its output, where the op ``qsim::quantize_dequantize`` is an
-opaque call that allocates its output (a compiled Llama-style decoder's eval forward 1.42x the
-compiled FP32 forward with the ops, ~1.27x with these; benchmarks/notes/issue17.md).
+Compiled, a quantizer call with no gradient to compute (an evaluation forward under
+``torch.no_grad()``) needs neither the op's autograd formula nor its bits, and the op
+``qsim::quantize_dequantize`` there is an opaque call that allocates its output on every call
+(page faults whenever glibc has trimmed the heap). So the call becomes:
 
-The operations are the C kernel's (kernels/qdq/qdq_common.h: ``qsim_qdq1``) in the same
-float32 order (and :meth:`~torchqsim.quantization.grid.Grid.zero_point` computes the zero point
-the same way), and inductor compiles them without reassociation or
-contraction (its default ``-ffp-contract=off``, no unsafe math), so the results are the op's
-bit for bit (tests/python/quantization/test_pointwise_qdq.py, against the op and the eager
-model). Where the op would raise on a scale that is not finite and positive (an uninitialized
-quantizer's zero scale), a run-time assertion inside the fused kernel raises instead.
+- per tensor, x of up to 3 dims: the in-place op on ``x.clone()``: inductor writes the copy
+  into a buffer it plans (reused from call to call, often the producer's own output) and the C
+  kernel runs in place;
+- per channel, and x of 4 dims or more (conv-shaped: inductor may lay it out channels-last, and
+  fuses the operations into its convolutions' epilogues better than a copy and a kernel):
+  :func:`pointwise_qdq`, torch pointwise operations that inductor fuses into the kernels around
+  them (the weights are quantized again each forward);
+- the zero point, in both: :meth:`~torchqsim.quantization.grid.Grid.zero_point`'s pointwise form.
+
+A compiled Llama-style decoder's eval forward went from 1.19-1.42x the compiled FP32 forward
+(the op; the spread is the page faults) to ~1.13x (benchmarks/notes/issue17.md, sixteenth
+session). The pointwise operations are the C kernel's (kernels/qdq/qdq_common.h: ``qsim_qdq1``)
+in the same float32 order, and inductor compiles them without reassociation or contraction (its
+default ``-ffp-contract=off``, no unsafe math), so the results are the op's bit for bit
+(tests/python/quantization/test_pointwise_qdq.py, against the eager quantizers). Where the op
+would raise on a scale that is not finite and positive (an uninitialized quantizer's zero
+scale), a run-time assertion fused into a kernel raises, naming the quantizer.
 
 Example::
 
@@ -31,7 +39,8 @@ from ._tracing import compiled
 __all__ = ["out_of_place_qdq", "pointwise_applies", "pointwise_qdq"]
 
 _DTYPES = (torch.float32, torch.float16, torch.bfloat16)
-_QDQ = torch.ops.qsim.quantize_dequantize.default
+_QDQ, _QDQ_INPLACE = (torch.ops.qsim.quantize_dequantize.default,
+                      torch.ops.qsim.quantize_dequantize_.default)
 
 
 def pointwise_applies(x: Tensor, *qparams: Tensor) -> bool:
@@ -47,6 +56,13 @@ def pointwise_applies(x: Tensor, *qparams: Tensor) -> bool:
         torch.is_grad_enabled() and (x.requires_grad or any(t.requires_grad for t in qparams)))
 
 
+def _assert_scale(scale: Tensor, label: str) -> None:
+    """The op's scale check as an assertion that inductor fuses into a kernel."""
+    torch._assert_async(torch.all((scale > 0) & (scale < float("inf"))),
+                        f"{label}: scale must be finite and > 0 (has it an encoding? calibrate it "
+                        f"or call set_range())")
+
+
 def pointwise_qdq(x: Tensor, scale: Tensor, zero_point: Tensor, qmin: int, qmax: int,
                   axis: int | None, label: str) -> Tensor:
     """``qsim::quantize_dequantize(x, scale, zero_point, qmin, qmax, axis)`` without a block size,
@@ -57,9 +73,7 @@ def pointwise_qdq(x: Tensor, scale: Tensor, zero_point: Tensor, qmin: int, qmax:
     Raises:
         RuntimeError: (when the compiled kernel runs) a scale is not finite and > 0.
     """
-    torch._assert_async(torch.all((scale > 0) & (scale < float("inf"))),
-                        f"{label}: scale must be finite and > 0 (has it an encoding? calibrate it "
-                        f"or call set_range())")
+    _assert_scale(scale, label)
     if axis is not None and scale.dim() == 1:
         shape = [1] * x.dim()
         shape[axis] = -1
@@ -75,9 +89,10 @@ def pointwise_qdq(x: Tensor, scale: Tensor, zero_point: Tensor, qmin: int, qmax:
 
 def out_of_place_qdq(x: Tensor, scale: Tensor, zero_point: Tensor, qmin: int, qmax: int,
                      axis: int | None, block: tuple | None, label) -> Tensor:
-    """A quantizer's qdq of `x` into a new tensor: :func:`pointwise_qdq` where
-    :func:`pointwise_applies` and there is no block size, else the op. `label()` names the
-    quantizer (called only for the pointwise form's error).
+    """A quantizer's qdq of `x` into a new tensor. Where :func:`pointwise_applies` and there is
+    no block size: :func:`pointwise_qdq` per channel or for x of 4 dims or more, else the
+    in-place op on ``x.clone()`` (see the module docstring); elsewhere the op. `label()` names
+    the quantizer (called only for the compiled forms' scale check).
 
     Example::
 
@@ -86,5 +101,10 @@ def out_of_place_qdq(x: Tensor, scale: Tensor, zero_point: Tensor, qmin: int, qm
         tensor([0.3000])
     """
     if block is None and pointwise_applies(x, scale, zero_point):
-        return pointwise_qdq(x, scale, zero_point, qmin, qmax, axis, label())
+        if axis is not None or x.dim() > 3:
+            return pointwise_qdq(x, scale, zero_point, qmin, qmax, axis, label())
+        _assert_scale(scale, label())  # per tensor: the C kernel, in place on a planned copy
+        y = x.clone()
+        _QDQ_INPLACE(y, scale, zero_point, qmin, qmax)
+        return y
     return _QDQ(x, scale, zero_point, qmin, qmax, axis, block)

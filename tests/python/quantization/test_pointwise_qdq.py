@@ -1,5 +1,6 @@
-"""A quantizer that ``torch.compile`` traces without gradients computes its qdq and zero point as
-pointwise torch operations that inductor fuses (wrappers/quantization/pointwise_qdq.py).
+"""A quantizer that ``torch.compile`` traces without gradients computes its zero point and, per
+channel, its qdq as pointwise torch operations that inductor fuses, and per tensor runs the
+in-place op on a copy (wrappers/quantization/pointwise_qdq.py).
 
 Oracles: the eager quantizer (the C kernels, tested against the formula elsewhere), bit for bit,
 signed zeros included, on values at every grid's ties, ends and beyond, NaN, infinities and
@@ -87,7 +88,8 @@ def test_compiled_no_grad_quantizers_equal_eager_bit_for_bit(dtype):
         for i, (a, b) in enumerate(zip(got, want)):
             bits, kind = GRIDS[i // len(LAYOUTS)]
             assert_same(a, b, f"{kind.name} {bits}-bit, encoding shape {LAYOUTS[i % 3][0]}")
-        assert _qsim_ops(lambda: compiled(xs)) == set()  # no qdq nor zero_point op: fused
+        # per channel fused; per tensor the in-place op on inductor's copy; no zero_point op
+        assert _qsim_ops(lambda: compiled(xs)) == {"qsim::quantize_dequantize_"}
 
 
 @torch._inductor.config.patch(fx_graph_cache=False)
@@ -99,13 +101,26 @@ def test_a_call_with_gradients_keeps_the_op():
     x = torch.randn(64, 32)
     compiled = torch.compile(q, fullgraph=True)
     with torch.no_grad():
-        assert _qsim_ops(lambda: compiled(x)) == set()
+        assert _qsim_ops(lambda: compiled(x)) == {"qsim::quantize_dequantize_"}
     xg = x.clone().requires_grad_()
     ran = _qsim_ops(lambda: compiled(xg).sum().backward())
     assert "qsim::quantize_dequantize_bits" in ran, ran  # the training graph's op, as before
     xe = x.clone().requires_grad_()
     q(xe).sum().backward()
     assert_same(xg.grad, xe.grad, "straight-through gradient")
+
+
+@torch._inductor.config.patch(fx_graph_cache=False)
+def test_a_conv_shaped_tensor_is_fused_too():
+    # 4-D and wider (inductor may lay them out channels-last): pointwise, no op at all
+    torch._dynamo.reset()
+    q = QuantizeDequantize((), 8, symmetric=False)
+    q.set_range(-1.0, 2.0)
+    x = with_specials(torch.randn(2, 3, 4, 5) * 2)
+    compiled = torch.compile(q, fullgraph=True)
+    with torch.no_grad():
+        assert_same(compiled(x), q(x), "4-D y")
+        assert _qsim_ops(lambda: compiled(x)) == set()
 
 
 @torch._inductor.config.patch(fx_graph_cache=False)
