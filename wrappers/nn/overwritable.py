@@ -12,7 +12,7 @@ import torch
 from torch import Tensor, fx, nn
 from torch.nn.modules import module as _module
 
-from .._holders import SOLE_STORAGE_USES, storage_uses
+from .._holders import SOLE_STORAGE_USES, whole_storage_uses
 from ..quantization.quantizer import IN_PLACE_DTYPES
 
 _QDQ_INPLACE = torch.ops.qsim.quantize_dequantize_.default
@@ -46,10 +46,9 @@ def overwritable(t) -> bool:
             t.storage_offset() == 0 and
             (t.is_contiguous() or torch._debug_has_internal_overlap(t) == 0)):
         return False
-    storage = t.untyped_storage()  # (one storage object: each costs ~0.3 us)
-    if storage.nbytes() != t.numel() * t.element_size():
+    uses = whole_storage_uses(t)
+    if uses is None:
         return False
-    uses = storage_uses(storage)
     if t._base is None:
         return uses == SOLE_STORAGE_USES
     return type(t._base) is Tensor and uses == SOLE_STORAGE_USES + 1 and \

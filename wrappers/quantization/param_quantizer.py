@@ -27,7 +27,7 @@ import threading
 import torch
 from torch import Tensor, nn
 
-from .._holders import SOLE_REFS, SOLE_STORAGE_USES, storage_uses
+from .._holders import SOLE_REFS, SOLE_STORAGE_USES, whole_storage_uses
 from .quantizer import QuantizeDequantize, plain_eager
 
 __all__ = ["ParamQuantizeDequantize", "freeze", "is_frozen"]
@@ -221,8 +221,4 @@ def _overwritable_result(record, x: Tensor) -> Tensor | None:
     # holds, as an autograd node that saved it, gets one more from torch)
     if sys.getrefcount(y) > SOLE_REFS + 1:
         return None
-    storage = y.untyped_storage()
-    if storage.nbytes() != y.numel() * y.element_size() or \
-            storage_uses(storage) != SOLE_STORAGE_USES:
-        return None
-    return y
+    return y if whole_storage_uses(y) == SOLE_STORAGE_USES else None
