@@ -6,17 +6,17 @@ Compiled, a quantizer call with no gradient to compute (an evaluation forward un
 (page faults whenever glibc has trimmed the heap). So the call becomes:
 
 - per tensor, x of up to 3 dims: the in-place op on ``x.clone()``: inductor writes the copy
-  into a buffer it plans (reused from call to call, often the producer's own output) and the C
+  into a buffer of its memory plan (dead buffers' memory reused within the graph) and the C
   kernel runs in place;
-- per channel, and x of 4 dims or more (conv-shaped: inductor may lay it out channels-last, and
-  fuses the operations into its convolutions' epilogues better than a copy and a kernel):
+- per channel, and x of 4 dims or more (conv-shaped: inductor may lay it out channels-last; on a
+  ResNet-style CNN this measured 1.13x against 1.19x for the copy and the kernel):
   :func:`pointwise_qdq`, torch pointwise operations that inductor fuses into the kernels around
   them (the weights are quantized again each forward);
 - the zero point, in both: :meth:`~torchqsim.quantization.grid.Grid.zero_point`'s pointwise form.
 
-A compiled Llama-style decoder's eval forward went from 1.19-1.42x the compiled FP32 forward
-(the op; the spread is the page faults) to ~1.13x (benchmarks/notes/issue17.md, sixteenth
-session). The pointwise operations are the C kernel's (kernels/qdq/qdq_common.h: ``qsim_qdq1``)
+Compiled eval forwards against the compiled FP32 model, ResNet / BERT / Llama-style: 1.14-1.32x /
+1.23-1.31x / 1.19-1.42x with the op (the spread is the page faults), 1.13x / 1.17x / 1.22x with
+these (benchmarks/notes/issue17.md, sixteenth session). The pointwise operations are the C kernel's (kernels/qdq/qdq_common.h: ``qsim_qdq1``)
 in the same float32 order, and inductor compiles them without reassociation or contraction (its
 default ``-ffp-contract=off``, no unsafe math), so the results are the op's bit for bit
 (tests/python/quantization/test_pointwise_qdq.py, against the eager quantizers). Where the op
