@@ -16,9 +16,10 @@ Compiled, a quantizer call with no gradient to compute (an evaluation forward un
 
 Compiled eval forwards against the compiled FP32 model, ResNet / BERT / Llama-style: 1.14-1.32x /
 1.23-1.31x / 1.19-1.42x with the op (the spread is the page faults), 1.13x / 1.17x / 1.22x with
-these (benchmarks/notes/issue17.md, sixteenth session). The pointwise operations are the C kernel's (kernels/qdq/qdq_common.h: ``qsim_qdq1``)
-in the same float32 order, and inductor compiles them without reassociation or contraction (its
-default ``-ffp-contract=off``, no unsafe math), so the results are the op's bit for bit
+these (benchmarks/notes/issue17.md, sixteenth session). The pointwise operations are the C
+kernel's (kernels/qdq/qdq_common.h: ``qsim_qdq1``) in the same float32 order, and inductor
+compiles them without reassociation or contraction (its default ``-ffp-contract=off``, no
+unsafe math), so the results are the op's bit for bit
 (tests/python/quantization/test_pointwise_qdq.py, against the eager quantizers). Where the op
 would raise on a scale that is not finite and positive (an uninitialized quantizer's zero
 scale), a run-time assertion fused into a kernel raises, naming the quantizer.
@@ -36,9 +37,10 @@ from torch import Tensor
 
 from ._tracing import compiled
 
-__all__ = ["out_of_place_qdq", "pointwise_applies", "pointwise_qdq"]
+__all__ = ["OP_DTYPES", "out_of_place_qdq", "pointwise_applies", "pointwise_qdq"]
 
-_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+#: The data dtypes the qdq ops take (fp32, and 16-bit floats read and written as they are).
+OP_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 _QDQ, _QDQ_INPLACE = (torch.ops.qsim.quantize_dequantize.default,
                       torch.ops.qsim.quantize_dequantize_.default)
 
@@ -52,7 +54,7 @@ def pointwise_applies(x: Tensor, *qparams: Tensor) -> bool:
         >>> pointwise_applies(torch.ones(2))      # eager
         False
     """
-    return compiled() and x.dtype in _DTYPES and not (
+    return compiled() and x.dtype in OP_DTYPES and not (
         torch.is_grad_enabled() and (x.requires_grad or any(t.requires_grad for t in qparams)))
 
 

@@ -32,12 +32,11 @@ from ._layout import aligned_shape, qdq_layout
 from ._tracing import plain_eager
 from .encoding_analyzer import Encoding, EncodingAnalyzer, MinMaxEncodingAnalyzer
 from .grid import Grid, GridKind
-from .pointwise_qdq import out_of_place_qdq
+from .pointwise_qdq import OP_DTYPES, out_of_place_qdq
 from .range_learning import range_qdq
 
 _QDQ_OUT = torch.ops.qsim.quantize_dequantize_out.default  # ops F.quantize_dequantize calls
-_QDQ_INPLACE, IN_PLACE_DTYPES = torch.ops.qsim.quantize_dequantize_.default, \
-    (torch.float32, torch.float16, torch.bfloat16)  # the op, per tensor, on these dtypes
+_QDQ_INPLACE, IN_PLACE_DTYPES = torch.ops.qsim.quantize_dequantize_.default, OP_DTYPES  # per tensor
 _SHAPES_KEPT = 8  # input shapes whose qparams a quantizer keeps (QuantizeDequantize._qparams)
 
 __all__ = ["QuantizeDequantize", "plain_eager"]
@@ -247,7 +246,7 @@ class QuantizeDequantize(nn.Module):
                 x.dtype == torch.float32 and scale.dim() <= 1:
             y = _reciprocal_qdq(x, scale, zp, axis, qmin, qmax)
             return y if out is None else out.copy_(y)
-        if out is None:  # (compiled without gradients: fused pointwise operations)
+        if out is None:  # (compiled without gradients: no op allocating y, see pointwise_qdq)
             return out_of_place_qdq(x, scale, zp, qmin, qmax, axis, block, self._label)
         if out is x and axis is None and block is None and x.dtype in IN_PLACE_DTYPES:
             _QDQ_INPLACE(x, scale, zp, qmin, qmax)  # with grad: straight-through, in place
