@@ -73,6 +73,9 @@ TORCH_LIBRARY(qsim, m) {
     m.def("quantize_dequantize_bits(Tensor x, Tensor scale, Tensor zero_point, int qmin, int qmax) "
           "-> (Tensor, Tensor)", tags);
     m.def("quantize_dequantize_bits_backward(Tensor grad, Tensor bits) -> Tensor", tags);
+    // Into grad itself (contiguous): the backward of quantize_dequantize_'s traced node, on a
+    // copy of the gradient that inductor plans.
+    m.def("quantize_dequantize_bits_backward_(Tensor(a!) grad, Tensor bits) -> ()", tags);
     m.def("quantize(Tensor x, Tensor scale, Tensor zero_point, int qmin, int qmax, "
           "int? axis=None, int? block_size=None) -> Tensor", elementwise);
     m.def("dequantize(Tensor q, Tensor scale, Tensor zero_point, int? axis=None, "

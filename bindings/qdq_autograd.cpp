@@ -38,6 +38,12 @@ bool owned_gradient(const at::Tensor & g) {
     return g._base().use_count() == 1 && g.storage().use_count() == 2;
 }
 
+at::Tensor bits_backward_call(const at::Tensor & grad, const at::Tensor & bits) {
+    static const auto op = handle<at::Tensor(const at::Tensor &, const at::Tensor &)>(
+        "qsim::quantize_dequantize_bits_backward");
+    return op.call(grad, bits);
+}
+
 namespace {
 
 using torch::autograd::AutogradContext;
@@ -207,12 +213,6 @@ bool traced_bits_applies(const at::Tensor & x, const at::Tensor & s, const at::T
 
 using BitsFwd = std::tuple<at::Tensor, at::Tensor>(const at::Tensor &, const at::Tensor &,
                                                     const at::Tensor &, int64_t, int64_t);
-using BitsBwd = at::Tensor(const at::Tensor &, const at::Tensor &);
-
-at::Tensor bits_backward_call(const at::Tensor & grad, const at::Tensor & bits) {
-    static const auto op = handle<BitsBwd>("qsim::quantize_dequantize_bits_backward");
-    return op.call(grad, bits);
-}
 
 // quantize_dequantize's straight-through node in a traced graph: the graph keeps x's bits (an
 // eighth of a byte a value) for the backward, not x.

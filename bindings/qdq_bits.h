@@ -20,4 +20,8 @@ bool qdq_bits_applies(const at::Tensor & x, const at::Tensor & scale, const at::
 at::Tensor qdq_bits_autograd(const at::Tensor & x, const at::Tensor & scale,
                              const at::Tensor & zero_point, int64_t qmin, int64_t qmax);
 
+// quantize_dequantize_bits_backward through the dispatcher (qdq_autograd.cpp): traced nodes'
+// backward.
+at::Tensor bits_backward_call(const at::Tensor & grad, const at::Tensor & bits);
+
 }  // namespace qsim

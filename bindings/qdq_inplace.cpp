@@ -111,6 +111,26 @@ at::Tensor empty_bits(const at::Tensor & x) {
     return at::empty({ (x.numel() + 7) / 8 }, x.options().dtype(at::kByte));
 }
 
+// dx = src with +0 where a bit of `clamped` is set, the bits in their (common) memory order; dx
+// may be src itself.
+void mask_gradient(const at::Tensor & src, at::Tensor & dx, const at::Tensor & clamped) {
+    const uint8_t *          cp = clamped.data_ptr<uint8_t>();
+    const qsim_qdq_kernels * k  = qsim_qdq_best();
+    if (src.scalar_type() != at::kFloat) {
+        const uint16_t * sp = half_bits<const uint16_t>(src);
+        uint16_t *       dp = half_bits<uint16_t>(dx);
+        for_bytes(dx.numel(), [&](int64_t byte, size_t n) {
+            k->qdq_mask_backward_h16(n, cp + byte, sp + byte * 8, dp + byte * 8);
+        });
+        return;
+    }
+    const float * sp = src.data_ptr<float>();
+    float *       dp = dx.data_ptr<float>();
+    for_bytes(dx.numel(), [&](int64_t byte, size_t n) {
+        k->qdq_mask_backward(n, cp + byte, sp + byte * 8, dp + byte * 8);
+    });
+}
+
 // dy with +0 where a bit of `clamped` is set, the bits in the memory order of a tensor of `sizes`
 // and `strides` (the op's x): into dy itself when autograd handed over a gradient nothing else
 // holds and laid out so; other gradients (e.g. of a permuted view) are read in that layout.
@@ -124,21 +144,7 @@ at::Tensor masked_gradient(at::Tensor & dy, const at::Tensor & clamped, at::IntA
     const bool owned    = laid_out && owned_gradient(dy);  // before `src` takes a reference
     at::Tensor src      = laid_out ? dy : at::empty_strided(sizes, strides, dy.options()).copy_(dy);
     at::Tensor dx       = !laid_out || owned ? src : at::empty_like(src);
-    const uint8_t *          cp = clamped.data_ptr<uint8_t>();
-    const qsim_qdq_kernels * k  = qsim_qdq_best();
-    if (dtype != at::kFloat) {
-        const uint16_t * sp = half_bits<const uint16_t>(src);
-        uint16_t *       dp = half_bits<uint16_t>(dx);
-        for_bytes(dx.numel(), [&](int64_t byte, size_t n) {
-            k->qdq_mask_backward_h16(n, cp + byte, sp + byte * 8, dp + byte * 8);
-        });
-        return dx;
-    }
-    const float * sp = src.data_ptr<float>();
-    float *       dp = dx.data_ptr<float>();
-    for_bytes(dx.numel(), [&](int64_t byte, size_t n) {
-        k->qdq_mask_backward(n, cp + byte, sp + byte * 8, dp + byte * 8);
-    });
+    mask_gradient(src, dx, clamped);
     return dx;
 }
 
@@ -158,6 +164,7 @@ at::Tensor qdq_clamped_cpu(at::Tensor & x, const at::Tensor & scale,
 
 constexpr char kTracedBits[]    = "quantize_dequantize_bits";
 constexpr char kTracedBitsBwd[] = "quantize_dequantize_bits_backward";
+constexpr char kTracedBitsBwdInPlace[] = "quantize_dequantize_bits_backward_";
 
 std::tuple<at::Tensor, at::Tensor> qdq_bits_cpu(const at::Tensor & x, const at::Tensor & scale,
                                                 const at::Tensor & zero_point, int64_t qmin,
@@ -170,21 +177,34 @@ std::tuple<at::Tensor, at::Tensor> qdq_bits_cpu(const at::Tensor & x, const at::
     return { y, bits };
 }
 
-at::Tensor qdq_bits_backward_cpu(const at::Tensor & grad, const at::Tensor & bits) {
+// The checks of the bits backward ops (named `name`): a float gradient, and the bits of x of its
+// shape.
+void check_bits_backward(const char * name, const at::Tensor & grad, const at::Tensor & bits) {
     TORCH_CHECK_TYPE(grad.scalar_type() == at::kFloat || grad.scalar_type() == at::kHalf ||
                          grad.scalar_type() == at::kBFloat16,
-                     kTracedBitsBwd, ": grad must be float32, float16 or bfloat16, got ",
-                     grad.scalar_type());
+                     name, ": grad must be float32, float16 or bfloat16, got ", grad.scalar_type());
     TORCH_CHECK_VALUE(bits.scalar_type() == at::kByte && bits.dim() == 1 && bits.is_contiguous() &&
                           bits.device().is_cpu() && bits.numel() == (grad.numel() + 7) / 8,
-                      kTracedBitsBwd, ": bits must be the contiguous uint8 CPU tensor of ",
+                      name, ": bits must be the contiguous uint8 CPU tensor of ",
                       (grad.numel() + 7) / 8, " bytes quantize_dequantize_bits gave for x of ",
                       "grad's shape ", grad.sizes(), ", got ", bits.scalar_type(), " ",
                       bits.sizes());
+}
+
+at::Tensor qdq_bits_backward_cpu(const at::Tensor & grad, const at::Tensor & bits) {
+    check_bits_backward(kTracedBitsBwd, grad, bits);
     // contiguous: a second reference to grad (never written) or a copy of its own
     at::Tensor dy = grad.contiguous();
     return masked_gradient(dy, bits, grad.sizes(), dy.strides(), grad.scalar_type(),
                            kTracedBitsBwd);
+}
+
+void qdq_bits_backward_inplace_cpu(at::Tensor & grad, const at::Tensor & bits) {
+    check_bits_backward(kTracedBitsBwdInPlace, grad, bits);
+    TORCH_CHECK_VALUE(grad.is_contiguous(), kTracedBitsBwdInPlace,
+                      ": grad must be contiguous (the bits are in element order), got strides ",
+                      grad.strides());
+    mask_gradient(grad, grad, bits);
 }
 
 // masked_gradient as a node when the backward builds a graph (create_graph=True): the first-order
@@ -230,17 +250,20 @@ at::Tensor bits_backward(AutogradContext * ctx, at::Tensor & dy) {
                : masked_gradient(dy, clamped, sizes, strides, dtype, op);
 }
 
+// quantize_dequantize_clamped_ on x below autograd (the nodes' forward): x's clamped bits.
+at::Tensor clamped_call(at::Tensor & x, const at::Tensor & scale, const at::Tensor & zero_point,
+                        int64_t qmin, int64_t qmax, bool relu) {
+    static const auto op = handle<at::Tensor(at::Tensor &, const at::Tensor &, const at::Tensor &,
+                                             int64_t, int64_t, bool)>(
+        "qsim::quantize_dequantize_clamped_");
+    at::AutoDispatchBelowADInplaceOrView guard;
+    return op.call(x, scale, zero_point, qmin, qmax, relu);
+}
+
 struct QdqInPlaceFunction : torch::autograd::Function<QdqInPlaceFunction> {
     static at::Tensor forward(AutogradContext * ctx, at::Tensor x, const at::Tensor & scale,
                               const at::Tensor & zero_point, int64_t qmin, int64_t qmax, bool relu) {
-        static const auto op = handle<at::Tensor(at::Tensor &, const at::Tensor &,
-                                                 const at::Tensor &, int64_t, int64_t, bool)>(
-            "qsim::quantize_dequantize_clamped_");
-        at::Tensor clamped;
-        {
-            at::AutoDispatchBelowADInplaceOrView guard;
-            clamped = op.call(x, scale, zero_point, qmin, qmax, relu);
-        }
+        const at::Tensor clamped = clamped_call(x, scale, zero_point, qmin, qmax, relu);
         ctx->mark_dirty({ x });
         save_bits(ctx, clamped, x, kName);
         return x;
@@ -250,6 +273,41 @@ struct QdqInPlaceFunction : torch::autograd::Function<QdqInPlaceFunction> {
     static variable_list backward(AutogradContext * ctx, variable_list & grads) {
         return { bits_backward(ctx, grads[0]), at::Tensor(), at::Tensor(), at::Tensor(),
                  at::Tensor(), at::Tensor() };
+    }
+};
+
+// QdqInPlaceFunction in a traced graph (torch.compile; x a tensor subclass): the bits kept as a
+// saved tensor and the backward as the quantize_dequantize_bits_backward ops, so that both trace
+// into the graph (the eager node's backward reads data). The bits are in element order: a
+// non-contiguous x is computed in a contiguous copy, then written back.
+struct TracedInPlaceFunction : torch::autograd::Function<TracedInPlaceFunction> {
+    static at::Tensor forward(AutogradContext * ctx, at::Tensor x, const at::Tensor & scale,
+                              const at::Tensor & zero_point, int64_t qmin, int64_t qmax, bool relu) {
+        at::Tensor       dense   = x.contiguous();
+        const at::Tensor clamped = clamped_call(dense, scale, zero_point, qmin, qmax, relu);
+        if (!dense.is_same(x)) {
+            at::AutoDispatchBelowADInplaceOrView guard;
+            x.copy_(dense);
+        }
+        ctx->mark_dirty({ x });
+        ctx->save_for_backward({ clamped });
+        return x;
+    }
+
+    // Into a contiguous copy of the gradient, a buffer of inductor's plan (the op would allocate
+    // its output); with create_graph, the op that refuses double backward.
+    static variable_list backward(AutogradContext * ctx, variable_list grads) {
+        static const auto op = handle<void(at::Tensor &, const at::Tensor &)>(
+            "qsim::quantize_dequantize_bits_backward_");
+        const at::Tensor bits = ctx->get_saved_variables()[0];
+        at::Tensor       dx;
+        if (at::GradMode::is_enabled()) {
+            dx = bits_backward_call(grads[0], bits);
+        } else {
+            dx = grads[0].clone(at::MemoryFormat::Contiguous);
+            op.call(dx, bits);
+        }
+        return { dx, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor() };
     }
 };
 
@@ -290,6 +348,10 @@ void qdq_inplace_autograd(at::Tensor & x, const at::Tensor & scale, const at::Te
     TORCH_CHECK_VALUE(!scale.requires_grad() && !zero_point.requires_grad(), kName,
                       ": scale and zero_point must not require grad (their gradients need x, "
                       "which this op overwrites); use quantize_dequantize");
+    if (at::isTensorSubclassLike(x)) {
+        TracedInPlaceFunction::apply(x, scale, zero_point, qmin, qmax, relu);
+        return;
+    }
     QdqInPlaceFunction::apply(x, scale, zero_point, qmin, qmax, relu);
 }
 
@@ -315,6 +377,7 @@ TORCH_LIBRARY_IMPL(qsim, CPU, m) {
     m.impl("quantize_dequantize_clamped_", qdq_clamped_cpu);
     m.impl("quantize_dequantize_bits", qdq_bits_cpu);
     m.impl("quantize_dequantize_bits_backward", qdq_bits_backward_cpu);
+    m.impl("quantize_dequantize_bits_backward_", qdq_bits_backward_inplace_cpu);
 }
 
 TORCH_LIBRARY_IMPL(qsim, AutogradCPU, m) {

@@ -127,6 +127,13 @@ def _qdq_bits_backward_fake(grad, bits):
     return torch.empty(grad.shape, dtype=grad.dtype, device=grad.device)
 
 
+@torch.library.register_fake("qsim::quantize_dequantize_bits_backward_")
+def _qdq_bits_backward_inplace_fake(grad, bits):
+    _qdq_bits_backward_fake(grad, bits)
+    torch._check(grad.is_contiguous(),
+                 lambda: "quantize_dequantize_bits_backward_: grad must be contiguous")
+
+
 @torch.library.register_fake("qsim::quantize")
 def _quantize_fake(x, scale, zero_point, qmin, qmax, axis=None, block_size=None):
     return _elementwise_fake("quantize", "x", x, scale, zero_point)

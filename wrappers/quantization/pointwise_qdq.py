@@ -1,27 +1,33 @@
-"""A quantizer's qdq in ``torch.compile`` graphs without gradients: :func:`out_of_place_qdq`.
+"""A quantizer's qdq in ``torch.compile`` graphs (:func:`out_of_place_qdq`), and torch's form
+(:func:`reciprocal_qdq`).
 
-Compiled, a quantizer call with no gradient to compute (an evaluation forward under
-``torch.no_grad()``) needs neither the op's autograd formula nor its bits, and the op
-``qsim::quantize_dequantize`` there is an opaque call that allocates its output on every call
-(page faults whenever glibc has trimmed the heap). So the call becomes:
+Compiled, the op ``qsim::quantize_dequantize`` is an opaque call that allocates its output on
+every call (page faults whenever glibc has trimmed the heap, and a cold buffer otherwise), where
+inductor would have planned a buffer (dead buffers' memory reused within the graph). So a call
+becomes:
 
-- per tensor, x of up to 3 dims: the in-place op on ``x.clone()``: inductor writes the copy
-  into a buffer of its memory plan (dead buffers' memory reused within the graph) and the C
-  kernel runs in place;
-- per channel, and x of 4 dims or more (conv-shaped: inductor may lay it out channels-last; on a
-  ResNet-style CNN this measured 1.13x against 1.19x for the copy and the kernel):
-  :func:`pointwise_qdq`, torch pointwise operations that inductor fuses into the kernels around
-  them (the weights are quantized again each forward);
-- the zero point, in both: :meth:`~torchqsim.quantization.grid.Grid.zero_point`'s pointwise form.
+- per tensor on a CPU x of at most the quantizer's ``compiled_in_place_dims`` dims (3; 4 in a
+  sim of a model without convolutions, whose 4-D tensors are attention's): the in-place op on a
+  copy of x, which inductor writes into a buffer of its plan; the C kernel runs in place. With a
+  straight-through gradient (x's alone) its traced node keeps x's bits, one bit a value, and its
+  backward masks a copy of the gradient in place (``qsim::quantize_dequantize_bits_backward_``);
+- without gradients, per channel or on larger x (conv-shaped: inductor may lay it out
+  channels-last, which the in-place op cannot take; on a ResNet-style CNN this measured 1.13x
+  against 1.19x for the copy and the kernel): :func:`pointwise_qdq`, torch pointwise operations
+  that inductor fuses into the kernels around them (the weights are quantized again each
+  forward); with gradients there, the op, which takes inductor's layout;
+- the zero point without gradients: :meth:`~torchqsim.quantization.grid.Grid.zero_point`'s
+  pointwise form.
 
 Compiled eval forwards against the compiled FP32 model, ResNet / BERT / Llama-style: 1.14-1.32x /
-1.23-1.31x / 1.19-1.42x with the op (the spread is the page faults), 1.13x / 1.17x / 1.22x with
-these (benchmarks/notes/issue17.md, sixteenth session). The pointwise operations are the C
-kernel's (kernels/qdq/qdq_common.h: ``qsim_qdq1``) in the same float32 order, and inductor
-compiles them without reassociation or contraction (its default ``-ffp-contract=off``, no
-unsafe math), so the results are the op's bit for bit
-(tests/python/quantization/test_pointwise_qdq.py, against the eager quantizers). Where the op
-would raise on a scale that is not finite and positive (an uninitialized quantizer's zero
+1.23-1.31x / 1.19-1.42x with the op, 1.13x / 1.17x / 1.22x with these forms on x of up to 3 dims,
+and BERT / Llama 1.14x / 1.16x with 4-D tensors in place too; compiled straight-through training
+steps on the Llama 1.19x with the op, 1.12x with these (benchmarks/notes/issue17.md, sixteenth
+and seventeenth sessions). The pointwise operations are the C kernel's (kernels/qdq/qdq_common.h:
+``qsim_qdq1``) in the same float32 order, and inductor compiles them without reassociation or
+contraction (its default ``-ffp-contract=off``, no unsafe math), so the results are the op's bit
+for bit (tests/python/quantization/test_pointwise_qdq.py, against the eager quantizers). Where
+the op would raise on a scale that is not finite and positive (an uninitialized quantizer's zero
 scale), a run-time assertion fused into a kernel raises, naming the quantizer.
 
 Example::
@@ -37,12 +43,18 @@ from torch import Tensor
 
 from ._tracing import compiled
 
-__all__ = ["OP_DTYPES", "out_of_place_qdq", "pointwise_applies", "pointwise_qdq"]
+__all__ = ["OP_DTYPES", "out_of_place_qdq", "pointwise_applies", "pointwise_qdq",
+           "reciprocal_qdq"]
 
 #: The data dtypes the qdq ops take (fp32, and 16-bit floats read and written as they are).
 OP_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 _QDQ, _QDQ_INPLACE = (torch.ops.qsim.quantize_dequantize.default,
                       torch.ops.qsim.quantize_dequantize_.default)
+
+
+def _needs_grad(*tensors: Tensor) -> bool:
+    """Whether autograd records a gradient for any of `tensors`."""
+    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
 
 
 def pointwise_applies(x: Tensor, *qparams: Tensor) -> bool:
@@ -54,8 +66,7 @@ def pointwise_applies(x: Tensor, *qparams: Tensor) -> bool:
         >>> pointwise_applies(torch.ones(2))      # eager
         False
     """
-    return compiled() and x.dtype in OP_DTYPES and not (
-        torch.is_grad_enabled() and (x.requires_grad or any(t.requires_grad for t in qparams)))
+    return compiled() and x.dtype in OP_DTYPES and not _needs_grad(x, *qparams)
 
 
 def _assert_scale(scale: Tensor, label: str) -> None:
@@ -88,13 +99,15 @@ def pointwise_qdq(x: Tensor, scale: Tensor, zero_point: Tensor, qmin: int, qmax:
     return ((q - zero_point).to(torch.int32).to(torch.float32) * scale).to(x.dtype)
 
 
-
 def out_of_place_qdq(x: Tensor, scale: Tensor, zero_point: Tensor, qmin: int, qmax: int,
-                     axis: int | None, block: tuple | None, label) -> Tensor:
-    """A quantizer's qdq of `x` into a new tensor. Where :func:`pointwise_applies` and there is
-    no block size: :func:`pointwise_qdq` per channel or for x of 4 dims or more, else the
-    in-place op on ``x.clone()`` (see the module docstring); elsewhere the op. `label()` names
-    the quantizer (called only for the compiled forms' scale check).
+                     axis: int | None, block: tuple | None, label,
+                     in_place_dims: int = 3) -> Tensor:
+    """A quantizer's qdq of `x` into a new tensor. Compiled (:func:`~._tracing.compiled`) without
+    a block size, on a dtype of :data:`OP_DTYPES`, per tensor on a CPU x of at most
+    `in_place_dims` dims: the in-place op on a copy (see the module docstring), whose traced node
+    keeps x's bits for the backward where x gets a straight-through gradient. Other compiled calls
+    without gradients: :func:`pointwise_qdq`. Elsewhere the op. `label()` names the quantizer
+    (called only for the compiled forms' scale check).
 
     Example::
 
@@ -102,11 +115,30 @@ def out_of_place_qdq(x: Tensor, scale: Tensor, zero_point: Tensor, qmin: int, qm
         ...                  None, None, lambda: "q")
         tensor([0.3000])
     """
-    if block is None and pointwise_applies(x, scale, zero_point):
-        if axis is not None or x.dim() > 3:
+    if block is None and compiled() and x.dtype in OP_DTYPES:
+        grads = _needs_grad(x, scale, zero_point)
+        if axis is None and x.dim() <= in_place_dims and x.is_cpu and \
+                not _needs_grad(scale, zero_point):
+            _assert_scale(scale, label())
+            # with a gradient, contiguous: the traced node's bits are in element order
+            y = x.clone(memory_format=torch.contiguous_format if grads else torch.preserve_format)
+            _QDQ_INPLACE(y, scale, zero_point, qmin, qmax)
+            return y
+        if not grads:
             return pointwise_qdq(x, scale, zero_point, qmin, qmax, axis, label())
-        _assert_scale(scale, label())  # per tensor: the C kernel, in place on a planned copy
-        y = x.clone()
-        _QDQ_INPLACE(y, scale, zero_point, qmin, qmax)
-        return y
     return _QDQ(x, scale, zero_point, qmin, qmax, axis, block)
+
+
+def reciprocal_qdq(x: Tensor, scale: Tensor, zp: Tensor, axis, qmin: int, qmax: int) -> Tensor:
+    """torch's fake-quantize (positions ``rint(x * (1 / scale)) + zp``), per tensor or per
+    channel along `axis`: a quantizer's ``reciprocal_rounding``.
+
+    Example::
+
+        >>> reciprocal_qdq(torch.tensor([0.26]), torch.tensor(0.1), torch.tensor(0), None, 0, 255)
+        tensor([0.3000])
+    """
+    zp = zp.to(torch.int32)
+    if scale.dim() == 0:
+        return torch.fake_quantize_per_tensor_affine(x, scale, zp, qmin, qmax)
+    return torch.fake_quantize_per_channel_affine(x, scale, zp, axis, qmin, qmax)

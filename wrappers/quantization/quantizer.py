@@ -32,7 +32,7 @@ from ._layout import aligned_shape, qdq_layout
 from ._tracing import plain_eager
 from .encoding_analyzer import Encoding, EncodingAnalyzer, MinMaxEncodingAnalyzer
 from .grid import Grid, GridKind
-from .pointwise_qdq import OP_DTYPES, out_of_place_qdq
+from .pointwise_qdq import OP_DTYPES, out_of_place_qdq, reciprocal_qdq
 from .range_learning import range_qdq
 
 _QDQ_OUT = torch.ops.qsim.quantize_dequantize_out.default  # ops F.quantize_dequantize calls
@@ -101,6 +101,11 @@ class QuantizeDequantize(nn.Module):
     #: 2.42's fast path (``torch.fake_quantize_*``) does: see ``QuantizationSimModel``'s
     #: ``aimet_eval_rounding`` (docs/aimet.md §2.5). Off: ONNX QuantizeLinear's ``x / scale``.
     reciprocal_rounding = False
+
+    #: Compiled, a per-tensor x of at most this many dims is quantized in place on a copy in the
+    #: traced layout (:func:`~torchqsim.quantization.pointwise_qdq.out_of_place_qdq`). 3: inductor
+    #: may lay out 4-D conv outputs channels-last; ``QuantizationSimModel`` sets 4 without convs.
+    compiled_in_place_dims = 3
 
     @property
     def symmetric(self) -> bool:
@@ -244,11 +249,12 @@ class QuantizeDequantize(nn.Module):
         scale, zp, qmin, qmax, axis, block = self._qparams(x.shape)
         if self.reciprocal_rounding and block is None and not torch.is_grad_enabled() and \
                 x.dtype == torch.float32 and scale.dim() <= 1:
-            y = _reciprocal_qdq(x, scale, zp, axis, qmin, qmax)
+            y = reciprocal_qdq(x, scale, zp, axis, qmin, qmax)
             return y if out is None else out.copy_(y)
         if out is None:  # (compiled without gradients: no op allocating y, see pointwise_qdq)
-            return out_of_place_qdq(x, scale, zp, qmin, qmax, axis, block, self._label)
-        if out is x and axis is None and block is None and x.dtype in IN_PLACE_DTYPES:
+            return out_of_place_qdq(x, scale, zp, qmin, qmax, axis, block, self._label,
+                                    self.compiled_in_place_dims)
+        if out is x and axis is None and block is None and x.dtype in IN_PLACE_DTYPES and x.is_cpu:
             _QDQ_INPLACE(x, scale, zp, qmin, qmax)  # with grad: straight-through, in place
             return x
         if torch.is_grad_enabled():  # F raises where autograd would need the input
@@ -383,15 +389,6 @@ class QuantizeDequantize(nn.Module):
     def extra_repr(self) -> str:
         return f"shape={self.shape}, bitwidth={self.bitwidth}, grid={self.grid.name!r}" + \
             (f", block_size={self.block_size}" if self.block_size is not None else "")
-
-
-def _reciprocal_qdq(x: Tensor, scale: Tensor, zp: Tensor, axis, qmin: int, qmax: int) -> Tensor:
-    """torch's fake-quantize (positions ``rint(x * (1 / scale)) + zp``), per tensor or per
-    channel along `axis`."""
-    zp = zp.to(torch.int32)
-    if scale.dim() == 0:
-        return torch.fake_quantize_per_tensor_affine(x, scale, zp, qmin, qmax)
-    return torch.fake_quantize_per_channel_affine(x, scale, zp, axis, qmin, qmax)
 
 
 def _full(shape, qshape):

@@ -142,12 +142,23 @@ def make_quantizer(sim, module: nn.Module, kind: str, key, spec: SlotSpec):
             strict=symmetric and spec.strict, unsigned=unsigned)
     q.requires_grad_(sim.quant_scheme.is_range_learning)
     q.reciprocal_rounding = sim._aimet_eval_rounding
+    q.compiled_in_place_dims = _compiled_in_place_dims(sim)
     if kind == "param":
         q.cache_eval_output = sim._weight_cache
     if fixed is not None and fixed[1] is not None:
         _set_fixed_range(q, *fixed, aimet_clipping=sim._aimet_fixed_range_clipping)
         freeze(q)
     return _placed(sim, module, q)
+
+
+def _compiled_in_place_dims(sim) -> int:
+    """``compiled_in_place_dims`` of `sim`'s quantizers: 4 in a model without convolutions (its
+    4-D tensors keep the traced layout under inductor), else 3 (inductor may lay out convolution
+    outputs channels-last)."""
+    if "_compiled_in_place_dims" not in vars(sim):
+        sim._compiled_in_place_dims = 3 if any(
+            isinstance(m, nn.modules.conv._ConvNd) for m in sim.model.modules()) else 4
+    return sim._compiled_in_place_dims
 
 
 def _placed(sim, module: nn.Module, q: nn.Module) -> nn.Module:

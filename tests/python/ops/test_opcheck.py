@@ -219,5 +219,6 @@ def test_every_op_registered_by_torchqsim_ops_is_checked():
                "quantize_dequantize_", "quantize_dequantize_clamped_",  # test_qdq_inplace.py
                # test_traced_bits.py:
                "quantize_dequantize_bits", "quantize_dequantize_bits_backward",
+               "quantize_dequantize_bits_backward_",
                "range_qparams", "range_grads", "quantize_dequantize_range", "held_range"}
     assert family == checked, f"qdq ops {sorted(family)} != checked {sorted(checked)}"

@@ -8,8 +8,9 @@ Oracles: the eager model, from the same weights and encodings, on the same batch
 the loss bit for bit; every parameter's gradient within float rounding: inductor's own BatchNorm,
 GELU and bias-gradient code sums in other orders than eager ATen, with or without quantizers);
 the strides inductor asserts for each qdq op's output in the generated code. Models: conv +
-BatchNorm + ReLU twice then Linear (4-D activations, per-channel 4-D weights) and Linear + GELU +
-Linear (3-D activations), under the STE scheme (``tf``: encodings fixed, the data gradient alone)
+BatchNorm + ReLU twice then Linear (4-D activations, per-channel 4-D weights), Linear + GELU +
+Linear (3-D activations) and two-head self-attention (4-D tensors without convolutions: the in-place
+op on a copy), under the STE scheme (``tf``: encodings fixed, the data gradient alone)
 and range learning (``range_learning_tf_init``: min/max learned). Inductor's caches are off (see
 ops/test_compile.py).
 """
@@ -24,6 +25,7 @@ from torch._inductor.utils import run_and_get_code
 
 from asserts import assert_same
 from torchqsim import QuantizationSimModel
+from torchqsim.quantization import QuantizeDequantize
 
 
 def _conv_bn_relu():
@@ -36,7 +38,22 @@ def _linear():
     return nn.Sequential(nn.Linear(16, 32), nn.GELU(), nn.Linear(32, 5))
 
 
-MODELS = {"conv_bn_relu": (_conv_bn_relu, (4, 3, 6, 6)), "linear": (_linear, (4, 6, 16))}
+class _Attention(nn.Module):
+    """Two heads of self-attention: 4-D scores and context, no convolution."""
+
+    def __init__(self):
+        super().__init__()
+        self.qkv, self.out = nn.Linear(16, 48), nn.Linear(16, 5)
+
+    def forward(self, x):
+        b, t, _ = x.shape
+        q, k, v = self.qkv(x).view(b, t, 3, 2, 8).permute(2, 0, 3, 1, 4)
+        scores = torch.softmax(q @ k.transpose(-1, -2), dim=-1)
+        return self.out((scores @ v).transpose(1, 2).reshape(b, t, 16))
+
+
+MODELS = {"conv_bn_relu": (_conv_bn_relu, (4, 3, 6, 6)), "linear": (_linear, (4, 6, 16)),
+          "attention": (_Attention, (4, 6, 16))}
 
 
 def _sim(model_name, quant_scheme):
@@ -101,3 +118,13 @@ def test_compiled_qat_step_is_the_eager_step(model_name, quant_scheme):
         assert _channels_last_ops(codes) == (
             {"quantize_dequantize", "quantize_dequantize_backward_data"} if ste
             else {"quantize_dequantize"})
+
+
+@pytest.mark.parametrize("model_name, dims", [("conv_bn_relu", 3), ("linear", 4), ("attention", 4)])
+def test_the_sim_quantizes_4d_tensors_in_place_when_compiled_unless_it_has_convolutions(
+        model_name, dims):
+    # inductor may lay out a convolution's 4-D outputs channels-last, which the in-place op
+    # cannot take; attention's 4-D tensors keep the traced layout
+    sim, _ = _sim(model_name, "tf")
+    qs = [m for m in sim.modules() if isinstance(m, QuantizeDequantize)]
+    assert qs and {q.compiled_in_place_dims for q in qs} == {dims}

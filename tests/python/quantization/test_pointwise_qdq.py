@@ -92,22 +92,55 @@ def test_compiled_no_grad_quantizers_equal_eager_bit_for_bit(dtype):
         assert _qsim_ops(lambda: compiled(xs)) == {"qsim::quantize_dequantize_"}
 
 
+def _straight_through(q, x, w, compiled):
+    """y and the straight-through gradient of x through `q` (compiled or eager), weighted by w."""
+    xg = x.clone().requires_grad_()
+    y = (q if compiled is None else compiled)(xg * 2.0)
+    (y * w).nansum().backward()
+    return y.detach(), xg.grad
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("shape, dims", [((64, 32), 3), ((2, 3, 8, 32), 4), ((2, 3, 8, 32), 3),
+                                         ((4, 6, 2, 2, 8), 4)])
 @torch._inductor.config.patch(fx_graph_cache=False)
-def test_a_call_with_gradients_keeps_the_op():
+@torch._functorch.config.patch(enable_autograd_cache=False)
+def test_compiled_straight_through_runs_the_kernel_in_place_on_a_copy(dtype, shape, dims):
+    # per tensor, x of at most compiled_in_place_dims dims: the in-place op on a copy, whose traced
+    # node keeps the bits (its backward also in place, on a copy of the gradient); larger x
+    # keeps x's op, which takes inductor's layout
     torch._dynamo.reset()
     q = QuantizeDequantize((), 8, symmetric=False)
-    q.set_range(-1.0, 1.0)
+    q.set_range(-1.0, 1.5)
     q.requires_grad_(False)  # straight-through: x alone gets a gradient
-    x = torch.randn(64, 32)
+    q.compiled_in_place_dims = dims
+    g = torch.Generator().manual_seed(3)
+    x = with_specials(torch.randn(shape, generator=g)).to(dtype)
+    w = torch.randn(shape, generator=g).to(dtype)
     compiled = torch.compile(q, fullgraph=True)
-    with torch.no_grad():
-        assert _qsim_ops(lambda: compiled(x)) == {"qsim::quantize_dequantize_"}
-    xg = x.clone().requires_grad_()
-    ran = _qsim_ops(lambda: compiled(xg).sum().backward())
-    assert "qsim::quantize_dequantize_bits" in ran, ran  # the training graph's op, as before
-    xe = x.clone().requires_grad_()
-    q(xe).sum().backward()
-    assert_same(xg.grad, xe.grad, "straight-through gradient")
+    want_y, want_dx = _straight_through(q, x, w, None)
+    got_y, got_dx = _straight_through(q, x, w, compiled)
+    assert_same(got_y, want_y, "y")
+    assert_same(got_dx, want_dx, "straight-through gradient")
+    ran = _qsim_ops(lambda: _straight_through(q, x, w, compiled))
+    if len(shape) <= dims:
+        assert ran == {"qsim::quantize_dequantize_clamped_",
+                       "qsim::quantize_dequantize_bits_backward_"}, ran
+    else:
+        assert ran == {"qsim::quantize_dequantize", "qsim::quantize_dequantize_backward_data"}, ran
+
+
+@torch._inductor.config.patch(fx_graph_cache=False)
+def test_a_learned_range_or_per_channel_call_keeps_the_op():
+    torch._dynamo.reset()
+    x = torch.randn(6, 40)
+    for shape, learned in (((), True), ((6, 1), False)):
+        q = QuantizeDequantize(shape, 8, symmetric=False)
+        q.set_range(torch.full(shape, -1.0), torch.full(shape, 1.0))
+        q.requires_grad_(learned)
+        compiled = torch.compile(q, fullgraph=True)
+        ran = _qsim_ops(lambda: compiled(x.clone().requires_grad_()).sum().backward())
+        assert "qsim::quantize_dequantize_clamped_" not in ran, (shape, ran)
 
 
 @torch._inductor.config.patch(fx_graph_cache=False)
