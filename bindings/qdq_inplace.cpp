@@ -9,7 +9,9 @@
 // with out = x. relu=True (a grid that starts at 0, where qdq(x) == qdq(relu(x))) also sets the
 // bits where x is not above 0 (qsim_run_mask_fn's gate 0): the gradient of a ReLU and then the
 // quantizer, whose values the op writes without ReLU's pass or its kept result. Fake kernels in
-// wrappers/ops.py.
+// wrappers/ops.py. Traced (torch.compile: x a tensor subclass), the node keeps the bits as a
+// graph tensor and its backward masks a copy of the gradient in place (TracedInPlaceFunction), so
+// that tracing records both as ops.
 //
 // qdq_bits_autograd (qdq_bits.h) is the same node for quantize_dequantize's eager fp32
 // straight-through calls that write a new tensor: y and the bits from one pass, the bits kept

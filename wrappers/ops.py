@@ -117,19 +117,22 @@ def _qdq_bits_fake(x, scale, zero_point, qmin, qmax):
     return _like(x), x.new_empty(((x.numel() + 7) // 8,), dtype=torch.uint8)
 
 
+def _check_bits_backward(name, grad, bits):
+    _check_data("grad", grad)
+    _check_devices(name, grad=grad, bits=bits)
+    torch._check(bits.dtype == torch.uint8 and bits.numel() == (grad.numel() + 7) // 8,
+                 lambda: f"{name}: bits must hold (numel + 7) // 8 uint8 of grad's shape")
+
+
 @torch.library.register_fake("qsim::quantize_dequantize_bits_backward")
 def _qdq_bits_backward_fake(grad, bits):
-    _check_data("grad", grad)
-    _check_devices("quantize_dequantize_bits_backward", grad=grad, bits=bits)
-    torch._check(bits.dtype == torch.uint8 and bits.numel() == (grad.numel() + 7) // 8,
-                 lambda: "quantize_dequantize_bits_backward: bits must hold (numel + 7) // 8 "
-                         "uint8 of grad's shape")
+    _check_bits_backward("quantize_dequantize_bits_backward", grad, bits)
     return torch.empty(grad.shape, dtype=grad.dtype, device=grad.device)
 
 
 @torch.library.register_fake("qsim::quantize_dequantize_bits_backward_")
 def _qdq_bits_backward_inplace_fake(grad, bits):
-    _qdq_bits_backward_fake(grad, bits)
+    _check_bits_backward("quantize_dequantize_bits_backward_", grad, bits)
     torch._check(grad.is_contiguous(),
                  lambda: "quantize_dequantize_bits_backward_: grad must be contiguous")
 

@@ -120,7 +120,7 @@ def out_of_place_qdq(x: Tensor, scale: Tensor, zero_point: Tensor, qmin: int, qm
         if axis is None and x.dim() <= in_place_dims and x.is_cpu and \
                 not _needs_grad(scale, zero_point):
             _assert_scale(scale, label())
-            # with a gradient, contiguous: the traced node's bits are in element order
+            # with a gradient, contiguous (the traced node's bits are in element order)
             y = x.clone(memory_format=torch.contiguous_format if grads else torch.preserve_format)
             _QDQ_INPLACE(y, scale, zero_point, qmin, qmax)
             return y
