@@ -116,9 +116,9 @@ def out_of_place_qdq(x: Tensor, scale: Tensor, zero_point: Tensor, qmin: int, qm
         tensor([0.3000])
     """
     if block is None and compiled() and x.dtype in OP_DTYPES:
-        grads = _needs_grad(x, scale, zero_point)
-        if axis is None and x.dim() <= in_place_dims and x.is_cpu and \
-                not _needs_grad(scale, zero_point):
+        qparam_grads = _needs_grad(scale, zero_point)
+        grads = qparam_grads or _needs_grad(x)
+        if axis is None and x.dim() <= in_place_dims and x.is_cpu and not qparam_grads:
             _assert_scale(scale, label())
             # with a gradient, contiguous (the traced node's bits are in element order)
             y = x.clone(memory_format=torch.contiguous_format if grads else torch.preserve_format)

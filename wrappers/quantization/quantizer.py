@@ -251,7 +251,7 @@ class QuantizeDequantize(nn.Module):
                 x.dtype == torch.float32 and scale.dim() <= 1:
             y = reciprocal_qdq(x, scale, zp, axis, qmin, qmax)
             return y if out is None else out.copy_(y)
-        if out is None:  # (compiled without gradients: no op allocating y, see pointwise_qdq)
+        if out is None:  # (compiled: no op allocating y where it can be, see pointwise_qdq)
             return out_of_place_qdq(x, scale, zp, qmin, qmax, axis, block, self._label,
                                     self.compiled_in_place_dims)
         if out is x and axis is None and block is None and x.dtype in IN_PLACE_DTYPES and x.is_cpu:
