@@ -109,12 +109,13 @@ TORCH_LIBRARY(qsim, m) {
     m.def("zero_point(Tensor min, Tensor scale, int bitwidth, int grid) -> Tensor", tags);
     // Range learning in one autograd node (range_learning.cpp): the grid parameters of a held
     // fp32 range (qsim_range_qparams_f32), the range's gradients from theirs
-    // (qsim_range_grads_f32), and the qdq op on a range, differentiable in x, min and max.
+    // (qsim_range_grads_f32), and the qdq op on a range, differentiable in x, min and max;
+    // planned_output matters only when traced (range_learning.cpp).
     m.def("range_qparams(Tensor min, Tensor max, int bitwidth, int grid) -> (Tensor, Tensor)", tags);
     m.def("range_grads(Tensor min, Tensor max, Tensor dscale, Tensor dzero_point, int bitwidth, "
           "int grid) -> (Tensor, Tensor)", tags);
     m.def("quantize_dequantize_range(Tensor x, Tensor min, Tensor max, int bitwidth, int grid, "
-          "int? axis=None) -> Tensor", tags);
+          "int? axis=None, bool planned_output=False) -> Tensor", tags);
     // The range aimet-torch holds after min/max calibration on an asymmetric grid of `steps` steps
     // (qsim_held_range_f32), and the first encoding without data (-1: none), as 0-dim int64.
     m.def("held_range(Tensor min, Tensor max, int steps, float? fixed_min=None) "

@@ -1,13 +1,22 @@
-// Range learning in one autograd node: quantize_dequantize_range(x, min, max, bitwidth, grid,
-// axis) fake-quantizes x on the grid parameters of the held range [min, max] (range_qparams: the
-// C rule qsim_range_qparams_f32) and its backward gives x, min and max their gradients: the qdq
-// backward's (dx, dscale, dzero_point), then range_grads (qsim_range_grads_f32), which performs
-// the fp32 operations torch's autograd performs through QuantizeDequantize's scale and zero-point
-// expressions, in its engine's order, so the gradients are the same bits with one node instead of
-// ten (tests/python/quantization/test_range_learning_op.py). min and max are fp32 CPU tensors of
-// one shape, numel 1 (per tensor, axis None) or x.size(axis) (per channel). held_range gives the
-// range calibration hands a range-learning quantizer: aimet-torch's held range of min/max
-// statistics (qsim_held_range_f32), in one op instead of nine. Fake kernels are in wrappers/ops.py.
+// Range learning in one autograd node: quantize_dequantize_range(x, min, max, bitwidth, grid, axis,
+// planned_output) fake-quantizes x on the grid parameters of the held range [min, max]
+// (range_qparams: the C rule qsim_range_qparams_f32) and its backward gives x, min and max their
+// gradients: the qdq backward's (dx, dscale, dzero_point), then range_grads (qsim_range_grads_f32),
+// which performs the fp32 operations torch's autograd performs through QuantizeDequantize's scale
+// and zero-point expressions, in its engine's order, so the gradients are the same bits with one
+// node instead of ten (tests/python/quantization/test_range_learning_op.py). min and max are fp32
+// CPU tensors of one shape, numel 1 (per tensor, axis None) or x.size(axis) (per channel).
+// held_range gives the range calibration hands a range-learning quantizer: aimet-torch's held range
+// of min/max statistics (qsim_held_range_f32), in one op instead of nine. Fake kernels are in
+// wrappers/ops.py.
+//
+// Traced (torch.compile: x a tensor subclass) with planned_output, the forward writes y through
+// quantize_dequantize_out into an empty tensor of x's traced strides and the backward writes dx
+// into a copy of the incoming gradient of x's layout (quantize_dequantize_backward_): buffers of
+// inductor's memory plan, where the ops' own outputs would be fresh allocations. Without it the
+// ops stay, the forward's output following the layout inductor picks for x (flexible_layout: a
+// channels-last convolution output, which the planned buffer's traced strides would copy).
+#include <ATen/TensorSubclassLikeUtils.h>
 #include <torch/autograd.h>
 #include <torch/library.h>
 
@@ -112,17 +121,30 @@ at::Tensor qdq_call(const at::Tensor & x, const at::Tensor & s, const at::Tensor
     return op.call(x, s, z, g.qmin, g.qmax, axis, std::nullopt);
 }
 
+// qdq_call into a new tensor of x's layout through quantize_dequantize_out (the planned output).
+at::Tensor qdq_into_new(const at::Tensor & x, const at::Tensor & s, const at::Tensor & z,
+                        const GridArgs & g, OptInt axis) {
+    static const auto op =
+        handle<void(const at::Tensor &, const at::Tensor &, const at::Tensor &, int64_t, int64_t,
+                    OptInt, OptInt, at::Tensor &)>("qsim::quantize_dequantize_out");
+    at::Tensor y = at::empty_like(x);
+    op.call(x, s, z, g.qmin, g.qmax, axis, std::nullopt, y);
+    return y;
+}
+
 at::Tensor qdq_range_cpu(const at::Tensor & x, const at::Tensor & min, const at::Tensor & max,
-                         int64_t bitwidth, int64_t grid, OptInt axis) {
+                         int64_t bitwidth, int64_t grid, OptInt axis, bool /*planned_output*/) {
     const GridArgs g = check_grid_args("quantize_dequantize_range", bitwidth, grid);
     auto [s, z]      = qdq_qparams(min, max, bitwidth, grid, axis);
     return qdq_call(x, s, z, g, axis);
 }
 
-// (dx, dscale, dzero_point) of the qdq op, dx written into `g` when the backward owns it.
+// (dx, dscale, dzero_point) of the qdq op, dx written into `g` when the backward owns it, or,
+// `planned` (traced), into a copy of g of x's layout.
 std::tuple<at::Tensor, at::Tensor, at::Tensor> qdq_grads(at::Tensor & g, const at::Tensor & x,
                                                          const at::Tensor & s, const at::Tensor & z,
-                                                         const GridArgs & grid, OptInt axis) {
+                                                         const GridArgs & grid, OptInt axis,
+                                                         bool planned) {
     using Into = Pair(at::Tensor &, const at::Tensor &, const at::Tensor &, const at::Tensor &,
                       int64_t, int64_t, OptInt, OptInt, bool);
     using Full = std::tuple<at::Tensor, at::Tensor, at::Tensor>(
@@ -131,8 +153,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> qdq_grads(at::Tensor & g, const a
     static const auto into = handle<Into>("qsim::quantize_dequantize_backward_");
     static const auto full = handle<Full>("qsim::quantize_dequantize_backward");
     at::AutoDispatchBelowADInplaceOrView guard;
-    if (owned_gradient(g)) {
-        at::Tensor dx    = std::move(g);
+    if (planned || owned_gradient(g)) {
+        at::Tensor dx    = planned ? at::empty_like(x).copy_(g) : std::move(g);
         auto [ds, dzp]   = into.call(dx, x, s, z, grid.qmin, grid.qmax, axis, std::nullopt, true);
         return { dx, ds, dzp };
     }
@@ -142,13 +164,13 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> qdq_grads(at::Tensor & g, const a
 // (dx, dmin, dmax) from the incoming gradient `g` and the forward's (x, min, max, scale, zero
 // point); dx is written into `g` when the caller owns it.
 variable_list range_backward(at::Tensor & g, const variable_list & saved, int64_t bitwidth,
-                             int64_t grid, OptInt axis) {
+                             int64_t grid, OptInt axis, bool planned = false) {
     static const auto range_grads =
         handle<Pair(const at::Tensor &, const at::Tensor &, const at::Tensor &, const at::Tensor &,
                     int64_t, int64_t)>("qsim::range_grads");
     const GridArgs     gr  = check_grid_args("quantize_dequantize_range", bitwidth, grid);
     const at::Tensor & min = saved[1];
-    auto [dx, ds, dzp]     = qdq_grads(g, saved[0], saved[3], saved[4], gr, axis);
+    auto [dx, ds, dzp]     = qdq_grads(g, saved[0], saved[3], saved[4], gr, axis, planned);
     at::AutoDispatchBelowADInplaceOrView guard;
     auto [dmin, dmax] = range_grads.call(min, saved[2], ds.reshape(min.sizes()),
                                          dzp.reshape(min.sizes()), bitwidth, grid);
@@ -178,7 +200,7 @@ struct RangeBackwardFunction : torch::autograd::Function<RangeBackwardFunction> 
 struct RangeQdqFunction : torch::autograd::Function<RangeQdqFunction> {
     static at::Tensor forward(AutogradContext * ctx, const at::Tensor & x, const at::Tensor & min,
                               const at::Tensor & max, int64_t bitwidth, int64_t grid,
-                              OptInt axis) {
+                              OptInt axis, bool planned_output) {
         at::AutoDispatchBelowADInplaceOrView guard;
         const GridArgs g = check_grid_args("quantize_dequantize_range", bitwidth, grid);
         auto [s, z]      = qdq_qparams(min, max, bitwidth, grid, axis);
@@ -186,7 +208,9 @@ struct RangeQdqFunction : torch::autograd::Function<RangeQdqFunction> {
         ctx->saved_data["bitwidth"] = bitwidth;
         ctx->saved_data["grid"]     = grid;
         ctx->saved_data["axis"]     = axis;
-        return qdq_call(x, s, z, g, axis);
+        const bool planned          = planned_output && at::isTensorSubclassLike(x);
+        ctx->saved_data["planned"]  = planned;
+        return planned ? qdq_into_new(x, s, z, g, axis) : qdq_call(x, s, z, g, axis);
     }
 
     // `grads` by reference: a gradient nothing else holds can take dx (owned_gradient).
@@ -195,31 +219,32 @@ struct RangeQdqFunction : torch::autograd::Function<RangeQdqFunction> {
         const int64_t bitwidth = ctx->saved_data["bitwidth"].toInt();
         const int64_t grid     = ctx->saved_data["grid"].toInt();
         const OptInt  axis     = ctx->saved_data["axis"].toOptional<int64_t>();
+        const bool    planned  = ctx->saved_data["planned"].toBool();
         const variable_list d =
             at::GradMode::is_enabled()
                 ? RangeBackwardFunction::apply(grads[0], saved[0], saved[1], saved[2], saved[3],
                                                saved[4], bitwidth, grid, axis)
-                : range_backward(grads[0], saved, bitwidth, grid, axis);
+                : range_backward(grads[0], saved, bitwidth, grid, axis, planned);
         return { ctx->needs_input_grad(0) ? d[0] : at::Tensor(),
                  ctx->needs_input_grad(1) ? d[1] : at::Tensor(),
                  ctx->needs_input_grad(2) ? d[2] : at::Tensor(), at::Tensor(), at::Tensor(),
-                 at::Tensor() };
+                 at::Tensor(), at::Tensor() };
     }
 };
 
 // Through RangeQdqFunction when autograd records the op; otherwise straight to the kernel.
 at::Tensor qdq_range_autograd(const at::Tensor & x, const at::Tensor & min,
                               const at::Tensor & max, int64_t bitwidth, int64_t grid,
-                              OptInt axis) {
+                              OptInt axis, bool planned_output) {
     if (at::GradMode::is_enabled() &&
         (x.requires_grad() || min.requires_grad() || max.requires_grad())) {
-        return RangeQdqFunction::apply(x, min, max, bitwidth, grid, axis);
+        return RangeQdqFunction::apply(x, min, max, bitwidth, grid, axis, planned_output);
     }
     at::AutoDispatchBelowADInplaceOrView guard;
     static const auto op =
         handle<at::Tensor(const at::Tensor &, const at::Tensor &, const at::Tensor &, int64_t,
-                          int64_t, OptInt)>("qsim::quantize_dequantize_range");
-    return op.call(x, min, max, bitwidth, grid, axis);
+                          int64_t, OptInt, bool)>("qsim::quantize_dequantize_range");
+    return op.call(x, min, max, bitwidth, grid, axis, planned_output);
 }
 
 }  // namespace

@@ -244,6 +244,6 @@ def _held_range_fake(min, max, steps, fixed_min=None):
 
 
 @torch.library.register_fake("qsim::quantize_dequantize_range")
-def _qdq_range_fake(x, min, max, bitwidth, grid, axis=None):
+def _qdq_range_fake(x, min, max, bitwidth, grid, axis=None, planned_output=False):
     _range_fake("quantize_dequantize_range", min=min, max=max)
     return _elementwise_fake("quantize_dequantize_range", "x", x, min, max)

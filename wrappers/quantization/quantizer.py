@@ -103,8 +103,9 @@ class QuantizeDequantize(nn.Module):
     reciprocal_rounding = False
 
     #: Compiled, a per-tensor x of at most this many dims is quantized in place on a copy in the
-    #: traced layout (:func:`~torchqsim.quantization.pointwise_qdq.out_of_place_qdq`). 3: inductor
-    #: may lay out 4-D conv outputs channels-last; ``QuantizationSimModel`` sets 4 without convs.
+    #: traced layout (:func:`~torchqsim.quantization.pointwise_qdq.out_of_place_qdq`), and a range-
+    #: learning x into a planned buffer (:mod:`~torchqsim.quantization.range_learning`). 3:
+    #: inductor may lay out 4-D conv outputs channels-last; the sim sets 4 without convs.
     compiled_in_place_dims = 3
 
     @property

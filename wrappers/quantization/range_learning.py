@@ -8,8 +8,12 @@ is one node with the same forward and the same gradients for x, min and max, bit
 on CPU with fp32 min/max and no blocks. Compiled, AOTAutograd traces the node into its ops
 (``range_qparams`` and the qdq op; the qdq backward and ``range_grads``): four ops a quantizer,
 where the expressions left inductor a few small kernels and the ``zero_point`` op each way
-(a Llama-style decoder's compiled range-learning step 2-3 % faster, the same bits). Traced
-(fx, TorchScript, ONNX) and exported calls keep the expressions.
+(a Llama-style decoder's compiled range-learning step 2-3 % faster, the same bits). The traced
+backward writes dx into a copy of the gradient, and on x of at most the quantizer's
+``compiled_in_place_dims`` dims (the tensors whose traced layout inductor keeps: see
+:mod:`.pointwise_qdq`) the forward writes y with ``quantize_dequantize_out`` into an empty
+tensor (``planned_output``): buffers of inductor's memory plan, where the ops' own outputs were
+fresh allocations. Traced (fx, TorchScript, ONNX) and exported calls keep the expressions.
 
 Example::
 
@@ -52,4 +56,5 @@ def range_qdq(q, x: Tensor) -> Tensor | None:
     axis, block, _ = qdq_layout(tuple(x.shape), q.shape)
     if block is not None:
         return None
-    return _QDQ_RANGE(x, lo, hi, q.bitwidth, int(q.grid.kind), axis)
+    planned = compiled() and x.dim() <= q.compiled_in_place_dims
+    return _QDQ_RANGE(x, lo, hi, q.bitwidth, int(q.grid.kind), axis, planned)

@@ -8,21 +8,14 @@ the call, and torch's profiler for which qsim op ran (``quantize_dequantize_`` =
 import pytest
 import torch
 from torch import nn
-from torch.profiler import ProfilerActivity, profile
 
 import torchqsim.nn as qnn
 from asserts import assert_same
+from ops_run import qsim_ops
 from wrapper_reference import narrow_quantizer, ref_qdq
 
 
 IN_PLACE = "qsim::quantize_dequantize_"  # per-tensor fp32 in place (quantize_dequantize_out else)
-
-
-def _ops(fn):
-    """Names of the qsim ops `fn()` runs, in order."""
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
-        fn()
-    return [e.name for e in prof.events() if e.name.startswith("qsim::")]
 
 
 def _with_output_quantizer(wrapper, x):
@@ -40,12 +33,12 @@ def test_fresh_output_is_quantized_in_place_bit_for_bit():
     expected = ref_qdq(q.output_quantizers[0], linear(x)).detach()
     with torch.no_grad():
         # the first call also computes the encoding's zero point (qsim::zero_point), then cached
-        assert _ops(lambda: q(x)) == ["qsim::zero_point", IN_PLACE]
-        assert _ops(lambda: q(x)) == [IN_PLACE]
+        assert qsim_ops(lambda: q(x)) == ["qsim::zero_point", IN_PLACE]
+        assert qsim_ops(lambda: q(x)) == [IN_PLACE]
         y = q(x)
     assert_same(y, expected)
     assert_same(q(x).detach(), expected)  # grad mode, learned range: a new tensor, same bits
-    assert "qsim::quantize_dequantize" in _ops(lambda: q(x))
+    assert "qsim::quantize_dequantize" in qsim_ops(lambda: q(x))
 
 
 class ViewOfTemporary(nn.Module):
@@ -76,7 +69,7 @@ def test_a_view_of_a_tensor_nothing_else_holds_is_quantized_in_place(make, x):
     expected = q(x).detach()                          # grad mode, learned range: a new tensor
     with torch.no_grad():
         q(x)                                          # caches the encoding's zero point
-        assert _ops(lambda: q(x)) == [IN_PLACE]
+        assert qsim_ops(lambda: q(x)) == [IN_PLACE]
         y = q(x)
     assert y._base is not None
     assert_same(y, expected)
@@ -156,7 +149,7 @@ def test_outputs_sharing_memory_or_still_referenced_are_not_overwritten(make):
     kept = getattr(wrapper, "kept", None)
     kept_before = None if kept is None else kept.clone()
     with torch.no_grad():
-        assert IN_PLACE not in _ops(lambda: wrapper(x))
+        assert IN_PLACE not in qsim_ops(lambda: wrapper(x))
         y = wrapper(x)
     assert_same(y, expected)
     if not isinstance(wrapper, qnn.QuantizedReLU):   # ReLU(inplace=True) writes x by design

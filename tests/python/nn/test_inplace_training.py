@@ -11,19 +11,13 @@ for what the graph keeps.
 import pytest
 import torch
 from torch import nn
-from torch.profiler import ProfilerActivity, profile
 
 import torchqsim.nn as qnn
 from asserts import assert_same
+from ops_run import qsim_ops
 from wrapper_reference import narrow_quantizer, ref_qdq
 
 INPLACE = "qsim::quantize_dequantize_"
-
-
-def _ops(fn):
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
-        fn()
-    return [e.name for e in prof.events() if e.name.startswith("qsim::")]
 
 
 def _frozen_output_quantizer(wrapper, x, shape=()):
@@ -78,7 +72,7 @@ def test_straight_through_training_is_in_place_and_bit_exact(make, shape):
     x = (torch.randn(shape) * 3).to(next(module.parameters(), torch.ones(1)).dtype)
     wrapper = _frozen_output_quantizer(qnn.to_quantized(module, "m"), x)
     dy = torch.randn(module(x).shape).to(x.dtype)
-    assert INPLACE in _ops(lambda: wrapper(x.clone().requires_grad_()))
+    assert INPLACE in qsim_ops(lambda: wrapper(x.clone().requires_grad_()))
     got = _step(wrapper, x, dy)
     want = _step(Reference(module, wrapper.output_quantizers[0]), x, dy)
     assert_same(got[0], want[0], "output")
@@ -146,7 +140,7 @@ def test_unsafe_or_unsupported_outputs_take_the_out_of_place_path(case):
         wrapper.output_quantizers[0].register_forward_hook(lambda m, args, out: seen.append(out))
     dy = torch.randn(4, 6)
     xi = x.clone().requires_grad_()
-    assert INPLACE not in _ops(lambda: wrapper(xi))
+    assert INPLACE not in qsim_ops(lambda: wrapper(xi))
     got = _step(wrapper, x, dy)
     want = _step(Reference(module, wrapper.output_quantizers[0]), x, dy)
     assert_same(got[0], want[0], "output")

@@ -17,7 +17,8 @@ from torch import nn
 
 import torchqsim.nn.activation as activation
 from asserts import assert_same
-from test_inplace_training import INPLACE, _ops, ste_ref
+from ops_run import qsim_ops
+from test_inplace_training import INPLACE, ste_ref
 from test_relu_floor import _edge_values, _relu
 from torchqsim.nn.overwritable import argument_overwritable, mark_dying_inputs
 from torchqsim.quantsim import QuantizationSimModel
@@ -46,7 +47,7 @@ def _step(model, x, dy):
 
 
 def _grad_ops(model, x):
-    return _ops(lambda: model(x.clone().requires_grad_()))
+    return qsim_ops(lambda: model(x.clone().requires_grad_()))
 
 
 @pytest.mark.parametrize("dtype, shape, inplace", [
@@ -115,9 +116,9 @@ def test_no_grad_writes_into_a_temporary_and_not_into_a_held_tensor():
     with torch.no_grad():
         want = m.output_quantizers[0](torch.relu(x))
         t = x.clone()
-        assert INPLACE not in _ops(lambda: m(t))
+        assert INPLACE not in qsim_ops(lambda: m(t))
         assert_same(t, x)  # the caller's tensor is untouched
-        assert INPLACE in _ops(lambda: m(x.clone()))
+        assert INPLACE in qsim_ops(lambda: m(x.clone()))
         assert_same(m(x.clone()), want)
 
 
@@ -125,10 +126,10 @@ def test_calls_that_do_not_come_through_module_call_are_refused():
     m = _relu(0.0, 3.0)
     assert not argument_overwritable(m, torch.ones(3))  # not from a module's forward
     with torch.no_grad():
-        assert INPLACE not in _ops(lambda: m.forward(torch.ones(3)))
+        assert INPLACE not in qsim_ops(lambda: m.forward(torch.ones(3)))
     m.register_forward_hook(lambda *a: None)
     with torch.no_grad():
-        assert INPLACE not in _ops(lambda: m(torch.ones(3)))
+        assert INPLACE not in qsim_ops(lambda: m(torch.ones(3)))
 
 
 class Net(nn.Module):
@@ -227,5 +228,5 @@ def test_a_module_called_where_its_input_lives_on_gets_no_leave(living_first):
     x = torch.randn(8, 16)
     with torch.no_grad():
         want = model.reference(x)
-        assert INPLACE not in _ops(lambda: gm(x))
+        assert INPLACE not in qsim_ops(lambda: gm(x))
         assert_same(gm(x), want)

@@ -11,6 +11,7 @@ from torch import nn
 
 import torchqsim.functional as F
 from asserts import assert_same
+from ops_run import no_compile_caches
 
 QMIN, QMAX = F.grid_range(8)
 
@@ -48,8 +49,7 @@ def _run(module, x, dy):
 
 # inductor's own use of torch.jit warns; that is torch's business, not ours
 @pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
-@torch._inductor.config.patch(fx_graph_cache=False)
-@torch._functorch.config.patch(enable_autograd_cache=False)
+@no_compile_caches
 def test_compiled_module_matches_eager_forward_and_backward():
     torch._dynamo.reset()
     module = _QuantizedAffine(8)

@@ -11,21 +11,15 @@ formula elsewhere), torch's fake quantization and its straight-through mask for 
 import pytest
 import torch
 from torch.library import opcheck
-from torch.profiler import ProfilerActivity, profile
 
 import torchqsim  # noqa: F401  (registers the ops)
 from asserts import assert_same
+from ops_run import no_compile_caches, qsim_ops
 from qdq_cases import with_specials
 
 ops = torch.ops.qsim
 SCALE, ZP = torch.tensor(0.05), torch.tensor(3, dtype=torch.int32)
 DTYPES = [torch.float32, torch.float16, torch.bfloat16]
-
-
-def _no_compile_caches(test):
-    """A cached graph would keep the ops an earlier build's autograd formulas traced into."""
-    return torch._inductor.config.patch(fx_graph_cache=False)(
-        torch._functorch.config.patch(enable_autograd_cache=False)(test))
 
 
 def _data(shape, dtype=torch.float32, seed=0):
@@ -36,12 +30,6 @@ def _data(shape, dtype=torch.float32, seed=0):
 def _step(x, w):
     """A product after the quantizer, so that the incoming gradient is not all ones."""
     return (ops.quantize_dequantize(x * 2.0, SCALE, ZP, -128, 127) * w).nansum()
-
-
-def _qsim_ops(fn):
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
-        fn()
-    return {e.name for e in prof.events() if e.name.startswith("qsim::")}
 
 
 def _compiled_matches_eager(step, x, w):
@@ -55,12 +43,12 @@ def _compiled_matches_eager(step, x, w):
     (got,) = torch.autograd.grad(got_y, b)
     assert_same(got_y, want_y, "loss")
     assert_same(got, want, "dx")
-    return _qsim_ops(lambda: torch.autograd.grad(compiled(b, w), b))
+    return set(qsim_ops(lambda: torch.autograd.grad(compiled(b, w), b)))
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 @pytest.mark.parametrize("layout", ["contiguous", "transposed", "4-D"])
-@_no_compile_caches
+@no_compile_caches
 def test_compiled_straight_through_matches_eager(dtype, layout):
     torch._dynamo.reset()
     x = _data((24, 37), dtype)
@@ -73,7 +61,7 @@ def test_compiled_straight_through_matches_eager(dtype, layout):
         assert "qsim::quantize_dequantize_bits" not in ran, ran  # x's node, as before
 
 
-@_no_compile_caches
+@no_compile_caches
 def test_range_learning_and_per_channel_keep_x():
     torch._dynamo.reset()
     x = _data((8, 16)).requires_grad_()
@@ -93,7 +81,7 @@ def test_range_learning_and_per_channel_keep_x():
         got = torch.autograd.grad(compiled(*args), args)
         for g, w in zip(got, want):
             assert_same(g, w, fn.__name__)
-        assert "qsim::quantize_dequantize_bits" not in _qsim_ops(
+        assert "qsim::quantize_dequantize_bits" not in qsim_ops(
             lambda: torch.autograd.grad(compiled(*args), args))
 
 
@@ -126,7 +114,7 @@ def _step_in_place(x, w):
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 @pytest.mark.parametrize("shape", [(24, 37), (2, 3, 4, 37)])
-@_no_compile_caches
+@no_compile_caches
 def test_compiled_in_place_straight_through_matches_eager(dtype, shape):
     torch._dynamo.reset()
     ran = _compiled_matches_eager(_step_in_place, _data(shape, dtype), _data(shape, dtype, seed=1))
@@ -134,7 +122,7 @@ def test_compiled_in_place_straight_through_matches_eager(dtype, shape):
                    "qsim::quantize_dequantize_bits_backward_"}, ran
 
 
-@_no_compile_caches
+@no_compile_caches
 def test_traced_in_place_straight_through_of_a_transposed_x_matches_eager():
     # the traced node computes a non-contiguous x in a contiguous copy (bits in element order)
     torch._dynamo.reset()

@@ -10,9 +10,9 @@ subnormals; torch's profiler for which ops a compiled call runs. Inductor's cach
 import pytest
 import torch
 from torch import nn
-from torch.profiler import ProfilerActivity, profile
 
 from asserts import assert_same
+from ops_run import no_compile_caches, qsim_ops
 from qdq_cases import with_specials
 from torchqsim.quantization import QuantizeDequantize
 from torchqsim.quantization.grid import GridKind
@@ -69,14 +69,8 @@ def _inputs(model, dtype, seed=1):
     return xs
 
 
-def _qsim_ops(fn):
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
-        fn()
-    return {e.name for e in prof.events() if e.name.startswith("qsim::")}
-
-
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16], ids=str)
-@torch._inductor.config.patch(fx_graph_cache=False)
+@no_compile_caches
 def test_compiled_no_grad_quantizers_equal_eager_bit_for_bit(dtype):
     torch._dynamo.reset()
     model = _Quantizers()
@@ -89,7 +83,7 @@ def test_compiled_no_grad_quantizers_equal_eager_bit_for_bit(dtype):
             bits, kind = GRIDS[i // len(LAYOUTS)]
             assert_same(a, b, f"{kind.name} {bits}-bit, encoding shape {LAYOUTS[i % 3][0]}")
         # per channel fused; per tensor the in-place op on inductor's copy; no zero_point op
-        assert _qsim_ops(lambda: compiled(xs)) == {"qsim::quantize_dequantize_"}
+        assert set(qsim_ops(lambda: compiled(xs))) == {"qsim::quantize_dequantize_"}
 
 
 def _straight_through(q, x, w, compiled):
@@ -103,8 +97,7 @@ def _straight_through(q, x, w, compiled):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16], ids=str)
 @pytest.mark.parametrize("shape, dims", [((64, 32), 3), ((2, 3, 8, 32), 4), ((2, 3, 8, 32), 3),
                                          ((4, 6, 2, 2, 8), 4)])
-@torch._inductor.config.patch(fx_graph_cache=False)
-@torch._functorch.config.patch(enable_autograd_cache=False)
+@no_compile_caches
 def test_compiled_straight_through_runs_the_kernel_in_place_on_a_copy(dtype, shape, dims):
     # per tensor, x of at most compiled_in_place_dims dims: the in-place op on a copy, whose traced
     # node keeps the bits (its backward also in place, on a copy of the gradient); larger x
@@ -122,7 +115,7 @@ def test_compiled_straight_through_runs_the_kernel_in_place_on_a_copy(dtype, sha
     got_y, got_dx = _straight_through(q, x, w, compiled)
     assert_same(got_y, want_y, "y")
     assert_same(got_dx, want_dx, "straight-through gradient")
-    ran = _qsim_ops(lambda: _straight_through(q, x, w, compiled))
+    ran = set(qsim_ops(lambda: _straight_through(q, x, w, compiled)))
     if len(shape) <= dims:
         assert ran == {"qsim::quantize_dequantize_clamped_",
                        "qsim::quantize_dequantize_bits_backward_"}, ran
@@ -130,7 +123,7 @@ def test_compiled_straight_through_runs_the_kernel_in_place_on_a_copy(dtype, sha
         assert ran == {"qsim::quantize_dequantize", "qsim::quantize_dequantize_backward_data"}, ran
 
 
-@torch._inductor.config.patch(fx_graph_cache=False)
+@no_compile_caches
 def test_a_learned_range_or_per_channel_call_keeps_the_op():
     torch._dynamo.reset()
     x = torch.randn(6, 40)
@@ -139,11 +132,11 @@ def test_a_learned_range_or_per_channel_call_keeps_the_op():
         q.set_range(torch.full(shape, -1.0), torch.full(shape, 1.0))
         q.requires_grad_(learned)
         compiled = torch.compile(q, fullgraph=True)
-        ran = _qsim_ops(lambda: compiled(x.clone().requires_grad_()).sum().backward())
+        ran = set(qsim_ops(lambda: compiled(x.clone().requires_grad_()).sum().backward()))
         assert "qsim::quantize_dequantize_clamped_" not in ran, (shape, ran)
 
 
-@torch._inductor.config.patch(fx_graph_cache=False)
+@no_compile_caches
 def test_a_conv_shaped_tensor_is_fused_too():
     # 4-D and wider (inductor may lay them out channels-last): pointwise, no op at all
     torch._dynamo.reset()
@@ -153,10 +146,10 @@ def test_a_conv_shaped_tensor_is_fused_too():
     compiled = torch.compile(q, fullgraph=True)
     with torch.no_grad():
         assert_same(compiled(x), q(x), "4-D y")
-        assert _qsim_ops(lambda: compiled(x)) == set()
+        assert qsim_ops(lambda: compiled(x)) == []
 
 
-@torch._inductor.config.patch(fx_graph_cache=False)
+@no_compile_caches
 def test_compiled_uninitialized_quantizer_fails_by_name():
     torch._dynamo.reset()
     q = QuantizeDequantize((), 8, symmetric=False)
@@ -167,7 +160,7 @@ def test_compiled_uninitialized_quantizer_fails_by_name():
 
 
 @pytest.mark.parametrize("bad", [0.0, -1.0, float("inf"), float("nan")])
-@torch._inductor.config.patch(fx_graph_cache=False)
+@no_compile_caches
 def test_a_bad_scale_raises_in_the_fused_kernel(bad):
     torch._dynamo.reset()
     fn = torch.compile(lambda x, s: pointwise_qdq(x, s, torch.zeros(3), 0, 255, 0, "q"),

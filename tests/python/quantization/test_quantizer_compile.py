@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from asserts import assert_same
+from ops_run import no_compile_caches
 from torchqsim import QuantizationSimModel
 from torchqsim.quantization import QuantizeDequantize, SqnrEncodingAnalyzer, compute_encodings
 
@@ -76,8 +77,7 @@ def _train(model, step_fn, batches):
 
 # inductor's own use of torch.jit warns; that is torch's business, not ours
 @pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
-@torch._inductor.config.patch(fx_graph_cache=False)
-@torch._functorch.config.patch(enable_autograd_cache=False)
+@no_compile_caches
 def test_compiled_quantized_model_evaluates_and_trains_like_eager():
     torch._dynamo.reset()
     eager = _calibrated()
@@ -123,8 +123,7 @@ def _sim(quant_scheme):
     ("range_learning_tf_enhanced_init", True),
     # post-training scheme: encodings stay as calibrated, one graph too
     ("tf_enhanced", True)])
-@torch._inductor.config.patch(fx_graph_cache=False)
-@torch._functorch.config.patch(enable_autograd_cache=False)
+@no_compile_caches
 def test_compiled_sim_model_evaluates_and_trains_like_eager(quant_scheme, train_fullgraph):
     torch._dynamo.reset()
     eager = _sim(quant_scheme)
@@ -151,8 +150,7 @@ def test_compiled_sim_model_evaluates_and_trains_like_eager(quant_scheme, train_
         assert torch.equal(want, start[name]) != want.requires_grad, f"{name}"
 
 
-@torch._inductor.config.patch(fx_graph_cache=False)
-@torch._functorch.config.patch(enable_autograd_cache=False)
+@no_compile_caches
 def test_compiled_uninitialized_quantizer_still_fails():
     # Eager names the quantizer; compiled, the check is skipped (it would break the graph) and
     # the op rejects the zero scale of the empty encoding.

@@ -17,6 +17,7 @@ import torch
 from torch.library import opcheck
 
 from asserts import assert_same
+from ops_run import no_compile_caches, qsim_ops
 from torchqsim.quantization import QuantizeDequantize
 from torchqsim.quantization import quantizer as quantizer_module
 from torchqsim.quantization.grid import GridKind
@@ -132,21 +133,20 @@ def test_gradient_not_owned_by_the_backward(monkeypatch):
     assert_same(upstream, kept, "grad_outputs")
 
 
-def _compiled_ops(step, q):
-    """The qsim ops one call of `step(q)` runs."""
-    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
-        step(q)
-    return {e.name for e in prof.events() if e.name.startswith("qsim::")}
-
-
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("x_shape,shape", [_LAYOUTS[0], _LAYOUTS[2]])
-def test_compiled_calls_take_the_node_with_the_same_bits(x_shape, shape, dtype, monkeypatch):
+@pytest.mark.parametrize("in_place_dims", [3, 4])
+@no_compile_caches
+def test_compiled_calls_take_the_node_with_the_same_bits(x_shape, shape, dtype, in_place_dims,
+                                                         monkeypatch):
     # Compiled, AOTAutograd traces the node into range_qparams + the qdq op and the qdq backward +
-    # range_grads; oracles: the eager node, and the compiled torch expressions (range_qdq off).
+    # range_grads; where x has at most compiled_in_place_dims dims, the qdq op writes into an
+    # empty tensor (out=) and the backward into a copy of the gradient. Oracles: the eager node,
+    # and the compiled torch expressions (range_qdq off).
     gen = torch.Generator().manual_seed(4)
     x = _data(gen, x_shape, dtype)
     q = _quantizer(gen, GridKind.ASYMMETRIC, 8, shape, x)
+    q.compiled_in_place_dims = in_place_dims
     upstream = torch.randn(x_shape, generator=gen).to(dtype)
 
     def compiled_step(q):
@@ -163,8 +163,13 @@ def test_compiled_calls_take_the_node_with_the_same_bits(x_shape, shape, dtype, 
     for i, (a, b, c) in enumerate(zip(fused, eager, expressions)):
         assert_same(a, b * upstream if i == 0 else b, f"compiled against eager: output {i}")
         assert_same(a, c, f"compiled node against compiled expressions: output {i}")
-    ran = _compiled_ops(compiled_step, q)
-    assert {"qsim::range_qparams", "qsim::range_grads"} <= ran and "qsim::zero_point" not in ran
+    ran = set(qsim_ops(lambda: compiled_step(q)))  # (tracing runs the node's fake kernel too)
+    planned = {"qsim::quantize_dequantize_out", "qsim::quantize_dequantize_backward_"}
+    allocating = {"qsim::quantize_dequantize", "qsim::quantize_dequantize_backward"}
+    if x.dim() > in_place_dims:
+        planned, allocating = allocating, planned
+    assert {"qsim::range_qparams", "qsim::range_grads"} | planned <= ran, ran
+    assert not ran & (allocating | {"qsim::zero_point"}), ran
 
 
 def test_double_backward_raises_and_first_gradients_stay_the_same(monkeypatch):
