@@ -8,12 +8,13 @@ is one node with the same forward and the same gradients for x, min and max, bit
 on CPU with fp32 min/max and no blocks. Compiled, AOTAutograd traces the node into its ops
 (``range_qparams`` and the qdq op; the qdq backward and ``range_grads``): four ops a quantizer,
 where the expressions left inductor a few small kernels and the ``zero_point`` op each way
-(a Llama-style decoder's compiled range-learning step 2-3 % faster, the same bits). The traced
-backward writes dx into a copy of the gradient, and on x of at most the quantizer's
-``compiled_in_place_dims`` dims (the tensors whose traced layout inductor keeps: see
-:mod:`.pointwise_qdq`) the forward writes y with ``quantize_dequantize_out`` into an empty
-tensor (``planned_output``): buffers of inductor's memory plan, where the ops' own outputs were
-fresh allocations. Traced (fx, TorchScript, ONNX) and exported calls keep the expressions.
+(a Llama-style decoder's compiled range-learning step 2-3 % faster, the same bits). On x of at
+most the quantizer's ``compiled_in_place_dims`` dims (the tensors whose traced layout inductor
+keeps: see :mod:`.pointwise_qdq`) the traced forward writes y with ``quantize_dequantize_out``
+into an empty tensor and the backward writes dx into a copy of the gradient
+(``planned_output``): buffers of inductor's memory plan, where the ops' own outputs were fresh
+allocations (that step ~3 % faster again). Traced (fx, TorchScript, ONNX) and exported calls
+keep the expressions.
 
 Example::
 
