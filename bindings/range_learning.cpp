@@ -162,7 +162,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> qdq_grads(at::Tensor & g, const a
 }
 
 // (dx, dmin, dmax) from the incoming gradient `g` and the forward's (x, min, max, scale, zero
-// point); dx is written into `g` when the caller owns it.
+// point); dx is written into `g` when the caller owns it, or into a copy of `g` laid out like x
+// when `planned` (see qdq_grads).
 variable_list range_backward(at::Tensor & g, const variable_list & saved, int64_t bitwidth,
                              int64_t grid, OptInt axis, bool planned = false) {
     static const auto range_grads =

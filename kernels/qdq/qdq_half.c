@@ -99,12 +99,10 @@ void qsim_forward_h16(const qsim_qdq_kernels * k, qsim_op op, qsim_half_kind kin
     float buf[QSIM_HALF_CHUNK];
     k = k ? k : qsim_qdq_best();
     if (op == QSIM_OP_QDQ && qsim_layout_has_runs(l)) {
-        for (int64_t at = begin; at < end;) {
-            qsim_grid     g;
-            const int64_t len = qsim_layout_run(l, p, at, &g);
-            const int64_t n   = len < end - at ? len : end - at;
+        qsim_runs r = qsim_runs_of(l, p, begin, end);
+        qsim_grid g;
+        for (int64_t at = begin, n; (n = qsim_runs_next(&r, &g)) > 0; at += n) {
             k->qdq_h16(kind, (size_t) n, x + at, y + at, g);
-            at += n;
         }
         return;
     }
@@ -140,12 +138,10 @@ void qsim_backward_h16(const qsim_qdq_kernels * k, qsim_op op, qsim_half_kind ki
     float bx[QSIM_HALF_CHUNK], bd[QSIM_HALF_CHUNK];
     k = k ? k : qsim_qdq_best();
     if (op == QSIM_OP_QDQ && qsim_layout_has_runs(l)) {
-        for (int64_t at = begin; at < end;) {
-            qsim_grid     g;
-            const int64_t len = qsim_layout_run(l, p, at, &g);
-            const int64_t n   = len < end - at ? len : end - at;
+        qsim_runs r = qsim_runs_of(l, p, begin, end);
+        qsim_grid g;
+        for (int64_t at = begin, n; (n = qsim_runs_next(&r, &g)) > 0; at += n) {
             k->qdq_backward_h16(kind, (size_t) n, x + at, dy + at, dx + at, g);
-            at += n;
         }
         return;
     }

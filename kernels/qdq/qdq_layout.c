@@ -24,22 +24,50 @@ int qsim_is_per_tensor(const qsim_layout * l) {
     return l->stride_outer == 0 && l->stride_block == 0 && l->stride_inner == 0;
 }
 
-int64_t qsim_layout_run(const qsim_layout * l, const qsim_qparams * p, int64_t f, qsim_grid * g) {
-    const int64_t i   = f % l->inner;
-    const int64_t c   = (f / l->inner) % l->channels;
-    const int64_t o   = f / (l->inner * l->channels);
-    const int64_t idx = o * l->stride_outer + (c / l->block) * l->stride_block + i * l->stride_inner;
-    g->scale      = p->scale[idx];
-    g->zero_point = p->zero_point[idx];
-    g->qmin       = p->qmin;
-    g->qmax       = p->qmax;
+qsim_runs qsim_runs_of(const qsim_layout * l, const qsim_qparams * p, int64_t begin, int64_t end) {
+    qsim_runs r = { l, p, begin, end, 0, 0, 0 };
+    if (begin < end) {  /* (an empty layout has no extent to divide by) */
+        r.o = begin / (l->inner * l->channels);
+        r.c = (begin / l->inner) % l->channels;
+        r.i = begin % l->inner;
+    }
+    return r;
+}
+
+int64_t qsim_runs_next(qsim_runs * r, qsim_grid * g) {
+    const qsim_layout * l = r->l;
+    if (r->at >= r->end) {
+        return 0;
+    }
+    const int64_t cb  = l->block == 1 ? r->c : r->c / l->block;
+    const int64_t idx = r->o * l->stride_outer + cb * l->stride_block + r->i * l->stride_inner;
+    g->scale      = r->p->scale[idx];
+    g->zero_point = r->p->zero_point[idx];
+    g->qmin       = r->p->qmin;
+    g->qmax       = r->p->qmax;
+    int64_t len;
     if (qsim_is_per_tensor(l)) {
-        return qsim_layout_numel(l) - f;
+        len = r->end - r->at;
+    } else if (l->stride_inner != 0 && l->inner > 1) {  /* each inner position its own grid */
+        len = 1;
+        r->i++;
+        if (r->i == l->inner) {
+            r->i = 0;
+            r->c++;
+        }
+    } else {  /* the rest of this block of channels */
+        const int64_t next = (cb + 1) * l->block;
+        len  = (next - r->c) * l->inner - r->i;
+        r->c = next;
+        r->i = 0;
     }
-    if (l->stride_inner != 0 && l->inner > 1) {
-        return 1;
+    if (r->c == l->channels) {
+        r->c = 0;
+        r->o++;
     }
-    return ((c / l->block + 1) * l->block - c) * l->inner - i;
+    len = len < r->end - r->at ? len : r->end - r->at;
+    r->at += len;
+    return len;
 }
 
 static qsim_run_fn qsim_forward_kernel(const qsim_qdq_kernels * k, qsim_op op) {
@@ -64,24 +92,20 @@ qsim_run_bwd_fn qsim_backward_kernel(const qsim_qdq_kernels * k, qsim_op op) {
  * element begin. */
 static void qsim_forward_runs(qsim_run_fn run, const qsim_layout * l, const qsim_qparams * p,
                               const float * x, float * y, int64_t begin, int64_t end) {
-    for (int64_t at = begin; at < end;) {
-        qsim_grid     g;
-        const int64_t len = qsim_layout_run(l, p, at, &g);
-        const int64_t n   = len < end - at ? len : end - at;
-        run((size_t) n, x + (at - begin), y + (at - begin), g);
-        at += n;
+    qsim_runs r = qsim_runs_of(l, p, begin, end);
+    qsim_grid g;
+    for (int64_t at = 0, n; (n = qsim_runs_next(&r, &g)) > 0; at += n) {
+        run((size_t) n, x + at, y + at, g);
     }
 }
 
 static void qsim_backward_runs(qsim_run_bwd_fn run, const qsim_layout * l, const qsim_qparams * p,
                                const float * x, const float * dy, float * dx, int64_t begin,
                                int64_t end) {
-    for (int64_t at = begin; at < end;) {
-        qsim_grid     g;
-        const int64_t len = qsim_layout_run(l, p, at, &g);
-        const int64_t n   = len < end - at ? len : end - at;
-        run((size_t) n, x + (at - begin), dy + (at - begin), dx + (at - begin), g, NULL);
-        at += n;
+    qsim_runs r = qsim_runs_of(l, p, begin, end);
+    qsim_grid g;
+    for (int64_t at = 0, n; (n = qsim_runs_next(&r, &g)) > 0; at += n) {
+        run((size_t) n, x + at, dy + at, dx + at, g, NULL);
     }
 }
 

@@ -23,8 +23,19 @@ void qsim_backward_at(const qsim_qdq_kernels * k, qsim_op op, const qsim_layout 
  * the last axis (whose neighbours differ; the row kernels take it). */
 int qsim_layout_has_runs(const qsim_layout * l);
 
-/* The qparams of flat element f into *g, and how many elements from f share them. */
-int64_t qsim_layout_run(const qsim_layout * l, const qsim_qparams * p, int64_t f, qsim_grid * g);
+/* A walk over flat elements [at, end) of l as runs of elements sharing their qparams; o, c, i:
+ * the outer, channel and inner position of `at`. Locating the start takes divisions, each next
+ * run none. The caller owns it (a value: nothing to free); l and p must outlive it. */
+typedef struct qsim_runs {
+    const qsim_layout *  l;
+    const qsim_qparams * p;
+    int64_t              at, end, o, c, i;
+} qsim_runs;
+
+qsim_runs qsim_runs_of(const qsim_layout * l, const qsim_qparams * p, int64_t begin, int64_t end);
+
+/* The next run's qparams into *g and its length (up to end); 0 when the walk is done. */
+int64_t qsim_runs_next(qsim_runs * r, qsim_grid * g);
 
 /* One qparam entry for the whole tensor. */
 int qsim_is_per_tensor(const qsim_layout * l);

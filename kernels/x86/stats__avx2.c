@@ -2,9 +2,10 @@
  * stats__avx2.c: the statistics run kernels with AVX2, 8 floats per step.
  *
  * Same results as stats_ref.c: min and max are exact operations, so lane-wise running minima
- * combined at the end give the reference's value (signed zeros are normalised to +0 by both);
- * a non-finite value is replaced by the running value of its lane, so it never wins; bins use the
- * same fp32 operations as qsim_bin_index (subtract, multiply, clamp by comparison, truncate).
+ * (minmax: four independent folds) combined at the end give the reference's value (signed zeros
+ * are normalised to +0 by both); a non-finite value is replaced by the running value of its lane,
+ * so it never wins; bins use the same fp32 operations as qsim_bin_index (subtract, multiply, clamp
+ * by comparison, truncate).
  * Counting stays scalar (AVX2 has no conflict-free scatter-add). Tails use the scalar helpers.
  */
 #include <immintrin.h>
@@ -66,21 +67,36 @@ static inline int64_t qsim_v8_tail(size_t n, const float * x, float * lo, float 
     return bad;
 }
 
+/* Four folds, 32 values a step: a min/max chain's latency is not the loop's bound. */
 int64_t qsim_minmax_f32_avx2(size_t n, const float * x, float * min, float * max) {
-    qsim_v8_fold f = { _mm256_set1_ps(*min), _mm256_set1_ps(*max), _mm256_setzero_si256() };
-    int64_t      bad = 0;
-    size_t       i = 0, steps = 0;
-    for (; i + 8 <= n; i += 8) {
-        const __m256 v = _mm256_loadu_ps(x + i);
-        qsim_v8_fold_step(&f, v, qsim_v8_nonfinite(v));
+    const qsim_v8_fold start = { _mm256_set1_ps(*min), _mm256_set1_ps(*max),
+                                 _mm256_setzero_si256() };
+    qsim_v8_fold       f[4]  = { start, start, start, start };
+    int64_t            bad   = 0;
+    size_t             i = 0, steps = 0;
+    for (; i + 32 <= n; i += 32) {
+        for (int k = 0; k < 4; k++) {
+            const __m256 v = _mm256_loadu_ps(x + i + 8 * k);
+            qsim_v8_fold_step(&f[k], v, qsim_v8_nonfinite(v));
+        }
         if (++steps == QSIM_V8_FLUSH) {
-            bad += qsim_v8_flush(&f);
+            for (int k = 0; k < 4; k++) {
+                bad += qsim_v8_flush(&f[k]);
+            }
             steps = 0;
         }
     }
-    bad += qsim_v8_flush(&f);
+    for (; i + 8 <= n; i += 8) {  /* fewer than 4 steps: f[0]'s counters cannot overflow */
+        const __m256 v = _mm256_loadu_ps(x + i);
+        qsim_v8_fold_step(&f[0], v, qsim_v8_nonfinite(v));
+    }
+    for (int k = 0; k < 4; k++) {  /* exact: any order gives the same values (zeros aside) */
+        bad += qsim_v8_flush(&f[k]);
+        f[0].lo = _mm256_min_ps(f[k].lo, f[0].lo);
+        f[0].hi = _mm256_max_ps(f[k].hi, f[0].hi);
+    }
     float lo = *min, hi = *max;
-    qsim_v8_fold_end(&f, &lo, &hi);
+    qsim_v8_fold_end(&f[0], &lo, &hi);
     bad += qsim_v8_tail(n - i, x + i, &lo, &hi);
     *min = lo + 0.0f; /* as the reference: a zero result is +0 */
     *max = hi + 0.0f;

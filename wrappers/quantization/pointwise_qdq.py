@@ -11,6 +11,10 @@ becomes:
   copy of x, which inductor writes into a buffer of its plan; the C kernel runs in place. With a
   straight-through gradient (x's alone) its traced node keeps x's bits, one bit a value, and its
   backward masks a copy of the gradient in place (``qsim::quantize_dequantize_bits_backward_``);
+- per channel with a straight-through gradient on a CPU x of at most ``compiled_in_place_dims``
+  dims (a Linear's weight): :class:`PlannedQdq`, y written by ``quantize_dequantize_out`` into an
+  empty tensor and dx by ``quantize_dequantize_backward_`` into a copy of the gradient, both
+  buffers of inductor's plan;
 - without gradients, per channel or on larger x (conv-shaped: inductor may lay it out
   channels-last, which the in-place op cannot take; on a ResNet-style CNN this measured 1.13x
   against 1.19x for the copy and the kernel): :func:`pointwise_qdq`, torch pointwise operations
@@ -43,13 +47,15 @@ from torch import Tensor
 
 from ._tracing import compiled
 
-__all__ = ["OP_DTYPES", "out_of_place_qdq", "pointwise_applies", "pointwise_qdq",
+__all__ = ["OP_DTYPES", "PlannedQdq", "out_of_place_qdq", "pointwise_applies", "pointwise_qdq",
            "reciprocal_qdq"]
 
 #: The data dtypes the qdq ops take (fp32, and 16-bit floats read and written as they are).
 OP_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 _QDQ, _QDQ_INPLACE = (torch.ops.qsim.quantize_dequantize.default,
                       torch.ops.qsim.quantize_dequantize_.default)
+_QDQ_OUT, _QDQ_BACKWARD_INTO = (torch.ops.qsim.quantize_dequantize_out.default,
+                                torch.ops.qsim.quantize_dequantize_backward_.default)
 
 
 def _needs_grad(*tensors: Tensor) -> bool:
@@ -99,14 +105,52 @@ def pointwise_qdq(x: Tensor, scale: Tensor, zero_point: Tensor, qmin: int, qmax:
     return ((q - zero_point).to(torch.int32).to(torch.float32) * scale).to(x.dtype)
 
 
+class PlannedQdq(torch.autograd.Function):
+    """The straight-through ``quantize_dequantize(x, scale, zero_point, qmin, qmax, axis)`` of a
+    compiled call into tensors of the graph: the forward writes y into ``empty_like(x)``
+    (``quantize_dequantize_out``), the backward writes dx into a copy of the gradient laid out
+    like x (``quantize_dequantize_backward_``, no scale or zero-point gradient), so inductor
+    plans both buffers (warm memory reused within the graph) where the op and its
+    ``quantize_dequantize_backward_data`` allocate fresh outputs. The same values and gradient,
+    bit for bit (tests/python/quantization/test_pointwise_qdq.py). x is kept for the backward.
+
+    Example::
+
+        >>> x = torch.tensor([[0.26, 9.0]], requires_grad=True)
+        >>> y = PlannedQdq.apply(x, torch.tensor([0.1]), torch.tensor([0.0]), -128, 127, 0)
+        >>> y.sum().backward()
+        >>> y.detach(), x.grad
+        (tensor([[0.3000, 9.0000]]), tensor([[1., 1.]]))
+    """
+
+    @staticmethod
+    def forward(x, scale, zero_point, qmin, qmax, axis):
+        y = torch.empty_like(x)
+        _QDQ_OUT(x, scale, zero_point, qmin, qmax, axis, None, y)
+        return y
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        x, scale, zero_point, ctx.qmin, ctx.qmax, ctx.axis = inputs
+        ctx.save_for_backward(x, scale, zero_point)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, scale, zero_point = ctx.saved_tensors
+        dx = torch.empty_like(x).copy_(grad)
+        _QDQ_BACKWARD_INTO(dx, x, scale, zero_point, ctx.qmin, ctx.qmax, ctx.axis, None, False)
+        return dx, None, None, None, None, None
+
+
 def out_of_place_qdq(x: Tensor, scale: Tensor, zero_point: Tensor, qmin: int, qmax: int,
                      axis: int | None, block: tuple | None, label,
                      in_place_dims: int = 3) -> Tensor:
     """A quantizer's qdq of `x` into a new tensor. Compiled (:func:`~._tracing.compiled`) without
     a block size, on a dtype of :data:`OP_DTYPES`, per tensor on a CPU x of at most
     `in_place_dims` dims: the in-place op on a copy (see the module docstring), whose traced node
-    keeps x's bits for the backward where x gets a straight-through gradient. Other compiled calls
-    without gradients: :func:`pointwise_qdq`. Elsewhere the op. `label()` names the quantizer
+    keeps x's bits for the backward where x gets a straight-through gradient; per channel there
+    with a straight-through gradient, :class:`PlannedQdq`. Other compiled calls without
+    gradients: :func:`pointwise_qdq`. Elsewhere the op. `label()` names the quantizer
     (called only for the compiled forms' scale check).
 
     Example::
@@ -118,12 +162,16 @@ def out_of_place_qdq(x: Tensor, scale: Tensor, zero_point: Tensor, qmin: int, qm
     if block is None and compiled() and x.dtype in OP_DTYPES:
         qparam_grads = _needs_grad(scale, zero_point)
         grads = qparam_grads or _needs_grad(x)
-        if axis is None and x.dim() <= in_place_dims and x.is_cpu and not qparam_grads:
+        planned = x.dim() <= in_place_dims and x.is_cpu and not qparam_grads
+        if planned and axis is None:
             _assert_scale(scale, label())
             # with a gradient, contiguous (the traced node's bits are in element order)
             y = x.clone(memory_format=torch.contiguous_format if grads else torch.preserve_format)
             _QDQ_INPLACE(y, scale, zero_point, qmin, qmax)
             return y
+        if planned and grads:
+            _assert_scale(scale, label())
+            return PlannedQdq.apply(x, scale, zero_point, qmin, qmax, axis)
         if not grads:
             return pointwise_qdq(x, scale, zero_point, qmin, qmax, axis, label())
     return _QDQ(x, scale, zero_point, qmin, qmax, axis, block)

@@ -16,7 +16,7 @@ from ops_run import no_compile_caches, qsim_ops
 from qdq_cases import with_specials
 from torchqsim.quantization import QuantizeDequantize
 from torchqsim.quantization.grid import GridKind
-from torchqsim.quantization.pointwise_qdq import pointwise_qdq
+from torchqsim.quantization.pointwise_qdq import PlannedQdq, pointwise_qdq
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning"),
@@ -123,17 +123,63 @@ def test_compiled_straight_through_runs_the_kernel_in_place_on_a_copy(dtype, sha
         assert ran == {"qsim::quantize_dequantize", "qsim::quantize_dequantize_backward_data"}, ran
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("enc, shape, dims", [((64, 1), (64, 32), 3), ((32,), (64, 32), 3),
+                                              ((1, 3, 1), (2, 3, 32), 3),
+                                              ((1, 3, 1, 1), (2, 3, 8, 32), 4),
+                                              ((1, 3, 1, 1), (2, 3, 8, 32), 3)])
 @no_compile_caches
-def test_a_learned_range_or_per_channel_call_keeps_the_op():
+def test_compiled_per_channel_straight_through_writes_planned_buffers(dtype, enc, shape, dims):
+    # per channel, x of at most compiled_in_place_dims dims: y into an empty tensor
+    # (quantize_dequantize_out) and dx into a copy of the gradient (quantize_dequantize_backward_),
+    # the eager bits; larger x keeps x's op and its backward_data
     torch._dynamo.reset()
-    x = torch.randn(6, 40)
-    for shape, learned in (((), True), ((6, 1), False)):
-        q = QuantizeDequantize(shape, 8, symmetric=False)
-        q.set_range(torch.full(shape, -1.0), torch.full(shape, 1.0))
-        q.requires_grad_(learned)
-        compiled = torch.compile(q, fullgraph=True)
-        ran = set(qsim_ops(lambda: compiled(x.clone().requires_grad_()).sum().backward()))
-        assert "qsim::quantize_dequantize_clamped_" not in ran, (shape, ran)
+    q = QuantizeDequantize(enc, 8, symmetric=False)
+    g = torch.Generator().manual_seed(5)
+    q.set_range(-torch.rand(enc, generator=g) - 0.1, torch.rand(enc, generator=g) + 0.1)
+    q.requires_grad_(False)
+    q.compiled_in_place_dims = dims
+    x = with_specials(torch.randn(shape, generator=g) * 2).to(dtype)
+    w = torch.randn(shape, generator=g).to(dtype)
+    compiled = torch.compile(q, fullgraph=True)
+    want_y, want_dx = _straight_through(q, x, w, None)
+    got_y, got_dx = _straight_through(q, x, w, compiled)
+    assert_same(got_y, want_y, "y")
+    assert_same(got_dx, want_dx, "straight-through gradient")
+    ran = set(qsim_ops(lambda: _straight_through(q, x, w, compiled)))
+    if len(shape) <= dims:
+        assert ran == {"qsim::quantize_dequantize_out", "qsim::quantize_dequantize_backward_"}, ran
+    else:
+        assert ran == {"qsim::quantize_dequantize", "qsim::quantize_dequantize_backward_data"}, ran
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+def test_planned_qdq_is_the_ops_value_and_gradient(transposed):
+    # eager, on a contiguous and a transposed x (y and dx laid out like x)
+    g = torch.Generator().manual_seed(6)
+    x = with_specials(torch.randn(40, 6, generator=g) * 3)
+    x = x.t() if transposed else x.t().contiguous()
+    scale, zp = torch.rand(6, generator=g) * 0.1 + 0.01, torch.randint(-5, 5, (6,)).float()
+    dy = torch.randn(x.shape, generator=g)
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    want = torch.ops.qsim.quantize_dequantize(xa, scale, zp, -128, 127, 0)
+    got = PlannedQdq.apply(xb, scale, zp, -128, 127, 0)
+    want.backward(dy)
+    got.backward(dy)
+    assert_same(got.detach(), want.detach(), "y")
+    assert_same(xb.grad, xa.grad, "dx")
+    assert got.stride() == x.stride() and xb.grad.stride() == x.stride()
+
+
+@no_compile_caches
+def test_a_learned_range_keeps_its_op():
+    torch._dynamo.reset()
+    q = QuantizeDequantize((), 8, symmetric=False)
+    q.set_range(-1.0, 1.0)
+    compiled = torch.compile(q, fullgraph=True)
+    ran = set(qsim_ops(lambda: compiled(torch.randn(6, 40).requires_grad_()).sum().backward()))
+    assert "qsim::quantize_dequantize_range" in ran and \
+        "qsim::quantize_dequantize_clamped_" not in ran, ran
 
 
 @no_compile_caches
