@@ -63,7 +63,8 @@ def prepare_model(model: nn.Module, concrete_args: Optional[dict[str, Any]] = No
     is_leaf = _is_leaf(*_check_excludes(modules_to_exclude, module_classes_to_exclude))
     if dummy_input is None:
         return _rewritten(model, _symbolic_trace(model, is_leaf, concrete_args), None)
-    return _rewritten(model, _captured(model, is_leaf, dummy_input, concrete_args), dummy_input)
+    return _rewritten(model, _captured(model, is_leaf, dummy_input, concrete_args), dummy_input,
+                      None if concrete_args else dummy_input)
 
 
 def prepare_captured(model: nn.Module, dummy_input, caches: bool = False) -> fx.GraphModule:
@@ -80,9 +81,12 @@ def prepare_captured(model: nn.Module, dummy_input, caches: bool = False) -> fx.
     return _rewritten(model, gm, check_input)
 
 
-def _rewritten(model: nn.Module, gm: fx.GraphModule, check_input) -> fx.GraphModule:
+def _rewritten(model: nn.Module, gm: fx.GraphModule, check_input,
+               model_input=None) -> fx.GraphModule:
     """`gm` rewritten (reused modules duplicated, functionals converted, parameters wrapped)
-    and, when captured, checked against the capture's output on `check_input`."""
+    and, when captured, checked against the capture's output on `check_input` (`model_input`:
+    the same input as the model takes it, for a rerun of the model where the graph differs; see
+    :func:`~.tracing._check_reproduces`)."""
     _duplicate_reused_modules(gm)
     _convert_functionals(gm, model, traced_training=model.training if check_input is None
                          else False)
@@ -90,5 +94,5 @@ def _rewritten(model: nn.Module, gm: fx.GraphModule, check_input) -> fx.GraphMod
     gm.graph.lint()
     gm.recompile()
     if check_input is not None:
-        _check_reproduces(model, gm, check_input)
+        _check_reproduces(model, gm, check_input, model_input)
     return gm
