@@ -94,50 +94,27 @@ def _straight_through(q, x, w, compiled):
     return y.detach(), xg.grad
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16], ids=str)
-@pytest.mark.parametrize("shape, dims", [((64, 32), 3), ((2, 3, 8, 32), 4), ((2, 3, 8, 32), 3),
-                                         ((4, 6, 2, 2, 8), 4)])
-@no_compile_caches
-def test_compiled_straight_through_runs_the_kernel_in_place_on_a_copy(dtype, shape, dims):
-    # per tensor, x of at most compiled_in_place_dims dims: the in-place op on a copy, whose traced
-    # node keeps the bits (its backward also in place, on a copy of the gradient); larger x
-    # keeps x's op, which takes inductor's layout
-    torch._dynamo.reset()
-    q = QuantizeDequantize((), 8, symmetric=False)
-    q.set_range(-1.0, 1.5)
-    q.requires_grad_(False)  # straight-through: x alone gets a gradient
-    q.compiled_in_place_dims = dims
-    g = torch.Generator().manual_seed(3)
-    x = with_specials(torch.randn(shape, generator=g)).to(dtype)
-    w = torch.randn(shape, generator=g).to(dtype)
-    compiled = torch.compile(q, fullgraph=True)
-    want_y, want_dx = _straight_through(q, x, w, None)
-    got_y, got_dx = _straight_through(q, x, w, compiled)
-    assert_same(got_y, want_y, "y")
-    assert_same(got_dx, want_dx, "straight-through gradient")
-    ran = set(qsim_ops(lambda: _straight_through(q, x, w, compiled)))
-    if len(shape) <= dims:
-        assert ran == {"qsim::quantize_dequantize_clamped_",
-                       "qsim::quantize_dequantize_bits_backward_"}, ran
-    else:
-        assert ran == {"qsim::quantize_dequantize", "qsim::quantize_dequantize_backward_data"}, ran
+# (encoding shape, x shape, compiled_in_place_dims): per tensor, then per channel
+_STRAIGHT_THROUGH = [((), (64, 32), 3), ((), (2, 3, 8, 32), 4), ((), (2, 3, 8, 32), 3),
+                     ((), (4, 6, 2, 2, 8), 4), ((64, 1), (64, 32), 3), ((32,), (64, 32), 3),
+                     ((1, 3, 1), (2, 3, 32), 3), ((1, 3, 1, 1), (2, 3, 8, 32), 4),
+                     ((1, 3, 1, 1), (2, 3, 8, 32), 3)]
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16], ids=str)
-@pytest.mark.parametrize("enc, shape, dims", [((64, 1), (64, 32), 3), ((32,), (64, 32), 3),
-                                              ((1, 3, 1), (2, 3, 32), 3),
-                                              ((1, 3, 1, 1), (2, 3, 8, 32), 4),
-                                              ((1, 3, 1, 1), (2, 3, 8, 32), 3)])
+@pytest.mark.parametrize("enc, shape, dims", _STRAIGHT_THROUGH)
 @no_compile_caches
-def test_compiled_per_channel_straight_through_writes_planned_buffers(dtype, enc, shape, dims):
-    # per channel, x of at most compiled_in_place_dims dims: y into an empty tensor
-    # (quantize_dequantize_out) and dx into a copy of the gradient (quantize_dequantize_backward_),
-    # the eager bits; larger x keeps x's op and its backward_data
+def test_compiled_straight_through_writes_planned_buffers(dtype, enc, shape, dims):
+    # x of at most compiled_in_place_dims dims: per tensor the in-place op on a copy, whose traced
+    # node keeps the bits (its backward also in place, on a copy of the gradient); per channel y
+    # into an empty tensor (quantize_dequantize_out) and dx into a copy of the gradient
+    # (quantize_dequantize_backward_). Larger x keeps x's op, which takes inductor's layout. The
+    # eager bits either way.
     torch._dynamo.reset()
     q = QuantizeDequantize(enc, 8, symmetric=False)
     g = torch.Generator().manual_seed(5)
     q.set_range(-torch.rand(enc, generator=g) - 0.1, torch.rand(enc, generator=g) + 0.1)
-    q.requires_grad_(False)
+    q.requires_grad_(False)  # straight-through: x alone gets a gradient
     q.compiled_in_place_dims = dims
     x = with_specials(torch.randn(shape, generator=g) * 2).to(dtype)
     w = torch.randn(shape, generator=g).to(dtype)
@@ -147,10 +124,13 @@ def test_compiled_per_channel_straight_through_writes_planned_buffers(dtype, enc
     assert_same(got_y, want_y, "y")
     assert_same(got_dx, want_dx, "straight-through gradient")
     ran = set(qsim_ops(lambda: _straight_through(q, x, w, compiled)))
-    if len(shape) <= dims:
-        assert ran == {"qsim::quantize_dequantize_out", "qsim::quantize_dequantize_backward_"}, ran
-    else:
+    if len(shape) > dims:
         assert ran == {"qsim::quantize_dequantize", "qsim::quantize_dequantize_backward_data"}, ran
+    elif enc == ():
+        assert ran == {"qsim::quantize_dequantize_clamped_",
+                       "qsim::quantize_dequantize_bits_backward_"}, ran
+    else:
+        assert ran == {"qsim::quantize_dequantize_out", "qsim::quantize_dequantize_backward_"}, ran
 
 
 @pytest.mark.parametrize("transposed", [False, True])
