@@ -85,8 +85,9 @@ _RERUN_SPREAD = 4.0
 
 def _distance(a, b) -> float:
     """The largest |a - b| over the elements where tensors a and b differ (NaN agrees with NaN):
-    0 for the same bits or equal non-tensors, inf for a different type, shape or dtype, a
-    differing integer element, or NaN against a number."""
+    0 for the same bits, or for two non-tensors of one type (their values are not compared);
+    inf for a different type, shape or dtype, a differing non-floating element, or NaN against a
+    number."""
     if not isinstance(a, torch.Tensor) or not isinstance(b, torch.Tensor):
         return 0.0 if type(a) is type(b) else math.inf
     if a.shape != b.shape or a.dtype != b.dtype:
