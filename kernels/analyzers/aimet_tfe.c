@@ -35,9 +35,16 @@ qsim_status qsim_tfe_count(size_t n, const float * x, float lo, float hi, int64_
     return qsim_tfe_count_k(qsim_tfe_best(), n, x, lo, hi, slots);
 }
 
-/* The slots as the histogram's counts: the bins, values below / above in the end bins. */
+/* The slots as the histogram's counts: the bins, values below / above in the end bins. Slots
+ * below 2^31 convert through int32 (the same rounding, in vector instructions: a weight row's
+ * 512 scalar conversions took a quarter of its batch); larger ones again from int64. */
 static void tfe_counts(const int64_t * slots, float * counts) {
+    uint64_t all = 0;
     for (int b = 0; b < BINS; b++) {
+        counts[b] = (float) (int32_t) slots[b];
+        all |= (uint64_t) slots[b];
+    }
+    for (int b = 0; b < BINS && all >> 31 != 0; b++) {
         counts[b] = (float) slots[b];
     }
     counts[0] += (float) slots[BINS];

@@ -171,13 +171,14 @@ TEST(AimetTfeCount, VariantsMatchTheSpecSlotBySlot) {
 }
 
 // A first batch's counts are its slots converted to float (the end slots added to the end bins),
-// also counts float32 cannot hold exactly (rounded to nearest even), up to 2^62.
+// also counts float32 cannot hold exactly (rounded to nearest even), up to 2^62, and slots that
+// all fit 36 bits or reach just 2^31 (past int32, which the conversion takes below 2^31).
 TEST(AimetTfeFirst, CountsAreTheSlotsAsFloat) {
     std::mt19937_64 rng(qsim_test::kSeed);
-    for (int64_t top : { int64_t{ 1 } << 52, int64_t{ 1 } << 62 }) {
+    for (int64_t top : { (int64_t{ 1 } << 31) + 1, int64_t{ 1 } << 36, int64_t{ 1 } << 52, int64_t{ 1 } << 62 }) {
         std::vector<int64_t> slots(QSIM_TFE_SLOTS);
         for (size_t s = 0; s < slots.size(); s++) {
-            slots[s] = static_cast<int64_t>(rng() % static_cast<uint64_t>(top >> (s % 40)));
+            slots[s] = static_cast<int64_t>(rng() % static_cast<uint64_t>(std::max<int64_t>(top >> (s % 40), 1)));
         }
         slots[7] = (int64_t{ 1 } << 24) + 1, slots[8] = (int64_t{ 1 } << 25) + 3, slots[9] = top - 1;
         std::vector<float> counts(kBins), edges(kBins + 1), want(kBins);
@@ -191,6 +192,43 @@ TEST(AimetTfeFirst, CountsAreTheSlotsAsFloat) {
         want[kBins - 1] += static_cast<float>(slots[kBins + 1]);
         for (int b = 0; b < kBins; b++) {
             ASSERT_EQ(counts[b], want[b]) << "bin " << b << " slot " << slots[b] << " top " << top;
+        }
+    }
+}
+
+// Every variant's slots of a long row against the spec, over values on every bin edge of ranges
+// whose reciprocal is normal, subnormal (width > 2^126) or infinite (width < 2^-128): each edge
+// e = lo + i * w / 512 computed three ways and one ulp either side, so that quotients land on,
+// just below and just above integers (a variant that multiplies by the reciprocal, or divides by
+// w / 512, fails here).
+TEST(AimetTfeCount, VariantsMatchTheSpecOnBinEdges) {
+    std::mt19937                          rng(qsim_test::kSeed + 5);
+    std::uniform_real_distribution<float> u(-4.0f, 4.0f);
+    std::vector<Ends>                     ranges;
+    for (int i = 0; i < 24; i++) {
+        const float lo = u(rng);
+        ranges.push_back({ lo, lo + std::exp2(u(rng)) });
+    }
+    ranges.insert(ranges.end(), { Ends{ -1.0f, 1.0f }, Ends{ 0.0f, 3.0f }, Ends{ -1e38f, 1e38f },
+                                  Ends{ 0.0f, 1e-39f }, Ends{ 100.0f, 100.0f + 3e-5f } });
+    for (const Ends r : ranges) {
+        const float        w = r.hi - r.lo;
+        std::vector<float> x;
+        for (int i = 0; i <= kBins; i++) {
+            const float fi = static_cast<float>(i);
+            for (const float e : { r.lo + fi * w / kBins, r.lo + fi * (w / kBins), fi / kBins * w + r.lo }) {
+                x.insert(x.end(), { e, std::nextafter(e, -kInf), std::nextafter(e, kInf) });
+            }
+        }
+        for (const qsim_tfe_kernels * k : qsim_test::runnable(qsim_tfe_variants)) {
+            std::vector<int64_t> got(QSIM_TFE_SLOTS, 0), want(QSIM_TFE_SLOTS, 0);
+            for (const float v : x) {
+                want[spec_slot(v, r.lo, r.hi)]++;
+            }
+            ASSERT_EQ(qsim_tfe_count_k(k, x.size(), x.data(), r.lo, r.hi, got.data()), QSIM_SUCCESS);
+            for (int s = 0; s < QSIM_TFE_SLOTS; s++) {
+                ASSERT_EQ(got[s], want[s]) << k->name << " [" << r.lo << ", " << r.hi << "] slot " << s;
+            }
         }
     }
 }
