@@ -20,13 +20,13 @@ import torch
 from setuptools import Extension, find_packages, setup
 from torch.utils.cpp_extension import CUDA_HOME, BuildExtension, CppExtension, CUDAExtension
 
-DEBUG = os.environ.get("DEBUG") == "1"
-OPT = ["-O0", "-g"] if DEBUG else ["-O3"]
-
 # kernels/build.json is the one description of the C kernel libraries (CMakeLists.txt reads it
-# too): their sources, the warnings (errors in every build, the wheel included) and the ISA flags.
+# too): their sources, the optimization, the warnings (errors in every build, the wheel included)
+# and the ISA flags.
 with open(os.path.join("kernels", "build.json"), encoding="utf-8") as f:
     BUILD = json.load(f)
+DEBUG = os.environ.get("DEBUG") == "1"
+OPT = ["-O0", "-g"] if DEBUG else BUILD["optimize"]
 KERNEL_INCLUDE = BUILD["include_dirs"][0]
 C_FLAGS = [f"-std={BUILD['c_standard']}", "-fPIC", *BUILD["warnings"], *OPT]
 IS_X86 = platform.machine().lower() in ("x86_64", "amd64")

@@ -37,6 +37,12 @@ Usage::
     python benchmarks/bench_model.py --models bert --threads 1 --out /tmp/model.json
     python benchmarks/bench_model.py --no-compile --threads 1 --clock cpu  # on a busy machine
     python benchmarks/bench_model.py --no-compile --processes 5  # median over 5 fresh processes
+    python benchmarks/bench_model.py --cpp-wrapper --models llama  # compiled: inductor's C++ wrapper
+
+``--cpp-wrapper`` compiles both sides with inductor's C++ wrapper
+(``torch._inductor.config.cpp_wrapper``): the graph's kernels and extern calls are launched from
+C++ instead of Python, which the sim's graphs (a kernel and an op call per quantizer) gain from
+more than the FP32 model's.
 
 One process's ratios carry a bias of their own: where the allocator and the kernel place that
 process's tensors (page faults of fresh outputs, cache aliasing) moves a whole run by up to
@@ -62,6 +68,7 @@ import warnings
 from pathlib import Path
 
 import torch
+import torch._inductor.config as inductor_config
 from torch import nn
 
 from torchqsim.quantsim import QuantizationSimModel
@@ -340,6 +347,8 @@ def main(argv=None):
     parser.add_argument("--batches", type=int, default=4, help="calibration batches N (4)")
     parser.add_argument("--no-compile", dest="compile", action="store_false",
                         help="skip the torch.compile QAT rows")
+    parser.add_argument("--cpp-wrapper", action="store_true",
+                        help="compiled rows with inductor's C++ wrapper, both sides")
     timing.add_clock_argument(parser)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON output path")
     parser.add_argument("--processes", type=int, default=1,
@@ -352,11 +361,14 @@ def main(argv=None):
     timing.check_clock(parser, args.clock, threads)
     if args.processes < 1:
         parser.error("--processes must be at least 1")
+    if args.cpp_wrapper and not args.compile:
+        parser.error("--cpp-wrapper applies to the compiled rows: drop --no-compile")
     if args.processes > 1:
         across_processes(_without(argv, "--processes", "--out"), args.processes, args.out)
         return
     warmup, repeats = (1, 3) if args.quick else (2, 9)
     warnings.simplefilter("ignore")
+    inductor_config.cpp_wrapper = args.cpp_wrapper
     start = time.time()
     cases = {"-": qdq_rows()}
     for name, model, x in models(args.models.split(",")):
@@ -369,7 +381,7 @@ def main(argv=None):
     meta = {"torch": torch.__version__, "python": platform.python_version(), "threads": threads,
             "warmup": warmup, "repeats": repeats, "batches": args.batches,
             "load_average": os.getloadavg(), "elapsed_s": time.time() - start,
-            "compile": args.compile, "clock": args.clock}
+            "compile": args.compile, "cpp_wrapper": args.cpp_wrapper, "clock": args.clock}
     print(f"load average {meta['load_average']}, {meta['elapsed_s']:.0f} s")
     timing.write_json(args.out, {"meta": meta, "rows": rows})
 

@@ -25,7 +25,7 @@ def test_quick_run_writes_every_row(tmp_path, model):
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     result = json.loads(out.read_text())
-    assert result["meta"]["clock"] == "cpu"
+    assert result["meta"]["clock"] == "cpu" and result["meta"]["cpp_wrapper"] is False
     rows = result["rows"]
     got = sorted((r["model"], r["row"]) for r in rows)
     assert got == sorted([("-", r) for r in QDQ_ROWS] + [(model, r) for r in MODEL_ROWS]), got
@@ -50,6 +50,12 @@ def test_cpu_clock_needs_one_thread():
     proc = subprocess.run([sys.executable, str(BENCH), "--clock", "cpu", "--threads", "1,2"],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 2 and "--clock cpu counts the calling thread only" in proc.stderr
+
+
+def test_cpp_wrapper_needs_the_compiled_rows():
+    proc = subprocess.run([sys.executable, str(BENCH), "--cpp-wrapper", "--no-compile"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 2 and "--cpp-wrapper applies to the compiled rows" in proc.stderr
 
 
 def test_processes_report_the_median_of_fresh_runs(tmp_path):
