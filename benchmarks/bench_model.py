@@ -41,8 +41,7 @@ Usage::
 
 ``--cpp-wrapper`` compiles both sides with inductor's C++ wrapper
 (``torch._inductor.config.cpp_wrapper``): the graph's kernels and extern calls are launched from
-C++ instead of Python, which the sim's graphs (a kernel and an op call per quantizer) gain from
-more than the FP32 model's.
+C++ instead of Python (the sim's graphs hold a kernel and an op call per quantizer).
 
 One process's ratios carry a bias of their own: where the allocator and the kernel place that
 process's tensors (page faults of fresh outputs, cache aliasing) moves a whole run by up to

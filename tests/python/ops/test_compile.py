@@ -49,8 +49,11 @@ def _run(module, x, dy):
 
 # inductor's own use of torch.jit warns; that is torch's business, not ours
 @pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
+@pytest.mark.parametrize("cpp_wrapper", [False, True], ids=["python_wrapper", "cpp_wrapper"])
 @no_compile_caches
-def test_compiled_module_matches_eager_forward_and_backward():
+def test_compiled_module_matches_eager_forward_and_backward(cpp_wrapper):
+    """Also with inductor's C++ wrapper (``torch._inductor.config.cpp_wrapper``), which launches
+    the graph's kernels and the qsim ops from C++ (``bench_model.py --cpp-wrapper``)."""
     torch._dynamo.reset()
     module = _QuantizedAffine(8)
     g = torch.Generator().manual_seed(1)
@@ -58,7 +61,8 @@ def test_compiled_module_matches_eager_forward_and_backward():
     dy = torch.randn(8, 16, generator=g)
     compiled = torch.compile(module, fullgraph=True)
     y_eager, grads_eager = _run(module, x, dy)
-    y_compiled, grads_compiled = _run(compiled, x, dy)
+    with torch._inductor.config.patch(cpp_wrapper=cpp_wrapper):
+        y_compiled, grads_compiled = _run(compiled, x, dy)
     assert_same(y_compiled, y_eager, "output")
     names = ["x", *(n for n, _ in module.named_parameters())]
     for name, got, want in zip(names, grads_compiled, grads_eager):
