@@ -12,6 +12,8 @@ from typing import Callable
 
 from torch import nn
 
+from ..nn.base import QuantizationMixin
+from ..nn.calls import recorded_calls
 from ..quantization.block_float_quantizer import BlockFloatQuantizeDequantize
 from ..quantization.param_quantizer import is_frozen
 from ..quantization.calibration import calibrating
@@ -97,21 +99,24 @@ def calibrate_activations(sim, callback, args, tqdm, qmodules=None) -> None:
         label = f"{name}.{kind}.{i}"
         if q.name != label:  # (nn.Module.__setattr__ costs a microsecond or two)
             q.name = label
-    called: set[str] = set()
-    hooks = [m.register_forward_pre_hook(lambda mod, a, n=n: called.add(n))
-             for n, m in qmodules]
+    # Which modules ran: QuantizationMixin.forward records its module (recorded_calls); the
+    # classes that override it get a forward pre-hook (a hook on every module would take each
+    # call off nn.Module's fast path).
+    hooked: set[str] = set()
+    hooks = [m.register_forward_pre_hook(lambda mod, a, n=n: hooked.add(n))
+             for n, m in qmodules if type(m).forward is not QuantizationMixin.forward]
     bar = tqdm(desc="compute_encodings", unit=" forward", disable=None, leave=False)
     hooks.append(sim.model.register_forward_hook(lambda *a: bar.update(1)))
     finished = False
     try:
         with calibrating([q for *_, q in targets], process_group=None), \
-                _block_statistics(qmodules):
+                _block_statistics(qmodules), recorded_calls() as ran:
             _run_callback(callback, sim.model, args)
             finished = True
     except RuntimeError:
         if not finished:
             raise  # the callback's own error
-        _report_uncalibrated(sim, targets, called)
+        _report_uncalibrated(sim, targets, hooked | {n for n, m in qmodules if m in ran})
     finally:
         bar.close()
         for h in hooks:
@@ -126,10 +131,7 @@ def _report_uncalibrated(sim, targets, called: set) -> None:
         skipped = int(q.encoding_analyzer.nonfinite.sum())
         if name in called and not skipped:
             # The module ran but never passed a floating tensor through this slot.
-            getattr(module, kind)[i] = None
-            slots = sim._specs[name].inputs if kind == "input_quantizers" else \
-                sim._specs[name].outputs
-            slots[i].enabled = False
+            _disable(sim, q)
             warnings.warn(f"{q.name} received no floating tensor: disabled", stacklevel=4)
         elif skipped:
             failed.append(f"{q.name}: saw only non-finite values ({skipped} NaN/Inf)")
@@ -139,6 +141,21 @@ def _report_uncalibrated(sim, targets, called: set) -> None:
     if failed:
         raise RuntimeError(f"compute_encodings: {len(failed)} quantizers got no encoding:\n  "
                            + "\n  ".join(failed))
+
+
+def _disable(sim, q) -> None:
+    """Empties every activation slot that holds `q` (a quantizer may serve an input and an
+    output, e.g. a ReLU's) in its module and in the sim's plan."""
+    for name, module in sim.named_qmodules():
+        spec = sim._specs.get(name)
+        kinds = () if spec is None else (("input_quantizers", spec.inputs),
+                                          ("output_quantizers", spec.outputs))
+        for kind, specs in kinds:
+            slots = getattr(module, kind)
+            for i, held in enumerate(slots):
+                if held is q:
+                    slots[i] = None
+                    specs[i].enabled = False
 
 
 def _run_callback(callback: Callable, model: nn.Module, args) -> None:
