@@ -19,7 +19,10 @@ Rows per model (sim: ``QuantizationSimModel`` W8A8 with the ``per_channel`` conf
 
 - ``eval_fwd[_compiled]``: calibrated sim eval forward / FP32 eval forward (no grad); the
   compiled row compares ``torch.compile`` of both (no target of its own);
-- ``calib_<scheme>``: ``sim.compute_encodings`` over N batches / N FP32 forwards (no grad);
+- ``calib_<scheme>``: ``sim.compute_encodings`` over N batches / N FP32 forwards (no grad;
+  ``--batches N``, 4 by default: each call's own cost (weights' encodings, the weights
+  quantized again, the finish) weighs on a short calibration, ``--batches 16`` shows longer
+  ones);
 - ``qat_<scheme>[_compiled]``: one SGD step (forward, MSE, backward, step) of the sim / of the
   FP32 model; compiled rows compare ``torch.compile`` of both (compile time excluded).
 
