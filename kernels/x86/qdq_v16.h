@@ -55,6 +55,15 @@ static inline __m512 qsim_v16_rint(__m512 t) {
     return _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
 }
 
+/* rint(c) of a finite c, with c - rint(c) in *frac: vreduceps gives that part exactly, and c less
+ * it is rint(c) exactly, in one instruction fewer than rint and the subtraction. For c in
+ * (-0.5, -0.0) the result is +0.0 where rint gives -0.0: callers only compare it, or scale it by
+ * an fmadd with +0.0, which makes both +0.0. */
+static inline __m512 qsim_v16_rint_frac(__m512 c, __m512 * frac) {
+    *frac = _mm512_reduce_ps(c, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    return _mm512_sub_ps(c, *frac);
+}
+
 /* qsim_clampf: max(a, b) is a > b ? a : b, so max(v, qmin) is qmin for NaN (and for v == qmin). */
 static inline __m512 qsim_v16_clamp(__m512 v, const qsim_v16_grid * g) {
     return _mm512_min_ps(_mm512_max_ps(v, g->qmin), g->qmax);
@@ -90,11 +99,11 @@ static inline __m512 qsim_v16_qdq_shifted(__m512 x, const qsim_v16_grid * g) {
  * took 0.14 ns a value against the division's 0.20, measured 2026-12-06). */
 #define QSIM_V16_RECIPROCAL_BOUND 0x1p16f
 
-/* The lanes of c, clamped t = x * recip, with n = rint(c), that may lie near a half-integer
- * (qsim_grid_reciprocal's test, against g's edge on a narrow grid): any of them sends the
- * caller's vector to the division. */
-static inline __mmask16 qsim_v16_near_half(__m512 c, __m512 n, const qsim_v16_grid * g) {
-    const __m512 f = _mm512_abs_ps(_mm512_sub_ps(c, n));
+/* The lanes of c, clamped t = x * recip, with frac = c - rint(c), that may lie near a
+ * half-integer (qsim_grid_reciprocal's test, against g's edge on a narrow grid): any of them sends
+ * the caller's vector to the division. */
+static inline __mmask16 qsim_v16_near_half(__m512 c, __m512 frac, const qsim_v16_grid * g) {
+    const __m512 f = _mm512_abs_ps(frac);
     if (g->narrow) {
         return _mm512_cmp_ps_mask(f, g->edge, _CMP_GE_OQ);
     }
@@ -107,8 +116,9 @@ static inline __mmask16 qsim_v16_near_half(__m512 c, __m512 n, const qsim_v16_gr
  * unless a lane needs it: t = x * recip clamped to [lo_z, hi_z], rounded and scaled. */
 static inline __m512 qsim_v16_qdq_by_reciprocal(__m512 x, const qsim_v16_grid * g) {
     const __m512 c = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(x, g->recip), g->lo_z), g->hi_z);
-    const __m512 n = qsim_v16_rint(c);
-    if (qsim_v16_near_half(c, n, g)) {
+    __m512       frac;
+    const __m512 n = qsim_v16_rint_frac(c, &frac);
+    if (qsim_v16_near_half(c, frac, g)) {
         return qsim_v16_qdq_shifted(x, g);
     }
     return _mm512_fmadd_ps(n, g->scale, _mm512_setzero_ps());
@@ -157,8 +167,9 @@ QSIM_ALWAYS_INLINE __m512 qsim_v16_past_grid_rint(__m512 x, const qsim_v16_grid 
     const __m512 hi  = _mm512_add_ps(g->hi_z, one);
     if (form == QSIM_V16_BY_RECIPROCAL) {
         const __m512 c = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(x, g->recip), lo), hi);
-        const __m512 n = qsim_v16_rint(c);
-        if (!qsim_v16_near_half(c, n, g)) {
+        __m512       frac;
+        const __m512 n = qsim_v16_rint_frac(c, &frac);
+        if (!qsim_v16_near_half(c, frac, g)) {
             return n;
         }
     }
