@@ -41,7 +41,6 @@ from torch import Tensor, nn
 
 from .._holders import SOLE_REFS
 from ..quantization.quantizer import QuantizeDequantize, plain_eager
-from .calls import ACTIVE as _RECORDING
 from .facts import ModuleFacts
 from .overwritable import hookless, overwritable, straight_through_in_place, straight_through_into
 from .scratch import quantized_weight_for_op
@@ -289,12 +288,7 @@ class QuantizationMixin(ModuleFacts):
         without hooks (:func:`~torchqsim.nn.overwritable.hookless`): without autograd
         (calibration, evaluation), and in training by a per-tensor straight-through quantizer
         (:func:`~torchqsim.nn.overwritable.straight_through_in_place`).
-
-        Within a :func:`~torchqsim.nn.calls.recorded_calls` block the module is recorded first.
         """
-        if _RECORDING:
-            for ran in _RECORDING:
-                ran.add(self)
         out = self.quantized_forward(*self.quantize_inputs(args), **kwargs)
         # slot 0 (ModuleList keys are "0", "1", ...)
         q = self._modules["output_quantizers"]._modules.get("0")

@@ -12,8 +12,6 @@ from typing import Callable
 
 from torch import nn
 
-from ..nn.base import QuantizationMixin
-from ..nn.calls import recorded_calls
 from ..quantization.block_float_quantizer import BlockFloatQuantizeDequantize
 from ..quantization.param_quantizer import is_frozen
 from ..quantization.calibration import calibrating
@@ -99,24 +97,21 @@ def calibrate_activations(sim, callback, args, tqdm, qmodules=None) -> None:
         label = f"{name}.{kind}.{i}"
         if q.name != label:  # (nn.Module.__setattr__ costs a microsecond or two)
             q.name = label
-    # Which modules ran: QuantizationMixin.forward records its module (recorded_calls); the
-    # classes that override it get a forward pre-hook (a hook on every module would take each
-    # call off nn.Module's fast path).
-    hooked: set[str] = set()
-    hooks = [m.register_forward_pre_hook(lambda mod, a, n=n: hooked.add(n))
-             for n, m in qmodules if type(m).forward is not QuantizationMixin.forward]
+    called: set[str] = set()
+    hooks = [m.register_forward_pre_hook(lambda mod, a, n=n: called.add(n))
+             for n, m in qmodules]
     bar = tqdm(desc="compute_encodings", unit=" forward", disable=None, leave=False)
     hooks.append(sim.model.register_forward_hook(lambda *a: bar.update(1)))
     finished = False
     try:
         with calibrating([q for *_, q in targets], process_group=None), \
-                _block_statistics(qmodules), recorded_calls() as ran:
+                _block_statistics(qmodules):
             _run_callback(callback, sim.model, args)
             finished = True
     except RuntimeError:
         if not finished:
             raise  # the callback's own error
-        _report_uncalibrated(sim, targets, hooked | {n for n, m in qmodules if m in ran})
+        _report_uncalibrated(sim, targets, called)
     finally:
         bar.close()
         for h in hooks:
@@ -125,7 +120,7 @@ def calibrate_activations(sim, callback, args, tqdm, qmodules=None) -> None:
 
 def _report_uncalibrated(sim, targets, called: set) -> None:
     failed = []
-    for name, module, kind, i, q in targets:
+    for name, *_, q in targets:
         if q.is_initialized():
             continue
         skipped = int(q.encoding_analyzer.nonfinite.sum())
