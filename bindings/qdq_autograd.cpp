@@ -38,6 +38,14 @@ bool owned_gradient(const at::Tensor & g) {
     return g._base().use_count() == 1 && g.storage().use_count() == 2;
 }
 
+at::Tensor gradient_into(at::Tensor & g, const at::Tensor & x) {
+    if (g.defined() && !at::isTensorSubclassLike(g) && x.is_non_overlapping_and_dense() &&
+        g.strides() != x.strides()) {
+        return at::empty_like(x).copy_(g);
+    }
+    return owned_gradient(g) ? std::move(g) : at::Tensor();
+}
+
 at::Tensor bits_backward_call(const at::Tensor & grad, const at::Tensor & bits) {
     static const auto op = handle<at::Tensor(const at::Tensor &, const at::Tensor &)>(
         "qsim::quantize_dequantize_bits_backward");
@@ -163,8 +171,10 @@ template <class Calls> struct AffineFunction : torch::autograd::Function<AffineF
         const OptInt  block = ctx->saved_data["block"].toOptional<int64_t>();
         at::Tensor    dx, ds, dzp;
         if constexpr (Calls::kInto) {
-            if (ctx->needs_input_grad(0) && owned_gradient(grads[0])) {
-                dx = std::move(grads[0]);
+            if (ctx->needs_input_grad(0)) {
+                dx = gradient_into(grads[0], saved[0]);
+            }
+            if (dx.defined()) {
                 std::tie(ds, dzp) = Calls::bwd_into(dx, saved[0], saved[1], saved[2], lo, hi,
                                                     axis, block, need_s || need_zp);
             }

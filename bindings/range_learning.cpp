@@ -139,7 +139,7 @@ at::Tensor qdq_range_cpu(const at::Tensor & x, const at::Tensor & min, const at:
     return qdq_call(x, s, z, g, axis);
 }
 
-// (dx, dscale, dzero_point) of the qdq op, dx written into `g` when the backward owns it, or,
+// (dx, dscale, dzero_point) of the qdq op, dx written in place into what gradient_into gives or,
 // `planned` (traced), into a copy of g of x's layout.
 std::tuple<at::Tensor, at::Tensor, at::Tensor> qdq_grads(at::Tensor & g, const at::Tensor & x,
                                                          const at::Tensor & s, const at::Tensor & z,
@@ -153,17 +153,17 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> qdq_grads(at::Tensor & g, const a
     static const auto into = handle<Into>("qsim::quantize_dequantize_backward_");
     static const auto full = handle<Full>("qsim::quantize_dequantize_backward");
     at::AutoDispatchBelowADInplaceOrView guard;
-    if (planned || owned_gradient(g)) {
-        at::Tensor dx    = planned ? at::empty_like(x).copy_(g) : std::move(g);
-        auto [ds, dzp]   = into.call(dx, x, s, z, grid.qmin, grid.qmax, axis, std::nullopt, true);
+    at::Tensor dx = planned ? at::empty_like(x).copy_(g) : gradient_into(g, x);
+    if (dx.defined()) {
+        auto [ds, dzp] = into.call(dx, x, s, z, grid.qmin, grid.qmax, axis, std::nullopt, true);
         return { dx, ds, dzp };
     }
     return full.call(g, x, s, z, grid.qmin, grid.qmax, axis, std::nullopt, true);
 }
 
 // (dx, dmin, dmax) from the incoming gradient `g` and the forward's (x, min, max, scale, zero
-// point); dx is written into `g` when the caller owns it, or into a copy of `g` laid out like x
-// when `planned` (see qdq_grads).
+// point); dx is written into `g` when the caller owns it and x is laid out as `g`, or into a copy
+// of `g` laid out like x (see qdq_grads).
 variable_list range_backward(at::Tensor & g, const variable_list & saved, int64_t bitwidth,
                              int64_t grid, OptInt axis, bool planned = false) {
     static const auto range_grads =

@@ -6,8 +6,8 @@ Oracle: the same quantizer with that path switched off, which computes the torch
 (``get_scale`` twice, the ``zero_point`` op, the qdq op: ten autograd nodes); forward and every
 gradient must be the same bits (signed zeros included), over every grid kind, per tensor and per
 channel on several axes, fp32 / fp16 / bf16 data with NaN, +-Inf and clipped values, a quantizer
-shared by two call sites, gradients accumulated over steps, and a gradient the backward does not
-own. Also: opcheck of the three ops, and errors that name the argument.
+shared by two call sites, gradients accumulated over steps, a gradient the backward does not
+own, and a permuted view's gradient (copied once, into x's layout). Also: opcheck of the three ops, and errors that name the argument.
 """
 
 import math
@@ -16,7 +16,7 @@ import pytest
 import torch
 from torch.library import opcheck
 
-from asserts import assert_same
+from asserts import assert_same, big_copies
 from ops_run import no_compile_caches, qsim_ops
 from torchqsim.quantization import QuantizeDequantize
 from torchqsim.quantization import quantizer as quantizer_module
@@ -131,6 +131,34 @@ def test_gradient_not_owned_by_the_backward(monkeypatch):
 
     _compare(q, monkeypatch, step, "grad_outputs held")
     assert_same(upstream, kept, "grad_outputs")
+
+
+@pytest.mark.parametrize("learned", [True, False])
+@pytest.mark.parametrize("shape", [(), (4, 1, 1)])
+def test_permuted_view_gradient_is_copied_once_into_x_layout(shape, learned, monkeypatch):
+    # Attention's x: a [B, S, H, D] tensor seen as [B, H, S, D]. The incoming gradient is
+    # contiguous; the kernels run in x's memory order, so dx is one copy of it laid out like x
+    # (not a copy into that order and dx copied back). learned=False: min and max frozen, the
+    # qdq op's own node (straight-through for x, the torch expressions' path).
+    gen = torch.Generator().manual_seed(5)
+    base = torch.randn(2, 6, 4, 16, generator=gen)
+    upstream = torch.randn(2, 4, 6, 16, generator=gen)
+    q = _quantizer(gen, GridKind.ASYMMETRIC, 8, shape, base.transpose(1, 2))
+    q.requires_grad_(learned)
+    seen = []
+
+    def step(q):
+        leaf = base.clone().requires_grad_()
+        x = leaf.transpose(1, 2)
+        x.register_hook(lambda g: seen.append(g.stride()))
+        (q(x) * upstream).sum().backward()
+        return [leaf.grad]
+
+    _compare(q, monkeypatch, step, f"permuted x, learned {learned}")
+    x = base.transpose(1, 2)
+    assert seen and all(s == x.stride() for s in seen), (seen, x.stride())
+    copies = [c for c in big_copies(lambda: step(q), x.numel()) if c[1][0] == list(x.shape)]
+    assert len(copies) == 1, copies  # (the clone copies base's shape)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
