@@ -14,10 +14,10 @@ namespace qsim {
 bool owned_gradient(const at::Tensor & g);
 
 // The tensor an eager backward writes dx of x into, in place: `g` itself when it is owned
-// (owned_gradient) and laid out as x; a new copy of `g` laid out as x when x is dense and `g` is
-// not (a permuted view's gradient: the kernels run in x's memory order, so writing into `g` would
-// copy it into that order and dx back: two copies where this makes one); else an undefined tensor
-// (the caller's allocating backward).
+// (owned_gradient) and laid out as x; a new copy of `g` laid out as x when x is dense and `g`, a
+// plain CPU tensor not on a graph (no create_graph), is not (a permuted view's gradient: the
+// kernels run in x's memory order, so writing into `g` would copy it into that order and dx back:
+// two copies where this makes one); else an undefined tensor (the caller's allocating backward).
 at::Tensor gradient_into(at::Tensor & g, const at::Tensor & x);
 
 }  // namespace qsim

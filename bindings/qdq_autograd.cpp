@@ -39,8 +39,8 @@ bool owned_gradient(const at::Tensor & g) {
 }
 
 at::Tensor gradient_into(at::Tensor & g, const at::Tensor & x) {
-    if (g.defined() && !at::isTensorSubclassLike(g) && x.is_non_overlapping_and_dense() &&
-        g.strides() != x.strides()) {
+    if (g.defined() && !g.requires_grad() && g.device().is_cpu() && !at::isTensorSubclassLike(g) &&
+        x.is_non_overlapping_and_dense() && g.strides() != x.strides()) {
         return at::empty_like(x).copy_(g);
     }
     return owned_gradient(g) ? std::move(g) : at::Tensor();

@@ -7,7 +7,8 @@ Oracle: the same quantizer with that path switched off, which computes the torch
 gradient must be the same bits (signed zeros included), over every grid kind, per tensor and per
 channel on several axes, fp32 / fp16 / bf16 data with NaN, +-Inf and clipped values, a quantizer
 shared by two call sites, gradients accumulated over steps, a gradient the backward does not
-own, and a permuted view's gradient (copied once, into x's layout). Also: opcheck of the three ops, and errors that name the argument.
+own, and a permuted view's gradient (copied once, into x's layout). Also: opcheck of the three
+ops, and errors that name the argument.
 """
 
 import math
@@ -159,6 +160,10 @@ def test_permuted_view_gradient_is_copied_once_into_x_layout(shape, learned, mon
     assert seen and all(s == x.stride() for s in seen), (seen, x.stride())
     copies = [c for c in big_copies(lambda: step(q), x.numel()) if c[1][0] == list(x.shape)]
     assert len(copies) == 1, copies  # (the clone copies base's shape)
+    # create_graph: a gradient on a graph is not copied for the in-place backward; same gradient
+    leaf = base.clone().requires_grad_()
+    (dx,) = torch.autograd.grad((q(leaf.transpose(1, 2)) * upstream).sum(), leaf, create_graph=True)
+    assert_same(dx.detach(), step(q)[0], "create_graph")
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
