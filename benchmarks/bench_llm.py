@@ -12,6 +12,10 @@ Rows per dtype (ratios of medians timed interleaved, one call of each per round;
 - ``eval_fwd``: calibrated sim eval forward / FP eval forward (no grad; target <= 1.3);
 - ``eval_fwd_cached``: the same with the sim's eval weight cache on (``weight_cache=True``: a
   second copy of the weights, which an in-place sim does not hold by default);
+- ``decode_compiled``: ``torch.compile``'d sim eval forward of ``--decode-tokens`` tokens (1: a
+  decode step's shape without a KV cache, where reading the weights is most of the time) with
+  the weight cache on / the compiled FP model's; ``decode_compiled_uncached``: the same with the
+  cache off (the weights quantized in every forward);
 - ``eval_fwd_folded``: the eval forward after ``sim.fold_param_quantizers()`` (each weight
   holds its quantized values: no weight quantization and no second copy; timed last);
 - ``qat_step``: one SGD step (forward, cross-entropy, backward, step) of the sim / of a copy of
@@ -97,6 +101,16 @@ def stepper(model, batch):
     return step
 
 
+def no_grad_call(model, inputs):
+    """A call of `model` on `inputs` (keyword arguments) without gradients."""
+    import torch
+
+    def call():
+        with torch.no_grad():
+            model(**inputs)
+    return call
+
+
 def set_weight_cache(sim, on):
     """Turns the eval weight cache of every weight quantizer on or off (an in-place sim has it
     off: QuantizationSimModel's weight_cache)."""
@@ -107,17 +121,14 @@ def set_weight_cache(sim, on):
 
 
 def timed_rows(args, dtype, warmup, repeats):
-    """The eval_fwd, eval_fwd_cached, qat_step and eval_fwd_folded rows of one dtype."""
-    import torch
+    """The eval_fwd, eval_fwd_cached, decode_compiled, qat_step and eval_fwd_folded rows of one
+    dtype."""
     model, batch = build_model(args, dtype)
     fp_copy = copy.deepcopy(model)  # the QAT baseline: the sim trains model's own parameters
     sim = build_sim(model, batch, args)
 
     def no_grad(m):
-        def call():
-            with torch.no_grad():
-                m(**batch)
-        return call
+        return no_grad_call(m, batch)
 
     def row(ours, base):
         return timing.time_row({"ours": ours, "base": base}, warmup, repeats,
@@ -126,6 +137,7 @@ def timed_rows(args, dtype, warmup, repeats):
     ms = {"eval_fwd": row(no_grad(sim.model.eval()), no_grad(fp_copy.eval()))}
     set_weight_cache(sim, True)
     ms["eval_fwd_cached"] = row(no_grad(sim.model), no_grad(fp_copy))
+    ms.update(decode_rows(args, sim, fp_copy, batch, row) if args.compiled else {})
     set_weight_cache(sim, False)
     sim.model.train(), fp_copy.train()
     ms["qat_step"] = row(stepper(sim.model, batch), stepper(fp_copy, batch))
@@ -134,6 +146,18 @@ def timed_rows(args, dtype, warmup, repeats):
     ms["eval_fwd_folded"] = row(no_grad(sim.model), no_grad(fp_copy))
     return [{"dtype": dtype, "row": row, "ours_ms": m["ours"], "base_ms": m["base"],
              "ratio": m["ours"] / m["base"]} for row, m in ms.items()]
+
+
+def decode_rows(args, sim, fp_copy, batch, row):
+    """The decode_compiled rows (cache on, then off), against one compiled FP model."""
+    import torch
+    ids = {"input_ids": batch["input_ids"][:, :args.decode_tokens]}
+    ours = no_grad_call(torch.compile(sim.model), ids)
+    base = no_grad_call(torch.compile(fp_copy), ids)
+    ms = {"decode_compiled": row(ours, base)}
+    set_weight_cache(sim, False)
+    ms["decode_compiled_uncached"] = row(ours, base)
+    return ms
 
 
 def memory_kib(field):
@@ -254,6 +278,10 @@ def parse(argv):
     parser.add_argument("--param-bw", type=int, default=8)
     parser.add_argument("--output-bw", type=int, default=16)
     parser.add_argument("--threads", type=int, default=1, help="torch threads of the timed rows")
+    parser.add_argument("--decode-tokens", type=int, default=1,
+                        help="tokens of the decode_compiled rows' forward")
+    parser.add_argument("--no-compile", dest="compiled", action="store_false",
+                        help="skip the decode_compiled rows")
     timing.add_clock_argument(parser)
     parser.add_argument("--seq-mse-candidates", type=int, default=20,
                         help="apply_seq_mse's num_candidates (20, AIMET's default)")

@@ -57,6 +57,10 @@ TORCH_LIBRARY(qsim, m) {
     // Not differentiable: torchqsim.functional refuses out= when a gradient would be needed.
     m.def("quantize_dequantize_out(Tensor x, Tensor scale, Tensor zero_point, int qmin, int qmax, "
           "int? axis, int? block_size, Tensor(a!) out) -> ()", tags);
+    // quantize_dequantize_out unless `out` already holds that result for this x, scale and
+    // zero point: the compiled weight cache (weight_cache.cpp).
+    m.def("cached_quantize_dequantize_(Tensor(a!) out, Tensor x, Tensor scale, Tensor zero_point, "
+          "int qmin, int qmax, int? axis, int? block_size) -> ()", tags);
     // quantize_dequantize per tensor into x itself, differentiable by the straight-through
     // estimator with one bit an element kept for the backward (qdq_inplace.cpp); relu=True: the
     // gradient of quantize_dequantize(relu(x)), the same values on a grid starting at 0.

@@ -97,6 +97,11 @@ def _qdq_out_fake(x, scale, zero_point, qmin, qmax, axis, block_size, out):
                  lambda: f"out dtype {out.dtype} must equal the input dtype {x.dtype}")
 
 
+@torch.library.register_fake("qsim::cached_quantize_dequantize_")
+def _cached_qdq_fake(out, x, scale, zero_point, qmin, qmax, axis, block_size):
+    _qdq_out_fake(x, scale, zero_point, qmin, qmax, axis, block_size, out)
+
+
 @torch.library.register_fake("qsim::quantize_dequantize_")
 def _qdq_inplace_fake(x, scale, zero_point, qmin, qmax, relu=False):
     _check_data("x", x)

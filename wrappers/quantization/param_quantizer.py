@@ -28,6 +28,8 @@ import torch
 from torch import Tensor, nn
 
 from .._holders import SOLE_REFS, SOLE_STORAGE_USES, whole_storage_uses
+from ._tracing import compiled
+from .pointwise_qdq import pointwise_applies
 from .quantizer import QuantizeDequantize, plain_eager
 
 __all__ = ["ParamQuantizeDequantize", "freeze", "is_frozen"]
@@ -37,6 +39,7 @@ __all__ = ["ParamQuantizeDequantize", "freeze", "is_frozen"]
 # impossible to deepcopy), so first forwards of one sim from several threads are safe (README,
 # "Threads").
 _RECOMPUTE_LOCK = threading.Lock()
+_CACHED_QDQ = torch.ops.qsim.cached_quantize_dequantize_.default
 
 
 def freeze(quantizer: nn.Module, frozen: bool = True) -> None:
@@ -114,10 +117,14 @@ class ParamQuantizeDequantize(QuantizeDequantize):
         second copy of the weight: :attr:`cache_eval_output` False turns the cache off. A new
         result is written into the previous one's memory when nothing else holds it (no Python
         reference, view or autograd node), as after each ``compute_encodings``: no allocation
-        and no page faults for a copy of every weight.
+        and no page faults for a copy of every weight. Under ``torch.compile`` the same holds
+        for CPU weights of the op's dtypes (:meth:`_compiled_result`).
         """
         params = self._parameters  # (not self.min: nn.Module.__getattr__ costs a microsecond)
-        if self.training or self._calibrating or not plain_eager() or \
+        if not plain_eager():
+            return self._compiled_result(x) if self._compiled_cache_applies(x) else \
+                self.forward_into(x, None)
+        if self.training or self._calibrating or \
                 torch.is_grad_enabled() and (x.requires_grad or params["min"].requires_grad or
                                              params["max"].requires_grad):
             return self.forward_into(x, None)
@@ -130,6 +137,28 @@ class ParamQuantizeDequantize(QuantizeDequantize):
             out = _overwritable_result(cached, x)
             cached = self._output_cache = self._record(x, self.forward_into(x, out))
         return cached[4]
+
+    def _compiled_cache_applies(self, x: Tensor) -> bool:
+        """Whether ``torch.compile`` traces an eval call that may keep its result (see
+        :meth:`_compiled_result`): no gradient, the cache on, not folded, the C op's data."""
+        return compiled() and not self.training and not self._calibrating and \
+            self.cache_eval_output and "_folded" not in self.__dict__ and \
+            not self.reciprocal_rounding and x.is_cpu and pointwise_applies(x, self.min, self.max)
+
+    def _compiled_result(self, x: Tensor) -> Tensor:
+        """The eval result in a ``torch.compile`` graph, kept between forwards as in eager mode:
+        ``qsim::cached_quantize_dequantize_`` writes it into a tensor the quantizer holds
+        (``_compiled_output``) only when `x`, the scale or zero point changed since the last
+        call (bindings/weight_cache.cpp). The tensor is made while the first graph is traced
+        (dynamo replays that assignment after the graph; the next call compiles once more, now
+        with the tensor as an input); :meth:`clear_cache`, :meth:`fold` and a change of mode
+        drop it, and a false :attr:`cache_eval_output` keeps graphs from making it."""
+        out = getattr(self, "_compiled_output", None)
+        if out is None or out.shape != x.shape or out.dtype != x.dtype or \
+                out.stride() != x.stride():
+            out = self._compiled_output = torch.empty_like(x)
+        _CACHED_QDQ(out, x, *self._checked_qparams(x.shape))
+        return out
 
     def _record(self, x: Tensor, y: Tensor) -> tuple:
         """What :meth:`_still` checks: `x`, the encoding tensors and their versions, with `y`."""
@@ -171,6 +200,7 @@ class ParamQuantizeDequantize(QuantizeDequantize):
                 return False
             param.copy_(y)
         self._folded = self._record(param, None)
+        self.__dict__.pop("_compiled_output", None)
         return True
 
     def is_folded(self, x: Tensor) -> bool:
@@ -196,8 +226,8 @@ class ParamQuantizeDequantize(QuantizeDequantize):
             >>> q.clear_cache(); q(w)
             tensor([ 0.5039, -0.2992])
         """
-        self.__dict__.pop("_output_cache", None)
-        self.__dict__.pop("_folded", None)
+        for kept in ("_output_cache", "_compiled_output", "_folded"):
+            self.__dict__.pop(kept, None)
 
     def train(self, mode: bool = True):
         """``nn.Module.train``; a change of mode drops the eval cache (see :meth:`forward`),
@@ -205,6 +235,7 @@ class ParamQuantizeDequantize(QuantizeDequantize):
         makes it) leaves for the next result to reuse."""
         if bool(mode) != self.training:
             self.__dict__.pop("_output_cache", None)
+            self.__dict__.pop("_compiled_output", None)
         return super().train(mode)
 
 

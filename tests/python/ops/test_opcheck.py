@@ -208,7 +208,8 @@ def test_every_op_registered_by_torchqsim_ops_is_checked():
     # family; a new one must join the tests above. The calibration ops (torchqsim._stats_ops)
     # have their own opcheck tests, and so have the range-learning ops
     # (tests/python/quantization/test_range_learning_op.py; held_range in test_held_range_op.py)
-    # and the in-place training ops (tests/python/ops/test_qdq_inplace.py).
+    # and the in-place training ops (tests/python/ops/test_qdq_inplace.py), and the compiled
+    # weight cache's op (tests/python/quantization/test_compiled_weight_cache.py).
     names = [n for n in torch._C._dispatch_get_all_op_names() if n.startswith("qsim::")]
     sources = {n: singleton.find(n).fake_impl.kernel.source for n in names}
     family = {n.split("::")[1] for n, src in sources.items()
@@ -220,5 +221,6 @@ def test_every_op_registered_by_torchqsim_ops_is_checked():
                # test_traced_bits.py:
                "quantize_dequantize_bits", "quantize_dequantize_bits_backward",
                "quantize_dequantize_bits_backward_",
-               "range_qparams", "range_grads", "quantize_dequantize_range", "held_range"}
+               "range_qparams", "range_grads", "quantize_dequantize_range", "held_range",
+               "cached_quantize_dequantize_"}
     assert family == checked, f"qdq ops {sorted(family)} != checked {sorted(checked)}"
