@@ -41,31 +41,42 @@ struct Layout {
           sizes(t.sizes().vec()), strides(t.strides().vec()), dtype(t.scalar_type()) {}
 
     bool same(const at::Tensor & t) const {
-        return !storage.expired() && storage._unsafe_get_target() == t.storage().unsafeGetStorageImpl() &&
+        return !storage.expired() &&
+               storage._unsafe_get_target() == t.storage().unsafeGetStorageImpl() &&
                offset == t.storage_offset() && t.sizes().equals(sizes) &&
                t.strides().equals(strides) && dtype == t.scalar_type();
     }
 };
 
-// A small tensor (scale, zero point) as bytes: its dtype, dims, sizes and values in element order.
-std::vector<char> bytes_of(const at::Tensor & t) {
-    const at::Tensor  c    = t.contiguous();
-    const auto        put  = [](std::vector<char> & b, const void * p, size_t n) {
-        b.insert(b.end(), static_cast<const char *>(p), static_cast<const char *>(p) + n);
-    };
-    const int64_t     head[2] = { static_cast<int64_t>(c.scalar_type()), c.dim() };
-    std::vector<char> b;
-    put(b, head, sizeof head);
-    put(b, c.sizes().data(), sizeof(int64_t) * c.dim());
-    put(b, c.data_ptr(), c.nbytes());
-    return b;
-}
+// A small tensor (scale, zero point) by value: its dtype, sizes and elements in order. `same`
+// compares a contiguous tensor in place, so a cache hit copies nothing.
+struct Value {
+    at::ScalarType       dtype;
+    std::vector<int64_t> sizes;
+    std::vector<char>    bytes;
+
+    explicit Value(const at::Tensor & t) : dtype(t.scalar_type()), sizes(t.sizes().vec()) {
+        const at::Tensor c = t.contiguous();
+        const char *     p = static_cast<const char *>(c.data_ptr());
+        bytes.assign(p, p + c.nbytes());
+    }
+
+    bool same(const at::Tensor & t) const {
+        if (t.scalar_type() != dtype || !t.sizes().equals(sizes)) {
+            return false;
+        }
+        if (!t.is_contiguous()) {
+            return Value(t).bytes == bytes;
+        }
+        return bytes.empty() || std::memcmp(t.data_ptr(), bytes.data(), bytes.size()) == 0;
+    }
+};
 
 // What the result held in one `out` was computed from.
 struct Source {
     Layout            out, x;
     int64_t           x_version;
-    std::vector<char> scale, zero_point;
+    Value             scale, zero_point;
     int64_t           qmin, qmax;
     OptInt            axis, block_size;
 };
@@ -74,10 +85,10 @@ std::mutex                                               table_mutex;
 std::unordered_map<const c10::StorageImpl *, Source>     table;
 
 bool same_source(const Source & s, const at::Tensor & out, const at::Tensor & x, int64_t version,
-                 const std::vector<char> & scale, const std::vector<char> & zero_point,
-                 int64_t qmin, int64_t qmax, OptInt axis, OptInt block_size) {
-    return s.out.same(out) && s.x.same(x) && s.x_version == version && s.scale == scale &&
-           s.zero_point == zero_point && s.qmin == qmin && s.qmax == qmax && s.axis == axis &&
+                 const at::Tensor & scale, const at::Tensor & zero_point, int64_t qmin,
+                 int64_t qmax, OptInt axis, OptInt block_size) {
+    return s.out.same(out) && s.x.same(x) && s.x_version == version && s.scale.same(scale) &&
+           s.zero_point.same(zero_point) && s.qmin == qmin && s.qmax == qmax && s.axis == axis &&
            s.block_size == block_size;
 }
 
@@ -97,13 +108,13 @@ void cached_qdq_cpu(at::Tensor & out, const at::Tensor & x, const at::Tensor & s
         op.call(x, scale, zero_point, qmin, qmax, axis, block_size, out);
         return;
     }
-    const int64_t     version = x._version();
-    std::vector<char> s = bytes_of(scale), z = bytes_of(zero_point);
-    const auto *      key     = out.storage().unsafeGetStorageImpl();
+    const int64_t version = x._version();
+    const auto *  key     = out.storage().unsafeGetStorageImpl();
     std::lock_guard<std::mutex> lock(table_mutex);  // (also orders concurrent first writes)
-    const auto        found   = table.find(key);
+    const auto    found   = table.find(key);
     if (found != table.end() &&
-        same_source(found->second, out, x, version, s, z, qmin, qmax, axis, block_size)) {
+        same_source(found->second, out, x, version, scale, zero_point, qmin, qmax, axis,
+                    block_size)) {
         return;
     }
     if (found != table.end()) {
@@ -112,8 +123,8 @@ void cached_qdq_cpu(at::Tensor & out, const at::Tensor & x, const at::Tensor & s
         drop_dead_entries();
     }
     op.call(x, scale, zero_point, qmin, qmax, axis, block_size, out);  // checks the arguments
-    table.emplace(key, Source{ Layout(out), Layout(x), version, std::move(s), std::move(z), qmin,
-                               qmax, axis, block_size });
+    table.emplace(key, Source{ Layout(out), Layout(x), version, Value(scale), Value(zero_point),
+                               qmin, qmax, axis, block_size });
 }
 
 }  // namespace
