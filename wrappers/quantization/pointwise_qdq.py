@@ -15,11 +15,13 @@ becomes:
   dims (a Linear's weight): :class:`PlannedQdq`, y written by ``quantize_dequantize_out`` into an
   empty tensor and dx by ``quantize_dequantize_backward_`` into a copy of the gradient, both
   buffers of inductor's plan;
-- without gradients, per channel or on larger x (conv-shaped: inductor may lay it out
+- without gradients, per channel, on larger x (conv-shaped: inductor may lay it out
   channels-last, which the in-place op cannot take; on a ResNet-style CNN this measured 1.13x
-  against 1.19x for the copy and the kernel): :func:`pointwise_qdq`, torch pointwise operations
-  that inductor fuses into the kernels around them (the weights are quantized again each
-  forward); with gradients there, the op, which takes inductor's layout;
+  against 1.19x for the copy and the kernel) or on a float32 x of at most the quantizer's
+  ``compiled_pointwise_max_numel`` values (a decode step's activations, where the op's call
+  through inductor's wrapper costs more than its values): :func:`pointwise_qdq`, torch
+  pointwise operations that inductor fuses into the kernels around them (the weights are
+  quantized again each forward); with gradients there, the op, which takes inductor's layout;
 - the zero point without gradients: :meth:`~torchqsim.quantization.grid.Grid.zero_point`'s
   pointwise form.
 
@@ -144,12 +146,13 @@ class PlannedQdq(torch.autograd.Function):
 
 def out_of_place_qdq(x: Tensor, scale: Tensor, zero_point: Tensor, qmin: int, qmax: int,
                      axis: int | None, block: tuple | None, label,
-                     in_place_dims: int = 3) -> Tensor:
+                     in_place_dims: int = 3, pointwise_max_numel: int = 0) -> Tensor:
     """A quantizer's qdq of `x` into a new tensor. Compiled (:func:`~._tracing.compiled`) without
-    a block size, on a dtype of :data:`OP_DTYPES`, per tensor on a CPU x of at most
-    `in_place_dims` dims: the in-place op on a copy (see the module docstring), whose traced node
-    keeps x's bits for the backward where x gets a straight-through gradient; per channel there
-    with a straight-through gradient, :class:`PlannedQdq`. Other compiled calls without
+    a block size, on a dtype of :data:`OP_DTYPES`: without gradients on a float32 x of at most
+    `pointwise_max_numel` values, :func:`pointwise_qdq`; else per tensor on a CPU x of at most
+    `in_place_dims` dims, the in-place op on a copy (see the module docstring), whose traced
+    node keeps x's bits for the backward where x gets a straight-through gradient; per channel
+    there with a straight-through gradient, :class:`PlannedQdq`. Other compiled calls without
     gradients: :func:`pointwise_qdq`. Elsewhere the op. `label()` names the quantizer
     (called only for the compiled forms' scale check).
 
@@ -162,6 +165,8 @@ def out_of_place_qdq(x: Tensor, scale: Tensor, zero_point: Tensor, qmin: int, qm
     if block is None and compiled() and x.dtype in OP_DTYPES:
         qparam_grads = _needs_grad(scale, zero_point)
         grads = qparam_grads or _needs_grad(x)
+        if not grads and x.dtype == torch.float32 and x.numel() <= pointwise_max_numel:
+            return pointwise_qdq(x, scale, zero_point, qmin, qmax, axis, label())
         planned = x.dim() <= in_place_dims and x.is_cpu and not qparam_grads
         if planned and axis is None:
             _assert_scale(scale, label())

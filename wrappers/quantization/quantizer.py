@@ -108,6 +108,10 @@ class QuantizeDequantize(nn.Module):
     #: inductor may lay out 4-D conv outputs channels-last; the sim sets 4 without convs.
     compiled_in_place_dims = 3
 
+    #: Compiled without gradients, a float32 x of at most this many values takes fused pointwise
+    #: operations, not the op (:func:`~torchqsim.quantization.pointwise_qdq.out_of_place_qdq`).
+    compiled_pointwise_max_numel = 4096
+
     @property
     def symmetric(self) -> bool:
         return self.grid.symmetric
@@ -254,7 +258,7 @@ class QuantizeDequantize(nn.Module):
             return y if out is None else out.copy_(y)
         if out is None:  # (compiled: no op allocating y where it can be, see pointwise_qdq)
             return out_of_place_qdq(x, scale, zp, qmin, qmax, axis, block, self._label,
-                                    self.compiled_in_place_dims)
+                                    self.compiled_in_place_dims, self.compiled_pointwise_max_numel)
         if out is x and axis is None and block is None and x.dtype in IN_PLACE_DTYPES and x.is_cpu:
             _QDQ_INPLACE(x, scale, zp, qmin, qmax)  # with grad: straight-through, in place
             return x
@@ -380,10 +384,8 @@ class QuantizeDequantize(nn.Module):
         self._start_calibration()
         try:
             yield self
-        except BaseException:
+        finally:
             self._calibrating = False
-            raise
-        self._calibrating = False
         sync_statistics([self.encoding_analyzer], process_group)
         self._finish_calibration()
 
