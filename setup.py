@@ -1,5 +1,5 @@
-"""Build torchqsim: the C kernels as a C11 static library, the torch op library (`torchqsim._C`)
-and the pybind11 module (`torchqsim._io`).
+"""Build torchqsim: the C kernels as a C11 static library, the torch op library (`torchqsim._C`),
+the pybind11 module (`torchqsim._io`) and the ops' direct eager entries (`torchqsim._eager`).
 
 Build with `pip install --no-build-isolation -e .` (torch==2.13.0 must already be installed).
 When the installed torch has CUDA and a CUDA toolkit is found (torch's CUDA_HOME), `torchqsim._C`
@@ -52,8 +52,8 @@ KERNEL_LIB_NAMES = [name for name, _ in reversed(KERNEL_LIBS)]
 # The op library: CPU sources always; the CUDA sources only with a CUDA torch and toolkit.
 WITH_CUDA = torch.version.cuda is not None and CUDA_HOME is not None and os.path.isdir(CUDA_HOME)
 CUDA_SOURCES = _sources(BUILD["cuda_sources"]) + sorted(glob.glob("bindings/*_cuda.cpp"))
-OP_SOURCES = sorted(p for p in glob.glob("bindings/*.cpp")
-                    if not os.path.basename(p).startswith("io_") and p not in CUDA_SOURCES)
+OP_SOURCES = sorted(p for p in glob.glob("bindings/*.cpp") if p not in CUDA_SOURCES and
+                    not os.path.basename(p).startswith(("io_", "eager_")))
 OpExtension = CUDAExtension if WITH_CUDA else CppExtension
 # nvcc: no fast math (the kernels need IEEE division and rounding); arch flags come from torch
 # (TORCH_CUDA_ARCH_LIST, else the visible GPUs).
@@ -98,6 +98,9 @@ setup(
             extra_compile_args=[*OPT, "-std=c++17", "-fvisibility=hidden"],
             language="c++",
         ),
+        # Direct entries to the ops for plain eager calls (pybind11 with torch: not limited API).
+        CppExtension("torchqsim._eager", ["bindings/eager_module.cpp"],
+                     extra_compile_args=[*OPT, "-fvisibility=hidden"]),
     ],
     cmdclass={"build_ext": BuildExtWithKernels},
     options={"bdist_wheel": {"py_limited_api": "cp311"}},

@@ -15,8 +15,8 @@ import torch
 
 from reference import expand_qparam
 
-__all__ = ["SHAPE", "LAYOUTS", "SPECIALS", "qparam_shape", "make_qparams", "grid_data",
-           "with_specials", "x_based_qdq"]
+__all__ = ["SHAPE", "LAYOUTS", "SPECIALS", "BAD_IN_PLACE_ARGUMENTS", "qparam_shape",
+           "make_qparams", "grid_data", "with_specials", "x_based_qdq"]
 
 SHAPE = (4, 6, 20)
 
@@ -34,6 +34,16 @@ LAYOUTS = {
 
 # Values every op must handle: signed zeros, far outside any grid, +-Inf, NaN, an fp32 subnormal.
 SPECIALS = (0.0, -0.0, 1e30, -1e30, math.inf, -math.inf, math.nan, 1e-40)
+
+# (x, scale, zero_point) the in-place op refuses (qmin, qmax: -128, 127), the error it raises and
+# words of its message; ids name them.
+_S, _Z = torch.tensor(0.05), torch.tensor(3, dtype=torch.int32)
+BAD_IN_PLACE_ARGUMENTS = dict(argnames="make, error, words", argvalues=[
+    (lambda: (torch.ones(4).double(), _S, _Z), TypeError, "x must be float32, float16 or"),
+    (lambda: (torch.ones(4, 2)[:, 0], _S, _Z), ValueError, "x must be dense"),
+    (lambda: (torch.ones(4, 2), torch.full((2,), 0.1), torch.zeros(2)), ValueError, "per tensor"),
+    (lambda: (torch.ones(4), torch.tensor(-0.1), _Z), ValueError, "scale"),
+], ids=["double", "slice", "per-channel", "negative-scale"])
 
 
 def qparam_shape(shape, axis=None, block_size=None):

@@ -13,9 +13,10 @@ import torchqsim
 # Names every example may use without importing them (as in the README's examples).
 EXTRA_GLOBALS = {"torch": torch, "nn": torch.nn, "tq": torchqsim}
 
-# The package and every Python module of it (not the compiled _C/_io, not the __main__ entry points).
+# The package and every Python module of it (not the compiled _C/_io/_eager, not the __main__
+# entry points).
 MODULES = ["torchqsim"] + sorted(m.name for m in pkgutil.walk_packages(torchqsim.__path__, "torchqsim.")
-                 if m.name not in ("torchqsim._C", "torchqsim._io")
+                 if m.name not in ("torchqsim._C", "torchqsim._io", "torchqsim._eager")
                  and not m.name.endswith(".__main__"))
 
 

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..quantization.eager_qparams import eval_into_input
 from ..quantization.quantizer import QuantizeDequantize, plain_eager
 from .base import QuantizationMixin
 from .overwritable import argument_overwritable, hookless, straight_through_in_place, \
@@ -67,7 +68,7 @@ class QuantizedReLU(QuantizationMixin, nn.ReLU):
                 q.floors_at_zero(x.shape):
             if not torch.is_grad_enabled():
                 if argument_overwritable(self, x):
-                    return q.forward_into_input(x)
+                    return eval_into_input(q, x)
                 if not self.inplace:
                     return q(x)
             elif straight_through_in_place(q, x) and argument_overwritable(self, x):

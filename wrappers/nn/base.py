@@ -40,6 +40,7 @@ import torch
 from torch import Tensor, nn
 
 from .._holders import SOLE_REFS
+from ..quantization.eager_qparams import eval_into_input
 from ..quantization.quantizer import QuantizeDequantize, plain_eager
 from .facts import ModuleFacts
 from .overwritable import hookless, overwritable, straight_through_in_place, straight_through_into
@@ -304,7 +305,7 @@ class QuantizationMixin(ModuleFacts):
                 if type(out) is Tensor and out.is_floating_point() and out.numel():
                     return q.forward_into_input(out)
             elif sys.getrefcount(out) <= SOLE_REFS and overwritable(out):
-                return q.forward_into_input(out)
+                return eval_into_input(q, out)
         return self.quantize_outputs(out)
 
     def quantized_forward(self, *args, **kwargs):

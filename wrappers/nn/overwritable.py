@@ -12,10 +12,10 @@ import torch
 from torch import Tensor, fx, nn
 from torch.nn.modules import module as _module
 
+from .. import _eager
 from .._holders import SOLE_STORAGE_USES, whole_storage_uses
+from ..quantization.eager_qparams import eager_qparams
 from ..quantization.quantizer import IN_PLACE_DTYPES
-
-_QDQ_INPLACE = torch.ops.qsim.quantize_dequantize_.default
 
 
 def _base_holders(view: Tensor) -> tuple[int, int]:
@@ -159,8 +159,9 @@ def straight_through_in_place(q, t) -> bool:
 
 
 def straight_through_into(q, t: Tensor, relu: bool = False) -> Tensor | None:
-    """Quantizes `t` in place by `q` in a grad-mode forward (the caller checked
-    :func:`straight_through_in_place` and :func:`overwritable`) and returns it; ``F.linear``'s
+    """Quantizes `t` in place by `q` in a plain eager grad-mode forward (the caller checked
+    :func:`straight_through_in_place` and :func:`overwritable`; the op through its direct eager
+    entry, ``torchqsim._eager``) and returns it; ``F.linear``'s
     3-D view of its 2-D result is written through that base, then viewed again (an in-place write
     to a view costs autograd two copies of its gradient). None (nothing written) for another
     view. With `relu` the gradient is that of ``q(relu(t))`` (`q`'s grid starts at 0).
@@ -169,6 +170,6 @@ def straight_through_into(q, t: Tensor, relu: bool = False) -> Tensor | None:
     if base is not None and not (base.is_contiguous() and t.is_contiguous()):
         return None
     target = t if base is None else base
-    scale, zero_point, qmin, qmax, *_ = q._qparams(target.shape)
-    _QDQ_INPLACE(target, scale, zero_point, qmin, qmax, relu)
+    scale, zero_point, qmin, qmax, *_ = eager_qparams(q, target.shape)
+    _eager.quantize_dequantize_(target, scale, zero_point, qmin, qmax, relu)
     return t if base is None else target.view(t.shape)

@@ -62,19 +62,24 @@ def _hooked(q) -> bool:
 
 
 def quantized_weight_for_op(q, weight: Tensor) -> Tensor | None:
-    """``q(weight)`` written into this thread's buffer, or None where that does not apply.
+    """``q(weight)`` written into this thread's buffer, or `weight` itself where `q` folded it,
+    or None where neither applies.
 
     It applies to a :class:`ParamQuantizeDequantize` without an eval cache
-    (``cache_eval_output`` False), not folded into `weight` and without hooks, in a no-grad plain eager call, on a
-    contiguous CPU weight of :data:`SCRATCH_MIN_BYTES` to :data:`SCRATCH_MAX_BYTES`. The result
-    is bit for bit ``q(weight)``, but it is overwritten by the next weight this thread quantizes: the caller
-    must consume it at once and keep no reference to it.
+    (``cache_eval_output`` False) and without hooks, in a no-grad plain eager call. A weight that
+    :meth:`~ParamQuantizeDequantize.fold` wrote, unchanged, is returned as it is in eval mode, as
+    ``q(weight)`` returns it (without a second look at its record). Otherwise a contiguous CPU
+    weight of :data:`SCRATCH_MIN_BYTES` to :data:`SCRATCH_MAX_BYTES` is quantized into the
+    buffer: bit for bit ``q(weight)``, but overwritten by the next weight this thread quantizes,
+    so the caller must consume it at once and keep no reference to it.
     """
     if not (isinstance(q, ParamQuantizeDequantize) and
             type(q).forward is ParamQuantizeDequantize.forward and not q.cache_eval_output and
-            not q.is_folded(weight) and
-            weight.device.type == "cpu" and weight.is_contiguous() and
-            SCRATCH_MIN_BYTES <= weight.numel() * weight.element_size() <= SCRATCH_MAX_BYTES and
             not torch.is_grad_enabled() and plain_eager() and not _hooked(q)):
+        return None
+    if not q.training and not q._calibrating and q.is_folded(weight):
+        return weight
+    if not (weight.device.type == "cpu" and weight.is_contiguous() and
+            SCRATCH_MIN_BYTES <= weight.numel() * weight.element_size() <= SCRATCH_MAX_BYTES):
         return None
     return q.forward_into(weight, _scratch(weight))

@@ -30,6 +30,7 @@ from .. import functional as F
 from ..distributed import sync_statistics
 from ._layout import aligned_shape, qdq_layout
 from ._tracing import plain_eager
+from .eager_qparams import eager_qparams
 from .encoding_analyzer import Encoding, EncodingAnalyzer, MinMaxEncodingAnalyzer
 from .grid import Grid, GridKind
 from .pointwise_qdq import OP_DTYPES, out_of_place_qdq, reciprocal_qdq
@@ -37,7 +38,6 @@ from .range_learning import range_qdq
 
 _QDQ_OUT = torch.ops.qsim.quantize_dequantize_out.default  # ops F.quantize_dequantize calls
 _QDQ_INPLACE, IN_PLACE_DTYPES = torch.ops.qsim.quantize_dequantize_.default, OP_DTYPES  # per tensor
-_SHAPES_KEPT = 8  # input shapes whose qparams a quantizer keeps (QuantizeDequantize._qparams)
 
 __all__ = ["QuantizeDequantize", "plain_eager"]
 
@@ -269,34 +269,12 @@ class QuantizeDequantize(nn.Module):
 
     def _qparams(self, x_shape) -> tuple:
         """``(scale, zero_point, qmin, qmax, axis, block_size)`` of the op for an input of
-        `x_shape`, once `x_shape` and the encoding are checked (:meth:`_checked_qparams`).
-
-        When min/max get no gradient, they are computed once per input shape (a quantizer shared
-        by tensors of a few shapes keeps each; at most ``_SHAPES_KEPT``) and reused until min, max
-        or ``initialized`` changes (another tensor, or an in-place write: ``set_range``,
-        ``load_state_dict``, an optimizer step; all bump the tensor's version counter), or the
-        grid, shape or block size does: a call then costs a few attribute reads.
+        `x_shape`, once `x_shape` and the encoding are checked (:meth:`_checked_qparams`); kept
+        between plain eager calls (:func:`~torchqsim.quantization.eager_qparams.eager_qparams`).
         """
         if not plain_eager():  # traced: nothing cached (the QDQ export detaches min/max)
             return self._checked_qparams(x_shape)
-        params = self._parameters
-        lo, hi = params["min"], params["max"]
-        if torch.is_grad_enabled() and (lo.requires_grad or hi.requires_grad):
-            return self._checked_qparams(x_shape)
-        init = self._buffers["initialized"]
-        key = (lo._version, hi._version, init._version, lo.data_ptr(), hi.data_ptr(), self.grid,
-               self.shape, self.block_size)
-        cached = self.__dict__.get("_qparam_cache")
-        if cached is None or cached[0] is not lo or cached[1] is not hi or \
-                cached[2] is not init or cached[3] != key:
-            cached = self._qparam_cache = (lo, hi, init, key, {})
-        by_shape = cached[4]
-        qparams = by_shape.get(x_shape)
-        if qparams is None:
-            if len(by_shape) >= _SHAPES_KEPT:
-                by_shape.clear()
-            qparams = by_shape[x_shape] = self._checked_qparams(x_shape)
-        return qparams
+        return eager_qparams(self, x_shape)
 
     def floors_at_zero(self, x_shape) -> bool:
         """Whether every encoding's grid starts at exactly 0 (zero point == qmin) for an input of

@@ -114,3 +114,20 @@ def test_an_in_place_sim_evaluates_as_without_the_buffer(monkeypatch):
     with torch.no_grad():
         got = sim.model(x)
     assert_same(got, _unbuffered(sim.model, x, monkeypatch))
+
+
+def test_a_folded_weight_is_returned_as_it_is_and_a_changed_one_quantized_again():
+    (qlin, x), _ = _modules(torch.float32)
+    q, w = qlin.param_quantizers["weight"], qlin.weight
+    with torch.no_grad():
+        want = q(w.clone())
+        assert q.fold(w)
+        assert scratch.quantized_weight_for_op(q, w) is w, "folded: nothing to compute"
+        q.train()
+        assert scratch.quantized_weight_for_op(q, w) is not w, "training: quantized as q(w)"
+        q.eval()
+        assert_same(w, want)
+        w.add_(0.01)                           # a changed weight is no longer the folded one
+        got = scratch.quantized_weight_for_op(q, w)
+        assert got is not w
+        assert_same(got, q(w))

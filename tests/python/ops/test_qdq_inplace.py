@@ -17,7 +17,7 @@ from torch.profiler import ProfilerActivity, profile
 
 import torchqsim  # noqa: F401  (registers the ops)
 from asserts import assert_same
-from qdq_cases import grid_data, with_specials, x_based_qdq
+from qdq_cases import BAD_IN_PLACE_ARGUMENTS, grid_data, with_specials, x_based_qdq
 
 ops = torch.ops.qsim
 SCALE, ZP = torch.tensor(0.05), torch.tensor(3, dtype=torch.int32)
@@ -193,12 +193,7 @@ def test_relu_opcheck_and_a_grid_that_does_not_start_at_zero():
         ops.quantize_dequantize_(x.detach().clone(), SCALE, ZP, -128, 127, relu=True)
 
 
-@pytest.mark.parametrize("make, error, words", [
-    (lambda: (torch.ones(4).double(), SCALE, ZP), TypeError, "x must be float32, float16 or"),
-    (lambda: (torch.ones(4, 2)[:, 0], SCALE, ZP), ValueError, "x must be dense"),
-    (lambda: (torch.ones(4, 2), torch.full((2,), 0.1), torch.zeros(2)), ValueError, "per tensor"),
-    (lambda: (torch.ones(4), torch.tensor(-0.1), ZP), ValueError, "scale"),
-], ids=["double", "slice", "per-channel", "negative-scale"])
+@pytest.mark.parametrize(**BAD_IN_PLACE_ARGUMENTS)
 def test_bad_arguments_are_named(make, error, words):
     with pytest.raises(error, match=words):
         ops.quantize_dequantize_(*make(), -128, 127)
