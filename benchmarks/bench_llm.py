@@ -16,6 +16,9 @@ Rows per dtype (ratios of medians timed interleaved, one call of each per round;
   decode step's shape without a KV cache, where reading the weights is most of the time) with
   the weight cache on / the compiled FP model's; ``decode_compiled_uncached``: the same with the
   cache off (the weights quantized in every forward);
+- ``decode_eager``: the eager sim eval forward of ``--decode-tokens`` tokens with the weight
+  cache on / the FP model's: the few values of a decode step leave the wrappers' per-call cost
+  (their Python and the op calls) as most of the difference;
 - ``eval_fwd_folded``: the eval forward after ``sim.fold_param_quantizers()`` (each weight
   holds its quantized values: no weight quantization and no second copy; timed last);
 - ``qat_step``: one SGD step (forward, cross-entropy, backward, step) of the sim / of a copy of
@@ -121,8 +124,8 @@ def set_weight_cache(sim, on):
 
 
 def timed_rows(args, dtype, warmup, repeats):
-    """The eval_fwd, eval_fwd_cached, decode_compiled, qat_step and eval_fwd_folded rows of one
-    dtype."""
+    """The eval_fwd, eval_fwd_cached, decode_eager, decode_compiled, qat_step and
+    eval_fwd_folded rows of one dtype."""
     model, batch = build_model(args, dtype)
     fp_copy = copy.deepcopy(model)  # the QAT baseline: the sim trains model's own parameters
     sim = build_sim(model, batch, args)
@@ -137,6 +140,8 @@ def timed_rows(args, dtype, warmup, repeats):
     ms = {"eval_fwd": row(no_grad(sim.model.eval()), no_grad(fp_copy.eval()))}
     set_weight_cache(sim, True)
     ms["eval_fwd_cached"] = row(no_grad(sim.model), no_grad(fp_copy))
+    step_ids = {"input_ids": batch["input_ids"][:, :args.decode_tokens]}
+    ms["decode_eager"] = row(no_grad_call(sim.model, step_ids), no_grad_call(fp_copy, step_ids))
     ms.update(decode_rows(args, sim, fp_copy, batch, row) if args.compiled else {})
     set_weight_cache(sim, False)
     sim.model.train(), fp_copy.train()
@@ -279,7 +284,7 @@ def parse(argv):
     parser.add_argument("--output-bw", type=int, default=16)
     parser.add_argument("--threads", type=int, default=1, help="torch threads of the timed rows")
     parser.add_argument("--decode-tokens", type=int, default=1,
-                        help="tokens of the decode_compiled rows' forward")
+                        help="tokens of the decode rows' forward")
     parser.add_argument("--no-compile", dest="compiled", action="store_false",
                         help="skip the decode_compiled rows")
     timing.add_clock_argument(parser)

@@ -88,6 +88,7 @@ class ParamQuantizeDequantize(QuantizeDequantize):
     #: Keep the eval-mode result (see :meth:`forward`); False computes it on every call, so that
     #: no second copy of the weight is held (``QuantizationSimModel``'s ``weight_cache``).
     cache_eval_output = True
+    quantizes_stored_tensors = True  # a parameter: read rounded to its dtype in compiled graphs
 
     def _needs_encoding(self) -> bool:
         if self._calibrating or is_frozen(self):

@@ -21,7 +21,10 @@ becomes:
   ``compiled_pointwise_max_numel`` values (a decode step's activations, where the op's call
   through inductor's wrapper costs more than its values): :func:`pointwise_qdq`, torch
   pointwise operations that inductor fuses into the kernels around them (the weights are
-  quantized again each forward); with gradients there, the op, which takes inductor's layout;
+  quantized again each forward); with gradients there, the op, which takes inductor's layout.
+  A 16-bit activation takes the op there too: inductor holds a fused producer's value in
+  float32, unrounded, so the pointwise form would not quantize the 16-bit value that the op
+  and the eager quantizer see (a stored 16-bit weight is read rounded, and stays pointwise);
 - the zero point without gradients: :meth:`~torchqsim.quantization.grid.Grid.zero_point`'s
   pointwise form.
 
@@ -146,15 +149,19 @@ class PlannedQdq(torch.autograd.Function):
 
 def out_of_place_qdq(x: Tensor, scale: Tensor, zero_point: Tensor, qmin: int, qmax: int,
                      axis: int | None, block: tuple | None, label,
-                     in_place_dims: int = 3, pointwise_max_numel: int = 0) -> Tensor:
+                     in_place_dims: int = 3, pointwise_max_numel: int = 0,
+                     stored: bool = False) -> Tensor:
     """A quantizer's qdq of `x` into a new tensor. Compiled (:func:`~._tracing.compiled`) without
     a block size, on a dtype of :data:`OP_DTYPES`: without gradients on a float32 x of at most
     `pointwise_max_numel` values, :func:`pointwise_qdq`; else per tensor on a CPU x of at most
     `in_place_dims` dims, the in-place op on a copy (see the module docstring), whose traced
     node keeps x's bits for the backward where x gets a straight-through gradient; per channel
     there with a straight-through gradient, :class:`PlannedQdq`. Other compiled calls without
-    gradients: :func:`pointwise_qdq`. Elsewhere the op. `label()` names the quantizer
-    (called only for the compiled forms' scale check).
+    gradients: :func:`pointwise_qdq` on float32 x, and on 16-bit x that are `stored` (a
+    parameter, never a value that a kernel of the graph computes). Elsewhere the op: fused into
+    its producer's kernel, a 16-bit x would be quantized as inductor holds it there, in float32
+    before its rounding to 16 bits, where the op (and the eager quantizer) sees the rounded value.
+    `label()` names the quantizer (called only for the compiled forms' scale check).
 
     Example::
 
@@ -177,7 +184,7 @@ def out_of_place_qdq(x: Tensor, scale: Tensor, zero_point: Tensor, qmin: int, qm
         if planned and grads:
             _assert_scale(scale, label())
             return PlannedQdq.apply(x, scale, zero_point, qmin, qmax, axis)
-        if not grads:
+        if not grads and (stored or x.dtype == torch.float32):
             return pointwise_qdq(x, scale, zero_point, qmin, qmax, axis, label())
     return _QDQ(x, scale, zero_point, qmin, qmax, axis, block)
 

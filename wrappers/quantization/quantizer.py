@@ -112,6 +112,10 @@ class QuantizeDequantize(nn.Module):
     #: operations, not the op (:func:`~torchqsim.quantization.pointwise_qdq.out_of_place_qdq`).
     compiled_pointwise_max_numel = 4096
 
+    #: Whether x is always a stored tensor (a parameter), never a value a compiled graph's kernel
+    #: computes: then a 16-bit x may take fused pointwise operations (``out_of_place_qdq``).
+    quantizes_stored_tensors = False
+
     @property
     def symmetric(self) -> bool:
         return self.grid.symmetric
@@ -258,7 +262,8 @@ class QuantizeDequantize(nn.Module):
             return y if out is None else out.copy_(y)
         if out is None:  # (compiled: no op allocating y where it can be, see pointwise_qdq)
             return out_of_place_qdq(x, scale, zp, qmin, qmax, axis, block, self._label,
-                                    self.compiled_in_place_dims, self.compiled_pointwise_max_numel)
+                                    self.compiled_in_place_dims, self.compiled_pointwise_max_numel,
+                                    self.quantizes_stored_tensors)
         if out is x and axis is None and block is None and x.dtype in IN_PLACE_DTYPES and x.is_cpu:
             _QDQ_INPLACE(x, scale, zp, qmin, qmax)  # with grad: straight-through, in place
             return x

@@ -19,8 +19,9 @@ def test_quick_run_writes_every_row(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     rows = json.loads(out.read_text())["rows"]
     names = [r["row"] for r in rows]
-    assert {"eval_fwd", "eval_fwd_cached", "decode_compiled", "decode_compiled_uncached",
-            "eval_fwd_folded", "qat_step", "peak_rss", "model_rss", "qat_rss"} <= set(names), names
+    assert {"eval_fwd", "eval_fwd_cached", "decode_eager", "decode_compiled",
+            "decode_compiled_uncached", "eval_fwd_folded", "qat_step", "peak_rss", "model_rss",
+            "qat_rss"} <= set(names), names
     for r in rows:
         assert r["dtype"] == "bf16" and r["row"] in proc.stdout, r
         if "ours_ms" in r:
