@@ -176,12 +176,12 @@ def test_a_learned_range_keeps_its_op():
 
 
 class _Produced(nn.Module):
-    """A per-tensor quantizer of ``a * b + c`` (16-bit grid)."""
+    """A quantizer of encoding shape `shape` (16-bit grid) of ``a * b + c``."""
 
-    def __init__(self):
+    def __init__(self, shape):
         super().__init__()
-        self.q = QuantizeDequantize((), 16, symmetric=False)
-        self.q.set_range(-3.0, 5.0)
+        self.q = QuantizeDequantize(shape, 16, symmetric=False)
+        self.q.set_range(torch.full(shape, -3.0), torch.full(shape, 5.0))
 
     def forward(self, a, b, c):
         return self.q(_produce(a, b, c))
@@ -191,51 +191,31 @@ def _produce(a, b, c):
     return a * b + c
 
 
+# (encoding shape, x shape, the op a 16-bit x takes): small per tensor (the in-place op on a
+# copy), per channel and conv-shaped (the op)
+_PRODUCED = [((), (4, 96), "qsim::quantize_dequantize_"),
+             ((96,), (4, 96), "qsim::quantize_dequantize"),
+             ((), (2, 8, 6, 6), "qsim::quantize_dequantize")]
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16], ids=str)
+@pytest.mark.parametrize("enc, shape, op", _PRODUCED, ids=["small", "per-channel", "conv-shaped"])
 @no_compile_caches
-def test_a_small_produced_tensor_is_fused_in_float32_only(dtype):
+def test_a_produced_tensor_is_fused_in_float32_only(dtype, enc, shape, op):
     # fused into its producer's kernel, a 16-bit x would be quantized before its rounding to 16
-    # bits (inductor keeps float32 within a kernel): those keep the op. Oracle: the eager
-    # quantizer on the compiled producer's output (in 16 bits not eager's: a * b is not rounded)
+    # bits (inductor keeps float32 within a kernel; 10-30 of these values differed): those keep
+    # the op. Oracle: the eager quantizer on the compiled producer's output (in 16 bits not
+    # eager's: a * b is not rounded)
     torch._dynamo.reset()
     g = torch.Generator().manual_seed(8)
-    a, b, c = (torch.randn(4, 96, generator=g).to(dtype) for _ in range(3))
-    model = _Produced()
-    compiled = torch.compile(model, fullgraph=True)
-    with torch.no_grad():
-        want = model.q(torch.compile(_produce, fullgraph=True)(a, b, c))
-        assert_same(compiled(a, b, c), want, f"{dtype} q(a * b + c)")
-        ran = qsim_ops(lambda: compiled(a, b, c))
-    assert ran == ([] if dtype == torch.float32 else ["qsim::quantize_dequantize_"]), ran
-
-
-class _ProducedLayout(_Produced):
-    """``_Produced`` with a quantizer of encoding shape `shape` (an activation)."""
-
-    def __init__(self, shape):
-        super().__init__()
-        self.q = QuantizeDequantize(shape, 16, symmetric=False)
-        self.q.set_range(torch.full(shape, -3.0), torch.full(shape, 5.0))
-
-
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16], ids=str)
-@pytest.mark.parametrize("enc, shape", [((96,), (4, 96)), ((), (2, 8, 6, 6))],
-                         ids=["per-channel", "conv-shaped"])
-@no_compile_caches
-def test_a_produced_16_bit_tensor_is_quantized_as_stored(dtype, enc, shape):
-    # the pointwise form fused into the producer's kernel would see its float32 value before the
-    # rounding to 16 bits (differing in ~10-30 of these values): 16-bit x take the op. Oracle as
-    # above; float32 x stay fused (no op)
-    torch._dynamo.reset()
-    g = torch.Generator().manual_seed(9)
     a, b, c = (torch.randn(shape, generator=g).to(dtype) for _ in range(3))
-    model = _ProducedLayout(enc)
+    model = _Produced(enc)
     compiled = torch.compile(model, fullgraph=True)
     with torch.no_grad():
         want = model.q(torch.compile(_produce, fullgraph=True)(a, b, c))
         assert_same(compiled(a, b, c), want, f"{dtype} q(a * b + c)")
         ran = qsim_ops(lambda: compiled(a, b, c))
-    assert ran == ([] if dtype == torch.float32 else ["qsim::quantize_dequantize"]), ran
+    assert ran == ([] if dtype == torch.float32 else [op]), ran
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=str)
