@@ -21,6 +21,31 @@ void quantize_dequantize_(at::Tensor x, const at::Tensor & scale, const at::Tens
     op.call(x, scale, zero_point, qmin, qmax, relu);
 }
 
+// (the signature of the op's kernels, which a typed handle must match: stats_cpu.cpp)
+using MinmaxFold = void(const at::Tensor &, const at::Tensor &, const at::Tensor &,
+                        const at::Tensor &, std::optional<int64_t>);
+
+// torch.ops.qsim.minmax_fold(x, min, max, nonfinite, axis): the statistics updated in place.
+void minmax_fold(const at::Tensor & x, const at::Tensor & min, const at::Tensor & max,
+                 const at::Tensor & nonfinite, std::optional<int64_t> axis) {
+    static const auto op = qsim::handle<MinmaxFold>("qsim::minmax_fold");
+    op.call(x, min, max, nonfinite, axis);
+}
+
+using Four      = std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor>;
+using TfeBatch  = Four(const at::Tensor &, std::optional<int64_t>, at::Tensor &, at::Tensor &,
+                      at::Tensor &, at::Tensor &, at::Tensor &, at::Tensor &, at::Tensor &,
+                      at::Tensor &);
+
+// torch.ops.qsim.tfe_batch(x, axis, min, max, nonfinite, counts, edges, ranges, limits, batches)
+// -> (done, lows, highs, refused): the statistics updated in place.
+Four tfe_batch(const at::Tensor & x, std::optional<int64_t> axis, at::Tensor min, at::Tensor max,
+               at::Tensor nonfinite, at::Tensor counts, at::Tensor edges, at::Tensor ranges,
+               at::Tensor limits, at::Tensor batches) {
+    static const auto op = qsim::handle<TfeBatch>("qsim::tfe_batch");
+    return op.call(x, axis, min, max, nonfinite, counts, edges, ranges, limits, batches);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_eager, m) {
@@ -28,4 +53,11 @@ PYBIND11_MODULE(_eager, m) {
     m.def("quantize_dequantize_", &quantize_dequantize_, py::arg("x"), py::arg("scale"),
           py::arg("zero_point"), py::arg("qmin"), py::arg("qmax"), py::arg("relu") = false,
           "torch.ops.qsim.quantize_dequantize_ without torch.ops' argument boxing; returns None.");
+    m.def("minmax_fold", &minmax_fold, py::arg("x"), py::arg("min"), py::arg("max"),
+          py::arg("nonfinite"), py::arg("axis") = py::none(),
+          "torch.ops.qsim.minmax_fold without torch.ops' argument boxing; returns None.");
+    m.def("tfe_batch", &tfe_batch, py::arg("x"), py::arg("axis"), py::arg("min"), py::arg("max"),
+          py::arg("nonfinite"), py::arg("counts"), py::arg("edges"), py::arg("ranges"),
+          py::arg("limits"), py::arg("batches"),
+          "torch.ops.qsim.tfe_batch without torch.ops' argument boxing.");
 }

@@ -161,10 +161,10 @@ def straight_through_in_place(q, t) -> bool:
 def straight_through_into(q, t: Tensor, relu: bool = False) -> Tensor | None:
     """Quantizes `t` in place by `q` in a plain eager grad-mode forward (the caller checked
     :func:`straight_through_in_place` and :func:`overwritable`; the op through its direct eager
-    entry, ``torchqsim._eager``) and returns it; ``F.linear``'s
-    3-D view of its 2-D result is written through that base, then viewed again (an in-place write
-    to a view costs autograd two copies of its gradient). None (nothing written) for another
-    view. With `relu` the gradient is that of ``q(relu(t))`` (`q`'s grid starts at 0).
+    entry, ``torchqsim._eager``) and returns it; ``F.linear``'s 3-D view of its 2-D result is
+    written through that base, then viewed again (an in-place write to a view costs autograd two
+    copies of its gradient). None (nothing written) for another view. With `relu` the gradient
+    is that of ``q(relu(t))`` (`q`'s grid starts at 0).
     """
     base = t._base
     if base is not None and not (base.is_contiguous() and t.is_contiguous()):

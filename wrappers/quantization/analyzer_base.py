@@ -15,13 +15,16 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
+from .. import _eager
 from .grid import Grid
 from ._layout import stats_view
+from ._tracing import plain_eager
 
 __all__ = ["Encoding", "EncodingAnalyzer"]
 
 _COPIED = object()  # an input layout that stats_view copies (blocks), or not seen yet
 _SHAPES_KEPT = 8  # input shapes whose layout an analyzer keeps
+_MINMAX_FOLD = torch.ops.qsim.minmax_fold.default
 
 
 class Encoding(NamedTuple):
@@ -121,7 +124,9 @@ class EncodingAnalyzer(nn.Module):
     def _update(self, view: Tensor, axis: int | None) -> None:
         stats = self._buffers
         if view.device.type == "cpu":  # one op: the kernel folds into the statistics
-            torch.ops.qsim.minmax_fold(view, stats["min"], stats["max"], stats["nonfinite"], axis)
+            # (plain eager: through its direct entry, without torch.ops' argument boxing)
+            fold = _eager.minmax_fold if plain_eager() else _MINMAX_FOLD
+            fold(view, stats["min"], stats["max"], stats["nonfinite"], axis)
         else:
             self._fold(*torch.ops.qsim.minmax(view, axis))
 

@@ -43,6 +43,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .. import _eager
+from ._tracing import plain_eager
 from .encoding_analyzer import EncodingAnalyzer
 from .grid import Grid
 
@@ -158,9 +160,10 @@ class TfEnhancedEncodingAnalyzer(EncodingAnalyzer):
             # One op: min/max, their fold, the C kernels (bit for bit the torch ops below), the
             # batch counted; the rows it refuses go to the torch ops (which may raise), and the
             # batch counts once they took them.
-            done, lows, highs, refused = _BATCH(view, axis, stats["min"], stats["max"],
-                                                stats["nonfinite"], stats["counts"], stats["edges"],
-                                                stats["hist_range"], stats["limits"], stats["batches"])
+            batch = _eager.tfe_batch if plain_eager() else _BATCH  # plain eager: direct entry
+            done, lows, highs, refused = batch(
+                view, axis, stats["min"], stats["max"], stats["nonfinite"], stats["counts"],
+                stats["edges"], stats["hist_range"], stats["limits"], stats["batches"])
             if int(refused):
                 self._by_torch(_rows(view, axis), lows, highs, done, int(stats["batches"]) == 0)
                 stats["batches"].add_(1)

@@ -1,6 +1,6 @@
-"""``torchqsim._eager``: the in-place qdq op's direct entry for plain eager calls
-(bindings/eager_module.cpp), and the wrappers' no-grad call built on it
-(``torchqsim.quantization.eager_qparams.eval_into_input``).
+"""``torchqsim._eager``: the direct entries of the in-place qdq op and the calibration statistics
+ops for plain eager calls (bindings/eager_module.cpp), and the wrappers' no-grad call built on
+them (``torchqsim.quantization.eager_qparams.eval_into_input``).
 
 Oracles: ``torch.ops.qsim.quantize_dequantize_`` on a copy of the same input (values, version
 counter, straight-through gradient, errors), bit for bit; what the profiler and a dispatch mode
@@ -16,7 +16,8 @@ import torchqsim  # noqa: F401  (registers the ops)
 from asserts import assert_same
 from qdq_cases import BAD_IN_PLACE_ARGUMENTS, grid_data, with_specials
 from torchqsim import _eager
-from torchqsim.quantization import QuantizeDequantize
+from torchqsim.quantization import MinMaxEncodingAnalyzer, QuantizeDequantize
+from torchqsim.quantization.tf_enhanced import TfEnhancedEncodingAnalyzer
 from torchqsim.quantization.eager_qparams import eval_into_input
 
 ops = torch.ops.qsim
@@ -96,6 +97,61 @@ def test_the_profiler_and_dispatch_modes_see_the_op():
     with Seen() as seen:
         _eager.quantize_dequantize_(x, SCALE, ZP, -128, 127)
     assert seen.names == ["qsim.quantize_dequantize_.default"]
+
+
+_FOLD = ("min", "max", "nonfinite")
+
+
+def _same(a, b, what):
+    """assert_same for floats; dtype and values for integer and bool tensors."""
+    if a.is_floating_point():
+        assert_same(a, b, what)
+    else:
+        assert a.dtype == b.dtype and torch.equal(a, b), f"{what}: {a} != {b}"
+
+
+_TFE = ("min", "max", "nonfinite", "counts", "edges", "hist_range", "limits", "batches")
+
+
+@pytest.mark.parametrize("shape", [(), (5, 1)], ids=["per-tensor", "per-channel"])
+def test_the_statistics_entries_equal_the_ops(shape):
+    # minmax_fold and tfe_batch (two batches: its first, then its merge) on copies of an
+    # analyzer's statistics, every result and buffer compared
+    g = torch.Generator().manual_seed(3)
+    batches = [with_specials(torch.randn(6, 5, 40, generator=g) * s) for s in (1.0, 3.0)]
+    fold = MinMaxEncodingAnalyzer(shape)
+    tfe = TfEnhancedEncodingAnalyzer(shape)
+    fold.reset_stats(), tfe.reset_stats()
+    stats = {"fold": [[fold._buffers[n].clone() for n in _FOLD] for _ in range(2)],
+             "tfe": [[tfe._buffers[n].clone() for n in _TFE] for _ in range(2)]}
+    for x in batches:
+        view, axis = fold._view(x)
+        _eager.minmax_fold(view, *stats["fold"][0], axis)
+        ops.minmax_fold(view, *stats["fold"][1], axis)
+        mine = _eager.tfe_batch(view, axis, *stats["tfe"][0])
+        want = ops.tfe_batch(view, axis, *stats["tfe"][1])
+        for i, (a, b) in enumerate(zip(mine, want)):
+            _same(a, b, f"tfe_batch result {i}")
+    for kind, names in (("fold", _FOLD), ("tfe", _TFE)):
+        for name, a, b in zip(names, *stats[kind]):
+            _same(a, b, f"{kind} statistics {name}")
+    assert int(stats["tfe"][0][-1]) == 2, "both batches counted"
+
+
+def test_the_statistics_entries_raise_the_ops_errors():
+    stats = [torch.zeros(()), torch.zeros(()), torch.zeros((), dtype=torch.int64)]
+    with pytest.raises(ValueError, match="minmax_fold: min must have shape"):
+        _eager.minmax_fold(torch.ones(4, 3), torch.zeros(3), *stats[1:], None)
+    with pytest.raises(ValueError, match="minmax_fold: min must have shape"):
+        ops.minmax_fold(torch.ones(4, 3), torch.zeros(3), *stats[1:], None)
+    tfe = TfEnhancedEncodingAnalyzer(())
+    tfe.reset_stats()
+    errors = []
+    for batch in (_eager.tfe_batch, ops.tfe_batch):
+        with pytest.raises(TypeError, match="x must be float32") as caught:
+            batch(torch.ones(4, 3).int(), None, *[tfe._buffers[n] for n in _TFE])
+        errors.append(str(caught.value).splitlines()[0])
+    assert errors[0] == errors[1]
 
 
 def _quantizer(shape=(), reciprocal=False):
