@@ -50,14 +50,16 @@ Four tfe_batch(const at::Tensor & x, std::optional<int64_t> axis, at::Tensor min
 
 PYBIND11_MODULE(_eager, m) {
     m.doc() = "Direct entries to qsim ops for plain eager calls (bindings/eager_module.cpp).";
+    // The ops run without the GIL, as torch.ops runs them (other Python threads go on meanwhile).
+    const auto nogil = py::call_guard<py::gil_scoped_release>();
     m.def("quantize_dequantize_", &quantize_dequantize_, py::arg("x"), py::arg("scale"),
-          py::arg("zero_point"), py::arg("qmin"), py::arg("qmax"), py::arg("relu") = false,
+          py::arg("zero_point"), py::arg("qmin"), py::arg("qmax"), py::arg("relu") = false, nogil,
           "torch.ops.qsim.quantize_dequantize_ without torch.ops' argument boxing; returns None.");
     m.def("minmax_fold", &minmax_fold, py::arg("x"), py::arg("min"), py::arg("max"),
-          py::arg("nonfinite"), py::arg("axis") = py::none(),
+          py::arg("nonfinite"), py::arg("axis") = py::none(), nogil,
           "torch.ops.qsim.minmax_fold without torch.ops' argument boxing; returns None.");
     m.def("tfe_batch", &tfe_batch, py::arg("x"), py::arg("axis"), py::arg("min"), py::arg("max"),
           py::arg("nonfinite"), py::arg("counts"), py::arg("edges"), py::arg("ranges"),
-          py::arg("limits"), py::arg("batches"),
+          py::arg("limits"), py::arg("batches"), nogil,
           "torch.ops.qsim.tfe_batch without torch.ops' argument boxing.");
 }
