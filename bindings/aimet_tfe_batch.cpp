@@ -64,7 +64,7 @@ Four tfe_batch_cpu(const at::Tensor & x, OptInt axis, at::Tensor & min, at::Tens
     TORCH_CHECK_VALUE(scalar_stat(batches, at::kLong), op,
                       ": batches must be a one-element int64 CPU tensor, got ",
                       batches.scalar_type(), " of shape ", batches.sizes(), " on ", batches.device());
-    auto [lows, highs, bad] = minmax_cpu(x, axis);
+    auto [lows, highs, bad] = minmax_cpu(op, x, axis);
     TORCH_CHECK_VALUE(min.sizes() == lows.sizes() && max.sizes() == lows.sizes() &&
                           nonfinite.sizes() == lows.sizes(),
                       op, ": min, max and nonfinite must have the statistics' shape ", lows.sizes(),

@@ -45,8 +45,9 @@ using MinMax = std::tuple<at::Tensor, at::Tensor, at::Tensor>;
 MinMax empty_minmax(at::IntArrayRef sh, const at::TensorOptions & f);
 
 // qsim::minmax on the CPU (stats_cpu.cpp): x's finite (min, max) and non-finite count, per
-// tensor (axis None) or per channel; for ops that compose it without the dispatcher.
-MinMax minmax_cpu(const at::Tensor & x, std::optional<int64_t> axis);
+// tensor (axis None) or per channel; for ops that compose it without the dispatcher, whose
+// errors then name op `op`.
+MinMax minmax_cpu(const char * op, const at::Tensor & x, std::optional<int64_t> axis);
 
 // Running (min, max, nonfinite) statistics a fold writes into: float32, float32, int64,
 // contiguous, of shape `sh`, on a device of type `device`.

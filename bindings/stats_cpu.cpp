@@ -369,16 +369,24 @@ Encodings encodings_mse_cpu(const at::Tensor & counts, const at::Tensor & range,
 
 }  // namespace
 
-MinMax minmax_cpu(const at::Tensor & x_in, std::optional<int64_t> axis) {
-    const at::Tensor        x = check_stats_data("minmax", x_in, axis, c10::DeviceType::CPU, true);
-    const qsim_channel_view v = channel_view("minmax", x, axis);
+MinMax minmax_cpu(const char * op, const at::Tensor & x_in, std::optional<int64_t> axis) {
+    const at::Tensor        x = check_stats_data(op, x_in, axis, c10::DeviceType::CPU, true);
+    const qsim_channel_view v = channel_view(op, x, axis);
     MinMax                  m = empty_minmax(stat_shape(v, axis), x.options().dtype(at::kFloat));
     fold_minmax(x, v, axis.has_value(), m);
     return m;
 }
 
+namespace {
+
+MinMax minmax_op(const at::Tensor & x, std::optional<int64_t> axis) {
+    return minmax_cpu("minmax", x, axis);
+}
+
+}  // namespace
+
 TORCH_LIBRARY_IMPL(qsim, CPU, m) {
-    m.impl("minmax", &minmax_cpu);
+    m.impl("minmax", &minmax_op);
     m.impl("minmax_fold", &minmax_fold_cpu);
     m.impl("histogram", &histogram_cpu);
     m.impl("histogram_grow", &histogram_grow_cpu);

@@ -148,7 +148,7 @@ def test_the_statistics_entries_raise_the_ops_errors():
     tfe.reset_stats()
     errors = []
     for batch in (_eager.tfe_batch, ops.tfe_batch):
-        with pytest.raises(TypeError, match="x must be float32") as caught:
+        with pytest.raises(TypeError, match="tfe_batch: x must be float32") as caught:
             batch(torch.ones(4, 3).int(), None, *[tfe._buffers[n] for n in _TFE])
         errors.append(str(caught.value).splitlines()[0])
     assert errors[0] == errors[1]
